@@ -1,0 +1,186 @@
+import { z } from 'zod';
+
+/**
+ * The one configuration object, read once at start from the environment. An invalid or missing
+ * variable stops the start with one line naming it (ConfigError), never with a stack of zod text.
+ */
+
+const bool = z
+  .enum(['1', '0', 'true', 'false', 'yes', 'no', ''])
+  .transform((v) => v === '1' || v === 'true' || v === 'yes');
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const csv = z.string().transform((v) =>
+  v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean),
+);
+const optionalString = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim()));
+
+const envSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  DATABASE_URL: optionalString.pipe(z.url({ protocol: /^postgres(ql)?$/ }).optional()),
+  DATA_DIR: z.string().min(1).default('./data'),
+  PORT: int(0, 65535).default(8080),
+  HOST: z.string().min(1).default('0.0.0.0'),
+  PUBLIC_URL: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
+  ENCRYPTION_KEYS: optionalString,
+  CLAMD_SOCKET: optionalString,
+  CLAMD_HOST: optionalString,
+  CLAMD_PORT: z.preprocess((v) => (v === '' ? undefined : v), int(1, 65535).optional()),
+  CLAMD_TIMEOUT_MS: int(1000, 600_000).default(60_000),
+  GOOGLE_CLIENT_ID: optionalString,
+  GOOGLE_CLIENT_SECRET: optionalString,
+  GOOGLE_PUBSUB_TOPIC: optionalString,
+  GOOGLE_PUBSUB_AUDIENCE: optionalString,
+  GOOGLE_PUBSUB_SERVICE_ACCOUNT: optionalString,
+  GOOGLE_RISC_ENABLED: bool.default(false),
+  MICROSOFT_CLIENT_ID: optionalString,
+  MICROSOFT_CLIENT_SECRET: optionalString,
+  MICROSOFT_TENANT: z.string().min(1).default('common'),
+  SANDBOX: bool.default(false),
+  SANDBOX_GOOGLE_URL: optionalString.pipe(z.url().optional()),
+  SANDBOX_MICROSOFT_URL: optionalString.pipe(z.url().optional()),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  WEBHOOK_ALLOWED_HOSTS: csv.default([]),
+  BACKFILL_DAYS: int(0, 3650).default(7),
+  MAX_MESSAGE_BYTES: int(1024, 2 ** 31 - 1).default(50 * 1024 * 1024),
+  POLL_INTERVAL_SECONDS: int(10, 86_400).default(300),
+  REAUTH_GRACE_DAYS: int(0, 3650).default(30),
+  GMAIL_QUOTA_UNITS_PER_MINUTE: int(1, 1_000_000).default(6000),
+  CONNECT_SESSION_TTL_MINUTES: int(1, 1440).default(30),
+  BODY_LIMIT: z.string().regex(/^\d+(b|kb|mb)$/i).default('1mb'),
+  SEND_BODY_LIMIT: z.string().regex(/^\d+(b|kb|mb)$/i).default('60mb'),
+});
+
+export type Env = z.infer<typeof envSchema>;
+
+export interface Config {
+  env: Env['NODE_ENV'];
+  production: boolean;
+  database: { url: string | undefined; dataDir: string; embedded: boolean };
+  http: { port: number; host: string; publicUrl: string; bodyLimit: string; sendBodyLimit: string };
+  encryptionKeys: string | undefined;
+  clamd:
+    | { kind: 'socket'; socket: string; timeoutMs: number }
+    | { kind: 'tcp'; host: string; port: number; timeoutMs: number }
+    | { kind: 'none' };
+  google: {
+    clientId: string | undefined;
+    clientSecret: string | undefined;
+    pubsubTopic: string | undefined;
+    pubsubAudience: string | undefined;
+    pubsubServiceAccount: string | undefined;
+    riscEnabled: boolean;
+  };
+  microsoft: { clientId: string | undefined; clientSecret: string | undefined; tenant: string };
+  sandbox: { enabled: boolean; googleUrl: string | undefined; microsoftUrl: string | undefined };
+  logLevel: Env['LOG_LEVEL'];
+  webhooks: { allowedHosts: string[] };
+  sync: { backfillDays: number; maxMessageBytes: number; pollIntervalSeconds: number; gmailQuotaUnitsPerMinute: number };
+  lifecycle: { reauthGraceDays: number };
+  connect: { sessionTtlMinutes: number };
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(
+    readonly variable: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = envSchema.safeParse(source);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const variable = String(issue.path[0] ?? 'environment');
+    // The value is deliberately not echoed: it may be a secret.
+    throw new ConfigError(variable, `invalid configuration: ${variable} ${describeIssue(issue)}`);
+  }
+  const e = parsed.data;
+  const production = e.NODE_ENV === 'production';
+  if (production && !e.ENCRYPTION_KEYS) {
+    throw new ConfigError('ENCRYPTION_KEYS', 'invalid configuration: ENCRYPTION_KEYS is required when NODE_ENV=production');
+  }
+  if (production && !e.DATABASE_URL) {
+    throw new ConfigError(
+      'DATABASE_URL',
+      'invalid configuration: DATABASE_URL is required when NODE_ENV=production (the embedded database is for development)',
+    );
+  }
+  if (production && e.SANDBOX) {
+    throw new ConfigError('SANDBOX', 'invalid configuration: SANDBOX cannot be enabled when NODE_ENV=production');
+  }
+  if ((e.CLAMD_HOST === undefined) !== (e.CLAMD_PORT === undefined) && !e.CLAMD_SOCKET) {
+    const missing = e.CLAMD_HOST === undefined ? 'CLAMD_HOST' : 'CLAMD_PORT';
+    throw new ConfigError(missing, `invalid configuration: ${missing} is required when the other clamd TCP variable is set`);
+  }
+  if (e.GOOGLE_CLIENT_ID && !e.GOOGLE_CLIENT_SECRET) {
+    throw new ConfigError('GOOGLE_CLIENT_SECRET', 'invalid configuration: GOOGLE_CLIENT_SECRET is required with GOOGLE_CLIENT_ID');
+  }
+  if (e.MICROSOFT_CLIENT_ID && !e.MICROSOFT_CLIENT_SECRET) {
+    throw new ConfigError('MICROSOFT_CLIENT_SECRET', 'invalid configuration: MICROSOFT_CLIENT_SECRET is required with MICROSOFT_CLIENT_ID');
+  }
+  if (e.GOOGLE_PUBSUB_TOPIC && (!e.GOOGLE_PUBSUB_AUDIENCE || !e.GOOGLE_PUBSUB_SERVICE_ACCOUNT) && !e.SANDBOX) {
+    const missing = !e.GOOGLE_PUBSUB_AUDIENCE ? 'GOOGLE_PUBSUB_AUDIENCE' : 'GOOGLE_PUBSUB_SERVICE_ACCOUNT';
+    throw new ConfigError(missing, `invalid configuration: ${missing} is required with GOOGLE_PUBSUB_TOPIC (push authentication)`);
+  }
+  const publicUrl = (e.PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, '');
+  if (production && !publicUrl.startsWith('https://')) {
+    throw new ConfigError('PUBLIC_URL', 'invalid configuration: PUBLIC_URL must be https when NODE_ENV=production');
+  }
+  return {
+    env: e.NODE_ENV,
+    production,
+    database: { url: e.DATABASE_URL, dataDir: e.DATA_DIR, embedded: !e.DATABASE_URL },
+    http: { port: e.PORT, host: e.HOST, publicUrl, bodyLimit: e.BODY_LIMIT, sendBodyLimit: e.SEND_BODY_LIMIT },
+    encryptionKeys: e.ENCRYPTION_KEYS,
+    clamd: e.CLAMD_SOCKET
+      ? { kind: 'socket', socket: e.CLAMD_SOCKET, timeoutMs: e.CLAMD_TIMEOUT_MS }
+      : e.CLAMD_HOST && e.CLAMD_PORT
+        ? { kind: 'tcp', host: e.CLAMD_HOST, port: e.CLAMD_PORT, timeoutMs: e.CLAMD_TIMEOUT_MS }
+        : { kind: 'none' },
+    google: {
+      clientId: e.GOOGLE_CLIENT_ID,
+      clientSecret: e.GOOGLE_CLIENT_SECRET,
+      pubsubTopic: e.GOOGLE_PUBSUB_TOPIC,
+      pubsubAudience: e.GOOGLE_PUBSUB_AUDIENCE,
+      pubsubServiceAccount: e.GOOGLE_PUBSUB_SERVICE_ACCOUNT,
+      riscEnabled: e.GOOGLE_RISC_ENABLED,
+    },
+    microsoft: { clientId: e.MICROSOFT_CLIENT_ID, clientSecret: e.MICROSOFT_CLIENT_SECRET, tenant: e.MICROSOFT_TENANT },
+    sandbox: { enabled: e.SANDBOX, googleUrl: e.SANDBOX_GOOGLE_URL, microsoftUrl: e.SANDBOX_MICROSOFT_URL },
+    logLevel: e.LOG_LEVEL,
+    webhooks: { allowedHosts: e.WEBHOOK_ALLOWED_HOSTS },
+    sync: {
+      backfillDays: e.BACKFILL_DAYS,
+      maxMessageBytes: e.MAX_MESSAGE_BYTES,
+      pollIntervalSeconds: e.POLL_INTERVAL_SECONDS,
+      gmailQuotaUnitsPerMinute: e.GMAIL_QUOTA_UNITS_PER_MINUTE,
+    },
+    lifecycle: { reauthGraceDays: e.REAUTH_GRACE_DAYS },
+    connect: { sessionTtlMinutes: e.CONNECT_SESSION_TTL_MINUTES },
+  };
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string {
+  switch (issue.code) {
+    case 'invalid_type':
+      return 'is missing or has the wrong type';
+    case 'invalid_value':
+      return `must be one of: ${issue.values.map(String).join(', ')}`;
+    case 'too_small':
+    case 'too_big':
+      return `is out of range (${issue.message})`;
+    case 'invalid_format':
+      return `is not a valid ${issue.format}`;
+    default:
+      return 'is invalid';
+  }
+}
