@@ -1,0 +1,583 @@
+import { createHash } from 'node:crypto';
+import { finished } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
+import { MailParser } from 'mailparser';
+import type { AddressObject, AttachmentStream, EmailAddress, HeaderLines, Headers, MessageText } from 'mailparser';
+import type { AttachmentMeta, AttachmentSink } from './attachment-sink.port.js';
+import { AttachmentSinkError, MimeSourceError } from './mime-parse.errors.js';
+import { MAX_REFERENCES, normalizeMessageId, parseInReplyTo, parseMessageIdList } from './message-id.js';
+
+export const DEFAULT_MAX_BYTES = 50 * 1024 * 1024;
+/** Bodies above these are cut: they are for display in a ticket, not archival (raw MIME is kept). */
+export const DEFAULT_MAX_TEXT_CHARS = 2 * 1024 * 1024;
+export const DEFAULT_MAX_HTML_CHARS = 4 * 1024 * 1024;
+/** mailsplit refuses a header block above 1 MiB (EMAXLEN); we capture the same amount ourselves. */
+const MAX_HEAD_BYTES = 1024 * 1024;
+
+export interface MailAddress {
+  name: string;
+  /** Local part as written, domain lower-cased (RFC 5321 §2.4: only the domain is case-insensitive). */
+  address: string;
+}
+
+/** Raw (decoded) header values the classifier needs. First occurrence; null when absent. */
+export interface ClassificationHeaders {
+  autoSubmitted: string | null;
+  xAutoreply: string | null;
+  xAutorespond: string | null;
+  precedence: string | null;
+  xAutoResponseSuppress: string | null;
+  /** Raw Return-Path, e.g. "<>" for a null reverse-path (RFC 5321 §4.5.5: DSNs use it). */
+  returnPath: string | null;
+  /** Root Content-Type value, lower-case, e.g. "multipart/report". */
+  contentType: string | null;
+  /** Root Content-Type report-type parameter, lower-case (RFC 6522), e.g. "delivery-status". */
+  reportType: string | null;
+  listId: string | null;
+  listUnsubscribe: string | null;
+  xFailedRecipients: string | null;
+  /** Lower-case MIME types of report-ish parts seen anywhere in the message (structural sniff). */
+  partTypes: string[];
+}
+
+export type ParseErrorCode =
+  /** A header block above 1 MiB, or more MIME parts than the splitter allows. */
+  | 'limit_exceeded'
+  /** The MIME structure could not be decoded further; what was read before is returned. */
+  | 'malformed'
+  /** No header block could be found at all. */
+  | 'no_headers';
+
+export type ParseWarning = 'html_to_text_failed' | 'text_truncated' | 'html_truncated' | 'date_unparsable';
+
+export interface ParsedAttachment extends AttachmentMeta {
+  /** Sink-assigned id; null when the sink never returned one (aborted attachment). */
+  id: string | null;
+  /**
+   * `stored`: the sink got the complete decoded content. `truncated`: the message was cut
+   * (oversize/malformed) while this attachment streamed; the caller must delete `id` if set.
+   */
+  status: 'stored' | 'truncated';
+  sizeBytes: number;
+  /** Hex SHA-256 of the decoded content (computed while streaming); null when truncated. */
+  sha256: string | null;
+}
+
+export interface ParsedMessage {
+  /** Normalized, without angle brackets. */
+  messageId: string;
+  /** True when the message had no usable Message-ID and one was derived from a header hash. */
+  messageIdSynthetic: boolean;
+  inReplyTo: string | null;
+  /** Normalized, deduplicated, original order, own id removed, at most MAX_REFERENCES (newest kept). */
+  references: string[];
+  from: MailAddress | null;
+  to: MailAddress[];
+  cc: MailAddress[];
+  bcc: MailAddress[];
+  replyTo: MailAddress[];
+  subject: string;
+  date: Date;
+  dateSource: 'header' | 'received' | 'now';
+  text: string | null;
+  html: string | null;
+  headers: ClassificationHeaders;
+  attachments: ParsedAttachment[];
+  /** Bytes read from the source. For an oversize message: bytes read before stopping. */
+  sizeBytes: number;
+  /** The source exceeded maxBytes: only headers (and attachments completed before) were ingested. */
+  oversize: boolean;
+  /** Set when parsing stopped early on broken input. A code, never content. */
+  parseError: ParseErrorCode | null;
+  warnings: ParseWarning[];
+}
+
+export interface ParseMimeOptions {
+  attachmentSink: AttachmentSink;
+  maxBytes?: number;
+  maxTextChars?: number;
+  maxHtmlChars?: number;
+  /** Provider receive time (Gmail internalDate, Graph receivedDateTime): the date fallback. */
+  receivedAt?: Date | null;
+  /** Clock for the last-resort date fallback. */
+  now?: () => Date;
+}
+
+/**
+ * Streams raw RFC 5322 bytes through mailparser's MailParser. Attachment content goes straight to
+ * the sink with backpressure (mailparser pauses on an attachment until `release()`, which we call
+ * only once the sink has consumed it), so attachment bytes are never held whole in memory.
+ *
+ * Takes ownership of `raw`: it is destroyed when reading stops early (oversize or broken input).
+ * Never throws for bad input; throws MimeSourceError / AttachmentSinkError for infrastructure
+ * failures, which the sync job retries.
+ */
+export async function parseMime(raw: Readable, options: ParseMimeOptions): Promise<ParsedMessage> {
+  const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
+  const maxText = options.maxTextChars ?? DEFAULT_MAX_TEXT_CHARS;
+  const maxHtml = options.maxHtmlChars ?? DEFAULT_MAX_HTML_CHARS;
+  const now = options.now ?? (() => new Date());
+
+  const parser = new MailParser({
+    checksumAlgo: 'sha256',
+    // Presentation helpers we do not need: they cost CPU on every message and inlining cid:
+    // images as data: URLs would copy attachment bytes into the HTML.
+    skipTextToHtml: true,
+    skipTextLinks: true,
+    skipImageLinks: true,
+    maxHtmlLengthToParse: maxHtml,
+  });
+
+  const head = new HeadCapture(MAX_HEAD_BYTES);
+  const sniffer = new PartTypeSniffer();
+  let headers: Headers | null = null;
+  let headerLines: HeaderLines | null = null;
+  parser.on('headers', (h: Headers) => (headers = h));
+  parser.on('headerLines', (l: HeaderLines) => (headerLines = l));
+
+  let total = 0;
+  let oversize = false;
+  let stopped = false;
+  let parseError: ParseErrorCode | null = null;
+  let sourceFailure: unknown = null;
+  let sinkFailure: AttachmentSinkError | null = null;
+  let current: Readable | null = null;
+  let textItem: (MessageText & { textConversionError?: Error }) | null = null;
+  const attachments: ParsedAttachment[] = [];
+
+  const stop = (): void => {
+    if (stopped) return;
+    stopped = true;
+    current?.destroy(new Error('message cut short'));
+    parser.destroy();
+  };
+
+  const feed = async (): Promise<void> => {
+    try {
+      for await (const chunk of raw as AsyncIterable<Buffer | string>) {
+        if (stopped) break;
+        const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+        head.push(buf);
+        if (total + buf.length > maxBytes) {
+          total += buf.length;
+          oversize = true;
+          stop();
+          break; // leaving for-await destroys `raw`: we stop reading the body here.
+        }
+        total += buf.length;
+        sniffer.push(buf);
+        if (!parser.write(buf)) await drainOrClose(parser);
+      }
+      if (!stopped) parser.end();
+    } catch (err) {
+      if (!stopped) {
+        sourceFailure = err;
+        stop();
+      }
+    }
+  };
+
+  const consume = async (): Promise<void> => {
+    let ordinal = 0;
+    try {
+      for await (const item of parser as AsyncIterable<AttachmentStream | MessageText>) {
+        if (item.type === 'text') {
+          textItem = item;
+          continue;
+        }
+        const meta = toMeta(item, ordinal++);
+        if (stopped) {
+          item.content.resume();
+          item.release?.();
+          continue;
+        }
+        const outcome = await deliverAttachment(item, meta);
+        if (outcome.kind === 'sink_failed') {
+          sinkFailure = new AttachmentSinkError(meta.ordinal, { cause: outcome.cause });
+          stop();
+          return;
+        }
+        if (outcome.kind === 'content_failed' && !stopped) {
+          parseError = 'malformed';
+          stop();
+        }
+        attachments.push(outcome.attachment);
+        item.release?.();
+      }
+    } catch (err) {
+      if (!stopped) {
+        parseError = parserErrorCode(err);
+        stop();
+      }
+    }
+  };
+
+  type Delivery =
+    | { kind: 'ok' | 'content_failed'; attachment: ParsedAttachment }
+    | { kind: 'sink_failed'; cause: unknown };
+
+  const deliverAttachment = async (item: AttachmentStream, meta: AttachmentMeta): Promise<Delivery> => {
+    const content = item.content;
+    let contentFailed = false;
+    // Always listen: a decoder error or our own abort must never surface as an unhandled 'error'.
+    content.on('error', () => {
+      if (!stopped) contentFailed = true;
+    });
+    current = content;
+    let id: string | null = null;
+    let sinkError: unknown = null;
+    try {
+      id = (await options.attachmentSink.put(meta, content)).id;
+    } catch (err) {
+      sinkError = err;
+    }
+    if (sinkError === null && !content.readableEnded && !content.destroyed) {
+      // The sink stopped reading early: drain so the parser can move on.
+      content.resume();
+      await finished(content).catch(() => undefined);
+    }
+    current = null;
+    const cut = stopped || contentFailed || !content.readableEnded;
+    if (sinkError !== null && !cut) return { kind: 'sink_failed', cause: sinkError };
+    const attachment: ParsedAttachment = cut
+      ? { ...meta, id, status: 'truncated', sizeBytes: item.size ?? 0, sha256: null }
+      : { ...meta, id, status: 'stored', sizeBytes: item.size ?? 0, sha256: item.checksum ?? null };
+    return { kind: contentFailed ? 'content_failed' : 'ok', attachment };
+  };
+
+  await Promise.all([feed(), consume()]);
+
+  if (sourceFailure !== null) throw new MimeSourceError({ cause: sourceFailure });
+  if (sinkFailure !== null) throw sinkFailure;
+
+  // When reading stopped before mailparser emitted the root headers (oversize, broken body), parse
+  // the header block we captured on the side with a fresh parser.
+  if (headers === null) {
+    const recovered = await parseHeaderBlock(head.block());
+    if (recovered) {
+      headers = recovered.headers;
+      headerLines = recovered.lines;
+    } else if (parseError === null) {
+      parseError = head.block().length >= MAX_HEAD_BYTES ? 'limit_exceeded' : 'no_headers';
+    }
+  }
+
+  return buildMessage({
+    headers,
+    headerLines,
+    headBytes: head.block(),
+    text: textItem,
+    attachments,
+    sizeBytes: total,
+    oversize,
+    parseError,
+    partTypes: sniffer.types(),
+    maxText,
+    maxHtml,
+    receivedAt: options.receivedAt ?? null,
+    now,
+  });
+}
+
+function drainOrClose(stream: MailParser): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      stream.off('drain', done);
+      stream.off('close', done);
+      resolve();
+    };
+    stream.on('drain', done);
+    stream.on('close', done);
+  });
+}
+
+function parserErrorCode(err: unknown): ParseErrorCode {
+  // mailsplit tags its size/part-count limits with code EMAXLEN.
+  const code = typeof err === 'object' && err !== null && 'code' in err ? (err as { code: unknown }).code : null;
+  return code === 'EMAXLEN' ? 'limit_exceeded' : 'malformed';
+}
+
+function toMeta(item: AttachmentStream, ordinal: number): AttachmentMeta {
+  return {
+    ordinal,
+    filename: sanitizeFilename(item.filename),
+    contentType: (item.contentType || 'application/octet-stream').toLowerCase(),
+    contentDisposition: item.contentDisposition ? item.contentDisposition.toLowerCase() : null,
+    contentId: item.cid ? item.cid : null,
+    related: item.related === true,
+    partId: item.partId ?? null,
+  };
+}
+
+/** Filenames are attacker-chosen: drop any path, control and bidi-override characters, cap length. */
+export function sanitizeFilename(name: string | undefined | null): string | null {
+  if (!name) return null;
+  const base = name.replace(/\\/g, '/').split('/').pop() ?? '';
+  // eslint-disable-next-line no-control-regex
+  const cleaned = base.replace(/[\u0000-\u001f\u007f\u202a-\u202e\u2066-\u2069]/g, '').trim();
+  if (cleaned === '' || cleaned === '.' || cleaned === '..') return null;
+  return cleaned.length > 255 ? cleaned.slice(0, 255) : cleaned;
+}
+
+/** Keeps the root header block (up to the first empty line) as it streams past. */
+class HeadCapture {
+  private readonly chunks: Buffer[] = [];
+  private size = 0;
+  private complete = false;
+  constructor(private readonly limit: number) {}
+
+  push(buf: Buffer): void {
+    if (this.complete) return;
+    const room = this.limit - this.size;
+    const slice = buf.length > room ? buf.subarray(0, room) : buf;
+    this.chunks.push(slice);
+    this.size += slice.length;
+    const joined = this.chunks.length > 1 ? Buffer.concat(this.chunks) : slice;
+    // Look for the empty line at the end of the header block (CRLF, LF or bare CR copies exist).
+    const end = findHeaderEnd(joined);
+    if (end >= 0) {
+      this.chunks.length = 0;
+      this.chunks.push(joined.subarray(0, end));
+      this.size = end;
+      this.complete = true;
+    } else if (this.size >= this.limit) {
+      this.complete = true;
+    } else if (this.chunks.length > 1) {
+      this.chunks.length = 0;
+      this.chunks.push(joined);
+    }
+  }
+
+  block(): Buffer {
+    return this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks);
+  }
+}
+
+function findHeaderEnd(buf: Buffer): number {
+  const candidates = [buf.indexOf('\r\n\r\n'), buf.indexOf('\n\n'), buf.indexOf('\r\r')].filter((i) => i >= 0);
+  return candidates.length ? Math.min(...candidates) : -1;
+}
+
+async function parseHeaderBlock(block: Buffer): Promise<{ headers: Headers; lines: HeaderLines } | null> {
+  if (block.length === 0) return null;
+  const parser = new MailParser({ skipTextToHtml: true, skipTextLinks: true, skipImageLinks: true });
+  let result: { headers: Headers; lines: HeaderLines } | null = null;
+  let headers: Headers | null = null;
+  parser.on('headers', (h: Headers) => (headers = h));
+  parser.on('headerLines', (l: HeaderLines) => {
+    if (headers) result = { headers, lines: l };
+  });
+  parser.end(Buffer.concat([block, Buffer.from('\r\n\r\n')]));
+  try {
+    for await (const item of parser as AsyncIterable<AttachmentStream | MessageText>) {
+      if (item.type === 'attachment') {
+        item.content.resume();
+        item.release?.();
+      }
+    }
+  } catch {
+    // A header block mailsplit rejects (too large) yields whatever was emitted before.
+  }
+  return result;
+}
+
+/**
+ * Records which report-ish MIME types appear in part headers, by looking at the raw bytes.
+ * mailparser folds message/delivery-status into the text and exposes no part tree, and the
+ * classifier needs to know an RFC 3464 part was there.
+ */
+class PartTypeSniffer {
+  private static readonly PATTERN =
+    /^content-type:[ \t]*(message\/(?:global-)?(?:delivery-status|feedback-report|disposition-notification|rfc822|global)|text\/rfc822-headers)/gim;
+  private readonly found = new Set<string>();
+  private carry = '';
+
+  push(buf: Buffer): void {
+    const text = this.carry + buf.toString('latin1');
+    for (const match of text.matchAll(PartTypeSniffer.PATTERN)) this.found.add(match[1]!.toLowerCase());
+    this.carry = text.slice(-96);
+  }
+
+  types(): string[] {
+    return [...this.found].sort();
+  }
+}
+
+interface BuildInput {
+  headers: Headers | null;
+  headerLines: HeaderLines | null;
+  headBytes: Buffer;
+  text: (MessageText & { textConversionError?: Error }) | null;
+  attachments: ParsedAttachment[];
+  sizeBytes: number;
+  oversize: boolean;
+  parseError: ParseErrorCode | null;
+  partTypes: string[];
+  maxText: number;
+  maxHtml: number;
+  receivedAt: Date | null;
+  now: () => Date;
+}
+
+function buildMessage(input: BuildInput): ParsedMessage {
+  const warnings: ParseWarning[] = [];
+  const lines = input.headerLines ?? [];
+  const headers = input.headers ?? new Map();
+
+  const ownIdRaw = normalizeMessageId(firstRaw(lines, 'message-id')?.match(/<([^<>]*)>/)?.[1] ?? firstRaw(lines, 'message-id'));
+  const inReplyTo = parseInReplyTo(allRaw(lines, 'in-reply-to').join(' '));
+  let references = parseMessageIdList(allRaw(lines, 'references').join(' '));
+
+  const subject = stringHeader(headers, 'subject') ?? '';
+  const { date, source: dateSource } = resolveDate(firstRaw(lines, 'date'), input.receivedAt, input.now);
+  if (firstRaw(lines, 'date') !== null && dateSource !== 'header') warnings.push('date_unparsable');
+
+  const from = addresses(headers.get('from'))[0] ?? null;
+  const messageIdSynthetic = ownIdRaw === null;
+  const messageId = ownIdRaw ?? synthesizeMessageId(lines, input.headBytes);
+  // A message that lists itself in References would otherwise point the threader at itself.
+  references = references.filter((id) => id !== messageId);
+  if (references.length > MAX_REFERENCES) references = references.slice(-MAX_REFERENCES);
+
+  let text = input.text?.text ?? null;
+  let html = typeof input.text?.html === 'string' ? input.text.html : null;
+  if (text !== null && text.length > input.maxText) {
+    text = text.slice(0, input.maxText);
+    warnings.push('text_truncated');
+  }
+  if (html !== null && html.length > input.maxHtml) {
+    html = html.slice(0, input.maxHtml);
+    warnings.push('html_truncated');
+  }
+  if (input.text?.textConversionError) warnings.push('html_to_text_failed');
+
+  const contentType = headers.get('content-type');
+  const ct = isStructured(contentType) ? contentType : null;
+
+  return {
+    messageId,
+    messageIdSynthetic,
+    inReplyTo: inReplyTo === messageId ? null : inReplyTo,
+    references,
+    from,
+    to: addresses(headers.get('to')),
+    cc: addresses(headers.get('cc')),
+    bcc: addresses(headers.get('bcc')),
+    replyTo: addresses(headers.get('reply-to')),
+    subject,
+    date,
+    dateSource,
+    text,
+    html,
+    headers: {
+      autoSubmitted: firstRaw(lines, 'auto-submitted'),
+      xAutoreply: firstRaw(lines, 'x-autoreply'),
+      xAutorespond: firstRaw(lines, 'x-autorespond'),
+      precedence: firstRaw(lines, 'precedence'),
+      xAutoResponseSuppress: firstRaw(lines, 'x-auto-response-suppress'),
+      returnPath: firstRaw(lines, 'return-path'),
+      contentType: ct ? ct.value.toLowerCase() : null,
+      reportType: ct?.params['report-type']?.toLowerCase() ?? null,
+      listId: firstRaw(lines, 'list-id'),
+      listUnsubscribe: firstRaw(lines, 'list-unsubscribe'),
+      xFailedRecipients: firstRaw(lines, 'x-failed-recipients'),
+      partTypes: input.partTypes,
+    },
+    attachments: input.attachments,
+    sizeBytes: input.sizeBytes,
+    oversize: input.oversize,
+    parseError: input.parseError,
+    warnings,
+  };
+}
+
+/** Unfolded raw values of a header, in order. Raw so "<>" and odd syntax survive for classification. */
+function allRaw(lines: HeaderLines, key: string): string[] {
+  const out: string[] = [];
+  for (const line of lines) {
+    if (line.key !== key) continue;
+    const colon = line.line.indexOf(':');
+    out.push(
+      line.line
+        .slice(colon + 1)
+        .replace(/\r?\n[ \t]+/g, ' ')
+        .trim(),
+    );
+  }
+  return out;
+}
+
+function firstRaw(lines: HeaderLines, key: string): string | null {
+  return allRaw(lines, key)[0] ?? null;
+}
+
+function stringHeader(headers: Headers, key: string): string | null {
+  const value = headers.get(key);
+  if (typeof value === 'string') return value;
+  if (Array.isArray(value) && typeof value[0] === 'string') return value[0];
+  return null;
+}
+
+function isStructured(value: unknown): value is { value: string; params: Record<string, string> } {
+  return typeof value === 'object' && value !== null && 'value' in value && 'params' in value;
+}
+
+function isAddressObject(value: unknown): value is AddressObject {
+  return typeof value === 'object' && value !== null && Array.isArray((value as AddressObject).value);
+}
+
+function addresses(value: unknown): MailAddress[] {
+  const objects = Array.isArray(value) ? value : [value];
+  const out: MailAddress[] = [];
+  const visit = (entry: EmailAddress): void => {
+    if (entry.group) {
+      entry.group.forEach(visit);
+      return;
+    }
+    const address = normalizeAddress(entry.address);
+    if (address) out.push({ name: entry.name ?? '', address });
+  };
+  for (const object of objects) if (isAddressObject(object)) object.value.forEach(visit);
+  return out;
+}
+
+export function normalizeAddress(value: string | undefined | null): string | null {
+  if (!value) return null;
+  const trimmed = value.trim();
+  const at = trimmed.lastIndexOf('@');
+  if (at <= 0 || at === trimmed.length - 1) return trimmed.length ? trimmed : null;
+  return trimmed.slice(0, at) + '@' + trimmed.slice(at + 1).toLowerCase();
+}
+
+function resolveDate(
+  raw: string | null,
+  receivedAt: Date | null,
+  now: () => Date,
+): { date: Date; source: ParsedMessage['dateSource'] } {
+  if (raw !== null) {
+    // Strip comments like "(PST)" that Date.parse rejects on some inputs.
+    const parsed = new Date(raw.replace(/\([^)]*\)/g, ' ').trim());
+    const year = parsed.getUTCFullYear();
+    if (!Number.isNaN(parsed.getTime()) && year >= 1970 && year < 10000) return { date: parsed, source: 'header' };
+  }
+  if (receivedAt && !Number.isNaN(receivedAt.getTime())) return { date: receivedAt, source: 'received' };
+  return { date: now(), source: 'now' };
+}
+
+/**
+ * A stable id for a message without one: the same bytes always give the same id (so re-fetching
+ * deduplicates), built from headers that do not change in transit (not Received/X-Gmail-*).
+ */
+function synthesizeMessageId(lines: HeaderLines, headBytes: Buffer): string {
+  const hash = createHash('sha256');
+  const keys = ['from', 'to', 'cc', 'subject', 'date', 'in-reply-to', 'references'];
+  let any = false;
+  for (const key of keys) {
+    for (const value of allRaw(lines, key)) {
+      hash.update(`${key}:${value}\n`);
+      any = true;
+    }
+  }
+  if (!any) hash.update(headBytes);
+  return `${hash.digest('hex').slice(0, 40)}@synthetic.mailbox-connector.invalid`;
+}
