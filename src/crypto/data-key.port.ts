@@ -34,7 +34,8 @@ export interface StoredDataKey extends NewDataKey {
   readonly id: string;
   readonly owner: DekOwner;
   readonly createdAt: Date;
-  readonly updatedAt: Date;
+  /** When `updateWrapping` last re-wrapped it; null if never. */
+  readonly rotatedAt: Date | null;
 }
 
 export interface DataKeyStore {
@@ -57,8 +58,8 @@ export interface DataKeyStore {
 
   /**
    * Compare-and-set re-wrap for key rotation: update only if the row still exists and is still
-   * wrapped by `expectedKekVersion` (`UPDATE … WHERE id = $1 AND kek_version = $2`). Returns
-   * whether a row was updated. Must never insert: a key destroyed meanwhile stays destroyed.
+   * wrapped by `expectedKekVersion` (`UPDATE … WHERE id = $1 AND kek_version = $2`), also setting
+   * `rotatedAt`. Returns whether a row was updated. Must never insert: a key destroyed meanwhile stays destroyed.
    */
   updateWrapping(id: string, next: DataKeyWrapping, expectedKekVersion: number): Promise<boolean>;
 

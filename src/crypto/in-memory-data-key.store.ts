@@ -30,7 +30,7 @@ export class InMemoryDataKeyStore implements DataKeyStore {
       kekVersion: key.kekVersion,
       wrappedKey: Buffer.from(key.wrappedKey),
       createdAt: now,
-      updatedAt: now,
+      rotatedAt: null,
     };
     this.#rows.set(row.id, row);
     return row;
@@ -57,7 +57,7 @@ export class InMemoryDataKeyStore implements DataKeyStore {
       ...row,
       kekVersion: next.kekVersion,
       wrappedKey: Buffer.from(next.wrappedKey),
-      updatedAt: this.#now(),
+      rotatedAt: this.#now(),
     });
     return true;
   }

@@ -1,0 +1,178 @@
+import { createHash } from 'node:crypto';
+
+/**
+ * Pure helpers for a tamper-evident, append-only log: each entry stores the hash of the entry
+ * before it, so editing, deleting or reordering any stored entry breaks every later link.
+ *
+ * What is hashed is the whole entry as stored *except* its own `hash` and `prevHash` columns —
+ * so no column can be left out of the protection by accident. Object members that are `null` or
+ * `undefined` are dropped before hashing, because the database hands back `null` for what the
+ * writer may have left `undefined`; that would otherwise look like tampering.
+ *
+ * Writer's contract (the appender in this folder):
+ * - in ONE transaction holding a lock on the log head (e.g. `pg_advisory_xact_lock`), read the
+ *   last entry, build the next with `sealEntry(head, fields)`, insert it;
+ * - set `seq` explicitly (prev + 1) rather than from a database sequence: sequences skip
+ *   numbers on rollback, and a skipped number is indistinguishable from a deleted entry;
+ * - store every hashed field exactly (e.g. set `createdAt` yourself; a DB `now()` default has
+ *   microseconds the writer never saw).
+ */
+
+/** `prevHash` of the first entry. */
+export const GENESIS_HASH = '0'.repeat(64);
+
+const HASH_RE = /^[0-9a-f]{64}$/;
+
+/** The last verified link: where the next entry (or the next verification page) continues. */
+export interface ChainHead {
+  readonly seq: number;
+  readonly hash: string;
+}
+
+/** A stored entry: `seq`, the two link columns, and any other fields (all of them hashed). */
+export interface ChainEntry {
+  /** 1-based, no gaps. Postgres `bigint` arrives as `bigint`; both are accepted. */
+  readonly seq: number | bigint;
+  readonly prevHash: string;
+  readonly hash: string;
+  readonly [field: string]: unknown;
+}
+
+export type ChainBreakReason =
+  | 'hash_mismatch' // the entry's content no longer matches its hash (edited)
+  | 'prev_mismatch' // the entry does not follow the one before it (removed, reordered, re-hashed)
+  | 'sequence_gap' // seq is not previous + 1 (removed or reordered)
+  | 'truncated'; // the log ends before the expected head (trailing entries removed)
+
+export type ChainVerification =
+  | { readonly ok: true; readonly count: number; readonly head: ChainHead | null }
+  | { readonly ok: false; readonly brokenAt: number; readonly reason: ChainBreakReason };
+
+/**
+ * Deterministic JSON: object keys sorted by UTF-16 code units, no whitespace — the same output
+ * as RFC 8785 (JCS) for the values we log. Dates become ISO strings (as `JSON.stringify` does via
+ * `toJSON`), bigints their decimal digits. Non-finite numbers, functions and symbols are
+ * rejected: they have no faithful JSON form and would hash differently once stored.
+ */
+export function canonicalJson(value: unknown): string {
+  return encode(value, new Set());
+}
+
+/** SHA-256 (hex) over `prevHash` followed by the canonical JSON of the entry. */
+export function entryHash(prevHash: string, entry: Readonly<Record<string, unknown>>): string {
+  if (!HASH_RE.test(prevHash)) throw new TypeError('prevHash must be 64 lower-case hex characters');
+  return createHash('sha256').update(prevHash, 'utf8').update(canonicalJson(dropNullish(entry)), 'utf8').digest('hex');
+}
+
+/** The next entry after `prev` (null for the first): assigns `seq`, `prevHash` and `hash`. */
+export function sealEntry<T extends Record<string, unknown>>(
+  prev: ChainHead | null,
+  fields: T,
+): T & { seq: number; prevHash: string; hash: string } {
+  const { seq: _s, prevHash: _p, hash: _h, ...rest } = fields;
+  const seq = prev === null ? 1 : prev.seq + 1;
+  const prevHash = prev === null ? GENESIS_HASH : prev.hash;
+  const body = { ...rest, seq };
+  return { ...(rest as T), seq, prevHash, hash: entryHash(prevHash, body) };
+}
+
+/**
+ * Verifies entries given in `seq` order. Verify a large log page by page by passing the
+ * previous page's `head` as `after`; pass `expectedHead` (an anchor kept outside the database,
+ * e.g. the last head printed by `audit verify`) to also detect removal of trailing entries.
+ */
+export function verifyChain(
+  entries: Iterable<ChainEntry>,
+  options: { after?: ChainHead; expectedHead?: ChainHead } = {},
+): ChainVerification {
+  let expectedSeq = (options.after?.seq ?? 0) + 1;
+  let prevHash = options.after?.hash ?? GENESIS_HASH;
+  let count = 0;
+  let head: ChainHead | null = options.after ?? null;
+  const anchor = options.expectedHead;
+  let hashAtAnchor: string | undefined = anchor && head?.seq === anchor.seq ? head.hash : undefined;
+
+  for (const entry of entries) {
+    const seq = toSeq(entry.seq);
+    if (seq !== expectedSeq) return { ok: false, brokenAt: seq, reason: 'sequence_gap' };
+    if (entry.prevHash !== prevHash) return { ok: false, brokenAt: seq, reason: 'prev_mismatch' };
+    const { prevHash: _p, hash, ...rest } = entry;
+    if (typeof hash !== 'string' || entryHash(prevHash, { ...rest, seq }) !== hash) {
+      return { ok: false, brokenAt: seq, reason: 'hash_mismatch' };
+    }
+    prevHash = hash;
+    head = { seq, hash };
+    if (anchor && seq === anchor.seq) hashAtAnchor = hash;
+    expectedSeq = seq + 1;
+    count++;
+  }
+
+  if (anchor) {
+    if (head === null || head.seq < anchor.seq) return { ok: false, brokenAt: head ? head.seq + 1 : 1, reason: 'truncated' };
+    // The log may have grown past the anchor; the anchor vouches only for its own position.
+    // (If this page started after it, an earlier page already covered it.)
+    if (hashAtAnchor !== undefined && hashAtAnchor !== anchor.hash) {
+      return { ok: false, brokenAt: anchor.seq, reason: 'prev_mismatch' };
+    }
+  }
+  return { ok: true, count, head };
+}
+
+function toSeq(seq: number | bigint): number {
+  const n = typeof seq === 'bigint' ? Number(seq) : seq;
+  if (!Number.isSafeInteger(n) || n < 1) throw new TypeError('seq must be a positive safe integer');
+  return n;
+}
+
+function dropNullish(value: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  return stripNullishMembers(value) as Record<string, unknown>;
+}
+
+function stripNullishMembers(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(stripNullishMembers);
+  if (value !== null && typeof value === 'object' && !(value instanceof Date)) {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) {
+      if (v !== null && v !== undefined) out[k] = stripNullishMembers(v);
+    }
+    return out;
+  }
+  return value;
+}
+
+function encode(value: unknown, stack: Set<object>): string {
+  if (value === null) return 'null';
+  switch (typeof value) {
+    case 'string':
+      return JSON.stringify(value);
+    case 'boolean':
+      return value ? 'true' : 'false';
+    case 'number':
+      if (!Number.isFinite(value)) throw new TypeError('canonicalJson: non-finite number');
+      return JSON.stringify(value); // -0 → "0", shortest round-trip form otherwise
+    case 'bigint':
+      return value.toString();
+    case 'object':
+      break;
+    default:
+      throw new TypeError(`canonicalJson: cannot encode a ${typeof value}`);
+  }
+  const obj = value as object;
+  if (stack.has(obj)) throw new TypeError('canonicalJson: circular structure');
+  const toJSON = (obj as { toJSON?: unknown }).toJSON;
+  if (typeof toJSON === 'function') return encode(toJSON.call(obj), stack);
+  stack.add(obj);
+  try {
+    if (Array.isArray(obj)) {
+      // As JSON.stringify: undefined array slots become null so positions are kept.
+      return `[${obj.map((v) => (v === undefined ? 'null' : encode(v, stack))).join(',')}]`;
+    }
+    const members = Object.keys(obj)
+      .filter((k) => (obj as Record<string, unknown>)[k] !== undefined)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${encode((obj as Record<string, unknown>)[k], stack)}`);
+    return `{${members.join(',')}}`;
+  } finally {
+    stack.delete(obj);
+  }
+}
