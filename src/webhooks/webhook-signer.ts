@@ -20,11 +20,12 @@ export interface WebhookSignInput {
   secrets: readonly string[];
 }
 
-export interface WebhookSignatureHeaders {
+// A type alias (not an interface) so it is assignable to Record<string, string> header maps.
+export type WebhookSignatureHeaders = {
   'webhook-id': string;
   'webhook-timestamp': string;
   'webhook-signature': string;
-}
+};
 
 export class WebhookSigningError extends Error {
   override readonly name = 'WebhookSigningError';
