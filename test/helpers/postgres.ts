@@ -1,0 +1,64 @@
+// Per-test Postgres databases, so integration tests never share state (and can run in parallel).
+//
+//   const db = await createTestDatabase();   // fresh, empty database
+//   ... use db.url as DATABASE_URL ...
+//   await db.drop();                          // in afterAll
+//
+// The server is the one named by TEST_ADMIN_DATABASE_URL (default: local trust-auth Postgres).
+// Guard suites with `describe.skipIf(!(await hasPostgres()))` when Postgres may be absent.
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+
+const DEFAULT_ADMIN_URL = 'postgresql://root@127.0.0.1:5432/postgres';
+
+export function adminDatabaseUrl(): string {
+  return process.env.TEST_ADMIN_DATABASE_URL || DEFAULT_ADMIN_URL;
+}
+
+export interface TestDatabase {
+  /** Connection URL of the new database (same server, user and options as the admin URL). */
+  url: string;
+  /** Database name, `mbc_test_<pid>_<random>`. */
+  name: string;
+  /** Terminates remaining connections and drops the database. Safe to call twice. */
+  drop(): Promise<void>;
+}
+
+async function withAdmin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: adminDatabaseUrl(), connectionTimeoutMillis: 5_000 });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}
+
+/** True when the admin server answers within a few seconds. Never throws. */
+export async function hasPostgres(): Promise<boolean> {
+  try {
+    await withAdmin((c) => c.query('SELECT 1'));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export async function createTestDatabase(): Promise<TestDatabase> {
+  // Lowercase letters, digits and `_` only, so the name needs no quoting anywhere.
+  const name = `mbc_test_${process.pid}_${randomBytes(6).toString('hex')}`;
+  await withAdmin((c) => c.query(`CREATE DATABASE ${name}`));
+  const url = new URL(adminDatabaseUrl());
+  url.pathname = `/${name}`;
+  let dropped = false;
+  return {
+    url: url.toString(),
+    name,
+    async drop() {
+      if (dropped) return;
+      dropped = true;
+      // WITH (FORCE) (Postgres 13+) ends connections a pool forgot to close instead of failing.
+      await withAdmin((c) => c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
+    },
+  };
+}
