@@ -1,0 +1,88 @@
+/**
+ * Per-user quota as Gmail enforces it: a rolling per-minute budget of "quota units", each method
+ * costing a fixed number of units (https://developers.google.com/workspace/gmail/api/reference/quota).
+ * Defaults follow the post-May-2026 table: 6,000 units/user/min, messages.get 20,
+ * attachments.get 20. Everything is configuration because Google changes it.
+ */
+export type GmailMethod =
+  | 'messages.get'
+  | 'messages.list'
+  | 'messages.send'
+  | 'messages.attachments.get'
+  | 'history.list'
+  | 'watch'
+  | 'stop'
+  | 'getProfile';
+
+export const DEFAULT_GMAIL_METHOD_COSTS: Readonly<Record<GmailMethod, number>> = {
+  'messages.get': 20,
+  'messages.list': 5,
+  'messages.send': 100,
+  'messages.attachments.get': 20,
+  'history.list': 2,
+  watch: 100,
+  stop: 50,
+  getProfile: 1,
+};
+
+export interface QuotaConfig {
+  unitsPerWindow: number;
+  windowMs: number;
+  costs: Record<GmailMethod, number>;
+  /** Google answers per-user overload with 429 rateLimitExceeded or 403 userRateLimitExceeded. */
+  overLimitResponse: '429' | '403';
+}
+
+export const DEFAULT_QUOTA_CONFIG: QuotaConfig = {
+  unitsPerWindow: 6000,
+  windowMs: 60_000,
+  costs: { ...DEFAULT_GMAIL_METHOD_COSTS },
+  overLimitResponse: '429',
+};
+
+export type QuotaDecision = { ok: true } | { ok: false; retryAfterMs: number };
+
+export class GmailQuotaMeter {
+  private readonly spent = new Map<string, Array<{ at: number; units: number }>>();
+
+  constructor(
+    public config: QuotaConfig,
+    private readonly now: () => number,
+  ) {}
+
+  charge(user: string, method: GmailMethod): QuotaDecision {
+    const cost = this.config.costs[method];
+    const log = this.prune(user);
+    const used = log.reduce((s, e) => s + e.units, 0);
+    if (used + cost > this.config.unitsPerWindow) {
+      // Time until enough of the oldest spend leaves the window.
+      let freed = 0;
+      let retryAt = this.now() + this.config.windowMs;
+      for (const e of log) {
+        freed += e.units;
+        if (used - freed + cost <= this.config.unitsPerWindow) {
+          retryAt = e.at + this.config.windowMs;
+          break;
+        }
+      }
+      return { ok: false, retryAfterMs: Math.max(1, retryAt - this.now()) };
+    }
+    log.push({ at: this.now(), units: cost });
+    return { ok: true };
+  }
+
+  used(user: string): number {
+    return this.prune(user).reduce((s, e) => s + e.units, 0);
+  }
+
+  usage(): Record<string, number> {
+    return Object.fromEntries([...this.spent.keys()].map((u) => [u, this.used(u)]));
+  }
+
+  private prune(user: string): Array<{ at: number; units: number }> {
+    const cutoff = this.now() - this.config.windowMs;
+    const log = (this.spent.get(user) ?? []).filter((e) => e.at > cutoff);
+    this.spent.set(user, log);
+    return log;
+  }
+}
