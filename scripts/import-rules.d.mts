@@ -17,6 +17,7 @@ export interface Violation {
 export declare const BASE_ROOMS: readonly string[];
 export declare const UPPER_ROOMS: readonly string[];
 export declare const SANDBOX_ALLOWED: readonly string[];
+export declare const HTTP_IMPORTERS: readonly string[];
 export declare const COMPOSITION_ROOTS: readonly string[];
 export declare const DB_PACKAGES: readonly string[];
 export declare const ROOT_ROOM: string;

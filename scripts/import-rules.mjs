@@ -29,6 +29,9 @@ export const UPPER_ROOMS = [
 /** The sandbox is a standalone fake of Google and Microsoft: it may use only these rooms. */
 export const SANDBOX_ALLOWED = ['sandbox', 'observability', 'config', 'providers'];
 
+/** http is the top layer: only the composition root and the CLI start it. */
+export const HTTP_IMPORTERS = ['bootstrap', 'cli'];
+
 /** The composition root wires everything together (everything except the CLI on top of it). */
 export const COMPOSITION_ROOTS = ['bootstrap'];
 
@@ -66,6 +69,12 @@ export function brokenRules({ fromRoom, toRoom, pkg, isTest }) {
     if (toRoom === 'cli') broken.push('nothing imports src/cli');
     if (BASE_ROOMS.includes(fromRoom) && UPPER_ROOMS.includes(toRoom)) {
       broken.push(`base room ${fromRoom} must not import upper room ${toRoom}`);
+    } else if (BASE_ROOMS.includes(fromRoom) && !BASE_ROOMS.includes(toRoom) && toRoom !== 'generated') {
+      // Rooms not named in ARCHITECTURE.md (e.g. audit, tenancy) are domain rooms: still upward.
+      broken.push(`base room ${fromRoom} may import only base rooms (${BASE_ROOMS.join(', ')})`);
+    }
+    if (toRoom === 'http' && !HTTP_IMPORTERS.includes(fromRoom) && fromRoom !== ROOT_ROOM) {
+      broken.push(`http is the top layer: only ${HTTP_IMPORTERS.join(', ')} import it`);
     }
     if (fromRoom === 'providers' && (toRoom === 'storage' || toRoom === 'http')) {
       broken.push(`providers never import ${toRoom}`);

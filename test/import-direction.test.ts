@@ -55,15 +55,21 @@ describe('import direction (ARCHITECTURE.md)', () => {
       'sync/sync.service.ts': "import { PrismaClient } from '@prisma/client';\nexport const s = PrismaClient;\n",
       'cli/main.ts': 'export const run = 1;\n',
       'sandbox/graph.ts': "import { repo } from '../storage/repo.js';\nexport const g = repo;\n",
+      'crypto/keyring.ts': "import { audit } from '../audit/audit-log.js';\nexport const k = audit;\n",
+      'audit/audit-log.ts': 'export const audit = 1;\n',
+      'send/reply.service.ts': "import { app } from '../http/app.js';\nexport const r = app;\n",
     });
     const lines = (await checkImports(src)).map(formatViolation);
     expect(lines).toEqual([
+      'src/crypto/keyring.ts:1 imports ../audit/audit-log.js (base room crypto may import only base rooms (providers, storage, crypto, scan, observability, config))',
       'src/http/app.ts:1 imports ../cli/main.js (nothing imports src/cli)',
       'src/providers/google/gmail.adapter.ts:3 imports ../../storage/repo.js (providers never import storage)',
       'src/providers/google/gmail.adapter.ts:4 imports ../../http/app.js (base room providers must not import upper room http)',
+      'src/providers/google/gmail.adapter.ts:4 imports ../../http/app.js (http is the top layer: only bootstrap, cli import it)',
       'src/providers/google/gmail.adapter.ts:4 imports ../../http/app.js (providers never import http)',
       'src/providers/google/gmail.adapter.ts:5 imports ../../sync/sync.service.js (base room providers must not import upper room sync)',
       'src/sandbox/graph.ts:1 imports ../storage/repo.js (sandbox is standalone (may import only sandbox, observability, config, providers))',
+      'src/send/reply.service.ts:1 imports ../http/app.js (http is the top layer: only bootstrap, cli import it)',
       'src/sync/sync.service.ts:1 imports @prisma/client (only src/storage imports @prisma/client)',
     ]);
   });
