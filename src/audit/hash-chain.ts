@@ -29,13 +29,15 @@ export interface ChainHead {
   readonly hash: string;
 }
 
-/** A stored entry: `seq`, the two link columns, and any other fields (all of them hashed). */
+/**
+ * A stored entry: `seq`, the two link columns, and any other fields — every other own
+ * enumerable property is hashed, so pass rows as stored (no index signature needed).
+ */
 export interface ChainEntry {
   /** 1-based, no gaps. Postgres `bigint` arrives as `bigint`; both are accepted. */
   readonly seq: number | bigint;
   readonly prevHash: string;
   readonly hash: string;
-  readonly [field: string]: unknown;
 }
 
 export type ChainBreakReason =
@@ -59,21 +61,21 @@ export function canonicalJson(value: unknown): string {
 }
 
 /** SHA-256 (hex) over `prevHash` followed by the canonical JSON of the entry. */
-export function entryHash(prevHash: string, entry: Readonly<Record<string, unknown>>): string {
+export function entryHash(prevHash: string, entry: object): string {
   if (!HASH_RE.test(prevHash)) throw new TypeError('prevHash must be 64 lower-case hex characters');
   return createHash('sha256').update(prevHash, 'utf8').update(canonicalJson(dropNullish(entry)), 'utf8').digest('hex');
 }
 
 /** The next entry after `prev` (null for the first): assigns `seq`, `prevHash` and `hash`. */
-export function sealEntry<T extends Record<string, unknown>>(
+export function sealEntry<T extends object>(
   prev: ChainHead | null,
   fields: T,
-): T & { seq: number; prevHash: string; hash: string } {
-  const { seq: _s, prevHash: _p, hash: _h, ...rest } = fields;
+): Omit<T, 'seq' | 'prevHash' | 'hash'> & { seq: number; prevHash: string; hash: string } {
+  const { seq: _s, prevHash: _p, hash: _h, ...rest } = fields as Record<string, unknown>;
   const seq = prev === null ? 1 : prev.seq + 1;
   const prevHash = prev === null ? GENESIS_HASH : prev.hash;
   const body = { ...rest, seq };
-  return { ...(rest as T), seq, prevHash, hash: entryHash(prevHash, body) };
+  return { ...(rest as Omit<T, 'seq' | 'prevHash' | 'hash'>), seq, prevHash, hash: entryHash(prevHash, body) };
 }
 
 /**
@@ -96,7 +98,7 @@ export function verifyChain(
     const seq = toSeq(entry.seq);
     if (seq !== expectedSeq) return { ok: false, brokenAt: seq, reason: 'sequence_gap' };
     if (entry.prevHash !== prevHash) return { ok: false, brokenAt: seq, reason: 'prev_mismatch' };
-    const { prevHash: _p, hash, ...rest } = entry;
+    const { prevHash: _p, hash, ...rest } = entry as ChainEntry & Record<string, unknown>;
     if (typeof hash !== 'string' || entryHash(prevHash, { ...rest, seq }) !== hash) {
       return { ok: false, brokenAt: seq, reason: 'hash_mismatch' };
     }
@@ -124,7 +126,7 @@ function toSeq(seq: number | bigint): number {
   return n;
 }
 
-function dropNullish(value: Readonly<Record<string, unknown>>): Record<string, unknown> {
+function dropNullish(value: object): Record<string, unknown> {
   return stripNullishMembers(value) as Record<string, unknown>;
 }
 
