@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import type { ScanVerdict } from '../scan/scanner.port.js';
 
 /** What the parser knows about an attachment before its bytes flow. Never contains content. */
 export interface AttachmentMeta {
@@ -21,6 +22,8 @@ export interface AttachmentMeta {
 export interface AttachmentSinkResult {
   /** Whatever the sink assigned (blob id, row id). Returned to the caller in ParsedAttachment. */
   id: string;
+  /** Set by sinks that scan while storing (ScanningAttachmentSink). */
+  scan?: ScanVerdict;
 }
 
 /**

@@ -4,6 +4,7 @@ import type { Readable } from 'node:stream';
 import { MailParser } from 'mailparser';
 import type { AddressObject, AttachmentStream, EmailAddress, HeaderLines, Headers, MessageText } from 'mailparser';
 import type { AttachmentMeta, AttachmentSink } from './attachment-sink.port.js';
+import type { ScanVerdict } from '../scan/scanner.port.js';
 import { AttachmentSinkError, MimeSourceError } from './mime-parse.errors.js';
 import { MAX_REFERENCES, normalizeMessageId, parseInReplyTo, parseMessageIdList } from './message-id.js';
 
@@ -61,6 +62,8 @@ export interface ParsedAttachment extends AttachmentMeta {
   sizeBytes: number;
   /** Hex SHA-256 of the decoded content (computed while streaming); null when truncated. */
   sha256: string | null;
+  /** Verdict from a scanning sink; null when the sink does not scan or the attachment was cut. */
+  scan: ScanVerdict | null;
 }
 
 export interface ParsedMessage {
@@ -225,9 +228,12 @@ export async function parseMime(raw: Readable, options: ParseMimeOptions): Promi
     });
     current = content;
     let id: string | null = null;
+    let scan: ScanVerdict | null = null;
     let sinkError: unknown = null;
     try {
-      id = (await options.attachmentSink.put(meta, content)).id;
+      const result = await options.attachmentSink.put(meta, content);
+      id = result.id;
+      scan = result.scan ?? null;
     } catch (err) {
       sinkError = err;
     }
@@ -240,8 +246,8 @@ export async function parseMime(raw: Readable, options: ParseMimeOptions): Promi
     const cut = stopped || contentFailed || !content.readableEnded;
     if (sinkError !== null && !cut) return { kind: 'sink_failed', cause: sinkError };
     const attachment: ParsedAttachment = cut
-      ? { ...meta, id, status: 'truncated', sizeBytes: item.size ?? 0, sha256: null }
-      : { ...meta, id, status: 'stored', sizeBytes: item.size ?? 0, sha256: item.checksum ?? null };
+      ? { ...meta, id, status: 'truncated', sizeBytes: item.size ?? 0, sha256: null, scan: null }
+      : { ...meta, id, status: 'stored', sizeBytes: item.size ?? 0, sha256: item.checksum ?? null, scan };
     return { kind: contentFailed ? 'content_failed' : 'ok', attachment };
   };
 
