@@ -195,13 +195,15 @@ export class GmailAdapter implements MailProvider {
         );
       }
       // Upload endpoint: multipart/related (metadata + message) when threading, plain media otherwise.
+      // The client-level rootUrl is not applied to `mediaUrl` (googleapis-common only rewrites
+      // `url`), so the per-call rootUrl is required or the upload would go to gmail.googleapis.com.
       return this.client.users.messages.send(
         {
           userId: 'me',
           ...(threadId ? { requestBody: { threadId } } : {}),
           media: { mimeType: 'message/rfc822', body: Readable.from([req.mime]) },
         },
-        o,
+        { ...o, rootUrl: this.opts.endpoints.gmailRootUrl },
       );
     });
     const sent = parse(gmailSendResponseSchema, data, 'messages.send');

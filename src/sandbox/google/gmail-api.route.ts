@@ -338,8 +338,11 @@ export function createGmailApiRouter(deps: GmailRouteDeps): Router {
     '/upload/gmail/v1/users/:userId/messages/send',
     (req, _res, next) => {
       const declared = Number(req.get('content-length') ?? NaN);
-      // Refuse before reading when the declared size is already over the 35 MB maxSize.
-      if (Number.isFinite(declared) && declared > GMAIL_MAX_MESSAGE_BYTES + 65_536) {
+      // Refuse before reading when the declared size is already over the 35 MB maxSize
+      // (a multipart body may add a little metadata around the message).
+      const allowed = GMAIL_MAX_MESSAGE_BYTES + (req.query.uploadType === 'media' ? 0 : 65_536);
+      if (Number.isFinite(declared) && declared > allowed) {
+        // Answer without buffering the body; drain it so the client can read the answer.
         req.resume();
         return next(googleErrors.uploadTooLarge(GMAIL_MAX_MESSAGE_BYTES));
       }

@@ -262,7 +262,8 @@ export function createGoogleOAuthRouter(deps: OAuthRouteDeps): Router {
   // google-auth-library's getTokenInfo POSTs a form; curl users GET with a query string.
   router.all(OAUTH_PATHS.tokenInfo, form, (req, res) => {
     const fromBody = typeof req.body?.access_token === 'string' ? (req.body.access_token as string) : undefined;
-    const at = typeof req.query.access_token === 'string' ? req.query.access_token : fromBody;
+    const fromHeader = /^Bearer\s+(\S+)$/i.exec(req.get('authorization') ?? '')?.[1];
+    const at = typeof req.query.access_token === 'string' ? req.query.access_token : (fromBody ?? fromHeader);
     const g = at ? store.validAccess(at) : undefined;
     if (!g) return oauthError(res, 400, 'invalid_token', 'Invalid Value');
     const exp = Math.floor(g.expiresAt / 1000);
