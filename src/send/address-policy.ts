@@ -30,6 +30,7 @@ export const MAX_RECIPIENTS = 500;
 
 // Any C0 control (CR, LF, NUL, …) or DEL, plus the Unicode line/paragraph separators some
 // parsers treat as line breaks.
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
 const CONTROL = /[\x00-\x1f\x7f\u2028\u2029]/;
 // RFC 5322 atext, plus any non-ASCII character (RFC 6531 SMTPUTF8 local parts).
 const LOCAL_ATOM = /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~\u0080-\uFFFF-]+$/;
@@ -153,6 +154,7 @@ export type AddressListInput = z.input<typeof addressListSchema>;
 export const subjectSchema = z
   .string()
   .max(MAX_SUBJECT_LENGTH, { message: `subject exceeds ${MAX_SUBJECT_LENGTH} characters` })
+  // eslint-disable-next-line no-control-regex -- matching control characters is the point
   .refine((value) => !/[\x00-\x08\x0a-\x1f\x7f\u2028\u2029]/.test(value), {
     message: 'subject contains a line break or control character',
   });

@@ -100,6 +100,7 @@ export const MAX_ATTACHMENTS = 100;
 /** References kept at most; RFC 5537 §3.4.4-style trimming keeps the first and the latest ones. */
 export const MAX_REFERENCES = 20;
 
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
 const CONTROL = /[\x00-\x1f\x7f\u2028\u2029]/;
 // msg-id (RFC 5322 §3.6.4) in its common dot-atom form, printable ASCII without <>, spaces or a second @.
 const MSG_ID = /^<[\x21-\x3b\x3d\x3f-\x7e]+@[\x21-\x3b\x3d\x3f-\x7e]+>$/;

@@ -105,6 +105,7 @@ function toText(bytes: Buffer): string {
   return bytes
     .toString('utf8')
     .replace(/\uFFFD+$/, '')
+    // eslint-disable-next-line no-control-regex -- matching control characters is the point
     .replace(/[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]/g, '');
 }
 

@@ -144,6 +144,28 @@ describe('webhook sender against a real local receiver', () => {
     expect(rebound.received).toHaveLength(0);
   });
 
+  it('tries every pinned address (IPv6 and IPv4) and nothing else', async () => {
+    // Receiver only on IPv4; the name is pinned to [::1, 127.0.0.1]. Happy Eyeballs asks the
+    // lookup for all addresses and falls back from ::1 (refused) to 127.0.0.1.
+    const v4only = await start((_req, res) => res.writeHead(200).end('v4'));
+    const target = await checkWebhookUrl(`http://dual.internal.test:${v4only.port}/`, {
+      ...devPolicy,
+      resolver: async () => [
+        { address: '::1', family: 6 },
+        { address: '127.0.0.1', family: 4 },
+      ],
+    });
+    const result = await sender({ target, headers: {}, body: event });
+    expect(result).toMatchObject({ ok: true, status: 200, responseSnippet: 'v4' });
+
+    const v6Only = await checkWebhookUrl(`http://dual.internal.test:${v4only.port}/`, {
+      ...devPolicy,
+      resolver: async () => [{ address: '::1', family: 6 }],
+    });
+    expect(await sender({ target: v6Only, headers: {}, body: event })).toMatchObject({ ok: false, error: 'connect' });
+    expect(v4only.received).toHaveLength(1);
+  });
+
   it('gives up after the timeout when the receiver never answers', async () => {
     const rx = await start(() => {
       /* hold the request open */
