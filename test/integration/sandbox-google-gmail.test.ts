@@ -12,6 +12,7 @@ let sandbox: GoogleSandbox;
 let api: gmail_v1.Gmail;
 let token: string;
 let seq = 0;
+type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 const opts = () => ({ headers: { Authorization: `Bearer ${token}` } });
 
 function mime(o: { subject: string; messageId: string; inReplyTo?: string; references?: string; to?: string; from?: string }): Buffer {
@@ -226,7 +227,7 @@ describe('Gmail stand-in through @googleapis/gmail', () => {
     const bad = await status(api.users.getProfile({ userId: 'me' }, { headers: { Authorization: 'Bearer ya29.nope' } }));
     expect(bad).toMatchObject({ status: 401, reason: 'authError' });
     const res = await fetch(`${sandbox.url}/gmail/v1/users/me/profile`, { headers: { authorization: 'Bearer ya29.nope' } });
-    const body = await res.json();
+    const body = (await res.json()) as Json;
     expect(Object.keys(body.error).sort()).toEqual(['code', 'errors', 'message', 'status']);
     expect(body.error.status).toBe('UNAUTHENTICATED');
     const other = await status(api.users.getProfile({ userId: 'someone@else.test' }, opts()));
@@ -267,10 +268,10 @@ describe('Gmail stand-in through @googleapis/gmail', () => {
       body: JSON.stringify({ raw: raw.toString('base64'), labelIds: ['INBOX'] }),
     });
     expect(res.status).toBe(201);
-    const { id } = await res.json();
+    const { id } = (await res.json()) as Json;
     const got = (await api.users.messages.get({ userId: 'me', id, format: 'raw' }, opts())).data;
     expect(Buffer.from(got.raw!, 'base64url').equals(raw)).toBe(true);
-    const state = await (await fetch(`${sandbox.url}/_sandbox/state`)).json();
+    const state = (await (await fetch(`${sandbox.url}/_sandbox/state`)).json()) as Json;
     expect(state.users.find((x: { email: string }) => x.email === 'agent@acme.test').messages).toBeGreaterThan(0);
     expect(JSON.stringify(state)).not.toContain('ya29.');
   });
