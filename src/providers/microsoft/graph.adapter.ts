@@ -1,0 +1,336 @@
+import { Readable } from 'node:stream';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import { simpleParser, type AddressObject, type Attachment } from 'mailparser';
+import MailComposer from 'nodemailer/lib/mail-composer/index.js';
+import { z } from 'zod';
+import type { AccessTokenSource, ChangePage, MailProvider, RawMessage, SendRequest, SendResult, SyncCursor, WindowPage } from '../mail-provider.port.js';
+import { ProviderError } from '../provider-error.js';
+import { ConcurrencyLimiter } from './concurrency-limiter.js';
+import { GraphLinkRejectedError, GraphLinkValidator, validateUploadUrl } from './delta-link.validator.js';
+import { createGraphClient } from './graph-client.factory.js';
+import { graphFailureFromResponse, GraphRequestRunner, GraphResponseError, type GraphRunnerOptions } from './graph-request.runner.js';
+import type { MicrosoftEndpoints } from './microsoft-endpoints.js';
+
+/** "Write requests in the Microsoft Graph API have a size limit of 4 MB" (concepts/use-the-api). */
+export const GRAPH_WRITE_LIMIT_BYTES = 4 * 1024 * 1024;
+/** outlook-large-attachments: < 3 MB → one POST; 3–150 MB → upload session. */
+export const UPLOAD_SESSION_MIN_BYTES = 3 * 1024 * 1024;
+export const ATTACHMENT_MAX_BYTES = 150 * 1024 * 1024;
+/** Each PUT to an upload URL must stay under 4 MB; a multiple of 320 KiB keeps every service happy. */
+const DEFAULT_UPLOAD_CHUNK = 9 * 320 * 1024;
+/** Room for the JSON envelope around an attachment's base64 in a single POST. */
+const JSON_ENVELOPE_MARGIN = 16 * 1024;
+
+export interface GraphAdapterOptions {
+  endpoints: MicrosoftEndpoints;
+  accessToken: AccessTokenSource;
+  /** Share one limiter per mailbox across every adapter instance of that mailbox. */
+  limiter?: ConcurrencyLimiter;
+  deltaPageSize?: number;
+  windowPageSize?: number;
+  /**
+   * How currentCursor finds "now": `walk` follows delta to its end selecting ids only (works on
+   * every Graph deployment); `latest` asks for `$deltatoken=latest` (one call).
+   */
+  cursorStrategy?: 'walk' | 'latest';
+  /** Used for upload-session PUTs, which go to a non-Graph host without the bearer token. */
+  fetch?: typeof fetch;
+  uploadChunkBytes?: number;
+  runner?: GraphRunnerOptions;
+}
+
+const deltaPageSchema = z.object({
+  value: z.array(z.object({ id: z.string().min(1), receivedDateTime: z.string().optional(), '@removed': z.unknown().optional() }).passthrough()),
+  '@odata.nextLink': z.string().optional(),
+  '@odata.deltaLink': z.string().optional(),
+});
+const listPageSchema = z.object({
+  value: z.array(z.object({ id: z.string().min(1) }).passthrough()),
+  '@odata.nextLink': z.string().optional(),
+});
+const meSchema = z.object({ mail: z.string().nullable().optional(), userPrincipalName: z.string().optional() });
+const messageMetaSchema = z.object({ id: z.string(), conversationId: z.string().optional(), receivedDateTime: z.string().optional() });
+const uploadSessionSchema = z.object({ uploadUrl: z.string().url(), nextExpectedRanges: z.array(z.string()).optional() });
+
+function enc(s: string): string {
+  return encodeURIComponent(s);
+}
+
+function base64Length(bytes: number): number {
+  return Math.ceil(bytes / 3) * 4;
+}
+
+function invalid(message: string, reason: string): ProviderError {
+  return new ProviderError('microsoft', 'invalid_request', message, { reason });
+}
+
+function addressList(a: AddressObject | AddressObject[] | undefined): Array<{ name: string; address: string }> {
+  const list = a === undefined ? [] : Array.isArray(a) ? a : [a];
+  return list.flatMap((x) => x.value).filter((v) => v.address).map((v) => ({ name: v.name, address: v.address ?? '' }));
+}
+
+/**
+ * MailProvider for one Microsoft 365 mailbox over Microsoft Graph v1.0, through the real
+ * `@microsoft/microsoft-graph-client`. Inbox sync uses per-folder delta
+ * (https://learn.microsoft.com/graph/delta-query-messages), raw MIME comes from `$value`, replies
+ * use createReply + send so Exchange keeps the conversation.
+ */
+export class GraphAdapter implements MailProvider {
+  readonly name = 'microsoft' as const;
+  private readonly runner: GraphRequestRunner;
+  private readonly links: GraphLinkValidator;
+  private readonly deltaPageSize: number;
+  private readonly windowPageSize: number;
+  private readonly fetchImpl: typeof fetch;
+  private readonly chunkBytes: number;
+
+  constructor(private readonly options: GraphAdapterOptions) {
+    const limiter = options.limiter ?? new ConcurrencyLimiter(4);
+    if (limiter.max > 4) throw new Error('Outlook allows at most 4 concurrent requests per mailbox');
+    this.runner = new GraphRequestRunner(createGraphClient(options.endpoints, options.accessToken), limiter, options.runner);
+    this.links = new GraphLinkValidator(options.endpoints);
+    this.deltaPageSize = options.deltaPageSize ?? 50;
+    this.windowPageSize = options.windowPageSize ?? 100;
+    this.fetchImpl = options.fetch ?? fetch;
+    this.chunkBytes = Math.min(options.uploadChunkBytes ?? DEFAULT_UPLOAD_CHUNK, GRAPH_WRITE_LIMIT_BYTES - 1);
+  }
+
+  get limiter(): ConcurrencyLimiter {
+    return this.runner.limiter;
+  }
+
+  async getAddress(): Promise<string> {
+    const me = meSchema.parse(await this.runner.json({ method: 'GET', path: '/me?$select=mail,userPrincipalName', operation: 'read', idempotent: true }));
+    const address = me.mail ?? me.userPrincipalName;
+    if (!address) throw new ProviderError('microsoft', 'invalid_request', 'Graph /me has neither mail nor userPrincipalName', { reason: 'no_address' });
+    return address;
+  }
+
+  private get initialDeltaPath(): string {
+    // changeType=created: only additions matter to the inbox sync; $select=id keeps pages tiny.
+    return '/me/mailFolders/inbox/messages/delta?changeType=created&$select=id,receivedDateTime';
+  }
+
+  private async deltaPage(path: string): Promise<z.infer<typeof deltaPageSchema>> {
+    const body = await this.runner.json({
+      method: 'GET',
+      path,
+      headers: { Prefer: `odata.maxpagesize=${this.deltaPageSize}` },
+      operation: 'delta',
+      idempotent: true,
+    });
+    const parsed = deltaPageSchema.safeParse(body);
+    if (!parsed.success || (!parsed.data['@odata.nextLink'] && !parsed.data['@odata.deltaLink'])) {
+      throw new ProviderError('microsoft', 'transient', 'Graph delta page has an unexpected shape', { reason: 'invalid_delta_page' });
+    }
+    return parsed.data;
+  }
+
+  private checkedLink(link: string, kind: 'delta' | 'window'): URL {
+    try {
+      return this.links.validate(link, kind);
+    } catch (err) {
+      if (err instanceof GraphLinkRejectedError) {
+        // A link we refuse to follow cannot be resumed: start over from a window resync.
+        throw new ProviderError('microsoft', kind === 'delta' ? 'cursor_expired' : 'invalid_request', err.message, { reason: 'link_rejected', cause: err });
+      }
+      throw err;
+    }
+  }
+
+  async currentCursor(): Promise<SyncCursor> {
+    if (this.options.cursorStrategy === 'latest') {
+      const page = await this.deltaPage(`${this.initialDeltaPath}&$deltatoken=latest`);
+      const link = page['@odata.deltaLink'] ?? page['@odata.nextLink'] ?? '';
+      this.checkedLink(link, 'delta');
+      return { v: 1, provider: 'microsoft', link };
+    }
+    let path = this.initialDeltaPath;
+    for (let pages = 0; pages < 100_000; pages += 1) {
+      const page = await this.deltaPage(path);
+      if (page['@odata.deltaLink']) {
+        this.checkedLink(page['@odata.deltaLink'], 'delta');
+        return { v: 1, provider: 'microsoft', link: page['@odata.deltaLink'] };
+      }
+      path = this.links.relativePath(this.checkedLink(page['@odata.nextLink'] ?? '', 'delta'));
+    }
+    throw new ProviderError('microsoft', 'transient', 'Graph delta did not finish', { reason: 'delta_unbounded' });
+  }
+
+  async listChanges(cursor: SyncCursor): Promise<ChangePage> {
+    if (cursor.provider !== 'microsoft') throw invalid('cursor belongs to another provider', 'wrong_provider');
+    const url = this.checkedLink(cursor.link, 'delta');
+    const page = await this.deltaPage(this.links.relativePath(url));
+    const next = page['@odata.nextLink'];
+    const nextLink = next ?? page['@odata.deltaLink'] ?? '';
+    // Validate before the caller stores it: a stored link is followed later with the token attached.
+    this.checkedLink(nextLink, 'delta');
+    const added = page.value
+      .filter((m) => m['@removed'] === undefined)
+      .map((m, i) => ({ id: m.id, at: m.receivedDateTime ? Date.parse(m.receivedDateTime) : Number.NaN, i }))
+      .sort((a, b) => (Number.isNaN(a.at) || Number.isNaN(b.at) ? a.i - b.i : a.at - b.at || a.i - b.i));
+    const seen = new Set<string>();
+    const ids: string[] = [];
+    for (const m of added) if (!seen.has(m.id)) { seen.add(m.id); ids.push(m.id); }
+    return { addedMessageIds: ids, nextCursor: { v: 1, provider: 'microsoft', link: nextLink }, hasMore: next !== undefined };
+  }
+
+  async listWindow(since: Date, pageToken?: string): Promise<WindowPage> {
+    let path: string;
+    if (pageToken) path = this.links.relativePath(this.checkedLink(pageToken, 'window'));
+    else {
+      const filter = enc(`receivedDateTime ge ${since.toISOString()}`);
+      path = `/me/mailFolders/inbox/messages?$filter=${filter}&$select=id,receivedDateTime&$orderby=${enc('receivedDateTime desc')}&$top=${this.windowPageSize}`;
+    }
+    const body = listPageSchema.safeParse(await this.runner.json({ method: 'GET', path, operation: 'read', idempotent: true }));
+    if (!body.success) throw new ProviderError('microsoft', 'transient', 'Graph message list has an unexpected shape', { reason: 'invalid_list_page' });
+    const next = body.data['@odata.nextLink'];
+    if (next) this.checkedLink(next, 'window');
+    return { messageIds: body.data.value.map((m) => m.id), nextPageToken: next };
+  }
+
+  async fetchRaw(providerMessageId: string): Promise<RawMessage> {
+    const id = enc(providerMessageId);
+    const meta = messageMetaSchema.parse(
+      await this.runner.json({ method: 'GET', path: `/me/messages/${id}?$select=id,conversationId,receivedDateTime`, operation: 'read', idempotent: true }),
+    );
+    const res = await this.runner.raw({ method: 'GET', path: `/me/messages/${id}/$value`, operation: 'read', idempotent: true });
+    if (!res.body) throw new ProviderError('microsoft', 'transient', 'Graph $value had no body', { reason: 'empty_value' });
+    const length = Number(res.headers.get('content-length') ?? Number.NaN);
+    return {
+      providerMessageId: meta.id,
+      providerThreadId: meta.conversationId,
+      raw: Readable.fromWeb(res.body as unknown as WebReadableStream<Uint8Array>),
+      sizeEstimate: Number.isFinite(length) ? length : undefined,
+      receivedAt: meta.receivedDateTime ? new Date(meta.receivedDateTime) : undefined,
+      labelIds: [],
+    };
+  }
+
+  async findByInternetMessageId(internetMessageId: string): Promise<string | undefined> {
+    const found = await this.findMessage(internetMessageId);
+    return found?.id;
+  }
+
+  private async findMessage(internetMessageId: string): Promise<{ id: string; conversationId: string | undefined } | undefined> {
+    // OData string literal: single quotes doubled; then URL-encoded so '+' and '#' survive.
+    const filter = enc(`internetMessageId eq '${internetMessageId.replace(/'/g, "''")}'`);
+    const body = await this.runner.json({ method: 'GET', path: `/me/messages?$filter=${filter}&$select=id,conversationId,isDraft`, operation: 'read', idempotent: true });
+    const parsed = z.object({ value: z.array(z.object({ id: z.string(), conversationId: z.string().optional(), isDraft: z.boolean().optional() })) }).safeParse(body);
+    if (!parsed.success) return undefined;
+    const hit = parsed.data.value.find((m) => m.isDraft !== true) ?? undefined;
+    return hit ? { id: hit.id, conversationId: hit.conversationId } : undefined;
+  }
+
+  async send(req: SendRequest): Promise<SendResult> {
+    if (req.mime.length === 0) throw invalid('MIME is empty', 'empty_mime');
+    const fitsOneRequest = base64Length(req.mime.length) <= GRAPH_WRITE_LIMIT_BYTES - 1024;
+    let conversationId: string | undefined;
+    if (fitsOneRequest && !req.replyToProviderMessageId) {
+      // sendMail accepts MIME as base64 text/plain (user-sendmail); answers 202 with no body.
+      await this.runner.noContent({ method: 'POST', path: '/me/sendMail', body: req.mime.toString('base64'), contentType: 'text/plain', operation: 'send', idempotent: false });
+    } else if (fitsOneRequest && req.replyToProviderMessageId) {
+      const draft = await this.createDraft(req.mime, req.replyToProviderMessageId);
+      conversationId = draft.conversationId;
+      await this.sendDraft(draft.id);
+    } else {
+      conversationId = await this.sendLarge(req);
+    }
+    const sent = await this.findMessage(req.internetMessageId).catch(() => undefined);
+    return { providerMessageId: sent?.id, providerThreadId: sent?.conversationId ?? conversationId };
+  }
+
+  /** createReply (keeps the conversation) or a plain draft, from base64 MIME. */
+  private async createDraft(mime: Buffer, replyTo: string | undefined): Promise<{ id: string; conversationId: string | undefined }> {
+    const path = replyTo ? `/me/messages/${enc(replyTo)}/createReply` : '/me/messages';
+    const body = await this.runner.json({ method: 'POST', path, body: mime.toString('base64'), contentType: 'text/plain', operation: 'send', idempotent: false });
+    const draft = messageMetaSchema.parse(body);
+    return { id: draft.id, conversationId: draft.conversationId };
+  }
+
+  private sendDraft(id: string): Promise<void> {
+    return this.runner.noContent({ method: 'POST', path: `/me/messages/${enc(id)}/send`, body: '', operation: 'send', idempotent: false });
+  }
+
+  /**
+   * Over 4 MB the MIME cannot be posted in one request: the draft is created from the message
+   * without attachments, each attachment is added (POST under 3 MB, upload session above), then
+   * the draft is sent (outlook-large-attachments).
+   */
+  private async sendLarge(req: SendRequest): Promise<string | undefined> {
+    const parsed = await simpleParser(req.mime, { skipHtmlToText: true, skipTextToHtml: true, skipImageLinks: true });
+    const attachments = parsed.attachments;
+    for (const a of attachments) if (a.size > ATTACHMENT_MAX_BYTES) throw invalid('an attachment exceeds Graph’s 150 MB limit', 'attachment_too_large');
+    const headers: Record<string, string> = {};
+    for (const line of parsed.headerLines) {
+      if (/^(x-|auto-submitted$|precedence$)/i.test(line.key)) headers[line.key] = line.line.slice(line.line.indexOf(':') + 1).trim();
+    }
+    const refs = parsed.references === undefined ? undefined : Array.isArray(parsed.references) ? parsed.references.join(' ') : parsed.references;
+    const bodyOnly = await new MailComposer({
+      from: addressList(parsed.from)[0],
+      to: addressList(parsed.to),
+      cc: addressList(parsed.cc),
+      bcc: addressList(parsed.bcc),
+      replyTo: addressList(parsed.replyTo)[0],
+      subject: parsed.subject,
+      messageId: parsed.messageId ?? req.internetMessageId,
+      inReplyTo: parsed.inReplyTo,
+      references: refs,
+      date: parsed.date,
+      text: parsed.text,
+      ...(typeof parsed.html === 'string' ? { html: parsed.html } : {}),
+      headers,
+    })
+      .compile()
+      .build();
+    if (base64Length(bodyOnly.length) > GRAPH_WRITE_LIMIT_BYTES - 1024) throw invalid('message body exceeds Graph’s 4 MB request limit', 'body_too_large');
+    const draft = await this.createDraft(bodyOnly, req.replyToProviderMessageId);
+    for (const a of attachments) await this.attach(draft.id, a);
+    await this.sendDraft(draft.id);
+    return draft.conversationId;
+  }
+
+  private async attach(draftId: string, a: Attachment): Promise<void> {
+    const name = a.filename ?? 'attachment';
+    const isInline = a.contentDisposition === 'inline';
+    if (a.size < UPLOAD_SESSION_MIN_BYTES && base64Length(a.size) + JSON_ENVELOPE_MARGIN <= GRAPH_WRITE_LIMIT_BYTES) {
+      await this.runner.noContent({
+        method: 'POST',
+        path: `/me/messages/${enc(draftId)}/attachments`,
+        body: { '@odata.type': '#microsoft.graph.fileAttachment', name, contentType: a.contentType, contentBytes: a.content.toString('base64'), isInline, ...(a.cid ? { contentId: a.cid } : {}) },
+        operation: 'write',
+        idempotent: false,
+      });
+      return;
+    }
+    const session = uploadSessionSchema.parse(
+      await this.runner.json({
+        method: 'POST',
+        path: `/me/messages/${enc(draftId)}/attachments/createUploadSession`,
+        body: { AttachmentItem: { attachmentType: 'file', name, size: a.size, contentType: a.contentType, isInline, ...(a.cid ? { contentId: a.cid } : {}) } },
+        operation: 'write',
+        idempotent: false,
+      }),
+    );
+    let uploadUrl: URL;
+    try {
+      uploadUrl = validateUploadUrl(session.uploadUrl, this.options.endpoints);
+    } catch (err) {
+      throw new ProviderError('microsoft', 'invalid_request', 'Graph returned an upload URL on a host that is not allowed', { reason: 'upload_url_rejected', cause: err });
+    }
+    for (let start = 0; start < a.size; start += this.chunkBytes) {
+      const end = Math.min(start + this.chunkBytes, a.size) - 1;
+      const chunk = a.content.subarray(start, end + 1);
+      await this.runner.withRetries('write', false, async () => {
+        // No Authorization header: the upload URL carries its own token.
+        const res = await this.fetchImpl(uploadUrl, {
+          method: 'PUT',
+          headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': String(chunk.length), 'Content-Range': `bytes ${start}-${end}/${a.size}` },
+          body: chunk,
+        });
+        if (!res.ok) throw new GraphResponseError(await graphFailureFromResponse(res));
+        await res.arrayBuffer().catch(() => undefined);
+      });
+    }
+  }
+}
