@@ -178,6 +178,10 @@ describe('checkWebhookUrl', () => {
     expect((await denial('file:///etc/passwd', prod(resolver))).code).toBe('unsupported_scheme');
     expect((await denial('gopher://127.0.0.1:6379/_', prod(resolver))).code).toBe('unsupported_scheme');
     expect((await denial('not a url', prod(resolver))).code).toBe('invalid_url');
+    expect((await denial('https://hooks.exa\nmple.com/', prod(resolver))).code).toBe('invalid_url');
+    expect((await denial(' https://hooks.example.com/', prod(resolver))).code).toBe('invalid_url');
+    expect((await denial('https://hooks.example.com/\t', prod(resolver))).code).toBe('invalid_url');
+    expect((await denial('https:///', prod(resolver))).code).toBe('invalid_url');
     expect((await denial('https://hooks.example.com:0/', prod(resolver))).code).toBe('invalid_url');
     expect((await denial(`https://hooks.example.com/${'a'.repeat(3000)}`, prod(resolver))).code).toBe('invalid_url');
   });

@@ -288,6 +288,12 @@ export async function checkWebhookUrl(rawUrl: string, policy: EgressPolicy): Pro
   if (typeof rawUrl !== 'string' || rawUrl.length === 0 || rawUrl.length > MAX_URL_LENGTH) {
     throw new EgressDeniedError('invalid_url', `the URL must be 1-${MAX_URL_LENGTH} characters`);
   }
+  // The WHATWG parser silently strips tabs/newlines and surrounding controls ("https://exa\nmple.com"
+  // becomes example.com). Refuse them: what the tenant registered must be what we call.
+  // eslint-disable-next-line no-control-regex -- matching control characters is the point
+  if (/[\x00-\x20\x7f]/.test(rawUrl)) {
+    throw new EgressDeniedError('invalid_url', 'the URL must not contain spaces or control characters');
+  }
   let url: URL;
   try {
     url = new URL(rawUrl);
