@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, chmodSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
@@ -106,6 +106,7 @@ describe('loadOrCreateDevKeyring / resolveKeyring', () => {
     expect(second.activeVersion).toBe(first.activeVersion);
     expect(second.activeKey.export().equals(first.activeKey.export())).toBe(true);
     expect(warnings).toHaveLength(2); // warned on every start
+    expect(readdirSync(dir)).toEqual([DEV_KEYRING_FILE]); // no temporary files left behind
     for (const w of warnings) expect(w).not.toContain(readFileSync(path, 'utf8').match(/1:(\S+)/)![1]);
   });
 
