@@ -88,7 +88,10 @@ export interface ParsedMessage {
   attachments: ParsedAttachment[];
   /** Bytes read from the source. For an oversize message: bytes read before stopping. */
   sizeBytes: number;
-  /** The source exceeded maxBytes: only headers (and attachments completed before) were ingested. */
+  /**
+   * The source exceeded maxBytes: reading stopped there. Headers are complete; text/html hold what
+   * came before the cut; the last attachment is `truncated`.
+   */
   oversize: boolean;
   /** Set when parsing stopped early on broken input. A code, never content. */
   parseError: ParseErrorCode | null;
@@ -162,10 +165,15 @@ export async function parseMime(raw: Readable, options: ParseMimeOptions): Promi
         const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
         head.push(buf);
         if (total + buf.length > maxBytes) {
+          // Feed what fits, then end the input: mailparser finishes what it has (headers, the
+          // parts before the cut) and we stop reading the provider body here — leaving the
+          // for-await destroys `raw`.
+          const fits = buf.subarray(0, Math.max(0, maxBytes - total));
           total += buf.length;
           oversize = true;
-          stop();
-          break; // leaving for-await destroys `raw`: we stop reading the body here.
+          sniffer.push(fits);
+          if (fits.length > 0 && !parser.write(fits)) await drainOrClose(parser);
+          break;
         }
         total += buf.length;
         sniffer.push(buf);
@@ -243,7 +251,7 @@ export async function parseMime(raw: Readable, options: ParseMimeOptions): Promi
       await finished(content).catch(() => undefined);
     }
     current = null;
-    const cut = stopped || contentFailed || !content.readableEnded;
+    const cut = stopped || contentFailed;
     if (sinkError !== null && !cut) return { kind: 'sink_failed', cause: sinkError };
     const attachment: ParsedAttachment = cut
       ? { ...meta, id, status: 'truncated', sizeBytes: item.size ?? 0, sha256: null, scan: null }
@@ -252,6 +260,14 @@ export async function parseMime(raw: Readable, options: ParseMimeOptions): Promi
   };
 
   await Promise.all([feed(), consume()]);
+
+  // Cut by maxBytes: every attachment but the last ended at a MIME boundary (a later part
+  // started), so only the last one can be incomplete. We cannot see whether its closing boundary
+  // was inside the limit, so it is reported truncated (fail-safe: never a cut file as whole).
+  const last = attachments.at(-1);
+  if (oversize && last && last.status === 'stored') {
+    attachments[attachments.length - 1] = { ...last, status: 'truncated', sha256: null, scan: null };
+  }
 
   if (sourceFailure !== null) throw new MimeSourceError({ cause: sourceFailure });
   if (sinkFailure !== null) throw sinkFailure;
