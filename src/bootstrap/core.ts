@@ -1,0 +1,113 @@
+import type { DestinationStream } from 'pino';
+import { AuditService } from '../audit/audit.service.js';
+import type { Config } from '../config/config.js';
+import { BlindIndex } from '../crypto/blind-index.js';
+import { SYSTEM_BLIND_INDEX_OWNER } from '../crypto/data-key.port.js';
+import { DataKeyService } from '../crypto/data-key.service.js';
+import { resolveKeyring, type Keyring } from '../crypto/keyring.js';
+import { createJobQueue, type JobQueue } from '../jobs/job-queue.js';
+import { createLogger, type Logger } from '../observability/logger.js';
+import { createMetrics, type Metrics } from '../observability/metrics.js';
+import { ApiKeyRepository } from '../storage/api-key.repository.js';
+import { AuditRepository } from '../storage/audit.repository.js';
+import { DataKeyRepository } from '../storage/data-key.repository.js';
+import { openDatabase, type Database, type PrismaClient } from '../storage/database.js';
+import { acquireEmbeddedLock, type EmbeddedLock } from '../storage/embedded-lock.js';
+import { MailboxRepository } from '../storage/mailbox.repository.js';
+import { migrate, readMigrations } from '../storage/migrator.js';
+import { TenantRepository } from '../storage/tenant.repository.js';
+import { ApiKeyService } from '../tenancy/api-key.service.js';
+
+/**
+ * Everything every room shares, created once per process. Rooms take only the parts they use
+ * (STYLE: no giant dependency bag is passed *into* services; modules pick from here).
+ */
+export interface Core {
+  config: Config;
+  logger: Logger;
+  metrics: Metrics;
+  clock: () => Date;
+  db: Database;
+  prisma: PrismaClient;
+  keyring: Keyring;
+  dataKeys: DataKeyService;
+  blindIndex: BlindIndex;
+  audit: AuditService;
+  jobs: JobQueue;
+  tenants: TenantRepository;
+  apiKeyRepo: ApiKeyRepository;
+  apiKeys: ApiKeyService;
+  mailboxes: MailboxRepository;
+  /** Set when this process holds the embedded database. */
+  embeddedLock: EmbeddedLock | undefined;
+  close(): Promise<void>;
+}
+
+export interface CoreOptions {
+  /** Name of the command holding the embedded database (shown to a second process). */
+  command: string;
+  logDestination?: DestinationStream;
+  logger?: Logger;
+  /** Job polling interval; tests use a short one. */
+  jobPollingSeconds?: number;
+}
+
+export async function createCore(config: Config, opts: CoreOptions): Promise<Core> {
+  const logger = opts.logger ?? createLogger({ level: config.logLevel, ...(opts.logDestination ? { destination: opts.logDestination } : {}) });
+  const metrics = createMetrics();
+  const embeddedLock = config.database.embedded ? acquireEmbeddedLock(config.database.dataDir, opts.command) : undefined;
+  let db: Database | undefined;
+  try {
+    db = await openDatabase({ databaseUrl: config.database.url, dataDir: config.database.dataDir });
+    const session = await db.session();
+    try {
+      const result = await migrate(session, await readMigrations());
+      if (result.applied.length) logger.info({ applied: result.applied }, 'database migrated');
+    } finally {
+      await session.release();
+    }
+    const keyring = resolveKeyring({
+      encryptionKeys: config.encryptionKeys,
+      nodeEnv: config.env,
+      dataDir: config.database.dataDir,
+      warn: (message) => logger.warn(message),
+    });
+    const dataKeys = new DataKeyService(keyring, new DataKeyRepository(db.prisma));
+    const blindIndex = new BlindIndex((await dataKeys.getOrCreate(SYSTEM_BLIND_INDEX_OWNER)).key);
+    const jobs = await createJobQueue({
+      connection: db.jobQueueConnection,
+      logger,
+      metrics,
+      ...(opts.jobPollingSeconds !== undefined ? { pollingIntervalSeconds: opts.jobPollingSeconds } : {}),
+    });
+    const apiKeyRepo = new ApiKeyRepository(db.prisma);
+    const openDb = db;
+    return {
+      config,
+      logger,
+      metrics,
+      clock: () => new Date(),
+      db,
+      prisma: db.prisma,
+      keyring,
+      dataKeys,
+      blindIndex,
+      audit: new AuditService(new AuditRepository(db.prisma)),
+      jobs,
+      tenants: new TenantRepository(db.prisma),
+      apiKeyRepo,
+      apiKeys: new ApiKeyService(apiKeyRepo),
+      mailboxes: new MailboxRepository(db.prisma),
+      embeddedLock,
+      async close() {
+        await jobs.stop().catch((err: unknown) => logger.warn({ err }, 'job queue stop failed'));
+        await openDb.close();
+        embeddedLock?.release();
+      },
+    };
+  } catch (err) {
+    await db?.close().catch(() => undefined);
+    embeddedLock?.release();
+    throw err;
+  }
+}

@@ -1,0 +1,86 @@
+import type { Server } from 'node:http';
+import { createApp } from '../http/app.js';
+import { createAuthenticator } from '../http/authenticator.js';
+import { registerOpsRoutes } from '../http/routes/ops.route.js';
+import { createRouteRegistry, type RouteRegistry } from '../http/route-registry.js';
+import type { OpsCommand } from '../ops/ops-command.js';
+import type { Core } from './core.js';
+import type { ServiceModule } from './module.js';
+
+export const VERSION = '0.1.0';
+
+export interface RunningService {
+  /** Port the HTTP server listens on (when HTTP runs). */
+  port: number | undefined;
+  routes: RouteRegistry;
+  /** Stops HTTP (finishing in-flight requests), then workers (finishing or releasing jobs), then modules. */
+  stop(): Promise<void>;
+}
+
+export function collectOps(modules: ServiceModule[]): OpsCommand[] {
+  return modules.flatMap((m) => m.ops ?? []);
+}
+
+export async function startService(
+  core: Core,
+  modules: ServiceModule[],
+  opts: { http: boolean; workers: boolean; port?: number; host?: string },
+): Promise<RunningService> {
+  const routes = createRouteRegistry();
+  for (const m of modules) m.routes?.(routes);
+  registerOpsRoutes(routes, collectOps(modules));
+
+  let server: Server | undefined;
+  let port: number | undefined;
+  if (opts.http) {
+    const app = createApp({
+      logger: core.logger,
+      metrics: core.metrics,
+      routes,
+      authenticate: createAuthenticator({ apiKeys: core.apiKeys, localAdminToken: () => core.embeddedLock?.info.adminToken }),
+      readiness: modules.flatMap((m) => m.readiness ?? []),
+      bodyLimit: core.config.http.bodyLimit,
+      version: VERSION,
+      publicUrl: core.config.http.publicUrl,
+    });
+    server = await new Promise<Server>((resolve, reject) => {
+      const s = app.listen(opts.port ?? core.config.http.port, opts.host ?? core.config.http.host, () => resolve(s));
+      s.once('error', reject);
+    });
+    const address = server.address();
+    port = typeof address === 'object' && address ? address.port : undefined;
+    if (port !== undefined) core.embeddedLock?.setPort(port);
+    // Graph expects an answer within 3 s; slow clients must not hold sockets for ever.
+    server.requestTimeout = 120_000;
+    server.headersTimeout = 30_000;
+    core.logger.info({ port }, 'http listening');
+  }
+
+  if (opts.workers) {
+    for (const m of modules) m.jobs?.(core.jobs);
+    for (const m of modules) for (const s of m.schedules ?? []) await core.jobs.schedule(s.name, s.cron);
+    await core.jobs.startWorkers();
+    core.logger.info('workers started');
+  }
+
+  let stopping: Promise<void> | undefined;
+  return {
+    port,
+    routes,
+    stop() {
+      stopping ??= (async () => {
+        if (server) {
+          const s = server;
+          await new Promise<void>((resolve) => {
+            s.close(() => resolve());
+            s.closeIdleConnections();
+            setTimeout(() => s.closeAllConnections(), 10_000).unref();
+          });
+        }
+        await core.jobs.stop();
+        for (const m of [...modules].reverse()) await m.stop?.().catch((err: unknown) => core.logger.warn({ err, module: m.name }, 'module stop failed'));
+      })();
+      return stopping;
+    },
+  };
+}

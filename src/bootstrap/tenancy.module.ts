@@ -1,0 +1,141 @@
+import { z } from 'zod';
+import { ApiError } from '../http/api-error.js';
+import { registerMailboxReadRoutes } from '../http/routes/mailboxes.route.js';
+import { MailboxQueryService } from '../mailboxes/mailbox-query.service.js';
+import { defineOps } from '../ops/ops-command.js';
+import type { Core } from './core.js';
+import type { ServiceModule } from './module.js';
+
+/** Tenants, API keys, key rotation, audit verification and the mailbox read routes. */
+export function tenancyModule(core: Core): ServiceModule {
+  const mailboxQuery = new MailboxQueryService(core.mailboxes, core.dataKeys);
+  return {
+    name: 'tenancy',
+    routes(registry) {
+      registerMailboxReadRoutes(registry, { mailboxes: mailboxQuery });
+    },
+    readiness: [
+      {
+        name: 'database',
+        required: true,
+        async check() {
+          await core.db.sql.query('SELECT 1');
+          return { status: 'ok' };
+        },
+      },
+      {
+        name: 'queue',
+        required: true,
+        async check() {
+          return (await core.jobs.ping()) ? { status: 'ok' } : { status: 'error', detail: 'job queue unreachable' };
+        },
+      },
+    ],
+    ops: [
+      defineOps({
+        name: 'tenants.create',
+        summary: 'create a tenant and its first API key',
+        input: z.strictObject({
+          name: z.string().trim().min(1).max(200),
+          allowedReturnOrigins: z.array(z.url()).max(50).optional(),
+          retentionDays: z.number().int().min(1).max(3650).nullable().optional(),
+        }),
+        async run(input, ctx) {
+          const tenant = await core.tenants.create(input);
+          const issued = await core.apiKeys.issue({ tenantId: tenant.id, name: 'default' });
+          await core.audit.record({
+            tenantId: tenant.id,
+            actorType: 'ops',
+            actorId: ctx.actorId,
+            action: 'tenant.created',
+            targetType: 'tenant',
+            targetId: tenant.id,
+            metadata: { apiKeyId: issued.record.id },
+          });
+          return { tenantId: tenant.id, name: tenant.name, apiKeyId: issued.record.id, apiKey: issued.key };
+        },
+      }),
+      defineOps({
+        name: 'tenants.list',
+        summary: 'list tenants',
+        input: z.strictObject({}),
+        async run() {
+          const tenants = await core.tenants.list();
+          return tenants.map((t) => ({ tenantId: t.id, name: t.name, retentionDays: t.retentionDays, allowedReturnOrigins: t.allowedReturnOrigins, createdAt: t.createdAt.toISOString() }));
+        },
+      }),
+      defineOps({
+        name: 'tenants.update',
+        summary: 'change a tenant’s allowed return origins or retention',
+        input: z.strictObject({
+          tenantId: z.string().min(1),
+          allowedReturnOrigins: z.array(z.url()).max(50).optional(),
+          retentionDays: z.number().int().min(1).max(3650).nullable().optional(),
+        }),
+        async run({ tenantId, ...patch }, ctx) {
+          const tenant = await core.tenants.update(tenantId, patch);
+          if (!tenant) throw new ApiError(404, 'not_found', 'tenant not found');
+          await core.audit.record({ tenantId, actorType: 'ops', actorId: ctx.actorId, action: 'tenant.updated', targetType: 'tenant', targetId: tenantId, metadata: { fields: Object.keys(patch) } });
+          return { tenantId: tenant.id, allowedReturnOrigins: tenant.allowedReturnOrigins, retentionDays: tenant.retentionDays };
+        },
+      }),
+      defineOps({
+        name: 'apiKeys.create',
+        summary: 'issue an API key for a tenant (or an admin key)',
+        input: z.union([
+          z.strictObject({ tenantId: z.string().min(1), name: z.string().trim().min(1).max(200).optional() }),
+          z.strictObject({ admin: z.literal(true), name: z.string().trim().min(1).max(200).optional() }),
+        ]),
+        async run(input, ctx) {
+          if ('tenantId' in input && !(await core.tenants.find(input.tenantId))) throw new ApiError(404, 'not_found', 'tenant not found');
+          const issued = await core.apiKeys.issue(input);
+          await core.audit.record({
+            tenantId: issued.record.tenantId,
+            actorType: 'ops',
+            actorId: ctx.actorId,
+            action: 'api_key.created',
+            targetType: 'api_key',
+            targetId: issued.record.id,
+            metadata: { scope: issued.record.scope },
+          });
+          return { apiKeyId: issued.record.id, tenantId: issued.record.tenantId, scope: issued.record.scope, apiKey: issued.key };
+        },
+      }),
+      defineOps({
+        name: 'apiKeys.revoke',
+        summary: 'revoke an API key',
+        input: z.strictObject({ apiKeyId: z.string().min(1) }),
+        async run({ apiKeyId }, ctx) {
+          const record = await core.apiKeyRepo.find(apiKeyId);
+          if (!record || record.revokedAt) throw new ApiError(404, 'not_found', 'no active API key with that id');
+          await core.apiKeys.revoke(apiKeyId, 'any');
+          await core.audit.record({ tenantId: record.tenantId, actorType: 'ops', actorId: ctx.actorId, action: 'api_key.revoked', targetType: 'api_key', targetId: apiKeyId });
+          return { apiKeyId, revoked: true };
+        },
+      }),
+      defineOps({
+        name: 'keys.rotate',
+        summary: 're-wrap every data key under the active master key',
+        input: z.strictObject({}),
+        async run(_input, ctx) {
+          const result = await core.dataKeys.rotate((p) => ctx.progress(`scanned ${p.scanned}, re-wrapped ${p.rewrapped}`));
+          await core.audit.record({
+            actorType: 'ops',
+            actorId: ctx.actorId,
+            action: 'keys.rotated',
+            metadata: { activeKekVersion: core.keyring.activeVersion, rewrapped: result.rewrapped, alreadyCurrent: result.alreadyCurrent, skipped: result.skipped },
+          });
+          return { activeKekVersion: core.keyring.activeVersion, ...result };
+        },
+      }),
+      defineOps({
+        name: 'audit.verify',
+        summary: 'verify the audit log hash chain',
+        input: z.strictObject({ expectedHead: z.strictObject({ seq: z.number().int().positive(), hash: z.string().regex(/^[0-9a-f]{64}$/) }).optional() }),
+        async run(input) {
+          return core.audit.verify(input.expectedHead ? { expectedHead: input.expectedHead } : {});
+        },
+      }),
+    ],
+  };
+}

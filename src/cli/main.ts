@@ -1,0 +1,234 @@
+import { Command, Option } from 'commander';
+import { ConfigError, loadConfig, type Config } from '../config/config.js';
+import { CliError, runOps } from './ops-client.js';
+
+/**
+ * `mailbox-connector` — every command accepts --json and exits non-zero with a one-line reason.
+ * Ops commands call the same services as the admin HTTP API (src/bootstrap/*.module.ts).
+ */
+const program = new Command();
+program
+  .name('mailbox-connector')
+  .description('Connect Gmail and Microsoft 365 mailboxes to a helpdesk')
+  .option('--json', 'machine-readable output')
+  .showHelpAfterError();
+
+const json = (): boolean => Boolean(program.opts<{ json?: boolean }>().json);
+
+function config(): Config {
+  return loadConfig(process.env);
+}
+
+function print(result: unknown): void {
+  if (json()) {
+    process.stdout.write(`${JSON.stringify(result, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))}\n`);
+    return;
+  }
+  if (Array.isArray(result)) {
+    if (result.length === 0) console.log('(none)');
+    for (const row of result) console.log(formatLine(row));
+    return;
+  }
+  if (result && typeof result === 'object') {
+    for (const [k, v] of Object.entries(result)) console.log(`${k}: ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`);
+    return;
+  }
+  console.log(String(result));
+}
+
+function formatLine(row: unknown): string {
+  if (!row || typeof row !== 'object') return String(row);
+  return Object.entries(row)
+    .map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : String(v)}`)
+    .join('  ');
+}
+
+const progress = (line: string): void => {
+  if (!json()) process.stderr.write(`… ${line}\n`);
+};
+
+async function ops(name: string, input: Record<string, unknown>): Promise<void> {
+  print(await runOps(config(), name, input, progress));
+}
+
+program
+  .command('serve', { isDefault: true })
+  .description('run the HTTP API and the workers in one process')
+  .option('--port <port>', 'listen port (default PORT or 8080)')
+  .option('--no-workers', 'serve HTTP only')
+  .action(async (opts: { port?: string; workers: boolean }) => {
+    const { runServer } = await import('./server-runner.js');
+    await runServer(config(), { http: true, workers: opts.workers, ...(opts.port ? { port: Number(opts.port) } : {}), json: json() });
+  });
+
+program
+  .command('worker')
+  .description('run workers only (scale out: several processes against one Postgres)')
+  .action(async () => {
+    const cfg = config();
+    if (cfg.database.embedded) throw new CliError('worker needs DATABASE_URL: the embedded database admits one process (use serve)');
+    const { runServer } = await import('./server-runner.js');
+    await runServer(cfg, { http: false, workers: true, json: json() });
+  });
+
+program
+  .command('migrate')
+  .description('apply pending database migrations')
+  .action(async () => {
+    const { runMigrate } = await import('./server-runner.js');
+    print(await runMigrate(config()));
+  });
+
+const tenants = program.command('tenants').description('manage tenants');
+tenants
+  .command('create')
+  .requiredOption('--name <name>', 'tenant name')
+  .option('--return-origin <origin...>', 'allowed returnUrl origins for connect sessions')
+  .option('--retention-days <days>', 'delete messages older than this')
+  .description('create a tenant; prints its id and first API key (shown once)')
+  .action(async (o: { name: string; returnOrigin?: string[]; retentionDays?: string }) => {
+    await ops('tenants.create', {
+      name: o.name,
+      ...(o.returnOrigin ? { allowedReturnOrigins: o.returnOrigin } : {}),
+      ...(o.retentionDays ? { retentionDays: Number(o.retentionDays) } : {}),
+    });
+  });
+tenants.command('list').description('list tenants').action(async () => ops('tenants.list', {}));
+tenants
+  .command('update <tenantId>')
+  .option('--return-origin <origin...>', 'allowed returnUrl origins (replaces the list)')
+  .option('--retention-days <days>', 'retention in days ("none" to keep forever)')
+  .description('change a tenant’s settings')
+  .action(async (tenantId: string, o: { returnOrigin?: string[]; retentionDays?: string }) => {
+    await ops('tenants.update', {
+      tenantId,
+      ...(o.returnOrigin ? { allowedReturnOrigins: o.returnOrigin } : {}),
+      ...(o.retentionDays ? { retentionDays: o.retentionDays === 'none' ? null : Number(o.retentionDays) } : {}),
+    });
+  });
+
+const apiKeys = program.command('api-keys').description('manage API keys');
+apiKeys
+  .command('create')
+  .option('--tenant <tenantId>', 'tenant the key belongs to')
+  .option('--admin', 'an ops key for the admin API instead')
+  .option('--name <name>', 'label')
+  .description('issue an API key (shown once)')
+  .action(async (o: { tenant?: string; admin?: boolean; name?: string }) => {
+    if (!o.tenant === !o.admin) throw new CliError('give exactly one of --tenant <id> or --admin');
+    await ops('apiKeys.create', { ...(o.admin ? { admin: true } : { tenantId: o.tenant }), ...(o.name ? { name: o.name } : {}) });
+  });
+apiKeys
+  .command('revoke <apiKeyId>')
+  .description('revoke an API key')
+  .action(async (apiKeyId: string) => ops('apiKeys.revoke', { apiKeyId }));
+
+const mailboxes = program.command('mailboxes').description('ops view of mailboxes');
+mailboxes
+  .command('list')
+  .option('--tenant <tenantId>', 'only this tenant')
+  .option('--status <status>', 'only this status')
+  .description('list mailboxes (no addresses)')
+  .action(async (o: { tenant?: string; status?: string }) => ops('mailboxes.list', { ...(o.tenant ? { tenantId: o.tenant } : {}), ...(o.status ? { status: o.status } : {}) }));
+mailboxes
+  .command('revoke <mailboxId>')
+  .requiredOption('--reason <reason>', 'why (recorded in the audit log and the purge receipt)')
+  .description('ops revocation: stop sync, revoke the grant, purge the data')
+  .action(async (mailboxId: string, o: { reason: string }) => ops('mailboxes.revoke', { mailboxId, reason: o.reason }));
+mailboxes
+  .command('resync <mailboxId>')
+  .description('force a sync of one mailbox')
+  .action(async (mailboxId: string) => ops('mailboxes.resync', { mailboxId }));
+
+const events = program.command('events').description('webhook events');
+events
+  .command('replay [eventId]')
+  .option('--since <iso>', 'replay every event created since this time')
+  .description('deliver an event (or every event since a time) again')
+  .action(async (eventId: string | undefined, o: { since?: string }) => {
+    if (!eventId === !o.since) throw new CliError('give an event id or --since <iso>, not both');
+    await ops('events.replay', eventId ? { eventId } : { since: o.since });
+  });
+
+program
+  .command('keys')
+  .description('encryption keys')
+  .command('rotate')
+  .description('re-wrap every data key under the active master key (first in ENCRYPTION_KEYS)')
+  .action(async () => ops('keys.rotate', {}));
+
+program
+  .command('retention')
+  .description('retention')
+  .command('run')
+  .description('delete messages older than each tenant’s retention now; prints counts')
+  .action(async () => ops('retention.run', {}));
+
+program
+  .command('audit')
+  .description('audit log')
+  .command('verify')
+  .option('--head <seq:hash>', 'a head printed by an earlier verify, to detect removed trailing entries')
+  .description('verify the audit log hash chain')
+  .action(async (o: { head?: string }) => {
+    const [seq, hash] = o.head?.split(':') ?? [];
+    const result = (await runOps(config(), 'audit.verify', o.head ? { expectedHead: { seq: Number(seq), hash } } : {}, progress)) as { ok: boolean };
+    print(result);
+    if (!result.ok) process.exitCode = 1;
+  });
+
+program
+  .command('ops')
+  .description('run any ops command by name with JSON input (same as POST /v1/admin/ops/:name)')
+  .argument('<name>')
+  .argument('[input]', 'JSON object', '{}')
+  .action(async (name: string, input: string) => {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(input);
+    } catch {
+      throw new CliError('input must be a JSON object');
+    }
+    if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new CliError('input must be a JSON object');
+    await ops(name, parsed as Record<string, unknown>);
+  });
+
+program
+  .command('sandbox')
+  .description('run the local Google and Microsoft stand-ins and print where they listen')
+  .option('--google-port <port>', 'Google stand-in port', '8081')
+  .option('--microsoft-port <port>', 'Microsoft identity (https) port', '8082')
+  .option('--graph-port <port>', 'Microsoft Graph port', '8083')
+  .action(async (o: { googlePort: string; microsoftPort: string; graphPort: string }) => {
+    const { runSandbox } = await import('./sandbox-runner.js');
+    await runSandbox({ googlePort: Number(o.googlePort), microsoftPort: Number(o.microsoftPort), graphPort: Number(o.graphPort), json: json() });
+  });
+
+program
+  .command('demo')
+  .description('start the service on the sandbox, connect demo mailboxes and show mail flowing')
+  .action(async () => {
+    const { runDemo } = await import('./demo-runner.js');
+    await runDemo(config(), { json: json() });
+  });
+
+program.exitOverride();
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  const e = err as { code?: string; exitCode?: number; message?: string };
+  if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') process.exit(0);
+  if (e.code?.startsWith('commander.')) process.exit(e.exitCode ?? 1);
+  const message = err instanceof ConfigError || err instanceof CliError ? err.message : publicMessage(err);
+  if (json()) process.stdout.write(`${JSON.stringify({ error: { message } })}\n`);
+  else process.stderr.write(`error: ${message}\n`);
+  process.exit(1);
+}
+
+function publicMessage(err: unknown): string {
+  if (err && typeof err === 'object' && 'code' in err && (err as { code: unknown }).code === 'ECONNREFUSED') return 'cannot reach the database';
+  const msg = err instanceof Error ? err.message : String(err);
+  // One line; errors from our own code name no secrets.
+  return msg.split('\n')[0] ?? 'failed';
+}

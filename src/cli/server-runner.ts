@@ -1,0 +1,59 @@
+import type { Config } from '../config/config.js';
+import { createCore } from '../bootstrap/core.js';
+import { createModules } from '../bootstrap/modules.js';
+import { startService } from '../bootstrap/service.js';
+import { openDatabase } from '../storage/database.js';
+import { acquireEmbeddedLock, readEmbeddedLock } from '../storage/embedded-lock.js';
+import { migrate, readMigrations } from '../storage/migrator.js';
+import { CliError } from './ops-client.js';
+
+export async function runServer(config: Config, opts: { http: boolean; workers: boolean; port?: number; json: boolean }): Promise<void> {
+  const core = await createCore(config, { command: opts.http ? 'mailbox-connector serve' : 'mailbox-connector worker' });
+  const modules = await createModules(core);
+  const service = await startService(core, modules, { http: opts.http, workers: opts.workers, ...(opts.port !== undefined ? { port: opts.port } : {}) });
+  if (service.port !== undefined) {
+    const line = { listening: `http://127.0.0.1:${service.port}`, publicUrl: config.http.publicUrl, database: core.db.kind };
+    process.stdout.write(opts.json ? `${JSON.stringify(line)}\n` : `mailbox-connector listening on ${line.listening} (database: ${line.database})\n`);
+  }
+  let exiting = false;
+  const shutdown = (signal: string): void => {
+    if (exiting) return;
+    exiting = true;
+    core.logger.info({ signal }, 'shutting down');
+    void (async () => {
+      try {
+        await service.stop();
+        await core.close();
+        process.exit(0);
+      } catch (err) {
+        core.logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      }
+    })();
+  };
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  process.once('SIGINT', () => shutdown('SIGINT'));
+}
+
+export async function runMigrate(config: Config): Promise<{ applied: string[]; alreadyApplied: number }> {
+  if (config.database.embedded) {
+    const holder = readEmbeddedLock(config.database.dataDir);
+    if (holder && holder.pid !== process.pid) {
+      // The running service migrated the embedded database when it started.
+      throw new CliError(`the embedded database is in use by "${holder.command}" (pid ${holder.pid}), which applied migrations at start`);
+    }
+  }
+  const lock = config.database.embedded ? acquireEmbeddedLock(config.database.dataDir, 'mailbox-connector migrate') : undefined;
+  const db = await openDatabase({ databaseUrl: config.database.url, dataDir: config.database.dataDir });
+  try {
+    const session = await db.session();
+    try {
+      return await migrate(session, await readMigrations());
+    } finally {
+      await session.release();
+    }
+  } finally {
+    await db.close();
+    lock?.release();
+  }
+}

@@ -1,0 +1,172 @@
+import { randomUUID } from 'node:crypto';
+import express, { type ErrorRequestHandler, type Express, type Request, type RequestHandler } from 'express';
+import helmet from 'helmet';
+import { createDocument } from 'zod-openapi';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import { ApiError, type ErrorBody } from './api-error.js';
+import type { AuthRequirement, Principal } from './auth-context.js';
+import type { RouteRegistry } from './route-registry.js';
+
+export interface ReadinessCheck {
+  name: string;
+  /** `required` checks failing make /readyz answer 503; others only report. */
+  required: boolean;
+  check(): Promise<{ status: 'ok' | 'not_configured' | 'error'; detail?: string }>;
+}
+
+export interface AppDeps {
+  logger: Logger;
+  metrics: Metrics;
+  routes: RouteRegistry;
+  authenticate(req: Request, need: AuthRequirement): Promise<Principal>;
+  readiness: ReadinessCheck[];
+  bodyLimit: string;
+  version: string;
+  publicUrl: string;
+}
+
+export function buildOpenApiDocument(routes: RouteRegistry, version: string, publicUrl: string): ReturnType<typeof createDocument> {
+  return createDocument({
+    openapi: '3.1.0',
+    info: {
+      title: 'Mailbox connector API',
+      version,
+      description:
+        'Connect Gmail and Microsoft 365 mailboxes, read ingested mail, send replies, manage webhooks and data-subject requests.',
+    },
+    servers: [{ url: publicUrl }],
+    security: [{ bearerAuth: [] }],
+    components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', description: 'Tenant or admin API key' } } },
+    paths: routes.openApiPaths(),
+  });
+}
+
+export function createApp(deps: AppDeps): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', 'loopback');
+  app.set('query parser', 'simple');
+  app.use(
+    helmet({
+      // The hosted connect pages post forms to the provider's authorize URL and use inline styles.
+      contentSecurityPolicy: {
+        directives: { 'form-action': ["'self'", 'https:', 'http://127.0.0.1:*', 'http://localhost:*'], 'style-src': ["'self'", "'unsafe-inline'"] },
+      },
+    }),
+  );
+
+  app.use((req, res, next) => {
+    const incoming = req.header('x-request-id');
+    const id = incoming && /^[A-Za-z0-9._-]{1,100}$/.test(incoming) ? incoming : randomUUID();
+    res.locals.requestId = id;
+    res.setHeader('x-request-id', id);
+    const started = process.hrtime.bigint();
+    res.on('finish', () => {
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      const route = (res.locals.route as string | undefined) ?? 'unmatched';
+      deps.metrics.httpRequests.observe({ method: req.method, route, status: String(res.statusCode) }, seconds);
+      // Path only: query strings carry OAuth codes and state.
+      deps.logger.info(
+        { reqId: id, method: req.method, route, status: res.statusCode, ms: Math.round(seconds * 1000) },
+        'request',
+      );
+    });
+    next();
+  });
+
+  const jsonParser = (limit?: string): RequestHandler => express.json({ limit: limit ?? deps.bodyLimit, strict: true, type: ['application/json', 'application/*+json'] });
+
+  app.get('/healthz', (_req, res) => {
+    res.locals.route = '/healthz';
+    res.json({ status: 'ok' });
+  });
+  app.get('/readyz', async (_req, res) => {
+    res.locals.route = '/readyz';
+    const results: Record<string, { status: string; detail?: string }> = {};
+    let ready = true;
+    await Promise.all(
+      deps.readiness.map(async (c) => {
+        let r: { status: 'ok' | 'not_configured' | 'error'; detail?: string };
+        try {
+          r = await withTimeout(c.check(), 3000);
+        } catch {
+          r = { status: 'error', detail: 'check timed out or failed' };
+        }
+        results[c.name] = r;
+        if (c.required && r.status !== 'ok') ready = false;
+      }),
+    );
+    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not_ready', checks: results });
+  });
+  app.get('/metrics', async (_req, res) => {
+    res.locals.route = '/metrics';
+    res.setHeader('content-type', deps.metrics.registry.contentType);
+    res.send(await deps.metrics.registry.metrics());
+  });
+  let openApiCache: unknown;
+  app.get('/openapi.json', (_req, res) => {
+    res.locals.route = '/openapi.json';
+    openApiCache ??= buildOpenApiDocument(deps.routes, deps.version, deps.publicUrl);
+    res.json(openApiCache);
+  });
+
+  const router = express.Router();
+  deps.routes.mount(router, deps.authenticate, jsonParser);
+  app.use(router);
+
+  app.use((req, _res, next) => {
+    next(new ApiError(404, 'route_not_found', `no route for ${req.method} ${req.path}`));
+  });
+
+  const onError: ErrorRequestHandler = (err: unknown, req, res, _next) => {
+    const requestId = res.locals.requestId as string | undefined;
+    const body = (code: string, message: string, details?: Record<string, unknown>): ErrorBody => ({
+      error: { code, message, ...(requestId ? { requestId } : {}), ...(details ? { details } : {}) },
+    });
+    if (err instanceof ApiError) {
+      if (!err.expose) deps.logger.error({ err, reqId: requestId }, 'request failed');
+      res.status(err.status).json(body(err.code, err.expose ? err.message : 'internal error', err.expose ? err.details : undefined));
+      return;
+    }
+    const e = err as { type?: string; status?: number; statusCode?: number };
+    // body-parser's own errors: say what was wrong with the request, never echo the body.
+    if (e.type === 'entity.too.large') {
+      res.status(413).json(body('payload_too_large', 'request body is larger than this endpoint accepts'));
+      return;
+    }
+    if (e.type === 'entity.parse.failed') {
+      res.status(400).json(body('invalid_json', 'request body is not valid JSON'));
+      return;
+    }
+    if (e.type === 'encoding.unsupported' || e.type === 'charset.unsupported') {
+      res.status(415).json(body('unsupported_encoding', 'request body encoding is not supported'));
+      return;
+    }
+    const status = e.status ?? e.statusCode;
+    if (typeof status === 'number' && status >= 400 && status < 500) {
+      res.status(status).json(body('bad_request', 'the request could not be processed'));
+      return;
+    }
+    deps.logger.error({ err, reqId: requestId, route: res.locals.route ?? req.path }, 'unhandled error');
+    res.status(500).json(body('internal_error', 'internal error'));
+  };
+  app.use(onError);
+  return app;
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error('timeout')), ms);
+    p.then(
+      (v) => {
+        clearTimeout(t);
+        resolve(v);
+      },
+      (e: unknown) => {
+        clearTimeout(t);
+        reject(e instanceof Error ? e : new Error(String(e)));
+      },
+    );
+  });
+}

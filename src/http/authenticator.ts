@@ -1,0 +1,41 @@
+import type { Request } from 'express';
+import { constantTimeEqual } from '../crypto/secret-compare.js';
+import type { ApiKeyService } from '../tenancy/api-key.service.js';
+import { ApiError } from './api-error.js';
+import type { AuthRequirement, Principal } from './auth-context.js';
+
+/**
+ * `Authorization: Bearer <key>`. Missing, malformed, unknown and revoked keys all answer the same
+ * 401 so a caller learns nothing about which keys exist. A valid key of the wrong kind is a 403.
+ */
+export function createAuthenticator(deps: {
+  apiKeys: Pick<ApiKeyService, 'authenticate'>;
+  /** Per-run token of the local CLI when this process holds the embedded database. */
+  localAdminToken?: () => string | undefined;
+}): (req: Request, need: AuthRequirement) => Promise<Principal> {
+  return async (req, need) => {
+    const header = req.header('authorization');
+    const match = header ? /^Bearer ([^\s]+)$/i.exec(header.trim()) : null;
+    if (!match) {
+      throw new ApiError(401, 'unauthorized', 'missing or malformed Authorization header; expected "Bearer <API key>"');
+    }
+    const presented = match[1]!;
+    let principal: Principal | undefined;
+    const local = deps.localAdminToken?.();
+    if (local && constantTimeEqual(presented, local)) {
+      principal = { kind: 'local_admin' };
+    } else {
+      const key = await deps.apiKeys.authenticate(presented);
+      if (key) principal = key.scope === 'admin' ? { kind: 'admin', apiKeyId: key.keyId } : { kind: 'tenant', tenantId: key.tenantId, apiKeyId: key.keyId };
+    }
+    if (!principal) throw new ApiError(401, 'unauthorized', 'invalid or revoked API key');
+    if (need === 'tenant' && principal.kind !== 'tenant') {
+      // Ops keys cannot read tenant mail: that path is break-glass only (Limited Use).
+      throw new ApiError(403, 'forbidden', 'this endpoint needs a tenant API key');
+    }
+    if (need === 'admin' && principal.kind === 'tenant') {
+      throw new ApiError(403, 'forbidden', 'this endpoint needs an admin API key');
+    }
+    return principal;
+  };
+}

@@ -1,0 +1,166 @@
+import type { NextFunction, Request, RequestHandler, Response, Router } from 'express';
+import { z } from 'zod';
+import type { ZodOpenApiOperationObject, ZodOpenApiPathsObject } from 'zod-openapi';
+import { ApiError } from './api-error.js';
+import type { AuthRequirement, Principal } from './auth-context.js';
+
+/**
+ * One definition per route: express registration, zod validation and the OpenAPI operation all
+ * come from it, so the document cannot drift from what the server accepts.
+ */
+type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';
+
+export interface RouteContext<P, Q, B, H> {
+  params: P;
+  query: Q;
+  body: B;
+  headers: H;
+  /** Set when `auth` is not 'none'. */
+  principal: Principal;
+  req: Request;
+  res: Response;
+}
+
+export type RouteResult =
+  | { status: number; body?: unknown; headers?: Record<string, string> }
+  /** The handler wrote the response itself (HTML pages, redirects, streams). */
+  | { handled: true };
+
+export interface RouteSpec<
+  P extends z.ZodType = z.ZodType,
+  Q extends z.ZodType = z.ZodType,
+  B extends z.ZodType = z.ZodType,
+  H extends z.ZodType = z.ZodType,
+> {
+  method: Method;
+  /** Express path, e.g. `/v1/mailboxes/:id`. */
+  path: string;
+  operationId: string;
+  summary: string;
+  description?: string;
+  tags: string[];
+  auth: AuthRequirement;
+  params?: P;
+  query?: Q;
+  body?: B;
+  /** Body content type when not JSON (documentation only). */
+  bodyContentType?: string;
+  headers?: H;
+  responses: Record<number, { description: string; schema?: z.ZodType; contentType?: string }>;
+  /** Per-route body size limit (e.g. sends with attachments); default is the app-wide limit. */
+  bodyLimit?: string;
+  handler: (ctx: RouteContext<z.output<P>, z.output<Q>, z.output<B>, z.output<H>>) => Promise<RouteResult>;
+}
+
+export interface RouteRegistry {
+  add<P extends z.ZodType, Q extends z.ZodType, B extends z.ZodType, H extends z.ZodType>(spec: RouteSpec<P, Q, B, H>): void;
+  readonly routes: readonly RouteSpec[];
+  /** Mounts every route on `router`, using `authenticate` for those that need a principal. */
+  mount(router: Router, authenticate: (req: Request, need: AuthRequirement) => Promise<Principal>, bodyParser: (limit?: string) => RequestHandler): void;
+  openApiPaths(): ZodOpenApiPathsObject;
+}
+
+export function createRouteRegistry(): RouteRegistry {
+  const routes: RouteSpec[] = [];
+  return {
+    routes,
+    add(spec) {
+      if (routes.some((r) => r.method === spec.method && r.path === spec.path)) {
+        throw new Error(`route ${spec.method.toUpperCase()} ${spec.path} is registered twice`);
+      }
+      routes.push(spec as unknown as RouteSpec);
+    },
+    mount(router, authenticate, bodyParser) {
+      for (const spec of routes) {
+        const handlers: RequestHandler[] = [];
+        if (spec.body && !spec.bodyContentType) handlers.push(bodyParser(spec.bodyLimit));
+        handlers.push(async (req: Request, res: Response, next: NextFunction) => {
+          try {
+            const principal = spec.auth === 'none' ? ({ kind: 'local_admin' } as Principal) : await authenticate(req, spec.auth);
+            const params = parseInput(spec.params, req.params, 'path parameter');
+            const query = parseInput(spec.query, req.query, 'query parameter');
+            const headers = parseInput(spec.headers, req.headers, 'header');
+            const body = spec.body ? parseInput(spec.body, spec.bodyContentType ? req : (req.body ?? {}), 'body') : undefined;
+            res.locals.route = spec.path;
+            const result = await spec.handler({ params, query, body, headers, principal, req, res } as never);
+            if ('handled' in result) return;
+            for (const [k, v] of Object.entries(result.headers ?? {})) res.setHeader(k, v);
+            if (result.body === undefined) res.status(result.status).end();
+            else res.status(result.status).json(result.body);
+          } catch (err) {
+            next(err);
+          }
+        });
+        router[spec.method](spec.path, ...handlers);
+      }
+    },
+    openApiPaths() {
+      const paths: ZodOpenApiPathsObject = {};
+      for (const spec of routes) {
+        const oaPath = spec.path.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
+        const op: ZodOpenApiOperationObject = {
+          operationId: spec.operationId,
+          summary: spec.summary,
+          ...(spec.description ? { description: spec.description } : {}),
+          tags: spec.tags,
+          ...(spec.auth === 'none' ? { security: [] } : {}),
+          requestParams: {
+            ...(spec.params ? { path: spec.params as never } : {}),
+            ...(spec.query ? { query: spec.query as never } : {}),
+            ...(spec.headers ? { header: spec.headers as never } : {}),
+          },
+          ...(spec.body
+            ? {
+                requestBody: {
+                  required: true,
+                  content: { [spec.bodyContentType ?? 'application/json']: { schema: spec.bodyContentType ? z.unknown() : spec.body } },
+                },
+              }
+            : {}),
+          responses: Object.fromEntries(
+            Object.entries(spec.responses).map(([status, r]) => [
+              status,
+              {
+                description: r.description,
+                ...(r.schema ? { content: { [r.contentType ?? 'application/json']: { schema: r.schema } } } : {}),
+              },
+            ]),
+          ),
+        };
+        paths[oaPath] = { ...(paths[oaPath] ?? {}), [spec.method]: op };
+      }
+      return paths;
+    },
+  };
+}
+
+function parseInput(schema: z.ZodType | undefined, value: unknown, where: string): unknown {
+  if (!schema) return undefined;
+  const parsed = schema.safeParse(value);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0]!;
+  const field = issue.path.length ? issue.path.join('.') : where;
+  const message =
+    issue.code === 'unrecognized_keys'
+      ? `unknown ${where} field${issue.keys.length > 1 ? 's' : ''}: ${issue.keys.join(', ')}`
+      : `${where} ${field}: ${issue.message}`;
+  throw new ApiError(400, 'validation_error', message, { field, location: where });
+}
+
+/** Standard error response schema for the OpenAPI document. */
+export const errorSchema = z
+  .object({
+    error: z.object({
+      code: z.string().meta({ example: 'not_found' }),
+      message: z.string(),
+      requestId: z.string().optional(),
+      details: z.record(z.string(), z.unknown()).optional(),
+    }),
+  })
+  .meta({ id: 'Error' });
+
+export const commonErrors = {
+  400: { description: 'Invalid request', schema: errorSchema },
+  401: { description: 'Missing or invalid API key', schema: errorSchema },
+  404: { description: 'Not found (or not this tenant’s)', schema: errorSchema },
+} as const;

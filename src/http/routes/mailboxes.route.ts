@@ -1,0 +1,71 @@
+import { z } from 'zod';
+import type { MailboxQueryService } from '../../mailboxes/mailbox-query.service.js';
+import { notFound } from '../api-error.js';
+import { decodeCursor, page, paginationQuery } from '../pagination.js';
+import { commonErrors, type RouteRegistry } from '../route-registry.js';
+
+export const mailboxSchema = z
+  .object({
+    id: z.string(),
+    object: z.literal('mailbox'),
+    provider: z.enum(['google', 'microsoft']),
+    address: z.string(),
+    status: z.enum(['active', 'reauth_required', 'disconnecting', 'purged']),
+    statusReason: z.string().nullable(),
+    grantedScopes: z.array(z.string()),
+    sync: z.object({
+      state: z.string(),
+      error: z.string().nullable(),
+      backfillCompletedAt: z.string().nullable(),
+      lastSyncedAt: z.string().nullable(),
+      lastPushAt: z.string().nullable(),
+      watchExpiresAt: z.string().nullable(),
+    }),
+    createdAt: z.string(),
+    updatedAt: z.string(),
+  })
+  .meta({ id: 'Mailbox' });
+
+export const mailboxIdParams = z.strictObject({ id: z.string().min(1).max(64) });
+
+export function registerMailboxReadRoutes(routes: RouteRegistry, deps: { mailboxes: MailboxQueryService }): void {
+  routes.add({
+    method: 'get',
+    path: '/v1/mailboxes',
+    operationId: 'listMailboxes',
+    summary: 'List connected mailboxes',
+    tags: ['Mailboxes'],
+    auth: 'tenant',
+    query: paginationQuery.extend({ status: z.enum(['active', 'reauth_required', 'disconnecting', 'purged']).optional() }),
+    responses: {
+      200: {
+        description: 'A page of mailboxes',
+        schema: z.object({ object: z.literal('list'), data: z.array(mailboxSchema), nextCursor: z.string().nullable() }),
+      },
+      ...commonErrors,
+    },
+    async handler({ query, principal }) {
+      if (principal.kind !== 'tenant') throw notFound('mailbox');
+      const afterId = decodeCursor(query.cursor);
+      const rows = await deps.mailboxes.list(principal.tenantId, { limit: query.limit, ...(afterId ? { afterId } : {}), ...(query.status ? { status: query.status } : {}) });
+      return { status: 200, body: { object: 'list', ...page(rows, query.limit) } };
+    },
+  });
+
+  routes.add({
+    method: 'get',
+    path: '/v1/mailboxes/:id',
+    operationId: 'getMailbox',
+    summary: 'Get one mailbox with its sync state',
+    tags: ['Mailboxes'],
+    auth: 'tenant',
+    params: mailboxIdParams,
+    responses: { 200: { description: 'The mailbox', schema: mailboxSchema }, ...commonErrors },
+    async handler({ params, principal }) {
+      if (principal.kind !== 'tenant') throw notFound('mailbox');
+      const view = await deps.mailboxes.get(principal.tenantId, params.id);
+      if (!view) throw notFound('mailbox');
+      return { status: 200, body: view };
+    },
+  });
+}

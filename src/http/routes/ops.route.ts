@@ -1,0 +1,40 @@
+import { z } from 'zod';
+import type { OpsCommand } from '../../ops/ops-command.js';
+import { actorOf } from '../auth-context.js';
+import { ApiError } from '../api-error.js';
+import { commonErrors, type RouteRegistry } from '../route-registry.js';
+
+/**
+ * The admin API for ops: every CLI ops command is also reachable here (admin API key, or the
+ * local CLI's per-run token when this process holds the embedded database).
+ */
+export function registerOpsRoutes(routes: RouteRegistry, commands: OpsCommand[]): void {
+  const byName = new Map(commands.map((c) => [c.name, c]));
+  routes.add({
+    method: 'post',
+    path: '/v1/admin/ops/:name',
+    operationId: 'runOpsCommand',
+    summary: 'Run an ops command (same as the CLI)',
+    description: `Commands: ${commands.map((c) => `\`${c.name}\` (${c.summary})`).join(', ')}.`,
+    tags: ['Admin'],
+    auth: 'admin',
+    params: z.strictObject({ name: z.string().min(1).max(64) }),
+    body: z.record(z.string(), z.unknown()),
+    responses: {
+      200: { description: 'The command result', schema: z.object({ result: z.unknown() }) },
+      ...commonErrors,
+      403: { description: 'Not an admin key' },
+    },
+    async handler({ params, body, principal }) {
+      const cmd = byName.get(params.name);
+      if (!cmd) throw new ApiError(404, 'unknown_command', `no ops command named ${params.name}`);
+      const parsed = cmd.input.safeParse(body);
+      if (!parsed.success) {
+        const issue = parsed.error.issues[0]!;
+        throw new ApiError(400, 'validation_error', `${issue.path.join('.') || 'input'}: ${issue.message}`);
+      }
+      const result = await cmd.run(parsed.data, { actorId: `ops:${actorOf(principal).actorId}`, progress: () => undefined });
+      return { status: 200, body: { result } };
+    },
+  });
+}

@@ -1,0 +1,73 @@
+import type { DataKeyService } from '../crypto/data-key.service.js';
+import type { MailboxRecord, MailboxRepository, MailboxStatus } from '../storage/mailbox.repository.js';
+
+export interface MailboxView {
+  id: string;
+  object: 'mailbox';
+  provider: 'google' | 'microsoft';
+  address: string;
+  status: MailboxStatus;
+  statusReason: string | null;
+  grantedScopes: string[];
+  sync: {
+    state: string;
+    error: string | null;
+    backfillCompletedAt: string | null;
+    lastSyncedAt: string | null;
+    lastPushAt: string | null;
+    watchExpiresAt: string | null;
+  };
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** Reads mailboxes for their tenant and decrypts the address (the only content a mailbox row holds). */
+export class MailboxQueryService {
+  constructor(
+    private readonly mailboxes: MailboxRepository,
+    private readonly dataKeys: DataKeyService,
+  ) {}
+
+  async get(tenantId: string, mailboxId: string): Promise<MailboxView | null> {
+    const row = await this.mailboxes.findForTenant(tenantId, mailboxId);
+    return row ? this.view(row) : null;
+  }
+
+  /** `limit + 1` rows are fetched so the caller can tell whether there is a next page. */
+  async list(tenantId: string, opts: { afterId?: string; limit: number; status?: MailboxStatus }): Promise<MailboxView[]> {
+    const rows = await this.mailboxes.listForTenant(tenantId, { ...opts, limit: opts.limit + 1 });
+    return Promise.all(rows.map((r) => this.view(r)));
+  }
+
+  async address(row: Pick<MailboxRecord, 'id' | 'addressEnc'>): Promise<string> {
+    const plain = await this.dataKeys.decryptFor({ type: 'mailbox', id: row.id }, row.addressEnc, {
+      table: 'mailboxes',
+      column: 'addressEnc',
+      rowId: row.id,
+    });
+    return plain.toString('utf8');
+  }
+
+  async view(row: MailboxRecord): Promise<MailboxView> {
+    const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
+    return {
+      id: row.id,
+      object: 'mailbox',
+      provider: row.provider,
+      address: await this.address(row),
+      status: row.status,
+      statusReason: row.statusReason,
+      grantedScopes: row.grantedScopes,
+      sync: {
+        state: row.syncState,
+        error: row.syncError,
+        backfillCompletedAt: iso(row.backfillCompletedAt),
+        lastSyncedAt: iso(row.lastSyncedAt),
+        lastPushAt: iso(row.lastPushAt),
+        watchExpiresAt: iso(row.watchExpiresAt ?? row.subscriptionExpiresAt),
+      },
+      createdAt: row.createdAt.toISOString(),
+      updatedAt: row.updatedAt.toISOString(),
+    };
+  }
+}

@@ -1,0 +1,94 @@
+import type { Prisma, PrismaClient } from './database.js';
+
+export type MailboxStatus = 'active' | 'reauth_required' | 'disconnecting' | 'purged';
+export type ProviderName = 'google' | 'microsoft';
+
+/** A mailbox row without credentials (those are read only by the token vault). */
+export interface MailboxRecord {
+  id: string;
+  tenantId: string;
+  provider: ProviderName;
+  addressEnc: Uint8Array;
+  status: MailboxStatus;
+  statusReason: string | null;
+  grantedScopes: string[];
+  syncCursor: unknown;
+  syncState: string;
+  syncError: string | null;
+  backfillCompletedAt: Date | null;
+  lastSyncedAt: Date | null;
+  lastPushAt: Date | null;
+  watchExpiresAt: Date | null;
+  subscriptionId: string | null;
+  subscriptionExpiresAt: Date | null;
+  reauthRequiredAt: Date | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export const MAILBOX_SELECT = {
+  id: true,
+  tenantId: true,
+  provider: true,
+  addressEnc: true,
+  status: true,
+  statusReason: true,
+  grantedScopes: true,
+  syncCursor: true,
+  syncState: true,
+  syncError: true,
+  backfillCompletedAt: true,
+  lastSyncedAt: true,
+  lastPushAt: true,
+  watchExpiresAt: true,
+  subscriptionId: true,
+  subscriptionExpiresAt: true,
+  reauthRequiredAt: true,
+  createdAt: true,
+  updatedAt: true,
+} as const satisfies Prisma.MailboxSelect;
+
+/**
+ * Tenant-scoped reads take the tenant id first, so forgetting the filter is a type error, not a
+ * leak. Cross-tenant lookups (push notifications, workers) are named as such.
+ */
+export class MailboxRepository {
+  constructor(private readonly prisma: PrismaClient) {}
+
+  async findForTenant(tenantId: string, mailboxId: string): Promise<MailboxRecord | null> {
+    const row = await this.prisma.mailbox.findFirst({ where: { id: mailboxId, tenantId }, select: MAILBOX_SELECT });
+    return row as MailboxRecord | null;
+  }
+
+  async listForTenant(tenantId: string, opts: { afterId?: string; limit: number; status?: MailboxStatus }): Promise<MailboxRecord[]> {
+    const rows = await this.prisma.mailbox.findMany({
+      where: { tenantId, ...(opts.status ? { status: opts.status } : {}), ...(opts.afterId ? { id: { gt: opts.afterId } } : {}) },
+      orderBy: { id: 'asc' },
+      take: opts.limit,
+      select: MAILBOX_SELECT,
+    });
+    return rows as MailboxRecord[];
+  }
+
+  /** Worker/ops access by id alone (jobs carry only the mailbox id). */
+  async findByIdUnscoped(mailboxId: string): Promise<MailboxRecord | null> {
+    const row = await this.prisma.mailbox.findUnique({ where: { id: mailboxId }, select: MAILBOX_SELECT });
+    return row as MailboxRecord | null;
+  }
+
+  /** Push notifications name an address, not a tenant: every mailbox with that address. */
+  async findByAddressIndexUnscoped(provider: ProviderName, addressIndex: string): Promise<MailboxRecord[]> {
+    const rows = await this.prisma.mailbox.findMany({ where: { provider, addressIndex }, select: MAILBOX_SELECT });
+    return rows as MailboxRecord[];
+  }
+
+  async listAllUnscoped(opts: { afterId?: string; limit: number; status?: MailboxStatus[] }): Promise<MailboxRecord[]> {
+    const rows = await this.prisma.mailbox.findMany({
+      where: { ...(opts.status ? { status: { in: opts.status } } : {}), ...(opts.afterId ? { id: { gt: opts.afterId } } : {}) },
+      orderBy: { id: 'asc' },
+      take: opts.limit,
+      select: MAILBOX_SELECT,
+    });
+    return rows as MailboxRecord[];
+  }
+}

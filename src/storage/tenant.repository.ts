@@ -1,0 +1,44 @@
+import type { PrismaClient } from './database.js';
+import { newId } from './ids.js';
+
+export interface TenantRecord {
+  id: string;
+  name: string;
+  allowedReturnOrigins: string[];
+  retentionDays: number | null;
+  createdAt: Date;
+}
+
+export class TenantRepository {
+  constructor(private readonly prisma: PrismaClient) {}
+
+  async create(input: { name: string; allowedReturnOrigins?: string[]; retentionDays?: number | null }): Promise<TenantRecord> {
+    return this.prisma.tenant.create({
+      data: {
+        id: newId('tenant'),
+        name: input.name,
+        allowedReturnOrigins: input.allowedReturnOrigins ?? [],
+        retentionDays: input.retentionDays ?? null,
+      },
+      select: SELECT,
+    });
+  }
+
+  async find(tenantId: string): Promise<TenantRecord | null> {
+    return this.prisma.tenant.findUnique({ where: { id: tenantId }, select: SELECT });
+  }
+
+  async list(): Promise<TenantRecord[]> {
+    return this.prisma.tenant.findMany({ orderBy: { id: 'asc' }, select: SELECT });
+  }
+
+  async update(
+    tenantId: string,
+    patch: { name?: string; allowedReturnOrigins?: string[]; retentionDays?: number | null },
+  ): Promise<TenantRecord | null> {
+    const res = await this.prisma.tenant.updateMany({ where: { id: tenantId }, data: patch });
+    return res.count ? this.find(tenantId) : null;
+  }
+}
+
+const SELECT = { id: true, name: true, allowedReturnOrigins: true, retentionDays: true, createdAt: true } as const;
