@@ -1,11 +1,11 @@
-import { randomBytes } from 'node:crypto';
+import { createSecretKey, randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { KeyringError } from './crypto-error.js';
-import { DEV_KEYRING_FILE, generateKeyringEntry, loadOrCreateDevKeyring, parseKeyring, resolveKeyring } from './keyring.js';
+import { DEV_KEYRING_FILE, generateKeyringEntry, Keyring, loadOrCreateDevKeyring, parseKeyring, resolveKeyring } from './keyring.js';
 
 const k32 = () => randomBytes(32).toString('base64');
 
@@ -74,6 +74,12 @@ describe('parseKeyring', () => {
       expect(text).not.toContain(hex);
     }
     expect(JSON.parse(JSON.stringify(ring))).toEqual({ activeVersion: 7, versions: [7] });
+  });
+
+  it('the constructor refuses bad versions and keys of the wrong size', () => {
+    expect(() => new Keyring([{ version: 0, key: createSecretKey(randomBytes(32)) }])).toThrow(KeyringError);
+    expect(() => new Keyring([{ version: 1, key: createSecretKey(randomBytes(16)) }])).toThrow(/not a 32-byte secret key/);
+    expect(() => new Keyring([])).toThrow(/empty/);
   });
 
   it('round-trips a generated entry', () => {

@@ -36,6 +36,12 @@ export class Keyring {
     if (entries.length === 0) throw new KeyringError('key ring is empty');
     const keys = new Map<number, KeyObject>();
     for (const { version, key } of entries) {
+      if (!Number.isInteger(version) || version < 1 || version > MAX_VERSION) {
+        throw new KeyringError('key versions must be positive integers below 2^32');
+      }
+      if (key.type !== 'secret' || key.symmetricKeySize !== KEY_BYTES) {
+        throw new KeyringError(`key version ${version} is not a ${KEY_BYTES}-byte secret key`);
+      }
       if (keys.has(version)) throw new KeyringError(`key version ${version} appears twice`);
       keys.set(version, key);
     }
