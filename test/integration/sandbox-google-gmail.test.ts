@@ -70,7 +70,7 @@ describe('Gmail stand-in through @googleapis/gmail', () => {
     expect(full.payload!.mimeType).toBe('multipart/mixed');
     expect(full.payload!.parts!.map((p) => p.partId)).toEqual(['0', '1']);
     expect(full.payload!.parts![0]!.parts!.map((p) => p.partId)).toEqual(['0.0', '0.1']);
-    const text = Buffer.from(full.payload!.parts![0]!.parts![0]!.body!.data!, 'base64url').toString('latin1');
+    const text = Buffer.from(full.payload!.parts![0]!.parts![0]!.body!.data!, 'base64url').toString('utf8');
     expect(text).toContain('Gr\u00fc\u00dfe');
     const pdf = full.payload!.parts![1]!;
     expect(pdf.filename).toBe('invoice.pdf');
