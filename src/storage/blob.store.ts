@@ -1,0 +1,112 @@
+import { Readable } from 'node:stream';
+import { CHUNK_BYTES, decryptChunk, encryptChunk, type BlobAad } from '../crypto/chunked-envelope.js';
+import type { DekOwner } from '../crypto/data-key.port.js';
+import type { DataKeyService } from '../crypto/data-key.service.js';
+import type { PrismaClient } from './database.js';
+import { newId } from './ids.js';
+
+export type BlobKind = 'raw' | 'attachment' | 'outbound_attachment' | 'outbound_mime';
+
+export interface BlobRef {
+  blobId: string;
+  size: number;
+}
+
+/**
+ * Encrypted bytes in 1 MiB chunks (table blob_chunks), so a 100 MB attachment is streamed in and
+ * out without ever being held whole. Each chunk is sealed with the owner's DEK and AAD naming
+ * the blob, its index and whether it is the last (truncation and reordering fail closed).
+ * Mailbox blobs use the mailbox DEK — shredding it makes them unreadable with the rest of the
+ * mailbox; tenant blobs (outgoing attachments before a mailbox is involved) use the tenant DEK.
+ */
+export class BlobStore {
+  constructor(
+    private readonly prisma: PrismaClient,
+    private readonly dataKeys: DataKeyService,
+    private readonly chunkBytes: number = CHUNK_BYTES,
+  ) {}
+
+  private static aad(blobId: string): BlobAad {
+    return { table: 'blob_chunks', column: 'dataEnc', blobId };
+  }
+
+  private static owner(tenantId: string, mailboxId: string | null): DekOwner {
+    return mailboxId ? { type: 'mailbox', id: mailboxId } : { type: 'tenant', id: tenantId };
+  }
+
+  /** Streams `content` into a new blob. The blob is marked complete only after its last chunk. */
+  async write(input: { tenantId: string; mailboxId: string | null; kind: BlobKind; content: Readable | Buffer }): Promise<BlobRef> {
+    const blobId = newId('blob');
+    const key = await this.dataKeys.getOrCreate(BlobStore.owner(input.tenantId, input.mailboxId));
+    await this.prisma.blob.create({ data: { id: blobId, tenantId: input.tenantId, mailboxId: input.mailboxId, kind: input.kind } });
+    const aad = BlobStore.aad(blobId);
+    let index = 0;
+    let size = 0;
+    let pending: Buffer | undefined; // one chunk of look-ahead: only the end of the stream says which chunk is last
+    let buffer: Buffer[] = [];
+    let buffered = 0;
+    const flush = async (chunk: Buffer, isLast: boolean): Promise<void> => {
+      await this.prisma.blobChunk.create({ data: { blobId, seq: index, dataEnc: encryptChunk(key, chunk, aad, index, isLast) } });
+      index++;
+    };
+    const source = Buffer.isBuffer(input.content) ? Readable.from([input.content]) : input.content;
+    try {
+      for await (const part of source) {
+        const buf = Buffer.isBuffer(part) ? part : Buffer.from(part as Uint8Array);
+        size += buf.length;
+        buffer.push(buf);
+        buffered += buf.length;
+        while (buffered >= this.chunkBytes) {
+          const all = Buffer.concat(buffer);
+          const chunk = all.subarray(0, this.chunkBytes);
+          buffer = [all.subarray(this.chunkBytes)];
+          buffered = all.length - this.chunkBytes;
+          if (pending) await flush(pending, false);
+          pending = Buffer.from(chunk);
+        }
+      }
+      const rest = Buffer.concat(buffer);
+      if (rest.length > 0) {
+        if (pending) await flush(pending, false);
+        pending = rest;
+      }
+      await flush(pending ?? Buffer.alloc(0), true);
+      await this.prisma.blob.update({ where: { id: blobId }, data: { size: BigInt(size), chunks: index, complete: true } });
+      return { blobId, size };
+    } catch (err) {
+      await this.delete([blobId]).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** A stream of the plaintext; fails (stream error) on a missing, reordered or altered chunk. */
+  read(blobId: string): Readable {
+    const prisma = this.prisma;
+    const dataKeys = this.dataKeys;
+    const aad = BlobStore.aad(blobId);
+    async function* chunks(): AsyncGenerator<Buffer> {
+      const blob = await prisma.blob.findUnique({ where: { id: blobId } });
+      if (!blob || !blob.complete) throw new Error('blob not found or incomplete');
+      const key = await dataKeys.get(BlobStore.owner(blob.tenantId, blob.mailboxId));
+      for (let seq = 0; seq < blob.chunks; seq++) {
+        const row = await prisma.blobChunk.findUnique({ where: { blobId_seq: { blobId, seq } } });
+        if (!row) throw new Error('blob chunk missing');
+        yield decryptChunk(key, row.dataEnc, aad, seq, seq === blob.chunks - 1);
+      }
+    }
+    return Readable.from(chunks(), { objectMode: false });
+  }
+
+  async readAll(blobId: string): Promise<Buffer> {
+    const parts: Buffer[] = [];
+    for await (const part of this.read(blobId)) parts.push(part as Buffer);
+    return Buffer.concat(parts);
+  }
+
+  async delete(blobIds: string[]): Promise<number> {
+    if (blobIds.length === 0) return 0;
+    await this.prisma.blobChunk.deleteMany({ where: { blobId: { in: blobIds } } });
+    const res = await this.prisma.blob.deleteMany({ where: { id: { in: blobIds } } });
+    return res.count;
+  }
+}
