@@ -46,7 +46,7 @@ export class BlobStore {
     let buffer: Buffer[] = [];
     let buffered = 0;
     const flush = async (chunk: Buffer, isLast: boolean): Promise<void> => {
-      await this.prisma.blobChunk.create({ data: { blobId, seq: index, dataEnc: encryptChunk(key, chunk, aad, index, isLast) } });
+      await this.prisma.blobChunk.create({ data: { blobId, seq: index, dataEnc: new Uint8Array(encryptChunk(key, chunk, aad, index, isLast)) } });
       index++;
     };
     const source = Buffer.isBuffer(input.content) ? Readable.from([input.content]) : input.content;
