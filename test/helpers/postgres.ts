@@ -2,7 +2,11 @@
 //
 //   const db = await createTestDatabase();   // fresh, empty database
 //   ... use db.url as DATABASE_URL ...
-//   await db.drop();                          // in afterAll
+//   await db.drop();                          // in afterAll, AFTER closing your pools/clients
+//
+// drop() forces remaining connections closed; a pg.Client/Pool still open at that point emits
+// 'error' (57P01 terminating connection), which is an unhandled error in vitest unless the
+// client has an 'error' listener — so close them first.
 //
 // The server is the one named by TEST_ADMIN_DATABASE_URL (default: local trust-auth Postgres).
 // Guard suites with `describe.skipIf(!(await hasPostgres()))` when Postgres may be absent.
