@@ -185,7 +185,7 @@ export class SandboxSubscriptions {
     const token = `Validation: Testing client application reachability for subscription Request-Id: ${randomUUID()}`;
     const url = new URL(rawUrl);
     url.searchParams.set('validationToken', token);
-    let ok = false;
+    let ok: boolean;
     try {
       const res = await this.fetchImpl(url, {
         method: 'POST',
