@@ -32,6 +32,13 @@ export interface GmailQuotaOptions {
   /** Fraction of the limit this budget may use: other clients and clock skew need headroom. */
   safetyFactor?: number;
   costs?: Partial<Record<GmailQuotaMethod, number>>;
+  /**
+   * Spend is remembered this much longer than the window. Google counts a call when it arrives,
+   * we count it when we send it; without the margin a whole burst "expires" here a little before
+   * it expires at Google, and the refill lands on a still-full server window. Default: 2% of the
+   * window, at least 250 ms.
+   */
+  expiryMarginMs?: number;
   now?: () => number;
   sleep?: (ms: number) => Promise<void>;
 }
@@ -39,6 +46,7 @@ export interface GmailQuotaOptions {
 export class GmailQuotaBudget {
   private readonly limit: number;
   private readonly windowMs: number;
+  private readonly marginMs: number;
   private readonly costs: Record<GmailQuotaMethod, number>;
   private readonly now: () => number;
   private readonly sleep: (ms: number) => Promise<void>;
@@ -49,6 +57,7 @@ export class GmailQuotaBudget {
 
   constructor(opts: GmailQuotaOptions = {}) {
     this.windowMs = opts.windowMs ?? 60_000;
+    this.marginMs = opts.expiryMarginMs ?? Math.max(250, Math.round(this.windowMs * 0.02));
     this.limit = Math.floor((opts.unitsPerWindow ?? 6000) * (opts.safetyFactor ?? 0.9));
     this.costs = { ...GMAIL_METHOD_COSTS, ...opts.costs };
     this.now = opts.now ?? Date.now;
@@ -75,7 +84,7 @@ export class GmailQuotaBudget {
   }
 
   private prune(): void {
-    const cutoff = this.now() - this.windowMs;
+    const cutoff = this.now() - this.windowMs - this.marginMs;
     while (this.spent.length > 0 && this.spent[0]!.at <= cutoff) this.spent.shift();
   }
 
@@ -93,11 +102,11 @@ export class GmailQuotaBudget {
         return;
       }
       let freed = 0;
-      let wait = this.windowMs;
+      let wait = this.windowMs + this.marginMs;
       for (const e of this.spent) {
         freed += e.units;
         if (used - freed + cost <= this.limit) {
-          wait = e.at + this.windowMs - now + 1;
+          wait = e.at + this.windowMs + this.marginMs - now + 1;
           break;
         }
       }

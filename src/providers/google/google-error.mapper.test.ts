@@ -1,0 +1,47 @@
+import { describe, expect, it } from 'vitest';
+import { mapGoogleError, parseRetryAfter } from './google-error.mapper.js';
+
+/** The shape gaxios gives a failed call: `response.{status, headers, data}`. */
+function gaxiosError(status: number, data: unknown, headers: Record<string, string> = {}) {
+  return Object.assign(new Error('Request failed: SECRET body text'), {
+    status,
+    response: { status, headers: new Headers(headers), data },
+  });
+}
+const envelope = (code: number, reason: string, domain = 'global') => ({
+  error: { code, message: 'whatever Google says', errors: [{ message: 'x', domain, reason }], status: 'X' },
+});
+
+describe('mapGoogleError', () => {
+  it.each([
+    [gaxiosError(401, envelope(401, 'authError')), 'messages.get', 'auth_revoked'],
+    [gaxiosError(400, { error: 'invalid_grant', error_description: 'Token has been expired or revoked.' }), 'oauth.token', 'auth_revoked'],
+    [gaxiosError(429, envelope(429, 'rateLimitExceeded', 'usageLimits'), { 'retry-after': '7' }), 'messages.get', 'rate_limited'],
+    [gaxiosError(403, envelope(403, 'userRateLimitExceeded', 'usageLimits')), 'messages.list', 'rate_limited'],
+    [gaxiosError(403, envelope(403, 'rateLimitExceeded', 'usageLimits')), 'messages.list', 'rate_limited'],
+    [gaxiosError(404, envelope(404, 'notFound')), 'history.list', 'cursor_expired'],
+    [gaxiosError(404, envelope(404, 'notFound')), 'messages.get', 'not_found'],
+    [gaxiosError(400, envelope(400, 'invalidArgument')), 'messages.send', 'invalid_request'],
+    [gaxiosError(413, envelope(413, 'uploadTooLarge')), 'messages.send', 'invalid_request'],
+    [gaxiosError(500, envelope(500, 'backendError')), 'messages.get', 'transient'],
+    [gaxiosError(503, '<html>unavailable</html>'), 'messages.get', 'transient'],
+    [Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }), 'messages.get', 'transient'],
+  ] as const)('%#: maps to the right kind', (err, op, kind) => {
+    expect(mapGoogleError(err, op).kind).toBe(kind);
+  });
+
+  it('honours Retry-After and keeps the Google reason, never the provider message', () => {
+    const e = mapGoogleError(gaxiosError(429, envelope(429, 'rateLimitExceeded'), { 'retry-after': '7' }), 'messages.get');
+    expect(e.retryAfterMs).toBe(7000);
+    expect(e.reason).toBe('rateLimitExceeded');
+    expect(e.status).toBe(429);
+    expect(e.message).not.toContain('SECRET');
+    expect(e.message).not.toContain('whatever Google says');
+    expect(e.cause).toBeUndefined();
+  });
+
+  it('parses HTTP-date Retry-After values', () => {
+    expect(parseRetryAfter(new Date(10_000 + 5_000).toUTCString(), 10_000)).toBe(5000);
+    expect(parseRetryAfter('soon')).toBeUndefined();
+  });
+});
