@@ -1,4 +1,4 @@
-import { Command, Option } from 'commander';
+import { Command } from 'commander';
 import { ConfigError, loadConfig, type Config } from '../config/config.js';
 import { CliError, runOps } from './ops-client.js';
 
