@@ -216,3 +216,28 @@ describe('Google OAuth stand-in with the real OAuth2Client', () => {
     expect(id.getPayload()!.sub).toBe(me.sub);
   });
 });
+
+describe('Google OAuth stand-in lifetimes (injected clock)', () => {
+  it('expires codes after 10 minutes and access tokens after 3599 s', async () => {
+    let t = Date.now();
+    const timed = await startGoogleSandbox({ now: () => t });
+    try {
+      const client = new OAuth2Client({ clientId: 'c', redirectUri: 'http://localhost:8080/cb', endpoints: oauth2ClientEndpoints(sandboxGoogleEndpoints(timed.url)) });
+      const { codeVerifier, codeChallenge } = await client.generateCodeVerifierAsync();
+      const url = client.generateAuthUrl({ scope: [GMAIL_READONLY], access_type: 'offline', code_challenge: codeChallenge, code_challenge_method: CodeChallengeMethod.S256 });
+      const stale = await approveGoogleConsent(url, { email: 'slow@acme.test' });
+      t += 10 * 60_000 + 1;
+      const err = await client.getToken({ code: stale.searchParams.get('code')!, codeVerifier }).catch((e: unknown) => e);
+      expect((err as { response: { data: { error: string } } }).response.data.error).toBe('invalid_grant');
+
+      const fresh = await approveGoogleConsent(url, { email: 'slow@acme.test' });
+      const { tokens } = await client.getToken({ code: fresh.searchParams.get('code')!, codeVerifier });
+      const profile = () => fetch(`${timed.url}/gmail/v1/users/me/profile`, { headers: { authorization: `Bearer ${tokens.access_token}` } }).then((r) => r.status);
+      expect(await profile()).toBe(200);
+      t += 3599_000;
+      expect(await profile()).toBe(401);
+    } finally {
+      await timed.close();
+    }
+  });
+});
