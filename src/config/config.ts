@@ -46,6 +46,13 @@ const envSchema = z.object({
   SANDBOX_MICROSOFT_URL: optionalString.pipe(z.url().optional()),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   WEBHOOK_ALLOWED_HOSTS: csv.default([]),
+  /** Delays between webhook attempts in ms, comma-separated; default is Svix's schedule. */
+  WEBHOOK_RETRY_SCHEDULE_MS: optionalString.pipe(z.string().regex(/^\d+(,\d+)*$/).optional()),
+  WEBHOOK_TIMEOUT_MS: int(100, 60_000).default(15_000),
+  /** Deliveries in flight per endpoint, across all workers. */
+  WEBHOOK_ENDPOINT_CONCURRENCY: int(1, 100).default(4),
+  /** webhooks.deliver jobs run at once per worker process. */
+  WEBHOOK_WORKER_CONCURRENCY: int(1, 200).default(16),
   BACKFILL_DAYS: int(0, 3650).default(7),
   MAX_MESSAGE_BYTES: int(1024, 2 ** 31 - 1).default(50 * 1024 * 1024),
   POLL_INTERVAL_SECONDS: int(10, 86_400).default(300),
@@ -79,7 +86,14 @@ export interface Config {
   microsoft: { clientId: string | undefined; clientSecret: string | undefined; tenant: string };
   sandbox: { enabled: boolean; googleUrl: string | undefined; microsoftUrl: string | undefined };
   logLevel: Env['LOG_LEVEL'];
-  webhooks: { allowedHosts: string[] };
+  webhooks: {
+    allowedHosts: string[];
+    /** Undefined = the default (Svix) schedule in src/webhooks/retry-schedule.ts. */
+    retryDelaysMs: number[] | undefined;
+    timeoutMs: number;
+    endpointConcurrency: number;
+    workerConcurrency: number;
+  };
   sync: { backfillDays: number; maxMessageBytes: number; pollIntervalSeconds: number; gmailQuotaUnitsPerMinute: number };
   lifecycle: { reauthGraceDays: number };
   connect: { sessionTtlMinutes: number };
@@ -157,7 +171,13 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     microsoft: { clientId: e.MICROSOFT_CLIENT_ID, clientSecret: e.MICROSOFT_CLIENT_SECRET, tenant: e.MICROSOFT_TENANT },
     sandbox: { enabled: e.SANDBOX, googleUrl: e.SANDBOX_GOOGLE_URL, microsoftUrl: e.SANDBOX_MICROSOFT_URL },
     logLevel: e.LOG_LEVEL,
-    webhooks: { allowedHosts: e.WEBHOOK_ALLOWED_HOSTS },
+    webhooks: {
+      allowedHosts: e.WEBHOOK_ALLOWED_HOSTS,
+      retryDelaysMs: e.WEBHOOK_RETRY_SCHEDULE_MS?.split(',').map(Number),
+      timeoutMs: e.WEBHOOK_TIMEOUT_MS,
+      endpointConcurrency: e.WEBHOOK_ENDPOINT_CONCURRENCY,
+      workerConcurrency: e.WEBHOOK_WORKER_CONCURRENCY,
+    },
     sync: {
       backfillDays: e.BACKFILL_DAYS,
       maxMessageBytes: e.MAX_MESSAGE_BYTES,
