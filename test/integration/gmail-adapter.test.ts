@@ -226,3 +226,23 @@ describe('GmailAdapter against the Google stand-in', () => {
     }
   });
 });
+
+describe('GmailAdapter with a short history retention', () => {
+  it('answers cursor_expired once the records after the cursor were discarded, and works inside the range', async () => {
+    const short = await startGoogleSandbox({ historyMaxRecords: 5 });
+    try {
+      const email = 'short@acme.test';
+      const user = await connectGoogleSandboxUser(short.endpoints, { email, scopes: SCOPES });
+      const adapter = new GmailAdapter({ endpoints: sandboxGoogleEndpoints(short.url), accessToken: async () => user.accessToken });
+      const old = await adapter.currentCursor();
+      for (let i = 0; i < 3; i++) short.deliver(email, mime(`s${i}`));
+      const recent = await adapter.currentCursor();
+      const kept = [short.deliver(email, mime('k1')).id, short.deliver(email, mime('k2')).id];
+      for (let i = 0; i < 3; i++) short.deliver(email, mime(`t${i}`));
+      expect((await failure(adapter.listChanges(old))).kind).toBe('cursor_expired');
+      expect((await adapter.listChanges(recent)).addedMessageIds.slice(0, 2)).toEqual(kept);
+    } finally {
+      await short.close();
+    }
+  });
+});

@@ -57,7 +57,11 @@ export class GmailMailboxStore {
   private messageCounter = 0;
   private readonly listeners: MailboxChangeListener[] = [];
 
-  constructor(private readonly now: () => number) {}
+  constructor(
+    private readonly now: () => number,
+    /** Keep at most this many history records per mailbox; older ones fall behind the horizon. */
+    private readonly historyMaxRecords?: number,
+  ) {}
 
   onChange(listener: MailboxChangeListener): void {
     this.listeners.push(listener);
@@ -208,6 +212,10 @@ export class GmailMailboxStore {
 
   private record(mb: SandboxMailbox, entry: HistoryEntry): void {
     mb.history.push(entry);
+    if (this.historyMaxRecords !== undefined && mb.history.length > this.historyMaxRecords) {
+      const dropped = mb.history.splice(0, mb.history.length - this.historyMaxRecords);
+      mb.historyHorizon = dropped[dropped.length - 1]!.id;
+    }
     for (const l of this.listeners) l(mb, entry);
   }
 }

@@ -1,4 +1,4 @@
-import express, { type Request, type Response, type Router } from 'express';
+import express, { type Response, type Router } from 'express';
 import { z } from 'zod';
 import { accessTokenHash, signJwt, type SigningKey } from './google-signing-key.js';
 import {

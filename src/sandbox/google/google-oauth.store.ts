@@ -97,11 +97,15 @@ export class GoogleOAuthStore {
   constructor(
     private readonly clients: RegisteredClient[] | undefined,
     private readonly now: () => number,
+    /** "Testing" refresh-token lifetime for the accept-any-client mode. */
+    private readonly defaultTestingTtlMs?: number,
   ) {}
 
   /** Undefined client list = accept any client id with a loopback redirect URI. */
   findClient(clientId: string): RegisteredClient | undefined {
-    if (!this.clients) return { clientId, redirectUris: [] };
+    if (!this.clients) {
+      return { clientId, redirectUris: [], ...(this.defaultTestingTtlMs !== undefined ? { testingRefreshTokenTtlMs: this.defaultTestingTtlMs } : {}) };
+    }
     return this.clients.find((c) => c.clientId === clientId);
   }
 

@@ -8,7 +8,7 @@ import { GmailMailboxStore, type SandboxMailbox, type StoredMessage } from './gm
 import { DEFAULT_QUOTA_CONFIG, GmailQuotaMeter, type GmailMethod, type QuotaConfig } from './gmail-quota.meter.js';
 import { createGoogleOAuthRouter, OAUTH_PATHS } from './google-oauth.route.js';
 import { GoogleOAuthStore, type RegisteredClient } from './google-oauth.store.js';
-import { createSigningKey } from './google-signing-key.js';
+import { createSigningKey, type SigningKey } from './google-signing-key.js';
 import { PubSubPushService, type PushAttempt, type PushConfig } from './pubsub-push.service.js';
 
 export interface GoogleSandboxOptions {
@@ -18,6 +18,12 @@ export interface GoogleSandboxOptions {
   clients?: RegisteredClient[];
   quota?: Partial<Omit<QuotaConfig, 'costs'>> & { costs?: Partial<Record<GmailMethod, number>> };
   push?: PushConfig;
+  /** Refresh tokens of the accept-any-client mode expire after this long ("Testing" apps: 7 days). */
+  testingRefreshTokenTtlMs?: number;
+  /** History records kept per mailbox; startHistoryIds older than the kept range answer 404. */
+  historyMaxRecords?: number;
+  /** Reuse a signing key (e.g. across restarts of the standalone sandbox) so cached JWKS stay valid. */
+  signingKey?: SigningKey;
   /** Clock for token/code expiry, quota windows, internalDate defaults. */
   now?: () => number;
   random?: () => number;
@@ -109,9 +115,9 @@ const quotaBody = z.object({
  */
 export async function startGoogleSandbox(options: GoogleSandboxOptions = {}): Promise<GoogleSandbox> {
   const now = options.now ?? Date.now;
-  const key = createSigningKey();
-  const oauth = new GoogleOAuthStore(options.clients, now);
-  const mailboxes = new GmailMailboxStore(now);
+  const key = options.signingKey ?? createSigningKey();
+  const oauth = new GoogleOAuthStore(options.clients, now, options.testingRefreshTokenTtlMs);
+  const mailboxes = new GmailMailboxStore(now, options.historyMaxRecords);
   const quota = new GmailQuotaMeter(mergeQuota(DEFAULT_QUOTA_CONFIG, options.quota), now);
   const faults: GmailFaults = { rateLimitNext: 0, serverErrorNext: 0, serverErrorStatus: 503, latencyMs: 0 };
   const sent: SentRecord[] = [];

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { signJwt, type SigningKey } from './google-signing-key.js';
 
 export interface PushConfig {
