@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
+import { simpleParser } from 'mailparser';
 import MailComposer from 'nodemailer/lib/mail-composer/index.js';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { isProviderError, type ProviderError } from '../../src/providers/provider-error.js';
@@ -228,6 +229,12 @@ describe('GraphAdapter against the Microsoft stand-in (real Graph client, real H
       ]),
     );
     expect(sent?.conversationId).toBe(inbound.conversationId);
+    // What left the mailbox is one message with both files and the threading headers intact.
+    const final = await simpleParser(sent?.mime ?? Buffer.alloc(0));
+    expect(final.messageId).toBe('<big-1@connector.test>');
+    expect(final.inReplyTo).toBe(inbound.internetMessageId);
+    expect(final.attachments.map((a) => sha(a.content)).sort()).toEqual([sha(big), sha(small)].sort());
+    expect(sb.mailbox(email).filter((m) => m.isDraft)).toHaveLength(0);
   });
 
   it('rejects a message body over the 4 MB request limit as invalid_request before creating anything', async () => {
@@ -243,7 +250,8 @@ describe('GraphAdapter against the Microsoft stand-in (real Graph client, real H
 
   it('maps 401, 404, 5xx and long Retry-After to ProviderError kinds; retries a short 429 and a GET 503', async () => {
     const email = newMailbox();
-    const adapter = adapterFor(email, { runner: { maxRetryWaitMs: 2000 } });
+    const backoffs: number[] = [];
+    const adapter = adapterFor(email, { runner: { maxRetryWaitMs: 2000, sleep: async (ms) => void backoffs.push(ms) } });
     const d = await sb.deliver(email, mime(1));
     await expect(failure(adapter.fetchRaw('AAMkADdoesnotexist='))).resolves.toMatchObject({ kind: 'not_found', status: 404 });
 
@@ -256,6 +264,8 @@ describe('GraphAdapter against the Microsoft stand-in (real Graph client, real H
     await expect(failure(adapter.getAddress())).resolves.toMatchObject({ kind: 'rate_limited', retryAfterMs: 120_000, status: 429 });
     sb.injectFault({ status: 500, count: 10 });
     await expect(failure(adapter.getAddress())).resolves.toMatchObject({ kind: 'transient', status: 500 });
+    // 1 retry for the 503, then the full 3-retry exponential backoff for the 500 storm.
+    expect(backoffs).toEqual([250, 250, 500, 1000]);
     sb.clearFaults();
 
     sb.expireAccessTokens(email);

@@ -199,11 +199,12 @@ export async function startMicrosoftSandbox(options: MicrosoftSandboxOptions = {
       });
   });
 
-  // eslint-disable-next-line prefer-const
-  let sandbox: MicrosoftSandbox;
+  // Assigned once the ports are known; the control routes only run after that.
+  const ref: { sandbox?: MicrosoftSandbox } = {};
   const graphServer = createHttpServer((req: IncomingMessage, res: ServerResponse) => {
     if ((req.url ?? '').startsWith('/_sandbox/')) {
-      handleControlRequest(sandbox, req, res, options.controlToken).catch(() => {
+      if (!ref.sandbox) return sendJson(res, 503, { error: 'sandbox starting' });
+      handleControlRequest(ref.sandbox, req, res, options.controlToken).catch(() => {
         if (!res.headersSent) sendJson(res, 500, { error: 'control request failed' });
       });
       return;
@@ -226,7 +227,7 @@ export async function startMicrosoftSandbox(options: MicrosoftSandboxOptions = {
     return { id: u.id, email: u.email, displayName: u.displayName, tenantId: u.tenantId, homeAccountId: `${u.id}.${u.tenantId}` };
   };
 
-  sandbox = {
+  const api: MicrosoftSandbox = {
     tenantId,
     authority,
     identityOrigin,
@@ -305,5 +306,6 @@ export async function startMicrosoftSandbox(options: MicrosoftSandboxOptions = {
       await Promise.all([closeServer(identityServer as unknown as Server), closeServer(graphServer)]);
     },
   };
-  return sandbox;
+  ref.sandbox = api;
+  return api;
 }

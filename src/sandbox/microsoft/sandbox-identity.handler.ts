@@ -189,7 +189,7 @@ export class SandboxIdentity {
       return true;
     }
     if (req.method === 'POST' && rest === 'oauth2/v2.0/token') {
-      await this.token(req, res, tenant);
+      await this.token(req, res);
       return true;
     }
     return false;
@@ -345,7 +345,7 @@ export class SandboxIdentity {
     });
   }
 
-  private async token(req: IncomingMessage, res: ServerResponse, tenant: string): Promise<void> {
+  private async token(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const form = new URLSearchParams((await readBody(req, 64 * 1024)).toString('utf8'));
     let clientId = form.get('client_id') ?? '';
     let secret = form.get('client_secret') ?? '';
@@ -361,7 +361,6 @@ export class SandboxIdentity {
     const grantType = form.get('grant_type');
     if (grantType === 'authorization_code') return this.redeemCode(res, form, clientId);
     if (grantType === 'refresh_token') return this.redeemRefresh(res, form, clientId);
-    void tenant;
     return this.tokenError(res, 400, 'unsupported_grant_type', 70003, 'The app requested an unsupported grant type.');
   }
 
