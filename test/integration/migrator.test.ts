@@ -1,0 +1,90 @@
+import { cpSync, mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openDatabase } from '../../src/storage/database.js';
+import { DEFAULT_MIGRATIONS_DIR, migrate, MigrationError, readMigrations } from '../../src/storage/migrator.js';
+import { adapters, postgresAvailable, type OpenedDatabase } from '../helpers/adapters.js';
+import { createTestDatabase } from '../helpers/postgres.js';
+
+describe.each(adapters)('migrator on $name', (adapter) => {
+  let opened: OpenedDatabase;
+  let dir: string;
+  beforeAll(async () => {
+    opened = await adapter.open();
+    dir = mkdtempSync(path.join(tmpdir(), 'mbc-migrations-'));
+    cpSync(DEFAULT_MIGRATIONS_DIR, dir, { recursive: true });
+  }, 120_000);
+  afterAll(async () => {
+    await opened?.cleanup();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function run(migrationsDir = dir) {
+    const session = await opened.db.session();
+    try {
+      return await migrate(session, await readMigrations(migrationsDir));
+    } finally {
+      await session.release();
+    }
+  }
+
+  it('applies every migration to an empty database, then nothing the second time', async () => {
+    const first = await run();
+    expect(first.applied).toEqual((await readMigrations(dir)).map((m) => m.name));
+    expect(first.applied.length).toBeGreaterThan(0);
+    const tables = await opened.db.sql.query<{ table_name: string }>(
+      `SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'`,
+    );
+    expect(tables.rows.map((r) => r.table_name)).toEqual(expect.arrayContaining(['tenants', 'mailboxes', 'messages', 'audit_log', '_migrations']));
+    const second = await run();
+    expect(second.applied).toEqual([]);
+    expect(second.alreadyApplied).toBe(first.applied.length);
+  });
+
+  it('applies a new migration in its own transaction and rolls back a failing one', async () => {
+    mkdirSync(path.join(dir, '29990101000000_add_probe'));
+    writeFileSync(path.join(dir, '29990101000000_add_probe', 'migration.sql'), 'CREATE TABLE "probe" ("id" TEXT PRIMARY KEY);');
+    expect((await run()).applied).toEqual(['29990101000000_add_probe']);
+    mkdirSync(path.join(dir, '29990102000000_broken'));
+    writeFileSync(path.join(dir, '29990102000000_broken', 'migration.sql'), 'CREATE TABLE "probe2" ("id" TEXT); SELECT no_such_function();');
+    await expect(run()).rejects.toMatchObject({ code: 'migration_failed' });
+    const probe2 = await opened.db.sql.query(`SELECT 1 FROM information_schema.tables WHERE table_name = 'probe2'`);
+    expect(probe2.rows).toHaveLength(0);
+    rmSync(path.join(dir, '29990102000000_broken'), { recursive: true });
+  });
+
+  it('refuses to run when an applied migration file has changed', async () => {
+    writeFileSync(path.join(dir, '29990101000000_add_probe', 'migration.sql'), 'CREATE TABLE "probe" ("id" TEXT PRIMARY KEY, "x" INT);');
+    const err = await run().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(MigrationError);
+    expect((err as MigrationError).code).toBe('checksum_mismatch');
+    expect((err as Error).message).toContain('29990101000000_add_probe');
+  });
+
+  it('refuses to run when the database has a migration this release does not know', async () => {
+    rmSync(path.join(dir, '29990101000000_add_probe'), { recursive: true });
+    await expect(run()).rejects.toMatchObject({ code: 'unknown_applied_migration' });
+  });
+});
+
+describe.skipIf(!postgresAvailable)('migrator concurrency on postgres', () => {
+  it('two processes starting together migrate once', async () => {
+    const t = await createTestDatabase();
+    const a = await openDatabase({ databaseUrl: t.url, dataDir: '' });
+    const b = await openDatabase({ databaseUrl: t.url, dataDir: '' });
+    try {
+      const migrations = await readMigrations();
+      const [sa, sb] = await Promise.all([a.session(), b.session()]);
+      const [ra, rb] = await Promise.all([migrate(sa, migrations), migrate(sb, migrations)]);
+      await Promise.all([sa.release(), sb.release()]);
+      expect([...ra.applied, ...rb.applied].sort()).toEqual(migrations.map((m) => m.name).sort());
+      const rows = await a.sql.query<{ n: string }>('SELECT count(*)::text AS n FROM "_migrations"');
+      expect(rows.rows[0]!.n).toBe(String(migrations.length));
+    } finally {
+      await a.close();
+      await b.close();
+      await t.drop();
+    }
+  });
+});
