@@ -8,7 +8,7 @@ import { resolveThreadKey } from '../../src/ingest/threading.js';
 
 // notmuch's test corpora are GPL-3.0: read in place from the shared folder, never copied.
 const ROOT = '/work/shared/corpus/notmuch/test/corpora';
-const FOLDERS = ['lkml', 'threading'];
+const FOLDERS = ['lkml', 'threading', 'duplicate', 'broken'];
 
 function listFiles(dir: string): string[] {
   return readdirSync(dir)
@@ -39,7 +39,10 @@ async function parseFiles(): Promise<ParsedMessage[]> {
 }
 
 /** Share of replies whose parent is in the set that got the parent's thread key. */
-async function threadShare(messages: ParsedMessage[]): Promise<{ joined: number; replies: number }> {
+async function threadShare(
+  messages: ParsedMessage[],
+): Promise<{ joined: number; replies: number; split: string[] }> {
+  const split: string[] = [];
   const index = new InMemoryThreadIndex();
   const keyById = new Map<string, string>();
   for (const m of messages) keyById.set(m.messageId, await resolveThreadKey(m, index));
@@ -50,11 +53,12 @@ async function threadShare(messages: ParsedMessage[]): Promise<{ joined: number;
     if (!parent || parent === m.messageId || !keyById.has(parent)) continue;
     replies++;
     if (keyById.get(parent) === keyById.get(m.messageId)) joined++;
+    else split.push(`${m.messageId} (parent ${parent})`);
   }
-  return { joined, replies };
+  return { joined, replies, split };
 }
 
-describe.skipIf(!exists)('threading on the notmuch corpus (lkml + threading edge cases)', () => {
+describe.skipIf(!exists)('threading on the notmuch corpus (lkml, threading, duplicate, broken/loop)', () => {
   it('puts every reply whose parent is present into the parent thread, in any arrival order', async () => {
     const messages = await parseAll();
     expect(messages.length).toBeGreaterThan(200);
@@ -64,9 +68,9 @@ describe.skipIf(!exists)('threading on the notmuch corpus (lkml + threading edge
       'by date': [...messages].sort((a, b) => a.date.getTime() - b.date.getTime()),
     };
     for (const [name, ordered] of Object.entries(orders)) {
-      const { joined, replies } = await threadShare(ordered);
+      const { joined, replies, split } = await threadShare(ordered);
       const share = joined / replies;
-      console.log(`notmuch threading (${name}): ${joined}/${replies} replies joined their parent's thread = ${(share * 100).toFixed(1)}%`);
+      console.log(`notmuch threading (${name}): ${joined}/${replies} replies joined their parent's thread = ${(share * 100).toFixed(1)}%${split.length ? `; split: ${split.join(', ')}` : ''}`);
       expect(replies).toBeGreaterThan(150);
       expect(share).toBeGreaterThanOrEqual(0.99);
     }
