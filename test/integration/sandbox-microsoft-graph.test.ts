@@ -140,6 +140,25 @@ describe('drafts, replies and upload sessions in the stand-in', () => {
     expect(list.value).toEqual([expect.objectContaining({ name: 'f.bin', size })]);
   });
 
+  it('sendMail with JSON honours saveToSentItems=false and delivers to another sandbox mailbox', async () => {
+    const sender = mailbox();
+    const receiver = mailbox();
+    const res = await sender.call('/me/sendMail', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        message: { subject: 'Hello', body: { contentType: 'Text', content: 'Hi there' }, toRecipients: [{ emailAddress: { address: receiver.email } }], attachments: [{ '@odata.type': '#microsoft.graph.fileAttachment', name: 'a.txt', contentType: 'text/plain', contentBytes: Buffer.from('abc').toString('base64') }] },
+        saveToSentItems: false,
+      }),
+    });
+    expect(res.status).toBe(202);
+    expect(sb.sentMessages(sender.email)[0]).toMatchObject({ via: 'sendMail', savedToSentItems: false, subject: 'Hello', attachments: [expect.objectContaining({ name: 'a.txt', size: 3 })] });
+    expect(sb.mailbox(sender.email)).toHaveLength(0);
+    const end = Date.now() + 2000;
+    while (sb.mailbox(receiver.email).length === 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
+    expect(sb.mailbox(receiver.email)).toEqual([expect.objectContaining({ folder: 'inbox', subject: 'Hello' })]);
+  });
+
   it('rejects Graph calls without a valid bearer token with InvalidAuthenticationToken', async () => {
     const res = await fetch(`${sb.graphBaseUrl}/v1.0/me`, { headers: { authorization: 'Bearer nope' } });
     expect(res.status).toBe(401);
