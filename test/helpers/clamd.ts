@@ -11,7 +11,7 @@ import { join } from 'node:path';
  */
 export interface ClamdHandle {
   socket: string;
-  /** StreamMaxLength configured for this clamd, in bytes (null when CI's clamd is used). */
+  /** StreamMaxLength of this clamd in bytes (null: an external clamd that did not say). */
   streamMaxBytes: number | null;
   /** Stops clamd (no-op for an external one). Safe to call twice. */
   stop(): Promise<void>;
@@ -25,8 +25,8 @@ const CLAMD_BIN = process.env.CLAMD_BIN ?? '/usr/sbin/clamd';
 const SIGNATURE_DIR = process.env.CLAMAV_TEST_DB ?? '/work/shared/clamav';
 
 /** Why clamd tests cannot run here, or null when they can. */
-export function clamdUnavailableReason(): string | null {
-  if (process.env.CLAMD_SOCKET) return null;
+export function clamdUnavailableReason(options: { forcePrivate?: boolean } = {}): string | null {
+  if (process.env.CLAMD_SOCKET && !options.forcePrivate) return null;
   if (!existsSync(CLAMD_BIN)) return `clamd is not installed (${CLAMD_BIN} missing; apt-get install clamav-daemon)`;
   if (!existsSync(join(SIGNATURE_DIR, 'test-signatures.ndb'))) return `ClamAV test signatures missing in ${SIGNATURE_DIR}`;
   return null;
@@ -53,10 +53,20 @@ export function pingClamd(socket: string, timeoutMs = 1000): Promise<boolean> {
   });
 }
 
-export async function startClamd(options: { streamMaxLength?: string } = {}): Promise<ClamdHandle> {
+export async function startClamd(
+  options: { streamMaxLength?: string; forcePrivate?: boolean } = {},
+): Promise<ClamdHandle> {
   const external = process.env.CLAMD_SOCKET;
-  if (external) {
-    return { socket: external, streamMaxBytes: null, owned: false, stop: async () => {}, start: async () => {} };
+  if (external && !options.forcePrivate) {
+    // CI starts one clamd and exports its StreamMaxLength (.ci/run: CLAMD_STREAM_MAX_LENGTH).
+    const limit = process.env.CLAMD_STREAM_MAX_LENGTH;
+    return {
+      socket: external,
+      streamMaxBytes: limit ? parseSize(limit) : null,
+      owned: false,
+      stop: async () => {},
+      start: async () => {},
+    };
   }
   const dir = mkdtempSync(join(tmpdir(), 'clamd-test-'));
   const socket = join(dir, 'clamd.sock');
