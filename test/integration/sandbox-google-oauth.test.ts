@@ -1,3 +1,4 @@
+import { X509Certificate } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CodeChallengeMethod, OAuth2Client } from 'google-auth-library';
 import { startGoogleSandbox, type GoogleSandbox } from '../../src/sandbox/google/google-sandbox.server.js';
@@ -207,6 +208,11 @@ describe('Google OAuth stand-in with the real OAuth2Client', () => {
     expect(conf.code_challenge_methods_supported).toContain('S256');
     const jwks = (await (await fetch(conf.jwks_uri)).json()) as Json;
     expect(jwks.keys[0]).toMatchObject({ kty: 'RSA', alg: 'RS256', use: 'sig' });
+    // /oauth2/v1/certs serves X.509 certificates (as Google does) for the same key.
+    const pem = (await (await fetch(`${sandbox.url}/oauth2/v1/certs`)).json()) as Record<string, string>;
+    const cert = new X509Certificate(pem[jwks.keys[0].kid]!);
+    expect(cert.publicKey.export({ format: 'jwk' }).n).toBe(jwks.keys[0].n);
+    expect(cert.verify(cert.publicKey)).toBe(true);
     const client = newClient();
     const { back, codeVerifier } = await authorize(client, { email: 'Info@Acme.test' });
     const { tokens } = await client.getToken({ code: back.searchParams.get('code')!, codeVerifier });

@@ -16,6 +16,7 @@ describe('mapGoogleError', () => {
   it.each([
     [gaxiosError(401, envelope(401, 'authError')), 'messages.get', 'auth_revoked'],
     [gaxiosError(400, { error: 'invalid_grant', error_description: 'Token has been expired or revoked.' }), 'oauth.token', 'auth_revoked'],
+    [gaxiosError(401, { error: 'invalid_client', error_description: 'Unauthorized' }), 'oauth.token', 'invalid_request'],
     [gaxiosError(429, envelope(429, 'rateLimitExceeded', 'usageLimits'), { 'retry-after': '7' }), 'messages.get', 'rate_limited'],
     [gaxiosError(403, envelope(403, 'userRateLimitExceeded', 'usageLimits')), 'messages.list', 'rate_limited'],
     [gaxiosError(403, envelope(403, 'rateLimitExceeded', 'usageLimits')), 'messages.list', 'rate_limited'],

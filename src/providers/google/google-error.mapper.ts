@@ -103,6 +103,10 @@ export function mapGoogleError(err: unknown, operation: GoogleOperation): Provid
   if (f.oauthError === 'invalid_grant' || f.oauthError === 'unauthorized_client' || f.oauthError === 'admin_policy_enforced') {
     return make('auth_revoked', 'grant is no longer valid');
   }
+  if (f.oauthError === 'invalid_client') {
+    // Our client id/secret is wrong: a configuration fault, not the customer's grant.
+    return make('invalid_request', 'OAuth client rejected');
+  }
   if (f.status === undefined) {
     return make('transient', f.networkCode ? 'network error' : 'no response');
   }

@@ -293,7 +293,7 @@ export function createGoogleOAuthRouter(deps: OAuthRouteDeps): Router {
   router.get(OAUTH_PATHS.pemCerts, (_req, res) => {
     // verifyIdToken caches by Cache-Control max-age, exactly as with Google's real cert endpoint.
     res.setHeader('cache-control', 'public, max-age=300, must-revalidate, no-transform');
-    res.json({ [key.kid]: key.publicPem });
+    res.json({ [key.kid]: key.certificatePem });
   });
   router.get(OAUTH_PATHS.jwkCerts, (_req, res) => {
     res.setHeader('cache-control', 'public, max-age=300, must-revalidate, no-transform');

@@ -1,4 +1,5 @@
-import { createHash, createSign, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { createHash, createSign, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
+import { selfSignedCertificatePem } from './self-signed-certificate.js';
 
 /**
  * The stand-in's RS256 key. Google publishes its ID-token / Pub/Sub-push signing keys at
@@ -9,20 +10,27 @@ import { createHash, createSign, generateKeyPairSync, type KeyObject } from 'nod
 export interface SigningKey {
   readonly kid: string;
   readonly privateKey: KeyObject;
-  /** SPKI PEM. Google serves X.509 certificates; node's verifier accepts either, and SPKI needs no CA. */
-  readonly publicPem: string;
+  /** Self-signed X.509 certificate PEM, the format Google serves at /oauth2/v1/certs. */
+  readonly certificatePem: string;
   readonly jwk: { kty: string; n: string; e: string; kid: string; alg: 'RS256'; use: 'sig' };
 }
 
 export function createSigningKey(): SigningKey {
   const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  const publicPem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
-  const kid = createHash('sha1').update(publicPem).digest('hex');
+  const spki = publicKey.export({ type: 'spki', format: 'der' });
+  const kid = createHash('sha1').update(spki).digest('hex');
+  const now = Date.now();
+  const certificatePem = selfSignedCertificatePem(privateKey, publicKey, {
+    commonName: 'federated-signon.system.gserviceaccount.com',
+    notBefore: new Date(now - 3600_000),
+    notAfter: new Date(now + 14 * 24 * 3600_000),
+    serial: randomBytes(8),
+  });
   const exported = publicKey.export({ format: 'jwk' });
   return {
     kid,
     privateKey,
-    publicPem,
+    certificatePem,
     jwk: { kty: 'RSA', n: String(exported.n), e: String(exported.e), kid, alg: 'RS256', use: 'sig' },
   };
 }
