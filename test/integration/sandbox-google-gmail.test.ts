@@ -253,6 +253,11 @@ describe('Gmail stand-in through @googleapis/gmail', () => {
     } finally {
       sandbox.setQuota({ unitsPerWindow: 6000, overLimitResponse: '429' });
     }
+    sandbox.setLatency(150);
+    const t0 = Date.now();
+    expect(await status(api.users.getProfile({ userId: 'me' }, opts()))).toMatchObject({ status: 200 });
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(140);
+    sandbox.setLatency(0);
     sandbox.serverErrorNext(1, 500);
     expect(await status(api.users.getProfile({ userId: 'me' }, opts()))).toMatchObject({ status: 500, reason: 'backendError' });
     sandbox.rateLimitNext(1);

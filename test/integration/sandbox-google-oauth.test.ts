@@ -182,6 +182,22 @@ describe('Google OAuth stand-in with the real OAuth2Client', () => {
     expect(t4.tokens.refresh_token).toBeUndefined();
   });
 
+  it('adds previously granted scopes with include_granted_scopes=true (incremental authorization)', async () => {
+    const client = newClient();
+    const first = await authorize(client, { email: 'incremental@acme.test', scopes: [GMAIL_READONLY] });
+    await client.getToken({ code: first.back.searchParams.get('code')!, codeVerifier: first.codeVerifier });
+    const { codeVerifier, codeChallenge } = await client.generateCodeVerifierAsync();
+    const url = client.generateAuthUrl({
+      scope: [GMAIL_SEND],
+      include_granted_scopes: true,
+      code_challenge: codeChallenge,
+      code_challenge_method: CodeChallengeMethod.S256,
+    });
+    const back = await approveGoogleConsent(url, { email: 'incremental@acme.test' });
+    const { tokens } = await client.getToken({ code: back.searchParams.get('code')!, codeVerifier });
+    expect(tokens.scope!.split(' ').sort()).toEqual([GMAIL_READONLY, GMAIL_SEND].sort());
+  });
+
   it('expires refresh tokens of an app in "testing" publishing status', async () => {
     const client = new OAuth2Client({ clientId: 'testing-app', clientSecret: 's', redirectUri: REDIRECT, endpoints: oauth2ClientEndpoints(sandboxGoogleEndpoints(sandbox.url)) });
     const { back, codeVerifier } = await authorize(client, { email: 'tester@acme.test', prompt: 'consent' });
