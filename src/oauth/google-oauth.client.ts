@@ -1,0 +1,142 @@
+import { CodeChallengeMethod, OAuth2Client } from 'google-auth-library';
+import { z } from 'zod';
+import { GmailAdapter } from '../providers/google/gmail.adapter.js';
+import { oauth2ClientEndpoints, type GoogleEndpoints } from '../providers/google/google-endpoints.js';
+import { mapGoogleError } from '../providers/google/google-error.mapper.js';
+import { revokeGoogleToken } from '../providers/google/google-token-revoke.adapter.js';
+import { ProviderError } from '../providers/provider-error.js';
+import { requestedScopes } from './scope-policy.js';
+
+export interface GoogleOAuthSettings {
+  clientId: string;
+  clientSecret: string;
+  /** `<PUBLIC_URL>/oauth/google/callback`, registered on the Google OAuth client. */
+  redirectUri: string;
+  endpoints: GoogleEndpoints;
+}
+
+export interface GoogleGrant {
+  accessToken: string;
+  refreshToken: string | undefined;
+  expiresAt: Date;
+  grantedScopes: string[];
+  idToken: string | undefined;
+}
+
+// Validate what came back from the token endpoint before trusting any field of it.
+const tokenResponseSchema = z.object({
+  access_token: z.string().min(1),
+  refresh_token: z.string().min(1).nullish(),
+  expiry_date: z.number().nullish(),
+  scope: z.string().nullish(),
+  id_token: z.string().min(1).nullish(),
+});
+const idTokenPayloadSchema = z.object({ email: z.string().min(3), email_verified: z.boolean().optional() });
+
+/** Token lifetime assumed when the response names none (Google's is 3599 s). */
+const DEFAULT_LIFETIME_MS = 3_600_000;
+
+/**
+ * Google OAuth 2.0 for the connector through google-auth-library's OAuth2Client, pointed at the
+ * real Google or the stand-in by `endpoints`. A new OAuth2Client per call: the library keeps
+ * credentials on the instance, and one mailbox's tokens must never be visible to another's call.
+ */
+export class GoogleOAuthClient {
+  constructor(
+    private readonly settings: GoogleOAuthSettings,
+    private readonly clock: () => Date = () => new Date(),
+  ) {}
+
+  private client(): OAuth2Client {
+    return new OAuth2Client({
+      clientId: this.settings.clientId,
+      clientSecret: this.settings.clientSecret,
+      redirectUri: this.settings.redirectUri,
+      endpoints: oauth2ClientEndpoints(this.settings.endpoints),
+    });
+  }
+
+  async pkce(): Promise<{ codeVerifier: string; codeChallenge: string }> {
+    const { codeVerifier, codeChallenge } = await this.client().generateCodeVerifierAsync();
+    if (!codeChallenge) throw new Error('google-auth-library returned no PKCE challenge');
+    return { codeVerifier, codeChallenge };
+  }
+
+  /**
+   * offline + prompt=consent: a refresh token is only returned on a consent screen, and a
+   * re-consent must produce a new one. include_granted_scopes keeps earlier grants of this app.
+   */
+  authorizeUrl(input: { state: string; codeChallenge: string; loginHint?: string }): string {
+    return this.client().generateAuthUrl({
+      access_type: 'offline',
+      prompt: 'consent',
+      include_granted_scopes: true,
+      scope: requestedScopes('google'),
+      state: input.state,
+      code_challenge: input.codeChallenge,
+      code_challenge_method: CodeChallengeMethod.S256,
+      ...(input.loginHint ? { login_hint: input.loginHint } : {}),
+    });
+  }
+
+  async exchange(code: string, codeVerifier: string): Promise<GoogleGrant> {
+    let tokens: unknown;
+    try {
+      tokens = (await this.client().getToken({ code, codeVerifier })).tokens;
+    } catch (err) {
+      throw mapGoogleError(err, 'oauth.token');
+    }
+    const t = tokenResponseSchema.safeParse(tokens);
+    if (!t.success) throw new ProviderError('google', 'transient', 'Google oauth.token: unexpected response shape');
+    return {
+      accessToken: t.data.access_token,
+      refreshToken: t.data.refresh_token ?? undefined,
+      expiresAt: new Date(t.data.expiry_date ?? this.clock().getTime() + DEFAULT_LIFETIME_MS),
+      grantedScopes: (t.data.scope ?? '').split(/\s+/).filter(Boolean),
+      idToken: t.data.id_token ?? undefined,
+    };
+  }
+
+  /**
+   * The connected address: from the ID token after verifying its signature (certs from the
+   * configured URL), audience and issuer; a token without a verified email falls back to the
+   * Gmail profile, which names the mailbox itself.
+   */
+  async identify(grant: GoogleGrant): Promise<string> {
+    if (grant.idToken) {
+      try {
+        const ticket = await this.client().verifyIdToken({ idToken: grant.idToken, audience: this.settings.clientId });
+        const payload = idTokenPayloadSchema.safeParse(ticket.getPayload());
+        if (payload.success && payload.data.email_verified !== false) return payload.data.email;
+      } catch (err) {
+        throw new ProviderError('google', 'invalid_request', 'Google ID token failed verification', { reason: 'id_token_invalid', cause: err });
+      }
+    }
+    const gmail = new GmailAdapter({ endpoints: this.settings.endpoints, accessToken: () => Promise.resolve(grant.accessToken) });
+    return gmail.getAddress();
+  }
+
+  async refresh(refreshToken: string): Promise<{ accessToken: string; expiresAt: Date; refreshToken: string | undefined }> {
+    const client = this.client();
+    client.setCredentials({ refresh_token: refreshToken });
+    let credentials: unknown;
+    try {
+      credentials = (await client.refreshAccessToken()).credentials;
+    } catch (err) {
+      throw mapGoogleError(err, 'oauth.token');
+    }
+    const t = tokenResponseSchema.safeParse(credentials);
+    if (!t.success) throw new ProviderError('google', 'transient', 'Google oauth.token: unexpected response shape');
+    return {
+      accessToken: t.data.access_token,
+      expiresAt: new Date(t.data.expiry_date ?? this.clock().getTime() + DEFAULT_LIFETIME_MS),
+      // The library copies the old refresh token into the result when none came back.
+      refreshToken: t.data.refresh_token && t.data.refresh_token !== refreshToken ? t.data.refresh_token : undefined,
+    };
+  }
+
+  /** Revokes the grant at Google; revoking either token revokes both (provider-facts §2.2). */
+  async revoke(token: string): Promise<'revoked' | 'already_invalid'> {
+    return revokeGoogleToken(this.settings.endpoints, token);
+  }
+}

@@ -1,0 +1,119 @@
+import { ConfidentialClientApplication, CryptoProvider, type AuthenticationResult } from '@azure/msal-node';
+import { GraphAdapter } from '../providers/microsoft/graph.adapter.js';
+import { mapGraphError } from '../providers/microsoft/graph-error.mapper.js';
+import type { MicrosoftEndpoints } from '../providers/microsoft/microsoft-endpoints.js';
+import { buildMsalConfiguration } from '../providers/microsoft/msal-config.js';
+import { ProviderError } from '../providers/provider-error.js';
+import { cacheHasRefreshToken, CapturingMsalCacheStore, MailboxMsalCachePlugin, type MsalCacheStore } from './msal-cache.plugin.js';
+import { MICROSOFT_SCOPES } from './scope-policy.js';
+
+export interface MicrosoftOAuthSettings {
+  clientId: string;
+  clientSecret: string;
+  /** `<PUBLIC_URL>/oauth/microsoft/callback`, registered on the Entra app. */
+  redirectUri: string;
+  endpoints: MicrosoftEndpoints;
+}
+
+export interface MicrosoftGrant {
+  accessToken: string;
+  expiresAt: Date;
+  grantedScopes: string[];
+  /** `<uid>.<utid>`: how the account is found again in the cache. Identifies the person. */
+  homeAccountId: string;
+  /** The serialized MSAL cache after the exchange (holds the refresh token). */
+  serializedCache: string;
+}
+
+/** Resource scopes (MSAL handles openid/profile/offline_access itself but we still ask for offline_access explicitly). */
+const RESOURCE_SCOPES = MICROSOFT_SCOPES.map((s) => s.scope).filter((s) => s !== 'offline_access');
+
+/**
+ * Entra ID through @azure/msal-node's ConfidentialClientApplication. Every call builds its
+ * application around one mailbox's cache plugin, so a cache never holds two customers' tokens.
+ */
+export class MicrosoftOAuthClient {
+  constructor(
+    private readonly settings: MicrosoftOAuthSettings,
+    private readonly log?: (level: 'error' | 'warn' | 'info' | 'debug', message: string) => void,
+  ) {}
+
+  private app(store?: MsalCacheStore): ConfidentialClientApplication {
+    return new ConfidentialClientApplication(
+      buildMsalConfiguration({
+        clientId: this.settings.clientId,
+        clientSecret: this.settings.clientSecret,
+        endpoints: this.settings.endpoints,
+        ...(store ? { cachePlugin: new MailboxMsalCachePlugin(store) } : {}),
+        ...(this.log ? { log: this.log } : {}),
+      }),
+    );
+  }
+
+  async pkce(): Promise<{ verifier: string; challenge: string }> {
+    return new CryptoProvider().generatePkceCodes();
+  }
+
+  async authorizeUrl(input: { state: string; codeChallenge: string; loginHint?: string }): Promise<string> {
+    try {
+      return await this.app().getAuthCodeUrl({
+        scopes: [...RESOURCE_SCOPES, 'offline_access'],
+        redirectUri: this.settings.redirectUri,
+        state: input.state,
+        codeChallenge: input.codeChallenge,
+        codeChallengeMethod: 'S256',
+        // A re-consent must show the permissions again, so an unticked one can be restored.
+        prompt: 'consent',
+        ...(input.loginHint ? { loginHint: input.loginHint } : {}),
+      });
+    } catch (err) {
+      throw mapGraphError(err, 'token');
+    }
+  }
+
+  async exchange(code: string, codeVerifier: string): Promise<MicrosoftGrant> {
+    const store = new CapturingMsalCacheStore();
+    let result: AuthenticationResult;
+    try {
+      result = await this.app(store).acquireTokenByCode({ code, codeVerifier, redirectUri: this.settings.redirectUri, scopes: [...RESOURCE_SCOPES, 'offline_access'] });
+    } catch (err) {
+      throw mapGraphError(err, 'token');
+    }
+    const homeAccountId = result.account?.homeAccountId;
+    if (!homeAccountId || !store.serialized) {
+      throw new ProviderError('microsoft', 'invalid_request', 'Microsoft token response built no account', { reason: 'no_account' });
+    }
+    const granted = [...result.scopes];
+    // MSAL leaves offline_access out of `scopes`; the refresh token in the cache is the proof.
+    if (cacheHasRefreshToken(store.serialized)) granted.push('offline_access');
+    return {
+      accessToken: result.accessToken,
+      expiresAt: result.expiresOn ?? new Date(Date.now() + 3_600_000),
+      grantedScopes: granted,
+      homeAccountId,
+      serializedCache: store.serialized,
+    };
+  }
+
+  /** The mailbox address from Graph `/me` (mail, else userPrincipalName). */
+  async identify(accessToken: string): Promise<string> {
+    return new GraphAdapter({ endpoints: this.settings.endpoints, accessToken: () => Promise.resolve(accessToken) }).getAddress();
+  }
+
+  /**
+   * A valid access token from the mailbox's persisted cache. MSAL returns the cached token while
+   * it has more than five minutes left and otherwise redeems the refresh token; the plugin
+   * writes the rotated cache back.
+   */
+  async acquireSilent(store: MsalCacheStore, homeAccountId: string, opts: { forceRefresh?: boolean } = {}): Promise<{ accessToken: string; expiresAt: Date }> {
+    const app = this.app(store);
+    try {
+      const account = await app.getTokenCache().getAccountByHomeId(homeAccountId);
+      if (!account) throw new ProviderError('microsoft', 'auth_revoked', 'Microsoft account is no longer in the token cache', { reason: 'no_account' });
+      const result = await app.acquireTokenSilent({ account, scopes: RESOURCE_SCOPES, forceRefresh: opts.forceRefresh ?? false });
+      return { accessToken: result.accessToken, expiresAt: result.expiresOn ?? new Date(Date.now() + 3_600_000) };
+    } catch (err) {
+      throw mapGraphError(err, 'token');
+    }
+  }
+}

@@ -1,0 +1,246 @@
+import type { AuditService } from '../audit/audit.service.js';
+import type { DataKeyService } from '../crypto/data-key.service.js';
+import { MAILBOX_CREDENTIAL_AAD } from '../mailboxes/message-content.js';
+import type { Logger } from '../observability/logger.js';
+import type { AccessTokenSource, ProviderName } from '../providers/mail-provider.port.js';
+import { isProviderError, ProviderError } from '../providers/provider-error.js';
+import type { GoogleOAuthClient } from './google-oauth.client.js';
+import { decodeCredential, encodeCredential, MAILBOX_ACCOUNT_ID_AAD, type MailboxCredential } from './mailbox-credential.js';
+import type { MailboxEventSink } from './mailbox-event.port.js';
+import type { MailboxGrantRepository, StoredGrant } from './mailbox-grant.repository.js';
+import type { MicrosoftOAuthClient } from './microsoft-oauth.client.js';
+import type { MsalCacheStore } from './msal-cache.plugin.js';
+
+/** The decrypted grant, for the purge engineer (the token to revoke at the provider). */
+export type VaultCredential =
+  | { provider: 'google'; refreshToken: string }
+  | { provider: 'microsoft'; homeAccountId: string | null; serializedCache: string };
+
+export interface TokenVaultOptions {
+  grants: MailboxGrantRepository;
+  dataKeys: DataKeyService;
+  events: MailboxEventSink;
+  audit: Pick<AuditService, 'record'>;
+  logger: Logger;
+  google: GoogleOAuthClient | undefined;
+  microsoft: MicrosoftOAuthClient | undefined;
+  clock?: () => Date;
+  /** Access tokens are re-fetched this long before they expire. Default 5 minutes. */
+  renewBeforeMs?: number;
+  /** Attempts for a transient token-endpoint failure before giving up (status untouched). Default 4. */
+  maxAttempts?: number;
+  /** First backoff delay; doubles per attempt, with jitter. Default 500 ms. */
+  baseDelayMs?: number;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+export class TokenVaultError extends Error {
+  override readonly name = 'TokenVaultError';
+  constructor(
+    readonly code: 'mailbox_not_found' | 'provider_not_configured',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const MAX_BACKOFF_MS = 30_000;
+
+/**
+ * Access tokens for connected mailboxes.
+ *
+ *  - Refresh tokens (Google) and MSAL caches (Microsoft) exist in plaintext only in memory for the
+ *    duration of a refresh; at rest they are AES-256-GCM under the mailbox DEK.
+ *  - Access tokens are kept in memory until `renewBeforeMs` before they expire.
+ *  - One refresh at a time per mailbox in this process: concurrent callers share the in-flight
+ *    promise (Google caps live refresh tokens per client, and MSAL cache writes must not race).
+ *  - A dead grant (invalid_grant, interaction_required, consent revoked) flips the mailbox to
+ *    `reauth_required` once, emits one `mailbox.reauth_required`, and every caller gets
+ *    `ProviderError('auth_revoked')`. Transient failures are retried with backoff and never
+ *    change the status.
+ */
+export class TokenVault {
+  readonly #o: Required<Omit<TokenVaultOptions, 'google' | 'microsoft'>> & Pick<TokenVaultOptions, 'google' | 'microsoft'>;
+  readonly #tokens = new Map<string, { token: string; expiresAt: number }>();
+  readonly #inflight = new Map<string, Promise<string>>();
+  // Bumped by forget(): a refresh that started before must not repopulate the memory cache.
+  readonly #epoch = new Map<string, number>();
+
+  constructor(options: TokenVaultOptions) {
+    this.#o = {
+      clock: () => new Date(),
+      renewBeforeMs: 5 * 60_000,
+      maxAttempts: 4,
+      baseDelayMs: 500,
+      sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+      ...options,
+    };
+  }
+
+  /** A currently valid access token for the mailbox. Throws ProviderError (`auth_revoked`, `transient`, …). */
+  accessToken(mailboxId: string): Promise<string> {
+    const cached = this.#tokens.get(mailboxId);
+    if (cached && cached.expiresAt - this.#o.renewBeforeMs > this.#o.clock().getTime()) return Promise.resolve(cached.token);
+    const pending = this.#inflight.get(mailboxId);
+    if (pending) return pending;
+    const flight = this.#refresh(mailboxId).finally(() => this.#inflight.delete(mailboxId));
+    this.#inflight.set(mailboxId, flight);
+    return flight;
+  }
+
+  /** The port the provider adapters take. */
+  tokenSource(mailboxId: string): AccessTokenSource {
+    return () => this.accessToken(mailboxId);
+  }
+
+  /** Drop the in-memory access token (e.g. the provider answered 401 to it). */
+  invalidate(mailboxId: string): void {
+    this.#tokens.delete(mailboxId);
+  }
+
+  /** A fresh token from the connect flow: no refresh needed right after consent. */
+  prime(mailboxId: string, accessToken: string, expiresAt: Date): void {
+    this.#tokens.set(mailboxId, { token: accessToken, expiresAt: expiresAt.getTime() });
+  }
+
+  /**
+   * The decrypted grant, for revocation at disconnect. null when none is stored. Callers must
+   * not log or persist it.
+   */
+  async credential(mailboxId: string): Promise<VaultCredential | null> {
+    const grant = await this.#o.grants.findGrant(mailboxId);
+    if (!grant?.credentialEnc) return null;
+    const cred = await this.#decrypt(grant);
+    if (cred.provider === 'google') return { provider: 'google', refreshToken: cred.refreshToken };
+    return { provider: 'microsoft', homeAccountId: await this.#accountId(grant), serializedCache: cred.msalCache };
+  }
+
+  /**
+   * Forget the grant: drop cached access tokens and erase the stored refresh token / MSAL cache
+   * and account id. Used after revocation on disconnect; the mailbox must be reconnected to work
+   * again.
+   */
+  async forget(mailboxId: string): Promise<void> {
+    this.#epoch.set(mailboxId, (this.#epoch.get(mailboxId) ?? 0) + 1);
+    this.#tokens.delete(mailboxId);
+    await this.#o.grants.clearCredential(mailboxId);
+  }
+
+  /** Encrypts a new grant for storage (the connect flow writes it in its transaction). */
+  async sealCredential(mailboxId: string, credential: MailboxCredential, homeAccountId?: string): Promise<{ credentialEnc: Buffer; accountIdEnc: Buffer | null }> {
+    const owner = { type: 'mailbox', id: mailboxId } as const;
+    return {
+      credentialEnc: await this.#o.dataKeys.encryptFor(owner, encodeCredential(credential), MAILBOX_CREDENTIAL_AAD(mailboxId)),
+      accountIdEnc: homeAccountId ? await this.#o.dataKeys.encryptFor(owner, homeAccountId, MAILBOX_ACCOUNT_ID_AAD(mailboxId)) : null,
+    };
+  }
+
+  async #refresh(mailboxId: string): Promise<string> {
+    const epoch = this.#epoch.get(mailboxId) ?? 0;
+    const grant = await this.#o.grants.findGrant(mailboxId);
+    if (!grant) throw new TokenVaultError('mailbox_not_found', `mailbox ${mailboxId} does not exist`);
+    if (grant.status === 'reauth_required') {
+      throw new ProviderError(grant.provider, 'auth_revoked', 'the mailbox must be reconnected before it can be used', { reason: 'reauth_required' });
+    }
+    if (!grant.credentialEnc || grant.status === 'purged') {
+      throw new ProviderError(grant.provider, 'auth_revoked', 'no stored grant for this mailbox', { reason: 'no_credential' });
+    }
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const { accessToken, expiresAt } = await this.#refreshOnce(grant);
+        if ((this.#epoch.get(mailboxId) ?? 0) === epoch) this.#tokens.set(mailboxId, { token: accessToken, expiresAt: expiresAt.getTime() });
+        return accessToken;
+      } catch (err) {
+        const e = isProviderError(err) ? err : new ProviderError(grant.provider, 'transient', 'token refresh failed', { cause: err });
+        if (e.kind === 'auth_revoked') {
+          await this.#markReauthRequired(grant, e.reason ?? 'auth_revoked');
+          throw e;
+        }
+        const retryable = e.kind === 'transient' || e.kind === 'rate_limited';
+        if (!retryable || attempt >= this.#o.maxAttempts) {
+          this.#o.logger.warn({ mailboxId, provider: grant.provider, kind: e.kind, reason: e.reason, attempts: attempt }, 'token refresh failed');
+          throw e;
+        }
+        await this.#o.sleep(this.#backoff(attempt, e.retryAfterMs));
+      }
+    }
+  }
+
+  #backoff(attempt: number, retryAfterMs: number | undefined): number {
+    const exp = this.#o.baseDelayMs * 2 ** (attempt - 1);
+    const jittered = exp / 2 + Math.random() * (exp / 2);
+    return Math.min(MAX_BACKOFF_MS, Math.max(retryAfterMs ?? 0, jittered));
+  }
+
+  async #refreshOnce(grant: StoredGrant): Promise<{ accessToken: string; expiresAt: Date }> {
+    const cred = await this.#decrypt(grant);
+    if (cred.provider === 'google') {
+      const google = this.#o.google;
+      if (!google) throw new TokenVaultError('provider_not_configured', 'Google is not configured (GOOGLE_CLIENT_ID)');
+      const res = await google.refresh(cred.refreshToken);
+      if (res.refreshToken) {
+        // Google rotated the refresh token: the old one may stop working, store the new one.
+        const sealed = await this.sealCredential(grant.id, { v: 1, provider: 'google', refreshToken: res.refreshToken });
+        await this.#o.grants.updateCredential(grant.id, sealed.credentialEnc);
+      }
+      return res;
+    }
+    const microsoft = this.#o.microsoft;
+    if (!microsoft) throw new TokenVaultError('provider_not_configured', 'Microsoft is not configured (MICROSOFT_CLIENT_ID)');
+    const homeAccountId = await this.#accountId(grant);
+    if (!homeAccountId) throw new ProviderError('microsoft', 'auth_revoked', 'no account id stored for this mailbox', { reason: 'no_account' });
+    return microsoft.acquireSilent(this.#msalStore(grant.id), homeAccountId);
+  }
+
+  /** The mailbox's MSAL cache, read fresh from the row at every cache access, written back encrypted. */
+  #msalStore(mailboxId: string): MsalCacheStore {
+    return {
+      load: async () => {
+        const g = await this.#o.grants.findGrant(mailboxId);
+        if (!g?.credentialEnc) return null;
+        const c = await this.#decrypt(g);
+        return c.provider === 'microsoft' ? c.msalCache : null;
+      },
+      save: async (serialized) => {
+        const sealed = await this.sealCredential(mailboxId, { v: 1, provider: 'microsoft', msalCache: serialized });
+        await this.#o.grants.updateCredential(mailboxId, sealed.credentialEnc);
+      },
+    };
+  }
+
+  async #decrypt(grant: StoredGrant): Promise<MailboxCredential> {
+    const plain = await this.#o.dataKeys.decryptFor({ type: 'mailbox', id: grant.id }, grant.credentialEnc!, MAILBOX_CREDENTIAL_AAD(grant.id));
+    try {
+      const cred = decodeCredential(plain);
+      if (cred.provider !== grant.provider) throw new Error('credential provider mismatch');
+      return cred;
+    } finally {
+      plain.fill(0);
+    }
+  }
+
+  async #accountId(grant: StoredGrant): Promise<string | null> {
+    if (!grant.accountIdEnc) return null;
+    return (await this.#o.dataKeys.decryptFor({ type: 'mailbox', id: grant.id }, grant.accountIdEnc, MAILBOX_ACCOUNT_ID_AAD(grant.id))).toString('utf8');
+  }
+
+  async #markReauthRequired(grant: StoredGrant, reason: string): Promise<void> {
+    this.#tokens.delete(grant.id);
+    const now = this.#o.clock();
+    const provider: ProviderName = grant.provider;
+    const eventIds = await this.#o.grants.transaction(async (tx) => {
+      const flipped = await this.#o.grants.markReauthRequired(tx, grant.id, `${provider} refused the stored grant (${reason}); the mailbox must be reconnected`, now);
+      if (!flipped) return [];
+      const eventId = await this.#o.events.append(tx, { tenantId: grant.tenantId, mailboxId: grant.id, type: 'mailbox.reauth_required', data: { provider, reason } });
+      await this.#o.audit.record(
+        { tenantId: grant.tenantId, actorType: 'system', actorId: 'token-vault', action: 'mailbox.reauth_required', targetType: 'mailbox', targetId: grant.id, metadata: { provider, reason } },
+        tx,
+      );
+      return [eventId];
+    });
+    if (eventIds.length) {
+      this.#o.logger.warn({ mailboxId: grant.id, provider, reason }, 'mailbox needs reconnecting: grant refused by the provider');
+      await this.#o.events.committed(eventIds);
+    }
+  }
+}
