@@ -1,0 +1,190 @@
+import { KeyDestroyedError } from '../crypto/crypto-error.js';
+import type { DataKeyService } from '../crypto/data-key.service.js';
+import { MAILBOX_ADDRESS_AAD } from '../mailboxes/message-content.js';
+import type { MessageViewer } from '../messages/message-view.js';
+import type { MailboxRecord, MailboxRepository } from '../storage/mailbox.repository.js';
+import type { MessageReadRepository } from '../storage/message-read.repository.js';
+import type { OutboxEventRecord } from '../storage/outbox.repository.js';
+import { eventDataSchema, eventRefsSchema, type EventData } from './event-types.js';
+import { EVENT_DATA_AAD } from './outbox.service.js';
+
+/** The CONTRACT.md webhook body. */
+export interface WebhookEventBody {
+  id: string;
+  type: string;
+  createdAt: string;
+  tenantId: string;
+  mailboxId: string | null;
+  /** Per-mailbox order (per-tenant for events without a mailbox). */
+  sequence: number;
+  data: Record<string, unknown>;
+}
+
+export type BuiltPayload =
+  | { kind: 'ready'; body: WebhookEventBody }
+  /** The content the event points at is gone (purged, crypto-shredded): never send a hollow event. */
+  | { kind: 'cancelled'; reason: 'source_purged' | 'mailbox_disconnecting' };
+
+const MAILBOX_UNAVAILABLE = new Set(['disconnecting', 'purged']);
+
+class SourceGone extends Error {
+  constructor(readonly reason: 'source_purged' | 'mailbox_disconnecting') {
+    super(reason);
+  }
+}
+
+/**
+ * Builds webhook bodies at send time from encrypted storage, so nothing readable sits in the
+ * outbox or the job queue. Mailbox lifecycle events never need mail content and are always
+ * delivered (the facts that outlive a purge come from `dataEnc`, tenant key); content events are
+ * cancelled when their source was purged or the mailbox is being disconnected.
+ */
+export class PayloadBuilder {
+  constructor(
+    private readonly deps: {
+      messages: MessageReadRepository;
+      mailboxes: MailboxRepository;
+      viewer: MessageViewer;
+      dataKeys: DataKeyService;
+    },
+  ) {}
+
+  async build(event: OutboxEventRecord): Promise<BuiltPayload> {
+    try {
+      const data = await this.data(event);
+      return {
+        kind: 'ready',
+        body: {
+          id: event.id,
+          type: event.type,
+          createdAt: event.createdAt.toISOString(),
+          tenantId: event.tenantId,
+          mailboxId: event.mailboxId,
+          sequence: Number(event.seq),
+          data,
+        },
+      };
+    } catch (err) {
+      if (err instanceof SourceGone) return { kind: 'cancelled', reason: err.reason };
+      if (err instanceof KeyDestroyedError) return { kind: 'cancelled', reason: 'source_purged' };
+      throw err;
+    }
+  }
+
+  /** The decrypted `data` facts stored with the event (tenant key). */
+  async storedData(event: OutboxEventRecord): Promise<EventData> {
+    if (!event.dataEnc) return {};
+    const plain = await this.deps.dataKeys.decryptFor({ type: 'tenant', id: event.tenantId }, event.dataEnc, EVENT_DATA_AAD(event.id));
+    return eventDataSchema.parse(JSON.parse(plain.toString('utf8')));
+  }
+
+  private async data(event: OutboxEventRecord): Promise<Record<string, unknown>> {
+    const refs = eventRefsSchema.parse(event.refs ?? {});
+    const stored = await this.storedData(event);
+    switch (event.type) {
+      case 'mailbox.connected':
+      case 'mailbox.reauth_required':
+      case 'mailbox.disconnected':
+      case 'mailbox.purged':
+        return this.mailboxData(event, stored, refs.purgeId);
+      case 'message.received':
+        return this.messageReceived(event, refs.messageId!);
+      case 'attachment.infected':
+        return this.attachmentInfected(event, refs.attachmentId!);
+      case 'message.sent':
+      case 'message.send_failed':
+        return this.outbound(event, refs.outboundId!, stored);
+      default:
+        throw new Error(`unknown event type ${event.type}`);
+    }
+  }
+
+  private async liveMailbox(event: OutboxEventRecord): Promise<MailboxRecord> {
+    const mailbox = event.mailboxId ? await this.deps.mailboxes.findByIdUnscoped(event.mailboxId) : null;
+    if (!mailbox || mailbox.tenantId !== event.tenantId || mailbox.status === 'purged') throw new SourceGone('source_purged');
+    if (MAILBOX_UNAVAILABLE.has(mailbox.status)) throw new SourceGone('mailbox_disconnecting');
+    return mailbox;
+  }
+
+  private async mailboxData(event: OutboxEventRecord, stored: EventData, purgeId: string | undefined): Promise<Record<string, unknown>> {
+    const mailbox = event.mailboxId ? await this.deps.mailboxes.findByIdUnscoped(event.mailboxId) : null;
+    let address: string | null = null;
+    if (mailbox) {
+      try {
+        address = (await this.deps.dataKeys.decryptFor({ type: 'mailbox', id: mailbox.id }, mailbox.addressEnc, MAILBOX_ADDRESS_AAD(mailbox.id))).toString('utf8');
+      } catch (err) {
+        // After a purge the mailbox key is gone: the event is still delivered, without the address.
+        if (!(err instanceof KeyDestroyedError)) throw err;
+      }
+    }
+    return {
+      ...stored,
+      mailboxId: event.mailboxId,
+      provider: mailbox?.provider ?? stored.provider ?? null,
+      address,
+      status: mailbox?.status ?? stored.status ?? null,
+      reason: stored.reason ?? mailbox?.statusReason ?? null,
+      ...(purgeId !== undefined || stored.purgeId !== undefined ? { purgeId: purgeId ?? stored.purgeId } : {}),
+    };
+  }
+
+  private async messageReceived(event: OutboxEventRecord, messageId: string): Promise<Record<string, unknown>> {
+    await this.liveMailbox(event);
+    const row = await this.deps.messages.findMessageUnscoped(messageId);
+    if (!row || row.tenantId !== event.tenantId) throw new SourceGone('source_purged');
+    const c = await this.deps.viewer.content(row);
+    const attachments = await Promise.all(row.attachments.map((a) => this.deps.viewer.attachment(a)));
+    return {
+      messageId: row.id,
+      threadKey: row.threadKey,
+      providerThreadId: row.providerThreadId,
+      internetMessageId: c.internetMessageId,
+      inReplyTo: c.inReplyTo,
+      references: c.references,
+      from: c.from,
+      to: c.to,
+      cc: c.cc,
+      replyTo: c.replyTo,
+      subject: c.subject,
+      date: c.date,
+      text: c.text,
+      html: c.html,
+      isAutoReply: row.isAutoReply,
+      isBounce: row.isBounce,
+      attachments: attachments.map((a) => ({ id: a.id, filename: a.filename, contentType: a.contentType, size: a.size, scanStatus: a.scanStatus })),
+    };
+  }
+
+  private async attachmentInfected(event: OutboxEventRecord, attachmentId: string): Promise<Record<string, unknown>> {
+    await this.liveMailbox(event);
+    const att = await this.deps.messages.findAttachmentUnscoped(attachmentId);
+    if (!att || att.tenantId !== event.tenantId) throw new SourceGone('source_purged');
+    return {
+      attachmentId: att.id,
+      messageId: att.messageId,
+      filename: await this.deps.viewer.filename(att),
+      contentType: att.contentType,
+      size: att.size,
+      scanStatus: att.scanStatus,
+      signature: att.scanSignature,
+    };
+  }
+
+  private async outbound(event: OutboxEventRecord, outboundId: string, stored: EventData): Promise<Record<string, unknown>> {
+    const out = await this.deps.messages.findOutboundUnscoped(outboundId);
+    if (!out || out.tenantId !== event.tenantId) throw new SourceGone('source_purged');
+    return {
+      ...stored,
+      outboundId: out.id,
+      messageId: out.messageId,
+      replyToMessageId: out.replyToMessageId,
+      kind: out.kind,
+      status: out.status,
+      threadKey: out.threadKey,
+      providerMessageId: out.providerMessageId,
+      providerThreadId: out.providerThreadId,
+      sentAt: out.sentAt?.toISOString() ?? null,
+      failure: event.type === 'message.send_failed' ? { code: out.failureCode ?? stored.failureCode ?? null, reason: out.failureReason ?? stored.reason ?? null } : null,
+    };
+  }
+}

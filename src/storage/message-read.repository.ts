@@ -1,0 +1,154 @@
+import type { PrismaClient } from './database.js';
+
+export interface AttachmentRecord {
+  id: string;
+  tenantId: string;
+  mailboxId: string;
+  messageId: string;
+  ordinal: number;
+  filenameEnc: Uint8Array | null;
+  contentType: string;
+  size: number;
+  isInline: boolean;
+  scanStatus: string;
+  scanSignature: string | null;
+  blobId: string | null;
+}
+
+export interface MessageRecord {
+  id: string;
+  tenantId: string;
+  mailboxId: string;
+  providerMessageId: string;
+  providerThreadId: string | null;
+  threadKey: string;
+  direction: string;
+  isAutoReply: boolean;
+  isBounce: boolean;
+  oversize: boolean;
+  sizeBytes: number;
+  receivedAt: Date;
+  contentEnc: Uint8Array;
+  outboundId: string | null;
+  createdAt: Date;
+  attachments: AttachmentRecord[];
+}
+
+export interface OutboundRecord {
+  id: string;
+  tenantId: string;
+  mailboxId: string;
+  kind: string;
+  replyToMessageId: string | null;
+  status: string;
+  failureCode: string | null;
+  failureReason: string | null;
+  providerMessageId: string | null;
+  providerThreadId: string | null;
+  threadKey: string | null;
+  sentAt: Date | null;
+  /** The stored copy of the sent message, when sync has seen it. */
+  messageId: string | null;
+}
+
+const ATTACHMENT_SELECT = {
+  id: true,
+  tenantId: true,
+  mailboxId: true,
+  messageId: true,
+  ordinal: true,
+  filenameEnc: true,
+  contentType: true,
+  size: true,
+  isInline: true,
+  scanStatus: true,
+  scanSignature: true,
+  blobId: true,
+} as const;
+
+const MESSAGE_SELECT = {
+  id: true,
+  tenantId: true,
+  mailboxId: true,
+  providerMessageId: true,
+  providerThreadId: true,
+  threadKey: true,
+  direction: true,
+  isAutoReply: true,
+  isBounce: true,
+  oversize: true,
+  sizeBytes: true,
+  receivedAt: true,
+  contentEnc: true,
+  outboundId: true,
+  createdAt: true,
+  attachments: { select: ATTACHMENT_SELECT, orderBy: { ordinal: 'asc' } },
+} as const;
+
+/** Read side of stored mail (messages, attachments, outbound status) for the API and webhooks. */
+export class MessageReadRepository {
+  constructor(private readonly prisma: PrismaClient) {}
+
+  async findMessageForTenant(tenantId: string, messageId: string): Promise<MessageRecord | null> {
+    return this.prisma.message.findFirst({ where: { id: messageId, tenantId }, select: MESSAGE_SELECT });
+  }
+
+  /** Workers (payload builder) know the tenant from the event, but the lookup is by id. */
+  async findMessageUnscoped(messageId: string): Promise<MessageRecord | null> {
+    return this.prisma.message.findUnique({ where: { id: messageId }, select: MESSAGE_SELECT });
+  }
+
+  /**
+   * Newest first by (receivedAt, id); `before` is the keyset position of the last row seen.
+   * Fetch `limit + 1` to know whether another page exists.
+   */
+  async listMessages(
+    tenantId: string,
+    mailboxId: string,
+    opts: { threadKey?: string; before?: { receivedAt: Date; id: string }; limit: number },
+  ): Promise<MessageRecord[]> {
+    const b = opts.before;
+    return this.prisma.message.findMany({
+      where: {
+        tenantId,
+        mailboxId,
+        ...(opts.threadKey ? { threadKey: opts.threadKey } : {}),
+        ...(b ? { OR: [{ receivedAt: { lt: b.receivedAt } }, { receivedAt: b.receivedAt, id: { lt: b.id } }] } : {}),
+      },
+      orderBy: [{ receivedAt: 'desc' }, { id: 'desc' }],
+      take: opts.limit,
+      select: MESSAGE_SELECT,
+    });
+  }
+
+  async findAttachmentForTenant(tenantId: string, attachmentId: string): Promise<AttachmentRecord | null> {
+    return this.prisma.attachment.findFirst({ where: { id: attachmentId, tenantId }, select: ATTACHMENT_SELECT });
+  }
+
+  async findAttachmentUnscoped(attachmentId: string): Promise<AttachmentRecord | null> {
+    return this.prisma.attachment.findUnique({ where: { id: attachmentId }, select: ATTACHMENT_SELECT });
+  }
+
+  async findOutboundUnscoped(outboundId: string): Promise<OutboundRecord | null> {
+    const row = await this.prisma.outboundMessage.findUnique({
+      where: { id: outboundId },
+      select: {
+        id: true,
+        tenantId: true,
+        mailboxId: true,
+        kind: true,
+        replyToMessageId: true,
+        status: true,
+        failureCode: true,
+        failureReason: true,
+        providerMessageId: true,
+        providerThreadId: true,
+        threadKey: true,
+        sentAt: true,
+      },
+    });
+    if (!row) return null;
+    const stored = await this.prisma.message.findFirst({ where: { outboundId, mailboxId: row.mailboxId }, select: { id: true } });
+    return { ...row, messageId: stored?.id ?? null };
+  }
+}

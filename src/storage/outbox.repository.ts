@@ -1,0 +1,126 @@
+import type { Prisma, PrismaClient } from './database.js';
+
+type Tx = Prisma.TransactionClient;
+
+/** Serialises per-tenant sequence numbers for events without a mailbox (second key: tenant hash). */
+const TENANT_SEQ_LOCK_KEY = 727_384_617;
+
+export interface OutboxEventRecord {
+  id: string;
+  tenantId: string;
+  mailboxId: string | null;
+  type: string;
+  seq: bigint;
+  refs: unknown;
+  dataEnc: Uint8Array | null;
+  createdAt: Date;
+  dispatchedAt: Date | null;
+}
+
+export interface NewOutboxEvent {
+  id: string;
+  tenantId: string;
+  mailboxId: string | null;
+  type: string;
+  seq: bigint;
+  refs: Record<string, string>;
+  dataEnc: Uint8Array | null;
+  createdAt: Date;
+}
+
+export interface EventListFilter {
+  type?: string;
+  mailboxId?: string;
+  /** Only events with at least one delivery in this status. */
+  deliveryStatus?: string;
+  /** Keyset: events with a smaller id (newest first). */
+  beforeId?: string;
+  limit: number;
+}
+
+/** The transactional outbox (`outbox_events`). Writes happen inside the caller's transaction. */
+export class OutboxRepository {
+  constructor(private readonly prisma: PrismaClient) {}
+
+  /**
+   * Hands out the mailbox's next sequence number. The row lock taken by the UPDATE orders
+   * concurrent writers for one mailbox; it is released when the caller's transaction ends, so
+   * sequence order equals commit order per mailbox. Null when the mailbox row does not exist.
+   */
+  async nextMailboxSeq(tx: Tx, mailboxId: string): Promise<bigint | null> {
+    const rows = await tx.$queryRaw<Array<{ eventSeq: bigint | number }>>`
+      UPDATE mailboxes SET "eventSeq" = "eventSeq" + 1 WHERE id = ${mailboxId} RETURNING "eventSeq"`;
+    const row = rows[0];
+    return row ? BigInt(row.eventSeq) : null;
+  }
+
+  /** Per-tenant sequence for events without a mailbox: max + 1 under a transaction-scoped lock. */
+  async nextTenantSeq(tx: Tx, tenantId: string): Promise<bigint> {
+    await tx.$executeRaw`SELECT pg_advisory_xact_lock(${TENANT_SEQ_LOCK_KEY}::int4, hashtext(${tenantId}))`;
+    const rows = await tx.$queryRaw<Array<{ next: bigint | number }>>`
+      SELECT COALESCE(MAX(seq), 0) + 1 AS next FROM outbox_events WHERE "tenantId" = ${tenantId} AND "mailboxId" IS NULL`;
+    return BigInt(rows[0]?.next ?? 1);
+  }
+
+  async insert(tx: Tx, event: NewOutboxEvent): Promise<void> {
+    await tx.outboxEvent.create({
+      data: {
+        id: event.id,
+        tenantId: event.tenantId,
+        mailboxId: event.mailboxId,
+        type: event.type,
+        seq: event.seq,
+        refs: event.refs,
+        dataEnc: event.dataEnc ? new Uint8Array(event.dataEnc) : null,
+        createdAt: event.createdAt,
+      },
+    });
+  }
+
+  async findUnscoped(eventId: string): Promise<OutboxEventRecord | null> {
+    return this.prisma.outboxEvent.findUnique({ where: { id: eventId } });
+  }
+
+  async findForTenant(tenantId: string, eventId: string): Promise<OutboxEventRecord | null> {
+    return this.prisma.outboxEvent.findFirst({ where: { id: eventId, tenantId } });
+  }
+
+  async markDispatched(eventId: string, at: Date): Promise<void> {
+    await this.prisma.outboxEvent.updateMany({ where: { id: eventId, dispatchedAt: null }, data: { dispatchedAt: at } });
+  }
+
+  /** Events committed but never fanned out (the enqueue after commit was lost). */
+  async listUndispatched(createdBefore: Date, limit: number): Promise<string[]> {
+    const rows = await this.prisma.outboxEvent.findMany({
+      where: { dispatchedAt: null, createdAt: { lt: createdBefore } },
+      orderBy: { id: 'asc' },
+      take: limit,
+      select: { id: true },
+    });
+    return rows.map((r) => r.id);
+  }
+
+  async listForTenant(tenantId: string, filter: EventListFilter): Promise<OutboxEventRecord[]> {
+    return this.prisma.outboxEvent.findMany({
+      where: {
+        tenantId,
+        ...(filter.type ? { type: filter.type } : {}),
+        ...(filter.mailboxId ? { mailboxId: filter.mailboxId } : {}),
+        ...(filter.beforeId ? { id: { lt: filter.beforeId } } : {}),
+        ...(filter.deliveryStatus ? { deliveries: { some: { status: filter.deliveryStatus } } } : {}),
+      },
+      orderBy: { id: 'desc' },
+      take: filter.limit,
+    });
+  }
+
+  /** Ops replay by time: ids created at or after `since`, oldest first, keyset by id. */
+  async listIdsSinceUnscoped(since: Date, afterId: string | undefined, limit: number): Promise<Array<{ id: string; tenantId: string }>> {
+    return this.prisma.outboxEvent.findMany({
+      where: { createdAt: { gte: since }, ...(afterId ? { id: { gt: afterId } } : {}) },
+      orderBy: { id: 'asc' },
+      take: limit,
+      select: { id: true, tenantId: true },
+    });
+  }
+}
