@@ -278,7 +278,8 @@ describe('Outlook concurrency limit', () => {
   it('answers the fifth simultaneous request with 429 ApplicationThrottled and Retry-After', async () => {
     const email = newMailbox();
     const token = sb.issueAccessToken(email);
-    sb.setLatency(300);
+    // Long enough that all five are in flight at once even on a busy machine.
+    sb.setLatency(800);
     try {
       const responses = await Promise.all(Array.from({ length: 5 }, () => fetch(`${sb.graphBaseUrl}/v1.0/me`, { headers: { authorization: `Bearer ${token}` } })));
       const throttled = responses.filter((r) => r.status === 429);

@@ -62,8 +62,8 @@ const EMAIL = 'support@contoso.test';
 let subs: GraphSubscriptionsAdapter;
 
 beforeAll(async () => {
-  // Graph waits 3 s for an ack and retries for hours; here 250 ms and two quick retries.
-  sb = await startMicrosoftSandbox({ notifications: { ackTimeoutMs: 250, retryDelaysMs: [100, 200], validationTimeoutMs: 2000 } });
+  // Graph waits 3 s for an ack and retries for hours; here 1 s (room for a busy CI box) and two quick retries.
+  sb = await startMicrosoftSandbox({ notifications: { ackTimeoutMs: 1000, retryDelaysMs: [100, 200], validationTimeoutMs: 2000 } });
   await rx.start();
   sb.createUser(EMAIL);
   const token = sb.issueAccessToken(EMAIL);
@@ -120,13 +120,16 @@ describe('Graph subscriptions against the stand-in', () => {
   it('re-sends a notification that was not acknowledged in time, and drops when told to', async () => {
     const created = await subs.create({ notificationUrl: `${rx.base}/notify`, lifecycleNotificationUrl: `${rx.base}/lifecycle`, clientState: 'retry', expiresAt: inAnHour() });
     rx.received = [];
-    rx.slowAcks = [600];
+    rx.slowAcks = [1500];
     const d = await sb.deliver(EMAIL, raw(2));
     await rx.waitFor((r) => r.filter((x) => x.path === '/notify').length >= 2);
     const forMsg = rx.received.filter((x) => (x.body.value[0]?.resourceData as { id?: string } | undefined)?.id === d.id);
     expect(forMsg.length).toBeGreaterThanOrEqual(2);
-    const attempts = sb.notificationAttempts().filter((a) => a.subscriptionId === created.subscriptionId && a.kind === 'change');
-    expect(attempts.map((a) => a.outcome)).toEqual(['timeout', 202]);
+    // The stand-in records an attempt once the answer (or the timeout) is in, after the receiver saw it.
+    const attempts = () => sb.notificationAttempts().filter((a) => a.subscriptionId === created.subscriptionId && a.kind === 'change');
+    const end = Date.now() + 2000;
+    while (attempts().length < 2 && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
+    expect(attempts().map((a) => a.outcome)).toEqual(['timeout', 202]);
 
     rx.received = [];
     sb.dropNotifications(1);
