@@ -237,6 +237,29 @@ describe('GraphAdapter against the Microsoft stand-in (real Graph client, real H
     expect(sb.mailbox(email).filter((m) => m.isDraft)).toHaveLength(0);
   });
 
+  it('sends new (non-reply) mail over 4 MB through a MIME draft and an upload session', async () => {
+    const email = newMailbox();
+    const adapter = adapterFor(email);
+    const file = randomBytes(3 * 1024 * 1024 + 77);
+    const out = await new MailComposer({ from: email, to: 'c9@fabrikam.test', subject: 'Your export', messageId: '<export-1@connector.test>', text: 'Attached.', attachments: [{ filename: 'export.zip', content: file }] })
+      .compile()
+      .build();
+    const result = await adapter.send({ mime: out, internetMessageId: '<export-1@connector.test>' });
+    const sent = sb.sentMessages(email)[0];
+    expect(sent).toMatchObject({ via: 'draftSend', internetMessageId: '<export-1@connector.test>' });
+    expect(sent?.attachments).toEqual([{ name: 'export.zip', size: file.length, sha256: createHash('sha256').update(file).digest('hex') }]);
+    expect(result).toEqual({ providerMessageId: sent?.messageId, providerThreadId: sent?.conversationId });
+  });
+
+  it("currentCursor with the 'latest' strategy costs one call and reports only later mail", async () => {
+    const email = newMailbox();
+    await sb.deliver(email, mime(1));
+    const adapter = adapterFor(email, { cursorStrategy: 'latest' });
+    const cursor = await adapter.currentCursor();
+    const later = await sb.deliver(email, mime(2));
+    await expect(adapter.listChanges(cursor)).resolves.toMatchObject({ addedMessageIds: [later.id], hasMore: false });
+  });
+
   it('rejects a message body over the 4 MB request limit as invalid_request before creating anything', async () => {
     const email = newMailbox();
     const adapter = adapterFor(email);
