@@ -29,7 +29,7 @@ function mime(subject: string, extra: string[] = [], to = 'customer@example.org'
   );
 }
 
-async function adapterFor(email: string, quota?: GmailQuotaBudget): Promise<{ adapter: GmailAdapter; token: () => string; calls: () => number }> {
+async function adapterFor(email: string, quota?: GmailQuotaBudget, jsonSendThresholdBytes?: number): Promise<{ adapter: GmailAdapter; token: () => string; calls: () => number }> {
   const user = await connectGoogleSandboxUser(sandbox.endpoints, { email, scopes: SCOPES });
   let calls = 0;
   const adapter = new GmailAdapter({
@@ -39,6 +39,7 @@ async function adapterFor(email: string, quota?: GmailQuotaBudget): Promise<{ ad
       return user.accessToken;
     },
     ...(quota ? { quota } : {}),
+    ...(jsonSendThresholdBytes !== undefined ? { jsonSendThresholdBytes } : {}),
   });
   return { adapter, token: () => user.accessToken, calls: () => calls };
 }
@@ -69,7 +70,7 @@ describe('GmailAdapter against the Google stand-in', () => {
     expect(start).toEqual({ v: 1, provider: 'google', historyId: sandbox.currentHistoryId(email) });
 
     const expected: string[] = [];
-    for (let i = 0; i < 620; i++) {
+    for (let i = 0; i < 505; i++) {
       if (i % 100 === 7) sandbox.deliver(email, mime(`sent ${i}`), { labelIds: ['SENT'] });
       if (i % 100 === 9) sandbox.deliver(email, mime(`draft ${i}`), { labelIds: ['DRAFT', 'INBOX'] });
       expected.push(sandbox.deliver(email, mime(`in ${i}`)).id);
@@ -140,7 +141,8 @@ describe('GmailAdapter against the Google stand-in', () => {
 
   it('sends threaded replies (JSON and upload), finds them by Message-ID, refuses over 35 MB', async () => {
     const email = 'sender@acme.test';
-    const { adapter } = await adapterFor(email);
+    // A low JSON threshold sends the big message through the upload endpoint without 5 MB of test data.
+    const { adapter } = await adapterFor(email, undefined, 64 * 1024);
     const original = sandbox.deliver(email, mime('Refund request', [], email));
     const origId = `<${sandbox.mailbox(email)!.messages.get(original.id)!.internetMessageId}>`;
     const replyId = `<reply-${Date.now()}@acme.test>`;
@@ -152,11 +154,11 @@ describe('GmailAdapter against the Google stand-in', () => {
     expect(await adapter.findByInternetMessageId(replyId)).toBe(sent.providerMessageId);
     expect(await adapter.findByInternetMessageId('<never-sent@acme.test>')).toBeUndefined();
 
-    // ~6 MB goes through the upload endpoint, still threaded.
+    // Above the threshold the message goes through the upload endpoint, still threaded.
     const bigId = `<big-${Date.now()}@acme.test>`;
     const big = Buffer.concat([
       Buffer.from([`From: ${email}`, 'To: customer@example.org', 'Subject: RE: Refund request', `Message-ID: ${bigId}`, `References: ${origId}`, 'Content-Type: text/plain', '', ''].join('\r\n')),
-      Buffer.alloc(6 * 1024 * 1024, 'abcdefghij\r\n'),
+      Buffer.alloc(200 * 1024, 'abcdefghij\r\n'),
     ]);
     const bigSent = await adapter.send({ mime: big, internetMessageId: bigId, providerThreadId: original.threadId });
     expect(bigSent.providerThreadId).toBe(original.threadId);
@@ -203,15 +205,15 @@ describe('GmailAdapter against the Google stand-in', () => {
   it('keeps a concurrent backfill under the per-user quota, where an unbudgeted burst is throttled', async () => {
     sandbox.setQuota({ unitsPerWindow: 100, windowMs: 1000 });
     try {
-      const email = 'backfill@acme.test';
-      const ids = Array.from({ length: 10 }, (_, i) => sandbox.deliver(email, mime(`b${i}`)).id);
-
-      const unbudgeted = await adapterFor(email, new GmailQuotaBudget({ unitsPerWindow: 1_000_000 }));
-      const burst = await Promise.allSettled(ids.map((id) => unbudgeted.adapter.fetchRaw(id)));
+      // Quota is per user, so the two halves use different mailboxes and need not wait for each other.
+      const burstIds = Array.from({ length: 10 }, (_, i) => sandbox.deliver('burst@acme.test', mime(`b${i}`)).id);
+      const unbudgeted = await adapterFor('burst@acme.test', new GmailQuotaBudget({ unitsPerWindow: 1_000_000 }));
+      const burst = await Promise.allSettled(burstIds.map((id) => unbudgeted.adapter.fetchRaw(id)));
       const limited = burst.filter((r) => r.status === 'rejected' && isProviderError(r.reason, 'rate_limited'));
       expect(limited.length).toBeGreaterThan(0);
-      await new Promise((r) => setTimeout(r, 1100));
 
+      const email = 'backfill@acme.test';
+      const ids = Array.from({ length: 10 }, (_, i) => sandbox.deliver(email, mime(`b${i}`)).id);
       const budget = new GmailQuotaBudget({ unitsPerWindow: 100, windowMs: 1000, safetyFactor: 0.8 });
       const { adapter } = await adapterFor(email, budget);
       const page = await adapter.listWindow(new Date(0));
