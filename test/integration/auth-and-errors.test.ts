@@ -21,7 +21,7 @@ describe('API authentication, tenant isolation and error format', () => {
         id: bMailboxId,
         tenantId: b.tenantId,
         provider: 'google',
-        addressEnc: await svc.core.dataKeys.encryptFor({ type: 'mailbox', id: bMailboxId }, 'owner@b.example', MAILBOX_ADDRESS_AAD(bMailboxId)),
+        addressEnc: new Uint8Array(await svc.core.dataKeys.encryptFor({ type: 'mailbox', id: bMailboxId }, 'owner@b.example', MAILBOX_ADDRESS_AAD(bMailboxId))),
         addressIndex: svc.core.blindIndex.emailIndex('owner@b.example'),
       },
     });
@@ -89,14 +89,14 @@ describe('API authentication, tenant isolation and error format', () => {
 
   it('serves health, readiness, metrics and an OpenAPI document', async () => {
     expect((await fetch(`${svc.url}/healthz`)).status).toBe(200);
-    const ready = await (await fetch(`${svc.url}/readyz`)).json();
-    expect(ready.checks.database.status).toBe('ok');
-    expect(ready.checks.queue.status).toBe('ok');
+    const ready = (await (await fetch(`${svc.url}/readyz`)).json()) as { checks: Record<string, { status: string }> };
+    expect(ready.checks.database!.status).toBe('ok');
+    expect(ready.checks.queue!.status).toBe('ok');
     const metrics = await (await fetch(`${svc.url}/metrics`)).text();
     expect(metrics).toContain('mbc_http_request_duration_seconds');
-    const doc = await (await fetch(`${svc.url}/openapi.json`)).json();
+    const doc = (await (await fetch(`${svc.url}/openapi.json`)).json()) as { openapi: string; paths: Record<string, Record<string, { operationId: string }>> };
     expect(doc.openapi).toBe('3.1.0');
-    expect(doc.paths['/v1/mailboxes/{id}'].get.operationId).toBe('getMailbox');
+    expect(doc.paths['/v1/mailboxes/{id}']!.get!.operationId).toBe('getMailbox');
   });
 
   it('keeps bearer tokens and mail-like bodies out of the logs', async () => {

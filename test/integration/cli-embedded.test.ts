@@ -55,8 +55,8 @@ describe('the CLI on the embedded database', () => {
     const port = await freePort();
     const serve = await startServe(port);
 
-    const ready = await (await fetch(`http://127.0.0.1:${port}/readyz`)).json();
-    expect(ready.checks.database.status).toBe('ok');
+    const ready = (await (await fetch(`http://127.0.0.1:${port}/readyz`)).json()) as { checks: Record<string, { status: string } | undefined> };
+    expect(ready.checks.database!.status).toBe('ok');
     expect(ready.checks.scanner?.status ?? 'not_configured').toBe('not_configured');
     expect(existsSync(path.join(dataDir, 'encryption-keys'))).toBe(true);
     const keyFile = readFileSync(path.join(dataDir, 'encryption-keys'), 'utf8');
