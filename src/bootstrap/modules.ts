@@ -1,4 +1,5 @@
 import type { Core } from './core.js';
+import { lifecycleModule } from './lifecycle.module.js';
 import type { ServiceModule } from './module.js';
 import { tenancyModule } from './tenancy.module.js';
 
@@ -7,5 +8,5 @@ import { tenancyModule } from './tenancy.module.js';
  * ops commands.
  */
 export async function createModules(core: Core): Promise<ServiceModule[]> {
-  return [tenancyModule(core)];
+  return [tenancyModule(core), lifecycleModule(core)];
 }

@@ -3,16 +3,26 @@ import { ApiError } from '../http/api-error.js';
 import { registerMailboxReadRoutes } from '../http/routes/mailboxes.route.js';
 import { MailboxQueryService } from '../mailboxes/mailbox-query.service.js';
 import { defineOps } from '../ops/ops-command.js';
+import { PurgeRepository } from '../storage/purge.repository.js';
 import type { Core } from './core.js';
 import type { ServiceModule } from './module.js';
 
 /** Tenants, API keys, key rotation, audit verification and the mailbox read routes. */
 export function tenancyModule(core: Core): ServiceModule {
   const mailboxQuery = new MailboxQueryService(core.mailboxes, core.dataKeys);
+  const purgeReceipts = new PurgeRepository(core.prisma);
   return {
     name: 'tenancy',
     routes(registry) {
-      registerMailboxReadRoutes(registry, { mailboxes: mailboxQuery });
+      registerMailboxReadRoutes(registry, {
+        mailboxes: mailboxQuery,
+        purges: {
+          async forMailbox(tenantId, mailboxId) {
+            const r = await purgeReceipts.latestReceiptForMailbox(tenantId, mailboxId);
+            return r ? { purgeId: r.id, status: r.status, completedAt: r.completedAt?.toISOString() ?? null } : null;
+          },
+        },
+      });
     },
     readiness: [
       {
@@ -114,6 +124,29 @@ export function tenancyModule(core: Core): ServiceModule {
         },
       }),
       defineOps({
+        name: 'mailboxes.list',
+        summary: 'list mailboxes across tenants (ops view: no addresses)',
+        input: z.strictObject({
+          tenantId: z.string().min(1).optional(),
+          status: z.enum(['active', 'reauth_required', 'disconnecting', 'purged']).optional(),
+        }),
+        async run(input) {
+          const out: Array<Record<string, unknown>> = [];
+          let afterId: string | undefined;
+          for (;;) {
+            const rows = input.tenantId
+              ? await core.mailboxes.listForTenant(input.tenantId, { limit: 500, ...(afterId ? { afterId } : {}), ...(input.status ? { status: input.status } : {}) })
+              : await core.mailboxes.listAllUnscoped({ limit: 500, ...(afterId ? { afterId } : {}), ...(input.status ? { status: [input.status] } : {}) });
+            // Addresses stay encrypted here: identifying a person is not needed to operate a mailbox.
+            for (const m of rows) {
+              out.push({ mailboxId: m.id, tenantId: m.tenantId, provider: m.provider, status: m.status, syncState: m.syncState, lastSyncedAt: m.lastSyncedAt?.toISOString() ?? null });
+            }
+            if (rows.length < 500) return out;
+            afterId = rows[rows.length - 1]!.id;
+          }
+        },
+      }),
+      defineOps({
         name: 'keys.rotate',
         summary: 're-wrap every data key under the active master key',
         input: z.strictObject({}),
@@ -133,7 +166,10 @@ export function tenancyModule(core: Core): ServiceModule {
         summary: 'verify the audit log hash chain',
         input: z.strictObject({ expectedHead: z.strictObject({ seq: z.number().int().positive(), hash: z.string().regex(/^[0-9a-f]{64}$/) }).optional() }),
         async run(input) {
-          return core.audit.verify(input.expectedHead ? { expectedHead: input.expectedHead } : {});
+          const result = await core.audit.verify(input.expectedHead ? { expectedHead: input.expectedHead } : {});
+          // `anchor` is the head as `seq:hash`: keep it outside the database and pass it back as
+          // `audit verify --head` to detect removal of trailing entries too.
+          return result.ok ? { ...result, anchor: result.head ? `${result.head.seq}:${result.head.hash}` : null } : result;
         },
       }),
     ],

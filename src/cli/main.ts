@@ -177,6 +177,47 @@ program
     if (!result.ok) process.exitCode = 1;
   });
 
+// Break-glass: the only way an operator decrypts mail content (docs/data-lifecycle.md). Every
+// open/read/close is audited and opening notifies the tenant.
+const breakGlass = program.command('break-glass').description('time-limited, audited operator access to one mailbox’s content');
+const operatorName = (given?: string): string => given ?? process.env.USER ?? process.env.LOGNAME ?? 'operator';
+breakGlass
+  .command('open')
+  .requiredOption('--mailbox <mailboxId>', 'the one mailbox the session may read')
+  .option('--reason <reason>', 'why (required; recorded in the audit log and sent to the tenant)')
+  .option('--ticket <ref>', 'ticket reference (required)')
+  .option('--minutes <n>', 'session length in minutes (max 240)', '30')
+  .option('--operator <name>', 'who is reading (default: $USER)')
+  .description('open a break-glass session (reason and ticket required)')
+  .action(async (o: { mailbox: string; reason?: string; ticket?: string; minutes: string; operator?: string }) => {
+    if (!o.reason?.trim()) throw new CliError('break-glass refused: --reason "…" is required');
+    if (!o.ticket?.trim()) throw new CliError('break-glass refused: --ticket <ref> is required');
+    const minutes = Number(o.minutes);
+    if (!Number.isInteger(minutes) || minutes < 1 || minutes > 240) throw new CliError('--minutes must be a whole number from 1 to 240');
+    await ops('breakGlass.open', { mailboxId: o.mailbox, reason: o.reason, ticket: o.ticket, minutes, operator: operatorName(o.operator) });
+  });
+breakGlass
+  .command('read')
+  .requiredOption('--session <sessionId>', 'an open break-glass session')
+  .requiredOption('--message <messageId>', 'a message of the session’s mailbox')
+  .option('--operator <name>', 'who is reading (default: $USER)')
+  .description('decrypt and print one message (audited)')
+  .action(async (o: { session: string; message: string; operator?: string }) => {
+    await ops('breakGlass.read', { sessionId: o.session, messageId: o.message, operator: operatorName(o.operator) });
+  });
+breakGlass
+  .command('close')
+  .requiredOption('--session <sessionId>', 'the session to end')
+  .option('--operator <name>', 'who is closing (default: $USER)')
+  .description('end a break-glass session before it expires')
+  .action(async (o: { session: string; operator?: string }) => ops('breakGlass.close', { sessionId: o.session, operator: operatorName(o.operator) }));
+breakGlass
+  .command('list')
+  .option('--all', 'include ended and expired sessions')
+  .option('--mailbox <mailboxId>', 'only this mailbox')
+  .description('list break-glass sessions')
+  .action(async (o: { all?: boolean; mailbox?: string }) => ops('breakGlass.list', { all: Boolean(o.all), ...(o.mailbox ? { mailboxId: o.mailbox } : {}) }));
+
 program
   .command('ops')
   .description('run any ops command by name with JSON input (same as POST /v1/admin/ops/:name)')

@@ -38,12 +38,17 @@ const envSchema = z.object({
   GOOGLE_PUBSUB_AUDIENCE: optionalString,
   GOOGLE_PUBSUB_SERVICE_ACCOUNT: optionalString,
   GOOGLE_RISC_ENABLED: bool.default(false),
+  /** JWKS for RISC security event tokens; unset = from Google's RISC discovery document (sandbox: the stand-in's keys). */
+  GOOGLE_RISC_JWKS_URL: optionalString.pipe(z.url().optional()),
+  GOOGLE_RISC_ISSUERS: csv.default(['https://accounts.google.com/', 'https://accounts.google.com']),
   MICROSOFT_CLIENT_ID: optionalString,
   MICROSOFT_CLIENT_SECRET: optionalString,
   MICROSOFT_TENANT: z.string().min(1).default('common'),
   SANDBOX: bool.default(false),
   SANDBOX_GOOGLE_URL: optionalString.pipe(z.url().optional()),
   SANDBOX_MICROSOFT_URL: optionalString.pipe(z.url().optional()),
+  /** Entra authority of an external Microsoft stand-in (`https://127.0.0.1:PORT/<tenant>`), when its control API does not describe itself. */
+  SANDBOX_MICROSOFT_AUTHORITY: optionalString.pipe(z.url({ protocol: /^https$/ }).optional()),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   WEBHOOK_ALLOWED_HOSTS: csv.default([]),
   /** Delays between webhook attempts in ms, comma-separated; default is Svix's schedule. */
@@ -82,9 +87,11 @@ export interface Config {
     pubsubAudience: string | undefined;
     pubsubServiceAccount: string | undefined;
     riscEnabled: boolean;
+    riscJwksUrl: string | undefined;
+    riscIssuers: string[];
   };
   microsoft: { clientId: string | undefined; clientSecret: string | undefined; tenant: string };
-  sandbox: { enabled: boolean; googleUrl: string | undefined; microsoftUrl: string | undefined };
+  sandbox: { enabled: boolean; googleUrl: string | undefined; microsoftUrl: string | undefined; microsoftAuthority?: string | undefined };
   logLevel: Env['LOG_LEVEL'];
   webhooks: {
     allowedHosts: string[];
@@ -167,9 +174,11 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       pubsubAudience: e.GOOGLE_PUBSUB_AUDIENCE,
       pubsubServiceAccount: e.GOOGLE_PUBSUB_SERVICE_ACCOUNT,
       riscEnabled: e.GOOGLE_RISC_ENABLED,
+      riscJwksUrl: e.GOOGLE_RISC_JWKS_URL,
+      riscIssuers: e.GOOGLE_RISC_ISSUERS,
     },
     microsoft: { clientId: e.MICROSOFT_CLIENT_ID, clientSecret: e.MICROSOFT_CLIENT_SECRET, tenant: e.MICROSOFT_TENANT },
-    sandbox: { enabled: e.SANDBOX, googleUrl: e.SANDBOX_GOOGLE_URL, microsoftUrl: e.SANDBOX_MICROSOFT_URL },
+    sandbox: { enabled: e.SANDBOX, googleUrl: e.SANDBOX_GOOGLE_URL, microsoftUrl: e.SANDBOX_MICROSOFT_URL, microsoftAuthority: e.SANDBOX_MICROSOFT_AUTHORITY },
     logLevel: e.LOG_LEVEL,
     webhooks: {
       allowedHosts: e.WEBHOOK_ALLOWED_HOSTS,

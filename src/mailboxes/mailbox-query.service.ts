@@ -1,3 +1,4 @@
+import { isCryptoError } from '../crypto/crypto-error.js';
 import type { DataKeyService } from '../crypto/data-key.service.js';
 import type { MailboxRecord, MailboxRepository, MailboxStatus } from '../storage/mailbox.repository.js';
 
@@ -50,11 +51,19 @@ export class MailboxQueryService {
 
   async view(row: MailboxRecord): Promise<MailboxView> {
     const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
+    let address: string;
+    try {
+      address = await this.address(row);
+    } catch (err) {
+      // A mailbox being purged has its key shredded before its row goes: list it without address.
+      if (row.status !== 'disconnecting' || !isCryptoError(err, 'key_destroyed')) throw err;
+      address = '';
+    }
     return {
       id: row.id,
       object: 'mailbox',
       provider: row.provider,
-      address: await this.address(row),
+      address,
       status: row.status,
       statusReason: row.statusReason,
       grantedScopes: row.grantedScopes,

@@ -28,7 +28,22 @@ export const mailboxSchema = z
 
 export const mailboxIdParams = z.strictObject({ id: z.string().min(1).max(64) });
 
-export function registerMailboxReadRoutes(routes: RouteRegistry, deps: { mailboxes: MailboxQueryService }): void {
+/** What the read route needs from purge receipts (lifecycle room) to answer for a purged mailbox. */
+export interface MailboxPurgeLookup {
+  forMailbox(tenantId: string, mailboxId: string): Promise<{ purgeId: string; status: 'running' | 'completed'; completedAt: string | null } | null>;
+}
+
+export const purgedMailboxSchema = z
+  .object({
+    id: z.string(),
+    object: z.literal('mailbox'),
+    status: z.enum(['disconnecting', 'purged']),
+    purgeId: z.string(),
+    purgedAt: z.string().nullable(),
+  })
+  .meta({ id: 'PurgedMailbox' });
+
+export function registerMailboxReadRoutes(routes: RouteRegistry, deps: { mailboxes: MailboxQueryService; purges?: MailboxPurgeLookup }): void {
   routes.add({
     method: 'get',
     path: '/v1/mailboxes',
@@ -60,9 +75,19 @@ export function registerMailboxReadRoutes(routes: RouteRegistry, deps: { mailbox
     tags: ['Mailboxes'],
     auth: 'tenant',
     params: mailboxIdParams,
-    responses: { 200: { description: 'The mailbox', schema: mailboxSchema }, ...commonErrors },
+    responses: {
+      200: { description: 'The mailbox (or, once disconnected, its purge status)', schema: z.union([mailboxSchema, purgedMailboxSchema]) },
+      ...commonErrors,
+    },
     async handler({ params, principal }) {
       if (principal.kind !== 'tenant') throw notFound('mailbox');
+      // After a purge the row is gone and the receipt answers; while a purge runs the mailbox
+      // key may already be shredded, so the receipt answers then too.
+      const purge = await deps.purges?.forMailbox(principal.tenantId, params.id);
+      if (purge) {
+        const status = purge.status === 'completed' ? 'purged' : 'disconnecting';
+        return { status: 200, body: { id: params.id, object: 'mailbox', status, purgeId: purge.purgeId, purgedAt: purge.completedAt } };
+      }
       const view = await deps.mailboxes.get(principal.tenantId, params.id);
       if (!view) throw notFound('mailbox');
       return { status: 200, body: view };

@@ -1,0 +1,33 @@
+import { z } from 'zod';
+import { actorOf } from '../auth-context.js';
+import { notFound } from '../api-error.js';
+import { commonErrors, type RouteRegistry } from '../route-registry.js';
+import { mailboxIdParams } from './mailboxes.route.js';
+
+export interface AdminMailboxRouteDeps {
+  revoke(input: { mailboxId: string; reason: string; actorId: string }): Promise<{ purgeId: string } | null>;
+}
+
+/** Ops revocation over the admin API (same as `mailbox-connector mailboxes revoke`). */
+export function registerAdminMailboxRoutes(routes: RouteRegistry, deps: AdminMailboxRouteDeps): void {
+  routes.add({
+    method: 'post',
+    path: '/v1/admin/mailboxes/:id/revoke',
+    operationId: 'adminRevokeMailbox',
+    summary: 'Ops revocation: stop sync, revoke the grant, purge the data',
+    tags: ['Admin'],
+    auth: 'admin',
+    params: mailboxIdParams,
+    body: z.strictObject({ reason: z.string().trim().min(3).max(500) }),
+    responses: {
+      202: { description: 'Purge started (or already under way)', schema: z.object({ purgeId: z.string() }) },
+      ...commonErrors,
+      403: { description: 'Not an admin key' },
+    },
+    async handler({ params, body, principal }) {
+      const started = await deps.revoke({ mailboxId: params.id, reason: body.reason, actorId: `ops:${actorOf(principal).actorId}` });
+      if (!started) throw notFound('mailbox');
+      return { status: 202, body: { purgeId: started.purgeId } };
+    },
+  });
+}

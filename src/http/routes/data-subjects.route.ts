@@ -1,0 +1,104 @@
+import { z } from 'zod';
+import { actorOf } from '../auth-context.js';
+import { ApiError, notFound } from '../api-error.js';
+import { commonErrors, type RouteRegistry } from '../route-registry.js';
+
+// Lenient on purpose: a subject's address is matched through the blind index exactly as ingest
+// normalised it, so anything with a local part and a domain is a valid question.
+const subjectEmail = z.string().trim().min(3).max(320).regex(/^[^\s@]+@[^\s@]+$/, 'must be an email address');
+
+const addressSchema = z.object({ name: z.string().nullable(), address: z.string() });
+
+export const dataSubjectExportSchema = z
+  .object({
+    object: z.literal('data_subject_export'),
+    email: z.string(),
+    generatedAt: z.string(),
+    mailboxes: z.array(z.object({ id: z.string(), provider: z.string(), status: z.string(), connectedAt: z.string() })),
+    messages: z.array(
+      z.object({
+        id: z.string(),
+        mailboxId: z.string(),
+        direction: z.string(),
+        receivedAt: z.string(),
+        roles: z.array(z.string()),
+        content: z.object({
+          internetMessageId: z.string().nullable(),
+          from: addressSchema.nullable(),
+          to: z.array(addressSchema),
+          cc: z.array(addressSchema),
+          bcc: z.array(addressSchema),
+          replyTo: z.array(addressSchema),
+          subject: z.string(),
+          date: z.string(),
+          text: z.string().nullable(),
+          html: z.string().nullable(),
+        }).loose(),
+        attachments: z.array(z.object({ id: z.string(), filename: z.string().nullable(), contentType: z.string(), size: z.number(), scanStatus: z.string(), isInline: z.boolean() })),
+      }),
+    ),
+    unavailable: z.number(),
+  })
+  .meta({ id: 'DataSubjectExport' });
+
+export const dataSubjectErasureSchema = z
+  .object({
+    object: z.literal('data_subject_erasure'),
+    messages: z.number(),
+    attachments: z.number(),
+    blobs: z.number(),
+    messageAddresses: z.number(),
+    threadRefs: z.number(),
+  })
+  .meta({ id: 'DataSubjectErasure' });
+
+export interface DataSubjectRouteDeps {
+  export(tenantId: string, email: string, actor: { actorType: 'api_key' | 'ops'; actorId: string }): Promise<z.infer<typeof dataSubjectExportSchema>>;
+  erase(tenantId: string, email: string, actor: { actorType: 'api_key' | 'ops'; actorId: string }): Promise<z.infer<typeof dataSubjectErasureSchema>>;
+  isTooLarge(err: unknown): boolean;
+}
+
+/** GDPR access and erasure for one address across the tenant's mailboxes. Both are audited. */
+export function registerDataSubjectRoutes(routes: RouteRegistry, deps: DataSubjectRouteDeps): void {
+  routes.add({
+    method: 'get',
+    path: '/v1/data-subjects/export',
+    operationId: 'exportDataSubject',
+    summary: 'Everything stored from or to one address, across the tenant’s mailboxes',
+    tags: ['Data subjects'],
+    auth: 'tenant',
+    query: z.strictObject({ email: subjectEmail }),
+    responses: {
+      200: { description: 'The export', schema: dataSubjectExportSchema },
+      ...commonErrors,
+      413: { description: 'Too many messages for one synchronous export' },
+    },
+    async handler({ query, principal, res }) {
+      if (principal.kind !== 'tenant') throw notFound('data subject');
+      try {
+        const body = await deps.export(principal.tenantId, query.email, actorOf(principal));
+        // Personal data: never cached by an intermediary.
+        res.setHeader('cache-control', 'no-store');
+        return { status: 200, body };
+      } catch (err) {
+        if (deps.isTooLarge(err)) throw new ApiError(413, 'export_too_large', 'too many messages for one export; contact support for an offline export');
+        throw err;
+      }
+    },
+  });
+
+  routes.add({
+    method: 'post',
+    path: '/v1/data-subjects/erase',
+    operationId: 'eraseDataSubject',
+    summary: 'Delete every stored message from or to one address (with attachments) and return counts',
+    tags: ['Data subjects'],
+    auth: 'tenant',
+    body: z.strictObject({ email: subjectEmail }),
+    responses: { 200: { description: 'What was deleted', schema: dataSubjectErasureSchema }, ...commonErrors },
+    async handler({ body, principal }) {
+      if (principal.kind !== 'tenant') throw notFound('data subject');
+      return { status: 200, body: await deps.erase(principal.tenantId, body.email, actorOf(principal)) };
+    },
+  });
+}

@@ -1,0 +1,76 @@
+import { z } from 'zod';
+import { actorOf } from '../auth-context.js';
+import { notFound } from '../api-error.js';
+import { commonErrors, type RouteRegistry } from '../route-registry.js';
+import { mailboxIdParams } from './mailboxes.route.js';
+
+export const purgeReceiptSchema = z
+  .object({
+    id: z.string(),
+    object: z.literal('purge'),
+    mailboxId: z.string(),
+    provider: z.string(),
+    trigger: z.enum(['customer', 'ops', 'provider_revoked', 'retention']),
+    reason: z.string().nullable(),
+    status: z.enum(['running', 'completed']),
+    steps: z.array(z.string()),
+    counts: z.record(z.string(), z.union([z.number(), z.string()])),
+    revoke: z.object({
+      status: z.enum(['pending', 'revoked', 'failed', 'not_supported', 'not_needed']),
+      attempts: z.number(),
+      error: z.string().nullable(),
+      retryPending: z.boolean(),
+    }),
+    startedAt: z.string(),
+    completedAt: z.string().nullable(),
+  })
+  .meta({ id: 'PurgeReceipt' });
+
+export interface LifecycleRouteDeps {
+  startPurge(input: { tenantId: string; mailboxId: string; actor: { actorType: 'api_key' | 'ops'; actorId: string } }): Promise<{ purgeId: string } | null>;
+  /** The receipt as `purgeReceiptSchema` documents it. */
+  receipt(tenantId: string, purgeId: string): Promise<object | null>;
+}
+
+/** Customer disconnect (DELETE /v1/mailboxes/:id) and purge receipts. */
+export function registerLifecycleRoutes(routes: RouteRegistry, deps: LifecycleRouteDeps): void {
+  routes.add({
+    method: 'delete',
+    path: '/v1/mailboxes/:id',
+    operationId: 'disconnectMailbox',
+    summary: 'Disconnect a mailbox: stop sync, revoke the grant, delete its data',
+    description:
+      'The mailbox is `disconnecting` as soon as this returns: reads and sends are refused. The purge runs in the background; ' +
+      'follow it at `GET /v1/purges/{purgeId}`; a `mailbox.purged` event is sent when it is done. Repeating the call returns the same purge.',
+    tags: ['Mailboxes'],
+    auth: 'tenant',
+    params: mailboxIdParams,
+    responses: {
+      202: { description: 'Purge started (or already under way)', schema: z.object({ purgeId: z.string() }) },
+      ...commonErrors,
+    },
+    async handler({ params, principal }) {
+      if (principal.kind !== 'tenant') throw notFound('mailbox');
+      const started = await deps.startPurge({ tenantId: principal.tenantId, mailboxId: params.id, actor: actorOf(principal) });
+      if (!started) throw notFound('mailbox');
+      return { status: 202, body: { purgeId: started.purgeId }, headers: { location: `/v1/purges/${started.purgeId}` } };
+    },
+  });
+
+  routes.add({
+    method: 'get',
+    path: '/v1/purges/:id',
+    operationId: 'getPurge',
+    summary: 'Get a purge receipt: what was deleted, when, and the revoke outcome',
+    tags: ['Mailboxes'],
+    auth: 'tenant',
+    params: z.strictObject({ id: z.string().min(1).max(64) }),
+    responses: { 200: { description: 'The receipt', schema: purgeReceiptSchema }, ...commonErrors },
+    async handler({ params, principal }) {
+      if (principal.kind !== 'tenant') throw notFound('purge');
+      const receipt = await deps.receipt(principal.tenantId, params.id);
+      if (!receipt) throw notFound('purge');
+      return { status: 200, body: receipt };
+    },
+  });
+}

@@ -1,0 +1,70 @@
+import type { Request } from 'express';
+import { z } from 'zod';
+import type { RouteRegistry } from '../route-registry.js';
+
+export interface RiscRouteDeps {
+  receive(jwt: string): Promise<{ jti: string; matched: number }>;
+}
+
+const MAX_SET_BYTES = 64 * 1024;
+
+/** RFC 8935 error codes for a push-delivered SET. */
+const rfc8935Error = z.object({ err: z.string(), description: z.string() });
+
+/**
+ * Google Cross-Account Protection (RISC) receiver: Google POSTs a signed Security Event Token
+ * (`application/secevent+jwt`, RFC 8935 push delivery). No API key: the signature is the
+ * authentication. Only mounted when GOOGLE_RISC_ENABLED is set.
+ */
+export function registerRiscRoutes(routes: RouteRegistry, deps: RiscRouteDeps): void {
+  routes.add({
+    method: 'post',
+    path: '/risc/google',
+    operationId: 'receiveGoogleRisc',
+    summary: 'Google Cross-Account Protection security events',
+    tags: ['Push'],
+    auth: 'none',
+    bodyContentType: 'application/secevent+jwt',
+    body: z.custom<Request>(),
+    responses: {
+      202: { description: 'Accepted' },
+      400: { description: 'Not a valid, verifiable SET (RFC 8935 error body)', schema: rfc8935Error },
+    },
+    async handler({ req, res }) {
+      let jwt: string;
+      try {
+        jwt = await readBody(req);
+      } catch {
+        res.status(400).json({ err: 'invalid_request', description: 'body too large or unreadable' });
+        return { handled: true };
+      }
+      try {
+        await deps.receive(jwt);
+      } catch (err) {
+        const code = (err as { name?: string; code?: string }).name === 'SetVerificationError' ? (err as { code: string }).code : undefined;
+        if (!code) throw err;
+        if (code === 'keys_unavailable') {
+          // Our side: let Google retry later.
+          res.status(503).json({ err: 'temporarily_unavailable', description: 'signing keys could not be loaded' });
+          return { handled: true };
+        }
+        res.status(400).json({ err: code === 'unknown_key' ? 'invalid_key' : code === 'bad_issuer' ? 'invalid_issuer' : code === 'bad_audience' ? 'invalid_audience' : 'authentication_failed', description: 'the security event token was rejected' });
+        return { handled: true };
+      }
+      res.status(202).end();
+      return { handled: true };
+    },
+  });
+}
+
+async function readBody(req: Request): Promise<string> {
+  const parts: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array);
+    size += buf.length;
+    if (size > MAX_SET_BYTES) throw new Error('too large');
+    parts.push(buf);
+  }
+  return Buffer.concat(parts).toString('utf8');
+}

@@ -1,0 +1,344 @@
+import type { AuditActorType, AuditService } from '../audit/audit.service.js';
+import type { DataKeyService } from '../crypto/data-key.service.js';
+import type { JobOutcome } from '../jobs/job-map.js';
+import type { JobQueue } from '../jobs/job-queue.js';
+import type { Logger } from '../observability/logger.js';
+import type { PurgeMailboxRow, PurgeReceiptRecord, PurgeRepository, PurgeTrigger, RevokeStatus } from '../storage/purge.repository.js';
+import type { LifecycleEventWriter } from './lifecycle-event.writer.js';
+import type { CredentialReader, ProviderTeardown, RevokeResult, TeardownMailbox, TeardownProvider } from './provider-teardown.port.js';
+
+/**
+ * The steps of a purge, in order. Each one is recorded in `purge_receipts.steps` when done, so
+ * a purge interrupted by a crash resumes at the first step not recorded. Every step is
+ * idempotent (a step that ran but was not recorded runs again harmlessly).
+ */
+export const PURGE_STEPS = ['disconnecting', 'jobs_cancelled', 'watch_stopped', 'revoked', 'key_destroyed', 'rows_deleted', 'completed'] as const;
+export type PurgeStep = (typeof PURGE_STEPS)[number];
+
+export const REVOKE_TOKEN_AAD = (purgeId: string) => ({ table: 'purge_receipts', column: 'revokeTokenEnc', rowId: purgeId }) as const;
+
+export interface PurgeActor {
+  actorType: AuditActorType;
+  actorId: string;
+}
+
+export interface PurgeServiceOptions {
+  /** Delay before revoke retry `attempt` (1-based). Default: 1 min doubling, capped at 6 h. */
+  revokeRetryDelayMs?: (attempt: number) => number;
+  /** After this many failed attempts the kept token is discarded and the receipt says so. */
+  maxRevokeAttempts?: number;
+  /** Test seam: runs after each recorded step (a crash injected here must be resumable). */
+  afterStep?: (step: PurgeStep, purgeId: string) => Promise<void> | void;
+}
+
+export interface PurgeStart {
+  purgeId: string;
+  /** False when a purge of this mailbox was already under way (or done): the same receipt. */
+  created: boolean;
+}
+
+export interface PurgeDeps {
+  repo: PurgeRepository;
+  dataKeys: DataKeyService;
+  audit: AuditService;
+  jobs: Pick<JobQueue, 'enqueue' | 'cancelByKey'>;
+  events: LifecycleEventWriter;
+  teardown: Record<TeardownProvider, ProviderTeardown>;
+  credentials: CredentialReader;
+  logger: Logger;
+  clock: () => Date;
+}
+
+export class MailboxNotFoundError extends Error {
+  override readonly name = 'MailboxNotFoundError';
+}
+
+const DEFAULT_MAX_REVOKE_ATTEMPTS = 12;
+
+/**
+ * Disconnect → stop → revoke → shred → delete → receipt → event → audit (issue 8). The local
+ * purge never waits on a provider beyond one bounded call per step: a failed revoke keeps the
+ * token under the tenant DEK and is retried by `lifecycle.revoke-retry`.
+ */
+export class PurgeService {
+  private readonly maxRevokeAttempts: number;
+  private readonly retryDelay: (attempt: number) => number;
+
+  constructor(
+    private readonly deps: PurgeDeps,
+    private readonly opts: PurgeServiceOptions = {},
+  ) {
+    this.maxRevokeAttempts = opts.maxRevokeAttempts ?? DEFAULT_MAX_REVOKE_ATTEMPTS;
+    this.retryDelay = opts.revokeRetryDelayMs ?? ((n) => Math.min(60_000 * 2 ** (n - 1), 6 * 3600_000));
+  }
+
+  /**
+   * Marks the mailbox `disconnecting` and creates the receipt in one transaction (reads and sends
+   * refuse from the moment it commits), audits the request, then enqueues the purge job.
+   * `tenantId` null = ops (any tenant). Idempotent: a second call returns the same receipt.
+   */
+  async start(input: { tenantId: string | null; mailboxId: string; trigger: PurgeTrigger; reason: string | null; actor: PurgeActor }): Promise<PurgeStart> {
+    const { repo, audit } = this.deps;
+    const result = await repo.transaction(async (tx) => {
+      const mailbox = await repo.lockMailboxForTenant(tx, input.tenantId, input.mailboxId);
+      if (!mailbox) {
+        const done = await repo.latestReceiptForMailbox(input.tenantId, input.mailboxId, tx);
+        if (done) return { purgeId: done.id, created: false };
+        throw new MailboxNotFoundError('mailbox not found');
+      }
+      if (mailbox.status === 'disconnecting') {
+        const running = await repo.latestReceiptForMailbox(mailbox.tenantId, mailbox.id, tx);
+        if (running) return { purgeId: running.id, created: false };
+      }
+      await repo.markDisconnecting(tx, mailbox.id, `purge:${input.trigger}`);
+      const receipt = await repo.createReceipt(tx, {
+        tenantId: mailbox.tenantId,
+        mailboxId: mailbox.id,
+        provider: mailbox.provider,
+        trigger: input.trigger,
+        reason: input.reason,
+        startedAt: this.deps.clock(),
+      });
+      await repo.completeStep(receipt.id, 'disconnecting', {}, tx);
+      await audit.record(
+        {
+          tenantId: mailbox.tenantId,
+          actorType: input.actor.actorType,
+          actorId: input.actor.actorId,
+          action: 'mailbox.disconnect_requested',
+          targetType: 'mailbox',
+          targetId: mailbox.id,
+          ...(input.reason ? { reason: input.reason } : {}),
+          metadata: { purgeId: receipt.id, trigger: input.trigger },
+        },
+        tx,
+      );
+      return { purgeId: receipt.id, created: true };
+    });
+    await this.enqueue(result.purgeId);
+    return result;
+  }
+
+  async enqueue(purgeId: string): Promise<void> {
+    await this.deps.jobs.enqueue('lifecycle.purge', { purgeId }, { singletonKey: purgeId }).catch((err: unknown) => {
+      // The stale-purge sweep (lifecycle.reauth-expiry) re-enqueues running receipts.
+      this.deps.logger.warn({ err, purgeId }, 'could not enqueue purge; the sweep will resume it');
+    });
+  }
+
+  /** The `lifecycle.purge` job: runs every step not yet recorded. */
+  async run(purgeId: string): Promise<JobOutcome> {
+    const { repo } = this.deps;
+    const receipt = await repo.findReceipt(purgeId);
+    if (!receipt) return { status: 'skipped', reason: 'no such purge' };
+    if (receipt.status === 'completed') return { status: 'skipped', reason: 'already completed' };
+    const done = new Set(receipt.steps);
+    const mailbox = await repo.findMailboxUnscoped(receipt.mailboxId);
+    const teardownMailbox: TeardownMailbox = {
+      id: receipt.mailboxId,
+      tenantId: receipt.tenantId,
+      provider: receipt.provider as TeardownProvider,
+      subscriptionId: mailbox?.subscriptionId ?? null,
+    };
+
+    if (!done.has('jobs_cancelled')) {
+      const cancelled = await this.cancelJobs(receipt.mailboxId);
+      await this.step(receipt, 'jobs_cancelled', { counts: { jobsCancelled: cancelled } });
+    }
+
+    if (!done.has('watch_stopped')) {
+      const credential = mailbox ? await this.deps.credentials.read(mailbox) : null;
+      const stop = await this.teardownFor(teardownMailbox.provider).stopWatch(teardownMailbox, credential);
+      await this.step(receipt, 'watch_stopped', { counts: { watch: stop.status === 'failed' ? `failed: ${stop.error}` : stop.status } });
+    }
+
+    if (!done.has('revoked')) {
+      await this.revokeStep(receipt, teardownMailbox, mailbox);
+    }
+
+    if (!done.has('key_destroyed')) {
+      // Crypto-shredding: from here on no copy of this mailbox's ciphertext — in the database or
+      // in any backup — can be decrypted (docs/data-lifecycle.md).
+      await this.deps.dataKeys.destroy({ type: 'mailbox', id: receipt.mailboxId });
+      await this.step(receipt, 'key_destroyed');
+    }
+
+    if (!done.has('rows_deleted')) {
+      await this.deleteRows(receipt);
+      await this.step(receipt, 'rows_deleted');
+    }
+
+    await this.finish(purgeId);
+    return { status: 'done', detail: { purgeId } };
+  }
+
+  /** The `lifecycle.revoke-retry` job. */
+  async retryRevoke(purgeId: string): Promise<JobOutcome> {
+    const { repo, dataKeys, audit } = this.deps;
+    const receipt = await repo.findReceipt(purgeId);
+    if (!receipt || receipt.revokeStatus !== 'failed' || !receipt.revokeTokenEnc) return { status: 'skipped', reason: 'nothing to retry' };
+    const token = (await dataKeys.decryptFor({ type: 'tenant', id: receipt.tenantId }, receipt.revokeTokenEnc, REVOKE_TOKEN_AAD(receipt.id))).toString('utf8');
+    const result = await this.teardownFor(receipt.provider as TeardownProvider).retryRevoke(token);
+    const attempts = receipt.revokeAttempts + 1;
+    if (result.status === 'failed') {
+      if (attempts >= this.maxRevokeAttempts) {
+        // Keeping a live token for ever is worse than giving up: discard it and say so.
+        await repo.updateRevoke(receipt.id, { revokeStatus: 'failed', revokeError: `gave up after ${attempts} attempts: ${result.error}`, revokeTokenEnc: null, revokeAttempts: attempts });
+        await audit.record({ tenantId: receipt.tenantId, actorType: 'system', actorId: 'lifecycle', action: 'mailbox.revoke_abandoned', targetType: 'mailbox', targetId: receipt.mailboxId, metadata: { purgeId: receipt.id, attempts } });
+        return { status: 'failed', reason: 'revoke abandoned' };
+      }
+      await repo.updateRevoke(receipt.id, { revokeStatus: 'failed', revokeError: result.error, revokeTokenEnc: receipt.revokeTokenEnc, revokeAttempts: attempts });
+      await this.scheduleRevokeRetry(receipt.id, attempts);
+      return { status: 'done', detail: { revoke: 'failed', attempts } };
+    }
+    await repo.updateRevoke(receipt.id, { revokeStatus: result.status, revokeError: null, revokeTokenEnc: null, revokeAttempts: attempts });
+    await audit.record({ tenantId: receipt.tenantId, actorType: 'system', actorId: 'lifecycle', action: 'mailbox.revoke_completed', targetType: 'mailbox', targetId: receipt.mailboxId, metadata: { purgeId: receipt.id, attempts, revokeStatus: result.status } });
+    return { status: 'done', detail: { revoke: result.status, attempts } };
+  }
+
+  /** Re-enqueues purges left running (a crash, a lost enqueue) and revoke retries that lost their job. */
+  async resumeStale(olderThanMs: number): Promise<{ purges: number; revokes: number }> {
+    const stale = await this.deps.repo.listRunningStartedBefore(new Date(this.deps.clock().getTime() - olderThanMs), 100);
+    for (const r of stale) await this.enqueue(r.id);
+    const failed = await this.deps.repo.listRevokeFailed(100);
+    for (const r of failed) {
+      await this.deps.jobs.enqueue('lifecycle.revoke-retry', { purgeId: r.id }, { singletonKey: r.id, startAfter: new Date(this.deps.clock().getTime() + this.retryDelay(r.revokeAttempts)) }).catch(() => undefined);
+    }
+    return { purges: stale.length, revokes: failed.length };
+  }
+
+  private async step(receipt: PurgeReceiptRecord, step: PurgeStep, patch: Parameters<PurgeRepository['completeStep']>[2] = {}): Promise<void> {
+    await this.deps.repo.completeStep(receipt.id, step, patch);
+    await this.opts.afterStep?.(step, receipt.id);
+  }
+
+  private teardownFor(provider: TeardownProvider): ProviderTeardown {
+    const t = this.deps.teardown[provider];
+    if (!t) throw new Error(`no teardown for provider ${provider}`);
+    return t;
+  }
+
+  private async cancelJobs(mailboxId: string): Promise<number> {
+    const { jobs, repo } = this.deps;
+    // Sync jobs are keyed by mailbox id; send jobs by outbound id (their rows go with the purge,
+    // so a send job that slipped through finds nothing to send).
+    let cancelled = await jobs.cancelByKey('sync.mailbox', mailboxId);
+    for (const outboundId of await repo.queuedOutboundIds(mailboxId)) cancelled += await jobs.cancelByKey('send.outbound', outboundId);
+    return cancelled;
+  }
+
+  private async revokeStep(receipt: PurgeReceiptRecord, mailbox: TeardownMailbox, row: PurgeMailboxRow | null): Promise<void> {
+    const credential = row ? await this.deps.credentials.read(row) : null;
+    const result: RevokeResult = await this.teardownFor(mailbox.provider).revokeGrant(mailbox, credential);
+    if (result.status === 'failed') {
+      // The mailbox DEK is about to be destroyed: keep the token under the TENANT DEK, only for
+      // the retry, and clear it on success. Recorded together with the step, so a crash cannot
+      // lose it between shredding and the retry.
+      const keep = result.retryToken
+        ? await this.deps.dataKeys.encryptFor({ type: 'tenant', id: receipt.tenantId }, result.retryToken, REVOKE_TOKEN_AAD(receipt.id))
+        : null;
+      await this.step(receipt, 'revoked', { revokeStatus: 'failed', revokeError: result.error, revokeTokenEnc: keep, revokeAttempts: 1, counts: { revoke: 'failed' } });
+      if (keep) await this.scheduleRevokeRetry(receipt.id, 1);
+      return;
+    }
+    const status: RevokeStatus = result.status;
+    await this.step(receipt, 'revoked', { revokeStatus: status, revokeError: null, revokeTokenEnc: null, revokeAttempts: status === 'revoked' ? 1 : 0 });
+  }
+
+  private async scheduleRevokeRetry(purgeId: string, attempt: number): Promise<void> {
+    const startAfter = new Date(this.deps.clock().getTime() + this.retryDelay(attempt));
+    await this.deps.jobs.enqueue('lifecycle.revoke-retry', { purgeId }, { singletonKey: purgeId, startAfter }).catch((err: unknown) => {
+      this.deps.logger.warn({ err, purgeId }, 'could not enqueue revoke retry; the sweep will');
+    });
+  }
+
+  private async deleteRows(receipt: PurgeReceiptRecord): Promise<void> {
+    const { repo } = this.deps;
+    const mailboxId = receipt.mailboxId;
+    // Messages first (with addresses, attachments, blobs), batch by batch, counting as we go so a
+    // resumed purge reports the total.
+    for (;;) {
+      const batch = await repo.deleteMessageBatch(mailboxId);
+      if (batch.messages === 0 && batch.blobs === 0) break;
+      await repo.addCounts(receipt.id, batch);
+    }
+    const deliveries = await repo.countWebhookDeliveriesOfMailbox(mailboxId);
+    if (deliveries) await repo.addCounts(receipt.id, { webhookDeliveries: deliveries });
+    const tables = [
+      ['thread_refs', 'threadRefs'],
+      ['blobs', 'blobs'],
+      ['outbound_messages', 'outboundMessages'],
+      ['outbox_events', 'outboxEvents'],
+      ['connect_sessions', 'connectSessions'],
+      ['break_glass_sessions', 'breakGlassSessions'],
+    ] as const;
+    for (const [table, key] of tables) {
+      for (;;) {
+        const n = await repo.deleteBatch(table, mailboxId);
+        if (n === 0) break;
+        await repo.addCounts(receipt.id, { [key]: n });
+      }
+    }
+  }
+
+  /**
+   * One transaction: a last sweep for rows an in-flight sync may have written meanwhile, the
+   * mailbox row, the receipt `completed`, the `mailbox.purged` event and the audit entry.
+   */
+  private async finish(purgeId: string): Promise<void> {
+    const { repo, events, audit, dataKeys } = this.deps;
+    const receipt = await repo.findReceipt(purgeId);
+    if (!receipt || receipt.status === 'completed') return;
+    // A sync job that was already running when the purge began may have created a fresh DEK and
+    // written a message after the first pass; shred and sweep once more.
+    await dataKeys.destroy({ type: 'mailbox', id: receipt.mailboxId });
+    await this.deleteRows(receipt);
+    const completedAt = this.deps.clock();
+    const pending = await repo.transaction(async (tx) => {
+      const mailbox = await repo.lockMailboxForTenant(tx, null, receipt.mailboxId);
+      const final = await repo.findReceipt(receipt.id);
+      const counts: Record<string, number | string> = { ...(final?.counts ?? receipt.counts), mailboxes: mailbox ? 1 : 0 };
+      await repo.completeStep(receipt.id, 'completed', { counts }, tx);
+      await repo.markCompleted(tx, receipt.id, completedAt);
+      const event = await events.append(tx, {
+        tenantId: receipt.tenantId,
+        mailboxId: receipt.mailboxId,
+        type: 'mailbox.purged',
+        // Taken from the mailbox counter while the row still exists (it is deleted just below).
+        ...(mailbox ? {} : { seq: 1n }),
+        refs: { purgeId: receipt.id },
+        data: {
+          purgeId: receipt.id,
+          provider: receipt.provider,
+          status: 'purged',
+          trigger: receipt.trigger,
+          revokeStatus: final?.revokeStatus ?? receipt.revokeStatus,
+          startedAt: receipt.startedAt.toISOString(),
+          completedAt: completedAt.toISOString(),
+          ...counts,
+        },
+      });
+      await repo.deleteMailbox(tx, receipt.mailboxId);
+      await audit.record(
+        {
+          tenantId: receipt.tenantId,
+          actorType: 'system',
+          actorId: 'lifecycle',
+          action: 'mailbox.purged',
+          targetType: 'mailbox',
+          targetId: receipt.mailboxId,
+          metadata: {
+            purgeId: receipt.id,
+            trigger: receipt.trigger,
+            revokeStatus: final?.revokeStatus ?? receipt.revokeStatus,
+            ...Object.fromEntries(Object.entries(counts).map(([k, v]) => [k, v])),
+          },
+        },
+        tx,
+      );
+      return event;
+    });
+    await events.dispatch([pending]);
+    this.deps.logger.info({ purgeId: receipt.id, mailboxId: receipt.mailboxId }, 'mailbox purged');
+  }
+}
