@@ -6,6 +6,8 @@ export const EVENT_TYPES = [
   'mailbox.reauth_required',
   'mailbox.disconnected',
   'mailbox.purged',
+  /** Extension (docs/data-lifecycle.md): an operator opened a break-glass session on the mailbox. */
+  'mailbox.break_glass_opened',
   'message.received',
   'message.sent',
   'message.send_failed',
@@ -46,6 +48,7 @@ export const REQUIRED_REFS: Record<EventType, ReadonlyArray<keyof EventRefs>> = 
   'mailbox.reauth_required': [],
   'mailbox.disconnected': [],
   'mailbox.purged': [],
+  'mailbox.break_glass_opened': [],
   'message.received': ['messageId'],
   'message.sent': ['outboundId'],
   'message.send_failed': ['outboundId'],

@@ -5,7 +5,8 @@ import type { MessageViewer } from '../messages/message-view.js';
 import type { MailboxRecord, MailboxRepository } from '../storage/mailbox.repository.js';
 import type { MessageReadRepository } from '../storage/message-read.repository.js';
 import type { OutboxEventRecord } from '../storage/outbox.repository.js';
-import { eventDataSchema, eventRefsSchema, type EventData } from './event-types.js';
+import { z } from 'zod';
+import { eventRefsSchema } from './event-types.js';
 import { EVENT_DATA_AAD } from './outbox.service.js';
 
 /** The CONTRACT.md webhook body. */
@@ -24,6 +25,8 @@ export type BuiltPayload =
   | { kind: 'ready'; body: WebhookEventBody }
   /** The content the event points at is gone (purged, crypto-shredded): never send a hollow event. */
   | { kind: 'cancelled'; reason: 'source_purged' | 'mailbox_disconnecting' };
+
+const storedDataSchema = z.record(z.string(), z.unknown());
 
 const MAILBOX_UNAVAILABLE = new Set(['disconnecting', 'purged']);
 
@@ -72,10 +75,12 @@ export class PayloadBuilder {
   }
 
   /** The decrypted `data` facts stored with the event (tenant key). */
-  async storedData(event: OutboxEventRecord): Promise<EventData> {
+  async storedData(event: OutboxEventRecord): Promise<Record<string, unknown>> {
     if (!event.dataEnc) return {};
     const plain = await this.deps.dataKeys.decryptFor({ type: 'tenant', id: event.tenantId }, event.dataEnc, EVENT_DATA_AAD(event.id));
-    return eventDataSchema.parse(JSON.parse(plain.toString('utf8')));
+    // Lenient on read (the size and shape rules are enforced when appending): an event written by
+    // an older or another writer must still go out rather than fail on every attempt.
+    return storedDataSchema.parse(JSON.parse(plain.toString('utf8')));
   }
 
   private async data(event: OutboxEventRecord): Promise<Record<string, unknown>> {
@@ -86,6 +91,7 @@ export class PayloadBuilder {
       case 'mailbox.reauth_required':
       case 'mailbox.disconnected':
       case 'mailbox.purged':
+      case 'mailbox.break_glass_opened':
         return this.mailboxData(event, stored, refs.purgeId);
       case 'message.received':
         return this.messageReceived(event, refs.messageId!);
@@ -95,7 +101,9 @@ export class PayloadBuilder {
       case 'message.send_failed':
         return this.outbound(event, refs.outboundId!, stored);
       default:
-        throw new Error(`unknown event type ${event.type}`);
+        // A type added by another room before this builder knows it: deliver its stored facts.
+        if (event.type.startsWith('mailbox.')) return this.mailboxData(event, stored, refs.purgeId);
+        return { ...stored };
     }
   }
 
@@ -106,7 +114,7 @@ export class PayloadBuilder {
     return mailbox;
   }
 
-  private async mailboxData(event: OutboxEventRecord, stored: EventData, purgeId: string | undefined): Promise<Record<string, unknown>> {
+  private async mailboxData(event: OutboxEventRecord, stored: Record<string, unknown>, purgeId: string | undefined): Promise<Record<string, unknown>> {
     const mailbox = event.mailboxId ? await this.deps.mailboxes.findByIdUnscoped(event.mailboxId) : null;
     let address: string | null = null;
     if (mailbox) {
@@ -170,7 +178,7 @@ export class PayloadBuilder {
     };
   }
 
-  private async outbound(event: OutboxEventRecord, outboundId: string, stored: EventData): Promise<Record<string, unknown>> {
+  private async outbound(event: OutboxEventRecord, outboundId: string, stored: Record<string, unknown>): Promise<Record<string, unknown>> {
     const out = await this.deps.messages.findOutboundUnscoped(outboundId);
     if (!out || out.tenantId !== event.tenantId) throw new SourceGone('source_purged');
     return {

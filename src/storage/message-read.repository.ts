@@ -152,3 +152,9 @@ export class MessageReadRepository {
     return { ...row, messageId: stored?.id ?? null };
   }
 }
+
+/** Size and completeness of a stored blob (checked before streaming starts, so errors are clean). */
+export async function blobInfo(prisma: PrismaClient, blobId: string): Promise<{ size: number; complete: boolean } | null> {
+  const row = await prisma.blob.findUnique({ where: { id: blobId }, select: { size: true, complete: true } });
+  return row ? { size: Number(row.size), complete: row.complete } : null;
+}

@@ -215,6 +215,26 @@ export class WebhookRepository {
     return this.prisma.deliveryAttempt.findMany({ where: { deliveryId: { in: [...deliveryIds] } }, orderBy: [{ deliveryId: 'asc' }, { attemptNo: 'asc' }] });
   }
 
+  /**
+   * Deliveries ready for an attempt now, oldest first, skipping endpoints that already have
+   * `limit` live leases (so one slow endpoint's backlog does not fill the batch). Includes
+   * deliveries whose lease expired (their worker died mid-attempt).
+   */
+  async listDue(now: Date, opts: { take: number; limit: number; leaseMs: number }): Promise<string[]> {
+    const leaseFloor = new Date(now.getTime() - opts.leaseMs);
+    const rows = await this.prisma.$queryRaw<Array<{ id: string }>>`
+      SELECT d.id FROM webhook_deliveries d
+       WHERE ((d.status IN ('pending', 'failed') AND (d."nextAttemptAt" IS NULL OR d."nextAttemptAt" <= ${now}))
+              OR (d.status = 'delivering' AND d."lastAttemptAt" < ${leaseFloor}))
+         AND d."endpointId" NOT IN (
+              SELECT l."endpointId" FROM webhook_deliveries l
+               WHERE l.status = 'delivering' AND l."lastAttemptAt" >= ${leaseFloor}
+               GROUP BY l."endpointId" HAVING count(*) >= ${opts.limit})
+       ORDER BY d.id
+       LIMIT ${opts.take}`;
+    return rows.map((r) => r.id);
+  }
+
   /** Deliveries whose job was lost: due long ago but still waiting, or holding an expired lease. */
   async listStrandedDeliveries(dueBefore: Date, leaseFloor: Date, limit: number): Promise<string[]> {
     const rows = await this.prisma.webhookDelivery.findMany({

@@ -64,12 +64,13 @@ export class WebhookDispatcher {
   }
 
   /** `webhooks.dispatch`: idempotent — (eventId, endpointId) is unique, a re-run creates nothing. */
-  async dispatch(eventId: string): Promise<JobOutcome> {
+  async dispatch(eventId: string, opts: { enqueue?: boolean } = {}): Promise<JobOutcome> {
     const event = await this.deps.outbox.findUnscoped(eventId);
     if (!event) return { status: 'skipped', reason: 'event not found' };
     const endpoints = await this.deps.webhooks.matchingEndpoints(event.tenantId, event.type);
     const created = await this.deps.webhooks.createDeliveries(event.tenantId, event.id, endpoints.map((e) => e.id));
-    await this.enqueueDeliveries(created);
+    // The delivery pump finds new deliveries itself; the jobs are the cross-process wake-up.
+    if (opts.enqueue !== false) await this.enqueueDeliveries(created);
     await this.deps.outbox.markDispatched(event.id, this.deps.clock());
     return { status: 'done', detail: { deliveries: created.length } };
   }
@@ -98,10 +99,26 @@ export class WebhookDispatcher {
     try {
       return await this.attempt(delivery, endpoint);
     } catch (err) {
-      // Release the lease so the job's own retry can claim it again instead of waiting it out.
-      await this.deps.webhooks.finishAttempt(delivery.id, { status: 'failed', attempts: delivery.attempts, nextAttemptAt: null, lastStatus: delivery.lastStatus });
-      throw err;
+      // Our own failure (database, a payload that does not decrypt…) counts as a failed attempt on
+      // the same schedule, so a permanently broken event ends up dead instead of spinning.
+      this.deps.logger.error({ err, deliveryId: delivery.id }, 'webhook attempt failed inside the connector');
+      const attemptNo = delivery.attempts + 1;
+      const action = nextAction({ attempt: attemptNo, result: { ok: false }, now: this.deps.clock(), random: this.deps.random ?? Math.random, schedule: this.schedule });
+      await this.deps.webhooks.recordAttempt({ deliveryId: delivery.id, statusCode: null, latencyMs: 0, responseSnippet: null, error: 'internal_error', createdAt: this.deps.clock() }).catch(() => undefined);
+      await this.deps.webhooks.finishAttempt(delivery.id, {
+        status: action.kind === 'retry' ? 'failed' : 'dead',
+        attempts: attemptNo,
+        nextAttemptAt: action.kind === 'retry' ? action.at : null,
+        lastStatus: delivery.lastStatus,
+      });
+      if (action.kind === 'retry') await this.deps.jobs.enqueue('webhooks.deliver', { deliveryId: delivery.id }, { startAfter: action.at });
+      return { status: 'failed', reason: 'internal error during the attempt' };
     }
+  }
+
+  /** How long a claimed delivery stays leased to its worker. */
+  get leaseDurationMs(): number {
+    return this.leaseMs;
   }
 
   private async attempt(delivery: DeliveryRecord, endpoint: WebhookEndpointRecord): Promise<JobOutcome> {

@@ -1,0 +1,29 @@
+import { registerAttachmentRoutes } from '../http/routes/attachments.route.js';
+import { registerAuditRoutes } from '../http/routes/audit.route.js';
+import { registerMessageRoutes } from '../http/routes/messages.route.js';
+import { MessageReadService } from '../messages/message-read.service.js';
+import { MessageViewer } from '../messages/message-view.js';
+import { BlobStore } from '../storage/blob.store.js';
+import { blobInfo, MessageReadRepository } from '../storage/message-read.repository.js';
+import type { Core } from './core.js';
+import type { ServiceModule } from './module.js';
+
+/** The read API: messages, clean attachment content, and the tenant's audit trail. */
+export function messagesModule(core: Core): ServiceModule {
+  const messages = new MessageReadService({
+    messages: new MessageReadRepository(core.prisma),
+    mailboxes: core.mailboxes,
+    viewer: new MessageViewer(core.dataKeys),
+    blobs: new BlobStore(core.prisma, core.dataKeys),
+    blobInfo: (blobId) => blobInfo(core.prisma, blobId),
+    audit: core.audit,
+  });
+  return {
+    name: 'messages',
+    routes(registry) {
+      registerMessageRoutes(registry, { messages });
+      registerAttachmentRoutes(registry, { messages });
+      registerAuditRoutes(registry, { audit: core.audit });
+    },
+  };
+}

@@ -1,0 +1,143 @@
+import { z } from 'zod';
+import { PayloadBuilder } from '../events/payload-builder.js';
+import { ApiError } from '../http/api-error.js';
+import { registerEventRoutes } from '../http/routes/events.route.js';
+import { registerWebhookEndpointRoutes } from '../http/routes/webhook-endpoints.route.js';
+import { MessageViewer } from '../messages/message-view.js';
+import { defineOps } from '../ops/ops-command.js';
+import { MessageReadRepository } from '../storage/message-read.repository.js';
+import { OutboxRepository } from '../storage/outbox.repository.js';
+import { WebhookRepository } from '../storage/webhook.repository.js';
+import type { EgressPolicy } from '../webhooks/egress-guard.js';
+import { DeliveryPump } from '../webhooks/delivery-pump.js';
+import { EventQueryService } from '../webhooks/event-query.service.js';
+import { NoMatchingEndpointError, WebhookDispatcher } from '../webhooks/webhook-dispatcher.service.js';
+import { WebhookEndpointService } from '../webhooks/webhook-endpoint.service.js';
+import { createWebhookSender, type WebhookSender } from '../webhooks/webhook-sender.js';
+import type { Core } from './core.js';
+import type { ServiceModule } from './module.js';
+import { VERSION } from './service.js';
+
+export interface WebhooksModuleOptions {
+  /** Replace the HTTP sender (tests of failure shapes); default is the pinned node:http sender. */
+  sender?: WebhookSender;
+}
+
+/** Webhook endpoints, the outbox dispatcher and delivery jobs, the event log and replay. */
+export function webhooksModule(core: Core, opts: WebhooksModuleOptions = {}): ServiceModule {
+  const settings = core.config.webhooks;
+  const egress: EgressPolicy = { production: core.config.production, allowHosts: settings.allowedHosts };
+  const outbox = new OutboxRepository(core.prisma);
+  const webhooks = new WebhookRepository(core.prisma);
+  const endpoints = new WebhookEndpointService({ repo: webhooks, dataKeys: core.dataKeys, egress, clock: core.clock });
+  const payloads = new PayloadBuilder({
+    messages: new MessageReadRepository(core.prisma),
+    mailboxes: core.mailboxes,
+    viewer: new MessageViewer(core.dataKeys),
+    dataKeys: core.dataKeys,
+  });
+  const dispatcher = new WebhookDispatcher({
+    outbox,
+    webhooks,
+    payloads,
+    endpoints,
+    sender: opts.sender ?? createWebhookSender({ version: VERSION, defaultTimeoutMs: settings.timeoutMs }),
+    egress,
+    jobs: core.jobs,
+    logger: core.logger.child({ room: 'webhooks' }),
+    metrics: core.metrics,
+    clock: core.clock,
+    settings: { retryDelaysMs: settings.retryDelaysMs, timeoutMs: settings.timeoutMs, endpointConcurrency: settings.endpointConcurrency },
+  });
+  const events = new EventQueryService({ outbox, webhooks });
+  const pump = new DeliveryPump({
+    dispatcher,
+    webhooks,
+    outbox,
+    logger: core.logger.child({ room: 'webhooks' }),
+    clock: core.clock,
+    slots: settings.workerConcurrency,
+    endpointConcurrency: settings.endpointConcurrency,
+    leaseMs: dispatcher.leaseDurationMs,
+  });
+
+  return {
+    name: 'webhooks',
+    routes(registry) {
+      registerWebhookEndpointRoutes(registry, { endpoints });
+      registerEventRoutes(registry, {
+        events,
+        async replay(tenantId, eventId, endpointId, actorId) {
+          const event = await outbox.findForTenant(tenantId, eventId);
+          if (!event) return null;
+          const deliveries = await dispatcher.replay(event, endpointId);
+          await core.audit.record({
+            tenantId,
+            actorType: 'api_key',
+            actorId,
+            action: 'event.replayed',
+            targetType: 'event',
+            targetId: eventId,
+            metadata: { deliveries: deliveries.length },
+          });
+          return deliveries;
+        },
+      });
+    },
+    jobs(queue) {
+      // Registering handlers means this process runs workers: start the pump's own polling too.
+      pump.start();
+      queue.register('webhooks.dispatch', (p) => dispatcher.dispatch(p.eventId), { concurrency: 4 });
+      queue.register('webhooks.deliver', (p) => pump.onJob(p.deliveryId), { concurrency: settings.workerConcurrency });
+      queue.register('webhooks.sweep', () => dispatcher.sweep(), { concurrency: 1 });
+    },
+    schedules: [{ name: 'webhooks.sweep', cron: '* * * * *' }],
+    async stop() {
+      await pump.stop();
+    },
+    ops: [
+      defineOps({
+        name: 'events.replay',
+        summary: 'deliver one event again, or every event created since a time',
+        input: z.union([z.strictObject({ eventId: z.string().min(1).max(64) }), z.strictObject({ since: z.iso.datetime({ offset: true }) })]),
+        async run(input, ctx) {
+          const replayOne = async (eventId: string): Promise<number> => {
+            const event = await outbox.findUnscoped(eventId);
+            if (!event) throw new ApiError(404, 'not_found', 'event not found');
+            try {
+              return (await dispatcher.replay(event)).length;
+            } catch (err) {
+              if (err instanceof NoMatchingEndpointError) return 0;
+              throw err;
+            }
+          };
+          let replayed = 0;
+          let deliveries = 0;
+          if ('eventId' in input) {
+            deliveries = await replayOne(input.eventId);
+            replayed = 1;
+          } else {
+            let afterId: string | undefined;
+            for (;;) {
+              const batch = await outbox.listIdsSinceUnscoped(new Date(input.since), afterId, 200);
+              for (const e of batch) {
+                deliveries += await replayOne(e.id);
+                replayed++;
+              }
+              if (batch.length < 200) break;
+              afterId = batch[batch.length - 1]!.id;
+              ctx.progress(`replayed ${replayed} events, ${deliveries} deliveries queued`);
+            }
+          }
+          await core.audit.record({
+            actorType: 'ops',
+            actorId: ctx.actorId,
+            action: 'events.replayed',
+            metadata: { events: replayed, deliveries, ...('eventId' in input ? { eventId: input.eventId } : { since: input.since }) },
+          });
+          return { events: replayed, deliveries };
+        },
+      }),
+    ],
+  };
+}

@@ -1,0 +1,86 @@
+import { z } from 'zod';
+import { ReadRefusedError, type MessageReadService } from '../../messages/message-read.service.js';
+import { messageSchema, messageSummarySchema } from '../../messages/message-view.js';
+import { ApiError, notFound } from '../api-error.js';
+import { decodeCursor, encodeCursor, paginationQuery } from '../pagination.js';
+import { commonErrors, errorSchema, type RouteRegistry } from '../route-registry.js';
+
+/** Maps a refused content read to its API error (used as a `.catch`). */
+export function readRefused(err: unknown): never {
+  if (!(err instanceof ReadRefusedError)) throw err;
+  const f = err.failure;
+  switch (f.kind) {
+    case 'not_found':
+      throw notFound(f.what);
+    case 'mailbox_disconnecting':
+      throw new ApiError(409, 'mailbox_disconnecting', 'the mailbox is being disconnected; its content is no longer served');
+    case 'attachment_not_clean':
+      throw new ApiError(409, 'attachment_not_clean', `the attachment’s scan verdict is ${f.scanStatus}; only clean attachments are served`, { scanStatus: f.scanStatus });
+  }
+}
+
+const idParams = z.strictObject({ id: z.string().min(1).max(64) });
+
+/** Keyset position for newest-first order: `<receivedAt ms>:<id>` inside the opaque cursor. */
+function decodePosition(cursor: string | undefined): { receivedAt: Date; id: string } | undefined {
+  const raw = decodeCursor(cursor);
+  if (raw === undefined) return undefined;
+  const m = /^(\d{1,15}):(.+)$/.exec(raw);
+  if (!m) throw new ApiError(400, 'invalid_cursor', 'cursor is not one this API returned');
+  return { receivedAt: new Date(Number(m[1])), id: m[2]! };
+}
+
+export const contentReadErrors = {
+  ...commonErrors,
+  409: { description: 'The mailbox is being disconnected (its content is no longer served)', schema: errorSchema },
+} as const;
+
+export function registerMessageRoutes(routes: RouteRegistry, deps: { messages: MessageReadService }): void {
+  routes.add({
+    method: 'get',
+    path: '/v1/mailboxes/:id/messages',
+    operationId: 'listMessages',
+    summary: 'List a mailbox’s stored messages, newest first',
+    description: 'Summaries (no bodies); fetch one message for its text and html. Ordered by received time, newest first. The read is audited.',
+    tags: ['Messages'],
+    auth: 'tenant',
+    params: idParams,
+    query: paginationQuery.extend({ threadKey: z.string().min(1).max(200).optional() }),
+    responses: {
+      200: { description: 'A page of messages', schema: z.object({ object: z.literal('list'), data: z.array(messageSummarySchema), nextCursor: z.string().nullable() }) },
+      ...contentReadErrors,
+    },
+    async handler({ params, query, principal }) {
+      if (principal.kind !== 'tenant') throw notFound('mailbox');
+      const before = decodePosition(query.cursor);
+      const rows = await deps.messages
+        .list({ tenantId: principal.tenantId, actorType: 'api_key', actorId: principal.apiKeyId }, params.id, {
+          limit: query.limit,
+          ...(before ? { before } : {}),
+          ...(query.threadKey ? { threadKey: query.threadKey } : {}),
+        })
+        .catch(readRefused);
+      const data = rows.slice(0, query.limit);
+      const last = data[data.length - 1];
+      const nextCursor = rows.length > query.limit && last ? encodeCursor(`${Date.parse(last.receivedAt)}:${last.id}`) : null;
+      return { status: 200, body: { object: 'list', data, nextCursor } };
+    },
+  });
+
+  routes.add({
+    method: 'get',
+    path: '/v1/messages/:id',
+    operationId: 'getMessage',
+    summary: 'Get one message, decrypted, with its attachments’ metadata',
+    description: 'The read is audited (who, what, when).',
+    tags: ['Messages'],
+    auth: 'tenant',
+    params: idParams,
+    responses: { 200: { description: 'The message', schema: messageSchema }, ...contentReadErrors },
+    async handler({ params, principal }) {
+      if (principal.kind !== 'tenant') throw notFound('message');
+      const msg = await deps.messages.get({ tenantId: principal.tenantId, actorType: 'api_key', actorId: principal.apiKeyId }, params.id).catch(readRefused);
+      return { status: 200, body: msg };
+    },
+  });
+}

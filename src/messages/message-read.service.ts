@@ -1,0 +1,106 @@
+import type { Readable } from 'node:stream';
+import type { AuditService } from '../audit/audit.service.js';
+import { KeyDestroyedError } from '../crypto/crypto-error.js';
+import type { BlobStore } from '../storage/blob.store.js';
+import type { MailboxRepository } from '../storage/mailbox.repository.js';
+import type { MessageReadRepository } from '../storage/message-read.repository.js';
+import type { AttachmentMeta, MessageSummary, MessageView, MessageViewer } from './message-view.js';
+
+export type ReadFailure =
+  | { kind: 'not_found'; what: 'mailbox' | 'message' | 'attachment' }
+  /** The mailbox is being disconnected: its content is about to be shredded and is no longer served. */
+  | { kind: 'mailbox_disconnecting' }
+  | { kind: 'attachment_not_clean'; scanStatus: string };
+
+export class ReadRefusedError extends Error {
+  override readonly name = 'ReadRefusedError';
+  constructor(readonly failure: ReadFailure) {
+    super(failure.kind);
+  }
+}
+
+/** Who is reading, for the audit trail. */
+export interface Reader {
+  tenantId: string;
+  actorType: 'api_key' | 'ops';
+  actorId: string;
+}
+
+export interface AttachmentDownload {
+  meta: AttachmentMeta;
+  size: number;
+  stream: Readable;
+}
+
+/**
+ * Reads of stored mail for the owning tenant. Every query is scoped by tenant id (another
+ * tenant's id is simply "not found", nothing is decrypted), content is served only while the
+ * mailbox is active or awaiting re-consent, and every content read is audited.
+ */
+export class MessageReadService {
+  constructor(
+    private readonly deps: {
+      messages: MessageReadRepository;
+      mailboxes: MailboxRepository;
+      viewer: MessageViewer;
+      blobs: BlobStore;
+      blobInfo: (blobId: string) => Promise<{ size: number; complete: boolean } | null>;
+      audit: AuditService;
+    },
+  ) {}
+
+  /** `limit + 1` rows so the caller knows whether there is another page. */
+  async list(
+    reader: Reader,
+    mailboxId: string,
+    opts: { threadKey?: string; before?: { receivedAt: Date; id: string }; limit: number },
+  ): Promise<MessageSummary[]> {
+    await this.usableMailbox(reader.tenantId, mailboxId);
+    const rows = await this.deps.messages.listMessages(reader.tenantId, mailboxId, { ...opts, limit: opts.limit + 1 });
+    const views = await this.decrypting(() => Promise.all(rows.map((r) => this.deps.viewer.summary(r))), 'mailbox');
+    await this.audit(reader, 'message.listed', 'mailbox', mailboxId, { count: Math.min(rows.length, opts.limit), ...(opts.threadKey ? { threadKey: opts.threadKey } : {}) });
+    return views;
+  }
+
+  async get(reader: Reader, messageId: string): Promise<MessageView> {
+    const row = await this.deps.messages.findMessageForTenant(reader.tenantId, messageId);
+    if (!row) throw new ReadRefusedError({ kind: 'not_found', what: 'message' });
+    await this.usableMailbox(reader.tenantId, row.mailboxId, 'message');
+    const view = await this.decrypting(() => this.deps.viewer.full(row), 'message');
+    await this.audit(reader, 'message.read', 'message', row.id, { mailboxId: row.mailboxId });
+    return view;
+  }
+
+  /** Only a `clean` verdict is served (fail closed: pending, infected, error, unscannable are not). */
+  async download(reader: Reader, attachmentId: string): Promise<AttachmentDownload> {
+    const att = await this.deps.messages.findAttachmentForTenant(reader.tenantId, attachmentId);
+    if (!att) throw new ReadRefusedError({ kind: 'not_found', what: 'attachment' });
+    await this.usableMailbox(reader.tenantId, att.mailboxId, 'attachment');
+    if (att.scanStatus !== 'clean' || !att.blobId) throw new ReadRefusedError({ kind: 'attachment_not_clean', scanStatus: att.scanStatus });
+    const info = await this.deps.blobInfo(att.blobId);
+    if (!info?.complete) throw new ReadRefusedError({ kind: 'not_found', what: 'attachment' });
+    const meta = await this.decrypting(() => this.deps.viewer.attachment(att), 'attachment');
+    await this.audit(reader, 'attachment.downloaded', 'attachment', att.id, { mailboxId: att.mailboxId, messageId: att.messageId, size: info.size });
+    return { meta, size: info.size, stream: this.deps.blobs.read(att.blobId) };
+  }
+
+  private async usableMailbox(tenantId: string, mailboxId: string, what: 'mailbox' | 'message' | 'attachment' = 'mailbox'): Promise<void> {
+    const mailbox = await this.deps.mailboxes.findForTenant(tenantId, mailboxId);
+    if (!mailbox || mailbox.status === 'purged') throw new ReadRefusedError({ kind: 'not_found', what });
+    if (mailbox.status === 'disconnecting') throw new ReadRefusedError({ kind: 'mailbox_disconnecting' });
+  }
+
+  /** A shredded key means the data is gone: that is "not found", not a server error. */
+  private async decrypting<T>(fn: () => Promise<T>, what: 'mailbox' | 'message' | 'attachment'): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof KeyDestroyedError) throw new ReadRefusedError({ kind: 'not_found', what });
+      throw err;
+    }
+  }
+
+  private async audit(reader: Reader, action: string, targetType: string, targetId: string, metadata: Record<string, string | number>): Promise<void> {
+    await this.deps.audit.record({ tenantId: reader.tenantId, actorType: reader.actorType, actorId: reader.actorId, action, targetType, targetId, metadata });
+  }
+}

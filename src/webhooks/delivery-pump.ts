@@ -1,0 +1,123 @@
+import type { JobOutcome } from '../jobs/job-map.js';
+import type { Logger } from '../observability/logger.js';
+import type { OutboxRepository } from '../storage/outbox.repository.js';
+import type { WebhookRepository } from '../storage/webhook.repository.js';
+import type { WebhookDispatcher } from './webhook-dispatcher.service.js';
+
+/**
+ * Runs webhook attempts in a worker process with `slots` attempts at once.
+ *
+ * Why not one pg-boss job per attempt and nothing else: a pg-boss 10 worker fetches one job per
+ * polling interval (2 s by default), which would cap delivery at a job every 2 s per process and
+ * let one slow receiver block the queue. Here the job is only a wake-up: the durable state is the
+ * delivery row and its lease (see WebhookRepository.claim), and the pump
+ *  - starts a job's attempt in the background as soon as a local slot is free (the job waits for
+ *    a slot, which is the back-pressure), and
+ *  - whenever a slot frees up, and once per `tickMs`, claims due deliveries straight from the
+ *    database (skipping endpoints at their concurrency limit) and dispatches committed events.
+ * A crash loses nothing: an interrupted attempt's lease expires and any process picks it up again.
+ */
+export class DeliveryPump {
+  private active = 0;
+  private readonly waiters: Array<() => void> = [];
+  private readonly inflight = new Set<Promise<void>>();
+  private refilling = false;
+  private stopping = false;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly deps: {
+      dispatcher: WebhookDispatcher;
+      webhooks: WebhookRepository;
+      outbox: OutboxRepository;
+      logger: Logger;
+      clock: () => Date;
+      slots: number;
+      endpointConcurrency: number;
+      leaseMs: number;
+      tickMs?: number;
+    },
+  ) {}
+
+  start(): void {
+    if (this.timer || this.stopping) return;
+    this.timer = setInterval(() => void this.tick(), this.deps.tickMs ?? 1_000);
+    this.timer.unref();
+  }
+
+  /** `webhooks.deliver` handler: waits for a slot, starts the attempt, returns. */
+  async onJob(deliveryId: string): Promise<JobOutcome> {
+    this.start();
+    if (this.stopping) return { status: 'retry', reason: 'worker stopping', afterMs: 1_000 };
+    await this.acquire();
+    this.run(deliveryId);
+    return { status: 'done', detail: { started: true } };
+  }
+
+  /** Finish attempts in progress (called on shutdown, after the queue stopped handing out jobs). */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    if (this.timer) clearInterval(this.timer);
+    await Promise.allSettled([...this.inflight]);
+  }
+
+  private run(deliveryId: string): void {
+    const p: Promise<void> = this.deps.dispatcher
+      .deliver(deliveryId)
+      .then(() => undefined)
+      .catch((err: unknown) => this.deps.logger.error({ err, deliveryId }, 'webhook attempt failed unexpectedly'))
+      .finally(() => {
+        this.inflight.delete(p);
+        this.release();
+        void this.refill();
+      });
+    this.inflight.add(p);
+  }
+
+  private async tick(): Promise<void> {
+    if (this.stopping) return;
+    try {
+      // Events whose dispatch job has not run yet: fan them out now rather than a poll later.
+      for (const eventId of await this.deps.outbox.listUndispatched(this.deps.clock(), 50)) {
+        if (this.stopping) return;
+        await this.deps.dispatcher.dispatch(eventId, { enqueue: false });
+      }
+      await this.refill();
+    } catch (err) {
+      this.deps.logger.warn({ err }, 'webhook pump tick failed');
+    }
+  }
+
+  private async refill(): Promise<void> {
+    if (this.stopping || this.refilling) return;
+    const free = this.deps.slots - this.active;
+    if (free <= 0) return;
+    this.refilling = true;
+    try {
+      const ids = await this.deps.webhooks.listDue(this.deps.clock(), { take: free, limit: this.deps.endpointConcurrency, leaseMs: this.deps.leaseMs });
+      for (const id of ids) {
+        if (this.stopping || this.active >= this.deps.slots) break;
+        this.active++;
+        this.run(id);
+      }
+    } catch (err) {
+      this.deps.logger.warn({ err }, 'webhook pump refill failed');
+    } finally {
+      this.refilling = false;
+    }
+  }
+
+  private acquire(): Promise<void> {
+    if (this.active < this.deps.slots) {
+      this.active++;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  private release(): void {
+    const next = this.waiters.shift();
+    if (next) next();
+    else this.active--;
+  }
+}
