@@ -1,12 +1,14 @@
 import type { Core } from './core.js';
 import { lifecycleModule } from './lifecycle.module.js';
+import { messagesModule } from './messages.module.js';
 import type { ServiceModule } from './module.js';
 import { tenancyModule } from './tenancy.module.js';
+import { webhooksModule } from './webhooks.module.js';
 
 /**
  * Every room's module, in start order. Add a room here (one line) when it has routes, jobs or
  * ops commands.
  */
 export async function createModules(core: Core): Promise<ServiceModule[]> {
-  return [tenancyModule(core), lifecycleModule(core)];
+  return [tenancyModule(core), lifecycleModule(core), webhooksModule(core), messagesModule(core)];
 }
