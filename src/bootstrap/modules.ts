@@ -1,3 +1,4 @@
+import { connectModule } from './connect.module.js';
 import type { Core } from './core.js';
 import { lifecycleModule } from './lifecycle.module.js';
 import { messagesModule } from './messages.module.js';
@@ -10,5 +11,5 @@ import { webhooksModule } from './webhooks.module.js';
  * ops commands.
  */
 export async function createModules(core: Core): Promise<ServiceModule[]> {
-  return [tenancyModule(core), lifecycleModule(core), webhooksModule(core), messagesModule(core)];
+  return [tenancyModule(core), lifecycleModule(core), webhooksModule(core), messagesModule(core), await connectModule(core)];
 }

@@ -63,6 +63,7 @@ export class TokenVault {
   readonly #o: Required<Omit<TokenVaultOptions, 'google' | 'microsoft'>> & Pick<TokenVaultOptions, 'google' | 'microsoft'>;
   readonly #tokens = new Map<string, { token: string; expiresAt: number }>();
   readonly #inflight = new Map<string, Promise<string>>();
+  readonly #forceRefresh = new Set<string>();
   // Bumped by forget(): a refresh that started before must not repopulate the memory cache.
   readonly #epoch = new Map<string, number>();
 
@@ -93,9 +94,30 @@ export class TokenVault {
     return () => this.accessToken(mailboxId);
   }
 
-  /** Drop the in-memory access token (e.g. the provider answered 401 to it). */
+  /**
+   * Drop the in-memory access token (the provider answered 401 to it). The next request goes to
+   * the token endpoint even where MSAL still holds an unexpired copy.
+   */
   invalidate(mailboxId: string): void {
     this.#tokens.delete(mailboxId);
+    this.#forceRefresh.add(mailboxId);
+  }
+
+  /**
+   * For callers that got `auth_revoked` from a provider call (a 401 or 403 with a token the vault
+   * handed out): forces a refresh to learn whether the grant itself is gone. `'grant_valid'`
+   * means a new token was obtained and the call can be retried; `'reauth_required'` means the
+   * mailbox has been switched to `reauth_required` (with its one event). Other failures throw.
+   */
+  async confirmAuthFailure(mailboxId: string): Promise<'grant_valid' | 'reauth_required'> {
+    this.invalidate(mailboxId);
+    try {
+      await this.accessToken(mailboxId);
+      return 'grant_valid';
+    } catch (err) {
+      if (isProviderError(err, 'auth_revoked')) return 'reauth_required';
+      throw err;
+    }
   }
 
   /** A fresh token from the connect flow: no refresh needed right after consent. */
@@ -145,9 +167,10 @@ export class TokenVault {
     if (!grant.credentialEnc || grant.status === 'purged') {
       throw new ProviderError(grant.provider, 'auth_revoked', 'no stored grant for this mailbox', { reason: 'no_credential' });
     }
+    const forceRefresh = this.#forceRefresh.delete(mailboxId);
     for (let attempt = 1; ; attempt++) {
       try {
-        const { accessToken, expiresAt } = await this.#refreshOnce(grant);
+        const { accessToken, expiresAt } = await this.#refreshOnce(grant, forceRefresh);
         if ((this.#epoch.get(mailboxId) ?? 0) === epoch) this.#tokens.set(mailboxId, { token: accessToken, expiresAt: expiresAt.getTime() });
         return accessToken;
       } catch (err) {
@@ -172,7 +195,7 @@ export class TokenVault {
     return Math.min(MAX_BACKOFF_MS, Math.max(retryAfterMs ?? 0, jittered));
   }
 
-  async #refreshOnce(grant: StoredGrant): Promise<{ accessToken: string; expiresAt: Date }> {
+  async #refreshOnce(grant: StoredGrant, forceRefresh: boolean): Promise<{ accessToken: string; expiresAt: Date }> {
     const cred = await this.#decrypt(grant);
     if (cred.provider === 'google') {
       const google = this.#o.google;
@@ -189,7 +212,7 @@ export class TokenVault {
     if (!microsoft) throw new TokenVaultError('provider_not_configured', 'Microsoft is not configured (MICROSOFT_CLIENT_ID)');
     const homeAccountId = await this.#accountId(grant);
     if (!homeAccountId) throw new ProviderError('microsoft', 'auth_revoked', 'no account id stored for this mailbox', { reason: 'no_account' });
-    return microsoft.acquireSilent(this.#msalStore(grant.id), homeAccountId);
+    return microsoft.acquireSilent(this.#msalStore(grant.id), homeAccountId, { forceRefresh });
   }
 
   /** The mailbox's MSAL cache, read fresh from the row at every cache access, written back encrypted. */

@@ -1,0 +1,115 @@
+import { notifyEventsCommitted, OutboxService } from '../events/outbox.service.js';
+import { registerConnectRoutes } from '../http/routes/connect.route.js';
+import { registerOAuthCallbackRoutes } from '../http/routes/oauth-callback.route.js';
+import { ConnectSessionRepository } from '../oauth/connect-session.repository.js';
+import { ConnectService } from '../oauth/connect.service.js';
+import { GoogleOAuthClient } from '../oauth/google-oauth.client.js';
+import { MailProviderFactory } from '../oauth/mail-provider.factory.js';
+import type { MailboxEventSink } from '../oauth/mailbox-event.port.js';
+import { MailboxGrantRepository } from '../oauth/mailbox-grant.repository.js';
+import { MicrosoftOAuthClient } from '../oauth/microsoft-oauth.client.js';
+import { TokenVault } from '../oauth/token-vault.service.js';
+import { OutboxRepository } from '../storage/outbox.repository.js';
+import type { Core } from './core.js';
+import type { ServiceModule } from './module.js';
+import { resolveProviderSettings, type ProviderSettings } from './provider-settings.js';
+
+/**
+ * Everything that needs a mailbox's access token, built once per process: the provider settings
+ * (real or sandbox), the token vault, and the provider factory the sync, send and purge rooms use.
+ * `await mailAccess(core)` from any module returns the same instance.
+ */
+export interface MailAccess {
+  settings: ProviderSettings;
+  vault: TokenVault;
+  providers: MailProviderFactory;
+  google: GoogleOAuthClient | undefined;
+  microsoft: MicrosoftOAuthClient | undefined;
+  connect: ConnectService;
+}
+
+const instances = new WeakMap<Core, Promise<MailAccess>>();
+
+export function mailAccess(core: Core): Promise<MailAccess> {
+  let pending = instances.get(core);
+  if (!pending) {
+    pending = buildMailAccess(core);
+    instances.set(core, pending);
+    pending.catch(() => instances.delete(core));
+  }
+  return pending;
+}
+
+async function buildMailAccess(core: Core): Promise<MailAccess> {
+  const settings = await resolveProviderSettings(core.config, core.logger);
+  const clock = core.clock;
+  const google = settings.google
+    ? new GoogleOAuthClient({ clientId: settings.google.clientId, clientSecret: settings.google.clientSecret, redirectUri: settings.google.redirectUri, endpoints: settings.google.endpoints }, clock)
+    : undefined;
+  const msalLog = core.logger.child({ component: 'msal' });
+  const microsoft = settings.microsoft
+    ? new MicrosoftOAuthClient(
+        { clientId: settings.microsoft.clientId, clientSecret: settings.microsoft.clientSecret, redirectUri: settings.microsoft.redirectUri, endpoints: settings.microsoft.endpoints },
+        (level, message) => msalLog[level](message),
+      )
+    : undefined;
+  const outbox = new OutboxService({ repo: new OutboxRepository(core.prisma), dataKeys: core.dataKeys, clock });
+  const events: MailboxEventSink = {
+    async append(tx, input) {
+      return (await outbox.appendEvent(tx, { tenantId: input.tenantId, mailboxId: input.mailboxId, type: input.type, ...(input.data ? { data: input.data } : {}) })).id;
+    },
+    committed: (ids) => notifyEventsCommitted(core.jobs, ids, core.logger),
+  };
+  const grants = new MailboxGrantRepository(core.prisma);
+  const vault = new TokenVault({ grants, dataKeys: core.dataKeys, events, audit: core.audit, logger: core.logger, google, microsoft, clock });
+  const providers = new MailProviderFactory({
+    tokenSource: (id) => vault.tokenSource(id),
+    google: settings.google?.endpoints,
+    microsoft: settings.microsoft?.endpoints,
+    gmailUnitsPerMinute: core.config.sync.gmailQuotaUnitsPerMinute,
+  });
+  const connect = new ConnectService({
+    sessions: new ConnectSessionRepository(core.prisma),
+    grants,
+    tenants: core.tenants,
+    mailboxes: core.mailboxes,
+    dataKeys: core.dataKeys,
+    blindIndex: core.blindIndex,
+    vault,
+    events,
+    audit: core.audit,
+    jobs: core.jobs,
+    logger: core.logger,
+    google,
+    microsoft,
+    publicUrl: core.config.http.publicUrl,
+    sessionTtlMinutes: core.config.connect.sessionTtlMinutes,
+    clock,
+  });
+  return { settings, vault, providers, google, microsoft, connect };
+}
+
+/** Hosted connect pages, OAuth callbacks and the connect-session API. */
+export async function connectModule(core: Core): Promise<ServiceModule> {
+  const access = await mailAccess(core);
+  return {
+    name: 'connect',
+    routes(registry) {
+      registerConnectRoutes(registry, { connect: access.connect, secureCookies: core.config.http.publicUrl.startsWith('https://') });
+      registerOAuthCallbackRoutes(registry, { connect: access.connect });
+    },
+    readiness: [
+      {
+        name: 'providers',
+        required: false,
+        async check() {
+          const configured = access.connect.configuredProviders();
+          return configured.length ? { status: 'ok', detail: `${access.settings.mode}: ${configured.join(', ')}` } : { status: 'not_configured', detail: 'set GOOGLE_CLIENT_ID and/or MICROSOFT_CLIENT_ID, or SANDBOX=1' };
+        },
+      },
+    ],
+    async stop() {
+      await access.settings.close();
+    },
+  };
+}

@@ -1,0 +1,85 @@
+import type { CallbackOutcome, SessionView } from '../../oauth/connect.service.js';
+import type { ProviderName } from '../../providers/mail-provider.port.js';
+
+/**
+ * The hosted connect pages. Every interpolated value goes through `escapeHtml`; pages carry no
+ * script, and the only form-like action is a plain link to our own /start endpoint.
+ */
+export function escapeHtml(value: string): string {
+  return value.replace(/[&<>"'`]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;', '`': '&#96;' })[c] ?? c);
+}
+
+const PROVIDER_NAMES: Record<ProviderName, string> = { google: 'Google (Gmail / Google Workspace)', microsoft: 'Microsoft 365 / Outlook' };
+
+function layout(title: string, body: string): string {
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="robots" content="noindex"><title>${escapeHtml(title)}</title>
+<style>
+body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem;color:#1f2328;line-height:1.5}
+h1{font-size:1.5rem}.card{border:1px solid #d0d7de;border-radius:8px;padding:1rem 1.25rem;margin:1rem 0}
+ul.scopes{padding-left:1.2rem}ul.scopes li{margin:.4rem 0}.button{display:inline-block;background:#0969da;color:#fff;padding:.6rem 1rem;border-radius:6px;text-decoration:none;font-weight:600}
+.muted{color:#59636e;font-size:.9rem}.error{color:#b42318}
+</style></head><body>${body}</body></html>`;
+}
+
+export function choosePage(view: Extract<SessionView, { kind: 'choose' }>): string {
+  const cards = view.providers
+    .map((p) => {
+      const scopes = p.scopes.map((s) => `<li><strong>${escapeHtml(s.label)}</strong> — ${escapeHtml(s.why)}</li>`).join('');
+      const start = `/connect/${encodeURIComponent(view.sessionId)}/start?provider=${encodeURIComponent(p.provider)}`;
+      return `<div class="card" data-provider="${escapeHtml(p.provider)}">
+<h2>${escapeHtml(PROVIDER_NAMES[p.provider])}</h2>
+<p>You will be asked to allow:</p><ul class="scopes">${scopes}</ul>
+<a class="button" id="start-${escapeHtml(p.provider)}" href="${escapeHtml(start)}">Continue with ${escapeHtml(p.provider === 'google' ? 'Google' : 'Microsoft')}</a>
+</div>`;
+    })
+    .join('');
+  const intro = view.reconnect
+    ? '<p>Your helpdesk lost access to this mailbox (for example after a password change or a revoked permission). Sign in again to reconnect it. Mail already collected is kept.</p>'
+    : `<p>Your helpdesk asks to connect a mailbox so that email sent to it becomes tickets and agents can reply from it. ${view.providers.length > 1 ? 'Choose where the mailbox is hosted.' : ''}</p>`;
+  return layout(view.reconnect ? 'Reconnect your mailbox' : 'Connect your mailbox', `<h1>${view.reconnect ? 'Reconnect your mailbox' : 'Connect your mailbox'}</h1>${intro}${cards}
+<p class="muted">Access is limited to what is listed. You can disconnect at any time from your helpdesk, or remove the app in your account's security settings.</p>`);
+}
+
+export function closedPage(reason: 'not_found' | 'expired' | 'used'): string {
+  const text = {
+    not_found: ['Link not found', 'This connect link does not exist. Ask your helpdesk for a new one.'],
+    expired: ['This link has expired', 'Connect links are valid for a limited time. Go back to your helpdesk and start again to get a new link.'],
+    used: ['This link was already used', 'Each connect link works once. Go back to your helpdesk to see the result, or start again for a new link.'],
+  }[reason];
+  return layout(text[0]!, `<h1 id="closed" data-reason="${escapeHtml(reason)}">${escapeHtml(text[0]!)}</h1><p>${escapeHtml(text[1]!)}</p>`);
+}
+
+export function rejectedPage(reason: Extract<CallbackOutcome, { kind: 'rejected' }>['reason']): string {
+  const text = {
+    invalid_state: 'This sign-in response does not belong to a connect request we know. Nothing was changed. Start again from your helpdesk.',
+    already_used: 'This sign-in response was already used. Nothing more was changed. Go back to your helpdesk to see the result.',
+    other_browser: 'This sign-in was started in a different browser. Nothing was changed. Finish it in the browser where you started, or start again here.',
+    wrong_provider: 'This sign-in response came from a different provider than the one that was started. Nothing was changed.',
+  }[reason];
+  return layout('Sign-in not accepted', `<h1 id="rejected" data-reason="${escapeHtml(reason)}">Sign-in not accepted</h1><p>${escapeHtml(text)}</p>`);
+}
+
+export function resultPage(outcome: Extract<CallbackOutcome, { kind: 'finished' }>, retryUrl: string | undefined): string {
+  const name = outcome.provider === 'google' ? 'Google' : 'Microsoft';
+  const again = retryUrl ? `<p><a class="button" href="${escapeHtml(retryUrl)}">Start again</a></p>` : '<p>Go back to your helpdesk to start again.</p>';
+  switch (outcome.result) {
+    case 'connected':
+      return layout('Mailbox connected', `<h1 id="result" data-status="connected">Mailbox connected</h1><p>Your ${escapeHtml(name)} mailbox is connected. New email will appear in your helpdesk within a few minutes. You can close this window.</p><p class="muted">Reference: ${escapeHtml(outcome.mailboxId ?? '')}</p>`);
+    case 'denied':
+      return layout('Not connected', `<h1 id="result" data-status="denied">Not connected</h1><p>You declined access at ${escapeHtml(name)}, so nothing was connected and nothing was stored.</p>${again}`);
+    case 'missing_scopes': {
+      const items = outcome.missing.map((m) => `<li data-scope="${escapeHtml(m.scope)}"><strong>${escapeHtml(m.label)}</strong> — ${escapeHtml(m.why)}</li>`).join('');
+      const revoke =
+        outcome.provider === 'google'
+          ? 'The partial access you granted has been withdrawn again.'
+          : 'Nothing was stored. To remove the partial permission from your account, visit myapps.microsoft.com (work accounts) or account.live.com/consent/Manage (personal accounts).';
+      return layout('Some permissions are missing', `<h1 id="result" data-status="missing_scopes">Some permissions are missing</h1><p>The mailbox was not connected because these permissions were not granted:</p><ul class="scopes" id="missing">${items}</ul><p>${escapeHtml(revoke)}</p><p>Start again and leave all boxes ticked.</p>${again}`);
+    }
+    case 'expired':
+      return layout('This link has expired', `<h1 id="result" data-status="expired">This link has expired</h1><p>The connect request timed out before sign-in finished. Nothing was connected.</p><p>Go back to your helpdesk to start again.</p>`);
+    case 'error':
+      return layout('Could not connect', `<h1 id="result" data-status="error">Could not connect</h1><p class="error">${escapeHtml(outcome.detail ?? 'Something went wrong while connecting.')}</p><p>Nothing was changed.</p>${again}`);
+  }
+}

@@ -1,0 +1,141 @@
+import type { Response } from 'express';
+import { z } from 'zod';
+import { ConnectRequestError, type ConnectService } from '../../oauth/connect.service.js';
+import { ApiError, notFound } from '../api-error.js';
+import { actorOf } from '../auth-context.js';
+import { choosePage, closedPage } from '../pages/connect-pages.js';
+import { commonErrors, errorSchema, type RouteRegistry } from '../route-registry.js';
+import { mailboxIdParams } from './mailboxes.route.js';
+
+const providerSchema = z.enum(['google', 'microsoft']);
+
+export const connectSessionSchema = z
+  .object({
+    id: z.string(),
+    object: z.literal('connect_session'),
+    url: z.string().meta({ description: 'Hosted connect page; send the customer here.' }),
+    expiresAt: z.string(),
+    provider: providerSchema.nullable(),
+    mailboxId: z.string().nullable().meta({ description: 'Set for reconnect sessions.' }),
+  })
+  .meta({ id: 'ConnectSession' });
+
+const sessionParams = z.strictObject({ id: z.string().regex(/^cs_[0-9A-Za-z]{1,60}$/) });
+
+/** Cookie that ties a connect session to the browser that started it (checked on the callback). */
+export function connectCookieName(sessionId: string): string {
+  return `mbc_connect_${sessionId}`;
+}
+
+export function sendHtml(res: Response, status: number, html: string): { handled: true } {
+  res.status(status).setHeader('cache-control', 'no-store').type('html').send(html);
+  return { handled: true };
+}
+
+function toApiError(err: unknown): unknown {
+  return err instanceof ConnectRequestError ? new ApiError(err.status, err.code, err.message) : err;
+}
+
+export function registerConnectRoutes(routes: RouteRegistry, deps: { connect: ConnectService; secureCookies: boolean }): void {
+  const view = (s: { id: string; url: string; expiresAt: Date; provider: 'google' | 'microsoft' | null; mailboxId: string | null }) => ({
+    id: s.id,
+    object: 'connect_session' as const,
+    url: s.url,
+    expiresAt: s.expiresAt.toISOString(),
+    provider: s.provider,
+    mailboxId: s.mailboxId,
+  });
+
+  routes.add({
+    method: 'post',
+    path: '/v1/connect-sessions',
+    operationId: 'createConnectSession',
+    summary: 'Start connecting a mailbox (or reconnecting one)',
+    description:
+      'Returns the hosted connect page URL. `returnUrl` must have exactly one of the tenant’s allowed return origins; the customer is sent back there with `mailbox_id` and `status` (`connected`, `denied`, `missing_scopes`, `expired`, `error`).',
+    tags: ['Connect'],
+    auth: 'tenant',
+    body: z.strictObject({
+      provider: providerSchema.optional(),
+      returnUrl: z.string().max(2048).optional(),
+      mailboxId: z.string().min(1).max(64).optional().meta({ description: 'Reconnect this mailbox (after `reauth_required`).' }),
+    }),
+    responses: { 201: { description: 'Session created', schema: connectSessionSchema }, 409: { description: 'Mailbox is being disconnected', schema: errorSchema }, ...commonErrors },
+    async handler({ body, principal }) {
+      if (principal.kind !== 'tenant') throw notFound('tenant');
+      try {
+        const s = await deps.connect.createSession(principal.tenantId, body, actorOf(principal) as { actorType: 'api_key' | 'ops'; actorId: string });
+        return { status: 201, body: view(s) };
+      } catch (err) {
+        throw toApiError(err);
+      }
+    },
+  });
+
+  routes.add({
+    method: 'post',
+    path: '/v1/mailboxes/:id/reconnect',
+    operationId: 'reconnectMailbox',
+    summary: 'A connect session that restores a mailbox needing re-consent',
+    tags: ['Connect', 'Mailboxes'],
+    auth: 'tenant',
+    params: mailboxIdParams,
+    body: z.strictObject({ returnUrl: z.string().max(2048).optional() }),
+    responses: { 201: { description: 'Session created', schema: connectSessionSchema }, 409: { description: 'Mailbox is being disconnected', schema: errorSchema }, ...commonErrors },
+    async handler({ params, body, principal }) {
+      if (principal.kind !== 'tenant') throw notFound('mailbox');
+      try {
+        const s = await deps.connect.createSession(principal.tenantId, { mailboxId: params.id, ...(body.returnUrl !== undefined ? { returnUrl: body.returnUrl } : {}) }, actorOf(principal) as { actorType: 'api_key' | 'ops'; actorId: string });
+        return { status: 201, body: view(s) };
+      } catch (err) {
+        throw toApiError(err);
+      }
+    },
+  });
+
+  routes.add({
+    method: 'get',
+    path: '/connect/:id',
+    operationId: 'connectPage',
+    summary: 'Hosted connect page (HTML, no API key)',
+    tags: ['Connect'],
+    auth: 'none',
+    params: sessionParams,
+    responses: { 200: { description: 'HTML page', contentType: 'text/html' }, 404: { description: 'Unknown session (HTML)' }, 410: { description: 'Expired or used (HTML)' } },
+    async handler({ params, res }) {
+      const v = await deps.connect.view(params.id);
+      if (v.kind === 'closed') return sendHtml(res, v.reason === 'not_found' ? 404 : 410, closedPage(v.reason));
+      return sendHtml(res, 200, choosePage(v));
+    },
+  });
+
+  routes.add({
+    method: 'get',
+    path: '/connect/:id/start',
+    operationId: 'connectStart',
+    summary: 'Redirects the customer to the provider’s consent screen',
+    tags: ['Connect'],
+    auth: 'none',
+    params: sessionParams,
+    query: z.object({ provider: providerSchema.optional() }),
+    responses: { 302: { description: 'To the provider' }, 410: { description: 'Expired or used (HTML)' } },
+    async handler({ params, query, res }) {
+      let r: Awaited<ReturnType<ConnectService['start']>>;
+      try {
+        r = await deps.connect.start(params.id, query.provider);
+      } catch (err) {
+        throw toApiError(err);
+      }
+      if (r.kind === 'closed') return sendHtml(res, r.reason === 'not_found' ? 404 : 410, closedPage(r.reason));
+      if (r.kind === 'choose_provider') {
+        res.redirect(303, `/connect/${encodeURIComponent(params.id)}`);
+        return { handled: true };
+      }
+      const maxAge = Math.max(1, Math.ceil((r.expiresAt.getTime() - Date.now()) / 1000));
+      res.cookie(connectCookieName(r.sessionId), '1', { httpOnly: true, sameSite: 'lax', secure: deps.secureCookies, path: '/oauth', maxAge: maxAge * 1000 });
+      res.setHeader('cache-control', 'no-store');
+      res.redirect(302, r.url);
+      return { handled: true };
+    },
+  });
+}
