@@ -1,0 +1,88 @@
+import { z } from 'zod';
+import { SendRejectedError } from '../../send/send-rejection.js';
+import { idempotencyKeySchema, newMessageBodySchema, replyBodySchema } from '../../send/send-request.schema.js';
+import type { AcceptedSend, SendRequestService } from '../../send/send-request.service.js';
+import { ApiError, badRequest, notFound } from '../api-error.js';
+import { commonErrors, errorSchema, type RouteRegistry } from '../route-registry.js';
+
+const acceptedSchema = z
+  .object({ outboundId: z.string(), status: z.literal('queued') })
+  .meta({ id: 'SendAccepted' });
+
+// Checked in the handler (not as a required header) so a missing key gets its own clear 400.
+const headersSchema = z.object({ 'idempotency-key': z.string().optional() });
+
+const sendErrors = {
+  ...commonErrors,
+  409: { description: 'Idempotency-Key reused with a different request, or the mailbox cannot send', schema: errorSchema },
+  413: { description: 'Over the provider’s size limit (`message_too_large`) or the request body limit', schema: errorSchema },
+  422: { description: 'An attachment is infected (`attachment_infected`), or no usable recipient', schema: errorSchema },
+  503: { description: 'Scanner or queue unavailable: retry with the same Idempotency-Key', schema: errorSchema },
+} as const;
+
+function idempotencyKey(raw: string | undefined): string {
+  if (raw === undefined || raw === '') {
+    throw badRequest('idempotency_key_required', 'the Idempotency-Key header is required: send a unique key per message (e.g. a UUID) and reuse it on retries');
+  }
+  const parsed = idempotencyKeySchema.safeParse(raw);
+  if (!parsed.success) throw badRequest('invalid_idempotency_key', 'Idempotency-Key must be 1-255 visible ASCII characters');
+  return parsed.data;
+}
+
+function answer(result: AcceptedSend): { status: number; body: unknown; headers: Record<string, string> } {
+  return { status: result.status, body: result.body, headers: result.replayed ? { 'Idempotent-Replayed': 'true' } : {} };
+}
+
+function asApiError(err: unknown): unknown {
+  return err instanceof SendRejectedError ? new ApiError(err.status, err.code, err.message, err.details) : err;
+}
+
+export function registerSendRoutes(routes: RouteRegistry, deps: { requests: SendRequestService; bodyLimit: string }): void {
+  routes.add({
+    method: 'post',
+    path: '/v1/messages/:id/reply',
+    operationId: 'replyToMessage',
+    summary: 'Reply to a stored message through its mailbox',
+    description:
+      'Threaded reply (same Gmail thread / Graph conversation, In-Reply-To and References set). Requires `Idempotency-Key`: the same key with the same body returns the same answer and never sends twice; with another body it is a 409.',
+    tags: ['Sending'],
+    auth: 'tenant',
+    params: z.strictObject({ id: z.string().min(1).max(64) }),
+    headers: headersSchema,
+    body: replyBodySchema,
+    bodyLimit: deps.bodyLimit,
+    responses: { 202: { description: 'Queued (or the replayed first answer)', schema: acceptedSchema }, ...sendErrors },
+    async handler({ params, headers, body, principal, req }) {
+      if (principal.kind !== 'tenant') throw notFound('message');
+      const key = idempotencyKey(headers['idempotency-key']);
+      try {
+        return answer(await deps.requests.reply({ tenantId: principal.tenantId, apiKeyId: principal.apiKeyId }, key, params.id, req.body, body));
+      } catch (err) {
+        throw asApiError(err);
+      }
+    },
+  });
+
+  routes.add({
+    method: 'post',
+    path: '/v1/mailboxes/:id/send',
+    operationId: 'sendFromMailbox',
+    summary: 'Send a new message (not a reply) from a mailbox',
+    tags: ['Sending'],
+    auth: 'tenant',
+    params: z.strictObject({ id: z.string().min(1).max(64) }),
+    headers: headersSchema,
+    body: newMessageBodySchema,
+    bodyLimit: deps.bodyLimit,
+    responses: { 202: { description: 'Queued (or the replayed first answer)', schema: acceptedSchema }, ...sendErrors },
+    async handler({ params, headers, body, principal, req }) {
+      if (principal.kind !== 'tenant') throw notFound('mailbox');
+      const key = idempotencyKey(headers['idempotency-key']);
+      try {
+        return answer(await deps.requests.send({ tenantId: principal.tenantId, apiKeyId: principal.apiKeyId }, key, params.id, req.body, body));
+      } catch (err) {
+        throw asApiError(err);
+      }
+    },
+  });
+}

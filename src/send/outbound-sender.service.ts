@@ -1,0 +1,241 @@
+import { createHash } from 'node:crypto';
+import { KeyDestroyedError } from '../crypto/crypto-error.js';
+import type { DataKeyService } from '../crypto/data-key.service.js';
+import type { OutboxService } from '../events/outbox.service.js';
+import type { JobOutcome } from '../jobs/job-map.js';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { MailProvider } from '../providers/mail-provider.port.js';
+import { isProviderError, type ProviderError } from '../providers/provider-error.js';
+import type { BlobStore } from '../storage/blob.store.js';
+import type { Prisma } from '../storage/database.js';
+import type { MailboxRepository } from '../storage/mailbox.repository.js';
+import type { ClaimedOutbound, OutboundRepository, OutboundRow } from '../storage/outbound.repository.js';
+import type { MailProviderSource } from './mail-provider-source.port.js';
+import { decodeOutboundContent, OUTBOUND_CONTENT_AAD, type OutboundContent } from './outbound-content.js';
+
+export interface OutboundSenderOptions {
+  /**
+   * How long a `sending` row belongs to the worker that claimed it. A worker that died mid-send
+   * leaves the row `sending`; after the lease another attempt takes over (and first looks for the
+   * copy the dead worker may have sent). Longer than the slowest send (150 MB upload sessions),
+   * and long enough for Gmail's search index to show a message that was accepted.
+   */
+  leaseMs?: number;
+  /** Attempts (claims) before a retryable failure becomes `failed` / `retries_exhausted`. */
+  maxAttempts?: number;
+  /** Backoff for 5xx/network failures and 429s without Retry-After: base × 2^(n-1), capped, ±20 % jitter. */
+  baseDelayMs?: number;
+  maxDelayMs?: number;
+  random?: () => number;
+}
+
+/** Test seams; production passes none. */
+export interface OutboundSenderHooks {
+  /** Runs after the provider accepted the message, before the database records it (crash tests). */
+  afterProviderAccepted?(outboundId: string): Promise<void>;
+}
+
+export interface OutboundSenderDeps {
+  outbound: OutboundRepository;
+  mailboxes: Pick<MailboxRepository, 'findByIdUnscoped'>;
+  blobs: Pick<BlobStore, 'readAll'>;
+  dataKeys: Pick<DataKeyService, 'decryptFor'>;
+  outbox: Pick<OutboxService, 'appendEvent'>;
+  transaction: <T>(fn: (tx: Prisma.TransactionClient) => Promise<T>) => Promise<T>;
+  /** Called with the ids of events committed by a finished send (dispatch them promptly). */
+  eventsCommitted: (eventIds: string[]) => Promise<void>;
+  providers: MailProviderSource;
+  logger: Pick<Logger, 'info' | 'warn' | 'error'>;
+  metrics?: Pick<Metrics, 'counter'>;
+  clock: () => Date;
+  hooks?: OutboundSenderHooks;
+}
+
+interface Failure {
+  code: string;
+  reason: string;
+}
+
+const DEFAULTS: Required<OutboundSenderOptions> = {
+  leaseMs: 15 * 60_000,
+  maxAttempts: 12,
+  baseDelayMs: 5_000,
+  maxDelayMs: 15 * 60_000,
+  random: Math.random,
+};
+
+/** Public, content-free reasons for permanent provider refusals. */
+function permanentFailure(err: ProviderError): Failure {
+  const detail = [err.status !== undefined ? `HTTP ${err.status}` : undefined, err.reason].filter(Boolean).join(', ');
+  switch (err.kind) {
+    case 'auth_revoked':
+      return { code: 'auth_revoked', reason: 'the mailbox’s authorization was revoked or has expired; the customer must reconnect the mailbox' };
+    case 'not_found':
+      return { code: 'not_found', reason: `the message being replied to no longer exists in the mailbox at the provider${detail ? ` (${detail})` : ''}` };
+    default:
+      return { code: 'invalid_request', reason: `the provider refused the message${detail ? ` (${detail})` : ''}` };
+  }
+}
+
+/**
+ * The `send.outbound` job: `queued → sending → sent | failed`, exactly once at the provider.
+ *
+ * Crash safety: the claim (attempts + 1, sendStartedAt) is committed BEFORE the provider call.
+ * Any later attempt therefore knows an earlier one may have reached the provider, and asks the
+ * provider for the generated Message-ID (`findByInternetMessageId`) before sending again; found
+ * means sent. Gmail warns that even a 200 does not prove delivery and a failure does not prove
+ * the opposite (provider-facts §1.5), so this check runs after every earlier attempt, not only
+ * after crashes. `message.sent` / `message.send_failed` are appended in the same transaction as
+ * the status change, fenced on the attempt number, so each is emitted once.
+ */
+export class OutboundSender {
+  private readonly o: Required<OutboundSenderOptions>;
+  private readonly outcomes: { inc(labels: { provider: string; outcome: string }): void } | undefined;
+
+  constructor(
+    private readonly deps: OutboundSenderDeps,
+    options: OutboundSenderOptions = {},
+  ) {
+    this.o = { ...DEFAULTS, ...options };
+    this.outcomes = deps.metrics?.counter('mbc_outbound_sends_total', 'Outbound send attempts by provider and outcome', ['provider', 'outcome'] as const);
+  }
+
+  async handle(payload: { outboundId: string }): Promise<JobOutcome> {
+    const id = payload.outboundId;
+    const now = this.deps.clock();
+    const claimed = await this.deps.outbound.claim(id, now, new Date(now.getTime() - this.o.leaseMs));
+    if (!claimed) return this.notClaimed(id, now);
+
+    const { row, attempt } = claimed;
+    const mailbox = await this.deps.mailboxes.findByIdUnscoped(row.mailboxId);
+    if (!mailbox || mailbox.status === 'purged' || mailbox.status === 'disconnecting') {
+      return this.fail(claimed, { code: 'mailbox_not_active', reason: 'the mailbox was disconnected before the message could be sent' }, 'n/a');
+    }
+    if (mailbox.status === 'reauth_required') {
+      return this.fail(claimed, { code: 'auth_revoked', reason: 'the mailbox needs to be reconnected by the customer (status reauth_required); nothing was sent' }, mailbox.provider);
+    }
+
+    let content: OutboundContent;
+    try {
+      content = decodeOutboundContent(await this.deps.dataKeys.decryptFor({ type: 'mailbox', id: row.mailboxId }, row.contentEnc, OUTBOUND_CONTENT_AAD(row.id)));
+    } catch (err) {
+      if (err instanceof KeyDestroyedError) return { status: 'skipped', reason: 'mailbox data was purged' };
+      throw err;
+    }
+
+    let provider: MailProvider;
+    try {
+      provider = await this.deps.providers({ id: mailbox.id, provider: mailbox.provider });
+    } catch (err) {
+      await this.deps.outbound.release(id, attempt, this.deps.clock());
+      throw err;
+    }
+
+    try {
+      if (attempt > 1) {
+        // An earlier attempt was recorded: it may have reached the provider. Never send twice.
+        const existing = await provider.findByInternetMessageId(content.internetMessageId);
+        if (existing) {
+          this.deps.logger.info({ outboundId: id, attempt }, 'outbound already at the provider; recorded as sent without re-sending');
+          return await this.succeed(claimed, { providerMessageId: existing, providerThreadId: null }, provider.name, true);
+        }
+      }
+      if (attempt > this.o.maxAttempts) {
+        return await this.fail(claimed, { code: 'retries_exhausted', reason: `the provider did not accept the message after ${this.o.maxAttempts} attempts` }, provider.name);
+      }
+      const mime = await this.deps.blobs.readAll(content.mime.blobId);
+      if (mime.length !== content.mime.size || createHash('sha256').update(mime).digest('hex') !== content.mime.sha256) {
+        return await this.fail(claimed, { code: 'content_unavailable', reason: 'the stored message could not be read back intact; nothing was sent' }, provider.name);
+      }
+      const result = await provider.send({
+        mime,
+        internetMessageId: content.internetMessageId,
+        ...(provider.name === 'google' && content.provider.threadId ? { providerThreadId: content.provider.threadId } : {}),
+        ...(provider.name === 'microsoft' && content.provider.replyToProviderMessageId ? { replyToProviderMessageId: content.provider.replyToProviderMessageId } : {}),
+      });
+      await this.deps.hooks?.afterProviderAccepted?.(id);
+      return await this.succeed(claimed, { providerMessageId: result.providerMessageId ?? null, providerThreadId: result.providerThreadId ?? null }, provider.name, false);
+    } catch (err) {
+      if (!isProviderError(err)) {
+        // Ours (database, blob store) or the crash hook: hand the row back only if this is not a
+        // simulated crash — a real crash cannot release, and the lease covers it.
+        if (!(err instanceof SimulatedCrash)) await this.deps.outbound.release(id, attempt, this.deps.clock()).catch(() => false);
+        throw err;
+      }
+      if (err.kind === 'rate_limited' || err.kind === 'transient') {
+        if (attempt >= this.o.maxAttempts) {
+          return this.fail(claimed, { code: 'retries_exhausted', reason: `the provider kept answering ${err.kind === 'rate_limited' ? 'rate limited' : 'with temporary errors'} for ${attempt} attempts` }, provider.name);
+        }
+        await this.deps.outbound.release(id, attempt, this.deps.clock());
+        const afterMs = err.kind === 'rate_limited' && err.retryAfterMs !== undefined ? err.retryAfterMs : this.backoff(attempt);
+        this.outcomes?.inc({ provider: provider.name, outcome: err.kind });
+        this.deps.logger.warn({ outboundId: id, attempt, kind: err.kind, status: err.status, reason: err.reason, afterMs }, 'outbound send will be retried');
+        return { status: 'retry', reason: err.kind, afterMs };
+      }
+      return this.fail(claimed, permanentFailure(err), provider.name);
+    }
+  }
+
+  private async notClaimed(id: string, now: Date): Promise<JobOutcome> {
+    const current = await this.deps.outbound.findUnscoped(id);
+    if (!current) return { status: 'skipped', reason: 'outbound record not found (purged)' };
+    if (current.status === 'sent' || current.status === 'failed') return { status: 'skipped', reason: `already ${current.status}` };
+    // Another worker holds a live lease: come back when it would have expired.
+    const leaseEnd = (current.sendStartedAt?.getTime() ?? now.getTime()) + this.o.leaseMs;
+    return { status: 'retry', reason: 'another attempt is in progress', afterMs: Math.max(1_000, leaseEnd - now.getTime()) };
+  }
+
+  private async succeed(claimed: ClaimedOutbound, result: { providerMessageId: string | null; providerThreadId: string | null }, provider: string, recovered: boolean): Promise<JobOutcome> {
+    const row = claimed.row;
+    const sentAt = this.deps.clock();
+    const eventId = await this.deps.transaction(async (tx) => {
+      const won = await this.deps.outbound.markSent(tx, row.id, claimed.attempt, { ...result, sentAt });
+      if (!won) return null;
+      const event = await this.deps.outbox.appendEvent(tx, {
+        tenantId: row.tenantId,
+        mailboxId: row.mailboxId,
+        type: 'message.sent',
+        refs: { outboundId: row.id },
+        data: { outboundId: row.id },
+      });
+      return event.id;
+    });
+    if (eventId === null) return { status: 'skipped', reason: 'a newer attempt owns the record' };
+    this.outcomes?.inc({ provider, outcome: recovered ? 'recovered' : 'sent' });
+    await this.deps.eventsCommitted([eventId]);
+    return { status: 'done', detail: { outboundId: row.id, attempt: claimed.attempt, recovered } };
+  }
+
+  private async fail(claimed: ClaimedOutbound, failure: Failure, provider: string): Promise<JobOutcome> {
+    const row: OutboundRow = claimed.row;
+    const at = this.deps.clock();
+    const eventId = await this.deps.transaction(async (tx) => {
+      const won = await this.deps.outbound.markFailed(tx, row.id, claimed.attempt, { ...failure, at });
+      if (!won) return null;
+      const event = await this.deps.outbox.appendEvent(tx, {
+        tenantId: row.tenantId,
+        mailboxId: row.mailboxId,
+        type: 'message.send_failed',
+        refs: { outboundId: row.id },
+        data: { outboundId: row.id, code: failure.code, reason: failure.reason },
+      });
+      return event.id;
+    });
+    if (eventId === null) return { status: 'skipped', reason: 'a newer attempt owns the record' };
+    this.outcomes?.inc({ provider, outcome: 'failed' });
+    this.deps.logger.warn({ outboundId: row.id, attempt: claimed.attempt, code: failure.code }, 'outbound send failed');
+    await this.deps.eventsCommitted([eventId]);
+    return { status: 'failed', reason: failure.code };
+  }
+
+  private backoff(attempt: number): number {
+    const raw = Math.min(this.o.maxDelayMs, this.o.baseDelayMs * 2 ** Math.max(0, attempt - 1));
+    return Math.round(raw * (0.8 + 0.4 * this.o.random()));
+  }
+}
+
+/** Thrown by test hooks to stand for a process that died at that point (no cleanup runs). */
+export class SimulatedCrash extends Error {
+  override readonly name = 'SimulatedCrash';
+}

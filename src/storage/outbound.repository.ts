@@ -1,0 +1,192 @@
+import type { Prisma, PrismaClient } from './database.js';
+
+type Tx = Prisma.TransactionClient;
+
+export type OutboundStatus = 'queued' | 'sending' | 'sent' | 'failed';
+
+/** One `outbound_messages` row. `contentEnc` is the mailbox-DEK ciphertext of the composed request. */
+export interface OutboundRow {
+  id: string;
+  tenantId: string;
+  mailboxId: string;
+  kind: 'reply' | 'new';
+  replyToMessageId: string | null;
+  idempotencyKey: string;
+  requestHash: string;
+  status: OutboundStatus;
+  failureCode: string | null;
+  failureReason: string | null;
+  messageIdIndex: string;
+  contentEnc: Uint8Array;
+  providerMessageId: string | null;
+  providerThreadId: string | null;
+  threadKey: string | null;
+  attempts: number;
+  sendStartedAt: Date | null;
+  sentAt: Date | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface NewOutbound {
+  id: string;
+  tenantId: string;
+  mailboxId: string;
+  kind: 'reply' | 'new';
+  replyToMessageId: string | null;
+  idempotencyKey: string;
+  requestHash: string;
+  messageIdIndex: string;
+  contentEnc: Uint8Array;
+  threadKey: string | null;
+  createdAt: Date;
+}
+
+/** What an Idempotency-Key lookup needs: enough to replay the first answer or refuse a reuse. */
+export interface IdempotencyHit {
+  id: string;
+  requestHash: string;
+  status: OutboundStatus;
+}
+
+export type InsertResult = { inserted: true } | { inserted: false; existing: IdempotencyHit };
+
+/** A send attempt that owns the row: `attempt` is the fencing token for every later write. */
+export interface ClaimedOutbound {
+  row: OutboundRow;
+  attempt: number;
+}
+
+/**
+ * The outbound outbox (`outbound_messages`). Status moves only through guarded UPDATEs:
+ * `claim` records intent (attempts + sendStartedAt) BEFORE the provider is called, and every
+ * later write is fenced on the attempt number it claimed, so a slow worker whose lease was taken
+ * over can never overwrite the newer attempt's outcome.
+ */
+export class OutboundRepository {
+  constructor(private readonly prisma: PrismaClient) {}
+
+  async findByIdempotencyKey(tenantId: string, idempotencyKey: string): Promise<IdempotencyHit | null> {
+    const row = await this.prisma.outboundMessage.findUnique({
+      where: { tenantId_idempotencyKey: { tenantId, idempotencyKey } },
+      select: { id: true, requestHash: true, status: true },
+    });
+    return row ? { id: row.id, requestHash: row.requestHash, status: row.status as OutboundStatus } : null;
+  }
+
+  /**
+   * Inserts a `queued` row. When the (tenant, Idempotency-Key) pair already exists — another
+   * request with the same key won the race — answers with the existing row instead of failing.
+   */
+  async insertQueued(input: NewOutbound): Promise<InsertResult> {
+    try {
+      await this.prisma.outboundMessage.create({
+        data: {
+          id: input.id,
+          tenantId: input.tenantId,
+          mailboxId: input.mailboxId,
+          kind: input.kind,
+          replyToMessageId: input.replyToMessageId,
+          idempotencyKey: input.idempotencyKey,
+          requestHash: input.requestHash,
+          status: 'queued',
+          messageIdIndex: input.messageIdIndex,
+          contentEnc: new Uint8Array(input.contentEnc),
+          threadKey: input.threadKey,
+          createdAt: input.createdAt,
+        },
+      });
+      return { inserted: true };
+    } catch (err) {
+      // Checked by reading rather than by driver error codes, which differ between pg and PGlite.
+      const existing = await this.findByIdempotencyKey(input.tenantId, input.idempotencyKey);
+      if (existing) return { inserted: false, existing };
+      throw err;
+    }
+  }
+
+  /** Removes a row that never got a send job (the enqueue failed right after the insert). */
+  async deleteUnsent(id: string): Promise<void> {
+    await this.prisma.outboundMessage.deleteMany({ where: { id, status: 'queued', attempts: 0 } });
+  }
+
+  async findForTenant(tenantId: string, id: string): Promise<OutboundRow | null> {
+    const row = await this.prisma.outboundMessage.findFirst({ where: { id, tenantId } });
+    return row as OutboundRow | null;
+  }
+
+  async findUnscoped(id: string): Promise<OutboundRow | null> {
+    const row = await this.prisma.outboundMessage.findUnique({ where: { id } });
+    return row as OutboundRow | null;
+  }
+
+  /**
+   * Takes the row for one send attempt: `queued`, or `sending` whose previous attempt started
+   * before `staleBefore` (its worker died). Increments `attempts` and stamps `sendStartedAt` in
+   * the same statement, so the intent is durable before any provider call. Null when another
+   * worker holds a live lease or the row is finished.
+   */
+  async claim(id: string, now: Date, staleBefore: Date): Promise<ClaimedOutbound | null> {
+    const claimed = await this.prisma.outboundMessage.updateManyAndReturn({
+      where: {
+        id,
+        OR: [{ status: 'queued' }, { status: 'sending', sendStartedAt: { lt: staleBefore } }],
+      },
+      data: { status: 'sending', attempts: { increment: 1 }, sendStartedAt: now, updatedAt: now },
+    });
+    const row = claimed[0] as OutboundRow | undefined;
+    return row ? { row, attempt: row.attempts } : null;
+  }
+
+  /** Marks the claimed attempt sent. False when the attempt no longer owns the row. */
+  async markSent(tx: Tx, id: string, attempt: number, result: { providerMessageId: string | null; providerThreadId: string | null; sentAt: Date }): Promise<boolean> {
+    const res = await tx.outboundMessage.updateMany({
+      where: { id, status: 'sending', attempts: attempt },
+      data: {
+        status: 'sent',
+        providerMessageId: result.providerMessageId,
+        providerThreadId: result.providerThreadId,
+        sentAt: result.sentAt,
+        failureCode: null,
+        failureReason: null,
+        updatedAt: result.sentAt,
+      },
+    });
+    return res.count === 1;
+  }
+
+  /**
+   * Marks the row failed. `attempt` fences a claimed attempt; null fails a row that is still
+   * `queued` (refused before any attempt, e.g. the mailbox was disconnected meanwhile).
+   */
+  async markFailed(tx: Tx, id: string, attempt: number | null, failure: { code: string; reason: string; at: Date }): Promise<boolean> {
+    const res = await tx.outboundMessage.updateMany({
+      where: attempt === null ? { id, status: 'queued' } : { id, status: 'sending', attempts: attempt },
+      data: { status: 'failed', failureCode: failure.code, failureReason: failure.reason, updatedAt: failure.at },
+    });
+    return res.count === 1;
+  }
+
+  /** Hands a claimed row back to the queue after a retryable failure (sendStartedAt is kept as evidence). */
+  async release(id: string, attempt: number, at: Date): Promise<boolean> {
+    const res = await this.prisma.outboundMessage.updateMany({
+      where: { id, status: 'sending', attempts: attempt },
+      data: { status: 'queued', updatedAt: at },
+    });
+    return res.count === 1;
+  }
+
+  /** Rows waiting for a send job since before `before` (the enqueue after commit may have been lost). */
+  async listStuckQueued(before: Date, limit: number): Promise<Array<{ id: string; mailboxId: string }>> {
+    return this.prisma.outboundMessage.findMany({
+      where: { status: 'queued', updatedAt: { lt: before } },
+      select: { id: true, mailboxId: true },
+      orderBy: { updatedAt: 'asc' },
+      take: limit,
+    });
+  }
+
+  async countForMailbox(mailboxId: string): Promise<number> {
+    return this.prisma.outboundMessage.count({ where: { mailboxId } });
+  }
+}
