@@ -50,9 +50,12 @@ export async function startService(
     const address = server.address();
     port = typeof address === 'object' && address ? address.port : undefined;
     if (port !== undefined) core.embeddedLock?.setPort(port);
-    // Graph expects an answer within 3 s; slow clients must not hold sockets for ever.
+    // Idle keep-alive sockets live longer than a client's or load balancer's (commonly 60 s), so
+    // the server is never the side that closes a socket a client is about to reuse (which
+    // surfaces as "other side closed" on the client). headersTimeout must exceed it.
+    server.keepAliveTimeout = 65_000;
+    server.headersTimeout = 66_000;
     server.requestTimeout = 120_000;
-    server.headersTimeout = 30_000;
     core.logger.info({ port }, 'http listening');
   }
 

@@ -17,13 +17,18 @@ const env = (port: number): NodeJS.ProcessEnv => {
   return e;
 };
 const children: ChildProcess[] = [];
+// The service's own output, shown when an assertion fails (it names why a process died).
+const output: string[] = [];
+const tail = (): string => output.join('').slice(-4000);
 
 async function startServe(port: number): Promise<ChildProcess> {
   const child = spawn(process.execPath, [BIN, 'serve'], { env: env(port), stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(child);
+  child.stdout?.on('data', (d: Buffer) => output.push(d.toString()));
+  child.stderr?.on('data', (d: Buffer) => output.push(d.toString()));
   const deadline = Date.now() + 120_000;
   while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`serve exited with ${child.exitCode}`);
+    if (child.exitCode !== null) throw new Error(`serve exited with ${child.exitCode}: ${tail()}`);
     try {
       if ((await fetch(`http://127.0.0.1:${port}/healthz`)).ok) return child;
     } catch {
@@ -65,7 +70,9 @@ describe('the CLI on the embedded database', () => {
     expect(created.status, created.stderr).toBe(0);
     const { tenantId, apiKey } = JSON.parse(created.stdout) as { tenantId: string; apiKey: string };
     expect(tenantId).toMatch(/^ten_/);
-    const list = await fetch(`http://127.0.0.1:${port}/v1/mailboxes`, { headers: { authorization: `Bearer ${apiKey}` } });
+    const list = await fetch(`http://127.0.0.1:${port}/v1/mailboxes`, { headers: { authorization: `Bearer ${apiKey}` } }).catch((err: unknown) => {
+      throw new Error(`service did not answer (${String(err)}); its output: ${tail()}`);
+    });
     expect(list.status).toBe(200);
 
     const second = cli(port, 'serve');
