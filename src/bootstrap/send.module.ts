@@ -1,0 +1,114 @@
+import { z } from 'zod';
+import { notifyEventsCommitted, OutboxService } from '../events/outbox.service.js';
+import { registerOutboundRoutes } from '../http/routes/outbound.route.js';
+import { registerSendRoutes } from '../http/routes/send.route.js';
+import { defineOps } from '../ops/ops-command.js';
+import { createScanner } from '../scan/scanner.factory.js';
+import type { Scanner } from '../scan/scanner.port.js';
+import type { MailProviderSource } from '../send/mail-provider-source.port.js';
+import { OutboundSender, type OutboundSenderHooks, type OutboundSenderOptions } from '../send/outbound-sender.service.js';
+import { OutboundQueryService } from '../send/outbound-view.js';
+import type { ComposerDeps } from '../send/reply-composer.js';
+import { SendRequestService } from '../send/send-request.service.js';
+import { BlobStore } from '../storage/blob.store.js';
+import { MessageReadRepository } from '../storage/message-read.repository.js';
+import { OutboundRepository } from '../storage/outbound.repository.js';
+import { OutboxRepository } from '../storage/outbox.repository.js';
+import { mailAccess } from './connect.module.js';
+import type { Core } from './core.js';
+import type { ServiceModule } from './module.js';
+
+export interface SendModuleOptions {
+  /** Provider adapters per mailbox; default: the connect room's factory (token vault). */
+  providers?: MailProviderSource;
+  /** Default: clamd from CLAMD_* (a NullScanner when unset, which refuses attachments). */
+  scanner?: Scanner;
+  sender?: OutboundSenderOptions;
+  hooks?: OutboundSenderHooks;
+  composer?: ComposerDeps;
+}
+
+/** Parallel sends per process; each holds at most one message's MIME in memory. */
+const SEND_CONCURRENCY = 4;
+
+/**
+ * Replies and new messages through the connected mailbox (issue 7): the send and status routes,
+ * the `send.outbound` job, and an ops command that re-enqueues records whose job was lost.
+ */
+export async function sendModule(core: Core, opts: SendModuleOptions = {}): Promise<ServiceModule> {
+  const providers: MailProviderSource =
+    opts.providers ??
+    (await (async () => {
+      const access = await mailAccess(core);
+      return async (mailbox) => access.providers.forMailbox(mailbox);
+    })());
+  const clamd = core.config.clamd;
+  const scanner =
+    opts.scanner ??
+    createScanner({
+      socket: clamd.kind === 'socket' ? clamd.socket : null,
+      host: clamd.kind === 'tcp' ? clamd.host : null,
+      port: clamd.kind === 'tcp' ? clamd.port : null,
+      timeouts: { scanTimeoutMs: clamd.kind === 'none' ? undefined : clamd.timeoutMs },
+    }).scanner;
+  const outbound = new OutboundRepository(core.prisma);
+  const blobs = new BlobStore(core.prisma, core.dataKeys);
+  const outbox = new OutboxService({ repo: new OutboxRepository(core.prisma), dataKeys: core.dataKeys, clock: core.clock });
+
+  const requests = new SendRequestService({
+    outbound,
+    messages: new MessageReadRepository(core.prisma),
+    mailboxes: core.mailboxes,
+    dataKeys: core.dataKeys,
+    blindIndex: core.blindIndex,
+    blobs,
+    scanner,
+    jobs: core.jobs,
+    audit: core.audit,
+    logger: core.logger,
+    clock: core.clock,
+    ...(opts.composer ? { composer: opts.composer } : {}),
+  });
+  const sender = new OutboundSender(
+    {
+      outbound,
+      mailboxes: core.mailboxes,
+      blobs,
+      dataKeys: core.dataKeys,
+      outbox,
+      transaction: (fn) => core.prisma.$transaction(fn),
+      eventsCommitted: (ids) => notifyEventsCommitted(core.jobs, ids, core.logger),
+      providers,
+      logger: core.logger,
+      metrics: core.metrics,
+      clock: core.clock,
+      ...(opts.hooks ? { hooks: opts.hooks } : {}),
+    },
+    opts.sender,
+  );
+
+  return {
+    name: 'send',
+    routes(registry) {
+      registerSendRoutes(registry, { requests, bodyLimit: core.config.http.sendBodyLimit });
+      registerOutboundRoutes(registry, { outbound: new OutboundQueryService(outbound) });
+    },
+    jobs(queue) {
+      queue.register('send.outbound', (payload) => sender.handle(payload), { concurrency: SEND_CONCURRENCY });
+    },
+    ops: [
+      defineOps({
+        name: 'send.requeue',
+        summary: 're-enqueue outbound messages left queued without a job (e.g. after a crash between commit and enqueue)',
+        input: z.strictObject({ olderThanMinutes: z.number().int().min(1).max(10_080).default(15), limit: z.number().int().min(1).max(10_000).default(1000) }),
+        async run(input) {
+          const stuck = await outbound.listStuckQueued(new Date(core.clock().getTime() - input.olderThanMinutes * 60_000), input.limit);
+          // singletonKey = outbound id: a record whose job still exists is not queued twice,
+          // and the job itself claims the row atomically either way.
+          for (const row of stuck) await core.jobs.enqueue('send.outbound', { outboundId: row.id }, { singletonKey: row.id });
+          return { requeued: stuck.length };
+        },
+      }),
+    ],
+  };
+}
