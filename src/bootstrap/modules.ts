@@ -3,6 +3,7 @@ import type { Core } from './core.js';
 import { lifecycleModule } from './lifecycle.module.js';
 import { messagesModule } from './messages.module.js';
 import type { ServiceModule } from './module.js';
+import { sendModule } from './send.module.js';
 import { tenancyModule } from './tenancy.module.js';
 import { webhooksModule } from './webhooks.module.js';
 
@@ -11,5 +12,5 @@ import { webhooksModule } from './webhooks.module.js';
  * ops commands.
  */
 export async function createModules(core: Core): Promise<ServiceModule[]> {
-  return [tenancyModule(core), lifecycleModule(core), webhooksModule(core), messagesModule(core), await connectModule(core)];
+  return [tenancyModule(core), lifecycleModule(core), webhooksModule(core), messagesModule(core), await connectModule(core), await sendModule(core)];
 }
