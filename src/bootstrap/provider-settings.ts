@@ -80,6 +80,8 @@ export async function resolveProviderSettings(config: Config, logger: Pick<Logge
     let googleEndpoints: GoogleEndpoints;
     if (config.sandbox.googleUrl) {
       googleEndpoints = sandboxGoogleEndpoints(config.sandbox.googleUrl);
+      const p = pubsub(SANDBOX_PUSH_SERVICE_ACCOUNT, SANDBOX_PUBSUB_TOPIC);
+      await registerExternalGooglePush(config.sandbox.googleUrl, { endpoint: googlePush, audience: p.audience, serviceAccountEmail: p.serviceAccount ?? SANDBOX_PUSH_SERVICE_ACCOUNT }, logger);
     } else {
       const p = pubsub(SANDBOX_PUSH_SERVICE_ACCOUNT, SANDBOX_PUBSUB_TOPIC);
       googleSandbox = await startGoogleSandbox({
@@ -117,6 +119,22 @@ export async function resolveProviderSettings(config: Config, logger: Pick<Logge
   } catch (err) {
     await Promise.all(started.map((s) => s.close().catch(() => undefined)));
     throw err;
+  }
+}
+
+/**
+ * Points a standalone Google stand-in's Pub/Sub push subscription at this connector (what an
+ * admin does with `gcloud pubsub subscriptions create --push-endpoint` in production). Best
+ * effort: without it mail still arrives through polling.
+ */
+async function registerExternalGooglePush(googleUrl: string, push: { endpoint: string; audience: string; serviceAccountEmail: string }, logger: Pick<Logger, 'warn'>): Promise<void> {
+  const base = new URL(googleUrl);
+  if (!['127.0.0.1', 'localhost'].includes(base.hostname)) return;
+  try {
+    const res = await fetch(new URL('/_sandbox/push', base), { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(push), signal: AbortSignal.timeout(5000) });
+    if (!res.ok) logger.warn({ status: res.status }, 'the Google stand-in refused the push subscription; relying on polling');
+  } catch {
+    logger.warn('the Google stand-in is unreachable; connect and sync will fail until it runs');
   }
 }
 
