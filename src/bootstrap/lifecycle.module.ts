@@ -18,20 +18,22 @@ import { RetentionService } from '../lifecycle/retention.service.js';
 import { RiscReceiverService } from '../lifecycle/risc-receiver.service.js';
 import { SetVerifier } from '../lifecycle/set-verifier.js';
 import { defineOps } from '../ops/ops-command.js';
-import { GOOGLE_ENDPOINTS, sandboxGoogleEndpoints } from '../providers/google/google-endpoints.js';
-import { microsoftEndpoints } from '../providers/microsoft/microsoft-endpoints.js';
+import { GOOGLE_ENDPOINTS } from '../providers/google/google-endpoints.js';
 import { BreakGlassRepository } from '../storage/break-glass.repository.js';
 import { DataSubjectRepository } from '../storage/data-subject.repository.js';
 import { PurgeEventsRepository } from '../storage/purge-events.repository.js';
 import { PurgeRepository } from '../storage/purge.repository.js';
 import { RetentionRepository } from '../storage/retention.repository.js';
+import { OutboxService } from '../events/outbox.service.js';
+import { OutboxRepository } from '../storage/outbox.repository.js';
+import { mailAccess } from './connect.module.js';
 import type { Core } from './core.js';
 import type { ServiceModule } from './module.js';
 
 export interface LifecycleModuleOptions {
   /** Replaces the real provider adapters (tests that stage a provider outage without a sandbox). */
   teardown?: Partial<Record<TeardownProvider, ProviderTeardown>>;
-  /** Microsoft access tokens from the token vault (connect room), for the subscription DELETE. */
+  /** Microsoft access tokens for the subscription DELETE; default: the token vault (connect room). */
   microsoftAccessToken?: MicrosoftAccessTokenSource;
   purge?: PurgeServiceOptions;
 }
@@ -43,19 +45,22 @@ const STALE_PURGE_MS = 10 * 60_000;
  * Disconnect/revoke/purge, retention, data-subject requests, break-glass access and the
  * optional Google RISC receiver (issue 8).
  */
-export function lifecycleModule(core: Core, opts: LifecycleModuleOptions = {}): ServiceModule {
+export async function lifecycleModule(core: Core, opts: LifecycleModuleOptions = {}): Promise<ServiceModule> {
   const { config } = core;
   const purgeRepo = new PurgeRepository(core.prisma);
-  const events = new LifecycleEventWriter(new PurgeEventsRepository(core.prisma), core.dataKeys, core.jobs, core.logger, core.clock);
-  const googleEndpoints = config.sandbox.enabled && config.sandbox.googleUrl ? sandboxGoogleEndpoints(config.sandbox.googleUrl) : GOOGLE_ENDPOINTS;
+  const outbox = new OutboxService({ repo: new OutboxRepository(core.prisma), dataKeys: core.dataKeys, clock: core.clock });
+  const events = new LifecycleEventWriter(new PurgeEventsRepository(core.prisma), outbox, core.dataKeys, core.jobs, core.logger, core.clock);
+  // Real or sandbox provider endpoints and the token vault, shared with the connect/sync rooms.
+  const access = await mailAccess(core);
+  const google = access.settings.google;
+  const googleEndpoints = google?.endpoints ?? GOOGLE_ENDPOINTS;
   const teardown: Record<TeardownProvider, ProviderTeardown> = {
-    google: opts.teardown?.google ?? new GoogleTeardownAdapter({ endpoints: googleEndpoints, clientId: config.google.clientId, clientSecret: config.google.clientSecret }),
+    google: opts.teardown?.google ?? new GoogleTeardownAdapter({ endpoints: googleEndpoints, clientId: google?.clientId, clientSecret: google?.clientSecret }),
     microsoft:
       opts.teardown?.microsoft ??
       new MicrosoftTeardownAdapter({
-        // The sandbox's Graph endpoints need its CA (src/sandbox/microsoft); they come with the token vault.
-        endpoints: config.sandbox.enabled ? undefined : microsoftEndpoints(config.microsoft.tenant),
-        accessToken: opts.microsoftAccessToken,
+        endpoints: access.settings.microsoft?.endpoints,
+        accessToken: opts.microsoftAccessToken ?? ((mailbox) => access.vault.accessToken(mailbox.id)),
       }),
   };
   const purges = new PurgeService(
@@ -78,10 +83,10 @@ export function lifecycleModule(core: Core, opts: LifecycleModuleOptions = {}): 
   const risc = config.google.riscEnabled
     ? new RiscReceiverService(
         new SetVerifier({
-          jwksUrl: config.google.riscJwksUrl ?? (config.sandbox.enabled && config.sandbox.googleUrl ? googleEndpoints.oauth2FederatedSignonJwkCertsUrl : undefined),
+          jwksUrl: config.google.riscJwksUrl ?? (access.settings.mode !== 'production' && google ? googleEndpoints.oauth2FederatedSignonJwkCertsUrl : undefined),
           discoveryUrl: 'https://accounts.google.com/.well-known/risc-configuration',
           issuers: config.google.riscIssuers,
-          audiences: config.google.clientId ? [config.google.clientId] : [],
+          audiences: google ? [google.clientId] : [],
           clock: core.clock,
         }),
         purgeRepo,

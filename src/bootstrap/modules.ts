@@ -12,5 +12,5 @@ import { webhooksModule } from './webhooks.module.js';
  * ops commands.
  */
 export async function createModules(core: Core): Promise<ServiceModule[]> {
-  return [tenancyModule(core), lifecycleModule(core), webhooksModule(core), messagesModule(core), await connectModule(core), await sendModule(core)];
+  return [tenancyModule(core), await lifecycleModule(core), webhooksModule(core), messagesModule(core), await connectModule(core), await sendModule(core)];
 }

@@ -1,4 +1,6 @@
 import type { DataKeyService } from '../crypto/data-key.service.js';
+import { EVENT_TYPES, type EventType } from '../events/event-types.js';
+import type { OutboxService } from '../events/outbox.service.js';
 import type { JobQueue } from '../jobs/job-queue.js';
 import type { Logger } from '../observability/logger.js';
 import type { Prisma } from '../storage/database.js';
@@ -33,6 +35,7 @@ export interface PendingEvent {
 export class LifecycleEventWriter {
   constructor(
     private readonly repo: PurgeEventsRepository,
+    private readonly outbox: Pick<OutboxService, 'appendEvent'>,
     private readonly dataKeys: DataKeyService,
     private readonly jobs: Pick<JobQueue, 'enqueue'>,
     private readonly logger: Logger,
@@ -47,6 +50,13 @@ export class LifecycleEventWriter {
     tx: Tx,
     input: { tenantId: string; mailboxId: string; type: LifecycleEventType; refs: { purgeId?: string }; data: EventFacts; seq?: bigint },
   ): Promise<PendingEvent> {
+    if (isOutboxType(input.type) && input.seq === undefined) {
+      // The shared outbox writer validates refs/data and hands out the mailbox sequence.
+      const appended = await this.outbox.appendEvent(tx, { tenantId: input.tenantId, mailboxId: input.mailboxId, type: input.type, refs: input.refs, data: input.data });
+      return { eventId: appended.id };
+    }
+    // Types the outbox does not know yet (`mailbox.break_glass_opened`), or an event for a mailbox
+    // row that is already gone: written here, in the same table and format.
     const eventId = newId('event');
     const seq = input.seq ?? (await this.repo.nextMailboxSeq(tx, input.mailboxId)) ?? 1n;
     if (Buffer.byteLength(JSON.stringify(input.data)) > 2048) throw new Error(`${input.type} event data exceeds 2 KB`);
@@ -63,4 +73,10 @@ export class LifecycleEventWriter {
       });
     }
   }
+}
+
+const OUTBOX_TYPES: ReadonlySet<string> = new Set(EVENT_TYPES);
+
+function isOutboxType(type: string): type is EventType {
+  return OUTBOX_TYPES.has(type);
 }

@@ -13,7 +13,7 @@ let svc: TestService;
 let adminKey: string;
 
 beforeAll(async () => {
-  svc = await startTestService({ modules: async (core) => [tenancyModule(core), lifecycleModule(core)] });
+  svc = await startTestService({ modules: async (core) => [tenancyModule(core), await lifecycleModule(core)] });
   adminKey = (await svc.core.apiKeys.issue({ admin: true })).key;
   const t = await svc.createTenant();
   for (let i = 0; i < 5; i++) {

@@ -11,7 +11,7 @@ let svc: TestService;
 let adminKey: string;
 
 beforeAll(async () => {
-  svc = await startTestService({ modules: async (core) => [tenancyModule(core), lifecycleModule(core)] });
+  svc = await startTestService({ modules: async (core) => [tenancyModule(core), await lifecycleModule(core)] });
   adminKey = (await svc.core.apiKeys.issue({ admin: true })).key;
 }, 60_000);
 afterAll(async () => svc?.close());

@@ -7,6 +7,7 @@ import { lifecycleModule } from '../../src/bootstrap/lifecycle.module.js';
 import { tenancyModule } from '../../src/bootstrap/tenancy.module.js';
 import { isCryptoError } from '../../src/crypto/crypto-error.js';
 import { DataKeyService } from '../../src/crypto/data-key.service.js';
+import { OutboxService } from '../../src/events/outbox.service.js';
 import { OUTBOX_DATA_AAD } from '../../src/lifecycle/lifecycle-event.writer.js';
 import { LifecycleEventWriter } from '../../src/lifecycle/lifecycle-event.writer.js';
 import { MailboxCredentialReader } from '../../src/lifecycle/mailbox-credential.reader.js';
@@ -18,6 +19,7 @@ import { sandboxGoogleEndpoints } from '../../src/providers/google/google-endpoi
 import { startGoogleSandbox, type GoogleSandbox } from '../../src/sandbox/google/google-sandbox.server.js';
 import { connectGoogleSandboxUser } from '../../src/sandbox/google/google-sandbox-connect.client.js';
 import { DataKeyRepository } from '../../src/storage/data-key.repository.js';
+import { OutboxRepository } from '../../src/storage/outbox.repository.js';
 import { PurgeEventsRepository } from '../../src/storage/purge-events.repository.js';
 import { PurgeRepository } from '../../src/storage/purge.repository.js';
 import { startTestService, type TestService } from '../helpers/test-service.js';
@@ -35,7 +37,7 @@ beforeAll(async () => {
   svc = await startTestService({
     env: { SANDBOX: '1', SANDBOX_GOOGLE_URL: google.url, GOOGLE_CLIENT_ID: CLIENT_ID, GOOGLE_CLIENT_SECRET: CLIENT_SECRET },
     // Only the rooms under test: another room's unfinished worker must not race these purges.
-    modules: async (core) => [tenancyModule(core), lifecycleModule(core, { purge: { revokeRetryDelayMs: () => 300 } })],
+    modules: async (core) => [tenancyModule(core), await lifecycleModule(core, { purge: { revokeRetryDelayMs: () => 300 } })],
   });
 }, 60_000);
 
@@ -249,7 +251,7 @@ describe('disconnect and purge', () => {
         audit: core.audit,
         // Nothing is enqueued: the real worker must not pick this purge up before the crash.
         jobs: { enqueue: async () => null, cancelByKey: (n, k) => core.jobs.cancelByKey(n, k) },
-        events: new LifecycleEventWriter(new PurgeEventsRepository(core.prisma), core.dataKeys, core.jobs, core.logger, core.clock),
+        events: new LifecycleEventWriter(new PurgeEventsRepository(core.prisma), new OutboxService({ repo: new OutboxRepository(core.prisma), dataKeys: core.dataKeys, clock: core.clock }), core.dataKeys, core.jobs, core.logger, core.clock),
         teardown: { google: fakeGoogle, microsoft: fakeGoogle },
         credentials: new MailboxCredentialReader(core.dataKeys),
         logger: core.logger,
