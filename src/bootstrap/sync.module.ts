@@ -1,0 +1,151 @@
+import { z } from 'zod';
+import { OutboxService } from '../events/outbox.service.js';
+import { registerGooglePushRoutes } from '../http/routes/push-google.route.js';
+import { registerMailboxResyncRoutes } from '../http/routes/mailbox-resync.route.js';
+import { registerMicrosoftPushRoutes } from '../http/routes/push-microsoft.route.js';
+import { IngestService } from '../ingest/ingest.service.js';
+import { defineOps } from '../ops/ops-command.js';
+import { GOOGLE_ENDPOINTS } from '../providers/google/google-endpoints.js';
+import type { ScanPolicy } from '../scan/scan-policy.js';
+import { BlobStore } from '../storage/blob.store.js';
+import { MessageWriteRepository } from '../storage/message-write.repository.js';
+import { OutboxRepository } from '../storage/outbox.repository.js';
+import { SyncLockRepository } from '../storage/sync-lock.repository.js';
+import { SyncStateRepository } from '../storage/sync-state.repository.js';
+import { MailboxSyncService, type SyncHooks, type SyncSettings } from '../sync/mailbox-sync.service.js';
+import { PushIntakeService } from '../sync/push-intake.service.js';
+import { SyncSchedulerService } from '../sync/sync-scheduler.service.js';
+import type { SyncProviders } from '../sync/sync-providers.port.js';
+import { WatchService } from '../sync/watch.service.js';
+import { mailAccess } from './connect.module.js';
+import type { Core } from './core.js';
+import type { ServiceModule } from './module.js';
+import { configuredScanner, type ConfiguredScanner } from './scan.module.js';
+
+export interface SyncModuleOptions {
+  /** Default: the token-vault-backed MailProviderFactory of the connect room. */
+  providers?: SyncProviders;
+  scanner?: ConfiguredScanner;
+  scanPolicy?: ScanPolicy;
+  hooks?: SyncHooks;
+  settings?: Partial<SyncSettings>;
+  /** sync.mailbox jobs run at once per worker process (each holds one database connection). */
+  concurrency?: number;
+}
+
+/**
+ * Sync and ingest: `sync.mailbox` (backfill, incremental, window resync), the poll and watch
+ * renewal schedules, the Gmail and Graph push endpoints, `POST /v1/mailboxes/:id/resync` and the
+ * `mailboxes.resync` ops command.
+ */
+export async function syncModule(core: Core, opts: SyncModuleOptions = {}): Promise<ServiceModule> {
+  const access = await mailAccess(core);
+  const providers: SyncProviders = opts.providers ?? access.providers;
+  const outbox = new OutboxService({ repo: new OutboxRepository(core.prisma), dataKeys: core.dataKeys, clock: core.clock });
+  const messages = new MessageWriteRepository(core.prisma);
+  const state = new SyncStateRepository(core.prisma);
+  const ingest = new IngestService({
+    messages,
+    blobs: new BlobStore(core.prisma, core.dataKeys),
+    dataKeys: core.dataKeys,
+    blindIndex: core.blindIndex,
+    outbox,
+    jobs: core.jobs,
+    scanner: opts.scanner ?? configuredScanner(core),
+    maxMessageBytes: core.config.sync.maxMessageBytes,
+    ...(opts.scanPolicy ? { scanPolicy: opts.scanPolicy } : {}),
+    clock: core.clock,
+    logger: core.logger,
+    metrics: core.metrics,
+  });
+  const googleTopic = access.settings.google?.pubsub.topic;
+  const watches = new WatchService({
+    providers,
+    state,
+    dataKeys: core.dataKeys,
+    clock: core.clock,
+    logger: core.logger,
+    settings: { googleTopic, publicUrl: core.config.http.publicUrl },
+  });
+  const sync = new MailboxSyncService({
+    providers,
+    state,
+    locks: new SyncLockRepository(core.db),
+    messages,
+    ingest,
+    watches,
+    settings: { backfillDays: core.config.sync.backfillDays, ...opts.settings },
+    clock: core.clock,
+    logger: core.logger,
+    metrics: core.metrics,
+    ...(opts.hooks ? { hooks: opts.hooks } : {}),
+  });
+  const scheduler = new SyncSchedulerService({
+    state,
+    jobs: core.jobs,
+    clock: core.clock,
+    pollIntervalSeconds: core.config.sync.pollIntervalSeconds,
+    googleWatchEnabled: googleTopic !== undefined,
+  });
+  const google = access.settings.google;
+  const push = new PushIntakeService({
+    jobs: core.jobs,
+    mailboxes: core.mailboxes,
+    state,
+    blindIndex: core.blindIndex,
+    dataKeys: core.dataKeys,
+    clock: core.clock,
+    logger: core.logger,
+    metrics: core.metrics,
+    google: {
+      audience: google?.pubsub.audience ?? `${core.config.http.publicUrl}/push/google`,
+      serviceAccount: google?.pubsub.serviceAccount,
+      endpoints: google?.endpoints ?? GOOGLE_ENDPOINTS,
+    },
+  });
+
+  const requestSync = async (mailboxId: string, reason: 'manual' | 'resync'): Promise<{ queued: boolean; status: string }> => {
+    const id = await core.jobs.enqueue('sync.mailbox', { mailboxId, reason }, { singletonKey: mailboxId });
+    return { queued: id !== null, status: 'queued' };
+  };
+
+  return {
+    name: 'sync',
+    routes(registry) {
+      registerGooglePushRoutes(registry, push);
+      registerMicrosoftPushRoutes(registry, push);
+      registerMailboxResyncRoutes(registry, {
+        async requestSync(tenantId, mailboxId) {
+          const mailbox = await core.mailboxes.findForTenant(tenantId, mailboxId);
+          if (!mailbox) return null;
+          if (mailbox.status !== 'active') return { queued: false, status: mailbox.status };
+          return requestSync(mailboxId, 'manual');
+        },
+      });
+    },
+    jobs(queue) {
+      queue.register('sync.mailbox', (payload, ctx) => sync.run(payload, ctx.attempt), { concurrency: opts.concurrency ?? 2 });
+      queue.register('sync.poll', () => scheduler.poll(), { concurrency: 1 });
+      queue.register('sync.renew-watches', () => scheduler.renewWatches(), { concurrency: 1 });
+    },
+    schedules: [
+      { name: 'sync.poll', cron: '* * * * *' },
+      { name: 'sync.renew-watches', cron: '17 * * * *' },
+    ],
+    ops: [
+      defineOps({
+        name: 'mailboxes.resync',
+        summary: 'Queue a sync of one mailbox now',
+        input: z.strictObject({ mailboxId: z.string().min(1).max(64) }),
+        async run(input, ctx) {
+          const mailbox = await core.mailboxes.findByIdUnscoped(input.mailboxId);
+          if (!mailbox) throw new Error('mailbox not found');
+          if (mailbox.status !== 'active') return { mailboxId: mailbox.id, queued: false, status: mailbox.status };
+          const r = await requestSync(mailbox.id, 'resync');
+          await core.audit.record({ tenantId: mailbox.tenantId, actorType: 'ops', actorId: ctx.actorId, action: 'mailbox.resync', targetType: 'mailbox', targetId: mailbox.id });
+          return { mailboxId: mailbox.id, ...r };
+        },
+      }),
+    ],
+  };
+}

@@ -1,0 +1,53 @@
+import type { Database } from './database.js';
+
+/** Namespace of sync locks (first key of the two-key advisory lock), so other locks never collide. */
+const SYNC_LOCK_NAMESPACE = 431_907_223;
+
+export interface HeldLock {
+  release(): Promise<void>;
+}
+
+/**
+ * One sync per mailbox across every worker process: a session-level Postgres advisory lock on a
+ * dedicated connection, held for the whole run (pg-boss's singletonKey only dedupes *queued*
+ * jobs; a retried job and a fresh one can still run at once). A process-local set covers the
+ * embedded database, where every caller shares one session and advisory locks are re-entrant.
+ */
+export class SyncLockRepository {
+  readonly #local = new Set<string>();
+
+  constructor(private readonly db: Pick<Database, 'session'>) {}
+
+  async tryAcquire(mailboxId: string): Promise<HeldLock | null> {
+    if (this.#local.has(mailboxId)) return null;
+    this.#local.add(mailboxId);
+    let session: Awaited<ReturnType<Database['session']>> | undefined;
+    try {
+      session = await this.db.session();
+      const res = await session.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1::int4, hashtext($2)) AS locked', [SYNC_LOCK_NAMESPACE, mailboxId]);
+      if (res.rows[0]?.locked !== true) {
+        await session.release();
+        this.#local.delete(mailboxId);
+        return null;
+      }
+    } catch (err) {
+      await session?.release().catch(() => undefined);
+      this.#local.delete(mailboxId);
+      throw err;
+    }
+    const held = session;
+    let released = false;
+    return {
+      release: async () => {
+        if (released) return;
+        released = true;
+        try {
+          await held.query('SELECT pg_advisory_unlock($1::int4, hashtext($2))', [SYNC_LOCK_NAMESPACE, mailboxId]);
+        } finally {
+          await held.release();
+          this.#local.delete(mailboxId);
+        }
+      },
+    };
+  }
+}

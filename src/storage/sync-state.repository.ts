@@ -1,0 +1,119 @@
+import type { Prisma, PrismaClient } from './database.js';
+
+export type SyncStateName = 'idle' | 'backfilling' | 'syncing' | 'error';
+
+/** The sync columns of one mailbox (what the engine needs; no credentials). */
+export interface MailboxSyncRecord {
+  id: string;
+  tenantId: string;
+  provider: 'google' | 'microsoft';
+  status: string;
+  syncCursor: unknown;
+  backfillCompletedAt: Date | null;
+  lastSyncedAt: Date | null;
+  lastPushAt: Date | null;
+  watchExpiresAt: Date | null;
+  subscriptionId: string | null;
+  subscriptionExpiresAt: Date | null;
+  clientStateEnc: Uint8Array | null;
+}
+
+const SELECT = {
+  id: true,
+  tenantId: true,
+  provider: true,
+  status: true,
+  syncCursor: true,
+  backfillCompletedAt: true,
+  lastSyncedAt: true,
+  lastPushAt: true,
+  watchExpiresAt: true,
+  subscriptionId: true,
+  subscriptionExpiresAt: true,
+  clientStateEnc: true,
+} as const satisfies Prisma.MailboxSelect;
+
+/**
+ * Sync bookkeeping on `mailboxes`: the stored cursor (written only after the messages before it
+ * committed), sync state, push/watch/subscription fields. Worker-side: every method is unscoped
+ * by tenant because jobs carry only the mailbox id.
+ */
+export class SyncStateRepository {
+  constructor(private readonly prisma: PrismaClient) {}
+
+  async find(mailboxId: string): Promise<MailboxSyncRecord | null> {
+    return (await this.prisma.mailbox.findUnique({ where: { id: mailboxId }, select: SELECT })) as MailboxSyncRecord | null;
+  }
+
+  async findBySubscriptionId(subscriptionId: string): Promise<MailboxSyncRecord | null> {
+    return (await this.prisma.mailbox.findFirst({ where: { subscriptionId, provider: 'microsoft' }, select: SELECT })) as MailboxSyncRecord | null;
+  }
+
+  async saveCursor(mailboxId: string, cursor: Prisma.InputJsonValue | null): Promise<void> {
+    await this.prisma.mailbox.update({ where: { id: mailboxId }, data: { syncCursor: cursor ?? (null as unknown as Prisma.InputJsonValue) } });
+  }
+
+  async setState(mailboxId: string, state: SyncStateName, error: string | null = null): Promise<void> {
+    await this.prisma.mailbox.updateMany({ where: { id: mailboxId }, data: { syncState: state, syncError: error } });
+  }
+
+  async markBackfillCompleted(mailboxId: string, at: Date): Promise<void> {
+    await this.prisma.mailbox.update({ where: { id: mailboxId }, data: { backfillCompletedAt: at } });
+  }
+
+  async markSynced(mailboxId: string, at: Date): Promise<void> {
+    await this.prisma.mailbox.updateMany({ where: { id: mailboxId }, data: { lastSyncedAt: at, syncState: 'idle', syncError: null } });
+  }
+
+  async markPush(mailboxIds: readonly string[], at: Date): Promise<void> {
+    if (mailboxIds.length === 0) return;
+    await this.prisma.mailbox.updateMany({ where: { id: { in: [...mailboxIds] } }, data: { lastPushAt: at } });
+  }
+
+  async saveWatch(mailboxId: string, expiresAt: Date | null): Promise<void> {
+    await this.prisma.mailbox.update({ where: { id: mailboxId }, data: { watchExpiresAt: expiresAt } });
+  }
+
+  async saveSubscription(mailboxId: string, s: { subscriptionId: string | null; expiresAt: Date | null; clientStateEnc?: Uint8Array | null }): Promise<void> {
+    await this.prisma.mailbox.update({
+      where: { id: mailboxId },
+      data: {
+        subscriptionId: s.subscriptionId,
+        subscriptionExpiresAt: s.expiresAt,
+        ...(s.clientStateEnc !== undefined ? { clientStateEnc: s.clientStateEnc ? new Uint8Array(s.clientStateEnc) : null } : {}),
+      },
+    });
+  }
+
+  /** Active mailboxes whose last sync and last push are both older than `before` (poll fallback). */
+  async listPollDue(before: Date, limit: number): Promise<string[]> {
+    const rows = await this.prisma.mailbox.findMany({
+      where: {
+        status: 'active',
+        AND: [{ OR: [{ lastSyncedAt: null }, { lastSyncedAt: { lt: before } }] }, { OR: [{ lastPushAt: null }, { lastPushAt: { lt: before } }] }],
+      },
+      orderBy: { lastSyncedAt: { sort: 'asc', nulls: 'first' } },
+      take: limit,
+      select: { id: true },
+    });
+    return rows.map((r) => r.id);
+  }
+
+  /** Active, backfilled mailboxes whose Gmail watch / Graph subscription is due (or never started). */
+  async listRenewalDue(due: { googleBefore: Date | null; microsoftBefore: Date }, afterId: string | undefined, limit: number): Promise<MailboxSyncRecord[]> {
+    return (await this.prisma.mailbox.findMany({
+      where: {
+        status: 'active',
+        backfillCompletedAt: { not: null },
+        ...(afterId ? { id: { gt: afterId } } : {}),
+        OR: [
+          ...(due.googleBefore ? [{ provider: 'google', OR: [{ watchExpiresAt: null }, { watchExpiresAt: { lt: due.googleBefore } }] }] : []),
+          { provider: 'microsoft', OR: [{ subscriptionExpiresAt: null }, { subscriptionExpiresAt: { lt: due.microsoftBefore } }] },
+        ],
+      },
+      orderBy: { id: 'asc' },
+      take: limit,
+      select: SELECT,
+    })) as MailboxSyncRecord[];
+  }
+}

@@ -1,0 +1,245 @@
+import type { JobMap, JobOutcome } from '../jobs/job-map.js';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { MailProvider, SyncCursor } from '../providers/mail-provider.port.js';
+import { isProviderError, ProviderError } from '../providers/provider-error.js';
+import type { MessageWriteRepository } from '../storage/message-write.repository.js';
+import type { SyncLockRepository } from '../storage/sync-lock.repository.js';
+import type { MailboxSyncRecord, SyncStateRepository } from '../storage/sync-state.repository.js';
+import type { IngestResult, IngestService } from '../ingest/ingest.service.js';
+import { readSyncCursor } from './sync-cursor.js';
+import type { SyncProviders } from './sync-providers.port.js';
+import type { WatchService } from './watch.service.js';
+
+const HOUR = 3_600_000;
+
+export interface SyncSettings {
+  backfillDays: number;
+  /** A window resync starts this long before the newest stored message (clock skew, late delivery). */
+  resyncOverlapMs?: number;
+  /** First delay of the jittered backoff for transient provider errors. */
+  transientBaseDelayMs?: number;
+}
+
+export interface SyncHooks {
+  /** Called after each message is committed (tests abort a run here to simulate a crash). */
+  afterMessage?(mailboxId: string, result: IngestResult): void | Promise<void>;
+}
+
+export interface MailboxSyncDeps {
+  providers: SyncProviders;
+  state: SyncStateRepository;
+  locks: SyncLockRepository;
+  messages: Pick<MessageWriteRepository, 'storedProviderIds' | 'newestReceivedAt'>;
+  ingest: Pick<IngestService, 'ingest'>;
+  watches: Pick<WatchService, 'ensure'>;
+  settings: SyncSettings;
+  clock: () => Date;
+  logger: Pick<Logger, 'info' | 'warn' | 'debug'>;
+  metrics?: Metrics;
+  hooks?: SyncHooks;
+  random?: () => number;
+}
+
+interface RunStats {
+  stored: number;
+  duplicates: number;
+  skipped: number;
+  mode: 'backfill' | 'incremental' | 'resync';
+}
+
+/**
+ * `sync.mailbox`: one run of one mailbox, under a cross-process lock.
+ *
+ * 1. First run: take the provider's current cursor BEFORE listing the backfill window and store it,
+ *    so mail arriving during the backfill is picked up by the incremental pass; then ingest the
+ *    window (`BACKFILL_DAYS`). `backfillCompletedAt` is set only at the end, so a crash mid-backfill
+ *    repeats the (idempotent) backfill.
+ * 2. Incremental: `listChanges` from the last STORED cursor, page by page; a page's cursor is
+ *    stored only after every message on it committed — a crash replays at most one page, and a
+ *    replayed message is a no-op (unique per provider id).
+ * 3. `cursor_expired` (Gmail history 404, Graph 410/syncStateNotFound): take a fresh cursor first,
+ *    ingest the window from the newest stored message's receive time minus an overlap, then store
+ *    the fresh cursor. Nothing is lost (the window covers the gap, the fresh cursor covers what
+ *    arrives meanwhile) and nothing is doubled (ingest is idempotent).
+ *
+ * ProviderError kinds drive the outcome: rate_limited → retry after Retry-After; transient →
+ * jittered backoff; auth_revoked → stop (the vault flagged the mailbox); not_found on one message
+ * (deleted between list and fetch) → skip it.
+ */
+export class MailboxSyncService {
+  readonly #overlap: number;
+  readonly #random: () => number;
+  readonly #runs: ReturnType<Metrics['counter']> | undefined;
+
+  constructor(private readonly d: MailboxSyncDeps) {
+    this.#overlap = d.settings.resyncOverlapMs ?? HOUR;
+    this.#random = d.random ?? Math.random;
+    this.#runs = d.metrics?.counter('mbc_sync_runs_total', 'Mailbox sync runs by provider, mode and outcome', ['provider', 'mode', 'outcome'] as const);
+  }
+
+  async run(payload: JobMap['sync.mailbox'], attempt = 1): Promise<JobOutcome> {
+    const mailbox = await this.d.state.find(payload.mailboxId);
+    if (!mailbox) return { status: 'skipped', reason: 'mailbox not found' };
+    if (mailbox.status !== 'active') return { status: 'skipped', reason: `mailbox is ${mailbox.status}` };
+    const lock = await this.d.locks.tryAcquire(mailbox.id);
+    // Another worker is syncing this mailbox right now; it will see whatever this job was for.
+    if (!lock) return { status: 'skipped', reason: 'sync already running for this mailbox' };
+    const stats: RunStats = { stored: 0, duplicates: 0, skipped: 0, mode: 'incremental' };
+    try {
+      const outcome = await this.#sync(mailbox, stats, payload.reason);
+      this.#runs?.inc({ provider: mailbox.provider, mode: stats.mode, outcome: outcome.status });
+      return outcome;
+    } catch (err) {
+      const outcome = await this.#failure(mailbox, err, attempt);
+      this.#runs?.inc({ provider: mailbox.provider, mode: stats.mode, outcome: outcome.status });
+      return outcome;
+    } finally {
+      await lock.release();
+    }
+  }
+
+  async #sync(mailbox: MailboxSyncRecord, stats: RunStats, reason: string): Promise<JobOutcome> {
+    const d = this.d;
+    let runStart = d.clock();
+    const provider = d.providers.forMailbox(mailbox);
+    let cursor = readSyncCursor(mailbox.syncCursor, mailbox.provider);
+
+    if (!mailbox.backfillCompletedAt) {
+      stats.mode = 'backfill';
+      await d.state.setState(mailbox.id, 'backfilling');
+      if (!cursor) {
+        cursor = await provider.currentCursor();
+        await d.state.saveCursor(mailbox.id, cursor);
+      }
+      await d.watches.ensure(mailbox);
+      const since = new Date(d.clock().getTime() - d.settings.backfillDays * 86_400_000);
+      await this.#ingestWindow(mailbox, provider, since, stats);
+      await d.state.markBackfillCompleted(mailbox.id, d.clock());
+    } else {
+      await d.state.setState(mailbox.id, 'syncing');
+      await d.watches.ensure(mailbox);
+    }
+
+    if (!cursor) {
+      // A missing or unreadable stored cursor after the backfill: recover as from an expired one.
+      cursor = await this.#windowResync(mailbox, provider, stats);
+    }
+    try {
+      await this.#incremental(mailbox, provider, cursor, stats);
+    } catch (err) {
+      if (!isProviderError(err, 'cursor_expired')) throw err;
+      d.logger.info({ mailboxId: mailbox.id, provider: mailbox.provider }, 'sync cursor expired; resyncing a window');
+      const fresh = await this.#windowResync(mailbox, provider, stats);
+      // Anything after the fresh cursor (arrived during the resync) is fetched now.
+      await this.#incremental(mailbox, provider, fresh, stats);
+    }
+    // A push that arrived while this run held the lock was skipped by its own job (lock busy):
+    // run the incremental pass again so that mail is not left for the poll to find.
+    for (let extra = 0; extra < 3; extra++) {
+      const latest = await d.state.find(mailbox.id);
+      if (!latest?.lastPushAt || latest.lastPushAt.getTime() <= runStart.getTime() || latest.status !== 'active') break;
+      runStart = d.clock();
+      const stored = readSyncCursor(latest.syncCursor, mailbox.provider);
+      if (!stored) break;
+      await this.#incremental(mailbox, provider, stored, stats);
+    }
+    await d.state.markSynced(mailbox.id, d.clock());
+    d.logger.info({ mailboxId: mailbox.id, reason, mode: stats.mode, stored: stats.stored, duplicates: stats.duplicates, skipped: stats.skipped }, 'mailbox synced');
+    return { status: 'done', detail: { mode: stats.mode, stored: stats.stored, duplicates: stats.duplicates, skipped: stats.skipped } };
+  }
+
+  async #incremental(mailbox: MailboxSyncRecord, provider: MailProvider, start: SyncCursor, stats: RunStats): Promise<void> {
+    let cursor = start;
+    for (;;) {
+      const page = await provider.listChanges(cursor);
+      await this.#ingestIds(mailbox, provider, page.addedMessageIds, stats);
+      // Only now: every message before nextCursor is committed.
+      await this.d.state.saveCursor(mailbox.id, page.nextCursor);
+      cursor = page.nextCursor;
+      if (!page.hasMore) return;
+    }
+  }
+
+  async #windowResync(mailbox: MailboxSyncRecord, provider: MailProvider, stats: RunStats): Promise<SyncCursor> {
+    stats.mode = 'resync';
+    const fresh = await provider.currentCursor();
+    const newest = await this.d.messages.newestReceivedAt(mailbox.id);
+    const floor = this.d.clock().getTime() - this.d.settings.backfillDays * 86_400_000;
+    const since = new Date(newest ? Math.min(newest.getTime() - this.#overlap, this.d.clock().getTime()) : floor);
+    await this.#ingestWindow(mailbox, provider, since, stats);
+    await this.d.state.saveCursor(mailbox.id, fresh);
+    return fresh;
+  }
+
+  async #ingestWindow(mailbox: MailboxSyncRecord, provider: MailProvider, since: Date, stats: RunStats): Promise<void> {
+    let pageToken: string | undefined;
+    do {
+      const page = await provider.listWindow(since, pageToken);
+      await this.#ingestIds(mailbox, provider, page.messageIds, stats);
+      pageToken = page.nextPageToken;
+    } while (pageToken);
+  }
+
+  async #ingestIds(mailbox: MailboxSyncRecord, provider: MailProvider, ids: readonly string[], stats: RunStats): Promise<void> {
+    if (ids.length === 0) return;
+    // Skip the fetch (and its quota) for what is already stored.
+    const stored = await this.d.messages.storedProviderIds(mailbox.id, ids);
+    for (const id of ids) {
+      if (stored.has(id)) {
+        stats.duplicates++;
+        continue;
+      }
+      let raw;
+      try {
+        raw = await provider.fetchRaw(id);
+      } catch (err) {
+        if (isProviderError(err, 'not_found')) {
+          // Deleted between listing and fetching: nothing to store.
+          stats.skipped++;
+          continue;
+        }
+        throw err;
+      }
+      const result = await this.d.ingest.ingest(
+        { id: mailbox.id, tenantId: mailbox.tenantId, provider: mailbox.provider },
+        { providerMessageId: id, providerThreadId: raw.providerThreadId, raw: raw.raw, receivedAt: raw.receivedAt },
+      );
+      if (result.status === 'stored') stats.stored++;
+      else stats.duplicates++;
+      await this.d.hooks?.afterMessage?.(mailbox.id, result);
+    }
+  }
+
+  async #failure(mailbox: MailboxSyncRecord, err: unknown, attempt: number): Promise<JobOutcome> {
+    const d = this.d;
+    if (!(err instanceof ProviderError)) {
+      await d.state.setState(mailbox.id, 'error', 'internal_error').catch(() => undefined);
+      throw err; // unexpected: pg-boss retries with its backoff, the log has the stack
+    }
+    const code = err.reason ? `${err.kind}:${err.reason}` : err.kind;
+    await d.state.setState(mailbox.id, 'error', code.slice(0, 200)).catch(() => undefined);
+    switch (err.kind) {
+      case 'rate_limited':
+        return { status: 'retry', reason: 'provider rate limit', afterMs: err.retryAfterMs ?? this.#backoff(attempt) };
+      case 'transient':
+        return { status: 'retry', reason: 'transient provider error', afterMs: this.#backoff(attempt) };
+      case 'auth_revoked':
+        // The token vault has already moved the mailbox to reauth_required; nothing to retry.
+        return { status: 'failed', reason: 'authorization revoked' };
+      case 'cursor_expired':
+        // Expired again during the resync itself: start over soon.
+        return { status: 'retry', reason: 'cursor expired during resync', afterMs: this.#backoff(attempt) };
+      default:
+        d.logger.warn({ mailboxId: mailbox.id, kind: err.kind, reason: err.reason, status: err.status }, 'sync failed');
+        return { status: 'failed', reason: code };
+    }
+  }
+
+  /** Full-jitter exponential backoff: 5 s, 10 s, 20 s … capped at 15 min. */
+  #backoff(attempt: number): number {
+    const base = this.d.settings.transientBaseDelayMs ?? 5_000;
+    const cap = Math.min(15 * 60_000, base * 2 ** Math.max(0, attempt - 1));
+    return Math.round(cap / 2 + this.#random() * (cap / 2));
+  }
+}
