@@ -69,8 +69,8 @@ type Operation =
 
 const INACTIVE_MESSAGE: Record<string, string> = {
   reauth_required: 'the mailbox needs to be reconnected by the customer (status reauth_required) before it can send',
-  disconnecting: 'the mailbox is being disconnected and can no longer send',
-  purged: 'the mailbox was disconnected and its data purged; it can no longer send',
+  disconnecting: 'the mailbox is being disconnected (status disconnecting) and can no longer send',
+  purged: 'the mailbox was disconnected and its data purged (status purged); it can no longer send',
 };
 
 /**
