@@ -78,6 +78,14 @@ export async function runDemo(base: Config, opts: { json: boolean }): Promise<vo
   const core = await createCore(config, { command: 'mailbox-connector demo' });
   const cleanup: Array<() => Promise<void> | void> = [() => core.close()];
   if (dataDir) cleanup.push(() => rmSync(dataDir, { recursive: true, force: true }));
+  // Ctrl-C at any point stops the service and removes the temporary data folder.
+  let interrupt: () => void = () => undefined;
+  const interrupted = new Promise<void>((resolve) => {
+    interrupt = resolve;
+  });
+  const onSignal = (): void => interrupt();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   let stopped = false;
   const stop = async (): Promise<void> => {
     if (stopped) return;
@@ -138,7 +146,11 @@ export async function runDemo(base: Config, opts: { json: boolean }): Promise<vo
 
     const seen = new Set<string>();
     const deadline = Date.now() + WAIT_FOR_MAIL_MS;
-    while (Date.now() < deadline && seen.size < delivered) {
+    let aborted = false;
+    void interrupted.then(() => {
+      aborted = true;
+    });
+    while (!aborted && Date.now() < deadline && seen.size < delivered) {
       for (const m of connected) {
         const res = await api('GET', `/v1/mailboxes/${m.id}/messages?limit=50`);
         for (const msg of (res.body.data as Array<{ id: string; subject?: string; from?: { address?: string } | null; receivedAt?: string }> | undefined) ?? []) {
@@ -147,7 +159,7 @@ export async function runDemo(base: Config, opts: { json: boolean }): Promise<vo
           say('message', { mailboxId: m.id, messageId: msg.id, subject: msg.subject ?? null, from: msg.from?.address ?? null }, `  [${m.provider}] ${msg.id}  from ${msg.from?.address ?? '?'}  "${msg.subject ?? ''}"`);
         }
       }
-      await new Promise((r) => setTimeout(r, 1000));
+      await Promise.race([new Promise((r) => setTimeout(r, 1000)), interrupted]);
     }
     say(
       'summary',
@@ -156,11 +168,10 @@ export async function runDemo(base: Config, opts: { json: boolean }): Promise<vo
         ? `\nAll ${delivered} messages were stored. The API is at ${url} (API key above); press Ctrl-C to stop.`
         : `\n${seen.size} of ${delivered} messages were stored within ${WAIT_FOR_MAIL_MS / 1000} s${seen.size === 0 ? ' — mail sync did not store anything (is the sync worker part of this build?)' : ''}. The API is at ${url}; press Ctrl-C to stop.`,
     );
-    await new Promise<void>((resolve) => {
-      process.once('SIGINT', resolve);
-      process.once('SIGTERM', resolve);
-    });
+    await interrupted;
   } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
     await stop();
   }
 }

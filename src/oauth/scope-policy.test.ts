@@ -1,0 +1,28 @@
+import { describe, expect, it } from 'vitest';
+import { GOOGLE_SCOPES, MICROSOFT_SCOPES, missingScopes, requestedScopes } from './scope-policy.js';
+
+describe('scope policy', () => {
+  it('asks Google for identity, read and send only — never the full-access or modify scopes', () => {
+    expect(requestedScopes('google')).toEqual(['openid', 'email', 'https://www.googleapis.com/auth/gmail.readonly', 'https://www.googleapis.com/auth/gmail.send']);
+    expect(requestedScopes('google').some((s) => s.includes('mail.google.com') || s.includes('modify'))).toBe(false);
+    expect(requestedScopes('microsoft').some((s) => /ReadWrite/i.test(s))).toBe(false);
+  });
+
+  it('explains every scope in one plain line', () => {
+    for (const s of [...GOOGLE_SCOPES, ...MICROSOFT_SCOPES]) {
+      expect(s.why.length).toBeGreaterThan(20);
+      expect(s.why).not.toContain('\n');
+    }
+  });
+
+  it('reports exactly the unticked Google scopes; the userinfo alias counts as email', () => {
+    const granted = ['openid', 'https://www.googleapis.com/auth/userinfo.email', 'https://www.googleapis.com/auth/gmail.readonly'];
+    expect(missingScopes('google', granted).map((s) => s.scope)).toEqual(['https://www.googleapis.com/auth/gmail.send']);
+    expect(missingScopes('google', [...granted, 'https://www.googleapis.com/auth/gmail.send'])).toEqual([]);
+  });
+
+  it('compares Graph scopes with or without the resource prefix, case-insensitively', () => {
+    expect(missingScopes('microsoft', ['Mail.Read', 'mail.send', 'https://graph.microsoft.com/User.Read', 'offline_access'])).toEqual([]);
+    expect(missingScopes('microsoft', ['Mail.Read', 'Mail.Send', 'User.Read']).map((s) => s.scope)).toEqual(['offline_access']);
+  });
+});
