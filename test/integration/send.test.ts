@@ -6,6 +6,8 @@ import type { Readable } from 'node:stream';
 import { simpleParser } from 'mailparser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sendModule } from '../../src/bootstrap/send.module.js';
+import { OutboxService } from '../../src/events/outbox.service.js';
+import { IngestService } from '../../src/ingest/ingest.service.js';
 import { tenancyModule } from '../../src/bootstrap/tenancy.module.js';
 import { MAILBOX_ADDRESS_AAD, MESSAGE_CONTENT_AAD, encodeMessageContent, type MessageContent } from '../../src/mailboxes/message-content.js';
 import { GmailAdapter } from '../../src/providers/google/gmail.adapter.js';
@@ -18,7 +20,10 @@ import { connectGoogleSandboxUser } from '../../src/sandbox/google/google-sandbo
 import { startMicrosoftSandbox, type MicrosoftSandbox } from '../../src/sandbox/microsoft/microsoft-sandbox.js';
 import type { Scanner } from '../../src/scan/scanner.port.js';
 import { SimulatedCrash } from '../../src/send/outbound-sender.service.js';
+import { BlobStore } from '../../src/storage/blob.store.js';
 import { newId } from '../../src/storage/ids.js';
+import { MessageWriteRepository } from '../../src/storage/message-write.repository.js';
+import { OutboxRepository } from '../../src/storage/outbox.repository.js';
 import { startTestService, type TestService } from '../helpers/test-service.js';
 
 const GMAIL_SCOPES = ['openid', 'email', 'https://www.googleapis.com/auth/gmail.modify', 'https://www.googleapis.com/auth/gmail.send'];
@@ -384,6 +389,42 @@ describe('replies through Gmail', () => {
     expect(parsed.inReplyTo).toBeUndefined();
     // Gmail takes Bcc recipients from the header and strips it on delivery (provider_headers).
     expect((Array.isArray(parsed.bcc) ? parsed.bcc[0] : parsed.bcc)?.value[0]?.address).toBe('audit@acme.test');
+  }, 60_000);
+});
+
+/** The sync room's ingest, as the sync job runs it when the sent copy shows up at the provider. */
+async function ingestSentCopy(mailboxId: string, provider: 'google' | 'microsoft', providerMessageId: string) {
+  const ingest = new IngestService({
+    messages: new MessageWriteRepository(svc.core.prisma),
+    blobs: new BlobStore(svc.core.prisma, svc.core.dataKeys),
+    dataKeys: svc.core.dataKeys,
+    blindIndex: svc.core.blindIndex,
+    outbox: new OutboxService({ repo: new OutboxRepository(svc.core.prisma), dataKeys: svc.core.dataKeys, clock: svc.core.clock }),
+    jobs: null,
+    scanner: { scanner: cleanScanner, configured: true },
+    maxMessageBytes: 50 * 1024 * 1024,
+    clock: svc.core.clock,
+    logger: svc.core.logger,
+  });
+  const raw = await (await providerFor({ id: mailboxId, provider })).fetchRaw(providerMessageId);
+  return ingest.ingest({ id: mailboxId, tenantId: tenant.tenantId, provider }, raw);
+}
+
+describe('the sent copy coming back through sync', () => {
+  it('is stored as outbound in the original thread, linked to the outbound record, without message.received', async () => {
+    const agent = 'loop@acme.test';
+    const mailboxId = await connectGmail(agent);
+    const original = await gmailInbound(mailboxId, agent);
+    const res = await reply(original.messageId, { text: 'Looping back?' });
+    const done = await settled(res.body.outboundId as string);
+    expect(done.status).toBe('sent');
+
+    const stored = await ingestSentCopy(mailboxId, 'google', done.providerMessageId as string);
+    expect(stored).toMatchObject({ status: 'stored', direction: 'outbound', eventIds: [] });
+    const row = await svc.core.prisma.message.findFirstOrThrow({ where: { mailboxId, outboundId: res.body.outboundId as string } });
+    expect(row).toMatchObject({ direction: 'outbound', threadKey: original.threadKey, providerThreadId: original.providerThreadId });
+    const received = await svc.core.prisma.outboxEvent.findMany({ where: { mailboxId, type: 'message.received' } });
+    expect(received.filter((e) => (e.refs as { messageId?: string }).messageId === row.id)).toHaveLength(0);
   }, 60_000);
 });
 
