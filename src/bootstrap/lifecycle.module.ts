@@ -24,6 +24,7 @@ import { DataSubjectRepository } from '../storage/data-subject.repository.js';
 import { PurgeEventsRepository } from '../storage/purge-events.repository.js';
 import { PurgeRepository } from '../storage/purge.repository.js';
 import { RetentionRepository } from '../storage/retention.repository.js';
+import { SyncLockRepository } from '../storage/sync-lock.repository.js';
 import { OutboxService } from '../events/outbox.service.js';
 import { OutboxRepository } from '../storage/outbox.repository.js';
 import { mailAccess } from './connect.module.js';
@@ -74,6 +75,7 @@ export async function lifecycleModule(core: Core, opts: LifecycleModuleOptions =
       credentials: new MailboxCredentialReader(core.dataKeys),
       logger: core.logger,
       clock: core.clock,
+      syncLock: new SyncLockRepository(core.db),
     },
     opts.purge,
   );

@@ -47,6 +47,14 @@ export interface PurgeDeps {
   credentials: CredentialReader;
   logger: Logger;
   clock: () => Date;
+  /**
+   * The sync room's per-mailbox lock. Held by a running sync for its whole run; taking it once
+   * after the status flip means no sync is writing any more (new ones skip a non-active mailbox).
+   */
+  syncLock?: { tryAcquire(mailboxId: string): Promise<{ release(): Promise<void> } | null> };
+  /** How long to wait for a running sync to finish before shredding anyway. Default 60 s. */
+  syncDrainMs?: number;
+  sleep?: (ms: number) => Promise<void>;
 }
 
 export class MailboxNotFoundError extends Error {
@@ -143,7 +151,8 @@ export class PurgeService {
 
     if (!done.has('jobs_cancelled')) {
       const cancelled = await this.cancelJobs(receipt.mailboxId);
-      await this.step(receipt, 'jobs_cancelled', { counts: { jobsCancelled: cancelled } });
+      const drained = await this.drainSync(receipt.mailboxId);
+      await this.step(receipt, 'jobs_cancelled', { counts: { jobsCancelled: cancelled, syncDrain: drained } });
     }
 
     if (!done.has('watch_stopped')) {
@@ -225,6 +234,27 @@ export class PurgeService {
     let cancelled = await jobs.cancelByKey('sync.mailbox', mailboxId);
     for (const outboundId of await repo.queuedOutboundIds(mailboxId)) cancelled += await jobs.cancelByKey('send.outbound', outboundId);
     return cancelled;
+  }
+
+  /**
+   * Waits for a sync that was already running when the status flipped: it may be about to write
+   * a message (and, after the key is shredded, would even mint a new key). The final sweep in
+   * `finish` catches anything that slips past a timeout.
+   */
+  private async drainSync(mailboxId: string): Promise<'idle' | 'waited' | 'timeout' | 'skipped'> {
+    const lock = this.deps.syncLock;
+    if (!lock) return 'skipped';
+    const sleep = this.deps.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+    const deadline = Date.now() + (this.deps.syncDrainMs ?? 60_000);
+    for (let waited = false; ; waited = true) {
+      const held = await lock.tryAcquire(mailboxId);
+      if (held) {
+        await held.release();
+        return waited ? 'waited' : 'idle';
+      }
+      if (Date.now() >= deadline) return 'timeout';
+      await sleep(500);
+    }
   }
 
   private async revokeStep(receipt: PurgeReceiptRecord, mailbox: TeardownMailbox, row: PurgeMailboxRow | null): Promise<void> {

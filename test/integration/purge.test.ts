@@ -22,6 +22,7 @@ import { DataKeyRepository } from '../../src/storage/data-key.repository.js';
 import { OutboxRepository } from '../../src/storage/outbox.repository.js';
 import { PurgeEventsRepository } from '../../src/storage/purge-events.repository.js';
 import { PurgeRepository } from '../../src/storage/purge.repository.js';
+import { SyncLockRepository } from '../../src/storage/sync-lock.repository.js';
 import { startTestService, type TestService } from '../helpers/test-service.js';
 import { seedMailbox, waitFor } from './purge-seed.fixture.js';
 
@@ -141,7 +142,7 @@ describe('disconnect and purge', () => {
     const done = await awaitCompleted(a.apiKey, purgeId);
     expect(done).toMatchObject({ mailboxId: target.mailboxId, trigger: 'customer', revoke: { status: 'revoked', retryPending: false } });
     expect(done.steps).toEqual(['disconnecting', 'jobs_cancelled', 'watch_stopped', 'revoked', 'key_destroyed', 'rows_deleted', 'completed']);
-    expect(done.counts).toMatchObject({ messages: 2, attachments: 2, blobs: 4, messageAddresses: 4, threadRefs: 2, outboundMessages: 1, outboxEvents: 1, webhookDeliveries: 1, connectSessions: 1, breakGlassSessions: 1, mailboxes: 1, watch: 'stopped' });
+    expect(done.counts).toMatchObject({ messages: 2, attachments: 2, blobs: 4, messageAddresses: 4, threadRefs: 2, outboundMessages: 1, outboxEvents: 1, webhookDeliveries: 1, connectSessions: 1, breakGlassSessions: 1, mailboxes: 1, watch: 'stopped', syncDrain: 'idle' });
 
     // The provider side, as the sandbox saw it.
     expect(google.revokedTokens().some((t) => t.email === 'alice@example.com' && t.kind === 'refresh')).toBe(true);
@@ -283,6 +284,23 @@ describe('disconnect and purge', () => {
     expect(await leftovers(core, [target.mailboxId, ...target.messageIds, ...target.blobIds])).toEqual([]);
     // Exactly one purged event, however many times the steps ran.
     expect(await core.prisma.outboxEvent.count({ where: { mailboxId: target.mailboxId, type: 'mailbox.purged' } })).toBe(1);
+  }, 60_000);
+
+  it('waits for a sync that is still running before shredding the key', async () => {
+    const core = svc.core;
+    const a = await svc.createTenant();
+    const target = await seedMailbox(core, { tenantId: a.tenantId, address: 'erin@example.com', messages: [mail('x@example.org', 'erin@example.com', 'busy')] });
+    // A sync run holds the mailbox's sync lock (the sync room's advisory lock) for its whole run.
+    const syncRun = await new SyncLockRepository(core.db).tryAcquire(target.mailboxId);
+    expect(syncRun).not.toBeNull();
+    const purgeId = (await svc.api(a.apiKey, 'DELETE', `/v1/mailboxes/${target.mailboxId}`)).body.purgeId as string;
+    await new Promise((r) => setTimeout(r, 2_000));
+    const mid = await receipt(a.apiKey, purgeId);
+    expect(mid.steps).toEqual(['disconnecting']);
+    expect(await core.prisma.dataKey.count({ where: { ownerId: target.mailboxId } })).toBe(1);
+    await syncRun!.release();
+    const done = await awaitCompleted(a.apiKey, purgeId);
+    expect(done.counts).toMatchObject({ syncDrain: 'waited', messages: 1 });
   }, 60_000);
 
   it('ops revocation (admin API) purges a Microsoft mailbox and records that Microsoft offers no per-app revoke', async () => {
