@@ -37,7 +37,7 @@ export interface OutboundSenderHooks {
 }
 
 export interface OutboundSenderDeps {
-  outbound: OutboundRepository;
+  outbound: Pick<OutboundRepository, 'claim' | 'findUnscoped' | 'markSent' | 'markFailed' | 'release'>;
   mailboxes: Pick<MailboxRepository, 'findByIdUnscoped'>;
   blobs: Pick<BlobStore, 'readAll'>;
   dataKeys: Pick<DataKeyService, 'decryptFor'>;
