@@ -48,12 +48,18 @@ export class GoogleOAuthClient {
   ) {}
 
   private client(): OAuth2Client {
-    return new OAuth2Client({
+    const client = new OAuth2Client({
       clientId: this.settings.clientId,
       clientSecret: this.settings.clientSecret,
       redirectUri: this.settings.redirectUri,
       endpoints: oauth2ClientEndpoints(this.settings.endpoints),
     });
+    // The library retries token calls on 5xx by itself; the token vault owns retries (backoff,
+    // attempt budget), so the two must not multiply.
+    client.transporter.interceptors.request.add({
+      resolved: (opts) => Promise.resolve({ ...opts, retry: false, retryConfig: { ...opts.retryConfig, retry: 0 } }),
+    });
+    return client;
   }
 
   async pkce(): Promise<{ codeVerifier: string; codeChallenge: string }> {

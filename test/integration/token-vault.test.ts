@@ -153,10 +153,14 @@ describe('access tokens', () => {
     expect((await svc.core.prisma.mailbox.findUniqueOrThrow({ where: { id } })).status).toBe('active');
 
     a.vault.invalidate(id);
+    proxy.refreshCalls = 0;
     proxy.failNextRefreshes = 100;
+    const started = Date.now();
     const err = await a.vault.accessToken(id).catch((e: unknown) => e);
     proxy.failNextRefreshes = 0;
     expect(isProviderError(err, 'transient')).toBe(true);
+    // The vault's attempt budget (4), with backoff between attempts; the library does not retry on its own.
+    expect(proxy.refreshCalls, `took ${Date.now() - started} ms`).toBe(4);
     expect((await svc.core.prisma.mailbox.findUniqueOrThrow({ where: { id } })).status).toBe('active');
     expect(await eventsOf(svc, id, 'mailbox.reauth_required')).toHaveLength(0);
   }, 30_000);
