@@ -196,6 +196,14 @@ export async function lifecycleModule(core: Core, opts: LifecycleModuleOptions =
         },
       }),
       defineOps({
+        name: 'purges.sweepShredded',
+        summary: 'after a database restore: purge again every mailbox whose data key was destroyed, delete rows left without a mailbox',
+        input: z.strictObject({}),
+        async run(_input, ctx) {
+          return purges.sweepShredded({ actorType: 'ops', actorId: ctx.actorId });
+        },
+      }),
+      defineOps({
         name: 'retention.run',
         summary: 'delete messages older than each tenant’s retention now; prints counts',
         input: z.strictObject({}),

@@ -216,6 +216,48 @@ export class PurgeService {
     return { purges: stale.length, revokes: failed.length };
   }
 
+  /**
+   * After a database restore: rows of mailboxes purged since the backup come back, but their
+   * DEKs do not (docs/data-lifecycle.md, backups). Restored mailbox rows without a key are purged
+   * again; rows left without a mailbox are shredded and deleted. Idempotent.
+   */
+  async sweepShredded(actor: PurgeActor): Promise<{ mailboxesPurged: number; orphansDeleted: number }> {
+    const { repo, dataKeys, audit } = this.deps;
+    let mailboxesPurged = 0;
+    for (const m of await repo.listShreddedMailboxes(500)) {
+      await this.start({ tenantId: m.tenantId, mailboxId: m.id, trigger: 'ops', reason: 'data key already destroyed (purged before a restore)', actor });
+      mailboxesPurged++;
+    }
+    let orphansDeleted = 0;
+    for (const mailboxId of await repo.listOrphanMailboxIds(500)) {
+      await dataKeys.destroy({ type: 'mailbox', id: mailboxId });
+      const counts = await this.deleteOrphanRows(mailboxId);
+      await audit.record({ actorType: actor.actorType, actorId: actor.actorId, action: 'mailbox.orphans_deleted', targetType: 'mailbox', targetId: mailboxId, metadata: counts });
+      orphansDeleted++;
+    }
+    return { mailboxesPurged, orphansDeleted };
+  }
+
+  private async deleteOrphanRows(mailboxId: string): Promise<Record<string, number>> {
+    const counts: Record<string, number> = {};
+    const add = (delta: Record<string, number>) => {
+      for (const [k, v] of Object.entries(delta)) counts[k] = (counts[k] ?? 0) + v;
+    };
+    for (;;) {
+      const batch = await this.deps.repo.deleteMessageBatch(mailboxId);
+      if (batch.messages === 0 && batch.blobs === 0) break;
+      add(batch);
+    }
+    for (const table of ['thread_refs', 'blobs', 'outbound_messages', 'outbox_events', 'connect_sessions', 'break_glass_sessions'] as const) {
+      for (;;) {
+        const n = await this.deps.repo.deleteBatch(table, mailboxId);
+        if (n === 0) break;
+        add({ [table]: n });
+      }
+    }
+    return counts;
+  }
+
   private async step(receipt: PurgeReceiptRecord, step: PurgeStep, patch: Parameters<PurgeRepository['completeStep']>[2] = {}): Promise<void> {
     await this.deps.repo.completeStep(receipt.id, step, patch);
     await this.opts.afterStep?.(step, receipt.id);

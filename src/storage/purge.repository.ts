@@ -124,6 +124,35 @@ export class PurgeRepository {
        RETURNING "id", "tenantId"`;
   }
 
+  /**
+   * Mailboxes whose DEK no longer exists (shredded by a purge) but whose row is back, e.g. after a
+   * database restore. A mailbox gets its DEK when its address is first sealed, at creation.
+   */
+  async listShreddedMailboxes(limit: number): Promise<Array<{ id: string; tenantId: string }>> {
+    return this.prisma.$queryRaw<Array<{ id: string; tenantId: string }>>`
+      SELECT m."id", m."tenantId" FROM "mailboxes" m
+       WHERE m."status" <> 'disconnecting'
+         AND NOT EXISTS (SELECT 1 FROM "data_keys" d WHERE d."ownerType" = 'mailbox' AND d."ownerId" = m."id")
+       ORDER BY m."id" LIMIT ${limit}`;
+  }
+
+  /** Mailbox ids that rows still name although the mailbox row is gone (and no purge is running). */
+  async listOrphanMailboxIds(limit: number): Promise<string[]> {
+    const rows = await this.prisma.$queryRaw<Array<{ mailboxId: string }>>`
+      SELECT DISTINCT x."mailboxId" FROM (
+        SELECT "mailboxId" FROM "messages"
+        UNION SELECT "mailboxId" FROM "blobs" WHERE "mailboxId" IS NOT NULL
+        UNION SELECT "mailboxId" FROM "thread_refs"
+        UNION SELECT "mailboxId" FROM "outbound_messages"
+        -- A key minted in the last hour may belong to a connect that has not inserted its row yet.
+        UNION SELECT "ownerId" FROM "data_keys" WHERE "ownerType" = 'mailbox' AND "createdAt" < now() - interval '1 hour'
+      ) x
+      WHERE NOT EXISTS (SELECT 1 FROM "mailboxes" m WHERE m."id" = x."mailboxId")
+        AND NOT EXISTS (SELECT 1 FROM "purge_receipts" r WHERE r."mailboxId" = x."mailboxId" AND r."status" = 'running')
+      ORDER BY 1 LIMIT ${limit}`;
+    return rows.map((r) => r.mailboxId);
+  }
+
   async listRevokeFailed(limit: number): Promise<PurgeReceiptRecord[]> {
     const rows = await this.prisma.purgeReceipt.findMany({ where: { revokeStatus: 'failed', revokeTokenEnc: { not: null } }, orderBy: { startedAt: 'asc' }, take: limit });
     return rows.map(toReceipt);

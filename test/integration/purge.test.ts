@@ -303,6 +303,34 @@ describe('disconnect and purge', () => {
     expect(done.counts).toMatchObject({ syncDrain: 'waited', messages: 1 });
   }, 60_000);
 
+  it('after a restore from a backup taken before a purge, the sweep purges the returned rows again', async () => {
+    const core = svc.core;
+    const a = await svc.createTenant();
+    const admin = await core.apiKeys.issue({ admin: true });
+    const target = await seedMailbox(core, { tenantId: a.tenantId, address: 'frank@example.com', messages: [mail('x@example.org', 'frank@example.com', 'restored')] });
+    // The "backup" (data tables only; keys are not kept with long-retention backups).
+    const tables = ['mailboxes', 'messages', 'message_addresses', 'attachments', 'blobs', 'thread_refs'];
+    // (DDL takes no bind parameters; the id is one of ours.)
+    for (const t of tables) await core.db.sql.query(`CREATE TABLE "bk_${t}" AS SELECT * FROM "${t}" WHERE ${t === 'mailboxes' ? '"id"' : '"mailboxId"'} = '${target.mailboxId}'`);
+    await core.db.sql.query(`CREATE TABLE "bk_blob_chunks" AS SELECT c.* FROM "blob_chunks" c JOIN "blobs" b ON b."id" = c."blobId" WHERE b."mailboxId" = '${target.mailboxId}'`);
+    const purgeId = (await svc.api(a.apiKey, 'DELETE', `/v1/mailboxes/${target.mailboxId}`)).body.purgeId as string;
+    await awaitCompleted(a.apiKey, purgeId);
+
+    // Restore: the rows come back, the key does not. An orphan (rows without their mailbox) too.
+    for (const t of [...tables, 'blob_chunks']) await core.db.sql.query(`INSERT INTO "${t}" SELECT * FROM "bk_${t}"`);
+    for (const t of [...tables, 'blob_chunks']) await core.db.sql.query(`DROP TABLE "bk_${t}"`);
+    const orphan = await seedMailbox(core, { tenantId: a.tenantId, address: 'gone@example.com', messages: [mail('x@example.org', 'gone@example.com', 'orphan')] });
+    await core.prisma.mailbox.delete({ where: { id: orphan.mailboxId } });
+    expect(await core.prisma.message.count({ where: { mailboxId: target.mailboxId } })).toBe(1);
+    await expect(core.dataKeys.decryptFor({ type: 'mailbox', id: target.mailboxId }, (await core.prisma.message.findFirstOrThrow({ where: { mailboxId: target.mailboxId } })).contentEnc, MESSAGE_CONTENT_AAD(target.messageIds[0]!))).rejects.toSatisfy((e: unknown) => isCryptoError(e, 'key_destroyed'));
+
+    const sweep = await svc.api(admin.key, 'POST', '/v1/admin/ops/purges.sweepShredded', {});
+    expect(sweep.body.result).toMatchObject({ mailboxesPurged: 1 });
+    expect(sweep.body.result.orphansDeleted).toBeGreaterThanOrEqual(1);
+    await waitFor(async () => (await core.prisma.mailbox.count({ where: { id: target.mailboxId } })) === 0, 30_000, 'second purge');
+    expect(await leftovers(core, [target.mailboxId, orphan.mailboxId, ...orphan.blobIds])).toEqual([]);
+  }, 60_000);
+
   it('ops revocation (admin API) purges a Microsoft mailbox and records that Microsoft offers no per-app revoke', async () => {
     const core = svc.core;
     const a = await svc.createTenant();
