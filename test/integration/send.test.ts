@@ -7,6 +7,7 @@ import { simpleParser } from 'mailparser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sendModule } from '../../src/bootstrap/send.module.js';
 import { OutboxService } from '../../src/events/outbox.service.js';
+import { PayloadBuilder } from '../../src/events/payload-builder.js';
 import { IngestService } from '../../src/ingest/ingest.service.js';
 import { tenancyModule } from '../../src/bootstrap/tenancy.module.js';
 import { MAILBOX_ADDRESS_AAD, MESSAGE_CONTENT_AAD, encodeMessageContent, type MessageContent } from '../../src/mailboxes/message-content.js';
@@ -22,7 +23,9 @@ import type { Scanner } from '../../src/scan/scanner.port.js';
 import { SimulatedCrash } from '../../src/send/outbound-sender.service.js';
 import { BlobStore } from '../../src/storage/blob.store.js';
 import { newId } from '../../src/storage/ids.js';
+import { MessageReadRepository } from '../../src/storage/message-read.repository.js';
 import { MessageWriteRepository } from '../../src/storage/message-write.repository.js';
+import { MessageViewer } from '../../src/messages/message-view.js';
 import { OutboxRepository } from '../../src/storage/outbox.repository.js';
 import { startTestService, type TestService } from '../helpers/test-service.js';
 
@@ -213,7 +216,7 @@ async function settled(outboundId: string, timeoutMs = 30_000): Promise<Record<s
   }
 }
 
-async function eventsFor(outboundId: string): Promise<Array<{ type: string; dataEnc: Uint8Array | null }>> {
+async function eventsFor(outboundId: string): Promise<Array<{ id: string; type: string; dataEnc: Uint8Array | null }>> {
   const rows = await svc.core.prisma.outboxEvent.findMany({ where: { tenantId: tenant.tenantId }, orderBy: { seq: 'asc' } });
   return rows.filter((r) => (r.refs as { outboundId?: string }).outboundId === outboundId);
 }
@@ -266,6 +269,13 @@ describe('replies through Gmail', () => {
 
     const events = await eventsFor(outboundId);
     expect(events.map((e) => e.type)).toEqual(['message.sent']);
+    // The webhook body the ticket service receives for it (built at delivery time).
+    const payloads = new PayloadBuilder({ messages: new MessageReadRepository(svc.core.prisma), mailboxes: svc.core.mailboxes, viewer: new MessageViewer(svc.core.dataKeys), dataKeys: svc.core.dataKeys });
+    const built = await payloads.build(await svc.core.prisma.outboxEvent.findUniqueOrThrow({ where: { id: events[0]!.id } }));
+    expect(built).toMatchObject({
+      kind: 'ready',
+      body: { type: 'message.sent', mailboxId, data: { outboundId, replyToMessageId: original.messageId, status: 'sent', threadKey: original.threadKey, providerMessageId: done.providerMessageId, failure: null } },
+    });
 
     // Nothing readable at rest or in the logs.
     const row = await svc.core.prisma.outboundMessage.findUniqueOrThrow({ where: { id: outboundId } });
