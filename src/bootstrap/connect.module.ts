@@ -64,6 +64,7 @@ async function buildMailAccess(core: Core): Promise<MailAccess> {
   const vault = new TokenVault({ grants, dataKeys: core.dataKeys, events, audit: core.audit, logger: core.logger, google, microsoft, clock });
   const providers = new MailProviderFactory({
     tokenSource: (id) => vault.tokenSource(id),
+    onAuthFailure: (id) => vault.confirmAuthFailure(id),
     google: settings.google?.endpoints,
     microsoft: settings.microsoft?.endpoints,
     gmailUnitsPerMinute: core.config.sync.gmailQuotaUnitsPerMinute,

@@ -1,4 +1,5 @@
-import type { AccessTokenSource, MailProvider, ProviderName } from '../providers/mail-provider.port.js';
+import type { AccessTokenSource, ChangePage, MailProvider, ProviderName, RawMessage, SendRequest, SendResult, SyncCursor, WindowPage } from '../providers/mail-provider.port.js';
+import { isProviderError } from '../providers/provider-error.js';
 import { GmailQuotaBudget } from '../providers/google/gmail-quota.js';
 import { GmailWatchAdapter } from '../providers/google/gmail-watch.adapter.js';
 import { GmailAdapter } from '../providers/google/gmail.adapter.js';
@@ -21,6 +22,13 @@ export interface MailProviderFactoryOptions {
   microsoft: MicrosoftEndpoints | undefined;
   /** GMAIL_QUOTA_UNITS_PER_MINUTE (per user per project; provider-facts §1.6: treat as config). */
   gmailUnitsPerMinute: number;
+  /**
+   * Called when a provider call fails with `auth_revoked` although the vault handed out the
+   * token (revoked server-side, or an access token cached past its revocation). The vault's
+   * `confirmAuthFailure` forces a refresh: `grant_valid` → the call is retried once;
+   * `reauth_required` → the mailbox was flagged and the error goes to the caller.
+   */
+  onAuthFailure?: (mailboxId: string) => Promise<'grant_valid' | 'reauth_required'>;
   /** Most per-mailbox quota budgets / concurrency limiters kept in memory. */
   maxTrackedMailboxes?: number;
 }
@@ -50,10 +58,12 @@ export class MailProviderFactory {
   /** The MailProvider (sync, fetch, send) of `mailbox`. */
   forMailbox(mailbox: MailboxRef): MailProvider {
     const accessToken = this.o.tokenSource(mailbox.id);
-    if (mailbox.provider === 'google') {
-      return new GmailAdapter({ endpoints: this.#google(), accessToken, quota: this.#budget(mailbox.id) });
-    }
-    return new GraphAdapter({ endpoints: this.#microsoft(), accessToken, limiter: this.#limiter(mailbox.id) });
+    const adapter: MailProvider =
+      mailbox.provider === 'google'
+        ? new GmailAdapter({ endpoints: this.#google(), accessToken, quota: this.#budget(mailbox.id) })
+        : new GraphAdapter({ endpoints: this.#microsoft(), accessToken, limiter: this.#limiter(mailbox.id) });
+    const onAuthFailure = this.o.onAuthFailure;
+    return onAuthFailure ? new AuthRecoveringProvider(adapter, () => onAuthFailure(mailbox.id)) : adapter;
   }
 
   /** Gmail users.watch / users.stop for a Google mailbox. */
@@ -105,4 +115,52 @@ function remember<T>(map: Map<string, T>, key: string, max: number, make: () => 
   map.set(key, created);
   if (map.size > max) map.delete(map.keys().next().value as string);
   return created;
+}
+
+/**
+ * Delegates to the adapter; an `auth_revoked` failure is checked with the vault once (forced
+ * refresh) and the call retried when the grant turns out to be fine. Sends are retried too: a
+ * request rejected as unauthorized was not performed.
+ */
+class AuthRecoveringProvider implements MailProvider {
+  readonly name: ProviderName;
+
+  constructor(
+    private readonly inner: MailProvider,
+    private readonly confirm: () => Promise<'grant_valid' | 'reauth_required'>,
+  ) {
+    this.name = inner.name;
+  }
+
+  private async run<T>(call: () => Promise<T>): Promise<T> {
+    try {
+      return await call();
+    } catch (err) {
+      if (!isProviderError(err, 'auth_revoked')) throw err;
+      if ((await this.confirm()) === 'reauth_required') throw err;
+      return call();
+    }
+  }
+
+  getAddress(): Promise<string> {
+    return this.run(() => this.inner.getAddress());
+  }
+  currentCursor(): Promise<SyncCursor> {
+    return this.run(() => this.inner.currentCursor());
+  }
+  listChanges(cursor: SyncCursor): Promise<ChangePage> {
+    return this.run(() => this.inner.listChanges(cursor));
+  }
+  listWindow(since: Date, pageToken?: string): Promise<WindowPage> {
+    return this.run(() => this.inner.listWindow(since, pageToken));
+  }
+  fetchRaw(providerMessageId: string): Promise<RawMessage> {
+    return this.run(() => this.inner.fetchRaw(providerMessageId));
+  }
+  findByInternetMessageId(internetMessageId: string): Promise<string | undefined> {
+    return this.run(() => this.inner.findByInternetMessageId(internetMessageId));
+  }
+  send(req: SendRequest): Promise<SendResult> {
+    return this.run(() => this.inner.send(req));
+  }
 }

@@ -219,6 +219,21 @@ describe('revoked grants and reconnect', () => {
     expect(await a.providers.forMailbox({ id, provider: 'microsoft' }).getAddress()).toBe('revoked@contoso.test');
   });
 
+  it('a provider call rejected with a revoked token flags the mailbox through the factory (no caller bookkeeping)', async () => {
+    const a = await access(svc);
+    const gId = await connect('google', 'api401@acme.test');
+    const mId = await connect('microsoft', 'api401@contoso.test');
+    google.revokeUserGrants('api401@acme.test');
+    a.settings.sandbox.microsoft!.revokeGrants('api401@contoso.test', { invalidateAccessTokens: true });
+    for (const [id, provider] of [[gId, 'google'], [mId, 'microsoft']] as const) {
+      // The vault still holds an access token from the connect; the provider refuses it.
+      const err = await a.providers.forMailbox({ id, provider }).getAddress().catch((e: unknown) => e);
+      expect(isProviderError(err, 'auth_revoked'), provider).toBe(true);
+      expect((await svc.core.prisma.mailbox.findUniqueOrThrow({ where: { id } })).status, provider).toBe('reauth_required');
+      expect(await eventsOf(svc, id, 'mailbox.reauth_required'), provider).toHaveLength(1);
+    }
+  });
+
   it('Microsoft: interaction_required on refresh is treated as a dead grant too', async () => {
     const id = await connect('microsoft', 'mfa@contoso.test');
     const a = await access(svc);
