@@ -382,7 +382,7 @@ describe('replies through Gmail', () => {
     const events = await eventsFor(res.body.outboundId as string);
     expect(events.map((e) => e.type)).toEqual(['message.send_failed']);
     const data = JSON.parse(
-      (await svc.core.dataKeys.decryptFor({ type: 'tenant', id: tenant.tenantId }, events[0]!.dataEnc!, { table: 'outbox_events', column: 'dataEnc', rowId: (await svc.core.prisma.outboxEvent.findFirstOrThrow({ where: { type: 'message.send_failed', tenantId: tenant.tenantId } })).id })).toString('utf8'),
+      (await svc.core.dataKeys.decryptFor({ type: 'tenant', id: tenant.tenantId }, events[0]!.dataEnc!, { table: 'outbox_events', column: 'dataEnc', rowId: events[0]!.id })).toString('utf8'),
     );
     expect(data).toMatchObject({ outboundId: res.body.outboundId, code: 'auth_revoked', reason: expect.any(String) });
   }, 60_000);
