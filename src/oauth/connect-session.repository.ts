@@ -91,6 +91,15 @@ export class ConnectSessionRepository {
     });
   }
 
+  /**
+   * Housekeeping: erase the PKCE verifier of every session past its expiry (abandoned at the
+   * provider's consent screen) and delete sessions older than `deleteBefore`.
+   */
+  async prune(now: Date, deleteBefore: Date): Promise<void> {
+    await this.prisma.connectSession.updateMany({ where: { expiresAt: { lte: now }, pkceVerifierEnc: { not: null } }, data: { pkceVerifierEnc: null } });
+    await this.prisma.connectSession.deleteMany({ where: { expiresAt: { lt: deleteBefore } } });
+  }
+
   async markExpired(id: string): Promise<void> {
     await this.prisma.connectSession.updateMany({
       where: { id, status: { in: ['pending', 'authorizing'] } },

@@ -71,6 +71,7 @@ export type CallbackOutcome =
   | { kind: 'rejected'; reason: 'invalid_state' | 'already_used' | 'other_browser' | 'wrong_provider' };
 
 const ADDRESS_MAX = 320;
+const SESSION_RETENTION_MS = 30 * 24 * 3600_000;
 
 /**
  * The hosted connect flow: sessions created over the API, the customer's consent at the
@@ -110,7 +111,11 @@ export class ConnectService {
       throw new ConnectRequestError(400, 'provider_not_configured', `${provider} is not configured on this connector`);
     }
     if (this.configuredProviders().length === 0) throw new ConnectRequestError(400, 'provider_not_configured', 'no mail provider is configured on this connector');
-    const expiresAt = new Date(this.#clock().getTime() + this.#d.sessionTtlMinutes * 60_000);
+    const now = this.#clock();
+    // Cheap enough to do here, and no separate schedule is needed: abandoned sessions lose their
+    // verifier once expired and disappear after 30 days.
+    await this.#d.sessions.prune(now, new Date(now.getTime() - SESSION_RETENTION_MS)).catch((err: unknown) => this.#d.logger.warn({ err }, 'pruning connect sessions failed'));
+    const expiresAt = new Date(now.getTime() + this.#d.sessionTtlMinutes * 60_000);
     const session = await this.#d.sessions.create({ tenantId, provider, mailboxId, returnUrl, expiresAt });
     await this.#d.audit.record({
       tenantId,

@@ -71,6 +71,9 @@ describe('Google connect', () => {
     expect((await eventsOf(svc, mailboxId, 'mailbox.connected')).length).toBe(1);
     const audit = await svc.core.prisma.auditEntry.findMany({ where: { targetId: mailboxId } });
     expect(audit.map((a) => a.action)).toContain('mailbox.connected');
+    // The first sync is queued (workers are off in this test, so it stays queued).
+    const { rows: jobs } = await svc.core.db.sql.query("SELECT data FROM pgboss.job WHERE name = 'sync.mailbox'");
+    expect(jobs.map((j) => (j as { data: unknown }).data)).toContainEqual({ mailboxId, reason: 'connect' });
     // The mailbox is usable right away through the provider factory and the vault.
     const a = await access(svc);
     expect(await a.providers.forMailbox({ id: mailboxId, provider: 'google' }).getAddress()).toBe('ana@acme.test');
