@@ -48,6 +48,7 @@ export function webhooksModule(core: Core, opts: WebhooksModuleOptions = {}): Se
     metrics: core.metrics,
     clock: core.clock,
     settings: { retryDelaysMs: settings.retryDelaysMs, timeoutMs: settings.timeoutMs, endpointConcurrency: settings.endpointConcurrency },
+    wake: () => pump.wake(),
   });
   const events = new EventQueryService({ outbox, webhooks });
   const pump = new DeliveryPump({

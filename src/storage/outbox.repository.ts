@@ -85,6 +85,16 @@ export class OutboxRepository {
     return this.prisma.outboxEvent.findFirst({ where: { id: eventId, tenantId } });
   }
 
+  async findManyUnscoped(eventIds: readonly string[]): Promise<OutboxEventRecord[]> {
+    if (eventIds.length === 0) return [];
+    return this.prisma.outboxEvent.findMany({ where: { id: { in: [...eventIds] } }, orderBy: { id: 'asc' } });
+  }
+
+  async markManyDispatched(eventIds: readonly string[], at: Date): Promise<void> {
+    if (eventIds.length === 0) return;
+    await this.prisma.outboxEvent.updateMany({ where: { id: { in: [...eventIds] }, dispatchedAt: null }, data: { dispatchedAt: at } });
+  }
+
   async markDispatched(eventId: string, at: Date): Promise<void> {
     await this.prisma.outboxEvent.updateMany({ where: { id: eventId, dispatchedAt: null }, data: { dispatchedAt: at } });
   }

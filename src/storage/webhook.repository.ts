@@ -130,7 +130,20 @@ export class WebhookRepository {
     });
   }
 
+  /** Enabled endpoints of several tenants at once (batch dispatch); filter by type in memory. */
+  async enabledEndpointsOf(tenantIds: readonly string[]): Promise<WebhookEndpointRecord[]> {
+    if (tenantIds.length === 0) return [];
+    return this.prisma.webhookEndpoint.findMany({ where: { tenantId: { in: [...tenantIds] }, enabled: true, deletedAt: null }, orderBy: { id: 'asc' } });
+  }
+
   // ------------------------------------------------------------------ deliveries
+
+  /** Inserts deliveries, ignoring (eventId, endpointId) pairs that already exist. Returns how many were new. */
+  async insertDeliveries(rows: ReadonlyArray<{ tenantId: string; eventId: string; endpointId: string }>): Promise<number> {
+    if (rows.length === 0) return 0;
+    const res = await this.prisma.webhookDelivery.createMany({ data: rows.map((r) => ({ id: newId('delivery'), ...r })), skipDuplicates: true });
+    return res.count;
+  }
 
   /** One delivery per endpoint; existing (eventId, endpointId) pairs are left alone. Returns the new ones. */
   async createDeliveries(tenantId: string, eventId: string, endpointIds: readonly string[]): Promise<DeliveryRecord[]> {
@@ -156,39 +169,58 @@ export class WebhookRepository {
   }
 
   /**
-   * Takes a delivery for one attempt. Under a per-endpoint transaction lock it checks the delivery
-   * is due and not final, and that the endpoint has fewer than `limit` live leases; then it marks
-   * the delivery `delivering` with a lease (lastAttemptAt) that expires after `leaseMs`, so a
-   * crashed worker's delivery is taken over later instead of being stuck.
+   * Takes a delivery for one attempt. Under a per-endpoint transaction lock, one UPDATE checks the
+   * delivery is due and not final, the endpoint is enabled, and the endpoint has fewer than
+   * `limit` live leases; it then marks the delivery `delivering` with a lease (lastAttemptAt) that
+   * expires after `leaseMs`, so a crashed worker's delivery is taken over instead of stuck.
+   * (READ COMMITTED: the UPDATE runs after the lock with a fresh snapshot, so it sees every claim
+   * committed before it — the count cannot overshoot.) The reason for a refusal is looked up
+   * afterwards, off the hot path.
    */
   async claim(deliveryId: string, now: Date, opts: { limit: number; leaseMs: number }): Promise<ClaimResult> {
     const head = await this.prisma.webhookDelivery.findUnique({ where: { id: deliveryId }, select: { endpointId: true } });
     if (!head) return { kind: 'missing' };
-    return this.prisma.$transaction(async (tx) => {
-      await tx.$executeRaw`SELECT pg_advisory_xact_lock(${ENDPOINT_CLAIM_LOCK_KEY}::int4, hashtext(${head.endpointId}))`;
-      const delivery = await tx.webhookDelivery.findUnique({ where: { id: deliveryId }, include: { endpoint: true } });
-      if (!delivery) return { kind: 'missing' } as const;
-      const { endpoint, ...record } = delivery;
-      if (['delivered', 'dead', 'cancelled'].includes(record.status)) return { kind: 'final', status: record.status } as const;
-      const leaseFloor = new Date(now.getTime() - opts.leaseMs);
-      if (record.status === 'delivering' && record.lastAttemptAt && record.lastAttemptAt > leaseFloor) return { kind: 'busy' } as const;
-      if (record.nextAttemptAt && record.nextAttemptAt > now) return { kind: 'not_due', at: record.nextAttemptAt } as const;
-      if (endpoint.deletedAt) {
-        await tx.webhookDelivery.update({ where: { id: deliveryId }, data: { status: 'cancelled', nextAttemptAt: null } });
-        return { kind: 'final', status: 'cancelled' } as const;
-      }
-      if (!endpoint.enabled) {
-        // Parked as dead: visible under ?status=dead and replayable once the endpoint is enabled.
-        await tx.webhookDelivery.update({ where: { id: deliveryId }, data: { status: 'dead', nextAttemptAt: null } });
-        return { kind: 'final', status: 'dead' } as const;
-      }
-      const inFlight = await tx.webhookDelivery.count({
-        where: { endpointId: record.endpointId, status: 'delivering', lastAttemptAt: { gt: leaseFloor }, id: { not: deliveryId } },
-      });
-      if (inFlight >= opts.limit) return { kind: 'throttled' } as const;
-      const claimed = await tx.webhookDelivery.update({ where: { id: deliveryId }, data: { status: 'delivering', lastAttemptAt: now } });
-      return { kind: 'claimed', delivery: claimed, endpoint } as const;
-    });
+    const nowTs = now.toISOString();
+    const floorTs = new Date(now.getTime() - opts.leaseMs).toISOString();
+    const [, rows] = await this.prisma.$transaction([
+      this.prisma.$executeRaw`SELECT pg_advisory_xact_lock(${ENDPOINT_CLAIM_LOCK_KEY}::int4, hashtext(${head.endpointId}))`,
+      this.prisma.$queryRaw<DeliveryRecord[]>`
+        UPDATE webhook_deliveries d
+           SET status = 'delivering', "lastAttemptAt" = ${nowTs}::timestamp, "updatedAt" = ${nowTs}::timestamp
+         WHERE d.id = ${deliveryId}
+           AND ((d.status IN ('pending', 'failed') AND (d."nextAttemptAt" IS NULL OR d."nextAttemptAt" <= ${nowTs}::timestamp))
+                OR (d.status = 'delivering' AND d."lastAttemptAt" < ${floorTs}::timestamp))
+           AND EXISTS (SELECT 1 FROM webhook_endpoints e WHERE e.id = d."endpointId" AND e.enabled AND e."deletedAt" IS NULL)
+           AND (SELECT count(*) FROM webhook_deliveries l
+                 WHERE l."endpointId" = d."endpointId" AND l.status = 'delivering'
+                   AND l."lastAttemptAt" >= ${floorTs}::timestamp AND l.id <> d.id) < ${opts.limit}
+        RETURNING d.id, d."tenantId", d."eventId", d."endpointId", d.status, d.attempts, d."nextAttemptAt",
+                  d."lastAttemptAt", d."lastStatus", d."deliveredAt", d."createdAt", d."updatedAt"`,
+    ]);
+    const claimed = rows[0];
+    if (claimed) {
+      const endpoint = await this.prisma.webhookEndpoint.findUnique({ where: { id: claimed.endpointId } });
+      if (endpoint) return { kind: 'claimed', delivery: claimed, endpoint };
+    }
+    return this.whyNotClaimed(deliveryId, now, opts.leaseMs);
+  }
+
+  private async whyNotClaimed(deliveryId: string, now: Date, leaseMs: number): Promise<ClaimResult> {
+    const delivery = await this.prisma.webhookDelivery.findUnique({ where: { id: deliveryId }, include: { endpoint: true } });
+    if (!delivery) return { kind: 'missing' };
+    if (['delivered', 'dead', 'cancelled'].includes(delivery.status)) return { kind: 'final', status: delivery.status };
+    if (delivery.status === 'delivering' && delivery.lastAttemptAt && delivery.lastAttemptAt.getTime() >= now.getTime() - leaseMs) return { kind: 'busy' };
+    if (delivery.nextAttemptAt && delivery.nextAttemptAt > now) return { kind: 'not_due', at: delivery.nextAttemptAt };
+    if (delivery.endpoint.deletedAt) {
+      await this.prisma.webhookDelivery.updateMany({ where: { id: deliveryId, status: { in: ['pending', 'failed'] } }, data: { status: 'cancelled', nextAttemptAt: null } });
+      return { kind: 'final', status: 'cancelled' };
+    }
+    if (!delivery.endpoint.enabled) {
+      // Parked as dead: visible under ?status=dead and replayable once the endpoint is enabled.
+      await this.prisma.webhookDelivery.updateMany({ where: { id: deliveryId, status: { in: ['pending', 'failed'] } }, data: { status: 'dead', nextAttemptAt: null } });
+      return { kind: 'final', status: 'dead' };
+    }
+    return { kind: 'throttled' };
   }
 
   /** Ends an attempt. Only a delivery still `delivering` is changed (a replay meanwhile wins). */
@@ -200,9 +232,13 @@ export class WebhookRepository {
     return res.count > 0;
   }
 
-  async recordAttempt(row: Omit<DeliveryAttemptRecord, 'id' | 'createdAt' | 'attemptNo'> & { createdAt: Date }): Promise<DeliveryAttemptRecord> {
-    const attemptNo = (await this.prisma.deliveryAttempt.count({ where: { deliveryId: row.deliveryId } })) + 1;
-    return this.prisma.deliveryAttempt.create({ data: { id: newId('deliveryAttempt'), attemptNo, ...row } });
+  /** Appends to the attempt log; the attempt number is the log's next one (one statement). */
+  async recordAttempt(row: Omit<DeliveryAttemptRecord, 'id' | 'createdAt' | 'attemptNo'> & { createdAt: Date }): Promise<void> {
+    await this.prisma.$executeRaw`
+      INSERT INTO delivery_attempts (id, "deliveryId", "attemptNo", "statusCode", "latencyMs", "responseSnippet", error, "createdAt")
+      SELECT ${newId('deliveryAttempt')}, ${row.deliveryId}, COALESCE(MAX("attemptNo"), 0) + 1, ${row.statusCode}::int, ${row.latencyMs}::int,
+             ${row.responseSnippet}::text, ${row.error}::text, ${row.createdAt.toISOString()}::timestamp
+        FROM delivery_attempts WHERE "deliveryId" = ${row.deliveryId}`;
   }
 
   async deliveriesForEvents(eventIds: readonly string[]): Promise<DeliveryRecord[]> {
@@ -222,16 +258,23 @@ export class WebhookRepository {
    */
   async listDue(now: Date, opts: { take: number; limit: number; leaseMs: number }): Promise<string[]> {
     const leaseFloor = new Date(now.getTime() - opts.leaseMs);
+    // Per endpoint, only as many as it has free lease slots (limit − live leases), so one busy
+    // endpoint's backlog never fills the batch; the inner LIMIT bounds the work on a huge backlog.
     const rows = await this.prisma.$queryRaw<Array<{ id: string }>>`
-      SELECT d.id FROM webhook_deliveries d
-       WHERE ((d.status IN ('pending', 'failed') AND (d."nextAttemptAt" IS NULL OR d."nextAttemptAt" <= ${now}))
-              OR (d.status = 'delivering' AND d."lastAttemptAt" < ${leaseFloor}))
-         AND d."endpointId" NOT IN (
-              SELECT l."endpointId" FROM webhook_deliveries l
-               WHERE l.status = 'delivering' AND l."lastAttemptAt" >= ${leaseFloor}
-               GROUP BY l."endpointId" HAVING count(*) >= ${opts.limit})
-       ORDER BY d.id
-       LIMIT ${opts.take}`;
+      WITH live AS (
+        SELECT "endpointId", count(*)::int AS n FROM webhook_deliveries
+         WHERE status = 'delivering' AND "lastAttemptAt" >= ${leaseFloor.toISOString()}::timestamp
+         GROUP BY "endpointId"),
+      due AS (
+        SELECT d.id, d."endpointId" FROM webhook_deliveries d
+         WHERE (d.status IN ('pending', 'failed') AND (d."nextAttemptAt" IS NULL OR d."nextAttemptAt" <= ${now.toISOString()}::timestamp))
+            OR (d.status = 'delivering' AND d."lastAttemptAt" < ${leaseFloor.toISOString()}::timestamp)
+         ORDER BY d.id
+         LIMIT 2000),
+      ranked AS (
+        SELECT due.id, row_number() OVER (PARTITION BY due."endpointId" ORDER BY due.id) AS rn, COALESCE(live.n, 0) AS n
+          FROM due LEFT JOIN live ON live."endpointId" = due."endpointId")
+      SELECT id FROM ranked WHERE rn <= ${opts.limit} - n ORDER BY id LIMIT ${opts.take}`;
     return rows.map((r) => r.id);
   }
 

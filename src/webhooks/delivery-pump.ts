@@ -22,6 +22,8 @@ export class DeliveryPump {
   private readonly waiters: Array<() => void> = [];
   private readonly inflight = new Set<Promise<void>>();
   private refilling = false;
+  private refillAgain = false;
+  private ticking = false;
   private stopping = false;
   private timer: NodeJS.Timeout | undefined;
 
@@ -41,7 +43,7 @@ export class DeliveryPump {
 
   start(): void {
     if (this.timer || this.stopping) return;
-    this.timer = setInterval(() => void this.tick(), this.deps.tickMs ?? 1_000);
+    this.timer = setInterval(() => void this.tick(), this.deps.tickMs ?? 500);
     this.timer.unref();
   }
 
@@ -74,32 +76,49 @@ export class DeliveryPump {
     this.inflight.add(p);
   }
 
+  /** New work is due (events dispatched in this process): look now rather than at the next tick. */
+  wake(): void {
+    if (this.timer) void this.refill();
+  }
+
   private async tick(): Promise<void> {
-    if (this.stopping) return;
+    if (this.stopping || this.ticking) return;
+    this.ticking = true;
     try {
-      // Events whose dispatch job has not run yet: fan them out now rather than a poll later.
-      for (const eventId of await this.deps.outbox.listUndispatched(this.deps.clock(), 50)) {
-        if (this.stopping) return;
-        await this.deps.dispatcher.dispatch(eventId, { enqueue: false });
+      // Committed events whose dispatch job has not run yet: fan them out now, in batches.
+      for (;;) {
+        const batch = await this.deps.outbox.listUndispatched(this.deps.clock(), 200);
+        if (batch.length === 0 || this.stopping) break;
+        await this.deps.dispatcher.dispatchMany(batch);
+        await this.refill();
       }
       await this.refill();
     } catch (err) {
       this.deps.logger.warn({ err }, 'webhook pump tick failed');
+    } finally {
+      this.ticking = false;
     }
   }
 
   private async refill(): Promise<void> {
-    if (this.stopping || this.refilling) return;
-    const free = this.deps.slots - this.active;
-    if (free <= 0) return;
+    if (this.stopping) return;
+    if (this.refilling) {
+      this.refillAgain = true;
+      return;
+    }
     this.refilling = true;
     try {
-      const ids = await this.deps.webhooks.listDue(this.deps.clock(), { take: free, limit: this.deps.endpointConcurrency, leaseMs: this.deps.leaseMs });
-      for (const id of ids) {
-        if (this.stopping || this.active >= this.deps.slots) break;
-        this.active++;
-        this.run(id);
-      }
+      do {
+        this.refillAgain = false;
+        const free = this.deps.slots - this.active;
+        if (free <= 0) break;
+        const ids = await this.deps.webhooks.listDue(this.deps.clock(), { take: free, limit: this.deps.endpointConcurrency, leaseMs: this.deps.leaseMs });
+        for (const id of ids) {
+          if (this.stopping || this.active >= this.deps.slots) break;
+          this.active++;
+          this.run(id);
+        }
+      } while (this.refillAgain && !this.stopping);
     } catch (err) {
       this.deps.logger.warn({ err }, 'webhook pump refill failed');
     } finally {

@@ -30,9 +30,10 @@ export class NoMatchingEndpointError extends Error {
  * Outbox event → one delivery per matching endpoint → signed attempts on the retry schedule.
  *
  * Per-endpoint concurrency: a delivery is "claimed" under a per-endpoint transaction lock that
- * counts the endpoint's live leases; over the limit, the job re-queues itself a moment later and
- * frees its worker slot at once. A slow endpoint therefore holds at most `endpointConcurrency`
- * worker slots (cluster-wide), and every other endpoint's deliveries keep flowing.
+ * counts the endpoint's live leases; over the limit the claim is refused and the delivery stays
+ * due. The pump only fetches as many due deliveries per endpoint as it has free slots, so a slow
+ * endpoint holds at most `endpointConcurrency` attempts cluster-wide and every other endpoint's
+ * deliveries keep flowing.
  */
 export class WebhookDispatcher {
   private readonly schedule: Partial<RetrySchedule>;
@@ -52,6 +53,8 @@ export class WebhookDispatcher {
       clock: () => Date;
       random?: () => number;
       settings: DispatcherSettings;
+      /** Tells the local delivery pump that new work is due (set by the module). */
+      wake?: () => void;
     },
   ) {
     this.schedule = deps.settings.retryDelaysMs ? { delaysMs: deps.settings.retryDelaysMs } : {};
@@ -64,15 +67,26 @@ export class WebhookDispatcher {
   }
 
   /** `webhooks.dispatch`: idempotent — (eventId, endpointId) is unique, a re-run creates nothing. */
-  async dispatch(eventId: string, opts: { enqueue?: boolean } = {}): Promise<JobOutcome> {
-    const event = await this.deps.outbox.findUnscoped(eventId);
-    if (!event) return { status: 'skipped', reason: 'event not found' };
-    const endpoints = await this.deps.webhooks.matchingEndpoints(event.tenantId, event.type);
-    const created = await this.deps.webhooks.createDeliveries(event.tenantId, event.id, endpoints.map((e) => e.id));
-    // The delivery pump finds new deliveries itself; the jobs are the cross-process wake-up.
-    if (opts.enqueue !== false) await this.enqueueDeliveries(created);
-    await this.deps.outbox.markDispatched(event.id, this.deps.clock());
-    return { status: 'done', detail: { deliveries: created.length } };
+  async dispatch(eventId: string): Promise<JobOutcome> {
+    const n = await this.dispatchMany([eventId]);
+    return { status: 'done', detail: { deliveries: n } };
+  }
+
+  /**
+   * Fans committed events out into deliveries, in one pass per batch. New deliveries are due at
+   * once; the delivery pump picks them up (no job per delivery).
+   */
+  async dispatchMany(eventIds: readonly string[]): Promise<number> {
+    const events = await this.deps.outbox.findManyUnscoped(eventIds);
+    if (events.length === 0) return 0;
+    const endpoints = await this.deps.webhooks.enabledEndpointsOf([...new Set(events.map((e) => e.tenantId))]);
+    const rows = events.flatMap((e) =>
+      endpoints.filter((ep) => ep.tenantId === e.tenantId && (ep.events.length === 0 || ep.events.includes(e.type))).map((ep) => ({ tenantId: e.tenantId, eventId: e.id, endpointId: ep.id })),
+    );
+    const created = await this.deps.webhooks.insertDeliveries(rows);
+    await this.deps.outbox.markManyDispatched(events.map((e) => e.id), this.deps.clock());
+    if (created > 0) this.deps.wake?.();
+    return created;
   }
 
   /** `webhooks.deliver`: one attempt of one delivery. */
@@ -87,11 +101,9 @@ export class WebhookDispatcher {
         return { status: 'skipped', reason: 'another worker is delivering it' };
       case 'not_due':
         return { status: 'skipped', reason: 'not due yet (a scheduled job exists)' };
-      case 'throttled': {
-        const random = this.deps.random ?? Math.random;
-        await this.deps.jobs.enqueue('webhooks.deliver', { deliveryId }, { startAfter: new Date(this.deps.clock().getTime() + 200 + Math.round(random() * 800)) });
-        return { status: 'done', detail: { deferred: 'endpoint_at_concurrency_limit' } };
-      }
+      case 'throttled':
+        // Still due: the pump takes it as soon as the endpoint has a free slot.
+        return { status: 'skipped', reason: 'endpoint at its concurrency limit' };
       case 'claimed':
         break;
     }
@@ -148,7 +160,8 @@ export class WebhookDispatcher {
     });
     const action = nextAction({ attempt: attemptNo, result, now: this.deps.clock(), random: this.deps.random ?? Math.random, schedule: this.schedule });
     const lastStatus = result.status ?? null;
-    log.info({ type: event.type, attempt: attemptNo, status: lastStatus, error: result.error, latencyMs: result.latencyMs, next: action.kind }, 'webhook attempt');
+    // Successes are the bulk: debug. Failures are what an operator looks for: info.
+    log[action.kind === 'delivered' ? 'debug' : 'info']({ type: event.type, attempt: attemptNo, status: lastStatus, error: result.error, latencyMs: result.latencyMs, next: action.kind }, 'webhook attempt');
     this.attemptsTotal.inc({ outcome: action.kind });
     switch (action.kind) {
       case 'delivered':
@@ -197,6 +210,7 @@ export class WebhookDispatcher {
     const endpoints = (await this.deps.webhooks.matchingEndpoints(event.tenantId, event.type)).filter((e) => !endpointId || e.id === endpointId);
     if (endpoints.length === 0) throw new NoMatchingEndpointError('no enabled endpoint is subscribed to this event');
     const deliveries = await this.deps.webhooks.resetForReplay(event.tenantId, event.id, endpoints.map((e) => e.id));
+    // A job per delivery: replay may come from an HTTP-only process, whose pump is not running.
     await this.enqueueDeliveries(deliveries);
     await this.deps.outbox.markDispatched(event.id, this.deps.clock());
     return deliveries;
