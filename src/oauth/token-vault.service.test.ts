@@ -1,0 +1,137 @@
+import { randomBytes } from 'node:crypto';
+import pino from 'pino';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { DataKeyService } from '../crypto/data-key.service.js';
+import { InMemoryDataKeyStore } from '../crypto/in-memory-data-key.store.js';
+import { parseKeyring } from '../crypto/keyring.js';
+import { ProviderError } from '../providers/provider-error.js';
+import type { Prisma } from '../storage/database.js';
+import type { GoogleOAuthClient } from './google-oauth.client.js';
+import type { MailboxEventSink } from './mailbox-event.port.js';
+import type { MailboxGrantRepository, StoredGrant } from './mailbox-grant.repository.js';
+import { TokenVault } from './token-vault.service.js';
+
+/** Strict in-memory stand-in for the grant columns of `mailboxes`. */
+class FakeGrants {
+  rows = new Map<string, StoredGrant & { statusReason: string | null }>();
+  async findGrant(id: string) {
+    const r = this.rows.get(id);
+    return r ? { ...r } : null;
+  }
+  async updateCredential(id: string, credentialEnc: Uint8Array) {
+    const r = this.rows.get(id);
+    if (r && (r.status === 'active' || r.status === 'disconnecting')) r.credentialEnc = credentialEnc;
+  }
+  async clearCredential(id: string) {
+    const r = this.rows.get(id);
+    if (r) r.credentialEnc = r.accountIdEnc = null;
+  }
+  async markReauthRequired(_tx: unknown, id: string, reason: string) {
+    const r = this.rows.get(id);
+    if (!r || r.status !== 'active') return false;
+    r.status = 'reauth_required';
+    r.statusReason = reason;
+    return true;
+  }
+  transaction<T>(fn: (tx: Prisma.TransactionClient) => Promise<T>): Promise<T> {
+    return fn({} as Prisma.TransactionClient);
+  }
+}
+
+class FakeGoogle {
+  calls = 0;
+  script: Array<'ok' | 'transient' | 'revoked'> = [];
+  gate: Promise<void> = Promise.resolve();
+  async refresh(refreshToken: string) {
+    this.calls++;
+    await this.gate;
+    const step = this.script.shift() ?? 'ok';
+    if (step === 'transient') throw new ProviderError('google', 'transient', 'server error', { status: 503 });
+    if (step === 'revoked') throw new ProviderError('google', 'auth_revoked', 'grant is no longer valid', { reason: 'invalid_grant' });
+    return { accessToken: `at-${this.calls}-${refreshToken.slice(0, 3)}`, expiresAt: new Date(Date.now() + 3_600_000), refreshToken: undefined };
+  }
+}
+
+let grants: FakeGrants;
+let google: FakeGoogle;
+let events: string[];
+let vault: TokenVault;
+let dataKeys: DataKeyService;
+
+beforeEach(async () => {
+  grants = new FakeGrants();
+  google = new FakeGoogle();
+  events = [];
+  dataKeys = new DataKeyService(parseKeyring(`1:${randomBytes(32).toString('base64')}`), new InMemoryDataKeyStore());
+  const sink: MailboxEventSink = {
+    append: async (_tx, input) => {
+      events.push(`${input.mailboxId}:${input.type}`);
+      return `evt_${events.length}`;
+    },
+    committed: async () => undefined,
+  };
+  vault = new TokenVault({
+    grants: grants as unknown as MailboxGrantRepository,
+    dataKeys,
+    events: sink,
+    audit: { record: async () => ({}) as never },
+    logger: pino({ level: 'silent' }),
+    google: google as unknown as GoogleOAuthClient,
+    microsoft: undefined,
+    baseDelayMs: 1,
+  });
+  const sealed = await vault.sealCredential('mbx_1', { v: 1, provider: 'google', refreshToken: 'rt-secret-1' });
+  grants.rows.set('mbx_1', { id: 'mbx_1', tenantId: 'ten_1', provider: 'google', status: 'active', statusReason: null, credentialEnc: sealed.credentialEnc, accountIdEnc: null });
+});
+
+describe('TokenVault', () => {
+  it('shares one refresh between concurrent callers and keeps the token in memory', async () => {
+    let open!: () => void;
+    google.gate = new Promise((r) => (open = r));
+    const pending = Array.from({ length: 10 }, () => vault.accessToken('mbx_1'));
+    open();
+    const tokens = await Promise.all(pending);
+    expect(new Set(tokens)).toEqual(new Set(['at-1-rt-']));
+    await vault.accessToken('mbx_1');
+    expect(google.calls).toBe(1);
+  });
+
+  it('retries transient failures without touching the status', async () => {
+    google.script = ['transient', 'transient', 'ok'];
+    await expect(vault.accessToken('mbx_1')).resolves.toBe('at-3-rt-');
+    expect(grants.rows.get('mbx_1')!.status).toBe('active');
+    google.script = ['transient', 'transient', 'transient', 'transient'];
+    vault.invalidate('mbx_1');
+    await expect(vault.accessToken('mbx_1')).rejects.toMatchObject({ kind: 'transient' });
+    expect(grants.rows.get('mbx_1')!.status).toBe('active');
+    expect(events).toEqual([]);
+  });
+
+  it('a dead grant flips the status once, emits one event, and later calls fail without a provider call', async () => {
+    google.script = ['revoked', 'revoked', 'revoked'];
+    const results = await Promise.allSettled([vault.accessToken('mbx_1'), vault.accessToken('mbx_1')]);
+    expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected']);
+    expect(events).toEqual(['mbx_1:mailbox.reauth_required']);
+    expect(grants.rows.get('mbx_1')!.statusReason).toContain('invalid_grant');
+    const calls = google.calls;
+    await expect(vault.accessToken('mbx_1')).rejects.toMatchObject({ kind: 'auth_revoked', reason: 'reauth_required' });
+    expect(google.calls).toBe(calls);
+    expect(events).toHaveLength(1);
+  });
+
+  it('forget() while a refresh is in flight does not put the token back in memory', async () => {
+    let open!: () => void;
+    google.gate = new Promise((r) => (open = r));
+    const inflight = vault.accessToken('mbx_1');
+    await vault.forget('mbx_1');
+    open();
+    await inflight;
+    await expect(vault.accessToken('mbx_1')).rejects.toMatchObject({ kind: 'auth_revoked', reason: 'no_credential' });
+  });
+
+  it('stores the credential encrypted and returns it only through credential()', async () => {
+    const row = grants.rows.get('mbx_1')!;
+    expect(Buffer.from(row.credentialEnc!).toString('latin1')).not.toContain('rt-secret-1');
+    expect(await vault.credential('mbx_1')).toEqual({ provider: 'google', refreshToken: 'rt-secret-1' });
+  });
+});
