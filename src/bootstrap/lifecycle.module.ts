@@ -76,6 +76,7 @@ export async function lifecycleModule(core: Core, opts: LifecycleModuleOptions =
       logger: core.logger,
       clock: core.clock,
       syncLock: new SyncLockRepository(core.db),
+      forgetCredential: (mailboxId) => access.vault.forget(mailboxId),
     },
     opts.purge,
   );

@@ -52,6 +52,11 @@ export interface PurgeDeps {
    * after the status flip means no sync is writing any more (new ones skip a non-active mailbox).
    */
   syncLock?: { tryAcquire(mailboxId: string): Promise<{ release(): Promise<void> } | null> };
+  /**
+   * Drops the stored grant (refresh token / MSAL cache and account id) and any access token held
+   * in memory (the token vault's `forget`). Called once the revoke step is recorded.
+   */
+  forgetCredential?: (mailboxId: string) => Promise<void>;
   /** How long to wait for a running sync to finish before shredding anyway. Default 60 s. */
   syncDrainMs?: number;
   sleep?: (ms: number) => Promise<void>;
@@ -163,6 +168,11 @@ export class PurgeService {
 
     if (!done.has('revoked')) {
       await this.revokeStep(receipt, teardownMailbox, mailbox);
+      // Microsoft: this *is* the revocation we can do — the MSAL cache is gone from storage and
+      // memory. Google: the (revoked, or kept-for-retry under the tenant key) token is dropped.
+      await this.deps.forgetCredential?.(receipt.mailboxId).catch((err: unknown) => {
+        this.deps.logger.warn({ err, purgeId }, 'could not clear the stored credential; the row deletion removes it');
+      });
     }
 
     if (!done.has('key_destroyed')) {

@@ -1,5 +1,7 @@
 // Break-glass: the only operator path to mail content. Reason and ticket required, bound to one
 // mailbox, expires, every open/read/close audited, the tenant notified.
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lifecycleModule } from '../../src/bootstrap/lifecycle.module.js';
 import { tenancyModule } from '../../src/bootstrap/tenancy.module.js';
@@ -7,6 +9,7 @@ import { OUTBOX_DATA_AAD } from '../../src/lifecycle/lifecycle-event.writer.js';
 import { startTestService, type TestService } from '../helpers/test-service.js';
 import { seedMailbox } from './purge-seed.fixture.js';
 
+const BIN = fileURLToPath(new URL('../../bin/mailbox-connector.js', import.meta.url));
 let svc: TestService;
 let adminKey: string;
 
@@ -34,6 +37,16 @@ describe('break-glass', () => {
     expect(await svc.core.prisma.breakGlassSession.count({ where: { mailboxId: m.mailboxId } })).toBe(0);
     expect(await svc.core.prisma.outboxEvent.count({ where: { mailboxId: m.mailboxId } })).toBe(0);
   });
+
+  it('the CLI refuses to open a session without a reason or a ticket', () => {
+    const env = { ...process.env, DATABASE_URL: svc.config.database.url ?? '', ENCRYPTION_KEYS: svc.config.encryptionKeys ?? '', LOG_LEVEL: 'silent', NODE_ENV: 'test' };
+    const noReason = spawnSync(process.execPath, [BIN, 'break-glass', 'open', '--mailbox', 'mbx_x', '--ticket', 'SEC-1'], { env, encoding: 'utf8', timeout: 120_000 });
+    expect(noReason.status).toBe(1);
+    expect(noReason.stderr).toContain('--reason');
+    const noTicket = spawnSync(process.execPath, [BIN, 'break-glass', 'open', '--mailbox', 'mbx_x', '--reason', 'phishing investigation'], { env, encoding: 'utf8', timeout: 120_000 });
+    expect(noTicket.status).toBe(1);
+    expect(noTicket.stderr).toContain('--ticket');
+  }, 120_000);
 
   it('with a reason and ticket: audited, the tenant is notified, reads only its mailbox until closed or expired', async () => {
     const core = svc.core;
