@@ -413,7 +413,7 @@ export class PurgeService {
             purgeId: receipt.id,
             trigger: receipt.trigger,
             revokeStatus: final?.revokeStatus ?? receipt.revokeStatus,
-            ...Object.fromEntries(Object.entries(counts).map(([k, v]) => [k, v])),
+            ...counts,
           },
         },
         tx,

@@ -14,7 +14,7 @@ export class RetentionRepository {
 
   /**
    * Deletes one batch of the tenant's messages received before `cutoff` (with their addresses,
-   * attachments and blobs). Messages of a mailbox being purged are left to the purge.
+   * attachments and blobs). A mailbox being purged may be swept by both; each delete is idempotent.
    */
   async deleteBatchOlderThan(tenantId: string, cutoff: Date): Promise<{ messages: number; messageAddresses: number; attachments: number; blobs: number }> {
     return this.prisma.$transaction(async (tx) => {
