@@ -58,6 +58,19 @@ export interface CreatedSession {
   mailboxId: string | null;
 }
 
+export interface SessionStatus {
+  id: string;
+  url: string;
+  provider: ProviderName | null;
+  mailboxId: string | null;
+  status: ConnectSessionRecord['status'];
+  result: ConnectResult | null;
+  resultMailboxId: string | null;
+  missingScopes: string[];
+  expiresAt: Date;
+  createdAt: Date;
+}
+
 /** What the hosted page at `/connect/:id` shows. */
 export type SessionView =
   | { kind: 'choose'; sessionId: string; providers: Array<{ provider: ProviderName; scopes: readonly ScopeRequest[] }>; reconnect: boolean }
@@ -126,6 +139,26 @@ export class ConnectService {
       metadata: { provider, mailboxId },
     });
     return { id: session.id, url: this.hostedUrl(session.id), expiresAt, provider, mailboxId };
+  }
+
+  /** The session as the ticket service may poll it (tenant-scoped; never the state or verifier). */
+  async describe(tenantId: string, sessionId: string): Promise<SessionStatus | null> {
+    const s = await this.#d.sessions.findUnscoped(sessionId);
+    if (!s || s.tenantId !== tenantId) return null;
+    let status = s.status;
+    if ((status === 'pending' || status === 'authorizing') && s.expiresAt.getTime() <= this.#clock().getTime()) status = 'expired';
+    return {
+      id: s.id,
+      url: this.hostedUrl(s.id),
+      provider: s.provider,
+      mailboxId: s.mailboxId,
+      status,
+      result: s.result ?? (status === 'expired' ? 'expired' : null),
+      resultMailboxId: s.resultMailboxId,
+      missingScopes: s.missingScopes,
+      expiresAt: s.expiresAt,
+      createdAt: s.createdAt,
+    };
   }
 
   hostedUrl(sessionId: string): string {

@@ -83,6 +83,12 @@ describe('Google connect', () => {
     // Nothing secret in the logs.
     const cs = await svc.core.prisma.connectSession.findFirstOrThrow({ where: { resultMailboxId: mailboxId } });
     expect(cs).toMatchObject({ status: 'completed', result: 'connected', pkceVerifierEnc: null });
+    // The ticket service can also poll the session; another tenant cannot see it.
+    const polled = await svc.api(tenant.apiKey, 'GET', `/v1/connect-sessions/${cs.id}`);
+    expect(polled.body).toMatchObject({ id: cs.id, status: 'completed', result: 'connected', resultMailboxId: mailboxId, provider: 'google' });
+    expect(JSON.stringify(polled.body)).not.toMatch(/state|verifier/i);
+    const stranger = await svc.createTenant({ name: 'stranger' });
+    expect((await svc.api(stranger.apiKey, 'GET', `/v1/connect-sessions/${cs.id}`)).status).toBe(404);
     expect(svc.logs.join('\n')).not.toMatch(/ana@acme\.test|code=|refresh_token/);
   });
 

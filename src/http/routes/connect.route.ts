@@ -73,6 +73,44 @@ export function registerConnectRoutes(routes: RouteRegistry, deps: { connect: Co
   });
 
   routes.add({
+    method: 'get',
+    path: '/v1/connect-sessions/:id',
+    operationId: 'getConnectSession',
+    summary: 'A connect session’s progress and result',
+    description: 'For a ticket service that prefers polling to the returnUrl redirect or the mailbox.connected webhook.',
+    tags: ['Connect'],
+    auth: 'tenant',
+    params: sessionParams,
+    responses: {
+      200: {
+        description: 'The session',
+        schema: z
+          .object({
+            id: z.string(),
+            object: z.literal('connect_session'),
+            url: z.string(),
+            provider: providerSchema.nullable(),
+            mailboxId: z.string().nullable(),
+            status: z.enum(['pending', 'authorizing', 'completed', 'failed', 'expired']),
+            result: z.enum(['connected', 'denied', 'missing_scopes', 'expired', 'error']).nullable(),
+            resultMailboxId: z.string().nullable(),
+            missingScopes: z.array(z.string()),
+            expiresAt: z.string(),
+            createdAt: z.string(),
+          })
+          .meta({ id: 'ConnectSessionStatus' }),
+      },
+      ...commonErrors,
+    },
+    async handler({ params, principal }) {
+      if (principal.kind !== 'tenant') throw notFound('connect session');
+      const s = await deps.connect.describe(principal.tenantId, params.id);
+      if (!s) throw notFound('connect session');
+      return { status: 200, body: { ...s, object: 'connect_session', expiresAt: s.expiresAt.toISOString(), createdAt: s.createdAt.toISOString() } };
+    },
+  });
+
+  routes.add({
     method: 'post',
     path: '/v1/mailboxes/:id/reconnect',
     operationId: 'reconnectMailbox',
