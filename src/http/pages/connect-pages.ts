@@ -83,3 +83,8 @@ export function resultPage(outcome: Extract<CallbackOutcome, { kind: 'finished' 
       return layout('Could not connect', `<h1 id="result" data-status="error">Could not connect</h1><p class="error">${escapeHtml(outcome.detail ?? 'Something went wrong while connecting.')}</p><p>Nothing was changed.</p>${again}`);
   }
 }
+
+export function unavailablePage(provider: ProviderName): string {
+  const name = provider === 'google' ? 'Google' : 'Microsoft';
+  return layout(`${name} is not reachable`, `<h1 id="unavailable">${escapeHtml(name)} is not reachable right now</h1><p>The sign-in could not be started. Nothing was changed. Please try again in a few minutes.</p>`);
+}

@@ -1,9 +1,10 @@
 import type { Response } from 'express';
 import { z } from 'zod';
 import { ConnectRequestError, type ConnectService } from '../../oauth/connect.service.js';
+import { isProviderError } from '../../providers/provider-error.js';
 import { ApiError, notFound } from '../api-error.js';
 import { actorOf } from '../auth-context.js';
-import { choosePage, closedPage } from '../pages/connect-pages.js';
+import { choosePage, closedPage, unavailablePage } from '../pages/connect-pages.js';
 import { commonErrors, errorSchema, type RouteRegistry } from '../route-registry.js';
 import { mailboxIdParams } from './mailboxes.route.js';
 
@@ -162,6 +163,8 @@ export function registerConnectRoutes(routes: RouteRegistry, deps: { connect: Co
       try {
         r = await deps.connect.start(params.id, query.provider);
       } catch (err) {
+        // The provider's discovery/authorize metadata could not be fetched: a page, not JSON.
+        if (isProviderError(err)) return sendHtml(res, 502, unavailablePage(err.provider));
         throw toApiError(err);
       }
       if (r.kind === 'closed') return sendHtml(res, r.reason === 'not_found' ? 404 : 410, closedPage(r.reason));
