@@ -377,6 +377,8 @@ export class PurgeService {
     await this.deleteRows(receipt);
     const completedAt = this.deps.clock();
     const pending = await repo.transaction(async (tx) => {
+      // Two runners of one purge (a retry overlapping a sweep) must not both finish it.
+      if ((await repo.lockReceiptStatus(tx, receipt.id)) !== 'running') return null;
       const mailbox = await repo.lockMailboxForTenant(tx, null, receipt.mailboxId);
       const final = await repo.findReceipt(receipt.id);
       const counts: Record<string, number | string> = { ...(final?.counts ?? receipt.counts), mailboxes: mailbox ? 1 : 0 };
@@ -420,6 +422,7 @@ export class PurgeService {
       );
       return event;
     });
+    if (!pending) return;
     await events.dispatch([pending]);
     this.deps.logger.info({ purgeId: receipt.id, mailboxId: receipt.mailboxId }, 'mailbox purged');
   }

@@ -82,6 +82,12 @@ export class PurgeRepository {
     return toReceipt(row);
   }
 
+  /** Locks the receipt row; its status as seen under the lock (null if missing). */
+  async lockReceiptStatus(tx: Tx, purgeId: string): Promise<'running' | 'completed' | null> {
+    const rows = await tx.$queryRaw<Array<{ status: 'running' | 'completed' }>>`SELECT "status" FROM "purge_receipts" WHERE "id" = ${purgeId} FOR UPDATE`;
+    return rows[0]?.status ?? null;
+  }
+
   async findReceipt(purgeId: string): Promise<PurgeReceiptRecord | null> {
     const row = await this.prisma.purgeReceipt.findUnique({ where: { id: purgeId } });
     return row ? toReceipt(row) : null;

@@ -107,6 +107,31 @@ async function leftovers(core: Core, needles: string[]): Promise<string[]> {
   return found;
 }
 
+/** A purge service wired like the module's, but whose jobs are never enqueued (the test runs them). */
+function manualPurges(core: Core, afterStep?: (step: string) => void): PurgeService {
+  const fakeGoogle: ProviderTeardown = {
+    provider: 'google',
+    stopWatch: async () => ({ status: 'stopped' }),
+    revokeGrant: async () => ({ status: 'revoked' }),
+    retryRevoke: async () => ({ status: 'revoked' }),
+  };
+  return new PurgeService(
+    {
+      repo: new PurgeRepository(core.prisma),
+      dataKeys: core.dataKeys,
+      audit: core.audit,
+      // Nothing is enqueued: the real worker must not pick these purges up.
+      jobs: { enqueue: async () => null, cancelByKey: (n, k) => core.jobs.cancelByKey(n, k) },
+      events: new LifecycleEventWriter(new PurgeEventsRepository(core.prisma), new OutboxService({ repo: new OutboxRepository(core.prisma), dataKeys: core.dataKeys, clock: core.clock }), core.dataKeys, core.jobs, core.logger, core.clock),
+      teardown: { google: fakeGoogle, microsoft: fakeGoogle },
+      credentials: new MailboxCredentialReader(core.dataKeys),
+      logger: core.logger,
+      clock: core.clock,
+    },
+    afterStep ? { afterStep } : {},
+  );
+}
+
 describe('disconnect and purge', () => {
   it('customer DELETE revokes the grant and stops the watch in the sandbox, and leaves no row, blob or key; a pre-purge copy cannot be decrypted', async () => {
     const core = svc.core;
@@ -237,33 +262,10 @@ describe('disconnect and purge', () => {
     const core = svc.core;
     const a = await svc.createTenant();
     const target = await seedMailbox(core, { tenantId: a.tenantId, address: 'carol@example.com', refreshToken: 'rt-not-known-to-google', messages: [mail('x@example.org', 'carol@example.com', 'c1'), mail('y@example.org', 'carol@example.com', 'c2')], extras: true });
-    const repo = new PurgeRepository(core.prisma);
-    const fakeGoogle: ProviderTeardown = {
-      provider: 'google',
-      stopWatch: async () => ({ status: 'stopped' }),
-      revokeGrant: async () => ({ status: 'revoked' }),
-      retryRevoke: async () => ({ status: 'revoked' }),
-    };
     class Crash extends Error {}
-    const crashing = new PurgeService(
-      {
-        repo,
-        dataKeys: core.dataKeys,
-        audit: core.audit,
-        // Nothing is enqueued: the real worker must not pick this purge up before the crash.
-        jobs: { enqueue: async () => null, cancelByKey: (n, k) => core.jobs.cancelByKey(n, k) },
-        events: new LifecycleEventWriter(new PurgeEventsRepository(core.prisma), new OutboxService({ repo: new OutboxRepository(core.prisma), dataKeys: core.dataKeys, clock: core.clock }), core.dataKeys, core.jobs, core.logger, core.clock),
-        teardown: { google: fakeGoogle, microsoft: fakeGoogle },
-        credentials: new MailboxCredentialReader(core.dataKeys),
-        logger: core.logger,
-        clock: core.clock,
-      },
-      {
-        afterStep: (step) => {
-          if (step === 'key_destroyed') throw new Crash('process died');
-        },
-      },
-    );
+    const crashing = manualPurges(core, (step) => {
+      if (step === 'key_destroyed') throw new Crash('process died');
+    });
     const { purgeId } = await crashing.start({ tenantId: a.tenantId, mailboxId: target.mailboxId, trigger: 'customer', reason: null, actor: { actorType: 'api_key', actorId: a.apiKeyId } });
     await expect(crashing.run(purgeId)).rejects.toBeInstanceOf(Crash);
 
@@ -284,6 +286,18 @@ describe('disconnect and purge', () => {
     expect(await leftovers(core, [target.mailboxId, ...target.messageIds, ...target.blobIds])).toEqual([]);
     // Exactly one purged event, however many times the steps ran.
     expect(await core.prisma.outboxEvent.count({ where: { mailboxId: target.mailboxId, type: 'mailbox.purged' } })).toBe(1);
+  }, 60_000);
+
+  it('two runners of the same purge finish it once', async () => {
+    const core = svc.core;
+    const a = await svc.createTenant();
+    const target = await seedMailbox(core, { tenantId: a.tenantId, address: 'twin@example.com', messages: [mail('x@example.org', 'twin@example.com', 't1')] });
+    const purges = manualPurges(core);
+    const { purgeId } = await purges.start({ tenantId: a.tenantId, mailboxId: target.mailboxId, trigger: 'customer', reason: null, actor: { actorType: 'api_key', actorId: a.apiKeyId } });
+    await Promise.all([purges.run(purgeId), purges.run(purgeId)]);
+    expect((await receipt(a.apiKey, purgeId)).status).toBe('completed');
+    expect(await core.prisma.outboxEvent.count({ where: { mailboxId: target.mailboxId, type: 'mailbox.purged' } })).toBe(1);
+    expect(await core.prisma.auditEntry.count({ where: { targetId: target.mailboxId, action: 'mailbox.purged' } })).toBe(1);
   }, 60_000);
 
   it('waits for a sync that is still running before shredding the key', async () => {
