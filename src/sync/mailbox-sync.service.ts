@@ -41,6 +41,13 @@ export interface MailboxSyncDeps {
   random?: () => number;
 }
 
+class SyncStoppedError extends Error {
+  override readonly name = 'SyncStoppedError';
+  constructor(readonly status: string) {
+    super(`mailbox is ${status}`);
+  }
+}
+
 interface RunStats {
   stored: number;
   duplicates: number;
@@ -91,6 +98,7 @@ export class MailboxSyncService {
       this.#runs?.inc({ provider: mailbox.provider, mode: stats.mode, outcome: outcome.status });
       return outcome;
     } catch (err) {
+      if (err instanceof SyncStoppedError) return { status: 'skipped', reason: `mailbox became ${err.status} during the sync` };
       const outcome = await this.#failure(mailbox, err, attempt);
       this.#runs?.inc({ provider: mailbox.provider, mode: stats.mode, outcome: outcome.status });
       return outcome;
@@ -183,6 +191,10 @@ export class MailboxSyncService {
 
   async #ingestIds(mailbox: MailboxSyncRecord, provider: MailProvider, ids: readonly string[], stats: RunStats): Promise<void> {
     if (ids.length === 0) return;
+    // A disconnect may start while a long backfill runs: stop at the next page rather than keep
+    // writing mail (and re-creating keys) for a mailbox that is being purged.
+    const current = await this.d.state.find(mailbox.id);
+    if (current?.status !== 'active') throw new SyncStoppedError(current?.status ?? 'purged');
     // Skip the fetch (and its quota) for what is already stored.
     const stored = await this.d.messages.storedProviderIds(mailbox.id, ids);
     for (const id of ids) {

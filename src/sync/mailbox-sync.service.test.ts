@@ -1,0 +1,187 @@
+import { Readable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import type { ChangePage, MailProvider, RawMessage, SyncCursor, WindowPage } from '../providers/mail-provider.port.js';
+import { ProviderError } from '../providers/provider-error.js';
+import type { IngestResult } from '../ingest/ingest.service.js';
+import type { HeldLock, SyncLockRepository } from '../storage/sync-lock.repository.js';
+import type { MailboxSyncRecord, SyncStateRepository } from '../storage/sync-state.repository.js';
+import { MailboxSyncService, type MailboxSyncDeps } from './mailbox-sync.service.js';
+
+const NOW = new Date('2026-03-10T12:00:00Z');
+const cursor = (historyId: string): SyncCursor => ({ v: 1, provider: 'google', historyId });
+
+/** A scripted Gmail-like provider: history pages keyed by start cursor, one inbox window. */
+class FakeProvider implements Partial<MailProvider> {
+  readonly name = 'google' as const;
+  fetched: string[] = [];
+  changes = new Map<string, ChangePage | ProviderError>();
+  window: string[] = [];
+  windowSince: Date[] = [];
+  current = cursor('100');
+  failFetch = new Map<string, ProviderError>();
+  async currentCursor(): Promise<SyncCursor> {
+    return this.current;
+  }
+  async listChanges(c: SyncCursor): Promise<ChangePage> {
+    const page = this.changes.get((c as { historyId: string }).historyId);
+    if (page instanceof ProviderError) throw page;
+    return page ?? { addedMessageIds: [], nextCursor: c, hasMore: false };
+  }
+  async listWindow(since: Date): Promise<WindowPage> {
+    this.windowSince.push(since);
+    return { messageIds: this.window, nextPageToken: undefined };
+  }
+  async fetchRaw(id: string): Promise<RawMessage> {
+    const err = this.failFetch.get(id);
+    if (err) throw err;
+    this.fetched.push(id);
+    return { providerMessageId: id, providerThreadId: `t-${id}`, raw: Readable.from([Buffer.from('x')]), sizeEstimate: 1, receivedAt: NOW, labelIds: ['INBOX'] };
+  }
+}
+
+function harness(mailbox: Partial<MailboxSyncRecord> = {}) {
+  const provider = new FakeProvider();
+  const stored = new Set<string>();
+  const log: string[] = [];
+  let row: MailboxSyncRecord = {
+    id: 'mbx_1',
+    tenantId: 'ten_1',
+    provider: 'google',
+    status: 'active',
+    syncCursor: cursor('100'),
+    backfillCompletedAt: NOW,
+    lastSyncedAt: null,
+    lastPushAt: null,
+    watchExpiresAt: null,
+    subscriptionId: null,
+    subscriptionExpiresAt: null,
+    clientStateEnc: null,
+    ...mailbox,
+  };
+  let locked = false;
+  let failAfter: number | null = null;
+  const state = {
+    find: async () => ({ ...row }),
+    saveCursor: async (_id: string, c: unknown) => {
+      log.push(`cursor ${(c as { historyId: string }).historyId}`);
+      row = { ...row, syncCursor: c };
+    },
+    setState: async () => undefined,
+    markBackfillCompleted: async () => {
+      row = { ...row, backfillCompletedAt: NOW };
+    },
+    markSynced: async () => undefined,
+  } as unknown as SyncStateRepository;
+  const locks = {
+    tryAcquire: async (): Promise<HeldLock | null> => {
+      if (locked) return null;
+      locked = true;
+      return { release: async () => void (locked = false) };
+    },
+  } as unknown as SyncLockRepository;
+  const deps: MailboxSyncDeps = {
+    providers: { forMailbox: () => provider as unknown as MailProvider, gmailWatch: () => ({ watch: async () => ({ expiresAt: NOW, subscriptionId: undefined, historyId: undefined }) }), graphSubscriptions: () => { throw new Error('unused'); } },
+    state,
+    locks,
+    messages: { storedProviderIds: async (_m, ids) => new Set(ids.filter((i) => stored.has(i))), newestReceivedAt: async () => (stored.size ? new Date(NOW.getTime() - 86_400_000) : null) },
+    ingest: {
+      ingest: async (_mb, input): Promise<IngestResult> => {
+        if (failAfter !== null && failAfter-- <= 0) throw new Error('database went away');
+        stored.add(input.providerMessageId);
+        log.push(`store ${input.providerMessageId}`);
+        return { status: 'stored', messageId: `msg_${input.providerMessageId}`, direction: 'inbound', eventIds: [], oversize: false, infected: 0, pending: 0 };
+      },
+    },
+    watches: { ensure: async () => undefined },
+    settings: { backfillDays: 7 },
+    clock: () => NOW,
+    logger: { info: () => undefined, warn: () => undefined, debug: () => undefined },
+    random: () => 0.5,
+  };
+  return {
+    provider,
+    stored,
+    log,
+    deps,
+    row: () => row,
+    lock: () => (locked = true),
+    failAfter: (n: number) => (failAfter = n),
+    service: new MailboxSyncService(deps),
+  };
+}
+
+describe('MailboxSyncService', () => {
+  it('stores each page’s cursor only after that page’s messages', async () => {
+    const h = harness();
+    h.provider.changes.set('100', { addedMessageIds: ['a', 'b'], nextCursor: cursor('110'), hasMore: true });
+    h.provider.changes.set('110', { addedMessageIds: ['c'], nextCursor: cursor('120'), hasMore: false });
+    expect(await h.service.run({ mailboxId: 'mbx_1', reason: 'push' })).toMatchObject({ status: 'done', detail: { stored: 3 } });
+    expect(h.log).toEqual(['store a', 'store b', 'cursor 110', 'store c', 'cursor 120']);
+  });
+
+  it('a failure mid-page leaves the cursor before that page, and the rerun stores the rest once', async () => {
+    const h = harness();
+    h.provider.changes.set('100', { addedMessageIds: ['a', 'b', 'c'], nextCursor: cursor('110'), hasMore: false });
+    h.failAfter(1);
+    await expect(h.service.run({ mailboxId: 'mbx_1', reason: 'push' })).rejects.toThrow('database went away');
+    expect(h.row().syncCursor).toEqual(cursor('100'));
+    h.failAfter(99);
+    await h.service.run({ mailboxId: 'mbx_1', reason: 'push' });
+    expect([...h.stored].sort()).toEqual(['a', 'b', 'c']);
+    expect(h.provider.fetched.filter((id) => id === 'a')).toHaveLength(1); // already stored → not fetched again
+    expect(h.row().syncCursor).toEqual(cursor('110'));
+  });
+
+  it('first run: takes the cursor before the backfill window, marks the backfill complete', async () => {
+    const h = harness({ syncCursor: null, backfillCompletedAt: null });
+    h.provider.current = cursor('500');
+    h.provider.window = ['w1', 'w2'];
+    await h.service.run({ mailboxId: 'mbx_1', reason: 'connect' });
+    expect(h.log[0]).toBe('cursor 500');
+    expect([...h.stored].sort()).toEqual(['w1', 'w2']);
+    expect(h.provider.windowSince[0]!.getTime()).toBe(NOW.getTime() - 7 * 86_400_000);
+    expect(h.row().backfillCompletedAt).toEqual(NOW);
+  });
+
+  it('cursor_expired → window from the newest stored message minus 1 h, then the fresh cursor', async () => {
+    const h = harness();
+    h.stored.add('old');
+    h.provider.changes.set('100', new ProviderError('google', 'cursor_expired', 'history 404', { status: 404 }));
+    h.provider.current = cursor('900');
+    h.provider.window = ['old', 'gap1', 'gap2'];
+    expect(await h.service.run({ mailboxId: 'mbx_1', reason: 'poll' })).toMatchObject({ status: 'done', detail: { mode: 'resync', stored: 2, duplicates: 1 } });
+    expect(h.provider.windowSince[0]!.getTime()).toBe(NOW.getTime() - 86_400_000 - 3_600_000);
+    expect(h.row().syncCursor).toEqual(cursor('900'));
+    expect(h.provider.fetched).toEqual(['gap1', 'gap2']);
+  });
+
+  it('maps provider errors to job outcomes', async () => {
+    const cases: Array<[ProviderError, unknown]> = [
+      [new ProviderError('google', 'rate_limited', 'slow down', { retryAfterMs: 42_000 }), { status: 'retry', afterMs: 42_000 }],
+      [new ProviderError('google', 'transient', '503'), { status: 'retry' }],
+      [new ProviderError('google', 'auth_revoked', 'invalid_grant'), { status: 'failed' }],
+    ];
+    for (const [err, expected] of cases) {
+      const h = harness();
+      h.provider.changes.set('100', err);
+      expect(await h.service.run({ mailboxId: 'mbx_1', reason: 'poll' })).toMatchObject(expected as object);
+      expect(h.row().syncCursor).toEqual(cursor('100'));
+    }
+  });
+
+  it('skips a message deleted between listing and fetching, and keeps going', async () => {
+    const h = harness();
+    h.provider.changes.set('100', { addedMessageIds: ['gone', 'here'], nextCursor: cursor('101'), hasMore: false });
+    h.provider.failFetch.set('gone', new ProviderError('google', 'not_found', '404'));
+    expect(await h.service.run({ mailboxId: 'mbx_1', reason: 'push' })).toMatchObject({ status: 'done', detail: { stored: 1, skipped: 1 } });
+  });
+
+  it('skips when another run holds the lock, and mailboxes that are not active', async () => {
+    const h = harness();
+    h.lock();
+    expect(await h.service.run({ mailboxId: 'mbx_1', reason: 'push' })).toMatchObject({ status: 'skipped' });
+    const off = harness({ status: 'reauth_required' });
+    expect(await off.service.run({ mailboxId: 'mbx_1', reason: 'push' })).toMatchObject({ status: 'skipped' });
+    expect(off.provider.fetched).toEqual([]);
+  });
+});
