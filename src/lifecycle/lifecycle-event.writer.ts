@@ -10,7 +10,7 @@ import type { PurgeEventsRepository } from '../storage/purge-events.repository.j
 type Tx = Prisma.TransactionClient;
 
 /** Event types this room emits. `mailbox.break_glass_opened` extends CONTRACT's list (docs/data-lifecycle.md). */
-export type LifecycleEventType = 'mailbox.purged' | 'mailbox.reauth_required' | 'mailbox.break_glass_opened';
+export type LifecycleEventType = 'mailbox.disconnected' | 'mailbox.purged' | 'mailbox.reauth_required' | 'mailbox.break_glass_opened';
 
 /**
  * Flat, non-content facts (the outbox's `dataEnc` contract: scalars, at most 2 KB), so the

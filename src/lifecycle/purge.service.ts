@@ -96,12 +96,12 @@ export class PurgeService {
       const mailbox = await repo.lockMailboxForTenant(tx, input.tenantId, input.mailboxId);
       if (!mailbox) {
         const done = await repo.latestReceiptForMailbox(input.tenantId, input.mailboxId, tx);
-        if (done) return { purgeId: done.id, created: false };
+        if (done) return { purgeId: done.id, created: false, pending: null };
         throw new MailboxNotFoundError('mailbox not found');
       }
       if (mailbox.status === 'disconnecting') {
         const running = await repo.latestReceiptForMailbox(mailbox.tenantId, mailbox.id, tx);
-        if (running) return { purgeId: running.id, created: false };
+        if (running) return { purgeId: running.id, created: false, pending: null };
       }
       await repo.markDisconnecting(tx, mailbox.id, `purge:${input.trigger}`);
       const receipt = await repo.createReceipt(tx, {
@@ -113,6 +113,15 @@ export class PurgeService {
         startedAt: this.deps.clock(),
       });
       await repo.completeStep(receipt.id, 'disconnecting', {}, tx);
+      // Tells the ticket service at once that this mailbox is going away (the purge may take a
+      // while); `mailbox.purged` follows with the receipt.
+      const disconnected = await this.deps.events.append(tx, {
+        tenantId: mailbox.tenantId,
+        mailboxId: mailbox.id,
+        type: 'mailbox.disconnected',
+        refs: { purgeId: receipt.id },
+        data: { purgeId: receipt.id, provider: mailbox.provider, status: 'disconnecting', trigger: input.trigger },
+      });
       await audit.record(
         {
           tenantId: mailbox.tenantId,
@@ -126,10 +135,11 @@ export class PurgeService {
         },
         tx,
       );
-      return { purgeId: receipt.id, created: true };
+      return { purgeId: receipt.id, created: true, pending: [disconnected] };
     });
+    if (result.pending) await this.deps.events.dispatch(result.pending);
     await this.enqueue(result.purgeId);
-    return result;
+    return { purgeId: result.purgeId, created: result.created };
   }
 
   async enqueue(purgeId: string): Promise<void> {

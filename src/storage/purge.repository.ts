@@ -238,8 +238,9 @@ export class PurgeRepository {
       case 'outbound_messages':
         return this.prisma.$executeRaw`DELETE FROM "outbound_messages" WHERE "id" IN (SELECT "id" FROM "outbound_messages" WHERE "mailboxId" = ${mailboxId} LIMIT ${BATCH})`;
       case 'outbox_events':
-        // Deliveries and their attempts cascade. The purge event itself is written afterwards.
-        return this.prisma.$executeRaw`DELETE FROM "outbox_events" WHERE "id" IN (SELECT "id" FROM "outbox_events" WHERE "mailboxId" = ${mailboxId} AND "type" <> 'mailbox.purged' LIMIT ${BATCH})`;
+        // Deliveries and their attempts cascade. The lifecycle's own announcements stay: they
+        // carry no content (tenant-keyed facts only) and must still reach the ticket service.
+        return this.prisma.$executeRaw`DELETE FROM "outbox_events" WHERE "id" IN (SELECT "id" FROM "outbox_events" WHERE "mailboxId" = ${mailboxId} AND "type" NOT IN ('mailbox.disconnected', 'mailbox.purged') LIMIT ${BATCH})`;
       case 'connect_sessions':
         return this.prisma.$executeRaw`DELETE FROM "connect_sessions" WHERE "id" IN (SELECT "id" FROM "connect_sessions" WHERE "mailboxId" = ${mailboxId} OR "resultMailboxId" = ${mailboxId} LIMIT ${BATCH})`;
       case 'break_glass_sessions':
@@ -248,7 +249,7 @@ export class PurgeRepository {
   }
 
   async countWebhookDeliveriesOfMailbox(mailboxId: string): Promise<number> {
-    return this.prisma.webhookDelivery.count({ where: { event: { mailboxId, type: { not: 'mailbox.purged' } } } });
+    return this.prisma.webhookDelivery.count({ where: { event: { mailboxId, type: { notIn: ['mailbox.disconnected', 'mailbox.purged'] } } } });
   }
 
   /** Removes the mailbox row (inside the final transaction). */

@@ -79,7 +79,8 @@ async function awaitCompleted(apiKey: string, purgeId: string) {
 /**
  * Every place in the database that still mentions `needle`: all base tables of the schema, every
  * column whose type can hold an id (text, varchar, json, arrays). Only the purge receipt, the
- * audit log and the `mailbox.purged` event may name a purged mailbox.
+ * audit log and the lifecycle's `mailbox.disconnected` / `mailbox.purged` events may name a purged
+ * mailbox (ids and tenant-keyed facts only).
  */
 async function leftovers(core: Core, needles: string[]): Promise<string[]> {
   const { rows: cols } = await core.db.sql.query(
@@ -93,7 +94,7 @@ async function leftovers(core: Core, needles: string[]): Promise<string[]> {
   for (const col of cols as Array<{ table_name: string; column_name: string }>) {
     tables.add(col.table_name);
     if (col.table_name === 'purge_receipts' || col.table_name === 'audit_log') continue;
-    const extra = col.table_name === 'outbox_events' ? ` AND "type" <> 'mailbox.purged'` : '';
+    const extra = col.table_name === 'outbox_events' ? ` AND "type" NOT IN ('mailbox.disconnected', 'mailbox.purged')` : '';
     for (const needle of needles) {
       const { rows } = await core.db.sql.query(`SELECT count(*)::int AS n FROM "${col.table_name}" WHERE "${col.column_name}"::text LIKE '%' || $1 || '%'${extra}`, [needle]);
       const n = (rows[0] as { n: number }).n;
@@ -203,7 +204,10 @@ describe('disconnect and purge', () => {
       expect(await core.prisma.blob.count({ where: { mailboxId: m.mailboxId } })).toBe(2);
     }
 
-    // The event for the ticket service, readable with the tenant key after the mailbox key is gone.
+    // The events for the ticket service, readable with the tenant key after the mailbox key is gone:
+    // `mailbox.disconnected` at once, `mailbox.purged` with the receipt.
+    const events = await core.prisma.outboxEvent.findMany({ where: { mailboxId: target.mailboxId }, orderBy: { seq: 'asc' } });
+    expect(events.map((e) => e.type)).toEqual(['mailbox.disconnected', 'mailbox.purged']);
     const event = await core.prisma.outboxEvent.findFirstOrThrow({ where: { mailboxId: target.mailboxId, type: 'mailbox.purged' } });
     expect(event.tenantId).toBe(a.tenantId);
     expect(event.refs).toEqual({ purgeId });
