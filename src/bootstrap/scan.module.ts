@@ -27,6 +27,7 @@ export function configuredScanner(core: Core): ConfiguredScanner {
       socket: clamd.kind === 'socket' ? clamd.socket : null,
       host: clamd.kind === 'tcp' ? clamd.host : null,
       port: clamd.kind === 'tcp' ? clamd.port : null,
+      streamMaxBytes: clamd.kind === 'none' ? null : (clamd.streamMaxBytes ?? null),
       timeouts: { scanTimeoutMs: clamd.kind === 'none' ? undefined : clamd.timeoutMs },
     });
     scanners.set(core, s);

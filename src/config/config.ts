@@ -32,6 +32,8 @@ const envSchema = z.object({
   CLAMD_HOST: optionalString,
   CLAMD_PORT: z.preprocess((v) => (v === '' ? undefined : v), int(1, 65535).optional()),
   CLAMD_TIMEOUT_MS: int(1000, 600_000).default(60_000),
+  /** clamd's StreamMaxLength in bytes: larger attachments are `unscannable` at once instead of streamed in vain. */
+  CLAMD_STREAM_MAX_BYTES: z.preprocess((v) => (v === '' ? undefined : v), int(1, 2 ** 31 - 1).optional()),
   GOOGLE_CLIENT_ID: optionalString,
   GOOGLE_CLIENT_SECRET: optionalString,
   GOOGLE_PUBSUB_TOPIC: optionalString,
@@ -77,8 +79,8 @@ export interface Config {
   http: { port: number; host: string; publicUrl: string; bodyLimit: string; sendBodyLimit: string };
   encryptionKeys: string | undefined;
   clamd:
-    | { kind: 'socket'; socket: string; timeoutMs: number }
-    | { kind: 'tcp'; host: string; port: number; timeoutMs: number }
+    | { kind: 'socket'; socket: string; timeoutMs: number; streamMaxBytes?: number }
+    | { kind: 'tcp'; host: string; port: number; timeoutMs: number; streamMaxBytes?: number }
     | { kind: 'none' };
   google: {
     clientId: string | undefined;
@@ -163,9 +165,9 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     http: { port: e.PORT, host: e.HOST, publicUrl, bodyLimit: e.BODY_LIMIT, sendBodyLimit: e.SEND_BODY_LIMIT },
     encryptionKeys: e.ENCRYPTION_KEYS,
     clamd: e.CLAMD_SOCKET
-      ? { kind: 'socket', socket: e.CLAMD_SOCKET, timeoutMs: e.CLAMD_TIMEOUT_MS }
+      ? { kind: 'socket', socket: e.CLAMD_SOCKET, timeoutMs: e.CLAMD_TIMEOUT_MS, ...(e.CLAMD_STREAM_MAX_BYTES ? { streamMaxBytes: e.CLAMD_STREAM_MAX_BYTES } : {}) }
       : e.CLAMD_HOST && e.CLAMD_PORT
-        ? { kind: 'tcp', host: e.CLAMD_HOST, port: e.CLAMD_PORT, timeoutMs: e.CLAMD_TIMEOUT_MS }
+        ? { kind: 'tcp', host: e.CLAMD_HOST, port: e.CLAMD_PORT, timeoutMs: e.CLAMD_TIMEOUT_MS, ...(e.CLAMD_STREAM_MAX_BYTES ? { streamMaxBytes: e.CLAMD_STREAM_MAX_BYTES } : {}) }
         : { kind: 'none' },
     google: {
       clientId: e.GOOGLE_CLIENT_ID,
