@@ -76,7 +76,7 @@ export async function sendModule(core: Core, opts: SendModuleOptions = {}): Prom
       blobs,
       dataKeys: core.dataKeys,
       outbox,
-      transaction: (fn) => core.prisma.$transaction(fn),
+      transaction: (fn) => outbound.transaction(fn),
       eventsCommitted: (ids) => notifyEventsCommitted(core.jobs, ids, core.logger),
       providers,
       logger: core.logger,

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import type { AppendEventInput } from '../events/outbox.service.js';
 import type { MailProvider, SendRequest, SendResult } from '../providers/mail-provider.port.js';
@@ -69,7 +70,9 @@ class FakeProvider implements MailProvider {
   currentCursor = unexpected;
   listChanges = unexpected;
   listWindow = unexpected;
-  fetchRaw = unexpected;
+  async fetchRaw(id: string) {
+    return { providerMessageId: id, providerThreadId: 'thread-1', raw: Readable.from([Buffer.from('…')]), sizeEstimate: undefined, receivedAt: undefined, labelIds: ['SENT'] };
+  }
 }
 
 function unexpected(): never {
@@ -176,7 +179,7 @@ describe('OutboundSender', () => {
     expect(await sender.handle({ outboundId: 'out_1' })).toMatchObject({ status: 'done', detail: { recovered: true } });
     expect(provider.lookups).toBe(1);
     expect(provider.sent).toHaveLength(1);
-    expect(outbound.row).toMatchObject({ status: 'sent', providerMessageId: 'gm-1', attempts: 2 });
+    expect(outbound.row).toMatchObject({ status: 'sent', providerMessageId: 'gm-1', providerThreadId: 'thread-1', attempts: 2 });
     expect(events.map((e) => e.type)).toEqual(['message.sent']);
   });
 

@@ -138,7 +138,7 @@ export class OutboundSender {
         const existing = await provider.findByInternetMessageId(content.internetMessageId);
         if (existing) {
           this.deps.logger.info({ outboundId: id, attempt }, 'outbound already at the provider; recorded as sent without re-sending');
-          return await this.succeed(claimed, { providerMessageId: existing, providerThreadId: null }, provider.name, true);
+          return await this.succeed(claimed, { providerMessageId: existing, providerThreadId: await threadOf(provider, existing) }, provider.name, true);
         }
       }
       if (attempt > this.o.maxAttempts) {
@@ -232,6 +232,21 @@ export class OutboundSender {
   private backoff(attempt: number): number {
     const raw = Math.min(this.o.maxDelayMs, this.o.baseDelayMs * 2 ** Math.max(0, attempt - 1));
     return Math.round(raw * (0.8 + 0.4 * this.o.random()));
+  }
+}
+
+/**
+ * The thread (Gmail threadId / Graph conversationId) of a copy found at the provider. Only the
+ * metadata matters: the body stream is discarded unread. Best effort — the message is sent
+ * either way, so a failure here leaves the thread id unknown rather than failing the send.
+ */
+async function threadOf(provider: MailProvider, providerMessageId: string): Promise<string | null> {
+  try {
+    const found = await provider.fetchRaw(providerMessageId);
+    found.raw.destroy();
+    return found.providerThreadId ?? null;
+  } catch {
+    return null;
   }
 }
 

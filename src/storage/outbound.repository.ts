@@ -66,6 +66,15 @@ export interface ClaimedOutbound {
 export class OutboundRepository {
   constructor(private readonly prisma: PrismaClient) {}
 
+  /**
+   * A transaction for a status change and its outbox event. Generous limits: on the embedded
+   * database every connection queues behind one, and an expired transaction would turn a send
+   * the provider accepted into a retry (harmless — the retry finds the copy — but slow).
+   */
+  transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+    return this.prisma.$transaction(fn, { timeout: 30_000, maxWait: 30_000 });
+  }
+
   async findByIdempotencyKey(tenantId: string, idempotencyKey: string): Promise<IdempotencyHit | null> {
     const row = await this.prisma.outboundMessage.findUnique({
       where: { tenantId_idempotencyKey: { tenantId, idempotencyKey } },

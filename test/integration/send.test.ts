@@ -205,7 +205,7 @@ function reply(messageId: string, body: unknown, key: string | undefined = rando
   return svc.api(tenant.apiKey, 'POST', `/v1/messages/${messageId}/reply`, body, key === undefined ? {} : { 'idempotency-key': key });
 }
 
-async function settled(outboundId: string, timeoutMs = 30_000): Promise<Record<string, unknown>> {
+async function settled(outboundId: string, timeoutMs = 90_000): Promise<Record<string, unknown>> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const res = await svc.api(tenant.apiKey, 'GET', `/v1/outbound/${outboundId}`);
@@ -286,7 +286,7 @@ describe('replies through Gmail', () => {
     const logText = svc.logs.join('\n');
     expect(logText).not.toContain('replacement today');
     expect(logText).not.toContain('carla+replies');
-  }, 60_000);
+  }, 150_000);
 
   it('answers every retry of one Idempotency-Key with the same record and sends exactly one message', async () => {
     const agent = 'retries@acme.test';
@@ -326,7 +326,7 @@ describe('replies through Gmail', () => {
     await new Promise((r) => setTimeout(r, 1_000));
     expect(google.sent(agent).length).toBe(before);
     expect(scanned).toContain('label.txt');
-  }, 60_000);
+  }, 150_000);
 
   it('sends exactly once when the worker dies after Gmail accepted the message', async () => {
     const agent = 'crash@acme.test';
@@ -335,7 +335,7 @@ describe('replies through Gmail', () => {
     crashNext = 1;
     const res = await reply(original.messageId, { text: 'Sent before the crash.' });
     const outboundId = res.body.outboundId as string;
-    const done = await settled(outboundId, 45_000);
+    const done = await settled(outboundId);
     expect(crashNext).toBe(0);
     expect(done).toMatchObject({ status: 'sent', attempts: 2 });
 
@@ -344,8 +344,9 @@ describe('replies through Gmail', () => {
     expect(copies).toHaveLength(1);
     // Recorded from the copy found at the provider by its Message-ID.
     expect(done.providerMessageId).toBe(copies[0]!.id);
+    expect(done.providerThreadId).toBe(original.providerThreadId);
     expect((await eventsFor(outboundId)).map((e) => e.type)).toEqual(['message.sent']);
-  }, 60_000);
+  }, 150_000);
 
   it('rides out a 429 storm (Retry-After) and 5xx errors, then sends once', async () => {
     const agent = 'storm@acme.test';
@@ -354,18 +355,18 @@ describe('replies through Gmail', () => {
 
     google.rateLimitNext(3);
     const limited = await reply(original.messageId, { text: 'After the storm.' });
-    const afterStorm = await settled(limited.body.outboundId as string, 45_000);
+    const afterStorm = await settled(limited.body.outboundId as string);
     expect(afterStorm).toMatchObject({ status: 'sent' });
     expect(afterStorm.attempts as number).toBeGreaterThanOrEqual(2);
     expect(gmailSentWithIndex(agent, await generatedMessageId(limited.body.outboundId as string))).toHaveLength(1);
 
     google.serverErrorNext(3, 503);
     const flaky = await reply(original.messageId, { text: 'After the outage.' });
-    const afterOutage = await settled(flaky.body.outboundId as string, 45_000);
+    const afterOutage = await settled(flaky.body.outboundId as string);
     expect(afterOutage).toMatchObject({ status: 'sent' });
     expect(gmailSentWithIndex(agent, await generatedMessageId(flaky.body.outboundId as string))).toHaveLength(1);
     expect((await eventsFor(flaky.body.outboundId as string)).map((e) => e.type)).toEqual(['message.sent']);
-  }, 90_000);
+  }, 150_000);
 
   it('fails at once with message.send_failed and a reason when the grant was revoked', async () => {
     const agent = 'revoked@acme.test';
@@ -385,7 +386,7 @@ describe('replies through Gmail', () => {
       (await svc.core.dataKeys.decryptFor({ type: 'tenant', id: tenant.tenantId }, events[0]!.dataEnc!, { table: 'outbox_events', column: 'dataEnc', rowId: events[0]!.id })).toString('utf8'),
     );
     expect(data).toMatchObject({ outboundId: res.body.outboundId, code: 'auth_revoked', reason: expect.any(String) });
-  }, 60_000);
+  }, 150_000);
 
   it('sends a new message (not a reply) from the mailbox', async () => {
     const agent = 'new@acme.test';
@@ -399,7 +400,7 @@ describe('replies through Gmail', () => {
     expect(parsed.inReplyTo).toBeUndefined();
     // Gmail takes Bcc recipients from the header and strips it on delivery (provider_headers).
     expect((Array.isArray(parsed.bcc) ? parsed.bcc[0] : parsed.bcc)?.value[0]?.address).toBe('audit@acme.test');
-  }, 60_000);
+  }, 150_000);
 });
 
 /** The sync room's ingest, as the sync job runs it when the sent copy shows up at the provider. */
@@ -435,7 +436,7 @@ describe('the sent copy coming back through sync', () => {
     expect(row).toMatchObject({ direction: 'outbound', threadKey: original.threadKey, providerThreadId: original.providerThreadId });
     const received = await svc.core.prisma.outboxEvent.findMany({ where: { mailboxId, type: 'message.received' } });
     expect(received.filter((e) => (e.refs as { messageId?: string }).messageId === row.id)).toHaveLength(0);
-  }, 60_000);
+  }, 150_000);
 });
 
 describe('replies through Microsoft Graph', () => {
@@ -456,7 +457,7 @@ describe('replies through Microsoft Graph', () => {
     expect(parsed.references).toEqual(['<root-0@customer.example>', original.internetMessageId]);
     expect(svc.core.blindIndex.messageIdIndex(sent[0]!.internetMessageId)).toBe(await generatedMessageId(res.body.outboundId as string));
     expect((await eventsFor(res.body.outboundId as string)).map((e) => e.type)).toEqual(['message.sent']);
-  }, 60_000);
+  }, 150_000);
 
   it('sends a 3.5 MB attachment through an upload session, still in the conversation', async () => {
     const agent = 'large@contoso.test';
@@ -465,11 +466,11 @@ describe('replies through Microsoft Graph', () => {
     const pdf = Buffer.alloc(3.5 * 1024 * 1024, 7);
     const res = await reply(original.messageId, { text: 'Scans attached.', attachments: [{ filename: 'scans.pdf', contentType: 'application/pdf', contentBase64: pdf.toString('base64') }] });
     expect(res.status).toBe(202);
-    expect(await settled(res.body.outboundId as string, 60_000)).toMatchObject({ status: 'sent' });
+    expect(await settled(res.body.outboundId as string)).toMatchObject({ status: 'sent' });
     const [sent] = microsoft.sentMessages(agent);
     expect(sent).toMatchObject({ conversationId: original.providerThreadId, inReplyTo: original.internetMessageId });
     expect(sent!.attachments).toEqual([{ name: 'scans.pdf', size: pdf.length, sha256: expect.any(String) }]);
-  }, 90_000);
+  }, 150_000);
 
   it('sends once when the worker dies after Graph accepted the message, and recovers from a 429 storm', async () => {
     const agent = 'crash@contoso.test';
@@ -478,18 +479,18 @@ describe('replies through Microsoft Graph', () => {
 
     crashNext = 1;
     const crashed = await reply(original.messageId, { text: 'Crash-safe reply.' });
-    const afterCrash = await settled(crashed.body.outboundId as string, 45_000);
+    const afterCrash = await settled(crashed.body.outboundId as string);
     expect(afterCrash).toMatchObject({ status: 'sent', attempts: 2 });
     expect(graphSentWithIndex(agent, await generatedMessageId(crashed.body.outboundId as string))).toHaveLength(1);
 
     microsoft.injectFault({ status: 429, count: 5, retryAfterSeconds: 1, pathIncludes: 'createReply' });
     const limited = await reply(original.messageId, { text: 'Throttled reply.' });
-    const afterStorm = await settled(limited.body.outboundId as string, 45_000);
+    const afterStorm = await settled(limited.body.outboundId as string);
     expect(afterStorm).toMatchObject({ status: 'sent' });
     expect(afterStorm.attempts as number).toBeGreaterThanOrEqual(2);
     expect(graphSentWithIndex(agent, await generatedMessageId(limited.body.outboundId as string))).toHaveLength(1);
     expect((await eventsFor(limited.body.outboundId as string)).map((e) => e.type)).toEqual(['message.sent']);
-  }, 90_000);
+  }, 150_000);
 
   it('fails with message.send_failed when the Microsoft grant was revoked', async () => {
     const agent = 'revoked@contoso.test';
@@ -501,5 +502,5 @@ describe('replies through Microsoft Graph', () => {
     expect(done).toMatchObject({ status: 'failed', failure: { code: 'auth_revoked' } });
     expect(microsoft.sentMessages(agent)).toHaveLength(0);
     expect((await eventsFor(res.body.outboundId as string)).map((e) => e.type)).toEqual(['message.send_failed']);
-  }, 60_000);
+  }, 150_000);
 });
