@@ -61,7 +61,7 @@ async function buildMailAccess(core: Core): Promise<MailAccess> {
     committed: (ids) => notifyEventsCommitted(core.jobs, ids, core.logger),
   };
   const grants = new MailboxGrantRepository(core.prisma);
-  const vault = new TokenVault({ grants, dataKeys: core.dataKeys, events, audit: core.audit, logger: core.logger, google, microsoft, clock });
+  const vault = new TokenVault({ grants, dataKeys: core.dataKeys, events, audit: core.audit, logger: core.logger, metrics: core.metrics, google, microsoft, clock });
   const providers = new MailProviderFactory({
     tokenSource: (id) => vault.tokenSource(id),
     onAuthFailure: (id) => vault.confirmAuthFailure(id),
@@ -85,6 +85,7 @@ async function buildMailAccess(core: Core): Promise<MailAccess> {
     microsoft,
     publicUrl: core.config.http.publicUrl,
     sessionTtlMinutes: core.config.connect.sessionTtlMinutes,
+    metrics: core.metrics,
     clock,
   });
   return { settings, vault, providers, google, microsoft, connect };

@@ -4,6 +4,7 @@ import type { DataKeyService } from '../crypto/data-key.service.js';
 import type { JobQueue } from '../jobs/job-queue.js';
 import { MAILBOX_ADDRESS_AAD } from '../mailboxes/message-content.js';
 import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
 import type { ProviderName } from '../providers/mail-provider.port.js';
 import { isProviderError } from '../providers/provider-error.js';
 import { newId } from '../storage/ids.js';
@@ -35,6 +36,8 @@ export interface ConnectServiceDeps {
   microsoft: MicrosoftOAuthClient | undefined;
   publicUrl: string;
   sessionTtlMinutes: number;
+  /** `mbc_connect_results_total{provider, result}` and `mbc_connect_rejected_total{reason}`. */
+  metrics?: Pick<Metrics, 'counter'>;
   clock?: () => Date;
 }
 
@@ -94,10 +97,14 @@ const SESSION_RETENTION_MS = 30 * 24 * 3600_000;
 export class ConnectService {
   readonly #d: ConnectServiceDeps;
   readonly #clock: () => Date;
+  readonly #results: { inc(labels: { provider: string; result: string }): void } | undefined;
+  readonly #rejected: { inc(labels: { reason: string }): void } | undefined;
 
   constructor(deps: ConnectServiceDeps) {
     this.#d = deps;
     this.#clock = deps.clock ?? (() => new Date());
+    this.#results = deps.metrics?.counter('mbc_connect_results_total', 'Finished connect sessions by provider and result', ['provider', 'result']);
+    this.#rejected = deps.metrics?.counter('mbc_connect_rejected_total', 'OAuth callbacks refused without acting (forged, replayed, other browser)', ['reason']);
   }
 
   configuredProviders(): ProviderName[] {
@@ -210,6 +217,13 @@ export class ConnectService {
    * link crafted from someone else's session — is refused without consuming it.
    */
   async callback(provider: ProviderName, query: { state?: string | undefined; code?: string | undefined; error?: string | undefined }, browserHasSession: (sessionId: string) => boolean): Promise<CallbackOutcome> {
+    const outcome = await this.#callback(provider, query, browserHasSession);
+    if (outcome.kind === 'rejected') this.#rejected?.inc({ reason: outcome.reason });
+    else this.#results?.inc({ provider: outcome.provider, result: outcome.result });
+    return outcome;
+  }
+
+  async #callback(provider: ProviderName, query: { state?: string | undefined; code?: string | undefined; error?: string | undefined }, browserHasSession: (sessionId: string) => boolean): Promise<CallbackOutcome> {
     const state = query.state ?? '';
     if (!STATE_PATTERN.test(state)) return { kind: 'rejected', reason: 'invalid_state' };
     const session = await this.#d.sessions.findByStateHash(hashState(state));

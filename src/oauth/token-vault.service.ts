@@ -2,6 +2,7 @@ import type { AuditService } from '../audit/audit.service.js';
 import type { DataKeyService } from '../crypto/data-key.service.js';
 import { MAILBOX_CREDENTIAL_AAD } from '../mailboxes/message-content.js';
 import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
 import type { AccessTokenSource, ProviderName } from '../providers/mail-provider.port.js';
 import { isProviderError, ProviderError } from '../providers/provider-error.js';
 import type { GoogleOAuthClient } from './google-oauth.client.js';
@@ -24,6 +25,8 @@ export interface TokenVaultOptions {
   logger: Logger;
   google: GoogleOAuthClient | undefined;
   microsoft: MicrosoftOAuthClient | undefined;
+  /** `mbc_token_refreshes_total{provider, outcome}` (ok, transient, auth_revoked, error). */
+  metrics?: Pick<Metrics, 'counter'>;
   clock?: () => Date;
   /** Access tokens are re-fetched this long before they expire. Default 5 minutes. */
   renewBeforeMs?: number;
@@ -60,7 +63,8 @@ const MAX_BACKOFF_MS = 30_000;
  *    change the status.
  */
 export class TokenVault {
-  readonly #o: Required<Omit<TokenVaultOptions, 'google' | 'microsoft'>> & Pick<TokenVaultOptions, 'google' | 'microsoft'>;
+  readonly #o: Required<Omit<TokenVaultOptions, 'google' | 'microsoft' | 'metrics'>> & Pick<TokenVaultOptions, 'google' | 'microsoft'>;
+  readonly #refreshes: { inc(labels: { provider: string; outcome: string }): void } | undefined;
   readonly #tokens = new Map<string, { token: string; expiresAt: number }>();
   readonly #inflight = new Map<string, Promise<string>>();
   readonly #forceRefresh = new Set<string>();
@@ -76,6 +80,7 @@ export class TokenVault {
       sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
       ...options,
     };
+    this.#refreshes = options.metrics?.counter('mbc_token_refreshes_total', 'Access-token refreshes at the provider, by outcome', ['provider', 'outcome']);
   }
 
   /** A currently valid access token for the mailbox. Throws ProviderError (`auth_revoked`, `transient`, …). */
@@ -172,9 +177,12 @@ export class TokenVault {
       try {
         const { accessToken, expiresAt } = await this.#refreshOnce(grant, forceRefresh);
         if ((this.#epoch.get(mailboxId) ?? 0) === epoch) this.#tokens.set(mailboxId, { token: accessToken, expiresAt: expiresAt.getTime() });
+        this.#refreshes?.inc({ provider: grant.provider, outcome: 'ok' });
         return accessToken;
       } catch (err) {
+        if (err instanceof TokenVaultError) throw err;
         const e = isProviderError(err) ? err : new ProviderError(grant.provider, 'transient', 'token refresh failed', { cause: err });
+        this.#refreshes?.inc({ provider: grant.provider, outcome: e.kind === 'auth_revoked' || e.kind === 'transient' ? e.kind : 'error' });
         if (e.kind === 'auth_revoked') {
           await this.#markReauthRequired(grant, e.reason ?? 'auth_revoked');
           throw e;

@@ -163,6 +163,8 @@ describe('bad input: a page or an error, nothing created, existing mailboxes unt
       expect(r.html).not.toContain('<script>alert');
     }
     expect(await mailboxRows(svc)).toEqual(before);
+    const metrics = await (await fetch(`${svc.url}/metrics`)).text();
+    expect(metrics).toMatch(/mbc_connect_rejected_total\{reason="invalid_state"\} [4-9]/);
   });
 
   it('a replayed callback (state used twice)', async () => {
