@@ -63,9 +63,9 @@ export class DeliveryPump {
     await Promise.allSettled([...this.inflight]);
   }
 
-  private run(deliveryId: string): void {
+  private run(deliveryId: string, endpointId?: string): void {
     const p: Promise<void> = this.deps.dispatcher
-      .deliver(deliveryId)
+      .deliver(deliveryId, endpointId ? { endpointId } : {})
       .then(() => undefined)
       .catch((err: unknown) => this.deps.logger.error({ err, deliveryId }, 'webhook attempt failed unexpectedly'))
       .finally(() => {
@@ -113,10 +113,10 @@ export class DeliveryPump {
         const free = this.deps.slots - this.active;
         if (free <= 0) break;
         const ids = await this.deps.webhooks.listDue(this.deps.clock(), { take: free, limit: this.deps.endpointConcurrency, leaseMs: this.deps.leaseMs });
-        for (const id of ids) {
+        for (const d of ids) {
           if (this.stopping || this.active >= this.deps.slots) break;
           this.active++;
-          this.run(id);
+          this.run(d.id, d.endpointId);
         }
       } while (this.refillAgain && !this.stopping);
     } catch (err) {

@@ -90,8 +90,12 @@ export class WebhookDispatcher {
   }
 
   /** `webhooks.deliver`: one attempt of one delivery. */
-  async deliver(deliveryId: string): Promise<JobOutcome> {
-    const claim = await this.deps.webhooks.claim(deliveryId, this.deps.clock(), { limit: this.deps.settings.endpointConcurrency, leaseMs: this.leaseMs });
+  async deliver(deliveryId: string, hint: { endpointId?: string } = {}): Promise<JobOutcome> {
+    const claim = await this.deps.webhooks.claim(deliveryId, this.deps.clock(), {
+      limit: this.deps.settings.endpointConcurrency,
+      leaseMs: this.leaseMs,
+      ...(hint.endpointId ? { endpointId: hint.endpointId } : {}),
+    });
     switch (claim.kind) {
       case 'missing':
         return { status: 'skipped', reason: 'delivery not found' };
@@ -107,22 +111,20 @@ export class WebhookDispatcher {
       case 'claimed':
         break;
     }
-    const { delivery, endpoint } = claim;
+    const { delivery, endpoint, event } = claim;
     try {
-      return await this.attempt(delivery, endpoint);
+      return await this.attempt(delivery, endpoint, event);
     } catch (err) {
       // Our own failure (database, a payload that does not decrypt…) counts as a failed attempt on
       // the same schedule, so a permanently broken event ends up dead instead of spinning.
       this.deps.logger.error({ err, deliveryId: delivery.id }, 'webhook attempt failed inside the connector');
       const attemptNo = delivery.attempts + 1;
       const action = nextAction({ attempt: attemptNo, result: { ok: false }, now: this.deps.clock(), random: this.deps.random ?? Math.random, schedule: this.schedule });
-      await this.deps.webhooks.recordAttempt({ deliveryId: delivery.id, statusCode: null, latencyMs: 0, responseSnippet: null, error: 'internal_error', createdAt: this.deps.clock() }).catch(() => undefined);
-      await this.deps.webhooks.finishAttempt(delivery.id, {
-        status: action.kind === 'retry' ? 'failed' : 'dead',
-        attempts: attemptNo,
-        nextAttemptAt: action.kind === 'retry' ? action.at : null,
-        lastStatus: delivery.lastStatus,
-      });
+      await this.deps.webhooks.finishAttempt(
+        delivery.id,
+        { status: action.kind === 'retry' ? 'failed' : 'dead', attempts: attemptNo, nextAttemptAt: action.kind === 'retry' ? action.at : null, lastStatus: delivery.lastStatus },
+        { statusCode: null, latencyMs: 0, responseSnippet: null, error: 'internal_error', createdAt: this.deps.clock() },
+      );
       if (action.kind === 'retry') await this.deps.jobs.enqueue('webhooks.deliver', { deliveryId: delivery.id }, { startAfter: action.at });
       return { status: 'failed', reason: 'internal error during the attempt' };
     }
@@ -133,13 +135,8 @@ export class WebhookDispatcher {
     return this.leaseMs;
   }
 
-  private async attempt(delivery: DeliveryRecord, endpoint: WebhookEndpointRecord): Promise<JobOutcome> {
+  private async attempt(delivery: DeliveryRecord, endpoint: WebhookEndpointRecord, event: OutboxEventRecord): Promise<JobOutcome> {
     const log = this.deps.logger.child({ deliveryId: delivery.id, eventId: delivery.eventId, endpointId: endpoint.id });
-    const event = await this.deps.outbox.findUnscoped(delivery.eventId);
-    if (!event) {
-      await this.finish(delivery, 'cancelled', null, null);
-      return { status: 'skipped', reason: 'event no longer exists' };
-    }
     const built = await this.deps.payloads.build(event);
     if (built.kind === 'cancelled') {
       await this.finish(delivery, 'cancelled', null, null);
@@ -150,14 +147,13 @@ export class WebhookDispatcher {
     const body = JSON.stringify(built.body);
     const result = await this.send(event, endpoint, body);
     const attemptNo = delivery.attempts + 1;
-    await this.deps.webhooks.recordAttempt({
-      deliveryId: delivery.id,
+    const logged = {
       statusCode: result.status ?? null,
       latencyMs: result.latencyMs,
       responseSnippet: safeSnippet(result.responseSnippet, body),
       error: result.error ? `${result.error}${result.errorCode ? `: ${result.errorCode}` : ''}` : null,
       createdAt: this.deps.clock(),
-    });
+    };
     const action = nextAction({ attempt: attemptNo, result, now: this.deps.clock(), random: this.deps.random ?? Math.random, schedule: this.schedule });
     const lastStatus = result.status ?? null;
     // Successes are the bulk: debug. Failures are what an operator looks for: info.
@@ -165,20 +161,20 @@ export class WebhookDispatcher {
     this.attemptsTotal.inc({ outcome: action.kind });
     switch (action.kind) {
       case 'delivered':
-        await this.deps.webhooks.finishAttempt(delivery.id, { status: 'delivered', attempts: attemptNo, nextAttemptAt: null, lastStatus, deliveredAt: this.deps.clock() });
+        await this.deps.webhooks.finishAttempt(delivery.id, { status: 'delivered', attempts: attemptNo, nextAttemptAt: null, lastStatus, deliveredAt: this.deps.clock() }, logged);
         return { status: 'done' };
       case 'retry':
-        if (await this.deps.webhooks.finishAttempt(delivery.id, { status: 'failed', attempts: attemptNo, nextAttemptAt: action.at, lastStatus })) {
+        if (await this.deps.webhooks.finishAttempt(delivery.id, { status: 'failed', attempts: attemptNo, nextAttemptAt: action.at, lastStatus }, logged)) {
           await this.deps.jobs.enqueue('webhooks.deliver', { deliveryId: delivery.id }, { startAfter: action.at });
         }
         return { status: 'done', detail: { retryAt: action.at.toISOString() } };
       case 'dead':
-        await this.deps.webhooks.finishAttempt(delivery.id, { status: 'dead', attempts: attemptNo, nextAttemptAt: null, lastStatus });
+        await this.deps.webhooks.finishAttempt(delivery.id, { status: 'dead', attempts: attemptNo, nextAttemptAt: null, lastStatus }, logged);
         log.warn({ reason: action.reason }, 'webhook delivery is dead');
         return { status: 'done', detail: { dead: action.reason } };
       case 'disable_endpoint':
         await this.deps.webhooks.disableEndpointUnscoped(endpoint.id, 'receiver_gone_410');
-        await this.deps.webhooks.finishAttempt(delivery.id, { status: 'dead', attempts: attemptNo, nextAttemptAt: null, lastStatus });
+        await this.deps.webhooks.finishAttempt(delivery.id, { status: 'dead', attempts: attemptNo, nextAttemptAt: null, lastStatus }, logged);
         log.warn('webhook endpoint answered 410 Gone; endpoint disabled');
         return { status: 'done', detail: { endpointDisabled: true } };
     }
