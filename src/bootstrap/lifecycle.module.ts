@@ -126,6 +126,9 @@ export async function lifecycleModule(core: Core, opts: LifecycleModuleOptions =
           const r = await purgeRepo.findReceiptForTenant(tenantId, purgeId);
           return r ? purgeReceiptView(r) : null;
         },
+        async list(tenantId, opts) {
+          return (await purgeRepo.listForTenant(tenantId, opts)).map(purgeReceiptView);
+        },
       });
       registerAdminMailboxRoutes(registry, {
         async revoke({ mailboxId, reason, actorId }) {
@@ -190,9 +193,10 @@ export async function lifecycleModule(core: Core, opts: LifecycleModuleOptions =
         name: 'purges.get',
         summary: 'show a purge receipt',
         input: z.strictObject({ purgeId: z.string().min(1).max(64) }),
-        async run({ purgeId }) {
+        async run({ purgeId }, ctx) {
           const r = await purgeRepo.findReceipt(purgeId);
           if (!r) throw new ApiError(404, 'not_found', 'purge not found');
+          await core.audit.record({ tenantId: r.tenantId, actorType: 'ops', actorId: ctx.actorId, action: 'purge.viewed', targetType: 'purge', targetId: r.id });
           return { ...purgeReceiptView(r), tenantId: r.tenantId };
         },
       }),
@@ -248,7 +252,8 @@ export async function lifecycleModule(core: Core, opts: LifecycleModuleOptions =
         name: 'breakGlass.list',
         summary: 'list break-glass sessions (active only by default)',
         input: z.strictObject({ all: z.boolean().default(false), mailboxId: z.string().min(1).max(64).optional() }),
-        async run(input) {
+        async run(input, ctx) {
+          await core.audit.record({ actorType: 'ops', actorId: ctx.actorId, action: 'break_glass.listed', ...(input.mailboxId ? { targetType: 'mailbox', targetId: input.mailboxId } : {}), metadata: { all: input.all } });
           return breakGlass.list({ activeOnly: !input.all, ...(input.mailboxId ? { mailboxId: input.mailboxId } : {}) });
         },
       }),

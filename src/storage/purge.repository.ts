@@ -98,6 +98,16 @@ export class PurgeRepository {
     return row ? toReceipt(row) : null;
   }
 
+  /** Newest first, keyset by id (ids are time-sortable); `limit + 1` lets the caller see a next page. */
+  async listForTenant(tenantId: string, opts: { beforeId?: string; limit: number }): Promise<PurgeReceiptRecord[]> {
+    const rows = await this.prisma.purgeReceipt.findMany({
+      where: { tenantId, ...(opts.beforeId ? { id: { lt: opts.beforeId } } : {}) },
+      orderBy: { id: 'desc' },
+      take: opts.limit,
+    });
+    return rows.map(toReceipt);
+  }
+
   /** The newest receipt of a mailbox (a mailbox id is never reused, so normally the only one). */
   async latestReceiptForMailbox(tenantId: string | null, mailboxId: string, tx?: Tx): Promise<PurgeReceiptRecord | null> {
     const row = await (tx ?? this.prisma).purgeReceipt.findFirst({

@@ -194,6 +194,8 @@ describe('disconnect and purge', () => {
     expect(after.body.purgedAt).toBe(done.completedAt);
     expect((await svc.api(a.apiKey, 'DELETE', `/v1/mailboxes/${target.mailboxId}`)).body.purgeId).toBe(purgeId);
     expect((await svc.api(b.apiKey, 'GET', `/v1/purges/${purgeId}`)).status).toBe(404);
+    expect(((await svc.api(a.apiKey, 'GET', '/v1/purges')).body.data as Array<{ id: string }>).map((r) => r.id)).toContain(purgeId);
+    expect(((await svc.api(b.apiKey, 'GET', '/v1/purges')).body.data as Array<{ id: string }>).map((r) => r.id)).not.toContain(purgeId);
 
     // Other mailboxes, of this tenant and another, are untouched and still readable.
     for (const m of [sibling, other]) {

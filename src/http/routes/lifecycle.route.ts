@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { actorOf } from '../auth-context.js';
 import { notFound } from '../api-error.js';
+import { decodeCursor, page, paginationQuery } from '../pagination.js';
 import { commonErrors, type RouteRegistry } from '../route-registry.js';
 import { mailboxIdParams } from './mailboxes.route.js';
 
@@ -30,6 +31,7 @@ export interface LifecycleRouteDeps {
   startPurge(input: { tenantId: string; mailboxId: string; actor: { actorType: 'api_key' | 'ops'; actorId: string } }): Promise<{ purgeId: string } | null>;
   /** The receipt as `purgeReceiptSchema` documents it. */
   receipt(tenantId: string, purgeId: string): Promise<object | null>;
+  list(tenantId: string, opts: { beforeId?: string; limit: number }): Promise<Array<{ id: string }>>;
 }
 
 /** Customer disconnect (DELETE /v1/mailboxes/:id) and purge receipts. */
@@ -54,6 +56,26 @@ export function registerLifecycleRoutes(routes: RouteRegistry, deps: LifecycleRo
       const started = await deps.startPurge({ tenantId: principal.tenantId, mailboxId: params.id, actor: actorOf(principal) });
       if (!started) throw notFound('mailbox');
       return { status: 202, body: { purgeId: started.purgeId }, headers: { location: `/v1/purges/${started.purgeId}` } };
+    },
+  });
+
+  routes.add({
+    method: 'get',
+    path: '/v1/purges',
+    operationId: 'listPurges',
+    summary: 'List the tenant’s purge receipts, newest first',
+    tags: ['Mailboxes'],
+    auth: 'tenant',
+    query: paginationQuery,
+    responses: {
+      200: { description: 'A page of receipts', schema: z.object({ object: z.literal('list'), data: z.array(purgeReceiptSchema), nextCursor: z.string().nullable() }) },
+      ...commonErrors,
+    },
+    async handler({ query, principal }) {
+      if (principal.kind !== 'tenant') throw notFound('purge');
+      const beforeId = decodeCursor(query.cursor);
+      const rows = await deps.list(principal.tenantId, { limit: query.limit + 1, ...(beforeId ? { beforeId } : {}) });
+      return { status: 200, body: { object: 'list', ...page(rows, query.limit) } };
     },
   });
 
