@@ -42,6 +42,13 @@ export function mailAccess(core: Core): Promise<MailAccess> {
 
 async function buildMailAccess(core: Core): Promise<MailAccess> {
   const settings = await resolveProviderSettings(core.config, core.logger);
+  // In-process stand-ins live exactly as long as the core: one-off CLI commands close the core but
+  // never stop modules, and a listening stand-in would keep such a process from exiting.
+  const closeCore = core.close.bind(core);
+  core.close = async () => {
+    await settings.close();
+    await closeCore();
+  };
   const clock = core.clock;
   const google = settings.google
     ? new GoogleOAuthClient({ clientId: settings.google.clientId, clientSecret: settings.google.clientSecret, redirectUri: settings.google.redirectUri, endpoints: settings.google.endpoints }, clock)

@@ -75,6 +75,7 @@ export async function resolveProviderSettings(config: Config, logger: Pick<Logge
   const googleClient = { clientId: config.google.clientId ?? SANDBOX_GOOGLE_CLIENT.clientId, clientSecret: config.google.clientSecret ?? SANDBOX_GOOGLE_CLIENT.clientSecret };
   const msClient = { clientId: config.microsoft.clientId ?? DEFAULT_SANDBOX_CLIENT.clientId, clientSecret: config.microsoft.clientSecret ?? DEFAULT_SANDBOX_CLIENT.clientSecret };
   const started: Array<{ close(): Promise<void> }> = [];
+  let closing: Promise<void> | undefined;
   try {
     let googleSandbox: GoogleSandbox | undefined;
     let googleEndpoints: GoogleEndpoints;
@@ -112,8 +113,9 @@ export async function resolveProviderSettings(config: Config, logger: Pick<Logge
       google: { ...googleClient, redirectUri: redirect('google'), endpoints: googleEndpoints, pubsub: pubsub(SANDBOX_PUSH_SERVICE_ACCOUNT, SANDBOX_PUBSUB_TOPIC) },
       microsoft: { ...msClient, redirectUri: redirect('microsoft'), endpoints: msEndpoints, ...msUrls },
       sandbox: { google: googleSandbox, microsoft: msSandbox },
-      async close() {
-        await Promise.all(started.map((s) => s.close().catch(() => undefined)));
+      close() {
+        closing ??= Promise.all(started.map((s) => s.close().catch(() => undefined))).then(() => undefined);
+        return closing;
       },
     };
   } catch (err) {
