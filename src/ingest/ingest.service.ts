@@ -44,6 +44,11 @@ export interface IngestInput {
   providerThreadId: string | undefined;
   raw: Readable;
   receivedAt: Date | undefined;
+  /**
+   * The caller has just checked that the message is not stored (sync checks a whole page in one
+   * query): skip the per-message lookup. The unique constraint still makes a race a no-op.
+   */
+  knownNew?: boolean;
 }
 
 export type IngestResult =
@@ -98,7 +103,7 @@ export class IngestService {
 
   async ingest(mailbox: IngestMailbox, input: IngestInput): Promise<IngestResult> {
     const d = this.#d;
-    const existing = await d.messages.findStoredId(mailbox.id, input.providerMessageId);
+    const existing = input.knownNew ? null : await d.messages.findStoredId(mailbox.id, input.providerMessageId);
     if (existing) {
       input.raw.destroy();
       this.#counter?.inc({ outcome: 'duplicate' });

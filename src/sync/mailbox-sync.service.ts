@@ -215,7 +215,7 @@ export class MailboxSyncService {
       }
       const result = await this.d.ingest.ingest(
         { id: mailbox.id, tenantId: mailbox.tenantId, provider: mailbox.provider },
-        { providerMessageId: id, providerThreadId: raw.providerThreadId, raw: raw.raw, receivedAt: raw.receivedAt },
+        { providerMessageId: id, providerThreadId: raw.providerThreadId, raw: raw.raw, receivedAt: raw.receivedAt, knownNew: true },
       );
       if (result.status === 'stored') stats.stored++;
       else stats.duplicates++;

@@ -4,7 +4,7 @@
 // pg_dump of the database afterwards contains none of a sample of subjects, addresses or body
 // phrases in plaintext.
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -68,6 +68,37 @@ describe.skipIf(!haveCorpus)('corpus through the full ingest path', () => {
     for (const m of messages.slice(0, 50)) expect((await h.run(mailbox, m.id, m.bytes)).status).toBe('duplicate');
     expect(await svc.core.prisma.message.count({ where: { mailboxId: mailbox.id } })).toBe(messages.length);
   }, 300_000);
+
+  it('stored bounce / auto-reply flags agree with go-sisimai on at least 95% of the sisimai set', async () => {
+    const expectedPath = `${CORPUS_ROOT}/sisimai-set-of-emails/EXPECTED.go-sisimai-publiclist.json`;
+    if (!existsSync(expectedPath)) return;
+    const expected = JSON.parse(readFileSync(expectedPath, 'utf8')) as Record<string, Array<{ reason: string }>>;
+    const rows = await svc.core.prisma.message.findMany({
+      where: { mailboxId: mailbox.id, providerMessageId: { startsWith: 'sisimai-set-of-emails/maildir/' } },
+      select: { providerMessageId: true, isBounce: true, isAutoReply: true },
+    });
+    const byFile = new Map<string, (typeof rows)[number]>();
+    // Prefer the bsd copy of a file; dos/mac copies are the same message with other line ends.
+    for (const r of rows.sort((a, b) => a.providerMessageId.localeCompare(b.providerMessageId))) {
+      const file = r.providerMessageId.split('/').slice(3).join('/');
+      if (!byFile.has(file)) byFile.set(file, r);
+    }
+    let agree = 0;
+    let total = 0;
+    for (const [file, recipients] of Object.entries(expected)) {
+      const row = byFile.get(file);
+      if (!row || recipients.length === 0) continue;
+      const reason = recipients[0]!.reason;
+      // go-sisimai's reason → the connector's flags (see test/corpus/sisimai-classification.test.ts):
+      // vacation → auto-reply, feedback (ARF) → neither, every other reason → bounce.
+      const want = reason === 'vacation' ? 'auto_reply' : reason === 'feedback' ? 'none' : 'bounce';
+      const got = row.isBounce ? 'bounce' : row.isAutoReply ? 'auto_reply' : 'none';
+      total++;
+      if (got === want) agree++;
+    }
+    expect(total).toBeGreaterThan(500);
+    expect(agree / total).toBeGreaterThanOrEqual(0.95);
+  });
 
   it('links replies to their parents on the notmuch threading sets', async () => {
     const rows = await svc.core.prisma.message.findMany({ where: { mailboxId: mailbox.id, providerMessageId: { startsWith: 'notmuch/' } }, select: { id: true, threadKey: true, contentEnc: true } });
