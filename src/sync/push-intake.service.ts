@@ -87,8 +87,9 @@ export class PushIntakeService {
       const ticket = await this.#google.verifyIdToken({ idToken: token, audience: this.d.google.audience });
       const claims = ticket.getPayload();
       if (!claims || claims.email !== this.d.google.serviceAccount || claims.email_verified !== true) throw new Error('push token claims rejected');
-    } catch (err) {
-      this.d.logger.warn({ reason: err instanceof Error ? err.message.slice(0, 120) : 'invalid' }, 'google push rejected');
+    } catch {
+      // google-auth-library's messages can embed the token payload: log nothing of it.
+      this.d.logger.warn('google push rejected: push token failed verification');
       this.#pushes.inc({ provider: 'google', outcome: 'unauthorized' });
       return { status: 'unauthorized' };
     }
