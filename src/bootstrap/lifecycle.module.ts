@@ -16,7 +16,7 @@ import { purgeReceiptView } from '../lifecycle/purge-receipt.view.js';
 import { MailboxNotFoundError, PurgeService, type PurgeServiceOptions } from '../lifecycle/purge.service.js';
 import { RetentionService } from '../lifecycle/retention.service.js';
 import { RiscReceiverService } from '../lifecycle/risc-receiver.service.js';
-import { SetVerifier } from '../lifecycle/set-verifier.js';
+import { SetVerificationError, SetVerifier } from '../lifecycle/set-verifier.js';
 import { defineOps } from '../ops/ops-command.js';
 import { GOOGLE_ENDPOINTS } from '../providers/google/google-endpoints.js';
 import { BreakGlassRepository } from '../storage/break-glass.repository.js';
@@ -64,6 +64,8 @@ export async function lifecycleModule(core: Core, opts: LifecycleModuleOptions =
         accessToken: opts.microsoftAccessToken ?? ((mailbox) => access.vault.accessToken(mailbox.id)),
       }),
   };
+  const purgesTotal = core.metrics.counter('mbc_purges_total', 'Completed mailbox purges by trigger and revoke outcome', ['trigger', 'revoke'] as const);
+  const revokeRetries = core.metrics.counter('mbc_purge_revoke_retries_total', 'Background revoke retries by outcome', ['outcome'] as const);
   const purges = new PurgeService(
     {
       repo: purgeRepo,
@@ -77,6 +79,10 @@ export async function lifecycleModule(core: Core, opts: LifecycleModuleOptions =
       clock: core.clock,
       syncLock: new SyncLockRepository(core.db),
       forgetCredential: (mailboxId) => access.vault.forget(mailboxId),
+      metrics: {
+        purgeCompleted: (l) => purgesTotal.inc(l),
+        revokeRetried: (l) => revokeRetries.inc(l),
+      },
     },
     opts.purge,
   );
@@ -145,7 +151,19 @@ export async function lifecycleModule(core: Core, opts: LifecycleModuleOptions =
         erase: (tenantId, email, actor) => dataSubjects.erase(tenantId, email, actor),
         isTooLarge: (err) => err instanceof ExportTooLargeError,
       });
-      if (risc) registerRiscRoutes(registry, { receive: (jwt) => risc.receive(jwt) });
+      if (risc) {
+        registerRiscRoutes(registry, {
+          async receive(jwt) {
+            try {
+              await risc.receive(jwt);
+              return { accepted: true };
+            } catch (err) {
+              if (err instanceof SetVerificationError) return { accepted: false, reason: err.code };
+              throw err;
+            }
+          },
+        });
+      }
     },
     jobs(queue) {
       queue.register('lifecycle.purge', async ({ purgeId }) => purges.run(purgeId), { concurrency: 1 });

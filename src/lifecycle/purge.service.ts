@@ -60,6 +60,13 @@ export interface PurgeDeps {
   /** How long to wait for a running sync to finish before shredding anyway. Default 60 s. */
   syncDrainMs?: number;
   sleep?: (ms: number) => Promise<void>;
+  /** Counts completed purges and revoke outcomes (Prometheus). */
+  metrics?: PurgeMetrics;
+}
+
+export interface PurgeMetrics {
+  purgeCompleted(labels: { trigger: string; revoke: string }): void;
+  revokeRetried(labels: { outcome: string }): void;
 }
 
 export class MailboxNotFoundError extends Error {
@@ -209,6 +216,7 @@ export class PurgeService {
     const token = (await dataKeys.decryptFor({ type: 'tenant', id: receipt.tenantId }, receipt.revokeTokenEnc, REVOKE_TOKEN_AAD(receipt.id))).toString('utf8');
     const result = await this.teardownFor(receipt.provider as TeardownProvider).retryRevoke(token);
     const attempts = receipt.revokeAttempts + 1;
+    this.deps.metrics?.revokeRetried({ outcome: result.status });
     if (result.status === 'failed') {
       if (attempts >= this.maxRevokeAttempts) {
         // Keeping a live token for ever is worse than giving up: discard it and say so.
@@ -433,6 +441,7 @@ export class PurgeService {
       return event;
     });
     if (!pending) return;
+    this.deps.metrics?.purgeCompleted({ trigger: receipt.trigger, revoke: (await repo.findReceipt(receipt.id))?.revokeStatus ?? 'unknown' });
     await events.dispatch([pending]);
     this.deps.logger.info({ purgeId: receipt.id, mailboxId: receipt.mailboxId }, 'mailbox purged');
   }

@@ -222,6 +222,9 @@ describe('disconnect and purge', () => {
     expect(audit[0]).toMatchObject({ actorType: 'api_key', actorId: a.apiKeyId });
     expect((await core.audit.verify()).ok).toBe(true);
 
+    const metrics = await (await fetch(`${svc.url}/metrics`)).text();
+    expect(metrics).toMatch(/mbc_purges_total\{trigger="customer",revoke="revoked"\} [1-9]/);
+
     // No token or mail content in any log line.
     const logs = svc.logs.join('\n');
     expect(logs).not.toContain(refreshToken);

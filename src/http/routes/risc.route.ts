@@ -2,8 +2,11 @@ import type { Request } from 'express';
 import { z } from 'zod';
 import type { RouteRegistry } from '../route-registry.js';
 
+/** Why a SET was refused; anything else thrown is a server error. */
+export type RiscRejection = 'malformed' | 'unsupported_alg' | 'unknown_key' | 'bad_signature' | 'bad_issuer' | 'bad_audience' | 'stale' | 'keys_unavailable';
+
 export interface RiscRouteDeps {
-  receive(jwt: string): Promise<{ jti: string; matched: number }>;
+  receive(jwt: string): Promise<{ accepted: true } | { accepted: false; reason: RiscRejection }>;
 }
 
 const MAX_SET_BYTES = 64 * 1024;
@@ -38,17 +41,15 @@ export function registerRiscRoutes(routes: RouteRegistry, deps: RiscRouteDeps): 
         res.status(400).json({ err: 'invalid_request', description: 'body too large or unreadable' });
         return { handled: true };
       }
-      try {
-        await deps.receive(jwt);
-      } catch (err) {
-        const code = (err as { name?: string; code?: string }).name === 'SetVerificationError' ? (err as { code: string }).code : undefined;
-        if (!code) throw err;
-        if (code === 'keys_unavailable') {
+      const outcome = await deps.receive(jwt);
+      if (!outcome.accepted) {
+        if (outcome.reason === 'keys_unavailable') {
           // Our side: let Google retry later.
           res.status(503).json({ err: 'temporarily_unavailable', description: 'signing keys could not be loaded' });
           return { handled: true };
         }
-        res.status(400).json({ err: code === 'unknown_key' ? 'invalid_key' : code === 'bad_issuer' ? 'invalid_issuer' : code === 'bad_audience' ? 'invalid_audience' : 'authentication_failed', description: 'the security event token was rejected' });
+        const err = outcome.reason === 'unknown_key' ? 'invalid_key' : outcome.reason === 'bad_issuer' ? 'invalid_issuer' : outcome.reason === 'bad_audience' ? 'invalid_audience' : 'authentication_failed';
+        res.status(400).json({ err, description: 'the security event token was rejected' });
         return { handled: true };
       }
       res.status(202).end();
