@@ -5,7 +5,7 @@ import type { OutboxService } from '../events/outbox.service.js';
 import type { JobOutcome } from '../jobs/job-map.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
-import type { MailProvider } from '../providers/mail-provider.port.js';
+import type { MailProvider, SendRequest, SendResult } from '../providers/mail-provider.port.js';
 import { isProviderError, type ProviderError } from '../providers/provider-error.js';
 import type { BlobStore } from '../storage/blob.store.js';
 import type { Prisma } from '../storage/database.js';
@@ -148,12 +148,24 @@ export class OutboundSender {
       if (mime.length !== content.mime.size || createHash('sha256').update(mime).digest('hex') !== content.mime.sha256) {
         return await this.fail(claimed, { code: 'content_unavailable', reason: 'the stored message could not be read back intact; nothing was sent' }, provider.name);
       }
-      const result = await provider.send({
+      const request: SendRequest = {
         mime,
         internetMessageId: content.internetMessageId,
         ...(provider.name === 'google' && content.provider.threadId ? { providerThreadId: content.provider.threadId } : {}),
         ...(provider.name === 'microsoft' && content.provider.replyToProviderMessageId ? { replyToProviderMessageId: content.provider.replyToProviderMessageId } : {}),
-      });
+      };
+      let result: SendResult;
+      try {
+        result = await provider.send(request);
+      } catch (err) {
+        // Exchange item ids change when a message is moved to another folder, so createReply on
+        // the stored id can 404 although the conversation is alive. Nothing was created then;
+        // the MIME still carries In-Reply-To/References, so send it as a message of its own.
+        if (!isProviderError(err, 'not_found') || request.replyToProviderMessageId === undefined) throw err;
+        this.deps.logger.info({ outboundId: id, attempt }, 'original not addressable at the provider; sending the reply as MIME with threading headers');
+        const { replyToProviderMessageId: _unused, ...plain } = request;
+        result = await provider.send(plain);
+      }
       await this.deps.hooks?.afterProviderAccepted?.(id);
       return await this.succeed(claimed, { providerMessageId: result.providerMessageId ?? null, providerThreadId: result.providerThreadId ?? null }, provider.name, false);
     } catch (err) {

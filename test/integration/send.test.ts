@@ -459,6 +459,20 @@ describe('replies through Microsoft Graph', () => {
     expect((await eventsFor(res.body.outboundId as string)).map((e) => e.type)).toEqual(['message.sent']);
   }, 150_000);
 
+  it('still sends a reply, with its threading headers, when the original is no longer addressable by its Graph id', async () => {
+    const agent = 'moved@contoso.test';
+    const mailboxId = await connectOutlook(agent);
+    const original = await outlookInbound(mailboxId, agent, 'Moved away');
+    // An agent moved or deleted the message in Outlook: createReply on the stored id answers 404.
+    expect(microsoft.deleteMessage(agent, original.providerMessageId)).toBe(true);
+    const res = await reply(original.messageId, { text: 'Answer anyway.' });
+    expect(await settled(res.body.outboundId as string)).toMatchObject({ status: 'sent', failure: null });
+    const sent = microsoft.sentMessages(agent);
+    expect(sent).toHaveLength(1);
+    expect(sent[0]).toMatchObject({ via: 'sendMail', inReplyTo: original.internetMessageId, subject: 'Re: Moved away' });
+    expect((await eventsFor(res.body.outboundId as string)).map((e) => e.type)).toEqual(['message.sent']);
+  }, 150_000);
+
   it('sends a 3.5 MB attachment through an upload session, still in the conversation', async () => {
     const agent = 'large@contoso.test';
     const mailboxId = await connectOutlook(agent);
