@@ -85,11 +85,14 @@ export class SyncStateRepository {
     });
   }
 
-  /** Active mailboxes whose last sync and last push are both older than `before` (poll fallback). */
+  /** Active mailboxes whose last sync, push and sync attempt are all older than `before` (poll fallback). */
   async listPollDue(before: Date, limit: number): Promise<string[]> {
     const rows = await this.prisma.mailbox.findMany({
       where: {
         status: 'active',
+        // updatedAt: a mailbox whose last attempt failed (syncState/syncError written) waits a
+        // full interval too, instead of being queued again every minute.
+        updatedAt: { lt: before },
         AND: [{ OR: [{ lastSyncedAt: null }, { lastSyncedAt: { lt: before } }] }, { OR: [{ lastPushAt: null }, { lastPushAt: { lt: before } }] }],
       },
       orderBy: { lastSyncedAt: { sort: 'asc', nulls: 'first' } },
