@@ -1,4 +1,4 @@
-import type { Prisma, PrismaClient } from './database.js';
+import { Prisma, type PrismaClient } from './database.js';
 import { newId } from './ids.js';
 import type { OutboxEventRecord } from './outbox.repository.js';
 
@@ -51,7 +51,7 @@ export interface DeliveryAttemptRecord {
 }
 
 export type ClaimResult =
-  | { kind: 'claimed'; delivery: DeliveryRecord; endpoint: WebhookEndpointRecord; event: OutboxEventRecord }
+  | ({ kind: 'claimed' } & Claimed)
   | { kind: 'missing' }
   | { kind: 'final'; status: string }
   /** Another worker holds a live lease on this delivery. */
@@ -91,6 +91,66 @@ interface ClaimRow extends DeliveryRecord {
   ev_dispatchedAt: Date | null;
 }
 
+
+export interface Claimed {
+  delivery: DeliveryRecord;
+  endpoint: WebhookEndpointRecord;
+  event: OutboxEventRecord;
+}
+
+const CLAIM_RETURNING = Prisma.sql`RETURNING d.id, d."tenantId", d."eventId", d."endpointId", d.status, d.attempts, d."nextAttemptAt",
+                  d."lastAttemptAt", d."lastStatus", d."deliveredAt", d."createdAt", d."updatedAt",
+                  e.url AS "e_url", e.description AS "e_description", e.events AS "e_events", e.enabled AS "e_enabled",
+                  e."disabledReason" AS "e_disabledReason", e."secretEnc" AS "e_secretEnc", e."previousSecretEnc" AS "e_previousSecretEnc",
+                  e."previousSecretExpiresAt" AS "e_previousSecretExpiresAt", e."createdAt" AS "e_createdAt", e."updatedAt" AS "e_updatedAt",
+                  ev."mailboxId" AS "ev_mailboxId", ev.type AS "ev_type", ev.seq AS "ev_seq", ev.refs AS "ev_refs",
+                  ev."dataEnc" AS "ev_dataEnc", ev."createdAt" AS "ev_createdAt", ev."dispatchedAt" AS "ev_dispatchedAt"`;
+
+function toClaimed(r: ClaimRow): Claimed {
+  return {
+    delivery: {
+      id: r.id,
+      tenantId: r.tenantId,
+      eventId: r.eventId,
+      endpointId: r.endpointId,
+      status: r.status,
+      attempts: r.attempts,
+      nextAttemptAt: r.nextAttemptAt,
+      lastAttemptAt: r.lastAttemptAt,
+      lastStatus: r.lastStatus,
+      deliveredAt: r.deliveredAt,
+      createdAt: r.createdAt,
+      updatedAt: r.updatedAt,
+    },
+    endpoint: {
+      id: r.endpointId,
+      tenantId: r.tenantId,
+      url: r.e_url,
+      description: r.e_description,
+      events: r.e_events,
+      enabled: r.e_enabled,
+      disabledReason: r.e_disabledReason,
+      secretEnc: r.e_secretEnc,
+      previousSecretEnc: r.e_previousSecretEnc,
+      previousSecretExpiresAt: r.e_previousSecretExpiresAt,
+      createdAt: r.e_createdAt,
+      updatedAt: r.e_updatedAt,
+      deletedAt: null,
+    },
+    event: {
+      id: r.eventId,
+      tenantId: r.tenantId,
+      mailboxId: r.ev_mailboxId,
+      type: r.ev_type,
+      seq: BigInt(r.ev_seq),
+      refs: r.ev_refs,
+      dataEnc: r.ev_dataEnc,
+      createdAt: r.ev_createdAt,
+      dispatchedAt: r.ev_dispatchedAt,
+    },
+  };
+}
+
 /** Webhook endpoints, their deliveries (one per event × endpoint) and the attempt log. */
 export class WebhookRepository {
   constructor(private readonly prisma: PrismaClient) {}
@@ -125,6 +185,7 @@ export class WebhookRepository {
       ...(previousSecretEnc ? { previousSecretEnc: new Uint8Array(previousSecretEnc) } : {}),
     };
     const res = await this.prisma.webhookEndpoint.updateMany({ where: { id: endpointId, tenantId, deletedAt: null }, data });
+    if (res.count && patch.enabled === false) await this.parkDeliveries(endpointId);
     return res.count ? this.findEndpoint(tenantId, endpointId) : null;
   }
 
@@ -141,6 +202,12 @@ export class WebhookRepository {
   /** A receiver answered 410 Gone: stop sending (Standard Webhooks sender guidance). */
   async disableEndpointUnscoped(endpointId: string, reason: string): Promise<void> {
     await this.prisma.webhookEndpoint.updateMany({ where: { id: endpointId, deletedAt: null }, data: { enabled: false, disabledReason: reason } });
+    await this.parkDeliveries(endpointId);
+  }
+
+  /** Queued deliveries of a disabled endpoint become dead: listed under ?status=dead, replayable. */
+  async parkDeliveries(endpointId: string): Promise<void> {
+    await this.prisma.webhookDelivery.updateMany({ where: { endpointId, status: { in: ['pending', 'failed'] } }, data: { status: 'dead', nextAttemptAt: null } });
   }
 
   /** Enabled, not deleted, subscribed to `type` (an empty filter means every type). */
@@ -221,59 +288,40 @@ export class WebhookRepository {
            AND (SELECT count(*) FROM webhook_deliveries l
                  WHERE l."endpointId" = d."endpointId" AND l.status = 'delivering'
                    AND l."lastAttemptAt" >= ${floorTs}::timestamp AND l.id <> d.id) < ${opts.limit}
-        RETURNING d.id, d."tenantId", d."eventId", d."endpointId", d.status, d.attempts, d."nextAttemptAt",
-                  d."lastAttemptAt", d."lastStatus", d."deliveredAt", d."createdAt", d."updatedAt",
-                  e.url AS "e_url", e.description AS "e_description", e.events AS "e_events", e.enabled AS "e_enabled",
-                  e."disabledReason" AS "e_disabledReason", e."secretEnc" AS "e_secretEnc", e."previousSecretEnc" AS "e_previousSecretEnc",
-                  e."previousSecretExpiresAt" AS "e_previousSecretExpiresAt", e."createdAt" AS "e_createdAt", e."updatedAt" AS "e_updatedAt",
-                  ev."mailboxId" AS "ev_mailboxId", ev.type AS "ev_type", ev.seq AS "ev_seq", ev.refs AS "ev_refs",
-                  ev."dataEnc" AS "ev_dataEnc", ev."createdAt" AS "ev_createdAt", ev."dispatchedAt" AS "ev_dispatchedAt"`,
+        ${CLAIM_RETURNING}`,
     ]);
     const r = rows[0];
     if (!r) return this.whyNotClaimed(deliveryId, now, opts.leaseMs);
-    return {
-      kind: 'claimed',
-      delivery: {
-        id: r.id,
-        tenantId: r.tenantId,
-        eventId: r.eventId,
-        endpointId: r.endpointId,
-        status: r.status,
-        attempts: r.attempts,
-        nextAttemptAt: r.nextAttemptAt,
-        lastAttemptAt: r.lastAttemptAt,
-        lastStatus: r.lastStatus,
-        deliveredAt: r.deliveredAt,
-        createdAt: r.createdAt,
-        updatedAt: r.updatedAt,
-      },
-      endpoint: {
-        id: r.endpointId,
-        tenantId: r.tenantId,
-        url: r.e_url,
-        description: r.e_description,
-        events: r.e_events,
-        enabled: r.e_enabled,
-        disabledReason: r.e_disabledReason,
-        secretEnc: r.e_secretEnc,
-        previousSecretEnc: r.e_previousSecretEnc,
-        previousSecretExpiresAt: r.e_previousSecretExpiresAt,
-        createdAt: r.e_createdAt,
-        updatedAt: r.e_updatedAt,
-        deletedAt: null,
-      },
-      event: {
-        id: r.eventId,
-        tenantId: r.tenantId,
-        mailboxId: r.ev_mailboxId,
-        type: r.ev_type,
-        seq: BigInt(r.ev_seq),
-        refs: r.ev_refs,
-        dataEnc: r.ev_dataEnc,
-        createdAt: r.ev_createdAt,
-        dispatchedAt: r.ev_dispatchedAt,
-      },
-    };
+    return { kind: 'claimed', ...toClaimed(r) };
+  }
+
+  /**
+   * Claims up to `take` due deliveries of one endpoint at once, never more than its free lease
+   * slots (limit − live leases), under the per-endpoint lock: the lock is taken once per batch
+   * instead of once per delivery, and concurrent workers never claim the same row twice.
+   */
+  async claimBatch(endpointId: string, now: Date, opts: { limit: number; leaseMs: number; take: number }): Promise<Claimed[]> {
+    const nowTs = now.toISOString();
+    const floorTs = new Date(now.getTime() - opts.leaseMs).toISOString();
+    const [, rows] = await this.prisma.$transaction([
+      this.prisma.$executeRaw`SELECT pg_advisory_xact_lock(${ENDPOINT_CLAIM_LOCK_KEY}::int4, hashtext(${endpointId}))`,
+      this.prisma.$queryRaw<ClaimRow[]>`
+        UPDATE webhook_deliveries d
+           SET status = 'delivering', "lastAttemptAt" = ${nowTs}::timestamp, "updatedAt" = ${nowTs}::timestamp
+          FROM webhook_endpoints e, outbox_events ev
+         WHERE d.id IN (
+                 SELECT c.id FROM webhook_deliveries c
+                  WHERE c."endpointId" = ${endpointId}
+                    AND ((c.status IN ('pending', 'failed') AND (c."nextAttemptAt" IS NULL OR c."nextAttemptAt" <= ${nowTs}::timestamp))
+                         OR (c.status = 'delivering' AND c."lastAttemptAt" < ${floorTs}::timestamp))
+                  ORDER BY c.id
+                  LIMIT GREATEST(0, LEAST(${opts.take}::int, ${opts.limit}::int - (
+                    SELECT count(*)::int FROM webhook_deliveries l
+                     WHERE l."endpointId" = ${endpointId} AND l.status = 'delivering' AND l."lastAttemptAt" >= ${floorTs}::timestamp))))
+           AND e.id = d."endpointId" AND ev.id = d."eventId" AND e.enabled AND e."deletedAt" IS NULL
+        ${CLAIM_RETURNING}`,
+    ]);
+    return rows.map(toClaimed);
   }
 
   private async whyNotClaimed(deliveryId: string, now: Date, leaseMs: number): Promise<ClaimResult> {
@@ -351,8 +399,9 @@ export class WebhookRepository {
          GROUP BY "endpointId"),
       due AS (
         SELECT d.id, d."endpointId" FROM webhook_deliveries d
-         WHERE (d.status IN ('pending', 'failed') AND (d."nextAttemptAt" IS NULL OR d."nextAttemptAt" <= ${now.toISOString()}::timestamp))
-            OR (d.status = 'delivering' AND d."lastAttemptAt" < ${leaseFloor.toISOString()}::timestamp)
+          JOIN webhook_endpoints e ON e.id = d."endpointId" AND e.enabled AND e."deletedAt" IS NULL
+         WHERE ((d.status IN ('pending', 'failed') AND (d."nextAttemptAt" IS NULL OR d."nextAttemptAt" <= ${now.toISOString()}::timestamp))
+            OR (d.status = 'delivering' AND d."lastAttemptAt" < ${leaseFloor.toISOString()}::timestamp))
          ORDER BY d.id
          LIMIT 2000),
       ranked AS (

@@ -1,7 +1,7 @@
 import type { JobOutcome } from '../jobs/job-map.js';
 import type { Logger } from '../observability/logger.js';
 import type { OutboxRepository } from '../storage/outbox.repository.js';
-import type { WebhookRepository } from '../storage/webhook.repository.js';
+import type { Claimed, WebhookRepository } from '../storage/webhook.repository.js';
 import type { WebhookDispatcher } from './webhook-dispatcher.service.js';
 
 /**
@@ -63,9 +63,9 @@ export class DeliveryPump {
     await Promise.allSettled([...this.inflight]);
   }
 
-  private run(deliveryId: string, endpointId?: string): void {
-    const p: Promise<void> = this.deps.dispatcher
-      .deliver(deliveryId, endpointId ? { endpointId } : {})
+  private run(work: string | Claimed): void {
+    const deliveryId = typeof work === 'string' ? work : work.delivery.id;
+    const p: Promise<void> = (typeof work === 'string' ? this.deps.dispatcher.deliver(work) : this.deps.dispatcher.attemptClaimed(work))
       .then(() => undefined)
       .catch((err: unknown) => this.deps.logger.error({ err, deliveryId }, 'webhook attempt failed unexpectedly'))
       .finally(() => {
@@ -112,11 +112,22 @@ export class DeliveryPump {
         this.refillAgain = false;
         const free = this.deps.slots - this.active;
         if (free <= 0) break;
-        const ids = await this.deps.webhooks.listDue(this.deps.clock(), { take: free, limit: this.deps.endpointConcurrency, leaseMs: this.deps.leaseMs });
-        for (const d of ids) {
-          if (this.stopping || this.active >= this.deps.slots) break;
-          this.active++;
-          this.run(d.id, d.endpointId);
+        const due = await this.deps.webhooks.listDue(this.deps.clock(), { take: free, limit: this.deps.endpointConcurrency, leaseMs: this.deps.leaseMs });
+        // Claim per endpoint in one locked statement each (cheap under contention between workers).
+        const perEndpoint = new Map<string, number>();
+        for (const d of due) perEndpoint.set(d.endpointId, (perEndpoint.get(d.endpointId) ?? 0) + 1);
+        for (const [endpointId, count] of perEndpoint) {
+          const room = this.deps.slots - this.active;
+          if (this.stopping || room <= 0) break;
+          const claimed = await this.deps.webhooks.claimBatch(endpointId, this.deps.clock(), {
+            limit: this.deps.endpointConcurrency,
+            leaseMs: this.deps.leaseMs,
+            take: Math.min(count, room),
+          });
+          for (const c of claimed) {
+            this.active++;
+            this.run(c);
+          }
         }
       } while (this.refillAgain && !this.stopping);
     } catch (err) {

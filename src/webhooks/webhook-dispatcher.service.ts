@@ -4,7 +4,7 @@ import type { JobQueue } from '../jobs/job-queue.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { OutboxEventRecord, OutboxRepository } from '../storage/outbox.repository.js';
-import type { DeliveryRecord, DeliveryStatus, WebhookEndpointRecord, WebhookRepository } from '../storage/webhook.repository.js';
+import type { Claimed, DeliveryRecord, DeliveryStatus, WebhookEndpointRecord, WebhookRepository } from '../storage/webhook.repository.js';
 import { checkWebhookUrl, EgressDeniedError, type EgressPolicy } from './egress-guard.js';
 import { nextAction, type RetrySchedule } from './retry-schedule.js';
 import type { WebhookEndpointService } from './webhook-endpoint.service.js';
@@ -111,7 +111,11 @@ export class WebhookDispatcher {
       case 'claimed':
         break;
     }
-    const { delivery, endpoint, event } = claim;
+    return this.attemptClaimed(claim);
+  }
+
+  /** One attempt of a delivery this worker holds the lease on (from `deliver` or a batch claim). */
+  async attemptClaimed({ delivery, endpoint, event }: Claimed): Promise<JobOutcome> {
     try {
       return await this.attempt(delivery, endpoint, event);
     } catch (err) {
