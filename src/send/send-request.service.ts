@@ -155,7 +155,7 @@ export class SendRequestService {
       },
     };
     const contentEnc = await this.deps.dataKeys.encryptFor(owner, encodeOutboundContent(content), OUTBOUND_CONTENT_AAD(outboundId));
-    const inserted = await this.deps.outbound.insertQueued({
+    const row = {
       id: outboundId,
       tenantId: actor.tenantId,
       mailboxId: mailbox.id,
@@ -168,11 +168,37 @@ export class SendRequestService {
       contentEnc,
       threadKey: original?.threadKey ?? null,
       createdAt: this.deps.clock(),
-    });
-    if (!inserted.inserted) {
-      // A concurrent request with the same key committed first.
+    };
+    try {
+      // The record and its audit entry commit together or not at all.
+      await this.deps.outbound.transaction(async (tx) => {
+        await this.deps.outbound.insertQueued(tx, row);
+        await this.deps.audit.record(
+          {
+            tenantId: actor.tenantId,
+            actorType: 'api_key',
+            actorId: actor.apiKeyId,
+            action: op.kind === 'reply' ? 'message.reply_queued' : 'message.send_queued',
+            targetType: 'outbound',
+            targetId: outboundId,
+            metadata: {
+              mailboxId: mailbox.id,
+              ...(original ? { messageId: original.id } : {}),
+              recipients: composed.envelope.to.length,
+              attachments: attachments.length,
+              bytes: composed.mime.length,
+            },
+          },
+          tx,
+        );
+      });
+    } catch (err) {
       await this.deps.blobs.delete([mimeBlob.blobId]).catch(() => undefined);
-      return replay(inserted.existing, hash);
+      // A concurrent request with the same key committed first (unique (tenant, key)): replay it.
+      // Checked by reading, not by driver error codes, which differ between pg and PGlite.
+      const winner = await this.deps.outbound.findByIdempotencyKey(actor.tenantId, key);
+      if (winner) return replay(winner, hash);
+      throw err;
     }
 
     try {
@@ -184,22 +210,6 @@ export class SendRequestService {
       await this.deps.blobs.delete([mimeBlob.blobId]).catch(() => undefined);
       throw new SendRejectedError('queue_unavailable', 'the send could not be queued; retry with the same Idempotency-Key');
     }
-
-    await this.deps.audit.record({
-      tenantId: actor.tenantId,
-      actorType: 'api_key',
-      actorId: actor.apiKeyId,
-      action: op.kind === 'reply' ? 'message.reply_queued' : 'message.send_queued',
-      targetType: 'outbound',
-      targetId: outboundId,
-      metadata: {
-        mailboxId: mailbox.id,
-        ...(original ? { messageId: original.id } : {}),
-        recipients: composed.envelope.to.length,
-        attachments: attachments.length,
-        bytes: composed.mime.length,
-      },
-    });
     return { status: 202, body: { outboundId, status: 'queued' }, replayed: false };
   }
 

@@ -49,8 +49,6 @@ export interface IdempotencyHit {
   status: OutboundStatus;
 }
 
-export type InsertResult = { inserted: true } | { inserted: false; existing: IdempotencyHit };
-
 /** A send attempt that owns the row: `attempt` is the fencing token for every later write. */
 export interface ClaimedOutbound {
   row: OutboundRow;
@@ -84,34 +82,27 @@ export class OutboundRepository {
   }
 
   /**
-   * Inserts a `queued` row. When the (tenant, Idempotency-Key) pair already exists — another
-   * request with the same key won the race — answers with the existing row instead of failing.
+   * Inserts a `queued` row inside the caller's transaction. A second row for the same (tenant,
+   * Idempotency-Key) violates the unique index and aborts the transaction; the caller then reads
+   * the winner with `findByIdempotencyKey`.
    */
-  async insertQueued(input: NewOutbound): Promise<InsertResult> {
-    try {
-      await this.prisma.outboundMessage.create({
-        data: {
-          id: input.id,
-          tenantId: input.tenantId,
-          mailboxId: input.mailboxId,
-          kind: input.kind,
-          replyToMessageId: input.replyToMessageId,
-          idempotencyKey: input.idempotencyKey,
-          requestHash: input.requestHash,
-          status: 'queued',
-          messageIdIndex: input.messageIdIndex,
-          contentEnc: new Uint8Array(input.contentEnc),
-          threadKey: input.threadKey,
-          createdAt: input.createdAt,
-        },
-      });
-      return { inserted: true };
-    } catch (err) {
-      // Checked by reading rather than by driver error codes, which differ between pg and PGlite.
-      const existing = await this.findByIdempotencyKey(input.tenantId, input.idempotencyKey);
-      if (existing) return { inserted: false, existing };
-      throw err;
-    }
+  async insertQueued(tx: Tx, input: NewOutbound): Promise<void> {
+    await tx.outboundMessage.create({
+      data: {
+        id: input.id,
+        tenantId: input.tenantId,
+        mailboxId: input.mailboxId,
+        kind: input.kind,
+        replyToMessageId: input.replyToMessageId,
+        idempotencyKey: input.idempotencyKey,
+        requestHash: input.requestHash,
+        status: 'queued',
+        messageIdIndex: input.messageIdIndex,
+        contentEnc: new Uint8Array(input.contentEnc),
+        threadKey: input.threadKey,
+        createdAt: input.createdAt,
+      },
+    });
   }
 
   /** Removes a row that never got a send job (the enqueue failed right after the insert). */

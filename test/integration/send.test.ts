@@ -247,6 +247,7 @@ describe('replies through Gmail', () => {
     expect(res.status).toBe(202);
     expect(res.body).toEqual({ outboundId: expect.stringMatching(/^out_/), status: 'queued' });
     const outboundId = res.body.outboundId as string;
+    expect(res.headers.get('location')).toBe(`/v1/outbound/${outboundId}`);
 
     const done = await settled(outboundId);
     expect(done).toMatchObject({ id: outboundId, status: 'sent', failure: null, messageId: original.messageId, mailboxId, threadKey: original.threadKey, providerThreadId: original.providerThreadId });

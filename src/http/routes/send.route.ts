@@ -30,7 +30,11 @@ function idempotencyKey(raw: string | undefined): string {
 }
 
 function answer(result: AcceptedSend): { status: number; body: unknown; headers: Record<string, string> } {
-  return { status: result.status, body: result.body, headers: result.replayed ? { 'Idempotent-Replayed': 'true' } : {} };
+  return {
+    status: result.status,
+    body: result.body,
+    headers: { Location: `/v1/outbound/${result.body.outboundId}`, ...(result.replayed ? { 'Idempotent-Replayed': 'true' } : {}) },
+  };
 }
 
 function asApiError(err: unknown): unknown {
