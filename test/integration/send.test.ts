@@ -278,6 +278,10 @@ describe('replies through Gmail', () => {
       body: { type: 'message.sent', mailboxId, data: { outboundId, replyToMessageId: original.messageId, status: 'sent', threadKey: original.threadKey, providerMessageId: done.providerMessageId, failure: null } },
     });
 
+    // Audited with the API key, as ids and counts only.
+    const audit = await svc.core.prisma.auditEntry.findFirstOrThrow({ where: { action: 'message.reply_queued', targetId: outboundId } });
+    expect(audit).toMatchObject({ tenantId: tenant.tenantId, actorType: 'api_key', metadata: { mailboxId, messageId: original.messageId, recipients: 2, attachments: 0 } });
+
     // Nothing readable at rest or in the logs.
     const row = await svc.core.prisma.outboundMessage.findUniqueOrThrow({ where: { id: outboundId } });
     expect(Buffer.from(row.contentEnc).includes('damaged')).toBe(false);
