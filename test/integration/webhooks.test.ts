@@ -279,4 +279,30 @@ describe('delivery', () => {
       await fast.close();
     }
   });
+
+  // Last: a replay by time also re-sends earlier tests' events (to their closed receivers).
+  it('ops replay (`events replay --since`) redelivers every event since a time with the same webhook-id', async () => {
+    const rx = await startReceiver();
+    try {
+      const t = await tenantWithEndpoint(rx.url);
+      const mbx = await seedMailbox(svc.core, t.tenantId);
+      const since = new Date(Date.now() - 1000).toISOString();
+      const evs = await emit(svc.core, [1, 2].map(() => ({ tenantId: t.tenantId, mailboxId: mbx.id, type: 'mailbox.connected' as const })));
+      await waitFor(() => rx.received.length >= 2);
+      const admin = await svc.core.apiKeys.issue({ admin: true });
+      const res = await svc.api(admin.key, 'POST', '/v1/admin/ops/events.replay', { since });
+      expect(res.status).toBe(200);
+      expect(res.body.result.deliveries).toBeGreaterThanOrEqual(2);
+      await waitFor(() => rx.received.length >= 4, 15_000, 'replayed');
+      for (const ev of evs) {
+        const got = rx.received.filter((r) => r.headers['webhook-id'] === ev.id);
+        expect(got).toHaveLength(2);
+        for (const r of got) expect(verify(t.secret, r).id).toBe(ev.id);
+      }
+      const one = await svc.api(admin.key, 'POST', '/v1/admin/ops/events.replay', { eventId: 'evt_missing' });
+      expect(one.status).toBe(404);
+    } finally {
+      await rx.close();
+    }
+  });
 });
