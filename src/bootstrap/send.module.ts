@@ -3,7 +3,6 @@ import { notifyEventsCommitted, OutboxService } from '../events/outbox.service.j
 import { registerOutboundRoutes } from '../http/routes/outbound.route.js';
 import { registerSendRoutes } from '../http/routes/send.route.js';
 import { defineOps } from '../ops/ops-command.js';
-import { createScanner } from '../scan/scanner.factory.js';
 import type { Scanner } from '../scan/scanner.port.js';
 import type { MailProviderSource } from '../send/mail-provider-source.port.js';
 import { OutboundSender, type OutboundSenderHooks, type OutboundSenderOptions } from '../send/outbound-sender.service.js';
@@ -17,11 +16,12 @@ import { OutboxRepository } from '../storage/outbox.repository.js';
 import { mailAccess } from './connect.module.js';
 import type { Core } from './core.js';
 import type { ServiceModule } from './module.js';
+import { configuredScanner } from './scan.module.js';
 
 export interface SendModuleOptions {
   /** Provider adapters per mailbox; default: the connect room's factory (token vault). */
   providers?: MailProviderSource;
-  /** Default: clamd from CLAMD_* (a NullScanner when unset, which refuses attachments). */
+  /** Default: clamd from CLAMD_* (a NullScanner when unset: sends with attachments are refused, 503). */
   scanner?: Scanner;
   sender?: OutboundSenderOptions;
   hooks?: OutboundSenderHooks;
@@ -42,15 +42,8 @@ export async function sendModule(core: Core, opts: SendModuleOptions = {}): Prom
       const access = await mailAccess(core);
       return async (mailbox) => access.providers.forMailbox(mailbox);
     })());
-  const clamd = core.config.clamd;
-  const scanner =
-    opts.scanner ??
-    createScanner({
-      socket: clamd.kind === 'socket' ? clamd.socket : null,
-      host: clamd.kind === 'tcp' ? clamd.host : null,
-      port: clamd.kind === 'tcp' ? clamd.port : null,
-      timeouts: { scanTimeoutMs: clamd.kind === 'none' ? undefined : clamd.timeoutMs },
-    }).scanner;
+  // The same clamd client (CLAMD_*) that scans incoming attachments.
+  const scanner = opts.scanner ?? configuredScanner(core).scanner;
   const outbound = new OutboundRepository(core.prisma);
   const blobs = new BlobStore(core.prisma, core.dataKeys);
   const outbox = new OutboxService({ repo: new OutboxRepository(core.prisma), dataKeys: core.dataKeys, clock: core.clock });
