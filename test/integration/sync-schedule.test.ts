@@ -1,0 +1,90 @@
+// The periodic sync jobs' selection queries on real Postgres: which mailboxes sync.poll and
+// sync.renew-watches queue.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { JobMap, JobName } from '../../src/jobs/job-map.js';
+import { SyncStateRepository } from '../../src/storage/sync-state.repository.js';
+import { SyncSchedulerService } from '../../src/sync/sync-scheduler.service.js';
+import { startTestService, type TestService } from '../helpers/test-service.js';
+import { seedMailbox } from './webhooks-seed.js';
+
+let svc: TestService;
+let tenantId: string;
+const MIN = 60_000;
+const DAY = 86_400_000;
+
+async function mailboxWith(data: Record<string, unknown>, provider: 'google' | 'microsoft' = 'google'): Promise<string> {
+  const { id } = await seedMailbox(svc.core, tenantId);
+  // updatedAt is set explicitly: Prisma would stamp "now" on an update.
+  await svc.core.prisma.$executeRawUnsafe(`UPDATE mailboxes SET provider = $1, "updatedAt" = now() - interval '1 day' WHERE id = $2`, provider, id);
+  const cols = Object.keys(data);
+  if (cols.length) {
+    await svc.core.prisma.$executeRawUnsafe(
+      `UPDATE mailboxes SET ${cols.map((c, i) => `"${c}" = $${i + 2}`).join(', ')} WHERE id = $1`,
+      id,
+      ...cols.map((c) => data[c]),
+    );
+  }
+  return id;
+}
+
+function scheduler(googleWatchEnabled = true) {
+  const queued: string[] = [];
+  const s = new SyncSchedulerService({
+    state: new SyncStateRepository(svc.core.prisma),
+    jobs: {
+      enqueue: async <N extends JobName>(_name: N, payload: JobMap[N]) => {
+        queued.push((payload as JobMap['sync.mailbox']).mailboxId);
+        return 'job';
+      },
+    },
+    clock: () => new Date(),
+    pollIntervalSeconds: 300,
+    googleWatchEnabled,
+  });
+  return { s, queued };
+}
+
+beforeAll(async () => {
+  svc = await startTestService({ workers: false, http: false });
+  ({ tenantId } = await svc.createTenant());
+}, 60_000);
+afterAll(async () => {
+  await svc?.close();
+});
+
+describe('sync schedules', () => {
+  it('sync.poll queues active mailboxes with no sync, push or attempt within the interval', async () => {
+    const now = Date.now();
+    const never = await mailboxWith({});
+    const stale = await mailboxWith({ lastSyncedAt: new Date(now - 10 * MIN) });
+    const recentSync = await mailboxWith({ lastSyncedAt: new Date(now - MIN) });
+    const recentPush = await mailboxWith({ lastSyncedAt: new Date(now - 10 * MIN), lastPushAt: new Date(now - MIN) });
+    const inactive = await mailboxWith({ status: 'reauth_required' });
+    const justFailed = await mailboxWith({ lastSyncedAt: new Date(now - 10 * MIN) });
+    await svc.core.prisma.$executeRawUnsafe(`UPDATE mailboxes SET "updatedAt" = now() WHERE id = $1`, justFailed);
+    const { s, queued } = scheduler();
+    await s.poll();
+    expect(queued).toEqual(expect.arrayContaining([never, stale]));
+    for (const id of [recentSync, recentPush, inactive, justFailed]) expect(queued).not.toContain(id);
+  });
+
+  it('sync.renew-watches queues Gmail watches older than a day and Graph subscriptions within two days of expiry', async () => {
+    const now = Date.now();
+    const done = { backfillCompletedAt: new Date(now - DAY) };
+    const gmailDue = await mailboxWith({ ...done, watchExpiresAt: new Date(now + 5 * DAY) });
+    const gmailFresh = await mailboxWith({ ...done, watchExpiresAt: new Date(now + 6.9 * DAY) });
+    const graphDue = await mailboxWith({ ...done, subscriptionId: 's1', subscriptionExpiresAt: new Date(now + DAY) }, 'microsoft');
+    const graphFresh = await mailboxWith({ ...done, subscriptionId: 's2', subscriptionExpiresAt: new Date(now + 6 * DAY) }, 'microsoft');
+    const graphMissing = await mailboxWith({ ...done }, 'microsoft');
+    const notBackfilled = await mailboxWith({ watchExpiresAt: null });
+    const { s, queued } = scheduler();
+    await s.renewWatches();
+    expect(queued).toEqual(expect.arrayContaining([gmailDue, graphDue, graphMissing]));
+    for (const id of [gmailFresh, graphFresh, notBackfilled]) expect(queued).not.toContain(id);
+    // Without a Pub/Sub topic there is no Gmail watch to renew.
+    const noTopic = scheduler(false);
+    await noTopic.s.renewWatches();
+    expect(noTopic.queued).not.toContain(gmailDue);
+    expect(noTopic.queued).toContain(graphDue);
+  });
+});
