@@ -28,7 +28,7 @@ export async function startService(
 ): Promise<RunningService> {
   const routes = createRouteRegistry();
   for (const m of modules) m.routes?.(routes);
-  registerOpsRoutes(routes, collectOps(modules));
+  registerOpsRoutes(routes, collectOps(modules), core.audit);
 
   let server: Server | undefined;
   let port: number | undefined;

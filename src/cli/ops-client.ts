@@ -30,7 +30,8 @@ export async function runOps(config: Config, name: string, input: Record<string,
       const issue = parsed.error.issues[0]!;
       throw new CliError(`${issue.path.join('.') || 'input'}: ${issue.message}`);
     }
-    return await cmd.run(parsed.data, { actorId: `ops:cli:${process.env.USER ?? 'unknown'}`, progress: onProgress });
+    const { runOpsCommand } = await import('../ops/ops-runner.js');
+    return await runOpsCommand(cmd, parsed.data, { actorId: `ops:cli:${process.env.USER ?? 'unknown'}`, progress: onProgress }, core.audit);
   } finally {
     await core.close();
   }

@@ -61,6 +61,9 @@ describe('API authentication, tenant isolation and error format', () => {
     const ok = await svc.api(adminKey, 'POST', '/v1/admin/ops/tenants.list', {});
     expect(ok.status).toBe(200);
     expect(ok.body.result.map((t: { tenantId: string }) => t.tenantId)).toEqual(expect.arrayContaining([a.tenantId, b.tenantId]));
+    // Every ops action is audited, read-only ones included.
+    const entries = await svc.core.prisma.auditEntry.findMany({ where: { action: 'ops.command' } });
+    expect(entries.some((e) => (e.metadata as { command?: string }).command === 'tenants.list' && (e.metadata as { outcome?: string }).outcome === 'ok')).toBe(true);
   });
 
   it('rejects malformed JSON, oversized bodies and unknown fields with a clear 4xx and no state change', async () => {

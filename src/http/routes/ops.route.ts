@@ -1,5 +1,7 @@
 import { z } from 'zod';
+import type { AuditService } from '../../audit/audit.service.js';
 import type { OpsCommand } from '../../ops/ops-command.js';
+import { runOpsCommand } from '../../ops/ops-runner.js';
 import { actorOf } from '../auth-context.js';
 import { ApiError } from '../api-error.js';
 import { commonErrors, type RouteRegistry } from '../route-registry.js';
@@ -8,7 +10,7 @@ import { commonErrors, type RouteRegistry } from '../route-registry.js';
  * The admin API for ops: every CLI ops command is also reachable here (admin API key, or the
  * local CLI's per-run token when this process holds the embedded database).
  */
-export function registerOpsRoutes(routes: RouteRegistry, commands: OpsCommand[]): void {
+export function registerOpsRoutes(routes: RouteRegistry, commands: OpsCommand[], audit: Pick<AuditService, 'record'>): void {
   const byName = new Map(commands.map((c) => [c.name, c]));
   routes.add({
     method: 'post',
@@ -33,7 +35,7 @@ export function registerOpsRoutes(routes: RouteRegistry, commands: OpsCommand[])
         const issue = parsed.error.issues[0]!;
         throw new ApiError(400, 'validation_error', `${issue.path.join('.') || 'input'}: ${issue.message}`);
       }
-      const result = await cmd.run(parsed.data, { actorId: `ops:${actorOf(principal).actorId}`, progress: () => undefined });
+      const result = await runOpsCommand(cmd, parsed.data, { actorId: `ops:${actorOf(principal).actorId}`, progress: () => undefined }, audit);
       return { status: 200, body: { result } };
     },
   });
