@@ -77,7 +77,9 @@ export class WebhookDispatcher {
    * once; the delivery pump picks them up (no job per delivery).
    */
   async dispatchMany(eventIds: readonly string[]): Promise<number> {
-    const events = await this.deps.outbox.findManyUnscoped(eventIds);
+    // dispatchedAt is set only after the deliveries were inserted: a set one means nothing to do
+    // (the wake-up job of an event the pump already fanned out).
+    const events = (await this.deps.outbox.findManyUnscoped(eventIds)).filter((e) => e.dispatchedAt === null);
     if (events.length === 0) return 0;
     const endpoints = await this.deps.webhooks.enabledEndpointsOf([...new Set(events.map((e) => e.tenantId))]);
     const rows = events.flatMap((e) =>
