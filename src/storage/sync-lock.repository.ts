@@ -3,6 +3,9 @@ import type { Database } from './database.js';
 /** Namespace of sync locks (first key of the two-key advisory lock), so other locks never collide. */
 const SYNC_LOCK_NAMESPACE = 431_907_223;
 
+/** Mailboxes locked by this process, per database: shared by every repository instance (sync and purge). */
+const localLocks = new WeakMap<object, Set<string>>();
+
 export interface HeldLock {
   release(): Promise<void>;
 }
@@ -11,12 +14,20 @@ export interface HeldLock {
  * One sync per mailbox across every worker process: a session-level Postgres advisory lock on a
  * dedicated connection, held for the whole run (pg-boss's singletonKey only dedupes *queued*
  * jobs; a retried job and a fresh one can still run at once). A process-local set covers the
- * embedded database, where every caller shares one session and advisory locks are re-entrant.
+ * embedded database, where every caller shares one session and advisory locks are re-entrant;
+ * it is shared by every instance on the same database, so the purge's drain sees the sync's lock.
  */
 export class SyncLockRepository {
-  readonly #local = new Set<string>();
+  readonly #local: Set<string>;
 
-  constructor(private readonly db: Pick<Database, 'session'>) {}
+  constructor(private readonly db: Pick<Database, 'session'>) {
+    let set = localLocks.get(db);
+    if (!set) {
+      set = new Set();
+      localLocks.set(db, set);
+    }
+    this.#local = set;
+  }
 
   async tryAcquire(mailboxId: string): Promise<HeldLock | null> {
     if (this.#local.has(mailboxId)) return null;
