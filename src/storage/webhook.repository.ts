@@ -378,9 +378,16 @@ export class WebhookRepository {
     return this.prisma.webhookDelivery.findMany({ where: { eventId: { in: [...eventIds] } }, orderBy: { id: 'asc' } });
   }
 
-  async attemptsForDeliveries(deliveryIds: readonly string[]): Promise<DeliveryAttemptRecord[]> {
-    if (deliveryIds.length === 0) return [];
-    return this.prisma.deliveryAttempt.findMany({ where: { deliveryId: { in: [...deliveryIds] } }, orderBy: [{ deliveryId: 'asc' }, { attemptNo: 'asc' }] });
+  /** An event's deliveries and their attempt logs from one snapshot (no half-finished attempt shows). */
+  async deliveriesWithAttempts(eventId: string): Promise<{ deliveries: DeliveryRecord[]; attempts: DeliveryAttemptRecord[] }> {
+    const [deliveries, attempts] = await this.prisma.$transaction(
+      [
+        this.prisma.webhookDelivery.findMany({ where: { eventId }, orderBy: { id: 'asc' } }),
+        this.prisma.deliveryAttempt.findMany({ where: { delivery: { eventId } }, orderBy: [{ deliveryId: 'asc' }, { attemptNo: 'asc' }] }),
+      ],
+      { isolationLevel: Prisma.TransactionIsolationLevel.RepeatableRead },
+    );
+    return { deliveries, attempts };
   }
 
   /**

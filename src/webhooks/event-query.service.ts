@@ -61,8 +61,7 @@ export class EventQueryService {
   async get(tenantId: string, eventId: string): Promise<EventView | null> {
     const event = await this.deps.outbox.findForTenant(tenantId, eventId);
     if (!event) return null;
-    const deliveries = await this.deps.webhooks.deliveriesForEvents([event.id]);
-    const attempts = await this.deps.webhooks.attemptsForDeliveries(deliveries.map((d) => d.id));
+    const { deliveries, attempts } = await this.deps.webhooks.deliveriesWithAttempts(event.id);
     return toView(event, deliveries, attempts);
   }
 }
