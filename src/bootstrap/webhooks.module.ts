@@ -89,7 +89,10 @@ export function webhooksModule(core: Core, opts: WebhooksModuleOptions = {}): Se
       // Registering handlers means this process runs workers: start the pump's own polling too.
       pump.start();
       queue.register('webhooks.dispatch', (p) => dispatcher.dispatch(p.eventId), { concurrency: 4 });
-      queue.register('webhooks.deliver', (p) => pump.onJob(p.deliveryId), { concurrency: settings.workerConcurrency });
+      // A deliver job only hands its delivery to the pump (which runs up to workerConcurrency
+      // attempts itself) and returns, so a few subscriptions keep the pump fed; one per slot would
+      // only multiply pg-boss polling.
+      queue.register('webhooks.deliver', (p) => pump.onJob(p.deliveryId), { concurrency: Math.min(4, settings.workerConcurrency) });
       queue.register('webhooks.sweep', () => dispatcher.sweep(), { concurrency: 1 });
     },
     schedules: [{ name: 'webhooks.sweep', cron: '* * * * *' }],

@@ -36,7 +36,11 @@ export type JobOutcome =
 export type JobHandler<N extends JobName> = (payload: JobMap[N], ctx: { jobId: string; attempt: number }) => Promise<JobOutcome>;
 
 export interface EnqueueOptions {
-  /** pg-boss singletonKey: at most one queued/active job with this key per name. */
+  /**
+   * pg-boss singletonKey. Our queues use pg-boss's standard policy, where the key does NOT
+   * de-duplicate; it labels jobs so `cancelByKey` can cancel a mailbox's queued work (purge).
+   * One-at-a-time per mailbox is enforced by the handlers (Postgres advisory locks).
+   */
   singletonKey?: string;
   startAfter?: Date | number;
   retryLimit?: number;

@@ -75,7 +75,7 @@ export async function createJobQueue(deps: {
     },
     register(name, handler, opts = {}) {
       if (handlers.has(name)) throw new Error(`a handler for ${name} is already registered`);
-      handlers.set(name, { handler: handler as JobHandler<JobName>, concurrency: opts.concurrency ?? 2 });
+      handlers.set(name, { handler: handler as JobHandler<JobName>, concurrency: opts.concurrency ?? 1 });
     },
     async schedule(name, cron) {
       await boss.schedule(name, cron, {}, { singletonKey: name });
@@ -94,8 +94,10 @@ export async function createJobQueue(deps: {
       if (started) return;
       started = true;
       for (const [name, { handler, concurrency }] of handlers) {
-        await boss.work(name, { batchSize: 1, pollingIntervalSeconds: polling, includeMetadata: true, localConcurrency: concurrency } as never, async (jobs: unknown) => {
-          const [job] = jobs as { id: string; data: unknown; retryCount: number }[];
+        // pg-boss 10 has no per-worker concurrency option: each `work()` subscription fetches and
+        // runs one job at a time, so N subscriptions give N jobs of this name in flight per process.
+        const run = async (jobs: unknown): Promise<void> => {
+          const [job] = jobs as { id: string; data: unknown; retryCount: number; singletonKey: string | null }[];
           if (!job) return;
           let outcome: JobOutcome;
           try {
@@ -110,13 +112,21 @@ export async function createJobQueue(deps: {
             deps.logger.info({ job: { id: job.id, name }, reason: outcome.reason }, 'job will retry');
             if (outcome.afterMs !== undefined) {
               // Re-enqueue at the provider's requested time instead of pg-boss's own backoff.
-              await boss.send(name, job.data as object, { ...DEFAULT_RETRY, startAfter: new Date(Date.now() + outcome.afterMs) });
+              // Keep the key so a purge's cancelByKey still finds the re-queued job.
+              await boss.send(name, job.data as object, {
+                ...DEFAULT_RETRY,
+                startAfter: new Date(Date.now() + outcome.afterMs),
+                ...(job.singletonKey ? { singletonKey: job.singletonKey } : {}),
+              });
               return;
             }
             throw new RetryableJobError(outcome.reason);
           }
           if (outcome.status === 'failed') deps.logger.warn({ job: { id: job.id, name }, reason: outcome.reason }, 'job failed');
-        });
+        };
+        for (let i = 0; i < concurrency; i++) {
+          await boss.work(name, { batchSize: 1, pollingIntervalSeconds: polling, includeMetadata: true }, run as never);
+        }
       }
     },
     async ping() {
