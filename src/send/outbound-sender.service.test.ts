@@ -120,6 +120,7 @@ function setup(opts: { mailboxStatus?: MailboxRecord['status']; blob?: Buffer; s
       mailboxes: { findByIdUnscoped: async (id) => ({ id, tenantId: 'ten_1', provider: 'google', status: opts.mailboxStatus ?? 'active' }) as MailboxRecord },
       blobs: { readAll: async (id) => (id === 'blb_1' ? (opts.blob ?? MIME) : Promise.reject(new Error('no such blob'))) },
       dataKeys: {
+        getOrCreate: async () => ({ id: 'dek_1', version: 1, key: Buffer.alloc(32) }) as never,
         async decryptFor(owner, _blob, aad) {
           expect(owner).toEqual({ type: 'mailbox', id: 'mbx_1' });
           expect(aad).toEqual({ table: 'outbound_messages', column: 'contentEnc', rowId: 'out_1' });

@@ -40,7 +40,7 @@ export interface OutboundSenderDeps {
   outbound: Pick<OutboundRepository, 'claim' | 'findUnscoped' | 'markSent' | 'markFailed' | 'release'>;
   mailboxes: Pick<MailboxRepository, 'findByIdUnscoped'>;
   blobs: Pick<BlobStore, 'readAll'>;
-  dataKeys: Pick<DataKeyService, 'decryptFor'>;
+  dataKeys: Pick<DataKeyService, 'decryptFor' | 'getOrCreate'>;
   outbox: Pick<OutboxService, 'appendEvent'>;
   transaction: <T>(fn: (tx: Prisma.TransactionClient) => Promise<T>) => Promise<T>;
   /** Called with the ids of events committed by a finished send (dispatch them promptly). */
@@ -201,6 +201,7 @@ export class OutboundSender {
   private async succeed(claimed: ClaimedOutbound, result: { providerMessageId: string | null; providerThreadId: string | null }, provider: string, recovered: boolean): Promise<JobOutcome> {
     const row = claimed.row;
     const sentAt = this.deps.clock();
+    await this.warmEventKey(row.tenantId);
     const eventId = await this.deps.transaction(async (tx) => {
       const won = await this.deps.outbound.markSent(tx, row.id, claimed.attempt, { ...result, sentAt });
       if (!won) return null;
@@ -222,6 +223,7 @@ export class OutboundSender {
   private async fail(claimed: ClaimedOutbound, failure: Failure, provider: string): Promise<JobOutcome> {
     const row: OutboundRow = claimed.row;
     const at = this.deps.clock();
+    await this.warmEventKey(row.tenantId);
     const eventId = await this.deps.transaction(async (tx) => {
       const won = await this.deps.outbound.markFailed(tx, row.id, claimed.attempt, { ...failure, at });
       if (!won) return null;
@@ -239,6 +241,15 @@ export class OutboundSender {
     this.deps.logger.warn({ outboundId: row.id, attempt: claimed.attempt, code: failure.code }, 'outbound send failed');
     await this.deps.eventsCommitted([eventId]);
     return { status: 'failed', reason: failure.code };
+  }
+
+  /**
+   * The outbox encrypts event data with the tenant key inside our transaction. Creating that key
+   * is a write on another connection; on the embedded database (one connection) it would wait
+   * for our transaction to end — a deadlock until the timeout. So make sure it exists first.
+   */
+  private async warmEventKey(tenantId: string): Promise<void> {
+    await this.deps.dataKeys.getOrCreate({ type: 'tenant', id: tenantId });
   }
 
   private backoff(attempt: number): number {
