@@ -257,7 +257,15 @@ describe('delivery', () => {
   });
 
   it('a slow endpoint holds at most its concurrency limit and does not delay another endpoint', async () => {
-    const slow = await startReceiver(() => new Promise((r) => setTimeout(() => r(200), 1_500)));
+    // The slow receiver holds every request until the test opens the gate, so "not delayed" is
+    // shown by order — the fast endpoint gets everything while the slow one has finished nothing —
+    // not by a wall-clock budget that a loaded machine could miss.
+    let openGate!: () => void;
+    const gate = new Promise<void>((resolve) => (openGate = resolve));
+    const slow = await startReceiver(async () => {
+      await gate;
+      return 200;
+    });
     const fast = await startReceiver();
     try {
       const a = await tenantWithEndpoint(slow.url);
@@ -265,16 +273,19 @@ describe('delivery', () => {
       const ma = await seedMailbox(svc.core, a.tenantId);
       const mb = await seedMailbox(svc.core, b.tenantId);
       await emit(svc.core, Array.from({ length: 6 }, () => ({ tenantId: a.tenantId, mailboxId: ma.id, type: 'mailbox.connected' as const })));
-      await new Promise((r) => setTimeout(r, 300));
-      const started = Date.now();
+      // The slow endpoint is saturated: its limit's worth of requests are held open.
+      await waitFor(() => slow.received.length >= 2, 15_000, 'slow endpoint saturated');
       await emit(svc.core, Array.from({ length: 3 }, () => ({ tenantId: b.tenantId, mailboxId: mb.id, type: 'mailbox.connected' as const })));
       await waitFor(() => fast.received.length >= 3, 15_000, 'fast endpoint');
-      const fastDone = Date.now() - started;
-      // The slow backlog needs 3 rounds of 1.5 s at concurrency 2; the fast endpoint is not behind it.
-      expect(fastDone).toBeLessThan(3_000);
-      await waitFor(() => slow.received.length >= 6, 20_000, 'slow endpoint');
+      // Everything for the fast endpoint arrived while no slow request had completed, and the slow
+      // endpoint never had more requests open than its limit.
+      expect(slow.received.length).toBeLessThanOrEqual(2);
+      expect(slow.maxInFlight).toBeLessThanOrEqual(2);
+      openGate();
+      await waitFor(() => slow.received.length >= 6, 30_000, 'slow endpoint');
       expect(slow.maxInFlight).toBeLessThanOrEqual(2);
     } finally {
+      openGate();
       await slow.close();
       await fast.close();
     }
