@@ -21,7 +21,6 @@ import { defineOps } from '../ops/ops-command.js';
 import { GOOGLE_ENDPOINTS } from '../providers/google/google-endpoints.js';
 import { BreakGlassRepository } from '../storage/break-glass.repository.js';
 import { DataSubjectRepository } from '../storage/data-subject.repository.js';
-import { PurgeEventsRepository } from '../storage/purge-events.repository.js';
 import { PurgeRepository } from '../storage/purge.repository.js';
 import { RetentionRepository } from '../storage/retention.repository.js';
 import { SyncLockRepository } from '../storage/sync-lock.repository.js';
@@ -50,7 +49,7 @@ export async function lifecycleModule(core: Core, opts: LifecycleModuleOptions =
   const { config } = core;
   const purgeRepo = new PurgeRepository(core.prisma);
   const outbox = new OutboxService({ repo: new OutboxRepository(core.prisma), dataKeys: core.dataKeys, clock: core.clock });
-  const events = new LifecycleEventWriter(new PurgeEventsRepository(core.prisma), outbox, core.dataKeys, core.jobs, core.logger, core.clock);
+  const events = new LifecycleEventWriter(outbox, core.jobs, core.logger, core.clock);
   // Real or sandbox provider endpoints and the token vault, shared with the connect/sync rooms.
   const access = await mailAccess(core);
   const google = access.settings.google;

@@ -15,6 +15,12 @@ export interface AppendEventInput {
   refs?: EventRefs;
   /** Non-content facts that must survive a mailbox purge (reason, trigger, purgeId…). */
   data?: EventData;
+  /**
+   * Only for an event about a mailbox whose row no longer exists (the last event of a purge that
+   * resumed after the row was deleted): there is no counter left to advance, so the caller says
+   * which sequence number the event takes.
+   */
+  sequence?: bigint;
 }
 
 export interface AppendedEvent {
@@ -56,7 +62,9 @@ export class OutboxService {
     // Encrypt before taking the sequence lock: keeps the mailbox row locked for as short as possible.
     const dataEnc = data ? await this.deps.dataKeys.encryptFor({ type: 'tenant', id: input.tenantId }, JSON.stringify(data), EVENT_DATA_AAD(id)) : null;
     let seq: bigint;
-    if (input.mailboxId) {
+    if (input.sequence !== undefined) {
+      seq = input.sequence;
+    } else if (input.mailboxId) {
       const next = await this.deps.repo.nextMailboxSeq(tx, input.mailboxId);
       if (next === null) throw new OutboxError('event names a mailbox that does not exist');
       seq = next;

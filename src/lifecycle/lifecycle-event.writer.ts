@@ -1,11 +1,7 @@
-import type { DataKeyService } from '../crypto/data-key.service.js';
-import { EVENT_TYPES, type EventType } from '../events/event-types.js';
 import type { OutboxService } from '../events/outbox.service.js';
 import type { JobQueue } from '../jobs/job-queue.js';
 import type { Logger } from '../observability/logger.js';
 import type { Prisma } from '../storage/database.js';
-import { newId } from '../storage/ids.js';
-import type { PurgeEventsRepository } from '../storage/purge-events.repository.js';
 
 type Tx = Prisma.TransactionClient;
 
@@ -17,8 +13,6 @@ export type LifecycleEventType = 'mailbox.disconnected' | 'mailbox.purged' | 'ma
  * webhooks payload builder can merge them into the event's `data`.
  */
 export type EventFacts = Record<string, string | number | boolean | null>;
-
-export const OUTBOX_DATA_AAD = (eventId: string) => ({ table: 'outbox_events', column: 'dataEnc', rowId: eventId }) as const;
 
 export interface PendingEvent {
   eventId: string;
@@ -34,9 +28,7 @@ export interface PendingEvent {
  */
 export class LifecycleEventWriter {
   constructor(
-    private readonly repo: PurgeEventsRepository,
     private readonly outbox: Pick<OutboxService, 'appendEvent'>,
-    private readonly dataKeys: DataKeyService,
     private readonly jobs: Pick<JobQueue, 'enqueue'>,
     private readonly logger: Logger,
     private readonly clock: () => Date,
@@ -50,19 +42,17 @@ export class LifecycleEventWriter {
     tx: Tx,
     input: { tenantId: string; mailboxId: string; type: LifecycleEventType; refs: { purgeId?: string }; data: EventFacts; seq?: bigint },
   ): Promise<PendingEvent> {
-    if (isOutboxType(input.type) && input.seq === undefined) {
-      // The shared outbox writer validates refs/data and hands out the mailbox sequence.
-      const appended = await this.outbox.appendEvent(tx, { tenantId: input.tenantId, mailboxId: input.mailboxId, type: input.type, refs: input.refs, data: input.data });
-      return { eventId: appended.id };
-    }
-    // Types the outbox does not know yet (`mailbox.break_glass_opened`), or an event for a mailbox
-    // row that is already gone: written here, in the same table and format.
-    const eventId = newId('event');
-    const seq = input.seq ?? (await this.repo.nextMailboxSeq(tx, input.mailboxId)) ?? 1n;
-    if (Buffer.byteLength(JSON.stringify(input.data)) > 2048) throw new Error(`${input.type} event data exceeds 2 KB`);
-    const dataEnc = await this.dataKeys.encryptFor({ type: 'tenant', id: input.tenantId }, JSON.stringify(input.data), OUTBOX_DATA_AAD(eventId));
-    await this.repo.insert(tx, { id: eventId, tenantId: input.tenantId, mailboxId: input.mailboxId, type: input.type, seq, refs: input.refs, dataEnc, createdAt: this.clock() });
-    return { eventId };
+    // The shared outbox writer validates refs/data, seals data with the tenant key and hands out
+    // the mailbox sequence (or takes the given one when the mailbox row is already gone).
+    const appended = await this.outbox.appendEvent(tx, {
+      tenantId: input.tenantId,
+      mailboxId: input.mailboxId,
+      type: input.type,
+      refs: input.refs,
+      data: input.data,
+      ...(input.seq !== undefined ? { sequence: input.seq } : {}),
+    });
+    return { eventId: appended.id };
   }
 
   /** Call after the transaction that appended `events` committed. */
@@ -73,10 +63,4 @@ export class LifecycleEventWriter {
       });
     }
   }
-}
-
-const OUTBOX_TYPES: ReadonlySet<string> = new Set(EVENT_TYPES);
-
-function isOutboxType(type: string): type is EventType {
-  return OUTBOX_TYPES.has(type);
 }

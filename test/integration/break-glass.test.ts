@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lifecycleModule } from '../../src/bootstrap/lifecycle.module.js';
 import { tenancyModule } from '../../src/bootstrap/tenancy.module.js';
-import { OUTBOX_DATA_AAD } from '../../src/lifecycle/lifecycle-event.writer.js';
+import { EVENT_DATA_AAD as OUTBOX_DATA_AAD } from '../../src/events/outbox.service.js';
 import { startTestService, type TestService } from '../helpers/test-service.js';
 import { seedMailbox } from './purge-seed.fixture.js';
 

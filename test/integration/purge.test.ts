@@ -8,7 +8,7 @@ import { tenancyModule } from '../../src/bootstrap/tenancy.module.js';
 import { isCryptoError } from '../../src/crypto/crypto-error.js';
 import { DataKeyService } from '../../src/crypto/data-key.service.js';
 import { OutboxService } from '../../src/events/outbox.service.js';
-import { OUTBOX_DATA_AAD } from '../../src/lifecycle/lifecycle-event.writer.js';
+import { EVENT_DATA_AAD as OUTBOX_DATA_AAD } from '../../src/events/outbox.service.js';
 import { LifecycleEventWriter } from '../../src/lifecycle/lifecycle-event.writer.js';
 import { MailboxCredentialReader } from '../../src/lifecycle/mailbox-credential.reader.js';
 import type { ProviderTeardown } from '../../src/lifecycle/provider-teardown.port.js';
@@ -20,7 +20,6 @@ import { startGoogleSandbox, type GoogleSandbox } from '../../src/sandbox/google
 import { connectGoogleSandboxUser } from '../../src/sandbox/google/google-sandbox-connect.client.js';
 import { DataKeyRepository } from '../../src/storage/data-key.repository.js';
 import { OutboxRepository } from '../../src/storage/outbox.repository.js';
-import { PurgeEventsRepository } from '../../src/storage/purge-events.repository.js';
 import { PurgeRepository } from '../../src/storage/purge.repository.js';
 import { SyncLockRepository } from '../../src/storage/sync-lock.repository.js';
 import { startTestService, type TestService } from '../helpers/test-service.js';
@@ -123,7 +122,7 @@ function manualPurges(core: Core, afterStep?: (step: string) => void): PurgeServ
       audit: core.audit,
       // Nothing is enqueued: the real worker must not pick these purges up.
       jobs: { enqueue: async () => null, cancelByKey: (n, k) => core.jobs.cancelByKey(n, k) },
-      events: new LifecycleEventWriter(new PurgeEventsRepository(core.prisma), new OutboxService({ repo: new OutboxRepository(core.prisma), dataKeys: core.dataKeys, clock: core.clock }), core.dataKeys, core.jobs, core.logger, core.clock),
+      events: new LifecycleEventWriter(new OutboxService({ repo: new OutboxRepository(core.prisma), dataKeys: core.dataKeys, clock: core.clock }), core.jobs, core.logger, core.clock),
       teardown: { google: fakeGoogle, microsoft: fakeGoogle },
       credentials: new MailboxCredentialReader(core.dataKeys),
       logger: core.logger,
