@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { addressSchema } from '../../mailboxes/message-content.js';
 import { actorOf } from '../auth-context.js';
 import { ApiError, notFound } from '../api-error.js';
 import { commonErrors, type RouteRegistry } from '../route-registry.js';
@@ -7,7 +8,6 @@ import { commonErrors, type RouteRegistry } from '../route-registry.js';
 // normalised it, so anything with a local part and a domain is a valid question.
 const subjectEmail = z.string().trim().min(3).max(320).regex(/^[^\s@]+@[^\s@]+$/, 'must be an email address');
 
-const addressSchema = z.object({ name: z.string().nullable(), address: z.string() });
 
 export const dataSubjectExportSchema = z
   .object({
