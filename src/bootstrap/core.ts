@@ -17,6 +17,7 @@ import { MailboxRepository } from '../storage/mailbox.repository.js';
 import { migrate, readMigrations } from '../storage/migrator.js';
 import { TenantRepository } from '../storage/tenant.repository.js';
 import { ApiKeyService } from '../tenancy/api-key.service.js';
+import { TenantService } from '../tenancy/tenant.service.js';
 
 /**
  * Everything every room shares, created once per process. Rooms take only the parts they use
@@ -35,6 +36,8 @@ export interface Core {
   audit: AuditService;
   jobs: JobQueue;
   tenants: TenantRepository;
+  /** Use this (not `tenants.create`) to create a tenant: it also creates the tenant's data key. */
+  tenantService: TenantService;
   apiKeyRepo: ApiKeyRepository;
   apiKeys: ApiKeyService;
   mailboxes: MailboxRepository;
@@ -81,6 +84,7 @@ export async function createCore(config: Config, opts: CoreOptions): Promise<Cor
       ...(opts.jobPollingSeconds !== undefined ? { pollingIntervalSeconds: opts.jobPollingSeconds } : {}),
     });
     const apiKeyRepo = new ApiKeyRepository(db.prisma);
+    const tenants = new TenantRepository(db.prisma);
     const openDb = db;
     return {
       config,
@@ -94,7 +98,8 @@ export async function createCore(config: Config, opts: CoreOptions): Promise<Cor
       blindIndex,
       audit: new AuditService(new AuditRepository(db.prisma)),
       jobs,
-      tenants: new TenantRepository(db.prisma),
+      tenants,
+      tenantService: new TenantService(tenants, dataKeys),
       apiKeyRepo,
       apiKeys: new ApiKeyService(apiKeyRepo),
       mailboxes: new MailboxRepository(db.prisma),

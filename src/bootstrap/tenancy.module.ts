@@ -51,7 +51,7 @@ export function tenancyModule(core: Core): ServiceModule {
           retentionDays: z.number().int().min(1).max(3650).nullable().optional(),
         }),
         async run(input, ctx) {
-          const tenant = await core.tenants.create(input);
+          const tenant = await core.tenantService.create(input);
           const issued = await core.apiKeys.issue({ tenantId: tenant.id, name: 'default' });
           await core.audit.record({
             tenantId: tenant.id,

@@ -99,7 +99,7 @@ export async function runDemo(base: Config, opts: { json: boolean }): Promise<vo
     const url = `http://127.0.0.1:${port}`;
     say('started', { url, database: core.db.kind, dataDir: dataDir ?? null }, `Connector running at ${url} on the sandbox providers (database: ${core.db.kind}${dataDir ? `, data in ${dataDir}` : ''}).`);
 
-    const tenant = await core.tenants.create({ name: 'Demo helpdesk' });
+    const tenant = await core.tenantService.create({ name: 'Demo helpdesk' });
     const key = await core.apiKeys.issue({ tenantId: tenant.id, name: 'demo' });
     say('tenant', { tenantId: tenant.id, apiKey: key.key }, `Tenant ${tenant.id} created. API key (shown once): ${key.key}`);
     const api = async (method: string, p: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }> => {

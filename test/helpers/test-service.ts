@@ -108,7 +108,7 @@ export async function startTestService(opts: TestServiceOptions = {}): Promise<T
     service,
     logs,
     async createTenant(o = {}) {
-      const tenant = await core.tenants.create({ name: o.name ?? 'test tenant', ...(o.allowedReturnOrigins ? { allowedReturnOrigins: o.allowedReturnOrigins } : {}), ...(o.retentionDays ? { retentionDays: o.retentionDays } : {}) });
+      const tenant = await core.tenantService.create({ name: o.name ?? 'test tenant', ...(o.allowedReturnOrigins ? { allowedReturnOrigins: o.allowedReturnOrigins } : {}), ...(o.retentionDays ? { retentionDays: o.retentionDays } : {}) });
       const issued = await core.apiKeys.issue({ tenantId: tenant.id });
       return { tenantId: tenant.id, apiKey: issued.key, apiKeyId: issued.record.id };
     },
