@@ -164,6 +164,7 @@ export function tenancyModule(core: Core): ServiceModule {
       defineOps({
         name: 'audit.verify',
         summary: 'verify the audit log hash chain',
+        auditInvocation: false,
         input: z.strictObject({ expectedHead: z.strictObject({ seq: z.number().int().positive(), hash: z.string().regex(/^[0-9a-f]{64}$/) }).optional() }),
         async run(input) {
           const result = await core.audit.verify(input.expectedHead ? { expectedHead: input.expectedHead } : {});

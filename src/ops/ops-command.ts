@@ -9,6 +9,12 @@ export interface OpsCommand<I extends z.ZodType = z.ZodType, O = unknown> {
   name: string;
   summary: string;
   input: I;
+  /**
+   * Whether running it adds the generic `ops.command` audit entry (default true). Only for
+   * commands that must not change the log they report on (`audit.verify`: the head it prints as
+   * an anchor would otherwise be stale the moment it is printed).
+   */
+  auditInvocation?: boolean;
   run(input: z.output<I>, ctx: OpsContext): Promise<O>;
 }
 

@@ -14,6 +14,6 @@ export async function runOpsCommand(cmd: OpsCommand, input: unknown, ctx: OpsCon
     outcome = 'ok';
     return result;
   } finally {
-    await audit.record({ actorType: 'ops', actorId: ctx.actorId, action: 'ops.command', metadata: { command: cmd.name, outcome } });
+    if (cmd.auditInvocation !== false) await audit.record({ actorType: 'ops', actorId: ctx.actorId, action: 'ops.command', metadata: { command: cmd.name, outcome } });
   }
 }
