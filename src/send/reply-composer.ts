@@ -116,18 +116,23 @@ const bodySchema = z
     message: 'text or html is required and must not be empty',
   });
 
+/** An attachment's file name: no control characters, no path (shared with the HTTP request schema). */
+export const attachmentFilenameSchema = z
+  .string()
+  .min(1)
+  .max(255)
+  .refine((v) => !CONTROL.test(v), { message: 'filename contains a control character' })
+  .refine((v) => !/[/\\]/.test(v), { message: 'filename must not contain a path' });
+
+export const attachmentContentTypeSchema = z
+  .string()
+  .max(127)
+  .regex(/^[A-Za-z0-9!#$&^_.+-]+\/[A-Za-z0-9!#$&^_.+-]+$/, { message: 'contentType must be type/subtype' });
+
 const attachmentSchema = z
   .object({
-    filename: z
-      .string()
-      .min(1)
-      .max(255)
-      .refine((v) => !CONTROL.test(v), { message: 'filename contains a control character' })
-      .refine((v) => !/[/\\]/.test(v), { message: 'filename must not contain a path' }),
-    contentType: z
-      .string()
-      .max(127)
-      .regex(/^[A-Za-z0-9!#$&^_.+-]+\/[A-Za-z0-9!#$&^_.+-]+$/, { message: 'contentType must be type/subtype' }),
+    filename: attachmentFilenameSchema,
+    contentType: attachmentContentTypeSchema,
     content: z.custom<Buffer | Readable>((v) => Buffer.isBuffer(v) || v instanceof Readable, {
       message: 'content must be a Buffer or a Readable stream',
     }),

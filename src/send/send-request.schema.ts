@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { addressListSchema, displayNameSchema, subjectSchema } from './address-policy.js';
-import { MAX_ATTACHMENTS, MAX_BODY_LENGTH } from './reply-composer.js';
+import { attachmentContentTypeSchema, attachmentFilenameSchema, MAX_ATTACHMENTS, MAX_BODY_LENGTH } from './reply-composer.js';
 
 /**
  * Request bodies of `POST /v1/messages/:id/reply` and `POST /v1/mailboxes/:id/send`. Addresses
@@ -12,20 +12,10 @@ import { MAX_ATTACHMENTS, MAX_BODY_LENGTH } from './reply-composer.js';
 // A single character class (no groups): linear on 50 MB strings, where a grouped pattern overflows the stack.
 const BASE64_CHARS = /^[A-Za-z0-9+/]*={0,2}$/;
 const isBase64 = (v: string) => v.length % 4 === 0 && BASE64_CHARS.test(v);
-// eslint-disable-next-line no-control-regex -- matching control characters is the point
-const CONTROL = /[\x00-\x1f\x7f\u2028\u2029]/;
 
 export const attachmentInputSchema = z.strictObject({
-  filename: z
-    .string()
-    .min(1)
-    .max(255)
-    .refine((v) => !CONTROL.test(v), { message: 'filename contains a control character' })
-    .refine((v) => !/[/\\]/.test(v), { message: 'filename must not contain a path' }),
-  contentType: z
-    .string()
-    .max(127)
-    .regex(/^[A-Za-z0-9!#$&^_.+-]+\/[A-Za-z0-9!#$&^_.+-]+$/, { message: 'contentType must be type/subtype' }),
+  filename: attachmentFilenameSchema,
+  contentType: attachmentContentTypeSchema,
   contentBase64: z
     .string()
     .transform((v) => v.replace(/\r?\n/g, ''))

@@ -4,26 +4,12 @@
  * Defaults follow the post-May-2026 table: 6,000 units/user/min, messages.get 20,
  * attachments.get 20. Everything is configuration because Google changes it.
  */
-export type GmailMethod =
-  | 'messages.get'
-  | 'messages.list'
-  | 'messages.send'
-  | 'messages.attachments.get'
-  | 'history.list'
-  | 'watch'
-  | 'stop'
-  | 'getProfile';
+import { GMAIL_METHOD_COSTS, type GmailQuotaMethod } from '../../providers/google/gmail-quota.js';
 
-export const DEFAULT_GMAIL_METHOD_COSTS: Readonly<Record<GmailMethod, number>> = {
-  'messages.get': 20,
-  'messages.list': 5,
-  'messages.send': 100,
-  'messages.attachments.get': 20,
-  'history.list': 2,
-  watch: 100,
-  stop: 50,
-  getProfile: 1,
-};
+// One table of Google's documented per-method costs, shared with the connector's client-side
+// budget: the stand-in enforces what the adapter budgets for (each side still takes overrides).
+export type GmailMethod = GmailQuotaMethod;
+export const DEFAULT_GMAIL_METHOD_COSTS: Readonly<Record<GmailMethod, number>> = GMAIL_METHOD_COSTS;
 
 export interface QuotaConfig {
   unitsPerWindow: number;
