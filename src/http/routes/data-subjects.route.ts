@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { addressSchema } from '../../mailboxes/message-content.js';
+import { messageContentSchema } from '../../mailboxes/message-content.js';
 import { actorOf } from '../auth-context.js';
 import { ApiError, notFound } from '../api-error.js';
 import { commonErrors, type RouteRegistry } from '../route-registry.js';
@@ -22,18 +22,9 @@ export const dataSubjectExportSchema = z
         direction: z.string(),
         receivedAt: z.string(),
         roles: z.array(z.string()),
-        content: z.object({
-          internetMessageId: z.string().nullable(),
-          from: addressSchema.nullable(),
-          to: z.array(addressSchema),
-          cc: z.array(addressSchema),
-          bcc: z.array(addressSchema),
-          replyTo: z.array(addressSchema),
-          subject: z.string(),
-          date: z.string(),
-          text: z.string().nullable(),
-          html: z.string().nullable(),
-        }).loose(),
+        content: messageContentSchema
+          .pick({ internetMessageId: true, from: true, to: true, cc: true, bcc: true, replyTo: true, subject: true, date: true, text: true, html: true })
+          .loose(),
         attachments: z.array(z.object({ id: z.string(), filename: z.string().nullable(), contentType: z.string(), size: z.number(), scanStatus: z.string(), isInline: z.boolean() })),
       }),
     ),
