@@ -35,11 +35,11 @@ export const gmailMessageListSchema = z.object({
   nextPageToken: z.string().optional(),
 });
 
-export const gmailRawMessageSchema = z.object({
+/** messages.get format=minimal (the raw message itself is read as a stream: gmail-raw-stream.ts). */
+export const gmailMinimalMessageSchema = z.object({
   id: z.string().min(1),
   threadId: z.string().optional(),
   labelIds: z.array(z.string()).optional(),
-  raw: z.string(),
   sizeEstimate: z.number().int().nonnegative().optional(),
   internalDate: numericString.optional(),
 });

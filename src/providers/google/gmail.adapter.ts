@@ -1,4 +1,5 @@
 import { Readable } from 'node:stream';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { gmail, type gmail_v1 } from '@googleapis/gmail';
 import { z } from 'zod';
 import type {
@@ -13,13 +14,14 @@ import type {
 } from '../mail-provider.port.js';
 import { ProviderError } from '../provider-error.js';
 import type { GoogleEndpoints } from './google-endpoints.js';
+import { readGmailRawMessage } from './gmail-raw-stream.js';
 import { mapGoogleError, type GoogleOperation } from './google-error.mapper.js';
 import { GmailQuotaBudget, type GmailQuotaMethod } from './gmail-quota.js';
 import {
   gmailHistoryListSchema,
   gmailMessageListSchema,
   gmailProfileSchema,
-  gmailRawMessageSchema,
+  gmailMinimalMessageSchema,
   gmailSendResponseSchema,
 } from './gmail-response.schema.js';
 
@@ -39,6 +41,33 @@ export interface GmailAdapterOptions {
   quota?: GmailQuotaBudget;
   timeoutMs?: number;
   jsonSendThresholdBytes?: number;
+}
+
+/** Enough of an error body for its Google reason; the rest is dropped unread. */
+const ERROR_BODY_LIMIT = 64 * 1024;
+
+function toNodeReadable(data: unknown): Readable {
+  if (data instanceof Readable) return data;
+  if (data !== null && typeof data === 'object' && typeof (data as { getReader?: unknown }).getReader === 'function') {
+    return Readable.fromWeb(data as WebReadableStream<Uint8Array>);
+  }
+  throw new ProviderError('google', 'transient', 'Google messages.get: no response body');
+}
+
+async function readCapped(stream: Readable, limit: number): Promise<string> {
+  const parts: Buffer[] = [];
+  let size = 0;
+  try {
+    for await (const chunk of stream as AsyncIterable<Uint8Array>) {
+      parts.push(Buffer.from(chunk));
+      size += chunk.length;
+      if (size >= limit) break;
+    }
+  } catch {
+    // A broken error body still has its status.
+  }
+  stream.destroy();
+  return Buffer.concat(parts).subarray(0, limit).toString('utf8');
 }
 
 const googleCursorSchema = z.object({
@@ -156,16 +185,37 @@ export class GmailAdapter implements MailProvider {
     return { messageIds: (page.messages ?? []).map((m) => m.id), nextPageToken: page.nextPageToken };
   }
 
+  /**
+   * `format=raw` read as a stream (gmail-raw-stream.ts): the base64url `raw` string is decoded as
+   * it arrives and never held whole, so a 35 MB message costs a few chunks of memory, not the
+   * ~47 MB string plus its decoded copy. Errors keep their Google reason: a non-2xx body is read
+   * (capped) and mapped like any other call.
+   */
   async fetchRaw(providerMessageId: string): Promise<RawMessage> {
-    const data = await this.call('messages.get', (o) =>
-      this.client.users.messages.get({ userId: 'me', id: providerMessageId, format: 'raw' }, o),
-    );
-    const m = parse(gmailRawMessageSchema, data, 'messages.get');
-    const bytes = Buffer.from(m.raw, 'base64url');
+    const body = await this.call('messages.get', async (o) => {
+      const res = await this.client.users.messages.get(
+        { userId: 'me', id: providerMessageId, format: 'raw' },
+        // gaxios turns a streamed error body into "1,2,3…" text: take every status and map it here.
+        { ...o, responseType: 'stream', validateStatus: () => true },
+      );
+      const stream = toNodeReadable(res.data as unknown);
+      if (res.status < 200 || res.status >= 300) {
+        throw { response: { status: res.status, headers: res.headers, data: await readCapped(stream, ERROR_BODY_LIMIT) } };
+      }
+      return { data: stream };
+    });
+    const { metadata: m, raw } = await readGmailRawMessage(body, {
+      // Only when Google sends the metadata after a large `raw`: one extra minimal get.
+      onMetadataLate: async (id) => {
+        const data = await this.call('messages.get', (o) => this.client.users.messages.get({ userId: 'me', id: id ?? providerMessageId, format: 'minimal' }, o));
+        const meta = parse(gmailMinimalMessageSchema, data, 'messages.get');
+        return { threadId: meta.threadId, labelIds: meta.labelIds, internalDate: meta.internalDate };
+      },
+    });
     return {
-      providerMessageId: m.id,
+      providerMessageId: m.id ?? providerMessageId,
       providerThreadId: m.threadId,
-      raw: Readable.from([bytes]),
+      raw,
       sizeEstimate: m.sizeEstimate,
       receivedAt: m.internalDate ? new Date(Number(m.internalDate)) : undefined,
       labelIds: m.labelIds ?? [],
