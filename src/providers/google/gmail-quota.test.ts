@@ -66,4 +66,74 @@ describe('GmailQuotaBudget', () => {
     ]);
     expect(order).toEqual(['a', 'b', 'c', 'd']);
   });
+
+  it('spends at least 95% of the per-user rate without ever exceeding it in any window, under varying latency', async () => {
+    const clock = fakeClock();
+    const limit = 6000;
+    const windowMs = 60_000;
+    const budget = new GmailQuotaBudget({ unitsPerWindow: limit, windowMs, ...clock });
+    // The stand-in's model: Google counts a call when it ARRIVES, somewhere between our send and
+    // the response. Latencies vary (1-400 ms) so arrivals reorder against sends.
+    let seed = 7;
+    const random = (): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const arrivals: Array<{ at: number; units: number }> = [];
+    const methods = ['messages.get', 'messages.get', 'messages.get', 'messages.list', 'history.list', 'messages.send'] as const;
+    const costs = { 'messages.get': 20, 'messages.list': 5, 'history.list': 2, 'messages.send': 100 };
+    for (let i = 0; clock.now() < windowMs * 30; i++) {
+      const method = methods[i % methods.length]!;
+      const ticket = await budget.take(method);
+      const latency = 1 + Math.floor(random() * 400);
+      arrivals.push({ at: clock.now() + Math.floor(random() * latency), units: costs[method] });
+      clock.advance(latency);
+      ticket.settle();
+    }
+    arrivals.sort((a, b) => a.at - b.at);
+    // Never more than the limit in any window Google could look at (each one ending at an arrival).
+    let lo = 0;
+    let inWindow = 0;
+    let peak = 0;
+    for (const a of arrivals) {
+      inWindow += a.units;
+      while (arrivals[lo]!.at <= a.at - windowMs) inWindow -= arrivals[lo++]!.units;
+      peak = Math.max(peak, inWindow);
+    }
+    expect(peak).toBeLessThanOrEqual(limit);
+    // Steady state (after the first window): the share of the quota-bound rate actually used.
+    const from = windowMs;
+    const to = arrivals.at(-1)!.at;
+    const units = arrivals.filter((a) => a.at >= from).reduce((s, a) => s + a.units, 0);
+    const share = units / ((limit * (to - from)) / windowMs);
+    expect(share).toBeGreaterThanOrEqual(0.95);
+    expect(share).toBeLessThanOrEqual(1.0001);
+  });
+
+  it('after a 429 pauses for Retry-After, spends less for a while, then recovers the whole limit', async () => {
+    const clock = fakeClock();
+    const budget = new GmailQuotaBudget({ unitsPerWindow: 1000, windowMs: 10_000, ...clock });
+    expect(budget.currentLimit()).toBe(1000);
+    budget.pauseFor(2_000);
+    expect(budget.currentLimit()).toBe(900);
+    await budget.take('getProfile');
+    expect(clock.now()).toBe(2_000);
+    budget.pauseFor(1_000);
+    expect(budget.currentLimit()).toBe(810);
+    clock.advance(10_000);
+    expect(budget.currentLimit()).toBe(910);
+    clock.advance(20_000);
+    expect(budget.currentLimit()).toBe(1000);
+  });
+
+  it('a settled call leaves the window one window after its response, an unsettled one only after the margin', async () => {
+    const clock = fakeClock();
+    const budget = new GmailQuotaBudget({ unitsPerWindow: 40, windowMs: 1000, expiryMarginMs: 500, ...clock });
+    const a = await budget.take('messages.get');
+    clock.advance(100);
+    a.settle();
+    await budget.take('messages.get'); // never settled
+    await budget.take('messages.get');
+    expect(clock.now()).toBe(1101); // a left at 100 + 1000
+    await budget.take('messages.get');
+    expect(clock.now()).toBe(1601); // the unsettled one stays until 100 + 1000 + 500
+  });
 });
+

@@ -1,8 +1,7 @@
 /**
  * Client-side quota budget for one mailbox, so the adapter stays under Gmail's per-user limit
- * instead of discovering it through 429s. Rolling window of units; a call waits until its cost
- * fits. After a 429/403 rate limit the whole budget pauses for the Retry-After.
- * Costs and limits are configuration (Gmail changed them in May 2026, see provider-facts 1.6).
+ * instead of discovering it through 429s. Costs and limits are configuration (Gmail changed them
+ * in May 2026, see provider-facts 1.6).
  */
 export type GmailQuotaMethod =
   | 'messages.get'
@@ -29,20 +28,48 @@ export interface GmailQuotaOptions {
   /** Google's per-user limit for the window (6,000/min for projects created since May 2026). */
   unitsPerWindow?: number;
   windowMs?: number;
-  /** Fraction of the limit this budget may use: other clients and clock skew need headroom. */
+  /**
+   * Fraction of the limit this budget may use. Default 1: the accounting below is exact, so the
+   * whole quota is usable; lower it only when another client shares the user's quota.
+   */
   safetyFactor?: number;
   costs?: Partial<Record<GmailQuotaMethod, number>>;
   /**
-   * Spend is remembered this much longer than the window. Google counts a call when it arrives,
-   * we count it when we send it; without the margin a whole burst "expires" here a little before
-   * it expires at Google, and the refill lands on a still-full server window. Default: 2% of the
-   * window, at least 250 ms.
+   * How long past the window a call is remembered when its response time is unknown (a ticket
+   * never settled). Default: 2% of the window, at least 250 ms.
    */
   expiryMarginMs?: number;
   now?: () => number;
   sleep?: (ms: number) => Promise<void>;
 }
 
+/** Returned by take(): call settle() when the response (or failure) arrives. */
+export interface QuotaTicket {
+  settle(): void;
+}
+
+interface Spend {
+  at: number;
+  units: number;
+  /** When the response arrived; until then the call is in flight. */
+  doneAt: number | undefined;
+}
+
+/** After a 429 the usable share drops to this fraction… */
+const PENALTY_FACTOR = 0.9;
+const MIN_FACTOR = 0.5;
+/** …and recovers by this fraction of the limit per window without another 429. */
+const RECOVERY_PER_WINDOW = 0.1;
+
+/**
+ * A sliding log of spend, exact against Google's rolling per-user window: a call counts from the
+ * moment it is sent and is forgotten one window after its RESPONSE arrived (Google counted it at
+ * some moment in between, so it has left Google's window by then too). That bound needs no fixed
+ * safety share: in steady state the budget spends the whole limit, less one response latency per
+ * window, and never more in any window (issue 12 target 6). Calls are served in order. A 429
+ * (another client spent the user's quota) pauses the budget for the Retry-After and lowers the
+ * usable share by 10%, recovering 10% per quiet window.
+ */
 export class GmailQuotaBudget {
   private readonly limit: number;
   private readonly windowMs: number;
@@ -50,23 +77,25 @@ export class GmailQuotaBudget {
   private readonly costs: Record<GmailQuotaMethod, number>;
   private readonly now: () => number;
   private readonly sleep: (ms: number) => Promise<void>;
-  private readonly spent: Array<{ at: number; units: number }> = [];
+  private spent: Spend[] = [];
   private pausedUntil = 0;
+  private factorAfterPenalty = 1;
+  private penalizedAt = Number.NEGATIVE_INFINITY;
   /** Calls are served in order: a cheap call must not starve an expensive one. */
-  private queue: Promise<void> = Promise.resolve();
+  private queue: Promise<unknown> = Promise.resolve();
 
   constructor(opts: GmailQuotaOptions = {}) {
     this.windowMs = opts.windowMs ?? 60_000;
     this.marginMs = opts.expiryMarginMs ?? Math.max(250, Math.round(this.windowMs * 0.02));
-    this.limit = Math.floor((opts.unitsPerWindow ?? 6000) * (opts.safetyFactor ?? 0.9));
+    this.limit = Math.floor((opts.unitsPerWindow ?? 6000) * (opts.safetyFactor ?? 1));
     this.costs = { ...GMAIL_METHOD_COSTS, ...opts.costs };
     this.now = opts.now ?? Date.now;
     this.sleep = opts.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
     if (this.limit <= 0) throw new Error('GmailQuotaBudget: unitsPerWindow * safetyFactor must be positive');
   }
 
-  /** Waits until `method` fits in the budget, then records its cost. */
-  take(method: GmailQuotaMethod): Promise<void> {
+  /** Waits until `method` fits in the budget, then records its cost. Settle the ticket on response. */
+  take(method: GmailQuotaMethod): Promise<QuotaTicket> {
     const cost = Math.min(this.costs[method], this.limit);
     const turn = this.queue.then(() => this.waitFor(cost));
     this.queue = turn.catch(() => undefined);
@@ -75,38 +104,63 @@ export class GmailQuotaBudget {
 
   /** Honour a provider Retry-After: nothing is sent for this mailbox until it has passed. */
   pauseFor(ms: number): void {
-    this.pausedUntil = Math.max(this.pausedUntil, this.now() + ms);
+    const now = this.now();
+    this.pausedUntil = Math.max(this.pausedUntil, now + ms);
+    this.factorAfterPenalty = Math.max(MIN_FACTOR, this.factor(now) * PENALTY_FACTOR);
+    this.penalizedAt = now;
   }
 
   used(): number {
-    this.prune();
+    this.prune(this.now());
     return this.spent.reduce((s, e) => s + e.units, 0);
   }
 
-  private prune(): void {
-    const cutoff = this.now() - this.windowMs - this.marginMs;
-    while (this.spent.length > 0 && this.spent[0]!.at <= cutoff) this.spent.shift();
+  /** Units this budget may spend per window right now (the limit, less any 429 penalty). */
+  currentLimit(): number {
+    return Math.max(1, Math.floor(this.limit * this.factor(this.now())));
   }
 
-  private async waitFor(cost: number): Promise<void> {
+  private factor(now: number): number {
+    if (this.factorAfterPenalty >= 1) return 1;
+    const windows = Math.max(0, now - this.penalizedAt) / this.windowMs;
+    return Math.min(1, this.factorAfterPenalty + RECOVERY_PER_WINDOW * Math.floor(windows));
+  }
+
+  private expiry(e: Spend): number {
+    return e.doneAt !== undefined ? e.doneAt + this.windowMs : e.at + this.windowMs + this.marginMs;
+  }
+
+  private prune(now: number): void {
+    if (this.spent.some((e) => this.expiry(e) <= now)) this.spent = this.spent.filter((e) => this.expiry(e) > now);
+  }
+
+  private async waitFor(cost: number): Promise<QuotaTicket> {
     for (;;) {
       const now = this.now();
       if (this.pausedUntil > now) {
         await this.sleep(this.pausedUntil - now);
         continue;
       }
-      this.prune();
+      this.prune(now);
+      const limit = Math.max(cost, this.currentLimit());
       const used = this.spent.reduce((s, e) => s + e.units, 0);
-      if (used + cost <= this.limit) {
-        this.spent.push({ at: now, units: cost });
-        return;
+      if (used + cost <= limit) {
+        const entry: Spend = { at: now, units: cost, doneAt: undefined };
+        this.spent.push(entry);
+        return {
+          settle: () => {
+            entry.doneAt ??= Math.max(entry.at, this.now());
+          },
+        };
       }
+      // Sleep until enough spend has left the window.
+      const byExpiry = [...this.spent].sort((a, b) => this.expiry(a) - this.expiry(b));
       let freed = 0;
       let wait = this.windowMs + this.marginMs;
-      for (const e of this.spent) {
+      for (const e of byExpiry) {
         freed += e.units;
-        if (used - freed + cost <= this.limit) {
-          wait = e.at + this.windowMs + this.marginMs - now + 1;
+        if (used - freed + cost <= limit) {
+          wait = this.expiry(e) - now + 1;
           break;
         }
       }

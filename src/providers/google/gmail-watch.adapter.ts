@@ -34,16 +34,18 @@ export class GmailWatchAdapter {
   }
 
   async watch(topicName: string): Promise<WatchInfo> {
-    await this.quota.take('watch');
+    const ticket = await this.quota.take('watch');
     try {
       const res = await this.client.users.watch(
         { userId: 'me', requestBody: { topicName, labelIds: ['INBOX'], labelFilterBehavior: 'INCLUDE' } },
         await this.headers(),
       );
+      ticket.settle();
       const parsed = gmailWatchResponseSchema.safeParse(res.data);
       if (!parsed.success) throw new ProviderError('google', 'transient', 'Google watch: unexpected response shape');
       return { expiresAt: new Date(Number(parsed.data.expiration)), subscriptionId: undefined, historyId: parsed.data.historyId };
     } catch (err) {
+      ticket.settle();
       const mapped = mapGoogleError(err, 'watch');
       if (mapped.kind === 'rate_limited' && mapped.retryAfterMs !== undefined) this.quota.pauseFor(mapped.retryAfterMs);
       throw mapped;
@@ -51,11 +53,13 @@ export class GmailWatchAdapter {
   }
 
   async stop(): Promise<void> {
-    await this.quota.take('stop');
+    const ticket = await this.quota.take('stop');
     try {
       await this.client.users.stop({ userId: 'me' }, await this.headers());
     } catch (err) {
       throw mapGoogleError(err, 'stop');
+    } finally {
+      ticket.settle();
     }
   }
 }

@@ -110,17 +110,20 @@ export class GmailAdapter implements MailProvider {
   private async call<T>(method: GmailQuotaMethod, fn: (options: { headers: Record<string, string>; timeout: number }) => Promise<{ data: T }>): Promise<T> {
     const operation = method as GoogleOperation;
     for (let attempt = 1; ; attempt++) {
-      await this.quota.take(method);
+      const ticket = await this.quota.take(method);
       let token: string;
       try {
         token = await this.opts.accessToken();
       } catch (err) {
+        ticket.settle();
         throw mapGoogleError(err, 'oauth.token');
       }
       try {
         const res = await fn({ headers: { Authorization: `Bearer ${token}` }, timeout: this.timeoutMs });
+        ticket.settle();
         return res.data;
       } catch (err) {
+        ticket.settle();
         const mapped = mapGoogleError(err, operation);
         if (mapped.status === 401 && attempt === 1) continue;
         if (mapped.kind === 'rate_limited' && mapped.retryAfterMs !== undefined) this.quota.pauseFor(mapped.retryAfterMs);
