@@ -81,6 +81,7 @@ export async function createCore(config: Config, opts: CoreOptions): Promise<Cor
       connection: db.jobQueueConnection,
       logger,
       metrics,
+      timings: { expireSeconds: config.jobs.expireSeconds, expireCheckSeconds: config.jobs.expireCheckSeconds },
       ...(opts.jobPollingSeconds !== undefined ? { pollingIntervalSeconds: opts.jobPollingSeconds } : {}),
     });
     const apiKeyRepo = new ApiKeyRepository(db.prisma);

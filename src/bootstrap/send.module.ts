@@ -77,7 +77,7 @@ export async function sendModule(core: Core, opts: SendModuleOptions = {}): Prom
       clock: core.clock,
       ...(opts.hooks ? { hooks: opts.hooks } : {}),
     },
-    opts.sender,
+    { leaseMs: core.config.jobs.sendLeaseSeconds * 1000, ...opts.sender },
   );
 
   return {

@@ -14,6 +14,7 @@ import { SyncLockRepository } from '../storage/sync-lock.repository.js';
 import { SyncStateRepository } from '../storage/sync-state.repository.js';
 import { MailboxSyncService, type SyncHooks, type SyncSettings } from '../sync/mailbox-sync.service.js';
 import { PushIntakeService } from '../sync/push-intake.service.js';
+import { requestMailboxSync } from '../sync/sync-request.js';
 import { SyncSchedulerService } from '../sync/sync-scheduler.service.js';
 import type { SyncProviders } from '../sync/sync-providers.port.js';
 import { WatchService } from '../sync/watch.service.js';
@@ -29,7 +30,7 @@ export interface SyncModuleOptions {
   scanPolicy?: ScanPolicy;
   hooks?: SyncHooks;
   settings?: Partial<SyncSettings>;
-  /** sync.mailbox jobs run at once per worker process (each holds one database connection). */
+  /** sync.mailbox jobs run at once per worker process (each holds one database connection); default 4. */
   concurrency?: number;
 }
 
@@ -105,8 +106,9 @@ export async function syncModule(core: Core, opts: SyncModuleOptions = {}): Prom
   });
 
   const requestSync = async (mailboxId: string, reason: 'manual' | 'resync'): Promise<{ queued: boolean; status: string }> => {
-    const id = await core.jobs.enqueue('sync.mailbox', { mailboxId, reason }, { singletonKey: mailboxId });
-    return { queued: id !== null, status: 'queued' };
+    // Coalesced per mailbox: an already waiting sync covers this request, so it counts as queued.
+    const queued = await requestMailboxSync(core.jobs, mailboxId, reason);
+    return { queued, status: 'queued' };
   };
 
   return {
@@ -124,7 +126,7 @@ export async function syncModule(core: Core, opts: SyncModuleOptions = {}): Prom
       });
     },
     jobs(queue) {
-      queue.register('sync.mailbox', (payload, ctx) => sync.run(payload, ctx.attempt), { concurrency: opts.concurrency ?? 2 });
+      queue.register('sync.mailbox', (payload, ctx) => sync.run(payload, ctx.attempt), { concurrency: opts.concurrency ?? 4 });
       queue.register('sync.poll', () => scheduler.poll(), { concurrency: 1 });
       queue.register('sync.renew-watches', () => scheduler.renewWatches(), { concurrency: 1 });
     },

@@ -1,4 +1,9 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parseEnv } from 'node:util';
 import { z } from 'zod';
+import { isCryptoError } from '../crypto/crypto-error.js';
+import { parseKeyring } from '../crypto/keyring.js';
 
 /**
  * The one configuration object, read once at start from the environment. An invalid or missing
@@ -63,6 +68,12 @@ const envSchema = z.object({
   BACKFILL_DAYS: int(0, 3650).default(7),
   MAX_MESSAGE_BYTES: int(1024, 2 ** 31 - 1).default(50 * 1024 * 1024),
   POLL_INTERVAL_SECONDS: int(10, 86_400).default(300),
+  /** A running job not heard from (heartbeat) for this long belongs to a dead worker and is retried. */
+  JOB_EXPIRE_SECONDS: int(3, 3600).default(45),
+  /** How often each worker process looks for expired jobs. */
+  JOB_EXPIRE_CHECK_SECONDS: int(1, 600).default(10),
+  /** A `sending` outbound record not heard from for this long is taken over (after checking the provider for the copy). */
+  SEND_LEASE_SECONDS: int(3, 3600).default(90),
   REAUTH_GRACE_DAYS: int(0, 3650).default(30),
   GMAIL_QUOTA_UNITS_PER_MINUTE: int(1, 1_000_000).default(6000),
   CONNECT_SESSION_TTL_MINUTES: int(1, 1440).default(30),
@@ -104,6 +115,7 @@ export interface Config {
     workerConcurrency: number;
   };
   sync: { backfillDays: number; maxMessageBytes: number; pollIntervalSeconds: number; gmailQuotaUnitsPerMinute: number };
+  jobs: { expireSeconds: number; expireCheckSeconds: number; sendLeaseSeconds: number };
   lifecycle: { reauthGraceDays: number };
   connect: { sessionTtlMinutes: number };
 }
@@ -118,6 +130,32 @@ export class ConfigError extends Error {
   }
 }
 
+/**
+ * Reads a `.env` file (default: `.env` in the working directory) into `env`, the way `dotenv`
+ * does: `KEY=value` lines, `#` comments, quoted values, optional `export`. A variable that is
+ * already set in the real environment wins — even when it is set to an empty value — so a
+ * deployment's variables are never overridden by a file left in the folder. A missing file is
+ * not an error. Returns the file read and the names it set (never the values).
+ */
+export function loadDotEnv(file = '.env', env: NodeJS.ProcessEnv = process.env): { path: string; applied: string[] } | undefined {
+  const path = resolve(file);
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    throw new ConfigError('.env', `invalid configuration: cannot read ${path} (${code ?? 'error'})`);
+  }
+  const applied: string[] = [];
+  for (const [key, value] of Object.entries(parseEnv(text))) {
+    if (Object.hasOwn(env, key)) continue;
+    env[key] = value;
+    applied.push(key);
+  }
+  return { path, applied };
+}
+
 export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
   const parsed = envSchema.safeParse(source);
   if (!parsed.success) {
@@ -130,6 +168,16 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
   const production = e.NODE_ENV === 'production';
   if (production && !e.ENCRYPTION_KEYS) {
     throw new ConfigError('ENCRYPTION_KEYS', 'invalid configuration: ENCRYPTION_KEYS is required when NODE_ENV=production');
+  }
+  if (e.ENCRYPTION_KEYS) {
+    // Checked here, before anything opens or migrates a database. The message names the entry
+    // and what is wrong with it, never the key material.
+    try {
+      parseKeyring(e.ENCRYPTION_KEYS);
+    } catch (err) {
+      if (!isCryptoError(err, 'invalid_keyring')) throw err;
+      throw new ConfigError('ENCRYPTION_KEYS', `invalid configuration: ${err.message}`);
+    }
   }
   if (production && !e.DATABASE_URL) {
     throw new ConfigError(
@@ -195,6 +243,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       pollIntervalSeconds: e.POLL_INTERVAL_SECONDS,
       gmailQuotaUnitsPerMinute: e.GMAIL_QUOTA_UNITS_PER_MINUTE,
     },
+    jobs: { expireSeconds: e.JOB_EXPIRE_SECONDS, expireCheckSeconds: e.JOB_EXPIRE_CHECK_SECONDS, sendLeaseSeconds: e.SEND_LEASE_SECONDS },
     lifecycle: { reauthGraceDays: e.REAUTH_GRACE_DAYS },
     connect: { sessionTtlMinutes: e.CONNECT_SESSION_TTL_MINUTES },
   };

@@ -25,6 +25,37 @@ export interface JobMap {
 
 export type JobName = keyof JobMap;
 
+/**
+ * How each job kind is queued.
+ *  - `stately` (pg-boss 10 policy, keyed by singletonKey): at most one queued and one running job
+ *    per key. `sync.mailbox` is keyed by mailbox, so any number of push notifications, polls and
+ *    resync requests for one mailbox coalesce into one waiting sync (it reads from the stored
+ *    cursor, so it covers them all); the queue's fetch skips a mailbox whose sync is running, so a
+ *    busy mailbox never delays the others. A provider backoff (429/503) defers the mailbox's
+ *    waiting job too, so new notifications cannot bypass it.
+ *  - `standard`: every enqueue is its own job (sends, purges, deliveries: each carries its own id).
+ * Every kind has the same short expiry (JOB_EXPIRE_SECONDS, default 45 s) plus a heartbeat while
+ * it runs, so a long job lives as long as its worker and a dead worker's job is retried within
+ * `deadWorkerRecoverySeconds` (job-queue.ts): 45 + 10 + 10 + 2 = 67 s with the defaults.
+ */
+export const JOB_KINDS: Record<JobName, { policy: 'standard' | 'stately' }> = {
+  'sync.mailbox': { policy: 'stately' },
+  'sync.poll': { policy: 'standard' },
+  'sync.renew-watches': { policy: 'standard' },
+  'scan.attachments': { policy: 'standard' },
+  'webhooks.dispatch': { policy: 'standard' },
+  'webhooks.deliver': { policy: 'standard' },
+  'webhooks.sweep': { policy: 'standard' },
+  'send.outbound': { policy: 'standard' },
+  'lifecycle.purge': { policy: 'standard' },
+  'lifecycle.revoke-retry': { policy: 'standard' },
+  'lifecycle.reauth-expiry': { policy: 'standard' },
+  'retention.run': { policy: 'standard' },
+};
+
+/** Priorities of `sync.mailbox` (higher runs first): new mail beats the periodic safety-net poll. */
+export const SYNC_PRIORITY = { push: 10, manual: 10, connect: 5, poll: 0 } as const;
+
 /** What a handler reports instead of throwing for expected outcomes (immich style). */
 export type JobOutcome =
   | { status: 'done'; detail?: Record<string, unknown> }
@@ -37,9 +68,10 @@ export type JobHandler<N extends JobName> = (payload: JobMap[N], ctx: { jobId: s
 
 export interface EnqueueOptions {
   /**
-   * pg-boss singletonKey. Our queues use pg-boss's standard policy, where the key does NOT
-   * de-duplicate; it labels jobs so `cancelByKey` can cancel a mailbox's queued work (purge).
-   * One-at-a-time per mailbox is enforced by the handlers (Postgres advisory locks).
+   * pg-boss singletonKey. On a `stately` queue (JOB_KINDS) it coalesces: one queued and one
+   * running job per key. On `standard` queues it does NOT de-duplicate; it labels jobs so
+   * `cancelByKey` can cancel a mailbox's queued work (purge). The sync handler still takes a
+   * per-mailbox lock as a second line of defence.
    */
   singletonKey?: string;
   startAfter?: Date | number;

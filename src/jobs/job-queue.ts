@@ -1,11 +1,17 @@
 import PgBoss from 'pg-boss';
+import pg from 'pg';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
-import type { EnqueueOptions, JobHandler, JobMap, JobName, JobOutcome } from './job-map.js';
+import { JOB_KINDS, type EnqueueOptions, type JobHandler, type JobMap, type JobName, type JobOutcome } from './job-map.js';
 
 type Boss = PgBoss;
 
 export interface JobQueue {
+  /**
+   * Queue a job. Returns its id, or null when a keyed job of a coalescing queue (`stately`, e.g.
+   * `sync.mailbox`) is already waiting: that job covers this request (its priority is raised to
+   * this one's unless it is deferred by a backoff).
+   */
   enqueue<N extends JobName>(name: N, payload: JobMap[N], opts?: EnqueueOptions): Promise<string | null>;
   /** Register the handler for a job name (once per process). */
   register<N extends JobName>(name: N, handler: JobHandler<N>, opts?: { concurrency?: number }): void;
@@ -14,25 +20,14 @@ export interface JobQueue {
   cancelByKey(name: JobName, singletonKey: string): Promise<number>;
   /** Start processing registered handlers. */
   startWorkers(): Promise<void>;
+  /** Fetch now instead of at the next poll (work queued by something that bypassed `enqueue`). */
+  wake(name: JobName): void;
   ping(): Promise<boolean>;
   /** Finish active jobs (up to timeoutMs), then stop. Unfinished jobs go back to the queue. */
   stop(timeoutMs?: number): Promise<void>;
 }
 
-export const ALL_JOB_NAMES: JobName[] = [
-  'sync.mailbox',
-  'sync.poll',
-  'sync.renew-watches',
-  'scan.attachments',
-  'webhooks.dispatch',
-  'webhooks.deliver',
-  'webhooks.sweep',
-  'send.outbound',
-  'lifecycle.purge',
-  'lifecycle.revoke-retry',
-  'lifecycle.reauth-expiry',
-  'retention.run',
-];
+export const ALL_JOB_NAMES = Object.keys(JOB_KINDS) as JobName[];
 
 const DEFAULT_RETRY: Required<Pick<EnqueueOptions, 'retryLimit' | 'retryDelaySeconds' | 'retryBackoff'>> = {
   retryLimit: 8,
@@ -40,17 +35,133 @@ const DEFAULT_RETRY: Required<Pick<EnqueueOptions, 'retryLimit' | 'retryDelaySec
   retryBackoff: true,
 };
 
+/** Timings of dead-worker recovery. Production uses the defaults; tests shorten them. */
+export interface JobTimings {
+  /**
+   * A running job not heard from for this long is expired by the queue (its worker died) and
+   * retried. Live workers extend it every `expireSeconds / 3` (heartbeat), so a long sync or a
+   * large send never expires while its process is alive.
+   */
+  expireSeconds: number;
+  /** How often each worker process runs pg-boss's expiry (pg-boss's own maintenance runs every 2+ min). */
+  expireCheckSeconds: number;
+  /** Poll for due jobs this often when nothing woke the worker (delayed jobs, retries, cron). */
+  pollingIntervalSeconds: number;
+}
+
+export const DEFAULT_JOB_TIMINGS: JobTimings = { expireSeconds: 45, expireCheckSeconds: 10, pollingIntervalSeconds: 2 };
+
+/**
+ * Worst case from a worker's death to another worker starting its job: the job is at most
+ * `expireSeconds` past its last heartbeat, the expiry check runs within `expireCheckSeconds`, the
+ * first retry waits at most 2 × retryDelay (pg-boss's jittered backoff: delay × 2^1 / 2 × (1 + random)),
+ * and the next poll picks it up.
+ */
+export function deadWorkerRecoverySeconds(t: JobTimings = DEFAULT_JOB_TIMINGS, retryDelaySeconds = DEFAULT_RETRY.retryDelaySeconds): number {
+  return t.expireSeconds + t.expireCheckSeconds + 2 * retryDelaySeconds + t.pollingIntervalSeconds;
+}
+
 export class RetryableJobError extends Error {
   override readonly name = 'RetryableJobError';
 }
 
+interface FetchedJob {
+  id: string;
+  name: string;
+  data: unknown;
+  retryCount: number;
+  singletonKey: string | null;
+  priority: number;
+}
+
+/** NOTIFY channel that tells every worker process a job was queued (payload: the queue name). */
+const CHANNEL = 'mbc_jobs';
+
+/**
+ * Fetch for coalescing (stately) queues: skips keys that already have a running job, so one busy
+ * mailbox never holds the queue head (pg-boss's own fetch would try to start the mailbox's queued
+ * job, hit the one-active-per-key index and fetch nothing for anyone), and takes one job per key.
+ */
+const FETCH_STATELY = `
+  WITH next AS (
+    SELECT j.id, j.singleton_key, j.priority, j.created_on
+      FROM pgboss.job j
+     WHERE j.name = $1 AND j.state < 'active' AND j.start_after < now()
+       AND NOT EXISTS (
+         SELECT 1 FROM pgboss.job a
+          WHERE a.name = $1 AND a.state = 'active' AND COALESCE(a.singleton_key, '') = COALESCE(j.singleton_key, ''))
+     ORDER BY j.priority DESC, j.created_on, j.id
+     LIMIT $2
+     FOR UPDATE SKIP LOCKED
+  ), one_per_key AS (
+    SELECT id, row_number() OVER (PARTITION BY COALESCE(singleton_key, '') ORDER BY priority DESC, created_on, id) AS rn FROM next
+  )
+  UPDATE pgboss.job j SET
+    state = 'active',
+    started_on = now(),
+    retry_count = CASE WHEN j.started_on IS NOT NULL THEN j.retry_count + 1 ELSE j.retry_count END
+  FROM one_per_key o
+  WHERE j.name = $1 AND j.id = o.id AND o.rn = 1
+  RETURNING j.id, j.name, j.data, j.retry_count AS "retryCount", j.singleton_key AS "singletonKey", j.priority`;
+
+const FETCH_STANDARD = `
+  WITH next AS (
+    SELECT id FROM pgboss.job
+     WHERE name = $1 AND state < 'active' AND start_after < now()
+     ORDER BY priority DESC, created_on, id
+     LIMIT $2
+     FOR UPDATE SKIP LOCKED
+  )
+  UPDATE pgboss.job j SET
+    state = 'active',
+    started_on = now(),
+    retry_count = CASE WHEN j.started_on IS NOT NULL THEN j.retry_count + 1 ELSE j.retry_count END
+  FROM next
+  WHERE j.name = $1 AND j.id = next.id
+  RETURNING j.id, j.name, j.data, j.retry_count AS "retryCount", j.singleton_key AS "singletonKey", j.priority`;
+
+/** Heartbeat: a live worker moves its running jobs' expiry forward. */
+const HEARTBEAT = `
+  UPDATE pgboss.job SET expire_in = (now() - started_on) + make_interval(secs => $3::double precision)
+   WHERE name = $1 AND id = ANY($2::uuid[]) AND state = 'active'`;
+
+/** A queued job of a coalescing queue covers a new request: raise it to the request's priority, unless a backoff deferred it. */
+const RAISE_PRIORITY = `
+  UPDATE pgboss.job SET priority = $3
+   WHERE name = $1 AND singleton_key = $2 AND state < 'active' AND priority < $3 AND start_after <= now()`;
+
+/** A provider asked to wait: the key's queued job (if any) waits too, so a new notification cannot bypass the backoff. */
+const DEFER_QUEUED = `
+  UPDATE pgboss.job SET start_after = GREATEST(start_after, $3::timestamptz)
+   WHERE name = $1 AND singleton_key = $2 AND state < 'active'`;
+
+type Executor = { executeSql(text: string, values: unknown[]): Promise<{ rows: unknown[] } | undefined> };
+
+/**
+ * The job queue: pg-boss 10 for storage (queues, retries, cron, expiry), with our own worker loop
+ * on top, because pg-boss 10's `work()` fetches one batch per polling interval per subscription,
+ * fails any job that outlives its expiry while the handler still runs, and has no heartbeat:
+ *  - each queue name has one loop that fetches as many jobs as it has free slots, right away when
+ *    woken (an enqueue in this process; on Postgres a NOTIFY from any process, through a
+ *    dedicated LISTEN connection that reconnects), else every `pollingIntervalSeconds`;
+ *  - running jobs get a heartbeat that extends their expiry, so the expiry can be short
+ *    (JOB_EXPIRE_SECONDS) and a dead worker's job is retried within `deadWorkerRecoverySeconds`;
+ *  - coalescing queues (`stately`, keyed by mailbox) hold at most one queued and one running job
+ *    per key, and their fetch never lets one key block the others.
+ */
 export async function createJobQueue(deps: {
   connection: { connectionString: string } | { db: { executeSql(text: string, values: unknown[]): Promise<{ rows: unknown[] }> } };
   logger: Logger;
   metrics: Metrics;
   /** Seconds between polls for new jobs; tests use a short one. */
   pollingIntervalSeconds?: number;
+  timings?: Partial<JobTimings>;
 }): Promise<JobQueue> {
+  const timings: JobTimings = {
+    ...DEFAULT_JOB_TIMINGS,
+    ...deps.timings,
+    ...(deps.pollingIntervalSeconds !== undefined ? { pollingIntervalSeconds: deps.pollingIntervalSeconds } : {}),
+  };
   const boss: Boss = new PgBoss({
     ...(deps.connection as PgBoss.ConstructorOptions),
     schema: 'pgboss',
@@ -59,19 +170,125 @@ export async function createJobQueue(deps: {
   });
   boss.on('error', (err: Error) => deps.logger.error({ err }, 'job queue error'));
   await boss.start();
+  const db = boss.getDb() as Executor;
   for (const name of ALL_JOB_NAMES) {
-    // Idempotent; queues must exist before send/work in pg-boss 10.
-    await boss.createQueue(name);
+    const kind = JOB_KINDS[name];
+    // pg-boss 10's typings lack expireInSeconds on queues; its createQueue/updateQueue read it.
+    const options = { name, policy: kind.policy, expireInSeconds: timings.expireSeconds } as PgBoss.Queue;
+    // Idempotent; queues must exist before send/work in pg-boss 10. updateQueue moves queues made
+    // by an earlier version (standard policy, 15-minute expiry) to today's settings; jobs already
+    // queued keep theirs.
+    await boss.createQueue(name, options);
+    await boss.updateQueue(name, options);
   }
 
-  const handlers = new Map<JobName, { handler: JobHandler<JobName>; concurrency: number }>();
+  const connectionString = 'connectionString' in deps.connection ? deps.connection.connectionString : undefined;
   const jobsTotal = deps.metrics.counter('mbc_jobs_total', 'Jobs processed by name and outcome', ['name', 'outcome'] as const);
-  const polling = deps.pollingIntervalSeconds ?? 2;
+  const loops = new Map<JobName, QueueLoop>();
+  const handlers = new Map<JobName, { handler: JobHandler<JobName>; concurrency: number }>();
   let started = false;
+  let stopping: Promise<void> | undefined;
+  const timers: NodeJS.Timeout[] = [];
+  let listener: Listener | undefined;
+
+  // Cross-process wake-ups, coalesced per queue name: one NOTIFY per name in flight.
+  const notifyPending = new Set<JobName>();
+  const notifyOthers = (name: JobName): void => {
+    if (!connectionString || notifyPending.has(name)) return;
+    notifyPending.add(name);
+    setImmediate(() => {
+      notifyPending.delete(name);
+      db.executeSql('SELECT pg_notify($1, $2)', [CHANNEL, name]).catch((err: unknown) => deps.logger.debug({ err }, 'job notify failed; workers find the job at their next poll'));
+    });
+  };
+  const wake = (name: JobName): void => {
+    loops.get(name)?.wake();
+  };
+
+  async function fetch(name: JobName, limit: number): Promise<FetchedJob[]> {
+    const sql = JOB_KINDS[name].policy === 'stately' ? FETCH_STATELY : FETCH_STANDARD;
+    try {
+      const res = await db.executeSql(sql, [name, limit]);
+      return (res?.rows ?? []) as FetchedJob[];
+    } catch (err) {
+      // Two fetchers raced for two queued jobs of one key (a retry and a fresh one): the loser hits
+      // the one-active-per-key index. The next fetch sees the winner's job running and skips the key.
+      if ((err as { code?: string }).code === '23505') return [];
+      throw err;
+    }
+  }
+
+  async function runJob(name: JobName, handler: JobHandler<JobName>, job: FetchedJob): Promise<void> {
+    let outcome: JobOutcome;
+    try {
+      outcome = await handler(job.data as JobMap[JobName], { jobId: job.id, attempt: job.retryCount + 1 });
+    } catch (err) {
+      jobsTotal.inc({ name, outcome: 'error' });
+      deps.logger.error({ err, job: { id: job.id, name } }, 'job threw');
+      // pg-boss retries with backoff (retry_count < retry_limit) or marks it failed.
+      await boss.fail(name, job.id, { message: err instanceof Error ? err.name : 'error' });
+      return;
+    }
+    jobsTotal.inc({ name, outcome: outcome.status });
+    if (outcome.status === 'retry') {
+      deps.logger.info({ job: { id: job.id, name }, reason: outcome.reason }, 'job will retry');
+      if (outcome.afterMs === undefined) {
+        await boss.fail(name, job.id, { message: outcome.reason });
+        return;
+      }
+      // Re-enqueue at the provider's requested time instead of pg-boss's own backoff. Keep the key
+      // so a purge's cancelByKey still finds the re-queued job; on a coalescing queue the key's
+      // already-queued job (a notification that arrived meanwhile) is deferred to the same time.
+      const startAfter = new Date(Date.now() + outcome.afterMs);
+      if (job.singletonKey && JOB_KINDS[name].policy === 'stately') await db.executeSql(DEFER_QUEUED, [name, job.singletonKey, startAfter.toISOString()]);
+      await boss.send(name, job.data as object, {
+        ...DEFAULT_RETRY,
+        startAfter,
+        priority: job.priority,
+        ...(job.singletonKey ? { singletonKey: job.singletonKey } : {}),
+      });
+      await boss.complete(name, job.id);
+      return;
+    }
+    if (outcome.status === 'failed') deps.logger.warn({ job: { id: job.id, name }, reason: outcome.reason }, 'job failed');
+    await boss.complete(name, job.id);
+  }
+
+  function heartbeat(): void {
+    for (const [name, loop] of loops) {
+      const ids = loop.runningIds();
+      if (ids.length === 0) continue;
+      db.executeSql(HEARTBEAT, [name, ids, timings.expireSeconds]).catch((err: unknown) => deps.logger.warn({ err, name }, 'job heartbeat failed'));
+    }
+  }
+
+  let expiring = false;
+  function expire(): void {
+    if (expiring) return;
+    expiring = true;
+    (boss as unknown as { expire(): Promise<void> })
+      .expire()
+      .then(() => {
+        // Expired jobs are retried after their backoff; nothing to wake now.
+      })
+      .catch((err: unknown) => deps.logger.warn({ err }, 'job expiry check failed'))
+      .finally(() => {
+        expiring = false;
+      });
+  }
 
   return {
     async enqueue(name, payload, opts = {}) {
-      return boss.send(name, payload as object, { ...DEFAULT_RETRY, ...opts });
+      const id = await boss.send(name, payload as object, { ...DEFAULT_RETRY, ...opts });
+      if (id === null && opts.singletonKey && opts.priority && JOB_KINDS[name].policy === 'stately') {
+        await db.executeSql(RAISE_PRIORITY, [name, opts.singletonKey, opts.priority]);
+      }
+      const due = opts.startAfter === undefined || new Date(opts.startAfter).getTime() <= Date.now();
+      if (id !== null && due) {
+        wake(name);
+        notifyOthers(name);
+      }
+      return id;
     },
     register(name, handler, opts = {}) {
       if (handlers.has(name)) throw new Error(`a handler for ${name} is already registered`);
@@ -81,64 +298,243 @@ export async function createJobQueue(deps: {
       await boss.schedule(name, cron, {}, { singletonKey: name });
     },
     async cancelByKey(name, singletonKey) {
-      const rows = (await boss
-        .getDb()
-        .executeSql(
-          `UPDATE pgboss.job SET state = 'cancelled', completed_on = now()
-            WHERE name = $1 AND singleton_key = $2 AND state < 'active' RETURNING id`,
-          [name, singletonKey],
-        )) as { rows: { id: string }[] };
+      const rows = (await db.executeSql(
+        `UPDATE pgboss.job SET state = 'cancelled', completed_on = now()
+          WHERE name = $1 AND singleton_key = $2 AND state < 'active' RETURNING id`,
+        [name, singletonKey],
+      )) as { rows: { id: string }[] };
       return rows.rows.length;
     },
     async startWorkers() {
       if (started) return;
       started = true;
       for (const [name, { handler, concurrency }] of handlers) {
-        // pg-boss 10 has no per-worker concurrency option: each `work()` subscription fetches and
-        // runs one job at a time, so N subscriptions give N jobs of this name in flight per process.
-        const run = async (jobs: unknown): Promise<void> => {
-          const [job] = jobs as { id: string; data: unknown; retryCount: number; singletonKey: string | null }[];
-          if (!job) return;
-          let outcome: JobOutcome;
-          try {
-            outcome = await handler(job.data as JobMap[JobName], { jobId: job.id, attempt: job.retryCount + 1 });
-          } catch (err) {
-            jobsTotal.inc({ name, outcome: 'error' });
-            deps.logger.error({ err, job: { id: job.id, name } }, 'job threw');
-            throw err; // pg-boss retries with backoff
-          }
-          jobsTotal.inc({ name, outcome: outcome.status });
-          if (outcome.status === 'retry') {
-            deps.logger.info({ job: { id: job.id, name }, reason: outcome.reason }, 'job will retry');
-            if (outcome.afterMs !== undefined) {
-              // Re-enqueue at the provider's requested time instead of pg-boss's own backoff.
-              // Keep the key so a purge's cancelByKey still finds the re-queued job.
-              await boss.send(name, job.data as object, {
-                ...DEFAULT_RETRY,
-                startAfter: new Date(Date.now() + outcome.afterMs),
-                ...(job.singletonKey ? { singletonKey: job.singletonKey } : {}),
-              });
-              return;
-            }
-            throw new RetryableJobError(outcome.reason);
-          }
-          if (outcome.status === 'failed') deps.logger.warn({ job: { id: job.id, name }, reason: outcome.reason }, 'job failed');
-        };
-        for (let i = 0; i < concurrency; i++) {
-          await boss.work(name, { batchSize: 1, pollingIntervalSeconds: polling, includeMetadata: true }, run as never);
-        }
+        const loop = new QueueLoop(name, concurrency, timings.pollingIntervalSeconds * 1000, (n) => fetch(name, n), (job) => runJob(name, handler, job), deps.logger);
+        loops.set(name, loop);
+        loop.start();
       }
+      timers.push(setInterval(heartbeat, Math.max(1, timings.expireSeconds / 3) * 1000));
+      timers.push(setInterval(expire, timings.expireCheckSeconds * 1000));
+      if (connectionString) {
+        listener = new Listener(connectionString, deps.logger, (name) => wake(name as JobName), () => {
+          for (const loop of loops.values()) loop.wake();
+        });
+        listener.start();
+      }
+      for (const t of timers) t.unref();
+    },
+    wake(name) {
+      wake(name);
+      notifyOthers(name);
     },
     async ping() {
       try {
-        await boss.getDb().executeSql('SELECT 1', []);
+        await db.executeSql('SELECT 1', []);
         return true;
       } catch {
         return false;
       }
     },
-    async stop(timeoutMs = 20_000) {
-      await boss.stop({ graceful: true, wait: true, timeout: timeoutMs });
+    stop(timeoutMs = 20_000) {
+      stopping ??= (async () => {
+        for (const t of timers) clearInterval(t);
+        await listener?.stop();
+        const deadline = Date.now() + timeoutMs;
+        for (const loop of loops.values()) loop.stop();
+        for (const loop of loops.values()) await loop.drained(Math.max(0, deadline - Date.now()));
+        // Jobs still running after the grace period go back to the queue (retried after backoff).
+        for (const [name, loop] of loops) {
+          const ids = loop.runningIds();
+          for (const id of ids) await boss.fail(name, id, { message: 'worker stopped while the job was running' }).catch(() => undefined);
+        }
+        await boss.stop({ graceful: true, wait: true, timeout: 1_000 });
+      })();
+      return stopping;
     },
   };
+}
+
+/** One queue name's worker loop: fetch up to the free slots, run, repeat when woken or polled. */
+class QueueLoop {
+  readonly #running = new Map<string, Promise<void>>();
+  #woken = false;
+  #stopped = false;
+  #sleep: { timer: NodeJS.Timeout; resolve: () => void } | undefined;
+  #done: Promise<void> | undefined;
+
+  constructor(
+    readonly name: string,
+    private readonly concurrency: number,
+    private readonly pollMs: number,
+    private readonly fetch: (limit: number) => Promise<FetchedJob[]>,
+    private readonly run: (job: FetchedJob) => Promise<void>,
+    private readonly logger: Pick<Logger, 'error' | 'warn'>,
+  ) {}
+
+  start(): void {
+    this.#done = this.#loop();
+  }
+
+  wake(): void {
+    this.#woken = true;
+    const s = this.#sleep;
+    if (s) {
+      this.#sleep = undefined;
+      clearTimeout(s.timer);
+      s.resolve();
+    }
+  }
+
+  runningIds(): string[] {
+    return [...this.#running.keys()];
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    this.wake();
+  }
+
+  async drained(timeoutMs: number): Promise<void> {
+    await this.#done;
+    const all = Promise.allSettled([...this.#running.values()]);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([all, new Promise<void>((r) => (timer = setTimeout(r, timeoutMs)))]);
+    clearTimeout(timer);
+  }
+
+  async #loop(): Promise<void> {
+    let failures = 0;
+    while (!this.#stopped) {
+      this.#woken = false;
+      const free = this.concurrency - this.#running.size;
+      if (free > 0) {
+        let jobs: FetchedJob[];
+        try {
+          jobs = await this.fetch(free);
+          failures = 0;
+        } catch (err) {
+          failures++;
+          this.logger.warn({ err, queue: this.name }, 'job fetch failed; retrying');
+          await this.#pause(Math.min(30_000, 500 * 2 ** Math.min(6, failures)));
+          continue;
+        }
+        for (const job of jobs) this.#start(job);
+        // A full batch may mean more is waiting: fetch again as soon as a slot frees (its end wakes us).
+        if (jobs.length > 0 && jobs.length === free) continue;
+      }
+      if (this.#stopped) break;
+      if (!this.#woken) await this.#pause(this.pollMs);
+    }
+  }
+
+  #start(job: FetchedJob): void {
+    const p = this.run(job)
+      .catch((err: unknown) => this.logger.error({ err, job: { id: job.id, name: this.name } }, 'job bookkeeping failed; the job expires and is retried'))
+      .finally(() => {
+        this.#running.delete(job.id);
+        this.wake();
+      });
+    this.#running.set(job.id, p);
+  }
+
+  #pause(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.#sleep = undefined;
+        resolve();
+      }, ms);
+      this.#sleep = { timer, resolve };
+    });
+  }
+}
+
+/**
+ * A dedicated LISTEN connection (Postgres only). Connections can drop at any time: on an error or
+ * end it reconnects with backoff and then wakes every queue (notifications sent meanwhile were
+ * lost); a periodic ping notices a connection that died silently. Polling remains the floor.
+ */
+class Listener {
+  #client: pg.Client | undefined;
+  #stopped = false;
+  #failures = 0;
+  #retry: NodeJS.Timeout | undefined;
+  #ping: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly connectionString: string,
+    private readonly logger: Pick<Logger, 'warn' | 'info' | 'debug'>,
+    private readonly onNotify: (name: string) => void,
+    private readonly onReconnect: () => void,
+  ) {}
+
+  start(): void {
+    void this.#connect(false);
+    this.#ping = setInterval(() => {
+      const c = this.#client;
+      if (!c) return;
+      const timeout = setTimeout(() => this.#drop(c, new Error('listen connection ping timed out')), 10_000);
+      c.query('SELECT 1')
+        .catch((err: unknown) => this.#drop(c, err))
+        .finally(() => clearTimeout(timeout));
+    }, 30_000);
+    this.#ping.unref();
+  }
+
+  async #connect(reconnect: boolean): Promise<void> {
+    if (this.#stopped) return;
+    const client = new pg.Client({ connectionString: this.connectionString, keepAlive: true, application_name: 'mbc-job-listener' });
+    client.on('error', (err) => this.#drop(client, err));
+    client.on('end', () => this.#drop(client, new Error('listen connection ended')));
+    client.on('notification', (msg) => {
+      if (msg.payload) this.onNotify(msg.payload);
+    });
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${CHANNEL}`);
+    } catch (err) {
+      this.#drop(client, err);
+      return;
+    }
+    if (this.#stopped) {
+      await client.end().catch(() => undefined);
+      return;
+    }
+    this.#client = client;
+    this.#failures = 0;
+    if (reconnect) {
+      this.logger.info('job wake-up connection restored');
+      this.onReconnect();
+    }
+  }
+
+  #drop(client: pg.Client, err: unknown): void {
+    // A late event of a connection already replaced: nothing to do.
+    if (this.#client !== client && this.#client !== undefined) return;
+    this.#client = undefined;
+    client.removeAllListeners('end');
+    client.on('error', () => undefined);
+    client.end().catch(() => undefined);
+    if (this.#stopped || this.#retry) return;
+    this.#failures++;
+    const delay = Math.min(30_000, 250 * 2 ** Math.min(7, this.#failures));
+    this.logger.warn({ err, retryInMs: delay }, 'job wake-up connection lost; polling until it is back');
+    this.#retry = setTimeout(() => {
+      this.#retry = undefined;
+      void this.#connect(true);
+    }, delay);
+    this.#retry.unref();
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#retry);
+    clearInterval(this.#ping);
+    const c = this.#client;
+    this.#client = undefined;
+    if (c) {
+      c.removeAllListeners('end');
+      c.on('error', () => undefined);
+      await c.end().catch(() => undefined);
+    }
+  }
 }

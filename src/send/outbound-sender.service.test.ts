@@ -22,9 +22,9 @@ class FakeOutbound {
   async claim(id: string, now: Date, staleBefore: Date): Promise<ClaimedOutbound | null> {
     const r = this.row;
     if (r.id !== id) return null;
-    const stale = r.status === 'sending' && r.sendStartedAt !== null && r.sendStartedAt < staleBefore;
+    const stale = r.status === 'sending' && r.updatedAt < staleBefore;
     if (r.status !== 'queued' && !stale) return null;
-    this.row = { ...r, status: 'sending', attempts: r.attempts + 1, sendStartedAt: now };
+    this.row = { ...r, status: 'sending', attempts: r.attempts + 1, sendStartedAt: now, updatedAt: now };
     return { row: { ...this.row }, attempt: this.row.attempts };
   }
   async findUnscoped(id: string): Promise<OutboundRow | null> {
@@ -38,6 +38,11 @@ class FakeOutbound {
   async markFailed(_tx: unknown, id: string, attempt: number | null, f: { code: string; reason: string }): Promise<boolean> {
     if (this.row.id !== id || this.row.status !== 'sending' || this.row.attempts !== attempt) return false;
     this.row = { ...this.row, status: 'failed', failureCode: f.code, failureReason: f.reason };
+    return true;
+  }
+  async heartbeat(id: string, attempt: number, at: Date): Promise<boolean> {
+    if (this.row.id !== id || this.row.status !== 'sending' || this.row.attempts !== attempt) return false;
+    this.row = { ...this.row, updatedAt: at };
     return true;
   }
   async release(id: string, attempt: number): Promise<boolean> {
@@ -193,6 +198,20 @@ describe('OutboundSender', () => {
     expect(await sender.handle({ outboundId: 'out_1' })).toMatchObject({ status: 'done', detail: { recovered: false } });
     expect(provider.lookups).toBe(1);
     expect(provider.sent).toHaveLength(1);
+  });
+
+  it('a live attempt renews its lease: a send running far past the lease is not taken over', async () => {
+    const { sender, outbound, provider, advance } = setup({ sender: { heartbeatMs: 5 } });
+    provider.delayMs = 200; // a long upload
+    const first = sender.handle({ outboundId: 'out_1' });
+    await new Promise((r) => setTimeout(r, 50));
+    advance(10 * 60_000); // ten leases later on the clock…
+    await new Promise((r) => setTimeout(r, 50)); // …the running attempt has renewed since
+    expect(await sender.handle({ outboundId: 'out_1' })).toMatchObject({ status: 'retry', reason: 'another attempt is in progress' });
+    expect(await first).toMatchObject({ status: 'done' });
+    expect(provider.sent).toHaveLength(1);
+    expect(provider.lookups).toBe(0);
+    expect(outbound.row).toMatchObject({ status: 'sent', attempts: 1 });
   });
 
   it('honours Retry-After, backs off on 5xx, and gives up with one send_failed after maxAttempts', async () => {

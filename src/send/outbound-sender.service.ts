@@ -16,12 +16,16 @@ import { decodeOutboundContent, OUTBOUND_CONTENT_AAD, type OutboundContent } fro
 
 export interface OutboundSenderOptions {
   /**
-   * How long a `sending` row belongs to the worker that claimed it. A worker that died mid-send
-   * leaves the row `sending`; after the lease another attempt takes over (and first looks for the
-   * copy the dead worker may have sent). Longer than the slowest send (150 MB upload sessions),
-   * and long enough for Gmail's search index to show a message that was accepted.
+   * How long a `sending` row belongs to the worker that claimed it after its last heartbeat. The
+   * worker renews it every `heartbeatMs` for as long as the send runs (a 150 MB upload session
+   * takes minutes), so the lease only has to cover a dead worker: after it, another attempt takes
+   * over and first looks for the copy the dead worker may have sent. 90 s keeps recovery within
+   * 2 minutes while leaving the provider's search index at least a minute to show an accepted
+   * message before that lookup.
    */
   leaseMs?: number;
+  /** How often a running send renews its lease; default leaseMs / 6. */
+  heartbeatMs?: number;
   /** Attempts (claims) before a retryable failure becomes `failed` / `retries_exhausted`. */
   maxAttempts?: number;
   /** Backoff for 5xx/network failures and 429s without Retry-After: base × 2^(n-1), capped, ±20 % jitter. */
@@ -37,7 +41,7 @@ export interface OutboundSenderHooks {
 }
 
 export interface OutboundSenderDeps {
-  outbound: Pick<OutboundRepository, 'claim' | 'findUnscoped' | 'markSent' | 'markFailed' | 'release'>;
+  outbound: Pick<OutboundRepository, 'claim' | 'findUnscoped' | 'markSent' | 'markFailed' | 'release' | 'heartbeat'>;
   mailboxes: Pick<MailboxRepository, 'findByIdUnscoped'>;
   blobs: Pick<BlobStore, 'readAll'>;
   dataKeys: Pick<DataKeyService, 'decryptFor' | 'getOrCreate'>;
@@ -57,8 +61,21 @@ interface Failure {
   reason: string;
 }
 
-const DEFAULTS: Required<OutboundSenderOptions> = {
-  leaseMs: 15 * 60_000,
+/** Default lease of a `sending` record after its last heartbeat. */
+export const DEFAULT_SEND_LEASE_MS = 90_000;
+
+/**
+ * Worst case from a worker dying mid-send to another worker taking the record over: the send job
+ * is retried after `jobRecoveryMs` (job-queue.ts deadWorkerRecoverySeconds: 67 s by default); if
+ * the lease still runs then, the job comes back when it ends (≤ lease after the last heartbeat,
+ * which is before the death) plus one poll.
+ */
+export function sendRecoveryBoundMs(leaseMs = DEFAULT_SEND_LEASE_MS, jobRecoveryMs = 67_000, pollMs = 2_000): number {
+  return Math.max(jobRecoveryMs, leaseMs + pollMs);
+}
+
+const DEFAULTS: Required<Omit<OutboundSenderOptions, 'heartbeatMs'>> = {
+  leaseMs: DEFAULT_SEND_LEASE_MS,
   maxAttempts: 12,
   baseDelayMs: 5_000,
   maxDelayMs: 15 * 60_000,
@@ -97,7 +114,8 @@ export class OutboundSender {
     private readonly deps: OutboundSenderDeps,
     options: OutboundSenderOptions = {},
   ) {
-    this.o = { ...DEFAULTS, ...options };
+    const merged = { ...DEFAULTS, ...options };
+    this.o = { ...merged, heartbeatMs: options.heartbeatMs ?? Math.max(250, Math.floor(merged.leaseMs / 6)) };
     this.outcomes = deps.metrics?.counter('mbc_outbound_sends_total', 'Outbound send attempts by provider and outcome', ['provider', 'outcome'] as const);
   }
 
@@ -106,8 +124,20 @@ export class OutboundSender {
     const now = this.deps.clock();
     const claimed = await this.deps.outbound.claim(id, now, new Date(now.getTime() - this.o.leaseMs));
     if (!claimed) return this.notClaimed(id, now);
+    // Renew the lease while this attempt runs; a dead worker stops renewing and loses it.
+    const timer = setInterval(() => {
+      this.deps.outbound.heartbeat(id, claimed.attempt, this.deps.clock()).catch((err: unknown) => this.deps.logger.warn({ err, outboundId: id }, 'outbound lease renewal failed'));
+    }, this.o.heartbeatMs);
+    try {
+      return await this.attempt(claimed);
+    } finally {
+      clearInterval(timer);
+    }
+  }
 
+  private async attempt(claimed: ClaimedOutbound): Promise<JobOutcome> {
     const { row, attempt } = claimed;
+    const id = row.id;
     const mailbox = await this.deps.mailboxes.findByIdUnscoped(row.mailboxId);
     if (!mailbox || mailbox.status === 'purged' || mailbox.status === 'disconnecting') {
       return this.fail(claimed, { code: 'mailbox_not_active', reason: 'the mailbox was disconnected before the message could be sent' }, 'n/a');
@@ -193,8 +223,8 @@ export class OutboundSender {
     const current = await this.deps.outbound.findUnscoped(id);
     if (!current) return { status: 'skipped', reason: 'outbound record not found (purged)' };
     if (current.status === 'sent' || current.status === 'failed') return { status: 'skipped', reason: `already ${current.status}` };
-    // Another worker holds a live lease: come back when it would have expired.
-    const leaseEnd = (current.sendStartedAt?.getTime() ?? now.getTime()) + this.o.leaseMs;
+    // Another worker holds a live lease: come back when it would have expired (if it is not renewed).
+    const leaseEnd = current.updatedAt.getTime() + this.o.leaseMs;
     return { status: 'retry', reason: 'another attempt is in progress', afterMs: Math.max(1_000, leaseEnd - now.getTime()) };
   }
 

@@ -6,6 +6,7 @@ import pg from 'pg';
 import { PrismaPGlite } from 'pglite-prisma-adapter';
 import { PrismaClient } from '../generated/prisma/client.js';
 import type { SqlExecutor, SqlSession } from './sql-executor.port.js';
+import { TransactionGuard, transactionGuardEnabled } from './transaction-guard.js';
 
 export type { PrismaClient } from '../generated/prisma/client.js';
 export { Prisma } from '../generated/prisma/client.js';
@@ -28,10 +29,29 @@ export interface DatabaseOptions {
   dataDir: string;
   /** Pool size per process on Postgres. */
   poolSize?: number;
+  /** Fail fast on a query outside an open transaction from inside it (default: on under vitest). */
+  guardTransactions?: boolean;
 }
 
 export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
-  return opts.databaseUrl ? openPostgres(opts.databaseUrl, opts.poolSize ?? 10) : openEmbedded(opts.dataDir);
+  const db = opts.databaseUrl ? openPostgres(opts.databaseUrl, opts.poolSize ?? 10) : await openEmbedded(opts.dataDir);
+  return (opts.guardTransactions ?? transactionGuardEnabled()) ? guarded(db) : db;
+}
+
+/**
+ * Refuses, with a clear error, a query on the main client / raw executor / job queue from inside
+ * an open transaction (it would wait for ever on the embedded database's one connection).
+ */
+function guarded(db: Database): Database {
+  const guard = new TransactionGuard();
+  const conn = db.jobQueueConnection;
+  return {
+    ...db,
+    prisma: guard.prisma(db.prisma),
+    sql: guard.sql(db.sql),
+    session: async () => guard.session(await db.session()),
+    jobQueueConnection: 'db' in conn ? { db: { executeSql: guard.executeSql(conn.db.executeSql.bind(conn.db)) } } : conn,
+  };
 }
 
 function openPostgres(url: string, poolSize: number): Database {

@@ -121,8 +121,8 @@ export class OutboundRepository {
   }
 
   /**
-   * Takes the row for one send attempt: `queued`, or `sending` whose previous attempt started
-   * before `staleBefore` (its worker died). Increments `attempts` and stamps `sendStartedAt` in
+   * Takes the row for one send attempt: `queued`, or `sending` whose previous attempt last renewed
+   * its lease (`updatedAt`, see `heartbeat`) before `staleBefore` (its worker died). Increments `attempts` and stamps `sendStartedAt` in
    * the same statement, so the intent is durable before any provider call. Null when another
    * worker holds a live lease or the row is finished.
    */
@@ -130,12 +130,18 @@ export class OutboundRepository {
     const claimed = await this.prisma.outboundMessage.updateManyAndReturn({
       where: {
         id,
-        OR: [{ status: 'queued' }, { status: 'sending', sendStartedAt: { lt: staleBefore } }],
+        OR: [{ status: 'queued' }, { status: 'sending', updatedAt: { lt: staleBefore } }],
       },
       data: { status: 'sending', attempts: { increment: 1 }, sendStartedAt: now, updatedAt: now },
     });
     const row = claimed[0] as OutboundRow | undefined;
     return row ? { row, attempt: row.attempts } : null;
+  }
+
+  /** Renews the lease of a running attempt (sendStartedAt stays: the evidence of when it began). */
+  async heartbeat(id: string, attempt: number, at: Date): Promise<boolean> {
+    const res = await this.prisma.outboundMessage.updateMany({ where: { id, status: 'sending', attempts: attempt }, data: { updatedAt: at } });
+    return res.count === 1;
   }
 
   /** Marks the claimed attempt sent. False when the attempt no longer owns the row. */

@@ -9,6 +9,7 @@ import type { Metrics } from '../observability/metrics.js';
 import type { GoogleEndpoints } from '../providers/google/google-endpoints.js';
 import type { MailboxRepository } from '../storage/mailbox.repository.js';
 import type { SyncStateRepository } from '../storage/sync-state.repository.js';
+import { requestMailboxSync } from './sync-request.js';
 import { CLIENT_STATE_AAD } from './watch.service.js';
 
 /** Pub/Sub push envelope (https://cloud.google.com/pubsub/docs/push#receive_push). */
@@ -74,7 +75,8 @@ export class PushIntakeService {
   /**
    * `POST /push/google`. Authenticates the Pub/Sub OIDC JWT before reading anything else
    * (provider-facts §1.2: verify signature + aud, then `email` = push service account and
-   * `email_verified`), then enqueues one sync per mailbox with that address. An address we do not
+   * `email_verified`), then requests a sync of each mailbox with that address (coalesced per mailbox: one waiting sync
+   * covers any number of notifications). An address we do not
    * know is acknowledged (a non-2xx would make Pub/Sub redeliver it for days) and counted.
    */
   async receiveGoogle(authorization: string | undefined, body: unknown): Promise<GooglePushOutcome> {
@@ -115,7 +117,7 @@ export class PushIntakeService {
       matches.map((m) => m.id),
       this.d.clock(),
     );
-    for (const m of matches) await this.d.jobs.enqueue('sync.mailbox', { mailboxId: m.id, reason: 'push' }, { singletonKey: m.id });
+    for (const m of matches) await requestMailboxSync(this.d.jobs, m.id, 'push');
     this.#pushes.inc({ provider: 'google', outcome: 'accepted' });
     return { status: 'accepted', mailboxes: matches.length };
   }
@@ -161,7 +163,7 @@ export class PushIntakeService {
       if (queued.has(mailbox.id)) continue;
       queued.add(mailbox.id);
       await this.d.state.markPush([mailbox.id], this.d.clock());
-      await this.d.jobs.enqueue('sync.mailbox', { mailboxId: mailbox.id, reason: n.data.lifecycleEvent ? 'lifecycle' : 'push' }, { singletonKey: mailbox.id });
+      await requestMailboxSync(this.d.jobs, mailbox.id, n.data.lifecycleEvent ? 'lifecycle' : 'push');
     }
     return { accepted, rejected };
   }

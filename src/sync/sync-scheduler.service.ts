@@ -1,6 +1,7 @@
 import type { JobOutcome } from '../jobs/job-map.js';
 import type { JobQueue } from '../jobs/job-queue.js';
 import type { SyncStateRepository } from '../storage/sync-state.repository.js';
+import { requestMailboxSync } from './sync-request.js';
 
 const DAY = 86_400_000;
 
@@ -27,7 +28,7 @@ export class SyncSchedulerService {
   async poll(): Promise<JobOutcome> {
     const before = new Date(this.d.clock().getTime() - this.d.pollIntervalSeconds * 1000);
     const ids = await this.d.state.listPollDue(before, 500);
-    for (const id of ids) await this.d.jobs.enqueue('sync.mailbox', { mailboxId: id, reason: 'poll' }, { singletonKey: id });
+    for (const id of ids) await requestMailboxSync(this.d.jobs, id, 'poll');
     return { status: 'done', detail: { queued: ids.length } };
   }
 
@@ -41,7 +42,7 @@ export class SyncSchedulerService {
         afterId,
         200,
       );
-      for (const m of due) await this.d.jobs.enqueue('sync.mailbox', { mailboxId: m.id, reason: 'poll' }, { singletonKey: m.id });
+      for (const m of due) await requestMailboxSync(this.d.jobs, m.id, 'poll');
       queued += due.length;
       if (due.length < 200) break;
       afterId = due[due.length - 1]!.id;
