@@ -31,6 +31,9 @@ export interface RotationProgress {
 
 export type RotationResult = RotationProgress;
 
+/** What a transaction may do with data keys (see `DataKeyService.within`). */
+export type TransactionalDataKeys = Pick<DataKeyService, 'getOrCreate' | 'get' | 'encryptFor' | 'decryptFor'>;
+
 const OWNER_TYPES: ReadonlySet<string> = new Set(['tenant', 'mailbox', 'system']);
 const FIRST_DEK_VERSION = 1;
 
@@ -72,6 +75,33 @@ export class DataKeyService {
     const dek = await this.#load(owner, false);
     if (!dek) throw new KeyDestroyedError(owner.type, owner.id);
     return dek;
+  }
+
+  /**
+   * The same keys, loaded on a cache miss through `store`: a store bound to the caller's OPEN
+   * transaction. Anything sealed inside a transaction must go through this. The service's own
+   * store queries on another connection, which the embedded database (one connection) cannot
+   * give while the transaction holds it: a cache miss there (first use, or after `cacheTtlMs`)
+   * waited until the transaction expired.
+   *
+   * Keys loaded this way are not cached: the transaction may have created the row itself and may
+   * still roll back, and a cached key that never committed would seal data nobody can decrypt.
+   */
+  within(store: DataKeyStore): TransactionalDataKeys {
+    return {
+      getOrCreate: async (owner) => (await this.#loadWithin(owner, true, store))!,
+      get: async (owner) => {
+        const dek = await this.#loadWithin(owner, false, store);
+        if (!dek) throw new KeyDestroyedError(owner.type, owner.id);
+        return dek;
+      },
+      encryptFor: async (owner, plaintext, aad) => encrypt((await this.#loadWithin(owner, true, store))!, plaintext, aad),
+      decryptFor: async (owner, blob, aad) => {
+        const dek = await this.#loadWithin(owner, false, store);
+        if (!dek) throw new KeyDestroyedError(owner.type, owner.id);
+        return decrypt(dek, blob, aad);
+      },
+    };
   }
 
   async encryptFor(owner: DekOwner, plaintext: Uint8Array | string, aad: Aad): Promise<Buffer> {
@@ -171,12 +201,28 @@ export class DataKeyService {
     }
   }
 
-  async #createRow(owner: DekOwner): Promise<StoredDataKey> {
+  /**
+   * Cache first; otherwise through the transaction's store, on its own (no single-flight with the
+   * main path: joining a load queued behind this very transaction would wait for ever).
+   */
+  async #loadWithin(owner: DekOwner, create: boolean, store: DataKeyStore): Promise<DataKey | null> {
+    assertOwner(owner);
+    const cached = this.#cacheGet(ownerKey(owner));
+    if (cached) return cached;
+    let row = await store.find(owner);
+    if (!row) {
+      if (!create) return null;
+      row = await this.#createRow(owner, store);
+    }
+    return this.#unwrap(row, owner);
+  }
+
+  async #createRow(owner: DekOwner, store: DataKeyStore = this.#store): Promise<StoredDataKey> {
     const raw = randomBytes(KEY_BYTES);
     try {
       const wrappedKey = this.#wrap(raw, owner, FIRST_DEK_VERSION);
       // If another process won the race, this returns *its* row; we unwrap and use that one.
-      return await this.#store.create(owner, {
+      return await store.create(owner, {
         dekVersion: FIRST_DEK_VERSION,
         kekVersion: this.#keyring.activeVersion,
         wrappedKey,

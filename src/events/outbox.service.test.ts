@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import type { DataKeyStore } from '../crypto/data-key.port.js';
 import { DataKeyService } from '../crypto/data-key.service.js';
 import { InMemoryDataKeyStore } from '../crypto/in-memory-data-key.store.js';
 import { parseKeyring } from '../crypto/keyring.js';
@@ -7,8 +8,11 @@ import type { Prisma } from '../storage/database.js';
 import type { NewOutboxEvent, OutboxRepository } from '../storage/outbox.repository.js';
 import { EVENT_DATA_AAD, notifyEventsCommitted, OutboxError, OutboxService } from './outbox.service.js';
 
-/** Strict fake: only the three methods appendEvent may use; per-mailbox and per-tenant counters. */
-function fakeRepo() {
+/**
+ * Strict fake: only the methods appendEvent may use; per-mailbox and per-tenant counters.
+ * `txKeys` stands for the data keys as seen through the caller's transaction.
+ */
+function fakeRepo(txKeys: DataKeyStore = new InMemoryDataKeyStore()) {
   const mailboxSeq = new Map<string, bigint>([['mbx_a', 0n]]);
   const tenantSeq = new Map<string, bigint>();
   const inserted: NewOutboxEvent[] = [];
@@ -27,12 +31,14 @@ function fakeRepo() {
     async insert(_tx: unknown, e: NewOutboxEvent) {
       inserted.push(e);
     },
+    dataKeyStore: (_tx: unknown) => txKeys,
   };
   return { repo: repo as unknown as OutboxRepository, inserted };
 }
 
 const tx = {} as Prisma.TransactionClient;
-const dataKeys = () => new DataKeyService(parseKeyring(`1:${randomBytes(32).toString('base64')}`), new InMemoryDataKeyStore());
+const keyring = parseKeyring(`1:${randomBytes(32).toString('base64')}`);
+const dataKeys = (store: DataKeyStore = new InMemoryDataKeyStore()) => new DataKeyService(keyring, store);
 
 describe('OutboxService.appendEvent', () => {
   it('numbers events per mailbox, and per tenant when there is no mailbox', async () => {
@@ -48,8 +54,9 @@ describe('OutboxService.appendEvent', () => {
   });
 
   it('encrypts data with the tenant key, bound to the event row', async () => {
-    const { repo, inserted } = fakeRepo();
-    const keys = dataKeys();
+    const store = new InMemoryDataKeyStore();
+    const { repo, inserted } = fakeRepo(store);
+    const keys = dataKeys(store);
     const outbox = new OutboxService({ repo, dataKeys: keys, clock: () => new Date() });
     const ev = await outbox.appendEvent(tx, { tenantId: 'ten_1', mailboxId: 'mbx_a', type: 'mailbox.reauth_required', data: { reason: 'invalid_grant' } });
     const stored = inserted[0]!.dataEnc!;
@@ -57,6 +64,33 @@ describe('OutboxService.appendEvent', () => {
     const plain = await keys.decryptFor({ type: 'tenant', id: 'ten_1' }, stored, EVENT_DATA_AAD(ev.id));
     expect(JSON.parse(plain.toString('utf8'))).toEqual({ reason: 'invalid_grant' });
     await expect(keys.decryptFor({ type: 'tenant', id: 'ten_1' }, stored, EVENT_DATA_AAD('evt_other'))).rejects.toThrow();
+  });
+
+  it('loads the tenant key through the transaction, never through a second connection, and does not cache it', async () => {
+    // The service's own store stands for the main client: on the embedded database it cannot
+    // answer while the caller's transaction holds the only connection.
+    const busy = new Error('main connection held by the open transaction');
+    const mainStore: DataKeyStore = {
+      find: () => Promise.reject(busy),
+      create: () => Promise.reject(busy),
+      listAll: () => ({ [Symbol.asyncIterator]: () => ({ next: () => Promise.reject(busy) }) }),
+      updateWrapping: () => Promise.reject(busy),
+      destroy: () => Promise.reject(busy),
+    };
+    const txStore = new InMemoryDataKeyStore();
+    const { repo, inserted } = fakeRepo(txStore);
+    const keys = dataKeys(mainStore);
+    const ev = await new OutboxService({ repo, dataKeys: keys, clock: () => new Date() }).appendEvent(tx, {
+      tenantId: 'ten_cold',
+      mailboxId: 'mbx_a',
+      type: 'mailbox.disconnected',
+      refs: { purgeId: 'purge_1' },
+      data: { trigger: 'customer' },
+    });
+    const plain = await dataKeys(txStore).decryptFor({ type: 'tenant', id: 'ten_cold' }, inserted[0]!.dataEnc!, EVENT_DATA_AAD(ev.id));
+    expect(JSON.parse(plain.toString('utf8'))).toEqual({ trigger: 'customer' });
+    // A key met inside a transaction (which may still roll back) is not cached for later use.
+    await expect(keys.get({ type: 'tenant', id: 'ten_cold' })).rejects.toBe(busy);
   });
 
   it('refuses what would make an undeliverable or content-carrying event', async () => {

@@ -60,7 +60,10 @@ export class OutboxService {
     const data = input.data === undefined ? undefined : eventDataSchema.parse(input.data);
     const id = newId('event');
     // Encrypt before taking the sequence lock: keeps the mailbox row locked for as short as possible.
-    const dataEnc = data ? await this.deps.dataKeys.encryptFor({ type: 'tenant', id: input.tenantId }, JSON.stringify(data), EVENT_DATA_AAD(id)) : null;
+    // The tenant key is loaded through `tx`: on the embedded database (one connection) a load on
+    // the main client would wait for this very transaction.
+    const keys = this.deps.dataKeys.within(this.deps.repo.dataKeyStore(tx));
+    const dataEnc = data ? await keys.encryptFor({ type: 'tenant', id: input.tenantId }, JSON.stringify(data), EVENT_DATA_AAD(id)) : null;
     let seq: bigint;
     if (input.sequence !== undefined) {
       seq = input.sequence;
@@ -82,6 +85,31 @@ export class OutboxService {
       createdAt: this.deps.clock(),
     });
     return { id, sequence: seq };
+  }
+
+  /**
+   * Events about ONE mailbox, appended in one statement (ingest of a page of messages): validated
+   * like appendEvent, consecutive sequence numbers in the given order.
+   */
+  async appendMailboxEvents(
+    tx: Prisma.TransactionClient,
+    input: { tenantId: string; mailboxId: string; events: ReadonlyArray<{ type: EventType; refs?: EventRefs; data?: EventData }> },
+  ): Promise<AppendedEvent[]> {
+    const rows = [];
+    for (const e of input.events) {
+      const type = eventTypeSchema.parse(e.type);
+      const refs = eventRefsSchema.parse(e.refs ?? {});
+      for (const key of REQUIRED_REFS[type]) {
+        if (!refs[key]) throw new OutboxError(`${type} events need refs.${key}`);
+      }
+      const data = e.data === undefined ? undefined : eventDataSchema.parse(e.data);
+      const id = newId('event');
+      const dataEnc = data ? await this.deps.dataKeys.encryptFor({ type: 'tenant', id: input.tenantId }, JSON.stringify(data), EVENT_DATA_AAD(id)) : null;
+      rows.push({ id, tenantId: input.tenantId, type, refs: refs as Record<string, string>, dataEnc, createdAt: this.deps.clock() });
+    }
+    const seqs = await this.deps.repo.insertMailboxEvents(tx, input.mailboxId, rows);
+    if (seqs === null) throw new OutboxError('event names a mailbox that does not exist');
+    return rows.map((r, i) => ({ id: r.id, sequence: seqs[i]! }));
   }
 }
 

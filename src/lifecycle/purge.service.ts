@@ -398,7 +398,7 @@ export class PurgeService {
       // Two runners of one purge (a retry overlapping a sweep) must not both finish it.
       if ((await repo.lockReceiptStatus(tx, receipt.id)) !== 'running') return null;
       const mailbox = await repo.lockMailboxForTenant(tx, null, receipt.mailboxId);
-      const final = await repo.findReceipt(receipt.id);
+      const final = await repo.findReceipt(receipt.id, tx);
       const counts: Record<string, number | string> = { ...(final?.counts ?? receipt.counts), mailboxes: mailbox ? 1 : 0 };
       await repo.completeStep(receipt.id, 'completed', { counts }, tx);
       await repo.markCompleted(tx, receipt.id, completedAt);

@@ -1,10 +1,13 @@
 import type { DataKeyStore, DataKeyWrapping, DekOwner, DekOwnerType, NewDataKey, StoredDataKey } from '../crypto/data-key.port.js';
-import type { PrismaClient } from './database.js';
+import type { Prisma, PrismaClient } from './database.js';
 import { newId } from './ids.js';
 
-/** Prisma implementation of the crypto room's DataKeyStore (table data_keys). */
+/**
+ * Prisma implementation of the crypto room's DataKeyStore (table data_keys). Built on a
+ * transaction client, it reads and creates keys inside that transaction (`DataKeyService.within`).
+ */
 export class DataKeyRepository implements DataKeyStore {
-  constructor(private readonly prisma: PrismaClient) {}
+  constructor(private readonly prisma: PrismaClient | Prisma.TransactionClient) {}
 
   async find(owner: DekOwner): Promise<StoredDataKey | null> {
     const row = await this.prisma.dataKey.findUnique({ where: { ownerType_ownerId: { ownerType: owner.type, ownerId: owner.id } } });

@@ -1,3 +1,5 @@
+import type { DataKeyStore } from '../crypto/data-key.port.js';
+import { DataKeyRepository } from './data-key.repository.js';
 import type { Prisma, PrismaClient } from './database.js';
 
 type Tx = Prisma.TransactionClient;
@@ -42,6 +44,11 @@ export interface EventListFilter {
 export class OutboxRepository {
   constructor(private readonly prisma: PrismaClient) {}
 
+  /** Data keys read (and, for a tenant without one, created) inside the caller's transaction. */
+  dataKeyStore(tx: Tx): DataKeyStore {
+    return new DataKeyRepository(tx);
+  }
+
   /**
    * Hands out the mailbox's next sequence number. The row lock taken by the UPDATE orders
    * concurrent writers for one mailbox; it is released when the caller's transaction ends, so
@@ -75,6 +82,37 @@ export class OutboxRepository {
         createdAt: event.createdAt,
       },
     });
+  }
+
+  /**
+   * Several events of ONE mailbox in one statement: the counter advances by their number (row
+   * lock, as nextMailboxSeq) and they take consecutive sequence numbers in the given order.
+   * Returns the sequence numbers, or null when the mailbox row does not exist (nothing inserted).
+   */
+  async insertMailboxEvents(tx: Tx, mailboxId: string, events: ReadonlyArray<Omit<NewOutboxEvent, 'seq' | 'mailboxId'>>): Promise<bigint[] | null> {
+    if (events.length === 0) return [];
+    const rows = events.map((e, i) => ({
+      id: e.id,
+      tenantId: e.tenantId,
+      type: e.type,
+      ord: i + 1,
+      refs: e.refs,
+      dataEnc: e.dataEnc ? Buffer.from(e.dataEnc).toString('base64') : null,
+      createdAt: e.createdAt.toISOString(),
+    }));
+    const inserted = await tx.$queryRawUnsafe<Array<{ id: string; seq: bigint | number }>>(
+      `WITH s AS (UPDATE mailboxes SET "eventSeq" = "eventSeq" + $2 WHERE id = $1 RETURNING "eventSeq")
+       INSERT INTO outbox_events (id, "tenantId", "mailboxId", type, seq, refs, "dataEnc", "createdAt")
+       SELECT x.id, x."tenantId", $1, x.type, s."eventSeq" - $2 + x.ord, x.refs, decode(x."dataEnc", 'base64'), x."createdAt"
+         FROM json_to_recordset($3::json) AS x(id text, "tenantId" text, type text, ord int, refs jsonb, "dataEnc" text, "createdAt" timestamp), s
+       RETURNING id, seq`,
+      mailboxId,
+      events.length,
+      JSON.stringify(rows),
+    );
+    if (inserted.length === 0) return null;
+    const seqById = new Map(inserted.map((r) => [r.id, BigInt(r.seq)]));
+    return events.map((e) => seqById.get(e.id)!);
   }
 
   async findUnscoped(eventId: string): Promise<OutboxEventRecord | null> {

@@ -88,8 +88,8 @@ export class PurgeRepository {
     return rows[0]?.status ?? null;
   }
 
-  async findReceipt(purgeId: string): Promise<PurgeReceiptRecord | null> {
-    const row = await this.prisma.purgeReceipt.findUnique({ where: { id: purgeId } });
+  async findReceipt(purgeId: string, tx?: Tx): Promise<PurgeReceiptRecord | null> {
+    const row = await (tx ?? this.prisma).purgeReceipt.findUnique({ where: { id: purgeId } });
     return row ? toReceipt(row) : null;
   }
 
