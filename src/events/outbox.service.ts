@@ -96,6 +96,8 @@ export class OutboxService {
     input: { tenantId: string; mailboxId: string; events: ReadonlyArray<{ type: EventType; refs?: EventRefs; data?: EventData }> },
   ): Promise<AppendedEvent[]> {
     const rows = [];
+    // Through `tx`, as in appendEvent (one connection on the embedded database).
+    const keys = this.deps.dataKeys.within(this.deps.repo.dataKeyStore(tx));
     for (const e of input.events) {
       const type = eventTypeSchema.parse(e.type);
       const refs = eventRefsSchema.parse(e.refs ?? {});
@@ -104,7 +106,7 @@ export class OutboxService {
       }
       const data = e.data === undefined ? undefined : eventDataSchema.parse(e.data);
       const id = newId('event');
-      const dataEnc = data ? await this.deps.dataKeys.encryptFor({ type: 'tenant', id: input.tenantId }, JSON.stringify(data), EVENT_DATA_AAD(id)) : null;
+      const dataEnc = data ? await keys.encryptFor({ type: 'tenant', id: input.tenantId }, JSON.stringify(data), EVENT_DATA_AAD(id)) : null;
       rows.push({ id, tenantId: input.tenantId, type, refs: refs as Record<string, string>, dataEnc, createdAt: this.deps.clock() });
     }
     const seqs = await this.deps.repo.insertMailboxEvents(tx, input.mailboxId, rows);
