@@ -1,8 +1,9 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, extname, join, relative } from 'node:path';
+import { corpusDir } from '../helpers/shared-dir.js';
 
 /** The shared, read-only corpus (never copied into the repo: licences are mixed, some copyleft). */
-export const CORPUS_ROOT = process.env.MAIL_CORPUS_DIR ?? '/work/shared/corpus';
+export const CORPUS_ROOT = corpusDir();
 
 /** Structured-result, attachment payload and API-recording files that are not messages. */
 const NON_MESSAGE_EXT = new Set([

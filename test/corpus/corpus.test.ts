@@ -1,4 +1,3 @@
-import { existsSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { classify } from '../../src/ingest/classifier.js';
@@ -6,7 +5,8 @@ import { InMemoryAttachmentSink } from '../../src/ingest/in-memory-attachment-si
 import { InMemoryThreadIndex } from '../../src/ingest/in-memory-thread-index.js';
 import { parseMime, type ParsedMessage } from '../../src/ingest/mime-parser.js';
 import { resolveThreadKey } from '../../src/ingest/threading.js';
-import { CORPUS_ROOT, listCorpusMessages } from './corpus-files.js';
+import { corpusMissingReason, missing } from '../helpers/requirements.js';
+import { listCorpusMessages } from './corpus-files.js';
 
 const PER_MESSAGE_TIMEOUT_MS = 15_000;
 
@@ -28,7 +28,7 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | 'timeout'>
   ]).finally(() => clearTimeout(timer));
 }
 
-describe.skipIf(!existsSync(CORPUS_ROOT))('real-world corpus: parse + classify + thread', () => {
+describe.skipIf(missing('the shared mail corpus', corpusMissingReason()))('real-world corpus: parse + classify + thread', () => {
   it('handles every message without a crash or hang; each is parsed or explicitly flagged', { timeout: 120_000 }, async () => {
     const { messages, skippedFiles, mboxFiles } = listCorpusMessages();
     const crashes: string[] = [];

@@ -5,9 +5,11 @@ import { InMemoryAttachmentSink } from '../../src/ingest/in-memory-attachment-si
 import { InMemoryThreadIndex } from '../../src/ingest/in-memory-thread-index.js';
 import { parseMime, type ParsedMessage } from '../../src/ingest/mime-parser.js';
 import { resolveThreadKey } from '../../src/ingest/threading.js';
+import { corpusMissingReason, missing } from '../helpers/requirements.js';
+import { corpusDir } from '../helpers/shared-dir.js';
 
 // notmuch's test corpora are GPL-3.0: read in place from the shared folder, never copied.
-const ROOT = '/work/shared/corpus/notmuch/test/corpora';
+const ROOT = join(corpusDir(), 'notmuch/test/corpora');
 const FOLDERS = ['lkml', 'threading', 'duplicate', 'broken'];
 
 function listFiles(dir: string): string[] {
@@ -19,12 +21,6 @@ function listFiles(dir: string): string[] {
     });
 }
 
-let exists = true;
-try {
-  statSync(ROOT);
-} catch {
-  exists = false;
-}
 
 let parsed: Promise<ParsedMessage[]> | null = null;
 function parseAll(): Promise<ParsedMessage[]> {
@@ -58,7 +54,7 @@ async function threadShare(
   return { joined, replies, split };
 }
 
-describe.skipIf(!exists)('threading on the notmuch corpus (lkml, threading, duplicate, broken/loop)', () => {
+describe.skipIf(missing('the notmuch corpus', corpusMissingReason('notmuch/test/corpora')))('threading on the notmuch corpus (lkml, threading, duplicate, broken/loop)', () => {
   it('puts every reply whose parent is present into the parent thread, in any arrival order', async () => {
     const messages = await parseAll();
     expect(messages.length).toBeGreaterThan(200);

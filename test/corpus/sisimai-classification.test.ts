@@ -5,8 +5,10 @@ import { z } from 'zod';
 import { classify } from '../../src/ingest/classifier.js';
 import { InMemoryAttachmentSink } from '../../src/ingest/in-memory-attachment-sink.js';
 import { parseMime } from '../../src/ingest/mime-parser.js';
+import { corpusMissingReason, missing } from '../helpers/requirements.js';
+import { corpusDir } from '../helpers/shared-dir.js';
 
-const ROOT = '/work/shared/corpus/sisimai-set-of-emails';
+const ROOT = join(corpusDir(), 'sisimai-set-of-emails');
 const EXPECTED = join(ROOT, 'EXPECTED.go-sisimai-publiclist.json');
 
 // go-sisimai's expectations: per file, one entry per failed recipient with a `reason`.
@@ -28,7 +30,7 @@ function expectedKind(reason: string): Kind {
   return 'bounce';
 }
 
-describe.skipIf(!existsSync(EXPECTED))('classifier agreement with go-sisimai on the sisimai set', () => {
+describe.skipIf(missing('the sisimai corpus', corpusMissingReason('sisimai-set-of-emails', 'EXPECTED.go-sisimai-publiclist.json')))('classifier agreement with go-sisimai on the sisimai set', () => {
   it('agrees on at least 95% of the listed messages', async () => {
     const expected = Expected.parse(JSON.parse(readFileSync(EXPECTED, 'utf8')));
     let agree = 0;

@@ -3,7 +3,7 @@
 // possible here. CI (.ci/run) installs Debian's `chromium` and sets CHROMIUM_PATH.
 //
 //   const executable = findChromium();
-//   describe.skipIf(!executable)('…  (skipped: Chromium is not installed; CI installs it)', () => {
+//   describe.skipIf(missing('Chromium', executable ? null : CHROMIUM_MISSING))('…', () => {   // requirements.ts
 //     let browser: ChromiumHandle;
 //     beforeAll(async () => { browser = await launchChromium(); });
 //     afterAll(async () => { await browser?.close(); });
@@ -29,7 +29,7 @@ export const CHROMIUM_ARGS = [
   '--no-first-run',
 ];
 
-/** Message for `skipIf` titles so a skipped browser test says why. */
+/** Reason for `missing('Chromium', …)` (test/helpers/requirements.ts): skipped locally, a failure in CI. */
 export const CHROMIUM_MISSING =
   'Chromium is not installed (set CHROMIUM_PATH or install Debian `chromium`; CI installs it)';
 

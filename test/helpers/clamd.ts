@@ -3,10 +3,12 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { sharedPath } from './shared-dir.js';
 
 /**
  * Starts a private clamd for integration tests, or uses the one CI started (CLAMD_SOCKET).
- * The signature DB is the EICAR-only test database in /work/shared/clamav (see its README):
+ * The signature DB is the EICAR-only test database in <shared>/clamav (see its README; `../shared`
+ * next to the checkout, or SHARED_DIR, or CLAMAV_TEST_DB):
  * no machine here can download the official CVDs.
  */
 export interface ClamdHandle {
@@ -22,7 +24,7 @@ export interface ClamdHandle {
 }
 
 const CLAMD_BIN = process.env.CLAMD_BIN ?? '/usr/sbin/clamd';
-const SIGNATURE_DIR = process.env.CLAMAV_TEST_DB ?? '/work/shared/clamav';
+const SIGNATURE_DIR = process.env.CLAMAV_TEST_DB ?? sharedPath('clamav');
 
 /** Why clamd tests cannot run here, or null when they can. */
 export function clamdUnavailableReason(options: { forcePrivate?: boolean } = {}): string | null {

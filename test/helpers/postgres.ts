@@ -9,7 +9,8 @@
 // client has an 'error' listener — so close them first.
 //
 // The server is the one named by TEST_ADMIN_DATABASE_URL (default: local trust-auth Postgres).
-// Guard suites with `describe.skipIf(!(await hasPostgres()))` when Postgres may be absent.
+// Guard suites with `describe.skipIf(missing('Postgres', (await hasPostgres()) ? null : '…'))` when Postgres
+// may be absent (test/helpers/requirements.ts: a skip locally, a failure in CI).
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 

@@ -8,12 +8,13 @@ import path from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CHROMIUM_ARGS, CHROMIUM_MISSING, findChromium } from '../helpers/chromium.js';
+import { missing } from '../helpers/requirements.js';
 import { startTestService, type TestService } from '../helpers/test-service.js';
 import { access, createSession, mailboxRows } from './connect-helpers.js';
 
 const executable = findChromium();
 
-describe.skipIf(!executable)(`browser connect${executable ? '' : ` — skipped: ${CHROMIUM_MISSING}`}`, () => {
+describe.skipIf(missing('Chromium', executable ? null : CHROMIUM_MISSING))('browser connect', () => {
   let svc: TestService;
   let tenant: { tenantId: string; apiKey: string };
   let context: BrowserContext;

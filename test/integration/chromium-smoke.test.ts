@@ -4,6 +4,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CHROMIUM_MISSING, findChromium, launchChromium, type ChromiumHandle } from '../helpers/chromium.js';
+import { missing } from '../helpers/requirements.js';
 
 const PAGE = `<!doctype html>
 <html><head><meta charset="utf-8"><title>smoke</title></head>
@@ -20,7 +21,7 @@ const PAGE = `<!doctype html>
 
 const executable = findChromium();
 
-describe.skipIf(!executable)(`Chromium smoke${executable ? '' : ` — skipped: ${CHROMIUM_MISSING}`}`, () => {
+describe.skipIf(missing('Chromium', executable ? null : CHROMIUM_MISSING))('Chromium smoke', () => {
   let server: Server;
   let baseUrl: string;
   let browser: ChromiumHandle | undefined;

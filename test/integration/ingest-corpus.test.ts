@@ -4,7 +4,7 @@
 // pg_dump of the database afterwards contains none of a sample of subjects, addresses or body
 // phrases in plaintext.
 import { execFile } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,21 +12,19 @@ import { InMemoryAttachmentSink } from '../../src/ingest/in-memory-attachment-si
 import { parseMime } from '../../src/ingest/mime-parser.js';
 import { decodeMessageContent, MESSAGE_CONTENT_AAD } from '../../src/mailboxes/message-content.js';
 import { CORPUS_ROOT, listCorpusMessages, type CorpusMessage } from '../corpus/corpus-files.js';
+import { corpusMissingReason, embeddedRun, missing, requireInTest } from '../helpers/requirements.js';
 import { startTestService, type TestService } from '../helpers/test-service.js';
 import { ingestHarness } from './ingest-harness.js';
 import { seedMailbox } from './webhooks-seed.js';
 
 const run = promisify(execFile);
-const haveCorpus = existsSync(CORPUS_ROOT);
-const usesPostgres = Boolean(process.env.DATABASE_URL);
-if (!haveCorpus) console.warn(`SKIPPING corpus ingest test: ${CORPUS_ROOT} missing`);
 
 let svc: TestService;
 let mailbox: { id: string; tenantId: string };
 let messages: CorpusMessage[];
 const outcomes = new Map<string, string>();
 
-describe.skipIf(!haveCorpus)('corpus through the full ingest path', () => {
+describe.skipIf(missing('the shared mail corpus', corpusMissingReason()))('corpus through the full ingest path', () => {
   beforeAll(async () => {
     svc = await startTestService({ workers: false, http: false });
     const t = await svc.createTenant();
@@ -69,9 +67,9 @@ describe.skipIf(!haveCorpus)('corpus through the full ingest path', () => {
     expect(await svc.core.prisma.message.count({ where: { mailboxId: mailbox.id } })).toBe(messages.length);
   }, 900_000); // ~1,700 messages through parse, encrypt and Postgres: about a minute on an idle 2-core machine
 
-  it('stored bounce / auto-reply flags agree with go-sisimai on at least 95% of the sisimai set', async () => {
+  it('stored bounce / auto-reply flags agree with go-sisimai on at least 95% of the sisimai set', async (ctx) => {
+    requireInTest(ctx, 'the sisimai expectations (shared corpus)', corpusMissingReason('sisimai-set-of-emails', 'EXPECTED.go-sisimai-publiclist.json'));
     const expectedPath = `${CORPUS_ROOT}/sisimai-set-of-emails/EXPECTED.go-sisimai-publiclist.json`;
-    if (!existsSync(expectedPath)) return;
     const expected = JSON.parse(readFileSync(expectedPath, 'utf8')) as Record<string, Array<{ reason: string }>>;
     const rows = await svc.core.prisma.message.findMany({
       where: { mailboxId: mailbox.id, providerMessageId: { startsWith: 'sisimai-set-of-emails/maildir/' } },
@@ -115,7 +113,7 @@ describe.skipIf(!haveCorpus)('corpus through the full ingest path', () => {
     expect(linked / withParent.length).toBeGreaterThanOrEqual(0.95);
   }, 120_000);
 
-  it.skipIf(!usesPostgres)('a pg_dump afterwards holds no sampled subject, address or body phrase in plaintext', async () => {
+  it.skipIf(embeddedRun('the pg_dump check'))('a pg_dump afterwards holds no sampled subject, address or body phrase in plaintext', async () => {
     // Sample what a leak would look like: distinctive strings from the messages just stored.
     const needles = new Set<string>();
     for (const m of messages.filter((_, i) => i % 23 === 0)) {

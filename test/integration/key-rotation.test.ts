@@ -5,10 +5,11 @@ import { DataKeyService } from '../../src/crypto/data-key.service.js';
 import { parseKeyring } from '../../src/crypto/keyring.js';
 import { DataKeyRepository } from '../../src/storage/data-key.repository.js';
 import { migrate, readMigrations } from '../../src/storage/migrator.js';
-import { adapters, type OpenedDatabase } from '../helpers/adapters.js';
+import { adapters, reportMissingPostgres, type OpenedDatabase } from '../helpers/adapters.js';
 
 const k = () => randomBytes(32).toString('base64');
 
+reportMissingPostgres();
 describe.each(adapters)('data keys in the database ($name)', (adapter) => {
   let opened: OpenedDatabase;
   beforeAll(async () => {

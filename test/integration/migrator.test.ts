@@ -4,7 +4,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase } from '../../src/storage/database.js';
 import { DEFAULT_MIGRATIONS_DIR, migrate, MigrationError, readMigrations } from '../../src/storage/migrator.js';
-import { adapters, postgresAvailable, type OpenedDatabase } from '../helpers/adapters.js';
+import { adapters, postgresUnavailableReason, type OpenedDatabase } from '../helpers/adapters.js';
+import { missing } from '../helpers/requirements.js';
 import { createTestDatabase } from '../helpers/postgres.js';
 
 describe.each(adapters)('migrator on $name', (adapter) => {
@@ -68,7 +69,7 @@ describe.each(adapters)('migrator on $name', (adapter) => {
   });
 });
 
-describe.skipIf(!postgresAvailable)('migrator concurrency on postgres', () => {
+describe.skipIf(missing('Postgres', postgresUnavailableReason))('migrator concurrency on postgres', () => {
   it('two processes starting together migrate once', async () => {
     const t = await createTestDatabase();
     const a = await openDatabase({ databaseUrl: t.url, dataDir: '' });

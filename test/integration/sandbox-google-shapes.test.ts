@@ -1,9 +1,10 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { readdirSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gmail, type gmail_v1 } from '@googleapis/gmail';
 import { startGoogleSandbox, type GoogleSandbox } from '../../src/sandbox/google/google-sandbox.server.js';
 import { connectGoogleSandboxUser } from '../../src/sandbox/google/google-sandbox-connect.client.js';
+import { corpusMissingReason, missing } from '../helpers/requirements.js';
+import { corpusDir } from '../helpers/shared-dir.js';
 
 /**
  * Shape parity with real Gmail: for each recorded users.messages.get (format=full) response in the
@@ -11,10 +12,10 @@ import { connectGoogleSandboxUser } from '../../src/sandbox/google/google-sandbo
  * the stand-in's answer must carry exactly the same fields at every level.
  * The corpus is used in place (mixed licences: never copied into the repo).
  */
-const CORPUS = fileURLToPath(new URL('../../../shared/corpus/gmail-api-recorded/', import.meta.url));
+const CORPUS = `${corpusDir()}/gmail-api-recorded/`;
 const RECORDED_DIR = `${CORPUS}larsklingsten-gmail-api-parse-message-ts/`;
-const haveCorpus = existsSync(RECORDED_DIR);
-if (!haveCorpus) console.warn(`[sandbox-google-shapes] skipped: corpus not found at ${CORPUS}`);
+const corpusMissing = corpusMissingReason('gmail-api-recorded', 'larsklingsten-gmail-api-parse-message-ts');
+const haveCorpus = corpusMissing === null;
 
 type Part = gmail_v1.Schema$MessagePart;
 
@@ -89,7 +90,7 @@ let api: gmail_v1.Gmail;
 let token: string;
 const EMAIL = 'shapes@acme.test';
 
-describe.skipIf(!haveCorpus)('stand-in responses have the fields of recorded Gmail responses', () => {
+describe.skipIf(missing('the recorded Gmail responses (shared corpus)', corpusMissing))('stand-in responses have the fields of recorded Gmail responses', () => {
   beforeAll(async () => {
     sandbox = await startGoogleSandbox();
     token = (await connectGoogleSandboxUser(sandbox.endpoints, { email: EMAIL, scopes: ['https://www.googleapis.com/auth/gmail.readonly'] })).accessToken;

@@ -1,16 +1,19 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMicrosoftSandbox, type MicrosoftSandbox } from '../../src/sandbox/microsoft/microsoft-sandbox.js';
+import { corpusMissingReason, missing } from '../helpers/requirements.js';
+import { corpusDir } from '../helpers/shared-dir.js';
 
 /**
  * The stand-in must answer with the same fields as the real service. The recorded/documented
  * bodies are used in place from the shared corpus (never copied into the repo).
  */
-const CORPUS = new URL('../../../shared/corpus/', import.meta.url);
+const CORPUS = pathToFileURL(`${corpusDir()}/`);
 const corpusFile = (p: string): URL => new URL(p, CORPUS);
-const hasCorpus = existsSync(corpusFile('graph-mocks/graph-v1_0-mail-proxy-mocks.json'));
+const corpusMissing = corpusMissingReason('graph-mocks', 'graph-v1_0-mail-proxy-mocks.json');
 
 interface Mock {
   request: { url: string; method?: string };
@@ -91,7 +94,7 @@ async function waitFor(pred: () => boolean): Promise<void> {
   }
 }
 
-describe.skipIf(!hasCorpus)('stand-in response shapes match recorded and documented Graph bodies', () => {
+describe.skipIf(missing('the recorded Graph bodies (shared corpus)', corpusMissing))('stand-in response shapes match recorded and documented Graph bodies', () => {
   const MOCKS = 'graph-mocks/graph-v1_0-mail-proxy-mocks.json';
 
   it('GET /me has the fields of the documented user response', async () => {

@@ -6,6 +6,7 @@ import { ScanningAttachmentSink } from '../../src/ingest/scanning-attachment-sin
 import { ClamdScanner } from '../../src/scan/clamd.scanner.js';
 import { INITIAL_SCAN_STATE, isServable, nextScanState } from '../../src/scan/scan-policy.js';
 import { clamdUnavailableReason, disposeClamd, startClamd, type ClamdHandle } from '../helpers/clamd.js';
+import { missing, requireInTest } from '../helpers/requirements.js';
 import { storedZip } from '../helpers/zip.js';
 
 // The EICAR test file (provider-facts §7.2), assembled from hex so this source file itself is not
@@ -15,8 +16,6 @@ const EICAR = Buffer.from(
   'hex',
 );
 
-const unavailable = clamdUnavailableReason();
-if (unavailable) console.warn(`SKIPPING clamd integration tests: ${unavailable}`);
 
 
 /** Chunks a buffer into a stream the way a network body arrives. */
@@ -95,7 +94,7 @@ function messageWithAttachedMessage(): Buffer {
   );
 }
 
-describe.skipIf(unavailable !== null)('ClamdScanner against a real clamd (INSTREAM)', () => {
+describe.skipIf(missing('clamd', clamdUnavailableReason()))('ClamdScanner against a real clamd (INSTREAM)', () => {
   let clamd: ClamdHandle;
   let scanner: ClamdScanner;
 
@@ -150,7 +149,7 @@ describe.skipIf(unavailable !== null)('ClamdScanner against a real clamd (INSTRE
   });
 
   it('answers too_large — never clean — for a stream over StreamMaxLength', async (ctx) => {
-    if (clamd.streamMaxBytes === null) ctx.skip(); // external clamd without CLAMD_STREAM_MAX_LENGTH
+    requireInTest(ctx, 'the StreamMaxLength of the external clamd', clamd.streamMaxBytes === null ? 'CLAMD_STREAM_MAX_LENGTH is not set' : null);
     const over = clamd.streamMaxBytes! + 1024 * 1024;
     for (let i = 0; i < 2; i++) {
       // Repeated: clamd's refusal races our writes (see clamd.scanner.ts); the verdict must not.
@@ -175,7 +174,7 @@ describe.skipIf(unavailable !== null)('ClamdScanner against a real clamd (INSTRE
 
   it('fails closed while clamd is down and serves the file once a rescan succeeds', async (ctx) => {
     // Needs a clamd we may stop: a private one even when CI provides a shared CLAMD_SOCKET.
-    if (clamdUnavailableReason({ forcePrivate: true })) ctx.skip();
+    requireInTest(ctx, 'a private clamd', clamdUnavailableReason({ forcePrivate: true }));
     const own = await startClamd({ forcePrivate: true });
     ctx.onTestFinished(() => disposeClamd(own));
     const scanner = new ClamdScanner({ socket: own.socket, idleTimeoutMs: 10_000, scanTimeoutMs: 20_000 });

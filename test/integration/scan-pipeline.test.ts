@@ -3,12 +3,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClamdScanner } from '../../src/scan/clamd.scanner.js';
 import { clamdUnavailableReason, disposeClamd, startClamd, type ClamdHandle } from '../helpers/clamd.js';
+import { missing } from '../helpers/requirements.js';
 import { startTestService, type TestService } from '../helpers/test-service.js';
 import { attachmentPart, EICAR, ingestHarness, multipart, storedZip } from './ingest-harness.js';
 import { seedMailbox } from './webhooks-seed.js';
 
-const unavailable = clamdUnavailableReason({ forcePrivate: true });
-if (unavailable) console.warn(`SKIPPING scan pipeline tests: ${unavailable}`);
 
 let svc: TestService;
 let clamd: ClamdHandle;
@@ -19,7 +18,7 @@ let n = 0;
 const attachmentsOf = (messageId: string) => svc.core.prisma.attachment.findMany({ where: { messageId }, orderBy: { ordinal: 'asc' } });
 const download = (id: string) => svc.api(tenant.apiKey, 'GET', `/v1/attachments/${id}/content`);
 
-describe.skipIf(unavailable !== null)('ingest with real clamd', () => {
+describe.skipIf(missing('a private clamd', clamdUnavailableReason({ forcePrivate: true })))('ingest with real clamd', () => {
   beforeAll(async () => {
     // A private clamd: the down/up test stops it.
     clamd = await startClamd({ forcePrivate: true, streamMaxLength: '8M' });

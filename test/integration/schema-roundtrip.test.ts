@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Prisma, type PrismaClient } from '../../src/storage/database.js';
 import { migrate, readMigrations } from '../../src/storage/migrator.js';
-import { adapters, type OpenedDatabase } from '../helpers/adapters.js';
+import { adapters, reportMissingPostgres, type OpenedDatabase } from '../helpers/adapters.js';
 
 // One fully populated row per model, written and read back through Prisma Client on a database
 // migrated by our own SQL migrations: proves the hand-written SQL and schema.prisma agree.
@@ -50,6 +50,7 @@ function fixtures(): Fixture[] {
   ];
 }
 
+reportMissingPostgres();
 describe.each(adapters)('every Prisma model round-trips on $name', (adapter) => {
   let opened: OpenedDatabase;
   beforeAll(async () => {

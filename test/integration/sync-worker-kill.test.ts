@@ -6,10 +6,10 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGoogleSandbox, type GoogleSandbox } from '../../src/sandbox/google/google-sandbox.server.js';
 import { startTestService, testEncryptionKeys, type TestService } from '../helpers/test-service.js';
+import { embeddedRun } from '../helpers/requirements.js';
 import { connectMailbox } from './connect-helpers.js';
 
 const BIN = fileURLToPath(new URL('../../bin/mailbox-connector.js', import.meta.url));
-const usesPostgres = Boolean(process.env.DATABASE_URL);
 
 let gs: GoogleSandbox;
 let svc: TestService;
@@ -46,7 +46,7 @@ async function until<T>(what: string, fn: () => Promise<T>, ok: (v: T) => boolea
   return last;
 }
 
-describe.skipIf(!usesPostgres)('worker killed mid-sync', () => {
+describe.skipIf(embeddedRun('worker killed mid-sync'))('worker killed mid-sync', () => {
   beforeAll(async () => {
     gs = await startGoogleSandbox();
     svc = await startTestService({ env: { SANDBOX: '1', SANDBOX_GOOGLE_URL: gs.url, BACKFILL_DAYS: '7' }, workers: false, encryptionKeys: keys });

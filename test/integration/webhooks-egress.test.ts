@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateWebhookSecret } from '../../src/webhooks/webhook-secret.js';
 import { ENDPOINT_SECRET_AAD } from '../../src/webhooks/webhook-endpoint.service.js';
 import { newId } from '../../src/storage/ids.js';
+import { embeddedRun } from '../helpers/requirements.js';
 import { startTestService, type TestService } from '../helpers/test-service.js';
 import { emit, seedMailbox, startReceiver, waitFor } from './webhooks-seed.js';
 
@@ -65,7 +66,7 @@ describe('egress rules for webhook URLs', () => {
   });
 });
 
-describe.skipIf(!process.env.DATABASE_URL)('in production', () => {
+describe.skipIf(embeddedRun('webhook egress in production'))('in production', () => {
   it('requires https even for an allow-listed host', async () => {
     const prod = await startTestService({ workers: false, env: { NODE_ENV: 'production', PUBLIC_URL: 'https://connector.example.com', WEBHOOK_ALLOWED_HOSTS: '127.0.0.1' } });
     try {
