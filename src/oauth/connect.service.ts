@@ -272,7 +272,15 @@ export class ConnectService {
       await this.#d.sessions.finish(session.id, { status: 'failed', result, missingScopes: missing.map((m) => m.scope) });
       return this.#finished(session, 'google', result, null, missing, missing.length ? undefined : 'Google did not issue offline access. Please start again.');
     }
-    const address = await google.identify(grant);
+    let address: string;
+    try {
+      address = await google.identify(grant);
+    } catch (err) {
+      // The grant exists at Google but is stored nowhere: take it back, or every retry by the
+      // customer leaves one more live refresh token in their account (Google caps them per client).
+      await google.revoke(grant.refreshToken).catch((revokeErr: unknown) => this.#d.logger.warn({ sessionId: session.id, err: revokeErr }, 'revoking the Google grant after a failed identification failed'));
+      throw err;
+    }
     const outcome = await this.#persist(session, 'google', address, { v: 1, provider: 'google', refreshToken: grant.refreshToken }, undefined, grant.grantedScopes);
     if (outcome.kind === 'wrong_account' || outcome.kind === 'disconnecting') {
       await google.revoke(grant.refreshToken).catch(() => undefined);
