@@ -15,6 +15,16 @@ export async function runServer(config: Config, opts: { http: boolean; workers: 
     const line = { listening: `http://127.0.0.1:${service.port}`, publicUrl: config.http.publicUrl, database: core.db.kind };
     process.stdout.write(opts.json ? `${JSON.stringify(line)}\n` : `mailbox-connector listening on ${line.listening} (database: ${line.database})\n`);
   }
+  // Anything thrown outside a request or job (a connection's 'error' event nobody handles, a
+  // promise nobody awaits) leaves the process in an unknown state: say so in one log line and exit
+  // non-zero so the supervisor (Docker, systemd, Kubernetes) starts a fresh one — never run on
+  // half-broken or sit idle.
+  const fatal = (kind: string) => (err: unknown): void => {
+    core.logger.fatal({ err, kind }, 'fatal error; exiting so the process is restarted');
+    process.exit(1);
+  };
+  process.on('uncaughtException', fatal('uncaughtException'));
+  process.on('unhandledRejection', fatal('unhandledRejection'));
   let exiting = false;
   const shutdown = (signal: string): void => {
     if (exiting) return;

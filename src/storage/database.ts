@@ -20,7 +20,7 @@ export interface Database {
   /** An exclusive connection (the embedded database has only one, shared). */
   session(): Promise<SqlSession>;
   /** For pg-boss: `{connectionString}` on Postgres, `{db}` on the embedded database. */
-  readonly jobQueueConnection: { connectionString: string } | { db: { executeSql(text: string, values: unknown[]): Promise<{ rows: unknown[] }> } };
+  readonly jobQueueConnection: { connectionString: string; connectionTimeoutMillis?: number; keepAlive?: boolean; keepAliveInitialDelayMillis?: number } | { db: { executeSql(text: string, values: unknown[]): Promise<{ rows: unknown[] }> } };
   close(): Promise<void>;
 }
 
@@ -54,10 +54,17 @@ function guarded(db: Database): Database {
   };
 }
 
+/**
+ * Connection settings for every Postgres pool of the process (ours and pg-boss's): a connection
+ * attempt gives up instead of waiting for ever while the server is down (the caller retries), and
+ * TCP keepalive notices a peer that vanished without closing the connection.
+ */
+const CONNECTION_OPTIONS = { connectionTimeoutMillis: 10_000, keepAlive: true, keepAliveInitialDelayMillis: 10_000 } as const;
+
 function openPostgres(url: string, poolSize: number): Database {
-  const pool = new pg.Pool({ connectionString: url, max: poolSize });
-  // An idle client erroring (e.g. the server restarting) must not crash the process; the next
-  // query reconnects.
+  const pool = new pg.Pool({ connectionString: url, max: poolSize, ...CONNECTION_OPTIONS, application_name: 'mailbox-connector' });
+  // An idle client erroring (e.g. the server restarting) must not crash the process; the pool
+  // drops it and the next query opens a new connection.
   pool.on('error', () => undefined);
   const prisma = new PrismaClient({ adapter: new PrismaPg(pool) });
   const sql: SqlExecutor = {
@@ -75,20 +82,42 @@ function openPostgres(url: string, poolSize: number): Database {
     sql,
     async session() {
       const client = await pool.connect();
+      // A checked-out client has no pool listener: without ours, the server ending the connection
+      // (restart, pg_terminate_backend, network) is an unhandled 'error' that kills the process.
+      // A session whose connection failed, or whose query failed, is discarded on release rather
+      // than returned to the pool (it may be dead, or still hold a session-level advisory lock).
+      let broken: Error | undefined;
+      const onError = (err: Error): void => {
+        broken ??= err;
+      };
+      client.on('error', onError);
+      let released = false;
+      const run = async (text: string, values?: unknown[]) => {
+        try {
+          return await client.query(text, values);
+        } catch (err) {
+          broken ??= err instanceof Error ? err : new Error(String(err));
+          throw err;
+        }
+      };
       return {
         async query(text, values) {
-          const res = await client.query(text, values as unknown[] | undefined);
+          const res = await run(text, values as unknown[] | undefined);
           return { rows: res.rows };
         },
         async exec(script) {
-          await client.query(script);
+          await run(script);
         },
         async release() {
-          client.release();
+          if (released) return;
+          released = true;
+          // The pool's own idle listener takes over from ours (pg-pool adds it in release()).
+          client.release(broken);
+          client.removeListener('error', onError);
         },
       };
     },
-    jobQueueConnection: { connectionString: url },
+    jobQueueConnection: { connectionString: url, ...CONNECTION_OPTIONS },
     async close() {
       await prisma.$disconnect();
       await pool.end();

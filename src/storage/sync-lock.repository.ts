@@ -16,6 +16,11 @@ export interface HeldLock {
  * jobs; a retried job and a fresh one can still run at once). A process-local set covers the
  * embedded database, where every caller shares one session and advisory locks are re-entrant;
  * it is shared by every instance on the same database, so the purge's drain sees the sync's lock.
+ *
+ * The lock's connection can drop mid-sync (Postgres restart, `pg_terminate_backend`): the session
+ * handles the error (no crash), the lock is gone server-side, and release() never throws. A sync
+ * whose own queries failed too is retried by the job queue; one that carries on unlocked is safe
+ * because writes are idempotent (one row per mailbox and provider message id).
  */
 export class SyncLockRepository {
   readonly #local: Set<string>;
@@ -54,8 +59,12 @@ export class SyncLockRepository {
         released = true;
         try {
           await held.query('SELECT pg_advisory_unlock($1::int4, hashtext($2))', [SYNC_LOCK_NAMESPACE, mailboxId]);
+        } catch {
+          // The connection is gone (server restart, terminated backend): the lock went with it.
+          // A failed unlock on a live connection is handled by release(), which then discards
+          // the connection instead of pooling it with the lock still held.
         } finally {
-          await held.release();
+          await held.release().catch(() => undefined);
           this.#local.delete(mailboxId);
         }
       },
