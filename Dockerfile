@@ -11,6 +11,8 @@ WORKDIR /app
 # keeps it from downloading an engine the build does not need.
 ENV PRISMA_SCHEMA_ENGINE_BINARY=/usr/local/bin/node
 COPY package.json package-lock.json ./
+# npm ci's postinstall (scripts/prisma-generate.mjs) generates the Prisma client from the schema.
+COPY scripts ./scripts
 COPY prisma ./prisma
 COPY prisma.config.ts ./
 RUN npm ci --no-audit --no-fund
@@ -25,7 +27,12 @@ ENV NODE_ENV=production
 WORKDIR /app
 COPY package.json package-lock.json ./
 # --ignore-scripts: the generated client is already compiled into dist/, nothing to generate.
-RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
+# --omit=optional as well: the Prisma CLI and TypeScript are development dependencies, but npm
+# still installs them with --omit=dev alone, because they are also *optional* peers of
+# @prisma/client (npm's "devOptional"). Optional packages are, by definition, not needed to run
+# (today: pg-cloudflare for Cloudflare Workers, @pkgjs/parseargs for Node < 18.3, native speed-ups).
+# CI (scripts/docker-dry-run.mjs) starts the result, so a dependency lost this way fails there.
+RUN npm ci --omit=dev --omit=optional --ignore-scripts --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
 COPY bin ./bin
 COPY prisma/migrations ./prisma/migrations
