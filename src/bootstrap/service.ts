@@ -17,6 +17,26 @@ export interface RunningService {
   stop(): Promise<void>;
 }
 
+/** The HTTP port cannot be opened; the message is one line a user can act on. */
+export class ListenError extends Error {
+  override readonly name = 'ListenError';
+}
+
+function listenError(err: Error, port: number, host: string, fromFlag: boolean): ListenError {
+  const setting = fromFlag ? '--port' : 'PORT';
+  switch ((err as NodeJS.ErrnoException).code) {
+    case 'EADDRINUSE':
+      return new ListenError(`port ${port} is already in use (${setting}): stop the process using it or choose another port`, { cause: err });
+    case 'EACCES':
+      return new ListenError(`port ${port} needs more privileges than this process has (${setting}): choose a port above 1023`, { cause: err });
+    case 'EADDRNOTAVAIL':
+    case 'ENOTFOUND':
+      return new ListenError(`cannot listen on HOST ${host}: not an address of this machine`, { cause: err });
+    default:
+      return new ListenError(`cannot listen on ${host}:${port} (${setting}): ${(err as NodeJS.ErrnoException).code ?? err.message}`, { cause: err });
+  }
+}
+
 export function collectOps(modules: ServiceModule[]): OpsCommand[] {
   return modules.flatMap((m) => m.ops ?? []);
 }
@@ -43,9 +63,11 @@ export async function startService(
       version: VERSION,
       publicUrl: core.config.http.publicUrl,
     });
+    const listenPort = opts.port ?? core.config.http.port;
+    const listenHost = opts.host ?? core.config.http.host;
     server = await new Promise<Server>((resolve, reject) => {
-      const s = app.listen(opts.port ?? core.config.http.port, opts.host ?? core.config.http.host, () => resolve(s));
-      s.once('error', reject);
+      // Express 5 hands a listen error (port in use, …) to this callback instead of throwing.
+      const s = app.listen(listenPort, listenHost, (err?: Error) => (err ? reject(listenError(err, listenPort, listenHost, opts.port !== undefined)) : resolve(s)));
     });
     const address = server.address();
     port = typeof address === 'object' && address ? address.port : undefined;

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { OutboxService } from '../events/outbox.service.js';
+import { notFound } from '../http/api-error.js';
 import { registerGooglePushRoutes } from '../http/routes/push-google.route.js';
 import { registerMailboxResyncRoutes } from '../http/routes/mailbox-resync.route.js';
 import { registerMicrosoftPushRoutes } from '../http/routes/push-microsoft.route.js';
@@ -141,7 +142,8 @@ export async function syncModule(core: Core, opts: SyncModuleOptions = {}): Prom
         input: z.strictObject({ mailboxId: z.string().min(1).max(64) }),
         async run(input, ctx) {
           const mailbox = await core.mailboxes.findByIdUnscoped(input.mailboxId);
-          if (!mailbox) throw new Error('mailbox not found');
+          // 404 not_found over the admin API; the CLI prints the message as its one line.
+          if (!mailbox) throw notFound('mailbox');
           if (mailbox.status !== 'active') return { mailboxId: mailbox.id, queued: false, status: mailbox.status };
           const r = await requestSync(mailbox.id, 'resync');
           await core.audit.record({ tenantId: mailbox.tenantId, actorType: 'ops', actorId: ctx.actorId, action: 'mailbox.resync', targetType: 'mailbox', targetId: mailbox.id });

@@ -1,5 +1,5 @@
-import { Command } from 'commander';
-import { ConfigError, loadConfig, type Config } from '../config/config.js';
+import { Command, InvalidArgumentError } from 'commander';
+import { ConfigError, loadConfig, loadDotEnv, type Config } from '../config/config.js';
 import { CliError, runOps } from './ops-client.js';
 
 /**
@@ -11,7 +11,10 @@ program
   .name('mailbox-connector')
   .description('Connect Gmail and Microsoft 365 mailboxes to a helpdesk')
   .option('--json', 'machine-readable output')
-  .showHelpAfterError();
+  // Usage errors are printed once, as one line, by the handler at the bottom (not commander's
+  // text followed by a page of help). Set before the commands exist: subcommands inherit both.
+  .configureOutput({ outputError: () => undefined })
+  .exitOverride();
 
 const json = (): boolean => Boolean(program.opts<{ json?: boolean }>().json);
 
@@ -51,14 +54,20 @@ async function ops(name: string, input: Record<string, unknown>): Promise<void> 
   print(await runOps(config(), name, input, progress));
 }
 
-program
+/** A TCP port given on the command line, checked before anything starts. */
+function portArg(value: string): number {
+  if (!/^\d{1,5}$/.test(value) || Number(value) > 65535) throw new InvalidArgumentError('a port must be a whole number from 0 to 65535.');
+  return Number(value);
+}
+
+const serve = program
   .command('serve', { isDefault: true })
   .description('run the HTTP API and the workers in one process')
-  .option('--port <port>', 'listen port (default PORT or 8080)')
+  .option('--port <port>', 'listen port (default PORT or 8080)', portArg)
   .option('--no-workers', 'serve HTTP only')
-  .action(async (opts: { port?: string; workers: boolean }) => {
+  .action(async (opts: { port?: number; workers: boolean }) => {
     const { runServer } = await import('./server-runner.js');
-    await runServer(config(), { http: true, workers: opts.workers, ...(opts.port ? { port: Number(opts.port) } : {}), json: json() });
+    await runServer(config(), { http: true, workers: opts.workers, ...(opts.port !== undefined ? { port: opts.port } : {}), json: json() });
   });
 
 program
@@ -146,7 +155,8 @@ events
   .option('--since <iso>', 'replay every event created since this time')
   .description('deliver an event (or every event since a time) again')
   .action(async (eventId: string | undefined, o: { since?: string }) => {
-    if (!eventId === !o.since) throw new CliError('give an event id or --since <iso>, not both');
+    if (!eventId && !o.since) throw new CliError('give the event id to replay, or --since <iso> to replay every event since then');
+    if (eventId && o.since) throw new CliError('give an event id or --since <iso>, not both');
     await ops('events.replay', eventId ? { eventId } : { since: o.since });
   });
 
@@ -237,12 +247,12 @@ program
 program
   .command('sandbox')
   .description('run the local Google and Microsoft stand-ins and print where they listen')
-  .option('--google-port <port>', 'Google stand-in port', '8081')
-  .option('--microsoft-port <port>', 'Microsoft identity (https) port', '8082')
-  .option('--graph-port <port>', 'Microsoft Graph port', '8083')
-  .action(async (o: { googlePort: string; microsoftPort: string; graphPort: string }) => {
+  .option('--google-port <port>', 'Google stand-in port', portArg, 8081)
+  .option('--microsoft-port <port>', 'Microsoft identity (https) port', portArg, 8082)
+  .option('--graph-port <port>', 'Microsoft Graph port', portArg, 8083)
+  .action(async (o: { googlePort: number; microsoftPort: number; graphPort: number }) => {
     const { runSandbox } = await import('./sandbox-runner.js');
-    await runSandbox({ googlePort: Number(o.googlePort), microsoftPort: Number(o.microsoftPort), graphPort: Number(o.graphPort), json: json() });
+    await runSandbox({ googlePort: o.googlePort, microsoftPort: o.microsoftPort, graphPort: o.graphPort, json: json() });
   });
 
 program
@@ -253,18 +263,30 @@ program
     await runDemo(config(), { json: json() });
   });
 
-program.exitOverride();
-
 try {
+  // `.env` in the working directory, under the real environment (which wins): README, .env.example.
+  loadDotEnv();
   await program.parseAsync(process.argv);
 } catch (err) {
   const e = err as { code?: string; exitCode?: number; message?: string };
   if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') process.exit(0);
-  if (e.code?.startsWith('commander.')) process.exit(e.exitCode ?? 1);
-  const message = err instanceof ConfigError || err instanceof CliError ? err.message : publicMessage(err);
+  // Any other way commander finished successfully (e.g. `help <command>`).
+  if (e.code?.startsWith('commander.') && e.exitCode === 0) process.exit(0);
+  const message = e.code?.startsWith('commander.') ? usageMessage(e.code, e.message ?? '') : err instanceof ConfigError || err instanceof CliError ? err.message : publicMessage(err);
   if (json()) process.stdout.write(`${JSON.stringify({ error: { message } })}\n`);
   else process.stderr.write(`error: ${message}\n`);
   process.exit(1);
+}
+
+/**
+ * Commander's usage errors as one line. `serve` is the default command, so an unknown command
+ * word arrives as an excess argument of `serve`: name it as what it is.
+ */
+function usageMessage(code: string, message: string): string {
+  if (code === 'commander.excessArguments' && serve.args.length > 0 && process.argv.slice(2).filter((a) => !a.startsWith('-'))[0] === serve.args[0]) {
+    return `unknown command '${serve.args[0]}' (commands: ${program.commands.map((c) => c.name()).join(', ')}; see mailbox-connector --help)`;
+  }
+  return `${message.replace(/^error:\s*/, '').split('\n')[0]} (see mailbox-connector --help)`;
 }
 
 function publicMessage(err: unknown): string {

@@ -1,5 +1,8 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from './config.js';
+import { ConfigError, loadConfig, loadDotEnv } from './config.js';
 
 const key = `1:${Buffer.alloc(32, 7).toString('base64')}`;
 
@@ -47,5 +50,41 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ GOOGLE_CLIENT_ID: 'id' })).toThrow(/GOOGLE_CLIENT_SECRET/);
     expect(() => loadConfig({ MICROSOFT_CLIENT_ID: 'id' })).toThrow(/MICROSOFT_CLIENT_SECRET/);
     expect(() => loadConfig({ GOOGLE_PUBSUB_TOPIC: 'projects/p/topics/t' })).toThrow(/GOOGLE_PUBSUB_AUDIENCE/);
+  });
+
+  it('rejects a malformed ENCRYPTION_KEYS itself (not only later, when the key ring is built), naming the entry, not the key', () => {
+    const cases = ['1:short', 'abc', `1:${Buffer.alloc(32, 7).toString('base64')},`, `0:${Buffer.alloc(32, 7).toString('base64')}`];
+    for (const value of cases) {
+      let err: unknown;
+      try {
+        loadConfig({ ENCRYPTION_KEYS: value });
+      } catch (e) {
+        err = e;
+      }
+      expect(err, value).toBeInstanceOf(ConfigError);
+      expect((err as ConfigError).variable).toBe('ENCRYPTION_KEYS');
+      expect((err as ConfigError).message).toMatch(/^invalid configuration: ENCRYPTION_KEYS entry #\d/);
+      expect((err as ConfigError).message).not.toContain('short');
+    }
+    expect(loadConfig({ ENCRYPTION_KEYS: key }).encryptionKeys).toBe(key);
+  });
+});
+
+describe('loadDotEnv', () => {
+  it('sets what the environment lacks, keeps what it has (even empty), and says which names it set', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'mbc-dotenv-'));
+    try {
+      const file = path.join(dir, '.env');
+      writeFileSync(file, ['# comment', 'PORT=9090', 'LOG_LEVEL=debug', 'PUBLIC_URL="https://x.example"', 'export DATA_DIR=./elsewhere', 'GOOGLE_CLIENT_ID=from-file', ''].join('\n'));
+      const env: NodeJS.ProcessEnv = { LOG_LEVEL: 'warn', GOOGLE_CLIENT_ID: '' };
+      const loaded = loadDotEnv(file, env);
+      expect(loaded?.path).toBe(file);
+      expect(loaded?.applied.sort()).toEqual(['DATA_DIR', 'PORT', 'PUBLIC_URL']);
+      expect(env).toEqual({ LOG_LEVEL: 'warn', GOOGLE_CLIENT_ID: '', PORT: '9090', PUBLIC_URL: 'https://x.example', DATA_DIR: './elsewhere' });
+      expect(loadConfig(env).http).toMatchObject({ port: 9090, publicUrl: 'https://x.example' });
+      expect(loadDotEnv(path.join(dir, 'missing.env'), env)).toBeUndefined();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -77,6 +77,8 @@ export function createRouteRegistry(): RouteRegistry {
         handlers.push(async (req: Request, res: Response, next: NextFunction) => {
           try {
             const principal = spec.auth === 'none' ? ({ kind: 'local_admin' } as Principal) : await authenticate(req, spec.auth);
+            rejectNulBytes(req.params, 'path parameter');
+            rejectNulBytes(req.query, 'query parameter');
             const params = parseInput(spec.params, req.params, 'path parameter');
             const query = parseInput(spec.query, req.query, 'query parameter');
             const headers = parseInput(spec.headers, req.headers, 'header');
@@ -132,6 +134,21 @@ export function createRouteRegistry(): RouteRegistry {
       return paths;
     },
   };
+}
+
+/**
+ * No identifier, cursor or filter ever contains a NUL byte, and Postgres refuses one in any text
+ * value (the query would fail as a 500). Checked here once for every route, before any schema or
+ * handler sees the value.
+ */
+function rejectNulBytes(values: unknown, where: string): void {
+  if (!values || typeof values !== 'object') return;
+  for (const [field, value] of Object.entries(values as Record<string, unknown>)) {
+    const strings = Array.isArray(value) ? value : [value];
+    if (strings.some((v) => typeof v === 'string' && v.includes('\u0000'))) {
+      throw new ApiError(400, 'validation_error', `${where} ${field}: must not contain a NUL byte`, { field, location: where });
+    }
+  }
 }
 
 function parseInput(schema: z.ZodType | undefined, value: unknown, where: string): unknown {

@@ -6,7 +6,12 @@ export interface MailboxView {
   id: string;
   object: 'mailbox';
   provider: 'google' | 'microsoft';
-  address: string;
+  /**
+   * The connected address; null when it cannot be decrypted because the mailbox's data key is
+   * gone: being purged (`disconnecting`), or a row brought back by a database restore after its
+   * purge (docs/data-lifecycle.md, "After a restore").
+   */
+  address: string | null;
   status: MailboxStatus;
   statusReason: string | null;
   grantedScopes: string[];
@@ -51,13 +56,15 @@ export class MailboxQueryService {
 
   async view(row: MailboxRecord): Promise<MailboxView> {
     const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
-    let address: string;
+    let address: string | null;
     try {
       address = await this.address(row);
     } catch (err) {
-      // A mailbox being purged has its key shredded before its row goes: list it without address.
-      if (row.status !== 'disconnecting' || !isCryptoError(err, 'key_destroyed')) throw err;
-      address = '';
+      // A mailbox being purged has its key shredded before its row goes, and a restore can bring
+      // back the row of a mailbox purged since the backup: list it without its address rather than
+      // fail the whole list. Any other decryption failure is a real fault and stays one.
+      if (!isCryptoError(err, 'key_destroyed')) throw err;
+      address = null;
     }
     return {
       id: row.id,

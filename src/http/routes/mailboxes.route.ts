@@ -9,7 +9,9 @@ export const mailboxSchema = z
     id: z.string(),
     object: z.literal('mailbox'),
     provider: z.enum(['google', 'microsoft']),
-    address: z.string(),
+    address: z.string().nullable().meta({
+      description: 'The connected address; null when its data key is gone (the mailbox is being purged, or its row was restored from a backup taken before its purge).',
+    }),
     status: z.enum(['active', 'reauth_required', 'disconnecting', 'purged']),
     statusReason: z.string().nullable(),
     grantedScopes: z.array(z.string()),
