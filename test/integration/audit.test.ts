@@ -1,7 +1,7 @@
 // The audit log is tamper-evident: `audit verify` passes on an intact chain and fails on an
 // edited, deleted or reordered entry (rows changed with raw SQL, as an attacker with database
 // access would), and the printed anchor catches removal of trailing entries.
-import { spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lifecycleModule } from '../../src/bootstrap/lifecycle.module.js';
@@ -84,15 +84,31 @@ describe('audit verify', () => {
   });
 
   it('the CLI prints the anchor and exits non-zero on a tampered log', async () => {
-    const env = { ...process.env, DATABASE_URL: svc.config.database.url!, ENCRYPTION_KEYS: svc.config.encryptionKeys!, LOG_LEVEL: 'silent', NODE_ENV: 'test' };
-    const ok = spawnSync(process.execPath, [BIN, 'audit', 'verify', '--json'], { env, encoding: 'utf8', timeout: 120_000 });
+    const env: NodeJS.ProcessEnv = { ...process.env, ENCRYPTION_KEYS: svc.config.encryptionKeys!, LOG_LEVEL: 'silent', NODE_ENV: 'test' };
+    // Where the service's data is: its Postgres database, or its embedded data folder (the CLI
+    // finds the running service's lock there and asks it, as it would next to `npm start`).
+    if (svc.config.database.url) {
+      env.DATABASE_URL = svc.config.database.url;
+    } else {
+      delete env.DATABASE_URL;
+      env.DATA_DIR = svc.config.database.dataDir;
+    }
+    // Asynchronously: on the embedded database the CLI asks the service running in this process,
+    // which must keep answering while the CLI runs.
+    const cli = (...args: string[]) =>
+      new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+        execFile(process.execPath, [BIN, ...args], { env, encoding: 'utf8', timeout: 120_000 }, (err, stdout, stderr) => {
+          resolve({ status: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout, stderr });
+        });
+      });
+    const ok = await cli('audit', 'verify', '--json');
     expect(ok.status, ok.stderr).toBe(0);
     const result = JSON.parse(ok.stdout) as { ok: boolean; anchor: string };
     expect(result.ok).toBe(true);
     expect(result.anchor).toMatch(/^\d+:[0-9a-f]{64}$/);
 
     await sql(`UPDATE "audit_log" SET "actorId" = 'someone-else' WHERE "seq" = 1`);
-    const bad = spawnSync(process.execPath, [BIN, 'audit', 'verify', '--head', result.anchor], { env, encoding: 'utf8', timeout: 120_000 });
+    const bad = await cli('audit', 'verify', '--head', result.anchor);
     expect(bad.status).toBe(1);
     expect(bad.stdout).toContain('ok: false');
     expect(bad.stdout).toContain('hash_mismatch');
