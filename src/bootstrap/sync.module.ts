@@ -5,6 +5,7 @@ import { registerGooglePushRoutes } from '../http/routes/push-google.route.js';
 import { registerMailboxResyncRoutes } from '../http/routes/mailbox-resync.route.js';
 import { registerMicrosoftPushRoutes } from '../http/routes/push-microsoft.route.js';
 import { IngestService } from '../ingest/ingest.service.js';
+import { MimeParsePool } from '../ingest/parse-pool.js';
 import { defineOps } from '../ops/ops-command.js';
 import { GOOGLE_ENDPOINTS } from '../providers/google/google-endpoints.js';
 import type { ScanPolicy } from '../scan/scan-policy.js';
@@ -46,6 +47,7 @@ export async function syncModule(core: Core, opts: SyncModuleOptions = {}): Prom
   const outbox = new OutboxService({ repo: new OutboxRepository(core.prisma), dataKeys: core.dataKeys, clock: core.clock });
   const messages = new MessageWriteRepository(core.prisma);
   const state = new SyncStateRepository(core.prisma);
+  const parsePool = new MimeParsePool();
   const ingest = new IngestService({
     messages,
     blobs: new BlobStore(core.prisma, core.dataKeys),
@@ -55,6 +57,8 @@ export async function syncModule(core: Core, opts: SyncModuleOptions = {}): Prom
     jobs: core.jobs,
     scanner: opts.scanner ?? configuredScanner(core),
     maxMessageBytes: core.config.sync.maxMessageBytes,
+    // MIME parsing in worker threads: no message can stall HTTP or health checks.
+    parse: parsePool.parse,
     ...(opts.scanPolicy ? { scanPolicy: opts.scanPolicy } : {}),
     clock: core.clock,
     logger: core.logger,
@@ -114,6 +118,9 @@ export async function syncModule(core: Core, opts: SyncModuleOptions = {}): Prom
 
   return {
     name: 'sync',
+    async stop() {
+      await parsePool.close();
+    },
     routes(registry) {
       registerGooglePushRoutes(registry, push);
       registerMicrosoftPushRoutes(registry, push);

@@ -15,22 +15,24 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { DEFAULT_SCAN_POLICY, INITIAL_SCAN_STATE, nextScanState, type ScanPolicy } from '../scan/scan-policy.js';
 import type { Scanner, ScanVerdict } from '../scan/scanner.port.js';
-import type { BlobStore } from '../storage/blob.store.js';
+import type { BlobStore, HeldBlob } from '../storage/blob.store.js';
 import { newId } from '../storage/ids.js';
 import {
-  MessageAlreadyStoredError,
+  PageConflictError,
   type MessageWriteRepository,
   type NewAddressRow,
   type NewAttachmentRow,
+  type NewMessageRow,
 } from '../storage/message-write.repository.js';
-import { ThreadRefRepository } from '../storage/thread-ref.repository.js';
+import { ThreadRefPage } from '../storage/thread-ref.repository.js';
 import type { AttachmentSink } from './attachment-sink.port.js';
 import { BlobAttachmentSink } from './blob-attachment-sink.js';
 import { classify } from './classifier.js';
-import { parseMime, type MailAddress, type ParsedAttachment, type ParsedMessage } from './mime-parser.js';
+import { type MailAddress, type ParsedAttachment, type ParsedMessage } from './mime-parser.js';
+import { parseInProcess, type MimeParseFn } from './parse-pool.js';
 import { ScanningAttachmentSink } from './scanning-attachment-sink.js';
 import { scanColumns } from './scan-columns.js';
-import { resolveThreadKey, threadCandidates } from './threading.js';
+import { resolveThreadKey, threadCandidates, type ThreadInput } from './threading.js';
 
 export interface IngestMailbox {
   id: string;
@@ -57,29 +59,88 @@ export type IngestResult =
 
 export interface IngestServiceDeps {
   messages: MessageWriteRepository;
-  blobs: Pick<BlobStore, 'write' | 'delete'>;
+  blobs: Pick<BlobStore, 'writeOrHold' | 'delete'>;
   dataKeys: Pick<DataKeyService, 'encryptFor'>;
   blindIndex: Pick<BlindIndex, 'emailIndex' | 'messageIdIndex'>;
-  outbox: Pick<OutboxService, 'appendEvent'>;
+  outbox: Pick<OutboxService, 'appendMailboxEvents'>;
   /** Enqueues webhooks.dispatch after commit; null in benches that measure ingest alone. */
   jobs: Pick<JobQueue, 'enqueue'> | null;
   scanner: { scanner: Scanner; configured: boolean };
   maxMessageBytes: number;
   scanPolicy?: ScanPolicy;
+  /** How MIME is parsed: MimeParsePool.parse (worker threads) in the service; in-process by default. */
+  parse?: MimeParseFn;
+  /** Tuning of ingestPage; the defaults suit a 2-core machine. */
+  page?: Partial<PageLimits>;
   clock: () => Date;
   logger: Pick<Logger, 'warn' | 'debug'>;
   metrics?: Metrics;
 }
 
+export interface PageLimits {
+  /** Messages fetched and parsed ahead of the one being written (parsing overlaps writing). */
+  parseAhead: number;
+  /** At most this many messages per transaction. */
+  maxMessages: number;
+  /** Close a transaction's batch at about this many bytes of encrypted content and held blobs. */
+  maxBytes: number;
+  /** Attachments of up to one chunk are written with the page, up to this much per message. */
+  holdBytesPerMessage: number;
+}
+
+const DEFAULT_PAGE_LIMITS: PageLimits = { parseAhead: 4, maxMessages: 100, maxBytes: 16 * 1024 * 1024, holdBytesPerMessage: 4 * 1024 * 1024 };
+
+export interface IngestPageHooks {
+  /** After each message's batch committed, in input order (sync counts; tests abort here). */
+  onResult?(result: IngestResult, input: IngestInput): void | Promise<void>;
+}
+
+/** A message parsed and encrypted, waiting for its batch's transaction. */
+interface Prepared {
+  kind: 'prepared';
+  input: IngestInput;
+  parsed: ParsedMessage;
+  row: Omit<NewMessageRow, 'threadKey' | 'direction' | 'outboundId'>;
+  thread: ThreadInput;
+  addresses: NewAddressRow[];
+  attachments: NewAttachmentRow[];
+  infectedIds: string[];
+  pending: number;
+  /** Blobs already written (multi-chunk attachments): deleted if the message is not stored. */
+  written: string[];
+  /** One-chunk attachment blobs written with the page. */
+  held: HeldBlob[];
+  bytes: number;
+}
+
+/** Nothing to write: already stored, or the same provider id earlier in the page. */
+interface Skipped {
+  kind: 'skipped';
+  input: IngestInput;
+  /** Stored id, or the provider id of the earlier entry of the page that stores it. */
+  storedId: string | null;
+  samePageAs: string | null;
+}
+
+type Entry = { settled: boolean; value?: Prepared | Skipped; error?: unknown; done: Promise<void> };
+
 /**
  * Raw MIME → stored message, exactly once per (mailbox, provider message id).
  *
- * One streaming pass: mailparser splits the message; every attachment is teed into the encrypted
- * BlobStore (mailbox key) and into clamd at the same time (ScanningAttachmentSink), so no
- * attachment is held whole in memory and none is stored unscanned-and-forgotten (no verdict →
- * `pending`, rescanned by `scan.attachments`). Then ONE transaction writes the message row
- * (content encrypted), its participants' blind indexes, its attachments with their scan states,
- * its thread references and the outbox events.
+ * A page of messages (a sync page) flows through a pipeline: fetching and parsing run ahead
+ * (`parseAhead` at a time, parsing in worker threads when `parse` is the MimeParsePool) while
+ * the messages already parsed are written, in page order, by ONE transaction per batch — a
+ * batch being whatever was ready when the previous transaction finished (group commit), up to
+ * `maxMessages`/`maxBytes`. A batch is a handful of statements whatever its size: one read (our
+ * own sent replies and known thread refs for all its messages), one multi-row insert (messages,
+ * participants, attachments, one-chunk blobs with their chunk, thread refs) and one for the
+ * outbox events with their consecutive per-mailbox sequence numbers.
+ *
+ * Every attachment is teed into the encrypted BlobStore (mailbox key) and into clamd at the same
+ * time (ScanningAttachmentSink), so none is held whole and none is stored unscanned-and-forgotten
+ * (no verdict → `pending`, rescanned by `scan.attachments`). A one-chunk attachment is kept
+ * encrypted in memory and written with its message; a larger one is streamed to blob_chunks while
+ * parsing (one statement per chunk) and deleted again if its message is not stored.
  *
  * Raw MIME is not kept: the normalized content and the attachments are what the helpdesk uses, the
  * original stays with the provider (refetchable by provider id), and a second encrypted copy of
@@ -88,11 +149,15 @@ export interface IngestServiceDeps {
 export class IngestService {
   readonly #d: IngestServiceDeps;
   readonly #policy: ScanPolicy;
+  readonly #limits: PageLimits;
+  readonly #parse: MimeParseFn;
   readonly #counter: ReturnType<Metrics['counter']> | undefined;
 
   constructor(deps: IngestServiceDeps) {
     this.#d = deps;
     this.#policy = deps.scanPolicy ?? DEFAULT_SCAN_POLICY;
+    this.#limits = { ...DEFAULT_PAGE_LIMITS, ...deps.page };
+    this.#parse = deps.parse ?? parseInProcess;
     this.#counter = deps.metrics?.counter('mbc_ingest_messages_total', 'Messages through ingest by outcome', ['outcome'] as const);
   }
 
@@ -101,39 +166,158 @@ export class IngestService {
     return (await this.#d.messages.findStoredId(mailboxId, providerMessageId)) !== null;
   }
 
+  /** One message: a page of one. */
   async ingest(mailbox: IngestMailbox, input: IngestInput): Promise<IngestResult> {
-    const d = this.#d;
-    const existing = input.knownNew ? null : await d.messages.findStoredId(mailbox.id, input.providerMessageId);
-    if (existing) {
-      input.raw.destroy();
-      this.#counter?.inc({ outcome: 'duplicate' });
-      return { status: 'duplicate', messageId: existing };
-    }
+    const [result] = await this.ingestPage(mailbox, [input]);
+    return result!;
+  }
 
-    const blobSink = new BlobAttachmentSink(d.blobs, { tenantId: mailbox.tenantId, mailboxId: mailbox.id });
+  /**
+   * Ingests `inputs` in order and returns one result per input, after everything committed.
+   * Pulling from `inputs` may throw (a provider fetch failing): the messages before it that were
+   * parsed are committed first, then the error is rethrown — so a caller that saves its cursor
+   * only after this returns never moves it past a message that is not stored.
+   */
+  async ingestPage(mailbox: IngestMailbox, inputs: Iterable<IngestInput> | AsyncIterable<IngestInput>, hooks: IngestPageHooks = {}): Promise<IngestResult[]> {
+    const limits = this.#limits;
+    const source: AsyncIterator<IngestInput> =
+      Symbol.asyncIterator in inputs ? (inputs as AsyncIterable<IngestInput>)[Symbol.asyncIterator]() : toAsync((inputs as Iterable<IngestInput>)[Symbol.iterator]());
+    const entries: Entry[] = [];
+    const results: IngestResult[] = [];
+    const storedByProviderId = new Map<string, string>();
+    const seen = new Set<string>();
+    let inFlight = 0;
+    let readyBytes = 0;
+    let exhausted = false;
+    let stopping = false;
+    let sourceError: unknown = null;
+    // Producer and writer wait on each other's progress.
+    let waiters: Array<() => void> = [];
+    const notify = (): void => {
+      const w = waiters;
+      waiters = [];
+      for (const wake of w) wake();
+    };
+    const changed = (): Promise<void> => new Promise((resolve) => waiters.push(resolve));
+
+    // Producer: pulls inputs (each pull may be a provider fetch) and starts their preparation,
+    // staying at most `parseAhead` unsettled and about `maxBytes` settled ahead of the writer.
+    const producer = (async () => {
+      try {
+        while (!stopping) {
+          if (inFlight >= limits.parseAhead || readyBytes >= limits.maxBytes || entries.length >= limits.maxMessages * 2) {
+            await changed();
+            continue;
+          }
+          const next = await source.next();
+          if (next.done || stopping) {
+            if (!next.done) next.value.raw.destroy();
+            break;
+          }
+          const input = next.value;
+          const entry: Entry = { settled: false, done: Promise.resolve() };
+          const duplicateInPage = seen.has(input.providerMessageId);
+          seen.add(input.providerMessageId);
+          inFlight++;
+          entry.done = (duplicateInPage ? Promise.resolve<Skipped>({ kind: 'skipped', input, storedId: null, samePageAs: input.providerMessageId }) : this.#prepare(mailbox, input)).then(
+            (value) => {
+              entry.value = value;
+              if (value.kind === 'prepared') readyBytes += value.bytes;
+              if (value.kind === 'skipped') value.input.raw.destroy();
+            },
+            (err: unknown) => {
+              entry.error = err;
+            },
+          );
+          void entry.done.finally(() => {
+            entry.settled = true;
+            inFlight--;
+            notify();
+          });
+          entries.push(entry);
+          notify();
+        }
+      } catch (err) {
+        sourceError = err;
+      } finally {
+        exhausted = true;
+        notify();
+      }
+    })();
+
+    const abandon = async (): Promise<void> => {
+      stopping = true;
+      notify();
+      await producer;
+      await source.return?.().catch(() => undefined);
+      const left = entries.splice(0);
+      await Promise.all(left.map((e) => e.done));
+      await this.#discard(left.flatMap((e) => (e.value?.kind === 'prepared' ? e.value.written : [])));
+    };
+
+    try {
+      for (;;) {
+        while (!(entries[0]?.settled ?? false) && !(exhausted && entries.length === 0)) await changed();
+        if (entries.length === 0) break;
+        // The batch: every settled entry at the head, in order.
+        const batch: Array<Prepared | Skipped> = [];
+        let bytes = 0;
+        let failure: unknown = null;
+        while (entries[0]?.settled && batch.length < limits.maxMessages && (batch.length === 0 || bytes < limits.maxBytes)) {
+          const e = entries.shift()!;
+          if (e.error !== undefined) {
+            failure = e.error;
+            break;
+          }
+          batch.push(e.value!);
+          if (e.value!.kind === 'prepared') {
+            bytes += e.value!.bytes;
+            readyBytes -= e.value!.bytes;
+          }
+        }
+        notify();
+        const committed = await this.#commit(mailbox, batch, storedByProviderId).catch(async (err: unknown) => {
+          await this.#discard(batch.flatMap((p) => (p.kind === 'prepared' ? p.written : [])));
+          throw err;
+        });
+        for (let i = 0; i < batch.length; i++) {
+          results.push(committed[i]!);
+          await hooks.onResult?.(committed[i]!, batch[i]!.input);
+        }
+        if (failure !== null) throw failure;
+      }
+      if (sourceError !== null) throw sourceError;
+      return results;
+    } finally {
+      await abandon();
+    }
+  }
+
+  /** Fetch (by pulling the input), parse, classify and encrypt one message: everything but the write. */
+  async #prepare(mailbox: IngestMailbox, input: IngestInput): Promise<Prepared | Skipped> {
+    const d = this.#d;
+    if (!input.knownNew) {
+      const existing = await d.messages.findStoredId(mailbox.id, input.providerMessageId);
+      if (existing) return { kind: 'skipped', input, storedId: existing, samePageAs: null };
+    }
+    const blobSink = new BlobAttachmentSink(d.blobs, { tenantId: mailbox.tenantId, mailboxId: mailbox.id }, this.#limits.holdBytesPerMessage);
     const sink: AttachmentSink = d.scanner.configured ? new ScanningAttachmentSink(blobSink, d.scanner.scanner) : blobSink;
     let parsed: ParsedMessage;
     try {
-      parsed = await parseMime(input.raw, { attachmentSink: sink, maxBytes: d.maxMessageBytes, receivedAt: input.receivedAt ?? null, now: d.clock });
+      parsed = await this.#parse(input.raw, { attachmentSink: sink, maxBytes: d.maxMessageBytes, receivedAt: input.receivedAt ?? null, now: d.clock });
     } catch (err) {
       await this.#discard(blobSink.written);
       throw err;
     }
-
     try {
-      return await this.#store(mailbox, input, parsed, blobSink.written);
+      return await this.#encode(mailbox, input, parsed, blobSink);
     } catch (err) {
       await this.#discard(blobSink.written);
-      if (err instanceof MessageAlreadyStoredError) {
-        // Lost a race with another fetch of the same message (overlapping pushes): already stored.
-        this.#counter?.inc({ outcome: 'duplicate' });
-        return { status: 'duplicate', messageId: await d.messages.findStoredId(mailbox.id, input.providerMessageId) };
-      }
       throw err;
     }
   }
 
-  async #store(mailbox: IngestMailbox, input: IngestInput, parsed: ParsedMessage, written: string[]): Promise<IngestResult> {
+  async #encode(mailbox: IngestMailbox, input: IngestInput, parsed: ParsedMessage, blobSink: BlobAttachmentSink): Promise<Prepared> {
     const d = this.#d;
     const now = d.clock();
     const owner = { type: 'mailbox' as const, id: mailbox.id };
@@ -176,9 +360,11 @@ export class IngestService {
     }
     // Ordinals stay those of the MIME order; re-number densely only if a cut attachment left a gap.
     attachmentRows.forEach((row, i) => (row.ordinal = i));
-    if (dropBlobs.length > 0) await d.blobs.delete(dropBlobs);
     const dropped = new Set(dropBlobs);
-    for (let i = written.length - 1; i >= 0; i--) if (dropped.has(written[i]!)) written.splice(i, 1);
+    const held = [...blobSink.held.values()].filter((b) => !dropped.has(b.blobId));
+    const writtenDrops = dropBlobs.filter((id) => !blobSink.held.has(id));
+    if (writtenDrops.length > 0) await d.blobs.delete(writtenDrops);
+    const written = blobSink.written.filter((id) => !dropped.has(id));
 
     const content: MessageContent = {
       v: 1,
@@ -200,72 +386,161 @@ export class IngestService {
       bounceReason: classification.bounceReason ?? null,
     };
     const contentEnc = await d.dataKeys.encryptFor(owner, encodeMessageContent(content), MESSAGE_CONTENT_AAD(messageId));
-    const addresses = addressRows(parsed, (a) => d.blindIndex.emailIndex(a));
-    const receivedAt = input.receivedAt ?? parsed.date;
-
-    const { direction, eventIds } = await d.messages.transaction(async (tx) => {
-      const outbound = await d.messages.findOutbound(tx, mailbox.id, messageIdIndex, input.providerMessageId);
-      const index = new ThreadRefRepository(tx, mailbox.id, (id) => d.blindIndex.messageIdIndex(id));
-      const threadInput = {
+    return {
+      kind: 'prepared',
+      input,
+      parsed,
+      row: {
+        id: messageId,
+        tenantId: mailbox.tenantId,
+        mailboxId: mailbox.id,
+        providerMessageId: input.providerMessageId,
+        providerThreadId: input.providerThreadId ?? null,
+        messageIdIndex,
+        isAutoReply: classification.isAutoReply,
+        isBounce: classification.isBounce,
+        oversize: parsed.oversize,
+        parseError: parsed.parseError,
+        sizeBytes: parsed.sizeBytes,
+        receivedAt: input.receivedAt ?? parsed.date,
+        contentEnc,
+      },
+      thread: {
         messageId: parsed.messageId,
         inReplyTo: parsed.inReplyTo,
         references: parsed.references,
         providerThreadId: input.providerThreadId ?? null,
         provider: mailbox.provider,
-      };
-      let threadKey: string;
-      if (outbound?.threadKey) {
-        // Our own reply joins the thread it was sent into, whatever its headers say.
-        threadKey = outbound.threadKey;
-        await index.record(threadCandidates(threadInput), threadKey);
-      } else {
-        threadKey = await resolveThreadKey(threadInput, index);
-      }
-      const dir: 'inbound' | 'outbound' = outbound ? 'outbound' : 'inbound';
-      await d.messages.insertMessage(
-        tx,
-        {
-          id: messageId,
-          tenantId: mailbox.tenantId,
-          mailboxId: mailbox.id,
-          providerMessageId: input.providerMessageId,
-          providerThreadId: input.providerThreadId ?? null,
-          messageIdIndex,
-          threadKey,
-          direction: dir,
-          isAutoReply: classification.isAutoReply,
-          isBounce: classification.isBounce,
-          oversize: parsed.oversize,
-          parseError: parsed.parseError,
-          sizeBytes: parsed.sizeBytes,
-          receivedAt,
-          contentEnc,
-          outboundId: outbound?.id ?? null,
-        },
-        addresses,
-        attachmentRows,
-      );
-      const ids: string[] = [];
-      // The connector's own sent mail is stored in its thread but never announced as new
-      // inbound mail: that is how a reply loop is broken.
-      if (dir === 'inbound') {
-        ids.push((await d.outbox.appendEvent(tx, { tenantId: mailbox.tenantId, mailboxId: mailbox.id, type: 'message.received', refs: { messageId } })).id);
-      }
-      for (const attachmentId of infectedIds) {
-        ids.push((await d.outbox.appendEvent(tx, { tenantId: mailbox.tenantId, mailboxId: mailbox.id, type: 'attachment.infected', refs: { messageId, attachmentId } })).id);
-      }
-      return { direction: dir, eventIds: ids };
-    });
+      },
+      addresses: addressRows(parsed, (a) => d.blindIndex.emailIndex(a)),
+      attachments: attachmentRows,
+      infectedIds,
+      pending,
+      written,
+      held,
+      bytes: contentEnc.length + held.reduce((s, b) => s + b.dataEnc.length, 0),
+    };
+  }
 
-    if (d.jobs) await notifyEventsCommitted(d.jobs, eventIds, d.logger);
-    this.#counter?.inc({ outcome: parsed.oversize ? 'oversize' : parsed.parseError ? 'parse_error' : 'stored' });
-    return { status: 'stored', messageId, direction, eventIds, oversize: parsed.oversize, infected: infectedIds.length, pending };
+  /**
+   * One transaction for a batch. When a message turns out to be stored already (a concurrent
+   * fetch of the same message won the insert), the whole batch rolls back and is written again
+   * without it: the threading of the others must not have seen its references.
+   */
+  async #commit(mailbox: IngestMailbox, batch: ReadonlyArray<Prepared | Skipped>, storedByProviderId: Map<string, string>): Promise<IngestResult[]> {
+    const d = this.#d;
+    let toWrite = batch.filter((p): p is Prepared => p.kind === 'prepared');
+    const lost = new Set<string>();
+    for (let attempt = 0; toWrite.length > 0; attempt++) {
+      try {
+        const stored = await this.#writeBatch(mailbox, toWrite);
+        for (const p of toWrite) storedByProviderId.set(p.input.providerMessageId, p.row.id);
+        if (d.jobs) await notifyEventsCommitted(d.jobs, [...stored.values()].flatMap((r) => r.eventIds), d.logger);
+        return this.#results(mailbox.id, batch, stored, lost, storedByProviderId);
+      } catch (err) {
+        if (!(err instanceof PageConflictError) || attempt > 2) throw err;
+        const conflicting = new Set(err.providerMessageIds);
+        const losers = toWrite.filter((p) => conflicting.has(p.input.providerMessageId));
+        await this.#discard(losers.flatMap((p) => p.written));
+        for (const p of losers) lost.add(p.input.providerMessageId);
+        toWrite = toWrite.filter((p) => !conflicting.has(p.input.providerMessageId));
+      }
+    }
+    return this.#results(mailbox.id, batch, new Map(), lost, storedByProviderId);
+  }
+
+  async #results(
+    mailboxId: string,
+    batch: ReadonlyArray<Prepared | Skipped>,
+    stored: ReadonlyMap<string, Extract<IngestResult, { status: 'stored' }>>,
+    lost: ReadonlySet<string>,
+    storedByProviderId: Map<string, string>,
+  ): Promise<IngestResult[]> {
+    const out: IngestResult[] = [];
+    for (const p of batch) {
+      const pid = p.input.providerMessageId;
+      const result = stored.get(pid);
+      if (p.kind === 'prepared' && result && !lost.has(pid)) {
+        this.#counter?.inc({ outcome: p.parsed.oversize ? 'oversize' : p.parsed.parseError ? 'parse_error' : 'stored' });
+        out.push(result);
+        continue;
+      }
+      this.#counter?.inc({ outcome: 'duplicate' });
+      let id: string | null = p.kind === 'skipped' ? p.storedId : null;
+      id ??= storedByProviderId.get(pid) ?? null;
+      // Lost a race with another fetch of the same message (overlapping pushes): already stored.
+      id ??= await this.#d.messages.findStoredId(mailboxId, pid);
+      out.push({ status: 'duplicate', messageId: id });
+    }
+    return out;
+  }
+
+  async #writeBatch(mailbox: IngestMailbox, batch: readonly Prepared[]): Promise<Map<string, Extract<IngestResult, { status: 'stored' }>>> {
+    const d = this.#d;
+    // Everything the transaction reads, computed before it opens.
+    const candidates = batch.map((p) => threadCandidates(p.thread));
+    const refIndexes = [...new Set(candidates.flat().map((id) => d.blindIndex.messageIdIndex(id)))];
+    const messageIdIndexes = [...new Set(batch.map((p) => p.row.messageIdIndex).filter((v): v is string => v !== null))];
+    const providerIds = batch.map((p) => p.input.providerMessageId);
+    return d.messages.transaction(async (tx) => {
+      const found = await d.messages.pageLookup(tx, mailbox.id, { messageIdIndexes, providerMessageIds: providerIds, refIndexes });
+      const index = new ThreadRefPage(found.threadRefs, (id) => d.blindIndex.messageIdIndex(id));
+      const rows = [];
+      const events: Array<{ type: 'message.received' | 'attachment.infected'; refs: { messageId: string; attachmentId?: string }; providerMessageId: string }> = [];
+      for (const p of batch) {
+        // Our own sent reply (same rule as one message at a time: the oldest outbound row that
+        // matches by generated Message-ID or by the provider id the send returned).
+        const outbound = found.outbound.find((o) => (p.row.messageIdIndex !== null && o.messageIdIndex === p.row.messageIdIndex) || o.providerMessageId === p.input.providerMessageId) ?? null;
+        let threadKey: string;
+        if (outbound?.threadKey) {
+          // Our own reply joins the thread it was sent into, whatever its headers say.
+          threadKey = outbound.threadKey;
+          await index.record(threadCandidates(p.thread), threadKey);
+        } else {
+          threadKey = await resolveThreadKey(p.thread, index);
+        }
+        const direction: 'inbound' | 'outbound' = outbound ? 'outbound' : 'inbound';
+        rows.push({ ...p.row, threadKey, direction, outboundId: outbound?.id ?? null, addresses: p.addresses, attachments: p.attachments });
+        // The connector's own sent mail is stored in its thread but never announced as new
+        // inbound mail: that is how a reply loop is broken.
+        if (direction === 'inbound') events.push({ type: 'message.received', refs: { messageId: p.row.id }, providerMessageId: p.input.providerMessageId });
+        for (const attachmentId of p.infectedIds) events.push({ type: 'attachment.infected', refs: { messageId: p.row.id, attachmentId }, providerMessageId: p.input.providerMessageId });
+      }
+      await d.messages.insertPage(tx, { messages: rows, blobs: batch.flatMap((p) => p.held), threadRefs: index.added(), createdAt: d.clock() });
+      const appended = await d.outbox.appendMailboxEvents(tx, {
+        tenantId: mailbox.tenantId,
+        mailboxId: mailbox.id,
+        events: events.map((e) => ({ type: e.type, refs: e.refs })),
+      });
+      const out = new Map<string, Extract<IngestResult, { status: 'stored' }>>();
+      for (const [i, p] of batch.entries()) {
+        out.set(p.input.providerMessageId, {
+          status: 'stored',
+          messageId: p.row.id,
+          direction: rows[i]!.direction,
+          eventIds: [],
+          oversize: p.parsed.oversize,
+          infected: p.infectedIds.length,
+          pending: p.pending,
+        });
+      }
+      events.forEach((e, i) => out.get(e.providerMessageId)!.eventIds.push(appended[i]!.id));
+      return out;
+    });
   }
 
   async #discard(blobIds: string[]): Promise<void> {
     if (blobIds.length === 0) return;
     await this.#d.blobs.delete([...blobIds]).catch((err: unknown) => this.#d.logger.warn({ err, count: blobIds.length }, 'could not delete orphan attachment blobs'));
   }
+}
+
+async function* toAsyncGen<T>(it: Iterator<T>): AsyncGenerator<T> {
+  for (let r = it.next(); !r.done; r = it.next()) yield r.value;
+}
+
+function toAsync<T>(it: Iterator<T>): AsyncIterator<T> {
+  return toAsyncGen(it);
 }
 
 function toAddress(a: MailAddress): MessageAddress {

@@ -12,6 +12,23 @@ export interface BlobRef {
   size: number;
 }
 
+export interface BlobWriteInput {
+  tenantId: string;
+  mailboxId: string | null;
+  kind: BlobKind;
+  content: Readable | Buffer;
+}
+
+/** A one-chunk blob encrypted but not yet written (BlobStore.writeOrHold): chunk 0, sealed as last. */
+export interface HeldBlob {
+  blobId: string;
+  tenantId: string;
+  mailboxId: string | null;
+  kind: BlobKind;
+  size: number;
+  dataEnc: Buffer;
+}
+
 /**
  * Encrypted bytes in 1 MiB chunks (table blob_chunks), so a 100 MB attachment is streamed in and
  * out without ever being held whole. Each chunk is sealed with the owner's DEK and AAD naming
@@ -34,19 +51,64 @@ export class BlobStore {
     return mailboxId ? { type: 'mailbox', id: mailboxId } : { type: 'tenant', id: tenantId };
   }
 
-  /** Streams `content` into a new blob. The blob is marked complete only after its last chunk. */
-  async write(input: { tenantId: string; mailboxId: string | null; kind: BlobKind; content: Readable | Buffer }): Promise<BlobRef> {
+  /**
+   * Streams `content` into a new blob. The blob is marked complete only after its last chunk.
+   * A blob of one chunk is one statement (the row, complete, with its chunk); a larger one is one
+   * statement per chunk (the first carries the row, the last marks it complete), with one chunk in
+   * flight.
+   */
+  async write(input: BlobWriteInput): Promise<BlobRef> {
+    const result = await this.writeOrHold({ ...input, hold: false });
+    return { blobId: result.blobId, size: result.size };
+  }
+
+  /**
+   * Like `write`, but with `hold: true` a blob that fits in one chunk is NOT written: it comes back
+   * encrypted (`held`), for the caller to insert with its own rows in one transaction
+   * (MessageWriteRepository.insertPage). Larger blobs are written as by `write`.
+   */
+  async writeOrHold(input: BlobWriteInput & { hold: boolean }): Promise<BlobRef & { held: HeldBlob | null }> {
     const blobId = newId('blob');
     const key = await this.dataKeys.getOrCreate(BlobStore.owner(input.tenantId, input.mailboxId));
-    await this.prisma.blob.create({ data: { id: blobId, tenantId: input.tenantId, mailboxId: input.mailboxId, kind: input.kind } });
     const aad = BlobStore.aad(blobId);
     let index = 0;
     let size = 0;
+    let rowWritten = false;
     let pending: Buffer | undefined; // one chunk of look-ahead: only the end of the stream says which chunk is last
     let buffer: Buffer[] = [];
     let buffered = 0;
     const flush = async (chunk: Buffer, isLast: boolean): Promise<void> => {
-      await this.prisma.blobChunk.create({ data: { blobId, seq: index, dataEnc: new Uint8Array(encryptChunk(key, chunk, aad, index, isLast)) } });
+      const dataEnc = encryptChunk(key, chunk, aad, index, isLast);
+      if (!rowWritten) {
+        // The row (complete when this is also the last chunk) and the chunk in one statement.
+        await this.prisma.$executeRawUnsafe(
+          `WITH b AS (INSERT INTO blobs (id, "tenantId", "mailboxId", kind, size, chunks, complete, "createdAt")
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8))
+           INSERT INTO blob_chunks ("blobId", seq, "dataEnc") VALUES ($1, 0, $9)`,
+          blobId,
+          input.tenantId,
+          input.mailboxId,
+          input.kind,
+          isLast ? BigInt(size) : 0n,
+          isLast ? 1 : 0,
+          isLast,
+          new Date(),
+          dataEnc,
+        );
+        rowWritten = true;
+      } else if (isLast) {
+        await this.prisma.$executeRawUnsafe(
+          `WITH c AS (INSERT INTO blob_chunks ("blobId", seq, "dataEnc") VALUES ($1, $2, $3))
+           UPDATE blobs SET size = $4, chunks = $5, complete = true WHERE id = $1`,
+          blobId,
+          index,
+          dataEnc,
+          BigInt(size),
+          index + 1,
+        );
+      } else {
+        await this.prisma.$executeRawUnsafe(`INSERT INTO blob_chunks ("blobId", seq, "dataEnc") VALUES ($1, $2, $3)`, blobId, index, dataEnc);
+      }
       index++;
     };
     const source = Buffer.isBuffer(input.content) ? Readable.from([input.content]) : input.content;
@@ -70,11 +132,15 @@ export class BlobStore {
         if (pending) await flush(pending, false);
         pending = rest;
       }
-      await flush(pending ?? Buffer.alloc(0), true);
-      await this.prisma.blob.update({ where: { id: blobId }, data: { size: BigInt(size), chunks: index, complete: true } });
-      return { blobId, size };
+      const last = pending ?? Buffer.alloc(0);
+      if (index === 0 && input.hold) {
+        const held: HeldBlob = { blobId, tenantId: input.tenantId, mailboxId: input.mailboxId, kind: input.kind, size, dataEnc: encryptChunk(key, last, aad, 0, true) };
+        return { blobId, size, held };
+      }
+      await flush(last, true);
+      return { blobId, size, held: null };
     } catch (err) {
-      await this.delete([blobId]).catch(() => undefined);
+      if (rowWritten) await this.delete([blobId]).catch(() => undefined);
       throw err;
     }
   }

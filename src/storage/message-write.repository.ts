@@ -1,3 +1,4 @@
+import type { HeldBlob } from './blob.store.js';
 import type { Prisma, PrismaClient } from './database.js';
 
 type Tx = Prisma.TransactionClient;
@@ -47,6 +48,36 @@ export interface NewAttachmentRow {
 export interface OutboundMatch {
   id: string;
   threadKey: string | null;
+}
+
+/** One outbound row that may match messages of a page (by Message-ID index or provider id). */
+export interface OutboundCandidate extends OutboundMatch {
+  messageIdIndex: string | null;
+  providerMessageId: string | null;
+}
+
+export interface PageLookup {
+  /** Oldest first (a message takes the first one that matches it, as findOutbound). */
+  outbound: OutboundCandidate[];
+  /** thread_refs: ref index → thread key, for the ref indexes asked about. */
+  threadRefs: Map<string, string>;
+}
+
+/** A page of messages with everything that belongs to them, for one statement. */
+export interface PageRows {
+  messages: ReadonlyArray<NewMessageRow & { addresses: readonly NewAddressRow[]; attachments: readonly NewAttachmentRow[] }>;
+  /** One-chunk attachment blobs not written yet (BlobStore.writeOrHold). */
+  blobs: readonly HeldBlob[];
+  threadRefs: ReadonlyArray<{ refIndex: string; threadKey: string }>;
+  createdAt: Date;
+}
+
+/** Raised inside a page transaction to roll it back: these provider ids are already stored. */
+export class PageConflictError extends Error {
+  override readonly name = 'PageConflictError';
+  constructor(readonly providerMessageIds: readonly string[]) {
+    super(`${providerMessageIds.length} message(s) of the page already stored`);
+  }
 }
 
 /** Raised inside the ingest transaction to roll it back when the message row already exists. */
@@ -102,6 +133,146 @@ export class MessageWriteRepository {
       select: { id: true, threadKey: true },
     });
     return row;
+  }
+
+  /**
+   * What a page of messages needs to read before it is written, in ONE statement: the outbound
+   * rows that may match any of them (our own sent replies), and the known thread refs among all
+   * their Message-ID candidates.
+   */
+  async pageLookup(tx: Tx, mailboxId: string, q: { messageIdIndexes: readonly string[]; providerMessageIds: readonly string[]; refIndexes: readonly string[] }): Promise<PageLookup> {
+    const rows = await tx.$queryRawUnsafe<Array<{ outbound: OutboundCandidate[] | string | null; refs: Array<{ r: string; k: string }> | string | null }>>(
+      `SELECT
+         (SELECT json_agg(json_build_object('id', o.id, 'threadKey', o."threadKey", 'messageIdIndex', o."messageIdIndex", 'providerMessageId', o."providerMessageId") ORDER BY o."createdAt", o.id)
+            FROM outbound_messages o
+           WHERE o."mailboxId" = $1
+             AND (o."messageIdIndex" IN (SELECT json_array_elements_text($2::json)) OR o."providerMessageId" IN (SELECT json_array_elements_text($3::json)))) AS outbound,
+         (SELECT json_agg(json_build_object('r', t."refIndex", 'k', t."threadKey"))
+            FROM thread_refs t
+           WHERE t."mailboxId" = $1 AND t."refIndex" IN (SELECT json_array_elements_text($4::json))) AS refs`,
+      mailboxId,
+      JSON.stringify(q.messageIdIndexes),
+      JSON.stringify(q.providerMessageIds),
+      JSON.stringify(q.refIndexes),
+    );
+    const row = rows[0];
+    const parse = <T>(v: T | string | null | undefined): T | null => (typeof v === 'string' ? (JSON.parse(v) as T) : (v ?? null));
+    const outbound = parse<OutboundCandidate[]>(row?.outbound) ?? [];
+    const refs = parse<Array<{ r: string; k: string }>>(row?.refs) ?? [];
+    return { outbound, threadRefs: new Map(refs.map((r) => [r.r, r.k])) };
+  }
+
+  /**
+   * Inserts a page of messages — rows, participants, attachments, held blobs with their chunk,
+   * new thread refs — in ONE statement (multi-row inserts fed by JSON recordsets; works the same
+   * on Postgres and the embedded database). Throws PageConflictError, before anything else is
+   * written by the caller, when some message is already stored (a concurrent fetch won): the
+   * caller rolls back and retries the page without it.
+   */
+  async insertPage(tx: Tx, page: PageRows): Promise<void> {
+    if (page.messages.length === 0) return;
+    const createdAt = page.createdAt.toISOString();
+    const b64 = (v: Uint8Array | null): string | null => (v ? Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64') : null);
+    const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
+    const messages = page.messages.map((m) => ({
+      id: m.id,
+      tenantId: m.tenantId,
+      mailboxId: m.mailboxId,
+      providerMessageId: m.providerMessageId,
+      providerThreadId: m.providerThreadId,
+      messageIdIndex: m.messageIdIndex,
+      threadKey: m.threadKey,
+      direction: m.direction,
+      isAutoReply: m.isAutoReply,
+      isBounce: m.isBounce,
+      oversize: m.oversize,
+      parseError: m.parseError,
+      sizeBytes: m.sizeBytes,
+      receivedAt: m.receivedAt.toISOString(),
+      contentEnc: b64(m.contentEnc),
+      outboundId: m.outboundId,
+    }));
+    const addresses = page.messages.flatMap((m) =>
+      m.addresses.map((a) => ({ id: a.id, tenantId: m.tenantId, mailboxId: m.mailboxId, messageId: m.id, role: a.role, addressIndex: a.addressIndex })),
+    );
+    const attachments = page.messages.flatMap((m) =>
+      m.attachments.map((a) => ({
+        id: a.id,
+        tenantId: m.tenantId,
+        mailboxId: m.mailboxId,
+        messageId: m.id,
+        ordinal: a.ordinal,
+        filenameEnc: b64(a.filenameEnc),
+        contentType: a.contentType,
+        size: a.size,
+        contentIdEnc: b64(a.contentIdEnc),
+        isInline: a.isInline,
+        scanStatus: a.scanStatus,
+        scanSignature: a.scanSignature,
+        scanAttempts: a.scanAttempts,
+        scanError: a.scanError,
+        scannedAt: iso(a.scannedAt),
+        nextScanAt: iso(a.nextScanAt),
+        blobId: a.blobId,
+      })),
+    );
+    const blobs = page.blobs.map((b) => ({ id: b.blobId, tenantId: b.tenantId, mailboxId: b.mailboxId, kind: b.kind, size: b.size, dataEnc: b64(b.dataEnc) }));
+    const mailboxId = page.messages[0]!.mailboxId;
+    const inserted = await tx.$queryRawUnsafe<Array<{ providerMessageId: string }>>(
+      `WITH m AS (
+         INSERT INTO messages (id, "tenantId", "mailboxId", "providerMessageId", "providerThreadId", "messageIdIndex", "threadKey", direction,
+                               "isAutoReply", "isBounce", oversize, "parseError", "sizeBytes", "receivedAt", "contentEnc", "outboundId", "createdAt")
+         SELECT x.id, x."tenantId", x."mailboxId", x."providerMessageId", x."providerThreadId", x."messageIdIndex", x."threadKey", x.direction,
+                x."isAutoReply", x."isBounce", x.oversize, x."parseError", x."sizeBytes", x."receivedAt", decode(x."contentEnc", 'base64'), x."outboundId", $6::timestamp
+           FROM json_to_recordset($1::json) AS x(id text, "tenantId" text, "mailboxId" text, "providerMessageId" text, "providerThreadId" text,
+                "messageIdIndex" text, "threadKey" text, direction text, "isAutoReply" boolean, "isBounce" boolean, oversize boolean,
+                "parseError" text, "sizeBytes" int, "receivedAt" timestamp, "contentEnc" text, "outboundId" text)
+         ON CONFLICT ("mailboxId", "providerMessageId") DO NOTHING
+         RETURNING id, "providerMessageId"),
+       b AS (
+         INSERT INTO blobs (id, "tenantId", "mailboxId", kind, size, chunks, complete, "createdAt")
+         SELECT x.id, x."tenantId", x."mailboxId", x.kind, x.size, 1, true, $6::timestamp
+           FROM json_to_recordset($2::json) AS x(id text, "tenantId" text, "mailboxId" text, kind text, size bigint)
+         RETURNING id),
+       c AS (
+         INSERT INTO blob_chunks ("blobId", seq, "dataEnc")
+         SELECT x.id, 0, decode(x."dataEnc", 'base64') FROM json_to_recordset($2::json) AS x(id text, "dataEnc" text)
+         RETURNING "blobId"),
+       a AS (
+         INSERT INTO message_addresses (id, "tenantId", "mailboxId", "messageId", role, "addressIndex")
+         SELECT x.id, x."tenantId", x."mailboxId", x."messageId", x.role, x."addressIndex"
+           FROM json_to_recordset($3::json) AS x(id text, "tenantId" text, "mailboxId" text, "messageId" text, role text, "addressIndex" text)
+          WHERE x."messageId" IN (SELECT id FROM m)
+         RETURNING id),
+       t AS (
+         INSERT INTO attachments (id, "tenantId", "mailboxId", "messageId", ordinal, "filenameEnc", "contentType", size, "contentIdEnc", "isInline",
+                                  "scanStatus", "scanSignature", "scanAttempts", "scanError", "scannedAt", "nextScanAt", "blobId", "createdAt")
+         SELECT x.id, x."tenantId", x."mailboxId", x."messageId", x.ordinal, decode(x."filenameEnc", 'base64'), x."contentType", x.size,
+                decode(x."contentIdEnc", 'base64'), x."isInline", x."scanStatus", x."scanSignature", x."scanAttempts", x."scanError",
+                x."scannedAt", x."nextScanAt", x."blobId", $6::timestamp
+           FROM json_to_recordset($4::json) AS x(id text, "tenantId" text, "mailboxId" text, "messageId" text, ordinal int, "filenameEnc" text,
+                "contentType" text, size int, "contentIdEnc" text, "isInline" boolean, "scanStatus" text, "scanSignature" text,
+                "scanAttempts" int, "scanError" text, "scannedAt" timestamp, "nextScanAt" timestamp, "blobId" text)
+          WHERE x."messageId" IN (SELECT id FROM m)
+         RETURNING id),
+       r AS (
+         INSERT INTO thread_refs ("mailboxId", "refIndex", "threadKey", "createdAt")
+         SELECT $7, x."refIndex", x."threadKey", $6::timestamp FROM json_to_recordset($5::json) AS x("refIndex" text, "threadKey" text)
+         ON CONFLICT ("mailboxId", "refIndex") DO NOTHING
+         RETURNING "refIndex")
+       SELECT "providerMessageId" FROM m`,
+      JSON.stringify(messages),
+      JSON.stringify(blobs),
+      JSON.stringify(addresses),
+      JSON.stringify(attachments),
+      JSON.stringify(page.threadRefs),
+      createdAt,
+      mailboxId,
+    );
+    if (inserted.length < page.messages.length) {
+      const stored = new Set(inserted.map((r) => r.providerMessageId));
+      throw new PageConflictError(page.messages.filter((m) => !stored.has(m.providerMessageId)).map((m) => m.providerMessageId));
+    }
   }
 
   /** Inserts the message or throws MessageAlreadyStoredError (ON CONFLICT DO NOTHING: no aborted transaction). */

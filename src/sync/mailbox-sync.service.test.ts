@@ -85,11 +85,18 @@ function harness(mailbox: Partial<MailboxSyncRecord> = {}) {
     locks,
     messages: { storedProviderIds: async (_m, ids) => new Set(ids.filter((i) => stored.has(i))), newestReceivedAt: async () => (stored.size ? new Date(NOW.getTime() - 86_400_000) : null) },
     ingest: {
-      ingest: async (_mb, input): Promise<IngestResult> => {
-        if (failAfter !== null && failAfter-- <= 0) throw new Error('database went away');
-        stored.add(input.providerMessageId);
-        log.push(`store ${input.providerMessageId}`);
-        return { status: 'stored', messageId: `msg_${input.providerMessageId}`, direction: 'inbound', eventIds: [], oversize: false, infected: 0, pending: 0 };
+      // One message per transaction: the most a crash can leave half-done.
+      ingestPage: async (_mb, inputs, hooks = {}): Promise<IngestResult[]> => {
+        const results: IngestResult[] = [];
+        for await (const input of inputs) {
+          if (failAfter !== null && failAfter-- <= 0) throw new Error('database went away');
+          stored.add(input.providerMessageId);
+          log.push(`store ${input.providerMessageId}`);
+          const result: IngestResult = { status: 'stored', messageId: `msg_${input.providerMessageId}`, direction: 'inbound', eventIds: [], oversize: false, infected: 0, pending: 0 };
+          results.push(result);
+          await hooks.onResult?.(result, input);
+        }
+        return results;
       },
     },
     watches: { ensure: async () => undefined },

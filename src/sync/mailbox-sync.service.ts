@@ -6,7 +6,7 @@ import { isProviderError, ProviderError } from '../providers/provider-error.js';
 import type { MessageWriteRepository } from '../storage/message-write.repository.js';
 import type { SyncLockRepository } from '../storage/sync-lock.repository.js';
 import type { MailboxSyncRecord, SyncStateRepository } from '../storage/sync-state.repository.js';
-import type { IngestResult, IngestService } from '../ingest/ingest.service.js';
+import type { IngestInput, IngestResult, IngestService } from '../ingest/ingest.service.js';
 import { readSyncCursor } from './sync-cursor.js';
 import type { SyncProviders } from './sync-providers.port.js';
 import type { WatchService } from './watch.service.js';
@@ -22,7 +22,7 @@ export interface SyncSettings {
 }
 
 export interface SyncHooks {
-  /** Called after each message is committed (tests abort a run here to simulate a crash). */
+  /** Called after each message is committed (with the rest of its batch; tests abort a run here to simulate a crash). */
   afterMessage?(mailboxId: string, result: IngestResult): void | Promise<void>;
 }
 
@@ -31,7 +31,7 @@ export interface MailboxSyncDeps {
   state: SyncStateRepository;
   locks: SyncLockRepository;
   messages: Pick<MessageWriteRepository, 'storedProviderIds' | 'newestReceivedAt'>;
-  ingest: Pick<IngestService, 'ingest'>;
+  ingest: Pick<IngestService, 'ingestPage'>;
   watches: Pick<WatchService, 'ensure'>;
   settings: SyncSettings;
   clock: () => Date;
@@ -197,30 +197,37 @@ export class MailboxSyncService {
     if (current?.status !== 'active') throw new SyncStoppedError(current?.status ?? 'purged');
     // Skip the fetch (and its quota) for what is already stored.
     const stored = await this.d.messages.storedProviderIds(mailbox.id, ids);
-    for (const id of ids) {
-      if (stored.has(id)) {
-        stats.duplicates++;
-        continue;
-      }
-      let raw;
-      try {
-        raw = await provider.fetchRaw(id);
-      } catch (err) {
-        if (isProviderError(err, 'not_found')) {
-          // Deleted between listing and fetching: nothing to store.
-          stats.skipped++;
-          continue;
+    const fresh = ids.filter((id) => {
+      if (!stored.has(id)) return true;
+      stats.duplicates++;
+      return false;
+    });
+    // Fetching and parsing run a few messages ahead of the writer, which commits what is ready
+    // in one transaction (IngestService.ingestPage); it returns once every message of the page is
+    // committed, so the caller's cursor never passes a message that is not stored.
+    const fetchAll = async function* (): AsyncGenerator<IngestInput> {
+      for (const id of fresh) {
+        let raw;
+        try {
+          raw = await provider.fetchRaw(id);
+        } catch (err) {
+          if (isProviderError(err, 'not_found')) {
+            // Deleted between listing and fetching: nothing to store.
+            stats.skipped++;
+            continue;
+          }
+          throw err;
         }
-        throw err;
+        yield { providerMessageId: id, providerThreadId: raw.providerThreadId, raw: raw.raw, receivedAt: raw.receivedAt, knownNew: true };
       }
-      const result = await this.d.ingest.ingest(
-        { id: mailbox.id, tenantId: mailbox.tenantId, provider: mailbox.provider },
-        { providerMessageId: id, providerThreadId: raw.providerThreadId, raw: raw.raw, receivedAt: raw.receivedAt, knownNew: true },
-      );
-      if (result.status === 'stored') stats.stored++;
-      else stats.duplicates++;
-      await this.d.hooks?.afterMessage?.(mailbox.id, result);
-    }
+    };
+    await this.d.ingest.ingestPage({ id: mailbox.id, tenantId: mailbox.tenantId, provider: mailbox.provider }, fetchAll(), {
+      onResult: async (result) => {
+        if (result.status === 'stored') stats.stored++;
+        else stats.duplicates++;
+        await this.d.hooks?.afterMessage?.(mailbox.id, result);
+      },
+    });
   }
 
   async #failure(mailbox: MailboxSyncRecord, err: unknown, attempt: number): Promise<JobOutcome> {

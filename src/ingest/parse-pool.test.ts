@@ -1,0 +1,112 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { Readable } from 'node:stream';
+import { afterAll, describe, expect, it } from 'vitest';
+import { listCorpusMessages } from '../../test/corpus/corpus-files.js';
+import type { AttachmentMeta, AttachmentSink, AttachmentSinkResult } from './attachment-sink.port.js';
+import { InMemoryAttachmentSink } from './in-memory-attachment-sink.js';
+import { AttachmentSinkError, MimeSourceError } from './mime-parse.errors.js';
+import { parseMime, type ParsedMessage } from './mime-parser.js';
+import { MimeParsePool } from './parse-pool.js';
+
+const pool = new MimeParsePool({ threads: 2 });
+afterAll(() => pool.close());
+
+const FIXTURES = new URL('../../fixtures/mime/', import.meta.url);
+const chunks = (buf: Buffer, size = 4096): Readable =>
+  Readable.from(
+    (function* () {
+      for (let i = 0; i < buf.length; i += size) yield buf.subarray(i, i + size);
+    })(),
+  );
+
+const withAttachments = (parts: Array<{ name: string; content: Buffer }>): Buffer =>
+  Buffer.from(
+    [
+      'From: Sender <sender@example.com>',
+      'To: support@helpdesk.example',
+      'Subject: pool',
+      'Message-ID: <pool@example.com>',
+      'MIME-Version: 1.0',
+      'Content-Type: multipart/mixed; boundary="zz"',
+      '',
+      '--zz',
+      'Content-Type: text/plain',
+      '',
+      'hello',
+      ...parts.flatMap((p) => [
+        '--zz',
+        `Content-Type: application/octet-stream; name="${p.name}"`,
+        `Content-Disposition: attachment; filename="${p.name}"`,
+        'Content-Transfer-Encoding: base64',
+        '',
+        p.content.toString('base64').replace(/.{76}/g, '$&\r\n'),
+      ]),
+      '--zz--',
+      '',
+    ].join('\r\n'),
+  );
+
+/** Everything but the sink-assigned ids, which differ between two sinks. */
+function comparable(m: ParsedMessage): unknown {
+  return { ...m, attachments: m.attachments.map((a) => ({ ...a, id: a.id === null ? null : 'id' })) };
+}
+
+async function both(bytes: Buffer, opts: { maxBytes?: number } = {}) {
+  const local = new InMemoryAttachmentSink();
+  const remote = new InMemoryAttachmentSink();
+  const now = () => new Date('2026-01-01T00:00:00Z');
+  const a = await parseMime(chunks(bytes), { attachmentSink: local, now, ...opts });
+  const b = await pool.parse(chunks(bytes), { attachmentSink: remote, now, ...opts });
+  return { a, b, local, remote };
+}
+
+describe('MimeParsePool: parseMime in worker threads', () => {
+  it('gives the same result as in-process parsing, attachments byte for byte (fixtures and a corpus sample)', async () => {
+    const inputs: Buffer[] = readdirSync(FIXTURES).map((f) => readFileSync(new URL(f, FIXTURES)));
+    const corpus = listCorpusMessages().messages;
+    const step = Math.max(1, Math.floor(corpus.length / 60));
+    inputs.push(...corpus.filter((_, i) => i % step === 0).map((m) => m.bytes));
+    expect(inputs.length).toBeGreaterThan(50);
+    let withFiles = 0;
+    for (const bytes of inputs) {
+      const { a, b, local, remote } = await both(bytes);
+      expect(comparable(b)).toEqual(comparable(a));
+      expect([...remote.stored.values()].map((s) => s.sha256)).toEqual([...local.stored.values()].map((s) => s.sha256));
+      if (a.attachments.length > 0) withFiles++;
+    }
+    expect(withFiles).toBeGreaterThan(5);
+  });
+
+  it('streams a large attachment back in chunks and cuts an oversize message the same way', async () => {
+    const big = Buffer.alloc(3 * 1024 * 1024 + 17);
+    for (let i = 0; i < big.length; i++) big[i] = (i * 31) % 251;
+    const bytes = withAttachments([{ name: 'a.bin', content: Buffer.from('small') }, { name: 'big.bin', content: big }]);
+    const whole = await both(bytes);
+    expect(comparable(whole.b)).toEqual(comparable(whole.a));
+    expect([...whole.remote.stored.values()][1]!.content.equals(big)).toBe(true);
+
+    const cut = await both(bytes, { maxBytes: 2 * 1024 * 1024 });
+    expect(cut.b.oversize).toBe(true);
+    expect(comparable(cut.b)).toEqual(comparable(cut.a));
+    expect(cut.b.attachments.at(-1)!.status).toBe('truncated');
+  });
+
+  it('reports a failing source as MimeSourceError and a failing sink as AttachmentSinkError with the cause', async () => {
+    const broken = new Readable({ read() {} });
+    broken.push(Buffer.from('From: a@b.example\r\nSubject: x\r\n\r\nbody starts'));
+    setTimeout(() => broken.destroy(new Error('connection reset')), 20);
+    const err = await pool.parse(broken, { attachmentSink: new InMemoryAttachmentSink() }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(MimeSourceError);
+    expect(((err as Error).cause as Error).message).toBe('connection reset');
+
+    const failing: AttachmentSink = {
+      async put(_meta: AttachmentMeta, content: Readable): Promise<AttachmentSinkResult> {
+        content.resume();
+        throw new Error('storage down');
+      },
+    };
+    const sinkErr = await pool.parse(chunks(withAttachments([{ name: 'x.bin', content: Buffer.alloc(100_000, 1) }])), { attachmentSink: failing }).catch((e: unknown) => e);
+    expect(sinkErr).toBeInstanceOf(AttachmentSinkError);
+    expect(((sinkErr as Error).cause as Error).message).toBe('storage down');
+  });
+});
