@@ -1,10 +1,14 @@
-// A real `mailbox-connector worker` process is SIGKILLed in the middle of a backfill and a new
-// one started: nothing is lost and nothing is stored twice. The HTTP side (connect, resync API)
-// runs in this process; the Google stand-in runs here too and both reach it over HTTP.
+// A real `mailbox-connector worker` process is SIGKILLed in the middle of a backfill, or in the
+// middle of a send, and a new one started: the dead worker's job is picked up on its own (job
+// expiry + heartbeats, the send lease), nothing is lost, nothing is stored or sent twice. The
+// HTTP side (connect, send API) runs in this process; the Google stand-in runs here too and both
+// reach it over HTTP. Timings are shortened (expiry 6 s, checked every 2 s; send lease 8 s) so the
+// test takes seconds; the defaults' arithmetic (≤ 2 minutes) is checked in job-queue.test.ts.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGoogleSandbox, type GoogleSandbox } from '../../src/sandbox/google/google-sandbox.server.js';
+import { deadWorkerRecoverySeconds } from '../../src/jobs/job-queue.js';
 import { startTestService, testEncryptionKeys, type TestService } from '../helpers/test-service.js';
 import { embeddedRun } from '../helpers/requirements.js';
 import { connectMailbox } from './connect-helpers.js';
@@ -15,6 +19,9 @@ let gs: GoogleSandbox;
 let svc: TestService;
 const keys = testEncryptionKeys();
 const children: ChildProcess[] = [];
+const TIMINGS = { JOB_EXPIRE_SECONDS: '6', JOB_EXPIRE_CHECK_SECONDS: '2', SEND_LEASE_SECONDS: '8' };
+/** With TIMINGS: 6 s expiry + 2 s check + ≤ 10 s retry delay + 2 s poll = 20 s, plus a new process's start and the work itself. */
+const RECOVERY_BUDGET_MS = (deadWorkerRecoverySeconds({ expireSeconds: 6, expireCheckSeconds: 2, pollingIntervalSeconds: 2 }) + 25) * 1000;
 
 function startWorker(): ChildProcess {
   const child = spawn(process.execPath, [BIN, 'worker'], {
@@ -28,6 +35,7 @@ function startWorker(): ChildProcess {
       SANDBOX_GOOGLE_URL: gs.url,
       PUBLIC_URL: svc.url,
       BACKFILL_DAYS: '7',
+      ...TIMINGS,
     },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
@@ -46,10 +54,15 @@ async function until<T>(what: string, fn: () => Promise<T>, ok: (v: T) => boolea
   return last;
 }
 
-describe.skipIf(embeddedRun('worker killed mid-sync'))('worker killed mid-sync', () => {
+async function kill(child: ChildProcess): Promise<void> {
+  child.kill('SIGKILL');
+  if (child.exitCode === null && child.signalCode === null) await new Promise((r) => child.once('exit', r));
+}
+
+describe.skipIf(embeddedRun('worker killed mid-sync or mid-send'))('worker killed mid-sync or mid-send', () => {
   beforeAll(async () => {
     gs = await startGoogleSandbox();
-    svc = await startTestService({ env: { SANDBOX: '1', SANDBOX_GOOGLE_URL: gs.url, BACKFILL_DAYS: '7' }, workers: false, encryptionKeys: keys });
+    svc = await startTestService({ env: { SANDBOX: '1', SANDBOX_GOOGLE_URL: gs.url, BACKFILL_DAYS: '7', ...TIMINGS }, workers: false, encryptionKeys: keys });
   }, 60_000);
   afterAll(async () => {
     for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
@@ -57,7 +70,7 @@ describe.skipIf(embeddedRun('worker killed mid-sync'))('worker killed mid-sync',
     await gs?.close();
   });
 
-  it('SIGKILL during the backfill, then a new worker: every message stored exactly once, each announced once', async () => {
+  it('SIGKILL during the backfill, then a new worker: the sync resumes on its own, every message stored exactly once, each announced once', async () => {
     const email = 'killed@acme.test';
     gs.createUser(email);
     const ids: string[] = [];
@@ -72,21 +85,56 @@ describe.skipIf(embeddedRun('worker killed mid-sync'))('worker killed mid-sync',
 
     const first = startWorker();
     await until('some messages stored', count, (c) => c >= 5);
-    first.kill('SIGKILL');
-    await new Promise((r) => first.once('exit', r));
+    await kill(first);
+    const killedAt = Date.now();
     const partial = await count();
     expect(partial).toBeLessThan(60);
     expect((await svc.core.prisma.mailbox.findUniqueOrThrow({ where: { id: mailbox.id } })).backfillCompletedAt).toBeNull();
 
     gs.setLatency(0);
     startWorker();
-    expect((await svc.api(apiKey, 'POST', `/v1/mailboxes/${mailbox.id}/resync`)).status).toBe(202);
+    // No resync request: the dead worker's job expires (no heartbeat) and the new worker retries it.
     await until('all stored', count, (c) => c === 60, 90_000);
+    expect(Date.now() - killedAt).toBeLessThan(RECOVERY_BUDGET_MS);
     await until('backfill complete', () => svc.core.prisma.mailbox.findUniqueOrThrow({ where: { id: mailbox.id } }), (m) => m.backfillCompletedAt !== null && m.syncState === 'idle');
     const rows = await svc.core.prisma.message.findMany({ where: { mailboxId: mailbox.id }, select: { providerMessageId: true } });
     expect(rows.map((r) => r.providerMessageId).sort()).toEqual([...ids].sort());
     expect(await svc.core.prisma.outboxEvent.count({ where: { mailboxId: mailbox.id, type: 'message.received' } })).toBe(60);
     // The dead worker's half-written attachments/blobs: none (these messages have none) and no orphan rows.
     expect(await svc.core.prisma.blob.count({ where: { mailboxId: mailbox.id } })).toBe(0);
+  }, 180_000);
+
+  it('SIGKILL while the provider is accepting a send: another worker records it sent within the recovery time, and it is sent once', async () => {
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) await kill(c); // the previous test's workers
+    const email = 'sender-killed@acme.test';
+    gs.createUser(email);
+    const { apiKey } = await svc.createTenant();
+    await connectMailbox(svc, apiKey, 'google', email);
+    const mailbox = (await svc.core.prisma.mailbox.findMany({ where: { provider: 'google' } })).find((m) => m.addressIndex === svc.core.blindIndex.emailIndex(email))!;
+    const first = startWorker();
+    await until('first sync done', () => svc.core.prisma.mailbox.findUniqueOrThrow({ where: { id: mailbox.id } }), (m) => m.backfillCompletedAt !== null);
+
+    gs.setLatency(3_000); // the send request is in flight at the provider when the worker dies
+    const res = await svc.api(apiKey, 'POST', `/v1/mailboxes/${mailbox.id}/send`, { to: 'dan@customer.example', subject: 'Kill me', text: 'Sent exactly once.' }, { 'idempotency-key': 'kill-mid-send' });
+    expect(res.status).toBe(202);
+    const outboundId = res.body.outboundId as string;
+    const row = () => svc.core.prisma.outboundMessage.findUniqueOrThrow({ where: { id: outboundId } });
+    await until('send in progress', row, (r) => r.status === 'sending');
+    await new Promise((r) => setTimeout(r, 1_000));
+    await kill(first);
+    const killedAt = Date.now();
+    expect((await row()).status).toBe('sending');
+    gs.setLatency(0);
+
+    startWorker();
+    await until('recorded sent', row, (r) => r.status === 'sent', 90_000);
+    expect(Date.now() - killedAt).toBeLessThan(RECOVERY_BUDGET_MS);
+    // The provider accepted the dead worker's request; the new attempt found it instead of sending again.
+    await new Promise((r) => setTimeout(r, 3_000));
+    expect(gs.sent(email)).toHaveLength(1);
+    const done = await row();
+    expect(done.attempts).toBe(2);
+    expect(done.providerMessageId).toBe(gs.sent(email)[0]!.id);
+    expect(await svc.core.prisma.outboxEvent.count({ where: { mailboxId: mailbox.id, type: 'message.sent' } })).toBe(1);
   }, 180_000);
 });
