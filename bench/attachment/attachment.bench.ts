@@ -10,7 +10,9 @@
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { loadavg } from 'node:os';
+import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import { gmail } from '@googleapis/gmail';
 import { createCore, type Core } from '../../src/bootstrap/core.js';
 import { loadConfig } from '../../src/config/config.js';
 import { OutboxService } from '../../src/events/outbox.service.js';
@@ -37,7 +39,8 @@ const GRAPH_ATTACHMENT_BYTES = 100 * MIB;
 const GMAIL_MESSAGE_BYTES = 35 * MIB;
 
 interface ChildTask {
-  kind: 'graph' | 'gmail';
+  /** `gmail-buffered`: the pre-streaming fetch (whole JSON, then the decoded copy), for a same-run before/after. */
+  kind: 'graph' | 'gmail' | 'gmail-buffered';
   databaseUrl: string;
   encryptionKeys: string;
   mailbox: { id: string; tenantId: string };
@@ -118,6 +121,14 @@ async function child(task: ChildTask): Promise<ChildResult> {
       task.kind === 'graph'
         ? new GraphAdapter({ endpoints: task.graphEndpoints!, accessToken: async () => task.token })
         : new GmailAdapter({ endpoints: sandboxGoogleEndpoints(task.gmailBaseUrl!), accessToken: async () => task.token });
+    if (task.kind === 'gmail-buffered') {
+      // The adapter's fetchRaw before issue 12: the JSON body parsed whole, then `raw` decoded in one go.
+      const client = gmail({ version: 'v1', rootUrl: sandboxGoogleEndpoints(task.gmailBaseUrl!).gmailRootUrl, retry: false });
+      provider.fetchRaw = async (id) => {
+        const { data } = await client.users.messages.get({ userId: 'me', id, format: 'raw' }, { headers: { Authorization: `Bearer ${task.token}` } });
+        return { providerMessageId: data.id!, providerThreadId: data.threadId ?? undefined, raw: Readable.from([Buffer.from(data.raw!, 'base64url')]), sizeEstimate: data.sizeEstimate ?? undefined, receivedAt: new Date(Number(data.internalDate)), labelIds: [] };
+      };
+    }
     // Warm the code paths and the connection pool on a tiny fetch-free ingest, then settle.
     await provider.getAddress().catch(() => undefined);
     (globalThis as { gc?: () => void }).gc?.();
@@ -243,20 +254,29 @@ async function parent(): Promise<void> {
       gmailBaseUrl: google.url,
     });
     results.push({ ...gmail, expected: gmailMsg.sha256, mimeBytes: gmailMsg.mime.length });
+    const gmailBefore = await runChild({
+      ...base,
+      kind: 'gmail-buffered',
+      mailbox: await seedMailbox(core, 'google', gEmail),
+      providerMessageId: gStored.id,
+      token: gUser.accessToken,
+      gmailBaseUrl: google.url,
+    });
+    results.push({ ...gmailBefore, expected: gmailMsg.sha256, mimeBytes: gmailMsg.mime.length });
 
     let ok = true;
     for (const r of results) {
       const identical = r.status === 'stored' && r.attachmentSha256.length === 1 && r.attachmentSha256[0] === r.expected;
       ok &&= identical;
       console.log(
-        `${r.kind.padEnd(6)} message ${(r.mimeBytes / MIB).toFixed(1)} MiB: RSS ${r.baselineMib.toFixed(0)} → peak ${r.peakMib.toFixed(0)} MiB, growth ${r.growthMib.toFixed(1)} MiB; ` +
+        `${r.kind.padEnd(14)} message ${(r.mimeBytes / MIB).toFixed(1)} MiB: RSS ${r.baselineMib.toFixed(0)} → peak ${r.peakMib.toFixed(0)} MiB, growth ${r.growthMib.toFixed(1)} MiB; ` +
           `${r.seconds.toFixed(1)} s, ${r.cpuMs.toFixed(0)} ms CPU (${(r.cpuMs / (r.mimeBytes / MIB)).toFixed(1)} ms/MiB); stored ${r.status}, attachment ${identical ? 'byte-identical' : 'MISMATCH'}`,
       );
     }
     console.log(`load average after: ${(await import('node:fs')).readFileSync('/proc/loadavg', 'utf8').trim()}`);
     const growth = Math.max(graph.growthMib, gmail.growthMib);
     console.log(
-      `RESULT ${JSON.stringify({ rss_growth_mib: Number(growth.toFixed(1)), graph_rss_growth_mib: Number(graph.growthMib.toFixed(1)), gmail_rss_growth_mib: Number(gmail.growthMib.toFixed(1)), byte_identical: ok })}`,
+      `RESULT ${JSON.stringify({ rss_growth_mib: Number(growth.toFixed(1)), graph_rss_growth_mib: Number(graph.growthMib.toFixed(1)), gmail_rss_growth_mib: Number(gmail.growthMib.toFixed(1)), gmail_buffered_rss_growth_mib: Number(gmailBefore.growthMib.toFixed(1)), byte_identical: ok })}`,
     );
     if (!ok) process.exitCode = 1;
   } finally {

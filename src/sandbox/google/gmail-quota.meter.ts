@@ -28,15 +28,40 @@ export const DEFAULT_QUOTA_CONFIG: QuotaConfig = {
 
 export type QuotaDecision = { ok: true } | { ok: false; retryAfterMs: number };
 
+/** One quota decision as the stand-in made it (benches count violations and the share used). */
+export interface QuotaCharge {
+  user: string;
+  method: GmailMethod;
+  units: number;
+  at: number;
+  ok: boolean;
+}
+
 export class GmailQuotaMeter {
   private readonly spent = new Map<string, Array<{ at: number; units: number }>>();
+  private readonly observers = new Set<(c: QuotaCharge) => void>();
 
   constructor(
     public config: QuotaConfig,
     private readonly now: () => number,
   ) {}
 
+  /** Calls `fn` for every charge decision from now on; returns the unsubscribe. */
+  observe(fn: (c: QuotaCharge) => void): () => void {
+    this.observers.add(fn);
+    return () => this.observers.delete(fn);
+  }
+
   charge(user: string, method: GmailMethod): QuotaDecision {
+    const decision = this.decide(user, method);
+    if (this.observers.size > 0) {
+      const c: QuotaCharge = { user, method, units: this.config.costs[method], at: this.now(), ok: decision.ok };
+      for (const fn of this.observers) fn(c);
+    }
+    return decision;
+  }
+
+  private decide(user: string, method: GmailMethod): QuotaDecision {
     const cost = this.config.costs[method];
     const log = this.prune(user);
     const used = log.reduce((s, e) => s + e.units, 0);

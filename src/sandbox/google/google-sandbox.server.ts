@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { googleErrors } from './google-api-error.js';
 import { createGmailApiRouter, gmailErrorHandler, type GmailFaults, type SentRecord, type WatchRecord } from './gmail-api.route.js';
 import { GmailMailboxStore, type SandboxMailbox, type StoredMessage } from './gmail-mailbox.store.js';
-import { DEFAULT_QUOTA_CONFIG, GmailQuotaMeter, type GmailMethod, type QuotaConfig } from './gmail-quota.meter.js';
+import { DEFAULT_QUOTA_CONFIG, GmailQuotaMeter, type GmailMethod, type QuotaCharge, type QuotaConfig } from './gmail-quota.meter.js';
 import { createGoogleOAuthRouter, OAUTH_PATHS } from './google-oauth.route.js';
 import { GoogleOAuthStore, type RegisteredClient } from './google-oauth.store.js';
 import { createSigningKey, type SigningKey } from './google-signing-key.js';
@@ -76,6 +76,8 @@ export interface GoogleSandbox {
   revokedTokens(): Array<{ kind: 'access' | 'refresh'; email: string; clientId: string; at: number }>;
   watches(): WatchRecord[];
   quotaUsed(email: string): number;
+  /** Every quota decision (granted or answered 429/403) from now on; returns the unsubscribe. */
+  observeQuota(fn: (charge: QuotaCharge) => void): () => void;
   pushes(): PushAttempt[];
 }
 
@@ -286,6 +288,7 @@ export async function startGoogleSandbox(options: GoogleSandboxOptions = {}): Pr
     revokedTokens: () => [...oauth.revokedLog],
     watches: () => [...watches.values()],
     quotaUsed: (email) => quota.used(email.toLowerCase()),
+    observeQuota: (fn) => quota.observe(fn),
     pushes: () => [...push.attempts],
   };
 }
