@@ -108,6 +108,9 @@ export async function resolveProviderSettings(config: Config, logger: Pick<Logge
       { mode, google: googleSandbox?.url ?? config.sandbox.googleUrl, microsoftGraph: msEndpoints.graphBaseUrl, microsoftAuthority: msEndpoints.authority },
       'SANDBOX=1: using the local Google and Microsoft stand-ins',
     );
+    if (config.webhooks.sandboxLoopbackDefault) {
+      logger.info({ allowedHosts: config.webhooks.allowedHosts }, 'SANDBOX=1: webhook receivers on this machine are allowed (WEBHOOK_ALLOWED_HOSTS is unset; set it to choose the hosts)');
+    }
     return {
       mode,
       google: { ...googleClient, redirectUri: redirect('google'), endpoints: googleEndpoints, pubsub: pubsub(SANDBOX_PUSH_SERVICE_ACCOUNT, SANDBOX_PUBSUB_TOPIC) },

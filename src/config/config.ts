@@ -83,6 +83,9 @@ const envSchema = z.object({
 
 export type Env = z.infer<typeof envSchema>;
 
+/** Webhook hosts allowed by default with SANDBOX=1 (when WEBHOOK_ALLOWED_HOSTS is unset). */
+export const SANDBOX_LOOPBACK_HOSTS = ['127.0.0.1', 'localhost', '::1'] as const;
+
 export interface Config {
   env: Env['NODE_ENV'];
   production: boolean;
@@ -108,6 +111,8 @@ export interface Config {
   logLevel: Env['LOG_LEVEL'];
   webhooks: {
     allowedHosts: string[];
+    /** SANDBOX=1 with WEBHOOK_ALLOWED_HOSTS unset: loopback receivers are allowed by default. */
+    sandboxLoopbackDefault: boolean;
     /** Undefined = the default (Svix) schedule in src/webhooks/retry-schedule.ts. */
     retryDelaysMs: number[] | undefined;
     timeoutMs: number;
@@ -231,7 +236,10 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     sandbox: { enabled: e.SANDBOX, googleUrl: e.SANDBOX_GOOGLE_URL, microsoftUrl: e.SANDBOX_MICROSOFT_URL, microsoftAuthority: e.SANDBOX_MICROSOFT_AUTHORITY },
     logLevel: e.LOG_LEVEL,
     webhooks: {
-      allowedHosts: e.WEBHOOK_ALLOWED_HOSTS,
+      // The sandbox is for trying the connector on one machine, where the receiver is a local
+      // process; an explicit WEBHOOK_ALLOWED_HOSTS (even one host) replaces this default.
+      allowedHosts: e.SANDBOX && e.WEBHOOK_ALLOWED_HOSTS.length === 0 ? [...SANDBOX_LOOPBACK_HOSTS] : e.WEBHOOK_ALLOWED_HOSTS,
+      sandboxLoopbackDefault: e.SANDBOX && e.WEBHOOK_ALLOWED_HOSTS.length === 0,
       retryDelaysMs: e.WEBHOOK_RETRY_SCHEDULE_MS?.split(',').map(Number),
       timeoutMs: e.WEBHOOK_TIMEOUT_MS,
       endpointConcurrency: e.WEBHOOK_ENDPOINT_CONCURRENCY,

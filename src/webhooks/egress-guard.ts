@@ -350,7 +350,10 @@ export async function checkWebhookUrl(rawUrl: string, policy: EgressPolicy): Pro
     for (const { address } of addresses) {
       const verdict = classifyAddress(address);
       if (verdict) {
-        throw new EgressDeniedError('forbidden_address', describe(verdict), {
+        // Outside production the refusal names the setting that lifts it (a local receiver while
+        // developing); in production the operator's allow-list is none of the tenant's business.
+        const hint = policy.production ? '' : ` (for a development receiver, allow the host with WEBHOOK_ALLOWED_HOSTS=${host})`;
+        throw new EgressDeniedError('forbidden_address', describe(verdict) + hint, {
           category: verdict.category,
           ...(verdict.embeddedCategory ? { embeddedCategory: verdict.embeddedCategory } : {}),
         });
