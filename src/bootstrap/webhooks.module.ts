@@ -36,12 +36,13 @@ export function webhooksModule(core: Core, opts: WebhooksModuleOptions = {}): Se
     viewer: new MessageViewer(core.dataKeys),
     dataKeys: core.dataKeys,
   });
+  const sender = opts.sender ?? createWebhookSender({ version: VERSION, defaultTimeoutMs: settings.timeoutMs });
   const dispatcher = new WebhookDispatcher({
     outbox,
     webhooks,
     payloads,
     endpoints,
-    sender: opts.sender ?? createWebhookSender({ version: VERSION, defaultTimeoutMs: settings.timeoutMs }),
+    sender,
     egress,
     jobs: core.jobs,
     logger: core.logger.child({ room: 'webhooks' }),
@@ -88,16 +89,16 @@ export function webhooksModule(core: Core, opts: WebhooksModuleOptions = {}): Se
     jobs(queue) {
       // Registering handlers means this process runs workers: start the pump's own polling too.
       pump.start();
-      queue.register('webhooks.dispatch', (p) => dispatcher.dispatch(p.eventId), { concurrency: 4 });
-      // A deliver job only hands its delivery to the pump (which runs up to workerConcurrency
-      // attempts itself) and returns, so a few subscriptions keep the pump fed; one per slot would
-      // only multiply pg-boss polling.
-      queue.register('webhooks.deliver', (p) => pump.onJob(p.deliveryId), { concurrency: Math.min(4, settings.workerConcurrency) });
+      // Both jobs only wake the pump: the outbox row and the delivery row are the work items, and
+      // the pump fans out and claims in batches (see DeliveryPump).
+      queue.register('webhooks.dispatch', (p) => pump.onDispatchJob(p.eventId), { concurrency: 1 });
+      queue.register('webhooks.deliver', (p) => pump.onJob(p.deliveryId), { concurrency: 1 });
       queue.register('webhooks.sweep', () => dispatcher.sweep(), { concurrency: 1 });
     },
     schedules: [{ name: 'webhooks.sweep', cron: '* * * * *' }],
     async stop() {
       await pump.stop();
+      sender.close?.();
     },
     ops: [
       defineOps({

@@ -76,6 +76,13 @@ export class MailboxRepository {
     return row as MailboxRecord | null;
   }
 
+  /** Several mailboxes by id in one query (webhook payloads built for a batch of events). */
+  async findManyByIdsUnscoped(mailboxIds: readonly string[]): Promise<MailboxRecord[]> {
+    if (mailboxIds.length === 0) return [];
+    const rows = await this.prisma.mailbox.findMany({ where: { id: { in: [...mailboxIds] } }, select: MAILBOX_SELECT });
+    return rows as MailboxRecord[];
+  }
+
   /** Push notifications name an address, not a tenant: every mailbox with that address. */
   async findByAddressIndexUnscoped(provider: ProviderName, addressIndex: string): Promise<MailboxRecord[]> {
     const rows = await this.prisma.mailbox.findMany({ where: { provider, addressIndex }, select: MAILBOX_SELECT });

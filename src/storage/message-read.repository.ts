@@ -98,6 +98,12 @@ export class MessageReadRepository {
     return this.prisma.message.findUnique({ where: { id: messageId }, select: MESSAGE_SELECT });
   }
 
+  /** Several messages by id in one query (webhook payloads built for a batch of events). */
+  async findMessagesUnscoped(messageIds: readonly string[]): Promise<MessageRecord[]> {
+    if (messageIds.length === 0) return [];
+    return this.prisma.message.findMany({ where: { id: { in: [...messageIds] } }, select: MESSAGE_SELECT });
+  }
+
   /**
    * Newest first by (receivedAt, id); `before` is the keyset position of the last row seen.
    * Fetch `limit + 1` to know whether another page exists.

@@ -324,6 +324,106 @@ export class WebhookRepository {
     return rows.map(toClaimed);
   }
 
+  /**
+   * Claims up to `take` due deliveries across endpoints in one short transaction — the batch claim
+   * of the delivery pump. Per-endpoint concurrency holds cluster-wide:
+   *  1. lock (pg_try_advisory_xact_lock, the lock `claim`/`claimBatch` take) the endpoints that
+   *     have due work and, by this snapshot, a free lease slot; an endpoint another worker is
+   *     claiming right now is skipped, not waited for;
+   *  2. with a fresh snapshot (READ COMMITTED, after the locks), take per locked endpoint at most
+   *     `limit` − live leases due deliveries and lease them.
+   * A delivery is never claimed twice while its lease lives; `lockedOut` reports endpoints that
+   * were skipped because another worker held them (try again shortly).
+   */
+  async claimDue(now: Date, opts: { limit: number; leaseMs: number; take: number }): Promise<{ claimed: Claimed[]; lockedOut: number }> {
+    if (opts.take <= 0) return { claimed: [], lockedOut: 0 };
+    const nowTs = now.toISOString();
+    const floorTs = new Date(now.getTime() - opts.leaseMs).toISOString();
+    return this.prisma.$transaction(async (tx) => {
+      const candidates = await tx.$queryRaw<Array<{ id: string; locked: boolean }>>`
+        SELECT c.id, pg_try_advisory_xact_lock(${ENDPOINT_CLAIM_LOCK_KEY}::int4, hashtext(c.id)) AS locked
+          FROM (SELECT e.id FROM webhook_endpoints e
+                 WHERE e.enabled AND e."deletedAt" IS NULL
+                   AND EXISTS (SELECT 1 FROM webhook_deliveries d
+                                WHERE d."endpointId" = e.id
+                                  AND ((d.status IN ('pending', 'failed') AND (d."nextAttemptAt" IS NULL OR d."nextAttemptAt" <= ${nowTs}::timestamp))
+                                       OR (d.status = 'delivering' AND d."lastAttemptAt" < ${floorTs}::timestamp)))
+                   AND (SELECT count(*) FROM webhook_deliveries l
+                         WHERE l."endpointId" = e.id AND l.status = 'delivering' AND l."lastAttemptAt" >= ${floorTs}::timestamp) < ${opts.limit}
+                 ORDER BY random()
+                 LIMIT ${opts.take}::int) c
+         ORDER BY c.id`;
+      const locked = candidates.filter((c) => c.locked).map((c) => c.id);
+      const lockedOut = candidates.length - locked.length;
+      if (locked.length === 0) return { claimed: [], lockedOut };
+      const rows = await tx.$queryRaw<ClaimRow[]>`
+        WITH ep AS (SELECT value AS id FROM json_array_elements_text(${JSON.stringify(locked)}::json)),
+        cand AS (
+          SELECT x.id FROM ep CROSS JOIN LATERAL (
+            SELECT c.id FROM webhook_deliveries c
+             WHERE c."endpointId" = ep.id
+               AND ((c.status IN ('pending', 'failed') AND (c."nextAttemptAt" IS NULL OR c."nextAttemptAt" <= ${nowTs}::timestamp))
+                    OR (c.status = 'delivering' AND c."lastAttemptAt" < ${floorTs}::timestamp))
+             LIMIT GREATEST(0, ${opts.limit}::int - (
+               SELECT count(*)::int FROM webhook_deliveries l
+                WHERE l."endpointId" = ep.id AND l.status = 'delivering' AND l."lastAttemptAt" >= ${floorTs}::timestamp))) x
+          LIMIT ${opts.take}::int)
+        UPDATE webhook_deliveries d
+           SET status = 'delivering', "lastAttemptAt" = ${nowTs}::timestamp, "updatedAt" = ${nowTs}::timestamp
+          FROM cand, webhook_endpoints e, outbox_events ev
+         WHERE d.id = cand.id AND e.id = d."endpointId" AND ev.id = d."eventId" AND e.enabled AND e."deletedAt" IS NULL
+        ${CLAIM_RETURNING}`;
+      return { claimed: rows.map(toClaimed), lockedOut };
+    });
+  }
+
+  /**
+   * Ends many attempts in one statement (the pump writes results in batches): appends each
+   * attempt to the log (when given) and updates each delivery that is still `delivering` (a
+   * replay meanwhile wins). Returns the ids of the deliveries that were updated.
+   */
+  async finishAttempts(
+    items: ReadonlyArray<{
+      deliveryId: string;
+      patch: { status: DeliveryStatus; attempts: number; nextAttemptAt: Date | null; lastStatus: number | null; deliveredAt?: Date };
+      attempt?: Omit<DeliveryAttemptRecord, 'id' | 'createdAt' | 'attemptNo' | 'deliveryId'> & { createdAt: Date };
+    }>,
+  ): Promise<Set<string>> {
+    if (items.length === 0) return new Set();
+    const ts = (d: Date | null | undefined) => (d ? d.toISOString() : null);
+    const now = new Date().toISOString();
+    const rows = items.map((i) => ({
+      id: i.deliveryId,
+      status: i.patch.status,
+      attempts: i.patch.attempts,
+      next: ts(i.patch.nextAttemptAt),
+      last: i.patch.lastStatus,
+      delivered: ts(i.patch.deliveredAt),
+      aid: i.attempt ? newId('deliveryAttempt') : null,
+      code: i.attempt?.statusCode ?? null,
+      latency: i.attempt?.latencyMs ?? null,
+      snippet: i.attempt?.responseSnippet ?? null,
+      error: i.attempt?.error ?? null,
+      at: ts(i.attempt?.createdAt),
+    }));
+    const updated = await this.prisma.$queryRaw<Array<{ id: string }>>`
+      WITH i AS (
+        SELECT * FROM json_to_recordset(${JSON.stringify(rows)}::json)
+          AS t(id text, status text, attempts int, next timestamp, last int, delivered timestamp, aid text, code int, latency int, snippet text, error text, at timestamp)),
+      logged AS (
+        INSERT INTO delivery_attempts (id, "deliveryId", "attemptNo", "statusCode", "latencyMs", "responseSnippet", error, "createdAt")
+        SELECT i.aid, i.id, COALESCE((SELECT max(a."attemptNo") FROM delivery_attempts a WHERE a."deliveryId" = i.id), 0) + 1,
+               i.code, i.latency, i.snippet, i.error, i.at
+          FROM i WHERE i.aid IS NOT NULL)
+      UPDATE webhook_deliveries d
+         SET status = i.status, attempts = i.attempts, "nextAttemptAt" = i.next, "lastStatus" = i.last,
+             "deliveredAt" = COALESCE(i.delivered, d."deliveredAt"), "updatedAt" = ${now}::timestamp
+        FROM i
+       WHERE d.id = i.id AND d.status = 'delivering'
+      RETURNING d.id`;
+    return new Set(updated.map((r) => r.id));
+  }
+
   private async whyNotClaimed(deliveryId: string, now: Date, leaseMs: number): Promise<ClaimResult> {
     const delivery = await this.prisma.webhookDelivery.findUnique({ where: { id: deliveryId }, include: { endpoint: true } });
     if (!delivery) return { kind: 'missing' };

@@ -5,27 +5,30 @@ import type { Claimed, WebhookRepository } from '../storage/webhook.repository.j
 import type { WebhookDispatcher } from './webhook-dispatcher.service.js';
 
 /**
- * Runs webhook attempts in a worker process with `slots` attempts at once.
+ * Runs webhook attempts in a worker process, up to `slots` at once, claiming deliveries straight
+ * from the deliveries table in batches (WebhookRepository.claimDue: per-endpoint locks, leases,
+ * the per-endpoint concurrency limit counted cluster-wide).
  *
- * Why not one pg-boss job per attempt and nothing else: a pg-boss 10 worker fetches one job per
- * polling interval (2 s by default), which would cap delivery at a job every 2 s per process and
- * let one slow receiver block the queue. Here the job is only a wake-up: the durable state is the
- * delivery row and its lease (see WebhookRepository.claim), and the pump
- *  - starts a job's attempt in the background as soon as a local slot is free (the job waits for
- *    a slot, which is the back-pressure), and
- *  - whenever a slot frees up, and once per `tickMs`, claims due deliveries straight from the
- *    database (skipping endpoints at their concurrency limit) and dispatches committed events.
- * A crash loses nothing: an interrupted attempt's lease expires and any process picks it up again.
+ * Scheduling: no job per delivery. The pump looks for work
+ *  - when woken in-process (this process dispatched events, or a `webhooks.dispatch` /
+ *    `webhooks.deliver` job arrived: jobs are how other processes wake it),
+ *  - when slots free up (results written), and
+ *  - every `tickMs` (≤ 250 ms): retries that became due, work another process created, and
+ *    committed events whose dispatch job is not here yet (fanned out in batches).
+ * Batching: while attempts run it waits until at least a quarter of the slots are free before
+ * claiming again, so one claim statement serves many deliveries under load, and claims at once
+ * when idle. A crash loses nothing: an interrupted attempt's lease expires and any worker takes
+ * it over.
  */
 export class DeliveryPump {
   private active = 0;
-  private readonly waiters: Array<() => void> = [];
   private readonly inflight = new Set<Promise<void>>();
-  private refilling = false;
-  private refillAgain = false;
-  private ticking = false;
+  private looping: Promise<void> | undefined;
+  private again = false;
+  private dispatchDue = true;
   private stopping = false;
   private timer: NodeJS.Timeout | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly deps: {
@@ -43,111 +46,114 @@ export class DeliveryPump {
 
   start(): void {
     if (this.timer || this.stopping) return;
-    this.timer = setInterval(() => void this.tick(), this.deps.tickMs ?? 500);
+    this.timer = setInterval(() => {
+      this.dispatchDue = true;
+      this.wake();
+    }, this.deps.tickMs ?? 250);
     this.timer.unref();
   }
 
-  /** `webhooks.deliver` handler: waits for a slot, starts the attempt, returns. */
-  async onJob(deliveryId: string): Promise<JobOutcome> {
+  /** `webhooks.deliver` handler: the delivery row is the work item; the job only wakes the pump. */
+  async onJob(_deliveryId: string): Promise<JobOutcome> {
     this.start();
-    if (this.stopping) return { status: 'retry', reason: 'worker stopping', afterMs: 1_000 };
-    await this.acquire();
-    this.run(deliveryId);
-    return { status: 'done', detail: { started: true } };
+    this.wake();
+    return { status: 'done', detail: { woke: true } };
   }
 
-  /** Finish attempts in progress (called on shutdown, after the queue stopped handing out jobs). */
-  async stop(): Promise<void> {
-    this.stopping = true;
-    if (this.timer) clearInterval(this.timer);
-    await Promise.allSettled([...this.inflight]);
-  }
-
-  private run(work: string | Claimed): void {
-    const deliveryId = typeof work === 'string' ? work : work.delivery.id;
-    const p: Promise<void> = (typeof work === 'string' ? this.deps.dispatcher.deliver(work) : this.deps.dispatcher.attemptClaimed(work))
-      .then(() => undefined)
-      .catch((err: unknown) => this.deps.logger.error({ err, deliveryId }, 'webhook attempt failed unexpectedly'))
-      .finally(() => {
-        this.inflight.delete(p);
-        this.release();
-        void this.refill();
-      });
-    this.inflight.add(p);
+  /** `webhooks.dispatch` handler: fan out committed events (this one and any other) in batches. */
+  async onDispatchJob(_eventId: string): Promise<JobOutcome> {
+    this.start();
+    this.dispatchDue = true;
+    this.wake();
+    return { status: 'done', detail: { woke: true } };
   }
 
   /** New work is due (events dispatched in this process): look now rather than at the next tick. */
   wake(): void {
-    if (this.timer) void this.refill();
-  }
-
-  private async tick(): Promise<void> {
-    if (this.stopping || this.ticking) return;
-    this.ticking = true;
-    try {
-      // Committed events whose dispatch job has not run yet: fan them out now, in batches.
-      for (;;) {
-        const batch = await this.deps.outbox.listUndispatched(this.deps.clock(), 200);
-        if (batch.length === 0 || this.stopping) break;
-        await this.deps.dispatcher.dispatchMany(batch);
-        await this.refill();
-      }
-      await this.refill();
-    } catch (err) {
-      this.deps.logger.warn({ err }, 'webhook pump tick failed');
-    } finally {
-      this.ticking = false;
-    }
-  }
-
-  private async refill(): Promise<void> {
-    if (this.stopping) return;
-    if (this.refilling) {
-      this.refillAgain = true;
+    if (this.stopping || !this.timer) return;
+    if (this.looping) {
+      this.again = true;
       return;
     }
-    this.refilling = true;
-    try {
-      do {
-        this.refillAgain = false;
-        const free = this.deps.slots - this.active;
-        if (free <= 0) break;
-        const due = await this.deps.webhooks.listDue(this.deps.clock(), { take: free, limit: this.deps.endpointConcurrency, leaseMs: this.deps.leaseMs });
-        // Claim per endpoint in one locked statement each (cheap under contention between workers).
-        const perEndpoint = new Map<string, number>();
-        for (const d of due) perEndpoint.set(d.endpointId, (perEndpoint.get(d.endpointId) ?? 0) + 1);
-        for (const [endpointId, count] of perEndpoint) {
-          const room = this.deps.slots - this.active;
-          if (this.stopping || room <= 0) break;
-          const claimed = await this.deps.webhooks.claimBatch(endpointId, this.deps.clock(), {
-            limit: this.deps.endpointConcurrency,
-            leaseMs: this.deps.leaseMs,
-            take: Math.min(count, room),
-          });
-          for (const c of claimed) {
-            this.active++;
-            this.run(c);
-          }
+    this.looping = this.loop().finally(() => {
+      this.looping = undefined;
+    });
+  }
+
+  /** Finish attempts in progress and store their results (shutdown). */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    if (this.timer) clearInterval(this.timer);
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    await this.looping;
+    await Promise.allSettled([...this.inflight]);
+    await this.deps.dispatcher.drain();
+  }
+
+  private async loop(): Promise<void> {
+    do {
+      this.again = false;
+      try {
+        if (this.dispatchDue) {
+          this.dispatchDue = false;
+          await this.dispatchCommitted();
         }
-      } while (this.refillAgain && !this.stopping);
-    } catch (err) {
-      this.deps.logger.warn({ err }, 'webhook pump refill failed');
-    } finally {
-      this.refilling = false;
+        await this.claim();
+      } catch (err) {
+        this.deps.logger.warn({ err }, 'webhook pump failed to look for work; trying again at the next tick');
+      }
+    } while (this.again && !this.stopping);
+  }
+
+  /** Committed events not fanned out yet (their dispatch job may be elsewhere or lost). */
+  private async dispatchCommitted(): Promise<void> {
+    for (;;) {
+      const batch = await this.deps.outbox.listUndispatched(this.deps.clock(), 500);
+      if (batch.length === 0 || this.stopping) return;
+      await this.deps.dispatcher.dispatchMany(batch);
+      if (batch.length < 500) return;
     }
   }
 
-  private acquire(): Promise<void> {
-    if (this.active < this.deps.slots) {
-      this.active++;
-      return Promise.resolve();
+  private async claim(): Promise<void> {
+    const minBatch = Math.max(1, Math.floor(this.deps.slots / 4));
+    for (;;) {
+      const free = this.deps.slots - this.active;
+      if (this.stopping || free <= 0 || (free < minBatch && this.active > 0)) return;
+      const { claimed, lockedOut } = await this.deps.webhooks.claimDue(this.deps.clock(), {
+        take: free,
+        limit: this.deps.endpointConcurrency,
+        leaseMs: this.deps.leaseMs,
+      });
+      if (claimed.length > 0) this.run(claimed);
+      // Another worker was claiming for some endpoints: look again shortly rather than at the tick.
+      if (lockedOut > 0 && !this.retryTimer) {
+        this.retryTimer = setTimeout(() => {
+          this.retryTimer = undefined;
+          this.wake();
+        }, 5);
+      }
+      if (claimed.length < free) return;
     }
-    return new Promise((resolve) => this.waiters.push(resolve));
   }
 
-  private release(): void {
-    const next = this.waiters.shift();
-    if (next) next();
-    else this.active--;
+  private run(batch: Claimed[]): void {
+    this.active += batch.length;
+    let left = batch.length;
+    const release = () => {
+      if (left === 0) return;
+      left--;
+      this.active--;
+      this.wake();
+    };
+    const p: Promise<void> = this.deps.dispatcher
+      .attemptBatch(batch, release)
+      .catch((err: unknown) => this.deps.logger.error({ err, deliveries: batch.length }, 'webhook attempts failed unexpectedly'))
+      .finally(() => {
+        this.inflight.delete(p);
+        // Whatever was not released (an unexpected failure) frees its slots now.
+        while (left > 0) release();
+      });
+    this.inflight.add(p);
   }
 }

@@ -4,8 +4,9 @@ import type { JobQueue } from '../jobs/job-queue.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { OutboxEventRecord, OutboxRepository } from '../storage/outbox.repository.js';
-import type { Claimed, DeliveryRecord, DeliveryStatus, WebhookEndpointRecord, WebhookRepository } from '../storage/webhook.repository.js';
-import { checkWebhookUrl, EgressDeniedError, type EgressPolicy } from './egress-guard.js';
+import type { Claimed, DeliveryRecord, WebhookEndpointRecord, WebhookRepository } from '../storage/webhook.repository.js';
+import { AttemptWriter } from './attempt-writer.js';
+import { checkWebhookUrl, EgressDeniedError, type EgressPolicy, type PinnedTarget } from './egress-guard.js';
 import { nextAction, type RetrySchedule } from './retry-schedule.js';
 import type { WebhookEndpointService } from './webhook-endpoint.service.js';
 import type { WebhookSender, WebhookSendResult } from './webhook-sender.js';
@@ -21,6 +22,18 @@ export interface DispatcherSettings {
 
 /** Stored response text is capped: enough to debug a receiver, little room for anything else. */
 const SNIPPET_CHARS = 256;
+
+/** An event's wire body for this batch: the exact bytes that are signed and sent. */
+type EventBody = { kind: 'ready'; json: string } | { kind: 'cancelled'; reason: string } | { kind: 'error'; error: unknown };
+
+type PreparedEndpoint =
+  | { kind: 'ok'; target: PinnedTarget; secrets: string[] }
+  | { kind: 'denied'; code: string }
+  | { kind: 'error'; error: unknown };
+
+/** How long a built body may be reused for other endpoints of the same event (memory only). */
+const BODY_CACHE_MS = 1_000;
+const BODY_CACHE_MAX = 5_000;
 
 export class NoMatchingEndpointError extends Error {
   override readonly name = 'NoMatchingEndpointError';
@@ -38,6 +51,9 @@ export class NoMatchingEndpointError extends Error {
 export class WebhookDispatcher {
   private readonly schedule: Partial<RetrySchedule>;
   private readonly leaseMs: number;
+  private readonly writer: AttemptWriter;
+  /** Insertion order = expiry order (same TTL for all). */
+  private readonly bodyCache = new Map<string, { body: EventBody; expiresAt: number }>();
 
   constructor(
     private readonly deps: {
@@ -60,6 +76,7 @@ export class WebhookDispatcher {
     this.schedule = deps.settings.retryDelaysMs ? { delaysMs: deps.settings.retryDelaysMs } : {};
     // A worker that died mid-attempt loses its lease after the send budget plus a margin.
     this.leaseMs = deps.settings.timeoutMs + 30_000;
+    this.writer = new AttemptWriter({ webhooks: deps.webhooks, logger: deps.logger });
   }
 
   private get attemptsTotal() {
@@ -116,24 +133,52 @@ export class WebhookDispatcher {
     return this.attemptClaimed(claim);
   }
 
-  /** One attempt of a delivery this worker holds the lease on (from `deliver` or a batch claim). */
-  async attemptClaimed({ delivery, endpoint, event }: Claimed): Promise<JobOutcome> {
-    try {
-      return await this.attempt(delivery, endpoint, event);
-    } catch (err) {
-      // Our own failure (database, a payload that does not decrypt…) counts as a failed attempt on
-      // the same schedule, so a permanently broken event ends up dead instead of spinning.
-      this.deps.logger.error({ err, deliveryId: delivery.id }, 'webhook attempt failed inside the connector');
-      const attemptNo = delivery.attempts + 1;
-      const action = nextAction({ attempt: attemptNo, result: { ok: false }, now: this.deps.clock(), random: this.deps.random ?? Math.random, schedule: this.schedule });
-      await this.deps.webhooks.finishAttempt(
-        delivery.id,
-        { status: action.kind === 'retry' ? 'failed' : 'dead', attempts: attemptNo, nextAttemptAt: action.kind === 'retry' ? action.at : null, lastStatus: delivery.lastStatus },
-        { statusCode: null, latencyMs: 0, responseSnippet: null, error: 'internal_error', createdAt: this.deps.clock() },
-      );
-      if (action.kind === 'retry') await this.deps.jobs.enqueue('webhooks.deliver', { deliveryId: delivery.id }, { startAfter: action.at });
-      return { status: 'failed', reason: 'internal error during the attempt' };
+  /** One attempt of a delivery this worker holds the lease on (from `deliver`). */
+  async attemptClaimed(claim: Claimed): Promise<JobOutcome> {
+    await this.attemptBatch([claim]);
+    return { status: 'done' };
+  }
+
+  /**
+   * One attempt of each claimed delivery (this worker holds their leases), sent concurrently.
+   * Per batch, not per delivery: each event's body is built once (and shared by every endpoint
+   * it goes to), each endpoint's URL is checked by the egress guard once and its signing secrets
+   * decrypted once; results are written in batches by the AttemptWriter. Resolves when every
+   * result is stored.
+   */
+  async attemptBatch(batch: readonly Claimed[], onDone?: (claim: Claimed) => void): Promise<void> {
+    if (batch.length === 0) return;
+    const now = this.deps.clock();
+    const bodies = await this.bodiesFor(batch.map((c) => c.event));
+    const endpoints = new Map<string, Promise<PreparedEndpoint>>();
+    for (const c of batch) {
+      if (!endpoints.has(c.endpoint.id)) endpoints.set(c.endpoint.id, this.prepareEndpoint(c.endpoint, now));
     }
+    await Promise.all(
+      batch.map(async (c) => {
+        try {
+          await this.attempt(c, bodies.get(c.event.id)!, await endpoints.get(c.endpoint.id)!);
+        } catch (err) {
+          await this.internalFailure(c, err);
+        } finally {
+          // Per delivery, so a slow receiver in the batch holds only its own slots.
+          onDone?.(c);
+        }
+      }),
+    );
+  }
+
+  /** Our own failure (a payload that does not decrypt…) counts as a failed attempt on the schedule, so a broken event ends dead instead of spinning. */
+  private async internalFailure({ delivery }: Claimed, err: unknown): Promise<void> {
+    this.deps.logger.error({ err, deliveryId: delivery.id }, 'webhook attempt failed inside the connector');
+    const attemptNo = delivery.attempts + 1;
+    const action = nextAction({ attempt: attemptNo, result: { ok: false }, now: this.deps.clock(), random: this.deps.random ?? Math.random, schedule: this.schedule });
+    this.attemptsTotal.inc({ outcome: action.kind === 'retry' ? 'retry' : 'dead' });
+    await this.writer.write({
+      deliveryId: delivery.id,
+      patch: { status: action.kind === 'retry' ? 'failed' : 'dead', attempts: attemptNo, nextAttemptAt: action.kind === 'retry' ? action.at : null, lastStatus: delivery.lastStatus },
+      attempt: { statusCode: null, latencyMs: 0, responseSnippet: null, error: 'internal_error', createdAt: this.deps.clock() },
+    });
   }
 
   /** How long a claimed delivery stays leased to its worker. */
@@ -141,67 +186,118 @@ export class WebhookDispatcher {
     return this.leaseMs;
   }
 
-  private async attempt(delivery: DeliveryRecord, endpoint: WebhookEndpointRecord, event: OutboxEventRecord): Promise<JobOutcome> {
-    const log = this.deps.logger.child({ deliveryId: delivery.id, eventId: delivery.eventId, endpointId: endpoint.id });
-    const built = await this.deps.payloads.build(event);
-    if (built.kind === 'cancelled') {
-      await this.finish(delivery, 'cancelled', null, null);
-      this.attemptsTotal.inc({ outcome: 'cancelled' });
-      log.info({ reason: built.reason, type: event.type }, 'webhook delivery cancelled');
-      return { status: 'done', detail: { cancelled: built.reason } };
+  /** Waits until every attempt result handed to the writer is stored (shutdown). */
+  async drain(): Promise<void> {
+    await this.writer.drain();
+  }
+
+  /**
+   * Wire bodies of a batch's events: built once per event from encrypted storage, kept in memory
+   * only, for at most BODY_CACHE_MS (so an event fanned out to several endpoints over a few
+   * batches is built once; a retry, seconds later, rebuilds and so re-checks that the source was
+   * not purged meanwhile). Never written anywhere.
+   */
+  private async bodiesFor(events: readonly OutboxEventRecord[]): Promise<Map<string, EventBody>> {
+    const out = new Map<string, EventBody>();
+    const nowMs = Date.now();
+    for (const [id, entry] of this.bodyCache) {
+      if (entry.expiresAt > nowMs) break;
+      this.bodyCache.delete(id);
     }
-    const body = JSON.stringify(built.body);
-    const result = await this.send(event, endpoint, body);
+    const missing: OutboxEventRecord[] = [];
+    for (const e of events) {
+      if (out.has(e.id)) continue;
+      const cached = this.bodyCache.get(e.id);
+      if (cached && cached.expiresAt > nowMs) out.set(e.id, cached.body);
+      else {
+        out.set(e.id, { kind: 'error', error: new Error('not built') });
+        missing.push(e);
+      }
+    }
+    if (missing.length === 0) return out;
+    let built: Awaited<ReturnType<PayloadBuilder['buildMany']>>;
+    try {
+      built = await this.deps.payloads.buildMany(missing);
+    } catch (error) {
+      built = missing.map(() => ({ kind: 'error' as const, error }));
+    }
+    missing.forEach((e, i) => {
+      const b = built[i]!;
+      const body: EventBody = b.kind === 'ready' ? { kind: 'ready', json: JSON.stringify(b.body) } : b;
+      out.set(e.id, body);
+      if (body.kind !== 'error') {
+        this.bodyCache.set(e.id, { body, expiresAt: nowMs + BODY_CACHE_MS });
+        if (this.bodyCache.size > BODY_CACHE_MAX) this.bodyCache.delete(this.bodyCache.keys().next().value!);
+      }
+    });
+    return out;
+  }
+
+  private async prepareEndpoint(endpoint: WebhookEndpointRecord, now: Date): Promise<PreparedEndpoint> {
+    try {
+      // Checked again for every batch of attempts (they start now): the host may resolve
+      // somewhere else by now. The sender connects only to the addresses pinned here.
+      const target = await checkWebhookUrl(endpoint.url, this.deps.egress);
+      return { kind: 'ok', target, secrets: await this.deps.endpoints.signingSecrets(endpoint, now) };
+    } catch (err) {
+      if (err instanceof EgressDeniedError) return { kind: 'denied', code: err.code };
+      return { kind: 'error', error: err };
+    }
+  }
+
+  private async attempt(claim: Claimed, body: EventBody, endpoint: PreparedEndpoint): Promise<void> {
+    const { delivery, event } = claim;
+    if (body.kind === 'error') throw body.error;
+    if (body.kind === 'cancelled') {
+      await this.writer.write({ deliveryId: delivery.id, patch: { status: 'cancelled', attempts: delivery.attempts, nextAttemptAt: null, lastStatus: delivery.lastStatus } });
+      this.attemptsTotal.inc({ outcome: 'cancelled' });
+      this.deps.logger.info({ deliveryId: delivery.id, eventId: event.id, endpointId: claim.endpoint.id, reason: body.reason, type: event.type }, 'webhook delivery cancelled');
+      return;
+    }
+    if (endpoint.kind === 'error') throw endpoint.error;
+    let result: WebhookSendResult;
+    if (endpoint.kind === 'denied') {
+      result = { ok: false, latencyMs: 0, responseSnippet: '', abortMessage: false, error: 'connect', errorCode: `egress_denied:${endpoint.code}` };
+    } else {
+      const headers = signWebhook({ msgId: event.id, timestamp: this.deps.clock(), body: body.json, secrets: endpoint.secrets });
+      result = await this.deps.sender({ target: endpoint.target, headers, body: body.json, timeoutMs: this.deps.settings.timeoutMs });
+    }
     const attemptNo = delivery.attempts + 1;
     const logged = {
       statusCode: result.status ?? null,
       latencyMs: result.latencyMs,
-      responseSnippet: safeSnippet(result.responseSnippet, body),
+      responseSnippet: safeSnippet(result.responseSnippet, body.json),
       error: result.error ? `${result.error}${result.errorCode ? `: ${result.errorCode}` : ''}` : null,
       createdAt: this.deps.clock(),
     };
     const action = nextAction({ attempt: attemptNo, result, now: this.deps.clock(), random: this.deps.random ?? Math.random, schedule: this.schedule });
     const lastStatus = result.status ?? null;
-    // Successes are the bulk: debug. Failures are what an operator looks for: info.
-    log[action.kind === 'delivered' ? 'debug' : 'info']({ type: event.type, attempt: attemptNo, status: lastStatus, error: result.error, latencyMs: result.latencyMs, next: action.kind }, 'webhook attempt');
     this.attemptsTotal.inc({ outcome: action.kind });
+    if (action.kind !== 'delivered') {
+      // Successes are the bulk and are not logged; failures are what an operator looks for.
+      this.deps.logger.info(
+        { deliveryId: delivery.id, eventId: event.id, endpointId: claim.endpoint.id, type: event.type, attempt: attemptNo, status: lastStatus, error: result.error, latencyMs: result.latencyMs, next: action.kind },
+        'webhook attempt',
+      );
+    }
     switch (action.kind) {
       case 'delivered':
-        await this.deps.webhooks.finishAttempt(delivery.id, { status: 'delivered', attempts: attemptNo, nextAttemptAt: null, lastStatus, deliveredAt: this.deps.clock() }, logged);
-        return { status: 'done' };
+        await this.writer.write({ deliveryId: delivery.id, patch: { status: 'delivered', attempts: attemptNo, nextAttemptAt: null, lastStatus, deliveredAt: this.deps.clock() }, attempt: logged });
+        return;
       case 'retry':
-        if (await this.deps.webhooks.finishAttempt(delivery.id, { status: 'failed', attempts: attemptNo, nextAttemptAt: action.at, lastStatus }, logged)) {
-          await this.deps.jobs.enqueue('webhooks.deliver', { deliveryId: delivery.id }, { startAfter: action.at });
-        }
-        return { status: 'done', detail: { retryAt: action.at.toISOString() } };
+        // No job: the pumps claim due retries themselves (their tick polls for due deliveries).
+        await this.writer.write({ deliveryId: delivery.id, patch: { status: 'failed', attempts: attemptNo, nextAttemptAt: action.at, lastStatus }, attempt: logged });
+        return;
       case 'dead':
-        await this.deps.webhooks.finishAttempt(delivery.id, { status: 'dead', attempts: attemptNo, nextAttemptAt: null, lastStatus }, logged);
-        log.warn({ reason: action.reason }, 'webhook delivery is dead');
-        return { status: 'done', detail: { dead: action.reason } };
+        await this.writer.write({ deliveryId: delivery.id, patch: { status: 'dead', attempts: attemptNo, nextAttemptAt: null, lastStatus }, attempt: logged });
+        this.deps.logger.warn({ deliveryId: delivery.id, eventId: event.id, endpointId: claim.endpoint.id, reason: action.reason }, 'webhook delivery is dead');
+        return;
       case 'disable_endpoint':
-        await this.deps.webhooks.disableEndpointUnscoped(endpoint.id, 'receiver_gone_410');
-        await this.deps.webhooks.finishAttempt(delivery.id, { status: 'dead', attempts: attemptNo, nextAttemptAt: null, lastStatus }, logged);
-        log.warn('webhook endpoint answered 410 Gone; endpoint disabled');
-        return { status: 'done', detail: { endpointDisabled: true } };
+        await this.deps.webhooks.disableEndpointUnscoped(claim.endpoint.id, 'receiver_gone_410');
+        await this.writer.write({ deliveryId: delivery.id, patch: { status: 'dead', attempts: attemptNo, nextAttemptAt: null, lastStatus }, attempt: logged });
+        this.deps.logger.warn({ deliveryId: delivery.id, endpointId: claim.endpoint.id }, 'webhook endpoint answered 410 Gone; endpoint disabled');
+        return;
     }
-  }
-
-  private async send(event: OutboxEventRecord, endpoint: WebhookEndpointRecord, body: string): Promise<WebhookSendResult> {
-    let target;
-    try {
-      // Checked again before every attempt: the host may resolve somewhere else by now.
-      target = await checkWebhookUrl(endpoint.url, this.deps.egress);
-    } catch (err) {
-      if (!(err instanceof EgressDeniedError)) throw err;
-      return { ok: false, latencyMs: 0, responseSnippet: '', abortMessage: false, error: 'connect', errorCode: `egress_denied:${err.code}` };
-    }
-    const now = this.deps.clock();
-    const headers = signWebhook({ msgId: event.id, timestamp: now, body, secrets: await this.deps.endpoints.signingSecrets(endpoint, now) });
-    return this.deps.sender({ target, headers, body, timeoutMs: this.deps.settings.timeoutMs });
-  }
-
-  private async finish(delivery: DeliveryRecord, status: DeliveryStatus, lastStatus: number | null, nextAttemptAt: Date | null): Promise<void> {
-    await this.deps.webhooks.finishAttempt(delivery.id, { status, attempts: delivery.attempts, nextAttemptAt, lastStatus: lastStatus ?? delivery.lastStatus });
   }
 
   /**

@@ -17,6 +17,8 @@ import type { PinnedTarget } from './egress-guard.js';
  * The connection may only go to `target.addresses`: the custom `lookup` answers from that list
  * and never consults DNS, so a rebinding resolver that answers differently the second time has
  * no say. TLS still validates the certificate against the host name (SNI = `target.host`).
+ * Connections are kept alive per pinned target (AgentPool): reused only by attempts whose own
+ * egress check pinned the same address list.
  */
 
 export type WebhookSendError =
@@ -66,7 +68,10 @@ export interface WebhookSenderDeps {
   defaultTimeoutMs?: number;
 }
 
-export type WebhookSender = (request: WebhookSendRequest) => Promise<WebhookSendResult>;
+export type WebhookSender = ((request: WebhookSendRequest) => Promise<WebhookSendResult>) & {
+  /** Closes pooled keep-alive connections (on shutdown). */
+  close?: () => void;
+};
 
 /** Headers the caller must not set: they are the transport's, and smuggling them breaks framing. */
 const RESERVED_HEADERS = new Set(['host', 'content-length', 'transfer-encoding', 'connection', 'content-type', 'user-agent', 'expect', 'upgrade']);
@@ -129,14 +134,77 @@ function pinnedLookup(target: PinnedTarget): LookupFunction {
   };
 }
 
+/** Idle keep-alive sockets are closed before typical receivers (Node: 5 s) close them first. */
+const IDLE_SOCKET_MS = 4_000;
+/** Pinned agents kept; the least recently used beyond this are closed. */
+const MAX_AGENTS = 1_000;
+/** Errors of a reused keep-alive socket that the receiver closed while it sat idle. */
+const STALE_SOCKET_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
+
+type PooledAgent = http.Agent | https.Agent;
+
+/**
+ * Keep-alive connections, one agent per pinned target: the agent's key holds the exact address
+ * list the egress guard approved, so a pooled socket is only ever reused for an attempt whose own
+ * check pinned the same addresses (a socket is never "older" than the check that allows it). When
+ * a host starts resolving elsewhere, its previous agent gets no new requests and its idle sockets
+ * are closed.
+ */
+class AgentPool {
+  private readonly agents = new Map<string, PooledAgent>();
+  private readonly current = new Map<string, string>();
+
+  agentFor(target: PinnedTarget): PooledAgent {
+    const origin = `${target.protocol}//${target.host}:${target.port}`;
+    const key = `${origin}|${target.addresses.map((a) => `${a.family}/${a.address}`).join(',')}`;
+    let agent = this.agents.get(key);
+    if (agent) {
+      // LRU order: most recently used last.
+      this.agents.delete(key);
+      this.agents.set(key, agent);
+    } else {
+      const options: http.AgentOptions = { keepAlive: true, timeout: IDLE_SOCKET_MS, maxFreeSockets: 256, scheduling: 'lifo' };
+      agent = target.protocol === 'https:' ? new https.Agent(options) : new http.Agent(options);
+      this.agents.set(key, agent);
+      while (this.agents.size > MAX_AGENTS) {
+        const [oldest] = this.agents.keys();
+        this.retire(oldest!);
+      }
+    }
+    const previous = this.current.get(origin);
+    if (previous !== key) {
+      this.current.set(origin, key);
+      // The host now resolves elsewhere: the old agent's idle sockets must not be reused.
+      if (previous !== undefined) this.retire(previous);
+    }
+    return agent;
+  }
+
+  private retire(key: string): void {
+    const agent = this.agents.get(key);
+    this.agents.delete(key);
+    if (!agent) return;
+    // Requests in flight finish on their sockets; idle ones close now.
+    // (It is unreachable now, so the sockets it still frees later just idle out.)
+    for (const sockets of Object.values(agent.freeSockets)) for (const s of sockets ?? []) s.destroy();
+  }
+
+  close(): void {
+    for (const agent of this.agents.values()) agent.destroy();
+    this.agents.clear();
+    this.current.clear();
+  }
+}
+
 export function createWebhookSender(deps: WebhookSenderDeps): WebhookSender {
   const now = deps.now ?? (() => new Date());
   const monotonicMs = deps.monotonicMs ?? (() => performance.now());
   const snippetCap = deps.snippetBytes ?? 1024;
   const userAgent = `mailbox-connector-webhooks/${deps.version}`;
+  const pool = new AgentPool();
 
-  return (request) =>
-    new Promise<WebhookSendResult>((resolve, reject) => {
+  const attempt = (request: WebhookSendRequest, fresh: boolean): Promise<WebhookSendResult & { staleSocket?: boolean }> =>
+    new Promise((resolve, reject) => {
       const { target } = request;
       const timeoutMs = request.timeoutMs ?? deps.defaultTimeoutMs ?? 15_000;
       const body = typeof request.body === 'string' ? Buffer.from(request.body, 'utf8') : request.body;
@@ -158,28 +226,32 @@ export function createWebhookSender(deps: WebhookSenderDeps): WebhookSender {
       const chunks: Buffer[] = [];
       let received = 0;
 
-      const finish = (result: Omit<WebhookSendResult, 'latencyMs'>) => {
+      /** `complete`: the whole answer was read, so the socket can go back to the pool. */
+      const finish = (result: Omit<WebhookSendResult, 'latencyMs'> & { staleSocket?: boolean }, complete = false) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
         resolve({ ...result, latencyMs: latency() });
-        // Nothing more is read: free the socket (agent:false, so it is ours alone).
-        req.destroy();
+        // Anything unread (a huge answer, a timeout) would poison the connection: close it.
+        if (!complete) req.destroy();
       };
 
-      const finishWithAnswer = () => {
+      const finishWithAnswer = (complete = false) => {
         const code = status ?? 0;
         const retryAfterMs = parseRetryAfter(responseHeaders['retry-after'], now());
         const delivery = responseHeaders['webhook-delivery'];
         const ok = code >= 200 && code < 300;
-        finish({
-          ok,
-          status: code,
-          responseSnippet: toText(Buffer.concat(chunks).subarray(0, snippetCap)),
-          abortMessage: typeof delivery === 'string' && delivery.trim().toLowerCase() === 'abort-message',
-          ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
-          ...(ok ? {} : { error: code >= 300 && code < 400 ? ('redirect' as const) : ('http_status' as const) }),
-        });
+        finish(
+          {
+            ok,
+            status: code,
+            responseSnippet: toText(Buffer.concat(chunks).subarray(0, snippetCap)),
+            abortMessage: typeof delivery === 'string' && delivery.trim().toLowerCase() === 'abort-message',
+            ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
+            ...(ok ? {} : { error: code >= 300 && code < 400 ? ('redirect' as const) : ('http_status' as const) }),
+          },
+          complete,
+        );
       };
 
       const options: https.RequestOptions = {
@@ -189,8 +261,8 @@ export function createWebhookSender(deps: WebhookSenderDeps): WebhookSender {
         path: target.path,
         headers,
         lookup: pinnedLookup(target),
-        // A fresh connection per attempt: a pooled socket could outlive the check that pinned it.
-        agent: false,
+        // Keep-alive per pinned target (see AgentPool); a retry after a stale socket uses a new one.
+        agent: fresh ? false : pool.agentFor(target),
         // Svix/Standard Webhooks: redirects are failures; node:http never follows them anyway.
       };
       if (target.protocol === 'https:') {
@@ -225,9 +297,9 @@ export function createWebhookSender(deps: WebhookSenderDeps): WebhookSender {
           // Read up to the cap, then stop: the rest is discarded with the socket.
           if (received >= snippetCap) finishWithAnswer();
         });
-        res.on('end', finishWithAnswer);
-        res.on('error', finishWithAnswer);
-        res.on('close', finishWithAnswer);
+        res.on('end', () => finishWithAnswer(true));
+        res.on('error', () => finishWithAnswer());
+        res.on('close', () => finishWithAnswer());
       });
 
       req.on('error', (err: NodeJS.ErrnoException) => {
@@ -243,9 +315,21 @@ export function createWebhookSender(deps: WebhookSenderDeps): WebhookSender {
           abortMessage: false,
           error,
           ...(err.code ? { errorCode: err.code } : {}),
+          // The receiver closed an idle pooled connection just as we reused it: nothing was answered.
+          ...(req.reusedSocket && !timedOut && STALE_SOCKET_CODES.has(err.code ?? '') ? { staleSocket: true } : {}),
         });
       });
 
       req.end(body);
     });
+
+  const send = async (request: WebhookSendRequest): Promise<WebhookSendResult> => {
+    const first = await attempt(request, false);
+    if (!first.staleSocket) return first;
+    // Standard keep-alive race, not a receiver failure: once more on a fresh connection (receivers
+    // deduplicate by webhook-id, so the rare double delivery this may cause is harmless).
+    const { staleSocket: _stale, ...second } = await attempt(request, true);
+    return second;
+  };
+  return Object.assign(send, { close: () => pool.close() });
 }
