@@ -1,0 +1,245 @@
+// Push → webhook latency with many connected sandbox mailboxes (issue 12 target 1).
+//   npm run bench -- latency [mailboxes=1000] [rate=20] [seconds=60]
+//   (= DATABASE_URL=postgresql://root@127.0.0.1:5432/postgres npx tsx bench/latency/latency.bench.ts …)
+//
+// One process holds the whole service (SANDBOX=1: HTTP, workers, the Google and Microsoft
+// stand-ins, default job polling), a local keep-alive webhook receiver and the driver, on a fresh
+// Postgres database. `mailboxes` addresses (Gmail and Graph alternating) are connected through
+// the hosted consent flow and backfilled (empty); one tenant endpoint receives every event.
+// Steady phase: `rate` messages per second for `seconds`, round-robin over the mailboxes (so one
+// mailbox's messages are mailboxes/rate seconds apart). Each message's latency is from the
+// stand-in accepting it (which pushes: Pub/Sub JWT push for Gmail, a change notification for
+// Graph) to the receiver getting its `message.received` webhook (matched by Message-ID).
+// Burst phase: one message for every mailbox at once; burst_ms = until the last webhook.
+// Also printed: event-loop delay p99 of this process (it runs the service), and CPU ms per
+// message (this process + its Postgres backends, from process.cpuUsage and /proc) with the load average.
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import pg from 'pg';
+import { mailAccess } from '../../src/bootstrap/connect.module.js';
+import { createCore } from '../../src/bootstrap/core.js';
+import { createModules } from '../../src/bootstrap/modules.js';
+import { startService } from '../../src/bootstrap/service.js';
+import { loadConfig } from '../../src/config/config.js';
+import { approveGoogleConsent } from '../../src/sandbox/google/google-consent.client.js';
+import { approveMicrosoftConsent } from '../../src/sandbox/microsoft/approve-microsoft-consent.js';
+import { createTestDatabase } from '../../test/helpers/postgres.js';
+
+const MAILBOXES = Number(process.argv[2] ?? 1000);
+const RATE = Number(process.argv[3] ?? 20);
+const SECONDS = Number(process.argv[4] ?? 60);
+const TICKS = 100;
+if (!process.env.DATABASE_URL) {
+  console.error('set DATABASE_URL (a Postgres server; a fresh database is created and dropped)');
+  process.exit(1);
+}
+process.env.TEST_ADMIN_DATABASE_URL ??= process.env.DATABASE_URL;
+
+const db = await createTestDatabase();
+const port = await new Promise<number>((resolve) => {
+  const s = http.createServer();
+  s.listen(0, '127.0.0.1', () => {
+    const p = (s.address() as AddressInfo).port;
+    s.close(() => resolve(p));
+  });
+});
+const baseUrl = `http://127.0.0.1:${port}`;
+const config = loadConfig({
+  NODE_ENV: 'test',
+  LOG_LEVEL: 'error',
+  PORT: String(port),
+  HOST: '127.0.0.1',
+  PUBLIC_URL: baseUrl,
+  DATABASE_URL: db.url,
+  ENCRYPTION_KEYS: `1:${randomBytes(32).toString('base64')}`,
+  WEBHOOK_ALLOWED_HOSTS: '127.0.0.1',
+  SANDBOX: '1',
+  BACKFILL_DAYS: '1',
+});
+const core = await createCore(config, { command: 'bench' });
+const modules = await createModules(core);
+const service = await startService(core, modules, { http: true, workers: true, port, host: '127.0.0.1' });
+const access = await mailAccess(core);
+const gs = access.settings.sandbox.google!;
+const ms = access.settings.sandbox.microsoft!;
+const admin = new pg.Client({ connectionString: db.url });
+admin.on('error', () => undefined);
+await admin.connect();
+
+// ------------------------------------------------------------------ receiver
+const pending = new Map<string, number>(); // Message-ID → delivered at
+const latencies: number[] = [];
+let onReceived: (() => void) | undefined;
+const receiver = http.createServer((req, res) => {
+  const chunks: Buffer[] = [];
+  req.on('data', (c: Buffer) => chunks.push(c));
+  req.on('end', () => {
+    const at = Date.now();
+    res.statusCode = 204;
+    res.end();
+    const m = /lat-[0-9a-z-]+@bench\.example/.exec(Buffer.concat(chunks).toString('utf8'));
+    if (!m) return;
+    const sent = pending.get(m[0]);
+    if (sent === undefined) return;
+    pending.delete(m[0]);
+    latencies.push(at - sent);
+    onReceived?.();
+  });
+});
+receiver.keepAliveTimeout = 60_000;
+await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', () => r()));
+const receiverUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks`;
+
+// ------------------------------------------------------------------ tenant, endpoint, mailboxes
+const tenant = await core.tenantService.create({ name: 'latency bench' });
+const apiKey = (await core.apiKeys.issue({ tenantId: tenant.id })).key;
+async function api(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> { // eslint-disable-line @typescript-eslint/no-explicit-any -- JSON answers
+  const res = await fetch(`${baseUrl}${path}`, { method, headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }, ...(body ? { body: JSON.stringify(body) } : {}) });
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : undefined };
+}
+const ep = await api('POST', '/v1/webhook-endpoints', { url: receiverUrl, events: ['message.received'] });
+if (ep.status !== 201) throw new Error(`endpoint: ${ep.status} ${JSON.stringify(ep.body)}`);
+
+const emails: Array<{ email: string; provider: 'google' | 'microsoft' }> = [];
+for (let i = 0; i < MAILBOXES; i++) {
+  const provider = i % 2 === 0 ? 'google' : 'microsoft';
+  const email = `agent${i}@${provider === 'google' ? 'acme.test' : 'contoso.test'}`;
+  if (provider === 'google') gs.createUser(email);
+  else ms.createUser(email);
+  emails.push({ email, provider });
+}
+
+async function connect(email: string, provider: 'google' | 'microsoft'): Promise<void> {
+  const session = await api('POST', '/v1/connect-sessions', { provider });
+  if (session.status !== 201) throw new Error(`session: ${session.status}`);
+  const start = await fetch(`${session.body.url}/start?provider=${provider}`, { redirect: 'manual' });
+  const cookie = (start.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
+  const authorizeUrl = start.headers.get('location')!;
+  const back = provider === 'google' ? await approveGoogleConsent(authorizeUrl, { email }) : await approveMicrosoftConsent(authorizeUrl, { email });
+  const done = await fetch(back, { redirect: 'manual', headers: { cookie } });
+  await done.text();
+  if (done.status >= 400) throw new Error(`callback: ${done.status}`);
+}
+
+const t0 = Date.now();
+let next = 0;
+await Promise.all(
+  Array.from({ length: 8 }, async () => {
+    while (next < emails.length) {
+      const e = emails[next++]!;
+      await connect(e.email, e.provider);
+    }
+  }),
+);
+const connectMs = Date.now() - t0;
+for (;;) {
+  const r = await admin.query<{ ready: string; total: string }>(
+    `SELECT count(*) FILTER (WHERE "backfillCompletedAt" IS NOT NULL AND (provider = 'google' OR "subscriptionId" IS NOT NULL)) AS ready, count(*) AS total FROM mailboxes`,
+  );
+  if (Number(r.rows[0]!.ready) >= MAILBOXES) break;
+  if (Date.now() - t0 > 20 * 60_000) throw new Error(`only ${r.rows[0]!.ready}/${MAILBOXES} mailboxes synced`);
+  await new Promise((res) => setTimeout(res, 500));
+}
+const readyMs = Date.now() - t0;
+console.log(`connected ${MAILBOXES} mailboxes (Gmail and Graph alternating) in ${(connectMs / 1000).toFixed(1)} s; all backfilled and subscribed after ${(readyMs / 1000).toFixed(1)} s`);
+
+// ------------------------------------------------------------------ delivery
+let seq = 0;
+async function deliverOne(i: number): Promise<void> {
+  const { email, provider } = emails[i % MAILBOXES]!;
+  const id = `<lat-${seq++}-${randomBytes(3).toString('hex')}@bench.example>`;
+  const mime = Buffer.from(`From: Customer <c@customer.example>\r\nTo: ${email}\r\nSubject: Latency ${seq}\r\nMessage-ID: ${id}\r\nDate: ${new Date().toUTCString()}\r\n\r\nHello, where is my order?\r\n`);
+  pending.set(id.slice(1, -1), Date.now());
+  if (provider === 'google') gs.deliver(email, mime);
+  else await ms.deliver(email, mime);
+}
+
+async function drained(timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (pending.size > 0 && Date.now() < deadline) await new Promise<void>((r) => ((onReceived = r), setTimeout(r, 250)));
+  onReceived = undefined;
+  return pending.size === 0;
+}
+
+function pct(values: number[], p: number): number {
+  const s = [...values].sort((a, b) => a - b);
+  return s.length ? s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]! : NaN;
+}
+
+async function backendCpuMs(): Promise<number> {
+  const r = await admin.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [db.name]);
+  let sum = 0;
+  for (const { pid } of r.rows) {
+    try {
+      const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = f.slice(f.lastIndexOf(')') + 2).split(' ');
+      sum += ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS;
+    } catch {
+      // backend gone
+    }
+  }
+  return sum;
+}
+
+// Warm-up: a few messages, not measured.
+for (let i = 0; i < Math.min(20, MAILBOXES); i++) await deliverOne(i);
+await drained(60_000);
+latencies.length = 0;
+
+const loop = monitorEventLoopDelay({ resolution: 10 });
+loop.enable();
+const cpu0 = process.cpuUsage();
+const pg0 = await backendCpuMs();
+const total = RATE * SECONDS;
+const steadyStart = Date.now();
+for (let n = 0; n < total; n++) {
+  const due = steadyStart + (n * 1000) / RATE;
+  const wait = due - Date.now();
+  if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+  await deliverOne(n);
+}
+const complete = await drained(60_000);
+const cpu1 = process.cpuUsage(cpu0);
+const pg1 = await backendCpuMs();
+loop.disable();
+const steady = [...latencies];
+const lost = pending.size;
+pending.clear();
+const loadSteady = readFileSync('/proc/loadavg', 'utf8').trim();
+
+const steadyCpuMs = (cpu1.user + cpu1.system) / 1000;
+const pgCpuMs = Math.max(0, pg1 - pg0); // backends alive at both samples (pooled connections)
+console.log(`steady: ${steady.length}/${total} delivered${complete ? '' : ` (${lost} missing after 60 s)`}; p50 ${pct(steady, 50)} ms, p90 ${pct(steady, 90)} ms, p99 ${pct(steady, 99)} ms, max ${Math.max(...steady)} ms`);
+console.log(`steady CPU: service process ${(steadyCpuMs / steady.length).toFixed(2)} ms/message, Postgres backends ${(pgCpuMs / steady.length).toFixed(2)} ms/message; event-loop delay p99 ${(loop.percentile(99) / 1e6).toFixed(1)} ms, max ${(loop.max / 1e6).toFixed(1)} ms; loadavg ${loadSteady}`);
+
+// Burst: one message for every mailbox at once.
+latencies.length = 0;
+const burstStart = Date.now();
+for (let i = 0; i < MAILBOXES; i++) await deliverOne(i);
+const injected = Date.now() - burstStart;
+const burstComplete = await drained(120_000);
+const burstMs = burstComplete ? Date.now() - burstStart : NaN;
+console.log(`burst: ${latencies.length}/${MAILBOXES} delivered${burstComplete ? ` in ${burstMs} ms` : ` (${pending.size} missing after 120 s)`} (injecting took ${injected} ms); per-message p50 ${pct(latencies, 50)} ms, p99 ${pct(latencies, 99)} ms; loadavg ${readFileSync('/proc/loadavg', 'utf8').trim()}`);
+
+const result = {
+  p50_ms: pct(steady, 50),
+  p99_ms: pct(steady, 99),
+  burst_ms: burstMs,
+  mailboxes: MAILBOXES,
+  rate_per_s: RATE,
+  seconds: SECONDS,
+  steady_missing: lost,
+  event_loop_p99_ms: Math.round(loop.percentile(99) / 1e5) / 10,
+  cpu_ms_per_msg: Math.round(((steadyCpuMs + pgCpuMs) / Math.max(1, steady.length)) * 100) / 100,
+};
+await service.stop();
+await core.close();
+await admin.end();
+receiver.close();
+await db.drop();
+console.log(`RESULT ${JSON.stringify(result)}`);
+process.exit(0);
