@@ -1,17 +1,21 @@
 import type { Server } from 'node:http';
-import { createApp } from '../http/app.js';
+import { createApp, createHealthApp } from '../http/app.js';
 import { createAuthenticator } from '../http/authenticator.js';
 import { registerOpsRoutes } from '../http/routes/ops.route.js';
 import { createRouteRegistry, type RouteRegistry } from '../http/route-registry.js';
 import type { OpsCommand } from '../ops/ops-command.js';
+import { WorkerHeartbeatRepository } from '../storage/worker-heartbeat.repository.js';
 import type { Core } from './core.js';
 import type { ServiceModule } from './module.js';
+import { WorkerHeartbeat, workersReadiness } from './worker-heartbeat.js';
 
 export const VERSION = '0.1.0';
 
 export interface RunningService {
   /** Port the HTTP server listens on (when HTTP runs). */
   port: number | undefined;
+  /** Port of a worker's health server (/healthz, /readyz, /metrics), when it runs. */
+  healthPort: number | undefined;
   routes: RouteRegistry;
   /** Stops HTTP (finishing in-flight requests), then workers (finishing or releasing jobs), then modules. */
   stop(): Promise<void>;
@@ -22,8 +26,8 @@ export class ListenError extends Error {
   override readonly name = 'ListenError';
 }
 
-function listenError(err: Error, port: number, host: string, fromFlag: boolean): ListenError {
-  const setting = fromFlag ? '--port' : 'PORT';
+function listenError(err: Error, port: number, host: string, fromFlag: boolean, flag = '--port'): ListenError {
+  const setting = fromFlag ? flag : 'PORT';
   switch ((err as NodeJS.ErrnoException).code) {
     case 'EADDRINUSE':
       return new ListenError(`port ${port} is already in use (${setting}): stop the process using it or choose another port`, { cause: err });
@@ -44,21 +48,35 @@ export function collectOps(modules: ServiceModule[]): OpsCommand[] {
 export async function startService(
   core: Core,
   modules: ServiceModule[],
-  opts: { http: boolean; workers: boolean; port?: number; host?: string },
+  opts: {
+    http: boolean;
+    workers: boolean;
+    port?: number;
+    host?: string;
+    /**
+     * Without `http` (a `worker`): serve /healthz, /readyz and /metrics on `port` (default PORT).
+     * A default port already in use only costs the health server (logged); a given one is an error.
+     */
+    healthServer?: { port?: number };
+  },
 ): Promise<RunningService> {
   const routes = createRouteRegistry();
   for (const m of modules) m.routes?.(routes);
   registerOpsRoutes(routes, collectOps(modules), core.audit);
+  const heartbeats = new WorkerHeartbeatRepository(core.prisma, core.db.sql);
+  const heartbeat = opts.workers ? new WorkerHeartbeat(heartbeats, opts.http ? 'serve' : 'worker', core.logger, core.clock) : undefined;
+  const readiness = [...modules.flatMap((m) => m.readiness ?? []), workersReadiness({ repo: heartbeats, own: heartbeat, clock: core.clock })];
 
   let server: Server | undefined;
   let port: number | undefined;
+  let healthPort: number | undefined;
   if (opts.http) {
     const app = createApp({
       logger: core.logger,
       metrics: core.metrics,
       routes,
       authenticate: createAuthenticator({ apiKeys: core.apiKeys, localAdminToken: () => core.embeddedLock?.info.adminToken }),
-      readiness: modules.flatMap((m) => m.readiness ?? []),
+      readiness,
       bodyLimit: core.config.http.bodyLimit,
       version: VERSION,
       publicUrl: core.config.http.publicUrl,
@@ -79,18 +97,37 @@ export async function startService(
     server.headersTimeout = 66_000;
     server.requestTimeout = 120_000;
     core.logger.info({ port }, 'http listening');
+  } else if (opts.healthServer) {
+    const wanted = opts.healthServer.port ?? core.config.http.port;
+    const host = opts.host ?? core.config.http.host;
+    const app = createHealthApp({ metrics: core.metrics, readiness });
+    try {
+      server = await new Promise<Server>((resolve, reject) => {
+        const s = app.listen(wanted, host, (err?: Error) => (err ? reject(listenError(err, wanted, host, opts.healthServer?.port !== undefined, '--health-port')) : resolve(s)));
+      });
+      const address = server.address();
+      healthPort = typeof address === 'object' && address ? address.port : undefined;
+      core.logger.info({ port: healthPort }, 'health server listening');
+    } catch (err) {
+      // Several workers on one host with the default PORT: the first one answers for the host.
+      const inUse = ((err as Error).cause as NodeJS.ErrnoException | undefined)?.code === 'EADDRINUSE';
+      if (opts.healthServer.port !== undefined || !inUse) throw err;
+      core.logger.warn({ port: wanted }, 'health server not started: PORT is in use (give this worker its own with --health-port)');
+    }
   }
 
   if (opts.workers) {
     for (const m of modules) m.jobs?.(core.jobs);
     for (const m of modules) for (const s of m.schedules ?? []) await core.jobs.schedule(s.name, s.cron);
     await core.jobs.startWorkers();
+    await heartbeat?.start();
     core.logger.info('workers started');
   }
 
   let stopping: Promise<void> | undefined;
   return {
     port,
+    healthPort,
     routes,
     stop() {
       stopping ??= (async () => {
@@ -103,6 +140,7 @@ export async function startService(
           });
         }
         await core.jobs.stop();
+        await heartbeat?.stop();
         for (const m of [...modules].reverse()) await m.stop?.().catch((err: unknown) => core.logger.warn({ err, module: m.name }, 'module stop failed'));
       })();
       return stopping;

@@ -73,11 +73,12 @@ const serve = program
 program
   .command('worker')
   .description('run workers only (scale out: several processes against one Postgres)')
-  .action(async () => {
+  .option('--health-port <port>', 'port of the /healthz, /readyz and /metrics server (default PORT or 8080)', portArg)
+  .action(async (opts: { healthPort?: number }) => {
     const cfg = config();
     if (cfg.database.embedded) throw new CliError('worker needs DATABASE_URL: the embedded database admits one process (use serve)');
     const { runServer } = await import('./server-runner.js');
-    await runServer(cfg, { http: false, workers: true, json: json() });
+    await runServer(cfg, { http: false, workers: true, ...(opts.healthPort !== undefined ? { healthPort: opts.healthPort } : {}), json: json() });
   });
 
 program

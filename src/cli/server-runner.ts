@@ -7,10 +7,16 @@ import { acquireEmbeddedLock, readEmbeddedLock } from '../storage/embedded-lock.
 import { migrate, readMigrations } from '../storage/migrator.js';
 import { CliError } from './ops-client.js';
 
-export async function runServer(config: Config, opts: { http: boolean; workers: boolean; port?: number; json: boolean }): Promise<void> {
+export async function runServer(config: Config, opts: { http: boolean; workers: boolean; port?: number; healthPort?: number; json: boolean }): Promise<void> {
   const core = await createCore(config, { command: opts.http ? 'mailbox-connector serve' : 'mailbox-connector worker' });
   const modules = await createModules(core);
-  const service = await startService(core, modules, { http: opts.http, workers: opts.workers, ...(opts.port !== undefined ? { port: opts.port } : {}) });
+  const service = await startService(core, modules, {
+    http: opts.http,
+    workers: opts.workers,
+    ...(opts.port !== undefined ? { port: opts.port } : {}),
+    // A worker answers /healthz and /readyz too (container health checks, orchestrators).
+    ...(opts.http ? {} : { healthServer: opts.healthPort !== undefined ? { port: opts.healthPort } : {} }),
+  });
   if (service.port !== undefined) {
     const line = { listening: `http://127.0.0.1:${service.port}`, publicUrl: config.http.publicUrl, database: core.db.kind };
     process.stdout.write(opts.json ? `${JSON.stringify(line)}\n` : `mailbox-connector listening on ${line.listening} (database: ${line.database})\n`);

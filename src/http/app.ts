@@ -42,6 +42,73 @@ export function buildOpenApiDocument(routes: RouteRegistry, version: string, pub
   });
 }
 
+export interface ReadinessReport {
+  ready: boolean;
+  status: 'ready' | 'not_ready';
+  checks: Record<string, { status: string; detail?: string }>;
+}
+
+/** Runs every check (3 s each, in parallel); not ready when a required one is not `ok`. */
+export async function evaluateReadiness(checks: ReadinessCheck[]): Promise<ReadinessReport> {
+  const results: ReadinessReport['checks'] = {};
+  let ready = true;
+  await Promise.all(
+    checks.map(async (c) => {
+      let r: { status: 'ok' | 'not_configured' | 'error'; detail?: string };
+      try {
+        r = await withTimeout(c.check(), 3000);
+      } catch (err) {
+        r = { status: 'error', detail: failureDetail(err) };
+      }
+      results[c.name] = r;
+      if (c.required && r.status !== 'ok') ready = false;
+    }),
+  );
+  return { ready, status: ready ? 'ready' : 'not_ready', checks: results };
+}
+
+/**
+ * What a failed check says: the error's code (ECONNREFUSED, 57P01, …), never its message, which
+ * may name hosts, users or data.
+ */
+function failureDetail(err: unknown): string {
+  if (err instanceof Error && err.message === 'timeout') return 'no answer within 3 s';
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^[A-Za-z0-9_.-]{1,40}$/.test(code) ? `unreachable (${code})` : 'check failed';
+}
+
+/** `/healthz` (the process answers), `/readyz` (it can do its job: per-component detail), `/metrics`. */
+export function registerHealthRoutes(app: Express, deps: Pick<AppDeps, 'metrics' | 'readiness'>): void {
+  app.get('/healthz', (_req, res) => {
+    res.locals.route = '/healthz';
+    res.json({ status: 'ok' });
+  });
+  app.get('/readyz', async (_req, res) => {
+    res.locals.route = '/readyz';
+    const report = await evaluateReadiness(deps.readiness);
+    res.status(report.ready ? 200 : 503).json({ status: report.status, checks: report.checks });
+  });
+  app.get('/metrics', async (_req, res) => {
+    res.locals.route = '/metrics';
+    res.setHeader('content-type', deps.metrics.registry.contentType);
+    res.send(await deps.metrics.registry.metrics());
+  });
+}
+
+/**
+ * The health server of a `worker` process (no API): the same `/healthz`, `/readyz` and `/metrics`
+ * as `serve`, so one container HEALTHCHECK and one scrape config fit both.
+ */
+export function createHealthApp(deps: Pick<AppDeps, 'metrics' | 'readiness'>): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  registerHealthRoutes(app, deps);
+  app.use((_req, res) => {
+    res.status(404).json({ error: { code: 'route_not_found', message: 'this is a worker: only /healthz, /readyz and /metrics' } });
+  });
+  return app;
+}
+
 export function createApp(deps: AppDeps): Express {
   const app = express();
   app.disable('x-powered-by');
@@ -77,33 +144,7 @@ export function createApp(deps: AppDeps): Express {
 
   const jsonParser = (limit?: string): RequestHandler => express.json({ limit: limit ?? deps.bodyLimit, strict: true, type: ['application/json', 'application/*+json'] });
 
-  app.get('/healthz', (_req, res) => {
-    res.locals.route = '/healthz';
-    res.json({ status: 'ok' });
-  });
-  app.get('/readyz', async (_req, res) => {
-    res.locals.route = '/readyz';
-    const results: Record<string, { status: string; detail?: string }> = {};
-    let ready = true;
-    await Promise.all(
-      deps.readiness.map(async (c) => {
-        let r: { status: 'ok' | 'not_configured' | 'error'; detail?: string };
-        try {
-          r = await withTimeout(c.check(), 3000);
-        } catch {
-          r = { status: 'error', detail: 'check timed out or failed' };
-        }
-        results[c.name] = r;
-        if (c.required && r.status !== 'ok') ready = false;
-      }),
-    );
-    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not_ready', checks: results });
-  });
-  app.get('/metrics', async (_req, res) => {
-    res.locals.route = '/metrics';
-    res.setHeader('content-type', deps.metrics.registry.contentType);
-    res.send(await deps.metrics.registry.metrics());
-  });
+  registerHealthRoutes(app, deps);
   let openApiCache: unknown;
   app.get('/openapi.json', (_req, res) => {
     res.locals.route = '/openapi.json';

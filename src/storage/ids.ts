@@ -23,6 +23,7 @@ export const ID_PREFIXES = {
   audit: 'aud',
   purge: 'prg',
   breakGlass: 'bgs',
+  workerHeartbeat: 'wkr',
 } as const;
 
 export type IdKind = keyof typeof ID_PREFIXES;

@@ -40,6 +40,8 @@ export interface TestServiceOptions {
   modules?: (core: Core) => Promise<ServiceModule[]>;
   workers?: boolean;
   http?: boolean;
+  /** With `http: false`: run a worker's health server (/healthz, /readyz, /metrics) on this port. */
+  healthPort?: number;
   /** Reuse an existing database instead of creating one (restarts, several processes). */
   databaseUrl?: string;
   dataDir?: string;
@@ -98,7 +100,13 @@ export async function startTestService(opts: TestServiceOptions = {}): Promise<T
   });
   const core = await createCore(config, { command: 'test', logDestination: sink, jobPollingSeconds: 0.5 });
   const modules = await (opts.modules ?? createModules)(core);
-  const service = await startService(core, modules, { http: opts.http ?? true, workers: opts.workers ?? true, port, host: '127.0.0.1' });
+  const service = await startService(core, modules, {
+    http: opts.http ?? true,
+    workers: opts.workers ?? true,
+    port,
+    host: '127.0.0.1',
+    ...(opts.healthPort !== undefined ? { healthServer: { port: opts.healthPort } } : {}),
+  });
   const url = `http://127.0.0.1:${port}`;
   return {
     url,
