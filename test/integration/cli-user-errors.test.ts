@@ -96,7 +96,7 @@ describe('command-line mistakes', () => {
   }, 60_000);
 
   it('answers mailboxes resync of an unknown id with one line and exit 1', () => {
-    const r = cli(['mailboxes', 'resync', 'mbx_does_not_exist'], { env: { ...storageEnv('resync'), ENCRYPTION_KEYS: keys } });
+    const r = cli(['mailboxes', 'resync', 'mbx_does_not_exist'], { env: { ...storageEnv('shared'), ENCRYPTION_KEYS: keys } });
     expectOneLineError(r, /^error: mailbox not found$/);
   }, 120_000);
 
@@ -111,10 +111,12 @@ describe('command-line mistakes', () => {
     afterAll(async () => new Promise<void>((resolve) => blocker.close(() => resolve())));
 
     it('stops serve with one line naming the port and the setting, and a non-zero exit', () => {
-      const viaEnv = cli(['serve'], { env: { ...storageEnv('port-env'), ENCRYPTION_KEYS: keys, PORT: String(port) } });
+      // Same storage as the resync case: the second start also proves a start that failed this way
+      // leaves the (embedded) database usable.
+      const viaEnv = cli(['serve'], { env: { ...storageEnv('shared'), ENCRYPTION_KEYS: keys, PORT: String(port) } });
       expectOneLineError(viaEnv, new RegExp(`port ${port} is already in use \\(PORT\\)`));
       expect(viaEnv.stdout).not.toMatch(/listening/);
-      const viaFlag = cli(['serve', '--port', String(port)], { env: { ...storageEnv('port-flag'), ENCRYPTION_KEYS: keys } });
+      const viaFlag = cli(['serve', '--port', String(port)], { env: { ...storageEnv('shared'), ENCRYPTION_KEYS: keys } });
       expectOneLineError(viaFlag, new RegExp(`port ${port} is already in use \\(--port\\)`));
     }, 240_000);
   });
