@@ -17,6 +17,7 @@ import { createCore, type Core } from '../../src/bootstrap/core.js';
 import { loadConfig } from '../../src/config/config.js';
 import { OutboxService } from '../../src/events/outbox.service.js';
 import { IngestService } from '../../src/ingest/ingest.service.js';
+import { MimeParsePool } from '../../src/ingest/parse-pool.js';
 import { MAILBOX_ADDRESS_AAD } from '../../src/mailboxes/message-content.js';
 import type { MailProvider } from '../../src/providers/mail-provider.port.js';
 import { GmailAdapter } from '../../src/providers/google/gmail.adapter.js';
@@ -66,8 +67,10 @@ function config(databaseUrl: string, encryptionKeys: string) {
   return loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'silent', DATABASE_URL: databaseUrl, ENCRYPTION_KEYS: encryptionKeys, MAX_MESSAGE_BYTES: String(200 * MIB) });
 }
 
-function ingestService(core: Core, blobs: BlobStore): IngestService {
+function ingestService(core: Core, blobs: BlobStore, parsePool: MimeParsePool): IngestService {
   return new IngestService({
+    // MIME parsing in worker threads, as src/bootstrap/sync.module.ts runs it.
+    parse: parsePool.parse,
     messages: new MessageWriteRepository(core.prisma),
     blobs,
     dataKeys: core.dataKeys,
@@ -114,9 +117,11 @@ const attachmentBytesFor = (messageBytes: number): number => Math.floor(((messag
 
 async function child(task: ChildTask): Promise<ChildResult> {
   const core = await createCore(config(task.databaseUrl, task.encryptionKeys), { command: 'bench' });
+  const parsePool = new MimeParsePool();
   try {
-    const blobs = new BlobStore(core.prisma, core.dataKeys);
-    const ingest = ingestService(core, blobs);
+    // As src/bootstrap/sync.module.ts builds it on Postgres.
+    const blobs = new BlobStore(core.prisma, core.dataKeys, { sql: core.db.sql });
+    const ingest = ingestService(core, blobs, parsePool);
     const provider: MailProvider =
       task.kind === 'graph'
         ? new GraphAdapter({ endpoints: task.graphEndpoints!, accessToken: async () => task.token })
@@ -129,8 +134,11 @@ async function child(task: ChildTask): Promise<ChildResult> {
         return { providerMessageId: data.id!, providerThreadId: data.threadId ?? undefined, raw: Readable.from([Buffer.from(data.raw!, 'base64url')]), sizeEstimate: data.sizeEstimate ?? undefined, receivedAt: new Date(Number(data.internalDate)), labelIds: [] };
       };
     }
-    // Warm the code paths and the connection pool on a tiny fetch-free ingest, then settle.
+    // Warm the code paths, the parse worker and the connection pool on a tiny message, then settle.
     await provider.getAddress().catch(() => undefined);
+    const mailbox = { id: task.mailbox.id, tenantId: task.mailbox.tenantId, provider: task.kind === 'graph' ? ('microsoft' as const) : ('google' as const) };
+    const tiny = Buffer.from('From: a@fabrikam.test\r\nTo: b@contoso.test\r\nSubject: warm-up\r\nMessage-ID: <warm@fabrikam.test>\r\n\r\nhi\r\n');
+    await ingest.ingest(mailbox, { providerMessageId: 'warm-up', providerThreadId: undefined, raw: Readable.from([tiny]), receivedAt: new Date() });
     (globalThis as { gc?: () => void }).gc?.();
     await new Promise((r) => setTimeout(r, 300));
     const baseline = process.memoryUsage().rss;
@@ -147,7 +155,7 @@ async function child(task: ChildTask): Promise<ChildResult> {
     const t0 = performance.now();
     const raw = await provider.fetchRaw(task.providerMessageId);
     const result = await ingest.ingest(
-      { id: task.mailbox.id, tenantId: task.mailbox.tenantId, provider: task.kind === 'graph' ? 'microsoft' : 'google' },
+      mailbox,
       { providerMessageId: raw.providerMessageId, providerThreadId: raw.providerThreadId, raw: raw.raw, receivedAt: raw.receivedAt },
     );
     const seconds = (performance.now() - t0) / 1000;
@@ -181,6 +189,7 @@ async function child(task: ChildTask): Promise<ChildResult> {
       messageBytes,
     };
   } finally {
+    await parsePool.close();
     await core.close();
   }
 }

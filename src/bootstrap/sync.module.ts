@@ -50,7 +50,8 @@ export async function syncModule(core: Core, opts: SyncModuleOptions = {}): Prom
   const parsePool = new MimeParsePool();
   const ingest = new IngestService({
     messages,
-    blobs: new BlobStore(core.prisma, core.dataKeys),
+    // Chunk statements through the pg driver on Postgres (binary parameters, no base64 copies).
+    blobs: new BlobStore(core.prisma, core.dataKeys, { sql: core.db.kind === 'postgres' ? core.db.sql : undefined }),
     dataKeys: core.dataKeys,
     blindIndex: core.blindIndex,
     outbox,
