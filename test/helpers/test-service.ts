@@ -17,6 +17,7 @@ import type { ServiceModule } from '../../src/bootstrap/module.js';
 import { createModules } from '../../src/bootstrap/modules.js';
 import { startService, type RunningService } from '../../src/bootstrap/service.js';
 import { loadConfig, type Config } from '../../src/config/config.js';
+import { seedFromPgliteTemplate } from './pglite-template.js';
 import { createTestDatabase } from './postgres.js';
 
 export interface TestService {
@@ -79,6 +80,7 @@ export async function startTestService(opts: TestServiceOptions = {}): Promise<T
       cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
     }
   }
+  if (!databaseUrl && dataDir) seedFromPgliteTemplate(dataDir);
   const port = await freePort();
   const config = loadConfig({
     NODE_ENV: 'test',

@@ -1,0 +1,47 @@
+import { cpSync, existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { inject } from 'vitest';
+import { openDatabase } from '../../src/storage/database.js';
+import { migrate, readMigrations } from '../../src/storage/migrator.js';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    /** A data folder whose `pgdata` is an initialised, fully migrated embedded database. */
+    pgliteTemplate: string;
+  }
+}
+
+/** An embedded database folder, initialised and migrated by the project's own migrator. */
+export async function buildPgliteTemplate(): Promise<string> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'mbc-pglite-template-'));
+  const db = await openDatabase({ databaseUrl: undefined, dataDir: dir, guardTransactions: false });
+  try {
+    const session = await db.session();
+    try {
+      await migrate(session, await readMigrations());
+    } finally {
+      await session.release();
+    }
+  } finally {
+    await db.close();
+  }
+  return dir;
+}
+
+/**
+ * Gives `dataDir` a copy of the suite's template database when it has none yet (the service's
+ * migrator then finds every migration applied, and checks their checksums). Without a template
+ * (a Postgres run, or a file run outside the suite's global setup) the service creates the
+ * database itself, as it would in production.
+ */
+export function seedFromPgliteTemplate(dataDir: string): void {
+  let template: string | undefined;
+  try {
+    template = inject('pgliteTemplate');
+  } catch {
+    return; // not inside a vitest worker
+  }
+  if (!template || existsSync(path.join(dataDir, 'pgdata'))) return;
+  cpSync(path.join(template, 'pgdata'), path.join(dataDir, 'pgdata'), { recursive: true });
+}
