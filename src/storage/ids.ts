@@ -53,8 +53,22 @@ export function newId(kind: IdKind, now: number = Date.now()): string {
     bytes[i] = ms % 256;
     ms = Math.floor(ms / 256);
   }
-  bytes.set(randomBytes(10), 6);
+  bytes.set(random10(), 6);
   return `${ID_PREFIXES[kind]}_${encodeBase32(bytes)}`;
+}
+
+// Random bits come from a pooled CSPRNG buffer: one randomBytes call per 409 ids instead of one
+// each (a message listing 25,000 participants needs as many ids).
+let randomPool = Buffer.alloc(0);
+let randomOffset = 0;
+function random10(): Buffer {
+  if (randomOffset + 10 > randomPool.length) {
+    randomPool = randomBytes(4096);
+    randomOffset = 0;
+  }
+  const out = randomPool.subarray(randomOffset, randomOffset + 10);
+  randomOffset += 10;
+  return out;
 }
 
 const ID_PATTERN = /^[a-z]{2,4}_[0-9A-HJKMNP-TV-Z]{26}$/;
