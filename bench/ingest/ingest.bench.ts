@@ -1,21 +1,28 @@
-// Full ingest throughput on the corpus, next to bare mailparser, plus Gmail backfill throughput
-// against a quota-enforcing stand-in. Needs Postgres (DATABASE_URL, default the local server);
-// the "scanner on" row needs clamd (a private one is started from test/helpers/clamd.ts).
-//   DATABASE_URL=postgresql://root@127.0.0.1:5432/postgres npx tsx bench/ingest/ingest.bench.ts [sample=600] [backfill=120]
+// Full ingest next to bare mailparser, in the same process, in interleaved blocks after a warm-up.
+//   npm run bench -- ingest [sample=600] [rounds=3] [--per-message] [--in-process] [--scanner]
+// Needs Postgres (DATABASE_URL; a fresh database is created on that server and dropped after).
+//
+// Per round: one block of bare mailparser over the sample (sequential, this thread), then one block
+// of full ingest of the same sample into a fresh mailbox — parse, classify, thread, encrypt,
+// attachments into the encrypted BlobStore, outbox events; scanner off — fed as a backfill is, in
+// pages of 100 through IngestService.ingestPage (`--per-message`: one ingest() per message, the
+// pre-batching call pattern). Printed per block: msgs/s, CPU ms per message of this process (all
+// threads) and of the Postgres backends serving this database (from /proc/<pid>/stat), SQL round
+// trips and commits per message (counted at the pg driver). The last line is
+// `RESULT {"ratio", "cpu_ms_per_msg", "round_trips_per_msg", …}` with medians over the rounds.
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { Readable } from 'node:stream';
 import { MailParser } from 'mailparser';
 import type { AttachmentStream, MessageText } from 'mailparser';
+import pg from 'pg';
 import { createCore, type Core } from '../../src/bootstrap/core.js';
 import { loadConfig } from '../../src/config/config.js';
 import { OutboxService } from '../../src/events/outbox.service.js';
-import { IngestService } from '../../src/ingest/ingest.service.js';
+import { IngestService, type IngestInput } from '../../src/ingest/ingest.service.js';
+import { MimeParsePool } from '../../src/ingest/parse-pool.js';
 import { MAILBOX_ADDRESS_AAD } from '../../src/mailboxes/message-content.js';
-import { GmailQuotaBudget } from '../../src/providers/google/gmail-quota.js';
-import { GmailAdapter } from '../../src/providers/google/gmail.adapter.js';
-import { sandboxGoogleEndpoints } from '../../src/providers/google/google-endpoints.js';
-import { startGoogleSandbox } from '../../src/sandbox/google/google-sandbox.server.js';
-import { connectGoogleSandboxUser } from '../../src/sandbox/google/google-sandbox-connect.client.js';
 import { ClamdScanner } from '../../src/scan/clamd.scanner.js';
 import { NullScanner } from '../../src/scan/null.scanner.js';
 import type { Scanner } from '../../src/scan/scanner.port.js';
@@ -23,22 +30,49 @@ import { BlobStore } from '../../src/storage/blob.store.js';
 import { newId } from '../../src/storage/ids.js';
 import { MessageWriteRepository } from '../../src/storage/message-write.repository.js';
 import { OutboxRepository } from '../../src/storage/outbox.repository.js';
-import { SyncLockRepository } from '../../src/storage/sync-lock.repository.js';
-import { SyncStateRepository } from '../../src/storage/sync-state.repository.js';
-import { MailboxSyncService } from '../../src/sync/mailbox-sync.service.js';
-import type { SyncProviders } from '../../src/sync/sync-providers.port.js';
 import { listCorpusMessages } from '../../test/corpus/corpus-files.js';
 import { clamdUnavailableReason, disposeClamd, startClamd } from '../../test/helpers/clamd.js';
 import { createTestDatabase } from '../../test/helpers/postgres.js';
 
+const args = process.argv.slice(2);
+const positional = args.filter((a) => !a.startsWith('--'));
+const flag = (name: string): string | undefined => args.find((a) => a === `--${name}` || a.startsWith(`--${name}=`))?.split('=')[1] ?? (args.includes(`--${name}`) ? '' : undefined);
+const sampleSize = Number(positional[0] ?? 600);
+const rounds = Number(positional[1] ?? 3);
+const perMessage = flag('per-message') !== undefined;
+const withScanner = flag('scanner') !== undefined;
+const inProcess = flag('in-process') !== undefined;
+const PAGE = 100;
+
 process.env.DATABASE_URL ??= 'postgresql://root@127.0.0.1:5432/postgres';
-const sampleSize = Number(process.argv[2] ?? 600);
-const backfillCount = Number(process.argv[3] ?? 120);
 const all = listCorpusMessages().messages;
 // An even spread over the corpus (every k-th message), so every source folder is represented.
 const step = Math.max(1, Math.floor(all.length / sampleSize));
 const sample = all.filter((_, i) => i % step === 0).slice(0, sampleSize);
 const sampleBytes = sample.reduce((s, m) => s + m.bytes.length, 0);
+
+// Round trips: every statement of this process goes through pg.Client#query (Prisma's pg adapter,
+// the raw executor, the pool). COMMITs counted apart.
+let queries = 0;
+let commits = 0;
+const originalQuery = pg.Client.prototype.query as (...a: unknown[]) => unknown;
+(pg.Client.prototype as unknown as { query: (...a: unknown[]) => unknown }).query = function (this: pg.Client, ...a: unknown[]) {
+  queries++;
+  const text = typeof a[0] === 'string' ? a[0] : (a[0] as { text?: string } | undefined)?.text;
+  if (text && /^\s*COMMIT/i.test(text)) commits++;
+  return originalQuery.apply(this, a);
+};
+
+const TICK_MS = 10; // USER_HZ = 100 on Linux
+function procCpuMs(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * TICK_MS; // utime, stime
+  } catch {
+    return 0; // backend gone (or another host): not counted
+  }
+}
 
 function source(bytes: Buffer): Readable {
   return Readable.from(
@@ -60,14 +94,14 @@ async function bareMailparser(bytes: Buffer): Promise<void> {
   }
 }
 
-async function seedMailbox(core: Core, provider: 'google' | 'microsoft', address: string): Promise<{ id: string; tenantId: string }> {
+async function seedMailbox(core: Core, address: string): Promise<{ id: string; tenantId: string }> {
   const tenant = await core.tenants.create({ name: 'bench' });
   const id = newId('mailbox');
   await core.prisma.mailbox.create({
     data: {
       id,
       tenantId: tenant.id,
-      provider,
+      provider: 'google',
       addressEnc: new Uint8Array(await core.dataKeys.encryptFor({ type: 'mailbox', id }, address, MAILBOX_ADDRESS_AAD(id))),
       addressIndex: core.blindIndex.emailIndex(address),
     },
@@ -75,8 +109,69 @@ async function seedMailbox(core: Core, provider: 'google' | 'microsoft', address
   return { id, tenantId: tenant.id };
 }
 
-function ingestService(core: Core, scanner: Scanner | null): IngestService {
-  return new IngestService({
+interface Block {
+  msgs: number;
+  seconds: number;
+  processCpuMs: number;
+  pgCpuMs: number;
+  queries: number;
+  commits: number;
+  failed: number;
+}
+
+/** Wall clock, process CPU, Postgres backend CPU and statements around `fn`. */
+async function measure(core: Core, dbName: string, msgs: number, fn: () => Promise<number>): Promise<Block> {
+  const backends = async (): Promise<number[]> =>
+    (await core.db.sql.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE datname = $1', [dbName])).rows.map((r) => Number(r.pid));
+  const before = await backends();
+  const pgBefore = new Map(before.map((pid) => [pid, procCpuMs(pid)]));
+  const q0 = queries;
+  const c0 = commits;
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  const failed = await fn();
+  const seconds = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  const q = queries - q0;
+  const c = commits - c0;
+  let pgCpuMs = 0;
+  for (const pid of await backends()) pgCpuMs += procCpuMs(pid) - (pgBefore.get(pid) ?? 0);
+  return { msgs, seconds, processCpuMs: (cpu.user + cpu.system) / 1000, pgCpuMs, queries: q, commits: c, failed };
+}
+
+function print(name: string, b: Block): void {
+  const n = b.msgs;
+  console.log(
+    `${name.padEnd(34)} ${(n / b.seconds).toFixed(1).padStart(7)} msgs/s ${(sampleBytes / b.seconds / 2 ** 20).toFixed(2).padStart(6)} MB/s` +
+      `  cpu/msg ${(b.processCpuMs / n).toFixed(2)} ms + pg ${(b.pgCpuMs / n).toFixed(2)} ms` +
+      `  ${(b.queries / n).toFixed(2)} round trips/msg, ${(b.commits / n).toFixed(3)} commits/msg${b.failed ? `, ${b.failed} FAILED` : ''}`,
+  );
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+
+const db = await createTestDatabase();
+const config = loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'silent', DATABASE_URL: db.url, ENCRYPTION_KEYS: `1:${randomBytes(32).toString('base64')}` });
+const core = await createCore(config, { command: 'bench' });
+const pool = new MimeParsePool();
+let clamd: Awaited<ReturnType<typeof startClamd>> | null = null;
+try {
+  const load = loadavg();
+  console.log(
+    `sample: ${sample.length} of ${all.length} corpus messages, ${(sampleBytes / 2 ** 20).toFixed(1)} MB; ${rounds} rounds; ` +
+      `${perMessage ? 'one ingest() per message' : `ingestPage, pages of ${PAGE}`}; parsing ${inProcess ? 'in process' : 'in worker threads'}; node ${process.version}; loadavg ${load.map((l) => l.toFixed(2)).join(' ')}`,
+  );
+  let scanner: Scanner | null = null;
+  if (withScanner) {
+    const why = clamdUnavailableReason();
+    if (why) throw new Error(`--scanner: ${why}`);
+    clamd = await startClamd({ streamMaxLength: '100M' });
+    scanner = new ClamdScanner({ socket: clamd.socket });
+  }
+  const svc = new IngestService({
     messages: new MessageWriteRepository(core.prisma),
     blobs: new BlobStore(core.prisma, core.dataKeys),
     dataKeys: core.dataKeys,
@@ -85,99 +180,71 @@ function ingestService(core: Core, scanner: Scanner | null): IngestService {
     jobs: null,
     scanner: scanner ? { scanner, configured: true } : { scanner: new NullScanner(), configured: false },
     maxMessageBytes: core.config.sync.maxMessageBytes,
+    ...(inProcess ? {} : { parse: pool.parse }),
     clock: core.clock,
     logger: core.logger,
   });
-}
 
-function line(name: string, count: number, seconds: number, bytes: number, extra = ''): number {
-  const rate = count / seconds;
-  console.log(`${name.padEnd(40)} ${rate.toFixed(1).padStart(8)} msgs/s ${(bytes / seconds / 2 ** 20).toFixed(2).padStart(7)} MB/s  (${count} msgs in ${seconds.toFixed(1)} s${extra})`);
-  return rate;
-}
-
-const db = await createTestDatabase();
-const config = loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'silent', DATABASE_URL: db.url, ENCRYPTION_KEYS: `1:${randomBytes(32).toString('base64')}` });
-const core = await createCore(config, { command: 'bench' });
-try {
-  console.log(`sample: ${sample.length} of ${all.length} corpus messages, ${(sampleBytes / 2 ** 20).toFixed(1)} MB; node ${process.version}; load ${(await import('node:os')).loadavg()[0]!.toFixed(1)}`);
-  for (const m of sample.slice(0, 100)) await bareMailparser(m.bytes).catch(() => undefined); // warm-up
-  let t = performance.now();
-  for (const m of sample) await bareMailparser(m.bytes).catch(() => undefined);
-  const parseRate = line('mailparser only', sample.length, (performance.now() - t) / 1000, sampleBytes);
-
-  const runIngest = async (name: string, scanner: Scanner | null): Promise<number> => {
-    const mailbox = await seedMailbox(core, 'google', `${name.replace(/\W/g, '')}@bench.example`);
-    const svc = ingestService(core, scanner);
-    let failed = 0;
-    t = performance.now();
-    for (const m of sample) {
-      // Sequential, as one mailbox's sync job runs.
-      await svc.ingest({ ...mailbox, provider: 'google' }, { providerMessageId: m.id, providerThreadId: undefined, raw: source(m.bytes), receivedAt: new Date() }).catch(() => failed++);
-    }
-    return line(name, sample.length, (performance.now() - t) / 1000, sampleBytes, failed ? `, ${failed} failed` : '');
-  };
-  const off = await runIngest('full ingest, scanner off', null);
-  let on: number | null = null;
-  const why = clamdUnavailableReason();
-  if (why) console.log(`full ingest, scanner on: skipped (${why})`);
-  else {
-    const clamd = await startClamd({ streamMaxLength: '100M' });
-    try {
-      on = await runIngest('full ingest, scanner on (clamd)', new ClamdScanner({ socket: clamd.socket }));
-    } finally {
-      await disposeClamd(clamd);
-    }
-  }
-  console.log(`ratio full/mailparser: scanner off ${(off / parseRate).toFixed(3)}${on !== null ? `, scanner on ${(on / parseRate).toFixed(3)}` : ''}`);
-
-  // Backfill through the real sync engine and Gmail adapter against a quota-enforcing stand-in.
-  // A short quota window keeps the run short; the bound is the same ratio as 6,000 units/min.
-  const quota = { unitsPerWindow: 1200, windowMs: 4000 };
-  const sandbox = await startGoogleSandbox({ quota });
-  try {
-    const email = 'backfill@bench.example';
-    sandbox.createUser(email);
-    for (let i = 0; i < backfillCount; i++) {
-      const m = sample[i % sample.length]!;
-      sandbox.deliver(email, m.bytes.length < 512 * 1024 ? m.bytes : Buffer.from(`Subject: big ${i}\r\nMessage-ID: <b${i}@x>\r\n\r\nbody\r\n`), { internalDate: Date.now() - 3_600_000 });
-    }
-    const user = await connectGoogleSandboxUser(sandbox.endpoints, { email, scopes: ['openid', 'email', 'https://www.googleapis.com/auth/gmail.modify'] });
-    const budget = new GmailQuotaBudget(quota);
-    const adapter = new GmailAdapter({ endpoints: sandboxGoogleEndpoints(sandbox.url), accessToken: async () => user.accessToken, quota: budget });
-    const providers: SyncProviders = {
-      forMailbox: () => adapter,
-      gmailWatch: () => ({ watch: () => Promise.reject(new Error('no watch in the bench')) }),
-      graphSubscriptions: () => {
-        throw new Error('not used');
-      },
-    };
-    const mailbox = await seedMailbox(core, 'google', email);
-    const state = new SyncStateRepository(core.prisma);
-    const sync = new MailboxSyncService({
-      providers,
-      state,
-      locks: new SyncLockRepository(core.db),
-      messages: new MessageWriteRepository(core.prisma),
-      ingest: ingestService(core, null),
-      watches: { ensure: async () => undefined },
-      settings: { backfillDays: 7 },
-      clock: () => new Date(),
-      logger: core.logger,
+  const parseBlock = (): Promise<Block> =>
+    measure(core, db.name, sample.length, async () => {
+      let failed = 0;
+      for (const m of sample) await bareMailparser(m.bytes).catch(() => failed++);
+      return failed;
     });
-    t = performance.now();
-    const outcome = await sync.run({ mailboxId: mailbox.id, reason: 'connect' });
-    const seconds = (performance.now() - t) / 1000;
-    const storedCount = await core.prisma.message.count({ where: { mailboxId: mailbox.id } });
-    const rate = line('gmail backfill (quota-enforced)', storedCount, seconds, 0, `, outcome ${outcome.status}, ${sandbox.quotaUsed(email)} units used`);
-    // Per message: one messages.get (20 units); plus one messages.list (5) per 100 and a getProfile.
-    const unitsPerMessage = 20 + 5 / 100;
-    const bound = quota.unitsPerWindow / (quota.windowMs / 1000) / unitsPerMessage;
-    console.log(`quota-bound maximum ${bound.toFixed(1)} msgs/s (${quota.unitsPerWindow} units / ${quota.windowMs / 1000} s, ${unitsPerMessage} units/msg); achieved ${((rate / bound) * 100).toFixed(0)}% of it (the adapter keeps a 10% safety margin)`);
-  } finally {
-    await sandbox.close();
+  const ingestBlock = async (label: string): Promise<Block> => {
+    const mailbox = { ...(await seedMailbox(core, `${label}@bench.example`)), provider: 'google' as const };
+    const input = (m: (typeof sample)[number]): IngestInput => ({ providerMessageId: m.id, providerThreadId: undefined, raw: source(m.bytes), receivedAt: new Date(), knownNew: true });
+    return measure(core, db.name, sample.length, async () => {
+      let failed = 0;
+      if (perMessage) {
+        for (const m of sample) await svc.ingest(mailbox, input(m)).catch(() => failed++);
+      } else {
+        for (let i = 0; i < sample.length; i += PAGE) {
+          const results = await svc.ingestPage(mailbox, sample.slice(i, i + PAGE).map(input));
+          failed += results.filter((r) => r.status !== 'stored').length;
+        }
+      }
+      return failed;
+    });
+  };
+
+  // Warm-up: JIT, worker threads, data keys, connection pool, Postgres caches.
+  await parseBlock();
+  await ingestBlock('warmup');
+  const ratios: number[] = [];
+  const cpuPerMsg: number[] = [];
+  const rtPerMsg: number[] = [];
+  const commitsPerMsg: number[] = [];
+  const parseCpuPerMsg: number[] = [];
+  for (let r = 1; r <= rounds; r++) {
+    const p = await parseBlock();
+    print(`round ${r}: mailparser only`, p);
+    const f = await ingestBlock(`round${r}`);
+    print(`round ${r}: full ingest${withScanner ? ' (clamd)' : ''}`, f);
+    ratios.push(f.msgs / f.seconds / (p.msgs / p.seconds));
+    cpuPerMsg.push((f.processCpuMs + f.pgCpuMs) / f.msgs);
+    parseCpuPerMsg.push(p.processCpuMs / p.msgs);
+    rtPerMsg.push(f.queries / f.msgs);
+    commitsPerMsg.push(f.commits / f.msgs);
+    console.log(`round ${r}: ratio full/mailparser ${ratios.at(-1)!.toFixed(3)}; loadavg ${loadavg()[0]!.toFixed(2)}`);
   }
+  const result = {
+    ratio: Number(median(ratios).toFixed(3)),
+    cpu_ms_per_msg: Number(median(cpuPerMsg).toFixed(3)),
+    round_trips_per_msg: Number(median(rtPerMsg).toFixed(3)),
+    commits_per_msg: Number(median(commitsPerMsg).toFixed(3)),
+    mailparser_cpu_ms_per_msg: Number(median(parseCpuPerMsg).toFixed(3)),
+    ratios: ratios.map((x) => Number(x.toFixed(3))),
+    messages: sample.length,
+    mode: perMessage ? 'per-message' : 'page',
+    parse: inProcess ? 'in-process' : 'workers',
+    scanner: withScanner,
+    loadavg_1m: Number(loadavg()[0]!.toFixed(2)),
+  };
+  console.log(`RESULT ${JSON.stringify(result)}`);
 } finally {
+  await pool.close();
+  if (clamd) await disposeClamd(clamd);
   await core.close();
   await db.drop();
 }

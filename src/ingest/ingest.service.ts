@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { BlindIndex } from '../crypto/blind-index.js';
 import type { DataKeyService } from '../crypto/data-key.service.js';
 import { notifyEventsCommitted, type OutboxService } from '../events/outbox.service.js';
@@ -386,6 +387,7 @@ export class IngestService {
       bounceReason: classification.bounceReason ?? null,
     };
     const contentEnc = await d.dataKeys.encryptFor(owner, encodeMessageContent(content), MESSAGE_CONTENT_AAD(messageId));
+    const addresses = await addressRows(parsed, (a) => d.blindIndex.emailIndex(a));
     return {
       kind: 'prepared',
       input,
@@ -412,7 +414,7 @@ export class IngestService {
         providerThreadId: input.providerThreadId ?? null,
         provider: mailbox.provider,
       },
-      addresses: addressRows(parsed, (a) => d.blindIndex.emailIndex(a)),
+      addresses,
       attachments: attachmentRows,
       infectedIds,
       pending,
@@ -554,11 +556,20 @@ function headerRecord(p: ParsedMessage): Record<string, string> {
   return out;
 }
 
-function addressRows(p: ParsedMessage, index: (address: string) => string): NewAddressRow[] {
+/** Addresses handled between two yields to the event loop (a header can list tens of thousands). */
+const ADDRESS_SLICE = 256;
+
+async function addressRows(p: ParsedMessage, index: (address: string) => string): Promise<NewAddressRow[]> {
   const rows: NewAddressRow[] = [];
   const seen = new Set<string>();
-  const add = (role: NewAddressRow['role'], list: MailAddress[]): void => {
+  let sinceYield = 0;
+  const add = async (role: NewAddressRow['role'], list: MailAddress[]): Promise<void> => {
     for (const a of list) {
+      if (++sinceYield >= ADDRESS_SLICE) {
+        // Bounded slices: a pathological header never holds the event loop (HTTP, health checks).
+        sinceYield = 0;
+        await yieldToLoop();
+      }
       if (!a.address) continue;
       let addressIndex: string;
       try {
@@ -572,10 +583,10 @@ function addressRows(p: ParsedMessage, index: (address: string) => string): NewA
       rows.push({ id: newId('messageAddress'), role, addressIndex });
     }
   };
-  add('from', p.from ? [p.from] : []);
-  add('to', p.to);
-  add('cc', p.cc);
-  add('bcc', p.bcc);
-  add('reply_to', p.replyTo);
+  await add('from', p.from ? [p.from] : []);
+  await add('to', p.to);
+  await add('cc', p.cc);
+  await add('bcc', p.bcc);
+  await add('reply_to', p.replyTo);
   return rows;
 }
