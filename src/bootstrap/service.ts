@@ -7,7 +7,7 @@ import type { OpsCommand } from '../ops/ops-command.js';
 import { WorkerHeartbeatRepository } from '../storage/worker-heartbeat.repository.js';
 import type { Core } from './core.js';
 import type { ServiceModule } from './module.js';
-import { WorkerHeartbeat, workersReadiness } from './worker-heartbeat.js';
+import { LOOP_STALL_NOT_READY_MS, WorkerHeartbeat, workersReadiness } from './worker-heartbeat.js';
 
 export const VERSION = '0.1.0';
 
@@ -65,7 +65,12 @@ export async function startService(
   registerOpsRoutes(routes, collectOps(modules), core.audit);
   const heartbeats = new WorkerHeartbeatRepository(core.prisma, core.db.sql);
   const heartbeat = opts.workers ? new WorkerHeartbeat(heartbeats, opts.http ? 'serve' : 'worker', core.logger, core.clock) : undefined;
-  const readiness = [...modules.flatMap((m) => m.readiness ?? []), workersReadiness({ repo: heartbeats, own: heartbeat, clock: core.clock })];
+  const readiness = [...modules.flatMap((m) => m.readiness ?? []), workersReadiness({
+      repo: heartbeats,
+      own: heartbeat,
+      stalled: () => (opts.workers ? core.jobs.stalledQueues(LOOP_STALL_NOT_READY_MS) : []),
+      clock: core.clock,
+    }),];
 
   let server: Server | undefined;
   let port: number | undefined;

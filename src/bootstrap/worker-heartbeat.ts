@@ -8,6 +8,10 @@ import type { WorkerHeartbeatRepository } from '../storage/worker-heartbeat.repo
 export const HEARTBEAT_INTERVAL_MS = 15_000;
 /** A worker not seen for this long is not counted (four missed beats). */
 export const HEARTBEAT_STALE_MS = 60_000;
+/** A job loop that has not come round for this long makes its process not ready… */
+export const LOOP_STALL_NOT_READY_MS = 90_000;
+/** …and for this long, exit (server-runner), so a supervisor starts a fresh process. */
+export const LOOP_STALL_EXIT_MS = 300_000;
 /** Rows older than this belong to processes that died without removing theirs. */
 const PRUNE_AFTER_MS = 86_400_000;
 
@@ -65,11 +69,17 @@ export class WorkerHeartbeat {
 /**
  * Readiness `workers`: whether the jobs this service queues will run.
  *  - A process running workers is ready when it recorded its own heartbeat within the last
- *    minute (it is alive and reaches the database).
+ *    minute (it is alive and reaches the database) and none of its job loops is stalled.
  *  - A `serve --no-workers` relies on other processes: it is NOT ready when jobs are due and no
  *    worker was seen for a minute (they would wait for ever); with nothing due it only reports.
  */
-export function workersReadiness(deps: { repo: WorkerHeartbeatRepository; own: WorkerHeartbeat | undefined; clock?: () => Date }): ReadinessCheck {
+export function workersReadiness(deps: {
+  repo: WorkerHeartbeatRepository;
+  own: WorkerHeartbeat | undefined;
+  /** This process's job loops that stopped coming round (JobQueue.stalledQueues). */
+  stalled?: () => string[];
+  clock?: () => Date;
+}): ReadinessCheck {
   const clock = deps.clock ?? (() => new Date());
   return {
     name: 'workers',
@@ -84,6 +94,8 @@ export function workersReadiness(deps: { repo: WorkerHeartbeatRepository; own: W
         if (last === undefined || now - last > HEARTBEAT_STALE_MS) {
           return { status: 'error', detail: `this process has not recorded its worker heartbeat for over ${HEARTBEAT_STALE_MS / 1000} s` };
         }
+        const stalled = deps.stalled?.() ?? [];
+        if (stalled.length > 0) return { status: 'error', detail: `job loop stalled in this process: ${stalled.join(', ')}` };
         return { status: 'ok', detail: `workers run in this process; ${plural(others)} seen in the last ${HEARTBEAT_STALE_MS / 1000} s` };
       }
       if (others > 0) return { status: 'ok', detail: `${plural(others).replace('other ', '')} seen in the last ${HEARTBEAT_STALE_MS / 1000} s` };

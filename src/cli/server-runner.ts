@@ -2,6 +2,7 @@ import type { Config } from '../config/config.js';
 import { createCore } from '../bootstrap/core.js';
 import { createModules } from '../bootstrap/modules.js';
 import { startService } from '../bootstrap/service.js';
+import { LOOP_STALL_EXIT_MS } from '../bootstrap/worker-heartbeat.js';
 import { openDatabase } from '../storage/database.js';
 import { acquireEmbeddedLock, readEmbeddedLock } from '../storage/embedded-lock.js';
 import { migrate, readMigrations } from '../storage/migrator.js';
@@ -31,6 +32,17 @@ export async function runServer(config: Config, opts: { http: boolean; workers: 
   };
   process.on('uncaughtException', fatal('uncaughtException'));
   process.on('unhandledRejection', fatal('unhandledRejection'));
+  if (opts.workers) {
+    // Watchdog: a job loop stuck for minutes (a database call that never returned) would leave the
+    // process alive but idle; exit instead so a fresh one takes over its work.
+    setInterval(() => {
+      const stalled = core.jobs.stalledQueues(LOOP_STALL_EXIT_MS);
+      if (stalled.length > 0) {
+        core.logger.fatal({ queues: stalled }, 'job worker loop stalled; exiting so the process is restarted');
+        process.exit(1);
+      }
+    }, 30_000).unref();
+  }
   let exiting = false;
   const shutdown = (signal: string): void => {
     if (exiting) return;

@@ -23,6 +23,11 @@ export interface JobQueue {
   /** Fetch now instead of at the next poll (work queued by something that bypassed `enqueue`). */
   wake(name: JobName): void;
   ping(): Promise<boolean>;
+  /**
+   * Queues whose worker loop has not come round for `olderThanMs` (healthy loops do at least every
+   * 30 s, even while the database is down): a fetch that never returned. Empty before startWorkers.
+   */
+  stalledQueues(olderThanMs: number): JobName[];
   /** Finish active jobs (up to timeoutMs), then stop. Unfinished jobs go back to the queue. */
   stop(timeoutMs?: number): Promise<void>;
 }
@@ -327,6 +332,10 @@ export async function createJobQueue(deps: {
       wake(name);
       notifyOthers(name);
     },
+    stalledQueues(olderThanMs) {
+      const before = Date.now() - olderThanMs;
+      return [...loops].filter(([, loop]) => !stopping && loop.lastTickAt < before).map(([name]) => name);
+    },
     async ping() {
       try {
         await db.executeSql('SELECT 1', []);
@@ -358,6 +367,8 @@ export async function createJobQueue(deps: {
 class QueueLoop {
   readonly #running = new Map<string, Promise<void>>();
   #woken = false;
+  /** When the loop last came round (watchdog: see JobQueue.stalledQueues). */
+  lastTickAt = Date.now();
   #stopped = false;
   #sleep: { timer: NodeJS.Timeout; resolve: () => void } | undefined;
   #done: Promise<void> | undefined;
@@ -405,6 +416,7 @@ class QueueLoop {
   async #loop(): Promise<void> {
     let failures = 0;
     while (!this.#stopped) {
+      this.lastTickAt = Date.now();
       this.#woken = false;
       const free = this.concurrency - this.#running.size;
       if (free > 0) {

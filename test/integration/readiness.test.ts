@@ -116,3 +116,32 @@ describe('worker health server (no API)', () => {
     await expect(startService(svc.core, [], { http: false, workers: false, host: '127.0.0.1', healthServer: { port } })).rejects.toThrow(`port ${port} is already in use (--health-port)`);
   });
 });
+
+describe.skipIf(!process.env.DATABASE_URL)('a job loop stuck in a database call (Postgres)', () => {
+  let svc: TestService;
+  beforeAll(async () => {
+    svc = await startTestService({ workers: true });
+  }, 60_000);
+  afterAll(async () => {
+    await svc?.close();
+  });
+
+  it('is reported as stalled while its fetch cannot return, and not once it can', async () => {
+    const { default: pg } = await import('pg');
+    const blocker = new pg.Client({ connectionString: svc.config.database.url! });
+    await blocker.connect();
+    try {
+      // Every fetch of every queue waits on this lock: the loops stop coming round.
+      await blocker.query('BEGIN');
+      await blocker.query('LOCK TABLE pgboss.job IN ACCESS EXCLUSIVE MODE');
+      await new Promise((r) => setTimeout(r, 3_000));
+      const stalled = svc.core.jobs.stalledQueues(2_000);
+      expect(stalled).toEqual(expect.arrayContaining(['sync.mailbox', 'webhooks.deliver']));
+      await blocker.query('ROLLBACK');
+    } finally {
+      await blocker.end();
+    }
+    await new Promise((r) => setTimeout(r, 1_500));
+    expect(svc.core.jobs.stalledQueues(2_000)).toEqual([]);
+  });
+});
