@@ -1,4 +1,5 @@
 import type { Config } from '../config/config.js';
+import { findNulByte } from '../http/route-registry.js';
 import { readEmbeddedLock } from '../storage/embedded-lock.js';
 
 export class CliError extends Error {
@@ -10,6 +11,9 @@ export class CliError extends Error {
  * database (PGlite admits one process), otherwise in this process.
  */
 export async function runOps(config: Config, name: string, input: Record<string, unknown>, onProgress: (line: string) => void): Promise<unknown> {
+  // Same rule as the HTTP API (src/http/route-registry.ts): no value holds a NUL byte.
+  const nul = findNulByte(input);
+  if (nul) throw new CliError(`${nul.join('.') || 'input'}: must not contain a NUL byte`);
   if (config.database.embedded) {
     const holder = readEmbeddedLock(config.database.dataDir);
     if (holder && holder.pid !== process.pid) {

@@ -82,6 +82,7 @@ export function createRouteRegistry(): RouteRegistry {
             const params = parseInput(spec.params, req.params, 'path parameter');
             const query = parseInput(spec.query, req.query, 'query parameter');
             const headers = parseInput(spec.headers, req.headers, 'header');
+            if (spec.body && !spec.bodyContentType) rejectNulBytes(req.body, 'body');
             const body = spec.body ? parseInput(spec.body, spec.bodyContentType ? req : (req.body ?? {}), 'body') : undefined;
             res.locals.route = spec.path;
             const result = await spec.handler({ params, query, body, headers, principal, req, res } as never);
@@ -137,18 +138,38 @@ export function createRouteRegistry(): RouteRegistry {
 }
 
 /**
- * No identifier, cursor or filter ever contains a NUL byte, and Postgres refuses one in any text
- * value (the query would fail as a 500). Checked here once for every route, before any schema or
- * handler sees the value.
+ * Where the first NUL byte in a JSON-like value is (path of the string or key holding it), or
+ * undefined. Nesting deeper than 64 levels is not searched.
+ */
+export function findNulByte(value: unknown, path: string[] = [], depth = 0): string[] | undefined {
+  if (typeof value === 'string') return value.includes('\u0000') ? path : undefined;
+  if (depth > 64 || !value || typeof value !== 'object') return undefined;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const found = findNulByte(value[i], [...path, String(i)], depth + 1);
+      if (found) return found;
+    }
+    return undefined;
+  }
+  for (const [key, v] of Object.entries(value as Record<string, unknown>)) {
+    if (key.includes('\u0000')) return [...path, key.replaceAll('\u0000', '\\0')];
+    const found = findNulByte(v, [...path, key], depth + 1);
+    if (found) return found;
+  }
+  return undefined;
+}
+
+/**
+ * No identifier, cursor, filter or JSON field of this API ever holds a NUL byte (mail text cannot
+ * carry one either), and Postgres refuses one in any text value, so the query would fail as a
+ * 500. Checked here once for every route — path and query parameters and JSON bodies — before any
+ * schema or handler sees the value.
  */
 function rejectNulBytes(values: unknown, where: string): void {
-  if (!values || typeof values !== 'object') return;
-  for (const [field, value] of Object.entries(values as Record<string, unknown>)) {
-    const strings = Array.isArray(value) ? value : [value];
-    if (strings.some((v) => typeof v === 'string' && v.includes('\u0000'))) {
-      throw new ApiError(400, 'validation_error', `${where} ${field}: must not contain a NUL byte`, { field, location: where });
-    }
-  }
+  const found = findNulByte(values);
+  if (!found) return;
+  const field = found.join('.') || where;
+  throw new ApiError(400, 'validation_error', `${where} ${field}: must not contain a NUL byte`, { field, location: where });
 }
 
 function parseInput(schema: z.ZodType | undefined, value: unknown, where: string): unknown {

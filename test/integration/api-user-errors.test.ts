@@ -60,6 +60,18 @@ describe('HTTP answers for user mistakes', () => {
     expect(fine.status).toBe(200);
   });
 
+  it('answers 400 for a NUL byte anywhere in a JSON body, and stores nothing', async () => {
+    const before = (await svc.core.tenants.list()).length;
+    const res = await svc.api(adminKey, 'POST', '/v1/admin/ops/tenants.create', { name: 'nul\u0000name' });
+    expect(res.status).toBe(400);
+    expect(res.body.error).toMatchObject({ code: 'validation_error', details: { field: 'name', location: 'body' } });
+    const nested = await svc.api(adminKey, 'POST', '/v1/admin/ops/tenants.create', { name: 'ok', allowedReturnOrigins: ['https://a.example', 'https://b.example/\u0000'] });
+    expect(nested.status).toBe(400);
+    expect(nested.body.error.details).toEqual({ field: 'allowedReturnOrigins.1', location: 'body' });
+    expect((await svc.core.tenants.list()).length).toBe(before);
+    expect(svc.logs.filter((l) => l.includes('unhandled error'))).toEqual([]);
+  });
+
   it('answers 404 not_found for mailboxes.resync of an unknown mailbox over the admin API', async () => {
     const res = await svc.api(adminKey, 'POST', '/v1/admin/ops/mailboxes.resync', { mailboxId: 'mbx_does_not_exist' });
     expect(res.status).toBe(404);

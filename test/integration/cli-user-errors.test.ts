@@ -75,6 +75,13 @@ describe('command-line mistakes', () => {
     expectOneLineError(cli(['events', 'replay', 'evt_1', '--since', '2026-01-01T00:00:00Z'], { env: { DATA_DIR: path.join(work, 'replay') } }), /not both/);
   });
 
+  it('refuses an ops input holding a NUL byte before touching the database', () => {
+    const dataDir = path.join(work, 'nul-input');
+    const r = cli(['ops', 'tenants.create', '{"name":"a\\u0000b"}'], { env: { DATA_DIR: dataDir, ENCRYPTION_KEYS: keys } });
+    expectOneLineError(r, /^error: name: must not contain a NUL byte$/);
+    expect(existsSync(dataDir)).toBe(false);
+  });
+
   it('rejects a malformed ENCRYPTION_KEYS before the database is opened or migrated, without echoing it', async () => {
     const secretish = 'not-a-key-at-all';
     const storage = storageEnv('bad-keys');
