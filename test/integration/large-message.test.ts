@@ -108,10 +108,10 @@ async function ingestVia(core: Core, provider: MailProvider, providerMessageId: 
 }
 
 describe('large messages through the streaming fetch paths', () => {
-  it('Gmail: a 12 MiB message (format=raw decoded as it streams) is stored with its attachment byte-identical', { timeout: 120_000 }, async () => {
+  it('Gmail: an 8 MiB message (format=raw decoded as it streams) is stored with its attachment byte-identical', { timeout: 120_000 }, async () => {
     const email = 'large@acme.test';
     google.createUser(email);
-    const attachment = randomBytes(9 * MIB);
+    const attachment = randomBytes(6 * MIB);
     const internalDate = Date.UTC(2026, 2, 2, 9, 0, 5);
     const delivered = google.deliver(email, message(attachment, 'gmail-large'), { internalDate });
     const user = await connectGoogleSandboxUser(google.endpoints, { email, scopes: ['openid', 'email', 'https://www.googleapis.com/auth/gmail.modify'] });
@@ -119,22 +119,22 @@ describe('large messages through the streaming fetch paths', () => {
     const { stored, content, blob, raw } = await ingestVia(svc.core, adapter, delivered.id, 'google');
     expect(sha(content)).toBe(sha(attachment));
     expect(Number(blob.size)).toBe(attachment.length);
-    expect(blob.chunks).toBe(9); // 1 MiB chunks, the last one sealed as last
+    expect(blob.chunks).toBe(6); // 1 MiB chunks, the last one sealed as last
     expect(raw.providerThreadId).toBe(delivered.threadId);
     expect(stored.receivedAt.getTime()).toBe(internalDate);
     expect(stored.oversize).toBe(false);
   });
 
-  it('Graph: a 24 MiB attachment ($value streamed) is stored byte-identical', { timeout: 120_000 }, async () => {
+  it('Graph: a 12 MiB attachment ($value streamed) is stored byte-identical', { timeout: 120_000 }, async () => {
     const email = 'large@contoso.test';
     ms.createUser(email);
-    const attachment = randomBytes(24 * MIB);
+    const attachment = randomBytes(12 * MIB);
     const delivered = await ms.deliver(email, message(attachment, 'graph-large'));
     const token = ms.issueAccessToken(email);
     const adapter = new GraphAdapter({ endpoints: sandboxMicrosoftEndpoints(ms), accessToken: async () => token });
     const { content, blob } = await ingestVia(svc.core, adapter, delivered.id, 'microsoft');
     expect(sha(content)).toBe(sha(attachment));
-    expect(blob.chunks).toBe(24);
+    expect(blob.chunks).toBe(12);
     expect(blob.complete).toBe(true);
   });
 });
