@@ -127,11 +127,22 @@ async function connect(email: string, provider: 'google' | 'microsoft'): Promise
 
 const t0 = Date.now();
 let next = 0;
+let connectRetries = 0;
 await Promise.all(
-  Array.from({ length: 8 }, async () => {
+  Array.from({ length: 3 }, async () => {
     while (next < emails.length) {
       const e = emails[next++]!;
-      await connect(e.email, e.provider);
+      // Connect sessions are audited under one lock; on a loaded machine a session can time out.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await connect(e.email, e.provider);
+          break;
+        } catch (err) {
+          if (attempt >= 5) throw err;
+          connectRetries++;
+          await new Promise((r) => setTimeout(r, 500 * attempt));
+        }
+      }
     }
   }),
 );
@@ -145,7 +156,7 @@ for (;;) {
   await new Promise((res) => setTimeout(res, 500));
 }
 const readyMs = Date.now() - t0;
-console.log(`connected ${MAILBOXES} mailboxes (Gmail and Graph alternating) in ${(connectMs / 1000).toFixed(1)} s; all backfilled and subscribed after ${(readyMs / 1000).toFixed(1)} s`);
+console.log(`connected ${MAILBOXES} mailboxes (Gmail and Graph alternating; ${connectRetries} connect retries) in ${(connectMs / 1000).toFixed(1)} s; all backfilled and subscribed after ${(readyMs / 1000).toFixed(1)} s`);
 
 // ------------------------------------------------------------------ delivery
 let seq = 0;

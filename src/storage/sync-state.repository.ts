@@ -102,6 +102,40 @@ export class SyncStateRepository {
     return rows.map((r) => r.id);
   }
 
+  /**
+   * Poll candidates split by push health. Push is healthy for a Gmail mailbox with a live watch
+   * (when a Pub/Sub topic is configured) and a Graph mailbox with a live subscription; those are
+   * polled only as a safety net for dropped notifications (`healthyBefore`, long). The others have
+   * no working push and are polled every interval (`before`). Either way a recent sync, push or
+   * failed attempt (updatedAt) resets the clock.
+   */
+  async listPollDueByPushHealth(opts: { now: Date; before: Date; healthyBefore: Date; googleWatchEnabled: boolean }, limit: number): Promise<string[]> {
+    const healthy = [
+      ...(opts.googleWatchEnabled ? [{ provider: 'google', watchExpiresAt: { gt: opts.now } }] : []),
+      { provider: 'microsoft', subscriptionId: { not: null }, subscriptionExpiresAt: { gt: opts.now } },
+    ];
+    // Spelled out (not NOT(healthy)): NOT over a NULL expiry would be NULL in SQL and drop the row.
+    const unhealthy = [
+      opts.googleWatchEnabled ? { provider: 'google', OR: [{ watchExpiresAt: null }, { watchExpiresAt: { lte: opts.now } }] } : { provider: 'google' },
+      { provider: 'microsoft', OR: [{ subscriptionId: null }, { subscriptionExpiresAt: null }, { subscriptionExpiresAt: { lte: opts.now } }] },
+    ];
+    const quietSince = (t: Date) => [{ OR: [{ lastSyncedAt: null }, { lastSyncedAt: { lt: t } }] }, { OR: [{ lastPushAt: null }, { lastPushAt: { lt: t } }] }];
+    const rows = await this.prisma.mailbox.findMany({
+      where: {
+        status: 'active',
+        updatedAt: { lt: opts.before },
+        OR: [
+          { AND: [{ OR: unhealthy }, ...quietSince(opts.before)] },
+          { AND: [{ OR: healthy }, { updatedAt: { lt: opts.healthyBefore } }, ...quietSince(opts.healthyBefore)] },
+        ],
+      },
+      orderBy: { lastSyncedAt: { sort: 'asc', nulls: 'first' } },
+      take: limit,
+      select: { id: true },
+    });
+    return rows.map((r) => r.id);
+  }
+
   /** Active, backfilled mailboxes whose Gmail watch / Graph subscription is due (or never started). */
   async listRenewalDue(due: { googleBefore: Date | null; microsoftBefore: Date }, afterId: string | undefined, limit: number): Promise<MailboxSyncRecord[]> {
     return (await this.prisma.mailbox.findMany({

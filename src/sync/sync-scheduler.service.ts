@@ -4,13 +4,19 @@ import type { SyncStateRepository } from '../storage/sync-state.repository.js';
 import { requestMailboxSync } from './sync-request.js';
 
 const DAY = 86_400_000;
+/** A mailbox with healthy push is polled this many poll intervals apart (1 h with the default 300 s). */
+export const HEALTHY_PUSH_POLL_FACTOR = 12;
+/** Mailboxes queued per poll run (it runs every minute; coalescing keeps one waiting sync per mailbox). */
+const POLL_BATCH = 2_000;
 
 /**
  * The two periodic sync jobs. Neither talks to a provider itself: each queues `sync.mailbox` for
  * the mailboxes that need it, and the sync run (under its per-mailbox lock) starts or renews the
  * watch/subscription and fetches changes. That keeps one code path — and one lock — per mailbox.
- *  - `sync.poll`: mailboxes with neither a sync nor a push for POLL_INTERVAL_SECONDS. Push is
- *    best effort ("may be delayed or dropped", provider-facts §1.1), polling is the floor.
+ *  - `sync.poll`: mailboxes whose push is not working (no live Gmail watch / Graph subscription)
+ *    with neither a sync nor a push for POLL_INTERVAL_SECONDS; mailboxes with healthy push only
+ *    after HEALTHY_PUSH_POLL_FACTOR intervals, as the floor under notifications that "may be
+ *    delayed or dropped" (provider-facts §1.1). Polls have the lowest priority.
  *  - `sync.renew-watches`: Gmail watches older than a day ("We recommend calling watch once per
  *    day") and Graph subscriptions within two days of expiry.
  */
@@ -26,8 +32,12 @@ export class SyncSchedulerService {
   ) {}
 
   async poll(): Promise<JobOutcome> {
-    const before = new Date(this.d.clock().getTime() - this.d.pollIntervalSeconds * 1000);
-    const ids = await this.d.state.listPollDue(before, 500);
+    const now = this.d.clock();
+    const interval = this.d.pollIntervalSeconds * 1000;
+    const ids = await this.d.state.listPollDueByPushHealth(
+      { now, before: new Date(now.getTime() - interval), healthyBefore: new Date(now.getTime() - HEALTHY_PUSH_POLL_FACTOR * interval), googleWatchEnabled: this.d.googleWatchEnabled },
+      POLL_BATCH,
+    );
     for (const id of ids) await requestMailboxSync(this.d.jobs, id, 'poll');
     return { status: 'done', detail: { queued: ids.length } };
   }

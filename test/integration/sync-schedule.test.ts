@@ -68,6 +68,24 @@ describe('sync schedules', () => {
     for (const id of [recentSync, recentPush, inactive, justFailed]) expect(queued).not.toContain(id);
   });
 
+  it('sync.poll polls mailboxes with healthy push (live watch / subscription) only as an hourly safety net', async () => {
+    const now = Date.now();
+    const watched = { watchExpiresAt: new Date(now + 5 * DAY) };
+    const gmailHealthyRecent = await mailboxWith({ ...watched, lastSyncedAt: new Date(now - 10 * MIN) });
+    const gmailHealthyOld = await mailboxWith({ ...watched, lastSyncedAt: new Date(now - 2 * 60 * MIN) });
+    const gmailWatchLapsed = await mailboxWith({ watchExpiresAt: new Date(now - MIN), lastSyncedAt: new Date(now - 10 * MIN) });
+    const graphHealthyRecent = await mailboxWith({ subscriptionId: 'h1', subscriptionExpiresAt: new Date(now + DAY), lastSyncedAt: new Date(now - 10 * MIN) }, 'microsoft');
+    const graphNoSubscription = await mailboxWith({ lastSyncedAt: new Date(now - 10 * MIN) }, 'microsoft');
+    const { s, queued } = scheduler();
+    await s.poll();
+    expect(queued).toEqual(expect.arrayContaining([gmailHealthyOld, gmailWatchLapsed, graphNoSubscription]));
+    for (const id of [gmailHealthyRecent, graphHealthyRecent]) expect(queued).not.toContain(id);
+    // Without a Pub/Sub topic no Gmail watch delivers anything: the mailbox is polled every interval.
+    const noTopic = scheduler(false);
+    await noTopic.s.poll();
+    expect(noTopic.queued).toContain(gmailHealthyRecent);
+  });
+
   it('sync.renew-watches queues Gmail watches older than a day and Graph subscriptions within two days of expiry', async () => {
     const now = Date.now();
     const done = { backfillCompletedAt: new Date(now - DAY) };
