@@ -9,11 +9,12 @@
 // with `sh -c` in the stage's WORKDIR, the WORKDIR's absolute path mapped to its folder). Any other
 // instruction, or a form this script does not know, stops it: it never skips a step silently.
 //
-// Then it prints the runtime image's node_modules size, creates a fresh Postgres database, starts
-// the final stage's CMD with its ENV plus what production requires (NODE_ENV from the Dockerfile,
-// DATABASE_URL, ENCRYPTION_KEYS, an https PUBLIC_URL, PORT), as an unprivileged user, waits for
-// GET /healthz to answer 200, runs the HEALTHCHECK command (must exit 0), stops the process with
-// SIGTERM (must exit 0) and drops the database.
+// Then it prints the runtime image's node_modules size, creates a fresh Postgres database and, as
+// an unprivileged user, with the final stage's ENV plus what production requires (NODE_ENV from
+// the Dockerfile, DATABASE_URL, ENCRYPTION_KEYS, an https PUBLIC_URL, PORT): runs the CMD with
+// `migrate` for `serve` (must exit 0); starts the CMD, waits for GET /healthz to answer 200, runs
+// the HEALTHCHECK command (must exit 0), stops it with SIGTERM (must exit 0); starts the CMD with
+// `worker`, waits for "workers started", stops it the same way; and drops the database.
 //
 // Differences from a real `docker build`, printed when they apply: the machine's node/npm instead
 // of the base image's; an absolute ENV path that does not exist here (e.g. /usr/local/bin/node) is
@@ -327,23 +328,29 @@ async function startImage(image) {
   };
   if (env.NODE_ENV !== 'production') throw new DryRunError(`the image sets NODE_ENV=${env.NODE_ENV ?? '(unset)'}, expected production`);
   const [program, ...args] = image.cmd;
-  log(`starting CMD ${JSON.stringify(image.cmd)} in ${image.workdir} as ${runAs === user ? user : `${runAs} (for ${user})`} on port ${port}, NODE_ENV=${env.NODE_ENV}, database ${dbName}`);
   // Started directly under the user's uid/gid (not via runuser/su, which would stand between the
   // process and the SIGTERM a container runtime sends).
   const ids = process.getuid?.() === 0 ? { uid: Number(execFileSync('id', ['-u', runAs], { encoding: 'utf8' })), gid: Number(execFileSync('id', ['-g', runAs], { encoding: 'utf8' })) } : {};
-  const child = spawn(program, args, { cwd: app, env, stdio: ['ignore', 'pipe', 'pipe'], ...ids });
-  let output = '';
-  child.stdout.on('data', (d) => (output += d));
-  child.stderr.on('data', (d) => (output += d));
-  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
-  let exit;
-  void exited.then((e) => (exit = e));
-  const tail = () => output.split('\n').slice(-30).join('\n');
+  const as = runAs === user ? user : `${runAs} (for ${user})`;
+  // The same image runs `migrate` and `worker` containers: the CMD with its last word replaced.
+  const variant = (command) => (args.at(-1) === 'serve' ? [...args.slice(0, -1), command] : undefined);
 
+  const migrateArgs = variant('migrate');
+  if (migrateArgs) {
+    log(`running ${JSON.stringify([program, ...migrateArgs])} as ${as} on database ${dbName}`);
+    const m = spawnSync(program, migrateArgs, { cwd: app, env, encoding: 'utf8', timeout: 120_000, ...ids });
+    if (m.status !== 0) throw new DryRunError(`migrate exited ${m.status ?? m.signal}:\n${m.stdout}${m.stderr}`);
+    log(`migrate exits 0: ${m.stdout.split('\n').filter(Boolean).join(' | ')}`);
+  } else {
+    log('CMD does not end in `serve`: not trying migrate/worker');
+  }
+
+  log(`starting CMD ${JSON.stringify(image.cmd)} in ${image.workdir} as ${as} on port ${port}, NODE_ENV=${env.NODE_ENV}`);
+  const serve = startProcess(program, args, { cwd: app, env, ids });
   try {
     const deadline = Date.now() + 90_000;
     let healthy = false;
-    while (Date.now() < deadline && !exit) {
+    while (Date.now() < deadline && !serve.exit()) {
       try {
         const res = await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(2000) });
         if (res.status === 200) {
@@ -355,7 +362,7 @@ async function startImage(image) {
       }
       await new Promise((r) => setTimeout(r, 500));
     }
-    if (!healthy) throw new DryRunError(`GET /healthz never answered 200 (${exit ? `process exited ${exit.code ?? exit.signal}` : 'timed out after 90 s'}); output:\n${tail()}`);
+    if (!healthy) throw new DryRunError(`GET /healthz never answered 200 (${serve.exit() ? `process exited ${serve.exit().code ?? serve.exit().signal}` : 'timed out after 90 s'}); output:\n${serve.tail()}`);
     log(`GET /healthz → 200 after ${Math.round((Date.now() - deadline + 90_000) / 1000)} s`);
     const ready = await fetch(`http://127.0.0.1:${port}/readyz`).then(async (r) => `${r.status} ${await r.text()}`, (e) => String(e));
     log(`GET /readyz → ${ready.slice(0, 300)} (informational: no clamd is configured here)`);
@@ -365,21 +372,60 @@ async function startImage(image) {
       if (h.status !== 0) throw new DryRunError(`HEALTHCHECK ${JSON.stringify(image.healthcheck)} exited ${h.status ?? h.signal}: ${h.stderr}`);
       log('HEALTHCHECK command exits 0');
     }
-    child.kill('SIGTERM');
-    const done = await Promise.race([exited, new Promise((r) => setTimeout(() => r(undefined), 30_000))]);
-    if (!done) throw new DryRunError(`did not stop within 30 s of SIGTERM; output:\n${tail()}`);
-    if (done.code !== 0) throw new DryRunError(`exited ${done.code ?? done.signal} after SIGTERM; output:\n${tail()}`);
-    log('stopped on SIGTERM with exit code 0');
+    await serve.stop('serve');
   } finally {
-    if (!exit) child.kill('SIGKILL');
+    serve.kill();
   }
+
+  const workerArgs = variant('worker');
+  if (workerArgs) {
+    log(`starting ${JSON.stringify([program, ...workerArgs])} as ${as}`);
+    const worker = startProcess(program, workerArgs, { cwd: app, env, ids });
+    try {
+      const deadline = Date.now() + 90_000;
+      while (Date.now() < deadline && !worker.exit() && !/workers started/.test(worker.output())) await new Promise((r) => setTimeout(r, 250));
+      if (!/workers started/.test(worker.output())) {
+        throw new DryRunError(`worker did not log "workers started" (${worker.exit() ? `exited ${worker.exit().code ?? worker.exit().signal}` : 'timed out after 90 s'}); output:\n${worker.tail()}`);
+      }
+      log('worker logged "workers started"');
+      await worker.stop('worker');
+    } finally {
+      worker.kill();
+    }
+  }
+}
+
+/** A child process with its output collected; stop() sends SIGTERM and requires exit code 0. */
+function startProcess(program, args, { cwd, env, ids }) {
+  const child = spawn(program, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'], ...ids });
+  let output = '';
+  child.stdout.on('data', (d) => (output += d));
+  child.stderr.on('data', (d) => (output += d));
+  let exit;
+  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve((exit = { code, signal }))));
+  const tail = () => output.split('\n').slice(-30).join('\n');
+  return {
+    exit: () => exit,
+    output: () => output,
+    tail,
+    kill: () => {
+      if (!exit) child.kill('SIGKILL');
+    },
+    async stop(name) {
+      child.kill('SIGTERM');
+      const done = await Promise.race([exited, new Promise((r) => setTimeout(() => r(undefined), 30_000))]);
+      if (!done) throw new DryRunError(`${name} did not stop within 30 s of SIGTERM; output:\n${tail()}`);
+      if (done.code !== 0) throw new DryRunError(`${name} exited ${done.code ?? done.signal} after SIGTERM; output:\n${tail()}`);
+      log(`${name} stopped on SIGTERM with exit code 0`);
+    },
+  };
 }
 
 let failed = false;
 try {
   const image = await build();
   await startImage(image);
-  log('PASS: the Dockerfile builds and its image serves /healthz');
+  log('PASS: the Dockerfile builds; its image migrates, serves /healthz (HEALTHCHECK passes) and runs a worker, each stopping cleanly');
 } catch (err) {
   failed = true;
   console.error(`[docker-dry-run] FAIL: ${err instanceof DryRunError ? err.message : (err?.stack ?? err)}`);
