@@ -42,6 +42,8 @@ const GMAIL_MESSAGE_BYTES = 35 * MIB;
 interface ChildTask {
   /** `gmail-buffered`: the pre-streaming fetch (whole JSON, then the decoded copy), for a same-run before/after. */
   kind: 'graph' | 'gmail' | 'gmail-buffered';
+  /** `prisma`: chunk statements through Prisma's raw path, as before issue 12 (same-run before/after). */
+  blobsVia?: 'pg' | 'prisma';
   databaseUrl: string;
   encryptionKeys: string;
   mailbox: { id: string; tenantId: string };
@@ -120,7 +122,7 @@ async function child(task: ChildTask): Promise<ChildResult> {
   const parsePool = new MimeParsePool();
   try {
     // As src/bootstrap/sync.module.ts builds it on Postgres.
-    const blobs = new BlobStore(core.prisma, core.dataKeys, { sql: core.db.sql });
+    const blobs = new BlobStore(core.prisma, core.dataKeys, task.blobsVia === 'prisma' ? {} : { sql: core.db.sql });
     const ingest = ingestService(core, blobs, parsePool);
     const provider: MailProvider =
       task.kind === 'graph'
@@ -254,6 +256,16 @@ async function parent(): Promise<void> {
       graphEndpoints: sandboxMicrosoftEndpoints(ms),
     });
     results.push({ ...graph, expected: graphMsg.sha256, mimeBytes: graphMsg.mime.length });
+    const graphBefore = await runChild({
+      ...base,
+      kind: 'graph',
+      blobsVia: 'prisma',
+      mailbox: await seedMailbox(core, 'microsoft', msEmail),
+      providerMessageId: delivered.id,
+      token: ms.issueAccessToken(msEmail),
+      graphEndpoints: sandboxMicrosoftEndpoints(ms),
+    });
+    results.push({ ...graphBefore, kind: 'graph-prisma', expected: graphMsg.sha256, mimeBytes: graphMsg.mime.length });
     const gmail = await runChild({
       ...base,
       kind: 'gmail',
@@ -285,7 +297,7 @@ async function parent(): Promise<void> {
     console.log(`load average after: ${(await import('node:fs')).readFileSync('/proc/loadavg', 'utf8').trim()}`);
     const growth = Math.max(graph.growthMib, gmail.growthMib);
     console.log(
-      `RESULT ${JSON.stringify({ rss_growth_mib: Number(growth.toFixed(1)), graph_rss_growth_mib: Number(graph.growthMib.toFixed(1)), gmail_rss_growth_mib: Number(gmail.growthMib.toFixed(1)), gmail_buffered_rss_growth_mib: Number(gmailBefore.growthMib.toFixed(1)), byte_identical: ok })}`,
+      `RESULT ${JSON.stringify({ rss_growth_mib: Number(growth.toFixed(1)), graph_rss_growth_mib: Number(graph.growthMib.toFixed(1)), gmail_rss_growth_mib: Number(gmail.growthMib.toFixed(1)), gmail_buffered_rss_growth_mib: Number(gmailBefore.growthMib.toFixed(1)), graph_prisma_blobs_rss_growth_mib: Number(graphBefore.growthMib.toFixed(1)), byte_identical: ok })}`,
     );
     if (!ok) process.exitCode = 1;
   } finally {
