@@ -20,6 +20,8 @@ import type { BlobStore, HeldBlob } from '../storage/blob.store.js';
 import { newId } from '../storage/ids.js';
 import {
   PageConflictError,
+  serializeChildRows,
+  type ChildRowsJson,
   type MessageWriteRepository,
   type NewAddressRow,
   type NewAttachmentRow,
@@ -89,7 +91,7 @@ export interface PageLimits {
   holdBytesPerMessage: number;
 }
 
-const DEFAULT_PAGE_LIMITS: PageLimits = { parseAhead: 4, maxMessages: 100, maxBytes: 16 * 1024 * 1024, holdBytesPerMessage: 4 * 1024 * 1024 };
+const DEFAULT_PAGE_LIMITS: PageLimits = { parseAhead: 4, maxMessages: 100, maxBytes: 4 * 1024 * 1024, holdBytesPerMessage: 4 * 1024 * 1024 };
 
 export interface IngestPageHooks {
   /** After each message's batch committed, in input order (sync counts; tests abort here). */
@@ -103,8 +105,8 @@ interface Prepared {
   parsed: ParsedMessage;
   row: Omit<NewMessageRow, 'threadKey' | 'direction' | 'outboundId'>;
   thread: ThreadInput;
-  addresses: NewAddressRow[];
-  attachments: NewAttachmentRow[];
+  /** Participant and attachment rows, serialised ahead of the transaction. */
+  children: ChildRowsJson;
   infectedIds: string[];
   pending: number;
   /** Blobs already written (multi-chunk attachments): deleted if the message is not stored. */
@@ -388,6 +390,7 @@ export class IngestService {
     };
     const contentEnc = await d.dataKeys.encryptFor(owner, encodeMessageContent(content), MESSAGE_CONTENT_AAD(messageId));
     const addresses = await addressRows(parsed, (a) => d.blindIndex.emailIndex(a));
+    const children = await serializeChildRows({ id: messageId, tenantId: mailbox.tenantId, mailboxId: mailbox.id }, addresses, attachmentRows);
     return {
       kind: 'prepared',
       input,
@@ -414,13 +417,13 @@ export class IngestService {
         providerThreadId: input.providerThreadId ?? null,
         provider: mailbox.provider,
       },
-      addresses,
-      attachments: attachmentRows,
+      children,
       infectedIds,
       pending,
       written,
       held,
-      bytes: contentEnc.length + held.reduce((s, b) => s + b.dataEnc.length, 0),
+      // What the batch's statement carries for this message (base64 grows content by a third).
+      bytes: Math.ceil((contentEnc.length * 4) / 3) + held.reduce((s, b) => s + Math.ceil((b.dataEnc.length * 4) / 3), 0) + [...children.addresses, ...children.attachments].reduce((n, f) => n + f.length, 0),
     };
   }
 
@@ -502,7 +505,7 @@ export class IngestService {
           threadKey = await resolveThreadKey(p.thread, index);
         }
         const direction: 'inbound' | 'outbound' = outbound ? 'outbound' : 'inbound';
-        rows.push({ ...p.row, threadKey, direction, outboundId: outbound?.id ?? null, addresses: p.addresses, attachments: p.attachments });
+        rows.push({ ...p.row, threadKey, direction, outboundId: outbound?.id ?? null, children: p.children });
         // The connector's own sent mail is stored in its thread but never announced as new
         // inbound mail: that is how a reply loop is broken.
         if (direction === 'inbound') events.push({ type: 'message.received', refs: { messageId: p.row.id }, providerMessageId: p.input.providerMessageId });

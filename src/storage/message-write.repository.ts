@@ -1,3 +1,4 @@
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { HeldBlob } from './blob.store.js';
 import type { Prisma, PrismaClient } from './database.js';
 
@@ -65,11 +66,72 @@ export interface PageLookup {
 
 /** A page of messages with everything that belongs to them, for one statement. */
 export interface PageRows {
-  messages: ReadonlyArray<NewMessageRow & { addresses: readonly NewAddressRow[]; attachments: readonly NewAttachmentRow[] }>;
+  messages: ReadonlyArray<NewMessageRow & { children: ChildRowsJson }>;
   /** One-chunk attachment blobs not written yet (BlobStore.writeOrHold). */
   blobs: readonly HeldBlob[];
   threadRefs: ReadonlyArray<{ refIndex: string; threadKey: string }>;
   createdAt: Date;
+}
+
+/** A message's participant and attachment rows as JSON fragments (comma-separated objects, no brackets), a slice each. */
+export interface ChildRowsJson {
+  addresses: string[];
+  attachments: string[];
+}
+
+/**
+ * Child rows carried by one statement at most (bytes of JSON). The page statement takes the first
+ * fragments; a message with tens of thousands of participants gets follow-up statements, so no
+ * single statement (which the driver encodes on the event loop) grows without bound.
+ */
+const STATEMENT_CHILD_BYTES = 1024 * 1024;
+
+/** Rows serialised between two yields to the event loop. */
+const SERIALIZE_SLICE = 512;
+
+const b64 = (v: Uint8Array | null): string | null => (v ? Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64') : null);
+const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
+
+/**
+ * Serialises a message's child rows ahead of its transaction, in bounded slices: a message with
+ * tens of thousands of participants must not hold the event loop while it is encoded.
+ */
+export async function serializeChildRows(
+  m: { id: string; tenantId: string; mailboxId: string },
+  addresses: readonly NewAddressRow[],
+  attachments: readonly NewAttachmentRow[],
+): Promise<ChildRowsJson> {
+  const parts: string[] = [];
+  for (let i = 0; i < addresses.length; i += SERIALIZE_SLICE) {
+    if (i > 0) await yieldToLoop();
+    const slice = addresses.slice(i, i + SERIALIZE_SLICE).map((a) => ({ id: a.id, tenantId: m.tenantId, mailboxId: m.mailboxId, messageId: m.id, role: a.role, addressIndex: a.addressIndex }));
+    parts.push(JSON.stringify(slice).slice(1, -1));
+  }
+  const att: string[] = [];
+  for (let i = 0; i < attachments.length; i += SERIALIZE_SLICE) {
+    if (i > 0) await yieldToLoop();
+    const slice = attachments.slice(i, i + SERIALIZE_SLICE).map((a) => ({
+      id: a.id,
+      tenantId: m.tenantId,
+      mailboxId: m.mailboxId,
+      messageId: m.id,
+      ordinal: a.ordinal,
+      filenameEnc: b64(a.filenameEnc),
+      contentType: a.contentType,
+      size: a.size,
+      contentIdEnc: b64(a.contentIdEnc),
+      isInline: a.isInline,
+      scanStatus: a.scanStatus,
+      scanSignature: a.scanSignature,
+      scanAttempts: a.scanAttempts,
+      scanError: a.scanError,
+      scannedAt: iso(a.scannedAt),
+      nextScanAt: iso(a.nextScanAt),
+      blobId: a.blobId,
+    }));
+    att.push(JSON.stringify(slice).slice(1, -1));
+  }
+  return { addresses: parts.filter((x) => x !== ''), attachments: att.filter((x) => x !== '') };
 }
 
 /** Raised inside a page transaction to roll it back: these provider ids are already stored. */
@@ -172,8 +234,6 @@ export class MessageWriteRepository {
   async insertPage(tx: Tx, page: PageRows): Promise<void> {
     if (page.messages.length === 0) return;
     const createdAt = page.createdAt.toISOString();
-    const b64 = (v: Uint8Array | null): string | null => (v ? Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64') : null);
-    const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
     const messages = page.messages.map((m) => ({
       id: m.id,
       tenantId: m.tenantId,
@@ -192,30 +252,25 @@ export class MessageWriteRepository {
       contentEnc: b64(m.contentEnc),
       outboundId: m.outboundId,
     }));
-    const addresses = page.messages.flatMap((m) =>
-      m.addresses.map((a) => ({ id: a.id, tenantId: m.tenantId, mailboxId: m.mailboxId, messageId: m.id, role: a.role, addressIndex: a.addressIndex })),
-    );
-    const attachments = page.messages.flatMap((m) =>
-      m.attachments.map((a) => ({
-        id: a.id,
-        tenantId: m.tenantId,
-        mailboxId: m.mailboxId,
-        messageId: m.id,
-        ordinal: a.ordinal,
-        filenameEnc: b64(a.filenameEnc),
-        contentType: a.contentType,
-        size: a.size,
-        contentIdEnc: b64(a.contentIdEnc),
-        isInline: a.isInline,
-        scanStatus: a.scanStatus,
-        scanSignature: a.scanSignature,
-        scanAttempts: a.scanAttempts,
-        scanError: a.scanError,
-        scannedAt: iso(a.scannedAt),
-        nextScanAt: iso(a.nextScanAt),
-        blobId: a.blobId,
-      })),
-    );
+    // Fragments packed into statements of at most STATEMENT_CHILD_BYTES (the first goes with the page).
+    const pack = (key: keyof ChildRowsJson): string[] => {
+      const out: string[] = [];
+      let current: string[] = [];
+      let size = 0;
+      for (const fragment of page.messages.flatMap((m) => m.children[key])) {
+        if (size > 0 && size + fragment.length > STATEMENT_CHILD_BYTES) {
+          out.push(`[${current.join(',')}]`);
+          current = [];
+          size = 0;
+        }
+        current.push(fragment);
+        size += fragment.length;
+      }
+      out.push(`[${current.join(',')}]`);
+      return out;
+    };
+    const addressPacks = pack('addresses');
+    const attachmentPacks = pack('attachments');
     const blobs = page.blobs.map((b) => ({ id: b.blobId, tenantId: b.tenantId, mailboxId: b.mailboxId, kind: b.kind, size: b.size, dataEnc: b64(b.dataEnc) }));
     const mailboxId = page.messages[0]!.mailboxId;
     const inserted = await tx.$queryRawUnsafe<Array<{ providerMessageId: string }>>(
@@ -263,8 +318,8 @@ export class MessageWriteRepository {
        SELECT "providerMessageId" FROM m`,
       JSON.stringify(messages),
       JSON.stringify(blobs),
-      JSON.stringify(addresses),
-      JSON.stringify(attachments),
+      addressPacks[0],
+      attachmentPacks[0],
       JSON.stringify(page.threadRefs),
       createdAt,
       mailboxId,
@@ -272,6 +327,28 @@ export class MessageWriteRepository {
     if (inserted.length < page.messages.length) {
       const stored = new Set(inserted.map((r) => r.providerMessageId));
       throw new PageConflictError(page.messages.filter((m) => !stored.has(m.providerMessageId)).map((m) => m.providerMessageId));
+    }
+    for (const pack of addressPacks.slice(1)) {
+      await tx.$executeRawUnsafe(
+        `INSERT INTO message_addresses (id, "tenantId", "mailboxId", "messageId", role, "addressIndex")
+         SELECT x.id, x."tenantId", x."mailboxId", x."messageId", x.role, x."addressIndex"
+           FROM json_to_recordset($1::json) AS x(id text, "tenantId" text, "mailboxId" text, "messageId" text, role text, "addressIndex" text)`,
+        pack,
+      );
+    }
+    for (const pack of attachmentPacks.slice(1)) {
+      await tx.$executeRawUnsafe(
+        `INSERT INTO attachments (id, "tenantId", "mailboxId", "messageId", ordinal, "filenameEnc", "contentType", size, "contentIdEnc", "isInline",
+                                  "scanStatus", "scanSignature", "scanAttempts", "scanError", "scannedAt", "nextScanAt", "blobId", "createdAt")
+         SELECT x.id, x."tenantId", x."mailboxId", x."messageId", x.ordinal, decode(x."filenameEnc", 'base64'), x."contentType", x.size,
+                decode(x."contentIdEnc", 'base64'), x."isInline", x."scanStatus", x."scanSignature", x."scanAttempts", x."scanError",
+                x."scannedAt", x."nextScanAt", x."blobId", $2::timestamp
+           FROM json_to_recordset($1::json) AS x(id text, "tenantId" text, "mailboxId" text, "messageId" text, ordinal int, "filenameEnc" text,
+                "contentType" text, size int, "contentIdEnc" text, "isInline" boolean, "scanStatus" text, "scanSignature" text,
+                "scanAttempts" int, "scanError" text, "scannedAt" timestamp, "nextScanAt" timestamp, "blobId" text)`,
+        pack,
+        createdAt,
+      );
     }
   }
 
