@@ -1,5 +1,7 @@
 // Push → webhook latency with many connected sandbox mailboxes (issue 12 target 1).
-//   npm run bench -- latency [mailboxes=1000] [rate=20] [seconds=60]
+//   npm run bench -- latency [mailboxes=1000] [rates=20] [seconds=60]
+//   rates: comma-separated messages/s, one steady phase each on the same setup (e.g. 5,20); the
+//   RESULT keys p50_ms/p99_ms are the last phase's.
 //   (= DATABASE_URL=postgresql://root@127.0.0.1:5432/postgres npx tsx bench/latency/latency.bench.ts …)
 //
 // One process holds the whole service (SANDBOX=1: HTTP, workers, the Google and Microsoft
@@ -29,7 +31,7 @@ import { approveMicrosoftConsent } from '../../src/sandbox/microsoft/approve-mic
 import { createTestDatabase } from '../../test/helpers/postgres.js';
 
 const MAILBOXES = Number(process.argv[2] ?? 1000);
-const RATE = Number(process.argv[3] ?? 20);
+const RATES = String(process.argv[3] ?? '20').split(',').map(Number);
 const SECONDS = Number(process.argv[4] ?? 60);
 const TICKS = 100;
 if (!process.env.DATABASE_URL) {
@@ -201,31 +203,40 @@ for (let i = 0; i < Math.min(20, MAILBOXES); i++) await deliverOne(i);
 await drained(60_000);
 latencies.length = 0;
 
-const loop = monitorEventLoopDelay({ resolution: 10 });
-loop.enable();
-const cpu0 = process.cpuUsage();
-const pg0 = await backendCpuMs();
-const total = RATE * SECONDS;
-const steadyStart = Date.now();
-for (let n = 0; n < total; n++) {
-  const due = steadyStart + (n * 1000) / RATE;
-  const wait = due - Date.now();
-  if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-  await deliverOne(n);
+const phases: Array<{ rate: number; p50: number; p90: number; p99: number; missing: number; cpuMsPerMsg: number; loopP99: number }> = [];
+let steady: number[] = [];
+let lost = 0;
+let loopP99 = 0;
+let cpuPerMsg = 0;
+for (const RATE of RATES) {
+  latencies.length = 0;
+  const loop = monitorEventLoopDelay({ resolution: 10 });
+  loop.enable();
+  const cpu0 = process.cpuUsage();
+  const pg0 = await backendCpuMs();
+  const total = RATE * SECONDS;
+  const steadyStart = Date.now();
+  for (let n = 0; n < total; n++) {
+    const due = steadyStart + (n * 1000) / RATE;
+    const wait = due - Date.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    await deliverOne(n);
+  }
+  const complete = await drained(60_000);
+  const cpu1 = process.cpuUsage(cpu0);
+  const pg1 = await backendCpuMs();
+  loop.disable();
+  steady = [...latencies];
+  lost = pending.size;
+  pending.clear();
+  const steadyCpuMs = (cpu1.user + cpu1.system) / 1000;
+  const pgCpuMs = Math.max(0, pg1 - pg0); // backends alive at both samples (pooled connections)
+  loopP99 = Math.round(loop.percentile(99) / 1e5) / 10;
+  cpuPerMsg = Math.round(((steadyCpuMs + pgCpuMs) / Math.max(1, steady.length)) * 100) / 100;
+  phases.push({ rate: RATE, p50: pct(steady, 50), p90: pct(steady, 90), p99: pct(steady, 99), missing: lost, cpuMsPerMsg: cpuPerMsg, loopP99 });
+  console.log(`steady ${RATE}/s × ${SECONDS} s: ${steady.length}/${total} delivered${complete ? '' : ` (${lost} missing after 60 s)`}; p50 ${pct(steady, 50)} ms, p90 ${pct(steady, 90)} ms, p99 ${pct(steady, 99)} ms, max ${Math.max(...steady)} ms`);
+  console.log(`  CPU: service process ${(steadyCpuMs / Math.max(1, steady.length)).toFixed(2)} ms/message, Postgres backends ${(pgCpuMs / Math.max(1, steady.length)).toFixed(2)} ms/message (${((steadyCpuMs + pgCpuMs) / (Date.now() - steadyStart) * 100).toFixed(0)}% of a core); event-loop delay p99 ${loopP99} ms, max ${(loop.max / 1e6).toFixed(1)} ms; loadavg ${readFileSync('/proc/loadavg', 'utf8').trim()}`);
 }
-const complete = await drained(60_000);
-const cpu1 = process.cpuUsage(cpu0);
-const pg1 = await backendCpuMs();
-loop.disable();
-const steady = [...latencies];
-const lost = pending.size;
-pending.clear();
-const loadSteady = readFileSync('/proc/loadavg', 'utf8').trim();
-
-const steadyCpuMs = (cpu1.user + cpu1.system) / 1000;
-const pgCpuMs = Math.max(0, pg1 - pg0); // backends alive at both samples (pooled connections)
-console.log(`steady: ${steady.length}/${total} delivered${complete ? '' : ` (${lost} missing after 60 s)`}; p50 ${pct(steady, 50)} ms, p90 ${pct(steady, 90)} ms, p99 ${pct(steady, 99)} ms, max ${Math.max(...steady)} ms`);
-console.log(`steady CPU: service process ${(steadyCpuMs / steady.length).toFixed(2)} ms/message, Postgres backends ${(pgCpuMs / steady.length).toFixed(2)} ms/message; event-loop delay p99 ${(loop.percentile(99) / 1e6).toFixed(1)} ms, max ${(loop.max / 1e6).toFixed(1)} ms; loadavg ${loadSteady}`);
 
 // Burst: one message for every mailbox at once.
 latencies.length = 0;
@@ -241,11 +252,12 @@ const result = {
   p99_ms: pct(steady, 99),
   burst_ms: burstMs,
   mailboxes: MAILBOXES,
-  rate_per_s: RATE,
+  rate_per_s: RATES.at(-1),
   seconds: SECONDS,
   steady_missing: lost,
-  event_loop_p99_ms: Math.round(loop.percentile(99) / 1e5) / 10,
-  cpu_ms_per_msg: Math.round(((steadyCpuMs + pgCpuMs) / Math.max(1, steady.length)) * 100) / 100,
+  event_loop_p99_ms: loopP99,
+  cpu_ms_per_msg: cpuPerMsg,
+  phases,
 };
 await service.stop();
 await core.close();

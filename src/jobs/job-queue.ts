@@ -1,7 +1,7 @@
 import PgBoss from 'pg-boss';
-import pg from 'pg';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
+import { NotificationListener } from '../storage/notification-listener.js';
 import { JOB_KINDS, type EnqueueOptions, type JobHandler, type JobMap, type JobName, type JobOutcome } from './job-map.js';
 
 type Boss = PgBoss;
@@ -194,7 +194,7 @@ export async function createJobQueue(deps: {
   let started = false;
   let stopping: Promise<void> | undefined;
   const timers: NodeJS.Timeout[] = [];
-  let listener: Listener | undefined;
+  let listener: NotificationListener | undefined;
 
   // Cross-process wake-ups, coalesced per queue name: one NOTIFY per name in flight.
   const notifyPending = new Set<JobName>();
@@ -321,7 +321,7 @@ export async function createJobQueue(deps: {
       timers.push(setInterval(heartbeat, Math.max(1, timings.expireSeconds / 3) * 1000));
       timers.push(setInterval(expire, timings.expireCheckSeconds * 1000));
       if (connectionString) {
-        listener = new Listener(connectionString, deps.logger, (name) => wake(name as JobName), () => {
+        listener = new NotificationListener(connectionString, CHANNEL, deps.logger, (name) => wake(name as JobName), () => {
           for (const loop of loops.values()) loop.wake();
         });
         listener.start();
@@ -457,96 +457,5 @@ class QueueLoop {
       }, ms);
       this.#sleep = { timer, resolve };
     });
-  }
-}
-
-/**
- * A dedicated LISTEN connection (Postgres only). Connections can drop at any time: on an error or
- * end it reconnects with backoff and then wakes every queue (notifications sent meanwhile were
- * lost); a periodic ping notices a connection that died silently. Polling remains the floor.
- */
-class Listener {
-  #client: pg.Client | undefined;
-  #stopped = false;
-  #failures = 0;
-  #retry: NodeJS.Timeout | undefined;
-  #ping: NodeJS.Timeout | undefined;
-
-  constructor(
-    private readonly connectionString: string,
-    private readonly logger: Pick<Logger, 'warn' | 'info' | 'debug'>,
-    private readonly onNotify: (name: string) => void,
-    private readonly onReconnect: () => void,
-  ) {}
-
-  start(): void {
-    void this.#connect(false);
-    this.#ping = setInterval(() => {
-      const c = this.#client;
-      if (!c) return;
-      const timeout = setTimeout(() => this.#drop(c, new Error('listen connection ping timed out')), 10_000);
-      c.query('SELECT 1')
-        .catch((err: unknown) => this.#drop(c, err))
-        .finally(() => clearTimeout(timeout));
-    }, 30_000);
-    this.#ping.unref();
-  }
-
-  async #connect(reconnect: boolean): Promise<void> {
-    if (this.#stopped) return;
-    const client = new pg.Client({ connectionString: this.connectionString, keepAlive: true, application_name: 'mbc-job-listener' });
-    client.on('error', (err) => this.#drop(client, err));
-    client.on('end', () => this.#drop(client, new Error('listen connection ended')));
-    client.on('notification', (msg) => {
-      if (msg.payload) this.onNotify(msg.payload);
-    });
-    try {
-      await client.connect();
-      await client.query(`LISTEN ${CHANNEL}`);
-    } catch (err) {
-      this.#drop(client, err);
-      return;
-    }
-    if (this.#stopped) {
-      await client.end().catch(() => undefined);
-      return;
-    }
-    this.#client = client;
-    this.#failures = 0;
-    if (reconnect) {
-      this.logger.info('job wake-up connection restored');
-      this.onReconnect();
-    }
-  }
-
-  #drop(client: pg.Client, err: unknown): void {
-    // A late event of a connection already replaced: nothing to do.
-    if (this.#client !== client && this.#client !== undefined) return;
-    this.#client = undefined;
-    client.removeAllListeners('end');
-    client.on('error', () => undefined);
-    client.end().catch(() => undefined);
-    if (this.#stopped || this.#retry) return;
-    this.#failures++;
-    const delay = Math.min(30_000, 250 * 2 ** Math.min(7, this.#failures));
-    this.logger.warn({ err, retryInMs: delay }, 'job wake-up connection lost; polling until it is back');
-    this.#retry = setTimeout(() => {
-      this.#retry = undefined;
-      void this.#connect(true);
-    }, delay);
-    this.#retry.unref();
-  }
-
-  async stop(): Promise<void> {
-    this.#stopped = true;
-    clearTimeout(this.#retry);
-    clearInterval(this.#ping);
-    const c = this.#client;
-    this.#client = undefined;
-    if (c) {
-      c.removeAllListeners('end');
-      c.on('error', () => undefined);
-      await c.end().catch(() => undefined);
-    }
   }
 }

@@ -254,4 +254,35 @@ describe.skipIf(!usesPostgres)('across processes (Postgres LISTEN/NOTIFY)', () =
     await until('consumer ran the job', () => startedAt > 0, 15_000);
     expect(startedAt - at).toBeLessThan(10_000);
   }, 30_000);
+
+  it('the wake-up connection comes back after the server drops it, and wakes workers again', async () => {
+    const producer = await newQueue();
+    const consumer = await newQueue();
+    const started: number[] = [];
+    consumer.register('sync.mailbox', async () => {
+      started.push(Date.now());
+      return { status: 'done' };
+    });
+    await consumer.startWorkers();
+    await new Promise((r) => setTimeout(r, 500));
+    const s = await db.session();
+    try {
+      const killed = await s.query<{ n: number }>(
+        `SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE application_name = 'mbc-job-listener' AND datname = current_database()`,
+        [],
+      );
+      expect(killed.rows[0]!.n).toBeGreaterThanOrEqual(1);
+      await until('listener reconnected', async () => {
+        const r = await s.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'mbc-job-listener' AND datname = current_database()`, []);
+        return r.rows[0]!.n >= 1;
+      });
+    } finally {
+      await s.release();
+    }
+    await new Promise((r) => setTimeout(r, 300)); // LISTEN issued after connect
+    const at = Date.now();
+    await requestMailboxSync(producer, 'after-drop', 'push');
+    await until('consumer ran the job', () => started.length === 1, 15_000);
+    expect(started[0]! - at).toBeLessThan(10_000);
+  }, 30_000);
 });
