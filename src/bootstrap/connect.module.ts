@@ -8,6 +8,7 @@ import { MailProviderFactory } from '../oauth/mail-provider.factory.js';
 import type { MailboxEventSink } from '../oauth/mailbox-event.port.js';
 import { MailboxGrantRepository } from '../oauth/mailbox-grant.repository.js';
 import { MicrosoftOAuthClient } from '../oauth/microsoft-oauth.client.js';
+import { SandboxStateService, type ProviderReach } from '../oauth/sandbox-state.service.js';
 import { TokenVault } from '../oauth/token-vault.service.js';
 import { OutboxRepository } from '../storage/outbox.repository.js';
 import type { Core } from './core.js';
@@ -26,6 +27,8 @@ export interface MailAccess {
   google: GoogleOAuthClient | undefined;
   microsoft: MicrosoftOAuthClient | undefined;
   connect: ConnectService;
+  /** Run when workers start: mailboxes this provider setup cannot serve, said once (sandbox_reset, provider_not_configured). */
+  sandboxState: SandboxStateService;
 }
 
 const instances = new WeakMap<Core, Promise<MailAccess>>();
@@ -92,17 +95,33 @@ async function buildMailAccess(core: Core): Promise<MailAccess> {
     microsoft,
     publicUrl: core.config.http.publicUrl,
     sessionTtlMinutes: core.config.connect.sessionTtlMinutes,
+    sandbox: settings.mode !== 'production',
     metrics: core.metrics,
     clock,
   });
-  return { settings, vault, providers, google, microsoft, connect };
+  const reach = (configured: boolean, inProcess: boolean): ProviderReach =>
+    settings.mode === 'production' ? (configured ? 'real' : 'not_configured') : inProcess ? 'fresh_stand_in' : 'external_stand_in';
+  const sandboxState = new SandboxStateService({
+    grants,
+    vault,
+    logger: core.logger,
+    reach: { google: reach(settings.google !== undefined, settings.sandbox.google !== undefined), microsoft: reach(settings.microsoft !== undefined, settings.sandbox.microsoft !== undefined) },
+  });
+  return { settings, vault, providers, google, microsoft, connect, sandboxState };
 }
 
 /** Hosted connect pages, OAuth callbacks and the connect-session API. */
 export async function connectModule(core: Core): Promise<ServiceModule> {
   const access = await mailAccess(core);
+  let reconciling: Promise<unknown> | undefined;
   return {
     name: 'connect',
+    jobs() {
+      // This process runs workers: once, say which mailboxes this provider setup cannot serve
+      // (in the background — it must not hold up the start).
+      reconciling = access.sandboxState.reconcile().catch((err: unknown) => core.logger.error({ err }, 'checking mailboxes against the provider setup failed'));
+      access.vault.holdRefreshesUntil(reconciling);
+    },
     routes(registry) {
       registerConnectRoutes(registry, { connect: access.connect, secureCookies: core.config.http.publicUrl.startsWith('https://') });
       registerOAuthCallbackRoutes(registry, { connect: access.connect });
@@ -118,6 +137,7 @@ export async function connectModule(core: Core): Promise<ServiceModule> {
       },
     ],
     async stop() {
+      await reconciling;
       await access.settings.close();
     },
   };

@@ -36,6 +36,8 @@ export interface ConnectServiceDeps {
   microsoft: MicrosoftOAuthClient | undefined;
   publicUrl: string;
   sessionTtlMinutes: number;
+  /** SANDBOX=1: grants come from stand-ins and are stored with the `sandbox` marker. */
+  sandbox?: boolean;
   /** `mbc_connect_results_total{provider, result}` and `mbc_connect_rejected_total{reason}`. */
   metrics?: Pick<Metrics, 'counter'>;
   clock?: () => Date;
@@ -281,7 +283,7 @@ export class ConnectService {
       await google.revoke(grant.refreshToken).catch((revokeErr: unknown) => this.#d.logger.warn({ sessionId: session.id, err: revokeErr }, 'revoking the Google grant after a failed identification failed'));
       throw err;
     }
-    const outcome = await this.#persist(session, 'google', address, { v: 1, provider: 'google', refreshToken: grant.refreshToken }, undefined, grant.grantedScopes);
+    const outcome = await this.#persist(session, 'google', address, { v: 1, provider: 'google', refreshToken: grant.refreshToken, ...this.#sandboxMarker() }, undefined, grant.grantedScopes);
     if (outcome.kind === 'wrong_account' || outcome.kind === 'disconnecting') {
       await google.revoke(grant.refreshToken).catch(() => undefined);
     } else {
@@ -301,7 +303,7 @@ export class ConnectService {
       return this.#finished(session, 'microsoft', 'missing_scopes', null, missing, undefined);
     }
     const address = await ms.identify(grant.accessToken);
-    const outcome = await this.#persist(session, 'microsoft', address, { v: 1, provider: 'microsoft', msalCache: grant.serializedCache }, grant.homeAccountId, grant.grantedScopes);
+    const outcome = await this.#persist(session, 'microsoft', address, { v: 1, provider: 'microsoft', msalCache: grant.serializedCache, ...this.#sandboxMarker() }, grant.homeAccountId, grant.grantedScopes);
     if (outcome.kind === 'ok') this.#d.vault.prime(outcome.mailboxId, grant.accessToken, grant.expiresAt);
     return this.#afterPersist(session, 'microsoft', outcome);
   }
@@ -363,6 +365,10 @@ export class ConnectService {
     }
     this.#d.logger.info({ mailboxId, provider, sessionId: session.id, reconnected: Boolean(existing) }, 'mailbox connected');
     return { kind: 'ok', mailboxId };
+  }
+
+  #sandboxMarker(): { sandbox?: true } {
+    return this.#d.sandbox ? { sandbox: true } : {};
   }
 
   #finished(session: ConnectSessionRecord, provider: ProviderName, result: ConnectResult, mailboxId: string | null, missing: ScopeRequest[], detail: string | undefined): CallbackOutcome {

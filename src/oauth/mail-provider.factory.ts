@@ -1,5 +1,5 @@
 import type { AccessTokenSource, ChangePage, MailProvider, ProviderName, RawMessage, SendRequest, SendResult, SyncCursor, WindowPage } from '../providers/mail-provider.port.js';
-import { isProviderError } from '../providers/provider-error.js';
+import { isProviderError, ProviderError } from '../providers/provider-error.js';
 import { GmailQuotaBudget } from '../providers/google/gmail-quota.js';
 import { GmailWatchAdapter } from '../providers/google/gmail-watch.adapter.js';
 import { GmailAdapter } from '../providers/google/gmail.adapter.js';
@@ -33,10 +33,17 @@ export interface MailProviderFactoryOptions {
   maxTrackedMailboxes?: number;
 }
 
-export class ProviderNotConfiguredError extends Error {
-  override readonly name = 'ProviderNotConfiguredError';
-  constructor(readonly provider: ProviderName) {
-    super(`${provider === 'google' ? 'Google (GOOGLE_CLIENT_ID)' : 'Microsoft (MICROSOFT_CLIENT_ID)'} is not configured`);
+/**
+ * A mailbox of a provider this run has no configuration for (e.g. sandbox data under a plain
+ * `npm start`). A ProviderError (`invalid_request`, reason `provider_not_configured`) so that
+ * sync, send and purge treat it as a permanent, expected failure — one log line, no retries and
+ * no stack traces — rather than an internal error.
+ */
+export class ProviderNotConfiguredError extends ProviderError {
+  constructor(provider: ProviderName) {
+    super(provider, 'invalid_request', `${provider === 'google' ? 'Google (GOOGLE_CLIENT_ID/GOOGLE_CLIENT_SECRET)' : 'Microsoft (MICROSOFT_CLIENT_ID/MICROSOFT_CLIENT_SECRET)'} is not configured`, {
+      reason: 'provider_not_configured',
+    });
   }
 }
 

@@ -5,10 +5,16 @@ import { z } from 'zod';
  * Versioned: a reader meeting an unknown shape fails closed instead of guessing.
  */
 export const mailboxCredentialSchema = z.discriminatedUnion('provider', [
-  z.strictObject({ v: z.literal(1), provider: z.literal('google'), refreshToken: z.string().min(1) }),
+  z.strictObject({ v: z.literal(1), provider: z.literal('google'), refreshToken: z.string().min(1), sandbox: z.literal(true).optional() }),
   /** The whole serialized MSAL cache of this one account (access + refresh token, id token, account). */
-  z.strictObject({ v: z.literal(1), provider: z.literal('microsoft'), msalCache: z.string().min(2) }),
+  z.strictObject({ v: z.literal(1), provider: z.literal('microsoft'), msalCache: z.string().min(2), sandbox: z.literal(true).optional() }),
 ]);
+/**
+ * `sandbox: true` marks a grant issued by a stand-in (SANDBOX=1). Stand-ins keep their users in
+ * memory, so such a grant means nothing to a restarted stand-in or to the real provider; the
+ * marker lets the connector say so (`reauth_required`, reason `sandbox_reset`) instead of failing
+ * on every sync. Real grants never carry it.
+ */
 export type MailboxCredential = z.infer<typeof mailboxCredentialSchema>;
 
 /** AAD of `mailboxes.accountIdEnc` (the MSAL homeAccountId), mailbox DEK. */

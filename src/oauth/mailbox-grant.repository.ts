@@ -105,6 +105,22 @@ export class MailboxGrantRepository {
     return res.count === 1;
   }
 
+  /** Ids of `active` mailboxes of one provider, in id order (paged by `afterId`). */
+  async listActiveIds(provider: ProviderName, afterId: string | undefined, limit: number): Promise<string[]> {
+    const rows = await this.prisma.mailbox.findMany({
+      where: { provider, status: 'active', ...(afterId ? { id: { gt: afterId } } : {}) },
+      orderBy: { id: 'asc' },
+      take: limit,
+      select: { id: true },
+    });
+    return rows.map((r) => r.id);
+  }
+
+  /** Records why the mailbox cannot sync (shown as `syncState: error` with this code). */
+  async setSyncError(mailboxId: string, code: string): Promise<void> {
+    await this.prisma.mailbox.updateMany({ where: { id: mailboxId, status: 'active' }, data: { syncState: 'error', syncError: code } });
+  }
+
   transaction<T>(fn: (tx: Prisma.TransactionClient) => Promise<T>): Promise<T> {
     return this.prisma.$transaction(fn);
   }

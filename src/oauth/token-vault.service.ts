@@ -70,6 +70,9 @@ export class TokenVault {
   readonly #forceRefresh = new Set<string>();
   // Bumped by forget(): a refresh that started before must not repopulate the memory cache.
   readonly #epoch = new Map<string, number>();
+  #gate: Promise<void> | undefined;
+  /** Mailboxes whose grant this process sealed (connect): the only ones an in-process stand-in can know. */
+  readonly #sealedHere = new Set<string>();
 
   constructor(options: TokenVaultOptions) {
     this.#o = {
@@ -92,6 +95,21 @@ export class TokenVault {
     const flight = this.#refresh(mailboxId).finally(() => this.#inflight.delete(mailboxId));
     this.#inflight.set(mailboxId, flight);
     return flight;
+  }
+
+  /**
+   * Refreshes wait for `done` (settled either way) before reading a grant: the start-up check of
+   * sandbox grants (SandboxStateService) must decide before a worker asks a stand-in about them.
+   */
+  holdRefreshesUntil(done: Promise<unknown>): void {
+    const gate: Promise<void> = done.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#gate = gate;
+    void gate.then(() => {
+      if (this.#gate === gate) this.#gate = undefined;
+    });
   }
 
   /** The port the provider adapters take. */
@@ -155,6 +173,7 @@ export class TokenVault {
 
   /** Encrypts a new grant for storage (the connect flow writes it in its transaction). */
   async sealCredential(mailboxId: string, credential: MailboxCredential, homeAccountId?: string): Promise<{ credentialEnc: Buffer; accountIdEnc: Buffer | null }> {
+    this.#sealedHere.add(mailboxId);
     const owner = { type: 'mailbox', id: mailboxId } as const;
     return {
       credentialEnc: await this.#o.dataKeys.encryptFor(owner, encodeCredential(credential), MAILBOX_CREDENTIAL_AAD(mailboxId)),
@@ -163,6 +182,7 @@ export class TokenVault {
   }
 
   async #refresh(mailboxId: string): Promise<string> {
+    if (this.#gate) await this.#gate;
     const epoch = this.#epoch.get(mailboxId) ?? 0;
     const grant = await this.#o.grants.findGrant(mailboxId);
     if (!grant) throw new TokenVaultError('mailbox_not_found', `mailbox ${mailboxId} does not exist`);
@@ -211,7 +231,7 @@ export class TokenVault {
       const res = await google.refresh(cred.refreshToken);
       if (res.refreshToken) {
         // Google rotated the refresh token: the old one may stop working, store the new one.
-        const sealed = await this.sealCredential(grant.id, { v: 1, provider: 'google', refreshToken: res.refreshToken });
+        const sealed = await this.sealCredential(grant.id, { ...cred, refreshToken: res.refreshToken });
         await this.#o.grants.updateCredential(grant.id, sealed.credentialEnc);
       }
       return res;
@@ -225,15 +245,18 @@ export class TokenVault {
 
   /** The mailbox's MSAL cache, read fresh from the row at every cache access, written back encrypted. */
   #msalStore(mailboxId: string): MsalCacheStore {
+    // MSAL loads before it saves; the stand-in marker read at load is kept on the rewritten cache.
+    let marker: { sandbox?: true } = {};
     return {
       load: async () => {
         const g = await this.#o.grants.findGrant(mailboxId);
         if (!g?.credentialEnc) return null;
         const c = await this.#decrypt(g);
+        marker = c.sandbox ? { sandbox: true } : {};
         return c.provider === 'microsoft' ? c.msalCache : null;
       },
       save: async (serialized) => {
-        const sealed = await this.sealCredential(mailboxId, { v: 1, provider: 'microsoft', msalCache: serialized });
+        const sealed = await this.sealCredential(mailboxId, { v: 1, provider: 'microsoft', msalCache: serialized, ...marker });
         await this.#o.grants.updateCredential(mailboxId, sealed.credentialEnc);
       },
     };
@@ -255,12 +278,34 @@ export class TokenVault {
     return (await this.#o.dataKeys.decryptFor({ type: 'mailbox', id: grant.id }, grant.accountIdEnc, MAILBOX_ACCOUNT_ID_AAD(grant.id))).toString('utf8');
   }
 
-  async #markReauthRequired(grant: StoredGrant, reason: string): Promise<void> {
+  /** True when this process stored (or rotated) the mailbox's grant since it started. */
+  sealedInThisProcess(mailboxId: string): boolean {
+    return this.#sealedHere.has(mailboxId);
+  }
+
+  /** True when the stored grant was issued by a sandbox stand-in (see MailboxCredential `sandbox`). */
+  async isSandboxGrant(mailboxId: string): Promise<boolean> {
+    const grant = await this.#o.grants.findGrant(mailboxId);
+    if (!grant?.credentialEnc) return false;
+    return (await this.#decrypt(grant)).sandbox === true;
+  }
+
+  /**
+   * `active` → `reauth_required` for a reason found outside a provider call (e.g. `sandbox_reset`),
+   * with the same single event and audit entry. Returns false when the mailbox was not active.
+   */
+  async markReauthRequired(mailboxId: string, reason: string, statusReason: string): Promise<boolean> {
+    const grant = await this.#o.grants.findGrant(mailboxId);
+    if (!grant || grant.status !== 'active') return false;
+    return this.#markReauthRequired(grant, reason, { statusReason, quiet: true });
+  }
+
+  async #markReauthRequired(grant: StoredGrant, reason: string, opts: { statusReason?: string; quiet?: boolean } = {}): Promise<boolean> {
     this.#tokens.delete(grant.id);
     const now = this.#o.clock();
     const provider: ProviderName = grant.provider;
     const eventIds = await this.#o.grants.transaction(async (tx) => {
-      const flipped = await this.#o.grants.markReauthRequired(tx, grant.id, `${provider} refused the stored grant (${reason}); the mailbox must be reconnected`, now);
+      const flipped = await this.#o.grants.markReauthRequired(tx, grant.id, opts.statusReason ?? `${provider} refused the stored grant (${reason}); the mailbox must be reconnected`, now);
       if (!flipped) return [];
       const eventId = await this.#o.events.append(tx, { tenantId: grant.tenantId, mailboxId: grant.id, type: 'mailbox.reauth_required', data: { provider, reason } });
       await this.#o.audit.record(
@@ -270,8 +315,9 @@ export class TokenVault {
       return [eventId];
     });
     if (eventIds.length) {
-      this.#o.logger.warn({ mailboxId: grant.id, provider, reason }, 'mailbox needs reconnecting: grant refused by the provider');
+      if (!opts.quiet) this.#o.logger.warn({ mailboxId: grant.id, provider, reason }, 'mailbox needs reconnecting: grant refused by the provider');
       await this.#o.events.committed(eventIds);
     }
+    return eventIds.length > 0;
   }
 }
