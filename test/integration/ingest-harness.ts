@@ -5,6 +5,7 @@ import type { Core } from '../../src/bootstrap/core.js';
 import { OutboxService } from '../../src/events/outbox.service.js';
 import { AttachmentRescanService } from '../../src/ingest/attachment-rescan.service.js';
 import { IngestService, type IngestResult } from '../../src/ingest/ingest.service.js';
+import type { MimeParseFn } from '../../src/ingest/parse-pool.js';
 import type { ScanPolicy } from '../../src/scan/scan-policy.js';
 import { NullScanner } from '../../src/scan/null.scanner.js';
 import type { Scanner } from '../../src/scan/scanner.port.js';
@@ -26,7 +27,7 @@ export interface Harness {
   run(mailbox: { id: string; tenantId: string }, providerMessageId: string, raw: Buffer, opts?: { threadId?: string; receivedAt?: Date }): Promise<IngestResult>;
 }
 
-export function ingestHarness(core: Core, opts: { scanner?: Scanner | null; policy?: ScanPolicy; maxMessageBytes?: number } = {}): Harness {
+export function ingestHarness(core: Core, opts: { scanner?: Scanner | null; policy?: ScanPolicy; maxMessageBytes?: number; parse?: MimeParseFn } = {}): Harness {
   const scanner = opts.scanner ? { scanner: opts.scanner, configured: true } : { scanner: new NullScanner(), configured: false };
   const blobs = new BlobStore(core.prisma, core.dataKeys);
   const outbox = new OutboxService({ repo: new OutboxRepository(core.prisma), dataKeys: core.dataKeys, clock: core.clock });
@@ -40,6 +41,7 @@ export function ingestHarness(core: Core, opts: { scanner?: Scanner | null; poli
     scanner,
     maxMessageBytes: opts.maxMessageBytes ?? core.config.sync.maxMessageBytes,
     ...(opts.policy ? { scanPolicy: opts.policy } : {}),
+    ...(opts.parse ? { parse: opts.parse } : {}),
     clock: core.clock,
     logger: core.logger,
   });
