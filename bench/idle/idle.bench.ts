@@ -10,7 +10,8 @@
 // 2. `mailboxes` addresses are connected through the hosted consent flow and backfilled (empty),
 //    each with a Gmail watch (healthy push).
 // 3. It idles again for `idleSeconds`: CPU of the service process and its Postgres backends
-//    (/proc), RSS growth per mailbox, and the job backlog (queued jobs) at the start and end.
+//    (/proc), RSS growth per mailbox (median RSS of each idle window), and the job backlog
+//    (queued jobs) at the start and end.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -100,23 +101,30 @@ async function queued(): Promise<number> {
 }
 
 /** CPU of the service and its backends over `seconds` of idling, as % of one core. */
-async function idle(seconds: number): Promise<{ cpuPct: number; servicePct: number; backendPct: number; queuedStart: number; queuedEnd: number }> {
+async function idle(seconds: number): Promise<{ cpuPct: number; servicePct: number; backendPct: number; queuedStart: number; queuedEnd: number; rssKb: number }> {
   const b0 = new Map((await backends()).map((p) => [p, procCpuMs(p)]));
   const s0 = procCpuMs(child.pid!);
   const queuedStart = await queued();
-  await new Promise((r) => setTimeout(r, seconds * 1000));
+  // RSS moves with garbage collection: the median of one sample per second over the window.
+  const rss: number[] = [];
+  const end = Date.now() + seconds * 1000;
+  while (Date.now() < end) {
+    rss.push(rssKb(child.pid!));
+    await new Promise((r) => setTimeout(r, Math.min(1000, Math.max(0, end - Date.now()))));
+  }
+  rss.sort((a, b) => a - b);
   const s1 = procCpuMs(child.pid!);
   let backendMs = 0;
   for (const p of await backends()) backendMs += procCpuMs(p) - (b0.get(p) ?? procCpuMs(p));
   const queuedEnd = await queued();
   const servicePct = ((s1 - s0) / (seconds * 1000)) * 100;
   const backendPct = (backendMs / (seconds * 1000)) * 100;
-  return { cpuPct: servicePct + backendPct, servicePct, backendPct, queuedStart, queuedEnd };
+  return { cpuPct: servicePct + backendPct, servicePct, backendPct, queuedStart, queuedEnd, rssKb: rss[Math.floor(rss.length / 2)]! };
 }
 
 await new Promise((r) => setTimeout(r, 10_000)); // startup settles
 const empty = await idle(IDLE_SECONDS);
-const rss0 = rssKb(child.pid!);
+const rss0 = empty.rssKb;
 console.log(`no mailboxes: RSS ${(rss0 / 1024).toFixed(1)} MiB; idle CPU ${empty.cpuPct.toFixed(2)}% of a core (service ${empty.servicePct.toFixed(2)}%, Postgres ${empty.backendPct.toFixed(2)}%); loadavg ${readFileSync('/proc/loadavg', 'utf8').trim()}`);
 
 // ------------------------------------------------------------------ connect
@@ -167,7 +175,7 @@ console.log(`connected ${MAILBOXES} Gmail mailboxes (${retries} connect retries)
 await new Promise((r) => setTimeout(r, 30_000)); // the connect traffic settles
 
 const full = await idle(IDLE_SECONDS);
-const rss1 = rssKb(child.pid!);
+const rss1 = full.rssKb;
 const kbPer = (rss1 - rss0) / MAILBOXES;
 console.log(`${MAILBOXES} idle mailboxes: RSS ${(rss1 / 1024).toFixed(1)} MiB (+${kbPer.toFixed(2)} KB per mailbox); idle CPU ${full.cpuPct.toFixed(2)}% of a core (service ${full.servicePct.toFixed(2)}%, Postgres ${full.backendPct.toFixed(2)}%); queued jobs ${full.queuedStart} → ${full.queuedEnd} over ${IDLE_SECONDS} s; loadavg ${readFileSync('/proc/loadavg', 'utf8').trim()}`);
 console.log(`watches: ${gs.watches().length}; Gmail quota used by idle polls: none expected within the hour (push healthy)`);
