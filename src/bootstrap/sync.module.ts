@@ -50,8 +50,8 @@ export async function syncModule(core: Core, opts: SyncModuleOptions = {}): Prom
   const parsePool = new MimeParsePool();
   const ingest = new IngestService({
     messages,
-    // Chunk statements through the pg driver on Postgres (binary parameters, no base64 copies).
-    blobs: new BlobStore(core.prisma, core.dataKeys, { sql: core.db.kind === 'postgres' ? core.db.sql : undefined }),
+    // Chunk statements through the raw SQL executor (binary parameters, no base64 copies).
+    blobs: new BlobStore(core.prisma, core.dataKeys, { sql: core.db.sql }),
     dataKeys: core.dataKeys,
     blindIndex: core.blindIndex,
     outbox,

@@ -40,10 +40,12 @@ export interface HeldBlob {
 export interface BlobStoreOptions {
   chunkBytes?: number;
   /**
-   * The pg driver, for the chunk statements on Postgres. Each carries ~1 MiB of ciphertext: the
-   * driver sends it as one binary parameter, where Prisma's raw path serialises it to base64 JSON
-   * strings (several copies per chunk; measured +250 MiB RSS while writing a 100 MiB blob, against
-   * +23 MiB through the driver — issue 12 target 4). Absent: Prisma (the embedded database).
+   * The raw SQL executor (pg driver / PGlite), for the chunk statements. Each carries ~1 MiB of
+   * ciphertext: the driver sends it as one binary parameter, where Prisma's raw path serialises it
+   * to base64 JSON strings (several copies per chunk; measured +250 MiB RSS while writing a
+   * 100 MiB blob on Postgres, against +23 MiB through the driver — issue 12 target 4). Outside a
+   * transaction only, like the main Prisma client (on the embedded database it waits for an open
+   * transaction to end). Absent: Prisma.
    */
   sql?: Pick<SqlExecutor, 'query'>;
 }

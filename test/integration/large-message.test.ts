@@ -1,7 +1,7 @@
 // Large mail end to end through the streaming paths (issue 12 target 4): the real adapters and
 // client libraries over real HTTP against the stand-ins, the full ingest, the encrypted chunked
-// BlobStore built as the sync module builds it (chunk statements through the pg driver on
-// Postgres, Prisma on the embedded database). Runs on both databases.
+// BlobStore built as the sync module builds it (chunk statements through the raw SQL executor:
+// the pg driver on Postgres, PGlite on the embedded database). Runs on both databases.
 import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Core } from '../../src/bootstrap/core.js';
@@ -70,7 +70,7 @@ function message(attachment: Buffer, tag: string): Buffer {
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
 async function ingestVia(core: Core, provider: MailProvider, providerMessageId: string, kind: 'google' | 'microsoft') {
-  const blobs = new BlobStore(core.prisma, core.dataKeys, { sql: core.db.kind === 'postgres' ? core.db.sql : undefined });
+  const blobs = new BlobStore(core.prisma, core.dataKeys, { sql: core.db.sql });
   const ingest = new IngestService({
     messages: new MessageWriteRepository(core.prisma),
     blobs,
