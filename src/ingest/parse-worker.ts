@@ -1,4 +1,5 @@
 import { Readable } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import type { MessagePort } from 'node:worker_threads';
 import type { AttachmentMeta, AttachmentSink, AttachmentSinkResult } from './attachment-sink.port.js';
 import { AttachmentSinkError, MimeSourceError } from './mime-parse.errors.js';
@@ -48,11 +49,15 @@ export type FromWorker =
   | { t: 'aerror'; k: number };
 
 interface PendingAttachment {
-  it: AsyncIterator<unknown>;
+  content: Readable;
+  /** The content ended or failed: nothing more to send. */
   done: boolean;
   resolve: (r: AttachmentSinkResult) => void;
   reject: (err: Error) => void;
 }
+
+/** Decoded bytes sent per message at most (mailparser emits an attachment a line at a time). */
+const ATTACHMENT_MESSAGE_BYTES = 256 * 1024;
 
 /** A copy in its own ArrayBuffer, so it can be transferred (no second copy, no pooled neighbours). */
 export function ownCopy(chunk: unknown): Uint8Array {
@@ -78,24 +83,42 @@ export default async function parseTask(task: ParseTask): Promise<ParseTaskResul
   });
   const attachments = new Map<number, PendingAttachment>();
 
+  // One message per pull with everything buffered so far (up to ATTACHMENT_MESSAGE_BYTES), not
+  // one per decoded line: the port costs per message.
   const pullAttachment = (k: number): void => {
     const a = attachments.get(k);
     if (!a || a.done) return;
-    a.it.next().then(
-      (r) => {
-        if (r.done) {
-          a.done = true;
-          post({ t: 'aend', k });
-        } else {
-          const buf = ownCopy(r.value);
-          post({ t: 'achunk', k, buf }, [buf.buffer as ArrayBuffer]);
-        }
-      },
-      () => {
-        a.done = true;
-        post({ t: 'aerror', k });
-      },
-    );
+    const parts: Buffer[] = [];
+    let size = 0;
+    let chunk: Buffer | null;
+    while (size < ATTACHMENT_MESSAGE_BYTES && (chunk = a.content.read() as Buffer | null) !== null) {
+      parts.push(chunk);
+      size += chunk.length;
+    }
+    if (size > 0) {
+      const buf = ownCopy(parts.length === 1 ? parts[0] : Buffer.concat(parts, size));
+      post({ t: 'achunk', k, buf }, [buf.buffer as ArrayBuffer]);
+      return;
+    }
+    if (a.content.readableEnded) {
+      a.done = true;
+      post({ t: 'aend', k });
+      return;
+    }
+    if (a.content.destroyed || a.content.errored) {
+      a.done = true;
+      post({ t: 'aerror', k });
+      return;
+    }
+    const retry = (): void => {
+      a.content.off('readable', retry);
+      a.content.off('end', retry);
+      a.content.off('close', retry);
+      pullAttachment(k);
+    };
+    a.content.on('readable', retry);
+    a.content.on('end', retry);
+    a.content.on('close', retry);
   };
 
   const settleAttachment = async (k: number, result: AttachmentSinkResult | null): Promise<void> => {
@@ -107,10 +130,9 @@ export default async function parseTask(task: ParseTask): Promise<ParseTaskResul
       return;
     }
     // The sink stopped reading early: drain here so the parser can move on.
-    try {
-      while (!a.done) if ((await a.it.next()).done) a.done = true;
-    } catch {
-      // content cut: the parser reports it
+    if (!a.done && !a.content.readableEnded && !a.content.destroyed) {
+      a.content.resume();
+      await finished(a.content).catch(() => undefined);
     }
     a.resolve(result);
   };
@@ -143,7 +165,7 @@ export default async function parseTask(task: ParseTask): Promise<ParseTaskResul
   const sink: AttachmentSink = {
     put(meta, content) {
       return new Promise<AttachmentSinkResult>((resolve, reject) => {
-        attachments.set(meta.ordinal, { it: content[Symbol.asyncIterator](), done: false, resolve, reject });
+        attachments.set(meta.ordinal, { content, done: false, resolve, reject });
         post({ t: 'att', k: meta.ordinal, meta });
       });
     },
