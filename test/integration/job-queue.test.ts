@@ -14,6 +14,7 @@ import { DEFAULT_SEND_LEASE_MS, sendRecoveryBoundMs } from '../../src/send/outbo
 import { openDatabase, type Database } from '../../src/storage/database.js';
 import { requestMailboxSync } from '../../src/sync/sync-request.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/postgres.js';
+import { embeddedRun } from '../helpers/requirements.js';
 
 const usesPostgres = Boolean(process.env.DATABASE_URL);
 /** Far longer than any wait below: a job that starts in time was woken, not polled. */
@@ -237,7 +238,7 @@ describe('expiry and heartbeats', () => {
   });
 });
 
-describe.skipIf(!usesPostgres)('across processes (Postgres LISTEN/NOTIFY)', () => {
+describe.skipIf(embeddedRun('job queue across processes'))('across processes (Postgres LISTEN/NOTIFY)', () => {
   it('a job queued by another process starts at once, not at the next poll', async () => {
     const producer = await newQueue();
     const consumer = await newQueue();
