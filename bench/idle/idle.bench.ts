@@ -115,7 +115,8 @@ async function idle(seconds: number): Promise<{ cpuPct: number; servicePct: numb
   rss.sort((a, b) => a - b);
   const s1 = procCpuMs(child.pid!);
   let backendMs = 0;
-  for (const p of await backends()) backendMs += procCpuMs(p) - (b0.get(p) ?? procCpuMs(p));
+  // A backend that started during the window counts from zero (pooled connections come and go).
+  for (const p of await backends()) backendMs += procCpuMs(p) - (b0.get(p) ?? 0);
   const queuedEnd = await queued();
   const servicePct = ((s1 - s0) / (seconds * 1000)) * 100;
   const backendPct = (backendMs / (seconds * 1000)) * 100;

@@ -183,18 +183,25 @@ function pct(values: number[], p: number): number {
   return s.length ? s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]! : NaN;
 }
 
-async function backendCpuMs(): Promise<number> {
+/** CPU ms of this database's backends per pid (pooled connections come and go). */
+async function backendCpu(): Promise<Map<number, number>> {
   const r = await admin.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [db.name]);
-  let sum = 0;
+  const out = new Map<number, number>();
   for (const { pid } of r.rows) {
     try {
       const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
       const fields = f.slice(f.lastIndexOf(')') + 2).split(' ');
-      sum += ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS;
+      out.set(pid, ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS);
     } catch {
       // backend gone
     }
   }
+  return out;
+}
+/** Backend CPU since `before`: a backend started meanwhile counts from zero. */
+function backendCpuSince(before: Map<number, number>, after: Map<number, number>): number {
+  let sum = 0;
+  for (const [pid, ms] of after) sum += ms - (before.get(pid) ?? 0);
   return sum;
 }
 
@@ -213,7 +220,14 @@ for (const RATE of RATES) {
   const loop = monitorEventLoopDelay({ resolution: 10 });
   loop.enable();
   const cpu0 = process.cpuUsage();
-  const pg0 = await backendCpuMs();
+  const pg0 = await backendCpu();
+  // Sampled every second so a pooled connection that closes mid-phase still counts (up to its last sample).
+  const pgSeen = new Map(pg0);
+  const sampler = setInterval(() => {
+    void backendCpu().then((m) => {
+      for (const [pid, ms] of m) pgSeen.set(pid, ms);
+    });
+  }, 1000);
   const total = RATE * SECONDS;
   const steadyStart = Date.now();
   for (let n = 0; n < total; n++) {
@@ -224,13 +238,14 @@ for (const RATE of RATES) {
   }
   const complete = await drained(60_000);
   const cpu1 = process.cpuUsage(cpu0);
-  const pg1 = await backendCpuMs();
+  clearInterval(sampler);
+  for (const [pid, ms] of await backendCpu()) pgSeen.set(pid, ms);
   loop.disable();
   steady = [...latencies];
   lost = pending.size;
   pending.clear();
   const steadyCpuMs = (cpu1.user + cpu1.system) / 1000;
-  const pgCpuMs = Math.max(0, pg1 - pg0); // backends alive at both samples (pooled connections)
+  const pgCpuMs = backendCpuSince(pg0, pgSeen);
   loopP99 = Math.round(loop.percentile(99) / 1e5) / 10;
   cpuPerMsg = Math.round(((steadyCpuMs + pgCpuMs) / Math.max(1, steady.length)) * 100) / 100;
   phases.push({ rate: RATE, p50: pct(steady, 50), p90: pct(steady, 90), p99: pct(steady, 99), missing: lost, cpuMsPerMsg: cpuPerMsg, loopP99 });

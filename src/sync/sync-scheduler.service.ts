@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { JobOutcome } from '../jobs/job-map.js';
 import type { JobQueue } from '../jobs/job-queue.js';
 import type { SyncStateRepository } from '../storage/sync-state.repository.js';
@@ -6,6 +7,16 @@ import { requestMailboxSync } from './sync-request.js';
 const DAY = 86_400_000;
 /** A mailbox with healthy push is polled this many poll intervals apart (1 h with the default 300 s). */
 export const HEALTHY_PUSH_POLL_FACTOR = 12;
+/**
+ * Renewals are spread: each mailbox renews up to 0.9 day later than the earliest point, by a stable
+ * offset from its id, so mailboxes connected together do not all renew in the same hourly run.
+ * Still well ahead of expiry (Gmail: ≥ 5 days left; Graph: ≥ 1 day left).
+ */
+const RENEW_SPREAD_MS = 0.9 * DAY;
+function renewOffsetMs(mailboxId: string): number {
+  return (createHash('sha256').update(mailboxId).digest().readUInt32BE(0) / 2 ** 32) * RENEW_SPREAD_MS;
+}
+
 /** Mailboxes queued per poll run (it runs every minute; coalescing keeps one waiting sync per mailbox). */
 const POLL_BATCH = 2_000;
 
@@ -52,8 +63,14 @@ export class SyncSchedulerService {
         afterId,
         200,
       );
-      for (const m of due) await requestMailboxSync(this.d.jobs, m.id, 'poll');
-      queued += due.length;
+      for (const m of due) {
+        const expiresAt = m.provider === 'google' ? m.watchExpiresAt : m.subscriptionId ? m.subscriptionExpiresAt : null;
+        const earliest = m.provider === 'google' ? 6 * DAY : 2 * DAY;
+        // Never started or already lapsed: now. Otherwise at this mailbox's point in the spread.
+        if (expiresAt && expiresAt.getTime() > now && expiresAt.getTime() >= now + earliest - renewOffsetMs(m.id)) continue;
+        await requestMailboxSync(this.d.jobs, m.id, 'poll');
+        queued++;
+      }
       if (due.length < 200) break;
       afterId = due[due.length - 1]!.id;
     }

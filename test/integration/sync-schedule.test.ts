@@ -105,4 +105,20 @@ describe('sync schedules', () => {
     expect(noTopic.queued).not.toContain(gmailDue);
     expect(noTopic.queued).toContain(graphDue);
   });
+
+  it('sync.renew-watches spreads renewals: mailboxes connected together renew over the following hours, none later than the spread', async () => {
+    const now = Date.now();
+    const done = { backfillCompletedAt: new Date(now - DAY) };
+    // Half a day past the earliest renewal point (6 days left): inside the 0.9-day spread.
+    const midSpread = [];
+    for (let i = 0; i < 20; i++) midSpread.push(await mailboxWith({ ...done, watchExpiresAt: new Date(now + 5.5 * DAY) }));
+    const pastSpread = await mailboxWith({ ...done, watchExpiresAt: new Date(now + 5.05 * DAY) });
+    const lapsed = await mailboxWith({ ...done, watchExpiresAt: new Date(now - MIN) });
+    const { s, queued } = scheduler();
+    await s.renewWatches();
+    expect(queued).toEqual(expect.arrayContaining([pastSpread, lapsed]));
+    const spreadQueued = midSpread.filter((id) => queued.includes(id)).length;
+    expect(spreadQueued).toBeGreaterThan(0);
+    expect(spreadQueued).toBeLessThan(20);
+  });
 });
