@@ -7,11 +7,11 @@
 // Per phase: `endpoints` tenants, each with one endpoint on the receiver, a mailbox and its
 // messages (one distinct encrypted message per event, 4 KB of text). The workers start and warm
 // up on a small batch; then all `events` message.received events are committed in ONE
-// transaction and the clock starts after that commit. Then, as an emitting room does, one
-// `webhooks.dispatch` job per event is enqueued (without holding up the clock). The clock stops
-// when every delivery is recorded `delivered`.
+// transaction and the clock starts after that commit. Then, as an emitting room does,
+// notifyEventsCommitted runs (the webhooks module's hook: one NOTIFY that wakes the workers'
+// pumps). The clock stops when every delivery is recorded `delivered`.
 // CPU per delivery = (worker processes + their Postgres backends) CPU time from the commit until
-// the work is done (deliveries stored and the dispatch jobs consumed), from /proc/<pid>/stat;
+// the work is done (deliveries stored, any dispatch job consumed), from /proc/<pid>/stat;
 // backends are found through pg_stat_activity by application_name. The receiver counts
 // webhook-ids, so a delivery claimed twice shows up as a duplicate.
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -22,6 +22,7 @@ import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { createCore } from '../../src/bootstrap/core.js';
+import { webhooksModule } from '../../src/bootstrap/webhooks.module.js';
 import { loadConfig } from '../../src/config/config.js';
 import { notifyEventsCommitted, OutboxService } from '../../src/events/outbox.service.js';
 import { encodeMessageContent, MAILBOX_ADDRESS_AAD, MESSAGE_CONTENT_AAD, type MessageContent } from '../../src/mailboxes/message-content.js';
@@ -34,8 +35,6 @@ import { createTestDatabase } from '../../test/helpers/postgres.js';
 const EVENTS = Number(process.argv[2] ?? 4000);
 const ENDPOINTS = Number(process.argv[3] ?? 8);
 const WARMUP = 200;
-/** Diagnosis: BENCH_DISPATCH_JOBS=0 skips the per-event dispatch jobs (the pump's own polling fans out). */
-const DISPATCH_JOBS = process.env.BENCH_DISPATCH_JOBS !== '0';
 const APP_NAME = 'mbc-bench-webhook-worker';
 const root = fileURLToPath(new URL('../..', import.meta.url));
 if (!process.env.DATABASE_URL) {
@@ -57,6 +56,9 @@ const env: Record<string, string> = {
   ...Object.fromEntries(Object.entries(process.env).filter(([k, v]) => k.startsWith('WEBHOOK_') && k !== 'WEBHOOK_ALLOWED_HOSTS' && v !== undefined)) as Record<string, string>,
 };
 const core = await createCore(loadConfig({ ...env, DATABASE_URL: db.url, LOG_LEVEL: 'warn' }), { command: 'bench' });
+// As in every service process: the webhooks module attaches the events-committed hook (one
+// NOTIFY per commit wakes the workers' pumps) to this process's job queue.
+webhooksModule(core);
 const admin = new pg.Client({ connectionString: db.url });
 admin.on('error', () => undefined);
 await admin.connect();
@@ -140,7 +142,9 @@ async function seed(phase: string, perEndpoint: number): Promise<Fixture> {
         provider: 'google',
         addressEnc: new Uint8Array(await core.dataKeys.encryptFor({ type: 'mailbox', id: mailboxId }, address, MAILBOX_ADDRESS_AAD(mailboxId))),
         addressIndex: core.blindIndex.emailIndex(address),
-        status: 'active',
+        // Not synced (no provider is configured here): the workers' CPU is webhook work only.
+        // Payloads are still built (reauth_required mailboxes keep delivering their events).
+        status: 'reauth_required',
       },
     });
     const ids: string[] = [];
@@ -222,7 +226,9 @@ async function commits(): Promise<number> {
 }
 
 function startWorker(): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['bin/mailbox-connector.js', 'worker'], { cwd: root, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  // BENCH_WORKER_NODE_ARGS: extra node flags for the workers (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
+  const nodeArgs = (process.env.BENCH_WORKER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, 'bin/mailbox-connector.js', 'worker'], { cwd: root, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   return new Promise((resolve, reject) => {
     let out = '';
     child.stdout!.on('data', (b: Buffer) => {
@@ -267,7 +273,7 @@ async function phase(workers: number): Promise<PhaseResult> {
   try {
     // Warm-up (JIT, connections, keep-alive sockets), not measured.
     const warm = await commitEvents(fx, 0, WARMUP);
-    if (DISPATCH_JOBS) await notifyEventsCommitted(core.jobs, warm);
+    await notifyEventsCommitted(core.jobs, warm);
     await waitDelivered(fx, WARMUP);
     while ((await dispatchJobsLeft()) > 0) await sleep(50);
     await sleep(300);
@@ -283,7 +289,7 @@ async function phase(workers: number): Promise<PhaseResult> {
     const pgBefore = await backendPids();
     pgCpu.baseline(pgBefore);
     const commitsBefore = await commits();
-    const notified = DISPATCH_JOBS ? notifyEventsCommitted(core.jobs, ids) : Promise.resolve();
+    const notified = notifyEventsCommitted(core.jobs, ids);
     const poll = async () => {
       workerCpu.sample(childPids);
       pgCpu.sample(await backendPids());

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { setEventsCommittedHook } from '../events/events-committed.js';
 import { PayloadBuilder } from '../events/payload-builder.js';
 import { ApiError } from '../http/api-error.js';
 import { registerEventRoutes } from '../http/routes/events.route.js';
@@ -7,6 +8,7 @@ import { MessageViewer } from '../messages/message-view.js';
 import { defineOps } from '../ops/ops-command.js';
 import { MessageReadRepository } from '../storage/message-read.repository.js';
 import { OutboxRepository } from '../storage/outbox.repository.js';
+import { WakeChannel } from '../storage/wake-listener.js';
 import { WebhookRepository } from '../storage/webhook.repository.js';
 import type { EgressPolicy } from '../webhooks/egress-guard.js';
 import { DeliveryPump } from '../webhooks/delivery-pump.js';
@@ -28,13 +30,14 @@ export function webhooksModule(core: Core, opts: WebhooksModuleOptions = {}): Se
   const settings = core.config.webhooks;
   const egress: EgressPolicy = { production: core.config.production, allowHosts: settings.allowedHosts };
   const outbox = new OutboxRepository(core.prisma);
-  const webhooks = new WebhookRepository(core.prisma);
+  const webhooks = new WebhookRepository(core.prisma, core.db);
   const endpoints = new WebhookEndpointService({ repo: webhooks, dataKeys: core.dataKeys, egress, clock: core.clock });
   const payloads = new PayloadBuilder({
     messages: new MessageReadRepository(core.prisma),
     mailboxes: core.mailboxes,
     viewer: new MessageViewer(core.dataKeys),
     dataKeys: core.dataKeys,
+    bulkMessages: (ids) => webhooks.messagesForPayloads(ids),
   });
   const sender = opts.sender ?? createWebhookSender({ version: VERSION, defaultTimeoutMs: settings.timeoutMs });
   const dispatcher = new WebhookDispatcher({
@@ -50,6 +53,7 @@ export function webhooksModule(core: Core, opts: WebhooksModuleOptions = {}): Se
     clock: core.clock,
     settings: { retryDelaysMs: settings.retryDelaysMs, timeoutMs: settings.timeoutMs, endpointConcurrency: settings.endpointConcurrency },
     wake: () => pump.wake(),
+    retryScheduled: (at) => pump.wakeAt(at),
   });
   const events = new EventQueryService({ outbox, webhooks });
   const pump = new DeliveryPump({
@@ -61,6 +65,17 @@ export function webhooksModule(core: Core, opts: WebhooksModuleOptions = {}): Se
     slots: settings.workerConcurrency,
     endpointConcurrency: settings.endpointConcurrency,
     leaseMs: dispatcher.leaseDurationMs,
+  });
+
+  // Wake-ups instead of a job per event: after a commit that appended events, this process's
+  // pump (if it runs workers) looks at once, and other processes' pumps hear a NOTIFY (Postgres).
+  const dbUrl = core.config.database.url;
+  const channel = dbUrl
+    ? new WakeChannel({ connectionString: dbUrl, channel: 'mbc_webhooks_wake', query: (text, values) => core.db.sql.query(text, values), logger: core.logger.child({ room: 'webhooks' }), applicationName: 'mbc-webhooks-wake' })
+    : undefined;
+  setEventsCommittedHook(core.jobs, () => {
+    pump.wakeDispatch();
+    channel?.notify();
   });
 
   return {
@@ -89,6 +104,7 @@ export function webhooksModule(core: Core, opts: WebhooksModuleOptions = {}): Se
     jobs(queue) {
       // Registering handlers means this process runs workers: start the pump's own polling too.
       pump.start();
+      channel?.listen(() => pump.wakeDispatch());
       // Both jobs only wake the pump: the outbox row and the delivery row are the work items, and
       // the pump fans out and claims in batches (see DeliveryPump).
       queue.register('webhooks.dispatch', (p) => pump.onDispatchJob(p.eventId), { concurrency: 1 });
@@ -97,6 +113,7 @@ export function webhooksModule(core: Core, opts: WebhooksModuleOptions = {}): Se
     },
     schedules: [{ name: 'webhooks.sweep', cron: '* * * * *' }],
     async stop() {
+      await channel?.stop();
       await pump.stop();
       sender.close?.();
     },

@@ -4,6 +4,7 @@ import type { Logger } from '../observability/logger.js';
 import type { Prisma } from '../storage/database.js';
 import { newId } from '../storage/ids.js';
 import type { OutboxRepository } from '../storage/outbox.repository.js';
+import { eventsCommittedHook } from './events-committed.js';
 import { eventDataSchema, eventRefsSchema, eventTypeSchema, REQUIRED_REFS, type EventData, type EventRefs, type EventType } from './event-types.js';
 
 export interface AppendEventInput {
@@ -116,10 +117,24 @@ export class OutboxService {
 }
 
 /**
- * Call after the transaction that appended the events committed. Never throws: a failed enqueue
- * only delays delivery until the next `webhooks.sweep` (at most about a minute).
+ * Call after the transaction that appended the events committed. Never throws. Where the webhooks
+ * module attached its hook (every service process) this is one wake-up of the delivery pumps
+ * (they fan out every committed event; a lost wake-up costs their 1 s polling floor); otherwise
+ * one `webhooks.dispatch` job per event (a failed enqueue only delays delivery until the next
+ * `webhooks.sweep`, at most about a minute).
  */
 export async function notifyEventsCommitted(jobs: Pick<JobQueue, 'enqueue'>, eventIds: readonly string[], logger?: Pick<Logger, 'warn'>): Promise<void> {
+  if (eventIds.length === 0) return;
+  const hook = eventsCommittedHook(jobs);
+  if (hook) {
+    // One wake-up for the whole commit (see events-committed.ts); a lost one costs a poll interval.
+    try {
+      hook(eventIds);
+    } catch (err) {
+      logger?.warn({ err }, 'waking the webhook dispatchers failed; they find the events at their next poll');
+    }
+    return;
+  }
   for (const eventId of eventIds) {
     try {
       await jobs.enqueue('webhooks.dispatch', { eventId });

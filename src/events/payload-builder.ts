@@ -55,6 +55,8 @@ export class PayloadBuilder {
       mailboxes: MailboxRepository;
       viewer: MessageViewer;
       dataKeys: DataKeyService;
+      /** A faster bulk read of messages for buildMany (undefined answer: use `messages`). */
+      bulkMessages?: (ids: readonly string[]) => Promise<MessageRecord[] | undefined>;
     },
   ) {}
 
@@ -102,7 +104,9 @@ export class PayloadBuilder {
     }
     // Sequential, not Promise.all: harmless on Postgres, and the embedded database has one connection.
     const mailboxes = new Map((await this.deps.mailboxes.findManyByIdsUnscoped([...mailboxIds])).map((m) => [m.id, m]));
-    const messages = new Map((await this.deps.messages.findMessagesUnscoped([...messageIds])).map((m) => [m.id, m]));
+    const ids = [...messageIds];
+    const rows = (await this.deps.bulkMessages?.(ids)) ?? (await this.deps.messages.findMessagesUnscoped(ids));
+    const messages = new Map(rows.map((m) => [m.id, m]));
     const src: Sources = {
       mailbox: async (id) => (mailboxIds.has(id) ? (mailboxes.get(id) ?? null) : this.deps.mailboxes.findByIdUnscoped(id)),
       message: async (id) => (messageIds.has(id) ? (messages.get(id) ?? null) : this.deps.messages.findMessageUnscoped(id)),

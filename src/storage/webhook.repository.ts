@@ -1,5 +1,6 @@
-import { Prisma, type PrismaClient } from './database.js';
+import { Prisma, type Database, type PrismaClient } from './database.js';
 import { newId } from './ids.js';
+import type { AttachmentRecord, MessageRecord } from './message-read.repository.js';
 import type { OutboxEventRecord } from './outbox.repository.js';
 
 /** Serialises delivery claims per endpoint (second key: endpoint hash) across worker processes. */
@@ -151,9 +152,55 @@ function toClaimed(r: ClaimRow): Claimed {
   };
 }
 
+/** Timestamps come back as UTC instants (pg would read a zone-less timestamp as local time). */
+const utc = (col: string, as: string) => `(${col} AT TIME ZONE 'UTC') AS "${as}"`;
+const PG_CLAIM_RETURNING = `RETURNING d.id, d."tenantId", d."eventId", d."endpointId", d.status, d.attempts, ${utc('d."nextAttemptAt"', 'nextAttemptAt')},
+  ${utc('d."lastAttemptAt"', 'lastAttemptAt')}, d."lastStatus", ${utc('d."deliveredAt"', 'deliveredAt')}, ${utc('d."createdAt"', 'createdAt')}, ${utc('d."updatedAt"', 'updatedAt')},
+  e.url AS "e_url", e.description AS "e_description", e.events AS "e_events", e.enabled AS "e_enabled",
+  e."disabledReason" AS "e_disabledReason", e."secretEnc" AS "e_secretEnc", e."previousSecretEnc" AS "e_previousSecretEnc",
+  ${utc('e."previousSecretExpiresAt"', 'e_previousSecretExpiresAt')}, ${utc('e."createdAt"', 'e_createdAt')}, ${utc('e."updatedAt"', 'e_updatedAt')},
+  ev."mailboxId" AS "ev_mailboxId", ev.type AS "ev_type", ev.seq::text AS "ev_seq", ev.refs AS "ev_refs",
+  ev."dataEnc" AS "ev_dataEnc", ${utc('ev."createdAt"', 'ev_createdAt')}, ${utc('ev."dispatchedAt"', 'ev_dispatchedAt')}`;
+
+type PgClaimRow = Omit<ClaimRow, 'ev_seq'> & { ev_seq: string };
+
+function fromPgRow(r: PgClaimRow): Claimed {
+  return toClaimed({ ...r, ev_seq: BigInt(r.ev_seq) });
+}
+
+/** Batch results: `$rows` is a JSON array (see finishAttempts), `$now` the update time. */
+const FINISH_SQL = (rowsParam: string, nowParam: string) => `
+  WITH i AS (
+    SELECT * FROM json_to_recordset(${rowsParam}::json)
+      AS t(id text, status text, attempts int, next timestamp, last int, delivered timestamp, aid text, code int, latency int, snippet text, error text, at timestamp)),
+  logged AS (
+    INSERT INTO delivery_attempts (id, "deliveryId", "attemptNo", "statusCode", "latencyMs", "responseSnippet", error, "createdAt")
+    SELECT i.aid, i.id, COALESCE((SELECT max(a."attemptNo") FROM delivery_attempts a WHERE a."deliveryId" = i.id), 0) + 1,
+           i.code, i.latency, i.snippet, i.error, i.at
+      FROM i WHERE i.aid IS NOT NULL)
+  UPDATE webhook_deliveries d
+     SET status = i.status, attempts = i.attempts, "nextAttemptAt" = i.next, "lastStatus" = i.last,
+         "deliveredAt" = COALESCE(i.delivered, d."deliveredAt"), "updatedAt" = ${nowParam}::timestamp
+    FROM i
+   WHERE d.id = i.id AND d.status = 'delivering'
+  RETURNING d.id`;
+
 /** Webhook endpoints, their deliveries (one per event × endpoint) and the attempt log. */
 export class WebhookRepository {
-  constructor(private readonly prisma: PrismaClient) {}
+  /**
+   * `db` (optional): on Postgres the delivery pump's hot statements (batch claim, batch results)
+   * go straight through the pg driver: same SQL, without Prisma's per-row result mapping, which
+   * cost more CPU than the statements themselves. The embedded database keeps the Prisma path
+   * (one connection, shared with every other query of the process).
+   */
+  constructor(
+    private readonly prisma: PrismaClient,
+    private readonly db?: Pick<Database, 'kind' | 'sql' | 'session'>,
+  ) {}
+
+  private get pg(): Pick<Database, 'sql' | 'session'> | undefined {
+    return this.db?.kind === 'postgres' ? this.db : undefined;
+  }
 
   // ------------------------------------------------------------------ endpoints
 
@@ -335,10 +382,20 @@ export class WebhookRepository {
    * A delivery is never claimed twice while its lease lives; `lockedOut` reports endpoints that
    * were skipped because another worker held them (try again shortly).
    */
-  async claimDue(now: Date, opts: { limit: number; leaseMs: number; take: number }): Promise<{ claimed: Claimed[]; lockedOut: number }> {
+  async claimDue(now: Date, opts: { limit: number; leaseMs: number; take: number; probe?: boolean }): Promise<{ claimed: Claimed[]; lockedOut: number }> {
     if (opts.take <= 0) return { claimed: [], lockedOut: 0 };
     const nowTs = now.toISOString();
     const floorTs = new Date(now.getTime() - opts.leaseMs).toISOString();
+    // Idle probe first (one indexed statement, no transaction): most idle polls find nothing due.
+    // webhook_deliveries_open_idx holds only pending/failed/delivering rows.
+    const due = opts.probe === false ? [1] : await this.prisma.$queryRaw<unknown[]>`
+      SELECT 1 FROM webhook_deliveries d
+       WHERE d.status IN ('pending', 'failed', 'delivering')
+         AND ((d.status IN ('pending', 'failed') AND (d."nextAttemptAt" IS NULL OR d."nextAttemptAt" <= ${nowTs}::timestamp))
+              OR (d.status = 'delivering' AND d."lastAttemptAt" < ${floorTs}::timestamp))
+       LIMIT 1`;
+    if (due.length === 0) return { claimed: [], lockedOut: 0 };
+    if (this.pg) return this.claimDuePg(this.pg, nowTs, floorTs, opts);
     return this.prisma.$transaction(async (tx) => {
       const candidates = await tx.$queryRaw<Array<{ id: string; locked: boolean }>>`
         SELECT c.id, pg_try_advisory_xact_lock(${ENDPOINT_CLAIM_LOCK_KEY}::int4, hashtext(c.id)) AS locked
@@ -377,6 +434,96 @@ export class WebhookRepository {
     });
   }
 
+  /** claimDue on Postgres: the same two statements in one transaction on a pooled pg connection. */
+  private async claimDuePg(
+    pg: Pick<Database, 'session'>,
+    nowTs: string,
+    floorTs: string,
+    opts: { limit: number; take: number },
+  ): Promise<{ claimed: Claimed[]; lockedOut: number }> {
+    const session = await pg.session();
+    let open = false;
+    try {
+      await session.query('BEGIN');
+      open = true;
+      const candidates = await session.query<{ id: string; locked: boolean }>(
+        `SELECT c.id, pg_try_advisory_xact_lock($1::int4, hashtext(c.id)) AS locked
+           FROM (SELECT e.id FROM webhook_endpoints e
+                  WHERE e.enabled AND e."deletedAt" IS NULL
+                    AND EXISTS (SELECT 1 FROM webhook_deliveries d
+                                 WHERE d."endpointId" = e.id
+                                   AND ((d.status IN ('pending', 'failed') AND (d."nextAttemptAt" IS NULL OR d."nextAttemptAt" <= $2::timestamp))
+                                        OR (d.status = 'delivering' AND d."lastAttemptAt" < $3::timestamp)))
+                    AND (SELECT count(*) FROM webhook_deliveries l
+                          WHERE l."endpointId" = e.id AND l.status = 'delivering' AND l."lastAttemptAt" >= $3::timestamp) < $4
+                  ORDER BY random()
+                  LIMIT $5::int) c
+          ORDER BY c.id`,
+        [ENDPOINT_CLAIM_LOCK_KEY, nowTs, floorTs, opts.limit, opts.take],
+      );
+      const locked = candidates.rows.filter((c) => c.locked).map((c) => c.id);
+      const lockedOut = candidates.rows.length - locked.length;
+      let claimed: Claimed[] = [];
+      if (locked.length > 0) {
+        const rows = await session.query<PgClaimRow>(
+          `WITH cand AS (
+             SELECT x.id FROM unnest($1::text[]) AS ep(id) CROSS JOIN LATERAL (
+               SELECT c.id FROM webhook_deliveries c
+                WHERE c."endpointId" = ep.id
+                  AND ((c.status IN ('pending', 'failed') AND (c."nextAttemptAt" IS NULL OR c."nextAttemptAt" <= $2::timestamp))
+                       OR (c.status = 'delivering' AND c."lastAttemptAt" < $3::timestamp))
+                LIMIT GREATEST(0, $4::int - (
+                  SELECT count(*)::int FROM webhook_deliveries l
+                   WHERE l."endpointId" = ep.id AND l.status = 'delivering' AND l."lastAttemptAt" >= $3::timestamp))) x
+             LIMIT $5::int)
+           UPDATE webhook_deliveries d
+              SET status = 'delivering', "lastAttemptAt" = $2::timestamp, "updatedAt" = $2::timestamp
+             FROM cand, webhook_endpoints e, outbox_events ev
+            WHERE d.id = cand.id AND e.id = d."endpointId" AND ev.id = d."eventId" AND e.enabled AND e."deletedAt" IS NULL
+           ${PG_CLAIM_RETURNING}`,
+          [locked, nowTs, floorTs, opts.limit, opts.take],
+        );
+        claimed = rows.rows.map(fromPgRow);
+      }
+      await session.query('COMMIT');
+      open = false;
+      return { claimed, lockedOut };
+    } finally {
+      if (open) await session.query('ROLLBACK').catch(() => undefined);
+      await session.release();
+    }
+  }
+
+  /**
+   * The messages of a batch of message.received events, in the MessageReadRepository shape, for
+   * the payload builder: on Postgres two plain statements (messages, then their attachments)
+   * through the pg driver; undefined elsewhere (the builder then reads through Prisma).
+   */
+  async messagesForPayloads(messageIds: readonly string[]): Promise<MessageRecord[] | undefined> {
+    const pg = this.pg;
+    if (!pg) return undefined;
+    if (messageIds.length === 0) return [];
+    const ids = [...messageIds];
+    const messages = await pg.sql.query<Omit<MessageRecord, 'attachments'>>(
+      `SELECT id, "tenantId", "mailboxId", "providerMessageId", "providerThreadId", "threadKey", direction, "isAutoReply", "isBounce",
+              oversize, "sizeBytes", ${utc('"receivedAt"', 'receivedAt')}, "contentEnc", "outboundId", ${utc('"createdAt"', 'createdAt')}
+         FROM messages WHERE id = ANY($1::text[])`,
+      [ids],
+    );
+    const attachments = await pg.sql.query<AttachmentRecord>(
+      `SELECT id, "tenantId", "mailboxId", "messageId", ordinal, "filenameEnc", "contentType", size, "isInline", "scanStatus", "scanSignature", "blobId"
+         FROM attachments WHERE "messageId" = ANY($1::text[]) ORDER BY "messageId", ordinal`,
+      [ids],
+    );
+    const byMessage = new Map<string, AttachmentRecord[]>();
+    for (const a of attachments.rows) {
+      const list = byMessage.get(a.messageId);
+      if (list) list.push(a);
+      else byMessage.set(a.messageId, [a]);
+    }
+    return messages.rows.map((m) => ({ ...m, attachments: byMessage.get(m.id) ?? [] }));
+  }
+
   /**
    * Ends many attempts in one statement (the pump writes results in batches): appends each
    * attempt to the log (when given) and updates each delivery that is still `delivering` (a
@@ -406,6 +553,10 @@ export class WebhookRepository {
       error: i.attempt?.error ?? null,
       at: ts(i.attempt?.createdAt),
     }));
+    if (this.pg) {
+      const res = await this.pg.sql.query<{ id: string }>(`${FINISH_SQL('$1', '$2')}`, [JSON.stringify(rows), now]);
+      return new Set(res.rows.map((r) => r.id));
+    }
     const updated = await this.prisma.$queryRaw<Array<{ id: string }>>`
       WITH i AS (
         SELECT * FROM json_to_recordset(${JSON.stringify(rows)}::json)

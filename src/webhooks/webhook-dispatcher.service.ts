@@ -71,6 +71,8 @@ export class WebhookDispatcher {
       settings: DispatcherSettings;
       /** Tells the local delivery pump that new work is due (set by the module). */
       wake?: () => void;
+      /** Tells the local delivery pump when a retry it just scheduled becomes due. */
+      retryScheduled?: (at: Date) => void;
     },
   ) {
     this.schedule = deps.settings.retryDelaysMs ? { delaysMs: deps.settings.retryDelaysMs } : {};
@@ -179,6 +181,7 @@ export class WebhookDispatcher {
       patch: { status: action.kind === 'retry' ? 'failed' : 'dead', attempts: attemptNo, nextAttemptAt: action.kind === 'retry' ? action.at : null, lastStatus: delivery.lastStatus },
       attempt: { statusCode: null, latencyMs: 0, responseSnippet: null, error: 'internal_error', createdAt: this.deps.clock() },
     });
+    if (action.kind === 'retry') this.deps.retryScheduled?.(action.at);
   }
 
   /** How long a claimed delivery stays leased to its worker. */
@@ -285,8 +288,9 @@ export class WebhookDispatcher {
         await this.writer.write({ deliveryId: delivery.id, patch: { status: 'delivered', attempts: attemptNo, nextAttemptAt: null, lastStatus, deliveredAt: this.deps.clock() }, attempt: logged });
         return;
       case 'retry':
-        // No job: the pumps claim due retries themselves (their tick polls for due deliveries).
+        // No job: the pumps claim due retries themselves (a timer here, their polling everywhere).
         await this.writer.write({ deliveryId: delivery.id, patch: { status: 'failed', attempts: attemptNo, nextAttemptAt: action.at, lastStatus }, attempt: logged });
+        this.deps.retryScheduled?.(action.at);
         return;
       case 'dead':
         await this.writer.write({ deliveryId: delivery.id, patch: { status: 'dead', attempts: attemptNo, nextAttemptAt: null, lastStatus }, attempt: logged });
