@@ -55,6 +55,7 @@ function start(name: string, args: string[], env: Record<string, string>): Proc 
   });
   const p: Proc = { child, output: [], name };
   const keep = (c: Buffer) => {
+    // MBC_DEBUG_LOG_DIR=<dir>: keep each process's whole log there (the failure message has the tail).
     if (process.env.MBC_DEBUG_LOG_DIR) appendFileSync(`${process.env.MBC_DEBUG_LOG_DIR}/${name}.log`, c);
     p.output.push(c.toString('utf8'));
     if (p.output.length > 4000) p.output.splice(0, 1000);
@@ -161,16 +162,23 @@ describe.skipIf(skip)('Postgres restarts and terminated connections under serve 
     expect(cb.status, cb.html.slice(0, 300)).toBeLessThan(400);
 
     const stored = async (): Promise<number> => Number((await q<{ n: string }>('SELECT count(*) AS n FROM messages'))[0]!.n);
-    let seen = await until('first messages stored', stored, (n) => n >= 20, 60_000);
+    await until('first messages stored', stored, (n) => n >= 20, 60_000);
 
-    await pgsrv.restart('fast');
-    seen = await until('progress after restart -m fast', stored, (n) => n >= seen + 20, 90_000);
-
-    await pgsrv.restart('immediate');
-    seen = await until('progress after restart -m immediate', stored, (n) => n >= seen + 20, 90_000);
-
-    const terminated = await pgsrv.terminateConnections();
-    expect(terminated).toBeGreaterThan(0);
+    // Time from the server being back to the next message stored (printed for the report).
+    const resumed = async (what: string, disrupt: () => Promise<unknown>): Promise<void> => {
+      const t0 = Date.now();
+      await disrupt();
+      const back = Date.now();
+      const before = await until(`count after ${what}`, stored, () => true, 30_000);
+      expect(before, `the backfill must still be running at ${what}`).toBeLessThan(MESSAGES);
+      await until(`progress after ${what}`, stored, (n) => n > before, 90_000);
+      const ms = Date.now() - back;
+      await until(`more progress after ${what}`, stored, (n) => n >= before + 20, 90_000);
+      console.log(`postgres-restart: ${what}: took ${back - t0} ms; next message stored ${ms} ms after`);
+    };
+    await resumed('restart -m fast', () => pgsrv.restart('fast'));
+    await resumed('restart -m immediate', () => pgsrv.restart('immediate'));
+    await resumed('pg_terminate_backend', async () => expect(await pgsrv.terminateConnections()).toBeGreaterThan(0));
     gs.setLatency(0);
 
     await until('every message stored', stored, (n) => n === MESSAGES, 120_000);
@@ -229,9 +237,11 @@ describe.skipIf(skip)('Postgres restarts and terminated connections under serve 
     await new Promise((r) => setTimeout(r, 5_000));
     expect(serve.child.exitCode, dump()).toBeNull();
     expect(worker.child.exitCode, dump()).toBeNull();
+    const restarted = Date.now();
     await pgsrv.startServer();
     await until('serve ready after the outage', () => fetch(`${serveUrl}/readyz`).then((r) => r.status), (s) => s === 200, 60_000);
     await until('worker ready after the outage', () => fetch(`http://127.0.0.1:${workerPort}/readyz`).then((r) => r.status), (s) => s === 200, 60_000);
+    console.log(`postgres-restart: serve and worker ready ${Date.now() - restarted} ms after the server started again`);
     const late = gs.deliver(email, Buffer.from(`From: late@example.org\r\nTo: ${email}\r\nSubject: after the outage\r\nMessage-ID: <late.${Date.now()}@example.org>\r\n\r\nlate\r\n`)).id;
     const [mailbox] = await q<{ id: string }>('SELECT id FROM mailboxes');
     expect((await api(apiKey, 'POST', `/v1/mailboxes/${mailbox!.id}/resync`)).status).toBe(202);
