@@ -495,6 +495,61 @@ export class WebhookRepository {
   }
 
   /**
+   * Fans out up to `limit` committed, undispatched events into deliveries (one per enabled
+   * endpoint of the tenant subscribed to the type) and marks them dispatched, in one transaction
+   * through the pg driver. Events another worker is fanning out right now are skipped (SKIP
+   * LOCKED), so concurrent workers split the work instead of repeating it. Postgres only:
+   * undefined elsewhere (the caller uses the Prisma path).
+   */
+  async dispatchCommitted(now: Date, limit: number): Promise<{ events: number; created: number } | undefined> {
+    const pg = this.pg;
+    if (!pg) return undefined;
+    const session = await pg.session();
+    let open = false;
+    try {
+      await session.query('BEGIN');
+      open = true;
+      const events = await session.query<{ id: string; tenantId: string; type: string }>(
+        `SELECT id, "tenantId", type FROM outbox_events
+          WHERE "dispatchedAt" IS NULL AND "createdAt" <= $1::timestamp
+          ORDER BY id LIMIT $2::int FOR NO KEY UPDATE SKIP LOCKED`,
+        [now.toISOString(), limit],
+      );
+      let created = 0;
+      if (events.rows.length > 0) {
+        const tenants = [...new Set(events.rows.map((e) => e.tenantId))];
+        const endpoints = await session.query<{ id: string; tenantId: string; events: string[] }>(
+          `SELECT id, "tenantId", events FROM webhook_endpoints WHERE "tenantId" = ANY($1::text[]) AND enabled AND "deletedAt" IS NULL ORDER BY id`,
+          [tenants],
+        );
+        const rows: Array<[string, string, string, string]> = [];
+        for (const e of events.rows) {
+          for (const ep of endpoints.rows) {
+            if (ep.tenantId === e.tenantId && (ep.events.length === 0 || ep.events.includes(e.type))) rows.push([newId('delivery'), e.tenantId, e.id, ep.id]);
+          }
+        }
+        const ts = now.toISOString();
+        if (rows.length > 0) {
+          const ins = await session.query(
+            `INSERT INTO webhook_deliveries (id, "tenantId", "eventId", "endpointId", "createdAt", "updatedAt")
+             SELECT r.id, r.t, r.e, r.p, $5::timestamp, $5::timestamp FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS r(id, t, e, p)
+             ON CONFLICT ("eventId", "endpointId") DO NOTHING RETURNING 1`,
+            [rows.map((r) => r[0]), rows.map((r) => r[1]), rows.map((r) => r[2]), rows.map((r) => r[3]), ts],
+          );
+          created = ins.rows.length;
+        }
+        await session.query(`UPDATE outbox_events SET "dispatchedAt" = $2::timestamp WHERE id = ANY($1::text[])`, [events.rows.map((e) => e.id), ts]);
+      }
+      await session.query('COMMIT');
+      open = false;
+      return { events: events.rows.length, created };
+    } finally {
+      if (open) await session.query('ROLLBACK').catch(() => undefined);
+      await session.release();
+    }
+  }
+
+  /**
    * The messages of a batch of message.received events, in the MessageReadRepository shape, for
    * the payload builder: on Postgres two plain statements (messages, then their attachments)
    * through the pg driver; undefined elsewhere (the builder then reads through Prisma).

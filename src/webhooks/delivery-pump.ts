@@ -144,6 +144,13 @@ export class DeliveryPump {
   /** Committed events not fanned out yet (their dispatch job may be elsewhere or lost). */
   private async dispatchCommitted(): Promise<void> {
     for (;;) {
+      // Postgres: one transaction per 500 events, split between workers (SKIP LOCKED).
+      const done = await this.deps.webhooks.dispatchCommitted(this.deps.clock(), 500);
+      if (done === undefined) break;
+      if (done.created > 0) this.wake();
+      if (done.events < 500 || this.stopping) return;
+    }
+    for (;;) {
       const batch = await this.deps.outbox.listUndispatched(this.deps.clock(), 500);
       if (batch.length === 0 || this.stopping) return;
       await this.deps.dispatcher.dispatchMany(batch);
