@@ -27,6 +27,9 @@ export interface MimeParsePoolOptions {
  * Same contract as parseMime: MimeSourceError when `raw` fails, AttachmentSinkError (with the
  * sink's own error as cause) when the sink rejects; bad input is a flagged result, not a throw.
  */
+/** Raw bytes sent to the worker per port message at most. */
+const RAW_MESSAGE_BYTES = 1024 * 1024;
+
 export class MimeParsePool {
   readonly #opts: MimeParsePoolOptions;
   #pool: Piscina | null = null;
@@ -56,37 +59,63 @@ export class MimeParsePool {
   readonly parse: MimeParseFn = async (raw, options) => {
     const { port1: port, port2 } = new MessageChannel();
     const post = (m: ToWorker, transfer?: ArrayBuffer[]): void => port.postMessage(m, transfer);
-    const source = (raw as AsyncIterable<unknown>)[Symbol.asyncIterator]();
     let sourceFailure: unknown = null;
     let sourceDone = false;
     const sinkFailures = new Map<number, unknown>();
     const streams = new Map<number, Readable>();
 
+    // The raw source, read in paused mode: each pull sends everything buffered so far (up to
+    // RAW_MESSAGE_BYTES) in one port message — the port costs per message, not per byte.
+    raw.on('error', (err: unknown) => {
+      sourceFailure ??= err;
+    });
+    const pull = (): void => {
+      if (sourceDone) return;
+      const parts: Buffer[] = [];
+      let size = 0;
+      let chunk: unknown;
+      while (size < RAW_MESSAGE_BYTES && (chunk = raw.read()) !== null) {
+        const b = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
+        parts.push(b);
+        size += b.length;
+      }
+      if (size > 0) {
+        const bufs = parts.map(ownCopy);
+        post({ t: 'data', bufs }, bufs.map((b) => b.buffer as ArrayBuffer));
+        return;
+      }
+      if (sourceFailure !== null || (raw.destroyed && !raw.readableEnded)) {
+        sourceDone = true;
+        sourceFailure ??= new Error('message source closed before its end');
+        post({ t: 'error' });
+        return;
+      }
+      if (raw.readableEnded) {
+        sourceDone = true;
+        post({ t: 'end' });
+        return;
+      }
+      const again = (): void => {
+        raw.off('readable', again);
+        raw.off('end', again);
+        raw.off('close', again);
+        pull();
+      };
+      raw.on('readable', again);
+      raw.on('end', again);
+      raw.on('close', again);
+    };
+
     port.on('message', (m: FromWorker) => {
       switch (m.t) {
         case 'pull':
-          source.next().then(
-            (r) => {
-              if (r.done) {
-                sourceDone = true;
-                post({ t: 'end' });
-              } else {
-                const buf = ownCopy(r.value);
-                post({ t: 'data', buf }, [buf.buffer as ArrayBuffer]);
-              }
-            },
-            (err: unknown) => {
-              sourceDone = true;
-              sourceFailure = err;
-              post({ t: 'error' });
-            },
-          );
+          pull();
           break;
         case 'stop':
           // The parser stopped reading (oversize, broken input): close the provider body.
           if (!sourceDone) {
             sourceDone = true;
-            void source.return?.().catch(() => undefined);
+            raw.destroy();
           }
           break;
         case 'att': {
@@ -133,7 +162,7 @@ export class MimeParsePool {
     } finally {
       port.close();
       for (const s of streams.values()) s.destroy(new Error('parse ended'));
-      if (!sourceDone) void source.return?.().catch(() => undefined);
+      if (!sourceDone) raw.destroy();
     }
     switch (result.kind) {
       case 'parsed':

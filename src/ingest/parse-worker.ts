@@ -32,7 +32,7 @@ export type ParseTaskResult =
 
 /** Main → worker. */
 export type ToWorker =
-  | { t: 'data'; buf: Uint8Array }
+  | { t: 'data'; bufs: Uint8Array[] }
   | { t: 'end' }
   | { t: 'error' }
   | { t: 'apull'; k: number }
@@ -140,7 +140,7 @@ export default async function parseTask(task: ParseTask): Promise<ParseTaskResul
   port.on('message', (m: ToWorker) => {
     switch (m.t) {
       case 'data':
-        raw.push(Buffer.from(m.buf.buffer, m.buf.byteOffset, m.buf.byteLength));
+        for (const b of m.bufs) raw.push(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
         break;
       case 'end':
         ended = true;
