@@ -263,6 +263,8 @@ interface PhaseResult {
   duplicates: number;
   commitsPerDelivery: number;
   seconds: number;
+  /** CPU ms per second of the idle workers and their backends, measured before the run. */
+  idleCpuMsPerS: number;
 }
 
 async function phase(workers: number): Promise<PhaseResult> {
@@ -278,6 +280,16 @@ async function phase(workers: number): Promise<PhaseResult> {
     while ((await dispatchJobsLeft()) > 0) await sleep(50);
     await sleep(300);
     seen.clear();
+    // Idle baseline (timers, job-queue polling, heartbeats): what the workers cost doing nothing.
+    const idleWorker = new CpuMeter(false);
+    const idlePg = new CpuMeter(false);
+    idleWorker.baseline(children.map((c) => c.pid!));
+    idlePg.baseline(await backendPids());
+    const idleStart = performance.now();
+    await sleep(2_000);
+    idleWorker.sample(children.map((c) => c.pid!));
+    idlePg.sample(await backendPids());
+    const idleCpuMsPerS = ((idleWorker.total() + idlePg.total()) * 1000) / (performance.now() - idleStart);
 
     const workerCpu = new CpuMeter(false);
     const pgCpu = new CpuMeter(true);
@@ -318,6 +330,7 @@ async function phase(workers: number): Promise<PhaseResult> {
       duplicates,
       commitsPerDelivery: (commitsAfter - commitsBefore) / EVENTS,
       seconds,
+      idleCpuMsPerS,
     };
   } finally {
     for (const c of children) c.kill('SIGTERM');
@@ -329,7 +342,8 @@ function show(r: PhaseResult): void {
   console.log(
     `${r.workers} worker process${r.workers > 1 ? 'es' : ''}: ${r.deliveriesPerS.toFixed(0)} deliveries/s (${EVENTS} in ${r.seconds.toFixed(2)} s); ` +
       `CPU ${r.cpuMsPerDelivery.toFixed(3)} ms/delivery (workers ${r.workerCpuMsPerDelivery.toFixed(3)} + Postgres backends ${r.pgCpuMsPerDelivery.toFixed(3)}); ` +
-      `duplicate deliveries ${r.duplicates}; ~${r.commitsPerDelivery.toFixed(2)} transactions/delivery (pg_stat_database, incl. the bench's polling)`,
+      `duplicate deliveries ${r.duplicates}; ~${r.commitsPerDelivery.toFixed(2)} transactions/delivery (pg_stat_database, incl. the bench's polling); ` +
+      `idle workers + backends ${r.idleCpuMsPerS.toFixed(1)} CPU ms/s (${((r.idleCpuMsPerS * r.seconds) / EVENTS).toFixed(3)} ms/delivery of the figure above)`,
   );
 }
 

@@ -504,6 +504,9 @@ export class WebhookRepository {
   async dispatchCommitted(now: Date, limit: number): Promise<{ events: number; created: number } | undefined> {
     const pg = this.pg;
     if (!pg) return undefined;
+    // Idle probe (no transaction; outbox_events is indexed on dispatchedAt).
+    const any = await pg.sql.query('SELECT 1 FROM outbox_events WHERE "dispatchedAt" IS NULL AND "createdAt" <= $1::timestamp LIMIT 1', [now.toISOString()]);
+    if (any.rows.length === 0) return { events: 0, created: 0 };
     const session = await pg.session();
     let open = false;
     try {
