@@ -279,6 +279,8 @@ export class IngestService {
           }
         }
         notify();
+        // A turn of the event loop per batch (the embedded database runs on this thread).
+        await yieldToLoop();
         const committed = await this.#commit(mailbox, batch, storedByProviderId).catch(async (err: unknown) => {
           await this.#discard(batch.flatMap((p) => (p.kind === 'prepared' ? p.written : [])));
           throw err;

@@ -84,7 +84,7 @@ export interface ChildRowsJson {
  * fragments; a message with tens of thousands of participants gets follow-up statements, so no
  * single statement (which the driver encodes on the event loop) grows without bound.
  */
-const STATEMENT_CHILD_BYTES = 1024 * 1024;
+const STATEMENT_CHILD_BYTES = 256 * 1024;
 
 /** Rows serialised between two yields to the event loop. */
 const SERIALIZE_SLICE = 512;
@@ -328,7 +328,10 @@ export class MessageWriteRepository {
       const stored = new Set(inserted.map((r) => r.providerMessageId));
       throw new PageConflictError(page.messages.filter((m) => !stored.has(m.providerMessageId)).map((m) => m.providerMessageId));
     }
+    // Between statements, a turn of the event loop: the embedded database executes on this thread,
+    // and a chain of statements resolving as microtasks would otherwise never let HTTP in.
     for (const pack of addressPacks.slice(1)) {
+      await yieldToLoop();
       await tx.$executeRawUnsafe(
         `INSERT INTO message_addresses (id, "tenantId", "mailboxId", "messageId", role, "addressIndex")
          SELECT x.id, x."tenantId", x."mailboxId", x."messageId", x.role, x."addressIndex"
@@ -337,6 +340,7 @@ export class MessageWriteRepository {
       );
     }
     for (const pack of attachmentPacks.slice(1)) {
+      await yieldToLoop();
       await tx.$executeRawUnsafe(
         `INSERT INTO attachments (id, "tenantId", "mailboxId", "messageId", ordinal, "filenameEnc", "contentType", size, "contentIdEnc", "isInline",
                                   "scanStatus", "scanSignature", "scanAttempts", "scanError", "scannedAt", "nextScanAt", "blobId", "createdAt")
