@@ -1,5 +1,5 @@
 // Full ingest next to bare mailparser, in the same process, in interleaved blocks after a warm-up.
-//   npm run bench -- ingest [sample=600] [rounds=3] [--per-message] [--in-process] [--scanner]
+//   npm run bench -- ingest [sample=600] [rounds=3] [--per-message] [--in-process] [--scanner] [--parse-ahead=N]
 // Needs Postgres (DATABASE_URL; a fresh database is created on that server and dropped after).
 //
 // Per round: one block of bare mailparser over the sample (sequential, this thread), then one block
@@ -42,6 +42,7 @@ const rounds = Number(positional[1] ?? 3);
 const perMessage = flag('per-message') !== undefined;
 const withScanner = flag('scanner') !== undefined;
 const inProcess = flag('in-process') !== undefined;
+const parseAhead = flag('parse-ahead') ? Number(flag('parse-ahead')) : undefined;
 const PAGE = 100;
 
 process.env.DATABASE_URL ??= 'postgresql://root@127.0.0.1:5432/postgres';
@@ -181,6 +182,7 @@ try {
     scanner: scanner ? { scanner, configured: true } : { scanner: new NullScanner(), configured: false },
     maxMessageBytes: core.config.sync.maxMessageBytes,
     ...(inProcess ? {} : { parse: pool.parse }),
+    ...(parseAhead ? { page: { parseAhead } } : {}),
     clock: core.clock,
     logger: core.logger,
   });
@@ -240,6 +242,7 @@ try {
     messages: sample.length,
     mode: perMessage ? 'per-message' : 'page',
     parse: inProcess ? 'in-process' : 'workers',
+    parse_ahead: parseAhead ?? 'default (4)',
     scanner: withScanner,
     loadavg_1m: Number(loadavg()[0]!.toFixed(2)),
   };

@@ -50,7 +50,8 @@ export class MimeParsePool {
       ...(fromSource ? { execArgv: ['--import', 'tsx'] } : {}),
       minThreads: 1,
       maxThreads: threads,
-      concurrentTasksPerWorker: this.#opts.tasksPerThread ?? 2,
+      // Each parse waits on port round trips to this thread part of the time: overlap a few.
+      concurrentTasksPerWorker: this.#opts.tasksPerThread ?? 4,
       idleTimeout: 60_000,
     });
     return this.#pool;
