@@ -7,7 +7,7 @@ import type { WebhookDispatcher } from './webhook-dispatcher.service.js';
 /** Polling floor: work created where no wake-up reaches (a lost NOTIFY, retries written elsewhere). */
 const DEFAULT_TICK_MS = 1_000;
 /** How long releases are gathered before claiming again when the endpoints are the limit. */
-const GATHER_MS = 10;
+const GATHER_MS = 25;
 
 /**
  * Runs webhook attempts in a worker process, up to `slots` at once, claiming deliveries straight
