@@ -65,14 +65,19 @@ const originalQuery = pg.Client.prototype.query as (...a: unknown[]) => unknown;
 };
 
 const TICK_MS = 10; // USER_HZ = 100 on Linux
-function procCpuMs(pid: number): number {
+function procCpuMs(pid: number, path = `/proc/${pid}/stat`): number {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const stat = readFileSync(path, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     return (Number(fields[11]) + Number(fields[12])) * TICK_MS; // utime, stime
   } catch {
     return 0; // backend gone (or another host): not counted
   }
+}
+
+/** CPU ms of this process's main thread (the event loop) — the rest is workers, libuv and GC threads. */
+function mainThreadCpuMs(): number {
+  return procCpuMs(process.pid, `/proc/${process.pid}/task/${process.pid}/stat`);
 }
 
 function source(bytes: Buffer): Readable {
@@ -114,6 +119,7 @@ interface Block {
   msgs: number;
   seconds: number;
   processCpuMs: number;
+  mainThreadCpuMs: number;
   pgCpuMs: number;
   queries: number;
   commits: number;
@@ -129,22 +135,24 @@ async function measure(core: Core, dbName: string, msgs: number, fn: () => Promi
   const q0 = queries;
   const c0 = commits;
   const cpu0 = process.cpuUsage();
+  const main0 = mainThreadCpuMs();
   const t0 = performance.now();
   const failed = await fn();
   const seconds = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
+  const mainMs = mainThreadCpuMs() - main0;
   const q = queries - q0;
   const c = commits - c0;
   let pgCpuMs = 0;
   for (const pid of await backends()) pgCpuMs += procCpuMs(pid) - (pgBefore.get(pid) ?? 0);
-  return { msgs, seconds, processCpuMs: (cpu.user + cpu.system) / 1000, pgCpuMs, queries: q, commits: c, failed };
+  return { msgs, seconds, processCpuMs: (cpu.user + cpu.system) / 1000, mainThreadCpuMs: mainMs, pgCpuMs, queries: q, commits: c, failed };
 }
 
 function print(name: string, b: Block): void {
   const n = b.msgs;
   console.log(
     `${name.padEnd(34)} ${(n / b.seconds).toFixed(1).padStart(7)} msgs/s ${(sampleBytes / b.seconds / 2 ** 20).toFixed(2).padStart(6)} MB/s` +
-      `  cpu/msg ${(b.processCpuMs / n).toFixed(2)} ms + pg ${(b.pgCpuMs / n).toFixed(2)} ms` +
+      `  cpu/msg ${(b.processCpuMs / n).toFixed(2)} ms (main thread ${(b.mainThreadCpuMs / n).toFixed(2)}) + pg ${(b.pgCpuMs / n).toFixed(2)} ms` +
       `  ${(b.queries / n).toFixed(2)} round trips/msg, ${(b.commits / n).toFixed(3)} commits/msg${b.failed ? `, ${b.failed} FAILED` : ''}`,
   );
 }
@@ -220,6 +228,7 @@ try {
   const rtPerMsg: number[] = [];
   const commitsPerMsg: number[] = [];
   const parseCpuPerMsg: number[] = [];
+  const mainPerMsg: number[] = [];
   for (let r = 1; r <= rounds; r++) {
     const p = await parseBlock();
     print(`round ${r}: mailparser only`, p);
@@ -228,6 +237,7 @@ try {
     ratios.push(f.msgs / f.seconds / (p.msgs / p.seconds));
     cpuPerMsg.push((f.processCpuMs + f.pgCpuMs) / f.msgs);
     parseCpuPerMsg.push(p.processCpuMs / p.msgs);
+    mainPerMsg.push(f.mainThreadCpuMs / f.msgs);
     rtPerMsg.push(f.queries / f.msgs);
     commitsPerMsg.push(f.commits / f.msgs);
     console.log(`round ${r}: ratio full/mailparser ${ratios.at(-1)!.toFixed(3)}; loadavg ${loadavg()[0]!.toFixed(2)}`);
@@ -238,11 +248,12 @@ try {
     round_trips_per_msg: Number(median(rtPerMsg).toFixed(3)),
     commits_per_msg: Number(median(commitsPerMsg).toFixed(3)),
     mailparser_cpu_ms_per_msg: Number(median(parseCpuPerMsg).toFixed(3)),
+    main_thread_cpu_ms_per_msg: Number(median(mainPerMsg).toFixed(3)),
     ratios: ratios.map((x) => Number(x.toFixed(3))),
     messages: sample.length,
     mode: perMessage ? 'per-message' : 'page',
     parse: inProcess ? 'in-process' : 'workers',
-    parse_ahead: parseAhead ?? 'default (4)',
+    parse_ahead: parseAhead ?? 'default (16)',
     scanner: withScanner,
     loadavg_1m: Number(loadavg()[0]!.toFixed(2)),
   };

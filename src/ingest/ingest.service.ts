@@ -81,7 +81,7 @@ export interface IngestServiceDeps {
 }
 
 export interface PageLimits {
-  /** Messages fetched and parsed ahead of the one being written (parsing overlaps writing). */
+  /** Messages being fetched and parsed at once, ahead of the writer (parsing overlaps writing and hides the port round trips). */
   parseAhead: number;
   /** At most this many messages per transaction. */
   maxMessages: number;
@@ -91,11 +91,16 @@ export interface PageLimits {
   holdBytesPerMessage: number;
 }
 
-const DEFAULT_PAGE_LIMITS: PageLimits = { parseAhead: 4, maxMessages: 100, maxBytes: 4 * 1024 * 1024, holdBytesPerMessage: 4 * 1024 * 1024 };
+const DEFAULT_PAGE_LIMITS: PageLimits = { parseAhead: 16, maxMessages: 100, maxBytes: 4 * 1024 * 1024, holdBytesPerMessage: 2 * 1024 * 1024 };
 
 export interface IngestPageHooks {
   /** After each message's batch committed, in input order (sync counts; tests abort here). */
   onResult?(result: IngestResult, input: IngestInput): void | Promise<void>;
+  /**
+   * Messages pulled from `inputs` and not yet parsed, at most (default `PageLimits.parseAhead`).
+   * Each pull may be an open provider request: the sync passes the provider's concurrency limit.
+   */
+  parseAhead?: number;
 }
 
 /** A message parsed and encrypted, waiting for its batch's transaction. */
@@ -182,7 +187,7 @@ export class IngestService {
    * only after this returns never moves it past a message that is not stored.
    */
   async ingestPage(mailbox: IngestMailbox, inputs: Iterable<IngestInput> | AsyncIterable<IngestInput>, hooks: IngestPageHooks = {}): Promise<IngestResult[]> {
-    const limits = this.#limits;
+    const limits = { ...this.#limits, ...(hooks.parseAhead ? { parseAhead: hooks.parseAhead } : {}) };
     const source: AsyncIterator<IngestInput> =
       Symbol.asyncIterator in inputs ? (inputs as AsyncIterable<IngestInput>)[Symbol.asyncIterator]() : toAsync((inputs as Iterable<IngestInput>)[Symbol.iterator]());
     const entries: Entry[] = [];

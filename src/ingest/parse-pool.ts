@@ -51,7 +51,7 @@ export class MimeParsePool {
       minThreads: 1,
       maxThreads: threads,
       // Each parse waits on port round trips to this thread part of the time: overlap a few.
-      concurrentTasksPerWorker: this.#opts.tasksPerThread ?? 4,
+      concurrentTasksPerWorker: this.#opts.tasksPerThread ?? 8,
       idleTimeout: 60_000,
     });
     return this.#pool;

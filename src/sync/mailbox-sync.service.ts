@@ -12,6 +12,8 @@ import type { SyncProviders } from './sync-providers.port.js';
 import type { WatchService } from './watch.service.js';
 
 const HOUR = 3_600_000;
+/** Provider message downloads in flight per mailbox sync (IngestPageHooks.parseAhead). */
+const FETCH_CONCURRENCY = 4;
 
 export interface SyncSettings {
   backfillDays: number;
@@ -222,6 +224,9 @@ export class MailboxSyncService {
       }
     };
     await this.d.ingest.ingestPage({ id: mailbox.id, tenantId: mailbox.tenantId, provider: mailbox.provider }, fetchAll(), {
+      // At most this many message downloads open at once (Graph allows 4 concurrent requests per
+      // mailbox; a Gmail mailbox is quota-bound at about 5 messages/s anyway).
+      parseAhead: FETCH_CONCURRENCY,
       onResult: async (result) => {
         if (result.status === 'stored') stats.stored++;
         else stats.duplicates++;
