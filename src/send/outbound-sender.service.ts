@@ -268,7 +268,7 @@ export class OutboundSender {
     });
     if (eventId === null) return { status: 'skipped', reason: 'a newer attempt owns the record' };
     this.outcomes?.inc({ provider, outcome: 'failed' });
-    this.deps.logger.warn({ outboundId: row.id, attempt: claimed.attempt, code: failure.code }, 'outbound send failed');
+    this.deps.logger.warn({ outboundId: row.id, attempt: claimed.attempt, failureCode: failure.code }, 'outbound send failed');
     await this.deps.eventsCommitted([eventId]);
     return { status: 'failed', reason: failure.code };
   }
