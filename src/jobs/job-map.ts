@@ -56,6 +56,13 @@ export const JOB_KINDS: Record<JobName, { policy: 'standard' | 'stately' }> = {
 /** Priorities of `sync.mailbox` (higher runs first): new mail beats the periodic safety-net poll. */
 export const SYNC_PRIORITY = { push: 10, manual: 10, connect: 5, poll: 0 } as const;
 
+/** The priority a `sync.mailbox` request of this reason is queued with. */
+export function syncPriority(reason: JobMap['sync.mailbox']['reason']): number {
+  if (reason === 'poll') return SYNC_PRIORITY.poll;
+  if (reason === 'connect') return SYNC_PRIORITY.connect;
+  return reason === 'push' || reason === 'lifecycle' ? SYNC_PRIORITY.push : SYNC_PRIORITY.manual;
+}
+
 /** What a handler reports instead of throwing for expected outcomes (immich style). */
 export type JobOutcome =
   | { status: 'done'; detail?: Record<string, unknown> }

@@ -1,6 +1,7 @@
 import type { AuditService } from '../audit/audit.service.js';
 import type { BlindIndex } from '../crypto/blind-index.js';
 import type { DataKeyService } from '../crypto/data-key.service.js';
+import { syncPriority } from '../jobs/job-map.js';
 import type { JobQueue } from '../jobs/job-queue.js';
 import { MAILBOX_ADDRESS_AAD } from '../mailboxes/message-content.js';
 import type { Logger } from '../observability/logger.js';
@@ -358,7 +359,7 @@ export class ConnectService {
     }
     await this.#d.events.committed(eventIds);
     try {
-      await this.#d.jobs.enqueue('sync.mailbox', { mailboxId, reason: 'connect' }, { singletonKey: mailboxId });
+      await this.#d.jobs.enqueue('sync.mailbox', { mailboxId, reason: 'connect' }, { singletonKey: mailboxId, priority: syncPriority('connect') });
     } catch (err) {
       // The poll schedule picks the mailbox up later; the connection itself succeeded.
       this.#d.logger.warn({ err, mailboxId }, 'enqueueing the first sync failed');

@@ -1,4 +1,4 @@
-import { SYNC_PRIORITY, type JobMap } from '../jobs/job-map.js';
+import { syncPriority, type JobMap } from '../jobs/job-map.js';
 import type { JobQueue } from '../jobs/job-queue.js';
 
 /**
@@ -8,7 +8,6 @@ import type { JobQueue } from '../jobs/job-queue.js';
  * Returns true when a sync is waiting or was queued.
  */
 export async function requestMailboxSync(jobs: Pick<JobQueue, 'enqueue'>, mailboxId: string, reason: JobMap['sync.mailbox']['reason']): Promise<boolean> {
-  const priority = reason === 'poll' ? SYNC_PRIORITY.poll : reason === 'connect' ? SYNC_PRIORITY.connect : reason === 'push' || reason === 'lifecycle' ? SYNC_PRIORITY.push : SYNC_PRIORITY.manual;
-  await jobs.enqueue('sync.mailbox', { mailboxId, reason }, { singletonKey: mailboxId, priority });
+  await jobs.enqueue('sync.mailbox', { mailboxId, reason }, { singletonKey: mailboxId, priority: syncPriority(reason) });
   return true;
 }
