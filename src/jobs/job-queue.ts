@@ -321,7 +321,7 @@ export async function createJobQueue(deps: {
       timers.push(setInterval(heartbeat, Math.max(1, timings.expireSeconds / 3) * 1000));
       timers.push(setInterval(expire, timings.expireCheckSeconds * 1000));
       if (connectionString) {
-        listener = new NotificationListener(connectionString, CHANNEL, deps.logger, (name) => wake(name as JobName), () => {
+        listener = new NotificationListener(connectionString, CHANNEL, deps.logger, (name) => name && wake(name as JobName), () => {
           for (const loop of loops.values()) loop.wake();
         });
         listener.start();

@@ -2,7 +2,8 @@ import pg from 'pg';
 import type { Logger } from '../observability/logger.js';
 
 /**
- * A dedicated LISTEN connection (Postgres only), used by the job queue to wake workers. Connections
+ * A dedicated LISTEN connection (Postgres only), used by the job queue and the webhook pump
+ * ({@link WakeChannel}) to wake workers. Connections
  * can drop at any time: on an error or end it reconnects with backoff and then calls `onReconnect`
  * (notifications sent meanwhile were lost); a periodic ping notices a connection that died
  * silently. Callers keep polling as the floor.
@@ -18,8 +19,9 @@ export class NotificationListener {
     private readonly connectionString: string,
     private readonly channel: string,
     private readonly logger: Pick<Logger, 'warn' | 'info' | 'debug'>,
-    private readonly onNotify: (name: string) => void,
+    private readonly onNotify: (payload: string) => void,
     private readonly onReconnect: () => void,
+    private readonly applicationName = 'mbc-job-listener',
   ) {}
 
   start(): void {
@@ -37,12 +39,10 @@ export class NotificationListener {
 
   async #connect(reconnect: boolean): Promise<void> {
     if (this.#stopped) return;
-    const client = new pg.Client({ connectionString: this.connectionString, keepAlive: true, application_name: 'mbc-job-listener' });
+    const client = new pg.Client({ connectionString: this.connectionString, keepAlive: true, application_name: this.applicationName });
     client.on('error', (err) => this.#drop(client, err));
     client.on('end', () => this.#drop(client, new Error('listen connection ended')));
-    client.on('notification', (msg) => {
-      if (msg.payload) this.onNotify(msg.payload);
-    });
+    client.on('notification', (msg) => this.onNotify(msg.payload ?? ''));
     try {
       await client.connect();
       await client.query(`LISTEN ${pg.escapeIdentifier(this.channel)}`);
@@ -67,6 +67,7 @@ export class NotificationListener {
     if (this.#client !== client && this.#client !== undefined) return;
     this.#client = undefined;
     client.removeAllListeners('end');
+    client.removeAllListeners('notification');
     client.on('error', () => undefined);
     client.end().catch(() => undefined);
     if (this.#stopped || this.#retry) return;

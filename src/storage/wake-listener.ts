@@ -1,25 +1,17 @@
-import pg from 'pg';
-
-interface WakeLogger {
-  warn(obj: object, msg: string): void;
-  info(msg: string): void;
-}
+import type { Logger } from '../observability/logger.js';
+import { NotificationListener } from './notification-listener.js';
 
 /**
  * Cross-process wake-ups over Postgres LISTEN/NOTIFY on one channel (Postgres only; an embedded
  * database has one process, which wakes itself in-process).
  *
  * `notify()` sends one NOTIFY per turn of the event loop however often it is called. `listen()`
- * keeps a dedicated connection LISTENing; connections can drop at any time: on an error or end it
- * reconnects with backoff and then calls `onWake` (notifications sent meanwhile were lost), and a
- * periodic ping notices a connection that died silently. Callers keep a polling floor anyway.
+ * keeps a dedicated, reconnecting LISTEN connection ({@link NotificationListener}) and calls
+ * `onWake` for every notification and after a reconnect (notifications sent meanwhile were lost).
+ * Callers keep a polling floor anyway.
  */
 export class WakeChannel {
-  #client: pg.Client | undefined;
-  #stopped = false;
-  #failures = 0;
-  #retry: NodeJS.Timeout | undefined;
-  #ping: NodeJS.Timeout | undefined;
+  #listener: NotificationListener | undefined;
   #notifyPending = false;
 
   constructor(
@@ -29,7 +21,7 @@ export class WakeChannel {
       channel: string;
       /** Sends the NOTIFY through the service's pool. */
       query: (text: string, values?: unknown[]) => Promise<unknown>;
-      logger: WakeLogger;
+      logger: Pick<Logger, 'warn' | 'info' | 'debug'>;
       applicationName?: string;
     },
   ) {
@@ -46,73 +38,14 @@ export class WakeChannel {
   }
 
   listen(onWake: () => void): void {
-    this.#stopped = false;
-    void this.#connect(false, onWake);
-    this.#ping = setInterval(() => {
-      const c = this.#client;
-      if (!c) return;
-      const timeout = setTimeout(() => this.#drop(c, new Error('listen connection ping timed out'), onWake), 10_000);
-      c.query('SELECT 1')
-        .catch((err: unknown) => this.#drop(c, err, onWake))
-        .finally(() => clearTimeout(timeout));
-    }, 30_000);
-    this.#ping.unref();
-  }
-
-  async #connect(reconnect: boolean, onWake: () => void): Promise<void> {
-    if (this.#stopped) return;
-    const client = new pg.Client({ connectionString: this.deps.connectionString, keepAlive: true, ...(this.deps.applicationName ? { application_name: this.deps.applicationName } : {}) });
-    client.on('error', (err) => this.#drop(client, err, onWake));
-    client.on('end', () => this.#drop(client, new Error('listen connection ended'), onWake));
-    client.on('notification', () => onWake());
-    try {
-      await client.connect();
-      await client.query(`LISTEN ${this.deps.channel}`);
-    } catch (err) {
-      this.#drop(client, err, onWake);
-      return;
-    }
-    if (this.#stopped) {
-      await client.end().catch(() => undefined);
-      return;
-    }
-    this.#client = client;
-    this.#failures = 0;
-    if (reconnect) {
-      this.deps.logger.info(`wake-up connection (${this.deps.channel}) restored`);
-      onWake();
-    }
-  }
-
-  #drop(client: pg.Client, err: unknown, onWake: () => void): void {
-    if (this.#client !== client && this.#client !== undefined) return;
-    this.#client = undefined;
-    client.removeAllListeners('end');
-    client.removeAllListeners('notification');
-    client.on('error', () => undefined);
-    client.end().catch(() => undefined);
-    if (this.#stopped || this.#retry) return;
-    this.#failures++;
-    const delay = Math.min(30_000, 250 * 2 ** Math.min(7, this.#failures));
-    this.deps.logger.warn({ err, retryInMs: delay }, `wake-up connection (${this.deps.channel}) lost; polling until it is back`);
-    this.#retry = setTimeout(() => {
-      this.#retry = undefined;
-      void this.#connect(true, onWake);
-    }, delay);
-    this.#retry.unref();
+    if (this.#listener) return;
+    this.#listener = new NotificationListener(this.deps.connectionString, this.deps.channel, this.deps.logger, () => onWake(), onWake, this.deps.applicationName);
+    this.#listener.start();
   }
 
   async stop(): Promise<void> {
-    this.#stopped = true;
-    clearTimeout(this.#retry);
-    this.#retry = undefined;
-    clearInterval(this.#ping);
-    const c = this.#client;
-    this.#client = undefined;
-    if (c) {
-      c.removeAllListeners('end');
-      c.on('error', () => undefined);
-      await c.end().catch(() => undefined);
-    }
+    const listener = this.#listener;
+    this.#listener = undefined;
+    await listener?.stop();
   }
 }
