@@ -615,21 +615,8 @@ export class WebhookRepository {
       const res = await this.pg.sql.query<{ id: string }>(`${FINISH_SQL('$1', '$2')}`, [JSON.stringify(rows), now]);
       return new Set(res.rows.map((r) => r.id));
     }
-    const updated = await this.prisma.$queryRaw<Array<{ id: string }>>`
-      WITH i AS (
-        SELECT * FROM json_to_recordset(${JSON.stringify(rows)}::json)
-          AS t(id text, status text, attempts int, next timestamp, last int, delivered timestamp, aid text, code int, latency int, snippet text, error text, at timestamp)),
-      logged AS (
-        INSERT INTO delivery_attempts (id, "deliveryId", "attemptNo", "statusCode", "latencyMs", "responseSnippet", error, "createdAt")
-        SELECT i.aid, i.id, COALESCE((SELECT max(a."attemptNo") FROM delivery_attempts a WHERE a."deliveryId" = i.id), 0) + 1,
-               i.code, i.latency, i.snippet, i.error, i.at
-          FROM i WHERE i.aid IS NOT NULL)
-      UPDATE webhook_deliveries d
-         SET status = i.status, attempts = i.attempts, "nextAttemptAt" = i.next, "lastStatus" = i.last,
-             "deliveredAt" = COALESCE(i.delivered, d."deliveredAt"), "updatedAt" = ${now}::timestamp
-        FROM i
-       WHERE d.id = i.id AND d.status = 'delivering'
-      RETURNING d.id`;
+    // The embedded database has no pg driver: the same statement through Prisma's raw path.
+    const updated = await this.prisma.$queryRawUnsafe<Array<{ id: string }>>(FINISH_SQL('$1', '$2'), JSON.stringify(rows), now);
     return new Set(updated.map((r) => r.id));
   }
 
