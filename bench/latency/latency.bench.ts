@@ -4,30 +4,38 @@
 //   RESULT keys p50_ms/p99_ms are the last phase's.
 //   (= DATABASE_URL=postgresql://root@127.0.0.1:5432/postgres npx tsx bench/latency/latency.bench.ts …)
 //
-// One process holds the whole service (SANDBOX=1: HTTP, workers, the Google and Microsoft
-// stand-ins, default job polling), a local keep-alive webhook receiver and the driver, on a fresh
-// Postgres database. `mailboxes` addresses (Gmail and Graph alternating) are connected through
-// the hosted consent flow and backfilled (empty); one tenant endpoint receives every event.
+// Two processes, as in production where Google and Microsoft are not in ours: the service runs as
+// a real `mailbox-connector serve` child process (SANDBOX=1 pointed at external stand-ins via
+// SANDBOX_GOOGLE_URL / SANDBOX_MICROSOFT_URL / SANDBOX_MICROSOFT_AUTHORITY, HTTP and workers, on a
+// fresh Postgres database); this process runs the Google and Microsoft stand-ins, a local
+// keep-alive webhook receiver and the driver. `mailboxes` addresses (Gmail and Graph alternating)
+// are connected through the hosted consent flow and backfilled (empty); one tenant endpoint
+// receives every event.
 // Steady phase: `rate` messages per second for `seconds`, round-robin over the mailboxes (so one
 // mailbox's messages are mailboxes/rate seconds apart). Each message's latency is from the
 // stand-in accepting it (which pushes: Pub/Sub JWT push for Gmail, a change notification for
 // Graph) to the receiver getting its `message.received` webhook (matched by Message-ID).
 // Burst phase: one message for every mailbox at once; burst_ms = until the last webhook.
-// Also printed: event-loop delay p99 of this process (it runs the service), and CPU ms per
-// message (this process + its Postgres backends, from process.cpuUsage and /proc) with the load average.
+// Also printed: CPU ms per message of the service process (from /proc/<pid>/stat), of its Postgres
+// backends and of this process (stand-ins + driver + receiver), separately, with the load average;
+// and per message the time spent in each stage, from timestamps the service stores anyway:
+// delivered to the stand-in → sync job created (push received and queued) → sync job started →
+// event row written (ingest transaction) → webhook delivery row → received.
+// BENCH_SERVICE_NODE_ARGS: extra node flags for the service (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { mailAccess } from '../../src/bootstrap/connect.module.js';
 import { createCore } from '../../src/bootstrap/core.js';
-import { createModules } from '../../src/bootstrap/modules.js';
-import { startService } from '../../src/bootstrap/service.js';
 import { loadConfig } from '../../src/config/config.js';
 import { approveGoogleConsent } from '../../src/sandbox/google/google-consent.client.js';
+import { startGoogleSandbox } from '../../src/sandbox/google/google-sandbox.server.js';
 import { approveMicrosoftConsent } from '../../src/sandbox/microsoft/approve-microsoft-consent.js';
+import { startMicrosoftSandbox } from '../../src/sandbox/microsoft/microsoft-sandbox.js';
 import { createTestDatabase } from '../../test/helpers/postgres.js';
 
 const MAILBOXES = Number(process.argv[2] ?? 1000);
@@ -40,6 +48,7 @@ if (!process.env.DATABASE_URL) {
 }
 process.env.TEST_ADMIN_DATABASE_URL ??= process.env.DATABASE_URL;
 
+const root = fileURLToPath(new URL('../..', import.meta.url));
 const db = await createTestDatabase();
 const port = await new Promise<number>((resolve) => {
   const s = http.createServer();
@@ -49,9 +58,11 @@ const port = await new Promise<number>((resolve) => {
   });
 });
 const baseUrl = `http://127.0.0.1:${port}`;
-const config = loadConfig({
+const gs = await startGoogleSandbox();
+const ms = await startMicrosoftSandbox();
+const env: Record<string, string> = {
   NODE_ENV: 'test',
-  LOG_LEVEL: 'error',
+  LOG_LEVEL: 'warn',
   PORT: String(port),
   HOST: '127.0.0.1',
   PUBLIC_URL: baseUrl,
@@ -59,14 +70,36 @@ const config = loadConfig({
   ENCRYPTION_KEYS: `1:${randomBytes(32).toString('base64')}`,
   WEBHOOK_ALLOWED_HOSTS: '127.0.0.1',
   SANDBOX: '1',
+  SANDBOX_GOOGLE_URL: gs.url,
+  SANDBOX_MICROSOFT_URL: ms.graphBaseUrl,
+  SANDBOX_MICROSOFT_AUTHORITY: ms.authority,
   BACKFILL_DAYS: '1',
+};
+const serviceArgs = (process.env.BENCH_SERVICE_NODE_ARGS ?? '').split(' ').filter(Boolean);
+const child = spawn(process.execPath, [...serviceArgs, 'bin/mailbox-connector.js', 'serve'], { cwd: root, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+let childExited = false;
+await new Promise<void>((resolve, reject) => {
+  let out = '';
+  child.stdout!.on('data', (b: Buffer) => {
+    if (out.length < 100_000) out += b.toString();
+    if (out.includes('listening on')) resolve();
+    // Warnings and errors from the service are worth seeing.
+    for (const line of b.toString().split('\n')) if (/"level":(40|50|60)/.test(line)) process.stderr.write(`service: ${line.slice(0, 400)}\n`);
+  });
+  child.stderr!.on('data', (b: Buffer) => process.stderr.write(b));
+  child.once('exit', (code) => {
+    childExited = true;
+    reject(new Error(`service exited with ${code}`));
+  });
 });
-const core = await createCore(config, { command: 'bench' });
-const modules = await createModules(core);
-const service = await startService(core, modules, { http: true, workers: true, port, host: '127.0.0.1' });
-const access = await mailAccess(core);
-const gs = access.settings.sandbox.google!;
-const ms = access.settings.sandbox.microsoft!;
+/** CPU ms of the service process so far (user + system, from /proc). */
+function serviceCpu(): number {
+  const f = readFileSync(`/proc/${child.pid}/stat`, 'utf8');
+  const fields = f.slice(f.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS;
+}
+// A core in this process only to create the tenant and its API key (no HTTP, no workers).
+const core = await createCore(loadConfig({ ...env, LOG_LEVEL: 'error', SANDBOX: '0', SANDBOX_GOOGLE_URL: '', SANDBOX_MICROSOFT_URL: '', SANDBOX_MICROSOFT_AUTHORITY: '' }), { command: 'bench' });
 const admin = new pg.Client({ connectionString: db.url });
 admin.on('error', () => undefined);
 await admin.connect();
@@ -74,6 +107,8 @@ await admin.connect();
 // ------------------------------------------------------------------ receiver
 const pending = new Map<string, number>(); // Message-ID → delivered at
 const latencies: number[] = [];
+/** Per received message of the current phase: what the stage breakdown needs. */
+let records: Array<{ sent: number; at: number; eventId: string; mailboxId: string }> = [];
 let onReceived: (() => void) | undefined;
 const receiver = http.createServer((req, res) => {
   const chunks: Buffer[] = [];
@@ -82,12 +117,15 @@ const receiver = http.createServer((req, res) => {
     const at = Date.now();
     res.statusCode = 204;
     res.end();
-    const m = /lat-[0-9a-z-]+@bench\.example/.exec(Buffer.concat(chunks).toString('utf8'));
+    const body = Buffer.concat(chunks).toString('utf8');
+    const m = /lat-[0-9a-z-]+@bench\.example/.exec(body);
     if (!m) return;
     const sent = pending.get(m[0]);
     if (sent === undefined) return;
     pending.delete(m[0]);
     latencies.push(at - sent);
+    const ev = JSON.parse(body) as { id: string; mailboxId: string };
+    records.push({ sent, at, eventId: ev.id, mailboxId: ev.mailboxId });
     onReceived?.();
   });
 });
@@ -205,21 +243,82 @@ function backendCpuSince(before: Map<number, number>, after: Map<number, number>
   return sum;
 }
 
+const STAGES = ['push→job queued', 'job queued→started', 'job started→event row', 'event→delivery row', 'delivery row→POST', 'POST→received'] as const;
+/**
+ * Where each message's time went, from timestamps the service stores anyway (same machine, same
+ * clock): the `sync.mailbox` job that ingested it (the last one of its mailbox started before the
+ * event row; its created_on is when a push queued it — earlier than the message when it was
+ * already queued, then that stage counts 0), the event row (`now()` of the ingest transaction), the
+ * webhook delivery row and the first attempt (its row's time minus its latency = POST start).
+ */
+async function stages(recs: typeof records): Promise<{ all: Record<string, { p50: number; p99: number }>; tail: Record<string, number>; tailCount: number }> {
+  const r = await admin.query<{ id: string; event_at: number; delivery_at: number; post_at: number | null; job_created: number | null; job_started: number | null }>(
+    `SELECT e.id, extract(epoch FROM e."createdAt") * 1000 AS event_at, extract(epoch FROM d."createdAt") * 1000 AS delivery_at,
+            (SELECT extract(epoch FROM a."createdAt") * 1000 - a."latencyMs" FROM delivery_attempts a WHERE a."deliveryId" = d.id ORDER BY a."attemptNo" LIMIT 1) AS post_at,
+            j.created AS job_created, j.started AS job_started
+       FROM outbox_events e JOIN webhook_deliveries d ON d."eventId" = e.id
+       LEFT JOIN LATERAL (SELECT extract(epoch FROM created_on) * 1000 AS created, extract(epoch FROM started_on) * 1000 AS started
+                            FROM pgboss.job WHERE name = 'sync.mailbox' AND singleton_key = e."mailboxId" AND started_on <= e."createdAt"
+                           ORDER BY started_on DESC LIMIT 1) j ON true
+      WHERE e.id = ANY($1::text[])`,
+    [recs.map((x) => x.eventId)],
+  );
+  const byId = new Map(r.rows.map((row) => [row.id, row]));
+  const per: Array<{ total: number; parts: number[] }> = [];
+  for (const rec of recs) {
+    const row = byId.get(rec.eventId);
+    if (!row || row.job_started === null || row.job_created === null || row.post_at === null) continue;
+    const queued = Math.max(rec.sent, Number(row.job_created));
+    const points = [rec.sent, queued, Math.max(queued, Number(row.job_started)), Number(row.event_at), Number(row.delivery_at), Number(row.post_at), rec.at];
+    per.push({ total: rec.at - rec.sent, parts: STAGES.map((_, i) => Math.max(0, points[i + 1]! - points[i]!)) });
+  }
+  const all: Record<string, { p50: number; p99: number }> = {};
+  const tail: Record<string, number> = {};
+  const cut = pct(per.map((x) => x.total), 90);
+  const tailRows = per.filter((x) => x.total >= cut);
+  STAGES.forEach((name, i) => {
+    const v = per.map((x) => x.parts[i]!);
+    all[name] = { p50: Math.round(pct(v, 50)), p99: Math.round(pct(v, 99)) };
+    tail[name] = Math.round(tailRows.reduce((a, x) => a + x.parts[i]!, 0) / Math.max(1, tailRows.length));
+  });
+  return { all, tail, tailCount: tailRows.length };
+}
+function printStages(st: Awaited<ReturnType<typeof stages>>): void {
+  console.log(`  stages (p50 / p99 ms; mean over the slowest 10 %, ${st.tailCount} messages): ${STAGES.map((n) => `${n} ${st.all[n]!.p50} / ${st.all[n]!.p99} (tail ${st.tail[n]})`).join('; ')}`);
+}
+
+/**
+ * The service's event-loop delay p99 and max (ms) since the previous call: prom-client's default
+ * metrics on /metrics, whose histogram is reset at every scrape. NaN when not exposed.
+ */
+async function serviceLoopDelay(): Promise<{ p99: number; max: number }> {
+  try {
+    const text = await (await fetch(`${baseUrl}/metrics`)).text();
+    const get = (name: string) => Number(new RegExp(`^mbc_nodejs_eventloop_lag_${name}_seconds (\\S+)$`, 'm').exec(text)?.[1] ?? NaN) * 1000;
+    return { p99: Math.round(get('p99') * 10) / 10, max: Math.round(get('max') * 10) / 10 };
+  } catch {
+    return { p99: NaN, max: NaN };
+  }
+}
+
 // Warm-up: a few messages, not measured.
 for (let i = 0; i < Math.min(20, MAILBOXES); i++) await deliverOne(i);
 await drained(60_000);
 latencies.length = 0;
 
-const phases: Array<{ rate: number; p50: number; p90: number; p99: number; missing: number; cpuMsPerMsg: number; loopP99: number }> = [];
+const phases: Array<{ rate: number; p50: number; p90: number; p99: number; missing: number; cpuMsPerMsg: number; serviceCpuMsPerMsg: number; standInsCpuMsPerMsg: number; loopP99: number; stages: Awaited<ReturnType<typeof stages>>['all'] }> = [];
 let steady: number[] = [];
 let lost = 0;
 let loopP99 = 0;
 let cpuPerMsg = 0;
 for (const RATE of RATES) {
   latencies.length = 0;
+  records = [];
   const loop = monitorEventLoopDelay({ resolution: 10 });
   loop.enable();
+  await serviceLoopDelay();
   const cpu0 = process.cpuUsage();
+  const svc0 = serviceCpu();
   const pg0 = await backendCpu();
   // Sampled every second so a pooled connection that closes mid-phase still counts (up to its last sample).
   const pgSeen = new Map(pg0);
@@ -238,29 +337,38 @@ for (const RATE of RATES) {
   }
   const complete = await drained(60_000);
   const cpu1 = process.cpuUsage(cpu0);
+  const svcCpuMs = serviceCpu() - svc0;
+  const svcLoop = await serviceLoopDelay();
   clearInterval(sampler);
   for (const [pid, ms] of await backendCpu()) pgSeen.set(pid, ms);
   loop.disable();
   steady = [...latencies];
   lost = pending.size;
   pending.clear();
-  const steadyCpuMs = (cpu1.user + cpu1.system) / 1000;
+  const benchCpuMs = (cpu1.user + cpu1.system) / 1000;
   const pgCpuMs = backendCpuSince(pg0, pgSeen);
-  loopP99 = Math.round(loop.percentile(99) / 1e5) / 10;
-  cpuPerMsg = Math.round(((steadyCpuMs + pgCpuMs) / Math.max(1, steady.length)) * 100) / 100;
-  phases.push({ rate: RATE, p50: pct(steady, 50), p90: pct(steady, 90), p99: pct(steady, 99), missing: lost, cpuMsPerMsg: cpuPerMsg, loopP99 });
+  const n = Math.max(1, steady.length);
+  loopP99 = svcLoop.p99;
+  cpuPerMsg = Math.round(((svcCpuMs + pgCpuMs) / n) * 100) / 100;
+  const st = await stages(records);
+  phases.push({ rate: RATE, p50: pct(steady, 50), p90: pct(steady, 90), p99: pct(steady, 99), missing: lost, cpuMsPerMsg: cpuPerMsg, serviceCpuMsPerMsg: Math.round((svcCpuMs / n) * 100) / 100, standInsCpuMsPerMsg: Math.round((benchCpuMs / n) * 100) / 100, loopP99, stages: st.all });
   console.log(`steady ${RATE}/s × ${SECONDS} s: ${steady.length}/${total} delivered${complete ? '' : ` (${lost} missing after 60 s)`}; p50 ${pct(steady, 50)} ms, p90 ${pct(steady, 90)} ms, p99 ${pct(steady, 99)} ms, max ${Math.max(...steady)} ms`);
-  console.log(`  CPU: service process ${(steadyCpuMs / Math.max(1, steady.length)).toFixed(2)} ms/message, Postgres backends ${(pgCpuMs / Math.max(1, steady.length)).toFixed(2)} ms/message (${((steadyCpuMs + pgCpuMs) / (Date.now() - steadyStart) * 100).toFixed(0)}% of a core); event-loop delay p99 ${loopP99} ms, max ${(loop.max / 1e6).toFixed(1)} ms; loadavg ${readFileSync('/proc/loadavg', 'utf8').trim()}`);
+  console.log(`  CPU per message: service process ${(svcCpuMs / n).toFixed(2)} ms + its Postgres backends ${(pgCpuMs / n).toFixed(2)} ms (${(((svcCpuMs + pgCpuMs) / (Date.now() - steadyStart)) * 100).toFixed(0)}% of a core); stand-ins + driver + receiver (not the connector) ${(benchCpuMs / n).toFixed(2)} ms; loadavg ${readFileSync('/proc/loadavg', 'utf8').trim()}`);
+  console.log(`  event-loop delay: service p99 ${svcLoop.p99} ms, max ${svcLoop.max} ms; bench process p99 ${Math.round(loop.percentile(99) / 1e5) / 10} ms`);
+  printStages(st);
 }
 
 // Burst: one message for every mailbox at once.
 latencies.length = 0;
+records = [];
 const burstStart = Date.now();
 for (let i = 0; i < MAILBOXES; i++) await deliverOne(i);
 const injected = Date.now() - burstStart;
 const burstComplete = await drained(120_000);
 const burstMs = burstComplete ? Date.now() - burstStart : NaN;
+const burstStages = await stages(records);
 console.log(`burst: ${latencies.length}/${MAILBOXES} delivered${burstComplete ? ` in ${burstMs} ms` : ` (${pending.size} missing after 120 s)`} (injecting took ${injected} ms); per-message p50 ${pct(latencies, 50)} ms, p99 ${pct(latencies, 99)} ms; loadavg ${readFileSync('/proc/loadavg', 'utf8').trim()}`);
+printStages(burstStages);
 
 const result = {
   p50_ms: pct(steady, 50),
@@ -274,10 +382,12 @@ const result = {
   cpu_ms_per_msg: cpuPerMsg,
   phases,
 };
-await service.stop();
+child.kill('SIGTERM');
+if (!childExited) await new Promise((r) => child.once('exit', r));
 await core.close();
 await admin.end();
 receiver.close();
+await Promise.all([gs.close(), ms.close()]);
 await db.drop();
 console.log(`RESULT ${JSON.stringify(result)}`);
 process.exit(0);
