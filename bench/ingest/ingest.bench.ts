@@ -165,7 +165,9 @@ const median = (xs: number[]): number => {
 const db = await createTestDatabase();
 const config = loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'silent', DATABASE_URL: db.url, ENCRYPTION_KEYS: `1:${randomBytes(32).toString('base64')}` });
 const core = await createCore(config, { command: 'bench' });
-const pool = new MimeParsePool();
+// --worker-cpu-prof=DIR: a V8 CPU profile of each parse worker thread, written into DIR.
+const workerProf = flag('worker-cpu-prof');
+const pool = new MimeParsePool(workerProf ? { execArgv: ['--cpu-prof', `--cpu-prof-dir=${workerProf}`] } : {});
 let clamd: Awaited<ReturnType<typeof startClamd>> | null = null;
 try {
   const load = loadavg();

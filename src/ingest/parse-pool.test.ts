@@ -108,8 +108,12 @@ describe('MimeParsePool: parseMime in worker threads', () => {
         throw new Error('storage down');
       },
     };
-    const sinkErr = await pool.parse(chunks(withAttachments([{ name: 'x.bin', content: Buffer.alloc(100_000, 1) }])), { attachmentSink: failing }).catch((e: unknown) => e);
-    expect(sinkErr).toBeInstanceOf(AttachmentSinkError);
-    expect(((sinkErr as Error).cause as Error).message).toBe('storage down');
+    // 100 kB: read whole and parsed as one task (attachments replayed into the sink here);
+    // 600 kB: streamed both ways. Both fail the same way.
+    for (const size of [100_000, 600_000]) {
+      const sinkErr = await pool.parse(chunks(withAttachments([{ name: 'x.bin', content: Buffer.alloc(size, 1) }])), { attachmentSink: failing }).catch((e: unknown) => e);
+      expect(sinkErr, `${size} bytes`).toBeInstanceOf(AttachmentSinkError);
+      expect(((sinkErr as Error).cause as Error).message).toBe('storage down');
+    }
   });
 });

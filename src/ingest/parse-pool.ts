@@ -4,6 +4,7 @@ import { MessageChannel } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { AttachmentSinkError, MimeSourceError } from './mime-parse.errors.js';
 import { parseMime, type ParsedMessage, type ParseMimeOptions } from './mime-parser.js';
+import type { ScanVerdict } from '../scan/scanner.port.js';
 import { ownCopy, type FromWorker, type ParseTask, type ParseTaskResult, type ToWorker } from './parse-worker.js';
 
 /** parseMime's signature: what IngestService calls (the pool, or parseMime itself in-process). */
@@ -14,6 +15,8 @@ export interface MimeParsePoolOptions {
   threads?: number;
   /** Messages one worker parses at once (each waits on I/O part of the time). */
   tasksPerThread?: number;
+  /** Extra node flags for the worker threads (e.g. `--cpu-prof` to profile them). */
+  execArgv?: string[];
 }
 
 /**
@@ -29,6 +32,66 @@ export interface MimeParsePoolOptions {
  */
 /** Raw bytes sent to the worker per port message at most. */
 const RAW_MESSAGE_BYTES = 1024 * 1024;
+/**
+ * A message whose raw bytes end within this many is read whole first and parsed as one task
+ * (bytes in, attachments back with the result); a larger one streams. Per message the streamed
+ * path costs a MessageChannel and about a dozen port messages, each waking the other thread —
+ * more CPU than parsing a typical message.
+ */
+const WHOLE_MESSAGE_BYTES = 256 * 1024;
+
+interface Prefix {
+  parts: Buffer[];
+  size: number;
+  /** The source ended within the prefix (the message is whole). */
+  ended: boolean;
+}
+
+/** Reads `raw` (paused mode) until it ends, fails, or more than `limit` bytes are in. */
+function readPrefix(raw: Readable, limit: number): Promise<Prefix> {
+  return new Promise((resolve) => {
+    const parts: Buffer[] = [];
+    let size = 0;
+    const done = (ended: boolean): void => {
+      raw.off('readable', step);
+      raw.off('end', onEnd);
+      raw.off('error', onStop);
+      raw.off('close', onStop);
+      resolve({ parts, size, ended });
+    };
+    const onEnd = (): void => done(true);
+    // An error or early close: the streamed path sees it and reports it as it always has.
+    const onStop = (): void => done(false);
+    function step(): void {
+      let chunk: unknown;
+      while (size <= limit && (chunk = raw.read()) !== null) {
+        const b = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
+        parts.push(b);
+        size += b.length;
+      }
+      if (size > limit) done(false);
+      else if (raw.readableEnded) done(true);
+    }
+    if (raw.readableEnded) return done(true);
+    if (raw.errored || raw.destroyed) return done(false);
+    raw.on('readable', step);
+    raw.on('end', onEnd);
+    raw.on('error', onStop);
+    raw.on('close', onStop);
+    step();
+  });
+}
+
+/** One buffer of its own (transferable, no pooled neighbours). */
+function wholeCopy(parts: Buffer[], size: number): Uint8Array {
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
 
 export class MimeParsePool {
   readonly #opts: MimeParsePoolOptions;
@@ -47,7 +110,7 @@ export class MimeParsePool {
     const fromSource = import.meta.url.endsWith('.ts');
     this.#pool = new Piscina({
       filename: new URL(fromSource ? './parse-worker.ts' : './parse-worker.js', import.meta.url).href,
-      ...(fromSource ? { execArgv: ['--import', 'tsx'] } : {}),
+      execArgv: [...(fromSource ? ['--import', 'tsx'] : []), ...(this.#opts.execArgv ?? [])],
       minThreads: 1,
       maxThreads: threads,
       // Each parse waits on port round trips to this thread part of the time: overlap a few.
@@ -58,9 +121,65 @@ export class MimeParsePool {
   }
 
   readonly parse: MimeParseFn = async (raw, options) => {
+    const limit = Math.min(WHOLE_MESSAGE_BYTES, options.maxBytes ?? Infinity);
+    const prefix = await readPrefix(raw, limit);
+    if (prefix.ended && prefix.size <= limit && !raw.errored) return this.#parseWhole(wholeCopy(prefix.parts, prefix.size), options);
+    return this.#parseStreamed(raw, options, prefix.parts);
+  };
+
+  /**
+   * A small message, already read whole: parsed in one task; the decoded attachments come back
+   * with the result and are replayed here, in MIME order, into the caller's sink (storage and
+   * scanning run as for a streamed message; a sink failure aborts the same way).
+   */
+  async #parseWhole(raw: Uint8Array, options: ParseMimeOptions): Promise<ParsedMessage> {
+    const task: ParseTask = {
+      raw,
+      ...(options.maxBytes !== undefined ? { maxBytes: options.maxBytes } : {}),
+      ...(options.maxTextChars !== undefined ? { maxTextChars: options.maxTextChars } : {}),
+      ...(options.maxHtmlChars !== undefined ? { maxHtmlChars: options.maxHtmlChars } : {}),
+      receivedAt: options.receivedAt ?? null,
+      nowMs: (options.now ?? (() => new Date()))().getTime(),
+    };
+    const result = (await this.#get().run(task, { transferList: [raw.buffer as ArrayBuffer] })) as ParseTaskResult;
+    if (result.kind !== 'parsed') throw new Error(`whole-message parse returned ${result.kind}`);
+    const message = result.message;
+    const byOrdinal = new Map(message.attachments.map((a, i) => [a.ordinal, i]));
+    for (const c of result.collected ?? []) {
+      const i = byOrdinal.get(c.ordinal);
+      if (i === undefined) continue;
+      const att = message.attachments[i]!;
+      const { id: _id, status: _status, sizeBytes: _size, sha256: _sha, scan: _scan, ...meta } = att;
+      const content = new Readable({ read() {} });
+      for (const b of c.bufs) content.push(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+      if (c.failed) content.destroy(new Error('attachment content cut short'));
+      else content.push(null);
+      // As parseMime does: always listen, so a cut attachment never surfaces as an unhandled 'error'.
+      content.on('error', () => undefined);
+      let outcome: { id: string; scan: ScanVerdict | null } | null = null;
+      let sinkError: unknown = null;
+      try {
+        const r = await options.attachmentSink.put(meta, content);
+        outcome = { id: r.id, scan: r.scan ?? null };
+      } catch (err) {
+        sinkError = err;
+      }
+      if (!content.readableEnded && !content.destroyed) content.destroy();
+      if (att.status === 'stored') {
+        if (sinkError !== null) throw new AttachmentSinkError(att.ordinal, { cause: sinkError });
+        message.attachments[i] = { ...att, id: outcome!.id, scan: outcome!.scan };
+      } else {
+        message.attachments[i] = { ...att, id: outcome?.id ?? null, scan: null };
+      }
+    }
+    return message;
+  }
+
+  async #parseStreamed(raw: Readable, options: ParseMimeOptions, prefix: Buffer[]): Promise<ParsedMessage> {
     const { port1: port, port2 } = new MessageChannel();
     const post = (m: ToWorker, transfer?: ArrayBuffer[]): void => port.postMessage(m, transfer);
-    let sourceFailure: unknown = null;
+    // The source may already have failed while its first bytes were read (readPrefix).
+    let sourceFailure: unknown = raw.errored ?? null;
     let sourceDone = false;
     const sinkFailures = new Map<number, unknown>();
     const streams = new Map<number, Readable>();
@@ -72,8 +191,8 @@ export class MimeParsePool {
     });
     const pull = (): void => {
       if (sourceDone) return;
-      const parts: Buffer[] = [];
-      let size = 0;
+      const parts: Buffer[] = prefix.splice(0);
+      let size = parts.reduce((n, b) => n + b.length, 0);
       let chunk: unknown;
       while (size < RAW_MESSAGE_BYTES && (chunk = raw.read()) !== null) {
         const b = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
@@ -173,7 +292,7 @@ export class MimeParsePool {
       case 'sink_failed':
         throw new AttachmentSinkError(result.ordinal, { cause: sinkFailures.get(result.ordinal) });
     }
-  };
+  }
 
   async close(): Promise<void> {
     const pool = this.#pool;

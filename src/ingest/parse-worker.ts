@@ -16,7 +16,14 @@ import { parseMime, type ParsedMessage } from './mime-parser.js';
  * consumes. The sink itself runs on the main thread (it needs the database and the scanner).
  */
 export interface ParseTask {
-  port: MessagePort;
+  /** Streamed task: raw bytes and attachment content flow over this port. */
+  port?: MessagePort;
+  /**
+   * Whole-message task (a small message the main thread read to its end first): the raw bytes
+   * travel with the task and the decoded attachments come back with the result, so the message
+   * costs one task round trip instead of a channel and a dozen port messages.
+   */
+  raw?: Uint8Array;
   maxBytes?: number;
   maxTextChars?: number;
   maxHtmlChars?: number;
@@ -25,8 +32,16 @@ export interface ParseTask {
   nowMs: number;
 }
 
+/** A whole-message task's attachment content, for the main thread to replay into its sink. */
+export interface CollectedAttachment {
+  ordinal: number;
+  bufs: Uint8Array[];
+  /** The content stream failed (cut short, broken encoding): replayed as an erroring stream. */
+  failed: boolean;
+}
+
 export type ParseTaskResult =
-  | { kind: 'parsed'; message: ParsedMessage }
+  | { kind: 'parsed'; message: ParsedMessage; collected?: CollectedAttachment[] }
   | { kind: 'source_failed' }
   | { kind: 'sink_failed'; ordinal: number };
 
@@ -67,8 +82,41 @@ export function ownCopy(chunk: unknown): Uint8Array {
   return copy;
 }
 
+/** Placeholder sink id in a whole-message task; the main thread's sink assigns the real one. */
+const COLLECTED_ID = '';
+
+async function parseWhole(task: ParseTask & { raw: Uint8Array }): Promise<ParseTaskResult> {
+  const collected: CollectedAttachment[] = [];
+  const sink: AttachmentSink = {
+    async put(meta, content) {
+      const entry: CollectedAttachment = { ordinal: meta.ordinal, bufs: [], failed: false };
+      collected.push(entry);
+      try {
+        for await (const chunk of content as AsyncIterable<Buffer>) entry.bufs.push(chunk);
+      } catch {
+        // Cut short: parseMime reports the attachment truncated; the replay errors the same way.
+        entry.failed = true;
+        throw new Error('attachment content cut short');
+      }
+      return { id: COLLECTED_ID };
+    },
+  };
+  const raw = Buffer.from(task.raw.buffer, task.raw.byteOffset, task.raw.byteLength);
+  const message = await parseMime(Readable.from([raw], { objectMode: false }), {
+    attachmentSink: sink,
+    ...(task.maxBytes !== undefined ? { maxBytes: task.maxBytes } : {}),
+    ...(task.maxTextChars !== undefined ? { maxTextChars: task.maxTextChars } : {}),
+    ...(task.maxHtmlChars !== undefined ? { maxHtmlChars: task.maxHtmlChars } : {}),
+    receivedAt: task.receivedAt,
+    now: () => new Date(task.nowMs),
+  });
+  return { kind: 'parsed', message, collected };
+}
+
 export default async function parseTask(task: ParseTask): Promise<ParseTaskResult> {
+  if (task.raw) return parseWhole(task as ParseTask & { raw: Uint8Array });
   const port = task.port;
+  if (!port) throw new Error('parse task without a port or raw bytes');
   const post = (m: FromWorker, transfer?: ArrayBuffer[]): void => port.postMessage(m, transfer);
   let ended = false;
   const raw = new Readable({
