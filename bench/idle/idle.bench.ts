@@ -12,9 +12,12 @@
 // 3. It idles again for `idleSeconds`: CPU of the service process and its Postgres backends
 //    (/proc), RSS growth per mailbox (median RSS of each idle window), and the job backlog
 //    (queued jobs) at the start and end.
+// BENCH_HEAP_SNAPSHOTS=<dir>: the service also writes a V8 heap snapshot (after a full GC) at the
+// end of each idle window into <dir>; compare them with
+// `node bench/idle/heap-diff.mjs <dir>/<first>.heapsnapshot <dir>/<second>.heapsnapshot <mailboxes>`.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
@@ -63,7 +66,9 @@ const env = {
   const core = await createCore(loadConfig({ ...env, DATABASE_URL: db.url }), { command: 'bench' });
   await core.close();
 }
-const child = spawn(process.execPath, [BIN, 'serve'], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
+const SNAPSHOT_DIR = process.env.BENCH_HEAP_SNAPSHOTS;
+const nodeArgs = SNAPSHOT_DIR ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${SNAPSHOT_DIR}`] : [];
+const child = spawn(process.execPath, [...nodeArgs, BIN, 'serve'], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
 const admin = new pg.Client({ connectionString: db.url });
 admin.on('error', () => undefined);
 await admin.connect();
@@ -123,9 +128,28 @@ async function idle(seconds: number): Promise<{ cpuPct: number; servicePct: numb
   return { cpuPct: servicePct + backendPct, servicePct, backendPct, queuedStart, queuedEnd, rssKb: rss[Math.floor(rss.length / 2)]! };
 }
 
+/** Signals the service to write a heap snapshot and waits until the file stops growing. */
+async function heapSnapshot(label: string): Promise<void> {
+  if (!SNAPSHOT_DIR) return;
+  const before = new Set(readdirSync(SNAPSHOT_DIR));
+  child.kill('SIGUSR2');
+  for (let size = -1; ; ) {
+    await new Promise((r) => setTimeout(r, 1000));
+    const file = readdirSync(SNAPSHOT_DIR).find((f) => !before.has(f) && f.endsWith('.heapsnapshot'));
+    if (!file) continue;
+    const now = statSync(`${SNAPSHOT_DIR}/${file}`).size;
+    if (now > 0 && now === size) {
+      console.log(`heap snapshot (${label}): ${SNAPSHOT_DIR}/${file}`);
+      return;
+    }
+    size = now;
+  }
+}
+
 await new Promise((r) => setTimeout(r, 10_000)); // startup settles
 const empty = await idle(IDLE_SECONDS);
 const rss0 = empty.rssKb;
+await heapSnapshot('no mailboxes');
 console.log(`no mailboxes: RSS ${(rss0 / 1024).toFixed(1)} MiB; idle CPU ${empty.cpuPct.toFixed(2)}% of a core (service ${empty.servicePct.toFixed(2)}%, Postgres ${empty.backendPct.toFixed(2)}%); loadavg ${readFileSync('/proc/loadavg', 'utf8').trim()}`);
 
 // ------------------------------------------------------------------ connect
@@ -177,6 +201,7 @@ await new Promise((r) => setTimeout(r, 30_000)); // the connect traffic settles
 
 const full = await idle(IDLE_SECONDS);
 const rss1 = full.rssKb;
+await heapSnapshot(`${MAILBOXES} mailboxes`);
 const kbPer = (rss1 - rss0) / MAILBOXES;
 console.log(`${MAILBOXES} idle mailboxes: RSS ${(rss1 / 1024).toFixed(1)} MiB (+${kbPer.toFixed(2)} KB per mailbox); idle CPU ${full.cpuPct.toFixed(2)}% of a core (service ${full.servicePct.toFixed(2)}%, Postgres ${full.backendPct.toFixed(2)}%); queued jobs ${full.queuedStart} → ${full.queuedEnd} over ${IDLE_SECONDS} s; loadavg ${readFileSync('/proc/loadavg', 'utf8').trim()}`);
 console.log(`watches: ${gs.watches().length}; Gmail quota used by idle polls: none expected within the hour (push healthy)`);

@@ -1,6 +1,6 @@
 import type { DestinationStream } from 'pino';
 import { AuditService } from '../audit/audit.service.js';
-import type { Config } from '../config/config.js';
+import { syncConcurrency, type Config } from '../config/config.js';
 import { BlindIndex } from '../crypto/blind-index.js';
 import { SYSTEM_BLIND_INDEX_OWNER } from '../crypto/data-key.port.js';
 import { DataKeyService } from '../crypto/data-key.service.js';
@@ -61,7 +61,9 @@ export async function createCore(config: Config, opts: CoreOptions): Promise<Cor
   const embeddedLock = config.database.embedded ? acquireEmbeddedLock(config.database.dataDir, opts.command) : undefined;
   let db: Database | undefined;
   try {
-    db = await openDatabase({ databaseUrl: config.database.url, dataDir: config.database.dataDir });
+    // Every running sync holds one pooled connection for its advisory lock (SyncLockRepository) and
+    // needs another for its ingest transactions: the pool grows with the sync slots.
+    db = await openDatabase({ databaseUrl: config.database.url, dataDir: config.database.dataDir, poolSize: Math.max(10, syncConcurrency(config, !config.database.url) + 6) });
     const session = await db.session();
     try {
       const result = await migrate(session, await readMigrations());

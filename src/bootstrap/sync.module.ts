@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { syncConcurrency } from '../config/config.js';
 import { OutboxService } from '../events/outbox.service.js';
 import { notFound } from '../http/api-error.js';
 import { registerGooglePushRoutes } from '../http/routes/push-google.route.js';
@@ -32,7 +33,7 @@ export interface SyncModuleOptions {
   scanPolicy?: ScanPolicy;
   hooks?: SyncHooks;
   settings?: Partial<SyncSettings>;
-  /** sync.mailbox jobs run at once per worker process (each holds one database connection); default 4. */
+  /** sync.mailbox jobs run at once per worker process (each holds one database connection); default syncConcurrency(config). */
   concurrency?: number;
 }
 
@@ -135,7 +136,7 @@ export async function syncModule(core: Core, opts: SyncModuleOptions = {}): Prom
       });
     },
     jobs(queue) {
-      queue.register('sync.mailbox', (payload, ctx) => sync.run(payload, ctx.attempt), { concurrency: opts.concurrency ?? 4 });
+      queue.register('sync.mailbox', (payload, ctx) => sync.run(payload, ctx.attempt), { concurrency: opts.concurrency ?? syncConcurrency(core.config, core.db.kind !== 'postgres') });
       queue.register('sync.poll', () => scheduler.poll(), { concurrency: 1 });
       queue.register('sync.renew-watches', () => scheduler.renewWatches(), { concurrency: 1 });
     },

@@ -68,6 +68,8 @@ const envSchema = z.object({
   BACKFILL_DAYS: int(0, 3650).default(7),
   MAX_MESSAGE_BYTES: int(1024, 2 ** 31 - 1).default(50 * 1024 * 1024),
   POLL_INTERVAL_SECONDS: int(10, 86_400).default(300),
+  /** sync.mailbox jobs run at once per worker process; unset = 8 on Postgres, 4 on the embedded database. */
+  SYNC_CONCURRENCY: int(1, 64).optional(),
   /** A running job not heard from (heartbeat) for this long belongs to a dead worker and is retried. */
   JOB_EXPIRE_SECONDS: int(3, 3600).default(45),
   /** How often each worker process looks for expired jobs. */
@@ -119,7 +121,7 @@ export interface Config {
     endpointConcurrency: number;
     workerConcurrency: number;
   };
-  sync: { backfillDays: number; maxMessageBytes: number; pollIntervalSeconds: number; gmailQuotaUnitsPerMinute: number };
+  sync: { backfillDays: number; maxMessageBytes: number; pollIntervalSeconds: number; gmailQuotaUnitsPerMinute: number; concurrency?: number | undefined };
   jobs: { expireSeconds: number; expireCheckSeconds: number; sendLeaseSeconds: number };
   lifecycle: { reauthGraceDays: number };
   connect: { sessionTtlMinutes: number };
@@ -250,6 +252,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       maxMessageBytes: e.MAX_MESSAGE_BYTES,
       pollIntervalSeconds: e.POLL_INTERVAL_SECONDS,
       gmailQuotaUnitsPerMinute: e.GMAIL_QUOTA_UNITS_PER_MINUTE,
+      concurrency: e.SYNC_CONCURRENCY,
     },
     jobs: { expireSeconds: e.JOB_EXPIRE_SECONDS, expireCheckSeconds: e.JOB_EXPIRE_CHECK_SECONDS, sendLeaseSeconds: e.SEND_LEASE_SECONDS },
     lifecycle: { reauthGraceDays: e.REAUTH_GRACE_DAYS },
@@ -271,4 +274,13 @@ function describeIssue(issue: z.core.$ZodIssue): string {
     default:
       return 'is invalid';
   }
+}
+
+/**
+ * `sync.mailbox` slots per worker process: SYNC_CONCURRENCY, else 8 on Postgres (syncs mostly
+ * wait on the provider and the database, so slots beyond the cores still add throughput) and 4 on
+ * the embedded database (one connection: more slots would only wait for it).
+ */
+export function syncConcurrency(config: Pick<Config, 'sync'>, embedded: boolean): number {
+  return config.sync.concurrency ?? (embedded ? 4 : 8);
 }
