@@ -167,7 +167,12 @@ const config = loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'silent', DATABASE_URL:
 const core = await createCore(config, { command: 'bench' });
 // --worker-cpu-prof=DIR: a V8 CPU profile of each parse worker thread, written into DIR.
 const workerProf = flag('worker-cpu-prof');
-const pool = new MimeParsePool(workerProf ? { execArgv: ['--cpu-prof', `--cpu-prof-dir=${workerProf}`] } : {});
+// --threads=N: parse worker threads (default: the machine's parallelism, as the service).
+const threads = flag('threads') ? Number(flag('threads')) : undefined;
+const pool = new MimeParsePool({
+  ...(workerProf ? { execArgv: ['--cpu-prof', `--cpu-prof-dir=${workerProf}`] } : {}),
+  ...(threads ? { threads } : {}),
+});
 let clamd: Awaited<ReturnType<typeof startClamd>> | null = null;
 try {
   const load = loadavg();

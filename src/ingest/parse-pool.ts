@@ -11,7 +11,12 @@ import { ownCopy, type FromWorker, type ParseTask, type ParseTaskResult, type To
 export type MimeParseFn = (raw: Readable, options: ParseMimeOptions) => Promise<ParsedMessage>;
 
 export interface MimeParsePoolOptions {
-  /** Worker threads; default: the machine's parallelism (at least 1). */
+  /**
+   * Worker threads; default: the machine's parallelism less one (at least 1) — the event loop
+   * (database, encryption, storage) keeps a core. Each thread warms its own JIT and heap: on the
+   * 2-core machine a second parse thread cost about 0.8 ms more CPU per message for the same
+   * throughput (docs/benchmarks.md, Ingest).
+   */
   threads?: number;
   /** Messages one worker parses at once (each waits on I/O part of the time). */
   tasksPerThread?: number;
@@ -104,7 +109,7 @@ export class MimeParsePool {
 
   #get(): Piscina {
     if (this.#pool) return this.#pool;
-    const threads = Math.max(1, this.#opts.threads ?? availableParallelism());
+    const threads = Math.max(1, this.#opts.threads ?? availableParallelism() - 1);
     // In a checkout the sources are TypeScript, run through tsx (bin/mailbox-connector.js); the
     // worker needs the same loader. The build (dist/) ships parse-worker.js.
     const fromSource = import.meta.url.endsWith('.ts');
