@@ -31,6 +31,8 @@ export interface MailProviderFactoryOptions {
   onAuthFailure?: (mailboxId: string) => Promise<'grant_valid' | 'reauth_required'>;
   /** Most per-mailbox quota budgets / concurrency limiters kept in memory. */
   maxTrackedMailboxes?: number;
+  /** How often budgets and limiters at rest are dropped (default 60 s). */
+  sweepIntervalMs?: number;
 }
 
 /**
@@ -57,9 +59,38 @@ export class MailProviderFactory {
   readonly #budgets = new Map<string, GmailQuotaBudget>();
   readonly #limiters = new Map<string, ConcurrencyLimiter>();
   readonly #max: number;
+  readonly #sweepMs: number;
+  #sweep: NodeJS.Timeout | undefined;
 
   constructor(private readonly o: MailProviderFactoryOptions) {
     this.#max = o.maxTrackedMailboxes ?? 5000;
+    this.#sweepMs = o.sweepIntervalMs ?? 60_000;
+  }
+
+  /**
+   * Drops budgets and limiters at rest (nothing in flight, nothing spent in the quota window, no
+   * pause or penalty): idle mailboxes then cost no memory here, and a new one behaves the same.
+   * Runs every `sweepIntervalMs` while anything is tracked (an unref'd timer, so it never keeps
+   * the process alive and stops when both maps are empty).
+   */
+  /** Mailboxes with a budget or limiter in memory (observability and tests). */
+  get tracked(): number {
+    return new Set([...this.#budgets.keys(), ...this.#limiters.keys()]).size;
+  }
+
+  sweep(): void {
+    for (const [id, b] of this.#budgets) if (b.atRest()) this.#budgets.delete(id);
+    for (const [id, l] of this.#limiters) if (l.atRest()) this.#limiters.delete(id);
+  }
+
+  #armSweep(): void {
+    if (this.#sweep) return;
+    this.#sweep = setTimeout(() => {
+      this.#sweep = undefined;
+      this.sweep();
+      if (this.#budgets.size + this.#limiters.size > 0) this.#armSweep();
+    }, this.#sweepMs);
+    this.#sweep.unref();
   }
 
   /** The MailProvider (sync, fetch, send) of `mailbox`. */
@@ -102,10 +133,12 @@ export class MailProviderFactory {
   }
 
   #budget(mailboxId: string): GmailQuotaBudget {
+    this.#armSweep();
     return remember(this.#budgets, mailboxId, this.#max, () => new GmailQuotaBudget({ unitsPerWindow: this.o.gmailUnitsPerMinute, windowMs: 60_000 }));
   }
 
   #limiter(mailboxId: string): ConcurrencyLimiter {
+    this.#armSweep();
     return remember(this.#limiters, mailboxId, this.#max, () => new ConcurrencyLimiter(4));
   }
 }

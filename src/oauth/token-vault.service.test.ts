@@ -96,6 +96,26 @@ describe('TokenVault', () => {
     expect(google.calls).toBe(1);
   });
 
+  it('drops expired access tokens of idle mailboxes from memory on a later refresh', async () => {
+    let now = Date.now();
+    const timed = new TokenVault({
+      grants: grants as unknown as MailboxGrantRepository,
+      dataKeys,
+      events: { append: async () => 'evt', committed: async () => undefined },
+      audit: { record: async () => ({}) as never },
+      logger: pino({ level: 'silent' }),
+      google: google as unknown as GoogleOAuthClient,
+      microsoft: undefined,
+      clock: () => new Date(now),
+    });
+    for (let i = 0; i < 100; i++) timed.prime(`mbx_idle_${i}`, `at-idle-${i}`, new Date(now + 10 * 60_000));
+    expect(timed.cachedTokens).toBe(100);
+    // Ten minutes later those tokens are past their renewal point: useless, and gone on the next refresh.
+    now += 10 * 60_000;
+    expect(await timed.accessToken('mbx_1')).toBe('at-1-rt-');
+    expect(timed.cachedTokens).toBe(1);
+  });
+
   it('retries transient failures without touching the status', async () => {
     google.script = ['transient', 'transient', 'ok'];
     await expect(vault.accessToken('mbx_1')).resolves.toBe('at-3-rt-');

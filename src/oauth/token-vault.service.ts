@@ -71,6 +71,7 @@ export class TokenVault {
   // Bumped by forget(): a refresh that started before must not repopulate the memory cache.
   readonly #epoch = new Map<string, number>();
   #gate: Promise<void> | undefined;
+  #prunedAt = 0;
   /** Mailboxes whose grant this process sealed (connect): the only ones an in-process stand-in can know. */
   readonly #sealedHere = new Set<string>();
 
@@ -92,9 +93,26 @@ export class TokenVault {
     if (cached && cached.expiresAt - this.#o.renewBeforeMs > this.#o.clock().getTime()) return Promise.resolve(cached.token);
     const pending = this.#inflight.get(mailboxId);
     if (pending) return pending;
+    this.#pruneExpired();
     const flight = this.#refresh(mailboxId).finally(() => this.#inflight.delete(mailboxId));
     this.#inflight.set(mailboxId, flight);
     return flight;
+  }
+
+  /** Access tokens held in memory (observability and tests). */
+  get cachedTokens(): number {
+    return this.#tokens.size;
+  }
+
+  /**
+   * Drops cached tokens too close to expiry to be handed out (they would be refreshed anyway), at
+   * most once a minute, on a refresh: a mailbox idle for an hour holds no token in memory.
+   */
+  #pruneExpired(): void {
+    const now = this.#o.clock().getTime();
+    if (now - this.#prunedAt < 60_000) return;
+    this.#prunedAt = now;
+    for (const [id, t] of this.#tokens) if (t.expiresAt - this.#o.renewBeforeMs <= now) this.#tokens.delete(id);
   }
 
   /**

@@ -83,6 +83,8 @@ export class GmailQuotaBudget {
   private penalizedAt = Number.NEGATIVE_INFINITY;
   /** Calls are served in order: a cheap call must not starve an expensive one. */
   private queue: Promise<unknown> = Promise.resolve();
+  /** take() calls not yet granted. */
+  private waiting = 0;
 
   constructor(opts: GmailQuotaOptions = {}) {
     this.windowMs = opts.windowMs ?? 60_000;
@@ -97,9 +99,21 @@ export class GmailQuotaBudget {
   /** Waits until `method` fits in the budget, then records its cost. Settle the ticket on response. */
   take(method: GmailQuotaMethod): Promise<QuotaTicket> {
     const cost = Math.min(this.costs[method], this.limit);
-    const turn = this.queue.then(() => this.waitFor(cost));
+    this.waiting += 1;
+    const turn = this.queue.then(() => this.waitFor(cost)).finally(() => (this.waiting -= 1));
     this.queue = turn.catch(() => undefined);
     return turn;
+  }
+
+  /**
+   * Nothing waiting, nothing spent in the window, no pause and no 429 penalty left: a new budget
+   * would behave the same, so a cache may drop this one.
+   */
+  atRest(): boolean {
+    const now = this.now();
+    if (this.waiting > 0 || this.pausedUntil > now || this.factor(now) < 1) return false;
+    this.prune(now);
+    return this.spent.length === 0;
   }
 
   /** Honour a provider Retry-After: nothing is sent for this mailbox until it has passed. */

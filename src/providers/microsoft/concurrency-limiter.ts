@@ -37,6 +37,11 @@ export class ConcurrencyLimiter {
     return this.active;
   }
 
+  /** Nothing running, waiting or paused: a new limiter would behave the same (caches may drop this one). */
+  atRest(): boolean {
+    return this.active === 0 && this.waiters.length === 0 && this.pausedUntil <= this.now();
+  }
+
   /** Holds back every new request of this mailbox for `ms` (a Retry-After). */
   pauseFor(ms: number): void {
     this.pausedUntil = Math.max(this.pausedUntil, this.now() + ms);
