@@ -66,6 +66,9 @@ export function deadWorkerRecoverySeconds(t: JobTimings = DEFAULT_JOB_TIMINGS, r
   return t.expireSeconds + t.expireCheckSeconds + 2 * retryDelaySeconds + t.pollingIntervalSeconds;
 }
 
+/** Pauses between tries to record a job's end while the database is unreachable (≈ 15 s in all). */
+const RECORD_RETRY_MS = [500, 1_000, 2_000, 4_000, 8_000];
+
 export class RetryableJobError extends Error {
   override readonly name = 'RetryableJobError';
 }
@@ -223,6 +226,25 @@ export async function createJobQueue(deps: {
     }
   }
 
+  /**
+   * Records a job's end. The server may be restarting just then (the job's result could not be
+   * written while it was down): the write is repeated for about 15 s instead of leaving the job
+   * to its expiry (45 s). `complete`/`fail` only change a job that is still active, so a repeat
+   * is harmless; after the last try the error goes up and the job expires and is retried.
+   */
+  async function record(write: () => Promise<unknown>): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await write();
+        return;
+      } catch (err) {
+        const delay = RECORD_RETRY_MS[attempt];
+        if (delay === undefined) throw err;
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
+  }
+
   async function runJob(name: JobName, handler: JobHandler<JobName>, job: FetchedJob): Promise<void> {
     let outcome: JobOutcome;
     try {
@@ -231,14 +253,14 @@ export async function createJobQueue(deps: {
       jobsTotal.inc({ name, outcome: 'error' });
       deps.logger.error({ err, job: { id: job.id, name } }, 'job threw');
       // pg-boss retries with backoff (retry_count < retry_limit) or marks it failed.
-      await boss.fail(name, job.id, { message: err instanceof Error ? err.name : 'error' });
+      await record(() => boss.fail(name, job.id, { message: err instanceof Error ? err.name : 'error' }));
       return;
     }
     jobsTotal.inc({ name, outcome: outcome.status });
     if (outcome.status === 'retry') {
       deps.logger.info({ job: { id: job.id, name }, reason: outcome.reason }, 'job will retry');
       if (outcome.afterMs === undefined) {
-        await boss.fail(name, job.id, { message: outcome.reason });
+        await record(() => boss.fail(name, job.id, { message: outcome.reason }));
         return;
       }
       // Re-enqueue at the provider's requested time instead of pg-boss's own backoff. Keep the key
@@ -252,11 +274,11 @@ export async function createJobQueue(deps: {
         priority: job.priority,
         ...(job.singletonKey ? { singletonKey: job.singletonKey } : {}),
       });
-      await boss.complete(name, job.id);
+      await record(() => boss.complete(name, job.id));
       return;
     }
     if (outcome.status === 'failed') deps.logger.warn({ job: { id: job.id, name }, reason: outcome.reason }, 'job failed');
-    await boss.complete(name, job.id);
+    await record(() => boss.complete(name, job.id));
   }
 
   function heartbeat(): void {
