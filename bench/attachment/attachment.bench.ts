@@ -15,8 +15,6 @@ import { fileURLToPath } from 'node:url';
 import { gmail } from '@googleapis/gmail';
 import { createCore, type Core } from '../../src/bootstrap/core.js';
 import { loadConfig } from '../../src/config/config.js';
-import { OutboxService } from '../../src/events/outbox.service.js';
-import { IngestService } from '../../src/ingest/ingest.service.js';
 import { MimeParsePool } from '../../src/ingest/parse-pool.js';
 import { MAILBOX_ADDRESS_AAD } from '../../src/mailboxes/message-content.js';
 import type { MailProvider } from '../../src/providers/mail-provider.port.js';
@@ -28,12 +26,10 @@ import { sandboxMicrosoftEndpoints } from '../../src/providers/microsoft/microso
 import { startGoogleSandbox } from '../../src/sandbox/google/google-sandbox.server.js';
 import { connectGoogleSandboxUser } from '../../src/sandbox/google/google-sandbox-connect.client.js';
 import { startMicrosoftSandbox } from '../../src/sandbox/microsoft/microsoft-sandbox.js';
-import { NullScanner } from '../../src/scan/null.scanner.js';
 import { BlobStore } from '../../src/storage/blob.store.js';
 import { newId } from '../../src/storage/ids.js';
-import { MessageWriteRepository } from '../../src/storage/message-write.repository.js';
-import { OutboxRepository } from '../../src/storage/outbox.repository.js';
 import { createTestDatabase } from '../../test/helpers/postgres.js';
+import { ingestHarness } from '../../test/integration/ingest-harness.js';
 
 const MIB = 2 ** 20;
 const GRAPH_ATTACHMENT_BYTES = 100 * MIB;
@@ -69,22 +65,6 @@ function config(databaseUrl: string, encryptionKeys: string) {
   return loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'silent', DATABASE_URL: databaseUrl, ENCRYPTION_KEYS: encryptionKeys, MAX_MESSAGE_BYTES: String(200 * MIB) });
 }
 
-function ingestService(core: Core, blobs: BlobStore, parsePool: MimeParsePool): IngestService {
-  return new IngestService({
-    // MIME parsing in worker threads, as src/bootstrap/sync.module.ts runs it.
-    parse: parsePool.parse,
-    messages: new MessageWriteRepository(core.prisma),
-    blobs,
-    dataKeys: core.dataKeys,
-    blindIndex: core.blindIndex,
-    outbox: new OutboxService({ repo: new OutboxRepository(core.prisma), dataKeys: core.dataKeys, clock: core.clock }),
-    jobs: null,
-    scanner: { scanner: new NullScanner(), configured: false },
-    maxMessageBytes: core.config.sync.maxMessageBytes,
-    clock: core.clock,
-    logger: core.logger,
-  });
-}
 
 /** A message with one attachment of `attachmentBytes` random bytes, base64 in 76-char lines. */
 function bigMessage(attachmentBytes: number, tag: string): { mime: Buffer; sha256: string } {
@@ -123,7 +103,8 @@ async function child(task: ChildTask): Promise<ChildResult> {
   try {
     // As src/bootstrap/sync.module.ts builds it on Postgres.
     const blobs = new BlobStore(core.prisma, core.dataKeys, task.blobsVia === 'prisma' ? {} : { sql: core.db.sql });
-    const ingest = ingestService(core, blobs, parsePool);
+    // MIME parsing in worker threads, as src/bootstrap/sync.module.ts runs it.
+    const { ingest } = ingestHarness(core, { blobs, parse: parsePool.parse });
     const provider: MailProvider =
       task.kind === 'graph'
         ? new GraphAdapter({ endpoints: task.graphEndpoints!, accessToken: async () => task.token })

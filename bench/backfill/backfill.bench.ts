@@ -16,8 +16,6 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createCore, type Core } from '../../src/bootstrap/core.js';
 import { loadConfig } from '../../src/config/config.js';
-import { OutboxService } from '../../src/events/outbox.service.js';
-import { IngestService } from '../../src/ingest/ingest.service.js';
 import { MAILBOX_ADDRESS_AAD } from '../../src/mailboxes/message-content.js';
 import { GmailQuotaBudget, type GmailQuotaOptions } from '../../src/providers/google/gmail-quota.js';
 import { GmailAdapter } from '../../src/providers/google/gmail.adapter.js';
@@ -25,17 +23,15 @@ import { sandboxGoogleEndpoints } from '../../src/providers/google/google-endpoi
 import { startGoogleSandbox } from '../../src/sandbox/google/google-sandbox.server.js';
 import { connectGoogleSandboxUser } from '../../src/sandbox/google/google-sandbox-connect.client.js';
 import type { QuotaCharge } from '../../src/sandbox/google/gmail-quota.meter.js';
-import { NullScanner } from '../../src/scan/null.scanner.js';
-import { BlobStore } from '../../src/storage/blob.store.js';
 import { newId } from '../../src/storage/ids.js';
 import { MessageWriteRepository } from '../../src/storage/message-write.repository.js';
-import { OutboxRepository } from '../../src/storage/outbox.repository.js';
 import { SyncLockRepository } from '../../src/storage/sync-lock.repository.js';
 import { SyncStateRepository } from '../../src/storage/sync-state.repository.js';
 import { MailboxSyncService } from '../../src/sync/mailbox-sync.service.js';
 import type { SyncProviders } from '../../src/sync/sync-providers.port.js';
 import { listCorpusMessages } from '../../test/corpus/corpus-files.js';
 import { createTestDatabase } from '../../test/helpers/postgres.js';
+import { ingestHarness } from '../../test/integration/ingest-harness.js';
 
 const messageCount = Number(process.argv[2] ?? 300);
 const quota = { unitsPerWindow: Number(process.argv[3] ?? 500), windowMs: Number(process.argv[4] ?? 5000) };
@@ -56,20 +52,6 @@ async function seedMailbox(core: Core, address: string): Promise<{ id: string; t
   return { id, tenantId: tenant.id };
 }
 
-function ingestService(core: Core): IngestService {
-  return new IngestService({
-    messages: new MessageWriteRepository(core.prisma),
-    blobs: new BlobStore(core.prisma, core.dataKeys),
-    dataKeys: core.dataKeys,
-    blindIndex: core.blindIndex,
-    outbox: new OutboxService({ repo: new OutboxRepository(core.prisma), dataKeys: core.dataKeys, clock: core.clock }),
-    jobs: null,
-    scanner: { scanner: new NullScanner(), configured: false },
-    maxMessageBytes: core.config.sync.maxMessageBytes,
-    clock: core.clock,
-    logger: core.logger,
-  });
-}
 
 /** The budget before issue 12: 90% of the limit, spend forgotten `margin` after it was sent. */
 function budgetBefore(opts: GmailQuotaOptions): GmailQuotaBudget {
@@ -122,7 +104,7 @@ try {
       state: new SyncStateRepository(core.prisma),
       locks: new SyncLockRepository(core.db),
       messages: new MessageWriteRepository(core.prisma),
-      ingest: ingestService(core),
+      ingest: ingestHarness(core).ingest,
       watches: { ensure: async () => undefined },
       settings: { backfillDays: 7 },
       clock: () => new Date(),

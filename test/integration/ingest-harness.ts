@@ -27,9 +27,12 @@ export interface Harness {
   run(mailbox: { id: string; tenantId: string }, providerMessageId: string, raw: Buffer, opts?: { threadId?: string; receivedAt?: Date }): Promise<IngestResult>;
 }
 
-export function ingestHarness(core: Core, opts: { scanner?: Scanner | null; policy?: ScanPolicy; maxMessageBytes?: number; parse?: MimeParseFn } = {}): Harness {
+export function ingestHarness(
+  core: Core,
+  opts: { scanner?: Scanner | null; policy?: ScanPolicy; maxMessageBytes?: number; parse?: MimeParseFn; blobs?: BlobStore } = {},
+): Harness {
   const scanner = opts.scanner ? { scanner: opts.scanner, configured: true } : { scanner: new NullScanner(), configured: false };
-  const blobs = new BlobStore(core.prisma, core.dataKeys);
+  const blobs = opts.blobs ?? new BlobStore(core.prisma, core.dataKeys);
   const outbox = new OutboxService({ repo: new OutboxRepository(core.prisma), dataKeys: core.dataKeys, clock: core.clock });
   const ingest = new IngestService({
     messages: new MessageWriteRepository(core.prisma),

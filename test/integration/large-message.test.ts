@@ -5,8 +5,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Core } from '../../src/bootstrap/core.js';
-import { OutboxService } from '../../src/events/outbox.service.js';
-import { IngestService } from '../../src/ingest/ingest.service.js';
 import { MAILBOX_ADDRESS_AAD } from '../../src/mailboxes/message-content.js';
 import type { MailProvider } from '../../src/providers/mail-provider.port.js';
 import { GmailAdapter } from '../../src/providers/google/gmail.adapter.js';
@@ -16,12 +14,10 @@ import { sandboxMicrosoftEndpoints } from '../../src/providers/microsoft/microso
 import { startGoogleSandbox, type GoogleSandbox } from '../../src/sandbox/google/google-sandbox.server.js';
 import { connectGoogleSandboxUser } from '../../src/sandbox/google/google-sandbox-connect.client.js';
 import { startMicrosoftSandbox, type MicrosoftSandbox } from '../../src/sandbox/microsoft/microsoft-sandbox.js';
-import { NullScanner } from '../../src/scan/null.scanner.js';
 import { BlobStore } from '../../src/storage/blob.store.js';
 import { newId } from '../../src/storage/ids.js';
-import { MessageWriteRepository } from '../../src/storage/message-write.repository.js';
-import { OutboxRepository } from '../../src/storage/outbox.repository.js';
 import { startTestService, type TestService } from '../helpers/test-service.js';
+import { ingestHarness } from './ingest-harness.js';
 
 const MIB = 2 ** 20;
 let svc: TestService;
@@ -71,18 +67,7 @@ const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
 async function ingestVia(core: Core, provider: MailProvider, providerMessageId: string, kind: 'google' | 'microsoft') {
   const blobs = new BlobStore(core.prisma, core.dataKeys, { sql: core.db.sql });
-  const ingest = new IngestService({
-    messages: new MessageWriteRepository(core.prisma),
-    blobs,
-    dataKeys: core.dataKeys,
-    blindIndex: core.blindIndex,
-    outbox: new OutboxService({ repo: new OutboxRepository(core.prisma), dataKeys: core.dataKeys, clock: core.clock }),
-    jobs: null,
-    scanner: { scanner: new NullScanner(), configured: false },
-    maxMessageBytes: core.config.sync.maxMessageBytes,
-    clock: core.clock,
-    logger: core.logger,
-  });
+  const { ingest } = ingestHarness(core, { blobs });
   const tenant = await core.tenants.create({ name: `large-${kind}` });
   const id = newId('mailbox');
   await core.prisma.mailbox.create({
