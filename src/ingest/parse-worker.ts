@@ -3,7 +3,7 @@ import { finished } from 'node:stream/promises';
 import type { MessagePort } from 'node:worker_threads';
 import type { AttachmentMeta, AttachmentSink, AttachmentSinkResult } from './attachment-sink.port.js';
 import { AttachmentSinkError, MimeSourceError } from './mime-parse.errors.js';
-import { parseMime, type ParsedMessage } from './mime-parser.js';
+import { parseMime, type ParsedMessage, type ParseMimeOptions } from './mime-parser.js';
 
 /**
  * Worker-thread side of MimeParsePool (piscina task). parseMime runs here, so a pathological
@@ -85,6 +85,18 @@ export function ownCopy(chunk: unknown): Uint8Array {
 /** Placeholder sink id in a whole-message task; the main thread's sink assigns the real one. */
 const COLLECTED_ID = '';
 
+/** parseMime's options from a task (both kinds of task carry the same limits and clock). */
+function parseOptions(task: ParseTask, sink: AttachmentSink): ParseMimeOptions {
+  return {
+    attachmentSink: sink,
+    ...(task.maxBytes !== undefined ? { maxBytes: task.maxBytes } : {}),
+    ...(task.maxTextChars !== undefined ? { maxTextChars: task.maxTextChars } : {}),
+    ...(task.maxHtmlChars !== undefined ? { maxHtmlChars: task.maxHtmlChars } : {}),
+    receivedAt: task.receivedAt,
+    now: () => new Date(task.nowMs),
+  };
+}
+
 async function parseWhole(task: ParseTask & { raw: Uint8Array }): Promise<ParseTaskResult> {
   const collected: CollectedAttachment[] = [];
   const sink: AttachmentSink = {
@@ -102,14 +114,7 @@ async function parseWhole(task: ParseTask & { raw: Uint8Array }): Promise<ParseT
     },
   };
   const raw = Buffer.from(task.raw.buffer, task.raw.byteOffset, task.raw.byteLength);
-  const message = await parseMime(Readable.from([raw], { objectMode: false }), {
-    attachmentSink: sink,
-    ...(task.maxBytes !== undefined ? { maxBytes: task.maxBytes } : {}),
-    ...(task.maxTextChars !== undefined ? { maxTextChars: task.maxTextChars } : {}),
-    ...(task.maxHtmlChars !== undefined ? { maxHtmlChars: task.maxHtmlChars } : {}),
-    receivedAt: task.receivedAt,
-    now: () => new Date(task.nowMs),
-  });
+  const message = await parseMime(Readable.from([raw], { objectMode: false }), parseOptions(task, sink));
   return { kind: 'parsed', message, collected };
 }
 
@@ -220,14 +225,7 @@ export default async function parseTask(task: ParseTask): Promise<ParseTaskResul
   };
 
   try {
-    const message = await parseMime(raw, {
-      attachmentSink: sink,
-      ...(task.maxBytes !== undefined ? { maxBytes: task.maxBytes } : {}),
-      ...(task.maxTextChars !== undefined ? { maxTextChars: task.maxTextChars } : {}),
-      ...(task.maxHtmlChars !== undefined ? { maxHtmlChars: task.maxHtmlChars } : {}),
-      receivedAt: task.receivedAt,
-      now: () => new Date(task.nowMs),
-    });
+    const message = await parseMime(raw, parseOptions(task, sink));
     return { kind: 'parsed', message };
   } catch (err) {
     if (err instanceof MimeSourceError) return { kind: 'source_failed' };
