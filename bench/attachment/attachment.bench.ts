@@ -13,10 +13,9 @@ import { loadavg } from 'node:os';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { gmail } from '@googleapis/gmail';
-import { createCore, type Core } from '../../src/bootstrap/core.js';
+import { createCore } from '../../src/bootstrap/core.js';
 import { loadConfig } from '../../src/config/config.js';
 import { MimeParsePool } from '../../src/ingest/parse-pool.js';
-import { MAILBOX_ADDRESS_AAD } from '../../src/mailboxes/message-content.js';
 import type { MailProvider } from '../../src/providers/mail-provider.port.js';
 import { GmailAdapter } from '../../src/providers/google/gmail.adapter.js';
 import { sandboxGoogleEndpoints } from '../../src/providers/google/google-endpoints.js';
@@ -27,9 +26,8 @@ import { startGoogleSandbox } from '../../src/sandbox/google/google-sandbox.serv
 import { connectGoogleSandboxUser } from '../../src/sandbox/google/google-sandbox-connect.client.js';
 import { startMicrosoftSandbox } from '../../src/sandbox/microsoft/microsoft-sandbox.js';
 import { BlobStore } from '../../src/storage/blob.store.js';
-import { newId } from '../../src/storage/ids.js';
 import { createTestDatabase } from '../../test/helpers/postgres.js';
-import { ingestHarness } from '../../test/integration/ingest-harness.js';
+import { ingestHarness, seedIngestMailbox } from '../../test/integration/ingest-harness.js';
 
 const MIB = 2 ** 20;
 const GRAPH_ATTACHMENT_BYTES = 100 * MIB;
@@ -192,20 +190,6 @@ function runChild(task: ChildTask): Promise<ChildResult> {
   });
 }
 
-async function seedMailbox(core: Core, provider: 'google' | 'microsoft', address: string): Promise<{ id: string; tenantId: string }> {
-  const tenant = await core.tenants.create({ name: 'bench' });
-  const id = newId('mailbox');
-  await core.prisma.mailbox.create({
-    data: {
-      id,
-      tenantId: tenant.id,
-      provider,
-      addressEnc: new Uint8Array(await core.dataKeys.encryptFor({ type: 'mailbox', id }, address, MAILBOX_ADDRESS_AAD(id))),
-      addressIndex: core.blindIndex.emailIndex(address),
-    },
-  });
-  return { id, tenantId: tenant.id };
-}
 
 async function parent(): Promise<void> {
   if (!process.env.DATABASE_URL) throw new Error('set DATABASE_URL');
@@ -231,7 +215,7 @@ async function parent(): Promise<void> {
     const graph = await runChild({
       ...base,
       kind: 'graph',
-      mailbox: await seedMailbox(core, 'microsoft', msEmail),
+      mailbox: await seedIngestMailbox(core, msEmail, 'microsoft'),
       providerMessageId: delivered.id,
       token: ms.issueAccessToken(msEmail),
       graphEndpoints: sandboxMicrosoftEndpoints(ms),
@@ -241,7 +225,7 @@ async function parent(): Promise<void> {
       ...base,
       kind: 'graph',
       blobsVia: 'prisma',
-      mailbox: await seedMailbox(core, 'microsoft', msEmail),
+      mailbox: await seedIngestMailbox(core, msEmail, 'microsoft'),
       providerMessageId: delivered.id,
       token: ms.issueAccessToken(msEmail),
       graphEndpoints: sandboxMicrosoftEndpoints(ms),
@@ -250,7 +234,7 @@ async function parent(): Promise<void> {
     const gmail = await runChild({
       ...base,
       kind: 'gmail',
-      mailbox: await seedMailbox(core, 'google', gEmail),
+      mailbox: await seedIngestMailbox(core, gEmail, 'google'),
       providerMessageId: gStored.id,
       token: gUser.accessToken,
       gmailBaseUrl: google.url,
@@ -259,7 +243,7 @@ async function parent(): Promise<void> {
     const gmailBefore = await runChild({
       ...base,
       kind: 'gmail-buffered',
-      mailbox: await seedMailbox(core, 'google', gEmail),
+      mailbox: await seedIngestMailbox(core, gEmail, 'google'),
       providerMessageId: gStored.id,
       token: gUser.accessToken,
       gmailBaseUrl: google.url,

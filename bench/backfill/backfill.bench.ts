@@ -14,16 +14,14 @@
 // Ends with `RESULT {"quota_share":…, "violations":…}` (the `after` phase).
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { createCore, type Core } from '../../src/bootstrap/core.js';
+import { createCore } from '../../src/bootstrap/core.js';
 import { loadConfig } from '../../src/config/config.js';
-import { MAILBOX_ADDRESS_AAD } from '../../src/mailboxes/message-content.js';
 import { GmailQuotaBudget, type GmailQuotaOptions } from '../../src/providers/google/gmail-quota.js';
 import { GmailAdapter } from '../../src/providers/google/gmail.adapter.js';
 import { sandboxGoogleEndpoints } from '../../src/providers/google/google-endpoints.js';
 import { startGoogleSandbox } from '../../src/sandbox/google/google-sandbox.server.js';
 import { connectGoogleSandboxUser } from '../../src/sandbox/google/google-sandbox-connect.client.js';
 import type { QuotaCharge } from '../../src/sandbox/google/gmail-quota.meter.js';
-import { newId } from '../../src/storage/ids.js';
 import { MessageWriteRepository } from '../../src/storage/message-write.repository.js';
 import { SyncLockRepository } from '../../src/storage/sync-lock.repository.js';
 import { SyncStateRepository } from '../../src/storage/sync-state.repository.js';
@@ -31,26 +29,12 @@ import { MailboxSyncService } from '../../src/sync/mailbox-sync.service.js';
 import type { SyncProviders } from '../../src/sync/sync-providers.port.js';
 import { listCorpusMessages } from '../../test/corpus/corpus-files.js';
 import { createTestDatabase } from '../../test/helpers/postgres.js';
-import { ingestHarness } from '../../test/integration/ingest-harness.js';
+import { ingestHarness, seedIngestMailbox } from '../../test/integration/ingest-harness.js';
 
 const messageCount = Number(process.argv[2] ?? 300);
 const quota = { unitsPerWindow: Number(process.argv[3] ?? 500), windowMs: Number(process.argv[4] ?? 5000) };
 const GET_UNITS = 20;
 
-async function seedMailbox(core: Core, address: string): Promise<{ id: string; tenantId: string }> {
-  const tenant = await core.tenants.create({ name: 'bench' });
-  const id = newId('mailbox');
-  await core.prisma.mailbox.create({
-    data: {
-      id,
-      tenantId: tenant.id,
-      provider: 'google',
-      addressEnc: new Uint8Array(await core.dataKeys.encryptFor({ type: 'mailbox', id }, address, MAILBOX_ADDRESS_AAD(id))),
-      addressIndex: core.blindIndex.emailIndex(address),
-    },
-  });
-  return { id, tenantId: tenant.id };
-}
 
 
 /** The budget before issue 12: 90% of the limit, spend forgotten `margin` after it was sent. */
@@ -98,7 +82,7 @@ try {
         throw new Error('not used');
       },
     };
-    const mailbox = await seedMailbox(core, email);
+    const mailbox = await seedIngestMailbox(core, email);
     const sync = new MailboxSyncService({
       providers,
       state: new SyncStateRepository(core.prisma),

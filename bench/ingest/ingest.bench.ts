@@ -22,17 +22,16 @@ import { loadConfig } from '../../src/config/config.js';
 import { OutboxService } from '../../src/events/outbox.service.js';
 import { IngestService, type IngestInput } from '../../src/ingest/ingest.service.js';
 import { MimeParsePool } from '../../src/ingest/parse-pool.js';
-import { MAILBOX_ADDRESS_AAD } from '../../src/mailboxes/message-content.js';
 import { ClamdScanner } from '../../src/scan/clamd.scanner.js';
 import { NullScanner } from '../../src/scan/null.scanner.js';
 import type { Scanner } from '../../src/scan/scanner.port.js';
 import { BlobStore } from '../../src/storage/blob.store.js';
-import { newId } from '../../src/storage/ids.js';
 import { MessageWriteRepository } from '../../src/storage/message-write.repository.js';
 import { OutboxRepository } from '../../src/storage/outbox.repository.js';
 import { listCorpusMessages } from '../../test/corpus/corpus-files.js';
 import { clamdUnavailableReason, disposeClamd, startClamd } from '../../test/helpers/clamd.js';
 import { createTestDatabase } from '../../test/helpers/postgres.js';
+import { seedIngestMailbox } from '../../test/integration/ingest-harness.js';
 
 const args = process.argv.slice(2);
 const positional = args.filter((a) => !a.startsWith('--'));
@@ -100,20 +99,6 @@ async function bareMailparser(bytes: Buffer): Promise<void> {
   }
 }
 
-async function seedMailbox(core: Core, address: string): Promise<{ id: string; tenantId: string }> {
-  const tenant = await core.tenants.create({ name: 'bench' });
-  const id = newId('mailbox');
-  await core.prisma.mailbox.create({
-    data: {
-      id,
-      tenantId: tenant.id,
-      provider: 'google',
-      addressEnc: new Uint8Array(await core.dataKeys.encryptFor({ type: 'mailbox', id }, address, MAILBOX_ADDRESS_AAD(id))),
-      addressIndex: core.blindIndex.emailIndex(address),
-    },
-  });
-  return { id, tenantId: tenant.id };
-}
 
 interface Block {
   msgs: number;
@@ -209,7 +194,7 @@ try {
       return failed;
     });
   const ingestBlock = async (label: string): Promise<Block> => {
-    const mailbox = { ...(await seedMailbox(core, `${label}@bench.example`)), provider: 'google' as const };
+    const mailbox = { ...(await seedIngestMailbox(core, `${label}@bench.example`)), provider: 'google' as const };
     const input = (m: (typeof sample)[number]): IngestInput => ({ providerMessageId: m.id, providerThreadId: undefined, raw: source(m.bytes), receivedAt: new Date(), knownNew: true });
     return measure(core, db.name, sample.length, async () => {
       let failed = 0;

@@ -2,6 +2,7 @@
 // scanner) on a test service's Core, for the scan, ingest, corpus and dump tests.
 import { Readable } from 'node:stream';
 import type { Core } from '../../src/bootstrap/core.js';
+import { MAILBOX_ADDRESS_AAD } from '../../src/mailboxes/message-content.js';
 import { OutboxService } from '../../src/events/outbox.service.js';
 import { AttachmentRescanService } from '../../src/ingest/attachment-rescan.service.js';
 import { IngestService, type IngestResult } from '../../src/ingest/ingest.service.js';
@@ -11,6 +12,7 @@ import { NullScanner } from '../../src/scan/null.scanner.js';
 import type { Scanner } from '../../src/scan/scanner.port.js';
 import { AttachmentScanRepository } from '../../src/storage/attachment-scan.repository.js';
 import { BlobStore } from '../../src/storage/blob.store.js';
+import { newId } from '../../src/storage/ids.js';
 import { MessageWriteRepository } from '../../src/storage/message-write.repository.js';
 import { OutboxRepository } from '../../src/storage/outbox.repository.js';
 
@@ -93,4 +95,20 @@ export function attachmentPart(filename: string, body: Buffer, type = 'applicati
     headers: [`Content-Type: ${type}; name="${filename}"`, `Content-Disposition: ${disposition}; filename="${filename}"`, ...(cid ? [`Content-ID: <${cid}>`] : [])],
     body,
   };
+}
+
+/** A new tenant with one mailbox of `address` (encrypted and blind-indexed as connect stores it). */
+export async function seedIngestMailbox(core: Core, address: string, provider: 'google' | 'microsoft' = 'google'): Promise<{ id: string; tenantId: string }> {
+  const tenant = await core.tenants.create({ name: 'bench' });
+  const id = newId('mailbox');
+  await core.prisma.mailbox.create({
+    data: {
+      id,
+      tenantId: tenant.id,
+      provider,
+      addressEnc: new Uint8Array(await core.dataKeys.encryptFor({ type: 'mailbox', id }, address, MAILBOX_ADDRESS_AAD(id))),
+      addressIndex: core.blindIndex.emailIndex(address),
+    },
+  });
+  return { id, tenantId: tenant.id };
 }
