@@ -48,6 +48,7 @@ function fixtures(): Fixture[] {
     f('PurgeReceipt', { id: 'prg_1', tenantId: 'ten_1', mailboxId: 'mbx_1', provider: 'google', trigger: 'ops', reason: 'r', status: 'completed', steps: ['a', 'b'], counts: { messages: 3 }, revokeStatus: 'failed', revokeAttempts: 2, revokeError: 'e', revokeTokenEnc: bytes(30), startedAt: now, completedAt: now }, (p, d) => p.purgeReceipt.create({ data: d }), (p) => p.purgeReceipt.findUnique({ where: { id: 'prg_1' } })),
     f('BreakGlassSession', { id: 'bgs_1', tenantId: 'ten_1', mailboxId: 'mbx_1', operator: 'alice', reason: 'abuse', ticketRef: 'T-1', expiresAt: now, createdAt: now, endedAt: now }, (p, d) => p.breakGlassSession.create({ data: d }), (p) => p.breakGlassSession.findUnique({ where: { id: 'bgs_1' } })),
     f('WorkerHeartbeat', { id: 'wkr_1', command: 'worker', hostname: 'host-a', pid: 4242, startedAt: now, seenAt: now }, (p, d) => p.workerHeartbeat.create({ data: d }), (p) => p.workerHeartbeat.findUnique({ where: { id: 'wkr_1' } })),
+    f('AdminSession', { tokenHash: 'h'.repeat(64), apiKeyId: 'key_1', createdAt: now, seenAt: now, expiresAt: now, endedAt: now }, (p, d) => p.adminSession.create({ data: d }), (p) => p.adminSession.findUnique({ where: { tokenHash: 'h'.repeat(64) } })),
   ];
 }
 
