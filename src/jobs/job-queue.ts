@@ -69,6 +69,26 @@ export function deadWorkerRecoverySeconds(t: JobTimings = DEFAULT_JOB_TIMINGS, r
 /** Pauses between tries to record a job's end while the database is unreachable (≈ 15 s in all). */
 const RECORD_RETRY_MS = [500, 1_000, 2_000, 4_000, 8_000];
 
+/**
+ * What the queue keeps of a finished job's outcome (pg-boss `output`, plaintext, 7 days): its
+ * status, the handler's fixed reason text and the numeric or code-like fields of its detail
+ * (counts, a mode) — the ops console's sync history reads it. Any other value is dropped, so a
+ * handler cannot put content there by accident.
+ */
+export function outcomeOutput(outcome: JobOutcome): Record<string, unknown> {
+  const out: Record<string, unknown> = { outcome: outcome.status };
+  if (outcome.status !== 'done') out.reason = outcome.reason.slice(0, 200);
+  else if (outcome.detail) {
+    const detail: Record<string, number | string> = {};
+    for (const [k, v] of Object.entries(outcome.detail)) {
+      if (typeof v === 'number' && Number.isFinite(v)) detail[k] = v;
+      else if (typeof v === 'string' && /^[a-z][a-z0-9_.-]{0,31}$/.test(v)) detail[k] = v;
+    }
+    out.detail = detail;
+  }
+  return out;
+}
+
 export class RetryableJobError extends Error {
   override readonly name = 'RetryableJobError';
 }
@@ -274,11 +294,11 @@ export async function createJobQueue(deps: {
         priority: job.priority,
         ...(job.singletonKey ? { singletonKey: job.singletonKey } : {}),
       });
-      await record(() => boss.complete(name, job.id));
+      await record(() => boss.complete(name, job.id, outcomeOutput(outcome)));
       return;
     }
     if (outcome.status === 'failed') deps.logger.warn({ job: { id: job.id, name }, reason: outcome.reason }, 'job failed');
-    await record(() => boss.complete(name, job.id));
+    await record(() => boss.complete(name, job.id, outcomeOutput(outcome)));
   }
 
   function heartbeat(): void {
