@@ -9,11 +9,12 @@ export type AccessTokenSource = () => Promise<string>;
  * Opaque-to-callers sync position. Versioned so a stored cursor from an older release is
  * recognised (and rejected or migrated) instead of misread.
  *  - google: the last *stored* historyId.
- *  - microsoft: a Graph `@odata.deltaLink` or `@odata.nextLink` (validated against an allowlist).
+ *  - microsoft: a Graph `@odata.deltaLink` or `@odata.nextLink` (validated against an allowlist),
+ *    and the inbox's folder id once a link named the folder by id (so it is resolved once).
  */
 export type SyncCursor =
   | { v: 1; provider: 'google'; historyId: string }
-  | { v: 1; provider: 'microsoft'; link: string };
+  | { v: 1; provider: 'microsoft'; link: string; inboxFolderId?: string };
 
 export interface ChangePage {
   /** Provider ids of messages added to the inbox since the cursor, oldest first, deduplicated. */

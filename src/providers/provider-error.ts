@@ -39,3 +39,24 @@ export class ProviderError extends Error {
 export function isProviderError(err: unknown, kind?: ProviderErrorKind): err is ProviderError {
   return err instanceof ProviderError && (kind === undefined || err.kind === kind);
 }
+
+/**
+ * A provider answered 2xx with a body the adapter cannot use (a required field missing or of the
+ * wrong type, e.g. a Graph createReply without an `id`, a Gmail send without an `id`). Reported
+ * as `transient` (retried with backoff, as for a 5xx: the provider is misbehaving, not our input)
+ * with reason `unexpected_response`, unless `retryable: false`. The message names the operation
+ * and the failing field paths only — never the body, which may hold mail content.
+ */
+export function unexpectedResponse(
+  provider: 'google' | 'microsoft',
+  operation: string,
+  opts: { issues?: ReadonlyArray<{ path: ReadonlyArray<PropertyKey> }>; retryable?: boolean; status?: number; cause?: unknown } = {},
+): ProviderError {
+  const fields = [...new Set((opts.issues ?? []).map((i) => i.path.map(String).join('.') || '(body)'))].slice(0, 5);
+  const where = fields.length > 0 ? ` (${fields.join(', ')})` : '';
+  return new ProviderError(provider, opts.retryable === false ? 'invalid_request' : 'transient', `${provider === 'google' ? 'Gmail' : 'Graph'} ${operation} answered with an unexpected shape${where}`, {
+    reason: 'unexpected_response',
+    status: opts.status,
+    cause: opts.cause,
+  });
+}

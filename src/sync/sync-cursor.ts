@@ -8,7 +8,12 @@ import type { SyncCursor } from '../providers/mail-provider.port.js';
  */
 export const syncCursorSchema = z.discriminatedUnion('provider', [
   z.strictObject({ v: z.literal(1), provider: z.literal('google'), historyId: z.string().regex(/^\d{1,30}$/) }),
-  z.strictObject({ v: z.literal(1), provider: z.literal('microsoft'), link: z.string().url().max(8192) }),
+  z.strictObject({
+    v: z.literal(1),
+    provider: z.literal('microsoft'),
+    link: z.string().url().max(8192),
+    inboxFolderId: z.string().regex(/^[A-Za-z0-9+/_=-]{1,512}$/).optional(),
+  }),
 ]);
 
 export function readSyncCursor(value: unknown, provider: 'google' | 'microsoft'): SyncCursor | null {

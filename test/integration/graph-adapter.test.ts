@@ -4,6 +4,7 @@ import type { Readable } from 'node:stream';
 import { simpleParser } from 'mailparser';
 import MailComposer from 'nodemailer/lib/mail-composer/index.js';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { SyncCursor } from '../../src/providers/mail-provider.port.js';
 import { isProviderError, type ProviderError } from '../../src/providers/provider-error.js';
 import { ConcurrencyLimiter } from '../../src/providers/microsoft/concurrency-limiter.js';
 import { GraphAdapter, type GraphAdapterOptions } from '../../src/providers/microsoft/graph.adapter.js';
@@ -93,6 +94,38 @@ describe('GraphAdapter against the Microsoft stand-in (real Graph client, real H
     sb.deleteMessage(email, delivered[0] ?? '');
     const after = await adapter.listChanges(idle.nextCursor);
     expect(after.addedMessageIds).toEqual([late.id]);
+  });
+
+  it('follows delta links that name the inbox by its folder id (Microsoft’s sample form), learning the id once', async () => {
+    const email = newMailbox();
+    sb.setDeltaLinkFolder(email, 'id');
+    const adapter = adapterFor(email);
+    await sb.deliver(email, mime(0));
+    const start = await adapter.currentCursor();
+    if (start.provider !== 'microsoft') throw new Error('expected a Graph cursor');
+    expect(start.link).toMatch(/\/mailFolders\/AQMkAD[^/(]+\/messages\/delta\?\$deltatoken=/);
+    expect(start.inboxFolderId).toBe(decodeURIComponent(/mailFolders\/([^/]+)\//.exec(start.link)?.[1] ?? ''));
+
+    const delivered: string[] = [];
+    for (let i = 1; i <= 4; i += 1) delivered.push((await sb.deliver(email, mime(i), { receivedAt: new Date(Date.UTC(2026, 2, 2, 9, i)) })).id);
+    // A fresh adapter (a later sync) gets the folder id from the stored cursor.
+    const later = adapterFor(email);
+    const seen: string[] = [];
+    let cursor: SyncCursor = start;
+    for (;;) {
+      const page = await later.listChanges(cursor);
+      seen.push(...page.addedMessageIds);
+      expect(page.nextCursor).toMatchObject({ provider: 'microsoft', inboxFolderId: start.inboxFolderId });
+      cursor = page.nextCursor;
+      if (!page.hasMore) break;
+    }
+    expect(seen).toEqual(delivered);
+
+    // The same link naming another folder's id is refused as an expired cursor (→ window resync).
+    const other = start.link.replace(/mailFolders\/[^/]+\//, `mailFolders/${encodeURIComponent('AQMkADc2VudGl0ZW1z=')}/`);
+    await expect(failure(adapterFor(email).listChanges({ ...start, link: other }))).resolves.toMatchObject({ kind: 'cursor_expired', reason: 'link_rejected' });
+    // …also when the cursor carries no inbox id: the adapter asks Graph which folder is the inbox.
+    await expect(failure(adapterFor(email).listChanges({ ...start, link: other, inboxFolderId: undefined }))).resolves.toMatchObject({ kind: 'cursor_expired', reason: 'link_rejected' });
   });
 
   it('turns 410 Gone and syncStateNotFound on a stored deltaLink into cursor_expired', async () => {

@@ -3,12 +3,15 @@ import type { MicrosoftEndpoints } from './microsoft-endpoints.js';
 
 export type GraphLinkKind = 'delta' | 'window';
 
-/** Inbox message paths Graph hands back in `@odata.deltaLink` / `@odata.nextLink` (both spellings). */
-const INBOX = "mailfolders(?:/inbox|\\('inbox'\\)|%28%27inbox%27%29)";
-const PATHS: Record<GraphLinkKind, RegExp> = {
-  delta: new RegExp(`^/v1\\.0/me/${INBOX}/messages/delta$`, 'i'),
-  window: new RegExp(`^/v1\\.0/me/${INBOX}/messages$`, 'i'),
-};
+/**
+ * The inbox messages paths Graph hands back in `@odata.deltaLink` / `@odata.nextLink`. Graph
+ * names the folder the way the request did or by its id (Microsoft's own delta samples:
+ * `/me/mailFolders/{id}/messages/delta?$skiptoken=…`), as a path segment or an OData key
+ * (`mailFolders('inbox')`), percent-encoded or not, in either casing of `mailFolders`.
+ */
+const FOLDER_PATH = /^\/v1\.0\/me\/mailfolders(?:\/([^/()]+)|\('([^/']+)'\))\/messages(\/delta)?$/i;
+/** Exchange folder ids are base64 (standard or URL-safe alphabet); `inbox` is the well-known name. */
+const FOLDER_SEGMENT = /^[A-Za-z0-9+/_=-]{1,512}$/;
 
 const linkSchema = z.string().min(1).max(16_384).url();
 
@@ -17,16 +20,43 @@ export class GraphLinkRejectedError extends Error {
 }
 
 /**
+ * The link names the inbox by an id the validator was not told about. The caller resolves the
+ * inbox's id (`GET /me/mailFolders/inbox?$select=id`) and validates again with it.
+ */
+export class GraphLinkFolderUnknownError extends GraphLinkRejectedError {
+  constructor(readonly folderId: string) {
+    super('Graph link names a folder by an id that is not known to be the inbox');
+  }
+}
+
+/** The OData key punctuation may come percent-encoded; the folder segment is decoded on its own. */
+function odataPath(pathname: string): string {
+  return pathname.replace(/%28/gi, '(').replace(/%29/gi, ')').replace(/%27/gi, "'");
+}
+
+function decodeSegment(segment: string): string | undefined {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
  * SSRF guard for links the connector stores and later follows. A deltaLink lives in the database
  * for days; if it were tampered with (or a provider response spoofed), following it blindly would
- * send the mailbox's bearer token anywhere. Only links on the configured Graph origin, on the exact
- * inbox-messages path, carrying a Graph paging token, are accepted.
+ * send the mailbox's bearer token anywhere. Only links on the configured Graph origin, on the
+ * inbox-messages path (by name or by the inbox's id), carrying a Graph paging token, are accepted.
  */
 export class GraphLinkValidator {
   constructor(private readonly endpoints: MicrosoftEndpoints) {}
 
-  /** Returns the parsed URL or throws GraphLinkRejectedError (never echoing the link itself). */
-  validate(link: string, kind: GraphLinkKind): URL {
+  /**
+   * Returns the parsed URL or throws GraphLinkRejectedError (never echoing the link itself).
+   * `inboxFolderId`: the inbox's Graph id when known; a link naming any other folder id throws
+   * GraphLinkFolderUnknownError (unknown id) or GraphLinkRejectedError (another folder).
+   */
+  validate(link: string, kind: GraphLinkKind, inboxFolderId?: string): URL {
     const parsed = linkSchema.safeParse(link);
     if (!parsed.success) throw new GraphLinkRejectedError('Graph link is not a URL');
     const url = new URL(parsed.data);
@@ -37,7 +67,15 @@ export class GraphLinkValidator {
     if (url.username || url.password) throw new GraphLinkRejectedError('Graph link must not carry credentials');
     if (!this.endpoints.graphLinkHosts.includes(url.host.toLowerCase())) throw new GraphLinkRejectedError('Graph link host is not allowed');
     if (url.hash) throw new GraphLinkRejectedError('Graph link must not have a fragment');
-    if (!PATHS[kind].test(url.pathname)) throw new GraphLinkRejectedError(`Graph link is not an inbox ${kind} link`);
+    const m = FOLDER_PATH.exec(odataPath(url.pathname));
+    if (!m || (kind === 'delta') !== (m[3] !== undefined)) throw new GraphLinkRejectedError(`Graph link is not an inbox ${kind} link`);
+    const folder = decodeSegment(m[1] ?? m[2] ?? '') ?? '';
+    if (folder.toLowerCase() !== 'inbox') {
+      if (!FOLDER_SEGMENT.test(folder)) throw new GraphLinkRejectedError(`Graph link is not an inbox ${kind} link`);
+      if (inboxFolderId === undefined) throw new GraphLinkFolderUnknownError(folder);
+      // Exchange ids are case-sensitive; the URL-safe and standard base64 spellings are the same id.
+      if (urlSafe(folder) !== urlSafe(inboxFolderId)) throw new GraphLinkRejectedError(`Graph link is not an inbox ${kind} link`);
+    }
     if (kind === 'delta') {
       const hasToken = ['$skiptoken', '$deltatoken', '$skipToken', '$deltaToken'].some((p) => (url.searchParams.get(p) ?? '') !== '');
       if (!hasToken) throw new GraphLinkRejectedError('Graph delta link carries no token');
@@ -49,6 +87,10 @@ export class GraphLinkValidator {
   relativePath(url: URL): string {
     return `${url.pathname.replace(/^\/v1\.0/i, '')}${url.search}`;
   }
+}
+
+function urlSafe(id: string): string {
+  return id.replace(/\+/g, '-').replace(/\//g, '_');
 }
 
 /** Upload-session URLs: https on an Outlook host (or the sandbox origin); no bearer token is sent there. */

@@ -4,9 +4,9 @@ import { simpleParser, type AddressObject, type Attachment } from 'mailparser';
 import MailComposer from 'nodemailer/lib/mail-composer/index.js';
 import { z } from 'zod';
 import type { AccessTokenSource, ChangePage, MailProvider, RawMessage, SendRequest, SendResult, SyncCursor, WindowPage } from '../mail-provider.port.js';
-import { ProviderError } from '../provider-error.js';
+import { ProviderError, unexpectedResponse } from '../provider-error.js';
 import { ConcurrencyLimiter } from './concurrency-limiter.js';
-import { GraphLinkRejectedError, GraphLinkValidator, validateUploadUrl } from './delta-link.validator.js';
+import { GraphLinkFolderUnknownError, GraphLinkRejectedError, GraphLinkValidator, validateUploadUrl } from './delta-link.validator.js';
 import { createGraphClient } from './graph-client.factory.js';
 import { graphFailureFromResponse, GraphRequestRunner, GraphResponseError, type GraphRunnerOptions } from './graph-request.runner.js';
 import type { MicrosoftEndpoints } from './microsoft-endpoints.js';
@@ -51,6 +51,7 @@ const listPageSchema = z.object({
 const meSchema = z.object({ mail: z.string().nullable().optional(), userPrincipalName: z.string().optional() });
 const messageMetaSchema = z.object({ id: z.string(), conversationId: z.string().optional(), receivedDateTime: z.string().optional() });
 const uploadSessionSchema = z.object({ uploadUrl: z.string().url(), nextExpectedRanges: z.array(z.string()).optional() });
+const folderSchema = z.object({ id: z.string().regex(/^[A-Za-z0-9+/_=-]{1,512}$/) });
 
 function enc(s: string): string {
   return encodeURIComponent(s);
@@ -83,6 +84,8 @@ export class GraphAdapter implements MailProvider {
   private readonly windowPageSize: number;
   private readonly fetchImpl: typeof fetch;
   private readonly chunkBytes: number;
+  /** The inbox's Graph id, once a link named the folder by id (carried in the cursor after that). */
+  private inboxFolderId: string | undefined;
 
   constructor(private readonly options: GraphAdapterOptions) {
     const limiter = options.limiter ?? new ConcurrencyLimiter(4);
@@ -126,10 +129,15 @@ export class GraphAdapter implements MailProvider {
     return parsed.data;
   }
 
-  private checkedLink(link: string, kind: 'delta' | 'window'): URL {
+  private async checkedLink(link: string, kind: 'delta' | 'window'): Promise<URL> {
     try {
-      return this.links.validate(link, kind);
+      return this.links.validate(link, kind, this.inboxFolderId);
     } catch (err) {
+      if (err instanceof GraphLinkFolderUnknownError && this.inboxFolderId === undefined) {
+        // Graph may name the folder by id in the links it hands back; learn the inbox's id once.
+        this.inboxFolderId = await this.resolveInboxFolderId();
+        return this.checkedLink(link, kind);
+      }
       if (err instanceof GraphLinkRejectedError) {
         // A link we refuse to follow cannot be resumed: start over from a window resync.
         throw new ProviderError('microsoft', kind === 'delta' ? 'cursor_expired' : 'invalid_request', err.message, { reason: 'link_rejected', cause: err });
@@ -138,33 +146,44 @@ export class GraphAdapter implements MailProvider {
     }
   }
 
+  private async resolveInboxFolderId(): Promise<string> {
+    const body = folderSchema.safeParse(await this.runner.json({ method: 'GET', path: '/me/mailFolders/inbox?$select=id', operation: 'read', idempotent: true }));
+    if (!body.success) throw unexpectedResponse('microsoft', 'mailFolders/inbox', { issues: body.error.issues });
+    return body.data.id;
+  }
+
+  private cursor(link: string): SyncCursor {
+    return { v: 1, provider: 'microsoft', link, ...(this.inboxFolderId === undefined ? {} : { inboxFolderId: this.inboxFolderId }) };
+  }
+
   async currentCursor(): Promise<SyncCursor> {
     if (this.options.cursorStrategy === 'latest') {
       const page = await this.deltaPage(`${this.initialDeltaPath}&$deltatoken=latest`);
       const link = page['@odata.deltaLink'] ?? page['@odata.nextLink'] ?? '';
-      this.checkedLink(link, 'delta');
-      return { v: 1, provider: 'microsoft', link };
+      await this.checkedLink(link, 'delta');
+      return this.cursor(link);
     }
     let path = this.initialDeltaPath;
     for (let pages = 0; pages < 100_000; pages += 1) {
       const page = await this.deltaPage(path);
       if (page['@odata.deltaLink']) {
-        this.checkedLink(page['@odata.deltaLink'], 'delta');
-        return { v: 1, provider: 'microsoft', link: page['@odata.deltaLink'] };
+        await this.checkedLink(page['@odata.deltaLink'], 'delta');
+        return this.cursor(page['@odata.deltaLink']);
       }
-      path = this.links.relativePath(this.checkedLink(page['@odata.nextLink'] ?? '', 'delta'));
+      path = this.links.relativePath(await this.checkedLink(page['@odata.nextLink'] ?? '', 'delta'));
     }
     throw new ProviderError('microsoft', 'transient', 'Graph delta did not finish', { reason: 'delta_unbounded' });
   }
 
   async listChanges(cursor: SyncCursor): Promise<ChangePage> {
     if (cursor.provider !== 'microsoft') throw invalid('cursor belongs to another provider', 'wrong_provider');
-    const url = this.checkedLink(cursor.link, 'delta');
+    this.inboxFolderId ??= cursor.inboxFolderId;
+    const url = await this.checkedLink(cursor.link, 'delta');
     const page = await this.deltaPage(this.links.relativePath(url));
     const next = page['@odata.nextLink'];
     const nextLink = next ?? page['@odata.deltaLink'] ?? '';
     // Validate before the caller stores it: a stored link is followed later with the token attached.
-    this.checkedLink(nextLink, 'delta');
+    await this.checkedLink(nextLink, 'delta');
     const added = page.value
       .filter((m) => m['@removed'] === undefined)
       .map((m, i) => ({ id: m.id, at: m.receivedDateTime ? Date.parse(m.receivedDateTime) : Number.NaN, i }))
@@ -172,12 +191,12 @@ export class GraphAdapter implements MailProvider {
     const seen = new Set<string>();
     const ids: string[] = [];
     for (const m of added) if (!seen.has(m.id)) { seen.add(m.id); ids.push(m.id); }
-    return { addedMessageIds: ids, nextCursor: { v: 1, provider: 'microsoft', link: nextLink }, hasMore: next !== undefined };
+    return { addedMessageIds: ids, nextCursor: this.cursor(nextLink), hasMore: next !== undefined };
   }
 
   async listWindow(since: Date, pageToken?: string): Promise<WindowPage> {
     let path: string;
-    if (pageToken) path = this.links.relativePath(this.checkedLink(pageToken, 'window'));
+    if (pageToken) path = this.links.relativePath(await this.checkedLink(pageToken, 'window'));
     else {
       const filter = enc(`receivedDateTime ge ${since.toISOString()}`);
       path = `/me/mailFolders/inbox/messages?$filter=${filter}&$select=id,receivedDateTime&$orderby=${enc('receivedDateTime desc')}&$top=${this.windowPageSize}`;
@@ -185,7 +204,7 @@ export class GraphAdapter implements MailProvider {
     const body = listPageSchema.safeParse(await this.runner.json({ method: 'GET', path, operation: 'read', idempotent: true }));
     if (!body.success) throw new ProviderError('microsoft', 'transient', 'Graph message list has an unexpected shape', { reason: 'invalid_list_page' });
     const next = body.data['@odata.nextLink'];
-    if (next) this.checkedLink(next, 'window');
+    if (next) await this.checkedLink(next, 'window');
     return { messageIds: body.data.value.map((m) => m.id), nextPageToken: next };
   }
 

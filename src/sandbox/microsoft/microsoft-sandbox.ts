@@ -105,6 +105,8 @@ export interface MicrosoftSandbox {
   expireAccessTokens(email: string): void;
   /** Invalidates every delta/skip token of the mailbox: next use gets 410 Gone or 400 syncStateNotFound. */
   expireDelta(email: string, mode: 'gone' | 'syncStateNotFound'): void;
+  /** Delta links name the inbox `mailFolders('inbox')` (default) or by its folder id, as Microsoft's samples do. */
+  setDeltaLinkFolder(email: string, style: 'name' | 'id'): void;
   injectFault(fault: FaultInput): void;
   clearFaults(): void;
   setLatency(ms: number): void;
@@ -260,6 +262,9 @@ export async function startMicrosoftSandbox(options: MicrosoftSandboxOptions = {
       const u = store.requireUser(email);
       u.deltaEpoch += 1;
       u.deltaExpiryMode = mode;
+    },
+    setDeltaLinkFolder: (email, style) => {
+      store.requireUser(email).deltaLinkFolder = style;
     },
     injectFault: (f) => throttle.injectFault(f),
     clearFaults: () => throttle.clearFaults(),

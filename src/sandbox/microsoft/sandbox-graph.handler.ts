@@ -5,6 +5,7 @@ import { z } from 'zod';
 import type { SandboxIdentity } from './sandbox-identity.handler.js';
 import { BodyTooLargeError, GraphHttpError, headerValue, readBody, sendEmpty, sendGraphError, sendJson } from './sandbox-http.util.js';
 import {
+  folderIdOf,
   graphId,
   parseMime,
   toGraphMessage,
@@ -213,9 +214,12 @@ export class SandboxGraph {
   private async route(req: IncomingMessage, res: ServerResponse, url: URL, user: SandboxUser): Promise<void> {
     const path = url.pathname.slice('/v1.0'.length);
     const method = req.method ?? 'GET';
-    const inbox = "(?:mailfolders/inbox|mailfolders\\('inbox'\\)|mailfolders%28%27inbox%27%29)";
+    // The inbox by its well-known name or its id, as a segment or an OData key (encoded or not).
+    const inboxId = folderIdOf(user, 'inbox').replace(/=/g, '(?:=|%3D)');
+    const inbox = `mailfolders(?:/(?:inbox|${inboxId})|(?:\\(|%28)(?:'|%27)(?:inbox|${inboxId})(?:'|%27)(?:\\)|%29))`;
     let m: RegExpExecArray | null;
     if (method === 'GET' && /^\/me\/?$/i.test(path)) return this.me(res, user);
+    if (method === 'GET' && new RegExp(`^/me/${inbox}$`, 'i').test(path)) return this.inboxFolder(res, user);
     if (method === 'GET' && new RegExp(`^/me/${inbox}/messages/delta$`, 'i').test(path)) return this.delta(req, res, url, user);
     if (method === 'GET' && new RegExp(`^/me/${inbox}/messages$`, 'i').test(path)) return this.list(req, res, url, user, 'inbox');
     if (method === 'GET' && /^\/me\/messages$/i.test(path)) return this.list(req, res, url, user, undefined);
@@ -303,8 +307,24 @@ export class SandboxGraph {
     return t.data;
   }
 
-  private deltaUrl(param: '$skiptoken' | '$deltatoken', token: string): string {
-    return `${this.deps.baseUrl()}/v1.0/me/mailFolders('inbox')/messages/delta?${param}=${token}`;
+  private deltaUrl(user: SandboxUser, param: '$skiptoken' | '$deltatoken', token: string): string {
+    // Microsoft's delta samples name the folder by id: /me/mailFolders/{id}/messages/delta?$skiptoken=…
+    const folder = user.deltaLinkFolder === 'id' ? `mailFolders/${encodeURIComponent(folderIdOf(user, 'inbox'))}` : "mailFolders('inbox')";
+    return `${this.deps.baseUrl()}/v1.0/me/${folder}/messages/delta?${param}=${token}`;
+  }
+
+  private inboxFolder(res: ServerResponse, user: SandboxUser): void {
+    const inbox = [...user.messages.values()].filter((m) => m.folder === 'inbox' && !m.isDraft);
+    sendJson(res, 200, {
+      '@odata.context': `${this.deps.baseUrl()}/v1.0/$metadata#users('${user.id}')/mailFolders/$entity`,
+      id: folderIdOf(user, 'inbox'),
+      displayName: 'Inbox',
+      parentFolderId: folderIdOf(user, 'msgfolderroot'),
+      childFolderCount: 0,
+      unreadItemCount: inbox.filter((m) => !m.isRead).length,
+      totalItemCount: inbox.length,
+      isHidden: false,
+    });
   }
 
   private delta(req: IncomingMessage, res: ServerResponse, url: URL, user: SandboxUser): void {
@@ -315,7 +335,7 @@ export class SandboxGraph {
       return sendJson(res, 200, {
         '@odata.context': `${this.deps.baseUrl()}/v1.0/$metadata#Collection(message)`,
         value: [],
-        '@odata.deltaLink': this.deltaUrl('$deltatoken', this.encodeToken({ u: user.id, e: user.deltaEpoch, s: user.seq, sel: url.searchParams.get('$select') ?? undefined, ct: url.searchParams.get('changeType') ?? undefined })),
+        '@odata.deltaLink': this.deltaUrl(user, '$deltatoken', this.encodeToken({ u: user.id, e: user.deltaEpoch, s: user.seq, sel: url.searchParams.get('$select') ?? undefined, ct: url.searchParams.get('changeType') ?? undefined })),
       });
     }
     if (skip !== null || (dtok !== null && dtok !== '')) {
@@ -355,8 +375,8 @@ export class SandboxGraph {
     const size = pageSizeFrom(req, DEFAULT_DELTA_PAGE);
     const page = items.slice(pos, pos + size);
     const body: Record<string, unknown> = { '@odata.context': `${this.deps.baseUrl()}/v1.0/$metadata#Collection(message)`, value: page };
-    if (pos + size < items.length) body['@odata.nextLink'] = this.deltaUrl('$skiptoken', this.encodeToken({ ...token, up: upTo, p: pos + size }));
-    else body['@odata.deltaLink'] = this.deltaUrl('$deltatoken', this.encodeToken({ u: user.id, e: user.deltaEpoch, s: upTo, f: token.f, sel: token.sel, ct: token.ct }));
+    if (pos + size < items.length) body['@odata.nextLink'] = this.deltaUrl(user, '$skiptoken', this.encodeToken({ ...token, up: upTo, p: pos + size }));
+    else body['@odata.deltaLink'] = this.deltaUrl(user, '$deltatoken', this.encodeToken({ u: user.id, e: user.deltaEpoch, s: upTo, f: token.f, sel: token.sel, ct: token.ct }));
     sendJson(res, 200, body, headerValue(req, 'prefer') ? { 'preference-applied': `odata.maxpagesize=${size}` } : {});
   }
 

@@ -80,6 +80,8 @@ export interface SandboxUser {
   /** Bumped to invalidate every delta/skip token issued before (see expireDelta). */
   deltaEpoch: number;
   deltaExpiryMode: 'gone' | 'syncStateNotFound';
+  /** How delta links name the inbox: `mailFolders('inbox')` or by the folder's id (Microsoft's doc samples). */
+  deltaLinkFolder: 'name' | 'id';
   grantsRevoked: boolean;
   refreshFailure: RefreshFailureMode | undefined;
   sent: SentRecord[];
@@ -190,6 +192,7 @@ export class SandboxMailboxStore {
       seq: 0,
       deltaEpoch: 0,
       deltaExpiryMode: 'gone',
+      deltaLinkFolder: 'name',
       grantsRevoked: false,
       refreshFailure: undefined,
       sent: [],
@@ -303,9 +306,14 @@ export function bodyPreview(m: StoredMessage): string {
   return text.replace(/\s+/g, ' ').trim().slice(0, 255);
 }
 
+/** A folder's Graph id (URL-safe base64 ending in '=' like Exchange's). */
+export function folderIdOf(user: SandboxUser, folder: FolderName | 'msgfolderroot'): string {
+  return `AQMkAD${Buffer.from(`${user.id}:${folder}`).toString('base64url')}=`;
+}
+
 /** Full message resource as Graph returns it for GET /me/messages/{id}. */
 export function toGraphMessage(m: StoredMessage, user: SandboxUser, webBase: string): Message & Record<string, unknown> {
-  const folderId = Buffer.from(`${user.id}:${m.folder}`).toString('base64');
+  const folderId = folderIdOf(user, m.folder);
   return {
     '@odata.etag': etagOf(m),
     id: m.id,
