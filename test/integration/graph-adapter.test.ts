@@ -96,6 +96,26 @@ describe('GraphAdapter against the Microsoft stand-in (real Graph client, real H
     expect(after.addedMessageIds).toEqual([late.id]);
   });
 
+  it('walks to "now" on connect/resync with Prefer: odata.maxpagesize (one page for 25 messages, not 3 of Graph’s default 10)', async () => {
+    const email = newMailbox();
+    for (let i = 0; i < 25; i += 1) await sb.deliver(email, mime(i));
+    const token = sb.issueAccessToken(email);
+    const defaults = new GraphAdapter({ endpoints: sandboxMicrosoftEndpoints(sb), accessToken: async () => token });
+    const cursor = await defaults.currentCursor();
+    expect(sb.deltaRequests(email)).toEqual([{ maxPageSize: '1000', returned: 25 }]);
+    await sb.deliver(email, mime(99));
+    await defaults.listChanges(cursor);
+    expect(sb.deltaRequests(email).at(-1)).toEqual({ maxPageSize: '50', returned: 1 });
+    // The walk size is an option: 10 per page → three pages, each asked with the header.
+    const before = sb.deltaRequests(email).length;
+    await adapterFor(email, { walkPageSize: 10 }).currentCursor();
+    expect(sb.deltaRequests(email).slice(before)).toEqual([
+      { maxPageSize: '10', returned: 10 },
+      { maxPageSize: '10', returned: 10 },
+      { maxPageSize: '10', returned: 6 },
+    ]);
+  });
+
   it('follows delta links that name the inbox by its folder id (Microsoft’s sample form), learning the id once', async () => {
     const email = newMailbox();
     sb.setDeltaLinkFolder(email, 'id');

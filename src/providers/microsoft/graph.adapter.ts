@@ -18,6 +18,15 @@ export const UPLOAD_SESSION_MIN_BYTES = 3 * 1024 * 1024;
 export const ATTACHMENT_MAX_BYTES = 150 * 1024 * 1024;
 /** Each PUT to an upload URL must stay under 4 MB; a multiple of 320 KiB keeps every service happy. */
 const DEFAULT_UPLOAD_CHUNK = 9 * 320 * 1024;
+/**
+ * Delta pages hold 10 messages unless the request prefers more (delta-query-messages: page size
+ * via `Prefer: odata.maxpagesize={x}`). Graph treats the preference as an upper bound and caps it
+ * at its own maximum, which the docs do not state for messages; 1,000 matches the largest `$top`
+ * Outlook list calls accept. The walk selects ids only, so a big page is cheap; incremental pages
+ * stay at 50 so the cursor is committed often.
+ */
+const DEFAULT_WALK_PAGE = 1000;
+const DEFAULT_DELTA_PAGE = 50;
 /** Room for the JSON envelope around an attachment's base64 in a single POST. */
 const JSON_ENVELOPE_MARGIN = 16 * 1024;
 
@@ -26,7 +35,10 @@ export interface GraphAdapterOptions {
   accessToken: AccessTokenSource;
   /** Share one limiter per mailbox across every adapter instance of that mailbox. */
   limiter?: ConcurrencyLimiter;
+  /** `Prefer: odata.maxpagesize` for incremental delta pages (each id is fetched before the next page). */
   deltaPageSize?: number;
+  /** `Prefer: odata.maxpagesize` for the connect/resync walk to "now", which only collects the deltaLink. */
+  walkPageSize?: number;
   windowPageSize?: number;
   /**
    * How currentCursor finds "now": `walk` follows delta to its end selecting ids only (works on
@@ -81,6 +93,7 @@ export class GraphAdapter implements MailProvider {
   private readonly runner: GraphRequestRunner;
   private readonly links: GraphLinkValidator;
   private readonly deltaPageSize: number;
+  private readonly walkPageSize: number;
   private readonly windowPageSize: number;
   private readonly fetchImpl: typeof fetch;
   private readonly chunkBytes: number;
@@ -92,7 +105,8 @@ export class GraphAdapter implements MailProvider {
     if (limiter.max > 4) throw new Error('Outlook allows at most 4 concurrent requests per mailbox');
     this.runner = new GraphRequestRunner(createGraphClient(options.endpoints, options.accessToken), limiter, options.runner);
     this.links = new GraphLinkValidator(options.endpoints);
-    this.deltaPageSize = options.deltaPageSize ?? 50;
+    this.deltaPageSize = options.deltaPageSize ?? DEFAULT_DELTA_PAGE;
+    this.walkPageSize = options.walkPageSize ?? DEFAULT_WALK_PAGE;
     this.windowPageSize = options.windowPageSize ?? 100;
     this.fetchImpl = options.fetch ?? fetch;
     this.chunkBytes = Math.min(options.uploadChunkBytes ?? DEFAULT_UPLOAD_CHUNK, GRAPH_WRITE_LIMIT_BYTES - 1);
@@ -114,11 +128,11 @@ export class GraphAdapter implements MailProvider {
     return '/me/mailFolders/inbox/messages/delta?changeType=created&$select=id,receivedDateTime';
   }
 
-  private async deltaPage(path: string): Promise<z.infer<typeof deltaPageSchema>> {
+  private async deltaPage(path: string, pageSize: number): Promise<z.infer<typeof deltaPageSchema>> {
     const body = await this.runner.json({
       method: 'GET',
       path,
-      headers: { Prefer: `odata.maxpagesize=${this.deltaPageSize}` },
+      headers: { Prefer: `odata.maxpagesize=${pageSize}` },
       operation: 'delta',
       idempotent: true,
     });
@@ -158,14 +172,14 @@ export class GraphAdapter implements MailProvider {
 
   async currentCursor(): Promise<SyncCursor> {
     if (this.options.cursorStrategy === 'latest') {
-      const page = await this.deltaPage(`${this.initialDeltaPath}&$deltatoken=latest`);
+      const page = await this.deltaPage(`${this.initialDeltaPath}&$deltatoken=latest`, this.walkPageSize);
       const link = page['@odata.deltaLink'] ?? page['@odata.nextLink'] ?? '';
       await this.checkedLink(link, 'delta');
       return this.cursor(link);
     }
     let path = this.initialDeltaPath;
     for (let pages = 0; pages < 100_000; pages += 1) {
-      const page = await this.deltaPage(path);
+      const page = await this.deltaPage(path, this.walkPageSize);
       if (page['@odata.deltaLink']) {
         await this.checkedLink(page['@odata.deltaLink'], 'delta');
         return this.cursor(page['@odata.deltaLink']);
@@ -179,7 +193,7 @@ export class GraphAdapter implements MailProvider {
     if (cursor.provider !== 'microsoft') throw invalid('cursor belongs to another provider', 'wrong_provider');
     this.inboxFolderId ??= cursor.inboxFolderId;
     const url = await this.checkedLink(cursor.link, 'delta');
-    const page = await this.deltaPage(this.links.relativePath(url));
+    const page = await this.deltaPage(this.links.relativePath(url), this.deltaPageSize);
     const next = page['@odata.nextLink'];
     const nextLink = next ?? page['@odata.deltaLink'] ?? '';
     // Validate before the caller stores it: a stored link is followed later with the token attached.

@@ -107,6 +107,8 @@ export interface MicrosoftSandbox {
   expireDelta(email: string, mode: 'gone' | 'syncStateNotFound'): void;
   /** Delta links name the inbox `mailFolders('inbox')` (default) or by its folder id, as Microsoft's samples do. */
   setDeltaLinkFolder(email: string, style: 'name' | 'id'): void;
+  /** Delta pages served to the mailbox: `Prefer: odata.maxpagesize` asked for (string as sent) and items returned. */
+  deltaRequests(email: string): Array<{ maxPageSize: string | undefined; returned: number }>;
   injectFault(fault: FaultInput): void;
   clearFaults(): void;
   setLatency(ms: number): void;
@@ -263,6 +265,7 @@ export async function startMicrosoftSandbox(options: MicrosoftSandboxOptions = {
       u.deltaEpoch += 1;
       u.deltaExpiryMode = mode;
     },
+    deltaRequests: (email) => [...store.requireUser(email).deltaRequests],
     setDeltaLinkFolder: (email, style) => {
       store.requireUser(email).deltaLinkFolder = style;
     },

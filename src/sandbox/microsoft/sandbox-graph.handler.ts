@@ -374,6 +374,7 @@ export class SandboxGraph {
     }
     const size = pageSizeFrom(req, DEFAULT_DELTA_PAGE);
     const page = items.slice(pos, pos + size);
+    user.deltaRequests.push({ maxPageSize: /odata\.maxpagesize=(\d+)/i.exec(headerValue(req, 'prefer') ?? '')?.[1], returned: page.length });
     const body: Record<string, unknown> = { '@odata.context': `${this.deps.baseUrl()}/v1.0/$metadata#Collection(message)`, value: page };
     if (pos + size < items.length) body['@odata.nextLink'] = this.deltaUrl(user, '$skiptoken', this.encodeToken({ ...token, up: upTo, p: pos + size }));
     else body['@odata.deltaLink'] = this.deltaUrl(user, '$deltatoken', this.encodeToken({ u: user.id, e: user.deltaEpoch, s: upTo, f: token.f, sel: token.sel, ct: token.ct }));

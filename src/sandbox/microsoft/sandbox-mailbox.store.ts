@@ -82,6 +82,8 @@ export interface SandboxUser {
   deltaExpiryMode: 'gone' | 'syncStateNotFound';
   /** How delta links name the inbox: `mailFolders('inbox')` or by the folder's id (Microsoft's doc samples). */
   deltaLinkFolder: 'name' | 'id';
+  /** Every delta page served: the `Prefer: odata.maxpagesize` asked for and the items returned (inspection). */
+  deltaRequests: Array<{ maxPageSize: string | undefined; returned: number }>;
   grantsRevoked: boolean;
   refreshFailure: RefreshFailureMode | undefined;
   sent: SentRecord[];
@@ -193,6 +195,7 @@ export class SandboxMailboxStore {
       deltaEpoch: 0,
       deltaExpiryMode: 'gone',
       deltaLinkFolder: 'name',
+      deltaRequests: [],
       grantsRevoked: false,
       refreshFailure: undefined,
       sent: [],
