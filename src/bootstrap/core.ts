@@ -14,7 +14,10 @@ import { DataKeyRepository } from '../storage/data-key.repository.js';
 import { openDatabase, type Database, type PrismaClient } from '../storage/database.js';
 import { acquireEmbeddedLock, type EmbeddedLock } from '../storage/embedded-lock.js';
 import { MailboxRepository } from '../storage/mailbox.repository.js';
+import { KEYSTORE_MIGRATIONS_DIR, openKeystore, type KeystoreDatabase } from '../storage/keystore.js';
+import { LegacyDataKeysRepository } from '../storage/legacy-data-keys.repository.js';
 import { migrate, readMigrations } from '../storage/migrator.js';
+import { assertNoRestorePending } from '../storage/restore-marker.js';
 import { TenantRepository } from '../storage/tenant.repository.js';
 import { ApiKeyService } from '../tenancy/api-key.service.js';
 import { TenantService } from '../tenancy/tenant.service.js';
@@ -31,6 +34,9 @@ export interface Core {
   db: Database;
   prisma: PrismaClient;
   keyring: Keyring;
+  /** The key store's database (data keys, shred ledger): not the data database. */
+  keystore: KeystoreDatabase;
+  keyStore: DataKeyRepository;
   dataKeys: DataKeyService;
   blindIndex: BlindIndex;
   audit: AuditService;
@@ -60,7 +66,10 @@ export async function createCore(config: Config, opts: CoreOptions): Promise<Cor
   const metrics = createMetrics();
   const embeddedLock = config.database.embedded ? acquireEmbeddedLock(config.database.dataDir, opts.command) : undefined;
   let db: Database | undefined;
+  let keystore: KeystoreDatabase | undefined;
   try {
+    // An interrupted restore may have brought back keys of purged mailboxes: never serve then.
+    assertNoRestorePending(config.database.dataDir);
     // Every running sync holds one pooled connection for its advisory lock (SyncLockRepository) and
     // needs another for its ingest transactions: the pool grows with the sync slots.
     db = await openDatabase({ databaseUrl: config.database.url, dataDir: config.database.dataDir, poolSize: Math.max(10, syncConcurrency(config, !config.database.url) + 6) });
@@ -71,13 +80,16 @@ export async function createCore(config: Config, opts: CoreOptions): Promise<Cor
     } finally {
       await session.release();
     }
+    keystore = await openMigratedKeystore(config, logger);
+    await assertKeysInKeystore(db, keystore, config);
     const keyring = resolveKeyring({
       encryptionKeys: config.encryptionKeys,
       nodeEnv: config.env,
       dataDir: config.database.dataDir,
       warn: (message) => logger.warn(message),
     });
-    const dataKeys = new DataKeyService(keyring, new DataKeyRepository(db.prisma));
+    const keyStore = new DataKeyRepository(keystore);
+    const dataKeys = new DataKeyService(keyring, keyStore);
     const blindIndex = new BlindIndex((await dataKeys.getOrCreate(SYSTEM_BLIND_INDEX_OWNER)).key);
     const jobs = await createJobQueue({
       connection: db.jobQueueConnection,
@@ -89,6 +101,7 @@ export async function createCore(config: Config, opts: CoreOptions): Promise<Cor
     const apiKeyRepo = new ApiKeyRepository(db.prisma);
     const tenants = new TenantRepository(db.prisma);
     const openDb = db;
+    const openKeystoreDb = keystore;
     return {
       config,
       logger,
@@ -97,6 +110,8 @@ export async function createCore(config: Config, opts: CoreOptions): Promise<Cor
       db,
       prisma: db.prisma,
       keyring,
+      keystore,
+      keyStore,
       dataKeys,
       blindIndex,
       audit: new AuditService(new AuditRepository(db.prisma)),
@@ -110,12 +125,72 @@ export async function createCore(config: Config, opts: CoreOptions): Promise<Cor
       async close() {
         await jobs.stop().catch((err: unknown) => logger.warn({ err }, 'job queue stop failed'));
         await openDb.close();
+        await openKeystoreDb.close();
         embeddedLock?.release();
       },
     };
   } catch (err) {
     await db?.close().catch(() => undefined);
+    await keystore?.close().catch(() => undefined);
     embeddedLock?.release();
     throw err;
   }
+}
+
+/** Opens the key store (creating the derived `<db>_keystore` database if needed) and migrates it. */
+export async function openMigratedKeystore(config: Config, logger?: Logger): Promise<KeystoreDatabase> {
+  const keystore = await openKeystore({
+    url: config.keystore.url,
+    dataDir: config.database.dataDir,
+    createThrough: config.keystore.derived ? config.database.url : undefined,
+  });
+  try {
+    const session = await keystore.session();
+    try {
+      const result = await migrate(session, await readMigrations(KEYSTORE_MIGRATIONS_DIR));
+      if (result.applied.length) logger?.info({ applied: result.applied }, 'key store migrated');
+    } finally {
+      await session.release();
+    }
+    return keystore;
+  } catch (err) {
+    await keystore.close().catch(() => undefined);
+    throw err;
+  }
+}
+
+export class KeystoreMismatchError extends Error {
+  override readonly name = 'KeystoreMismatchError';
+}
+
+/**
+ * Refuses to start when the keys are not where the data expects them: still in the data database
+ * (an install from before the key store), or a key store without any key next to data that has
+ * tenants (a wrong KEYSTORE_URL, a data restore without its key store). Starting anyway would
+ * mint a new blind-index key and make every stored lookup miss.
+ */
+async function assertKeysInKeystore(db: Database, keystore: KeystoreDatabase, config: Config): Promise<void> {
+  const legacy = await new LegacyDataKeysRepository(db.sql).count();
+  if (legacy > 0) {
+    throw new KeystoreMismatchError(
+      `the data database still holds ${legacy} data key(s) from before the key store: run "mailbox-connector keystore migrate" ` +
+        `once to move them to the key store (${describeKeystore(config)}), then start again (docs/operations.md)`,
+    );
+  }
+  const keys = await new DataKeyRepository(keystore).countKeys();
+  if (keys > 0) return;
+  const { rows } = await db.sql.query<{ n: number }>('SELECT count(*)::int AS n FROM "tenants"');
+  const tenants = rows[0]?.n ?? 0;
+  if (tenants > 0) {
+    throw new KeystoreMismatchError(
+      `the key store (${describeKeystore(config)}) holds no data keys but the data database has ${tenants} tenant(s): ` +
+        'check KEYSTORE_URL, or restore the key store together with the data (mailbox-connector restore)',
+    );
+  }
+}
+
+export function describeKeystore(config: Config): string {
+  if (!config.keystore.url) return `embedded, in ${config.database.dataDir}/keystore`;
+  const u = new URL(config.keystore.url);
+  return `database ${decodeURIComponent(u.pathname.replace(/^\//, ''))} on ${u.hostname}${config.keystore.derived ? ', KEYSTORE_URL unset' : ''}`;
 }

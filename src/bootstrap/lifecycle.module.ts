@@ -47,7 +47,7 @@ const STALE_PURGE_MS = 10 * 60_000;
  */
 export async function lifecycleModule(core: Core, opts: LifecycleModuleOptions = {}): Promise<ServiceModule> {
   const { config } = core;
-  const purgeRepo = new PurgeRepository(core.prisma);
+  const purgeRepo = new PurgeRepository(core.prisma, core.keyStore);
   const outbox = new OutboxService({ repo: new OutboxRepository(core.prisma), dataKeys: core.dataKeys, clock: core.clock });
   const events = new LifecycleEventWriter(outbox, core.jobs, core.logger, core.clock);
   // Real or sandbox provider endpoints and the token vault, shared with the connect/sync rooms.

@@ -28,6 +28,8 @@ const optionalString = z
 const envSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   DATABASE_URL: optionalString.pipe(z.url({ protocol: /^postgres(ql)?$/ }).optional()),
+  /** The key store (data keys + shred ledger): a database of its own. Unset: see keystoreSettings. */
+  KEYSTORE_URL: optionalString.pipe(z.url({ protocol: /^postgres(ql)?$/ }).optional()),
   DATA_DIR: z.string().min(1).default('./data'),
   PORT: int(0, 65535).default(8080),
   HOST: z.string().min(1).default('0.0.0.0'),
@@ -92,6 +94,12 @@ export interface Config {
   env: Env['NODE_ENV'];
   production: boolean;
   database: { url: string | undefined; dataDir: string; embedded: boolean };
+  /**
+   * Where the data keys live (docs/security.md, key store). `url` undefined = embedded, in
+   * `DATA_DIR/keystore`. `derived`: KEYSTORE_URL was unset on Postgres, so the key store is the
+   * database `<DATABASE_URL's name>_keystore` on the same server (created at start if missing).
+   */
+  keystore: { url: string | undefined; derived: boolean };
   http: { port: number; host: string; publicUrl: string; bodyLimit: string; sendBodyLimit: string };
   encryptionKeys: string | undefined;
   clamd:
@@ -209,6 +217,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     const missing = !e.GOOGLE_PUBSUB_AUDIENCE ? 'GOOGLE_PUBSUB_AUDIENCE' : 'GOOGLE_PUBSUB_SERVICE_ACCOUNT';
     throw new ConfigError(missing, `invalid configuration: ${missing} is required with GOOGLE_PUBSUB_TOPIC (push authentication)`);
   }
+  const keystore = keystoreSettings(e.DATABASE_URL, e.KEYSTORE_URL);
   const publicUrl = (e.PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, '');
   if (production && !publicUrl.startsWith('https://')) {
     throw new ConfigError('PUBLIC_URL', 'invalid configuration: PUBLIC_URL must be https when NODE_ENV=production');
@@ -217,6 +226,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     env: e.NODE_ENV,
     production,
     database: { url: e.DATABASE_URL, dataDir: e.DATA_DIR, embedded: !e.DATABASE_URL },
+    keystore,
     http: { port: e.PORT, host: e.HOST, publicUrl, bodyLimit: e.BODY_LIMIT, sendBodyLimit: e.SEND_BODY_LIMIT },
     encryptionKeys: e.ENCRYPTION_KEYS,
     clamd: e.CLAMD_SOCKET
@@ -258,6 +268,37 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     lifecycle: { reauthGraceDays: e.REAUTH_GRACE_DAYS },
     connect: { sessionTtlMinutes: e.CONNECT_SESSION_TTL_MINUTES },
   };
+}
+
+/**
+ * The key store's database. It must not be the data database: a data backup kept for a year must
+ * not hold the keys that a purge destroys (docs/security.md). With DATABASE_URL and no
+ * KEYSTORE_URL it is `<database>_keystore` on the same server — a separate database, so a
+ * `pg_dump` of the data never contains it.
+ */
+export function keystoreSettings(databaseUrl: string | undefined, keystoreUrl: string | undefined): Config['keystore'] {
+  if (!databaseUrl) {
+    if (keystoreUrl) throw new ConfigError('KEYSTORE_URL', 'invalid configuration: KEYSTORE_URL needs DATABASE_URL (the embedded database keeps its key store in DATA_DIR/keystore)');
+    return { url: undefined, derived: false };
+  }
+  if (keystoreUrl) {
+    if (sameDatabase(databaseUrl, keystoreUrl)) {
+      throw new ConfigError('KEYSTORE_URL', 'invalid configuration: KEYSTORE_URL must name another database than DATABASE_URL (data backups must not hold the data keys)');
+    }
+    return { url: keystoreUrl, derived: false };
+  }
+  const derived = new URL(databaseUrl);
+  const name = decodeURIComponent(derived.pathname.replace(/^\//, '')) || 'postgres';
+  derived.pathname = `/${encodeURIComponent(`${name}_keystore`)}`;
+  return { url: derived.toString(), derived: true };
+}
+
+function sameDatabase(a: string, b: string): boolean {
+  const key = (u: string): string => {
+    const url = new URL(u);
+    return `${url.hostname.toLowerCase()}:${url.port || '5432'}/${decodeURIComponent(url.pathname.replace(/^\//, '')) || 'postgres'}`;
+  };
+  return key(a) === key(b);
 }
 
 function describeIssue(issue: z.core.$ZodIssue): string {

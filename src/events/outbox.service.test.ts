@@ -10,9 +10,8 @@ import { EVENT_DATA_AAD, notifyEventsCommitted, OutboxError, OutboxService } fro
 
 /**
  * Strict fake: only the methods appendEvent may use; per-mailbox and per-tenant counters.
- * `txKeys` stands for the data keys as seen through the caller's transaction.
  */
-function fakeRepo(txKeys: DataKeyStore = new InMemoryDataKeyStore()) {
+function fakeRepo() {
   const mailboxSeq = new Map<string, bigint>([['mbx_a', 0n]]);
   const tenantSeq = new Map<string, bigint>();
   const inserted: NewOutboxEvent[] = [];
@@ -31,7 +30,6 @@ function fakeRepo(txKeys: DataKeyStore = new InMemoryDataKeyStore()) {
     async insert(_tx: unknown, e: NewOutboxEvent) {
       inserted.push(e);
     },
-    dataKeyStore: (_tx: unknown) => txKeys,
   };
   return { repo: repo as unknown as OutboxRepository, inserted };
 }
@@ -55,7 +53,7 @@ describe('OutboxService.appendEvent', () => {
 
   it('encrypts data with the tenant key, bound to the event row', async () => {
     const store = new InMemoryDataKeyStore();
-    const { repo, inserted } = fakeRepo(store);
+    const { repo, inserted } = fakeRepo();
     const keys = dataKeys(store);
     const outbox = new OutboxService({ repo, dataKeys: keys, clock: () => new Date() });
     const ev = await outbox.appendEvent(tx, { tenantId: 'ten_1', mailboxId: 'mbx_a', type: 'mailbox.reauth_required', data: { reason: 'invalid_grant' } });
@@ -66,20 +64,12 @@ describe('OutboxService.appendEvent', () => {
     await expect(keys.decryptFor({ type: 'tenant', id: 'ten_1' }, stored, EVENT_DATA_AAD('evt_other'))).rejects.toThrow();
   });
 
-  it('loads the tenant key through the transaction, never through a second connection, and does not cache it', async () => {
-    // The service's own store stands for the main client: on the embedded database it cannot
-    // answer while the caller's transaction holds the only connection.
-    const busy = new Error('main connection held by the open transaction');
-    const mainStore: DataKeyStore = {
-      find: () => Promise.reject(busy),
-      create: () => Promise.reject(busy),
-      listAll: () => ({ [Symbol.asyncIterator]: () => ({ next: () => Promise.reject(busy) }) }),
-      updateWrapping: () => Promise.reject(busy),
-      destroy: () => Promise.reject(busy),
-    };
-    const txStore = new InMemoryDataKeyStore();
-    const { repo, inserted } = fakeRepo(txStore);
-    const keys = dataKeys(mainStore);
+  it('seals with the tenant key from the key store, which the open transaction does not hold', async () => {
+    // The key store is its own database (docs/security.md): its connection is free while the
+    // caller's transaction holds the data database's, and a key it creates is committed at once.
+    const store = new InMemoryDataKeyStore();
+    const { repo, inserted } = fakeRepo();
+    const keys = dataKeys(store);
     const ev = await new OutboxService({ repo, dataKeys: keys, clock: () => new Date() }).appendEvent(tx, {
       tenantId: 'ten_cold',
       mailboxId: 'mbx_a',
@@ -87,10 +77,9 @@ describe('OutboxService.appendEvent', () => {
       refs: { purgeId: 'purge_1' },
       data: { trigger: 'customer' },
     });
-    const plain = await dataKeys(txStore).decryptFor({ type: 'tenant', id: 'ten_cold' }, inserted[0]!.dataEnc!, EVENT_DATA_AAD(ev.id));
+    expect(store.rows().map((r) => r.owner)).toEqual([{ type: 'tenant', id: 'ten_cold' }]);
+    const plain = await dataKeys(store).decryptFor({ type: 'tenant', id: 'ten_cold' }, inserted[0]!.dataEnc!, EVENT_DATA_AAD(ev.id));
     expect(JSON.parse(plain.toString('utf8'))).toEqual({ trigger: 'customer' });
-    // A key met inside a transaction (which may still roll back) is not cached for later use.
-    await expect(keys.get({ type: 'tenant', id: 'ten_cold' })).rejects.toBe(busy);
   });
 
   it('refuses what would make an undeliverable or content-carrying event', async () => {

@@ -61,9 +61,9 @@ export class OutboxService {
     const data = input.data === undefined ? undefined : eventDataSchema.parse(input.data);
     const id = newId('event');
     // Encrypt before taking the sequence lock: keeps the mailbox row locked for as short as possible.
-    // The tenant key is loaded through `tx`: on the embedded database (one connection) a load on
-    // the main client would wait for this very transaction.
-    const keys = this.deps.dataKeys.within(this.deps.repo.dataKeyStore(tx));
+    // The tenant key comes from the key store, a database of its own: its connection is free while
+    // `tx` holds the data database's (also on the embedded database).
+    const keys = this.deps.dataKeys;
     const dataEnc = data ? await keys.encryptFor({ type: 'tenant', id: input.tenantId }, JSON.stringify(data), EVENT_DATA_AAD(id)) : null;
     let seq: bigint;
     if (input.sequence !== undefined) {
@@ -97,8 +97,8 @@ export class OutboxService {
     input: { tenantId: string; mailboxId: string; events: ReadonlyArray<{ type: EventType; refs?: EventRefs; data?: EventData }> },
   ): Promise<AppendedEvent[]> {
     const rows = [];
-    // Through `tx`, as in appendEvent (one connection on the embedded database).
-    const keys = this.deps.dataKeys.within(this.deps.repo.dataKeyStore(tx));
+    // From the key store, as in appendEvent.
+    const keys = this.deps.dataKeys;
     for (const e of input.events) {
       const type = eventTypeSchema.parse(e.type);
       const refs = eventRefsSchema.parse(e.refs ?? {});

@@ -1,5 +1,3 @@
-import type { DataKeyStore } from '../crypto/data-key.port.js';
-import { DataKeyRepository } from './data-key.repository.js';
 import type { Prisma, PrismaClient } from './database.js';
 
 type Tx = Prisma.TransactionClient;
@@ -43,11 +41,6 @@ export interface EventListFilter {
 /** The transactional outbox (`outbox_events`). Writes happen inside the caller's transaction. */
 export class OutboxRepository {
   constructor(private readonly prisma: PrismaClient) {}
-
-  /** Data keys read (and, for a tenant without one, created) inside the caller's transaction. */
-  dataKeyStore(tx: Tx): DataKeyStore {
-    return new DataKeyRepository(tx);
-  }
 
   /**
    * Hands out the mailbox's next sequence number. The row lock taken by the UPDATE orders

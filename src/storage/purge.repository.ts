@@ -1,3 +1,4 @@
+import type { DekOwnerType } from '../crypto/data-key.port.js';
 import type { Prisma, PrismaClient } from './database.js';
 import { newId } from './ids.js';
 
@@ -44,7 +45,16 @@ export interface PurgeMailboxRow {
  * messages never holds one huge transaction or lock.
  */
 export class PurgeRepository {
-  constructor(private readonly prisma: PrismaClient) {}
+  constructor(
+    private readonly prisma: PrismaClient,
+    /** The key store (another database): which owners have a data key. */
+    private readonly keys?: KeyOwnerLookup,
+  ) {}
+
+  private keyLookup(): KeyOwnerLookup {
+    if (!this.keys) throw new Error('PurgeRepository needs the key store for this query');
+    return this.keys;
+  }
 
   transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
     return this.prisma.$transaction(fn, { timeout: 30_000 });
@@ -142,17 +152,29 @@ export class PurgeRepository {
 
   /**
    * Mailboxes whose DEK no longer exists (shredded by a purge) but whose row is back, e.g. after a
-   * database restore. A mailbox gets its DEK when its address is first sealed, at creation.
+   * database restore. A mailbox gets its DEK when its address is first sealed, at creation. The
+   * keys are in the key store (another database): mailbox ids are checked against it in pages.
    */
   async listShreddedMailboxes(limit: number): Promise<Array<{ id: string; tenantId: string }>> {
-    return this.prisma.$queryRaw<Array<{ id: string; tenantId: string }>>`
-      SELECT m."id", m."tenantId" FROM "mailboxes" m
-       WHERE m."status" <> 'disconnecting'
-         AND NOT EXISTS (SELECT 1 FROM "data_keys" d WHERE d."ownerType" = 'mailbox' AND d."ownerId" = m."id")
-       ORDER BY m."id" LIMIT ${limit}`;
+    const keys = this.keyLookup();
+    const out: Array<{ id: string; tenantId: string }> = [];
+    let after = '';
+    while (out.length < limit) {
+      const page = await this.prisma.mailbox.findMany({
+        where: { status: { not: 'disconnecting' }, id: { gt: after } },
+        select: { id: true, tenantId: true },
+        orderBy: { id: 'asc' },
+        take: BATCH,
+      });
+      if (page.length === 0) break;
+      const withKey = await keys.ownersWithKeys('mailbox', page.map((m) => m.id));
+      for (const m of page) if (!withKey.has(m.id) && out.length < limit) out.push(m);
+      after = page[page.length - 1]!.id;
+    }
+    return out;
   }
 
-  /** Mailbox ids that rows still name although the mailbox row is gone (and no purge is running). */
+  /** Mailbox ids that rows or keys still name although the mailbox row is gone (and no purge is running). */
   async listOrphanMailboxIds(limit: number): Promise<string[]> {
     const rows = await this.prisma.$queryRaw<Array<{ mailboxId: string }>>`
       SELECT DISTINCT x."mailboxId" FROM (
@@ -160,13 +182,29 @@ export class PurgeRepository {
         UNION SELECT "mailboxId" FROM "blobs" WHERE "mailboxId" IS NOT NULL
         UNION SELECT "mailboxId" FROM "thread_refs"
         UNION SELECT "mailboxId" FROM "outbound_messages"
-        -- A key minted in the last hour may belong to a connect that has not inserted its row yet.
-        UNION SELECT "ownerId" FROM "data_keys" WHERE "ownerType" = 'mailbox' AND "createdAt" < now() - interval '1 hour'
       ) x
       WHERE NOT EXISTS (SELECT 1 FROM "mailboxes" m WHERE m."id" = x."mailboxId")
         AND NOT EXISTS (SELECT 1 FROM "purge_receipts" r WHERE r."mailboxId" = x."mailboxId" AND r."status" = 'running')
       ORDER BY 1 LIMIT ${limit}`;
-    return rows.map((r) => r.mailboxId);
+    const ids = new Set(rows.map((r) => r.mailboxId));
+    // Keys without a mailbox row. A key minted in the last hour may belong to a connect that has
+    // not inserted its row yet.
+    const keys = this.keyLookup();
+    const hourAgo = new Date(Date.now() - 3600_000);
+    let after = '';
+    while (ids.size < limit) {
+      const owners = await keys.ownerIdsCreatedBefore('mailbox', hourAgo, after, BATCH);
+      if (owners.length === 0) break;
+      const present = new Set(
+        (await this.prisma.mailbox.findMany({ where: { id: { in: owners } }, select: { id: true } })).map((m) => m.id),
+      );
+      const running = new Set(
+        (await this.prisma.purgeReceipt.findMany({ where: { mailboxId: { in: owners }, status: 'running' }, select: { mailboxId: true } })).map((r) => r.mailboxId),
+      );
+      for (const id of owners) if (!present.has(id) && !running.has(id) && ids.size < limit) ids.add(id);
+      after = owners[owners.length - 1]!;
+    }
+    return [...ids].sort();
   }
 
   async listRevokeFailed(limit: number): Promise<PurgeReceiptRecord[]> {
@@ -267,6 +305,12 @@ export class PurgeRepository {
     const res = await tx.mailbox.deleteMany({ where: { id: mailboxId } });
     return res.count;
   }
+}
+
+/** What the purge needs to know from the key store (`DataKeyRepository`). */
+export interface KeyOwnerLookup {
+  ownersWithKeys(type: DekOwnerType, ids: readonly string[]): Promise<Set<string>>;
+  ownerIdsCreatedBefore(type: DekOwnerType, createdBefore: Date, afterId: string, limit: number): Promise<string[]>;
 }
 
 /** Deletes the given messages and everything hanging off them, inside `tx`. */

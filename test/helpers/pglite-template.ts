@@ -3,11 +3,12 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { inject } from 'vitest';
 import { openDatabase } from '../../src/storage/database.js';
+import { KEYSTORE_MIGRATIONS_DIR, openKeystore } from '../../src/storage/keystore.js';
 import { migrate, readMigrations } from '../../src/storage/migrator.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
-    /** A data folder whose `pgdata` is an initialised, fully migrated embedded database. */
+    /** A data folder whose `pgdata` and `keystore` are initialised, fully migrated embedded databases. */
     pgliteTemplate: string;
   }
 }
@@ -26,6 +27,14 @@ export async function buildPgliteTemplate(): Promise<string> {
   } finally {
     await db.close();
   }
+  // The key store is a PGlite of its own (DATA_DIR/keystore): initdb costs as much again.
+  const keystore = await openKeystore({ url: undefined, dataDir: dir });
+  try {
+    const session = await keystore.session();
+    await migrate(session, await readMigrations(KEYSTORE_MIGRATIONS_DIR));
+  } finally {
+    await keystore.close();
+  }
   return dir;
 }
 
@@ -42,6 +51,8 @@ export function seedFromPgliteTemplate(dataDir: string): void {
   } catch {
     return; // not inside a vitest worker
   }
-  if (!template || existsSync(path.join(dataDir, 'pgdata'))) return;
-  cpSync(path.join(template, 'pgdata'), path.join(dataDir, 'pgdata'), { recursive: true });
+  if (!template) return;
+  for (const folder of ['pgdata', 'keystore']) {
+    if (!existsSync(path.join(dataDir, folder))) cpSync(path.join(template, folder), path.join(dataDir, folder), { recursive: true });
+  }
 }

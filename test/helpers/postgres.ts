@@ -25,7 +25,7 @@ export interface TestDatabase {
   url: string;
   /** Database name, `mbc_test_<pid>_<random>`. */
   name: string;
-  /** Terminates remaining connections and drops the database. Safe to call twice. */
+  /** Terminates remaining connections and drops the database (and its derived key store). Safe to call twice. */
   drop(): Promise<void>;
 }
 
@@ -63,7 +63,11 @@ export async function createTestDatabase(): Promise<TestDatabase> {
       if (dropped) return;
       dropped = true;
       // WITH (FORCE) (Postgres 13+) ends connections a pool forgot to close instead of failing.
-      await withAdmin((c) => c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
+      // `<name>_keystore` is the key store the service derives when KEYSTORE_URL is unset.
+      await withAdmin(async (c) => {
+        await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+        await c.query(`DROP DATABASE IF EXISTS ${name}_keystore WITH (FORCE)`);
+      });
     },
   };
 }

@@ -101,7 +101,12 @@ async function leftovers(core: Core, needles: string[]): Promise<string[]> {
     }
   }
   // The walk must have covered the tables that hold mail, or it proves nothing.
-  for (const t of ['mailboxes', 'messages', 'message_addresses', 'attachments', 'blobs', 'blob_chunks', 'thread_refs', 'data_keys', 'outbox_events', 'webhook_deliveries', 'outbound_messages', 'connect_sessions', 'break_glass_sessions']) {
+  // The keys live in the key store (its own database); its shred ledger names purged owners on purpose.
+  for (const needle of needles) {
+    const { rows } = await core.keystore.sql.query(`SELECT count(*)::int AS n FROM "data_keys" WHERE "ownerId" = $1`, [needle]);
+    if ((rows[0] as { n: number }).n > 0) found.push(`key store data_keys mentions ${needle}`);
+  }
+  for (const t of ['mailboxes', 'messages', 'message_addresses', 'attachments', 'blobs', 'blob_chunks', 'thread_refs', 'outbox_events', 'webhook_deliveries', 'outbound_messages', 'connect_sessions', 'break_glass_sessions']) {
     expect(tables.has(t), `table walk covers ${t}`).toBe(true);
   }
   return found;
@@ -117,7 +122,7 @@ function manualPurges(core: Core, afterStep?: (step: string) => void): PurgeServ
   };
   return new PurgeService(
     {
-      repo: new PurgeRepository(core.prisma),
+      repo: new PurgeRepository(core.prisma, core.keyStore),
       dataKeys: core.dataKeys,
       audit: core.audit,
       // Nothing is enqueued: the real worker must not pick these purges up.
@@ -180,7 +185,7 @@ describe('disconnect and purge', () => {
 
     // The copy cannot be decrypted with the live key ring: the DEK row is gone, even for a
     // process that never cached it.
-    const freshKeys = new DataKeyService(core.keyring, new DataKeyRepository(core.prisma));
+    const freshKeys = new DataKeyService(core.keyring, new DataKeyRepository(core.keystore));
     for (const keys of [core.dataKeys, freshKeys]) {
       for (const m of backupMessages) await expect(keys.decryptFor(owner, m.contentEnc, MESSAGE_CONTENT_AAD(m.id))).rejects.toSatisfy((e: unknown) => isCryptoError(e, 'key_destroyed'));
       for (const att of backupAttachments) await expect(keys.decryptFor(owner, att.filenameEnc!, ATTACHMENT_FILENAME_AAD(att.id))).rejects.toSatisfy((e: unknown) => isCryptoError(e, 'key_destroyed'));
@@ -245,7 +250,7 @@ describe('disconnect and purge', () => {
     expect(done.revoke).toMatchObject({ status: 'failed', retryPending: true });
     expect(done.counts.messages).toBe(1);
     expect(await core.prisma.message.count({ where: { mailboxId: target.mailboxId } })).toBe(0);
-    expect(await core.prisma.dataKey.count({ where: { ownerId: target.mailboxId } })).toBe(0);
+    expect(await core.keyStore.find({ type: 'mailbox', id: target.mailboxId })).toBeNull();
     // Still down: the background retries keep failing and keep the token (tenant key) meanwhile.
     await waitFor(async () => (await receipt(a.apiKey, purgeId)).revoke.attempts >= 2, 20_000, 'a failed retry');
     expect(google.revokedTokens().some((t) => t.email === 'bob@example.com')).toBe(false);
@@ -319,7 +324,7 @@ describe('disconnect and purge', () => {
     await new Promise((r) => setTimeout(r, 2_000));
     const mid = await receipt(a.apiKey, purgeId);
     expect(mid.steps).toEqual(['disconnecting']);
-    expect(await core.prisma.dataKey.count({ where: { ownerId: target.mailboxId } })).toBe(1);
+    expect(await core.keyStore.find({ type: 'mailbox', id: target.mailboxId })).not.toBeNull();
     await syncRun!.release();
     const done = await awaitCompleted(a.apiKey, purgeId);
     expect(done.counts).toMatchObject({ syncDrain: 'waited', messages: 1 });

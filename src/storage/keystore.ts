@@ -1,0 +1,189 @@
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { PGlite } from '@electric-sql/pglite';
+import pg from 'pg';
+import type { SqlExecutor, SqlSession } from './sql-executor.port.js';
+
+/** The key store's own migrations (hand-written SQL, Prisma's folder layout, the same migrator). */
+export const KEYSTORE_MIGRATIONS_DIR = fileURLToPath(new URL('../../prisma/keystore-migrations/', import.meta.url));
+
+/** The embedded key store's folder, beside (not inside) the data's `pgdata`. */
+export function embeddedKeystoreDir(dataDir: string): string {
+  return path.resolve(dataDir, 'keystore');
+}
+
+/**
+ * The key store's database: the wrapped data keys and the shred ledger, apart from the mail data
+ * (docs/security.md). On Postgres a small pool of its own; embedded, a PGlite of its own.
+ */
+export interface KeystoreDatabase {
+  readonly kind: 'postgres' | 'embedded';
+  readonly sql: SqlExecutor;
+  /** An exclusive connection (the migrator's advisory lock, explicit transactions). */
+  session(): Promise<SqlSession>;
+  /** Runs `fn` in one transaction on one connection. */
+  transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+export interface KeystoreOptions {
+  /** Postgres URL; undefined = embedded in `DATA_DIR/keystore`. */
+  url: string | undefined;
+  dataDir: string;
+  /** Create the database when it does not exist (the derived `<db>_keystore`), through this URL. */
+  createThrough?: string | undefined;
+}
+
+export class KeystoreUnavailableError extends Error {
+  override readonly name = 'KeystoreUnavailableError';
+}
+
+export async function openKeystore(opts: KeystoreOptions): Promise<KeystoreDatabase> {
+  if (!opts.url) return openEmbeddedKeystore(embeddedKeystoreDir(opts.dataDir));
+  if (opts.createThrough) await ensureDatabase(opts.url, opts.createThrough);
+  return openPostgresKeystore(opts.url);
+}
+
+/** Creates the key store database on the data database's server when it is missing. */
+async function ensureDatabase(url: string, through: string): Promise<void> {
+  const name = decodeURIComponent(new URL(url).pathname.replace(/^\//, ''));
+  const client = new pg.Client({ connectionString: through, connectionTimeoutMillis: 10_000 });
+  client.on('error', () => undefined);
+  await client.connect();
+  try {
+    const exists = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
+    if (exists.rows.length > 0) return;
+    try {
+      await client.query(`CREATE DATABASE ${pg.escapeIdentifier(name)}`);
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (code === '42P04') return; // created meanwhile by another process
+      throw new KeystoreUnavailableError(
+        `the key store database "${name}" does not exist and cannot be created (${code ?? 'error'}): create it, or set KEYSTORE_URL to a database of its own`,
+        { cause: err },
+      );
+    }
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+function openPostgresKeystore(url: string): KeystoreDatabase {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: 4,
+    connectionTimeoutMillis: 10_000,
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
+    application_name: 'mailbox-connector-keystore',
+  });
+  pool.on('error', () => undefined);
+  const sql: SqlExecutor = {
+    async query(text, values) {
+      const res = await pool.query(text, values as unknown[] | undefined);
+      return { rows: res.rows };
+    },
+    async exec(script) {
+      await pool.query(script);
+    },
+  };
+  const session = async (): Promise<SqlSession> => {
+    const client = await pool.connect();
+    let broken: Error | undefined;
+    const onError = (err: Error): void => {
+      broken ??= err;
+    };
+    client.on('error', onError);
+    let released = false;
+    const run = async (text: string, values?: unknown[]) => {
+      try {
+        return await client.query(text, values);
+      } catch (err) {
+        broken ??= err instanceof Error ? err : new Error(String(err));
+        throw err;
+      }
+    };
+    return {
+      async query(text, values) {
+        return { rows: (await run(text, values as unknown[] | undefined)).rows };
+      },
+      async exec(script) {
+        await run(script);
+      },
+      async release() {
+        if (released) return;
+        released = true;
+        client.release(broken);
+        client.removeListener('error', onError);
+      },
+    };
+  };
+  return {
+    kind: 'postgres',
+    sql,
+    session,
+    async transaction(fn) {
+      const s = await session();
+      try {
+        await s.exec('BEGIN');
+        try {
+          const out = await fn(s);
+          await s.exec('COMMIT');
+          return out;
+        } catch (err) {
+          await s.exec('ROLLBACK').catch(() => undefined);
+          throw err;
+        }
+      } finally {
+        await s.release();
+      }
+    },
+    async close() {
+      await pool.end();
+    },
+  };
+}
+
+async function openEmbeddedKeystore(dir: string): Promise<KeystoreDatabase> {
+  mkdirSync(dir, { recursive: true });
+  const lite = await PGlite.create(dir);
+  return embeddedKeystore(lite);
+}
+
+/** A key store over an open PGlite (also used by restore, which loads one from a dump). */
+export function embeddedKeystore(lite: PGlite): KeystoreDatabase {
+  const sql: SqlExecutor = {
+    async query(text, values) {
+      const res = await lite.query(text, values as unknown[] | undefined);
+      return { rows: res.rows as never[] };
+    },
+    async exec(script) {
+      await lite.exec(script);
+    },
+  };
+  return {
+    kind: 'embedded',
+    sql,
+    async session() {
+      return { ...sql, async release() {} };
+    },
+    async transaction(fn) {
+      // PGlite's transaction() holds its one connection for the callback: no interleaving.
+      return lite.transaction(async (tx) =>
+        fn({
+          async query(text, values) {
+            const res = await tx.query(text, values as unknown[] | undefined);
+            return { rows: res.rows as never[] };
+          },
+          async exec(script) {
+            await tx.exec(script);
+          },
+        }),
+      );
+    },
+    async close() {
+      await lite.close();
+    },
+  };
+}
