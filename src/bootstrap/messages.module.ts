@@ -3,6 +3,7 @@ import { registerAuditRoutes } from '../http/routes/audit.route.js';
 import { registerMessageRoutes } from '../http/routes/messages.route.js';
 import { MessageReadService } from '../messages/message-read.service.js';
 import { MessageViewer } from '../messages/message-view.js';
+import { TenantDisplaySettings } from '../tenancy/display-settings.js';
 import { BlobStore } from '../storage/blob.store.js';
 import { blobInfo, MessageReadRepository } from '../storage/message-read.repository.js';
 import type { Core } from './core.js';
@@ -13,7 +14,8 @@ export function messagesModule(core: Core): ServiceModule {
   const messages = new MessageReadService({
     messages: new MessageReadRepository(core.prisma),
     mailboxes: core.mailboxes,
-    viewer: new MessageViewer(core.dataKeys),
+    // Uncached: a read follows a settings change at once.
+    viewer: new MessageViewer(core.dataKeys, new TenantDisplaySettings(core.tenants).for),
     blobs: new BlobStore(core.prisma, core.dataKeys),
     blobInfo: (blobId) => blobInfo(core.prisma, blobId),
     audit: core.audit,
@@ -21,7 +23,7 @@ export function messagesModule(core: Core): ServiceModule {
   return {
     name: 'messages',
     routes(registry) {
-      registerMessageRoutes(registry, { messages });
+      registerMessageRoutes(registry, { messages, publicUrl: core.config.http.publicUrl });
       registerAttachmentRoutes(registry, { messages });
       registerAuditRoutes(registry, { audit: core.audit });
     },

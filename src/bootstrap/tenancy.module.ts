@@ -49,6 +49,7 @@ export function tenancyModule(core: Core): ServiceModule {
           name: z.string().trim().min(1).max(200),
           allowedReturnOrigins: z.array(z.url()).max(50).optional(),
           retentionDays: z.number().int().min(1).max(3650).nullable().optional(),
+          blockRemoteImages: z.boolean().optional(),
         }),
         async run(input, ctx) {
           const tenant = await core.tenantService.create(input);
@@ -71,22 +72,23 @@ export function tenancyModule(core: Core): ServiceModule {
         input: z.strictObject({}),
         async run() {
           const tenants = await core.tenants.list();
-          return tenants.map((t) => ({ tenantId: t.id, name: t.name, retentionDays: t.retentionDays, allowedReturnOrigins: t.allowedReturnOrigins, createdAt: t.createdAt.toISOString() }));
+          return tenants.map((t) => ({ tenantId: t.id, name: t.name, retentionDays: t.retentionDays, allowedReturnOrigins: t.allowedReturnOrigins, blockRemoteImages: t.blockRemoteImages, createdAt: t.createdAt.toISOString() }));
         },
       }),
       defineOps({
         name: 'tenants.update',
-        summary: 'change a tenant’s allowed return origins or retention',
+        summary: 'change a tenant’s allowed return origins, retention or remote-image blocking',
         input: z.strictObject({
           tenantId: z.string().min(1),
           allowedReturnOrigins: z.array(z.url()).max(50).optional(),
           retentionDays: z.number().int().min(1).max(3650).nullable().optional(),
+          blockRemoteImages: z.boolean().optional(),
         }),
         async run({ tenantId, ...patch }, ctx) {
           const tenant = await core.tenants.update(tenantId, patch);
           if (!tenant) throw new ApiError(404, 'not_found', 'tenant not found');
           await core.audit.record({ tenantId, actorType: 'ops', actorId: ctx.actorId, action: 'tenant.updated', targetType: 'tenant', targetId: tenantId, metadata: { fields: Object.keys(patch) } });
-          return { tenantId: tenant.id, allowedReturnOrigins: tenant.allowedReturnOrigins, retentionDays: tenant.retentionDays };
+          return { tenantId: tenant.id, allowedReturnOrigins: tenant.allowedReturnOrigins, retentionDays: tenant.retentionDays, blockRemoteImages: tenant.blockRemoteImages };
         },
       }),
       defineOps({

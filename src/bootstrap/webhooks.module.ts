@@ -5,6 +5,7 @@ import { ApiError } from '../http/api-error.js';
 import { registerEventRoutes } from '../http/routes/events.route.js';
 import { registerWebhookEndpointRoutes } from '../http/routes/webhook-endpoints.route.js';
 import { MessageViewer } from '../messages/message-view.js';
+import { TenantDisplaySettings } from '../tenancy/display-settings.js';
 import { defineOps } from '../ops/ops-command.js';
 import { MessageReadRepository } from '../storage/message-read.repository.js';
 import { OutboxRepository } from '../storage/outbox.repository.js';
@@ -35,7 +36,8 @@ export function webhooksModule(core: Core, opts: WebhooksModuleOptions = {}): Se
   const payloads = new PayloadBuilder({
     messages: new MessageReadRepository(core.prisma),
     mailboxes: core.mailboxes,
-    viewer: new MessageViewer(core.dataKeys),
+    // Remote-image blocking read per tenant at most every 5 s while building batches of bodies.
+    viewer: new MessageViewer(core.dataKeys, new TenantDisplaySettings(core.tenants, 5_000).for),
     dataKeys: core.dataKeys,
     bulkMessages: (ids) => webhooks.messagesForPayloads(ids),
   });

@@ -22,6 +22,13 @@ function config(): Config {
   return loadConfig(process.env);
 }
 
+/** A yes/no option's value; anything else is a usage error naming the option. */
+function yesNo(option: string, value: string): boolean {
+  if (/^(yes|true|on)$/i.test(value)) return true;
+  if (/^(no|false|off)$/i.test(value)) return false;
+  throw new CliError(`${option} takes yes or no, not ${JSON.stringify(value.slice(0, 20))}`);
+}
+
 function print(result: unknown): void {
   if (json()) {
     process.stdout.write(`${JSON.stringify(result, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))}\n`);
@@ -95,12 +102,14 @@ tenants
   .requiredOption('--name <name>', 'tenant name')
   .option('--return-origin <origin...>', 'allowed returnUrl origins for connect sessions')
   .option('--retention-days <days>', 'delete messages older than this')
+  .option('--block-remote-images <yes|no>', 'serve safeHtml with remote images turned off (tracking pixels)')
   .description('create a tenant; prints its id and first API key (shown once)')
-  .action(async (o: { name: string; returnOrigin?: string[]; retentionDays?: string }) => {
+  .action(async (o: { name: string; returnOrigin?: string[]; retentionDays?: string; blockRemoteImages?: string }) => {
     await ops('tenants.create', {
       name: o.name,
       ...(o.returnOrigin ? { allowedReturnOrigins: o.returnOrigin } : {}),
       ...(o.retentionDays ? { retentionDays: Number(o.retentionDays) } : {}),
+      ...(o.blockRemoteImages !== undefined ? { blockRemoteImages: yesNo('--block-remote-images', o.blockRemoteImages) } : {}),
     });
   });
 tenants.command('list').description('list tenants').action(async () => ops('tenants.list', {}));
@@ -108,12 +117,14 @@ tenants
   .command('update <tenantId>')
   .option('--return-origin <origin...>', 'allowed returnUrl origins (replaces the list)')
   .option('--retention-days <days>', 'retention in days ("none" to keep forever)')
+  .option('--block-remote-images <yes|no>', 'serve safeHtml with remote images turned off (tracking pixels)')
   .description('change a tenant’s settings')
-  .action(async (tenantId: string, o: { returnOrigin?: string[]; retentionDays?: string }) => {
+  .action(async (tenantId: string, o: { returnOrigin?: string[]; retentionDays?: string; blockRemoteImages?: string }) => {
     await ops('tenants.update', {
       tenantId,
       ...(o.returnOrigin ? { allowedReturnOrigins: o.returnOrigin } : {}),
       ...(o.retentionDays ? { retentionDays: o.retentionDays === 'none' ? null : Number(o.retentionDays) } : {}),
+      ...(o.blockRemoteImages !== undefined ? { blockRemoteImages: yesNo('--block-remote-images', o.blockRemoteImages) } : {}),
     });
   });
 

@@ -197,9 +197,10 @@ export class PayloadBuilder {
       date: c.date,
       text: c.text,
       html: c.html,
+      safeHtml: await this.deps.viewer.safeHtml(row, c),
       isAutoReply: row.isAutoReply,
       isBounce: row.isBounce,
-      attachments: attachments.map((a) => ({ id: a.id, filename: a.filename, contentType: a.contentType, size: a.size, scanStatus: a.scanStatus })),
+      attachments: attachments.map((a) => ({ id: a.id, filename: a.filename, contentType: a.contentType, size: a.size, contentId: a.contentId, isInline: a.isInline, scanStatus: a.scanStatus })),
     };
   }
 

@@ -391,6 +391,7 @@ export class IngestService {
       date: parsed.date.toISOString(),
       text: parsed.text,
       html: parsed.html,
+      ...(parsed.safeHtml !== undefined ? { safeHtml: parsed.safeHtml } : {}),
       headers: headerRecord(parsed),
       autoReplyReason: classification.autoReplyReason ?? null,
       bounceReason: classification.bounceReason ?? null,

@@ -84,6 +84,8 @@ export interface ParsedMessage {
   dateSource: 'header' | 'received' | 'now';
   text: string | null;
   html: string | null;
+  /** `html` sanitised for display; set after parsing by addDerivedContent (derived-content.ts). */
+  safeHtml?: string | null;
   headers: ClassificationHeaders;
   attachments: ParsedAttachment[];
   /** Bytes read from the source. For an oversize message: bytes read before stopping. */

@@ -2,6 +2,7 @@ import { availableParallelism } from 'node:os';
 import { Readable } from 'node:stream';
 import { MessageChannel } from 'node:worker_threads';
 import { Piscina } from 'piscina';
+import { addDerivedContent } from './derived-content.js';
 import { AttachmentSinkError, MimeSourceError } from './mime-parse.errors.js';
 import { parseMime, type ParsedMessage, type ParseMimeOptions } from './mime-parser.js';
 import type { ScanVerdict } from '../scan/scanner.port.js';
@@ -306,5 +307,5 @@ export class MimeParsePool {
   }
 }
 
-/** In-process parsing (unit tests and tools that parse one message): parseMime itself. */
-export const parseInProcess: MimeParseFn = parseMime;
+/** In-process parsing (unit tests and tools that parse one message): parseMime and the same derived content as the worker. */
+export const parseInProcess: MimeParseFn = async (raw, options) => addDerivedContent(await parseMime(raw, options));

@@ -2,6 +2,7 @@ import { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import type { MessagePort } from 'node:worker_threads';
 import type { AttachmentMeta, AttachmentSink, AttachmentSinkResult } from './attachment-sink.port.js';
+import { addDerivedContent } from './derived-content.js';
 import { AttachmentSinkError, MimeSourceError } from './mime-parse.errors.js';
 import { parseMime, type ParsedMessage, type ParseMimeOptions } from './mime-parser.js';
 
@@ -114,7 +115,7 @@ async function parseWhole(task: ParseTask & { raw: Uint8Array }): Promise<ParseT
     },
   };
   const raw = Buffer.from(task.raw.buffer, task.raw.byteOffset, task.raw.byteLength);
-  const message = await parseMime(Readable.from([raw], { objectMode: false }), parseOptions(task, sink));
+  const message = addDerivedContent(await parseMime(Readable.from([raw], { objectMode: false }), parseOptions(task, sink)));
   return { kind: 'parsed', message, collected };
 }
 
@@ -225,7 +226,7 @@ export default async function parseTask(task: ParseTask): Promise<ParseTaskResul
   };
 
   try {
-    const message = await parseMime(raw, parseOptions(task, sink));
+    const message = addDerivedContent(await parseMime(raw, parseOptions(task, sink)));
     return { kind: 'parsed', message };
   } catch (err) {
     if (err instanceof MimeSourceError) return { kind: 'source_failed' };

@@ -25,6 +25,11 @@ export const messageContentSchema = z.object({
   date: z.string(),
   text: z.string().nullable(),
   html: z.string().nullable(),
+  /**
+   * `html` sanitised for display (messages/safe-html.ts), computed once at ingest. Absent in rows
+   * stored before it existed: readers compute it from `html` then.
+   */
+  safeHtml: z.string().nullable().optional(),
   /** Only the headers classification and threading looked at (auto-submitted, precedence, …). */
   headers: z.record(z.string(), z.string()),
   autoReplyReason: z.string().nullable().default(null),

@@ -62,11 +62,12 @@ export class MessageReadService {
     return views;
   }
 
-  async get(reader: Reader, messageId: string): Promise<MessageView> {
+  /** `inlineImageUrl`: rewrite `cid:` references to this message's attachments to these URLs. */
+  async get(reader: Reader, messageId: string, opts: { inlineImageUrl?: (attachmentId: string) => string } = {}): Promise<MessageView> {
     const row = await this.deps.messages.findMessageForTenant(reader.tenantId, messageId);
     if (!row) throw new ReadRefusedError({ kind: 'not_found', what: 'message' });
     await this.usableMailbox(reader.tenantId, row.mailboxId, 'message');
-    const view = await this.decrypting(() => this.deps.viewer.full(row), 'message');
+    const view = await this.decrypting(() => this.deps.viewer.full(row, opts), 'message');
     await this.audit(reader, 'message.read', 'message', row.id, { mailboxId: row.mailboxId });
     return view;
   }

@@ -1,7 +1,9 @@
 import { z } from 'zod';
 import type { DataKeyService } from '../crypto/data-key.service.js';
-import { ATTACHMENT_FILENAME_AAD, decodeMessageContent, MESSAGE_CONTENT_AAD, type MessageContent } from '../mailboxes/message-content.js';
+import { ATTACHMENT_CONTENT_ID_AAD, ATTACHMENT_FILENAME_AAD, decodeMessageContent, MESSAGE_CONTENT_AAD, type MessageContent } from '../mailboxes/message-content.js';
 import type { AttachmentRecord, MessageRecord } from '../storage/message-read.repository.js';
+import { contentIdKey, rewriteCidUrls } from './inline-images.js';
+import { blockRemoteImages, sanitizeEmailHtml } from './safe-html.js';
 
 export const SCAN_STATUSES = ['pending', 'clean', 'infected', 'error', 'unscannable'] as const;
 
@@ -14,7 +16,9 @@ export const attachmentMetaSchema = z
     filename: z.string().nullable(),
     contentType: z.string(),
     size: z.number().int(),
-    isInline: z.boolean(),
+    /** Content-ID without angle brackets: what `cid:` references in the message's HTML name. */
+    contentId: z.string().nullable().meta({ description: 'The part’s Content-ID without angle brackets (what `cid:` URLs in the HTML refer to), or null' }),
+    isInline: z.boolean().meta({ description: 'Shown inside the message body (Content-Disposition inline, or a Content-ID part of multipart/related) rather than listed as a file' }),
     scanStatus: z.enum(SCAN_STATUSES),
   })
   .meta({ id: 'Attachment' });
@@ -51,7 +55,14 @@ export const messageSchema = messageSummarySchema
     bcc: z.array(address),
     replyTo: z.array(address),
     text: z.string().nullable(),
-    html: z.string().nullable(),
+    html: z.string().nullable().meta({ description: 'The sender’s HTML as received: never render it unsanitised (use safeHtml)' }),
+    safeHtml: z
+      .string()
+      .nullable()
+      .meta({
+        description:
+          'The HTML sanitised for display (no scripts, handlers, forms, frames, style elements, unsafe URLs or CSS); remote images turned off when the tenant blocks them (docs/api.md, "safeHtml")',
+      }),
   })
   .meta({ id: 'Message' });
 export type MessageView = z.infer<typeof messageSchema>;
@@ -61,7 +72,11 @@ export type MessageView = z.infer<typeof messageSchema>;
  * callers decide who may see it (owning tenant only) and audit the read.
  */
 export class MessageViewer {
-  constructor(private readonly dataKeys: DataKeyService) {}
+  constructor(
+    private readonly dataKeys: DataKeyService,
+    /** The tenant's display settings (remote-image blocking); none blocked when not given. */
+    private readonly display: (tenantId: string) => Promise<{ blockRemoteImages: boolean }> = async () => ({ blockRemoteImages: false }),
+  ) {}
 
   async content(row: Pick<MessageRecord, 'id' | 'mailboxId' | 'contentEnc'>): Promise<MessageContent> {
     const plain = await this.dataKeys.decryptFor({ type: 'mailbox', id: row.mailboxId }, row.contentEnc, MESSAGE_CONTENT_AAD(row.id));
@@ -74,6 +89,22 @@ export class MessageViewer {
     return plain.toString('utf8');
   }
 
+  async contentId(att: Pick<AttachmentRecord, 'id' | 'mailboxId' | 'contentIdEnc'>): Promise<string | null> {
+    if (!att.contentIdEnc) return null;
+    const plain = await this.dataKeys.decryptFor({ type: 'mailbox', id: att.mailboxId }, att.contentIdEnc, ATTACHMENT_CONTENT_ID_AAD(att.id));
+    return contentIdKey(plain.toString('utf8'));
+  }
+
+  /**
+   * The message's `safeHtml`: stored at ingest (computed here for rows stored before it existed),
+   * with remote images turned off when the tenant blocks them.
+   */
+  async safeHtml(row: Pick<MessageRecord, 'tenantId'>, c: MessageContent): Promise<string | null> {
+    const safe = c.safeHtml !== undefined ? c.safeHtml : sanitizeEmailHtml(c.html);
+    if (safe === null) return null;
+    return (await this.display(row.tenantId)).blockRemoteImages ? blockRemoteImages(safe) : safe;
+  }
+
   async attachment(att: AttachmentRecord): Promise<AttachmentMeta> {
     return {
       id: att.id,
@@ -81,6 +112,7 @@ export class MessageViewer {
       filename: await this.filename(att),
       contentType: att.contentType,
       size: att.size,
+      contentId: await this.contentId(att),
       isInline: att.isInline,
       scanStatus: (SCAN_STATUSES as readonly string[]).includes(att.scanStatus) ? (att.scanStatus as AttachmentMeta['scanStatus']) : 'pending',
     };
@@ -109,17 +141,31 @@ export class MessageViewer {
     };
   }
 
-  async full(row: MessageRecord): Promise<MessageView> {
+  /**
+   * The whole message. With `inlineImageUrl`, `cid:` references in `html` and `safeHtml` that
+   * name one of this message's attachments are rewritten to that attachment's URL.
+   */
+  async full(row: MessageRecord, opts: { inlineImageUrl?: (attachmentId: string) => string } = {}): Promise<MessageView> {
     const c = await this.content(row);
+    const summary = await this.summary(row, c);
+    let html = c.html;
+    let safeHtml = await this.safeHtml(row, c);
+    if (opts.inlineImageUrl) {
+      const urls = new Map<string, string>();
+      for (const a of summary.attachments) if (a.contentId && !urls.has(a.contentId)) urls.set(a.contentId, opts.inlineImageUrl(a.id));
+      if (html !== null) html = rewriteCidUrls(html, urls);
+      if (safeHtml !== null) safeHtml = rewriteCidUrls(safeHtml, urls);
+    }
     return {
-      ...(await this.summary(row, c)),
+      ...summary,
       internetMessageId: c.internetMessageId,
       inReplyTo: c.inReplyTo,
       references: c.references,
       bcc: c.bcc,
       replyTo: c.replyTo,
       text: c.text,
-      html: c.html,
+      html,
+      safeHtml,
     };
   }
 }

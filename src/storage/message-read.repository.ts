@@ -10,6 +10,8 @@ export interface AttachmentRecord {
   contentType: string;
   size: number;
   isInline: boolean;
+  /** Encrypted Content-ID (mailbox key), null when the part had none. */
+  contentIdEnc: Uint8Array | null;
   scanStatus: string;
   scanSignature: string | null;
   blobId: string | null;
@@ -61,6 +63,7 @@ const ATTACHMENT_SELECT = {
   contentType: true,
   size: true,
   isInline: true,
+  contentIdEnc: true,
   scanStatus: true,
   scanSignature: true,
   blobId: true,

@@ -6,19 +6,22 @@ export interface TenantRecord {
   name: string;
   allowedReturnOrigins: string[];
   retentionDays: number | null;
+  /** Serve `safeHtml` with remote images turned off (tracking pixels). */
+  blockRemoteImages: boolean;
   createdAt: Date;
 }
 
 export class TenantRepository {
   constructor(private readonly prisma: PrismaClient) {}
 
-  async create(input: { name: string; allowedReturnOrigins?: string[]; retentionDays?: number | null }): Promise<TenantRecord> {
+  async create(input: { name: string; allowedReturnOrigins?: string[]; retentionDays?: number | null; blockRemoteImages?: boolean }): Promise<TenantRecord> {
     return this.prisma.tenant.create({
       data: {
         id: newId('tenant'),
         name: input.name,
         allowedReturnOrigins: input.allowedReturnOrigins ?? [],
         retentionDays: input.retentionDays ?? null,
+        blockRemoteImages: input.blockRemoteImages ?? false,
       },
       select: SELECT,
     });
@@ -34,11 +37,11 @@ export class TenantRepository {
 
   async update(
     tenantId: string,
-    patch: { name?: string; allowedReturnOrigins?: string[]; retentionDays?: number | null },
+    patch: { name?: string; allowedReturnOrigins?: string[]; retentionDays?: number | null; blockRemoteImages?: boolean },
   ): Promise<TenantRecord | null> {
     const res = await this.prisma.tenant.updateMany({ where: { id: tenantId }, data: patch });
     return res.count ? this.find(tenantId) : null;
   }
 }
 
-const SELECT = { id: true, name: true, allowedReturnOrigins: true, retentionDays: true, createdAt: true } as const;
+const SELECT = { id: true, name: true, allowedReturnOrigins: true, retentionDays: true, blockRemoteImages: true, createdAt: true } as const;

@@ -569,7 +569,7 @@ export class WebhookRepository {
       [ids],
     );
     const attachments = await pg.sql.query<AttachmentRecord>(
-      `SELECT id, "tenantId", "mailboxId", "messageId", ordinal, "filenameEnc", "contentType", size, "isInline", "scanStatus", "scanSignature", "blobId"
+      `SELECT id, "tenantId", "mailboxId", "messageId", ordinal, "filenameEnc", "contentType", size, "isInline", "contentIdEnc", "scanStatus", "scanSignature", "blobId"
          FROM attachments WHERE "messageId" = ANY($1::text[]) ORDER BY "messageId", ordinal`,
       [ids],
     );

@@ -13,7 +13,7 @@ export class TenantService {
     private readonly dataKeys: Pick<DataKeyService, 'getOrCreate'>,
   ) {}
 
-  async create(input: { name: string; allowedReturnOrigins?: string[]; retentionDays?: number | null }): Promise<TenantRecord> {
+  async create(input: { name: string; allowedReturnOrigins?: string[]; retentionDays?: number | null; blockRemoteImages?: boolean }): Promise<TenantRecord> {
     const tenant = await this.tenants.create(input);
     await this.dataKeys.getOrCreate({ type: 'tenant', id: tenant.id });
     return tenant;

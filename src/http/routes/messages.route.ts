@@ -35,7 +35,12 @@ export const contentReadErrors = {
   409: { description: 'The mailbox is being disconnected (its content is no longer served)', schema: errorSchema },
 } as const;
 
-export function registerMessageRoutes(routes: RouteRegistry, deps: { messages: MessageReadService }): void {
+/** Where an attachment's content is served (absolute, from PUBLIC_URL): what `?inline=urls` puts in place of `cid:`. */
+export function attachmentContentUrl(publicUrl: string, attachmentId: string): string {
+  return `${publicUrl.replace(/\/+$/, '')}/v1/attachments/${encodeURIComponent(attachmentId)}/content`;
+}
+
+export function registerMessageRoutes(routes: RouteRegistry, deps: { messages: MessageReadService; publicUrl: string }): void {
   routes.add({
     method: 'get',
     path: '/v1/mailboxes/:id/messages',
@@ -72,14 +77,20 @@ export function registerMessageRoutes(routes: RouteRegistry, deps: { messages: M
     path: '/v1/messages/:id',
     operationId: 'getMessage',
     summary: 'Get one message, decrypted, with its attachments’ metadata',
-    description: 'The read is audited (who, what, when).',
+    description:
+      'The read is audited (who, what, when). `inline=urls` rewrites the `cid:` references in `html` and `safeHtml` that name one of this message’s attachments to that attachment’s absolute content URL (`GET /v1/attachments/:id/content`, which needs the API key and serves only clean attachments); the default `inline=cid` leaves them as received.',
     tags: ['Messages'],
     auth: 'tenant',
     params: idParams,
+    query: z.strictObject({
+      inline: z.enum(['cid', 'urls']).default('cid').meta({ description: '`urls`: `cid:` references to this message’s attachments become their content URLs' }),
+    }),
     responses: { 200: { description: 'The message', schema: messageSchema }, ...contentReadErrors },
-    async handler({ params, principal }) {
+    async handler({ params, query, principal }) {
       if (principal.kind !== 'tenant') throw notFound('message');
-      const msg = await deps.messages.get({ tenantId: principal.tenantId, actorType: 'api_key', actorId: principal.apiKeyId }, params.id).catch(readRefused);
+      const reader = { tenantId: principal.tenantId, actorType: 'api_key' as const, actorId: principal.apiKeyId };
+      const opts = query.inline === 'urls' ? { inlineImageUrl: (id: string) => attachmentContentUrl(deps.publicUrl, id) } : {};
+      const msg = await deps.messages.get(reader, params.id, opts).catch(readRefused);
       return { status: 200, body: msg };
     },
   });
