@@ -121,6 +121,8 @@ export async function connectModule(core: Core): Promise<ServiceModule> {
       // (in the background — it must not hold up the start).
       reconciling = access.sandboxState.reconcile().catch((err: unknown) => core.logger.error({ err }, 'checking mailboxes against the provider setup failed'));
       access.vault.holdRefreshesUntil(reconciling);
+      // Only that check asks which grants this process sealed: afterwards, remember none.
+      void reconciling.then(() => access.vault.stopTrackingSeals());
     },
     routes(registry) {
       registerConnectRoutes(registry, { connect: access.connect, secureCookies: core.config.http.publicUrl.startsWith('https://') });

@@ -329,6 +329,21 @@ describe('DataKeyService', () => {
     expect(finds).toBe(base + 2);
   });
 
+  it('drops unwrapped keys past their TTL on a later miss, whatever the cache size', async () => {
+    let now = 1_000;
+    const svc = new DataKeyService(parseKeyring(`1:${key1}`), new InMemoryDataKeyStore(), { cacheTtlMs: 60_000, now: () => now });
+    for (let i = 0; i < 20; i++) await svc.getOrCreate(mailbox(`idle_${i}`));
+    expect(svc.cachedKeys).toBe(20);
+    now += 30_000;
+    await svc.getOrCreate(mailbox('busy'));
+    expect(svc.cachedKeys).toBe(21); // nothing expired yet
+    now += 31_000;
+    await svc.getOrCreate(mailbox('late')); // a miss: the 20 idle keys are past their TTL
+    expect(svc.cachedKeys).toBe(2);
+    const blob = await svc.encryptFor(mailbox('idle_3'), 'still readable', aad('m1'));
+    expect((await svc.decryptFor(mailbox('idle_3'), blob, aad('m1'))).toString()).toBe('still readable');
+  });
+
   it('rejects a malformed owner', async () => {
     const svc = new DataKeyService(parseKeyring(`1:${key1}`), new InMemoryDataKeyStore());
     await expect(svc.getOrCreate({ type: 'mailbox', id: '' })).rejects.toThrow(TypeError);

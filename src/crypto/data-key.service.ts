@@ -54,6 +54,7 @@ export class DataKeyService {
   readonly #inflight = new Map<string, Promise<DataKey | null>>();
   // Bumped on every destroy: a load that started before a destroy must not repopulate the cache.
   #destroyEpoch = 0;
+  #prunedAt = 0;
 
   constructor(keyring: Keyring, store: DataKeyStore, options: DataKeyServiceOptions = {}) {
     this.#keyring = keyring;
@@ -61,6 +62,11 @@ export class DataKeyService {
     this.#cacheSize = options.cacheSize ?? 1000;
     this.#cacheTtlMs = options.cacheTtlMs ?? 60_000;
     this.#now = options.now ?? Date.now;
+  }
+
+  /** Unwrapped keys held in memory (observability and tests). */
+  get cachedKeys(): number {
+    return this.#cache.size;
   }
 
   /** The owner's DEK, creating (and storing wrapped) one on first use. */
@@ -177,6 +183,7 @@ export class DataKeyService {
     const key = ownerKey(owner);
     const cached = this.#cacheGet(key);
     if (cached) return cached;
+    this.#pruneExpired();
     // Single-flight per owner and mode, so a burst of messages for a new mailbox does one
     // insert, not many racing ones.
     const flightKey = `${create ? 'c' : 'r'}|${key}`;
@@ -284,6 +291,18 @@ export class DataKeyService {
     this.#cache.delete(key);
     this.#cache.set(key, hit);
     return hit.dek;
+  }
+
+  /**
+   * Drops keys past their TTL, on a cache miss, at most once per TTL: an owner idle for longer
+   * (a mailbox between hourly polls) holds no unwrapped key in this process, whatever the
+   * cache size.
+   */
+  #pruneExpired(): void {
+    const now = this.#now();
+    if (now - this.#prunedAt < this.#cacheTtlMs) return;
+    this.#prunedAt = now;
+    for (const [key, hit] of this.#cache) if (hit.expiresAt <= now) this.#cache.delete(key);
   }
 
   #cacheSet(key: string, dek: DataKey): void {

@@ -116,6 +116,40 @@ describe('TokenVault', () => {
     expect(timed.cachedTokens).toBe(1);
   });
 
+  it('drops access tokens not handed out for 15 minutes, keeps the ones in use', async () => {
+    let now = Date.now();
+    const timed = new TokenVault({
+      grants: grants as unknown as MailboxGrantRepository,
+      dataKeys,
+      events: { append: async () => 'evt', committed: async () => undefined },
+      audit: { record: async () => ({}) as never },
+      logger: pino({ level: 'silent' }),
+      google: google as unknown as GoogleOAuthClient,
+      microsoft: undefined,
+      clock: () => new Date(now),
+    });
+    // Valid for an hour, primed by connects.
+    for (let i = 0; i < 50; i++) timed.prime(`mbx_idle_${i}`, `at-idle-${i}`, new Date(now + 3_600_000));
+    timed.prime('mbx_busy', 'at-busy', new Date(now + 3_600_000));
+    for (let minute = 1; minute <= 16; minute++) {
+      now += 60_000;
+      expect(await timed.accessToken('mbx_busy')).toBe('at-busy');
+    }
+    // A refresh (of another mailbox) prunes: the 50 unused tokens go, the busy one and the new one stay.
+    expect(await timed.accessToken('mbx_1')).toBe('at-1-rt-');
+    expect(timed.cachedTokens).toBe(2);
+    expect(await timed.accessToken('mbx_busy')).toBe('at-busy');
+    expect(google.calls).toBe(1);
+  });
+
+  it('remembers which grants it sealed only until stopTrackingSeals', async () => {
+    expect(vault.sealedInThisProcess('mbx_1')).toBe(true);
+    vault.stopTrackingSeals();
+    expect(vault.sealedInThisProcess('mbx_1')).toBe(false);
+    await vault.sealCredential('mbx_2', { v: 1, provider: 'google', refreshToken: 'rt-secret-2' });
+    expect(vault.sealedInThisProcess('mbx_2')).toBe(false);
+  });
+
   it('retries transient failures without touching the status', async () => {
     google.script = ['transient', 'transient', 'ok'];
     await expect(vault.accessToken('mbx_1')).resolves.toBe('at-3-rt-');

@@ -30,6 +30,12 @@ export interface TokenVaultOptions {
   clock?: () => Date;
   /** Access tokens are re-fetched this long before they expire. Default 5 minutes. */
   renewBeforeMs?: number;
+  /**
+   * An access token not handed out for this long is dropped from memory (on a later refresh, at
+   * most once a minute). Default 15 minutes: a mailbox polled hourly (healthy push) holds no token
+   * between polls, and its next poll would have refreshed anyway (tokens live an hour).
+   */
+  dropUnusedAfterMs?: number;
   /** Attempts for a transient token-endpoint failure before giving up (status untouched). Default 4. */
   maxAttempts?: number;
   /** First backoff delay; doubles per attempt, with jitter. Default 500 ms. */
@@ -65,20 +71,26 @@ const MAX_BACKOFF_MS = 30_000;
 export class TokenVault {
   readonly #o: Required<Omit<TokenVaultOptions, 'google' | 'microsoft' | 'metrics'>> & Pick<TokenVaultOptions, 'google' | 'microsoft'>;
   readonly #refreshes: { inc(labels: { provider: string; outcome: string }): void } | undefined;
-  readonly #tokens = new Map<string, { token: string; expiresAt: number }>();
+  readonly #tokens = new Map<string, { token: string; expiresAt: number; usedAt: number }>();
   readonly #inflight = new Map<string, Promise<string>>();
   readonly #forceRefresh = new Set<string>();
   // Bumped by forget(): a refresh that started before must not repopulate the memory cache.
   readonly #epoch = new Map<string, number>();
   #gate: Promise<void> | undefined;
   #prunedAt = 0;
-  /** Mailboxes whose grant this process sealed (connect): the only ones an in-process stand-in can know. */
+  /**
+   * Mailboxes whose grant this process sealed (connect): the only ones an in-process stand-in can
+   * know. Kept only until the start-up check that asks (`stopTrackingSeals`), not one entry per
+   * connect for the life of the process.
+   */
   readonly #sealedHere = new Set<string>();
+  #trackSeals = true;
 
   constructor(options: TokenVaultOptions) {
     this.#o = {
       clock: () => new Date(),
       renewBeforeMs: 5 * 60_000,
+      dropUnusedAfterMs: 15 * 60_000,
       maxAttempts: 4,
       baseDelayMs: 500,
       sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
@@ -90,7 +102,11 @@ export class TokenVault {
   /** A currently valid access token for the mailbox. Throws ProviderError (`auth_revoked`, `transient`, …). */
   accessToken(mailboxId: string): Promise<string> {
     const cached = this.#tokens.get(mailboxId);
-    if (cached && cached.expiresAt - this.#o.renewBeforeMs > this.#o.clock().getTime()) return Promise.resolve(cached.token);
+    const now = this.#o.clock().getTime();
+    if (cached && cached.expiresAt - this.#o.renewBeforeMs > now) {
+      cached.usedAt = now;
+      return Promise.resolve(cached.token);
+    }
     const pending = this.#inflight.get(mailboxId);
     if (pending) return pending;
     this.#pruneExpired();
@@ -105,14 +121,15 @@ export class TokenVault {
   }
 
   /**
-   * Drops cached tokens too close to expiry to be handed out (they would be refreshed anyway), at
-   * most once a minute, on a refresh: a mailbox idle for an hour holds no token in memory.
+   * Drops cached tokens too close to expiry to be handed out (they would be refreshed anyway) and
+   * tokens not handed out for `dropUnusedAfterMs`, at most once a minute, on a refresh: an idle
+   * mailbox holds no token in memory.
    */
   #pruneExpired(): void {
     const now = this.#o.clock().getTime();
     if (now - this.#prunedAt < 60_000) return;
     this.#prunedAt = now;
-    for (const [id, t] of this.#tokens) if (t.expiresAt - this.#o.renewBeforeMs <= now) this.#tokens.delete(id);
+    for (const [id, t] of this.#tokens) if (t.expiresAt - this.#o.renewBeforeMs <= now || now - t.usedAt >= this.#o.dropUnusedAfterMs) this.#tokens.delete(id);
   }
 
   /**
@@ -163,7 +180,7 @@ export class TokenVault {
 
   /** A fresh token from the connect flow: no refresh needed right after consent. */
   prime(mailboxId: string, accessToken: string, expiresAt: Date): void {
-    this.#tokens.set(mailboxId, { token: accessToken, expiresAt: expiresAt.getTime() });
+    this.#tokens.set(mailboxId, { token: accessToken, expiresAt: expiresAt.getTime(), usedAt: this.#o.clock().getTime() });
   }
 
   /**
@@ -191,7 +208,7 @@ export class TokenVault {
 
   /** Encrypts a new grant for storage (the connect flow writes it in its transaction). */
   async sealCredential(mailboxId: string, credential: MailboxCredential, homeAccountId?: string): Promise<{ credentialEnc: Buffer; accountIdEnc: Buffer | null }> {
-    this.#sealedHere.add(mailboxId);
+    if (this.#trackSeals) this.#sealedHere.add(mailboxId);
     const owner = { type: 'mailbox', id: mailboxId } as const;
     return {
       credentialEnc: await this.#o.dataKeys.encryptFor(owner, encodeCredential(credential), MAILBOX_CREDENTIAL_AAD(mailboxId)),
@@ -214,7 +231,7 @@ export class TokenVault {
     for (let attempt = 1; ; attempt++) {
       try {
         const { accessToken, expiresAt } = await this.#refreshOnce(grant, forceRefresh);
-        if ((this.#epoch.get(mailboxId) ?? 0) === epoch) this.#tokens.set(mailboxId, { token: accessToken, expiresAt: expiresAt.getTime() });
+        if ((this.#epoch.get(mailboxId) ?? 0) === epoch) this.#tokens.set(mailboxId, { token: accessToken, expiresAt: expiresAt.getTime(), usedAt: this.#o.clock().getTime() });
         this.#refreshes?.inc({ provider: grant.provider, outcome: 'ok' });
         return accessToken;
       } catch (err) {
@@ -296,9 +313,18 @@ export class TokenVault {
     return (await this.#o.dataKeys.decryptFor({ type: 'mailbox', id: grant.id }, grant.accountIdEnc, MAILBOX_ACCOUNT_ID_AAD(grant.id))).toString('utf8');
   }
 
-  /** True when this process stored (or rotated) the mailbox's grant since it started. */
+  /**
+   * True when this process stored (or rotated) the mailbox's grant since it started. Answers only
+   * until `stopTrackingSeals` (false afterwards).
+   */
   sealedInThisProcess(mailboxId: string): boolean {
     return this.#sealedHere.has(mailboxId);
+  }
+
+  /** The start-up check no longer asks `sealedInThisProcess`: stop remembering seals. */
+  stopTrackingSeals(): void {
+    this.#trackSeals = false;
+    this.#sealedHere.clear();
   }
 
   /** True when the stored grant was issued by a sandbox stand-in (see MailboxCredential `sandbox`). */
