@@ -1,9 +1,12 @@
 import type { Server } from 'node:http';
 import { createApp, createHealthApp } from '../http/app.js';
 import { createAuthenticator } from '../http/authenticator.js';
+import { createConsoleRouter } from '../http/console/console.router.js';
+import { ConsoleSessions } from '../http/console/console-session.js';
 import { registerOpsRoutes } from '../http/routes/ops.route.js';
 import { createRouteRegistry, type RouteRegistry } from '../http/route-registry.js';
 import type { OpsCommand } from '../ops/ops-command.js';
+import { AdminSessionRepository } from '../storage/admin-session.repository.js';
 import { WorkerHeartbeatRepository } from '../storage/worker-heartbeat.repository.js';
 import type { Core } from './core.js';
 import type { ServiceModule } from './module.js';
@@ -62,7 +65,8 @@ export async function startService(
 ): Promise<RunningService> {
   const routes = createRouteRegistry();
   for (const m of modules) m.routes?.(routes);
-  registerOpsRoutes(routes, collectOps(modules), core.audit);
+  const ops = collectOps(modules);
+  registerOpsRoutes(routes, ops, core.audit);
   const heartbeats = new WorkerHeartbeatRepository(core.prisma, core.db.sql);
   const heartbeat = opts.workers ? new WorkerHeartbeat(heartbeats, opts.http ? 'serve' : 'worker', core.logger, core.clock) : undefined;
   const readiness = [...modules.flatMap((m) => m.readiness ?? []), workersReadiness({
@@ -85,6 +89,23 @@ export async function startService(
       bodyLimit: core.config.http.bodyLimit,
       version: VERSION,
       publicUrl: core.config.http.publicUrl,
+      pages: [
+        createConsoleRouter({
+          commands: ops,
+          audit: core.audit,
+          sessions: new ConsoleSessions({
+            store: new AdminSessionRepository(core.prisma),
+            async adminKeyActive(apiKeyId) {
+              const key = await core.apiKeyRepo.find(apiKeyId);
+              return !!key && key.scope === 'admin' && !key.revokedAt;
+            },
+            clock: core.clock,
+          }),
+          authenticateKey: (presented) => core.apiKeys.authenticate(presented),
+          publicUrl: core.config.http.publicUrl,
+          logger: core.logger.child({ room: 'console' }),
+        }),
+      ],
     });
     const listenPort = opts.port ?? core.config.http.port;
     const listenHost = opts.host ?? core.config.http.host;

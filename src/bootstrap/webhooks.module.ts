@@ -9,6 +9,7 @@ import { TenantDisplaySettings } from '../tenancy/display-settings.js';
 import { defineOps } from '../ops/ops-command.js';
 import { MessageReadRepository } from '../storage/message-read.repository.js';
 import { OutboxRepository } from '../storage/outbox.repository.js';
+import { OpsOverviewRepository } from '../storage/ops-overview.repository.js';
 import { WakeChannel } from '../storage/wake-listener.js';
 import { WebhookRepository } from '../storage/webhook.repository.js';
 import type { EgressPolicy } from '../webhooks/egress-guard.js';
@@ -58,6 +59,7 @@ export function webhooksModule(core: Core, opts: WebhooksModuleOptions = {}): Se
     retryScheduled: (at) => pump.wakeAt(at),
   });
   const events = new EventQueryService({ outbox, webhooks });
+  const overview = new OpsOverviewRepository(core.prisma, core.db.sql);
   const pump = new DeliveryPump({
     dispatcher,
     webhooks,
@@ -160,6 +162,49 @@ export function webhooksModule(core: Core, opts: WebhooksModuleOptions = {}): Se
             metadata: { events: replayed, deliveries, ...('eventId' in input ? { eventId: input.eventId } : { since: input.since }) },
           });
           return { events: replayed, deliveries };
+        },
+      }),
+      defineOps({
+        name: 'events.replayDead',
+        summary: 'deliver again every dead webhook delivery of one mailbox (to the same endpoint, if it is still enabled and subscribed)',
+        input: z.strictObject({ mailboxId: z.string().min(1).max(64) }),
+        async run({ mailboxId }, ctx) {
+          const mailbox = await core.mailboxes.findByIdUnscoped(mailboxId);
+          if (!mailbox) throw new ApiError(404, 'not_found', 'mailbox not found');
+          let replayed = 0;
+          let skipped = 0;
+          const tried = new Set<string>();
+          // Each replay turns its delivery back to pending, so the next read finds the rest.
+          for (let round = 0; round < 50; round++) {
+            const dead = (await overview.deadDeliveries(mailboxId, 200)).filter((d) => !tried.has(d.deliveryId));
+            if (dead.length === 0) break;
+            for (const d of dead) {
+              tried.add(d.deliveryId);
+              const event = await outbox.findUnscoped(d.eventId);
+              if (!event) continue;
+              try {
+                replayed += (await dispatcher.replay(event, d.endpointId)).length;
+              } catch (err) {
+                if (!(err instanceof NoMatchingEndpointError)) throw err;
+                skipped++;
+              }
+            }
+            ctx.progress(`replayed ${replayed} dead deliveries, ${skipped} skipped (endpoint disabled or unsubscribed)`);
+          }
+          await core.audit.record({ tenantId: mailbox.tenantId, actorType: 'ops', actorId: ctx.actorId, action: 'events.dead_replayed', targetType: 'mailbox', targetId: mailboxId, metadata: { deliveries: replayed, skipped } });
+          return { mailboxId, deliveries: replayed, skipped };
+        },
+      }),
+      defineOps({
+        name: 'webhookEndpoints.rotateSecret',
+        summary: 'issue a new signing secret for an endpoint (shown once; the previous one keeps signing for 24 hours)',
+        input: z.strictObject({ endpointId: z.string().min(1).max(64) }),
+        async run({ endpointId }, ctx) {
+          const found = await overview.findEndpointUnscoped(endpointId);
+          const rotated = found ? await endpoints.rotateSecret(found.tenantId, endpointId) : null;
+          if (!found || !rotated) throw new ApiError(404, 'not_found', 'webhook endpoint not found');
+          await core.audit.record({ tenantId: found.tenantId, actorType: 'ops', actorId: ctx.actorId, action: 'webhook_endpoint.secret_rotated', targetType: 'webhook_endpoint', targetId: endpointId });
+          return { endpointId, tenantId: found.tenantId, secret: rotated.secret, previousSecretExpiresAt: rotated.endpoint.previousSecretExpiresAt };
         },
       }),
     ],

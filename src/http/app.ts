@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import express, { type ErrorRequestHandler, type Express, type Request, type RequestHandler } from 'express';
+import express, { type ErrorRequestHandler, type Express, type Request, type RequestHandler, type Router } from 'express';
 import helmet from 'helmet';
 import { createDocument } from 'zod-openapi';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { ApiError, type ErrorBody } from './api-error.js';
 import type { AuthRequirement, Principal } from './auth-context.js';
+import { createDocsRouter } from './docs.router.js';
 import type { RouteRegistry } from './route-registry.js';
 
 export interface ReadinessCheck {
@@ -24,6 +25,8 @@ export interface AppDeps {
   bodyLimit: string;
   version: string;
   publicUrl: string;
+  /** Routers mounted before the API routes: the ops console (/admin). Not part of the API document. */
+  pages?: Router[];
 }
 
 export function buildOpenApiDocument(routes: RouteRegistry, version: string, publicUrl: string): ReturnType<typeof createDocument> {
@@ -151,6 +154,13 @@ export function createApp(deps: AppDeps): Express {
     openApiCache ??= buildOpenApiDocument(deps.routes, deps.version, deps.publicUrl);
     res.json(openApiCache);
   });
+  // The API reference (Swagger UI over /openapi.json); `/` leads there.
+  app.get('/', (_req, res) => {
+    res.locals.route = '/';
+    res.redirect(302, '/docs');
+  });
+  app.use(createDocsRouter());
+  for (const pages of deps.pages ?? []) app.use(pages);
 
   const router = express.Router();
   deps.routes.mount(router, deps.authenticate, jsonParser);
