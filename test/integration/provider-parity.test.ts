@@ -244,7 +244,6 @@ describe('ticket-ready content through both providers', () => {
         expect(m, `${id} through Graph`).toBeDefined();
         if (JSON.stringify(comparable(g!)) !== JSON.stringify(comparable(m!))) differing.push(id);
       }
-      // eslint-disable-next-line no-console -- the measured agreement is what this test reports
       console.log(`Gmail vs Graph: ${injected.size - differing.length}/${injected.size} corpus messages give the same message.received data`);
       expect(differing).toEqual([]);
       // The comparison is not vacuous: the data carries content.
