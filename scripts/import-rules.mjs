@@ -10,7 +10,7 @@ import path from 'node:path';
 import ts from 'typescript';
 
 /** Top-level folders under src/ that sit at the bottom: they must not reach upward. */
-export const BASE_ROOMS = ['providers', 'storage', 'crypto', 'scan', 'observability', 'config'];
+export const BASE_ROOMS = ['providers', 'storage', 'crypto', 'scan', 'observability', 'config', 'retry'];
 
 /** Rooms that orchestrate; base rooms never import them. */
 export const UPPER_ROOMS = [

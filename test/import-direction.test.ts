@@ -61,7 +61,7 @@ describe('import direction (ARCHITECTURE.md)', () => {
     });
     const lines = (await checkImports(src)).map(formatViolation);
     expect(lines).toEqual([
-      'src/crypto/keyring.ts:1 imports ../audit/audit-log.js (base room crypto may import only base rooms (providers, storage, crypto, scan, observability, config))',
+      'src/crypto/keyring.ts:1 imports ../audit/audit-log.js (base room crypto may import only base rooms (providers, storage, crypto, scan, observability, config, retry))',
       'src/http/app.ts:1 imports ../cli/main.js (nothing imports src/cli)',
       'src/providers/google/gmail.adapter.ts:3 imports ../../storage/repo.js (providers never import storage)',
       'src/providers/google/gmail.adapter.ts:4 imports ../../http/app.js (base room providers must not import upper room http)',

@@ -3,6 +3,10 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { NotificationListener } from '../storage/notification-listener.js';
 import { JOB_KINDS, type EnqueueOptions, type JobHandler, type JobMap, type JobName, type JobOutcome } from './job-map.js';
+import { Backoff } from '../retry/backoff.js';
+
+/** 1 s, 2 s … 30 s between failed fetches of one queue; no jitter (one loop per queue per process). */
+const FETCH_RETRY_BACKOFF = new Backoff({ baseMs: 500, capMs: 30_000, jitter: 'none' });
 
 type Boss = PgBoss;
 
@@ -469,7 +473,7 @@ class QueueLoop {
         } catch (err) {
           failures++;
           this.logger.warn({ err, queue: this.name }, 'job fetch failed; retrying');
-          await this.#pause(Math.min(30_000, 500 * 2 ** Math.min(6, failures)));
+          await this.#pause(FETCH_RETRY_BACKOFF.delayMs(failures + 1));
           continue;
         }
         for (const job of jobs) this.#start(job);

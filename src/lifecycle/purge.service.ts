@@ -6,6 +6,7 @@ import type { Logger } from '../observability/logger.js';
 import type { PurgeMailboxRow, PurgeReceiptRecord, PurgeRepository, PurgeTrigger, RevokeStatus } from '../storage/purge.repository.js';
 import type { LifecycleEventWriter } from './lifecycle-event.writer.js';
 import type { CredentialReader, ProviderTeardown, RevokeResult, TeardownMailbox, TeardownProvider } from './provider-teardown.port.js';
+import { Backoff } from '../retry/backoff.js';
 
 /**
  * The steps of a purge, in order. Each one is recorded in `purge_receipts.steps` when done, so
@@ -89,7 +90,8 @@ export class PurgeService {
     private readonly opts: PurgeServiceOptions = {},
   ) {
     this.maxRevokeAttempts = opts.maxRevokeAttempts ?? DEFAULT_MAX_REVOKE_ATTEMPTS;
-    this.retryDelay = opts.revokeRetryDelayMs ?? ((n) => Math.min(60_000 * 2 ** (n - 1), 6 * 3600_000));
+    const revokeBackoff = new Backoff({ baseMs: 60_000, capMs: 6 * 3600_000, floorMs: 30_000 });
+    this.retryDelay = opts.revokeRetryDelayMs ?? ((n) => revokeBackoff.delayMs(n));
   }
 
   /**

@@ -11,6 +11,7 @@ import type { MailboxEventSink } from './mailbox-event.port.js';
 import type { MailboxGrantRepository, StoredGrant } from './mailbox-grant.repository.js';
 import type { MicrosoftOAuthClient } from './microsoft-oauth.client.js';
 import type { MsalCacheStore } from './msal-cache.plugin.js';
+import { Backoff } from '../retry/backoff.js';
 
 /** The decrypted grant, for the purge engineer (the token to revoke at the provider). */
 export type VaultCredential =
@@ -253,9 +254,8 @@ export class TokenVault {
   }
 
   #backoff(attempt: number, retryAfterMs: number | undefined): number {
-    const exp = this.#o.baseDelayMs * 2 ** (attempt - 1);
-    const jittered = exp / 2 + Math.random() * (exp / 2);
-    return Math.min(MAX_BACKOFF_MS, Math.max(retryAfterMs ?? 0, jittered));
+    const backoff = new Backoff({ baseMs: this.#o.baseDelayMs, capMs: Math.max(MAX_BACKOFF_MS, this.#o.baseDelayMs) });
+    return Math.min(MAX_BACKOFF_MS, backoff.delayOrRetryAfterMs(attempt, retryAfterMs));
   }
 
   async #refreshOnce(grant: StoredGrant, forceRefresh: boolean): Promise<{ accessToken: string; expiresAt: Date }> {

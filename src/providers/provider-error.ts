@@ -60,3 +60,9 @@ export function unexpectedResponse(
     cause: opts.cause,
   });
 }
+
+/** The same rate limit, carrying the wait the adapter decided on (its backoff when the provider named none). */
+export function withRetryAfter(err: ProviderError, retryAfterMs: number): ProviderError {
+  if (err.retryAfterMs === retryAfterMs) return err;
+  return new ProviderError(err.provider, err.kind, err.message, { retryAfterMs, status: err.status, reason: err.reason, cause: err.cause });
+}

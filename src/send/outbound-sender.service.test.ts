@@ -223,9 +223,9 @@ describe('OutboundSender', () => {
     ];
     expect(await sender.handle({ outboundId: 'out_1' })).toEqual({ status: 'retry', reason: 'rate_limited', afterMs: 7_000 });
     advance(7_000);
-    // attempt 2: 1 s × 2^1
-    expect(await sender.handle({ outboundId: 'out_1' })).toEqual({ status: 'retry', reason: 'transient', afterMs: 2_000 });
-    advance(2_000);
+    // attempt 2: full jitter below 1 s × 2^1, random 0.5 → 1 s
+    expect(await sender.handle({ outboundId: 'out_1' })).toEqual({ status: 'retry', reason: 'transient', afterMs: 1_000 });
+    advance(1_000);
     expect(await sender.handle({ outboundId: 'out_1' })).toEqual({ status: 'failed', reason: 'retries_exhausted' });
     expect(outbound.row).toMatchObject({ status: 'failed', failureCode: 'retries_exhausted', attempts: 3 });
     expect(provider.sent).toHaveLength(0);

@@ -13,6 +13,7 @@ import type { MailboxRepository } from '../storage/mailbox.repository.js';
 import type { ClaimedOutbound, OutboundRepository, OutboundRow } from '../storage/outbound.repository.js';
 import type { MailProviderSource } from './mail-provider-source.port.js';
 import { decodeOutboundContent, OUTBOUND_CONTENT_AAD, type OutboundContent } from './outbound-content.js';
+import { Backoff } from '../retry/backoff.js';
 
 export interface OutboundSenderOptions {
   /**
@@ -28,7 +29,7 @@ export interface OutboundSenderOptions {
   heartbeatMs?: number;
   /** Attempts (claims) before a retryable failure becomes `failed` / `retries_exhausted`. */
   maxAttempts?: number;
-  /** Backoff for 5xx/network failures and 429s without Retry-After: base × 2^(n-1), capped, ±20 % jitter. */
+  /** Backoff for 5xx/network failures and 429s without Retry-After: full jitter below base × 2^(n-1), capped (src/retry/backoff.ts). */
   baseDelayMs?: number;
   maxDelayMs?: number;
   random?: () => number;
@@ -283,8 +284,9 @@ export class OutboundSender {
   }
 
   private backoff(attempt: number): number {
-    const raw = Math.min(this.o.maxDelayMs, this.o.baseDelayMs * 2 ** Math.max(0, attempt - 1));
-    return Math.round(raw * (0.8 + 0.4 * this.o.random()));
+    const { baseDelayMs: baseMs, maxDelayMs, random } = this.o;
+    // Gmail: "Start retry periods at least one second after the error" (handle-errors).
+    return new Backoff({ baseMs, capMs: Math.max(baseMs, maxDelayMs), floorMs: Math.min(baseMs, 1000) }, { random }).delayMs(attempt);
   }
 }
 

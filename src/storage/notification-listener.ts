@@ -1,5 +1,9 @@
 import pg from 'pg';
 import type { Logger } from '../observability/logger.js';
+import { Backoff } from '../retry/backoff.js';
+
+/** 500 ms, 1 s, 2 s … 30 s between reconnects; one listener per process, so no jitter. */
+const RECONNECT_BACKOFF = new Backoff({ baseMs: 250, capMs: 30_000, jitter: 'none' });
 
 /**
  * A dedicated LISTEN connection (Postgres only), used by the job queue and the webhook pump
@@ -72,7 +76,7 @@ export class NotificationListener {
     client.end().catch(() => undefined);
     if (this.#stopped || this.#retry) return;
     this.#failures++;
-    const delay = Math.min(30_000, 250 * 2 ** Math.min(7, this.#failures));
+    const delay = RECONNECT_BACKOFF.delayMs(this.#failures + 1);
     this.logger.warn({ err, retryInMs: delay }, 'notification connection lost; reconnecting (callers poll meanwhile)');
     this.#retry = setTimeout(() => {
       this.#retry = undefined;

@@ -10,6 +10,7 @@ import type { IngestInput, IngestResult, IngestService } from '../ingest/ingest.
 import { readSyncCursor } from './sync-cursor.js';
 import type { SyncProviders } from './sync-providers.port.js';
 import type { WatchService } from './watch.service.js';
+import { Backoff } from '../retry/backoff.js';
 
 const HOUR = 3_600_000;
 /** Provider message downloads in flight per mailbox sync (IngestPageHooks.parseAhead). */
@@ -260,10 +261,9 @@ export class MailboxSyncService {
     }
   }
 
-  /** Full-jitter exponential backoff: 5 s, 10 s, 20 s … capped at 15 min. */
+  /** Full-jitter exponential backoff: up to 5 s, 10 s, 20 s … capped at 15 min, at least 1 s. */
   #backoff(attempt: number): number {
     const base = this.d.settings.transientBaseDelayMs ?? 5_000;
-    const cap = Math.min(15 * 60_000, base * 2 ** Math.max(0, attempt - 1));
-    return Math.round(cap / 2 + this.#random() * (cap / 2));
+    return new Backoff({ baseMs: base, capMs: Math.max(base, 15 * 60_000), floorMs: Math.min(base, 1000) }, { random: this.#random }).delayMs(attempt);
   }
 }

@@ -3,6 +3,7 @@ import https from 'node:https';
 import { isIP, type LookupFunction } from 'node:net';
 import type { LookupAddress } from 'node:dns';
 import { performance } from 'node:perf_hooks';
+import { parseRetryAfter } from '../retry/retry-after.js';
 import type { PinnedTarget } from './egress-guard.js';
 
 /**
@@ -75,25 +76,6 @@ export type WebhookSender = ((request: WebhookSendRequest) => Promise<WebhookSen
 
 /** Headers the caller must not set: they are the transport's, and smuggling them breaks framing. */
 const RESERVED_HEADERS = new Set(['host', 'content-length', 'transfer-encoding', 'connection', 'content-type', 'user-agent', 'expect', 'upgrade']);
-
-/**
- * Parses `Retry-After` (RFC 9110 §10.2.3): delta-seconds or an HTTP-date. Returns milliseconds
- * from `now` (0 for a date in the past), or undefined when absent or malformed.
- */
-export function parseRetryAfter(value: string | string[] | undefined, now: Date): number | undefined {
-  const raw = Array.isArray(value) ? value[0] : value;
-  if (raw === undefined) return undefined;
-  const text = raw.trim();
-  if (/^\d+$/.test(text)) {
-    const seconds = Number(text);
-    return Number.isSafeInteger(seconds) ? seconds * 1000 : undefined;
-  }
-  // HTTP-date always names a weekday and GMT; Date.parse alone would accept "5" or "tomorrow"-ish junk.
-  if (!/^[A-Za-z]{3},? .*GMT$|^[A-Za-z]+, \d{2}-[A-Za-z]{3}-\d{2}|^[A-Za-z]{3} [A-Za-z]{3} /.test(text)) return undefined;
-  const at = Date.parse(text);
-  if (Number.isNaN(at)) return undefined;
-  return Math.max(0, at - now.getTime());
-}
 
 function classifyError(err: NodeJS.ErrnoException): WebhookSendError {
   const code = err.code ?? '';
@@ -238,7 +220,7 @@ export function createWebhookSender(deps: WebhookSenderDeps): WebhookSender {
 
       const finishWithAnswer = (complete = false) => {
         const code = status ?? 0;
-        const retryAfterMs = parseRetryAfter(responseHeaders['retry-after'], now());
+        const retryAfterMs = parseRetryAfter(responseHeaders['retry-after'], now().getTime());
         const delivery = responseHeaders['webhook-delivery'];
         const ok = code >= 200 && code < 300;
         finish(

@@ -54,6 +54,35 @@ describe('GmailQuotaBudget', () => {
     expect(clock.now()).toBe(30_000);
   });
 
+  it('a rate limit without a time backs off 1 s, 2 s, 4 s … (full jitter, at least 1 s, capped), reset by a success', async () => {
+    const clock = fakeClock();
+    const draws = [0.5, 0.5, 0.5, 0, 0.5, 0.999, 0.5];
+    const budget = new GmailQuotaBudget({ ...clock, random: () => draws.shift() ?? 0.5 });
+    // Ceilings 1, 2, 4 s: half of each with random 0.5, but never under Google's 1 s.
+    expect([budget.rateLimited(undefined), budget.rateLimited(undefined), budget.rateLimited(undefined)]).toEqual([1000, 1000, 2000]);
+    expect(budget.rateLimited(undefined)).toBe(1000); // ceiling 8 s, random 0 → the 1 s floor
+    expect(budget.rateLimited(undefined)).toBe(8000); // ceiling 16 s
+    for (let i = 0; i < 10; i++) budget.rateLimited(undefined);
+    expect(budget.rateLimited(undefined)).toBeLessThanOrEqual(64_000);
+    // Every wait paused the budget: the next call starts after the longest one.
+    const t0 = clock.now();
+    await budget.take('getProfile');
+    expect(clock.now() - t0).toBeGreaterThan(0);
+    // A success resets the streak: the next rate limit's ceiling is 1 s again (it was 64 s).
+    budget.succeeded();
+    expect(budget.rateLimited(undefined)).toBe(1000);
+    expect(budget.rateLimited(undefined)).toBe(1000);
+    expect(budget.rateLimited(undefined)).toBe(2000);
+  });
+
+  it('a rate limit with a time (Retry-After or the sending limit’s message) waits exactly that', async () => {
+    const clock = fakeClock();
+    const budget = new GmailQuotaBudget({ ...clock });
+    expect(budget.rateLimited(42_000)).toBe(42_000);
+    await budget.take('getProfile');
+    expect(clock.now()).toBe(42_000);
+  });
+
   it('serves waiting calls in order', async () => {
     const clock = fakeClock();
     const budget = new GmailQuotaBudget({ unitsPerWindow: 40, windowMs: 1000, safetyFactor: 1, expiryMarginMs: 0, ...clock });

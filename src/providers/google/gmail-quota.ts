@@ -1,3 +1,5 @@
+import { Backoff } from '../../retry/backoff.js';
+
 /**
  * Client-side quota budget for one mailbox, so the adapter stays under Gmail's per-user limit
  * instead of discovering it through 429s. Costs and limits are configuration (Gmail changed them
@@ -41,6 +43,8 @@ export interface GmailQuotaOptions {
   expiryMarginMs?: number;
   now?: () => number;
   sleep?: (ms: number) => Promise<void>;
+  /** Uniform in [0, 1): jitter of the rate-limit backoff (tests pin it). */
+  random?: () => number;
 }
 
 /** Returned by take(): call settle() when the response (or failure) arrives. */
@@ -60,6 +64,12 @@ const PENALTY_FACTOR = 0.9;
 const MIN_FACTOR = 0.5;
 /** …and recovers by this fraction of the limit per window without another 429. */
 const RECOVERY_PER_WINDOW = 0.1;
+/**
+ * A 429/403 rate limit without a Retry-After: "retry a failed request after one second, then
+ * after two seconds, and then after four seconds … Start retry periods at least one second after
+ * the error" (handle-errors), with full jitter so a user's mailboxes do not return together.
+ */
+const RATE_LIMIT_BACKOFF = { baseMs: 1000, capMs: 64_000, floorMs: 1000 };
 
 /**
  * A sliding log of spend, exact against Google's rolling per-user window: a call counts from the
@@ -85,6 +95,9 @@ export class GmailQuotaBudget {
   private queue: Promise<unknown> = Promise.resolve();
   /** take() calls not yet granted. */
   private waiting = 0;
+  /** Rate limits in a row without a successful call in between (the backoff exponent). */
+  private rateLimitStreak = 0;
+  private readonly backoff: Backoff;
 
   constructor(opts: GmailQuotaOptions = {}) {
     this.windowMs = opts.windowMs ?? 60_000;
@@ -94,6 +107,7 @@ export class GmailQuotaBudget {
     this.now = opts.now ?? Date.now;
     this.sleep = opts.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
     if (this.limit <= 0) throw new Error('GmailQuotaBudget: unitsPerWindow * safetyFactor must be positive');
+    this.backoff = new Backoff(RATE_LIMIT_BACKOFF, { random: opts.random, now: this.now });
   }
 
   /** Waits until `method` fits in the budget, then records its cost. Settle the ticket on response. */
@@ -114,6 +128,24 @@ export class GmailQuotaBudget {
     if (this.waiting > 0 || this.pausedUntil > now || this.factor(now) < 1) return false;
     this.prune(now);
     return this.spent.length === 0;
+  }
+
+  /**
+   * Google said the user is rate limited. With a Retry-After (header or the time in a sending
+   * limit's message) that is the wait; without one the wait grows exponentially with jitter per
+   * rate limit in a row (1 s, 2 s, 4 s … up to 64 s). The budget pauses for it; the caller is
+   * told how long, so the job is re-queued for the same moment. Returns the wait in ms.
+   */
+  rateLimited(retryAfterMs: number | undefined): number {
+    this.rateLimitStreak += 1;
+    const wait = retryAfterMs ?? this.backoff.delayMs(this.rateLimitStreak);
+    this.pauseFor(wait);
+    return wait;
+  }
+
+  /** A call succeeded: the next rate limit starts the backoff from one second again. */
+  succeeded(): void {
+    this.rateLimitStreak = 0;
   }
 
   /** Honour a provider Retry-After: nothing is sent for this mailbox until it has passed. */

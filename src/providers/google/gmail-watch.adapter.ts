@@ -1,6 +1,6 @@
 import { gmail, type gmail_v1 } from '@googleapis/gmail';
 import type { AccessTokenSource, WatchInfo } from '../mail-provider.port.js';
-import { ProviderError } from '../provider-error.js';
+import { ProviderError, withRetryAfter } from '../provider-error.js';
 import type { GoogleEndpoints } from './google-endpoints.js';
 import { mapGoogleError } from './google-error.mapper.js';
 import { GmailQuotaBudget } from './gmail-quota.js';
@@ -47,7 +47,7 @@ export class GmailWatchAdapter {
     } catch (err) {
       ticket.settle();
       const mapped = mapGoogleError(err, 'watch');
-      if (mapped.kind === 'rate_limited' && mapped.retryAfterMs !== undefined) this.quota.pauseFor(mapped.retryAfterMs);
+      if (mapped.kind === 'rate_limited') throw withRetryAfter(mapped, this.quota.rateLimited(mapped.retryAfterMs));
       throw mapped;
     }
   }

@@ -12,7 +12,7 @@ import type {
   SyncCursor,
   WindowPage,
 } from '../mail-provider.port.js';
-import { ProviderError } from '../provider-error.js';
+import { ProviderError, withRetryAfter } from '../provider-error.js';
 import type { GoogleEndpoints } from './google-endpoints.js';
 import { readGmailRawMessage } from './gmail-raw-stream.js';
 import { mapGoogleError, type GoogleOperation } from './google-error.mapper.js';
@@ -121,12 +121,13 @@ export class GmailAdapter implements MailProvider {
       try {
         const res = await fn({ headers: { Authorization: `Bearer ${token}` }, timeout: this.timeoutMs });
         ticket.settle();
+        this.quota.succeeded();
         return res.data;
       } catch (err) {
         ticket.settle();
         const mapped = mapGoogleError(err, operation);
         if (mapped.status === 401 && attempt === 1) continue;
-        if (mapped.kind === 'rate_limited' && mapped.retryAfterMs !== undefined) this.quota.pauseFor(mapped.retryAfterMs);
+        if (mapped.kind === 'rate_limited') throw withRetryAfter(mapped, this.quota.rateLimited(mapped.retryAfterMs));
         throw mapped;
       }
     }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { mapGoogleError, parseRetryAfter } from './google-error.mapper.js';
+import { mapGoogleError } from './google-error.mapper.js';
 
 /** The shape gaxios gives a failed call: `response.{status, headers, data}`. */
 function gaxiosError(status: number, data: unknown, headers: Record<string, string> = {}) {
@@ -41,8 +41,31 @@ describe('mapGoogleError', () => {
     expect(e.cause).toBeUndefined();
   });
 
-  it('parses HTTP-date Retry-After values', () => {
-    expect(parseRetryAfter(new Date(10_000 + 5_000).toUTCString(), 10_000)).toBe(5000);
-    expect(parseRetryAfter('soon')).toBeUndefined();
+  it('reads an HTTP-date Retry-After with the shared RFC 9110 parser', () => {
+    const err = gaxiosError(429, envelope(429, 'rateLimitExceeded'), { 'retry-after': new Date(10_000 + 5_000).toUTCString() });
+    expect(mapGoogleError(err, 'messages.get', 10_000).retryAfterMs).toBe(5000);
+    expect(mapGoogleError(gaxiosError(429, envelope(429, 'rateLimitExceeded'), { 'retry-after': 'soon' }), 'messages.get').retryAfterMs).toBeUndefined();
+  });
+
+  it('leaves a 429/403 rate limit without any time undefined (the adapter backs off), not a fixed second', () => {
+    for (const err of [gaxiosError(429, envelope(429, 'rateLimitExceeded')), gaxiosError(403, envelope(403, 'userRateLimitExceeded', 'usageLimits'))]) {
+      expect(mapGoogleError(err, 'messages.get')).toMatchObject({ kind: 'rate_limited', retryAfterMs: undefined });
+    }
+  });
+
+  it('takes the sending limit’s time to retry from its message (no header), capped at a day, and never echoes it', () => {
+    const now = Date.parse('2026-03-02T10:00:00Z');
+    const sending = (message: string) => ({
+      error: { code: 429, message, errors: [{ message, domain: 'usageLimits', reason: 'rateLimitExceeded' }], status: 'RESOURCE_EXHAUSTED' },
+    });
+    const e = mapGoogleError(gaxiosError(429, sending('User-rate limit exceeded.  Retry after 2026-03-02T10:15:42.247Z (Mail sending)')), 'messages.send', now);
+    expect(e).toMatchObject({ kind: 'rate_limited', retryAfterMs: 15 * 60_000 + 42_247, reason: 'rateLimitExceeded' });
+    expect(e.message).not.toContain('Retry after');
+    // A header wins over the text; a time in the past means now; a far one is capped; junk is ignored.
+    const both = gaxiosError(429, sending('User-rate limit exceeded.  Retry after 2026-03-02T11:00:00Z (Mail sending)'), { 'retry-after': '30' });
+    expect(mapGoogleError(both, 'messages.send', now).retryAfterMs).toBe(30_000);
+    expect(mapGoogleError(gaxiosError(429, sending('Retry after 2026-03-02T09:00:00Z')), 'messages.send', now).retryAfterMs).toBe(0);
+    expect(mapGoogleError(gaxiosError(429, sending('Retry after 2027-03-02T09:00:00Z')), 'messages.send', now).retryAfterMs).toBe(86_400_000);
+    expect(mapGoogleError(gaxiosError(429, sending('Retry after tomorrow')), 'messages.send', now).retryAfterMs).toBeUndefined();
   });
 });

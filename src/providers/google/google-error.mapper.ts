@@ -1,3 +1,4 @@
+import { parseRetryAfter } from '../../retry/retry-after.js';
 import { ProviderError, type ProviderErrorKind } from '../provider-error.js';
 
 /** Which Gmail call failed: a 404 means "cursor expired" only for history.list. */
@@ -47,19 +48,29 @@ function header(headers: unknown, name: string): string | undefined {
   return typeof h === 'string' ? h : undefined;
 }
 
-/** Retry-After is delta-seconds or an HTTP-date (RFC 9110 10.2.3). */
-export function parseRetryAfter(value: string | undefined, now: number = Date.now()): number | undefined {
-  if (!value) return undefined;
-  if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000;
-  const at = Date.parse(value);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+/** Longest wait taken from a message's "Retry after" time: a rate limit is not a daily quota. */
+const MESSAGE_RETRY_AFTER_CAP_MS = 24 * 3_600_000;
+const MESSAGE_RETRY_AFTER = /\bRetry after (\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?Z)/;
+
+/**
+ * The user-rate limits (mail sending, forwarding rules…) give their time to retry only in the
+ * message text — "User-rate limit exceeded.  Retry after 2024-11-12T11:16:42.247Z (Mail sending)"
+ * (handle-errors: "with a time to retry") — not in a Retry-After header. Only that timestamp is
+ * read (the kind is decided by status and reason, never by text); ms from `now`, capped at a day.
+ */
+export function retryAfterFromMessage(message: unknown, now: number): number | undefined {
+  if (typeof message !== 'string') return undefined;
+  const m = MESSAGE_RETRY_AFTER.exec(message.slice(0, 1000));
+  const at = m?.[1] ? Date.parse(m[1]) : Number.NaN;
+  if (Number.isNaN(at)) return undefined;
+  return Math.min(MESSAGE_RETRY_AFTER_CAP_MS, Math.max(0, at - now));
 }
 
 /**
  * Pulls status / Google reason / OAuth error out of a gaxios error (any version: googleapis-common
  * bundles its own gaxios, so `instanceof` is not reliable) by shape, never by message text.
  */
-function facts(err: unknown): ErrorFacts {
+function facts(err: unknown, now: number): ErrorFacts {
   const e = record(err);
   const response = record(e?.response);
   const statusRaw = response?.status ?? e?.status;
@@ -83,7 +94,7 @@ function facts(err: unknown): ErrorFacts {
     status,
     reason,
     oauthError,
-    retryAfterMs: parseRetryAfter(header(response?.headers, 'retry-after')),
+    retryAfterMs: parseRetryAfter(header(response?.headers, 'retry-after'), now) ?? retryAfterFromMessage(apiError?.message ?? first?.message, now),
     networkCode: typeof code === 'string' && NETWORK_CODES.has(code) ? code : e?.name === 'AbortError' || e?.name === 'TimeoutError' ? String(e.name) : undefined,
   };
 }
@@ -93,9 +104,9 @@ function facts(err: unknown): ErrorFacts {
  * https://developers.google.com/workspace/gmail/api/guides/handle-errors
  * Messages are fixed strings: Google's own messages can echo request content.
  */
-export function mapGoogleError(err: unknown, operation: GoogleOperation): ProviderError {
+export function mapGoogleError(err: unknown, operation: GoogleOperation, now: number = Date.now()): ProviderError {
   if (err instanceof ProviderError) return err;
-  const f = facts(err);
+  const f = facts(err, now);
   const opts = { status: f.status, reason: f.reason ?? f.oauthError ?? f.networkCode };
   const make = (kind: ProviderErrorKind, message: string, extra: { retryAfterMs?: number } = {}) =>
     new ProviderError('google', kind, `Google ${operation}: ${message}`, { ...opts, ...extra });
@@ -112,7 +123,8 @@ export function mapGoogleError(err: unknown, operation: GoogleOperation): Provid
   }
   if (f.status === 401) return make('auth_revoked', 'access token rejected after refresh');
   if (f.status === 429 || (f.status === 403 && f.reason !== undefined && RATE_REASONS.has(f.reason))) {
-    return make('rate_limited', 'rate limited', { retryAfterMs: f.retryAfterMs ?? 1000 });
+    // No time given: undefined, and the adapter's budget backs off exponentially with jitter.
+    return make('rate_limited', 'rate limited', { retryAfterMs: f.retryAfterMs });
   }
   if (f.status === 404) {
     return operation === 'history.list' ? make('cursor_expired', 'history id is out of date') : make('not_found', 'not found');

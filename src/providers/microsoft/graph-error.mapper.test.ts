@@ -2,7 +2,7 @@ import { InteractionRequiredAuthError, ServerError } from '@azure/msal-node';
 import { GraphError } from '@microsoft/microsoft-graph-client';
 import { describe, expect, it } from 'vitest';
 import { ProviderError } from '../provider-error.js';
-import { mapGraphError, parseRetryAfterMs } from './graph-error.mapper.js';
+import { mapGraphError } from './graph-error.mapper.js';
 import { GraphResponseError } from './graph-request.runner.js';
 import { MsalNetworkError } from './msal-network.client.js';
 
@@ -64,10 +64,13 @@ describe('mapGraphError', () => {
     expect(mapGraphError(pe, 'read')).toBe(pe);
   });
 
-  it('parses Retry-After forms', () => {
-    expect(parseRetryAfterMs('0')).toBe(0);
-    expect(parseRetryAfterMs('1.5')).toBe(1500);
-    expect(parseRetryAfterMs('soon')).toBeUndefined();
-    expect(parseRetryAfterMs(null)).toBeUndefined();
+  it('reads Retry-After with the one RFC 9110 parser: integer seconds or a UTC HTTP-date, nothing else', () => {
+    const now = Date.parse('2026-03-02T10:00:00Z');
+    const wait = (h: string) => mapGraphError(failure(429, 'ApplicationThrottled', h), 'read', now).retryAfterMs;
+    expect(wait('0')).toBe(0);
+    expect(wait('Mon Mar  2 10:00:05 2026')).toBe(5000);
+    // Not delay-seconds (1*DIGIT): left to the runner's own backoff instead of guessed.
+    expect(wait('1.5')).toBeUndefined();
+    expect(wait('soon')).toBeUndefined();
   });
 });

@@ -2,6 +2,7 @@ import { AuthError, InteractionRequiredAuthError, ServerError } from '@azure/msa
 import { GraphError } from '@microsoft/microsoft-graph-client';
 import { ProviderError, type ProviderErrorKind } from '../provider-error.js';
 import { MsalNetworkError } from './msal-network.client.js';
+import { parseRetryAfter } from '../../retry/retry-after.js';
 
 export type GraphOperation = 'delta' | 'read' | 'write' | 'send' | 'subscription' | 'token';
 
@@ -27,15 +28,6 @@ function headerOf(headers: unknown, name: string): string | null {
     return typeof v === 'string' ? v : null;
   }
   return null;
-}
-
-/** Retry-After is seconds (Graph) or an HTTP date (RFC 9110); undefined when absent or unparsable. */
-export function parseRetryAfterMs(value: string | null | undefined, nowMs: number = Date.now()): number | undefined {
-  if (!value) return undefined;
-  const trimmed = value.trim();
-  if (/^\d+(\.\d+)?$/.test(trimmed)) return Math.round(Number(trimmed) * 1000);
-  const at = Date.parse(trimmed);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - nowMs);
 }
 
 function providerError(kind: ProviderErrorKind, message: string, opts: { status?: number; reason?: string; retryAfterMs?: number; cause?: unknown }): ProviderError {
@@ -96,7 +88,7 @@ export function mapGraphError(err: unknown, operation: GraphOperation, nowMs: nu
     if (CURSOR_CODES.has(lower)) return providerError('cursor_expired', `Graph sync state is gone (${code})`, base);
     if (status === 401) return providerError('auth_revoked', `Graph rejected the access token (${code ?? 'unauthorized'})`, base);
     if (status === 429 || (status === 503 && failure.retryAfter)) {
-      return providerError('rate_limited', `Graph throttled the request (${code ?? status})`, { ...base, retryAfterMs: parseRetryAfterMs(failure.retryAfter, nowMs) });
+      return providerError('rate_limited', `Graph throttled the request (${code ?? status})`, { ...base, retryAfterMs: parseRetryAfter(failure.retryAfter, nowMs) });
     }
     if (status === 404) return providerError('not_found', `Graph resource not found (${code ?? '404'})`, base);
     if (status === 410) return providerError('not_found', `Graph resource is gone (${code ?? '410'})`, base);

@@ -1,4 +1,5 @@
 import { ResponseType, type Client } from '@microsoft/microsoft-graph-client';
+import { Backoff } from '../../retry/backoff.js';
 import { isProviderError } from '../provider-error.js';
 import type { ConcurrencyLimiter } from './concurrency-limiter.js';
 import { mapGraphError, type GraphFailure, type GraphOperation } from './graph-error.mapper.js';
@@ -22,6 +23,8 @@ export interface GraphRunnerOptions {
   maxRetryWaitMs?: number;
   sleep?: (ms: number) => Promise<void>;
   now?: () => number;
+  /** Uniform in [0, 1) for the backoff jitter (tests pin it). */
+  random?: () => number;
 }
 
 /** A non-2xx Graph answer, carrying only status, code and Retry-After (never the message text). */
@@ -58,6 +61,8 @@ export class GraphRequestRunner {
   private readonly maxRetryWaitMs: number;
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly now: () => number;
+  private readonly throttleBackoff: Backoff;
+  private readonly transientBackoff: Backoff;
 
   constructor(
     private readonly client: Client,
@@ -68,6 +73,9 @@ export class GraphRequestRunner {
     this.maxRetryWaitMs = options.maxRetryWaitMs ?? 30_000;
     this.sleep = options.sleep ?? realSleep;
     this.now = options.now ?? Date.now;
+    // A 429 without Retry-After (Graph normally sends one): 1 s, 2 s, 4 s … with full jitter.
+    this.throttleBackoff = new Backoff({ baseMs: 1000, capMs: Math.max(1000, this.maxRetryWaitMs), floorMs: 1000 }, { random: options.random, now: this.now });
+    this.transientBackoff = new Backoff({ baseMs: 250, capMs: 5000 }, { random: options.random, now: this.now });
   }
 
   /** Any function that performs one HTTP exchange, retried and mapped the same way as Graph calls. */
@@ -79,14 +87,14 @@ export class GraphRequestRunner {
         const pe = isProviderError(err) ? err : mapGraphError(err, operation, this.now());
         const canRetry = attempt < this.maxRetries;
         if (pe.kind === 'rate_limited' && canRetry) {
-          const wait = pe.retryAfterMs ?? 1000 * 2 ** attempt;
+          const wait = pe.retryAfterMs ?? this.throttleBackoff.delayMs(attempt + 1);
           if (wait <= this.maxRetryWaitMs) {
             this.limiter.pauseFor(wait);
             continue;
           }
         }
         if (pe.kind === 'transient' && idempotent && canRetry) {
-          await this.sleep(Math.min(250 * 2 ** attempt, 5000));
+          await this.sleep(this.transientBackoff.delayMs(attempt + 1));
           continue;
         }
         throw pe;
