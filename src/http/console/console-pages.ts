@@ -130,7 +130,7 @@ export function tenantPage(csrf: string, tenant: TenantOverview, endpoints: Endp
 <td>${e.enabled ? badge('enabled') : html`${badge('disabled')}${e.disabledReason ? html`<br><span class="muted">${e.disabledReason}</span>` : ''}`}</td>
 <td>${e.deadDeliveries}</td><td>${e.previousSecretExpiresAt ? html`previous secret valid until ${when(e.previousSecretExpiresAt)}` : html`<span class="muted">—</span>`}</td>
 <td><form method="post" action="/admin/endpoints/${encodeURIComponent(e.endpointId)}/rotate-secret" class="inline">
-<input type="hidden" name="_csrf" value="${csrf}"><button type="submit" class="secondary" aria-label="Rotate the signing secret of ${e.endpointId}">Rotate secret</button></form></td></tr>`,
+<input type="hidden" name="_csrf" value="${csrf}"><button type="submit" class="secondary" aria-label="Rotate secret of ${e.endpointId}">Rotate secret</button></form></td></tr>`,
   );
   return layout(
     { title: tenant.name, csrf, current: 'tenants' },

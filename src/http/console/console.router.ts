@@ -67,7 +67,9 @@ export function createConsoleRouter(deps: ConsoleDeps): Router {
   router.use('/admin', (_req, res, next) => {
     res.setHeader('content-security-policy', CONSOLE_CSP);
     res.setHeader('cache-control', 'no-store');
-    res.setHeader('referrer-policy', 'no-referrer');
+    // Not no-referrer: under it Chromium sends `Origin: null` with same-origin form posts, which
+    // the origin check would refuse. same-origin still sends nothing to other sites.
+    res.setHeader('referrer-policy', 'same-origin');
     res.locals.route = '/admin';
     next();
   });
