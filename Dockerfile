@@ -36,6 +36,7 @@ RUN npm ci --omit=dev --omit=optional --ignore-scripts --no-audit --no-fund && n
 COPY --from=build /app/dist ./dist
 COPY bin ./bin
 COPY prisma/migrations ./prisma/migrations
+COPY prisma/keystore-migrations ./prisma/keystore-migrations
 # Embedded-database folder (used only without DATABASE_URL) must be writable by the app user.
 RUN mkdir -p /app/data && chown node:node /app/data
 # The official image's unprivileged user.

@@ -59,6 +59,8 @@ export interface CoreOptions {
   logger?: Logger;
   /** Job polling interval; tests use a short one. */
   jobPollingSeconds?: number;
+  /** Only `mailbox-connector restore`, which finishes the restore the marker stands for. */
+  allowRestorePending?: boolean;
 }
 
 export async function createCore(config: Config, opts: CoreOptions): Promise<Core> {
@@ -69,7 +71,7 @@ export async function createCore(config: Config, opts: CoreOptions): Promise<Cor
   let keystore: KeystoreDatabase | undefined;
   try {
     // An interrupted restore may have brought back keys of purged mailboxes: never serve then.
-    assertNoRestorePending(config.database.dataDir);
+    if (!opts.allowRestorePending) assertNoRestorePending(config.database.dataDir);
     // Every running sync holds one pooled connection for its advisory lock (SyncLockRepository) and
     // needs another for its ingest transactions: the pool grows with the sync slots.
     db = await openDatabase({ databaseUrl: config.database.url, dataDir: config.database.dataDir, poolSize: Math.max(10, syncConcurrency(config, !config.database.url) + 6) });

@@ -22,6 +22,7 @@ import { GOOGLE_ENDPOINTS } from '../providers/google/google-endpoints.js';
 import { BreakGlassRepository } from '../storage/break-glass.repository.js';
 import { DataSubjectRepository } from '../storage/data-subject.repository.js';
 import { PurgeRepository } from '../storage/purge.repository.js';
+import { RestoreRepository } from '../storage/restore.repository.js';
 import { RetentionRepository } from '../storage/retention.repository.js';
 import { SyncLockRepository } from '../storage/sync-lock.repository.js';
 import { OutboxService } from '../events/outbox.service.js';
@@ -223,6 +224,18 @@ export async function lifecycleModule(core: Core, opts: LifecycleModuleOptions =
         input: z.strictObject({}),
         async run(_input, ctx) {
           return purges.sweepShredded({ actorType: 'ops', actorId: ctx.actorId });
+        },
+      }),
+      defineOps({
+        name: 'events.releaseHeld',
+        summary: 'after a restore: send the webhook deliveries held since then (or cancel them with discard: true); audited',
+        input: z.strictObject({ discard: z.boolean().default(false) }),
+        async run({ discard }, ctx) {
+          const restoreRepo = new RestoreRepository(core.prisma);
+          const held = await restoreRepo.countHeld();
+          const changed = await restoreRepo.releaseHeld(discard ? 'discard' : 'release', core.clock());
+          await core.audit.record({ actorType: 'ops', actorId: ctx.actorId, action: discard ? 'events.held_discarded' : 'events.held_released', metadata: { deliveries: changed } });
+          return { held, [discard ? 'discarded' : 'released']: changed };
         },
       }),
       defineOps({

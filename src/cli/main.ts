@@ -96,6 +96,35 @@ program
     print(await runMigrate(config()));
   });
 
+program
+  .command('backup')
+  .requiredOption('--out <dir>', 'a new or empty folder for the two backup files and their manifest')
+  .description('back up the data and the key store to separate files; prints how long each may be kept')
+  .action(async (o: { out: string }) => {
+    const { runBackup } = await import('./backup-runner.js');
+    print(await runBackup(config(), o.out));
+  });
+
+program
+  .command('restore')
+  .requiredOption('--from <dir>', 'a folder written by backup')
+  .option('--accept-missing-ledger', 'restore although the current key store (and its shred ledger) cannot be read')
+  .description('restore a backup (service stopped); destroys again the keys of mailboxes purged since, holds undelivered webhooks')
+  .action(async (o: { from: string; acceptMissingLedger?: boolean }) => {
+    const { runRestore } = await import('./backup-runner.js');
+    print(await runRestore(config(), o.from, { acceptMissingLedger: Boolean(o.acceptMissingLedger) }));
+  });
+
+program
+  .command('keystore')
+  .description('the key store (data keys and shred ledger)')
+  .command('migrate')
+  .description('move the data keys of an install from before the key store out of the data database (once)')
+  .action(async () => {
+    const { runKeystoreMigrate } = await import('./backup-runner.js');
+    print(await runKeystoreMigrate(config()));
+  });
+
 const tenants = program.command('tenants').description('manage tenants');
 tenants
   .command('create')
@@ -171,6 +200,12 @@ events
     if (eventId && o.since) throw new CliError('give an event id or --since <iso>, not both');
     await ops('events.replay', eventId ? { eventId } : { since: o.since });
   });
+
+events
+  .command('release-held')
+  .option('--discard', 'cancel them instead of sending them')
+  .description('after a restore: send (or --discard) the webhook deliveries held since the restore')
+  .action(async (o: { discard?: boolean }) => ops('events.releaseHeld', { discard: Boolean(o.discard) }));
 
 program
   .command('keys')

@@ -198,6 +198,7 @@ export class PayloadBuilder {
       text: c.text,
       html: c.html,
       safeHtml: await this.deps.viewer.safeHtml(row, c),
+      ...this.deps.viewer.reply(c),
       isAutoReply: row.isAutoReply,
       isBounce: row.isBounce,
       attachments: attachments.map((a) => ({ id: a.id, filename: a.filename, contentType: a.contentType, size: a.size, contentId: a.contentId, isInline: a.isInline, scanStatus: a.scanStatus })),

@@ -392,6 +392,7 @@ export class IngestService {
       text: parsed.text,
       html: parsed.html,
       ...(parsed.safeHtml !== undefined ? { safeHtml: parsed.safeHtml } : {}),
+      ...(parsed.reply !== undefined ? { replyText: parsed.reply.replyText, signature: parsed.reply.signature, forwarded: parsed.reply.forwarded } : {}),
       headers: headerRecord(parsed),
       autoReplyReason: classification.autoReplyReason ?? null,
       bounceReason: classification.bounceReason ?? null,

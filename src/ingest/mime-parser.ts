@@ -4,6 +4,7 @@ import type { Readable } from 'node:stream';
 import { MailParser } from 'mailparser';
 import type { AddressObject, AttachmentStream, EmailAddress, HeaderLines, Headers, MessageText } from 'mailparser';
 import type { AttachmentMeta, AttachmentSink } from './attachment-sink.port.js';
+import type { ReplyParts } from '../messages/reply-extraction.js';
 import type { ScanVerdict } from '../scan/scanner.port.js';
 import { AttachmentSinkError, MimeSourceError } from './mime-parse.errors.js';
 import { MAX_REFERENCES, normalizeMessageId, parseInReplyTo, parseMessageIdList } from './message-id.js';
@@ -86,6 +87,8 @@ export interface ParsedMessage {
   html: string | null;
   /** `html` sanitised for display; set after parsing by addDerivedContent (derived-content.ts). */
   safeHtml?: string | null;
+  /** Reply text, signature and forward detection; set after parsing by addDerivedContent (derived-content.ts). */
+  reply?: ReplyParts;
   headers: ClassificationHeaders;
   attachments: ParsedAttachment[];
   /** Bytes read from the source. For an oversize message: bytes read before stopping. */

@@ -30,6 +30,21 @@ export const messageContentSchema = z.object({
    * stored before it existed: readers compute it from `html` then.
    */
   safeHtml: z.string().nullable().optional(),
+  /**
+   * Reply text (without quoted history), signature and forwarded-message facts
+   * (messages/reply-extraction.ts), computed once at ingest. Absent in rows stored before they
+   * existed: readers compute them from `text` and `subject` then.
+   */
+  replyText: z.string().nullable().optional(),
+  signature: z.string().nullable().optional(),
+  forwarded: z
+    .object({
+      from: z.object({ name: z.string().nullable(), address: z.string().nullable() }).nullable(),
+      date: z.string().nullable(),
+      subject: z.string().nullable(),
+    })
+    .nullable()
+    .optional(),
   /** Only the headers classification and threading looked at (auto-submitted, precedence, …). */
   headers: z.record(z.string(), z.string()),
   autoReplyReason: z.string().nullable().default(null),

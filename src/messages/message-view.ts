@@ -3,6 +3,7 @@ import type { DataKeyService } from '../crypto/data-key.service.js';
 import { ATTACHMENT_CONTENT_ID_AAD, ATTACHMENT_FILENAME_AAD, decodeMessageContent, MESSAGE_CONTENT_AAD, type MessageContent } from '../mailboxes/message-content.js';
 import type { AttachmentRecord, MessageRecord } from '../storage/message-read.repository.js';
 import { contentIdKey, rewriteCidUrls } from './inline-images.js';
+import { extractReply, type ReplyParts } from './reply-extraction.js';
 import { blockRemoteImages, sanitizeEmailHtml } from './safe-html.js';
 
 export const SCAN_STATUSES = ['pending', 'clean', 'infected', 'error', 'unscannable'] as const;
@@ -47,6 +48,23 @@ export const messageSummarySchema = z
   .meta({ id: 'MessageSummary' });
 export type MessageSummary = z.infer<typeof messageSummarySchema>;
 
+/** Reply text, signature and forwarded facts (docs/api.md, "Reply text, signature, forwarded"). */
+export const replyFieldsShape = {
+  replyText: z.string().nullable().meta({
+    description:
+      'The text without the quoted history ("On … wrote:", "-----Original Message-----", Outlook header blocks, > quotes), signature included. Null only when the message has no text; never empty for a non-empty text (the whole text when nothing is recognised)',
+  }),
+  signature: z.string().nullable().meta({ description: 'The trailing signature block of replyText when one is detected (replyText ends with it), else null' }),
+  forwarded: z
+    .object({
+      from: z.object({ name: z.string().nullable(), address: z.string().nullable() }).nullable(),
+      date: z.string().nullable().meta({ description: 'As written in the forwarded header (free text)' }),
+      subject: z.string().nullable(),
+    })
+    .nullable()
+    .meta({ id: 'ForwardedMessage', description: 'Set when the message forwards another one (subject "Fwd:"/"TR:"/"WG:"… and a forwarded header in the text): that message’s sender, date and subject' }),
+};
+
 export const messageSchema = messageSummarySchema
   .extend({
     internetMessageId: z.string().nullable(),
@@ -63,6 +81,7 @@ export const messageSchema = messageSummarySchema
         description:
           'The HTML sanitised for display (no scripts, handlers, forms, frames, style elements, unsafe URLs or CSS); remote images turned off when the tenant blocks them (docs/api.md, "safeHtml")',
       }),
+    ...replyFieldsShape,
   })
   .meta({ id: 'Message' });
 export type MessageView = z.infer<typeof messageSchema>;
@@ -141,6 +160,12 @@ export class MessageViewer {
     };
   }
 
+  /** Reply text, signature and forwarded facts: stored at ingest, computed here for rows stored before. */
+  reply(c: MessageContent): ReplyParts {
+    if (c.replyText !== undefined) return { replyText: c.replyText, signature: c.signature ?? null, forwarded: c.forwarded ?? null };
+    return extractReply(c.text, c.subject);
+  }
+
   /**
    * The whole message. With `inlineImageUrl`, `cid:` references in `html` and `safeHtml` that
    * name one of this message's attachments are rewritten to that attachment's URL.
@@ -166,6 +191,7 @@ export class MessageViewer {
       text: c.text,
       html,
       safeHtml,
+      ...this.reply(c),
     };
   }
 }

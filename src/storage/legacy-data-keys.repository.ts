@@ -1,3 +1,4 @@
+import pg from 'pg';
 import type { DekOwnerType, StoredDataKey } from '../crypto/data-key.port.js';
 import type { SqlExecutor } from './sql-executor.port.js';
 
@@ -45,5 +46,22 @@ export class LegacyDataKeysRepository {
 
   async drop(): Promise<void> {
     await this.sql.exec('DROP TABLE IF EXISTS "data_keys"');
+  }
+}
+
+/** Keys still in the data database at `url`, over a short-lived connection of its own. */
+export async function countLegacyDataKeys(url: string): Promise<number> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000 });
+  client.on('error', () => undefined);
+  await client.connect();
+  try {
+    return await new LegacyDataKeysRepository({
+      query: async (text, values) => ({ rows: (await client.query(text, values as unknown[] | undefined)).rows }),
+      exec: async (script) => {
+        await client.query(script);
+      },
+    }).count();
+  } finally {
+    await client.end().catch(() => undefined);
   }
 }
