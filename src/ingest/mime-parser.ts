@@ -1,9 +1,11 @@
 import { createHash } from 'node:crypto';
 import { finished } from 'node:stream/promises';
-import type { Readable } from 'node:stream';
-import { MailParser } from 'mailparser';
+import { Readable } from 'node:stream';
 import type { AddressObject, AttachmentStream, EmailAddress, HeaderLines, Headers, MessageText } from 'mailparser';
+import { AttachmentNamer, isAttachedMessage } from './attachment-names.js';
 import type { AttachmentMeta, AttachmentSink } from './attachment-sink.port.js';
+import { TicketMailParser } from './ticket-mail-parser.js';
+import { isTnef, parseTnef, TnefError, type TnefAttachment } from './tnef.js';
 import type { ReplyParts } from '../messages/reply-extraction.js';
 import type { ScanVerdict } from '../scan/scanner.port.js';
 import { AttachmentSinkError, MimeSourceError } from './mime-parse.errors.js';
@@ -15,11 +17,25 @@ export const DEFAULT_MAX_TEXT_CHARS = 2 * 1024 * 1024;
 export const DEFAULT_MAX_HTML_CHARS = 4 * 1024 * 1024;
 /** mailsplit refuses a header block above 1 MiB (EMAXLEN); we capture the same amount ourselves. */
 const MAX_HEAD_BYTES = 1024 * 1024;
+/**
+ * A winmail.dat is read whole to be unpacked (TNEF has no streaming order: names may follow the
+ * data). Above this it is stored as it came, one opaque attachment.
+ */
+const MAX_TNEF_BYTES = 32 * 1024 * 1024;
+/** How much of an attached message is read ahead for its subject (its name). */
+const MAX_ATTACHED_HEAD_BYTES = 64 * 1024;
+/** The message's first declared charset is looked for in its first bytes (the header-bytes fallback). */
+const CHARSET_SNIFF_BYTES = 64 * 1024;
+
+export { sanitizeFilename } from './attachment-names.js';
 
 export interface MailAddress {
   name: string;
-  /** Local part as written, domain lower-cased (RFC 5321 §2.4: only the domain is case-insensitive). */
-  address: string;
+  /**
+   * Local part as written, domain lower-cased (RFC 5321 §2.4: only the domain is case-insensitive).
+   * Null for a name without an address (`From: MAILER-DAEMON (Mail Delivery System)`).
+   */
+  address: string | null;
 }
 
 /** Raw (decoded) header values the classifier needs. First occurrence; null when absent. */
@@ -129,7 +145,7 @@ export async function parseMime(raw: Readable, options: ParseMimeOptions): Promi
   const maxHtml = options.maxHtmlChars ?? DEFAULT_MAX_HTML_CHARS;
   const now = options.now ?? (() => new Date());
 
-  const parser = new MailParser({
+  const parser = new TicketMailParser({
     checksumAlgo: 'sha256',
     // Presentation helpers we do not need: they cost CPU on every message and inlining cid:
     // images as data: URLs would copy attachment bytes into the HTML.
@@ -152,16 +168,25 @@ export async function parseMime(raw: Readable, options: ParseMimeOptions): Promi
   let parseError: ParseErrorCode | null = null;
   let sourceFailure: unknown = null;
   let sinkFailure: AttachmentSinkError | null = null;
-  let current: Readable | null = null;
   let textItem: (MessageText & { textConversionError?: Error }) | null = null;
   const attachments: ParsedAttachment[] = [];
+  // The streams of the attachment being delivered (mailparser's, and our read-ahead wrapper).
+  let current: Readable[] = [];
 
   const stop = (): void => {
     if (stopped) return;
     stopped = true;
-    current?.destroy(new Error('message cut short'));
+    for (const stream of current) stream.destroy(new Error('message cut short'));
     parser.destroy();
   };
+  // mailsplit's limits (1,000 parts, header size) surface as a parser 'error' while an attachment
+  // may be streaming to the sink: without this the sink waited for content that never ended and
+  // the parse never finished.
+  parser.on('error', (err: unknown) => {
+    if (stopped) return;
+    parseError = parserErrorCode(err);
+    stop();
+  });
 
   const feed = async (): Promise<void> => {
     try {
@@ -177,11 +202,13 @@ export async function parseMime(raw: Readable, options: ParseMimeOptions): Promi
           total += buf.length;
           oversize = true;
           sniffer.push(fits);
+          if (parser.charsetHint === null && total - buf.length < CHARSET_SNIFF_BYTES) parser.charsetHint = sniffCharset(fits);
           if (fits.length > 0 && !parser.write(fits)) await drainOrClose(parser);
           break;
         }
         total += buf.length;
         sniffer.push(buf);
+        if (parser.charsetHint === null && total - buf.length < CHARSET_SNIFF_BYTES) parser.charsetHint = sniffCharset(buf);
         if (!parser.write(buf)) await drainOrClose(parser);
       }
       if (!stopped) parser.end();
@@ -193,31 +220,22 @@ export async function parseMime(raw: Readable, options: ParseMimeOptions): Promi
     }
   };
 
+  const namer = new AttachmentNamer();
+  let ordinal = 0;
+
   const consume = async (): Promise<void> => {
-    let ordinal = 0;
     try {
       for await (const item of parser as AsyncIterable<AttachmentStream | MessageText>) {
         if (item.type === 'text') {
           textItem = item;
           continue;
         }
-        const meta = toMeta(item, ordinal++);
         if (stopped) {
           item.content.resume();
           item.release?.();
           continue;
         }
-        const outcome = await deliverAttachment(item, meta);
-        if (outcome.kind === 'sink_failed') {
-          sinkFailure = new AttachmentSinkError(meta.ordinal, { cause: outcome.cause });
-          stop();
-          return;
-        }
-        if (outcome.kind === 'content_failed' && !stopped) {
-          parseError = 'malformed';
-          stop();
-        }
-        attachments.push(outcome.attachment);
+        if (!(await handleAttachment(item))) return;
         item.release?.();
       }
     } catch (err) {
@@ -228,18 +246,74 @@ export async function parseMime(raw: Readable, options: ParseMimeOptions): Promi
     }
   };
 
+  /** One MIME attachment (a winmail.dat: each file in it). False when the sink failed (stop). */
+  const handleAttachment = async (item: AttachmentStream): Promise<boolean> => {
+    const contentType = (item.contentType || 'application/octet-stream').toLowerCase();
+    const fromItem = (): Digest => ({ size: item.size ?? 0, sha256: item.checksum ?? null });
+    current = [item.content];
+    if (isTnefPart(contentType, item.filename)) {
+      const ahead = await readAhead(item.content, MAX_TNEF_BYTES, NEVER);
+      const files = ahead.done ? unpackTnef(Buffer.concat(ahead.chunks, ahead.size)) : null;
+      if (files) {
+        for (const file of files) {
+          const type = file.contentType ?? 'application/octet-stream';
+          const meta: AttachmentMeta = {
+            ordinal: ordinal++,
+            filename: namer.name(file.filename, type),
+            contentType: type,
+            contentDisposition: 'attachment',
+            contentId: file.contentId,
+            related: false,
+            partId: item.partId ?? null,
+          };
+          const digest: Digest = { size: file.data.length, sha256: createHash('sha256').update(file.data).digest('hex') };
+          if (!(await settle(meta, Readable.from([file.data], { objectMode: false }), () => digest))) return false;
+          if (stopped) break;
+        }
+        return true;
+      }
+      return settle(toMeta(item, ordinal++, namer.name(item.filename ?? null, contentType)), ahead.rest(), fromItem);
+    }
+    if (isAttachedMessage(contentType) && !item.filename) {
+      const ahead = await readAhead(item.content, MAX_ATTACHED_HEAD_BYTES, (joined) => findHeaderEnd(joined) >= 0);
+      const head = ahead.failed ? null : await parseHeaderBlock(Buffer.concat(ahead.chunks, ahead.size));
+      const subject = head ? stringHeader(head.headers, 'subject') : null;
+      return settle(toMeta(item, ordinal++, namer.name(null, contentType, subject)), ahead.rest(), fromItem);
+    }
+    return settle(toMeta(item, ordinal++, namer.name(item.filename ?? null, contentType)), item.content, fromItem);
+  };
+
+  /** Delivers one attachment to the sink and records the outcome. False when the sink failed. */
+  const settle = async (meta: AttachmentMeta, content: Readable, digest: () => Digest): Promise<boolean> => {
+    const outcome = await deliverAttachment(meta, content, digest);
+    current = [];
+    if (outcome.kind === 'sink_failed') {
+      sinkFailure = new AttachmentSinkError(meta.ordinal, { cause: outcome.cause });
+      stop();
+      return false;
+    }
+    if (outcome.kind === 'content_failed' && !stopped) {
+      parseError = 'malformed';
+      stop();
+    }
+    attachments.push(outcome.attachment);
+    return true;
+  };
+
   type Delivery =
     | { kind: 'ok' | 'content_failed'; attachment: ParsedAttachment }
     | { kind: 'sink_failed'; cause: unknown };
 
-  const deliverAttachment = async (item: AttachmentStream, meta: AttachmentMeta): Promise<Delivery> => {
-    const content = item.content;
+  const deliverAttachment = async (meta: AttachmentMeta, content: Readable, digest: () => Digest): Promise<Delivery> => {
     let contentFailed = false;
+    current = [...new Set([...current, content])];
     // Always listen: a decoder error or our own abort must never surface as an unhandled 'error'.
-    content.on('error', () => {
-      if (!stopped) contentFailed = true;
-    });
-    current = content;
+    for (const stream of current) {
+      stream.on('error', () => {
+        if (!stopped) contentFailed = true;
+      });
+    }
+    if (stopped) content.destroy(new Error('message cut short'));
     let id: string | null = null;
     let scan: ScanVerdict | null = null;
     let sinkError: unknown = null;
@@ -255,12 +329,12 @@ export async function parseMime(raw: Readable, options: ParseMimeOptions): Promi
       content.resume();
       await finished(content).catch(() => undefined);
     }
-    current = null;
     const cut = stopped || contentFailed;
     if (sinkError !== null && !cut) return { kind: 'sink_failed', cause: sinkError };
+    const { size, sha256 } = digest();
     const attachment: ParsedAttachment = cut
-      ? { ...meta, id, status: 'truncated', sizeBytes: item.size ?? 0, sha256: null, scan: null }
-      : { ...meta, id, status: 'stored', sizeBytes: item.size ?? 0, sha256: item.checksum ?? null, scan };
+      ? { ...meta, id, status: 'truncated', sizeBytes: size, sha256: null, scan: null }
+      : { ...meta, id, status: 'stored', sizeBytes: size, sha256, scan };
     return { kind: contentFailed ? 'content_failed' : 'ok', attachment };
   };
 
@@ -279,14 +353,17 @@ export async function parseMime(raw: Readable, options: ParseMimeOptions): Promi
 
   // When reading stopped before mailparser emitted the root headers (oversize, broken body), parse
   // the header block we captured on the side with a fresh parser.
+  // A header block mailsplit refuses (over 1 MiB) gets its essential headers salvaged, so the
+  // message is never announced blank.
   if (headers === null) {
-    const recovered = await parseHeaderBlock(head.block());
+    const block = head.block();
+    const overLimit = block.length >= MAX_HEAD_BYTES;
+    const recovered = overLimit ? await parseHeaderBlock(salvageHeaderBlock(block)) : await parseHeaderBlock(block);
     if (recovered) {
       headers = recovered.headers;
       headerLines = recovered.lines;
-    } else if (parseError === null) {
-      parseError = head.block().length >= MAX_HEAD_BYTES ? 'limit_exceeded' : 'no_headers';
     }
+    if (parseError === null && (overLimit || !recovered)) parseError = overLimit ? 'limit_exceeded' : 'no_headers';
   }
 
   return buildMessage({
@@ -306,7 +383,7 @@ export async function parseMime(raw: Readable, options: ParseMimeOptions): Promi
   });
 }
 
-function drainOrClose(stream: MailParser): Promise<void> {
+function drainOrClose(stream: TicketMailParser): Promise<void> {
   return new Promise((resolve) => {
     const done = (): void => {
       stream.off('drain', done);
@@ -324,10 +401,10 @@ function parserErrorCode(err: unknown): ParseErrorCode {
   return code === 'EMAXLEN' ? 'limit_exceeded' : 'malformed';
 }
 
-function toMeta(item: AttachmentStream, ordinal: number): AttachmentMeta {
+function toMeta(item: AttachmentStream, ordinal: number, filename: string): AttachmentMeta {
   return {
     ordinal,
-    filename: sanitizeFilename(item.filename),
+    filename,
     contentType: (item.contentType || 'application/octet-stream').toLowerCase(),
     contentDisposition: item.contentDisposition ? item.contentDisposition.toLowerCase() : null,
     contentId: item.cid ? item.cid : null,
@@ -336,14 +413,99 @@ function toMeta(item: AttachmentStream, ordinal: number): AttachmentMeta {
   };
 }
 
-/** Filenames are attacker-chosen: drop any path, control and bidi-override characters, cap length. */
-export function sanitizeFilename(name: string | undefined | null): string | null {
-  if (!name) return null;
-  const base = name.replace(/\\/g, '/').split('/').pop() ?? '';
-  // eslint-disable-next-line no-control-regex
-  const cleaned = base.replace(/[\u0000-\u001f\u007f\u202a-\u202e\u2066-\u2069]/g, '').trim();
-  if (cleaned === '' || cleaned === '.' || cleaned === '..') return null;
-  return cleaned.length > 255 ? cleaned.slice(0, 255) : cleaned;
+interface Digest {
+  size: number;
+  sha256: string | null;
+}
+
+const TNEF_TYPES = new Set(['application/ms-tnef', 'application/vnd.ms-tnef']);
+
+/** Outlook labels TNEF application/ms-tnef; some gateways relabel it octet-stream and keep the name. */
+function isTnefPart(contentType: string, filename: string | undefined): boolean {
+  return TNEF_TYPES.has(contentType) || (contentType === 'application/octet-stream' && /^winmail\.dat$/i.test(filename?.trim() ?? ''));
+}
+
+/** The files of a winmail.dat, or null when it is not TNEF, is broken or holds none (kept as it came). */
+function unpackTnef(bytes: Buffer): TnefAttachment[] | null {
+  if (!isTnef(bytes)) return null;
+  try {
+    const files = parseTnef(bytes);
+    return files.length > 0 ? files : null;
+  } catch (err) {
+    if (err instanceof TnefError) return null;
+    throw err;
+  }
+}
+
+interface ReadAhead {
+  chunks: Buffer[];
+  size: number;
+  /** The content ended within the read-ahead. */
+  done: boolean;
+  /** The content failed (cut short) while reading ahead. */
+  failed: boolean;
+  /** The whole content again: what was read ahead, then the rest as it streams. */
+  rest(): Readable;
+}
+
+/**
+ * Reads up to `limit` bytes of an attachment (until `enough` says so) without losing them: the
+ * sink still gets the whole content from `rest()`, with backpressure for the part not read yet.
+ */
+async function readAhead(content: Readable, limit: number, enough: (joined: Buffer) => boolean): Promise<ReadAhead> {
+  const it = (content as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let done = false;
+  let failed: unknown = null;
+  let joined = Buffer.alloc(0);
+  try {
+    while (size < limit) {
+      const r = await it.next();
+      if (r.done) {
+        done = true;
+        break;
+      }
+      const buf = typeof r.value === 'string' ? Buffer.from(r.value) : r.value;
+      chunks.push(buf);
+      size += buf.length;
+      if (enough !== NEVER) {
+        joined = Buffer.concat([joined, buf]);
+        if (enough(joined)) break;
+      }
+    }
+  } catch (err) {
+    failed = err ?? new Error('attachment content failed');
+  }
+  return {
+    chunks,
+    size,
+    done,
+    failed: failed !== null,
+    rest: () =>
+      Readable.from(
+        (async function* () {
+          yield* chunks;
+          if (failed !== null) throw failed;
+          if (done) return;
+          for (let r = await it.next(); !r.done; r = await it.next()) yield r.value;
+        })(),
+        { objectMode: false },
+      ),
+  };
+}
+
+const NEVER = (): boolean => false;
+
+const DECLARED_CHARSET = /charset\s*=\s*"?([A-Za-z0-9_.:+-]{1,40})/gi;
+
+/** The first charset a message declares that is not ASCII/UTF-8: the fallback for its raw 8-bit header bytes. */
+function sniffCharset(buf: Buffer): string | null {
+  for (const m of buf.toString('latin1').matchAll(DECLARED_CHARSET)) {
+    const cs = m[1]!.toLowerCase();
+    if (!/^(us-?ascii|utf-?8)$/.test(cs)) return cs;
+  }
+  return null;
 }
 
 /** Keeps the root header block (up to the first empty line) as it streams past. */
@@ -387,7 +549,7 @@ function findHeaderEnd(buf: Buffer): number {
 
 async function parseHeaderBlock(block: Buffer): Promise<{ headers: Headers; lines: HeaderLines } | null> {
   if (block.length === 0) return null;
-  const parser = new MailParser({ skipTextToHtml: true, skipTextLinks: true, skipImageLinks: true });
+  const parser = new TicketMailParser({ skipTextToHtml: true, skipTextLinks: true, skipImageLinks: true });
   let result: { headers: Headers; lines: HeaderLines } | null = null;
   let headers: Headers | null = null;
   parser.on('headers', (h: Headers) => (headers = h));
@@ -459,7 +621,7 @@ function buildMessage(input: BuildInput): ParsedMessage {
   const { date, source: dateSource } = resolveDate(firstRaw(lines, 'date'), input.receivedAt, input.now);
   if (firstRaw(lines, 'date') !== null && dateSource !== 'header') warnings.push('date_unparsable');
 
-  const from = addresses(headers.get('from'))[0] ?? null;
+  const from = fromAddress(headers.get('from'), firstRaw(lines, 'from'));
   const messageIdSynthetic = ownIdRaw === null;
   const messageId = ownIdRaw ?? synthesizeMessageId(lines, input.headBytes);
   // A message that lists itself in References would otherwise point the threader at itself.
@@ -562,10 +724,62 @@ function addresses(value: unknown): MailAddress[] {
       return;
     }
     const address = normalizeAddress(entry.address);
-    if (address) out.push({ name: entry.name ?? '', address });
+    const name = entry.name?.trim() ?? '';
+    // A name without an address (a bounce "From: MAILER-DAEMON (Mail Delivery System)") is kept:
+    // the ticket shows who it claims to be from rather than nobody.
+    if (address || name) out.push({ name, address });
   };
   for (const object of objects) if (isAddressObject(object)) object.value.forEach(visit);
   return out;
+}
+
+/**
+ * The first From mailbox. For a From with a name and no address, the whole raw value is the name
+ * when it is plain text (mailparser drops a comment: "MAILER-DAEMON (Mail Delivery System)" would
+ * otherwise be "MAILER-DAEMON").
+ */
+function fromAddress(value: unknown, raw: string | null): MailAddress | null {
+  const first = addresses(value)[0] ?? null;
+  if (!first || first.address !== null || raw === null) return first;
+  const plain = raw.trim();
+  if (/^[^<>@:;,"=]+\([^()]*\)$/.test(plain) && plain.length <= 200) return { name: plain, address: null };
+  return first;
+}
+
+/** Header names kept when a header block over the limit is salvaged (what a ticket and threading need). */
+const SALVAGED_HEADERS = new Set([
+  'from', 'sender', 'reply-to', 'to', 'cc', 'subject', 'date', 'message-id', 'in-reply-to', 'references',
+  'mime-version', 'content-type', 'auto-submitted', 'precedence', 'return-path', 'list-id',
+]);
+/** Bytes kept per salvaged header name (a To: list can be most of the megabyte). */
+const SALVAGE_BYTES_PER_HEADER = 64 * 1024;
+
+/**
+ * From a header block too large to parse, only the headers a ticket needs (From, To, Cc, Subject,
+ * Date, Message-ID, threading and classification headers), each capped at 64 KiB (a long address
+ * list is cut after its last complete address).
+ */
+export function salvageHeaderBlock(block: Buffer): Buffer {
+  const text = block.toString('latin1');
+  const kept = new Map<string, number>();
+  const out: string[] = [];
+  // A header line and its folded continuation lines.
+  for (const m of text.matchAll(/^([!-9;-~]+)[ \t]*:[^\r\n]*(?:\r?\n[ \t][^\r\n]*)*/gm)) {
+    const key = m[1]!.toLowerCase();
+    if (!SALVAGED_HEADERS.has(key)) continue;
+    const used = kept.get(key) ?? 0;
+    const room = SALVAGE_BYTES_PER_HEADER - used;
+    if (room <= 0) continue;
+    let line = m[0];
+    if (line.length > room) {
+      const cut = line.lastIndexOf(',', room);
+      if (cut <= key.length) continue;
+      line = line.slice(0, cut);
+    }
+    kept.set(key, used + line.length);
+    out.push(line);
+  }
+  return Buffer.from(out.join('\r\n'), 'latin1');
 }
 
 export function normalizeAddress(value: string | undefined | null): string | null {

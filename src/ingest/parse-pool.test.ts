@@ -5,8 +5,8 @@ import { listCorpusMessages } from '../../test/corpus/corpus-files.js';
 import type { AttachmentMeta, AttachmentSink, AttachmentSinkResult } from './attachment-sink.port.js';
 import { InMemoryAttachmentSink } from './in-memory-attachment-sink.js';
 import { AttachmentSinkError, MimeSourceError } from './mime-parse.errors.js';
-import { parseMime, type ParsedMessage } from './mime-parser.js';
-import { MimeParsePool } from './parse-pool.js';
+import type { ParsedMessage } from './mime-parser.js';
+import { MimeParsePool, parseInProcess } from './parse-pool.js';
 
 const pool = new MimeParsePool({ threads: 2 });
 afterAll(() => pool.close());
@@ -55,7 +55,8 @@ async function both(bytes: Buffer, opts: { maxBytes?: number } = {}) {
   const local = new InMemoryAttachmentSink();
   const remote = new InMemoryAttachmentSink();
   const now = () => new Date('2026-01-01T00:00:00Z');
-  const a = await parseMime(chunks(bytes), { attachmentSink: local, now, ...opts });
+  // In-process: parseMime and the same derived content (safeHtml, …) the worker adds.
+  const a = await parseInProcess(chunks(bytes), { attachmentSink: local, now, ...opts });
   const b = await pool.parse(chunks(bytes), { attachmentSink: remote, now, ...opts });
   return { a, b, local, remote };
 }

@@ -6,8 +6,9 @@ import type { OutboxEventRecord } from './outbox.repository.js';
 /** Serialises delivery claims per endpoint (second key: endpoint hash) across worker processes. */
 const ENDPOINT_CLAIM_LOCK_KEY = 727_384_618;
 
-export type DeliveryStatus = 'pending' | 'delivering' | 'delivered' | 'failed' | 'dead' | 'cancelled';
-export const DELIVERY_STATUSES: readonly DeliveryStatus[] = ['pending', 'delivering', 'delivered', 'failed', 'dead', 'cancelled'];
+/** `held_after_restore`: undelivered when a backup was restored; sent once an operator releases it (docs/operations.md). */
+export type DeliveryStatus = 'pending' | 'delivering' | 'delivered' | 'failed' | 'dead' | 'cancelled' | 'held_after_restore';
+export const DELIVERY_STATUSES: readonly DeliveryStatus[] = ['pending', 'delivering', 'delivered', 'failed', 'dead', 'cancelled', 'held_after_restore'];
 
 export interface WebhookEndpointRecord {
   id: string;

@@ -1,7 +1,7 @@
 import type { OutboxEventRecord, OutboxRepository } from '../storage/outbox.repository.js';
 import type { DeliveryAttemptRecord, DeliveryRecord, WebhookRepository } from '../storage/webhook.repository.js';
 
-export type EventStatus = 'pending' | 'delivering' | 'delivered' | 'failed' | 'dead' | 'cancelled' | 'no_endpoints';
+export type EventStatus = 'pending' | 'delivering' | 'delivered' | 'failed' | 'dead' | 'cancelled' | 'held_after_restore' | 'no_endpoints';
 
 export interface AttemptView {
   id: string;
@@ -38,7 +38,7 @@ export interface EventView {
   deliveries: DeliveryView[];
 }
 
-const SEVERITY: EventStatus[] = ['dead', 'failed', 'delivering', 'pending', 'delivered', 'cancelled'];
+const SEVERITY: EventStatus[] = ['dead', 'failed', 'held_after_restore', 'delivering', 'pending', 'delivered', 'cancelled'];
 const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
 
 /** The tenant's delivery log: events with per-endpoint status (no payloads — ids and codes only). */

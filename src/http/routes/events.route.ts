@@ -42,7 +42,7 @@ export const eventSchema = z
     sequence: z.number().int(),
     createdAt: z.string(),
     dispatchedAt: z.string().nullable(),
-    status: z.enum(['pending', 'delivering', 'delivered', 'failed', 'dead', 'cancelled', 'no_endpoints']),
+    status: z.enum(['pending', 'delivering', 'delivered', 'failed', 'dead', 'cancelled', 'held_after_restore', 'no_endpoints']),
     deliveries: z.array(deliverySchema),
   })
   .meta({ id: 'Event' });
