@@ -15,6 +15,8 @@ export interface MailboxSyncRecord {
   watchExpiresAt: Date | null;
   subscriptionId: string | null;
   subscriptionExpiresAt: Date | null;
+  /** When the watch / subscription is next renewed (sync/watch-renewal.ts). */
+  pushRenewAt: Date | null;
   clientStateEnc: Uint8Array | null;
 }
 
@@ -30,6 +32,7 @@ const SELECT = {
   watchExpiresAt: true,
   subscriptionId: true,
   subscriptionExpiresAt: true,
+  pushRenewAt: true,
   clientStateEnc: true,
 } as const satisfies Prisma.MailboxSelect;
 
@@ -70,16 +73,22 @@ export class SyncStateRepository {
     await this.prisma.mailbox.updateMany({ where: { id: { in: [...mailboxIds] } }, data: { lastPushAt: at } });
   }
 
-  async saveWatch(mailboxId: string, expiresAt: Date | null): Promise<void> {
-    await this.prisma.mailbox.update({ where: { id: mailboxId }, data: { watchExpiresAt: expiresAt } });
+  /** `renewAt` defaults to `expiresAt` (renew when it lapses; null → due now). */
+  async saveWatch(mailboxId: string, expiresAt: Date | null, renewAt: Date | null = expiresAt): Promise<void> {
+    await this.prisma.mailbox.update({ where: { id: mailboxId }, data: { watchExpiresAt: expiresAt, pushRenewAt: renewAt } });
   }
 
-  async saveSubscription(mailboxId: string, s: { subscriptionId: string | null; expiresAt: Date | null; clientStateEnc?: Uint8Array | null }): Promise<void> {
+  /** `renewAt` defaults to `expiresAt` (renew when it lapses; null → due now). */
+  async saveSubscription(
+    mailboxId: string,
+    s: { subscriptionId: string | null; expiresAt: Date | null; renewAt?: Date | null; clientStateEnc?: Uint8Array | null },
+  ): Promise<void> {
     await this.prisma.mailbox.update({
       where: { id: mailboxId },
       data: {
         subscriptionId: s.subscriptionId,
         subscriptionExpiresAt: s.expiresAt,
+        pushRenewAt: s.renewAt !== undefined ? s.renewAt : s.expiresAt,
         ...(s.clientStateEnc !== undefined ? { clientStateEnc: s.clientStateEnc ? new Uint8Array(s.clientStateEnc) : null } : {}),
       },
     });
@@ -136,16 +145,20 @@ export class SyncStateRepository {
     return rows.map((r) => r.id);
   }
 
-  /** Active, backfilled mailboxes whose Gmail watch / Graph subscription is due (or never started). */
-  async listRenewalDue(due: { googleBefore: Date | null; microsoftBefore: Date }, afterId: string | undefined, limit: number): Promise<MailboxSyncRecord[]> {
+  /**
+   * Active, backfilled mailboxes whose Gmail watch / Graph subscription is due: never started,
+   * lapsed, or past its renewal time (`pushRenewAt`, computed from the provider's expiration).
+   */
+  async listRenewalDue(due: { now: Date; google: boolean }, afterId: string | undefined, limit: number): Promise<MailboxSyncRecord[]> {
+    const dueAt = { OR: [{ pushRenewAt: null }, { pushRenewAt: { lte: due.now } }] };
     return (await this.prisma.mailbox.findMany({
       where: {
         status: 'active',
         backfillCompletedAt: { not: null },
         ...(afterId ? { id: { gt: afterId } } : {}),
         OR: [
-          ...(due.googleBefore ? [{ provider: 'google', OR: [{ watchExpiresAt: null }, { watchExpiresAt: { lt: due.googleBefore } }] }] : []),
-          { provider: 'microsoft', OR: [{ subscriptionExpiresAt: null }, { subscriptionExpiresAt: { lt: due.microsoftBefore } }] },
+          ...(due.google ? [{ provider: 'google', OR: [{ watchExpiresAt: null }, { watchExpiresAt: { lte: due.now } }, dueAt] }] : []),
+          { provider: 'microsoft', OR: [{ subscriptionId: null }, { subscriptionExpiresAt: null }, { subscriptionExpiresAt: { lte: due.now } }, dueAt] },
         ],
       },
       orderBy: { id: 'asc' },

@@ -55,6 +55,7 @@ function harness(mailbox: Partial<MailboxSyncRecord> = {}) {
     watchExpiresAt: null,
     subscriptionId: null,
     subscriptionExpiresAt: null,
+    pushRenewAt: null,
     clientStateEnc: null,
     ...mailbox,
   };

@@ -1,21 +1,10 @@
-import { createHash } from 'node:crypto';
 import type { JobOutcome } from '../jobs/job-map.js';
 import type { JobQueue } from '../jobs/job-queue.js';
 import type { SyncStateRepository } from '../storage/sync-state.repository.js';
 import { requestMailboxSync } from './sync-request.js';
 
-const DAY = 86_400_000;
 /** A mailbox with healthy push is polled this many poll intervals apart (1 h with the default 300 s). */
 export const HEALTHY_PUSH_POLL_FACTOR = 12;
-/**
- * Renewals are spread: each mailbox renews up to 0.9 day later than the earliest point, by a stable
- * offset from its id, so mailboxes connected together do not all renew in the same hourly run.
- * Still well ahead of expiry (Gmail: ≥ 5 days left; Graph: ≥ 1 day left).
- */
-const RENEW_SPREAD_MS = 0.9 * DAY;
-function renewOffsetMs(mailboxId: string): number {
-  return (createHash('sha256').update(mailboxId).digest().readUInt32BE(0) / 2 ** 32) * RENEW_SPREAD_MS;
-}
 
 /** Mailboxes queued per poll run (it runs every minute; coalescing keeps one waiting sync per mailbox). */
 const POLL_BATCH = 2_000;
@@ -28,8 +17,9 @@ const POLL_BATCH = 2_000;
  *    with neither a sync nor a push for POLL_INTERVAL_SECONDS; mailboxes with healthy push only
  *    after HEALTHY_PUSH_POLL_FACTOR intervals, as the floor under notifications that "may be
  *    delayed or dropped" (provider-facts §1.1). Polls have the lowest priority.
- *  - `sync.renew-watches`: Gmail watches older than a day ("We recommend calling watch once per
- *    day") and Graph subscriptions within two days of expiry.
+ *  - `sync.renew-watches`: watches/subscriptions whose renewal time (`pushRenewAt`, computed
+ *    from the expiration the provider returned, with jitter: watch-renewal.ts) has come, that
+ *    lapsed, or that were never started.
  */
 export class SyncSchedulerService {
   constructor(
@@ -54,20 +44,12 @@ export class SyncSchedulerService {
   }
 
   async renewWatches(): Promise<JobOutcome> {
-    const now = this.d.clock().getTime();
+    const now = this.d.clock();
     let afterId: string | undefined;
     let queued = 0;
     for (;;) {
-      const due = await this.d.state.listRenewalDue(
-        { googleBefore: this.d.googleWatchEnabled ? new Date(now + 6 * DAY) : null, microsoftBefore: new Date(now + 2 * DAY) },
-        afterId,
-        200,
-      );
+      const due = await this.d.state.listRenewalDue({ now, google: this.d.googleWatchEnabled }, afterId, 200);
       for (const m of due) {
-        const expiresAt = m.provider === 'google' ? m.watchExpiresAt : m.subscriptionId ? m.subscriptionExpiresAt : null;
-        const earliest = m.provider === 'google' ? 6 * DAY : 2 * DAY;
-        // Never started or already lapsed: now. Otherwise at this mailbox's point in the spread.
-        if (expiresAt && expiresAt.getTime() > now && expiresAt.getTime() >= now + earliest - renewOffsetMs(m.id)) continue;
         await requestMailboxSync(this.d.jobs, m.id, 'poll');
         queued++;
       }

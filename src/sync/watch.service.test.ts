@@ -20,23 +20,25 @@ function mailbox(over: Partial<MailboxSyncRecord>): MailboxSyncRecord {
     watchExpiresAt: null,
     subscriptionId: null,
     subscriptionExpiresAt: null,
+    pushRenewAt: null,
     clientStateEnc: null,
     ...over,
   };
 }
 
-function harness(opts: { renewFails?: ProviderError; topic?: string } = {}) {
+function harness(opts: { renewFails?: ProviderError; topic?: string; grantedLifetimeMs?: number } = {}) {
+  const granted = (asked: Date) => (opts.grantedLifetimeMs === undefined ? asked : new Date(NOW.getTime() + opts.grantedLifetimeMs));
   const calls: string[] = [];
   const saved: Array<Record<string, unknown>> = [];
   const subs: GraphSubscriptionsPort = {
     create: async (input) => {
       calls.push(`create ${input.notificationUrl} ${input.lifecycleNotificationUrl} ${input.clientState.length}`);
-      return { subscriptionId: 'sub-new', expiresAt: input.expiresAt, historyId: undefined };
+      return { subscriptionId: 'sub-new', expiresAt: granted(input.expiresAt), historyId: undefined };
     },
     renew: async (id, expiresAt) => {
       calls.push(`renew ${id}`);
       if (opts.renewFails) throw opts.renewFails;
-      return { subscriptionId: id, expiresAt, historyId: undefined };
+      return { subscriptionId: id, expiresAt: granted(expiresAt), historyId: undefined };
     },
     reauthorize: async () => undefined,
     delete: async () => undefined,
@@ -48,20 +50,21 @@ function harness(opts: { renewFails?: ProviderError; topic?: string } = {}) {
     gmailWatch: () => ({
       watch: async (topic) => {
         calls.push(`watch ${topic}`);
-        return { expiresAt: new Date(NOW.getTime() + 7 * DAY), subscriptionId: undefined, historyId: '1' };
+        return { expiresAt: granted(new Date(NOW.getTime() + 7 * DAY)), subscriptionId: undefined, historyId: '1' };
       },
     }),
     graphSubscriptions: () => subs,
   };
   const state = {
     saveSubscription: async (_id: string, s: Record<string, unknown>) => void saved.push(s),
-    saveWatch: async (_id: string, expiresAt: Date) => void saved.push({ watchExpiresAt: expiresAt }),
+    saveWatch: async (_id: string, expiresAt: Date, renewAt: Date) => void saved.push({ watchExpiresAt: expiresAt, renewAt }),
   } as unknown as SyncStateRepository;
   const service = new WatchService({
     providers,
     state,
     dataKeys: { encryptFor: async (_o, plain) => Buffer.from(`enc:${String(plain).length}`) },
     clock: () => NOW,
+    random: () => 0.5,
     logger: { info: () => undefined, warn: () => undefined },
     settings: { googleTopic: opts.topic, publicUrl: 'https://connector.example/' },
   });
@@ -78,19 +81,31 @@ describe('WatchService', () => {
     expect((h.saved[1]!.expiresAt as Date).getTime() - NOW.getTime()).toBeLessThanOrEqual(10_080 * 60_000);
   });
 
-  it('leaves a fresh subscription alone, renews one close to expiry, recreates one Graph forgot', async () => {
+  it('leaves a subscription alone until its renewal time, renews it then, recreates one Graph forgot', async () => {
     const fresh = harness();
-    await fresh.service.ensure(mailbox({ subscriptionId: 'sub-1', subscriptionExpiresAt: new Date(NOW.getTime() + 5 * DAY) }));
+    await fresh.service.ensure(mailbox({ subscriptionId: 'sub-1', subscriptionExpiresAt: new Date(NOW.getTime() + 2 * DAY), pushRenewAt: new Date(NOW.getTime() + 1) }));
     expect(fresh.calls).toEqual([]);
 
     const due = harness();
-    await due.service.ensure(mailbox({ subscriptionId: 'sub-1', subscriptionExpiresAt: new Date(NOW.getTime() + DAY) }));
+    await due.service.ensure(mailbox({ subscriptionId: 'sub-1', subscriptionExpiresAt: new Date(NOW.getTime() + 5 * DAY), pushRenewAt: NOW }));
     expect(due.calls).toEqual(['renew sub-1']);
 
     const gone = harness({ renewFails: new ProviderError('microsoft', 'not_found', 'gone', { status: 404 }) });
     await gone.service.ensure(mailbox({ subscriptionId: 'sub-1', subscriptionExpiresAt: NOW }));
     expect(gone.calls[0]).toBe('renew sub-1');
     expect(gone.calls[1]).toMatch(/^create /);
+  });
+
+  it('plans the next renewal from the expiration Graph granted (here a one-day rich subscription), not an assumed week', async () => {
+    const h = harness({ grantedLifetimeMs: DAY });
+    await h.service.ensure(mailbox({}));
+    const created = h.saved[1]!;
+    expect((created.expiresAt as Date).getTime() - NOW.getTime()).toBe(DAY);
+    // random 0.5 → 75 % of the granted day.
+    expect((created.renewAt as Date).getTime() - NOW.getTime()).toBe(0.75 * DAY);
+    const renewed = harness({ grantedLifetimeMs: 3 * DAY });
+    await renewed.service.ensure(mailbox({ subscriptionId: 'sub-1', subscriptionExpiresAt: NOW, pushRenewAt: NOW }));
+    expect(renewed.saved[0]).toMatchObject({ subscriptionId: 'sub-1', renewAt: new Date(NOW.getTime() + 0.75 * 3 * DAY) });
   });
 
   it('a failed renewal does not fail the sync, except when the grant is revoked', async () => {
@@ -100,14 +115,20 @@ describe('WatchService', () => {
     await expect(revoked.service.ensure(mailbox({ subscriptionId: 's', subscriptionExpiresAt: NOW }))).rejects.toMatchObject({ kind: 'auth_revoked' });
   });
 
-  it('Gmail: watch only with a topic, again once less than six of its seven days are left', async () => {
+  it('Gmail: watch only with a topic; renewed at its stored time, planned from the returned expiration (at most a day)', async () => {
     const none = harness();
     await none.service.ensure(mailbox({ provider: 'google' }));
     expect(none.calls).toEqual([]);
     const h = harness({ topic: 'projects/p/topics/gmail' });
-    await h.service.ensure(mailbox({ provider: 'google', watchExpiresAt: new Date(NOW.getTime() + 6.5 * DAY) }));
+    await h.service.ensure(mailbox({ provider: 'google', watchExpiresAt: new Date(NOW.getTime() + 6.5 * DAY), pushRenewAt: new Date(NOW.getTime() + 1000) }));
     expect(h.calls).toEqual([]);
-    await h.service.ensure(mailbox({ provider: 'google', watchExpiresAt: new Date(NOW.getTime() + 5.9 * DAY) }));
+    await h.service.ensure(mailbox({ provider: 'google', watchExpiresAt: new Date(NOW.getTime() + 6.5 * DAY), pushRenewAt: NOW }));
     expect(h.calls).toEqual(['watch projects/p/topics/gmail']);
+    // Google returned 7 days: renew in about a day (0.95 day with random 0.5), not in six.
+    expect(h.saved[0]).toMatchObject({ watchExpiresAt: new Date(NOW.getTime() + 7 * DAY), renewAt: new Date(NOW.getTime() + 0.95 * DAY) });
+    // A watch Google granted for 10 hours only: renewed at 75 % of them.
+    const short = harness({ topic: 'projects/p/topics/gmail', grantedLifetimeMs: 10 * 3_600_000 });
+    await short.service.ensure(mailbox({ provider: 'google' }));
+    expect(short.saved[0]).toMatchObject({ renewAt: new Date(NOW.getTime() + 7.5 * 3_600_000) });
   });
 });

@@ -4,8 +4,7 @@ import type { Logger } from '../observability/logger.js';
 import { isProviderError } from '../providers/provider-error.js';
 import type { MailboxSyncRecord, SyncStateRepository } from '../storage/sync-state.repository.js';
 import type { SyncProviders } from './sync-providers.port.js';
-
-const DAY = 86_400_000;
+import { renewalDue, renewalDueAt } from './watch-renewal.js';
 
 /** AAD of `mailboxes.clientStateEnc` (mailbox DEK). */
 export const CLIENT_STATE_AAD = (mailboxId: string) => ({ table: 'mailboxes', column: 'clientStateEnc', rowId: mailboxId }) as const;
@@ -17,21 +16,18 @@ export interface WatchSettings {
   publicUrl: string;
   /** Graph subscription lifetime asked for (max 10,080 min for Outlook messages, provider-facts §4.2). */
   subscriptionLifetimeMs?: number;
-  /** Renew a Graph subscription when less than this is left. */
-  subscriptionRenewBeforeMs?: number;
-  /** Re-call Gmail watch when less than this is left of its 7 days: "We recommend calling watch once per day". */
-  gmailRenewBeforeMs?: number;
 }
 
 /**
  * Gmail watches and Graph subscriptions of one mailbox: started on first sync, renewed before
- * they lapse (daily for Gmail, a day before expiry for Graph), recreated when the provider
- * removed them. A failure here never fails a sync: push is an accelerator, polling is the floor.
+ * they lapse — at a time computed from the expiration the provider returned (watch-renewal.ts:
+ * 70–80 % of the granted lifetime, Gmail at least daily) and stored as `pushRenewAt` —, recreated
+ * when the provider removed them. A failure here never fails a sync: push is an accelerator,
+ * polling is the floor.
  */
 export class WatchService {
   readonly #lifetime: number;
-  readonly #renewBefore: number;
-  readonly #gmailRenewBefore: number;
+  readonly #random: () => number;
 
   constructor(
     private readonly d: {
@@ -41,12 +37,17 @@ export class WatchService {
       clock: () => Date;
       logger: Pick<Logger, 'info' | 'warn'>;
       settings: WatchSettings;
+      /** Uniform in [0, 1): renewal jitter (tests pin it). */
+      random?: () => number;
     },
   ) {
     // 10,000 minutes: just under Graph's 10,080-minute cap, leaving room for clock skew.
     this.#lifetime = d.settings.subscriptionLifetimeMs ?? 10_000 * 60_000;
-    this.#renewBefore = d.settings.subscriptionRenewBeforeMs ?? 2 * DAY;
-    this.#gmailRenewBefore = d.settings.gmailRenewBeforeMs ?? 6 * DAY;
+    this.#random = d.random ?? Math.random;
+  }
+
+  #renewAt(provider: 'google' | 'microsoft', expiresAt: Date): Date {
+    return renewalDueAt({ provider, expiresAt, now: this.d.clock(), random: this.#random });
   }
 
   /** Starts or renews what is due. Rethrows auth_revoked (the mailbox needs reconnecting). */
@@ -63,23 +64,24 @@ export class WatchService {
   async #ensureGmail(m: MailboxSyncRecord): Promise<void> {
     const topic = this.d.settings.googleTopic;
     if (!topic) return;
-    const now = this.d.clock().getTime();
-    if (m.watchExpiresAt && m.watchExpiresAt.getTime() - now > this.#gmailRenewBefore) return;
+    if (!renewalDue(m.pushRenewAt, m.watchExpiresAt, this.d.clock())) return;
     const info = await this.d.providers.gmailWatch(m).watch(topic);
-    await this.d.state.saveWatch(m.id, info.expiresAt);
-    this.d.logger.info({ mailboxId: m.id, expiresAt: info.expiresAt }, 'gmail watch started');
+    const renewAt = this.#renewAt('google', info.expiresAt);
+    await this.d.state.saveWatch(m.id, info.expiresAt, renewAt);
+    this.d.logger.info({ mailboxId: m.id, expiresAt: info.expiresAt, renewAt }, 'gmail watch started');
   }
 
   async #ensureGraph(m: MailboxSyncRecord): Promise<void> {
     const now = this.d.clock().getTime();
-    if (m.subscriptionId && m.subscriptionExpiresAt && m.subscriptionExpiresAt.getTime() - now > this.#renewBefore) return;
+    if (m.subscriptionId && !renewalDue(m.pushRenewAt, m.subscriptionExpiresAt, this.d.clock())) return;
     const subs = this.d.providers.graphSubscriptions(m);
     const expiresAt = new Date(now + this.#lifetime);
     if (m.subscriptionId) {
       try {
         // PATCH also answers reauthorizationRequired (provider-facts §4.2).
         const renewed = await subs.renew(m.subscriptionId, expiresAt);
-        await this.d.state.saveSubscription(m.id, { subscriptionId: renewed.subscriptionId, expiresAt: renewed.expiresAt });
+        // Graph may grant less than asked (rich notifications: 1,440 min): plan from its answer.
+        await this.d.state.saveSubscription(m.id, { subscriptionId: renewed.subscriptionId, expiresAt: renewed.expiresAt, renewAt: this.#renewAt('microsoft', renewed.expiresAt) });
         return;
       } catch (err) {
         if (!isProviderError(err, 'not_found')) throw err;
@@ -98,7 +100,8 @@ export class WatchService {
       clientState,
       expiresAt,
     });
-    await this.d.state.saveSubscription(m.id, { subscriptionId: created.subscriptionId, expiresAt: created.expiresAt });
-    this.d.logger.info({ mailboxId: m.id, expiresAt: created.expiresAt }, 'graph subscription created');
+    const renewAt = this.#renewAt('microsoft', created.expiresAt);
+    await this.d.state.saveSubscription(m.id, { subscriptionId: created.subscriptionId, expiresAt: created.expiresAt, renewAt });
+    this.d.logger.info({ mailboxId: m.id, expiresAt: created.expiresAt, renewAt }, 'graph subscription created');
   }
 }

@@ -1,5 +1,6 @@
 // The periodic sync jobs' selection queries on real Postgres: which mailboxes sync.poll and
 // sync.renew-watches queue.
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JobMap, JobName } from '../../src/jobs/job-map.js';
 import { SyncStateRepository } from '../../src/storage/sync-state.repository.js';
@@ -86,19 +87,23 @@ describe('sync schedules', () => {
     expect(noTopic.queued).toContain(gmailHealthyRecent);
   });
 
-  it('sync.renew-watches queues Gmail watches older than a day and Graph subscriptions within two days of expiry', async () => {
+  it('sync.renew-watches queues watches and subscriptions whose stored renewal time (from the returned expiration) has come', async () => {
     const now = Date.now();
     const done = { backfillCompletedAt: new Date(now - DAY) };
-    const gmailDue = await mailboxWith({ ...done, watchExpiresAt: new Date(now + 5 * DAY) });
-    const gmailFresh = await mailboxWith({ ...done, watchExpiresAt: new Date(now + 6.9 * DAY) });
-    const graphDue = await mailboxWith({ ...done, subscriptionId: 's1', subscriptionExpiresAt: new Date(now + DAY) }, 'microsoft');
-    const graphFresh = await mailboxWith({ ...done, subscriptionId: 's2', subscriptionExpiresAt: new Date(now + 6 * DAY) }, 'microsoft');
+    // Renewal times were computed from what the provider granted: a 7-day Gmail watch renews in a
+    // day, a 1-day (rich) Graph subscription in under a day — the expiry alone says nothing.
+    const gmailDue = await mailboxWith({ ...done, watchExpiresAt: new Date(now + 6.5 * DAY), pushRenewAt: new Date(now - MIN) });
+    const gmailFresh = await mailboxWith({ ...done, watchExpiresAt: new Date(now + 5 * DAY), pushRenewAt: new Date(now + MIN) });
+    const graphDue = await mailboxWith({ ...done, subscriptionId: 's1', subscriptionExpiresAt: new Date(now + 5 * DAY), pushRenewAt: new Date(now - MIN) }, 'microsoft');
+    const graphShortFresh = await mailboxWith({ ...done, subscriptionId: 's2', subscriptionExpiresAt: new Date(now + 3 * 3_600_000), pushRenewAt: new Date(now + 3_600_000) }, 'microsoft');
+    const graphLapsed = await mailboxWith({ ...done, subscriptionId: 's3', subscriptionExpiresAt: new Date(now - MIN), pushRenewAt: new Date(now + DAY) }, 'microsoft');
     const graphMissing = await mailboxWith({ ...done }, 'microsoft');
+    const gmailNeverRenewTime = await mailboxWith({ ...done, watchExpiresAt: new Date(now + 6 * DAY) });
     const notBackfilled = await mailboxWith({ watchExpiresAt: null });
     const { s, queued } = scheduler();
     await s.renewWatches();
-    expect(queued).toEqual(expect.arrayContaining([gmailDue, graphDue, graphMissing]));
-    for (const id of [gmailFresh, graphFresh, notBackfilled]) expect(queued).not.toContain(id);
+    expect(queued).toEqual(expect.arrayContaining([gmailDue, graphDue, graphLapsed, graphMissing, gmailNeverRenewTime]));
+    for (const id of [gmailFresh, graphShortFresh, notBackfilled]) expect(queued).not.toContain(id);
     // Without a Pub/Sub topic there is no Gmail watch to renew.
     const noTopic = scheduler(false);
     await noTopic.s.renewWatches();
@@ -106,19 +111,20 @@ describe('sync schedules', () => {
     expect(noTopic.queued).toContain(graphDue);
   });
 
-  it('sync.renew-watches spreads renewals: mailboxes connected together renew over the following hours, none later than the spread', async () => {
-    const now = Date.now();
-    const done = { backfillCompletedAt: new Date(now - DAY) };
-    // Half a day past the earliest renewal point (6 days left): inside the 0.9-day spread.
-    const midSpread = [];
-    for (let i = 0; i < 20; i++) midSpread.push(await mailboxWith({ ...done, watchExpiresAt: new Date(now + 5.5 * DAY) }));
-    const pastSpread = await mailboxWith({ ...done, watchExpiresAt: new Date(now + 5.05 * DAY) });
-    const lapsed = await mailboxWith({ ...done, watchExpiresAt: new Date(now - MIN) });
-    const { s, queued } = scheduler();
-    await s.renewWatches();
-    expect(queued).toEqual(expect.arrayContaining([pastSpread, lapsed]));
-    const spreadQueued = midSpread.filter((id) => queued.includes(id)).length;
-    expect(spreadQueued).toBeGreaterThan(0);
-    expect(spreadQueued).toBeLessThan(20);
+  it('the migration gives watches stored before it the renewal time they had (Gmail 6 days, Graph 2 days before expiry)', async () => {
+    const sql = readFileSync(new URL('../../prisma/migrations/20261205060000_push_renew_at/migration.sql', import.meta.url), 'utf8');
+    const backfill = sql.split(';').map((q) => q.replace(/--.*$/gm, '').trim()).filter((q) => q.startsWith('UPDATE'));
+    expect(backfill).toHaveLength(2);
+    const expiry = new Date(Date.UTC(2030, 0, 10));
+    const gmail = await mailboxWith({ watchExpiresAt: expiry });
+    const graph = await mailboxWith({ subscriptionId: 'old', subscriptionExpiresAt: expiry }, 'microsoft');
+    const none = await mailboxWith({});
+    await svc.core.prisma.$executeRawUnsafe(`UPDATE mailboxes SET "pushRenewAt" = NULL WHERE id = ANY($1)`, [gmail, graph, none]);
+    for (const q of backfill) await svc.core.prisma.$executeRawUnsafe(`${q} AND id = ANY($1)`, [gmail, graph, none]);
+    const rows = await svc.core.prisma.mailbox.findMany({ where: { id: { in: [gmail, graph, none] } }, select: { id: true, pushRenewAt: true } });
+    const at = new Map(rows.map((r) => [r.id, r.pushRenewAt?.toISOString() ?? null]));
+    expect(at.get(gmail)).toBe(new Date(expiry.getTime() - 6 * DAY).toISOString());
+    expect(at.get(graph)).toBe(new Date(expiry.getTime() - 2 * DAY).toISOString());
+    expect(at.get(none)).toBeNull();
   });
 });
