@@ -87,9 +87,10 @@ describe('delivery', () => {
         date: msg.content.date,
         text: msg.content.text,
         html: null,
+        safeHtml: null,
         isAutoReply: false,
         isBounce: false,
-        attachments: [{ id: msg.attachmentIds[0], filename: 'invoice.pdf', contentType: 'application/pdf', size: 13, scanStatus: 'clean' }],
+        attachments: [{ id: msg.attachmentIds[0], filename: 'invoice.pdf', contentType: 'application/pdf', size: 13, contentId: null, isInline: false, scanStatus: 'clean' }],
       });
       const status = await waitFor(async () => {
         const e = await eventStatus(t.apiKey, ev!.id);
