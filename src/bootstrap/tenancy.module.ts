@@ -34,6 +34,15 @@ export function tenancyModule(core: Core): ServiceModule {
         },
       },
       {
+        // The data keys (docs/security.md): without them nothing can be sealed or opened.
+        name: 'keystore',
+        required: true,
+        async check() {
+          await core.keystore.sql.query('SELECT 1');
+          return { status: 'ok' };
+        },
+      },
+      {
         name: 'queue',
         required: true,
         async check() {

@@ -16,6 +16,26 @@ describe('loadConfig', () => {
     expect(c.sync.backfillDays).toBe(7);
   });
 
+  it('puts the key store in a database of its own: derived on the same server, or KEYSTORE_URL, never the data database', () => {
+    expect(loadConfig({}).keystore).toEqual({ url: undefined, derived: false });
+    expect(loadConfig({ DATABASE_URL: 'postgresql://u:p@db.internal:5433/mail' }).keystore).toEqual({ url: 'postgresql://u:p@db.internal:5433/mail_keystore', derived: true });
+    expect(loadConfig({ DATABASE_URL: 'postgresql://u@db/mail', KEYSTORE_URL: 'postgresql://k@keys/vault' }).keystore).toEqual({ url: 'postgresql://k@keys/vault', derived: false });
+    const refuse = (env: Record<string, string>) => {
+      try {
+        loadConfig(env);
+      } catch (e) {
+        return e as ConfigError;
+      }
+      throw new Error('accepted');
+    };
+    const same = refuse({ DATABASE_URL: 'postgresql://u@db/mail', KEYSTORE_URL: 'postgresql://other:secret@DB:5432/mail' });
+    expect(same.variable).toBe('KEYSTORE_URL');
+    expect(same.message).toMatch(/another database/);
+    expect(same.message).not.toContain('secret');
+    expect(refuse({ KEYSTORE_URL: 'postgresql://k@keys/vault' }).message).toMatch(/needs DATABASE_URL/);
+    expect(refuse({ DATABASE_URL: 'postgresql://u@db/mail', KEYSTORE_URL: 'mysql://k@keys/vault' }).variable).toBe('KEYSTORE_URL');
+  });
+
   it('names the bad variable in one line, without echoing its value', () => {
     const err = (() => {
       try {

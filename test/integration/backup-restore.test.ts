@@ -120,6 +120,8 @@ describe(`backup and restore (${process.env.DATABASE_URL ? 'postgres' : 'embedde
     expect(keptRead.status).toBe(200);
     expect(JSON.stringify(keptRead.body)).toContain('kept subject');
     expect(await svc.core.prisma.webhookDelivery.count({ where: { status: HELD_AFTER_RESTORE } })).toBeGreaterThanOrEqual(1);
+    const ready = (await (await fetch(`${svc.url}/readyz`)).json()) as { checks: Record<string, unknown> };
+    expect(ready.checks.keystore).toEqual({ status: 'ok' });
     await new Promise((r) => setTimeout(r, 3_000));
     expect(receiver.received.length).toBe(receivedBeforeRestore);
 
