@@ -1,7 +1,7 @@
 import { KeyDestroyedError } from '../crypto/crypto-error.js';
 import type { DataKeyService } from '../crypto/data-key.service.js';
 import { MAILBOX_ADDRESS_AAD } from '../mailboxes/message-content.js';
-import type { MessageViewer } from '../messages/message-view.js';
+import { parseErrorView, type MessageViewer } from '../messages/message-view.js';
 import type { MailboxRecord, MailboxRepository } from '../storage/mailbox.repository.js';
 import type { MessageReadRepository, MessageRecord } from '../storage/message-read.repository.js';
 import type { OutboxEventRecord } from '../storage/outbox.repository.js';
@@ -137,6 +137,8 @@ export class PayloadBuilder {
         return this.messageReceived(event, refs.messageId!, src);
       case 'attachment.infected':
         return this.attachmentInfected(event, refs.attachmentId!, src);
+      case 'attachment.scanned':
+        return this.attachmentScanned(event, refs.attachmentId!, src);
       case 'message.sent':
       case 'message.send_failed':
         return this.outbound(event, refs.outboundId!, stored);
@@ -201,7 +203,32 @@ export class PayloadBuilder {
       ...this.deps.viewer.reply(c),
       isAutoReply: row.isAutoReply,
       isBounce: row.isBounce,
+      oversize: row.oversize,
+      parseError: parseErrorView(row.parseError),
       attachments: attachments.map((a) => ({ id: a.id, filename: a.filename, contentType: a.contentType, size: a.size, contentId: a.contentId, isInline: a.isInline, scanStatus: a.scanStatus })),
+    };
+  }
+
+  /**
+   * The attachment's status as it is when the event is sent (a later rescan cannot move a final
+   * status back, so this is the status the scan reached); `signature` only when infected.
+   */
+  private async attachmentScanned(event: OutboxEventRecord, attachmentId: string, src: Sources): Promise<Record<string, unknown>> {
+    await this.liveMailbox(event, src);
+    const att = await this.deps.messages.findAttachmentUnscoped(attachmentId);
+    if (!att || att.tenantId !== event.tenantId) throw new SourceGone('source_purged');
+    const meta = await this.deps.viewer.attachment(att);
+    return {
+      attachmentId: att.id,
+      messageId: att.messageId,
+      filename: meta.filename,
+      contentType: meta.contentType,
+      size: meta.size,
+      contentId: meta.contentId,
+      isInline: meta.isInline,
+      previousStatus: 'pending',
+      scanStatus: meta.scanStatus,
+      signature: att.scanStatus === 'infected' ? att.scanSignature : null,
     };
   }
 

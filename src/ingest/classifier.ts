@@ -144,7 +144,7 @@ function detectBounce(message: Input): BounceReason | null {
 
   const subjectLooksLikeBounce = BOUNCE_SUBJECT.test(message.subject);
   const returnsOriginal = h.partTypes.includes('message/rfc822') || h.partTypes.includes('text/rfc822-headers');
-  const localPart = message.from?.address.split('@')[0] ?? '';
+  const localPart = (message.from?.address ?? '').split('@')[0] ?? '';
   const fromDaemon = DAEMON_LOCAL_PART.test(localPart) || /mail delivery (subsystem|system)/i.test(message.from?.name ?? '');
   const nullReturnPath = h.returnPath !== null && /^<?\s*>?$/.test(h.returnPath.replace(/\s+/g, '')) ;
 
@@ -180,7 +180,7 @@ function detectAutoReply(message: Input): AutoReplyReason | null {
 }
 
 function sesNotificationType(message: Input): string | null {
-  if (!message.from?.address.toLowerCase().endsWith('@sns.amazonaws.com') || !message.text) return null;
+  if (!(message.from?.address ?? '').toLowerCase().endsWith('@sns.amazonaws.com') || !message.text) return null;
   return /"notificationType"\s*:\s*"(Bounce|Complaint)"/.exec(message.text.slice(0, 64 * 1024))?.[1] ?? null;
 }
 

@@ -5,7 +5,8 @@ import { z } from 'zod';
  * message id; key: the mailbox DEK). Versioned: a reader meeting an unknown version fails closed.
  * Ingest writes it; the read API, webhooks payload builder, reply composer and DSAR export read it.
  */
-export const addressSchema = z.object({ name: z.string().nullable(), address: z.string() });
+/** `address` is null for a name without an address (`From: MAILER-DAEMON (Mail Delivery System)`). */
+export const addressSchema = z.object({ name: z.string().nullable(), address: z.string().nullable() });
 export type MessageAddress = z.infer<typeof addressSchema>;
 
 export const messageContentSchema = z.object({

@@ -8,7 +8,33 @@ import { blockRemoteImages, sanitizeEmailHtml } from './safe-html.js';
 
 export const SCAN_STATUSES = ['pending', 'clean', 'infected', 'error', 'unscannable'] as const;
 
-const address = z.object({ name: z.string().nullable(), address: z.string() }).meta({ id: 'EmailAddress' });
+const address = z
+  .object({
+    name: z.string().nullable(),
+    address: z.string().nullable().meta({ description: 'null for a name without an address (e.g. From: MAILER-DAEMON (Mail Delivery System))' }),
+  })
+  .meta({ id: 'EmailAddress' });
+
+/** Why a message could not be parsed completely (messages.parseError). Never content. */
+export const PARSE_ERROR_REASONS = {
+  limit_exceeded: 'The message exceeds a parser limit (a header block over 1 MiB or more than 1,000 MIME parts): its main headers were salvaged, its body and attachments may be incomplete.',
+  malformed: 'The MIME structure is broken: what was read before the break is kept.',
+  no_headers: 'The message has no header block.',
+} as const;
+export type ParseErrorCode = keyof typeof PARSE_ERROR_REASONS;
+
+export const parseErrorSchema = z
+  .object({ code: z.enum(Object.keys(PARSE_ERROR_REASONS) as [ParseErrorCode, ...ParseErrorCode[]]), reason: z.string() })
+  .nullable()
+  .meta({ id: 'ParseError', description: 'null when the message parsed completely; else a code and a fixed reason (never content)' });
+export type ParseErrorView = z.infer<typeof parseErrorSchema>;
+
+/** The stored code as `{code, reason}`; an unknown code reads as `malformed`. */
+export function parseErrorView(code: string | null | undefined): ParseErrorView {
+  if (!code) return null;
+  const known = (Object.keys(PARSE_ERROR_REASONS) as ParseErrorCode[]).includes(code as ParseErrorCode) ? (code as ParseErrorCode) : 'malformed';
+  return { code: known, reason: PARSE_ERROR_REASONS[known] };
+}
 
 export const attachmentMetaSchema = z
   .object({
@@ -42,6 +68,7 @@ export const messageSummarySchema = z
     isAutoReply: z.boolean(),
     isBounce: z.boolean(),
     oversize: z.boolean(),
+    parseError: parseErrorSchema,
     sizeBytes: z.number().int(),
     attachments: z.array(attachmentMetaSchema),
   })
@@ -155,6 +182,7 @@ export class MessageViewer {
       isAutoReply: row.isAutoReply,
       isBounce: row.isBounce,
       oversize: row.oversize,
+      parseError: parseErrorView(row.parseError),
       sizeBytes: row.sizeBytes,
       attachments: await Promise.all(row.attachments.map((a) => this.attachment(a))),
     };

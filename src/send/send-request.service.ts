@@ -234,7 +234,9 @@ export class SendRequestService {
     try {
       if (op.kind === 'new') return await composeNew({ ...common, subject: op.body.subject }, this.composer);
       const stored = decodeMessageContent(await this.deps.dataKeys.decryptFor(owner, original!.contentEnc, MESSAGE_CONTENT_AAD(original!.id)));
-      const list = (entries: MessageAddress[]) => entries.map((a) => (a.name ? { name: a.name, address: a.address } : { address: a.address }));
+      // A name without an address (a bounce's "MAILER-DAEMON") is nobody to reply to.
+      const list = (entries: MessageAddress[]) =>
+        entries.flatMap((a) => (a.address === null ? [] : [a.name ? { name: a.name, address: a.address } : { address: a.address }]));
       return await composeReply(
         {
           ...common,

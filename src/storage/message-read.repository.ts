@@ -28,6 +28,8 @@ export interface MessageRecord {
   isAutoReply: boolean;
   isBounce: boolean;
   oversize: boolean;
+  /** Why parsing stopped early (mime-parser ParseErrorCode), or null. */
+  parseError: string | null;
   sizeBytes: number;
   receivedAt: Date;
   contentEnc: Uint8Array;
@@ -80,6 +82,7 @@ const MESSAGE_SELECT = {
   isAutoReply: true,
   isBounce: true,
   oversize: true,
+  parseError: true,
   sizeBytes: true,
   receivedAt: true,
   contentEnc: true,

@@ -1,0 +1,51 @@
+import iconv from 'iconv-lite';
+import { describe, expect, it } from 'vitest';
+import { decodeUnlabelledBytes, transcodeHeaderLine } from './header-charset.js';
+
+const cases: Array<[charset: string, text: string]> = [
+  ['gb2312', '关于会议的通知'],
+  ['gb2312', '发票'],
+  ['gbk', '您好，附件是报价单'],
+  ['big5', '會議通知與報價單'],
+  ['big5', '報價單'],
+  ['shift_jis', '会議のお知らせ'],
+  ['shift_jis', 'ご注文ありがとうございます'],
+  ['euc-jp', '会議のお知らせ'],
+  ['euc-kr', '회의 안내 및 견적서'],
+  ['euc-kr', '안녕하세요'],
+  ['windows-1252', 'Réunion à café'],
+  ['windows-1251', 'Счет на оплату'],
+  ['koi8-r', 'Привет мир'],
+];
+
+describe('decodeUnlabelledBytes', () => {
+  it.each(cases)('%s: %s without a declared charset', (charset, text) => {
+    expect(decodeUnlabelledBytes(iconv.encode(text, charset), null).text).toBe(text);
+  });
+
+  it('keeps valid UTF-8 (RFC 6532 headers) as UTF-8', () => {
+    expect(decodeUnlabelledBytes(Buffer.from('Grüße 会議', 'utf8'), 'gb2312')).toEqual({ text: 'Grüße 会議', charset: 'utf-8' });
+  });
+
+  it('falls back to the declared charset when detection is not sure (a kanji-only Shift_JIS subject)', () => {
+    const bytes = iconv.encode('請求書', 'shift_jis');
+    expect(decodeUnlabelledBytes(bytes, 'Shift_JIS').text).toBe('請求書');
+    // A Japanese body is usually ISO-2022-JP (7-bit): raw 8-bit header bytes next to it are Shift_JIS.
+    expect(decodeUnlabelledBytes(bytes, 'iso-2022-jp').text).toBe('請求書');
+  });
+
+  it('never throws on random bytes', () => {
+    for (let i = 0; i < 200; i++) {
+      const bytes = Buffer.from(Array.from({ length: 1 + (i % 40) }, (_, j) => (i * 31 + j * 17) % 256));
+      expect(typeof decodeUnlabelledBytes(bytes, i % 2 ? 'gb2312' : null).text).toBe('string');
+    }
+  });
+});
+
+describe('transcodeHeaderLine', () => {
+  it('re-encodes the 8-bit runs of a binary header line as UTF-8 bytes, leaving ASCII lines alone', () => {
+    const line = Buffer.concat([Buffer.from('Subject: RE: '), iconv.encode('关于会议的通知', 'gb2312')]).toString('latin1');
+    expect(Buffer.from(transcodeHeaderLine(line, null), 'latin1').toString('utf8')).toBe('Subject: RE: 关于会议的通知');
+    expect(transcodeHeaderLine('Subject: plain', null)).toBe('Subject: plain');
+  });
+});
