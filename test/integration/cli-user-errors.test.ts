@@ -75,6 +75,13 @@ describe('command-line mistakes', () => {
     expectOneLineError(cli(['events', 'replay', 'evt_1', '--since', '2026-01-01T00:00:00Z'], { env: { DATA_DIR: path.join(work, 'replay') } }), /not both/);
   });
 
+  it('rejects --block-remote-images with anything but yes/no, before touching the database', () => {
+    const dataDir = path.join(work, 'block-images');
+    expectOneLineError(cli(['tenants', 'update', 'ten_1', '--block-remote-images', 'maybe'], { env: { DATA_DIR: dataDir, ENCRYPTION_KEYS: keys } }), /--block-remote-images takes yes or no, not "maybe"/);
+    expectOneLineError(cli(['tenants', 'create', '--name', 'A', '--block-remote-images', '1'], { env: { DATA_DIR: dataDir, ENCRYPTION_KEYS: keys } }), /takes yes or no/);
+    expect(existsSync(dataDir)).toBe(false);
+  });
+
   it('refuses an ops input holding a NUL byte before touching the database', () => {
     const dataDir = path.join(work, 'nul-input');
     const r = cli(['ops', 'tenants.create', '{"name":"a\\u0000b"}'], { env: { DATA_DIR: dataDir, ENCRYPTION_KEYS: keys } });
