@@ -49,3 +49,10 @@ describe('transcodeHeaderLine', () => {
     expect(transcodeHeaderLine('Subject: plain', null)).toBe('Subject: plain');
   });
 });
+
+describe('nearly UTF-8', () => {
+  it('reads UTF-8 cut in the middle of its last character as UTF-8, dropping the broken bytes', () => {
+    const full = Buffer.from('Картинка с очень', 'utf8');
+    expect(decodeUnlabelledBytes(full.subarray(0, full.length - 1), null)).toEqual({ text: 'Картинка с очен', charset: 'utf-8' });
+  });
+});

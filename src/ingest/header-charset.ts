@@ -29,6 +29,19 @@ function isValidUtf8(bytes: Buffer): boolean {
   }
 }
 
+/**
+ * UTF-8 text with one broken sequence (a header cut in the middle of a character by the sender's
+ * mailer) is UTF-8: the broken bytes are dropped. Null when it is not that.
+ */
+function nearlyUtf8(bytes: Buffer): string | null {
+  const text = bytes.toString('utf8');
+  const broken = text.split('\ufffd').length - 1;
+  if (broken !== 1) return null;
+  let multibyte = 0;
+  for (const ch of text) if (ch.codePointAt(0)! >= 0x80 && ch !== '\ufffd') multibyte++;
+  return multibyte >= 3 ? text.replace('\ufffd', '') : null;
+}
+
 function strictDecode(bytes: Buffer, charset: string): string | null {
   if (!iconv.encodingExists(charset)) return null;
   const text = iconv.decode(bytes, charset);
@@ -172,6 +185,8 @@ export interface DecodedHeaderBytes {
  */
 export function decodeUnlabelledBytes(bytes: Buffer, declared: string | null): DecodedHeaderBytes {
   if (isValidUtf8(bytes)) return { text: bytes.toString('utf8'), charset: 'utf-8' };
+  const mostlyUtf8 = nearlyUtf8(bytes);
+  if (mostlyUtf8 !== null) return { text: mostlyUtf8, charset: 'utf-8' };
   const declaredName = declared && !UTF8_ASCII.test(declared) && iconv.encodingExists(declared) ? declared.toLowerCase() : null;
   const declaredCjk = declared ? (CJK_ALIASES[declared.toLowerCase()] ?? null) : null;
 
