@@ -4,7 +4,7 @@ import { GmailAdapter } from '../providers/google/gmail.adapter.js';
 import { oauth2ClientEndpoints, type GoogleEndpoints } from '../providers/google/google-endpoints.js';
 import { mapGoogleError } from '../providers/google/google-error.mapper.js';
 import { revokeGoogleToken } from '../providers/google/google-token-revoke.adapter.js';
-import { ProviderError } from '../providers/provider-error.js';
+import { ProviderError, unexpectedResponse } from '../providers/provider-error.js';
 import { requestedScopes } from './scope-policy.js';
 
 export interface GoogleOAuthSettings {
@@ -93,7 +93,7 @@ export class GoogleOAuthClient {
       throw mapGoogleError(err, 'oauth.token');
     }
     const t = tokenResponseSchema.safeParse(tokens);
-    if (!t.success) throw new ProviderError('google', 'transient', 'Google oauth.token: unexpected response shape');
+    if (!t.success) throw unexpectedResponse('google', 'oauth.token', { issues: t.error.issues });
     return {
       accessToken: t.data.access_token,
       refreshToken: t.data.refresh_token ?? undefined,
@@ -132,7 +132,7 @@ export class GoogleOAuthClient {
       throw mapGoogleError(err, 'oauth.token');
     }
     const t = tokenResponseSchema.safeParse(credentials);
-    if (!t.success) throw new ProviderError('google', 'transient', 'Google oauth.token: unexpected response shape');
+    if (!t.success) throw unexpectedResponse('google', 'oauth.token', { issues: t.error.issues });
     return {
       accessToken: t.data.access_token,
       expiresAt: new Date(t.data.expiry_date ?? this.clock().getTime() + DEFAULT_LIFETIME_MS),

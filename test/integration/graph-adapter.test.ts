@@ -327,7 +327,7 @@ describe('GraphAdapter against the Microsoft stand-in (real Graph client, real H
   it('maps 401, 404, 5xx and long Retry-After to ProviderError kinds; retries a short 429 and a GET 503', async () => {
     const email = newMailbox();
     const backoffs: number[] = [];
-    const adapter = adapterFor(email, { runner: { maxRetryWaitMs: 2000, sleep: async (ms) => void backoffs.push(ms) } });
+    const adapter = adapterFor(email, { runner: { maxRetryWaitMs: 2000, sleep: async (ms) => void backoffs.push(ms), random: () => 0.5 } });
     const d = await sb.deliver(email, mime(1));
     await expect(failure(adapter.fetchRaw('AAMkADdoesnotexist='))).resolves.toMatchObject({ kind: 'not_found', status: 404 });
 
@@ -340,8 +340,9 @@ describe('GraphAdapter against the Microsoft stand-in (real Graph client, real H
     await expect(failure(adapter.getAddress())).resolves.toMatchObject({ kind: 'rate_limited', retryAfterMs: 120_000, status: 429 });
     sb.injectFault({ status: 500, count: 10 });
     await expect(failure(adapter.getAddress())).resolves.toMatchObject({ kind: 'transient', status: 500 });
-    // 1 retry for the 503, then the full 3-retry exponential backoff for the 500 storm.
-    expect(backoffs).toEqual([250, 250, 500, 1000]);
+    // 1 retry for the 503, then the full 3-retry exponential backoff for the 500 storm: full
+    // jitter below 250, 500, 1000 ms (random pinned at 0.5).
+    expect(backoffs).toEqual([125, 125, 250, 500]);
     sb.clearFaults();
 
     sb.expireAccessTokens(email);

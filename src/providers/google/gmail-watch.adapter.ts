@@ -1,6 +1,6 @@
 import { gmail, type gmail_v1 } from '@googleapis/gmail';
 import type { AccessTokenSource, WatchInfo } from '../mail-provider.port.js';
-import { ProviderError, withRetryAfter } from '../provider-error.js';
+import { unexpectedResponse, withRetryAfter } from '../provider-error.js';
 import type { GoogleEndpoints } from './google-endpoints.js';
 import { mapGoogleError } from './google-error.mapper.js';
 import { GmailQuotaBudget } from './gmail-quota.js';
@@ -42,7 +42,7 @@ export class GmailWatchAdapter {
       );
       ticket.settle();
       const parsed = gmailWatchResponseSchema.safeParse(res.data);
-      if (!parsed.success) throw new ProviderError('google', 'transient', 'Google watch: unexpected response shape');
+      if (!parsed.success) throw unexpectedResponse('google', 'watch', { issues: parsed.error.issues });
       return { expiresAt: new Date(Number(parsed.data.expiration)), subscriptionId: undefined, historyId: parsed.data.historyId };
     } catch (err) {
       ticket.settle();

@@ -12,7 +12,7 @@ import type {
   SyncCursor,
   WindowPage,
 } from '../mail-provider.port.js';
-import { ProviderError, withRetryAfter } from '../provider-error.js';
+import { ProviderError, unexpectedResponse, withRetryAfter } from '../provider-error.js';
 import type { GoogleEndpoints } from './google-endpoints.js';
 import { readGmailRawMessage } from './gmail-raw-stream.js';
 import { mapGoogleError, type GoogleOperation } from './google-error.mapper.js';
@@ -76,10 +76,10 @@ const googleCursorSchema = z.object({
   historyId: z.string().regex(/^\d+$/),
 });
 
-/** Parse an external response; a malformed one is treated as a transient provider fault. */
+/** Parse an external response; a malformed one is a ProviderError (`unexpected_response`), never a ZodError. */
 function parse<T>(schema: z.ZodType<T>, data: unknown, operation: GoogleOperation): T {
   const r = schema.safeParse(data);
-  if (!r.success) throw new ProviderError('google', 'transient', `Google ${operation}: unexpected response shape`);
+  if (!r.success) throw unexpectedResponse('google', operation, { issues: r.error.issues });
   return r.data;
 }
 

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { AccessTokenSource, WatchInfo } from '../mail-provider.port.js';
-import { isProviderError, ProviderError } from '../provider-error.js';
+import { isProviderError, ProviderError, unexpectedResponse } from '../provider-error.js';
 import { ConcurrencyLimiter } from './concurrency-limiter.js';
 import { createGraphClient } from './graph-client.factory.js';
 import { GraphRequestRunner, type GraphRunnerOptions } from './graph-request.runner.js';
@@ -55,7 +55,9 @@ export class GraphSubscriptionsAdapter {
   }
 
   private watchInfo(body: unknown): WatchInfo & { subscriptionId: string } {
-    const s = subscriptionSchema.parse(body);
+    const parsed = subscriptionSchema.safeParse(body);
+    if (!parsed.success) throw unexpectedResponse('microsoft', 'subscriptions', { issues: parsed.error.issues });
+    const s = parsed.data;
     return { expiresAt: new Date(s.expirationDateTime), subscriptionId: s.id, historyId: undefined };
   }
 

@@ -61,7 +61,7 @@ const listPageSchema = z.object({
   '@odata.nextLink': z.string().optional(),
 });
 const meSchema = z.object({ mail: z.string().nullable().optional(), userPrincipalName: z.string().optional() });
-const messageMetaSchema = z.object({ id: z.string(), conversationId: z.string().optional(), receivedDateTime: z.string().optional() });
+const messageMetaSchema = z.object({ id: z.string().min(1), conversationId: z.string().optional(), receivedDateTime: z.string().optional() });
 const uploadSessionSchema = z.object({ uploadUrl: z.string().url(), nextExpectedRanges: z.array(z.string()).optional() });
 const folderSchema = z.object({ id: z.string().regex(/^[A-Za-z0-9+/_=-]{1,512}$/) });
 
@@ -71,6 +71,13 @@ function enc(s: string): string {
 
 function base64Length(bytes: number): number {
   return Math.ceil(bytes / 3) * 4;
+}
+
+/** Parse a Graph answer; a malformed one is a ProviderError (`unexpected_response`), never a ZodError. */
+function parseGraph<T>(schema: z.ZodType<T>, body: unknown, operation: string): T {
+  const r = schema.safeParse(body);
+  if (!r.success) throw unexpectedResponse('microsoft', operation, { issues: r.error.issues });
+  return r.data;
 }
 
 function invalid(message: string, reason: string): ProviderError {
@@ -117,7 +124,7 @@ export class GraphAdapter implements MailProvider {
   }
 
   async getAddress(): Promise<string> {
-    const me = meSchema.parse(await this.runner.json({ method: 'GET', path: '/me?$select=mail,userPrincipalName', operation: 'read', idempotent: true }));
+    const me = parseGraph(meSchema, await this.runner.json({ method: 'GET', path: '/me?$select=mail,userPrincipalName', operation: 'read', idempotent: true }), '/me');
     const address = me.mail ?? me.userPrincipalName;
     if (!address) throw new ProviderError('microsoft', 'invalid_request', 'Graph /me has neither mail nor userPrincipalName', { reason: 'no_address' });
     return address;
@@ -136,11 +143,9 @@ export class GraphAdapter implements MailProvider {
       operation: 'delta',
       idempotent: true,
     });
-    const parsed = deltaPageSchema.safeParse(body);
-    if (!parsed.success || (!parsed.data['@odata.nextLink'] && !parsed.data['@odata.deltaLink'])) {
-      throw new ProviderError('microsoft', 'transient', 'Graph delta page has an unexpected shape', { reason: 'invalid_delta_page' });
-    }
-    return parsed.data;
+    const page = parseGraph(deltaPageSchema, body, 'messages/delta');
+    if (!page['@odata.nextLink'] && !page['@odata.deltaLink']) throw unexpectedResponse('microsoft', 'messages/delta', { issues: [{ path: ['@odata.deltaLink'] }] });
+    return page;
   }
 
   private async checkedLink(link: string, kind: 'delta' | 'window'): Promise<URL> {
@@ -161,9 +166,8 @@ export class GraphAdapter implements MailProvider {
   }
 
   private async resolveInboxFolderId(): Promise<string> {
-    const body = folderSchema.safeParse(await this.runner.json({ method: 'GET', path: '/me/mailFolders/inbox?$select=id', operation: 'read', idempotent: true }));
-    if (!body.success) throw unexpectedResponse('microsoft', 'mailFolders/inbox', { issues: body.error.issues });
-    return body.data.id;
+    const body = await this.runner.json({ method: 'GET', path: '/me/mailFolders/inbox?$select=id', operation: 'read', idempotent: true });
+    return parseGraph(folderSchema, body, 'mailFolders/inbox').id;
   }
 
   private cursor(link: string): SyncCursor {
@@ -215,17 +219,18 @@ export class GraphAdapter implements MailProvider {
       const filter = enc(`receivedDateTime ge ${since.toISOString()}`);
       path = `/me/mailFolders/inbox/messages?$filter=${filter}&$select=id,receivedDateTime&$orderby=${enc('receivedDateTime desc')}&$top=${this.windowPageSize}`;
     }
-    const body = listPageSchema.safeParse(await this.runner.json({ method: 'GET', path, operation: 'read', idempotent: true }));
-    if (!body.success) throw new ProviderError('microsoft', 'transient', 'Graph message list has an unexpected shape', { reason: 'invalid_list_page' });
-    const next = body.data['@odata.nextLink'];
+    const body = parseGraph(listPageSchema, await this.runner.json({ method: 'GET', path, operation: 'read', idempotent: true }), 'mailFolders/inbox/messages');
+    const next = body['@odata.nextLink'];
     if (next) await this.checkedLink(next, 'window');
-    return { messageIds: body.data.value.map((m) => m.id), nextPageToken: next };
+    return { messageIds: body.value.map((m) => m.id), nextPageToken: next };
   }
 
   async fetchRaw(providerMessageId: string): Promise<RawMessage> {
     const id = enc(providerMessageId);
-    const meta = messageMetaSchema.parse(
+    const meta = parseGraph(
+      messageMetaSchema,
       await this.runner.json({ method: 'GET', path: `/me/messages/${id}?$select=id,conversationId,receivedDateTime`, operation: 'read', idempotent: true }),
+      'messages/{id}',
     );
     const res = await this.runner.raw({ method: 'GET', path: `/me/messages/${id}/$value`, operation: 'read', idempotent: true });
     if (!res.body) throw new ProviderError('microsoft', 'transient', 'Graph $value had no body', { reason: 'empty_value' });
@@ -249,9 +254,9 @@ export class GraphAdapter implements MailProvider {
     // OData string literal: single quotes doubled; then URL-encoded so '+' and '#' survive.
     const filter = enc(`internetMessageId eq '${internetMessageId.replace(/'/g, "''")}'`);
     const body = await this.runner.json({ method: 'GET', path: `/me/messages?$filter=${filter}&$select=id,conversationId,isDraft`, operation: 'read', idempotent: true });
-    const parsed = z.object({ value: z.array(z.object({ id: z.string(), conversationId: z.string().optional(), isDraft: z.boolean().optional() })) }).safeParse(body);
-    if (!parsed.success) return undefined;
-    const hit = parsed.data.value.find((m) => m.isDraft !== true) ?? undefined;
+    // A malformed answer must not read as "not sent": the sender would send the message again.
+    const parsed = parseGraph(z.object({ value: z.array(z.object({ id: z.string().min(1), conversationId: z.string().optional(), isDraft: z.boolean().optional() })) }), body, 'messages?$filter');
+    const hit = parsed.value.find((m) => m.isDraft !== true) ?? undefined;
     return hit ? { id: hit.id, conversationId: hit.conversationId } : undefined;
   }
 
@@ -277,7 +282,7 @@ export class GraphAdapter implements MailProvider {
   private async createDraft(mime: Buffer, replyTo: string | undefined): Promise<{ id: string; conversationId: string | undefined }> {
     const path = replyTo ? `/me/messages/${enc(replyTo)}/createReply` : '/me/messages';
     const body = await this.runner.json({ method: 'POST', path, body: mime.toString('base64'), contentType: 'text/plain', operation: 'send', idempotent: false });
-    const draft = messageMetaSchema.parse(body);
+    const draft = parseGraph(messageMetaSchema, body, replyTo ? 'createReply' : 'messages (draft)');
     return { id: draft.id, conversationId: draft.conversationId };
   }
 
@@ -336,7 +341,8 @@ export class GraphAdapter implements MailProvider {
       });
       return;
     }
-    const session = uploadSessionSchema.parse(
+    const session = parseGraph(
+      uploadSessionSchema,
       await this.runner.json({
         method: 'POST',
         path: `/me/messages/${enc(draftId)}/attachments/createUploadSession`,
@@ -344,6 +350,7 @@ export class GraphAdapter implements MailProvider {
         operation: 'write',
         idempotent: false,
       }),
+      'attachments/createUploadSession',
     );
     let uploadUrl: URL;
     try {
