@@ -12,6 +12,8 @@ export const EVENT_TYPES = [
   'message.sent',
   'message.send_failed',
   'attachment.infected',
+  /** A `pending` attachment's scan completed later (rescan): its final status, clean, infected or unscannable. */
+  'attachment.scanned',
 ] as const;
 
 export type EventType = (typeof EVENT_TYPES)[number];
@@ -20,7 +22,7 @@ export const eventTypeSchema = z.enum(EVENT_TYPES);
 /**
  * Ids an event points at. Payloads are built from these at send time, so the outbox never holds
  * mail content: `message.received` needs `messageId`; `message.sent`/`message.send_failed` need
- * `outboundId`; `attachment.infected` needs `attachmentId`; mailbox events need nothing beyond
+ * `outboundId`; `attachment.infected` and `attachment.scanned` need `attachmentId`; mailbox events need nothing beyond
  * the event's own `mailboxId`.
  */
 export const eventRefsSchema = z.strictObject({
@@ -53,4 +55,5 @@ export const REQUIRED_REFS: Record<EventType, ReadonlyArray<keyof EventRefs>> = 
   'message.sent': ['outboundId'],
   'message.send_failed': ['outboundId'],
   'attachment.infected': ['attachmentId'],
+  'attachment.scanned': ['attachmentId'],
 };

@@ -27,7 +27,10 @@ export interface AttachmentRescanDeps {
  * configured, or whose scan errored and whose backoff time has come — from their encrypted blob.
  * Fail closed throughout: an error keeps the attachment pending (then `unscannable` after the
  * policy's attempts); only a clean verdict unlocks it; an infected one discards the content and
- * emits `attachment.infected` in the same transaction as the verdict.
+ * emits `attachment.infected` in the same transaction as the verdict. Every scan that ends the
+ * `pending` state (clean, infected, unscannable) also emits `attachment.scanned`, in the same
+ * transaction, so a consumer that saw the attachment `pending` in `message.received` learns the
+ * outcome without polling (after `attachment.infected` when both are emitted).
  */
 export class AttachmentRescanService {
   readonly #policy: ScanPolicy;
@@ -64,9 +67,12 @@ export class AttachmentRescanService {
     const state = nextScanState(current, verdict, attempts, now, this.#policy);
     const eventIds = await this.d.attachments.transaction(async (tx) => {
       const updated = await this.d.attachments.update(tx, a.id, { ...scanColumns(state), ...(state.status === 'infected' ? { blobId: null } : {}) });
-      if (!updated || state.status !== 'infected') return [];
-      const ev = await this.d.outbox.appendEvent(tx, { tenantId: a.tenantId, mailboxId: a.mailboxId, type: 'attachment.infected', refs: { messageId: a.messageId, attachmentId: a.id } });
-      return [ev.id];
+      if (!updated || state.status === 'pending') return [];
+      const refs = { messageId: a.messageId, attachmentId: a.id };
+      const ids: string[] = [];
+      if (state.status === 'infected') ids.push((await this.d.outbox.appendEvent(tx, { tenantId: a.tenantId, mailboxId: a.mailboxId, type: 'attachment.infected', refs })).id);
+      ids.push((await this.d.outbox.appendEvent(tx, { tenantId: a.tenantId, mailboxId: a.mailboxId, type: 'attachment.scanned', refs })).id);
+      return ids;
     });
     if (state.status === 'infected') await this.d.blobs.delete([a.blobId!]);
     if (this.d.jobs && eventIds.length > 0) await notifyEventsCommitted(this.d.jobs, eventIds, this.d.logger);
