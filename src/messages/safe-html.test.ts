@@ -66,6 +66,15 @@ describe('safeHtml keeps what a ticket needs', () => {
     expect(unsafeConstructs(out)).toEqual([]);
   });
 
+  it('keeps Outlook-style inline CSS (quoted font names, highlights, long-hand borders) and drops mso-* and url()', () => {
+    expect(
+      safe(
+        '<span lang=EN-US style=\'font-size:11.0pt;font-family:"Calibri",sans-serif;mso-fareast-language:EN-US;background:yellow;border-bottom-style:solid\'>x</span>' +
+          '<p style="background: #fff url(https://t.example/bg.png)">y</p>',
+      ),
+    ).toBe('<span lang="EN-US" style="font-size:11.0pt;font-family:&quot;Calibri&quot;,sans-serif;background:yellow;border-bottom-style:solid">x</span><p>y</p>');
+  });
+
   it('drops style and head elements with their text, and forms but not their visible text', () => {
     expect(safe('<html><head><title>t</title><style>p{color:red}</style></head><body><p>x</p></body></html>')).toBe('<p>x</p>');
     expect(safe('<form action="https://a.example"><label>Name</label><input name="n"><button>Send</button></form>')).toBe('NameSend');

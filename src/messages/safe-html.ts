@@ -48,12 +48,14 @@ const ATTRIBUTES: Record<string, string[]> = {
  */
 const SAFE_CSS_VALUE = /^(?:[-\p{L}\p{N}\s#%.,!'"/+*_]|\b(?:rgba?|hsla?|calc)\(|\))*$/u;
 const STYLE_PROPERTIES = [
-  'color', 'background-color', 'font', 'font-family', 'font-size', 'font-style', 'font-weight', 'font-variant', 'line-height',
+  // `background` for its colour (Outlook highlights): a url() in it fails SAFE_CSS_VALUE.
+  'color', 'background', 'background-color', 'font', 'font-family', 'font-size', 'font-style', 'font-weight', 'font-variant', 'line-height',
   'letter-spacing', 'word-spacing', 'word-break', 'word-wrap', 'overflow-wrap', 'white-space', 'text-align', 'text-decoration',
   'text-indent', 'text-transform', 'vertical-align', 'direction', 'unicode-bidi',
   'margin', 'margin-top', 'margin-right', 'margin-bottom', 'margin-left',
   'padding', 'padding-top', 'padding-right', 'padding-bottom', 'padding-left',
   'border', 'border-top', 'border-right', 'border-bottom', 'border-left', 'border-color', 'border-style', 'border-width',
+  ...['top', 'right', 'bottom', 'left'].flatMap((side) => ['color', 'style', 'width'].map((what) => `border-${side}-${what}`)),
   'border-radius', 'border-collapse', 'border-spacing',
   'width', 'height', 'min-width', 'max-width', 'min-height', 'max-height',
   'display', 'float', 'clear', 'list-style-type', 'table-layout', 'caption-side', 'empty-cells', 'overflow',
