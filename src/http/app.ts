@@ -7,6 +7,7 @@ import type { Metrics } from '../observability/metrics.js';
 import { ApiError, type ErrorBody } from './api-error.js';
 import type { AuthRequirement, Principal } from './auth-context.js';
 import { createDocsRouter } from './docs.router.js';
+import { addExamples, INFRA_PATHS, markRequiredHeaders, webhooksSection } from './openapi-extras.js';
 import type { RouteRegistry } from './route-registry.js';
 
 export interface ReadinessCheck {
@@ -30,19 +31,30 @@ export interface AppDeps {
 }
 
 export function buildOpenApiDocument(routes: RouteRegistry, version: string, publicUrl: string): ReturnType<typeof createDocument> {
-  return createDocument({
+  const doc = createDocument({
     openapi: '3.1.0',
     info: {
       title: 'Mailbox connector API',
       version,
       description:
-        'Connect Gmail and Microsoft 365 mailboxes, read ingested mail, send replies, manage webhooks and data-subject requests.',
+        'Connect Gmail and Microsoft 365 mailboxes, read ingested mail, send replies, manage webhooks and data-subject requests. ' +
+        'Every route of the service is here except two sets of HTML pages that are not API: `/docs` (this reference) and the ops console under `/admin` (docs/operations.md). ' +
+        'The events the service POSTs to your webhook endpoints are under `webhooks`.',
     },
     servers: [{ url: publicUrl }],
     security: [{ bearerAuth: [] }],
     components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', description: 'Tenant or admin API key' } } },
     paths: routes.openApiPaths(),
   });
+  const json = doc as unknown as Record<string, unknown>;
+  json.paths = { ...(doc.paths ?? {}), ...INFRA_PATHS };
+  json.webhooks = webhooksSection();
+  markRequiredHeaders(
+    json,
+    routes.routes.filter((r) => r.requiredHeaders?.length).map((r) => ({ path: r.path.replace(/:([A-Za-z0-9_]+)/g, '{$1}'), method: r.method, headers: r.requiredHeaders!.map((h) => h.toLowerCase()) })),
+  );
+  addExamples(json);
+  return doc;
 }
 
 export interface ReadinessReport {

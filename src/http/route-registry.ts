@@ -46,6 +46,11 @@ export interface RouteSpec<
   /** Body content type when not JSON (documentation only). */
   bodyContentType?: string;
   headers?: H;
+  /**
+   * Headers the handler requires although `headers` lets them through (so that it can answer a
+   * missing one with its own error code): marked required in the OpenAPI document.
+   */
+  requiredHeaders?: string[];
   responses: Record<number, { description: string; schema?: z.ZodType; contentType?: string }>;
   /** Per-route body size limit (e.g. sends with attachments); default is the app-wide limit. */
   bodyLimit?: string;

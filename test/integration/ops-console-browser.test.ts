@@ -1,3 +1,4 @@
+/// <reference lib="dom" />
 // The ops console in a real browser (Chromium via playwright-core): sign in, open every page —
 // each screenshotted (checked not blank, saved to a temp dir) and checked with axe-core for WCAG
 // 2.1 AA (0 violations) and for CSP violations — and revoke a mailbox with the keyboard only.

@@ -15,6 +15,8 @@ export function registerAdminMailboxRoutes(routes: RouteRegistry, deps: AdminMai
     path: '/v1/admin/mailboxes/:id/revoke',
     operationId: 'adminRevokeMailbox',
     summary: 'Ops revocation: stop sync, revoke the grant, purge the data',
+    description:
+      'Admin key only; the same as `mailbox-connector mailboxes revoke`: stops sync, revokes the grant at the provider and purges every message, attachment and event of the mailbox (crypto-shredding). The reason goes to the purge receipt and the audit log; the tenant receives `mailbox.disconnected` and `mailbox.purged`.',
     tags: ['Admin'],
     auth: 'admin',
     params: mailboxIdParams,

@@ -116,6 +116,8 @@ export function registerConnectRoutes(routes: RouteRegistry, deps: { connect: Co
     path: '/v1/mailboxes/:id/reconnect',
     operationId: 'reconnectMailbox',
     summary: 'A connect session that restores a mailbox needing re-consent',
+    description:
+      'A connect session that restores a mailbox in `reauth_required` with the same id and data (same provider and address): send the customer to its `url`.',
     tags: ['Connect', 'Mailboxes'],
     auth: 'tenant',
     params: mailboxIdParams,
@@ -137,6 +139,8 @@ export function registerConnectRoutes(routes: RouteRegistry, deps: { connect: Co
     path: '/connect/:id',
     operationId: 'connectPage',
     summary: 'Hosted connect page (HTML, no API key)',
+    description:
+      'The hosted page the customer opens from a connect session’s `url`: explains in plain words what is asked and leads to the provider’s consent. HTML; no API key (the session id is the capability).',
     tags: ['Connect'],
     auth: 'none',
     params: sessionParams,
@@ -153,6 +157,8 @@ export function registerConnectRoutes(routes: RouteRegistry, deps: { connect: Co
     path: '/connect/:id/start',
     operationId: 'connectStart',
     summary: 'Redirects the customer to the provider’s consent screen',
+    description:
+      'Starts the OAuth consent for the chosen provider (PKCE, single-use state bound to a cookie) and redirects the browser to Google or Microsoft. HTML flow; no API key.',
     tags: ['Connect'],
     auth: 'none',
     params: sessionParams,

@@ -56,6 +56,8 @@ export function registerDataSubjectRoutes(routes: RouteRegistry, deps: DataSubje
     path: '/v1/data-subjects/export',
     operationId: 'exportDataSubject',
     summary: 'Everything stored from or to one address, across the tenant’s mailboxes',
+    description:
+      'Everything stored about one e-mail address across the tenant’s mailboxes, decrypted (GDPR access request). Audited. 413 when the export is larger than one answer may carry.',
     tags: ['Data subjects'],
     auth: 'tenant',
     query: z.strictObject({ email: subjectEmail }),
@@ -83,6 +85,8 @@ export function registerDataSubjectRoutes(routes: RouteRegistry, deps: DataSubje
     path: '/v1/data-subjects/erase',
     operationId: 'eraseDataSubject',
     summary: 'Delete every stored message from or to one address (with attachments) and return counts',
+    description:
+      'Deletes every message to or from one e-mail address in the tenant’s mailboxes, with its attachments (GDPR erasure). Audited; the answer counts what was deleted.',
     tags: ['Data subjects'],
     auth: 'tenant',
     body: z.strictObject({ email: subjectEmail }),

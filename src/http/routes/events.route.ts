@@ -90,6 +90,8 @@ export function registerEventRoutes(routes: RouteRegistry, deps: EventRouteDeps)
     path: '/v1/events/:id',
     operationId: 'getEvent',
     summary: 'Get an event with every delivery attempt',
+    description:
+      'One event with every delivery and its attempt log (status code, latency, the start of the receiver’s answer, our error code).',
     tags: ['Events'],
     auth: 'tenant',
     params: z.strictObject({ id: z.string().min(1).max(64) }),

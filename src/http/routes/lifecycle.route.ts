@@ -64,6 +64,8 @@ export function registerLifecycleRoutes(routes: RouteRegistry, deps: LifecycleRo
     path: '/v1/purges',
     operationId: 'listPurges',
     summary: 'List the tenant’s purge receipts, newest first',
+    description:
+      'Purge receipts of the tenant’s disconnected mailboxes, newest first: what each purge deleted and whether the provider grant was revoked. Cursor pagination.',
     tags: ['Mailboxes'],
     auth: 'tenant',
     query: paginationQuery,
@@ -84,6 +86,8 @@ export function registerLifecycleRoutes(routes: RouteRegistry, deps: LifecycleRo
     path: '/v1/purges/:id',
     operationId: 'getPurge',
     summary: 'Get a purge receipt: what was deleted, when, and the revoke outcome',
+    description:
+      'One purge receipt. While `status` is `running` the counts grow; `revoke.retryPending` says a failed grant revocation is still being retried in the background.',
     tags: ['Mailboxes'],
     auth: 'tenant',
     params: z.strictObject({ id: z.string().min(1).max(64) }),

@@ -13,6 +13,8 @@ export function registerMailboxResyncRoutes(routes: RouteRegistry, deps: Mailbox
     path: '/v1/mailboxes/:id/resync',
     operationId: 'resyncMailbox',
     summary: 'Force a sync of a mailbox',
+    description:
+      'Queues a sync of the mailbox now (coalesced with one already waiting). Only an active mailbox syncs; otherwise the answer says its status.',
     tags: ['Mailboxes'],
     auth: 'tenant',
     params: z.strictObject({ id: z.string().min(1).max(64) }),

@@ -51,6 +51,8 @@ export function registerMailboxReadRoutes(routes: RouteRegistry, deps: { mailbox
     path: '/v1/mailboxes',
     operationId: 'listMailboxes',
     summary: 'List connected mailboxes',
+    description:
+      'The tenant’s mailboxes with status and sync state (last sync, last push notification, watch expiry); filter by `status`. Cursor pagination.',
     tags: ['Mailboxes'],
     auth: 'tenant',
     query: paginationQuery.extend({ status: z.enum(['active', 'reauth_required', 'disconnecting', 'purged']).optional() }),
@@ -74,6 +76,8 @@ export function registerMailboxReadRoutes(routes: RouteRegistry, deps: { mailbox
     path: '/v1/mailboxes/:id',
     operationId: 'getMailbox',
     summary: 'Get one mailbox with its sync state',
+    description:
+      'One mailbox: the connected address, granted scopes, status (`reauth_required` with a reason when the customer must reconnect) and sync state.',
     tags: ['Mailboxes'],
     auth: 'tenant',
     params: mailboxIdParams,

@@ -35,6 +35,7 @@ export function registerOAuthCallbackRoutes(routes: RouteRegistry, deps: { conne
       path: `/oauth/${provider}/callback`,
       operationId: `${provider}OAuthCallback`,
       summary: `OAuth redirect URI for ${provider === 'google' ? 'Google' : 'Microsoft'} (HTML, no API key)`,
+      description: `Where ${provider === 'google' ? 'Google' : 'Microsoft'} sends the customer back after consent: the state and its cookie are checked, the code exchanged, the mailbox stored, then the result page is shown or the browser goes back to the session’s returnUrl. Register this URL in the provider app (docs/connect.md).`,
       tags: ['Connect'],
       auth: 'none',
       query: callbackQuery,

@@ -27,6 +27,8 @@ export function registerOutboundRoutes(routes: RouteRegistry, deps: { outbound: 
     path: '/v1/outbound/:id',
     operationId: 'getOutbound',
     summary: 'Delivery status of a reply or new message',
+    description:
+      'The state of a send: `queued`, `sending`, `sent` (with the stored message id) or `failed` (with `failure.code`).',
     tags: ['Sending'],
     auth: 'tenant',
     params: z.strictObject({ id: z.string().min(1).max(64) }),

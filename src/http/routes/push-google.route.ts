@@ -21,6 +21,8 @@ export function registerGooglePushRoutes(routes: RouteRegistry, deps: GooglePush
     path: '/push/google',
     operationId: 'receiveGooglePush',
     summary: 'Gmail change notification (Pub/Sub push, OIDC-authenticated)',
+    description:
+      'Gmail Pub/Sub push endpoint, authenticated by the Pub/Sub OIDC token: queues a sync of the mailbox the notification names. Called by Google, not by API clients.',
     tags: ['Push'],
     auth: 'none',
     bodyContentType: 'application/json',

@@ -17,15 +17,26 @@ const bodySchema = z.object({ value: z.array(z.unknown()).max(1000) });
  * constant time) and their syncs queued before the 202, well inside Graph's 3 s.
  */
 export function registerMicrosoftPushRoutes(routes: RouteRegistry, deps: MicrosoftPushRouteDeps): void {
-  for (const [path, operationId, summary] of [
-    ['/push/microsoft', 'receiveGraphNotification', 'Microsoft Graph change notifications'],
-    ['/push/microsoft/lifecycle', 'receiveGraphLifecycleNotification', 'Microsoft Graph subscription lifecycle notifications'],
+  for (const [path, operationId, summary, description] of [
+    [
+      '/push/microsoft',
+      'receiveGraphNotification',
+      'Microsoft Graph change notifications',
+      'Graph change notifications for subscribed mailboxes, checked against the subscription’s clientState: queues a sync of each mailbox named. Also answers the subscription validation handshake. Called by Microsoft, not by API clients.',
+    ],
+    [
+      '/push/microsoft/lifecycle',
+      'receiveGraphLifecycleNotification',
+      'Microsoft Graph subscription lifecycle notifications',
+      'Graph lifecycle notifications (reauthorization required, subscription removed, missed notifications): the subscription is renewed or recreated and the mailbox resynced. Called by Microsoft, not by API clients.',
+    ],
   ] as const) {
     routes.add({
       method: 'post',
       path,
       operationId,
       summary,
+      description,
       tags: ['Push'],
       auth: 'none',
       bodyContentType: 'application/json',

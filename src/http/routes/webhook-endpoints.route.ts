@@ -69,6 +69,8 @@ export function registerWebhookEndpointRoutes(routes: RouteRegistry, deps: { end
     path: '/v1/webhook-endpoints',
     operationId: 'listWebhookEndpoints',
     summary: 'List webhook endpoints',
+    description:
+      'The tenant’s webhook endpoints, without their secrets. Cursor pagination.',
     tags: ['Webhooks'],
     auth: 'tenant',
     query: paginationQuery,
@@ -89,6 +91,8 @@ export function registerWebhookEndpointRoutes(routes: RouteRegistry, deps: { end
     path: '/v1/webhook-endpoints/:id',
     operationId: 'getWebhookEndpoint',
     summary: 'Get a webhook endpoint (without its secret)',
+    description:
+      'One endpoint, without its secret; `previousSecretExpiresAt` is set while a rotated-out secret still signs.',
     tags: ['Webhooks'],
     auth: 'tenant',
     params: idParams,
@@ -106,6 +110,8 @@ export function registerWebhookEndpointRoutes(routes: RouteRegistry, deps: { end
     path: '/v1/webhook-endpoints/:id',
     operationId: 'updateWebhookEndpoint',
     summary: 'Change an endpoint’s URL, event filter, description, or enable/disable it',
+    description:
+      'Changes the URL (checked against the egress rules again), the event filter or the description, or disables/enables the endpoint. A disabled endpoint receives nothing.',
     tags: ['Webhooks'],
     auth: 'tenant',
     params: idParams,
@@ -130,6 +136,8 @@ export function registerWebhookEndpointRoutes(routes: RouteRegistry, deps: { end
     path: '/v1/webhook-endpoints/:id',
     operationId: 'deleteWebhookEndpoint',
     summary: 'Delete a webhook endpoint (queued deliveries to it are cancelled)',
+    description:
+      'Deletes the endpoint; deliveries still queued for it are cancelled. Past events stay in the event log.',
     tags: ['Webhooks'],
     auth: 'tenant',
     params: idParams,
