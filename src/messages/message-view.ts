@@ -15,6 +15,18 @@ const address = z
   })
   .meta({ id: 'EmailAddress' });
 
+export const MESSAGE_ORIGINS = ['backfill', 'live'] as const;
+export const originSchema = z.enum(MESSAGE_ORIGINS).meta({
+  id: 'MessageOrigin',
+  description:
+    '`backfill`: history imported by a window walk (the initial backfill after connect, a window resync) — do not auto-reply to it; `live`: arrived after the sync’s cursor was taken (docs/sync.md, "Backfill and live mail")',
+});
+
+/** A stored origin as the API shows it (the column only holds these two; anything else reads as live). */
+export function originView(origin: string | null | undefined): (typeof MESSAGE_ORIGINS)[number] {
+  return origin === 'backfill' ? 'backfill' : 'live';
+}
+
 /** Why a message could not be parsed completely (messages.parseError). Never content. */
 export const PARSE_ERROR_REASONS = {
   limit_exceeded: 'The message exceeds a parser limit (a header block over 1 MiB or more than 1,000 MIME parts): its main headers were salvaged, its body and attachments may be incomplete.',
@@ -26,7 +38,7 @@ export type ParseErrorCode = keyof typeof PARSE_ERROR_REASONS;
 export const parseErrorSchema = z
   .object({ code: z.enum(Object.keys(PARSE_ERROR_REASONS) as [ParseErrorCode, ...ParseErrorCode[]]), reason: z.string() })
   .nullable()
-  .meta({ id: 'ParseError', description: 'null when the message parsed completely; else a code and a fixed reason (never content)' });
+  .meta({ description: 'null when the message parsed completely; else a code (limit_exceeded, malformed, no_headers) and a fixed reason, never content (docs/api.md, "parseError")' });
 export type ParseErrorView = z.infer<typeof parseErrorSchema>;
 
 /** The stored code as `{code, reason}`; an unknown code reads as `malformed`. */
@@ -67,6 +79,7 @@ export const messageSummarySchema = z
     receivedAt: z.string(),
     isAutoReply: z.boolean(),
     isBounce: z.boolean(),
+    origin: originSchema,
     oversize: z.boolean(),
     parseError: parseErrorSchema,
     sizeBytes: z.number().int(),
@@ -181,6 +194,7 @@ export class MessageViewer {
       receivedAt: row.receivedAt.toISOString(),
       isAutoReply: row.isAutoReply,
       isBounce: row.isBounce,
+      origin: originView(row.origin),
       oversize: row.oversize,
       parseError: parseErrorView(row.parseError),
       sizeBytes: row.sizeBytes,
