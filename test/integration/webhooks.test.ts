@@ -90,6 +90,8 @@ describe('delivery', () => {
         safeHtml: null,
         isAutoReply: false,
         isBounce: false,
+        oversize: false,
+        parseError: null,
         attachments: [{ id: msg.attachmentIds[0], filename: 'invoice.pdf', contentType: 'application/pdf', size: 13, contentId: null, isInline: false, scanStatus: 'clean' }],
       });
       const status = await waitFor(async () => {
