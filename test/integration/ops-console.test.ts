@@ -269,3 +269,26 @@ describe('ops console: actions', () => {
     expect(page.text).toContain('ticket OPS-42: customer asked');
   });
 });
+
+describe('ops console behind an https PUBLIC_URL', () => {
+  let https: TestService;
+  beforeAll(async () => {
+    https = await startTestService({ workers: false, env: { PUBLIC_URL: 'https://connector.example.com' } });
+  }, 120_000);
+  afterAll(async () => {
+    await https?.close();
+  });
+
+  it('marks the session cookie Secure and refuses a POST from an origin other than PUBLIC_URL', async () => {
+    const issued = await https.core.apiKeys.issue({ admin: true });
+    const res = await request(https.url).post('/admin/login').set('origin', 'https://connector.example.com').type('form').send({ apiKey: issued.key });
+    expect(res.status).toBe(303);
+    const cookie = (res.headers['set-cookie'] as unknown as string[])[0]!;
+    expect(cookie).toMatch(/; Secure/i);
+    expect(cookie).toMatch(/; HttpOnly/i);
+    expect(cookie).toMatch(/; SameSite=Strict/i);
+    const refused = await request(https.url).post('/admin/login').set('origin', 'https://elsewhere.example').type('form').send({ apiKey: issued.key });
+    expect(refused.status).toBe(403);
+    expect(refused.headers['set-cookie']).toBeUndefined();
+  });
+});
