@@ -360,7 +360,8 @@ export class GraphAdapter implements MailProvider {
     }
     for (let start = 0; start < a.size; start += this.chunkBytes) {
       const end = Math.min(start + this.chunkBytes, a.size) - 1;
-      const chunk = a.content.subarray(start, end + 1);
+      // A copy on its own ArrayBuffer: a fetch body (BodyInit) cannot be a view of a shared buffer.
+      const chunk = Uint8Array.from(a.content.subarray(start, end + 1));
       await this.runner.withRetries('write', false, async () => {
         // No Authorization header: the upload URL carries its own token.
         const res = await this.fetchImpl(uploadUrl, {
