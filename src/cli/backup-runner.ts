@@ -8,7 +8,7 @@ import { dumpDatabase, restoreDatabase, type DumpTarget } from '../storage/backu
 import { DataKeyRepository } from '../storage/data-key.repository.js';
 import { openDatabase } from '../storage/database.js';
 import { acquireEmbeddedLock, readEmbeddedLock, type EmbeddedLock } from '../storage/embedded-lock.js';
-import { embeddedKeystoreDir, openKeystore } from '../storage/keystore.js';
+import { embeddedKeystoreDir, ensureDatabase, openKeystore } from '../storage/keystore.js';
 import { countLegacyDataKeys, LegacyDataKeysRepository } from '../storage/legacy-data-keys.repository.js';
 import { migrate, readMigrations } from '../storage/migrator.js';
 import { PurgeRepository } from '../storage/purge.repository.js';
@@ -136,6 +136,8 @@ export async function runRestore(config: Config, fromDir: string, opts: { accept
 
     // 2. Replace both databases.
     await restoreDatabase(dataTarget(config), path.join(from, manifest.files.data));
+    // A new server (disaster recovery): the derived key store database may not exist yet.
+    if (config.keystore.derived && config.keystore.url && config.database.url) await ensureDatabase(config.keystore.url, config.database.url);
     await restoreDatabase(keystoreTarget(config), path.join(from, manifest.files.keystore));
 
     // 3. Make it safe before anything serves it (migrations of this release run here too).

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { PGlite } from '@electric-sql/pglite';
@@ -48,6 +48,8 @@ export async function dumpDatabase(target: DumpTarget, file: string): Promise<vo
     } catch (err) {
       throw new BackupError(`pg_dump failed: ${firstLine((err as { stderr?: string }).stderr) ?? (err as Error).message}`);
     }
+    // Ciphertext and wrapped keys, but still nobody else's business (pg_dump follows the umask).
+    chmodSync(file, 0o600);
     return;
   }
   if (!existsSync(target.dir)) throw new BackupError(`no embedded database in ${target.dir}`);

@@ -46,7 +46,7 @@ export async function openKeystore(opts: KeystoreOptions): Promise<KeystoreDatab
 }
 
 /** Creates the key store database on the data database's server when it is missing. */
-async function ensureDatabase(url: string, through: string): Promise<void> {
+export async function ensureDatabase(url: string, through: string): Promise<void> {
   const name = decodeURIComponent(new URL(url).pathname.replace(/^\//, ''));
   const client = new pg.Client({ connectionString: through, connectionTimeoutMillis: 10_000 });
   client.on('error', () => undefined);
