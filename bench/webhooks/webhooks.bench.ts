@@ -215,6 +215,16 @@ async function delivered(fx: Fixture): Promise<number> {
   return r.rows[0]!.n;
 }
 
+/** Deliveries of the phase with more than one attempt row: a delivery claimed and sent twice (every receiver answer is a 204). */
+async function attemptedTwice(fx: Fixture): Promise<number> {
+  const r = await admin.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM (SELECT a."deliveryId" FROM delivery_attempts a JOIN webhook_deliveries d ON d.id = a."deliveryId"
+      WHERE d."tenantId" = ANY($1) GROUP BY a."deliveryId" HAVING count(*) > 1) x`,
+    [fx.tenantIds],
+  );
+  return r.rows[0]!.n;
+}
+
 async function dispatchJobsLeft(): Promise<number> {
   const r = await admin.query<{ n: number }>(`SELECT count(*)::int AS n FROM pgboss.job WHERE name = 'webhooks.dispatch' AND state IN ('created', 'retry', 'active')`);
   return r.rows[0]!.n;
@@ -261,6 +271,8 @@ interface PhaseResult {
   workerCpuMsPerDelivery: number;
   pgCpuMsPerDelivery: number;
   duplicates: number;
+  /** Deliveries with more than one attempt row (a second claim of a delivered one). */
+  duplicateClaims: number;
   commitsPerDelivery: number;
   seconds: number;
   /** CPU ms per second of the idle workers and their backends, measured before the run. */
@@ -317,6 +329,7 @@ async function phase(workers: number): Promise<PhaseResult> {
     await poll();
     const commitsAfter = await commits();
     const duplicates = [...seen.values()].filter((n) => n > 1).length;
+    const duplicateClaims = await attemptedTwice(fx);
     const received = seen.size;
     if (received !== EVENTS) console.log(`  note: receiver saw ${received} distinct webhook-ids for ${EVENTS} events`);
     const w = workerCpu.total();
@@ -328,6 +341,7 @@ async function phase(workers: number): Promise<PhaseResult> {
       workerCpuMsPerDelivery: w / EVENTS,
       pgCpuMsPerDelivery: p / EVENTS,
       duplicates,
+      duplicateClaims,
       commitsPerDelivery: (commitsAfter - commitsBefore) / EVENTS,
       seconds,
       idleCpuMsPerS,
@@ -342,7 +356,7 @@ function show(r: PhaseResult): void {
   console.log(
     `${r.workers} worker process${r.workers > 1 ? 'es' : ''}: ${r.deliveriesPerS.toFixed(0)} deliveries/s (${EVENTS} in ${r.seconds.toFixed(2)} s); ` +
       `CPU ${r.cpuMsPerDelivery.toFixed(3)} ms/delivery (workers ${r.workerCpuMsPerDelivery.toFixed(3)} + Postgres backends ${r.pgCpuMsPerDelivery.toFixed(3)}); ` +
-      `duplicate deliveries ${r.duplicates}; ~${r.commitsPerDelivery.toFixed(2)} transactions/delivery (pg_stat_database, incl. the bench's polling); ` +
+      `duplicate deliveries ${r.duplicates} (deliveries attempted twice: ${r.duplicateClaims}); ~${r.commitsPerDelivery.toFixed(2)} transactions/delivery (pg_stat_database, incl. the bench's polling); ` +
       `idle workers + backends ${r.idleCpuMsPerS.toFixed(1)} CPU ms/s (${((r.idleCpuMsPerS * r.seconds) / EVENTS).toFixed(3)} ms/delivery of the figure above)`,
   );
 }
@@ -357,14 +371,27 @@ try {
   show(one);
   const two = await phase(2);
   show(two);
+  const extraPct = (two.cpuMsPerDelivery / one.cpuMsPerDelivery - 1) * 100;
+  console.log(
+    `CPU per delivery, 1 worker → 2 workers: ${one.cpuMsPerDelivery.toFixed(3)} → ${two.cpuMsPerDelivery.toFixed(3)} ms (${extraPct >= 0 ? '+' : ''}${extraPct.toFixed(1)} %; ` +
+      `workers ${one.workerCpuMsPerDelivery.toFixed(3)} → ${two.workerCpuMsPerDelivery.toFixed(3)}, Postgres ${one.pgCpuMsPerDelivery.toFixed(3)} → ${two.pgCpuMsPerDelivery.toFixed(3)}); ` +
+      `transactions per delivery ${one.commitsPerDelivery.toFixed(2)} → ${two.commitsPerDelivery.toFixed(2)}`,
+  );
   console.log(`load average after: ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
+  const ms3 = (x: number) => Number(x.toFixed(3));
   console.log(
     `RESULT ${JSON.stringify({
       deliveries_per_s: Math.round(one.deliveriesPerS),
-      cpu_ms_per_delivery: Number(one.cpuMsPerDelivery.toFixed(3)),
+      cpu_ms_per_delivery: ms3(one.cpuMsPerDelivery),
       two_workers_deliveries_per_s: Math.round(two.deliveriesPerS),
-      two_workers_cpu_ms_per_delivery: Number(two.cpuMsPerDelivery.toFixed(3)),
+      two_workers_cpu_ms_per_delivery: ms3(two.cpuMsPerDelivery),
+      one_worker_cpu_ms_per_delivery: ms3(one.cpuMsPerDelivery),
+      two_workers_extra_cpu_pct: Math.round(extraPct * 10) / 10,
+      worker_cpu_ms_per_delivery: [ms3(one.workerCpuMsPerDelivery), ms3(two.workerCpuMsPerDelivery)],
+      pg_cpu_ms_per_delivery: [ms3(one.pgCpuMsPerDelivery), ms3(two.pgCpuMsPerDelivery)],
+      transactions_per_delivery: [ms3(one.commitsPerDelivery), ms3(two.commitsPerDelivery)],
       duplicates: one.duplicates + two.duplicates,
+      duplicate_claims: one.duplicateClaims + two.duplicateClaims,
     })}`,
   );
 } finally {

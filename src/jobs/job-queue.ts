@@ -167,6 +167,14 @@ const DEFER_QUEUED = `
   UPDATE pgboss.job SET start_after = GREATEST(start_after, $3::timestamptz)
    WHERE name = $1 AND singleton_key = $2 AND state < 'active'`;
 
+/**
+ * The polling floor, one statement for every queue: which of the waiting loops' queues have a due
+ * job (delayed, retried, created by cron or by a process whose NOTIFY did not arrive). Only those
+ * loops fetch; an idle process polls once per interval instead of once per queue name.
+ */
+const DUE_QUEUES = `
+  SELECT DISTINCT name FROM pgboss.job WHERE name = ANY($1::text[]) AND state < 'active' AND start_after < now()`;
+
 type Executor = { executeSql(text: string, values: unknown[]): Promise<{ rows: unknown[] } | undefined> };
 
 /**
@@ -175,7 +183,8 @@ type Executor = { executeSql(text: string, values: unknown[]): Promise<{ rows: u
  * fails any job that outlives its expiry while the handler still runs, and has no heartbeat:
  *  - each queue name has one loop that fetches as many jobs as it has free slots, right away when
  *    woken (an enqueue in this process; on Postgres a NOTIFY from any process, through a
- *    dedicated LISTEN connection that reconnects), else every `pollingIntervalSeconds`;
+ *    dedicated LISTEN connection that reconnects); every `pollingIntervalSeconds` one statement
+ *    for all queues (DUE_QUEUES) wakes the loops whose queue has due jobs nobody announced;
  *  - running jobs get a heartbeat that extends their expiry, so the expiry can be short
  *    (JOB_EXPIRE_SECONDS) and a dead worker's job is retried within `deadWorkerRecoverySeconds`;
  *  - coalescing queues (`stately`, keyed by mailbox) hold at most one queued and one running job
@@ -313,6 +322,27 @@ export async function createJobQueue(deps: {
     }
   }
 
+  let polling = false;
+  /** The polling floor: one DUE_QUEUES statement, then only the loops with due work fetch. */
+  async function pollDue(): Promise<void> {
+    const waiting = [...loops].filter(([, loop]) => loop.waiting);
+    if (polling || waiting.length === 0) return;
+    polling = true;
+    try {
+      const res = await db.executeSql(DUE_QUEUES, [waiting.map(([name]) => name)]);
+      const due = new Set((res?.rows ?? []).map((r) => (r as { name: string }).name));
+      for (const [name, loop] of waiting) {
+        if (due.has(name)) loop.wake();
+        else loop.idleTick();
+      }
+    } catch {
+      // The loops find out for themselves: their fetch fails and backs off (and says so).
+      for (const [, loop] of waiting) loop.wake();
+    } finally {
+      polling = false;
+    }
+  }
+
   let expiring = false;
   function expire(): void {
     if (expiring) return;
@@ -360,10 +390,11 @@ export async function createJobQueue(deps: {
       if (started) return;
       started = true;
       for (const [name, { handler, concurrency }] of handlers) {
-        const loop = new QueueLoop(name, concurrency, timings.pollingIntervalSeconds * 1000, (n) => fetch(name, n), (job) => runJob(name, handler, job), deps.logger);
+        const loop = new QueueLoop(name, concurrency, (n) => fetch(name, n), (job) => runJob(name, handler, job), deps.logger);
         loops.set(name, loop);
         loop.start();
       }
+      timers.push(setInterval(() => void pollDue(), timings.pollingIntervalSeconds * 1000));
       timers.push(setInterval(heartbeat, Math.max(1, timings.expireSeconds / 3) * 1000));
       timers.push(setInterval(expire, timings.expireCheckSeconds * 1000));
       if (connectionString) {
@@ -409,20 +440,19 @@ export async function createJobQueue(deps: {
   };
 }
 
-/** One queue name's worker loop: fetch up to the free slots, run, repeat when woken or polled. */
+/** One queue name's worker loop: fetch up to the free slots, run, repeat when woken (by work or by the poll). */
 class QueueLoop {
   readonly #running = new Map<string, Promise<void>>();
   #woken = false;
-  /** When the loop last came round (watchdog: see JobQueue.stalledQueues). */
+  /** When the loop last came round or was found waiting by the poll (watchdog: see JobQueue.stalledQueues). */
   lastTickAt = Date.now();
   #stopped = false;
-  #sleep: { timer: NodeJS.Timeout; resolve: () => void } | undefined;
+  #sleep: { timer: NodeJS.Timeout | undefined; resolve: () => void } | undefined;
   #done: Promise<void> | undefined;
 
   constructor(
     readonly name: string,
     private readonly concurrency: number,
-    private readonly pollMs: number,
     private readonly fetch: (limit: number) => Promise<FetchedJob[]>,
     private readonly run: (job: FetchedJob) => Promise<void>,
     private readonly logger: Pick<Logger, 'error' | 'warn'>,
@@ -440,6 +470,16 @@ class QueueLoop {
       clearTimeout(s.timer);
       s.resolve();
     }
+  }
+
+  /** Waiting for a wake-up (not fetching, not backing off): the poll looks for its queue's due work. */
+  get waiting(): boolean {
+    return this.#sleep !== undefined && this.#sleep.timer === undefined;
+  }
+
+  /** The poll found nothing due for a waiting loop: it is healthy, just idle. */
+  idleTick(): void {
+    if (this.waiting) this.lastTickAt = Date.now();
   }
 
   runningIds(): string[] {
@@ -481,7 +521,7 @@ class QueueLoop {
         if (jobs.length > 0 && jobs.length === free) continue;
       }
       if (this.#stopped) break;
-      if (!this.#woken) await this.#pause(this.pollMs);
+      if (!this.#woken) await this.#pause();
     }
   }
 
@@ -495,12 +535,16 @@ class QueueLoop {
     this.#running.set(job.id, p);
   }
 
-  #pause(ms: number): Promise<void> {
+  /** Sleeps `ms`, or until woken when no `ms`. */
+  #pause(ms?: number): Promise<void> {
     return new Promise<void>((resolve) => {
-      const timer = setTimeout(() => {
-        this.#sleep = undefined;
-        resolve();
-      }, ms);
+      const timer =
+        ms === undefined
+          ? undefined
+          : setTimeout(() => {
+              this.#sleep = undefined;
+              resolve();
+            }, ms);
       this.#sleep = { timer, resolve };
     });
   }

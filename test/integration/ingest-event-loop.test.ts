@@ -9,43 +9,13 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mailAccess } from '../../src/bootstrap/connect.module.js';
 import type { GoogleSandbox } from '../../src/sandbox/google/google-sandbox.server.js';
+import { generatedPathologicalMessages } from '../helpers/pathological-mail.js';
 import { startTestService, type TestService } from '../helpers/test-service.js';
 import { connectMailbox } from './connect-helpers.js';
 
 let svc: TestService;
 let gs: GoogleSandbox;
 let apiKey: string;
-
-const head = (subject: string, id: string): string[] => ['From: Sender <sender@example.com>', `Subject: ${subject}`, `Message-ID: <${id}@example.com>`, `Date: ${new Date().toUTCString()}`];
-
-/** About `bytes` of header: one address per To: line (mailparser parses every one). */
-function hugeHeader(bytes: number, n: number): Buffer {
-  const lines = head(`huge header ${n}`, `huge-header-${n}`);
-  for (let i = 0, size = 0; size < bytes; i++) {
-    const line = `To: "User ${i}" <user${i}@example.com>, "Other ${i}" <o${i}@example.com>`;
-    lines.push(line);
-    size += line.length + 2;
-  }
-  return Buffer.from([...lines, '', 'body', ''].join('\r\n'));
-}
-
-function manyParts(n: number, attachments: boolean): Buffer {
-  const lines = [...head(`many parts ${n}`, `many-${n}-${attachments}`), 'MIME-Version: 1.0', 'Content-Type: multipart/mixed; boundary="zz"', ''];
-  for (let i = 0; i < n; i++) {
-    lines.push('--zz', attachments ? `Content-Type: application/octet-stream\r\nContent-Disposition: attachment; filename="f${i}.bin"` : 'Content-Type: text/plain', '', `part ${i}`);
-  }
-  return Buffer.from([...lines, '--zz--', ''].join('\r\n'));
-}
-
-function nested(outer: number, inner: number): Buffer {
-  const lines = [...head('nested', `nested-${outer}x${inner}`), 'MIME-Version: 1.0', 'Content-Type: multipart/mixed; boundary="o"', ''];
-  for (let i = 0; i < outer; i++) {
-    lines.push('--o', `Content-Type: multipart/alternative; boundary="i${i}"`, '');
-    for (let j = 0; j < inner; j++) lines.push(`--i${i}`, 'Content-Type: text/html', '', `<p>part ${i}.${j}</p>`);
-    lines.push(`--i${i}--`);
-  }
-  return Buffer.from([...lines, '--o--', ''].join('\r\n'));
-}
 
 beforeAll(async () => {
   svc = await startTestService({ env: { SANDBOX: '1', BACKFILL_DAYS: '7' } });
@@ -60,12 +30,7 @@ describe('ingest keeps the event loop free', () => {
   it('backfilling pathological messages leaves /healthz answering well under a second', async () => {
     const email = 'pathological@acme.test';
     gs.createUser(email);
-    const messages = [
-      ...[0, 1, 2, 3].map((i) => hugeHeader(0.95 * 1024 * 1024 - i * 1000, i)),
-      manyParts(999, false),
-      manyParts(990, true),
-      nested(99, 9),
-    ];
+    const messages = generatedPathologicalMessages();
     const ids = messages.map((raw) => gs.deliver(email, raw, { internalDate: Date.now() - 3_600_000 }).id);
 
     const delay = monitorEventLoopDelay({ resolution: 10 });
