@@ -292,3 +292,33 @@ describe('ops console behind an https PUBLIC_URL', () => {
     expect(refused.headers['set-cookie']).toBeUndefined();
   });
 });
+
+describe('ops console: sync history', () => {
+  it('shows how each sync job ended, as the job queue recorded it (outcome, reason, counts, attempt)', async () => {
+    const m = await seedMailbox(svc.core, tenant.tenantId);
+    // The real queue and its outcome recording, with a stand-in for the sync itself: the first run
+    // ends `done` with counts, the second `failed` with its fixed reason.
+    let runs = 0;
+    svc.core.jobs.register('sync.mailbox', async ({ mailboxId }) => {
+      if (mailboxId !== m.id) return { status: 'skipped', reason: 'not this test’s mailbox' };
+      runs++;
+      return runs === 1 ? { status: 'done', detail: { mode: 'incremental', stored: 2, subject: 'never kept' } } : { status: 'failed', reason: 'authorization revoked' };
+    });
+    await svc.core.jobs.startWorkers();
+    const { cookie, csrf } = await signIn();
+    const history = async (): Promise<string> => {
+      const page = await request(svc.url).get(`/admin/mailboxes/${m.id}`).set('cookie', cookie);
+      const html = page.text;
+      return html.slice(html.indexOf('<h2>Sync history</h2>'), html.indexOf('<h2>Recent errors</h2>'));
+    };
+    await request(svc.url).post(`/admin/mailboxes/${m.id}/resync`).set('cookie', cookie).type('form').send({ _csrf: csrf });
+    await expect.poll(history, { timeout: 20_000 }).toMatch(/status-ok">done<\/span>/);
+    expect(await history()).toContain('stored 2');
+    expect(await history()).not.toContain('never kept');
+    await request(svc.url).post(`/admin/mailboxes/${m.id}/resync`).set('cookie', cookie).type('form').send({ _csrf: csrf });
+    await expect.poll(history, { timeout: 20_000 }).toContain('authorization revoked');
+    const page = await request(svc.url).get(`/admin/mailboxes/${m.id}`).set('cookie', cookie);
+    const errors = page.text.slice(page.text.indexOf('<h2>Recent errors</h2>'));
+    expect(errors).toContain('authorization revoked');
+  }, 60_000);
+});
