@@ -74,6 +74,10 @@ export async function runBackup(config: Config, outDir: string): Promise<BackupR
     const createdAt = new Date().toISOString();
     const ext = config.database.url ? 'pgdump' : 'tar.gz';
     const files = { data: `data.${ext}`, keystore: `keystore.${ext}` };
+    // Data first, then keys: every owner in the data dump got its key before its rows, so the
+    // later key-store dump holds it unless it was purged in between — and then the restore finds
+    // the mailbox without a key and deletes it. A key without data (created in between) is an
+    // orphan the purge sweep removes.
     await dumpDatabase(dataTarget(config), path.join(out, files.data));
     await dumpDatabase(keystoreTarget(config), path.join(out, files.keystore));
     const manifest: Manifest = { format: 'mailbox-connector-backup/1', createdAt, database: config.database.url ? 'postgres' : 'embedded', files };
