@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ApiError } from '../http/api-error.js';
 import { registerMailboxReadRoutes } from '../http/routes/mailboxes.route.js';
+import { registerSettingsRoutes } from '../http/routes/settings.route.js';
 import { MailboxQueryService } from '../mailboxes/mailbox-query.service.js';
 import { defineOps } from '../ops/ops-command.js';
 import { PurgeRepository } from '../storage/purge.repository.js';
@@ -14,6 +15,7 @@ export function tenancyModule(core: Core): ServiceModule {
   return {
     name: 'tenancy',
     routes(registry) {
+      registerSettingsRoutes(registry, { tenants: core.tenants, audit: core.audit });
       registerMailboxReadRoutes(registry, {
         mailboxes: mailboxQuery,
         purges: {

@@ -42,7 +42,7 @@ export async function seedMessage(
   core: Core,
   tenantId: string,
   mailboxId: string,
-  opts: { subject?: string; text?: string; threadKey?: string; receivedAt?: Date; attachments?: SeedAttachment[] } = {},
+  opts: { subject?: string; text?: string; html?: string; threadKey?: string; receivedAt?: Date; attachments?: SeedAttachment[] } = {},
 ): Promise<{ id: string; content: MessageContent; attachmentIds: string[] }> {
   const id = newId('message');
   const owner = { type: 'mailbox', id: mailboxId } as const;
@@ -60,7 +60,8 @@ export async function seedMessage(
     subject: opts.subject ?? `Order question ${id.slice(-5)}`,
     date: (opts.receivedAt ?? new Date()).toISOString(),
     text: opts.text ?? `Secret body text ${id}`,
-    html: null,
+    // As a row stored before safeHtml existed: readers compute it.
+    html: opts.html ?? null,
     headers: {},
     autoReplyReason: null,
     bounceReason: null,

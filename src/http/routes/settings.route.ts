@@ -1,0 +1,63 @@
+import { z } from 'zod';
+import type { AuditService } from '../../audit/audit.service.js';
+import type { TenantRepository } from '../../storage/tenant.repository.js';
+import { notFound } from '../api-error.js';
+import { commonErrors, type RouteRegistry } from '../route-registry.js';
+
+export const tenantSettingsSchema = z
+  .object({
+    object: z.literal('settings'),
+    blockRemoteImages: z.boolean().meta({ description: 'Serve `safeHtml` with remote (http/https) images turned off: `<img data-blocked-src="…">` (tracking pixels)' }),
+  })
+  .meta({ id: 'TenantSettings' });
+
+/**
+ * The tenant's own settings, for its API key (ops can set the same through `tenants update`).
+ * Only display settings live here: retention and return origins are an operator's decision.
+ */
+export function registerSettingsRoutes(routes: RouteRegistry, deps: { tenants: Pick<TenantRepository, 'find' | 'update'>; audit: Pick<AuditService, 'record'> }): void {
+  routes.add({
+    method: 'get',
+    path: '/v1/settings',
+    operationId: 'getSettings',
+    summary: 'The tenant’s settings',
+    description: '`blockRemoteImages`: whether `safeHtml` is served with remote images turned off (tracking pixels). Change it with `PATCH /v1/settings`.',
+    tags: ['Settings'],
+    auth: 'tenant',
+    responses: { 200: { description: 'The settings', schema: tenantSettingsSchema }, ...commonErrors },
+    async handler({ principal }) {
+      if (principal.kind !== 'tenant') throw notFound('settings');
+      const tenant = await deps.tenants.find(principal.tenantId);
+      if (!tenant) throw notFound('settings');
+      return { status: 200, body: { object: 'settings', blockRemoteImages: tenant.blockRemoteImages } };
+    },
+  });
+
+  routes.add({
+    method: 'patch',
+    path: '/v1/settings',
+    operationId: 'updateSettings',
+    summary: 'Change the tenant’s settings',
+    description: 'Applies to mail already stored: reads follow at once, webhook bodies built within 5 seconds. Audited.',
+    tags: ['Settings'],
+    auth: 'tenant',
+    body: z.strictObject({ blockRemoteImages: z.boolean().optional() }),
+    responses: { 200: { description: 'The updated settings', schema: tenantSettingsSchema }, ...commonErrors },
+    async handler({ body, principal }) {
+      if (principal.kind !== 'tenant') throw notFound('settings');
+      const patch = body.blockRemoteImages !== undefined ? { blockRemoteImages: body.blockRemoteImages } : {};
+      const tenant = Object.keys(patch).length > 0 ? await deps.tenants.update(principal.tenantId, patch) : await deps.tenants.find(principal.tenantId);
+      if (!tenant) throw notFound('settings');
+      await deps.audit.record({
+        tenantId: principal.tenantId,
+        actorType: 'api_key',
+        actorId: principal.apiKeyId,
+        action: 'tenant.settings_updated',
+        targetType: 'tenant',
+        targetId: principal.tenantId,
+        metadata: { fields: Object.keys(patch), blockRemoteImages: tenant.blockRemoteImages },
+      });
+      return { status: 200, body: { object: 'settings', blockRemoteImages: tenant.blockRemoteImages } };
+    },
+  });
+}
