@@ -11,7 +11,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mailAccess } from '../../src/bootstrap/connect.module.js';
 import { PayloadBuilder } from '../../src/events/payload-builder.js';
+import { decodeMessageContent, MESSAGE_CONTENT_AAD } from '../../src/mailboxes/message-content.js';
 import { MessageViewer } from '../../src/messages/message-view.js';
+import { sanitizeEmailHtml } from '../../src/messages/safe-html.js';
 import type { GoogleSandbox } from '../../src/sandbox/google/google-sandbox.server.js';
 import type { MicrosoftSandbox } from '../../src/sandbox/microsoft/microsoft-sandbox.js';
 import { MessageReadRepository } from '../../src/storage/message-read.repository.js';
@@ -171,6 +173,14 @@ describe('ticket-ready content through both providers', () => {
       expect(safeHtml).not.toMatch(/alert|display:none|onclick/);
       // html stays as received.
       expect(data!.html).toContain('<script>alert(1)</script>');
+    }
+
+    // safeHtml was computed at ingest (in the parse worker) and stored with the content, not on read.
+    for (const provider of ['google', 'microsoft'] as const) {
+      const stored = await svc.core.prisma.message.findFirstOrThrow({ where: { mailboxId: ids[provider] } });
+      const content = decodeMessageContent(await svc.core.dataKeys.decryptFor({ type: 'mailbox', id: stored.mailboxId }, stored.contentEnc, MESSAGE_CONTENT_AAD(stored.id)));
+      expect(content.safeHtml).toEqual(expect.stringContaining('src="cid:shot.png@01DA0001"'));
+      expect(content.safeHtml).toBe(sanitizeEmailHtml(content.html));
     }
 
     // The read API: cid: rewritten to this message's attachment URL (PUBLIC_URL), in html and safeHtml.
