@@ -1,13 +1,15 @@
-import { createPublicKey, verify as verifySignature, type JsonWebKey, type KeyObject } from 'node:crypto';
+import { createRemoteJWKSet, customFetch, errors, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import { z } from 'zod';
 
 /**
  * Verifies a Security Event Token (RFC 8417: a signed JWT) from Google Cross-Account Protection
- * (provider-facts §2.3). google-auth-library's verifier insists on an `exp` claim, which SETs do
- * not carry, so the RS256 check is done here with node:crypto against the issuer's JWKS.
+ * (provider-facts §2.3) with `jose` against the issuer's JWKS. google-auth-library's verifier
+ * insists on an `exp` claim, which SETs do not carry.
  *
- * Checked: alg RS256 with a known `kid`, signature, `iss` in the accepted list, `aud` = our OAuth
- * client id, `iat` not in the future (beyond skew) and not older than `maxAgeMs`, `jti` present.
+ * Checked: alg RS256 with a published `kid`, signature, `typ` (when present it must be
+ * `secevent+jwt`, RFC 8417 §2.3: an ID token or other JWT is never read as a SET), `iss` in the
+ * accepted list, `aud` = our OAuth client id, `iat` not in the future (beyond skew) and not older
+ * than `maxAgeMs` on the injected clock, `jti` present, and the `events` claim.
  */
 export interface SetVerifierOptions {
   /** JWKS URL (sandbox: the Google stand-in's /oauth2/v3/certs). When absent, `discoveryUrl` is read. */
@@ -22,19 +24,20 @@ export interface SetVerifierOptions {
   maxAgeMs?: number;
   /** JWKS cache lifetime. Default 1 hour; an unknown kid forces a refresh at most once a minute. */
   jwksTtlMs?: number;
+  /** Longest wait for the discovery document or the JWKS. Default 5 s. */
+  fetchTimeoutMs?: number;
 }
 
 export class SetVerificationError extends Error {
   override readonly name = 'SetVerificationError';
   constructor(
-    readonly code: 'malformed' | 'unsupported_alg' | 'unknown_key' | 'bad_signature' | 'bad_issuer' | 'bad_audience' | 'stale' | 'keys_unavailable',
+    readonly code: 'malformed' | 'unsupported_alg' | 'unknown_key' | 'bad_signature' | 'bad_type' | 'bad_issuer' | 'bad_audience' | 'stale' | 'keys_unavailable',
     message: string,
   ) {
     super(message);
   }
 }
 
-const headerSchema = z.object({ alg: z.string(), kid: z.string().min(1), typ: z.string().optional() });
 const subjectSchema = z
   .object({ subject_type: z.string(), iss: z.string().optional(), sub: z.string().optional(), email: z.string().optional(), token: z.string().optional() })
   .loose();
@@ -47,83 +50,83 @@ export const setClaimsSchema = z.object({
 });
 export type SetClaims = z.infer<typeof setClaimsSchema>;
 
-const jwksSchema = z.object({ keys: z.array(z.object({ kid: z.string(), kty: z.string() }).loose()) });
 const discoverySchema = z.object({ jwks_uri: z.url() }).loose();
-const SKEW_MS = 5 * 60_000;
+const SKEW_SECONDS = 5 * 60;
+/** RFC 8417 §2.3 / RFC 8725 §3.11: explicit typing of SETs. */
+const SET_TYPES = new Set(['secevent+jwt', 'application/secevent+jwt']);
 
 export class SetVerifier {
-  private keys = new Map<string, KeyObject>();
-  private fetchedAt = 0;
-  private lastAttempt = 0;
+  private jwks: JWTVerifyGetKey | undefined;
   private readonly fetch: typeof fetch;
+  private readonly timeoutMs: number;
 
   constructor(private readonly opts: SetVerifierOptions) {
     this.fetch = opts.fetch ?? fetch;
+    this.timeoutMs = opts.fetchTimeoutMs ?? 5000;
   }
 
   async verify(jwt: string): Promise<SetClaims> {
-    const parts = jwt.trim().split('.');
-    if (parts.length !== 3) throw new SetVerificationError('malformed', 'not a compact JWS');
-    const [h, p, s] = parts as [string, string, string];
-    const header = headerSchema.safeParse(decodeJson(h));
-    if (!header.success) throw new SetVerificationError('malformed', 'bad JOSE header');
-    if (header.data.alg !== 'RS256') throw new SetVerificationError('unsupported_alg', `alg ${header.data.alg} is not accepted`);
-    const key = await this.key(header.data.kid);
-    const ok = verifySignature('RSA-SHA256', Buffer.from(`${h}.${p}`), key, Buffer.from(s, 'base64url'));
-    if (!ok) throw new SetVerificationError('bad_signature', 'signature does not verify');
-    const claims = setClaimsSchema.safeParse(decodeJson(p));
-    if (!claims.success) throw new SetVerificationError('malformed', 'claims are not a security event token');
-    const c = claims.data;
-    if (!this.opts.issuers.includes(c.iss)) throw new SetVerificationError('bad_issuer', 'issuer not accepted');
-    const aud = Array.isArray(c.aud) ? c.aud : [c.aud];
-    if (!aud.some((a) => this.opts.audiences.includes(a))) throw new SetVerificationError('bad_audience', 'audience is not this client');
-    const now = this.opts.clock().getTime();
-    const iatMs = c.iat * 1000;
-    if (iatMs > now + SKEW_MS || iatMs < now - (this.opts.maxAgeMs ?? 7 * 86_400_000)) throw new SetVerificationError('stale', 'iat out of range');
-    return c;
-  }
-
-  private async key(kid: string): Promise<KeyObject> {
-    const now = Date.now();
-    const stale = now - this.fetchedAt >= (this.opts.jwksTtlMs ?? 3600_000);
-    // An unknown kid may be a rotation: refresh, but at most once a minute, so a forged kid
-    // cannot turn every request into a fetch.
-    if (stale || (!this.keys.has(kid) && now - this.lastAttempt > 60_000)) {
-      this.lastAttempt = now;
-      await this.refresh();
-    }
-    const key = this.keys.get(kid);
-    if (!key) throw new SetVerificationError('unknown_key', 'signing key not published by the issuer');
-    return key;
-  }
-
-  private async refresh(): Promise<void> {
+    const keys = await this.keySet();
+    let verified: Awaited<ReturnType<typeof jwtVerify>>;
     try {
-      let url = this.opts.jwksUrl;
+      verified = await jwtVerify(jwt.trim(), keys, {
+        algorithms: ['RS256'],
+        issuer: this.opts.issuers,
+        audience: this.opts.audiences,
+        currentDate: this.opts.clock(),
+        clockTolerance: SKEW_SECONDS,
+        maxTokenAge: Math.floor((this.opts.maxAgeMs ?? 7 * 86_400_000) / 1000),
+        requiredClaims: ['iss', 'aud', 'iat', 'jti'],
+      });
+    } catch (err) {
+      throw toVerificationError(err);
+    }
+    const typ = verified.protectedHeader.typ;
+    if (typ !== undefined && !SET_TYPES.has(typ.toLowerCase())) throw new SetVerificationError('bad_type', 'typ is not secevent+jwt');
+    const claims = setClaimsSchema.safeParse(verified.payload);
+    if (!claims.success) throw new SetVerificationError('malformed', 'claims are not a security event token');
+    return claims.data;
+  }
+
+  /** jose's remote key set: cached for jwksTtlMs, refetched for an unknown kid at most once a minute, with a timeout. */
+  private async keySet(): Promise<JWTVerifyGetKey> {
+    if (this.jwks) return this.jwks;
+    let url = this.opts.jwksUrl;
+    try {
       if (!url) {
         if (!this.opts.discoveryUrl) throw new Error('no JWKS or discovery URL');
-        url = discoverySchema.parse(await (await this.fetch(this.opts.discoveryUrl)).json()).jwks_uri;
+        const res = await this.fetch(this.opts.discoveryUrl, { signal: AbortSignal.timeout(this.timeoutMs), redirect: 'error' });
+        if (!res.ok) throw new Error(`discovery answered ${res.status}`);
+        url = discoverySchema.parse(await res.json()).jwks_uri;
       }
-      const res = await this.fetch(url);
-      if (!res.ok) throw new Error(`JWKS answered ${res.status}`);
-      const jwks = jwksSchema.parse(await res.json());
-      const keys = new Map<string, KeyObject>();
-      for (const k of jwks.keys) {
-        if (k.kty !== 'RSA') continue;
-        keys.set(k.kid, createPublicKey({ key: k as JsonWebKey, format: 'jwk' }));
-      }
-      this.keys = keys;
-      this.fetchedAt = Date.now();
     } catch (err) {
       throw new SetVerificationError('keys_unavailable', `could not load the issuer's keys: ${err instanceof Error ? err.message : 'error'}`);
     }
+    const fetchImpl = this.fetch;
+    this.jwks = createRemoteJWKSet(new URL(url), {
+      timeoutDuration: this.timeoutMs,
+      cooldownDuration: 60_000,
+      cacheMaxAge: this.opts.jwksTtlMs ?? 3600_000,
+      [customFetch]: (input, init) => fetchImpl(input, init),
+    });
+    return this.jwks;
   }
 }
 
-function decodeJson(segment: string): unknown {
-  try {
-    return JSON.parse(Buffer.from(segment, 'base64url').toString('utf8'));
-  } catch {
-    return undefined;
+function toVerificationError(err: unknown): SetVerificationError {
+  if (err instanceof SetVerificationError) return err;
+  if (err instanceof errors.JOSEAlgNotAllowed || err instanceof errors.JOSENotSupported) return new SetVerificationError('unsupported_alg', 'alg is not accepted');
+  if (err instanceof errors.JWKSNoMatchingKey || err instanceof errors.JWKSMultipleMatchingKeys) return new SetVerificationError('unknown_key', 'signing key not published by the issuer');
+  if (err instanceof errors.JWSSignatureVerificationFailed) return new SetVerificationError('bad_signature', 'signature does not verify');
+  if (err instanceof errors.JWTExpired) return new SetVerificationError('stale', 'token expired');
+  if (err instanceof errors.JWTClaimValidationFailed) {
+    if (err.claim === 'iss') return new SetVerificationError('bad_issuer', 'issuer not accepted');
+    if (err.claim === 'aud') return new SetVerificationError('bad_audience', 'audience is not this client');
+    if (err.claim === 'iat' || err.claim === 'nbf') return new SetVerificationError('stale', 'iat out of range');
+    return new SetVerificationError('malformed', `claim ${err.claim} is missing or invalid`);
   }
+  if (err instanceof errors.JWKSTimeout || err instanceof errors.JWKSInvalid) return new SetVerificationError('keys_unavailable', "could not load the issuer's keys");
+  if (err instanceof errors.JOSEError) return new SetVerificationError('malformed', 'not a valid JWS');
+  // A network failure fetching the key set.
+  return new SetVerificationError('keys_unavailable', `could not load the issuer's keys: ${err instanceof Error ? err.name : 'error'}`);
 }

@@ -39,7 +39,7 @@ afterAll(async () => {
 });
 
 function set(events: Record<string, unknown>, opts: { aud?: string; signer?: SigningKey; iss?: string } = {}): string {
-  return signJwt(opts.signer ?? key, { iss: opts.iss ?? 'https://accounts.google.com/', aud: opts.aud ?? CLIENT_ID, iat: Math.floor(Date.now() / 1000), jti: `jti-${++jti}`, events });
+  return signJwt(opts.signer ?? key, { iss: opts.iss ?? 'https://accounts.google.com/', aud: opts.aud ?? CLIENT_ID, iat: Math.floor(Date.now() / 1000), jti: `jti-${++jti}`, events }, 'secevent+jwt');
 }
 
 async function post(jwt: string) {

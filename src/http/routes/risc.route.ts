@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { RouteRegistry } from '../route-registry.js';
 
 /** Why a SET was refused; anything else thrown is a server error. */
-export type RiscRejection = 'malformed' | 'unsupported_alg' | 'unknown_key' | 'bad_signature' | 'bad_issuer' | 'bad_audience' | 'stale' | 'keys_unavailable';
+export type RiscRejection = 'malformed' | 'unsupported_alg' | 'unknown_key' | 'bad_signature' | 'bad_type' | 'bad_issuer' | 'bad_audience' | 'stale' | 'keys_unavailable';
 
 export interface RiscRouteDeps {
   receive(jwt: string): Promise<{ accepted: true } | { accepted: false; reason: RiscRejection }>;
@@ -48,7 +48,7 @@ export function registerRiscRoutes(routes: RouteRegistry, deps: RiscRouteDeps): 
           res.status(503).json({ err: 'temporarily_unavailable', description: 'signing keys could not be loaded' });
           return { handled: true };
         }
-        const err = outcome.reason === 'unknown_key' ? 'invalid_key' : outcome.reason === 'bad_issuer' ? 'invalid_issuer' : outcome.reason === 'bad_audience' ? 'invalid_audience' : 'authentication_failed';
+        const err = outcome.reason === 'bad_type' ? 'invalid_request' : outcome.reason === 'unknown_key' ? 'invalid_key' : outcome.reason === 'bad_issuer' ? 'invalid_issuer' : outcome.reason === 'bad_audience' ? 'invalid_audience' : 'authentication_failed';
         res.status(400).json({ err, description: 'the security event token was rejected' });
         return { handled: true };
       }

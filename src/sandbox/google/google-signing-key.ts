@@ -35,8 +35,9 @@ export function createSigningKey(): SigningKey {
   };
 }
 
-export function signJwt(key: SigningKey, claims: Record<string, unknown>): string {
-  const header = { alg: 'RS256', kid: key.kid, typ: 'JWT' };
+/** `typ`: `JWT` for ID tokens and Pub/Sub push tokens, `secevent+jwt` for security event tokens (RFC 8417). */
+export function signJwt(key: SigningKey, claims: Record<string, unknown>, typ = 'JWT'): string {
+  const header = { alg: 'RS256', kid: key.kid, typ };
   const encode = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
   const signingInput = `${encode(header)}.${encode(claims)}`;
   const signature = createSign('RSA-SHA256').update(signingInput).end().sign(key.privateKey).toString('base64url');
