@@ -8,6 +8,7 @@
 //   read API, `?inline=urls` rewrites this message's cid: references to absolute URLs on
 //   PUBLIC_URL (here the test service's own), and the tenant setting
 //   blockRemoteImages (set through the admin ops API) turns remote images off at read time.
+import { readdirSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mailAccess } from '../../src/bootstrap/connect.module.js';
 import { PayloadBuilder } from '../../src/events/payload-builder.js';
@@ -227,6 +228,17 @@ describe('ticket-ready content through both providers', () => {
         for (let i = 0; i < list.length && i / step < 4; i += step) sample.push(list[i]!);
       }
       expect(sample.length).toBeGreaterThanOrEqual(40);
+      // Plus a few above 256 KiB (streamed to the parse worker, larger provider bodies) and the
+      // project's own raw 8-bit fixtures (undeclared latin1, windows-1252, Shift_JIS bytes: a
+      // transport that decoded the body as text would change them).
+      sample.push(...listCorpusMessages().messages.filter((m) => m.bytes.length > 256 * 1024 && m.bytes.length < 3 * 1024 * 1024).slice(0, 4));
+      const fixtures = new URL('../../fixtures/', import.meta.url);
+      for (const dir of readdirSync(fixtures)) {
+        for (const name of readdirSync(new URL(`${dir}/`, fixtures)).filter((n) => n.endsWith('.eml'))) {
+          sample.push({ id: `fixtures/${dir}/${name}`, folder: 'fixtures', bytes: readFileSync(new URL(`${dir}/${name}`, fixtures)) });
+        }
+      }
+      expect(sample.filter((m) => m.folder === 'fixtures').some((m) => m.bytes.some((b) => b >= 0x80))).toBe(true);
 
       const email = 'parity@acme.test';
       gs.createUser(email);
