@@ -1,7 +1,7 @@
 import { KeyDestroyedError } from '../crypto/crypto-error.js';
 import type { DataKeyService } from '../crypto/data-key.service.js';
 import { MAILBOX_ADDRESS_AAD } from '../mailboxes/message-content.js';
-import { parseErrorView, type MessageViewer } from '../messages/message-view.js';
+import { originView, parseErrorView, type MessageViewer } from '../messages/message-view.js';
 import type { MailboxRecord, MailboxRepository } from '../storage/mailbox.repository.js';
 import type { MessageReadRepository, MessageRecord } from '../storage/message-read.repository.js';
 import type { OutboxEventRecord } from '../storage/outbox.repository.js';
@@ -203,6 +203,7 @@ export class PayloadBuilder {
       ...this.deps.viewer.reply(c),
       isAutoReply: row.isAutoReply,
       isBounce: row.isBounce,
+      origin: originView(row.origin),
       oversize: row.oversize,
       parseError: parseErrorView(row.parseError),
       attachments: attachments.map((a) => ({ id: a.id, filename: a.filename, contentType: a.contentType, size: a.size, contentId: a.contentId, isInline: a.isInline, scanStatus: a.scanStatus })),

@@ -54,6 +54,12 @@ export interface IngestInput {
    * query): skip the per-message lookup. The unique constraint still makes a race a no-op.
    */
   knownNew?: boolean;
+  /**
+   * `backfill`: imported history (fetched by a window walk, received before the mailbox was
+   * connected); `live` (default): everything else. Stored on the message, delivered in
+   * `message.received` (docs/sync.md, "Backfill and live mail").
+   */
+  origin?: 'backfill' | 'live';
 }
 
 export type IngestResult =
@@ -521,6 +527,7 @@ export class IngestService {
         for (const attachmentId of p.infectedIds) events.push({ type: 'attachment.infected', refs: { messageId: p.row.id, attachmentId }, providerMessageId: p.input.providerMessageId });
       }
       await d.messages.insertPage(tx, { messages: rows, blobs: batch.flatMap((p) => p.held), threadRefs: index.added(), createdAt: d.clock() });
+      await d.messages.markBackfill(tx, batch.filter((p) => p.input.origin === 'backfill').map((p) => p.row.id));
       const appended = await d.outbox.appendMailboxEvents(tx, {
         tenantId: mailbox.tenantId,
         mailboxId: mailbox.id,

@@ -53,12 +53,16 @@ export class MessageReadService {
   async list(
     reader: Reader,
     mailboxId: string,
-    opts: { threadKey?: string; before?: { receivedAt: Date; id: string }; limit: number },
+    opts: { threadKey?: string; origin?: 'backfill' | 'live'; before?: { receivedAt: Date; id: string }; limit: number },
   ): Promise<MessageSummary[]> {
     await this.usableMailbox(reader.tenantId, mailboxId);
     const rows = await this.deps.messages.listMessages(reader.tenantId, mailboxId, { ...opts, limit: opts.limit + 1 });
     const views = await this.decrypting(() => Promise.all(rows.map((r) => this.deps.viewer.summary(r))), 'mailbox');
-    await this.audit(reader, 'message.listed', 'mailbox', mailboxId, { count: Math.min(rows.length, opts.limit), ...(opts.threadKey ? { threadKey: opts.threadKey } : {}) });
+    await this.audit(reader, 'message.listed', 'mailbox', mailboxId, {
+      count: Math.min(rows.length, opts.limit),
+      ...(opts.threadKey ? { threadKey: opts.threadKey } : {}),
+      ...(opts.origin ? { origin: opts.origin } : {}),
+    });
     return views;
   }
 

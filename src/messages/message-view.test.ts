@@ -20,7 +20,7 @@ function content(extra: Partial<MessageContent> = {}): MessageContent {
 function row(c: MessageContent): MessageRecord {
   return {
     id: 'msg_1', tenantId: 'ten_1', mailboxId: 'mbx_1', providerMessageId: 'p', providerThreadId: null, threadKey: 't', direction: 'inbound',
-    isAutoReply: false, isBounce: false, oversize: false, parseError: null, sizeBytes: 1, receivedAt: new Date(0), contentEnc: encodeMessageContent(c), outboundId: null, createdAt: new Date(0),
+    isAutoReply: false, isBounce: false, oversize: false, parseError: null, sizeBytes: 1, origin: 'live', receivedAt: new Date(0), contentEnc: encodeMessageContent(c), outboundId: null, createdAt: new Date(0),
     attachments: [
       { id: 'att_1', tenantId: 'ten_1', mailboxId: 'mbx_1', messageId: 'msg_1', ordinal: 0, filenameEnc: Buffer.from('a.png'), contentType: 'image/png', size: 3, isInline: true, contentIdEnc: Buffer.from('<a@b>'), scanStatus: 'clean', scanSignature: null, blobId: 'blb_1' },
     ],

@@ -31,6 +31,8 @@ export interface MessageRecord {
   /** Why parsing stopped early (mime-parser ParseErrorCode), or null. */
   parseError: string | null;
   sizeBytes: number;
+  /** `backfill` (history fetched by a window walk) or `live` (arrived after the sync cursor). */
+  origin: string;
   receivedAt: Date;
   contentEnc: Uint8Array;
   outboundId: string | null;
@@ -84,6 +86,7 @@ const MESSAGE_SELECT = {
   oversize: true,
   parseError: true,
   sizeBytes: true,
+  origin: true,
   receivedAt: true,
   contentEnc: true,
   outboundId: true,
@@ -117,7 +120,7 @@ export class MessageReadRepository {
   async listMessages(
     tenantId: string,
     mailboxId: string,
-    opts: { threadKey?: string; before?: { receivedAt: Date; id: string }; limit: number },
+    opts: { threadKey?: string; origin?: 'backfill' | 'live'; before?: { receivedAt: Date; id: string }; limit: number },
   ): Promise<MessageRecord[]> {
     const b = opts.before;
     return this.prisma.message.findMany({
@@ -125,6 +128,7 @@ export class MessageReadRepository {
         tenantId,
         mailboxId,
         ...(opts.threadKey ? { threadKey: opts.threadKey } : {}),
+        ...(opts.origin ? { origin: opts.origin } : {}),
         ...(b ? { OR: [{ receivedAt: { lt: b.receivedAt } }, { receivedAt: b.receivedAt, id: { lt: b.id } }] } : {}),
       },
       orderBy: [{ receivedAt: 'desc' }, { id: 'desc' }],

@@ -381,4 +381,13 @@ export class MessageWriteRepository {
       });
     }
   }
+
+  /**
+   * Marks messages of the page as imported history (`origin = 'backfill'`; the column defaults to
+   * `live`). One statement, only for pages that have such messages (window walks).
+   */
+  async markBackfill(tx: Tx, messageIds: readonly string[]): Promise<void> {
+    if (messageIds.length === 0) return;
+    await tx.message.updateMany({ where: { id: { in: [...messageIds] } }, data: { origin: 'backfill' } });
+  }
 }

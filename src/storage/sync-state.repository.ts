@@ -18,6 +18,8 @@ export interface MailboxSyncRecord {
   /** When the watch / subscription is next renewed (sync/watch-renewal.ts). */
   pushRenewAt: Date | null;
   clientStateEnc: Uint8Array | null;
+  /** When the mailbox was connected: mail the provider received before it is imported history (origin backfill). */
+  createdAt: Date;
 }
 
 const SELECT = {
@@ -34,6 +36,7 @@ const SELECT = {
   subscriptionExpiresAt: true,
   pushRenewAt: true,
   clientStateEnc: true,
+  createdAt: true,
 } as const satisfies Prisma.MailboxSelect;
 
 /**

@@ -565,7 +565,7 @@ export class WebhookRepository {
     const ids = [...messageIds];
     const messages = await pg.sql.query<Omit<MessageRecord, 'attachments'>>(
       `SELECT id, "tenantId", "mailboxId", "providerMessageId", "providerThreadId", "threadKey", direction, "isAutoReply", "isBounce",
-              oversize, "parseError", "sizeBytes", ${utc('"receivedAt"', 'receivedAt')}, "contentEnc", "outboundId", ${utc('"createdAt"', 'createdAt')}
+              oversize, "parseError", "sizeBytes", origin, ${utc('"receivedAt"', 'receivedAt')}, "contentEnc", "outboundId", ${utc('"createdAt"', 'createdAt')}
          FROM messages WHERE id = ANY($1::text[])`,
       [ids],
     );

@@ -8,6 +8,8 @@ import type { MailboxSyncRecord, SyncStateRepository } from '../storage/sync-sta
 import { MailboxSyncService, type MailboxSyncDeps } from './mailbox-sync.service.js';
 
 const NOW = new Date('2026-03-10T12:00:00Z');
+/** When the test mailbox was connected: mail received before it is imported history. */
+const CONNECTED = new Date(NOW.getTime() - 3_600_000);
 const cursor = (historyId: string): SyncCursor => ({ v: 1, provider: 'google', historyId });
 
 /** A scripted Gmail-like provider: history pages keyed by start cursor, one inbox window. */
@@ -19,6 +21,8 @@ class FakeProvider implements Partial<MailProvider> {
   windowSince: Date[] = [];
   current = cursor('100');
   failFetch = new Map<string, ProviderError>();
+  /** Provider receive time per message (default NOW). */
+  receivedAt = new Map<string, Date>();
   async currentCursor(): Promise<SyncCursor> {
     return this.current;
   }
@@ -35,7 +39,7 @@ class FakeProvider implements Partial<MailProvider> {
     const err = this.failFetch.get(id);
     if (err) throw err;
     this.fetched.push(id);
-    return { providerMessageId: id, providerThreadId: `t-${id}`, raw: Readable.from([Buffer.from('x')]), sizeEstimate: 1, receivedAt: NOW, labelIds: ['INBOX'] };
+    return { providerMessageId: id, providerThreadId: `t-${id}`, raw: Readable.from([Buffer.from('x')]), sizeEstimate: 1, receivedAt: this.receivedAt.get(id) ?? NOW, labelIds: ['INBOX'] };
   }
 }
 
@@ -43,6 +47,7 @@ function harness(mailbox: Partial<MailboxSyncRecord> = {}) {
   const provider = new FakeProvider();
   const stored = new Set<string>();
   const log: string[] = [];
+  const origins = new Map<string, string | undefined>();
   let row: MailboxSyncRecord = {
     id: 'mbx_1',
     tenantId: 'ten_1',
@@ -57,6 +62,7 @@ function harness(mailbox: Partial<MailboxSyncRecord> = {}) {
     subscriptionExpiresAt: null,
     pushRenewAt: null,
     clientStateEnc: null,
+    createdAt: CONNECTED,
     ...mailbox,
   };
   let locked = false;
@@ -92,6 +98,7 @@ function harness(mailbox: Partial<MailboxSyncRecord> = {}) {
         for await (const input of inputs) {
           if (failAfter !== null && failAfter-- <= 0) throw new Error('database went away');
           stored.add(input.providerMessageId);
+          origins.set(input.providerMessageId, input.origin);
           log.push(`store ${input.providerMessageId}`);
           const result: IngestResult = { status: 'stored', messageId: `msg_${input.providerMessageId}`, direction: 'inbound', eventIds: [], oversize: false, infected: 0, pending: 0 };
           results.push(result);
@@ -110,6 +117,7 @@ function harness(mailbox: Partial<MailboxSyncRecord> = {}) {
     provider,
     stored,
     log,
+    origins,
     deps,
     row: () => row,
     lock: () => (locked = true),
@@ -161,6 +169,28 @@ describe('MailboxSyncService', () => {
     expect(h.provider.windowSince[0]!.getTime()).toBe(NOW.getTime() - 86_400_000 - 3_600_000);
     expect(h.row().syncCursor).toEqual(cursor('900'));
     expect(h.provider.fetched).toEqual(['gap1', 'gap2']);
+  });
+
+  it('origin: a window walk marks what was received before the connection backfill, the rest live; the incremental pass is live', async () => {
+    const h = harness({ syncCursor: null, backfillCompletedAt: null });
+    h.provider.current = cursor('500');
+    h.provider.window = ['history', 'arrived-after-connect'];
+    h.provider.receivedAt.set('history', new Date(CONNECTED.getTime() - 86_400_000));
+    h.provider.receivedAt.set('arrived-after-connect', new Date(CONNECTED.getTime() + 1000));
+    h.provider.changes.set('500', { addedMessageIds: ['pushed', 'moved-old'], nextCursor: cursor('501'), hasMore: false });
+    // A message moved into the inbox after connect: it comes through the incremental pass, live.
+    h.provider.receivedAt.set('moved-old', new Date(CONNECTED.getTime() - 30 * 86_400_000));
+    await h.service.run({ mailboxId: 'mbx_1', reason: 'connect' });
+    expect(Object.fromEntries(h.origins)).toEqual({ history: 'backfill', 'arrived-after-connect': 'live', pushed: 'live', 'moved-old': 'live' });
+
+    // A window resync after the cursor expired: mail missed since the connection is live.
+    const r = harness();
+    r.provider.changes.set('100', new ProviderError('google', 'cursor_expired', 'history 404', { status: 404 }));
+    r.provider.current = cursor('900');
+    r.provider.window = ['gap', 'old'];
+    r.provider.receivedAt.set('old', new Date(CONNECTED.getTime() - 1));
+    await r.service.run({ mailboxId: 'mbx_1', reason: 'poll' });
+    expect(Object.fromEntries(r.origins)).toEqual({ gap: 'live', old: 'backfill' });
   });
 
   it('maps provider errors to job outcomes', async () => {

@@ -63,7 +63,8 @@ interface RunStats {
  *
  * 1. First run: take the provider's current cursor BEFORE listing the backfill window and store it,
  *    so mail arriving during the backfill is picked up by the incremental pass; then ingest the
- *    window (`BACKFILL_DAYS`). `backfillCompletedAt` is set only at the end, so a crash mid-backfill
+ *    window (`BACKFILL_DAYS`) as `origin: backfill` (what the provider received before the mailbox
+ *    was connected; anything newer the window meets is `live`). `backfillCompletedAt` is set only at the end, so a crash mid-backfill
  *    repeats the (idempotent) backfill.
  * 2. Incremental: `listChanges` from the last STORED cursor, page by page; a page's cursor is
  *    stored only after every message on it committed — a crash replays at most one page, and a
@@ -125,7 +126,7 @@ export class MailboxSyncService {
       }
       await d.watches.ensure(mailbox);
       const since = new Date(d.clock().getTime() - d.settings.backfillDays * 86_400_000);
-      await this.#ingestWindow(mailbox, provider, since, stats);
+      await this.#ingestWindow(mailbox, provider, since, stats, mailbox.createdAt);
       await d.state.markBackfillCompleted(mailbox.id, d.clock());
     } else {
       await d.state.setState(mailbox.id, 'syncing');
@@ -164,7 +165,7 @@ export class MailboxSyncService {
     let cursor = start;
     for (;;) {
       const page = await provider.listChanges(cursor);
-      await this.#ingestIds(mailbox, provider, page.addedMessageIds, stats);
+      await this.#ingestIds(mailbox, provider, page.addedMessageIds, stats, null);
       // Only now: every message before nextCursor is committed.
       await this.d.state.saveCursor(mailbox.id, page.nextCursor);
       cursor = page.nextCursor;
@@ -178,21 +179,29 @@ export class MailboxSyncService {
     const newest = await this.d.messages.newestReceivedAt(mailbox.id);
     const floor = this.d.clock().getTime() - this.d.settings.backfillDays * 86_400_000;
     const since = new Date(newest ? Math.min(newest.getTime() - this.#overlap, this.d.clock().getTime()) : floor);
-    await this.#ingestWindow(mailbox, provider, since, stats);
+    // What the provider received since the connection is mail the incremental pass missed (the
+    // cursor was lost): live. Only what predates the connection is history.
+    await this.#ingestWindow(mailbox, provider, since, stats, mailbox.createdAt);
     await this.d.state.saveCursor(mailbox.id, fresh);
     return fresh;
   }
 
-  async #ingestWindow(mailbox: MailboxSyncRecord, provider: MailProvider, since: Date, stats: RunStats): Promise<void> {
+  async #ingestWindow(mailbox: MailboxSyncRecord, provider: MailProvider, since: Date, stats: RunStats, liveSince: Date): Promise<void> {
     let pageToken: string | undefined;
     do {
       const page = await provider.listWindow(since, pageToken);
-      await this.#ingestIds(mailbox, provider, page.messageIds, stats);
+      await this.#ingestIds(mailbox, provider, page.messageIds, stats, liveSince);
       pageToken = page.nextPageToken;
     } while (pageToken);
   }
 
-  async #ingestIds(mailbox: MailboxSyncRecord, provider: MailProvider, ids: readonly string[], stats: RunStats): Promise<void> {
+  /**
+   * `liveSince`: null for the incremental pass (everything it brings is live); for a window walk,
+   * when the mailbox was connected — a message the provider received from then on is live (it
+   * arrived after the connection: the incremental pass would have brought it, or missed it while
+   * its cursor was lost), anything older, or without a receive time, is imported history.
+   */
+  async #ingestIds(mailbox: MailboxSyncRecord, provider: MailProvider, ids: readonly string[], stats: RunStats, liveSince: Date | null): Promise<void> {
     if (ids.length === 0) return;
     // A disconnect may start while a long backfill runs: stop at the next page rather than keep
     // writing mail (and re-creating keys) for a mailbox that is being purged.
@@ -221,7 +230,8 @@ export class MailboxSyncService {
           }
           throw err;
         }
-        yield { providerMessageId: id, providerThreadId: raw.providerThreadId, raw: raw.raw, receivedAt: raw.receivedAt, knownNew: true };
+        const origin = liveSince === null || (raw.receivedAt !== undefined && raw.receivedAt.getTime() >= liveSince.getTime()) ? 'live' : 'backfill';
+        yield { providerMessageId: id, providerThreadId: raw.providerThreadId, raw: raw.raw, receivedAt: raw.receivedAt, knownNew: true, origin };
       }
     };
     await this.d.ingest.ingestPage({ id: mailbox.id, tenantId: mailbox.tenantId, provider: mailbox.provider }, fetchAll(), {

@@ -22,6 +22,7 @@ function mailbox(over: Partial<MailboxSyncRecord>): MailboxSyncRecord {
     subscriptionExpiresAt: null,
     pushRenewAt: null,
     clientStateEnc: null,
+    createdAt: NOW,
     ...over,
   };
 }

@@ -98,6 +98,13 @@ describe('ops console: sign-in and session', () => {
     expect((await auditActions(`console:${adminKey.id}`)).map((a) => a.action)).toContain('console.signed_in');
   });
 
+  it('deletes sessions dead for more than a day at the next sign-in', async () => {
+    const old = new Date(Date.now() - 3 * 86_400_000);
+    await svc.core.prisma.adminSession.create({ data: { tokenHash: 'd'.repeat(64), apiKeyId: adminKey.id, createdAt: old, seenAt: old, expiresAt: new Date(old.getTime() + 3_600_000) } });
+    await signIn();
+    expect(await svc.core.prisma.adminSession.findUnique({ where: { tokenHash: 'd'.repeat(64) } })).toBeNull();
+  });
+
   it('ignores a next= that leaves the console', async () => {
     for (const next of ['https://evil.example/', '//evil.example', '/v1/mailboxes', '/admin/../v1']) {
       const res = await request(svc.url).post('/admin/login').type('form').send({ apiKey: adminKey.key, next });

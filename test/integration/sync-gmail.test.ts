@@ -100,6 +100,21 @@ describe('Gmail sync', () => {
     for (const id of later) expect(rows.map((r) => r.providerMessageId)).toContain(id);
     expect(gs.pushes().some((p) => p.emailAddress === email && p.status === 204)).toBe(true);
     expect(await received(mailboxId)).toBe(5);
+
+    // Origin (issue 13 item 9): the window's history is backfill, what came through the push is live.
+    const origins = await svc.core.prisma.message.findMany({ where: { mailboxId }, select: { providerMessageId: true, origin: true } });
+    expect(Object.fromEntries(origins.map((o) => [o.providerMessageId, o.origin]))).toEqual(Object.fromEntries([...inWindow.map((id) => [id, 'backfill']), ...later.map((id) => [id, 'live'])]));
+    const live = await svc.api(apiKey, 'GET', `/v1/mailboxes/${mailboxId}/messages?origin=live`);
+    expect(live.status).toBe(200);
+    expect(live.body.data.map((m: { origin: string }) => m.origin)).toEqual(['live', 'live']);
+    const backfill = await svc.api(apiKey, 'GET', `/v1/mailboxes/${mailboxId}/messages?origin=backfill&limit=2`);
+    expect(backfill.body.data.map((m: { origin: string }) => m.origin)).toEqual(['backfill', 'backfill']);
+    const rest = await svc.api(apiKey, 'GET', `/v1/mailboxes/${mailboxId}/messages?origin=backfill&limit=2&cursor=${encodeURIComponent(backfill.body.nextCursor)}`);
+    expect(rest.body.data.map((m: { origin: string }) => m.origin)).toEqual(['backfill']);
+    const one = await svc.api(apiKey, 'GET', `/v1/messages/${live.body.data[0].id}`);
+    expect(one.body.origin).toBe('live');
+    expect((await svc.api(apiKey, 'GET', `/v1/mailboxes/${mailboxId}/messages?origin=imported`)).status).toBe(400);
+
     const after = await svc.core.prisma.mailbox.findUniqueOrThrow({ where: { id: mailboxId } });
     expect(after.lastPushAt).not.toBeNull();
     expect((after.syncCursor as { historyId: string }).historyId).toBe(gs.currentHistoryId(email));
@@ -123,6 +138,9 @@ describe('Gmail sync', () => {
     for (const id of missed) expect(rows.map((r) => r.providerMessageId)).toContain(id);
     await until('idle', () => svc.core.prisma.mailbox.findUniqueOrThrow({ where: { id: mailboxId } }), (m) => m.syncState === 'idle');
     expect(await received(mailboxId)).toBe(3);
+    // Mail that arrived after the connection but was found by the resync window is live, not history.
+    const origins = await svc.core.prisma.message.findMany({ where: { mailboxId }, select: { providerMessageId: true, origin: true } });
+    for (const o of origins) expect(o.origin, o.providerMessageId).toBe(missed.includes(o.providerMessageId) ? 'live' : 'backfill');
     // The fresh cursor works: the next message arrives incrementally.
     gs.configurePush(pushConfig);
     gs.deliver(email, mime('after resync'));

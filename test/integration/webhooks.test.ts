@@ -88,8 +88,13 @@ describe('delivery', () => {
         text: msg.content.text,
         html: null,
         safeHtml: null,
+        // A row stored before reply extraction existed: computed on delivery (no quote: the whole text).
+        replyText: msg.content.text,
+        signature: null,
+        forwarded: null,
         isAutoReply: false,
         isBounce: false,
+        origin: 'live',
         oversize: false,
         parseError: null,
         attachments: [{ id: msg.attachmentIds[0], filename: 'invoice.pdf', contentType: 'application/pdf', size: 13, contentId: null, isInline: false, scanStatus: 'clean' }],
@@ -109,6 +114,23 @@ describe('delivery', () => {
       // Nothing readable in the outbox row either.
       const row = await svc.core.prisma.outboxEvent.findUniqueOrThrow({ where: { id: ev!.id } });
       expect(JSON.stringify(row.refs)).not.toContain(msg.content.subject);
+    } finally {
+      await rx.close();
+    }
+  });
+
+  it('message.received says whether the message is imported history (origin) and carries the reply without its quote', async () => {
+    const rx = await startReceiver();
+    try {
+      const t = await tenantWithEndpoint(rx.url, ['message.received']);
+      const mbx = await seedMailbox(svc.core, t.tenantId);
+      const text = 'Thanks, that fixed it.\n\nBest regards,\nAda\n\nOn Mon, Dec 1, 2026 at 10:00 AM, Support <support@acme.test> wrote:\n> Did the update help?\n';
+      const msg = await seedMessage(svc.core, t.tenantId, mbx.id, { text });
+      await svc.core.prisma.message.update({ where: { id: msg.id }, data: { origin: 'backfill' } });
+      await emit(svc.core, [{ tenantId: t.tenantId, mailboxId: mbx.id, type: 'message.received', refs: { messageId: msg.id } }]);
+      await waitFor(() => rx.received.length >= 1, 15_000, 'delivery');
+      const body = verify(t.secret, rx.received[0]!) as { data: Record<string, unknown> };
+      expect(body.data).toMatchObject({ origin: 'backfill', replyText: 'Thanks, that fixed it.\n\nBest regards,\nAda', signature: 'Best regards,\nAda', forwarded: null, text });
     } finally {
       await rx.close();
     }

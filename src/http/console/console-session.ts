@@ -7,6 +7,8 @@ export interface AdminSessionStore {
   find(tokenHash: string): Promise<AdminSessionRecord | null>;
   touch(tokenHash: string, at: Date): Promise<void>;
   end(tokenHash: string, at: Date): Promise<boolean>;
+  /** Deletes sessions that expired or ended before `before`. */
+  prune(before: Date): Promise<number>;
 }
 
 export interface ConsoleSession {
@@ -51,6 +53,8 @@ export class ConsoleSessions {
     const expiresAt = new Date(now.getTime() + SESSION_MAX_MS);
     const tokenHash = hashToken(token);
     await this.deps.store.create({ tokenHash, apiKeyId, createdAt: now, expiresAt });
+    // Housekeeping without a job: sign-ins are rare, and a day-old dead session is of no use.
+    await this.deps.store.prune(new Date(now.getTime() - 86_400_000));
     return { token, session: { tokenHash, apiKeyId, csrf: csrfFor(token) }, expiresAt };
   }
 

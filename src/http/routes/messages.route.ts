@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ReadRefusedError, type MessageReadService } from '../../messages/message-read.service.js';
-import { messageSchema, messageSummarySchema } from '../../messages/message-view.js';
+import { MESSAGE_ORIGINS, messageSchema, messageSummarySchema } from '../../messages/message-view.js';
 import { ApiError, notFound } from '../api-error.js';
 import { decodeCursor, encodeCursor, paginationQuery } from '../pagination.js';
 import { commonErrors, errorSchema, type RouteRegistry } from '../route-registry.js';
@@ -46,11 +46,15 @@ export function registerMessageRoutes(routes: RouteRegistry, deps: { messages: M
     path: '/v1/mailboxes/:id/messages',
     operationId: 'listMessages',
     summary: 'List a mailbox’s stored messages, newest first',
-    description: 'Summaries (no bodies); fetch one message for its text and html. Ordered by received time, newest first. The read is audited.',
+    description:
+      'Summaries (no bodies); fetch one message for its text and html. Ordered by received time, newest first. `origin=live` lists only mail that arrived after the mailbox was connected (no imported history), `origin=backfill` only the imported history. The read is audited.',
     tags: ['Messages'],
     auth: 'tenant',
     params: idParams,
-    query: paginationQuery.extend({ threadKey: z.string().min(1).max(200).optional() }),
+    query: paginationQuery.extend({
+      threadKey: z.string().min(1).max(200).optional(),
+      origin: z.enum(MESSAGE_ORIGINS).optional().meta({ description: 'Only messages of this origin (`backfill` or `live`)' }),
+    }),
     responses: {
       200: { description: 'A page of messages', schema: z.object({ object: z.literal('list'), data: z.array(messageSummarySchema), nextCursor: z.string().nullable() }) },
       ...contentReadErrors,
@@ -63,6 +67,7 @@ export function registerMessageRoutes(routes: RouteRegistry, deps: { messages: M
           limit: query.limit,
           ...(before ? { before } : {}),
           ...(query.threadKey ? { threadKey: query.threadKey } : {}),
+          ...(query.origin ? { origin: query.origin } : {}),
         })
         .catch(readRefused);
       const data = rows.slice(0, query.limit);
