@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { createSigningKey, signJwt as signAnyJwt, type SigningKey } from '../sandbox/google/google-signing-key.js';
 import { SetVerifier, type SetVerificationError, type SetVerifierOptions } from './set-verifier.js';
 
@@ -20,7 +20,10 @@ const claims = (over: Record<string, unknown> = {}) => ({ iss: ISS, aud: AUD, ia
 const code = (p: Promise<unknown>) => p.then(() => 'ok', (e: SetVerificationError) => e.code);
 
 describe('SetVerifier', () => {
-  const key = createSigningKey();
+  let key: SigningKey;
+  beforeAll(async () => {
+    key = await createSigningKey();
+  });
 
   it('accepts a SET signed by a published key for our audience', async () => {
     const c = await verifier([key]).verify(signJwt(key, claims({ aud: ['other', AUD] })));
@@ -30,7 +33,7 @@ describe('SetVerifier', () => {
 
   it('rejects a forged signature, another issuer or audience, and stale or future tokens', async () => {
     const v = verifier([key]);
-    const forger = createSigningKey();
+    const forger = await createSigningKey();
     // Same kid, other key: the signature does not verify.
     const forged = signJwt({ ...forger, kid: key.kid }, claims());
     expect(await code(v.verify(forged))).toBe('bad_signature');
@@ -51,7 +54,7 @@ describe('SetVerifier', () => {
     const counter = { fetches: 0 };
     const v = verifier([key], counter);
     await v.verify(signJwt(key, claims()));
-    const stranger = createSigningKey();
+    const stranger = await createSigningKey();
     expect(await code(v.verify(signJwt(stranger, claims())))).toBe('unknown_key');
     expect(await code(v.verify(signJwt(stranger, claims())))).toBe('unknown_key');
     // Both unknown kids arrived within a minute of the last fetch: no fetch storm from forged kids.

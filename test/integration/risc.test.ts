@@ -20,7 +20,7 @@ let key: SigningKey;
 let jti = 0;
 
 beforeAll(async () => {
-  key = createSigningKey();
+  key = await createSigningKey();
   // Google's published keys, as the issuer serves them (JWKS).
   jwks = createServer((_req, res) => {
     res.setHeader('content-type', 'application/json');
@@ -80,7 +80,7 @@ describe('RISC receiver', () => {
     const m = await seedMailbox(svc.core, { tenantId: t.tenantId, address: 'lee@example.com' });
     const event = { [TOKENS_REVOKED]: { subject: { subject_type: 'email', email: 'lee@example.com' } } };
 
-    const forged = await post(set(event, { signer: createSigningKey() }));
+    const forged = await post(set(event, { signer: await createSigningKey() }));
     expect(forged.status).toBe(400);
     const tampered = set(event).split('.');
     const otherPayload = Buffer.from(JSON.stringify({ iss: 'https://accounts.google.com/', aud: CLIENT_ID, iat: Math.floor(Date.now() / 1000), jti: 'x', events: event })).toString('base64url');

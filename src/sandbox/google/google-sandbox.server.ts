@@ -117,7 +117,7 @@ const quotaBody = z.object({
  */
 export async function startGoogleSandbox(options: GoogleSandboxOptions = {}): Promise<GoogleSandbox> {
   const now = options.now ?? Date.now;
-  const key = options.signingKey ?? createSigningKey();
+  const key = options.signingKey ?? (await createSigningKey());
   const oauth = new GoogleOAuthStore(options.clients, now, options.testingRefreshTokenTtlMs);
   const mailboxes = new GmailMailboxStore(now, options.historyMaxRecords);
   const quota = new GmailQuotaMeter(mergeQuota(DEFAULT_QUOTA_CONFIG, options.quota), now);

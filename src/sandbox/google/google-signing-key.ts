@@ -1,5 +1,5 @@
-import { createHash, createSign, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
-import { selfSignedCertificatePem } from './self-signed-certificate.js';
+import { createHash, createSign, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { selfSignedCertificate } from '../self-signed-certificate.js';
 
 /**
  * The stand-in's RS256 key. Google publishes its ID-token / Pub/Sub-push signing keys at
@@ -15,16 +15,16 @@ export interface SigningKey {
   readonly jwk: { kty: string; n: string; e: string; kid: string; alg: 'RS256'; use: 'sig' };
 }
 
-export function createSigningKey(): SigningKey {
+export async function createSigningKey(): Promise<SigningKey> {
   const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const spki = publicKey.export({ type: 'spki', format: 'der' });
   const kid = createHash('sha1').update(spki).digest('hex');
   const now = Date.now();
-  const certificatePem = selfSignedCertificatePem(privateKey, publicKey, {
+  const { certPem: certificatePem } = await selfSignedCertificate({
     commonName: 'federated-signon.system.gserviceaccount.com',
+    keyPair: { privateKeyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), publicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }).toString() },
     notBefore: new Date(now - 3600_000),
     notAfter: new Date(now + 14 * 24 * 3600_000),
-    serial: randomBytes(8),
   });
   const exported = publicKey.export({ format: 'jwk' });
   return {

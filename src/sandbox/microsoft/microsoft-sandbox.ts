@@ -8,7 +8,7 @@ import { SandboxIdentity, type RevocationRecord, type SandboxClient } from './sa
 import { parseMime, SandboxMailboxStore, type FolderName, type RefreshFailureMode, type SentRecord } from './sandbox-mailbox.store.js';
 import { SandboxSubscriptions, type LifecycleEvent, type NotificationAttempt, type NotificationTiming } from './sandbox-subscriptions.service.js';
 import { SandboxThrottle, type FaultInput, type ThrottleOptions } from './sandbox-throttle.js';
-import { generateSelfSignedCertificate } from './sandbox-tls.js';
+import { selfSignedCertificate } from '../self-signed-certificate.js';
 import { handleControlRequest } from './sandbox-control.handler.js';
 import { registerSandboxCa, unregisterSandboxCa } from './sandbox-ca.registry.js';
 
@@ -191,7 +191,9 @@ export async function startMicrosoftSandbox(options: MicrosoftSandboxOptions = {
     },
   });
 
-  const cert = await generateSelfSignedCertificate();
+  // MSAL refuses an authority that is not https (authority_uri_insecure): a throw-away certificate
+  // for 127.0.0.1, trusted by clients as its own CA.
+  const cert = await selfSignedCertificate({ commonName: '127.0.0.1', ips: ['127.0.0.1'], dnsNames: ['localhost'], ca: true });
   const identityServer = createHttpsServer({ cert: cert.certPem, key: cert.keyPem }, (req, res) => {
     identity
       .handle(req, res)
