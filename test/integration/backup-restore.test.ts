@@ -137,8 +137,27 @@ describe(`backup and restore (${process.env.DATABASE_URL ? 'postgres' : 'embedde
     await svc.close();
     svc = undefined;
 
-    // 8. An interrupted restore keeps the service from starting.
-    writeRestoreMarker(dataDir, { startedAt: new Date().toISOString(), from: backupDir, ledger: [] });
+    // 8. An interrupted restore keeps the service from starting. Its marker carries the ledger it
+    // had read (here one more owner, as if purged since), and running restore again merges it.
+    const goneSince = 'mbx_purged_after_the_backup';
+    writeRestoreMarker(dataDir, { startedAt: new Date().toISOString(), from: backupDir, ledger: [{ ownerType: 'mailbox', ownerId: goneSince, shreddedAt: new Date().toISOString() }] });
     await expect(startTestService({ ...where, modules })).rejects.toThrow(/a restore did not finish/);
-  }, 300_000);
+    const resumed = await runRestore(config, backupDir, { actorId: 'ops:test' });
+    expect(resumed).toMatchObject({ mailboxesDeleted: 1, replacedLedgerEntries: 2 });
+    expect(resumed.deliveriesHeld).toBeGreaterThanOrEqual(1);
+
+    // 9. Held deliveries can be discarded instead (audited): nothing goes out.
+    svc = await startTestService({ ...where, modules });
+    expect((await svc.core.keyStore.ledger()).map((e) => e.ownerId)).toEqual(expect.arrayContaining([purged.id, goneSince]));
+    expect((await svc.api(t.apiKey, 'GET', `/v1/mailboxes/${purged.id}`)).status).toBe(404);
+    expect((await svc.api(t.apiKey, 'GET', `/v1/mailboxes/${kept.id}`)).status).toBe(200);
+    const receivedBeforeDiscard = receiver.received.length;
+    const admin2 = (await svc.core.apiKeys.issue({ admin: true })).key;
+    const discard = await svc.api(admin2, 'POST', '/v1/admin/ops/events.releaseHeld', { discard: true });
+    expect(discard.body.result.discarded).toBeGreaterThanOrEqual(1);
+    expect(await svc.core.prisma.webhookDelivery.count({ where: { status: HELD_AFTER_RESTORE } })).toBe(0);
+    await new Promise((r) => setTimeout(r, 3_000));
+    expect(receiver.received.length).toBe(receivedBeforeDiscard);
+    expect(await svc.core.prisma.auditEntry.count({ where: { action: 'events.held_discarded' } })).toBe(1);
+  }, 400_000);
 });
