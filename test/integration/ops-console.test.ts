@@ -298,6 +298,18 @@ describe('ops console behind an https PUBLIC_URL', () => {
     expect(refused.status).toBe(403);
     expect(refused.headers['set-cookie']).toBeUndefined();
   });
+
+  it('answers 429 after ten failed sign-ins from one address, even to a valid key', async () => {
+    // (This service's own limiter: the other tests' sign-ins are counted by theirs.)
+    const statuses: number[] = [];
+    for (let i = 0; i < 11; i++) statuses.push((await request(https.url).post('/admin/login').type('form').send({ apiKey: `mbc_admin_guess${i}` })).status);
+    expect(statuses.slice(0, 9).every((s) => s === 401)).toBe(true);
+    expect(statuses[10]).toBe(429);
+    const issued = await https.core.apiKeys.issue({ admin: true });
+    const blocked = await request(https.url).post('/admin/login').type('form').send({ apiKey: issued.key });
+    expect(blocked.status).toBe(429);
+    expect(blocked.text).toContain('Too many failed sign-ins');
+  });
 });
 
 describe('ops console: sync history', () => {
