@@ -282,6 +282,7 @@ const EVENT_DOCS: Record<string, { summary: string; description: string; data: J
       forwarded: null,
       isAutoReply: false,
       isBounce: false,
+      origin: 'live',
       oversize: false,
       parseError: null,
       attachments: [{ id: attachmentExample.id, filename: 'photo.jpg', contentType: 'image/jpeg', size: 120331, contentId: null, isInline: false, scanStatus: 'pending' }],
