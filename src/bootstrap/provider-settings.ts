@@ -66,7 +66,7 @@ export async function resolveProviderSettings(config: Config, logger: Pick<Logge
     return {
       mode: 'production',
       google: g.clientId && g.clientSecret ? { clientId: g.clientId, clientSecret: g.clientSecret, redirectUri: redirect('google'), endpoints: GOOGLE_ENDPOINTS, pubsub: pubsub(undefined, undefined) } : undefined,
-      microsoft: m.clientId && m.clientSecret ? { clientId: m.clientId, clientSecret: m.clientSecret, redirectUri: redirect('microsoft'), endpoints: microsoftEndpoints(m.tenant), ...msUrls } : undefined,
+      microsoft: m.clientId && m.clientSecret ? { clientId: m.clientId, clientSecret: m.clientSecret, redirectUri: redirect('microsoft'), endpoints: microsoftEndpoints(m.tenant, { authorityHost: m.authorityHost, graphHost: m.graphHost }), ...msUrls } : undefined,
       sandbox: { google: undefined, microsoft: undefined },
       close: () => Promise.resolve(),
     };

@@ -4,6 +4,7 @@ import { parseEnv } from 'node:util';
 import { z } from 'zod';
 import { isCryptoError } from '../crypto/crypto-error.js';
 import { parseKeyring } from '../crypto/keyring.js';
+import { MicrosoftCloudError, microsoftEndpoints } from '../providers/microsoft/microsoft-endpoints.js';
 
 /**
  * The one configuration object, read once at start from the environment. An invalid or missing
@@ -53,6 +54,10 @@ const envSchema = z.object({
   MICROSOFT_CLIENT_ID: optionalString,
   MICROSOFT_CLIENT_SECRET: optionalString,
   MICROSOFT_TENANT: z.string().min(1).default('common'),
+  /** Entra authority host of a national cloud (login.microsoftonline.us, login.chinacloudapi.cn); default the global one. */
+  MICROSOFT_AUTHORITY_HOST: optionalString,
+  /** Graph host of a national cloud (graph.microsoft.us, dod-graph.microsoft.us, microsoftgraph.chinacloudapi.cn). */
+  MICROSOFT_GRAPH_HOST: optionalString,
   SANDBOX: bool.default(false),
   SANDBOX_GOOGLE_URL: optionalString.pipe(z.url().optional()),
   SANDBOX_MICROSOFT_URL: optionalString.pipe(z.url().optional()),
@@ -116,7 +121,7 @@ export interface Config {
     riscJwksUrl: string | undefined;
     riscIssuers: string[];
   };
-  microsoft: { clientId: string | undefined; clientSecret: string | undefined; tenant: string };
+  microsoft: { clientId: string | undefined; clientSecret: string | undefined; tenant: string; authorityHost: string | undefined; graphHost: string | undefined };
   sandbox: { enabled: boolean; googleUrl: string | undefined; microsoftUrl: string | undefined; microsoftAuthority?: string | undefined };
   logLevel: Env['LOG_LEVEL'];
   webhooks: {
@@ -213,6 +218,14 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
   if (e.MICROSOFT_CLIENT_ID && !e.MICROSOFT_CLIENT_SECRET) {
     throw new ConfigError('MICROSOFT_CLIENT_SECRET', 'invalid configuration: MICROSOFT_CLIENT_SECRET is required with MICROSOFT_CLIENT_ID');
   }
+  if (e.MICROSOFT_AUTHORITY_HOST || e.MICROSOFT_GRAPH_HOST) {
+    try {
+      microsoftEndpoints(e.MICROSOFT_TENANT, { authorityHost: e.MICROSOFT_AUTHORITY_HOST, graphHost: e.MICROSOFT_GRAPH_HOST });
+    } catch (err) {
+      if (err instanceof MicrosoftCloudError) throw new ConfigError(err.setting, `invalid configuration: ${err.message}`);
+      throw err;
+    }
+  }
   if (e.GOOGLE_PUBSUB_TOPIC && (!e.GOOGLE_PUBSUB_AUDIENCE || !e.GOOGLE_PUBSUB_SERVICE_ACCOUNT) && !e.SANDBOX) {
     const missing = !e.GOOGLE_PUBSUB_AUDIENCE ? 'GOOGLE_PUBSUB_AUDIENCE' : 'GOOGLE_PUBSUB_SERVICE_ACCOUNT';
     throw new ConfigError(missing, `invalid configuration: ${missing} is required with GOOGLE_PUBSUB_TOPIC (push authentication)`);
@@ -244,7 +257,13 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       riscJwksUrl: e.GOOGLE_RISC_JWKS_URL,
       riscIssuers: e.GOOGLE_RISC_ISSUERS,
     },
-    microsoft: { clientId: e.MICROSOFT_CLIENT_ID, clientSecret: e.MICROSOFT_CLIENT_SECRET, tenant: e.MICROSOFT_TENANT },
+    microsoft: {
+      clientId: e.MICROSOFT_CLIENT_ID,
+      clientSecret: e.MICROSOFT_CLIENT_SECRET,
+      tenant: e.MICROSOFT_TENANT,
+      authorityHost: e.MICROSOFT_AUTHORITY_HOST,
+      graphHost: e.MICROSOFT_GRAPH_HOST,
+    },
     sandbox: { enabled: e.SANDBOX, googleUrl: e.SANDBOX_GOOGLE_URL, microsoftUrl: e.SANDBOX_MICROSOFT_URL, microsoftAuthority: e.SANDBOX_MICROSOFT_AUTHORITY },
     logLevel: e.LOG_LEVEL,
     webhooks: {

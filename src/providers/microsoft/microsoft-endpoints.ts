@@ -26,19 +26,55 @@ export interface MicrosoftEndpoints {
 export const MICROSOFT_LOGIN_ORIGIN = 'https://login.microsoftonline.com';
 export const MICROSOFT_GRAPH_ORIGIN = 'https://graph.microsoft.com';
 
-/** Public-cloud endpoints. `tenant` is a tenant id, a verified domain, or `common`/`organizations`. */
-export function microsoftEndpoints(tenant = 'common'): MicrosoftEndpoints {
-  if (!/^[A-Za-z0-9.-]+$/.test(tenant)) throw new Error('MICROSOFT_TENANT must be a tenant id, domain, common or organizations');
+/**
+ * The Microsoft clouds (https://learn.microsoft.com/graph/deployments): each Graph host with the
+ * Entra authority host that issues its tokens and the Outlook hosts that serve its attachment
+ * upload sessions. MSAL knows these authorities itself (instance discovery).
+ */
+export const MICROSOFT_CLOUDS: ReadonlyArray<{ name: string; authorityHosts: readonly string[]; graphHost: string; uploadHosts: readonly string[] }> = [
+  // outlook-large-attachments: uploadUrl points at outlook.office.com (or office365.com).
+  { name: 'global', authorityHosts: ['login.microsoftonline.com'], graphHost: 'graph.microsoft.com', uploadHosts: ['outlook.office.com', 'outlook.office365.com'] },
+  { name: 'US Government L4', authorityHosts: ['login.microsoftonline.us'], graphHost: 'graph.microsoft.us', uploadHosts: ['outlook.office365.us'] },
+  { name: 'US Government L5 (DOD)', authorityHosts: ['login.microsoftonline.us'], graphHost: 'dod-graph.microsoft.us', uploadHosts: ['outlook-dod.office365.us'] },
+  { name: 'China (21Vianet)', authorityHosts: ['login.chinacloudapi.cn', 'login.partner.microsoftonline.cn'], graphHost: 'microsoftgraph.chinacloudapi.cn', uploadHosts: ['partner.outlook.cn'] },
+];
+
+export class MicrosoftCloudError extends Error {
+  override readonly name = 'MicrosoftCloudError';
+  constructor(
+    readonly setting: 'MICROSOFT_TENANT' | 'MICROSOFT_AUTHORITY_HOST' | 'MICROSOFT_GRAPH_HOST',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Endpoints of a Microsoft cloud. `tenant` is a tenant id, a verified domain, or
+ * `common`/`organizations`; `cloud` picks a national cloud by its hosts (default: the global one).
+ * Only the documented host pairs are accepted: a token from one cloud is useless in another, and
+ * the Graph host is the allowlist for every delta/next link the connector follows.
+ */
+export function microsoftEndpoints(tenant = 'common', cloud: { authorityHost?: string; graphHost?: string } = {}): MicrosoftEndpoints {
+  if (!/^[A-Za-z0-9.-]+$/.test(tenant)) throw new MicrosoftCloudError('MICROSOFT_TENANT', 'MICROSOFT_TENANT must be a tenant id, domain, common or organizations');
+  const authorityHost = (cloud.authorityHost ?? 'login.microsoftonline.com').toLowerCase();
+  const graphHost = (cloud.graphHost ?? (authorityHost === 'login.microsoftonline.com' ? 'graph.microsoft.com' : MICROSOFT_CLOUDS.find((c) => c.authorityHosts.includes(authorityHost))?.graphHost ?? '')).toLowerCase();
+  const known = MICROSOFT_CLOUDS.find((c) => c.graphHost === graphHost);
+  if (!known) {
+    throw new MicrosoftCloudError('MICROSOFT_GRAPH_HOST', `MICROSOFT_GRAPH_HOST must be one of ${MICROSOFT_CLOUDS.map((c) => c.graphHost).join(', ')}`);
+  }
+  if (!known.authorityHosts.includes(authorityHost)) {
+    throw new MicrosoftCloudError('MICROSOFT_AUTHORITY_HOST', `MICROSOFT_AUTHORITY_HOST must be ${known.authorityHosts.join(' or ')} for Graph host ${graphHost} (${known.name})`);
+  }
   return {
-    authority: `${MICROSOFT_LOGIN_ORIGIN}/${tenant}`,
-    graphBaseUrl: MICROSOFT_GRAPH_ORIGIN,
+    authority: `https://${authorityHost}/${tenant}`,
+    graphBaseUrl: `https://${graphHost}`,
     graphVersion: 'v1.0',
     knownAuthorities: undefined,
     cloudDiscoveryMetadata: undefined,
     extraCaPem: undefined,
-    graphLinkHosts: ['graph.microsoft.com'],
-    // outlook-large-attachments: uploadUrl points at outlook.office.com (or office365.com).
-    uploadHosts: ['outlook.office.com', 'outlook.office365.com'],
+    graphLinkHosts: [graphHost],
+    uploadHosts: [...known.uploadHosts],
     allowInsecureGraph: false,
   };
 }
