@@ -3,7 +3,7 @@
 // each screenshotted (checked not blank, saved to a temp dir) and checked with axe-core for WCAG
 // 2.1 AA (0 violations) and for CSP violations — and revoke a mailbox with the keyboard only.
 // Also the API reference at /docs renders under its CSP. Skipped (saying why) without Chromium.
-import { readFile, mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -48,7 +48,10 @@ describe.skipIf(missing('Chromium', executable ? null : CHROMIUM_MISSING))('ops 
     await svc.core.prisma.deliveryAttempt.create({ data: { id: newId('deliveryAttempt'), deliveryId, attemptNo: 8, statusCode: 502, latencyMs: 9, error: 'http_status' } });
     await svc.core.jobs.enqueue('sync.mailbox', { mailboxId, reason: 'connect' }, { singletonKey: mailboxId });
     axeSource = await readFile(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
-    shots = await mkdtemp(path.join(tmpdir(), 'mbc-console-shots-'));
+    // Kept after the run for a look (CONSOLE_SCREENSHOTS_DIR chooses where; the path is printed).
+    shots = process.env.CONSOLE_SCREENSHOTS_DIR ?? (await mkdtemp(path.join(tmpdir(), 'mbc-console-shots-')));
+    await mkdir(shots, { recursive: true });
+    process.stdout.write(`ops console screenshots: ${shots}\n`);
     browser = await launchChromium();
     // Every CSP violation of every page, reported by the page itself (init scripts run outside its CSP).
     await browser.context.addInitScript(() => {
