@@ -87,7 +87,7 @@ try {
       providers,
       state: new SyncStateRepository(core.prisma),
       locks: new SyncLockRepository(core.db),
-      messages: new MessageWriteRepository(core.prisma),
+      messages: new MessageWriteRepository(core.prisma, core.db),
       ingest: ingestHarness(core).ingest,
       watches: { ensure: async () => undefined },
       settings: { backfillDays: 7 },

@@ -2,6 +2,7 @@ import type { DataKeyService } from '../crypto/data-key.service.js';
 import type { JobQueue } from '../jobs/job-queue.js';
 import type { Logger } from '../observability/logger.js';
 import type { Prisma } from '../storage/database.js';
+import type { SqlTransaction } from '../storage/sql-executor.port.js';
 import { newId } from '../storage/ids.js';
 import type { OutboxRepository } from '../storage/outbox.repository.js';
 import { eventsCommittedHook } from './events-committed.js';
@@ -89,26 +90,22 @@ export class OutboxService {
   }
 
   /**
-   * Events about ONE mailbox, appended in one statement (ingest of a page of messages): validated
-   * like appendEvent, consecutive sequence numbers in the given order.
+   * Events about ONE mailbox, appended in one statement (ingest of a page of messages, inside its
+   * driver transaction — Database.transaction): validated like appendEvent, consecutive sequence
+   * numbers in the given order. Refs only (no encrypted data: no key load inside the statement).
    */
   async appendMailboxEvents(
-    tx: Prisma.TransactionClient,
-    input: { tenantId: string; mailboxId: string; events: ReadonlyArray<{ type: EventType; refs?: EventRefs; data?: EventData }> },
+    tx: SqlTransaction,
+    input: { tenantId: string; mailboxId: string; events: ReadonlyArray<{ type: EventType; refs?: EventRefs }> },
   ): Promise<AppendedEvent[]> {
     const rows = [];
-    // From the key store, as in appendEvent.
-    const keys = this.deps.dataKeys;
     for (const e of input.events) {
       const type = eventTypeSchema.parse(e.type);
       const refs = eventRefsSchema.parse(e.refs ?? {});
       for (const key of REQUIRED_REFS[type]) {
         if (!refs[key]) throw new OutboxError(`${type} events need refs.${key}`);
       }
-      const data = e.data === undefined ? undefined : eventDataSchema.parse(e.data);
-      const id = newId('event');
-      const dataEnc = data ? await keys.encryptFor({ type: 'tenant', id: input.tenantId }, JSON.stringify(data), EVENT_DATA_AAD(id)) : null;
-      rows.push({ id, tenantId: input.tenantId, type, refs: refs as Record<string, string>, dataEnc, createdAt: this.deps.clock() });
+      rows.push({ id: newId('event'), tenantId: input.tenantId, type, refs: refs as Record<string, string>, createdAt: this.deps.clock() });
     }
     const seqs = await this.deps.repo.insertMailboxEvents(tx, input.mailboxId, rows);
     if (seqs === null) throw new OutboxError('event names a mailbox that does not exist');

@@ -20,8 +20,7 @@ import type { BlobStore, HeldBlob } from '../storage/blob.store.js';
 import { newId } from '../storage/ids.js';
 import {
   PageConflictError,
-  serializeChildRows,
-  type ChildRowsJson,
+  type ChildRows,
   type MessageWriteRepository,
   type NewAddressRow,
   type NewAttachmentRow,
@@ -116,8 +115,8 @@ interface Prepared {
   parsed: ParsedMessage;
   row: Omit<NewMessageRow, 'threadKey' | 'direction' | 'outboundId'>;
   thread: ThreadInput;
-  /** Participant and attachment rows, serialised ahead of the transaction. */
-  children: ChildRowsJson;
+  /** Participant and attachment rows. */
+  children: ChildRows;
   infectedIds: string[];
   pending: number;
   /** Blobs already written (multi-chunk attachments): deleted if the message is not stored. */
@@ -405,7 +404,7 @@ export class IngestService {
     };
     const contentEnc = await d.dataKeys.encryptFor(owner, encodeMessageContent(content), MESSAGE_CONTENT_AAD(messageId));
     const addresses = await addressRows(parsed, (a) => d.blindIndex.emailIndex(a));
-    const children = await serializeChildRows({ id: messageId, tenantId: mailbox.tenantId, mailboxId: mailbox.id }, addresses, attachmentRows);
+    const children: ChildRows = { addresses, attachments: attachmentRows };
     return {
       kind: 'prepared',
       input,
@@ -437,8 +436,8 @@ export class IngestService {
       pending,
       written,
       held,
-      // What the batch's statement carries for this message (base64 grows content by a third).
-      bytes: Math.ceil((contentEnc.length * 4) / 3) + held.reduce((s, b) => s + Math.ceil((b.dataEnc.length * 4) / 3), 0) + [...children.addresses, ...children.attachments].reduce((n, f) => n + f.length, 0),
+      // About what the batch's statement carries for this message (binary values as they are).
+      bytes: contentEnc.length + held.reduce((s, b) => s + b.dataEnc.length, 0) + addresses.length * CHILD_ROW_BYTES + attachmentRows.length * CHILD_ROW_BYTES,
     };
   }
 
@@ -574,6 +573,9 @@ function headerRecord(p: ParsedMessage): Record<string, string> {
   for (const [k, v] of Object.entries(p.headers)) if (typeof v === 'string') out[k] = v;
   return out;
 }
+
+/** What a participant or attachment row adds to a statement, about (ids, index, columns). */
+const CHILD_ROW_BYTES = 160;
 
 /** Addresses handled between two yields to the event loop (a header can list tens of thousands). */
 const ADDRESS_SLICE = 256;

@@ -5,7 +5,7 @@ import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
 import { PrismaPGlite } from 'pglite-prisma-adapter';
 import { PrismaClient } from '../generated/prisma/client.js';
-import type { SqlExecutor, SqlSession } from './sql-executor.port.js';
+import type { SqlExecutor, SqlSession, SqlTransaction } from './sql-executor.port.js';
 import { TransactionGuard, transactionGuardEnabled } from './transaction-guard.js';
 
 export type { PrismaClient } from '../generated/prisma/client.js';
@@ -19,6 +19,12 @@ export interface Database {
   readonly sql: SqlExecutor;
   /** An exclusive connection (the embedded database has only one, shared). */
   session(): Promise<SqlSession>;
+  /**
+   * `fn`'s statements in one transaction through the driver, without Prisma's query path (hot
+   * multi-row writes: ingest pages): a pooled pg connection between BEGIN and COMMIT on Postgres,
+   * PGlite's transaction on the embedded database (other queries wait for it, as for Prisma's).
+   */
+  transaction<T>(fn: (tx: SqlTransaction) => Promise<T>): Promise<T>;
   /** For pg-boss: `{connectionString}` on Postgres, `{db}` on the embedded database. */
   readonly jobQueueConnection: { connectionString: string; connectionTimeoutMillis?: number; keepAlive?: boolean; keepAliveInitialDelayMillis?: number } | { db: { executeSql(text: string, values: unknown[]): Promise<{ rows: unknown[] }> } };
   close(): Promise<void>;
@@ -50,6 +56,7 @@ function guarded(db: Database): Database {
     prisma: guard.prisma(db.prisma),
     sql: guard.sql(db.sql),
     session: async () => guard.session(await db.session()),
+    transaction: (fn) => guard.transaction((inner) => db.transaction(inner), fn),
     jobQueueConnection: 'db' in conn ? { db: { executeSql: guard.executeSql(conn.db.executeSql.bind(conn.db)) } } : conn,
   };
 }
@@ -117,6 +124,42 @@ function openPostgres(url: string, poolSize: number): Database {
         },
       };
     },
+    async transaction(fn) {
+      const client = await pool.connect();
+      // As session(): a connection that failed (or whose transaction could not be closed) is
+      // discarded on release, never handed out again mid-transaction.
+      let broken: Error | undefined;
+      const onError = (err: Error): void => {
+        broken ??= err;
+      };
+      client.on('error', onError);
+      const run = async (text: string, values?: unknown[]) => {
+        try {
+          return await client.query(text, values);
+        } catch (err) {
+          broken ??= err instanceof Error ? err : new Error(String(err));
+          throw err;
+        }
+      };
+      let open = false;
+      try {
+        await run('BEGIN');
+        open = true;
+        const result = await fn({
+          async query(text, values) {
+            const res = await client.query(text, values as unknown[] | undefined);
+            return { rows: res.rows };
+          },
+        });
+        open = false;
+        await run('COMMIT');
+        return result;
+      } finally {
+        if (open) await run('ROLLBACK').catch(() => undefined);
+        client.release(broken);
+        client.removeListener('error', onError);
+      }
+    },
     jobQueueConnection: { connectionString: url, ...CONNECTION_OPTIONS },
     async close() {
       await prisma.$disconnect();
@@ -147,6 +190,16 @@ async function openEmbedded(dataDir: string): Promise<Database> {
     // start-up) run before anything else uses it.
     async session() {
       return { ...sql, async release() {} };
+    },
+    transaction(fn) {
+      return lite.transaction((tx) =>
+        fn({
+          async query(text, values) {
+            const res = await tx.query(text, values as unknown[] | undefined);
+            return { rows: res.rows as never[] };
+          },
+        }),
+      );
     },
     jobQueueConnection: {
       db: {

@@ -1,4 +1,5 @@
 import type { Prisma, PrismaClient } from './database.js';
+import type { SqlTransaction } from './sql-executor.port.js';
 
 type Tx = Prisma.TransactionClient;
 
@@ -78,33 +79,35 @@ export class OutboxRepository {
   }
 
   /**
-   * Several events of ONE mailbox in one statement: the counter advances by their number (row
-   * lock, as nextMailboxSeq) and they take consecutive sequence numbers in the given order.
-   * Returns the sequence numbers, or null when the mailbox row does not exist (nothing inserted).
+   * Several events of ONE mailbox in one statement, in the caller's driver transaction: the
+   * counter advances by their number (row lock, as nextMailboxSeq) and they take consecutive
+   * sequence numbers in the given order. Returns the sequence numbers, or null when the mailbox
+   * row does not exist (nothing inserted).
    */
-  async insertMailboxEvents(tx: Tx, mailboxId: string, events: ReadonlyArray<Omit<NewOutboxEvent, 'seq' | 'mailboxId'>>): Promise<bigint[] | null> {
+  async insertMailboxEvents(
+    tx: SqlTransaction,
+    mailboxId: string,
+    events: ReadonlyArray<Pick<NewOutboxEvent, 'id' | 'tenantId' | 'type' | 'refs' | 'createdAt'>>,
+  ): Promise<bigint[] | null> {
     if (events.length === 0) return [];
-    const rows = events.map((e, i) => ({
-      id: e.id,
-      tenantId: e.tenantId,
-      type: e.type,
-      ord: i + 1,
-      refs: e.refs,
-      dataEnc: e.dataEnc ? Buffer.from(e.dataEnc).toString('base64') : null,
-      createdAt: e.createdAt.toISOString(),
-    }));
-    const inserted = await tx.$queryRawUnsafe<Array<{ id: string; seq: bigint | number }>>(
+    const inserted = await tx.query<{ id: string; seq: string | number | bigint }>(
       `WITH s AS (UPDATE mailboxes SET "eventSeq" = "eventSeq" + $2 WHERE id = $1 RETURNING "eventSeq")
-       INSERT INTO outbox_events (id, "tenantId", "mailboxId", type, seq, refs, "dataEnc", "createdAt")
-       SELECT x.id, x."tenantId", $1, x.type, s."eventSeq" - $2 + x.ord, x.refs, decode(x."dataEnc", 'base64'), x."createdAt"
-         FROM json_to_recordset($3::json) AS x(id text, "tenantId" text, type text, ord int, refs jsonb, "dataEnc" text, "createdAt" timestamp), s
+       INSERT INTO outbox_events (id, "tenantId", "mailboxId", type, seq, refs, "createdAt")
+       SELECT x.id, x.tid, $1, x.type, s."eventSeq" - $2 + x.ord, x.refs, x.at
+         FROM unnest($3::text[], $4::text[], $5::text[], $6::jsonb[], $7::timestamp[]) WITH ORDINALITY AS x(id, tid, type, refs, at, ord), s
        RETURNING id, seq`,
-      mailboxId,
-      events.length,
-      JSON.stringify(rows),
+      [
+        mailboxId,
+        events.length,
+        events.map((e) => e.id),
+        events.map((e) => e.tenantId),
+        events.map((e) => e.type),
+        events.map((e) => JSON.stringify(e.refs)),
+        events.map((e) => e.createdAt.toISOString()),
+      ],
     );
-    if (inserted.length === 0) return null;
-    const seqById = new Map(inserted.map((r) => [r.id, BigInt(r.seq)]));
+    if (inserted.rows.length === 0) return null;
+    const seqById = new Map(inserted.rows.map((r) => [r.id, BigInt(r.seq)]));
     return events.map((e) => seqById.get(e.id)!);
   }
 

@@ -9,3 +9,10 @@ export interface SqlExecutor {
 export interface SqlSession extends SqlExecutor {
   release(): Promise<void>;
 }
+
+/**
+ * The statements of one open transaction (Database.transaction), straight through the driver:
+ * pg on Postgres (Buffers travel as binary parameters), PGlite's own API on the embedded
+ * database. Committed when the callback resolves, rolled back when it throws.
+ */
+export type SqlTransaction = Pick<SqlExecutor, 'query'>;

@@ -84,6 +84,15 @@ export class TransactionGuard {
     } as T;
   }
 
+  /** Database.transaction, opening a scope like prisma.$transaction (its own `tx` is not checked). */
+  transaction<T, Tx>(run: (fn: (tx: Tx) => Promise<T>) => Promise<T>, fn: (tx: Tx) => Promise<T>): Promise<T> {
+    this.assertOutside('db.transaction');
+    const scope: Scope = { open: true };
+    return this.#scope.run(scope, () => run(fn)).finally(() => {
+      scope.open = false;
+    });
+  }
+
   session(session: SqlSession): SqlSession {
     return { ...this.sql(session, 'session'), release: () => session.release() };
   }

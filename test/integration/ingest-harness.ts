@@ -37,7 +37,7 @@ export function ingestHarness(
   const blobs = opts.blobs ?? new BlobStore(core.prisma, core.dataKeys);
   const outbox = new OutboxService({ repo: new OutboxRepository(core.prisma), dataKeys: core.dataKeys, clock: core.clock });
   const ingest = new IngestService({
-    messages: new MessageWriteRepository(core.prisma),
+    messages: new MessageWriteRepository(core.prisma, core.db),
     blobs,
     dataKeys: core.dataKeys,
     blindIndex: core.blindIndex,

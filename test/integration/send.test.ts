@@ -411,7 +411,7 @@ describe('replies through Gmail', () => {
 /** The sync room's ingest, as the sync job runs it when the sent copy shows up at the provider. */
 async function ingestSentCopy(mailboxId: string, provider: 'google' | 'microsoft', providerMessageId: string) {
   const ingest = new IngestService({
-    messages: new MessageWriteRepository(svc.core.prisma),
+    messages: new MessageWriteRepository(svc.core.prisma, svc.core.db),
     blobs: new BlobStore(svc.core.prisma, svc.core.dataKeys),
     dataKeys: svc.core.dataKeys,
     blindIndex: svc.core.blindIndex,
