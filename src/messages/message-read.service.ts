@@ -66,6 +66,38 @@ export class MessageReadService {
     return views;
   }
 
+  /**
+   * Newest first across every mailbox of the tenant whose content is served (not disconnecting or
+   * purged), or one of them (`mailboxId`). `limit + 1` rows, like `list`.
+   */
+  async listForTenant(
+    reader: Reader,
+    opts: { mailboxId?: string; threadKey?: string; origin?: 'backfill' | 'live'; before?: { receivedAt: Date; id: string }; limit: number },
+  ): Promise<MessageSummary[]> {
+    const { mailboxId, ...query } = opts;
+    let mailboxIds: string[];
+    if (mailboxId) {
+      await this.usableMailbox(reader.tenantId, mailboxId);
+      mailboxIds = [mailboxId];
+    } else {
+      mailboxIds = [];
+      for (let afterId: string | undefined; ; ) {
+        const page = await this.deps.mailboxes.listForTenant(reader.tenantId, { limit: 500, ...(afterId ? { afterId } : {}) });
+        for (const m of page) if (m.status !== 'purged' && m.status !== 'disconnecting') mailboxIds.push(m.id);
+        if (page.length < 500) break;
+        afterId = page[page.length - 1]!.id;
+      }
+    }
+    const rows = await this.deps.messages.listTenantMessages(reader.tenantId, mailboxIds, { ...query, limit: query.limit + 1 });
+    const views = await this.decrypting(() => Promise.all(rows.map((r) => this.deps.viewer.summary(r))), 'message');
+    await this.audit(reader, 'message.listed', mailboxId ? 'mailbox' : 'tenant', mailboxId ?? reader.tenantId, {
+      count: Math.min(rows.length, opts.limit),
+      ...(opts.threadKey ? { threadKey: opts.threadKey } : {}),
+      ...(opts.origin ? { origin: opts.origin } : {}),
+    });
+    return views;
+  }
+
   /** `inlineImageUrl`: rewrite `cid:` references to this message's attachments to these URLs. */
   async get(reader: Reader, messageId: string, opts: { inlineImageUrl?: (attachmentId: string) => string } = {}): Promise<MessageView> {
     const row = await this.deps.messages.findMessageForTenant(reader.tenantId, messageId);

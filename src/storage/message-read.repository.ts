@@ -137,6 +137,28 @@ export class MessageReadRepository {
     });
   }
 
+  /** The same order and keyset as listMessages, across the given mailboxes of the tenant. */
+  async listTenantMessages(
+    tenantId: string,
+    mailboxIds: readonly string[],
+    opts: { threadKey?: string; origin?: 'backfill' | 'live'; before?: { receivedAt: Date; id: string }; limit: number },
+  ): Promise<MessageRecord[]> {
+    if (mailboxIds.length === 0) return [];
+    const b = opts.before;
+    return this.prisma.message.findMany({
+      where: {
+        tenantId,
+        mailboxId: { in: [...mailboxIds] },
+        ...(opts.threadKey ? { threadKey: opts.threadKey } : {}),
+        ...(opts.origin ? { origin: opts.origin } : {}),
+        ...(b ? { OR: [{ receivedAt: { lt: b.receivedAt } }, { receivedAt: b.receivedAt, id: { lt: b.id } }] } : {}),
+      },
+      orderBy: [{ receivedAt: 'desc' }, { id: 'desc' }],
+      take: opts.limit,
+      select: MESSAGE_SELECT,
+    });
+  }
+
   async findAttachmentForTenant(tenantId: string, attachmentId: string): Promise<AttachmentRecord | null> {
     return this.prisma.attachment.findFirst({ where: { id: attachmentId, tenantId }, select: ATTACHMENT_SELECT });
   }

@@ -114,6 +114,13 @@ describe('Gmail sync', () => {
     const one = await svc.api(apiKey, 'GET', `/v1/messages/${live.body.data[0].id}`);
     expect(one.body.origin).toBe('live');
     expect((await svc.api(apiKey, 'GET', `/v1/mailboxes/${mailboxId}/messages?origin=imported`)).status).toBe(400);
+    // Across the tenant's mailboxes (this is the tenant's first): the same two live messages.
+    const tenantLive = await svc.api(apiKey, 'GET', '/v1/messages?origin=live');
+    expect(tenantLive.status).toBe(200);
+    expect(tenantLive.body.data.map((m: { id: string }) => m.id)).toEqual(live.body.data.map((m: { id: string }) => m.id));
+    const oneMailbox = await svc.api(apiKey, 'GET', `/v1/messages?mailboxId=${mailboxId}&origin=backfill&limit=10`);
+    expect(oneMailbox.body.data).toHaveLength(3);
+    expect((await svc.api(apiKey, 'GET', '/v1/messages?mailboxId=mbx_unknown')).status).toBe(404);
 
     const after = await svc.core.prisma.mailbox.findUniqueOrThrow({ where: { id: mailboxId } });
     expect(after.lastPushAt).not.toBeNull();

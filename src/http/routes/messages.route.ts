@@ -79,6 +79,46 @@ export function registerMessageRoutes(routes: RouteRegistry, deps: { messages: M
 
   routes.add({
     method: 'get',
+    path: '/v1/messages',
+    operationId: 'listTenantMessages',
+    summary: 'List the messages of all the tenant’s mailboxes, newest first',
+    description:
+      'Summaries (no bodies) across every mailbox whose content is served (not disconnecting or purged), or one (`mailboxId`). `origin=live` lists only mail that arrived after its mailbox was connected — what a helpdesk may auto-reply to —, `origin=backfill` only imported history. Ordered by received time, newest first. The read is audited.',
+    tags: ['Messages'],
+    auth: 'tenant',
+    query: paginationQuery.extend({
+      mailboxId: z.string().min(1).max(64).optional(),
+      threadKey: z.string().min(1).max(200).optional(),
+      origin: z.enum(MESSAGE_ORIGINS).optional().meta({ description: 'Only messages of this origin (`backfill` or `live`)' }),
+    }),
+    responses: {
+      200: { description: 'A page of messages', schema: z.object({ object: z.literal('list'), data: z.array(messageSummarySchema), nextCursor: z.string().nullable() }) },
+      ...contentReadErrors,
+    },
+    async handler({ query, principal }) {
+      if (principal.kind !== 'tenant') throw notFound('mailbox');
+      const before = decodePosition(query.cursor);
+      const rows = await deps.messages
+        .listForTenant(
+          { tenantId: principal.tenantId, actorType: 'api_key', actorId: principal.apiKeyId },
+          {
+            limit: query.limit,
+            ...(before ? { before } : {}),
+            ...(query.mailboxId ? { mailboxId: query.mailboxId } : {}),
+            ...(query.threadKey ? { threadKey: query.threadKey } : {}),
+            ...(query.origin ? { origin: query.origin } : {}),
+          },
+        )
+        .catch(readRefused);
+      const data = rows.slice(0, query.limit);
+      const last = data[data.length - 1];
+      const nextCursor = rows.length > query.limit && last ? encodeCursor(`${Date.parse(last.receivedAt)}:${last.id}`) : null;
+      return { status: 200, body: { object: 'list', data, nextCursor } };
+    },
+  });
+
+  routes.add({
+    method: 'get',
     path: '/v1/messages/:id',
     operationId: 'getMessage',
     summary: 'Get one message, decrypted, with its attachments’ metadata',
