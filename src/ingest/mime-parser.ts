@@ -252,7 +252,7 @@ export async function parseMime(raw: Readable, options: ParseMimeOptions): Promi
     const fromItem = (): Digest => ({ size: item.size ?? 0, sha256: item.checksum ?? null });
     current = [item.content];
     if (isTnefPart(contentType, item.filename)) {
-      const ahead = await readAhead(item.content, MAX_TNEF_BYTES, NEVER);
+      const ahead = await readAhead(item.content, MAX_TNEF_BYTES, false);
       const files = ahead.done ? unpackTnef(Buffer.concat(ahead.chunks, ahead.size)) : null;
       if (files) {
         for (const file of files) {
@@ -275,7 +275,7 @@ export async function parseMime(raw: Readable, options: ParseMimeOptions): Promi
       return settle(toMeta(item, ordinal++, namer.name(item.filename ?? null, contentType)), ahead.rest(), fromItem);
     }
     if (isAttachedMessage(contentType) && !item.filename) {
-      const ahead = await readAhead(item.content, MAX_ATTACHED_HEAD_BYTES, (joined) => findHeaderEnd(joined) >= 0);
+      const ahead = await readAhead(item.content, MAX_ATTACHED_HEAD_BYTES, true);
       const head = ahead.failed ? null : await parseHeaderBlock(Buffer.concat(ahead.chunks, ahead.size));
       const subject = head ? stringHeader(head.headers, 'subject') : null;
       return settle(toMeta(item, ordinal++, namer.name(null, contentType, subject)), ahead.rest(), fromItem);
@@ -449,16 +449,18 @@ interface ReadAhead {
 }
 
 /**
- * Reads up to `limit` bytes of an attachment (until `enough` says so) without losing them: the
- * sink still gets the whole content from `rest()`, with backpressure for the part not read yet.
+ * Reads up to `limit` bytes of an attachment (or up to the end of its header block, with
+ * `untilHeaderEnd`) without losing them: the sink still gets the whole content from `rest()`, with
+ * backpressure for the part not read yet.
  */
-async function readAhead(content: Readable, limit: number, enough: (joined: Buffer) => boolean): Promise<ReadAhead> {
+async function readAhead(content: Readable, limit: number, untilHeaderEnd: boolean): Promise<ReadAhead> {
   const it = (content as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
   const chunks: Buffer[] = [];
   let size = 0;
   let done = false;
   let failed: unknown = null;
-  let joined = Buffer.alloc(0);
+  // The last bytes of the previous chunk: an empty line can straddle two chunks.
+  let tail = Buffer.alloc(0);
   try {
     while (size < limit) {
       const r = await it.next();
@@ -469,9 +471,10 @@ async function readAhead(content: Readable, limit: number, enough: (joined: Buff
       const buf = typeof r.value === 'string' ? Buffer.from(r.value) : r.value;
       chunks.push(buf);
       size += buf.length;
-      if (enough !== NEVER) {
-        joined = Buffer.concat([joined, buf]);
-        if (enough(joined)) break;
+      if (untilHeaderEnd) {
+        const window = Buffer.concat([tail, buf]);
+        if (findHeaderEnd(window) >= 0) break;
+        tail = window.subarray(Math.max(0, window.length - 3));
       }
     }
   } catch (err) {
@@ -494,8 +497,6 @@ async function readAhead(content: Readable, limit: number, enough: (joined: Buff
       ),
   };
 }
-
-const NEVER = (): boolean => false;
 
 const DECLARED_CHARSET = /charset\s*=\s*"?([A-Za-z0-9_.:+-]{1,40})/gi;
 
