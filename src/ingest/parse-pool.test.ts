@@ -117,4 +117,45 @@ describe('MimeParsePool: parseMime in worker threads', () => {
       expect(((sinkErr as Error).cause as Error).message).toBe('storage down');
     }
   });
+
+  it('parses small messages that wait for a thread in batches: each gets its own result and its own sink, one failure stays its own', async () => {
+    const one = new MimeParsePool({ threads: 1 });
+    try {
+      const corpus = listCorpusMessages().messages.filter((m) => m.bytes.length < 64 * 1024);
+      const step = Math.max(1, Math.floor(corpus.length / 60));
+      const inputs = corpus.filter((_, i) => i % step === 0).map((m) => m.bytes);
+      inputs.push(withAttachments([{ name: 'a.bin', content: Buffer.from('first') }, { name: 'b.bin', content: Buffer.alloc(5000, 7) }]));
+      inputs.push(withAttachments([{ name: 'fails.bin', content: Buffer.from('x') }]));
+      const now = () => new Date('2026-01-01T00:00:00Z');
+      const failing: AttachmentSink = {
+        async put(_meta: AttachmentMeta, content: Readable): Promise<AttachmentSinkResult> {
+          content.resume();
+          throw new Error('storage down');
+        },
+      };
+      const sinks = inputs.map(() => new InMemoryAttachmentSink());
+      // All at once, as ingestPage's parse-ahead does: the first goes alone, the rest queue up.
+      const results = await Promise.allSettled(
+        inputs.map((bytes, i) => one.parse(chunks(bytes), { attachmentSink: i === inputs.length - 1 ? failing : sinks[i]!, now })),
+      );
+      expect(one.batches).toBeGreaterThan(0);
+      expect(one.batches).toBeLessThan(inputs.length / 4);
+      for (const [i, bytes] of inputs.entries()) {
+        const r = results[i]!;
+        if (i === inputs.length - 1) {
+          expect(r.status).toBe('rejected');
+          expect((r as PromiseRejectedResult).reason).toBeInstanceOf(AttachmentSinkError);
+          continue;
+        }
+        expect(r.status, `message ${i}`).toBe('fulfilled');
+        const local = new InMemoryAttachmentSink();
+        const expected = await parseInProcess(chunks(bytes), { attachmentSink: local, now });
+        expect(comparable((r as PromiseFulfilledResult<ParsedMessage>).value)).toEqual(comparable(expected));
+        expect([...sinks[i]!.stored.values()].map((s) => s.content.toString('base64'))).toEqual([...local.stored.values()].map((s) => s.content.toString('base64')));
+      }
+      expect([...sinks[inputs.length - 2]!.stored.values()].map((s) => s.content.length)).toEqual([5, 5000]);
+    } finally {
+      await one.close();
+    }
+  });
 });

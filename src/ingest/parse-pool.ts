@@ -6,7 +6,7 @@ import { addDerivedContent } from './derived-content.js';
 import { AttachmentSinkError, MimeSourceError } from './mime-parse.errors.js';
 import { parseMime, type ParsedMessage, type ParseMimeOptions } from './mime-parser.js';
 import type { ScanVerdict } from '../scan/scanner.port.js';
-import { ownCopy, type FromWorker, type ParseTask, type ParseTaskResult, type ToWorker } from './parse-worker.js';
+import { ownCopy, type FromWorker, type ParseBatchTask, type ParseTask, type ParseTaskResult, type ToWorker } from './parse-worker.js';
 
 /** parseMime's signature: what IngestService calls (the pool, or parseMime itself in-process). */
 export type MimeParseFn = (raw: Readable, options: ParseMimeOptions) => Promise<ParsedMessage>;
@@ -99,9 +99,30 @@ function wholeCopy(parts: Buffer[], size: number): Uint8Array {
   return out;
 }
 
+/**
+ * Small messages waiting for a parse thread go to it together, as one task, up to this many (and
+ * BATCH_BYTES of raw bytes): a task round trip wakes both threads and costs more than parsing a
+ * typical 2–5 kB message. Batches form only while the threads are busy (an idle pool takes the
+ * next message at once), so batching never adds latency.
+ */
+const BATCH_MESSAGES = 32;
+const BATCH_BYTES = 1024 * 1024;
+/** Batches handed to piscina per thread at a time: one being parsed, one waiting in its queue. */
+const BATCHES_PER_THREAD = 2;
+
+interface Queued {
+  task: ParseTask & { raw: Uint8Array };
+  resolve: (r: ParseTaskResult) => void;
+  reject: (err: unknown) => void;
+}
+
 export class MimeParsePool {
   readonly #opts: MimeParsePoolOptions;
   #pool: Piscina | null = null;
+  #threads = 1;
+  readonly #queue: Queued[] = [];
+  #batchesInFlight = 0;
+  #batches = 0;
 
   /** Threads start with the first message (a process that never ingests never starts one). */
   constructor(opts: MimeParsePoolOptions = {}) {
@@ -111,6 +132,7 @@ export class MimeParsePool {
   #get(): Piscina {
     if (this.#pool) return this.#pool;
     const threads = Math.max(1, this.#opts.threads ?? availableParallelism() - 1);
+    this.#threads = threads;
     // In a checkout the sources are TypeScript, run through tsx (bin/mailbox-connector.js); the
     // worker needs the same loader. The build (dist/) ships parse-worker.js.
     const fromSource = import.meta.url.endsWith('.ts');
@@ -124,6 +146,11 @@ export class MimeParsePool {
       idleTimeout: 60_000,
     });
     return this.#pool;
+  }
+
+  /** Batches of small messages handed to the threads so far (tests, benches). */
+  get batches(): number {
+    return this.#batches;
   }
 
   readonly parse: MimeParseFn = async (raw, options) => {
@@ -147,7 +174,11 @@ export class MimeParsePool {
       receivedAt: options.receivedAt ?? null,
       nowMs: (options.now ?? (() => new Date()))().getTime(),
     };
-    const result = (await this.#get().run(task, { transferList: [raw.buffer as ArrayBuffer] })) as ParseTaskResult;
+    const result = await new Promise<ParseTaskResult>((resolve, reject) => {
+      this.#queue.push({ task: { ...task, raw }, resolve, reject });
+      this.#dispatch();
+    });
+    if (result.kind === 'failed') throw result.error;
     if (result.kind !== 'parsed') throw new Error(`whole-message parse returned ${result.kind}`);
     const message = result.message;
     const byOrdinal = new Map(message.attachments.map((a, i) => [a.ordinal, i]));
@@ -157,7 +188,7 @@ export class MimeParsePool {
       const att = message.attachments[i]!;
       const { id: _id, status: _status, sizeBytes: _size, sha256: _sha, scan: _scan, ...meta } = att;
       const content = new Readable({ read() {} });
-      for (const b of c.bufs) content.push(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+      if (c.content.byteLength > 0) content.push(Buffer.from(c.content.buffer, c.content.byteOffset, c.content.byteLength));
       if (c.failed) content.destroy(new Error('attachment content cut short'));
       else content.push(null);
       // As parseMime does: always listen, so a cut attachment never surfaces as an unhandled 'error'.
@@ -179,6 +210,33 @@ export class MimeParsePool {
       }
     }
     return message;
+  }
+
+  /** Hands queued small messages to the threads, in batches, while fewer than BATCHES_PER_THREAD per thread are out. */
+  #dispatch(): void {
+    const pool = this.#get();
+    while (this.#queue.length > 0 && this.#batchesInFlight < this.#threads * BATCHES_PER_THREAD) {
+      const batch: Queued[] = [];
+      let bytes = 0;
+      while (this.#queue.length > 0 && batch.length < BATCH_MESSAGES && (batch.length === 0 || bytes + this.#queue[0]!.task.raw.byteLength <= BATCH_BYTES)) {
+        const q = this.#queue.shift()!;
+        bytes += q.task.raw.byteLength;
+        batch.push(q);
+      }
+      this.#batchesInFlight++;
+      this.#batches++;
+      const task: ParseBatchTask = { batch: batch.map((q) => q.task) };
+      pool
+        .run(task, { transferList: batch.map((q) => q.task.raw.buffer as ArrayBuffer) })
+        .then(
+          (results: ParseTaskResult[]) => batch.forEach((q, i) => q.resolve(results[i] ?? { kind: 'failed', error: new Error('parse batch returned no result') })),
+          (err: unknown) => batch.forEach((q) => q.reject(err)),
+        )
+        .finally(() => {
+          this.#batchesInFlight--;
+          this.#dispatch();
+        });
+    }
   }
 
   async #parseStreamed(raw: Readable, options: ParseMimeOptions, prefix: Buffer[]): Promise<ParsedMessage> {
@@ -297,6 +355,8 @@ export class MimeParsePool {
         throw new MimeSourceError({ cause: sourceFailure });
       case 'sink_failed':
         throw new AttachmentSinkError(result.ordinal, { cause: sinkFailures.get(result.ordinal) });
+      case 'failed':
+        throw result.error;
     }
   }
 

@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import type { MessagePort } from 'node:worker_threads';
+import { move, transferableSymbol, valueSymbol } from 'piscina';
 import type { AttachmentMeta, AttachmentSink, AttachmentSinkResult } from './attachment-sink.port.js';
 import { addDerivedContent } from './derived-content.js';
 import { AttachmentSinkError, MimeSourceError } from './mime-parse.errors.js';
@@ -36,15 +37,23 @@ export interface ParseTask {
 /** A whole-message task's attachment content, for the main thread to replay into its sink. */
 export interface CollectedAttachment {
   ordinal: number;
-  bufs: Uint8Array[];
+  /** The decoded content in one buffer of its own (transferred back, not copied). */
+  content: Uint8Array;
   /** The content stream failed (cut short, broken encoding): replayed as an erroring stream. */
   failed: boolean;
+}
+
+/** Several whole-message tasks in one piscina task (MimeParsePool batches small messages). */
+export interface ParseBatchTask {
+  batch: Array<ParseTask & { raw: Uint8Array }>;
 }
 
 export type ParseTaskResult =
   | { kind: 'parsed'; message: ParsedMessage; collected?: CollectedAttachment[] }
   | { kind: 'source_failed' }
-  | { kind: 'sink_failed'; ordinal: number };
+  | { kind: 'sink_failed'; ordinal: number }
+  /** One message of a batch threw (a bug, not bad input): the others are unaffected. */
+  | { kind: 'failed'; error: unknown };
 
 /** Main → worker. */
 export type ToWorker =
@@ -102,15 +111,28 @@ async function parseWhole(task: ParseTask & { raw: Uint8Array }): Promise<ParseT
   const collected: CollectedAttachment[] = [];
   const sink: AttachmentSink = {
     async put(meta, content) {
-      const entry: CollectedAttachment = { ordinal: meta.ordinal, bufs: [], failed: false };
-      collected.push(entry);
+      const bufs: Buffer[] = [];
+      let size = 0;
+      let failed = false;
       try {
-        for await (const chunk of content as AsyncIterable<Buffer>) entry.bufs.push(chunk);
+        for await (const chunk of content as AsyncIterable<Buffer>) {
+          bufs.push(chunk);
+          size += chunk.length;
+        }
       } catch {
         // Cut short: parseMime reports the attachment truncated; the replay errors the same way.
-        entry.failed = true;
-        throw new Error('attachment content cut short');
+        failed = true;
       }
+      // One buffer of its own: transferred back whole (a decoded chunk is often a view into a
+      // larger pooled buffer, which structured cloning would copy entire).
+      const own = new Uint8Array(size);
+      let at = 0;
+      for (const b of bufs) {
+        own.set(b, at);
+        at += b.length;
+      }
+      collected.push({ ordinal: meta.ordinal, content: own, failed });
+      if (failed) throw new Error('attachment content cut short');
       return { id: COLLECTED_ID };
     },
   };
@@ -119,7 +141,27 @@ async function parseWhole(task: ParseTask & { raw: Uint8Array }): Promise<ParseT
   return { kind: 'parsed', message, collected };
 }
 
-export default async function parseTask(task: ParseTask): Promise<ParseTaskResult> {
+/**
+ * A batch of small messages, parsed one after the other: one task round trip (and one wake-up of
+ * each thread) for all of them; the attachments' buffers are transferred back, not copied.
+ */
+async function parseBatch(task: ParseBatchTask): Promise<unknown> {
+  const results: ParseTaskResult[] = [];
+  const transfer: ArrayBuffer[] = [];
+  for (const t of task.batch) {
+    try {
+      const result = await parseWhole(t);
+      if (result.kind === 'parsed') for (const c of result.collected ?? []) transfer.push(c.content.buffer as ArrayBuffer);
+      results.push(result);
+    } catch (error) {
+      results.push({ kind: 'failed', error });
+    }
+  }
+  return move({ [transferableSymbol]: transfer, [valueSymbol]: results } as unknown as Parameters<typeof move>[0]);
+}
+
+export default async function parseTask(task: ParseTask | ParseBatchTask): Promise<unknown> {
+  if ('batch' in task) return parseBatch(task);
   if (task.raw) return parseWhole(task as ParseTask & { raw: Uint8Array });
   const port = task.port;
   if (!port) throw new Error('parse task without a port or raw bytes');
