@@ -3,7 +3,7 @@ import { connect as tlsConnect } from 'node:tls';
 import { z } from 'zod';
 import type { Config } from '../config/config.js';
 import type { Logger } from '../observability/logger.js';
-import { GOOGLE_ENDPOINTS, sandboxGoogleEndpoints, type GoogleEndpoints } from '../providers/google/google-endpoints.js';
+import { discoverGoogleEndpoints, GOOGLE_ENDPOINTS, sandboxGoogleEndpoints, type GoogleEndpoints } from '../providers/google/google-endpoints.js';
 import { microsoftEndpoints, sandboxMicrosoftEndpoints, type MicrosoftEndpoints } from '../providers/microsoft/microsoft-endpoints.js';
 import { startGoogleSandbox, type GoogleSandbox } from '../sandbox/google/google-sandbox.server.js';
 import { DEFAULT_SANDBOX_CLIENT, startMicrosoftSandbox, type MicrosoftSandbox } from '../sandbox/microsoft/microsoft-sandbox.js';
@@ -63,9 +63,10 @@ export async function resolveProviderSettings(config: Config, logger: Pick<Logge
   if (!config.sandbox.enabled) {
     const g = config.google;
     const m = config.microsoft;
+    const googleEndpoints = await productionGoogleEndpoints(config);
     return {
       mode: 'production',
-      google: g.clientId && g.clientSecret ? { clientId: g.clientId, clientSecret: g.clientSecret, redirectUri: redirect('google'), endpoints: GOOGLE_ENDPOINTS, pubsub: pubsub(undefined, undefined) } : undefined,
+      google: g.clientId && g.clientSecret ? { clientId: g.clientId, clientSecret: g.clientSecret, redirectUri: redirect('google'), endpoints: googleEndpoints, pubsub: pubsub(undefined, undefined) } : undefined,
       microsoft: m.clientId && m.clientSecret ? { clientId: m.clientId, clientSecret: m.clientSecret, redirectUri: redirect('microsoft'), endpoints: microsoftEndpoints(m.tenant, { authorityHost: m.authorityHost, graphHost: m.graphHost }), ...msUrls } : undefined,
       sandbox: { google: undefined, microsoft: undefined },
       close: () => Promise.resolve(),
@@ -125,6 +126,18 @@ export async function resolveProviderSettings(config: Config, logger: Pick<Logge
     await Promise.all(started.map((s) => s.close().catch(() => undefined)));
     throw err;
   }
+}
+
+/**
+ * Google's documented endpoints, or — with GOOGLE_ISSUER_URL — those its OpenID discovery
+ * document names (read once at start; an unreadable or inconsistent document stops the start),
+ * with the Gmail API at GMAIL_API_URL.
+ */
+async function productionGoogleEndpoints(config: Config): Promise<GoogleEndpoints> {
+  const { issuerUrl, gmailApiUrl, clientId } = config.google;
+  if (!clientId) return GOOGLE_ENDPOINTS;
+  if (issuerUrl) return discoverGoogleEndpoints(issuerUrl, { gmailApiUrl });
+  return gmailApiUrl ? { ...GOOGLE_ENDPOINTS, gmailRootUrl: gmailApiUrl.endsWith('/') ? gmailApiUrl : `${gmailApiUrl}/` } : GOOGLE_ENDPOINTS;
 }
 
 /**

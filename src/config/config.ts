@@ -1,9 +1,10 @@
 import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parseEnv } from 'node:util';
 import { z } from 'zod';
 import { isCryptoError } from '../crypto/crypto-error.js';
 import { parseKeyring } from '../crypto/keyring.js';
+import { DEFAULT_ABUSE_LIMITS, parseLimitSetting, type AbuseLimitSettings } from '../http/abuse-limits.js';
 import { MicrosoftCloudError, microsoftEndpoints } from '../providers/microsoft/microsoft-endpoints.js';
 
 /**
@@ -21,6 +22,15 @@ const csv = z.string().transform((v) =>
     .map((s) => s.trim())
     .filter(Boolean),
 );
+const limitSetting = z
+  .string()
+  .optional()
+  .transform((v, ctx) => {
+    if (v === undefined || v.trim() === '') return undefined;
+    const parsed = parseLimitSetting(v);
+    if (!parsed) ctx.addIssue({ code: 'custom', message: 'must be <count>/<window> like 100/15m (window 1s to 24h)' });
+    return parsed;
+  });
 const optionalString = z
   .string()
   .optional()
@@ -36,6 +46,12 @@ const envSchema = z.object({
   HOST: z.string().min(1).default('0.0.0.0'),
   PUBLIC_URL: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
   ENCRYPTION_KEYS: optionalString,
+  /** Audit chain keys (HMAC-SHA-256), same `version:base64` format as ENCRYPTION_KEYS; first = active. */
+  AUDIT_HMAC_KEYS: optionalString,
+  /** File the signed audit heads are appended to (outside the database); default DATA_DIR/audit-anchors.jsonl. */
+  AUDIT_ANCHOR_FILE: optionalString,
+  /** How often `serve` anchors the audit head (when it moved). */
+  AUDIT_ANCHOR_INTERVAL_SECONDS: int(10, 86_400).default(300),
   CLAMD_SOCKET: optionalString,
   CLAMD_HOST: optionalString,
   CLAMD_PORT: z.preprocess((v) => (v === '' ? undefined : v), int(1, 65535).optional()),
@@ -44,6 +60,10 @@ const envSchema = z.object({
   CLAMD_STREAM_MAX_BYTES: z.preprocess((v) => (v === '' ? undefined : v), int(1, 2 ** 31 - 1).optional()),
   GOOGLE_CLIENT_ID: optionalString,
   GOOGLE_CLIENT_SECRET: optionalString,
+  /** OpenID issuer whose discovery document names Google's OAuth endpoints; unset = Google's documented endpoints. */
+  GOOGLE_ISSUER_URL: optionalString.pipe(z.url().optional()),
+  /** Gmail API root (default https://gmail.googleapis.com/). */
+  GMAIL_API_URL: optionalString.pipe(z.url().optional()),
   GOOGLE_PUBSUB_TOPIC: optionalString,
   GOOGLE_PUBSUB_AUDIENCE: optionalString,
   GOOGLE_PUBSUB_SERVICE_ACCOUNT: optionalString,
@@ -88,6 +108,21 @@ const envSchema = z.object({
   CONNECT_SESSION_TTL_MINUTES: int(1, 1440).default(30),
   BODY_LIMIT: z.string().regex(/^\d+(b|kb|mb)$/i).default('1mb'),
   SEND_BODY_LIMIT: z.string().regex(/^\d+(b|kb|mb)$/i).default('60mb'),
+  /** Abuse limits, `<count>/<window>` (`100/15m`); docs/security.md. */
+  RATE_LIMIT_AUTH_FAILURES: limitSetting,
+  RATE_LIMIT_CONNECT_SESSIONS: limitSetting,
+  RATE_LIMIT_OAUTH_CALLBACKS: limitSetting,
+  RATE_LIMIT_PUSH: limitSetting,
+  /** Which proxies' X-Forwarded-For is believed for the client address: `loopback` (default), `false`, a hop count or IPs/CIDRs. */
+  TRUST_PROXY: z
+    .string()
+    .default('loopback')
+    .transform((v) => v.trim())
+    .pipe(z.string().regex(/^(false|loopback|\d{1,2}|[0-9A-Fa-f.:/]+(\s*,\s*[0-9A-Fa-f.:/]+)*)$/, 'must be false, loopback, a hop count or comma-separated IPs/CIDRs')),
+  /** /metrics needs `Authorization: Bearer <METRICS_TOKEN>` (at least 24 characters). */
+  METRICS_TOKEN: optionalString.pipe(z.string().min(24).optional()),
+  /** /metrics is served on this port only (on HOST), not on PORT. */
+  METRICS_PORT: z.preprocess((v) => (v === '' ? undefined : v), int(1, 65535).optional()),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -107,11 +142,16 @@ export interface Config {
   keystore: { url: string | undefined; derived: boolean };
   http: { port: number; host: string; publicUrl: string; bodyLimit: string; sendBodyLimit: string };
   encryptionKeys: string | undefined;
+  /** Keyed audit chain: HMAC keys (unset outside production: a development key file) and anchors. */
+  audit: { hmacKeys: string | undefined; anchorFile: string; anchorIntervalSeconds: number };
   clamd:
     | { kind: 'socket'; socket: string; timeoutMs: number; streamMaxBytes?: number }
     | { kind: 'tcp'; host: string; port: number; timeoutMs: number; streamMaxBytes?: number }
     | { kind: 'none' };
   google: {
+    /** GOOGLE_ISSUER_URL: endpoints from its OpenID discovery document at start. */
+    issuerUrl: string | undefined;
+    gmailApiUrl: string | undefined;
     clientId: string | undefined;
     clientSecret: string | undefined;
     pubsubTopic: string | undefined;
@@ -138,6 +178,10 @@ export interface Config {
   jobs: { expireSeconds: number; expireCheckSeconds: number; sendLeaseSeconds: number };
   lifecycle: { reauthGraceDays: number };
   connect: { sessionTtlMinutes: number };
+  /** Abuse limits (src/http/abuse-limits.ts) and the proxies believed for the client address. */
+  abuse: { limits: AbuseLimitSettings; trustProxy: boolean | number | string };
+  /** `/metrics`: behind a bearer token and/or on its own port. */
+  metrics: { token: string | undefined; port: number | undefined };
 }
 
 export class ConfigError extends Error {
@@ -199,6 +243,17 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       throw new ConfigError('ENCRYPTION_KEYS', `invalid configuration: ${err.message}`);
     }
   }
+  if (production && !e.AUDIT_HMAC_KEYS) {
+    throw new ConfigError('AUDIT_HMAC_KEYS', 'invalid configuration: AUDIT_HMAC_KEYS is required when NODE_ENV=production');
+  }
+  if (e.AUDIT_HMAC_KEYS) {
+    try {
+      parseKeyring(e.AUDIT_HMAC_KEYS, 'AUDIT_HMAC_KEYS');
+    } catch (err) {
+      if (!isCryptoError(err, 'invalid_keyring')) throw err;
+      throw new ConfigError('AUDIT_HMAC_KEYS', `invalid configuration: ${err.message}`);
+    }
+  }
   if (production && !e.DATABASE_URL) {
     throw new ConfigError(
       'DATABASE_URL',
@@ -242,12 +297,19 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     keystore,
     http: { port: e.PORT, host: e.HOST, publicUrl, bodyLimit: e.BODY_LIMIT, sendBodyLimit: e.SEND_BODY_LIMIT },
     encryptionKeys: e.ENCRYPTION_KEYS,
+    audit: {
+      hmacKeys: e.AUDIT_HMAC_KEYS,
+      anchorFile: e.AUDIT_ANCHOR_FILE ?? join(e.DATA_DIR, 'audit-anchors.jsonl'),
+      anchorIntervalSeconds: e.AUDIT_ANCHOR_INTERVAL_SECONDS,
+    },
     clamd: e.CLAMD_SOCKET
       ? { kind: 'socket', socket: e.CLAMD_SOCKET, timeoutMs: e.CLAMD_TIMEOUT_MS, ...(e.CLAMD_STREAM_MAX_BYTES ? { streamMaxBytes: e.CLAMD_STREAM_MAX_BYTES } : {}) }
       : e.CLAMD_HOST && e.CLAMD_PORT
         ? { kind: 'tcp', host: e.CLAMD_HOST, port: e.CLAMD_PORT, timeoutMs: e.CLAMD_TIMEOUT_MS, ...(e.CLAMD_STREAM_MAX_BYTES ? { streamMaxBytes: e.CLAMD_STREAM_MAX_BYTES } : {}) }
         : { kind: 'none' },
     google: {
+      issuerUrl: e.GOOGLE_ISSUER_URL,
+      gmailApiUrl: e.GMAIL_API_URL,
       clientId: e.GOOGLE_CLIENT_ID,
       clientSecret: e.GOOGLE_CLIENT_SECRET,
       pubsubTopic: e.GOOGLE_PUBSUB_TOPIC,
@@ -286,6 +348,16 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     jobs: { expireSeconds: e.JOB_EXPIRE_SECONDS, expireCheckSeconds: e.JOB_EXPIRE_CHECK_SECONDS, sendLeaseSeconds: e.SEND_LEASE_SECONDS },
     lifecycle: { reauthGraceDays: e.REAUTH_GRACE_DAYS },
     connect: { sessionTtlMinutes: e.CONNECT_SESSION_TTL_MINUTES },
+    abuse: {
+      limits: {
+        authFailures: e.RATE_LIMIT_AUTH_FAILURES ?? DEFAULT_ABUSE_LIMITS.authFailures,
+        connectSessions: e.RATE_LIMIT_CONNECT_SESSIONS ?? DEFAULT_ABUSE_LIMITS.connectSessions,
+        oauthCallbacks: e.RATE_LIMIT_OAUTH_CALLBACKS ?? DEFAULT_ABUSE_LIMITS.oauthCallbacks,
+        push: e.RATE_LIMIT_PUSH ?? DEFAULT_ABUSE_LIMITS.push,
+      },
+      trustProxy: e.TRUST_PROXY === 'false' ? false : /^\d+$/.test(e.TRUST_PROXY) ? Number(e.TRUST_PROXY) : e.TRUST_PROXY,
+    },
+    metrics: { token: e.METRICS_TOKEN, port: e.METRICS_PORT },
   };
 }
 

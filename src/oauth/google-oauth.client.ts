@@ -1,3 +1,4 @@
+import { createPublicKey, type JsonWebKey } from 'node:crypto';
 import { CodeChallengeMethod, OAuth2Client } from 'google-auth-library';
 import { z } from 'zod';
 import { GmailAdapter } from '../providers/google/gmail.adapter.js';
@@ -6,6 +7,8 @@ import { mapGoogleError } from '../providers/google/google-error.mapper.js';
 import { revokeGoogleToken } from '../providers/google/google-token-revoke.adapter.js';
 import { ProviderError, unexpectedResponse } from '../providers/provider-error.js';
 import { requestedScopes } from './scope-policy.js';
+
+const jwksSchema = z.object({ keys: z.array(z.object({ kid: z.string().min(1), kty: z.string() }).loose()) });
 
 export interface GoogleOAuthSettings {
   clientId: string;
@@ -104,14 +107,29 @@ export class GoogleOAuthClient {
   }
 
   /**
-   * The connected address: from the ID token after verifying its signature (certs from the
-   * configured URL), audience and issuer; a token without a verified email falls back to the
-   * Gmail profile, which names the mailbox itself.
+   * The issuer's ID-token keys from its `jwks_uri` (discovery), as the PEM map google-auth-library
+   * verifies against. Google also serves PEM, but a Google-compatible issuer need not.
+   */
+  private async idTokenKeys(): Promise<Record<string, string>> {
+    const res = await fetch(this.settings.endpoints.oauth2FederatedSignonJwkCertsUrl, { signal: AbortSignal.timeout(10_000), redirect: 'error' });
+    if (!res.ok) throw new Error(`jwks_uri answered ${res.status}`);
+    const jwks = jwksSchema.parse(await res.json());
+    const pems: Record<string, string> = {};
+    for (const k of jwks.keys) {
+      if (k.kty === 'RSA') pems[k.kid] = createPublicKey({ key: k as JsonWebKey, format: 'jwk' }).export({ type: 'spki', format: 'pem' }).toString();
+    }
+    return pems;
+  }
+
+  /**
+   * The connected address: from the ID token after verifying its signature (keys from the
+   * issuer's jwks_uri), audience, expiry and issuer with google-auth-library; a token without a
+   * verified email falls back to the Gmail profile, which names the mailbox itself.
    */
   async identify(grant: GoogleGrant): Promise<string> {
     if (grant.idToken) {
       try {
-        const ticket = await this.client().verifyIdToken({ idToken: grant.idToken, audience: this.settings.clientId });
+        const ticket = await this.client().verifySignedJwtWithCertsAsync(grant.idToken, await this.idTokenKeys(), this.settings.clientId, this.settings.endpoints.issuers);
         const payload = idTokenPayloadSchema.safeParse(ticket.getPayload());
         if (payload.success && payload.data.email_verified !== false) return payload.data.email;
       } catch (err) {

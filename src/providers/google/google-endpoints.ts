@@ -1,3 +1,5 @@
+import { z } from 'zod';
+
 /**
  * Every Google URL the connector talks to, so production and the local stand-in differ only in
  * configuration. Field names match google-auth-library's OAuth2Client `endpoints` option.
@@ -52,5 +54,66 @@ export function oauth2ClientEndpoints(e: GoogleEndpoints): Omit<GoogleEndpoints,
     oauth2FederatedSignonPemCertsUrl: e.oauth2FederatedSignonPemCertsUrl,
     oauth2FederatedSignonJwkCertsUrl: e.oauth2FederatedSignonJwkCertsUrl,
     tokenInfoUrl: e.tokenInfoUrl,
+  };
+}
+
+export const GOOGLE_ISSUER_URL = 'https://accounts.google.com';
+
+const discoverySchema = z
+  .object({ issuer: z.url(), authorization_endpoint: z.url(), token_endpoint: z.url(), revocation_endpoint: z.url(), jwks_uri: z.url() })
+  .loose();
+
+export class GoogleDiscoveryError extends Error {
+  override readonly name = 'GoogleDiscoveryError';
+}
+
+function isLoopback(u: URL): boolean {
+  return ['127.0.0.1', 'localhost', '[::1]'].includes(u.hostname);
+}
+
+/**
+ * Google's endpoints from its OpenID discovery document (`<issuer>/.well-known/openid-configuration`,
+ * OpenID Connect Discovery 1.0 §4): authorize, token, revoke and the ID-token keys (`jwks_uri`),
+ * so a Google-compatible issuer with another path layout works unchanged. The document's `issuer`
+ * must equal the configured one (§4.3), every endpoint must be https (plain http only for an
+ * issuer on loopback), and the Gmail API root is its own setting (`GMAIL_API_URL`).
+ */
+export async function discoverGoogleEndpoints(
+  issuerUrl: string,
+  opts: { gmailApiUrl?: string; fetch?: typeof fetch; timeoutMs?: number } = {},
+): Promise<GoogleEndpoints> {
+  const issuer = issuerUrl.replace(/\/+$/, '');
+  const issuerParsed = new URL(issuer);
+  const insecureOk = isLoopback(issuerParsed);
+  const checkUrl = (u: string, what: string): string => {
+    const p = new URL(u);
+    if (p.protocol !== 'https:' && !(insecureOk && p.protocol === 'http:' && isLoopback(p))) throw new GoogleDiscoveryError(`${what} must be https`);
+    return u;
+  };
+  checkUrl(issuer, 'GOOGLE_ISSUER_URL');
+  let body: unknown;
+  try {
+    const res = await (opts.fetch ?? fetch)(`${issuer}/.well-known/openid-configuration`, { signal: AbortSignal.timeout(opts.timeoutMs ?? 10_000), redirect: 'error' });
+    if (!res.ok) throw new Error(`answered ${res.status}`);
+    body = await res.json();
+  } catch (err) {
+    throw new GoogleDiscoveryError(`the OpenID discovery document of ${issuer} could not be read (${err instanceof Error ? err.message : 'error'})`);
+  }
+  const doc = discoverySchema.safeParse(body);
+  if (!doc.success) throw new GoogleDiscoveryError(`the OpenID discovery document of ${issuer} lacks ${doc.error.issues.map((i) => i.path.join('.')).join(', ')}`);
+  if (doc.data.issuer.replace(/\/+$/, '') !== issuer) throw new GoogleDiscoveryError(`the discovery document names issuer ${doc.data.issuer}, not ${issuer}`);
+  const gmailRoot = checkUrl(opts.gmailApiUrl ?? GOOGLE_ENDPOINTS.gmailRootUrl, 'GMAIL_API_URL');
+  const google = issuer === GOOGLE_ISSUER_URL;
+  return {
+    oauth2AuthBaseUrl: checkUrl(doc.data.authorization_endpoint, 'authorization_endpoint'),
+    oauth2TokenUrl: checkUrl(doc.data.token_endpoint, 'token_endpoint'),
+    oauth2RevokeUrl: checkUrl(doc.data.revocation_endpoint, 'revocation_endpoint'),
+    oauth2FederatedSignonJwkCertsUrl: checkUrl(doc.data.jwks_uri, 'jwks_uri'),
+    // Not part of discovery: only Google serves its keys as PEM too. ID tokens are verified
+    // against jwks_uri (GoogleOAuthClient.identify), so another issuer needs no PEM endpoint.
+    oauth2FederatedSignonPemCertsUrl: google ? GOOGLE_ENDPOINTS.oauth2FederatedSignonPemCertsUrl : doc.data.jwks_uri,
+    tokenInfoUrl: google ? GOOGLE_ENDPOINTS.tokenInfoUrl : `${issuer}/tokeninfo`,
+    gmailRootUrl: gmailRoot.endsWith('/') ? gmailRoot : `${gmailRoot}/`,
+    issuers: google ? [...GOOGLE_ENDPOINTS.issuers] : [doc.data.issuer],
   };
 }
