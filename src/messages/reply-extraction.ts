@@ -46,7 +46,7 @@ const SIGNATURE_WINDOW = 12;
  * each line (quoted `>`, splitter — "On … wrote:" over up to three lines, "-----Original
  * Message-----", Outlook "From:/Sent:" blocks, "dd.mm.yyyy … @" headers —, forwarded marker, text)
  * and cuts at the first splitter or quote block, keeping a forwarded message whole. We chose it
- * over email-reply-parser (also installed): on the talon standard replies it agrees 12/12 where
+ * over email-reply-parser (evaluated, not a dependency): on the talon standard replies it agrees 12/12 where
  * email-reply-parser agreed 9/12, and email-reply-parser runs multi-line regexes over the whole
  * text (a 26 KB body of "abc. skrev x" lines took 44 s without re2).
  */
