@@ -121,7 +121,7 @@ export async function createCore(config: Config, opts: CoreOptions): Promise<Cor
       tenants,
       tenantService: new TenantService(tenants, dataKeys),
       apiKeyRepo,
-      apiKeys: new ApiKeyService(apiKeyRepo),
+      apiKeys: new ApiKeyService(apiKeyRepo, () => new Date(), { sandbox: config.sandbox.enabled }),
       mailboxes: new MailboxRepository(db.prisma),
       embeddedLock,
       async close() {

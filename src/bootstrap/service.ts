@@ -8,6 +8,7 @@ import { createRouteRegistry, type RouteRegistry } from '../http/route-registry.
 import type { OpsCommand } from '../ops/ops-command.js';
 import { AdminSessionRepository } from '../storage/admin-session.repository.js';
 import { WorkerHeartbeatRepository } from '../storage/worker-heartbeat.repository.js';
+import { SANDBOX_KEY_PREFIX } from '../tenancy/api-key.service.js';
 import type { Core } from './core.js';
 import type { ServiceModule } from './module.js';
 import { LOOP_STALL_NOT_READY_MS, WorkerHeartbeat, workersReadiness } from './worker-heartbeat.js';
@@ -84,7 +85,7 @@ export async function startService(
       logger: core.logger,
       metrics: core.metrics,
       routes,
-      authenticate: createAuthenticator({ apiKeys: core.apiKeys, localAdminToken: () => core.embeddedLock?.info.adminToken }),
+      authenticate: createAuthenticator({ apiKeys: core.apiKeys, localAdminToken: () => core.embeddedLock?.info.adminToken, refuseSandboxKeys: core.config.production }),
       readiness,
       bodyLimit: core.config.http.bodyLimit,
       version: VERSION,
@@ -123,6 +124,13 @@ export async function startService(
     server.headersTimeout = 66_000;
     server.requestTimeout = 120_000;
     core.logger.info({ port }, 'http listening');
+    if (core.config.production) {
+      // Sandbox keys in a production database are refused at every request; say so once at start.
+      const sandboxKeys = await core.apiKeyRepo.countActiveWithPrefix(SANDBOX_KEY_PREFIX);
+      if (sandboxKeys > 0) {
+        core.logger.warn({ sandboxKeys }, `${sandboxKeys} unrevoked sandbox API key(s) (${SANDBOX_KEY_PREFIX}…) exist; this production process refuses them with 401 sandbox_key_refused — issue live keys and revoke these`);
+      }
+    }
   } else if (opts.healthServer) {
     const wanted = opts.healthServer.port ?? core.config.http.port;
     const host = opts.host ?? core.config.http.host;

@@ -1,6 +1,6 @@
 import type { Request } from 'express';
 import { constantTimeEqual } from '../crypto/secret-compare.js';
-import type { ApiKeyService } from '../tenancy/api-key.service.js';
+import { isSandboxKey, type ApiKeyService } from '../tenancy/api-key.service.js';
 import { ApiError } from './api-error.js';
 import type { AuthRequirement, Principal } from './auth-context.js';
 
@@ -12,6 +12,8 @@ export function createAuthenticator(deps: {
   apiKeys: Pick<ApiKeyService, 'authenticate'>;
   /** Per-run token of the local CLI when this process holds the embedded database. */
   localAdminToken?: () => string | undefined;
+  /** NODE_ENV=production: `mbc_test_` keys (issued by a sandbox process) are refused with their own message. */
+  refuseSandboxKeys?: boolean;
 }): (req: Request, need: AuthRequirement) => Promise<Principal> {
   return async (req, need) => {
     const header = req.header('authorization');
@@ -20,6 +22,10 @@ export function createAuthenticator(deps: {
       throw new ApiError(401, 'unauthorized', 'missing or malformed Authorization header; expected "Bearer <API key>"');
     }
     const presented = match[1]!;
+    if (deps.refuseSandboxKeys && isSandboxKey(presented)) {
+      // Said plainly (the prefix is public): a sandbox key pasted into a production integration.
+      throw new ApiError(401, 'sandbox_key_refused', 'this is a sandbox API key (mbc_test_…), issued by a SANDBOX=1 process; a production process accepts live keys (mbc_live_…) only');
+    }
     let principal: Principal | undefined;
     const local = deps.localAdminToken?.();
     if (local && constantTimeEqual(presented, local)) {

@@ -177,17 +177,27 @@ function rejectNulBytes(values: unknown, where: string): void {
   throw new ApiError(400, 'validation_error', `${where} ${field}: must not contain a NUL byte`, { field, location: where });
 }
 
-function parseInput(schema: z.ZodType | undefined, value: unknown, where: string): unknown {
-  if (!schema) return undefined;
-  const parsed = schema.safeParse(value);
-  if (parsed.success) return parsed.data;
-  const issue = parsed.error.issues[0]!;
-  const field = issue.path.length ? issue.path.join('.') : where;
+/**
+ * The 400 for a failed zod parse of `where` (body, query, path): `details.field` names the
+ * offending field — for an unknown field, the unknown key itself (`body` would not tell the caller
+ * which one).
+ */
+export function validationError(error: z.ZodError, where: string): ApiError {
+  const issue = error.issues[0]!;
+  const path = issue.code === 'unrecognized_keys' && issue.keys.length ? [...issue.path, issue.keys[0]!] : issue.path;
+  const field = path.length ? path.join('.') : where;
   const message =
     issue.code === 'unrecognized_keys'
       ? `unknown ${where} field${issue.keys.length > 1 ? 's' : ''}: ${issue.keys.join(', ')}`
       : `${where} ${field}: ${issue.message}`;
-  throw new ApiError(400, 'validation_error', message, { field, location: where });
+  return new ApiError(400, 'validation_error', message, { field, location: where });
+}
+
+function parseInput(schema: z.ZodType | undefined, value: unknown, where: string): unknown {
+  if (!schema) return undefined;
+  const parsed = schema.safeParse(value);
+  if (parsed.success) return parsed.data;
+  throw validationError(parsed.error, where);
 }
 
 /** Standard error response schema for the OpenAPI document. */

@@ -73,7 +73,8 @@ export class MailboxQueryService {
       address,
       status: row.status,
       statusReason: row.statusReason,
-      grantedScopes: row.grantedScopes,
+      // Rows connected before the Microsoft duplicate fix may hold offline_access twice.
+      grantedScopes: [...new Set(row.grantedScopes)],
       sync: {
         state: row.syncState,
         error: row.syncError,

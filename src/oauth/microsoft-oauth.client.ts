@@ -83,9 +83,10 @@ export class MicrosoftOAuthClient {
     if (!homeAccountId || !store.serialized) {
       throw new ProviderError('microsoft', 'invalid_request', 'Microsoft token response built no account', { reason: 'no_account' });
     }
-    const granted = [...result.scopes];
-    // MSAL leaves offline_access out of `scopes`; the refresh token in the cache is the proof.
-    if (cacheHasRefreshToken(store.serialized)) granted.push('offline_access');
+    // Once each: MSAL may or may not list offline_access in `scopes` (the stand-in and Entra differ).
+    const granted = [...new Set(result.scopes)];
+    // When MSAL leaves offline_access out of `scopes`, the refresh token in the cache is the proof.
+    if (cacheHasRefreshToken(store.serialized) && !granted.includes('offline_access')) granted.push('offline_access');
     return {
       accessToken: result.accessToken,
       expiresAt: result.expiresOn ?? new Date(Date.now() + 3_600_000),

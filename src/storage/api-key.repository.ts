@@ -49,6 +49,11 @@ export class ApiKeyRepository {
     return res.count === 1;
   }
 
+  /** Unrevoked keys whose public prefix starts with `keyPrefix` (e.g. sandbox keys in a production database). */
+  async countActiveWithPrefix(keyPrefix: string): Promise<number> {
+    return this.prisma.apiKey.count({ where: { revokedAt: null, prefix: { startsWith: keyPrefix } } });
+  }
+
   /** Best effort, at most once a minute per key, so authentication does not write on every request. */
   async touch(id: string, now: Date): Promise<void> {
     await this.prisma.apiKey.updateMany({

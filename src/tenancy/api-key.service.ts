@@ -3,12 +3,20 @@ import type { ApiKeyRecord, ApiKeyRepository } from '../storage/api-key.reposito
 
 /**
  * API keys are long random strings with a recognisable prefix (`mbc_live_` for tenant keys,
- * `mbc_admin_` for ops keys, so secret scanners and humans can tell them apart) and a checksum,
+ * `mbc_test_` for tenant keys issued by a sandbox process (SANDBOX=1), `mbc_admin_` for ops keys,
+ * so secret scanners and humans can tell them apart) and a checksum,
  * shown once and stored only as a SHA-256 hash (see crypto/secret-compare.ts for why a fast hash
  * is right for 256-bit random keys).
  */
 export const TENANT_KEY_PREFIX = 'mbc_live_';
 export const ADMIN_KEY_PREFIX = 'mbc_admin_';
+/** Tenant keys issued while SANDBOX=1: visibly not live, and refused by a production process. */
+export const SANDBOX_KEY_PREFIX = 'mbc_test_';
+
+/** True when the presented string is a sandbox key by its prefix (whether or not it was ever issued). */
+export function isSandboxKey(presented: string): boolean {
+  return presented.startsWith(SANDBOX_KEY_PREFIX);
+}
 
 export interface IssuedApiKey {
   record: ApiKeyRecord;
@@ -22,11 +30,13 @@ export class ApiKeyService {
   constructor(
     private readonly keys: ApiKeyRepository,
     private readonly clock: () => Date = () => new Date(),
+    /** `sandbox`: this process runs against the stand-ins, so tenant keys it issues are `mbc_test_`. */
+    private readonly options: { sandbox?: boolean } = {},
   ) {}
 
   async issue(input: { tenantId: string; name?: string } | { admin: true; name?: string }): Promise<IssuedApiKey> {
     const admin = 'admin' in input;
-    const prefix = admin ? ADMIN_KEY_PREFIX : TENANT_KEY_PREFIX;
+    const prefix = admin ? ADMIN_KEY_PREFIX : this.options.sandbox ? SANDBOX_KEY_PREFIX : TENANT_KEY_PREFIX;
     const key = generateToken(prefix, 32);
     const record = await this.keys.create({
       tenantId: admin ? null : input.tenantId,
@@ -40,7 +50,7 @@ export class ApiKeyService {
 
   /** The principal for a presented key, or null (malformed, unknown or revoked — callers answer 401 alike). */
   async authenticate(presented: string): Promise<AuthenticatedKey | null> {
-    if (!isWellFormedToken(presented, TENANT_KEY_PREFIX) && !isWellFormedToken(presented, ADMIN_KEY_PREFIX)) return null;
+    if (![TENANT_KEY_PREFIX, SANDBOX_KEY_PREFIX, ADMIN_KEY_PREFIX].some((prefix) => isWellFormedToken(presented, prefix))) return null;
     const digest = hashApiKey(presented);
     const row = await this.keys.findActiveByHash(digest);
     if (!row) return null;

@@ -78,6 +78,8 @@ describe('API authentication, tenant isolation and error format', () => {
     expect(unknown.status).toBe(400);
     expect(unknown.body.error.code).toBe('validation_error');
     expect(unknown.body.error.message).toContain('colour');
+    // details.field names the unknown field itself, not just "body".
+    expect(unknown.body.error.details).toEqual({ field: 'colour', location: 'body' });
     expect((await svc.core.tenants.list()).length).toBe(before);
   });
 

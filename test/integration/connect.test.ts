@@ -131,6 +131,11 @@ describe('Microsoft connect', () => {
     const row = await svc.core.prisma.mailbox.findUniqueOrThrow({ where: { id: mailboxId } });
     expect(row).toMatchObject({ provider: 'microsoft', status: 'active' });
     expect(row.accountIdEnc).not.toBeNull();
+    // offline_access once, both stored and served (issue 16: it was listed twice).
+    expect(row.grantedScopes.filter((s) => s === 'offline_access')).toEqual(['offline_access']);
+    expect(new Set(row.grantedScopes).size).toBe(row.grantedScopes.length);
+    const served = await svc.api(tenant.apiKey, 'GET', `/v1/mailboxes/${mailboxId}`);
+    expect(served.body.grantedScopes.filter((s: string) => s === 'offline_access')).toEqual(['offline_access']);
     const ms = (await access(svc)).settings.sandbox.microsoft!;
     const user = ms.createUser('mia@contoso.test');
     expect(Buffer.from(row.accountIdEnc!).toString('latin1')).not.toContain(user.id);

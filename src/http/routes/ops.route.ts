@@ -4,7 +4,7 @@ import type { OpsCommand } from '../../ops/ops-command.js';
 import { runOpsCommand } from '../../ops/ops-runner.js';
 import { actorOf } from '../auth-context.js';
 import { ApiError } from '../api-error.js';
-import { commonErrors, type RouteRegistry } from '../route-registry.js';
+import { commonErrors, validationError, type RouteRegistry } from '../route-registry.js';
 
 /**
  * The admin API for ops: every CLI ops command is also reachable here (admin API key, or the
@@ -31,10 +31,7 @@ export function registerOpsRoutes(routes: RouteRegistry, commands: OpsCommand[],
       const cmd = byName.get(params.name);
       if (!cmd) throw new ApiError(404, 'unknown_command', `no ops command named ${params.name}`);
       const parsed = cmd.input.safeParse(body);
-      if (!parsed.success) {
-        const issue = parsed.error.issues[0]!;
-        throw new ApiError(400, 'validation_error', `${issue.path.join('.') || 'input'}: ${issue.message}`);
-      }
+      if (!parsed.success) throw validationError(parsed.error, 'body');
       const result = await runOpsCommand(cmd, parsed.data, { actorId: `ops:${actorOf(principal).actorId}`, progress: () => undefined }, audit);
       return { status: 200, body: { result } };
     },
