@@ -1,7 +1,21 @@
 import { newId } from '../storage/ids.js';
 import type { AuditRepository, StoredAuditEntry } from '../storage/audit.repository.js';
 import type { Prisma } from '../storage/database.js';
-import { sealEntry, verifyChain, type ChainEntry, type ChainHead, type ChainVerification } from './hash-chain.js';
+import { anchorsFor, type AnchorKeys, type AuditAnchorFile } from './audit-anchor.js';
+import { sealEntry, verifyChain, type ChainBreakReason, type ChainEntry, type ChainHead } from './hash-chain.js';
+
+/** Why `audit verify` failed: a broken chain, or an anchor the log no longer matches. */
+export type AuditBreakReason = ChainBreakReason | 'anchor_mismatch' | 'anchor_invalid' | 'anchor_unknown_key';
+
+export type AuditVerification =
+  | { readonly ok: true; readonly count: number; readonly head: ChainHead | null; readonly anchorsChecked: number; readonly keyed: boolean }
+  | { readonly ok: false; readonly brokenAt: number; readonly reason: AuditBreakReason; readonly anchorLine?: number };
+
+/** The audit key ring and the anchor file; without it the chain is plain SHA-256 (unit tests). */
+export interface AuditChainKeys {
+  readonly keys: AnchorKeys;
+  readonly anchors?: AuditAnchorFile;
+}
 
 export type AuditActorType = 'api_key' | 'ops' | 'system' | 'break_glass';
 
@@ -19,18 +33,57 @@ export interface AuditInput {
   metadata?: Record<string, string | number | boolean | null | string[]>;
 }
 
-/** The append-only, hash-chained audit log (ARCHITECTURE: every content read and ops action). */
+/**
+ * The append-only, hash-chained audit log (ARCHITECTURE: every content read and ops action).
+ * With `chain` keys, entries are HMAC-sealed under the active audit key and heads are anchored to
+ * a file outside the database (see hash-chain.ts and audit-anchor.ts).
+ */
 export class AuditService {
+  #lastAnchoredSeq = 0;
+
   constructor(
     private readonly repo: AuditRepository,
     private readonly clock: () => Date = () => new Date(),
+    private readonly chain?: AuditChainKeys,
   ) {}
+
+  /**
+   * Once per install (at start): if the log holds plain SHA-256 entries from before the chain was
+   * keyed and the anchor file does not yet say where they end, records that boundary there, signed.
+   * Never done when the file already has anchors for this chain: then the boundary is known, and
+   * re-signing would bless entries someone downgraded since.
+   */
+  async prepare(): Promise<void> {
+    const anchors = this.chain?.anchors;
+    if (!anchors) return;
+    const { first, lastUnkeyedSeq } = await this.repo.ends();
+    if (!first || lastUnkeyedSeq === null) return;
+    const read = anchors.read();
+    if (!read.ok || read.anchors.some((a) => a.chain === first.hash)) return;
+    const boundary = await this.repo.page(lastUnkeyedSeq - 1, 1);
+    const entry = boundary[0];
+    if (!entry) return;
+    anchors.append({ kind: 'upgrade', chain: first.hash, seq: entry.seq, hash: entry.hash, at: this.clock().toISOString() });
+  }
+
+  /** Appends the current head to the anchor file when it moved since the last anchor. */
+  async anchor(): Promise<ChainHead | null> {
+    const anchors = this.chain?.anchors;
+    if (!anchors) return null;
+    const { first, last } = await this.repo.ends();
+    if (!first || !last || last.seq === this.#lastAnchoredSeq) return null;
+    anchors.append({ kind: 'head', chain: first.hash, seq: last.seq, hash: last.hash, at: this.clock().toISOString() });
+    this.#lastAnchoredSeq = last.seq;
+    return { seq: last.seq, hash: last.hash };
+  }
 
   async record(input: AuditInput, tx?: Prisma.TransactionClient): Promise<StoredAuditEntry> {
     const createdAt = this.clock().toISOString();
     return this.repo.append(
       (head) =>
-        sealEntry(head, {
+        sealEntry(
+          head,
+          {
           id: newId('audit'),
           tenantId: input.tenantId ?? null,
           actorType: input.actorType,
@@ -41,7 +94,9 @@ export class AuditService {
           reason: input.reason ?? null,
           metadata: input.metadata ?? {},
           createdAt,
-        }),
+          },
+          this.chain ? { version: this.chain.keys.activeVersion, key: this.chain.keys.activeKey } : undefined,
+        ),
       tx,
     );
   }
@@ -51,9 +106,24 @@ export class AuditService {
     return this.repo.page(afterSeq, limit, tenantId);
   }
 
-  /** Walks the whole chain page by page; detects edited, removed and reordered entries. */
-  async verify(opts: { expectedHead?: ChainHead; pageSize?: number } = {}): Promise<ChainVerification> {
+  /**
+   * Walks the whole chain page by page; detects edited (also edited and re-hashed without the
+   * audit key), removed and reordered entries, and — against the signed anchors and an optional
+   * operator-kept `expectedHead` — entries cut off the end.
+   */
+  async verify(opts: { expectedHead?: ChainHead; pageSize?: number } = {}): Promise<AuditVerification> {
     const pageSize = opts.pageSize ?? 1000;
+    const keys = this.chain?.keys;
+    let anchored: ChainHead[] = [];
+    let unkeyedUntil: number | undefined;
+    if (this.chain?.anchors) {
+      const read = this.chain.anchors.read();
+      if (!read.ok) return { ok: false, brokenAt: 0, reason: read.reason, anchorLine: read.line };
+      const { first } = await this.repo.ends();
+      ({ heads: anchored, unkeyedUntil } = anchorsFor(read.anchors, first?.hash ?? null));
+    }
+    const wanted = new Map<number, string>(anchored.map((a) => [a.seq, a.hash]));
+    const highestAnchor = anchored.reduce((m, a) => Math.max(m, a.seq), 0);
     let after: ChainHead | undefined;
     let count = 0;
     for (;;) {
@@ -62,11 +132,19 @@ export class AuditService {
       const result = verifyChain(page.map((e): ChainEntry => ({ ...e })), {
         ...(after ? { after } : {}),
         ...(isLast && opts.expectedHead ? { expectedHead: opts.expectedHead } : {}),
+        ...(keys ? { keys: (v: number) => keys.key(v), ...(unkeyedUntil !== undefined ? { unkeyedUntil } : {}) } : {}),
       });
       if (!result.ok) return result;
+      for (const e of page) {
+        const expected = wanted.get(e.seq);
+        if (expected !== undefined && expected !== e.hash) return { ok: false, brokenAt: e.seq, reason: 'anchor_mismatch' };
+      }
       count += result.count;
       if (result.head) after = result.head;
-      if (isLast) return { ok: true, count, head: after ?? null };
+      if (isLast) {
+        if ((after?.seq ?? 0) < highestAnchor) return { ok: false, brokenAt: (after?.seq ?? 0) + 1, reason: 'truncated' };
+        return { ok: true, count, head: after ?? null, anchorsChecked: anchored.length, keyed: keys !== undefined };
+      }
     }
   }
 }

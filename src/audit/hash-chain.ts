@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, createHmac, timingSafeEqual, type KeyObject } from 'node:crypto';
 
 /**
  * Pure helpers for a tamper-evident, append-only log: each entry stores the hash of the entry
@@ -16,6 +16,13 @@ import { createHash } from 'node:crypto';
  *   numbers on rollback, and a skipped number is indistinguishable from a deleted entry;
  * - store every hashed field exactly (e.g. set `createdAt` yourself; a DB `now()` default has
  *   microseconds the writer never saw).
+ *
+ * Keyed chain: an entry with a `keyVersion` is sealed with HMAC-SHA-256 under that version of the
+ * audit key (AUDIT_HMAC_KEYS, kept outside the database), so someone who can write the table but
+ * not read the key cannot edit an entry and recompute the later links. `keyVersion` is itself a
+ * hashed column. Entries without it (plain SHA-256) are the chain's pre-key history: a keyed
+ * verification accepts them only up to `unkeyedUntil` (recorded in the signed anchor file when the
+ * chain was upgraded), so a rewrite "down" to plain SHA-256 is caught as `unkeyed_entry`.
  */
 
 /** `prevHash` of the first entry. */
@@ -38,13 +45,23 @@ export interface ChainEntry {
   readonly seq: number | bigint;
   readonly prevHash: string;
   readonly hash: string;
+  /** Audit key version the entry was sealed with; null/absent for a plain SHA-256 entry. */
+  readonly keyVersion?: number | null;
+}
+
+/** The key new entries are sealed with. */
+export interface ChainSigner {
+  readonly version: number;
+  readonly key: KeyObject;
 }
 
 export type ChainBreakReason =
   | 'hash_mismatch' // the entry's content no longer matches its hash (edited)
   | 'prev_mismatch' // the entry does not follow the one before it (removed, reordered, re-hashed)
   | 'sequence_gap' // seq is not previous + 1 (removed or reordered)
-  | 'truncated'; // the log ends before the expected head (trailing entries removed)
+  | 'truncated' // the log ends before the expected head (trailing entries removed)
+  | 'unkeyed_entry' // a plain SHA-256 entry where the chain is keyed (rewritten without the key)
+  | 'unknown_key'; // sealed with an audit key version this process does not hold
 
 export type ChainVerification =
   | { readonly ok: true; readonly count: number; readonly head: ChainHead | null }
@@ -60,22 +77,34 @@ export function canonicalJson(value: unknown): string {
   return encode(value, new Set());
 }
 
-/** SHA-256 (hex) over `prevHash` followed by the canonical JSON of the entry. */
-export function entryHash(prevHash: string, entry: object): string {
+/**
+ * SHA-256 (hex) over `prevHash` followed by the canonical JSON of the entry; HMAC-SHA-256 under
+ * `key` when one is given (a keyed entry).
+ */
+export function entryHash(prevHash: string, entry: object, key?: KeyObject): string {
   if (!HASH_RE.test(prevHash)) throw new TypeError('prevHash must be 64 lower-case hex characters');
-  return createHash('sha256').update(prevHash, 'utf8').update(canonicalJson(dropNullish(entry)), 'utf8').digest('hex');
+  const h = key ? createHmac('sha256', key) : createHash('sha256');
+  return h.update(prevHash, 'utf8').update(canonicalJson(dropNullish(entry)), 'utf8').digest('hex');
 }
 
 /** The next entry after `prev` (null for the first): assigns `seq`, `prevHash` and `hash`. */
 export function sealEntry<T extends object>(
   prev: ChainHead | null,
   fields: T,
-): Omit<T, 'seq' | 'prevHash' | 'hash'> & { seq: number; prevHash: string; hash: string } {
-  const { seq: _s, prevHash: _p, hash: _h, ...rest } = fields as Record<string, unknown>;
+  signer?: ChainSigner,
+): Omit<T, 'seq' | 'prevHash' | 'hash' | 'keyVersion'> & { seq: number; prevHash: string; hash: string; keyVersion: number | null } {
+  const { seq: _s, prevHash: _p, hash: _h, keyVersion: _k, ...rest } = fields as Record<string, unknown>;
   const seq = prev === null ? 1 : prev.seq + 1;
   const prevHash = prev === null ? GENESIS_HASH : prev.hash;
-  const body = { ...rest, seq };
-  return { ...(rest as Omit<T, 'seq' | 'prevHash' | 'hash'>), seq, prevHash, hash: entryHash(prevHash, body) };
+  const keyVersion = signer ? signer.version : null;
+  const body = { ...rest, seq, keyVersion };
+  return {
+    ...(rest as Omit<T, 'seq' | 'prevHash' | 'hash' | 'keyVersion'>),
+    seq,
+    prevHash,
+    keyVersion,
+    hash: entryHash(prevHash, body, signer?.key),
+  };
 }
 
 /**
@@ -85,7 +114,17 @@ export function sealEntry<T extends object>(
  */
 export function verifyChain(
   entries: Iterable<ChainEntry>,
-  options: { after?: ChainHead; expectedHead?: ChainHead } = {},
+  options: {
+    after?: ChainHead;
+    expectedHead?: ChainHead;
+    /**
+     * Keyed verification: the audit key of a version (undefined when not held). Without it,
+     * only plain SHA-256 entries verify (a keyed entry is `unknown_key`).
+     */
+    keys?: (version: number) => KeyObject | undefined;
+    /** With `keys`: plain SHA-256 entries are accepted up to this seq (the pre-key history). */
+    unkeyedUntil?: number;
+  } = {},
 ): ChainVerification {
   let expectedSeq = (options.after?.seq ?? 0) + 1;
   let prevHash = options.after?.hash ?? GENESIS_HASH;
@@ -99,7 +138,15 @@ export function verifyChain(
     if (seq !== expectedSeq) return { ok: false, brokenAt: seq, reason: 'sequence_gap' };
     if (entry.prevHash !== prevHash) return { ok: false, brokenAt: seq, reason: 'prev_mismatch' };
     const { prevHash: _p, hash, ...rest } = entry as ChainEntry & Record<string, unknown>;
-    if (typeof hash !== 'string' || entryHash(prevHash, { ...rest, seq }) !== hash) {
+    const keyVersion = entry.keyVersion ?? null;
+    let key: KeyObject | undefined;
+    if (keyVersion !== null) {
+      key = options.keys?.(keyVersion);
+      if (!key) return { ok: false, brokenAt: seq, reason: 'unknown_key' };
+    } else if (options.keys && seq > (options.unkeyedUntil ?? 0)) {
+      return { ok: false, brokenAt: seq, reason: 'unkeyed_entry' };
+    }
+    if (typeof hash !== 'string' || !safeEqualHex(entryHash(prevHash, { ...rest, seq, keyVersion }, key), hash)) {
       return { ok: false, brokenAt: seq, reason: 'hash_mismatch' };
     }
     prevHash = hash;
@@ -118,6 +165,11 @@ export function verifyChain(
     }
   }
   return { ok: true, count, head };
+}
+
+function safeEqualHex(a: string, b: string): boolean {
+  if (a.length !== b.length || !HASH_RE.test(b)) return false;
+  return timingSafeEqual(Buffer.from(a, 'hex'), Buffer.from(b, 'hex'));
 }
 
 function toSeq(seq: number | bigint): number {

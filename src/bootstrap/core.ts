@@ -1,4 +1,5 @@
 import type { DestinationStream } from 'pino';
+import { AuditAnchorFile } from '../audit/audit-anchor.js';
 import { AuditService } from '../audit/audit.service.js';
 import { syncConcurrency, type Config } from '../config/config.js';
 import { BlindIndex } from '../crypto/blind-index.js';
@@ -90,6 +91,27 @@ export async function createCore(config: Config, opts: CoreOptions): Promise<Cor
       dataDir: config.database.dataDir,
       warn: (message) => logger.warn(message),
     });
+    const auditKeyring = resolveKeyring({
+      encryptionKeys: config.audit.hmacKeys,
+      nodeEnv: config.env,
+      dataDir: config.database.dataDir,
+      warn: (message) => logger.warn(message),
+      ring: {
+        variable: 'AUDIT_HMAC_KEYS',
+        file: 'audit-keys',
+        protects: 'Anyone who can read that file and write the database can rewrite the audit log undetected.',
+      },
+    });
+    const auditKeys = {
+      activeVersion: auditKeyring.activeVersion,
+      activeKey: auditKeyring.activeKey,
+      key: (version: number) => (auditKeyring.has(version) ? auditKeyring.get(version) : undefined),
+    };
+    const audit = new AuditService(new AuditRepository(db.prisma), () => new Date(), {
+      keys: auditKeys,
+      anchors: new AuditAnchorFile(config.audit.anchorFile, auditKeys),
+    });
+    await audit.prepare();
     const keyStore = new DataKeyRepository(keystore);
     const dataKeys = new DataKeyService(keyring, keyStore);
     const blindIndex = new BlindIndex((await dataKeys.getOrCreate(SYSTEM_BLIND_INDEX_OWNER)).key);
@@ -116,7 +138,7 @@ export async function createCore(config: Config, opts: CoreOptions): Promise<Cor
       keyStore,
       dataKeys,
       blindIndex,
-      audit: new AuditService(new AuditRepository(db.prisma)),
+      audit,
       jobs,
       tenants,
       tenantService: new TenantService(tenants, dataKeys),

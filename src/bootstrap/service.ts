@@ -1,5 +1,7 @@
 import type { Server } from 'node:http';
-import { createApp, createHealthApp } from '../http/app.js';
+import express from 'express';
+import { createAbuseLimits } from '../http/abuse-limits.js';
+import { createApp, createHealthApp, registerMetricsRoute, type MetricsAccess } from '../http/app.js';
 import { createAuthenticator } from '../http/authenticator.js';
 import { createConsoleRouter } from '../http/console/console.router.js';
 import { ConsoleSessions } from '../http/console/console-session.js';
@@ -9,6 +11,7 @@ import type { OpsCommand } from '../ops/ops-command.js';
 import { AdminSessionRepository } from '../storage/admin-session.repository.js';
 import { WorkerHeartbeatRepository } from '../storage/worker-heartbeat.repository.js';
 import { SANDBOX_KEY_PREFIX } from '../tenancy/api-key.service.js';
+import type { Config } from '../config/config.js';
 import type { Core } from './core.js';
 import type { ServiceModule } from './module.js';
 import { LOOP_STALL_NOT_READY_MS, WorkerHeartbeat, workersReadiness } from './worker-heartbeat.js';
@@ -20,6 +23,8 @@ export interface RunningService {
   port: number | undefined;
   /** Port of a worker's health server (/healthz, /readyz, /metrics), when it runs. */
   healthPort: number | undefined;
+  /** METRICS_PORT's listener (its real port when METRICS_PORT=0 is not allowed, so = METRICS_PORT). */
+  metricsPort: number | undefined;
   routes: RouteRegistry;
   /** Stops HTTP (finishing in-flight requests), then workers (finishing or releasing jobs), then modules. */
   stop(): Promise<void>;
@@ -43,6 +48,17 @@ function listenError(err: Error, port: number, host: string, fromFlag: boolean, 
     default:
       return new ListenError(`cannot listen on ${host}:${port} (${setting}): ${(err as NodeJS.ErrnoException).code ?? err.message}`, { cause: err });
   }
+}
+
+/**
+ * CSP form-action sources in production: our public origin and the providers' sign-in origins
+ * (Google accounts, the configured Microsoft authority host). Undefined outside production: the
+ * sandbox stand-ins listen on loopback.
+ */
+export function productionFormActionOrigins(config: Config): string[] | undefined {
+  if (!config.production) return undefined;
+  const origins = new Set<string>([new URL(config.http.publicUrl).origin, 'https://accounts.google.com', `https://${config.microsoft.authorityHost ?? 'login.microsoftonline.com'}`]);
+  return [...origins];
 }
 
 export function collectOps(modules: ServiceModule[]): OpsCommand[] {
@@ -78,8 +94,25 @@ export async function startService(
     }),];
 
   let server: Server | undefined;
+  let metricsServer: Server | undefined;
   let port: number | undefined;
   let healthPort: number | undefined;
+  let metricsPort: number | undefined;
+  const metricsAccess: MetricsAccess = { token: core.config.metrics.token, served: core.config.metrics.port === undefined };
+  if (core.config.metrics.port !== undefined && (opts.http || opts.healthServer)) {
+    // METRICS_PORT: /metrics on its own listener (e.g. reachable only from the scraper's network).
+    const metricsApp = express();
+    metricsApp.disable('x-powered-by');
+    registerMetricsRoute(metricsApp, { metrics: core.metrics, metricsAccess });
+    const wanted = core.config.metrics.port;
+    const host = opts.host ?? core.config.http.host;
+    metricsServer = await new Promise<Server>((resolve, reject) => {
+      const s = metricsApp.listen(wanted, host, (err?: Error) => (err ? reject(listenError(err, wanted, host, false, 'METRICS_PORT')) : resolve(s)));
+    });
+    const address = metricsServer.address();
+    metricsPort = typeof address === 'object' && address ? address.port : undefined;
+    core.logger.info({ port: metricsPort }, 'metrics listening');
+  }
   if (opts.http) {
     const app = createApp({
       logger: core.logger,
@@ -90,6 +123,10 @@ export async function startService(
       bodyLimit: core.config.http.bodyLimit,
       version: VERSION,
       publicUrl: core.config.http.publicUrl,
+      abuse: createAbuseLimits({ sql: core.db.sql, settings: core.config.abuse.limits, clock: core.clock }),
+      trustProxy: core.config.abuse.trustProxy,
+      formActionOrigins: productionFormActionOrigins(core.config),
+      metricsAccess,
       pages: [
         createConsoleRouter({
           commands: ops,
@@ -134,7 +171,7 @@ export async function startService(
   } else if (opts.healthServer) {
     const wanted = opts.healthServer.port ?? core.config.http.port;
     const host = opts.host ?? core.config.http.host;
-    const app = createHealthApp({ metrics: core.metrics, readiness });
+    const app = createHealthApp({ metrics: core.metrics, readiness, metricsAccess });
     try {
       server = await new Promise<Server>((resolve, reject) => {
         const s = app.listen(wanted, host, (err?: Error) => (err ? reject(listenError(err, wanted, host, opts.healthServer?.port !== undefined, '--health-port')) : resolve(s)));
@@ -158,10 +195,17 @@ export async function startService(
     core.logger.info('workers started');
   }
 
+  // The audit head is anchored outside the database on a schedule (and once at stop), by the
+  // processes that serve HTTP: they are the ones an operator runs next to the anchor file.
+  const anchorAudit = () => core.audit.anchor().catch((err: unknown) => core.logger.warn({ err }, 'audit anchor not written'));
+  const anchorTimer = opts.http ? setInterval(() => void anchorAudit(), core.config.audit.anchorIntervalSeconds * 1000) : undefined;
+  anchorTimer?.unref();
+
   let stopping: Promise<void> | undefined;
   return {
     port,
     healthPort,
+    metricsPort,
     routes,
     stop() {
       stopping ??= (async () => {
@@ -171,6 +215,17 @@ export async function startService(
             s.close(() => resolve());
             s.closeIdleConnections();
             setTimeout(() => s.closeAllConnections(), 10_000).unref();
+          });
+        }
+        if (anchorTimer) {
+          clearInterval(anchorTimer);
+          await anchorAudit();
+        }
+        if (metricsServer) {
+          const m = metricsServer;
+          await new Promise<void>((resolve) => {
+            m.close(() => resolve());
+            m.closeAllConnections();
           });
         }
         await core.jobs.stop();

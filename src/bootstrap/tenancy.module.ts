@@ -175,6 +175,16 @@ export function tenancyModule(core: Core): ServiceModule {
         },
       }),
       defineOps({
+        name: 'audit.anchor',
+        summary: 'append the current audit head, signed, to the anchor file (AUDIT_ANCHOR_FILE)',
+        auditInvocation: false,
+        input: z.strictObject({}),
+        async run() {
+          const head = await core.audit.anchor();
+          return { anchored: head !== null, head, file: core.config.audit.anchorFile };
+        },
+      }),
+      defineOps({
         name: 'audit.verify',
         summary: 'verify the audit log hash chain',
         auditInvocation: false,

@@ -221,12 +221,15 @@ program
   .description('delete messages older than each tenant’s retention now; prints counts')
   .action(async () => ops('retention.run', {}));
 
-program
-  .command('audit')
-  .description('audit log')
+const auditCommand = program.command('audit').description('audit log');
+auditCommand
+  .command('anchor')
+  .description('append the current head, signed with the audit key, to AUDIT_ANCHOR_FILE now (serve does it every AUDIT_ANCHOR_INTERVAL_SECONDS)')
+  .action(async () => ops('audit.anchor', {}));
+auditCommand
   .command('verify')
   .option('--head <seq:hash>', 'a head printed by an earlier verify, to detect removed trailing entries')
-  .description('verify the audit log hash chain')
+  .description('verify the audit log: HMAC chain, signed anchors in AUDIT_ANCHOR_FILE, and --head if given')
   .action(async (o: { head?: string }) => {
     const [seq, hash] = o.head?.split(':') ?? [];
     const result = (await runOps(config(), 'audit.verify', o.head ? { expectedHead: { seq: Number(seq), hash } } : {}, progress)) as { ok: boolean };

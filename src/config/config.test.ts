@@ -53,12 +53,16 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ LOG_LEVEL: 'loud' })).toThrow(/LOG_LEVEL/);
   });
 
-  it('refuses production without ENCRYPTION_KEYS, with the embedded database, or with the sandbox', () => {
-    expect(() => loadConfig({ NODE_ENV: 'production', DATABASE_URL: 'postgresql://h/db', PUBLIC_URL: 'https://x.example' })).toThrow(/ENCRYPTION_KEYS/);
-    expect(() => loadConfig({ NODE_ENV: 'production', ENCRYPTION_KEYS: key, PUBLIC_URL: 'https://x.example' })).toThrow(/DATABASE_URL/);
-    expect(() => loadConfig({ NODE_ENV: 'production', ENCRYPTION_KEYS: key, DATABASE_URL: 'postgresql://h/db', PUBLIC_URL: 'https://x.example', SANDBOX: '1' })).toThrow(/SANDBOX/);
-    expect(() => loadConfig({ NODE_ENV: 'production', ENCRYPTION_KEYS: key, DATABASE_URL: 'postgresql://h/db', PUBLIC_URL: 'http://x.example' })).toThrow(/PUBLIC_URL/);
-    const ok = loadConfig({ NODE_ENV: 'production', ENCRYPTION_KEYS: key, DATABASE_URL: 'postgresql://h/db', PUBLIC_URL: 'https://x.example/' });
+  it('refuses production without ENCRYPTION_KEYS or AUDIT_HMAC_KEYS, with the embedded database, or with the sandbox', () => {
+    const AUDIT_HMAC_KEYS = `1:${Buffer.alloc(32, 7).toString('base64')}`;
+    expect(() => loadConfig({ NODE_ENV: 'production', DATABASE_URL: 'postgresql://h/db', PUBLIC_URL: 'https://x.example', AUDIT_HMAC_KEYS })).toThrow(/ENCRYPTION_KEYS/);
+    expect(() => loadConfig({ NODE_ENV: 'production', ENCRYPTION_KEYS: key, DATABASE_URL: 'postgresql://h/db', PUBLIC_URL: 'https://x.example' })).toThrow(/AUDIT_HMAC_KEYS is required/);
+    expect(() => loadConfig({ NODE_ENV: 'production', ENCRYPTION_KEYS: key, AUDIT_HMAC_KEYS: '1:short', DATABASE_URL: 'postgresql://h/db', PUBLIC_URL: 'https://x.example' })).toThrow(/invalid configuration: AUDIT_HMAC_KEYS entry #1/);
+    expect(() => loadConfig({ NODE_ENV: 'production', ENCRYPTION_KEYS: key, AUDIT_HMAC_KEYS, PUBLIC_URL: 'https://x.example' })).toThrow(/DATABASE_URL/);
+    expect(() => loadConfig({ NODE_ENV: 'production', ENCRYPTION_KEYS: key, AUDIT_HMAC_KEYS, DATABASE_URL: 'postgresql://h/db', PUBLIC_URL: 'https://x.example', SANDBOX: '1' })).toThrow(/SANDBOX/);
+    expect(() => loadConfig({ NODE_ENV: 'production', ENCRYPTION_KEYS: key, AUDIT_HMAC_KEYS, DATABASE_URL: 'postgresql://h/db', PUBLIC_URL: 'http://x.example' })).toThrow(/PUBLIC_URL/);
+    const ok = loadConfig({ NODE_ENV: 'production', ENCRYPTION_KEYS: key, AUDIT_HMAC_KEYS, DATABASE_URL: 'postgresql://h/db', PUBLIC_URL: 'https://x.example/' });
+    expect(ok.audit.anchorFile).toBe(path.join('./data', 'audit-anchors.jsonl'));
     expect(ok.production).toBe(true);
     expect(ok.http.publicUrl).toBe('https://x.example');
   });

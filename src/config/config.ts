@@ -403,6 +403,9 @@ function describeIssue(issue: z.core.$ZodIssue): string {
       return `is out of range (${issue.message})`;
     case 'invalid_format':
       return `is not a valid ${issue.format}`;
+    case 'custom':
+      // Our own checks' messages (fixed text, never the value).
+      return issue.message;
     default:
       return 'is invalid';
   }

@@ -142,8 +142,13 @@ export function generateKeyringEntry(version: number, random: (n: number) => Buf
  * ring on first use. Warns on every start, because whoever can read that file next to the
  * database can read all the data.
  */
-export function loadOrCreateDevKeyring(dataDir: string, warn: (message: string) => void): Keyring {
-  const path = join(dataDir, DEV_KEYRING_FILE);
+export function loadOrCreateDevKeyring(
+  dataDir: string,
+  warn: (message: string) => void,
+  opts: { file?: string; variable?: string; protects?: string } = {},
+): Keyring {
+  const variable = opts.variable ?? 'ENCRYPTION_KEYS';
+  const path = join(dataDir, opts.file ?? DEV_KEYRING_FILE);
   mkdirSync(dataDir, { recursive: true });
   const created = createKeyFileOnce(path);
   const mode = statSync(path).mode & 0o777;
@@ -157,9 +162,9 @@ export function loadOrCreateDevKeyring(dataDir: string, warn: (message: string) 
     .join(',');
   const ring = parseKeyring(content, path);
   warn(
-    `ENCRYPTION_KEYS is not set: ${created ? 'generated' : 'using'} a DEVELOPMENT key ring at ${path}. ` +
-      'Anyone who can read that file can decrypt all stored mail and tokens. ' +
-      'Set ENCRYPTION_KEYS (required when NODE_ENV=production).',
+    `${variable} is not set: ${created ? 'generated' : 'using'} a DEVELOPMENT key ring at ${path}. ` +
+      `${opts.protects ?? 'Anyone who can read that file can decrypt all stored mail and tokens.'} ` +
+      `Set ${variable} (required when NODE_ENV=production).`,
   );
   return ring;
 }
@@ -204,12 +209,15 @@ export function resolveKeyring(opts: {
   nodeEnv: string | undefined;
   dataDir: string;
   warn: (message: string) => void;
+  /** Another ring of the same format (the audit keys): its variable, dev file and what it protects. */
+  ring?: { variable: string; file: string; protects: string };
 }): Keyring {
+  const variable = opts.ring?.variable ?? 'ENCRYPTION_KEYS';
   if (opts.encryptionKeys !== undefined && opts.encryptionKeys.trim() !== '') {
-    return parseKeyring(opts.encryptionKeys);
+    return parseKeyring(opts.encryptionKeys, variable);
   }
   if (opts.nodeEnv === 'production') {
-    throw new KeyringError('ENCRYPTION_KEYS is required when NODE_ENV=production');
+    throw new KeyringError(`${variable} is required when NODE_ENV=production`);
   }
-  return loadOrCreateDevKeyring(opts.dataDir, opts.warn);
+  return loadOrCreateDevKeyring(opts.dataDir, opts.warn, opts.ring ?? {});
 }

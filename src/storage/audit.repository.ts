@@ -18,6 +18,8 @@ export interface StoredAuditEntry extends AuditFields {
   seq: number;
   prevHash: string;
   hash: string;
+  /** Audit key version (HMAC); null for a plain SHA-256 entry written before the chain was keyed. */
+  keyVersion: number | null;
 }
 
 type Tx = Prisma.TransactionClient;
@@ -54,6 +56,7 @@ export class AuditRepository {
           metadata: entry.metadata as Prisma.InputJsonValue,
           prevHash: entry.prevHash,
           hash: entry.hash,
+          keyVersion: entry.keyVersion,
           createdAt: new Date(entry.createdAt),
         },
       });
@@ -69,20 +72,41 @@ export class AuditRepository {
       orderBy: { seq: 'asc' },
       take: limit,
     });
-    return rows.map((r) => ({
-      seq: Number(r.seq),
-      id: r.id,
-      tenantId: r.tenantId,
-      actorType: r.actorType,
-      actorId: r.actorId,
-      action: r.action,
-      targetType: r.targetType,
-      targetId: r.targetId,
-      reason: r.reason,
-      metadata: (r.metadata ?? {}) as Record<string, unknown>,
-      prevHash: r.prevHash,
-      hash: r.hash,
-      createdAt: r.createdAt.toISOString(),
-    }));
+    return rows.map((r) => toStored(r));
   }
+
+  /** The first entry (its hash names the chain), the last one, and the last plain SHA-256 one. */
+  async ends(): Promise<{ first: StoredAuditEntry | null; last: StoredAuditEntry | null; lastUnkeyedSeq: number | null }> {
+    const [first, last, unkeyed] = await Promise.all([
+      this.prisma.auditEntry.findFirst({ orderBy: { seq: 'asc' } }),
+      this.prisma.auditEntry.findFirst({ orderBy: { seq: 'desc' } }),
+      this.prisma.auditEntry.findFirst({ where: { keyVersion: null }, orderBy: { seq: 'desc' }, select: { seq: true } }),
+    ]);
+    return {
+      first: first ? toStored(first) : null,
+      last: last ? toStored(last) : null,
+      lastUnkeyedSeq: unkeyed ? Number(unkeyed.seq) : null,
+    };
+  }
+}
+
+type AuditRow = NonNullable<Awaited<ReturnType<PrismaClient['auditEntry']['findFirst']>>>;
+
+function toStored(r: AuditRow): StoredAuditEntry {
+  return {
+    seq: Number(r.seq),
+    id: r.id,
+    tenantId: r.tenantId,
+    actorType: r.actorType,
+    actorId: r.actorId,
+    action: r.action,
+    targetType: r.targetType,
+    targetId: r.targetId,
+    reason: r.reason,
+    metadata: (r.metadata ?? {}) as Record<string, unknown>,
+    prevHash: r.prevHash,
+    hash: r.hash,
+    keyVersion: r.keyVersion ?? null,
+    createdAt: r.createdAt.toISOString(),
+  };
 }

@@ -81,6 +81,9 @@ export async function startTestService(opts: TestServiceOptions = {}): Promise<T
     }
   }
   if (!databaseUrl && dataDir) seedFromPgliteTemplate(dataDir);
+  // The audit chain's anchors go to a file of this service's own (not ./data of the checkout).
+  const anchorDir = mkdtempSync(path.join(tmpdir(), 'mbc-anchors-'));
+  cleanups.push(() => rmSync(anchorDir, { recursive: true, force: true }));
   const port = await freePort();
   const config = loadConfig({
     NODE_ENV: 'test',
@@ -89,6 +92,8 @@ export async function startTestService(opts: TestServiceOptions = {}): Promise<T
     HOST: '127.0.0.1',
     PUBLIC_URL: `http://127.0.0.1:${port}`,
     ENCRYPTION_KEYS: opts.encryptionKeys ?? testEncryptionKeys(),
+    AUDIT_HMAC_KEYS: testEncryptionKeys(),
+    AUDIT_ANCHOR_FILE: path.join(anchorDir, 'audit-anchors.jsonl'),
     WEBHOOK_ALLOWED_HOSTS: '127.0.0.1,localhost',
     ...(databaseUrl ? { DATABASE_URL: databaseUrl } : { DATA_DIR: dataDir! }),
     ...opts.env,
