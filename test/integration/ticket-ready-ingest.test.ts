@@ -6,6 +6,7 @@ import iconv from 'iconv-lite';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mailAccess } from '../../src/bootstrap/connect.module.js';
+import { decodeOutboundContent, OUTBOUND_CONTENT_AAD } from '../../src/send/outbound-content.js';
 import type { GoogleSandbox } from '../../src/sandbox/google/google-sandbox.server.js';
 import { startTestService, type TestService } from '../helpers/test-service.js';
 import { connectMailbox } from './connect-helpers.js';
@@ -135,6 +136,12 @@ describe('ticket-ready messages through the real ingest path', () => {
         expect(read.body.parseError).toEqual(data.parseError);
         expect(read.body.attachments.map((a: { filename: string }) => a.filename)).toEqual((data.attachments as Array<{ filename: string }>).map((a) => a.filename));
       }
+      // A name without an address is nobody to reply to: the reply goes to the other recipients only.
+      const replied = await svc.api(apiKey, 'POST', `/v1/messages/${b.messageId as string}/reply`, { text: 'Thanks' }, { 'idempotency-key': 'reply-to-daemon-1' });
+      expect(replied.status).toBe(202);
+      const outbound = await svc.core.prisma.outboundMessage.findUniqueOrThrow({ where: { id: replied.body.outboundId as string } });
+      const sent = decodeOutboundContent(await svc.core.dataKeys.decryptFor({ type: 'mailbox', id: outbound.mailboxId }, outbound.contentEnc, OUTBOUND_CONTENT_AAD(outbound.id)));
+      expect([...sent.headers.to, ...sent.headers.cc].map((a) => a.address)).toEqual(['support@acme.test']);
       // A TNEF file downloads as itself once clean (or is refused while not clean): never the winmail.dat.
       const pdf = atts.find((a) => a.filename === 'report.pdf')!;
       const dl = await fetch(`${svc.url}/v1/attachments/${pdf.id}/content`, { headers: { authorization: `Bearer ${apiKey}` } });
