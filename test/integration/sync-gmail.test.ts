@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mailAccess } from '../../src/bootstrap/connect.module.js';
 import { createModules } from '../../src/bootstrap/modules.js';
 import { syncModule } from '../../src/bootstrap/sync.module.js';
+import { decodeMessageContent, MESSAGE_CONTENT_AAD } from '../../src/mailboxes/message-content.js';
 import type { GoogleSandbox } from '../../src/sandbox/google/google-sandbox.server.js';
 import { startTestService, type TestService } from '../helpers/test-service.js';
 import { connectMailbox } from './connect-helpers.js';
@@ -121,6 +122,10 @@ describe('Gmail sync', () => {
     const oneMailbox = await svc.api(apiKey, 'GET', `/v1/messages?mailboxId=${mailboxId}&origin=backfill&limit=10`);
     expect(oneMailbox.body.data).toHaveLength(3);
     expect((await svc.api(apiKey, 'GET', '/v1/messages?mailboxId=mbx_unknown')).status).toBe(404);
+    // replyText/signature/forwarded were computed at ingest (parse worker) and stored with the content.
+    const storedRow = await svc.core.prisma.message.findFirstOrThrow({ where: { mailboxId, providerMessageId: later[0] } });
+    const content = decodeMessageContent(await svc.core.dataKeys.decryptFor({ type: 'mailbox', id: mailboxId }, storedRow.contentEnc, MESSAGE_CONTENT_AAD(storedRow.id)));
+    expect(content).toMatchObject({ replyText: 'Body of new 1', signature: null, forwarded: null });
 
     const after = await svc.core.prisma.mailbox.findUniqueOrThrow({ where: { id: mailboxId } });
     expect(after.lastPushAt).not.toBeNull();
