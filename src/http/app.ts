@@ -4,6 +4,8 @@ import helmet from 'helmet';
 import { createDocument } from 'zod-openapi';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
+import { constantTimeEqual } from '../crypto/secret-compare.js';
+import type { AbuseLimits } from './abuse-limits.js';
 import { ApiError, type ErrorBody } from './api-error.js';
 import type { AuthRequirement, Principal } from './auth-context.js';
 import { createDocsRouter } from './docs.router.js';
@@ -28,6 +30,23 @@ export interface AppDeps {
   publicUrl: string;
   /** Routers mounted before the API routes: the ops console (/admin). Not part of the API document. */
   pages?: Router[];
+  /** Abuse limits (429 + Retry-After); absent = none (unit tests of the app alone). */
+  abuse?: AbuseLimits;
+  /** Express `trust proxy` (TRUST_PROXY): whose X-Forwarded-For names the client. Default `loopback`. */
+  trustProxy?: boolean | number | string;
+  /**
+   * CSP form-action sources besides 'self' (production: the public origin and the providers'
+   * sign-in origins). Undefined = development/sandbox: any https origin and loopback stand-ins.
+   */
+  formActionOrigins?: string[];
+  /** /metrics: a bearer token it requires, and whether this app serves it at all (false with METRICS_PORT). */
+  metricsAccess?: MetricsAccess;
+}
+
+export interface MetricsAccess {
+  token?: string | undefined;
+  /** False when METRICS_PORT serves /metrics on its own listener. */
+  served?: boolean;
 }
 
 export function buildOpenApiDocument(routes: RouteRegistry, version: string, publicUrl: string): ReturnType<typeof createDocument> {
@@ -93,7 +112,7 @@ function failureDetail(err: unknown): string {
 }
 
 /** `/healthz` (the process answers), `/readyz` (it can do its job: per-component detail), `/metrics`. */
-export function registerHealthRoutes(app: Express, deps: Pick<AppDeps, 'metrics' | 'readiness'>): void {
+export function registerHealthRoutes(app: Express, deps: Pick<AppDeps, 'metrics' | 'readiness' | 'metricsAccess'>): void {
   app.get('/healthz', (_req, res) => {
     res.locals.route = '/healthz';
     res.json({ status: 'ok' });
@@ -103,8 +122,25 @@ export function registerHealthRoutes(app: Express, deps: Pick<AppDeps, 'metrics'
     const report = await evaluateReadiness(deps.readiness);
     res.status(report.ready ? 200 : 503).json({ status: report.status, checks: report.checks });
   });
-  app.get('/metrics', async (_req, res) => {
+  if (deps.metricsAccess?.served !== false) registerMetricsRoute(app, deps);
+}
+
+/**
+ * `/metrics` in Prometheus text format; with METRICS_TOKEN only for `Authorization: Bearer
+ * <token>` (401 otherwise, compared in constant time).
+ */
+export function registerMetricsRoute(app: Express, deps: Pick<AppDeps, 'metrics' | 'metricsAccess'>): void {
+  const token = deps.metricsAccess?.token;
+  app.get('/metrics', async (req, res) => {
     res.locals.route = '/metrics';
+    if (token) {
+      const m = /^Bearer ([^\s]+)$/i.exec(req.header('authorization')?.trim() ?? '');
+      if (!m || !constantTimeEqual(m[1]!, token)) {
+        res.setHeader('www-authenticate', 'Bearer realm="metrics"');
+        res.status(401).json({ error: { code: 'unauthorized', message: 'this /metrics needs Authorization: Bearer <METRICS_TOKEN>' } });
+        return;
+      }
+    }
     res.setHeader('content-type', deps.metrics.registry.contentType);
     res.send(await deps.metrics.registry.metrics());
   });
@@ -114,7 +150,7 @@ export function registerHealthRoutes(app: Express, deps: Pick<AppDeps, 'metrics'
  * The health server of a `worker` process (no API): the same `/healthz`, `/readyz` and `/metrics`
  * as `serve`, so one container HEALTHCHECK and one scrape config fit both.
  */
-export function createHealthApp(deps: Pick<AppDeps, 'metrics' | 'readiness'>): Express {
+export function createHealthApp(deps: Pick<AppDeps, 'metrics' | 'readiness' | 'metricsAccess'>): Express {
   const app = express();
   app.disable('x-powered-by');
   registerHealthRoutes(app, deps);
@@ -127,13 +163,18 @@ export function createHealthApp(deps: Pick<AppDeps, 'metrics' | 'readiness'>): E
 export function createApp(deps: AppDeps): Express {
   const app = express();
   app.disable('x-powered-by');
-  app.set('trust proxy', 'loopback');
+  app.set('trust proxy', deps.trustProxy ?? 'loopback');
   app.set('query parser', 'simple');
   app.use(
     helmet({
       // The hosted connect pages post forms to the provider's authorize URL and use inline styles.
       contentSecurityPolicy: {
-        directives: { 'form-action': ["'self'", 'https:', 'http://127.0.0.1:*', 'http://localhost:*'], 'style-src': ["'self'", "'unsafe-inline'"] },
+        // Production: only our own origin and the providers' sign-in origins; the loopback stand-ins
+        // of the sandbox exist in development only.
+        directives: {
+          'form-action': ["'self'", ...(deps.formActionOrigins ?? ['https:', 'http://127.0.0.1:*', 'http://localhost:*'])],
+          'style-src': ["'self'", "'unsafe-inline'"],
+        },
       },
     }),
   );
@@ -173,6 +214,15 @@ export function createApp(deps: AppDeps): Express {
   });
   app.use(createDocsRouter());
   for (const pages of deps.pages ?? []) app.use(pages);
+
+  if (deps.abuse) {
+    const a = deps.abuse;
+    app.post(['/v1/connect-sessions', '/v1/mailboxes/:id/reconnect'], ...a.connectSessions);
+    app.get('/oauth/:provider/callback', ...a.oauthCallbacks);
+    app.post(['/push/google', '/push/microsoft', '/push/microsoft/lifecycle', '/risc/google'], ...a.push);
+    // Failed authentications on the API (the console has its own sign-in limit).
+    app.use('/v1', ...a.authFailures);
+  }
 
   const router = express.Router();
   deps.routes.mount(router, deps.authenticate, jsonParser);

@@ -1,0 +1,173 @@
+import type { Request, RequestHandler, Response } from 'express';
+import { ipKeyGenerator, rateLimit, type ClientRateLimitInfo, type IncrementResponse, type Options, type Store } from 'express-rate-limit';
+import type { SqlExecutor } from '../storage/sql-executor.port.js';
+import type { ErrorBody } from './api-error.js';
+
+/**
+ * Abuse limits (docs/security.md, "Abuse limits"): express-rate-limit over a Postgres table, so a
+ * limit holds across every process on one database (and on the embedded database, across the
+ * requests of its one process).
+ *
+ * Why our own Store: the maintained Postgres stores either pin an old `pg` and bring their own
+ * migration runner (@acpr/rate-limit-postgresql) or need a second connection pool; this one is
+ * four statements over the service's own SqlExecutor (pg on Postgres, PGlite embedded) and its
+ * table comes from our migrations.
+ */
+export class SqlRateLimitStore implements Store {
+  readonly localKeys = false;
+  readonly prefix: string;
+  private windowMs = 60_000;
+  private calls = 0;
+
+  constructor(
+    private readonly sql: SqlExecutor,
+    /** The limiter's name: keys of different limiters never meet. */
+    name: string,
+    private readonly clock: () => Date = () => new Date(),
+  ) {
+    this.prefix = `${name}:`;
+  }
+
+  init(options: Options): void {
+    this.windowMs = options.windowMs;
+  }
+
+  async get(key: string): Promise<ClientRateLimitInfo | undefined> {
+    const { rows } = await this.sql.query<{ hits: number; resetAt: Date | string }>(
+      'SELECT "hits", "resetAt" FROM "rate_limit_hits" WHERE "key" = $1 AND "resetAt" > $2',
+      [this.prefix + key, this.clock()],
+    );
+    const row = rows[0];
+    return row ? { totalHits: row.hits, resetTime: new Date(row.resetAt) } : undefined;
+  }
+
+  async increment(key: string): Promise<IncrementResponse> {
+    const now = this.clock();
+    const resetAt = new Date(now.getTime() + this.windowMs);
+    // One statement: a new window starts when the stored one has ended (atomic under concurrency).
+    const { rows } = await this.sql.query<{ hits: number; resetAt: Date | string }>(
+      `INSERT INTO "rate_limit_hits" ("key", "hits", "resetAt") VALUES ($1, 1, $3)
+       ON CONFLICT ("key") DO UPDATE SET
+         "hits" = CASE WHEN "rate_limit_hits"."resetAt" <= $2 THEN 1 ELSE "rate_limit_hits"."hits" + 1 END,
+         "resetAt" = CASE WHEN "rate_limit_hits"."resetAt" <= $2 THEN $3 ELSE "rate_limit_hits"."resetAt" END
+       RETURNING "hits", "resetAt"`,
+      [this.prefix + key, now, resetAt],
+    );
+    if (++this.calls % 500 === 0) {
+      void this.sql.query('DELETE FROM "rate_limit_hits" WHERE "resetAt" <= $1', [now]).catch(() => undefined);
+    }
+    const row = rows[0]!;
+    return { totalHits: row.hits, resetTime: new Date(row.resetAt) };
+  }
+
+  async decrement(key: string): Promise<void> {
+    await this.sql.query('UPDATE "rate_limit_hits" SET "hits" = GREATEST("hits" - 1, 0) WHERE "key" = $1 AND "resetAt" > $2', [this.prefix + key, this.clock()]);
+  }
+
+  async resetKey(key: string): Promise<void> {
+    await this.sql.query('DELETE FROM "rate_limit_hits" WHERE "key" = $1', [this.prefix + key]);
+  }
+}
+
+/** One limit: at most `limit` counted requests per client in `windowMs`. */
+export interface LimitSetting {
+  limit: number;
+  windowMs: number;
+}
+
+export interface AbuseLimitSettings {
+  /** Failed authentications (401) per client IP and per API-key prefix. */
+  authFailures: LimitSetting;
+  /** Connect sessions created (POST /v1/connect-sessions, /v1/mailboxes/:id/reconnect) per IP and per API-key prefix. */
+  connectSessions: LimitSetting;
+  /** OAuth callbacks (/oauth/:provider/callback) per client IP. */
+  oauthCallbacks: LimitSetting;
+  /** Provider pushes (/push/*, /risc/google) per client IP. */
+  push: LimitSetting;
+}
+
+/** Generous: a real integration never meets them; a script trying keys or forging callbacks does. */
+export const DEFAULT_ABUSE_LIMITS: AbuseLimitSettings = {
+  authFailures: { limit: 100, windowMs: 15 * 60_000 },
+  connectSessions: { limit: 300, windowMs: 15 * 60_000 },
+  oauthCallbacks: { limit: 300, windowMs: 15 * 60_000 },
+  push: { limit: 6000, windowMs: 60_000 },
+};
+
+/**
+ * `<count>/<window>` (`100/15m`, `6000/1m`, `50/30s`, `1000/1h`) — the form of the RATE_LIMIT_*
+ * variables. Returns undefined when malformed.
+ */
+export function parseLimitSetting(text: string): LimitSetting | undefined {
+  const m = /^\s*(\d{1,7})\s*\/\s*(\d{1,5})\s*(s|m|h)\s*$/.exec(text);
+  if (!m) return undefined;
+  const limit = Number(m[1]);
+  const unit = m[3] === 's' ? 1000 : m[3] === 'm' ? 60_000 : 3_600_000;
+  const windowMs = Number(m[2]) * unit;
+  if (limit < 1 || windowMs < 1000 || windowMs > 24 * 3_600_000) return undefined;
+  return { limit, windowMs };
+}
+
+/**
+ * The part of a presented API key that names its key without being it: the type prefix and the
+ * next six characters (the `prefix` column of api_keys). Anything else is one bucket, `other`.
+ */
+export function apiKeyPrefixOf(req: Request): string | undefined {
+  const header = req.header('authorization');
+  if (!header) return undefined;
+  const m = /^Bearer\s+(mbc_(?:live|test|admin)_[A-Za-z0-9_-]{0,6})/i.exec(header.trim());
+  return m ? m[1]! : 'other';
+}
+
+export interface AbuseLimits {
+  /** Before the API routes: counts 401s per IP and per key prefix; over the limit every request of that client is 429. */
+  authFailures: RequestHandler[];
+  connectSessions: RequestHandler[];
+  oauthCallbacks: RequestHandler[];
+  push: RequestHandler[];
+}
+
+export function createAbuseLimits(deps: { sql: SqlExecutor; settings: AbuseLimitSettings; clock?: () => Date }): AbuseLimits {
+  const make = (name: string, what: string, setting: LimitSetting, keyOf: (req: Request) => string | undefined, countOnlyFailures = false): RequestHandler =>
+    rateLimit({
+      windowMs: setting.windowMs,
+      limit: setting.limit,
+      standardHeaders: 'draft-8',
+      legacyHeaders: false,
+      store: new SqlRateLimitStore(deps.sql, name, deps.clock),
+      // Only authentication failures count toward the auth limit; the request itself still pays one increment (undone on success).
+      ...(countOnlyFailures ? { skipSuccessfulRequests: true, requestWasSuccessful: (_req: Request, res: Response) => res.statusCode !== 401 } : {}),
+      skip: (req) => keyOf(req) === undefined,
+      keyGenerator: (req) => keyOf(req)!,
+      // A database hiccup must not take the API down: the request goes through, unlimited.
+      passOnStoreError: true,
+      validate: { trustProxy: false, xForwardedForHeader: false },
+      handler: (_req, res) => {
+        const requestId = res.locals.requestId as string | undefined;
+        const retryAfter = Number(res.getHeader('retry-after')) || Math.ceil(setting.windowMs / 1000);
+        const body: ErrorBody = {
+          error: {
+            code: 'rate_limited',
+            message: `too many ${what} from this client; retry after ${retryAfter} s`,
+            ...(requestId ? { requestId } : {}),
+            details: { retryAfterSeconds: retryAfter },
+          },
+        };
+        res.status(429).json(body);
+      },
+    });
+  // IPv6 clients share a /56 (one customer usually owns the whole prefix): the library's own rule.
+  const ip = (req: Request): string => ipKeyGenerator(req.ip ?? 'unknown', 56);
+  return {
+    authFailures: [
+      make('auth_ip', 'failed authentications', deps.settings.authFailures, ip, true),
+      make('auth_key', 'failed authentications with this API-key prefix', deps.settings.authFailures, apiKeyPrefixOf, true),
+    ],
+    connectSessions: [
+      make('connect_ip', 'connect sessions', deps.settings.connectSessions, ip),
+      make('connect_key', 'connect sessions for this API key', deps.settings.connectSessions, apiKeyPrefixOf),
+    ],
+    oauthCallbacks: [make('oauth_ip', 'OAuth callbacks', deps.settings.oauthCallbacks, ip)],
+    push: [make('push_ip', 'push notifications', deps.settings.push, ip)],
+  };
+}
