@@ -5,6 +5,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { JobOutcome } from '../../src/jobs/job-map.js';
 import { createJobQueue, deadWorkerRecoverySeconds, DEFAULT_JOB_TIMINGS, type JobQueue } from '../../src/jobs/job-queue.js';
@@ -210,6 +211,44 @@ describe('sync.mailbox coalescing', () => {
 });
 
 describe('expiry and heartbeats', () => {
+  it('an idle process polls every queue with one statement per interval, and that poll still finds a job nobody announced', async () => {
+    // Count the statements the queue sends (pg-boss takes any executor; on Postgres a pool of our own).
+    const conn = db.jobQueueConnection;
+    const pool = 'db' in conn ? undefined : new pg.Pool({ connectionString: conn.connectionString, max: 4 });
+    const inner = 'db' in conn ? conn.db : { executeSql: (text: string, values: unknown[]) => pool!.query(text, values) };
+    const statements: string[] = [];
+    const counted = { db: { executeSql: (text: string, values: unknown[]) => (statements.push(text), inner.executeSql(text, values)) } };
+    try {
+      const q = await createJobQueue({ connection: counted, logger, metrics: createMetrics(), timings: { pollingIntervalSeconds: 0.1 } });
+      queues.push(q);
+      const ran: string[] = [];
+      const names = ['sync.poll', 'sync.renew-watches', 'webhooks.sweep', 'retention.run', 'lifecycle.reauth-expiry'] as const;
+      for (const name of names) q.register(name, async () => (ran.push(name), { status: 'done' }));
+      await q.startWorkers();
+      // Every loop's first fetch (at start) is done, and a poll came after them.
+      const isFetch = (t: string) => t.includes('UPDATE pgboss.job j SET');
+      await until('the first fetches', () => statements.filter(isFetch).length >= names.length);
+      await until('a poll after them', () => statements.slice(statements.findLastIndex(isFetch)).some((t) => t.includes('SELECT DISTINCT name')));
+      statements.length = 0;
+      await new Promise((r) => setTimeout(r, 1_500));
+      const fetches = statements.filter(isFetch).length;
+      const polls = statements.filter((t) => t.includes('SELECT DISTINCT name FROM pgboss.job')).length;
+      // 15 intervals: about one poll each (timers slip under load), and (almost) no fetch — it was one fetch per name per interval (75).
+      expect(polls).toBeGreaterThanOrEqual(5);
+      expect(polls).toBeLessThanOrEqual(16);
+      expect(fetches).toBeLessThanOrEqual(2); // on the embedded database a slow first round can spill into the window
+      // Queued by another process that sends no NOTIFY (no LISTEN connection here): only the poll can find it.
+      const other = await createJobQueue({ connection: { db: inner }, logger, metrics: createMetrics(), timings: { pollingIntervalSeconds: SLOW_POLL_SECONDS } });
+      queues.push(other);
+      await other.enqueue('webhooks.sweep', {});
+      await until('the poll found the job', () => ran.includes('webhooks.sweep'), 10_000);
+      expect(ran).toEqual(['webhooks.sweep']);
+    } finally {
+      for (const q of queues.splice(0)) await q.stop(2_000);
+      await pool?.end();
+    }
+  }, 60_000);
+
   it('a job running far longer than the expiry is not expired while its worker lives (heartbeat)', async () => {
     const q = await newQueue({ expireSeconds: 3, expireCheckSeconds: 1, pollingIntervalSeconds: 0.2 });
     let runs = 0;
