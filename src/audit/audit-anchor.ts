@@ -22,7 +22,8 @@ const MAC_CONTEXT = 'mailbox-connector audit anchor v1\n';
 
 export interface AnchorRecord {
   readonly v: 1;
-  readonly kind: 'head' | 'upgrade';
+  /** `restore`: the log was replaced by a backup here; heads anchored before it no longer apply. */
+  readonly kind: 'head' | 'upgrade' | 'restore';
   /** Hash of entry 1: which chain this line is about. */
   readonly chain: string;
   readonly seq: number;
@@ -95,10 +96,14 @@ export class AuditAnchorFile {
 export function anchorsFor(anchors: readonly AnchorRecord[], chain: string | null): { heads: ChainHead[]; unkeyedUntil: number | undefined } {
   const mine = chain === null ? [] : anchors.filter((a) => a.chain === chain);
   const upgrades = mine.filter((a) => a.kind === 'upgrade');
-  return {
-    heads: mine.map((a) => ({ seq: a.seq, hash: a.hash })),
-    unkeyedUntil: upgrades.length ? Math.max(...upgrades.map((a) => a.seq)) : undefined,
-  };
+  // A restore (an audited operator action, signed like every line) rolls the log back on purpose:
+  // only what was anchored from then on still has to be reached.
+  let heads: ChainHead[] = [];
+  for (const a of mine) {
+    if (a.kind === 'restore') heads = [];
+    heads.push({ seq: a.seq, hash: a.hash });
+  }
+  return { heads, unkeyedUntil: upgrades.length ? Math.max(...upgrades.map((a) => a.seq)) : undefined };
 }
 
 function mac(key: KeyObject, record: AnchorRecord): string {
@@ -114,7 +119,7 @@ const HEX64 = /^[0-9a-f]{64}$/;
 function toRecord(value: unknown): AnchorRecord | null {
   if (value === null || typeof value !== 'object') return null;
   const r = value as Record<string, unknown>;
-  if (r.v !== 1 || (r.kind !== 'head' && r.kind !== 'upgrade')) return null;
+  if (r.v !== 1 || (r.kind !== 'head' && r.kind !== 'upgrade' && r.kind !== 'restore')) return null;
   if (typeof r.chain !== 'string' || !HEX64.test(r.chain)) return null;
   if (typeof r.hash !== 'string' || !HEX64.test(r.hash)) return null;
   if (!Number.isSafeInteger(r.seq) || (r.seq as number) < 1) return null;

@@ -66,6 +66,20 @@ export class AuditService {
     anchors.append({ kind: 'upgrade', chain: first.hash, seq: entry.seq, hash: entry.hash, at: this.clock().toISOString() });
   }
 
+  /**
+   * After `restore` replaced the database with a backup: records the restored head as a signed
+   * `restore` line, so the heads anchored before (past the backup's end) no longer count as cut off.
+   */
+  async markRestored(): Promise<ChainHead | null> {
+    const anchors = this.chain?.anchors;
+    if (!anchors) return null;
+    const { first, last } = await this.repo.ends();
+    if (!first || !last) return null;
+    anchors.append({ kind: 'restore', chain: first.hash, seq: last.seq, hash: last.hash, at: this.clock().toISOString() });
+    this.#lastAnchoredSeq = last.seq;
+    return { seq: last.seq, hash: last.hash };
+  }
+
   /** Appends the current head to the anchor file when it moved since the last anchor. */
   async anchor(): Promise<ChainHead | null> {
     const anchors = this.chain?.anchors;

@@ -159,6 +159,8 @@ export async function runRestore(config: Config, fromDir: string, opts: { accept
         backupCreatedAt: manifest.createdAt,
         actorId: opts.actorId ?? `ops:cli:${process.env.USER ?? 'unknown'}`,
       });
+      // The restored audit log ends before heads anchored since the backup: say so, signed.
+      await core.audit.markRestored();
     } finally {
       await core.close();
     }

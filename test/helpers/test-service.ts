@@ -81,9 +81,12 @@ export async function startTestService(opts: TestServiceOptions = {}): Promise<T
     }
   }
   if (!databaseUrl && dataDir) seedFromPgliteTemplate(dataDir);
-  // The audit chain's anchors go to a file of this service's own (not ./data of the checkout).
-  const anchorDir = mkdtempSync(path.join(tmpdir(), 'mbc-anchors-'));
-  cleanups.push(() => rmSync(anchorDir, { recursive: true, force: true }));
+  // A caller-given DATA_DIR is a place several processes of the test share (restarts, CLIs):
+  // there the audit key and anchors are the development ones in DATA_DIR, as for `npm start`.
+  // Otherwise this service gets its own audit key and an anchor file of its own (not ./data).
+  const sharedDataDir = opts.dataDir !== undefined || opts.env?.DATA_DIR !== undefined;
+  const anchorDir = sharedDataDir ? undefined : mkdtempSync(path.join(tmpdir(), 'mbc-anchors-'));
+  if (anchorDir) cleanups.push(() => rmSync(anchorDir, { recursive: true, force: true }));
   const port = await freePort();
   const config = loadConfig({
     NODE_ENV: 'test',
@@ -92,8 +95,7 @@ export async function startTestService(opts: TestServiceOptions = {}): Promise<T
     HOST: '127.0.0.1',
     PUBLIC_URL: `http://127.0.0.1:${port}`,
     ENCRYPTION_KEYS: opts.encryptionKeys ?? testEncryptionKeys(),
-    AUDIT_HMAC_KEYS: testEncryptionKeys(),
-    AUDIT_ANCHOR_FILE: path.join(anchorDir, 'audit-anchors.jsonl'),
+    ...(anchorDir ? { AUDIT_HMAC_KEYS: testEncryptionKeys(), AUDIT_ANCHOR_FILE: path.join(anchorDir, 'audit-anchors.jsonl') } : {}),
     WEBHOOK_ALLOWED_HOSTS: '127.0.0.1,localhost',
     ...(databaseUrl ? { DATABASE_URL: databaseUrl } : { DATA_DIR: dataDir! }),
     ...opts.env,

@@ -134,6 +134,11 @@ describe(`backup and restore (${process.env.DATABASE_URL ? 'postgres' : 'embedde
     expect(receiver.received.slice(receivedBeforeRestore).map((r) => r.headers['webhook-id'])).toContain(oldEvent!.id);
     const audit = await svc.core.prisma.auditEntry.findMany({ where: { action: { in: ['backup.restored', 'events.held_released'] } }, select: { action: true } });
     expect(audit.map((a) => a.action).sort()).toEqual(['backup.restored', 'events.held_released']);
+    // The audit log went back to the backup's end, past heads anchored since (every stop anchors):
+    // restore says so in the anchor file, signed, so the restored log verifies and keeps growing.
+    const verified = await svc.core.audit.verify();
+    expect(verified).toMatchObject({ ok: true, keyed: true });
+    expect((verified as { anchorsChecked: number }).anchorsChecked).toBeGreaterThanOrEqual(1);
     await svc.close();
     svc = undefined;
 
