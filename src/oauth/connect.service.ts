@@ -85,7 +85,7 @@ export type SessionView =
 /** The outcome of a provider callback. */
 export type CallbackOutcome =
   /** The session is known and finished: send the customer back (returnUrl) or show the result. */
-  | { kind: 'finished'; sessionId: string; result: ConnectResult; mailboxId: string | null; missing: ScopeRequest[]; returnUrl: string | null; provider: ProviderName; detail: string | undefined }
+  | { kind: 'finished'; sessionId: string; result: ConnectResult; mailboxId: string | null; missing: ScopeRequest[]; returnUrl: string | null; provider: ProviderName; detail: string | undefined; /** The connected address (result `connected` only), for the customer's own result page. */ address?: string }
   /** Nothing trustworthy to act on (forged/replayed state, other browser): a page, nothing changed. */
   | { kind: 'rejected'; reason: 'invalid_state' | 'already_used' | 'other_browser' | 'wrong_provider' };
 
@@ -290,7 +290,7 @@ export class ConnectService {
     } else {
       this.#d.vault.prime(outcome.mailboxId, grant.accessToken, grant.expiresAt);
     }
-    return this.#afterPersist(session, 'google', outcome);
+    return this.#afterPersist(session, 'google', outcome, address);
   }
 
   async #completeMicrosoft(session: ConnectSessionRecord, code: string, verifier: string): Promise<CallbackOutcome> {
@@ -306,13 +306,13 @@ export class ConnectService {
     const address = await ms.identify(grant.accessToken);
     const outcome = await this.#persist(session, 'microsoft', address, { v: 1, provider: 'microsoft', msalCache: grant.serializedCache, ...this.#sandboxMarker() }, grant.homeAccountId, grant.grantedScopes);
     if (outcome.kind === 'ok') this.#d.vault.prime(outcome.mailboxId, grant.accessToken, grant.expiresAt);
-    return this.#afterPersist(session, 'microsoft', outcome);
+    return this.#afterPersist(session, 'microsoft', outcome, address);
   }
 
-  async #afterPersist(session: ConnectSessionRecord, provider: ProviderName, outcome: PersistOutcome): Promise<CallbackOutcome> {
+  async #afterPersist(session: ConnectSessionRecord, provider: ProviderName, outcome: PersistOutcome, address: string): Promise<CallbackOutcome> {
     if (outcome.kind === 'ok') {
       await this.#d.sessions.finish(session.id, { status: 'completed', result: 'connected', resultMailboxId: outcome.mailboxId });
-      return this.#finished(session, provider, 'connected', outcome.mailboxId, [], undefined);
+      return { kind: 'finished', sessionId: session.id, result: 'connected', mailboxId: outcome.mailboxId, missing: [], returnUrl: session.returnUrl, provider, detail: undefined, address };
     }
     await this.#d.sessions.finish(session.id, { status: 'failed', result: 'error' });
     const detail =

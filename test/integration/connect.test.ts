@@ -96,6 +96,15 @@ describe('Google connect', () => {
     const { result } = await connectMailbox(svc, tenant.apiKey, 'google', 'page@acme.test');
     expect(result.status).toBe(200);
     expect(result.html).toContain('data-status="connected"');
+    // Issue 16: the page names the connected address and drops ?code=&state= from the address bar
+    // with a served script (CSP script-src 'self', no inline script).
+    expect(result.html).toContain('<strong id="address">page@acme.test</strong>');
+    expect(result.html).toContain('<script src="/connect/assets/clean-url.js" defer></script>');
+    const js = await fetch(`${svc.url}/connect/assets/clean-url.js`);
+    expect(js.status).toBe(200);
+    expect(js.headers.get('content-type')).toMatch(/^text\/javascript/);
+    expect(await js.text()).toContain('history.replaceState(null, \'\', window.location.pathname)');
+    expect(js.headers.get('content-security-policy')).toContain("script-src 'self'");
   });
 
   it('the customer denying consent: status=denied, nothing created', async () => {

@@ -21,6 +21,13 @@ describe('connect pages', () => {
     expect(html).not.toContain('<script');
   });
 
+  it('names the connected address, escaped, and loads the address-bar cleaner from a file', () => {
+    const html = resultPage({ kind: 'finished', sessionId: 'cs_1', result: 'connected', mailboxId: 'mbx_1', missing: [], returnUrl: null, provider: 'google', detail: undefined, address: '"<b>"@acme.test' }, undefined);
+    expect(html).toContain('<strong id="address">&quot;&lt;b&gt;&quot;@acme.test</strong>');
+    expect(html).toContain('<script src="/connect/assets/clean-url.js" defer></script>');
+    expect(html.match(/<script/g)).toHaveLength(1);
+  });
+
   it('names each missing permission on the missing-scopes page', () => {
     const html = resultPage(
       { kind: 'finished', sessionId: 'cs_1', result: 'missing_scopes', mailboxId: null, returnUrl: null, provider: 'microsoft', detail: undefined, missing: [{ scope: 'offline_access', label: 'Stay connected', why: 'Keeps it connected.', required: true }] },

@@ -11,7 +11,15 @@ export function escapeHtml(value: string): string {
 
 const PROVIDER_NAMES: Record<ProviderName, string> = { google: 'Google (Gmail / Google Workspace)', microsoft: 'Microsoft 365 / Outlook' };
 
-function layout(title: string, body: string): string {
+/**
+ * Served as /connect/assets/clean-url.js on the pages shown at the OAuth callback URL: drops
+ * `?code=…&state=…` from the address bar (and so from history and bookmarks). A file, not inline
+ * script, so the CSP stays `script-src 'self'`.
+ */
+export const CLEAN_URL_SCRIPT = "if (window.location.search) window.history.replaceState(null, '', window.location.pathname);\n";
+export const CLEAN_URL_SCRIPT_PATH = '/connect/assets/clean-url.js';
+
+function layout(title: string, body: string, opts: { cleanUrl?: boolean } = {}): string {
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="robots" content="noindex"><title>${escapeHtml(title)}</title>
@@ -20,7 +28,7 @@ body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;max-width:40rem;m
 h1{font-size:1.5rem}.card{border:1px solid #d0d7de;border-radius:8px;padding:1rem 1.25rem;margin:1rem 0}
 ul.scopes{padding-left:1.2rem}ul.scopes li{margin:.4rem 0}.button{display:inline-block;background:#0969da;color:#fff;padding:.6rem 1rem;border-radius:6px;text-decoration:none;font-weight:600}
 .muted{color:#59636e;font-size:.9rem}.error{color:#b42318}
-</style></head><body>${body}</body></html>`;
+</style>${opts.cleanUrl ? `<script src="${CLEAN_URL_SCRIPT_PATH}" defer></script>` : ''}</head><body>${body}</body></html>`;
 }
 
 export function choosePage(view: Extract<SessionView, { kind: 'choose' }>): string {
@@ -58,7 +66,7 @@ export function rejectedPage(reason: Extract<CallbackOutcome, { kind: 'rejected'
     other_browser: 'This sign-in was started in a different browser. Nothing was changed. Finish it in the browser where you started, or start again here.',
     wrong_provider: 'This sign-in response came from a different provider than the one that was started. Nothing was changed.',
   }[reason];
-  return layout('Sign-in not accepted', `<h1 id="rejected" data-reason="${escapeHtml(reason)}">Sign-in not accepted</h1><p>${escapeHtml(text)}</p>`);
+  return layout('Sign-in not accepted', `<h1 id="rejected" data-reason="${escapeHtml(reason)}">Sign-in not accepted</h1><p>${escapeHtml(text)}</p>`, { cleanUrl: true });
 }
 
 export function resultPage(outcome: Extract<CallbackOutcome, { kind: 'finished' }>, retryUrl: string | undefined): string {
@@ -66,21 +74,21 @@ export function resultPage(outcome: Extract<CallbackOutcome, { kind: 'finished' 
   const again = retryUrl ? `<p><a class="button" href="${escapeHtml(retryUrl)}">Start again</a></p>` : '<p>Go back to your helpdesk to start again.</p>';
   switch (outcome.result) {
     case 'connected':
-      return layout('Mailbox connected', `<h1 id="result" data-status="connected">Mailbox connected</h1><p>Your ${escapeHtml(name)} mailbox is connected. New email will appear in your helpdesk within a few minutes. You can close this window.</p><p class="muted">Reference: ${escapeHtml(outcome.mailboxId ?? '')}</p>`);
+      return layout('Mailbox connected', `<h1 id="result" data-status="connected">Mailbox connected</h1><p>Your ${escapeHtml(name)} mailbox ${outcome.address ? `<strong id="address">${escapeHtml(outcome.address)}</strong> ` : ''}is connected. New email will appear in your helpdesk within a few minutes. You can close this window.</p><p class="muted">Reference: ${escapeHtml(outcome.mailboxId ?? '')}</p>`, { cleanUrl: true });
     case 'denied':
-      return layout('Not connected', `<h1 id="result" data-status="denied">Not connected</h1><p>You declined access at ${escapeHtml(name)}, so nothing was connected and nothing was stored.</p>${again}`);
+      return layout('Not connected', `<h1 id="result" data-status="denied">Not connected</h1><p>You declined access at ${escapeHtml(name)}, so nothing was connected and nothing was stored.</p>${again}`, { cleanUrl: true });
     case 'missing_scopes': {
       const items = outcome.missing.map((m) => `<li data-scope="${escapeHtml(m.scope)}"><strong>${escapeHtml(m.label)}</strong> — ${escapeHtml(m.why)}</li>`).join('');
       const revoke =
         outcome.provider === 'google'
           ? 'The partial access you granted has been withdrawn again.'
           : 'Nothing was stored. To remove the partial permission from your account, visit myapps.microsoft.com (work accounts) or account.live.com/consent/Manage (personal accounts).';
-      return layout('Some permissions are missing', `<h1 id="result" data-status="missing_scopes">Some permissions are missing</h1><p>The mailbox was not connected because these permissions were not granted:</p><ul class="scopes" id="missing">${items}</ul><p>${escapeHtml(revoke)}</p><p>Start again and leave all boxes ticked.</p>${again}`);
+      return layout('Some permissions are missing', `<h1 id="result" data-status="missing_scopes">Some permissions are missing</h1><p>The mailbox was not connected because these permissions were not granted:</p><ul class="scopes" id="missing">${items}</ul><p>${escapeHtml(revoke)}</p><p>Start again and leave all boxes ticked.</p>${again}`, { cleanUrl: true });
     }
     case 'expired':
-      return layout('This link has expired', `<h1 id="result" data-status="expired">This link has expired</h1><p>The connect request timed out before sign-in finished. Nothing was connected.</p><p>Go back to your helpdesk to start again.</p>`);
+      return layout('This link has expired', `<h1 id="result" data-status="expired">This link has expired</h1><p>The connect request timed out before sign-in finished. Nothing was connected.</p><p>Go back to your helpdesk to start again.</p>`, { cleanUrl: true });
     case 'error':
-      return layout('Could not connect', `<h1 id="result" data-status="error">Could not connect</h1><p class="error">${escapeHtml(outcome.detail ?? 'Something went wrong while connecting.')}</p><p>Nothing was changed.</p>${again}`);
+      return layout('Could not connect', `<h1 id="result" data-status="error">Could not connect</h1><p class="error">${escapeHtml(outcome.detail ?? 'Something went wrong while connecting.')}</p><p>Nothing was changed.</p>${again}`, { cleanUrl: true });
   }
 }
 

@@ -4,7 +4,7 @@ import { ConnectRequestError, type ConnectService } from '../../oauth/connect.se
 import { isProviderError } from '../../providers/provider-error.js';
 import { ApiError, notFound } from '../api-error.js';
 import { actorOf } from '../auth-context.js';
-import { choosePage, closedPage, unavailablePage } from '../pages/connect-pages.js';
+import { choosePage, CLEAN_URL_SCRIPT, CLEAN_URL_SCRIPT_PATH, closedPage, unavailablePage } from '../pages/connect-pages.js';
 import { commonErrors, errorSchema, type RouteRegistry } from '../route-registry.js';
 import { mailboxIdParams } from './mailboxes.route.js';
 
@@ -149,6 +149,21 @@ export function registerConnectRoutes(routes: RouteRegistry, deps: { connect: Co
       const v = await deps.connect.view(params.id);
       if (v.kind === 'closed') return sendHtml(res, v.reason === 'not_found' ? 404 : 410, closedPage(v.reason));
       return sendHtml(res, 200, choosePage(v));
+    },
+  });
+
+  routes.add({
+    method: 'get',
+    path: CLEAN_URL_SCRIPT_PATH,
+    operationId: 'connectCleanUrlScript',
+    summary: 'Script of the hosted result pages (JavaScript, no API key)',
+    description: 'Removes `code` and `state` from the address bar of the page shown at the OAuth callback (history.replaceState). Served as a file so the pages’ CSP needs no inline script.',
+    tags: ['Connect'],
+    auth: 'none',
+    responses: { 200: { description: 'JavaScript', contentType: 'text/javascript' } },
+    async handler({ res }) {
+      res.status(200).setHeader('cache-control', 'public, max-age=3600').type('text/javascript').send(CLEAN_URL_SCRIPT);
+      return { handled: true };
     },
   });
 
