@@ -48,6 +48,7 @@ function fixtures(): Fixture[] {
     f('BreakGlassSession', { id: 'bgs_1', tenantId: 'ten_1', mailboxId: 'mbx_1', operator: 'alice', reason: 'abuse', ticketRef: 'T-1', expiresAt: now, createdAt: now, endedAt: now }, (p, d) => p.breakGlassSession.create({ data: d }), (p) => p.breakGlassSession.findUnique({ where: { id: 'bgs_1' } })),
     f('WorkerHeartbeat', { id: 'wkr_1', command: 'worker', hostname: 'host-a', pid: 4242, startedAt: now, seenAt: now }, (p, d) => p.workerHeartbeat.create({ data: d }), (p) => p.workerHeartbeat.findUnique({ where: { id: 'wkr_1' } })),
     f('AdminSession', { tokenHash: 'h'.repeat(64), apiKeyId: 'key_1', createdAt: now, seenAt: now, expiresAt: now, endedAt: now }, (p, d) => p.adminSession.create({ data: d }), (p) => p.adminSession.findUnique({ where: { tokenHash: 'h'.repeat(64) } })),
+    f('RateLimitHit', { key: 'auth_ip:203.0.113.7', hits: 7, resetAt: now }, (p, d) => p.rateLimitHit.create({ data: d }), (p) => p.rateLimitHit.findUnique({ where: { key: 'auth_ip:203.0.113.7' } })),
   ];
 }
 
