@@ -1,11 +1,27 @@
 // Connect flow over HTTP against the in-process stand-ins (SANDBOX=1): sessions, hosted pages,
 // the consent helpers of the Google and Microsoft stand-ins, and every bad input of issue 4.
+import { get as httpsGet } from 'node:https';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sandboxCaFor } from '../../src/sandbox/microsoft/sandbox-ca.registry.js';
 import { MAILBOX_ADDRESS_AAD } from '../../src/mailboxes/message-content.js';
 import { startTestService, type TestService } from '../helpers/test-service.js';
 import { access, connectMailbox, consent, createSession, deliverCallback, eventsOf, mailboxRows, startConsent } from './connect-helpers.js';
 
 const RETURN_ORIGIN = 'https://helpdesk.example.com';
+
+/** GET a stand-in page; the Microsoft stand-in is https with its own certificate (trusted exactly). */
+function getText(url: string): Promise<string> {
+  const u = new URL(url);
+  if (u.protocol === 'http:') return fetch(u).then((r) => r.text());
+  return new Promise((resolve, reject) => {
+    httpsGet(u, { ca: sandboxCaFor(u.origin) }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+      res.on('error', reject);
+    }).on('error', reject);
+  });
+}
 let svc: TestService;
 let tenant: { tenantId: string; apiKey: string };
 
@@ -32,6 +48,23 @@ describe('POST /v1/connect-sessions', () => {
     expect(html).toContain('Read your email');
     expect(html).toContain('Send email on your behalf');
     expect(html).toContain('Stay connected');
+  });
+
+  it('the stand-ins’ consent pages name each permission in plain words and say that any address works', async () => {
+    for (const provider of ['google', 'microsoft'] as const) {
+      const session = await createSession(svc, tenant.apiKey, { provider });
+      const { authorizeUrl } = await startConsent(session.url, provider);
+      const html = await getText(authorizeUrl);
+      expect(html).toContain('id="sandbox-hint"');
+      expect(html).toContain('Type any email address');
+      if (provider === 'google') {
+        expect(html).toContain('View your email messages and settings <small><code>https://www.googleapis.com/auth/gmail.readonly</code></small>');
+        expect(html).toContain('Send email on your behalf');
+      } else {
+        expect(html).toContain('Read your mail <small><code>https://graph.microsoft.com/Mail.Read</code></small>');
+        expect(html).toContain('Send mail as you');
+      }
+    }
   });
 
   it('refuses a returnUrl outside the tenant’s allowed origins and creates no session', async () => {

@@ -1,5 +1,6 @@
 import express, { type Response, type Router } from 'express';
 import { z } from 'zod';
+import { humanScopeName, sandboxConsentHint } from '../consent-copy.js';
 import { accessTokenHash, signJwt, type SigningKey } from './google-signing-key.js';
 import {
   ACCESS_TOKEN_TTL_S,
@@ -123,7 +124,7 @@ export function createGoogleOAuthRouter(deps: OAuthRouteDeps): Router {
         (s, i) =>
           `<li><label><input type="checkbox" id="scope-${i}" name="scope" value="${escapeHtml(s)}" checked${
             SIGN_IN_SCOPES.has(s) ? ' data-sign-in="true"' : ''
-          }> ${escapeHtml(s)}</label></li>`,
+          }> ${escapeHtml(humanScopeName(s))} <small><code>${escapeHtml(s)}</code></small></label></li>`,
       )
       .join('');
     res
@@ -133,6 +134,7 @@ export function createGoogleOAuthRouter(deps: OAuthRouteDeps): Router {
       .send(
         `<!doctype html><html><head><meta charset="utf-8"><title>Sign in - Google Accounts (sandbox)</title></head><body>` +
           `<h1>Choose what ${escapeHtml(q.client_id)} can access</h1>` +
+          `<p id="sandbox-hint">${escapeHtml(sandboxConsentHint('Google'))}</p>` +
           `<form id="consent" method="post" action="${OAUTH_PATHS.decision}">` +
           `<input type="hidden" name="txn" value="${escapeHtml(auth.txn)}">` +
           `<label>Account <input type="email" id="email" name="email" value="${escapeHtml(q.login_hint ?? '')}" required></label>` +

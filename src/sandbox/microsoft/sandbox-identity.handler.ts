@@ -1,6 +1,7 @@
 import { createHash, generateKeyPairSync, randomBytes, randomUUID, sign, timingSafeEqual, type KeyObject } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
+import { humanScopeName, sandboxConsentHint } from '../consent-copy.js';
 import { base64url, headerValue, readBody, sendJson } from './sandbox-http.util.js';
 import type { SandboxMailboxStore, SandboxUser } from './sandbox-mailbox.store.js';
 
@@ -266,10 +267,11 @@ export class SandboxIdentity {
       expiresAt: this.options.now() + 10 * 60_000,
     });
     const boxes = scopes
-      .map((s, i) => `<li><label><input type="checkbox" name="scope" id="scope-${i}" value="${escapeHtml(s)}" checked> ${escapeHtml(s)}</label></li>`)
+      .map((s, i) => `<li><label><input type="checkbox" name="scope" id="scope-${i}" value="${escapeHtml(s)}" checked> ${escapeHtml(humanScopeName(s))} <small><code>${escapeHtml(s)}</code></small></label></li>`)
       .join('');
     const html = `<!doctype html><html><head><meta charset="utf-8"><title>Permissions requested</title></head><body>
 <h1>Permissions requested</h1><p>Sandbox Microsoft 365 sign-in for application <b>${escapeHtml(q.client_id)}</b>.</p>
+<p id="sandbox-hint">${escapeHtml(sandboxConsentHint('Microsoft'))}</p>
 <form method="post" action="" id="consent">
 <input type="hidden" name="txn" value="${txn}">
 <label>Email <input type="email" id="email" name="email" value="${escapeHtml(q.login_hint ?? '')}"></label>
