@@ -4,13 +4,51 @@ import { parseEnv } from 'node:util';
 import { z } from 'zod';
 import { isCryptoError } from '../crypto/crypto-error.js';
 import { parseKeyring } from '../crypto/keyring.js';
-import { DEFAULT_ABUSE_LIMITS, parseLimitSetting, type AbuseLimitSettings } from '../http/abuse-limits.js';
 import { MicrosoftCloudError, microsoftEndpoints } from '../providers/microsoft/microsoft-endpoints.js';
 
 /**
  * The one configuration object, read once at start from the environment. An invalid or missing
  * variable stops the start with one line naming it (ConfigError), never with a stack of zod text.
  */
+
+/** One limit: at most `limit` counted requests per client in `windowMs`. */
+export interface LimitSetting {
+  limit: number;
+  windowMs: number;
+}
+
+export interface AbuseLimitSettings {
+  /** Abuse limits (src/http/abuse-limits.ts). Failed authentications (401) per client IP and per API-key prefix. */
+  authFailures: LimitSetting;
+  /** Connect sessions created (POST /v1/connect-sessions, /v1/mailboxes/:id/reconnect) per IP and per API-key prefix. */
+  connectSessions: LimitSetting;
+  /** OAuth callbacks (/oauth/:provider/callback) per client IP. */
+  oauthCallbacks: LimitSetting;
+  /** Provider pushes (/push/*, /risc/google) per client IP. */
+  push: LimitSetting;
+}
+
+/** Generous: a real integration never meets them; a script trying keys or forging callbacks does. */
+export const DEFAULT_ABUSE_LIMITS: AbuseLimitSettings = {
+  authFailures: { limit: 100, windowMs: 15 * 60_000 },
+  connectSessions: { limit: 300, windowMs: 15 * 60_000 },
+  oauthCallbacks: { limit: 300, windowMs: 15 * 60_000 },
+  push: { limit: 6000, windowMs: 60_000 },
+};
+
+/**
+ * `<count>/<window>` (`100/15m`, `6000/1m`, `50/30s`, `1000/1h`) — the form of the RATE_LIMIT_*
+ * variables. Returns undefined when malformed.
+ */
+export function parseLimitSetting(text: string): LimitSetting | undefined {
+  const m = /^\s*(\d{1,7})\s*\/\s*(\d{1,5})\s*(s|m|h)\s*$/.exec(text);
+  if (!m) return undefined;
+  const limit = Number(m[1]);
+  const unit = m[3] === 's' ? 1000 : m[3] === 'm' ? 60_000 : 3_600_000;
+  const windowMs = Number(m[2]) * unit;
+  if (limit < 1 || windowMs < 1000 || windowMs > 24 * 3_600_000) return undefined;
+  return { limit, windowMs };
+}
 
 const bool = z
   .enum(['1', '0', 'true', 'false', 'yes', 'no', ''])

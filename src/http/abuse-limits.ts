@@ -1,5 +1,6 @@
 import type { Request, RequestHandler, Response } from 'express';
 import { ipKeyGenerator, rateLimit, type ClientRateLimitInfo, type IncrementResponse, type Options, type Store } from 'express-rate-limit';
+import type { AbuseLimitSettings, LimitSetting } from '../config/config.js';
 import type { SqlExecutor } from '../storage/sql-executor.port.js';
 import type { ErrorBody } from './api-error.js';
 
@@ -67,45 +68,6 @@ export class SqlRateLimitStore implements Store {
   async resetKey(key: string): Promise<void> {
     await this.sql.query('DELETE FROM "rate_limit_hits" WHERE "key" = $1', [this.prefix + key]);
   }
-}
-
-/** One limit: at most `limit` counted requests per client in `windowMs`. */
-export interface LimitSetting {
-  limit: number;
-  windowMs: number;
-}
-
-export interface AbuseLimitSettings {
-  /** Failed authentications (401) per client IP and per API-key prefix. */
-  authFailures: LimitSetting;
-  /** Connect sessions created (POST /v1/connect-sessions, /v1/mailboxes/:id/reconnect) per IP and per API-key prefix. */
-  connectSessions: LimitSetting;
-  /** OAuth callbacks (/oauth/:provider/callback) per client IP. */
-  oauthCallbacks: LimitSetting;
-  /** Provider pushes (/push/*, /risc/google) per client IP. */
-  push: LimitSetting;
-}
-
-/** Generous: a real integration never meets them; a script trying keys or forging callbacks does. */
-export const DEFAULT_ABUSE_LIMITS: AbuseLimitSettings = {
-  authFailures: { limit: 100, windowMs: 15 * 60_000 },
-  connectSessions: { limit: 300, windowMs: 15 * 60_000 },
-  oauthCallbacks: { limit: 300, windowMs: 15 * 60_000 },
-  push: { limit: 6000, windowMs: 60_000 },
-};
-
-/**
- * `<count>/<window>` (`100/15m`, `6000/1m`, `50/30s`, `1000/1h`) — the form of the RATE_LIMIT_*
- * variables. Returns undefined when malformed.
- */
-export function parseLimitSetting(text: string): LimitSetting | undefined {
-  const m = /^\s*(\d{1,7})\s*\/\s*(\d{1,5})\s*(s|m|h)\s*$/.exec(text);
-  if (!m) return undefined;
-  const limit = Number(m[1]);
-  const unit = m[3] === 's' ? 1000 : m[3] === 'm' ? 60_000 : 3_600_000;
-  const windowMs = Number(m[2]) * unit;
-  if (limit < 1 || windowMs < 1000 || windowMs > 24 * 3_600_000) return undefined;
-  return { limit, windowMs };
 }
 
 /**
