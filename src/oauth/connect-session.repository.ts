@@ -68,8 +68,17 @@ export class ConnectSessionRepository {
    */
   async beginAuthorization(id: string, input: { provider: ProviderName; stateHash: string; pkceVerifierEnc: Uint8Array; now: Date }): Promise<boolean> {
     const res = await this.prisma.connectSession.updateMany({
-      where: { id, status: { in: ['pending', 'authorizing'] }, usedAt: null, expiresAt: { gt: input.now } },
-      data: { provider: input.provider, stateHash: input.stateHash, pkceVerifierEnc: Buffer.from(input.pkceVerifierEnc), status: 'authorizing' },
+      where: {
+        id,
+        expiresAt: { gt: input.now },
+        OR: [
+          { status: { in: ['pending', 'authorizing'] }, usedAt: null },
+          // "Try again" after the customer declined or unticked a permission: a new attempt in the
+          // same session (new state and verifier; the earlier callback can no longer complete).
+          { status: 'failed', result: { in: ['denied', 'missing_scopes'] } },
+        ],
+      },
+      data: { provider: input.provider, stateHash: input.stateHash, pkceVerifierEnc: Buffer.from(input.pkceVerifierEnc), status: 'authorizing', usedAt: null, result: null, missingScopes: [] },
     });
     return res.count === 1;
   }

@@ -90,6 +90,14 @@ export type CallbackOutcome =
   | { kind: 'rejected'; reason: 'invalid_state' | 'already_used' | 'other_browser' | 'wrong_provider' };
 
 const ADDRESS_MAX = 320;
+
+/** Results after which the same session may be started again (until it expires): the customer declined or unticked a permission. */
+export const RETRYABLE_RESULTS: readonly ConnectResult[] = ['denied', 'missing_scopes'];
+
+/** True for a session that ended declined / with a missing permission: its page and /start work again until it expires. */
+export function isRetryable(session: { status: string; result: string | null }): boolean {
+  return session.status === 'failed' && session.result !== null && (RETRYABLE_RESULTS as readonly string[]).includes(session.result);
+}
 const SESSION_RETENTION_MS = 30 * 24 * 3600_000;
 
 /**
@@ -378,7 +386,7 @@ export class ConnectService {
 
   async #closedReason(session: ConnectSessionRecord | null): Promise<'not_found' | 'expired' | 'used' | undefined> {
     if (!session) return 'not_found';
-    if (session.status === 'completed' || session.status === 'failed' || session.usedAt) return 'used';
+    if (session.status === 'completed' || (session.status === 'failed' && !isRetryable(session)) || (session.usedAt && !isRetryable(session))) return 'used';
     if (session.status === 'expired') return 'expired';
     if (session.expiresAt.getTime() <= this.#clock().getTime()) {
       await this.#d.sessions.markExpired(session.id);

@@ -149,6 +149,35 @@ describe('Google connect', () => {
     expect(await mailboxRows(svc)).toEqual(before);
   });
 
+  it('"try again" after declining: the same session starts again and connects; the first callback cannot complete', async () => {
+    for (const provider of ['google', 'microsoft'] as const) {
+      const email = `retry-${provider}@acme.test`;
+      const first = await connectMailbox(svc, tenant.apiKey, provider, email, {}, provider === 'google' ? { deny: true } : { uncheck: ['https://graph.microsoft.com/Mail.Send'] });
+      expect(first.result.status).toBe(400);
+      expect(first.result.html).toContain(`<a class="button" id="try-again" href="/connect/${first.session.id}">Try again</a>`);
+      // The session page works again (not "already used"), and a new attempt connects.
+      expect((await fetch(first.session.url)).status).toBe(200);
+      const again = await startConsent(first.session.url, provider);
+      const back = await consent(provider, again.authorizeUrl, { email });
+      const done = await deliverCallback(back, again.cookie);
+      expect(done.status).toBe(200);
+      expect(done.html).toContain('data-status="connected"');
+      expect(done.html).toContain(email);
+      // The declined attempt's callback is dead (its state was replaced), and the finished session is closed.
+      expect((await deliverCallback(first.back, first.started.cookie)).status).toBe(400);
+      expect((await fetch(first.session.url)).status).toBe(410);
+      const status = await svc.api(tenant.apiKey, 'GET', `/v1/connect-sessions/${first.session.id}`);
+      expect(status.body).toMatchObject({ status: 'completed', result: 'connected', missingScopes: [] });
+    }
+  });
+
+  it('an expired declined session offers no new attempt', async () => {
+    const first = await connectMailbox(svc, tenant.apiKey, 'google', 'retry-late@acme.test', {}, { deny: true });
+    await svc.core.prisma.connectSession.update({ where: { id: first.session.id }, data: { expiresAt: new Date(Date.now() - 1000) } });
+    expect((await fetch(first.session.url)).status).toBe(410);
+    expect((await fetch(`${first.session.url}/start?provider=google`, { redirect: 'manual' })).status).toBe(410);
+  });
+
   it('an unticked scope: missing_scopes page naming it, the grant revoked, nothing kept', async () => {
     const g = (await access(svc)).settings.sandbox.google!;
     const revokedBefore = g.revokedTokens().length;

@@ -71,7 +71,7 @@ export function rejectedPage(reason: Extract<CallbackOutcome, { kind: 'rejected'
 
 export function resultPage(outcome: Extract<CallbackOutcome, { kind: 'finished' }>, retryUrl: string | undefined): string {
   const name = outcome.provider === 'google' ? 'Google' : 'Microsoft';
-  const again = retryUrl ? `<p><a class="button" href="${escapeHtml(retryUrl)}">Start again</a></p>` : '<p>Go back to your helpdesk to start again.</p>';
+  const again = retryUrl ? `<p><a class="button" id="try-again" href="${escapeHtml(retryUrl)}">Try again</a></p>` : '<p>Go back to your helpdesk to start again.</p>';
   switch (outcome.result) {
     case 'connected':
       return layout('Mailbox connected', `<h1 id="result" data-status="connected">Mailbox connected</h1><p>Your ${escapeHtml(name)} mailbox ${outcome.address ? `<strong id="address">${escapeHtml(outcome.address)}</strong> ` : ''}is connected. New email will appear in your helpdesk within a few minutes. You can close this window.</p><p class="muted">Reference: ${escapeHtml(outcome.mailboxId ?? '')}</p>`, { cleanUrl: true });

@@ -50,7 +50,9 @@ export function registerOAuthCallbackRoutes(routes: RouteRegistry, deps: { conne
           res.redirect(302, resultRedirect(outcome.returnUrl, outcome.result, outcome.mailboxId, outcome.sessionId));
           return { handled: true };
         }
-        return sendHtml(res, outcome.result === 'connected' ? 200 : 400, resultPage(outcome, undefined));
+        // Declined / a permission unticked: the same session can be started again until it expires.
+        const retryUrl = outcome.result === 'denied' || outcome.result === 'missing_scopes' ? `/connect/${encodeURIComponent(outcome.sessionId)}` : undefined;
+        return sendHtml(res, outcome.result === 'connected' ? 200 : 400, resultPage(outcome, retryUrl));
       },
     });
   }
