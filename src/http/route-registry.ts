@@ -216,4 +216,5 @@ export const commonErrors = {
   400: { description: 'Invalid request', schema: errorSchema },
   401: { description: 'Missing or invalid API key', schema: errorSchema },
   404: { description: 'Not found (or not this tenant’s)', schema: errorSchema },
+  429: { description: 'Too many failed authentications (or connect sessions) from this client: `rate_limited`, retry after `Retry-After` seconds (docs/security.md, Abuse limits)', schema: errorSchema },
 } as const;

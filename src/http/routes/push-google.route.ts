@@ -31,6 +31,7 @@ export function registerGooglePushRoutes(routes: RouteRegistry, deps: GooglePush
       204: { description: 'Acknowledged; a sync of the matching mailboxes is queued' },
       400: { description: 'Not a Pub/Sub push envelope' },
       401: { description: 'Missing or invalid push token' },
+      429: { description: 'Too many pushes from this address (`RATE_LIMIT_PUSH`): retry after `Retry-After` seconds' },
     },
     async handler({ req, res }) {
       let body: unknown;

@@ -46,6 +46,7 @@ export function registerMicrosoftPushRoutes(routes: RouteRegistry, deps: Microso
         200: { description: 'Validation handshake: the decoded validationToken', contentType: 'text/plain' },
         202: { description: 'Notifications accepted; syncs queued' },
         400: { description: 'Not a notification collection' },
+        429: { description: 'Too many notifications from this address (`RATE_LIMIT_PUSH`): retry after `Retry-After` seconds' },
       },
       async handler({ req, res, query }) {
         if (query.validationToken !== undefined) {

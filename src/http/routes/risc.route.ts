@@ -32,6 +32,7 @@ export function registerRiscRoutes(routes: RouteRegistry, deps: RiscRouteDeps): 
     responses: {
       202: { description: 'Accepted' },
       400: { description: 'Not a valid, verifiable SET (RFC 8935 error body)', schema: rfc8935Error },
+      429: { description: 'Too many SETs from this address (`RATE_LIMIT_PUSH`): retry after `Retry-After` seconds' },
     },
     async handler({ req, res }) {
       let jwt: string;
