@@ -35,6 +35,7 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --omit=optional --ignore-scripts --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
 COPY bin ./bin
+COPY assets ./assets
 COPY prisma/migrations ./prisma/migrations
 COPY prisma/keystore-migrations ./prisma/keystore-migrations
 # Embedded-database folder (used only without DATABASE_URL) must be writable by the app user.

@@ -117,7 +117,7 @@ describe.skipIf(missing('Chromium', executable ? null : CHROMIUM_MISSING))('brow
     await page.close();
   });
 
-  it('Microsoft with an unticked scope and a reused hosted link', async () => {
+  it('Microsoft with an unticked scope, "Try again" in the same session, and a reused hosted link', async () => {
     const s = await createSession(svc, tenant.apiKey, { provider: 'microsoft' });
     const page = await context.newPage();
     await page.goto(s.url);
@@ -129,7 +129,19 @@ describe.skipIf(missing('Chromium', executable ? null : CHROMIUM_MISSING))('brow
     const r = await resultOf(page);
     expect(r.status).toBe('missing_scopes');
     expect(r.text).toContain('Read your email');
-    // The link is single use: opening it again says so.
+    // "Try again" starts the same session again; this time every permission is granted.
+    await page.click('#try-again');
+    await page.click('#start-microsoft');
+    await page.waitForSelector('#consent');
+    await page.fill('#email', 'partial@contoso.test');
+    await page.click('#approve');
+    const done = await resultOf(page);
+    expect(done.status).toBe('connected');
+    expect(done.text).toContain('partial@contoso.test');
+    // The served script took ?code=&state= out of the address bar.
+    await page.waitForFunction(() => window.location.search === '');
+    expect(page.url()).toMatch(/\/oauth\/microsoft\/callback$/);
+    // Once connected the link is used up: opening it again says so.
     const again = await page.goto(s.url);
     expect(again?.status()).toBe(410);
     expect(await page.locator('#closed').getAttribute('data-reason')).toBe('used');

@@ -140,6 +140,22 @@ describe('Google connect', () => {
     expect(js.headers.get('content-security-policy')).toContain("script-src 'self'");
   });
 
+  it('shows each provider with its logo, served as an SVG file of ours', async () => {
+    const session = await createSession(svc, tenant.apiKey, {});
+    const html = await (await fetch(session.url)).text();
+    for (const provider of ['google', 'microsoft']) {
+      expect(html).toContain(`<img class="logo" src="/connect/assets/${provider}.svg" alt="" width="120" height="32">`);
+      const svg = await fetch(`${svc.url}/connect/assets/${provider}.svg`);
+      expect(svg.status).toBe(200);
+      expect(svg.headers.get('content-type')).toMatch(/^image\/svg\+xml/);
+      const body = await svg.text();
+      expect(body).toMatch(/^<svg xmlns="http:\/\/www.w3.org\/2000\/svg"/);
+      expect(body).not.toMatch(/<script|on[a-z]+=|href=/i);
+    }
+    expect((await fetch(`${svc.url}/connect/assets/other.svg`)).status).toBe(400);
+    expect((await fetch(`${svc.url}/connect/assets/clean-url.js`)).status).toBe(200);
+  });
+
   it('the customer denying consent: status=denied, nothing created', async () => {
     const before = await mailboxRows(svc);
     const { result } = await connectMailbox(svc, tenant.apiKey, 'google', 'deny@acme.test', { returnUrl: `${RETURN_ORIGIN}/done` }, { deny: true });

@@ -27,7 +27,7 @@ function layout(title: string, body: string, opts: { cleanUrl?: boolean } = {}):
 body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem;color:#1f2328;line-height:1.5}
 h1{font-size:1.5rem}.card{border:1px solid #d0d7de;border-radius:8px;padding:1rem 1.25rem;margin:1rem 0}
 ul.scopes{padding-left:1.2rem}ul.scopes li{margin:.4rem 0}.button{display:inline-block;background:#0969da;color:#fff;padding:.6rem 1rem;border-radius:6px;text-decoration:none;font-weight:600}
-.muted{color:#59636e;font-size:.9rem}.error{color:#b42318}
+.muted{color:#59636e;font-size:.9rem}h2 .logo{display:block;margin-bottom:.4rem}.error{color:#b42318}
 </style>${opts.cleanUrl ? `<script src="${CLEAN_URL_SCRIPT_PATH}" defer></script>` : ''}</head><body>${body}</body></html>`;
 }
 
@@ -37,7 +37,7 @@ export function choosePage(view: Extract<SessionView, { kind: 'choose' }>): stri
       const scopes = p.scopes.map((s) => `<li><strong>${escapeHtml(s.label)}</strong> — ${escapeHtml(s.why)}</li>`).join('');
       const start = `/connect/${encodeURIComponent(view.sessionId)}/start?provider=${encodeURIComponent(p.provider)}`;
       return `<div class="card" data-provider="${escapeHtml(p.provider)}">
-<h2>${escapeHtml(PROVIDER_NAMES[p.provider])}</h2>
+<h2><img class="logo" src="/connect/assets/${escapeHtml(p.provider)}.svg" alt="" width="120" height="32"> ${escapeHtml(PROVIDER_NAMES[p.provider])}</h2>
 <p>You will be asked to allow:</p><ul class="scopes">${scopes}</ul>
 <a class="button" id="start-${escapeHtml(p.provider)}" href="${escapeHtml(start)}">Continue with ${escapeHtml(p.provider === 'google' ? 'Google' : 'Microsoft')}</a>
 </div>`;

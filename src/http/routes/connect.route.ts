@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import type { Response } from 'express';
 import { z } from 'zod';
 import { ConnectRequestError, type ConnectService } from '../../oauth/connect.service.js';
@@ -26,6 +27,15 @@ const sessionParams = z.strictObject({ id: z.string().regex(/^cs_[0-9A-Za-z]{1,6
 /** Cookie that ties a connect session to the browser that started it (checked on the callback). */
 export function connectCookieName(sessionId: string): string {
   return `mbc_connect_${sessionId}`;
+}
+
+/** The provider logos (assets/provider-logos, two levels above src/http/routes and dist/http/routes), read once. */
+function providerLogos(): Record<'google.svg' | 'microsoft.svg', string> {
+  const dir = new URL('../../../assets/provider-logos/', import.meta.url);
+  return {
+    'google.svg': readFileSync(new URL('google.svg', dir), 'utf8'),
+    'microsoft.svg': readFileSync(new URL('microsoft.svg', dir), 'utf8'),
+  };
 }
 
 export function sendHtml(res: Response, status: number, html: string): { handled: true } {
@@ -163,6 +173,23 @@ export function registerConnectRoutes(routes: RouteRegistry, deps: { connect: Co
     responses: { 200: { description: 'JavaScript', contentType: 'text/javascript' } },
     async handler({ res }) {
       res.status(200).setHeader('cache-control', 'public, max-age=3600').type('text/javascript').send(CLEAN_URL_SCRIPT);
+      return { handled: true };
+    },
+  });
+
+  const logos = providerLogos();
+  routes.add({
+    method: 'get',
+    path: '/connect/assets/:file',
+    operationId: 'connectProviderLogo',
+    summary: 'Provider logo of the hosted connect page (SVG, no API key)',
+    description: 'A plain wordmark SVG drawn for this project (assets/provider-logos), shown on the provider buttons of the hosted connect page.',
+    tags: ['Connect'],
+    auth: 'none',
+    params: z.strictObject({ file: z.enum(['google.svg', 'microsoft.svg']) }),
+    responses: { 200: { description: 'SVG image', contentType: 'image/svg+xml' }, 400: { description: 'Unknown file' } },
+    async handler({ params, res }) {
+      res.status(200).setHeader('cache-control', 'public, max-age=86400').setHeader('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'").type('image/svg+xml').send(logos[params.file]);
       return { handled: true };
     },
   });
