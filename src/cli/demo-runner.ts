@@ -58,7 +58,9 @@ function demoMessage(to: string, n: number): Buffer {
  */
 export async function runDemo(base: Config, opts: { json: boolean }): Promise<void> {
   if (base.production) throw new CliError('demo refuses NODE_ENV=production: it runs on the sandbox providers');
-  const port = await freePort();
+  // PORT when the environment sets it (0 = any free port), else a free port so a running
+  // `npm start` on 8080 is not in the way.
+  const port = process.env.PORT?.trim() && base.http.port !== 0 ? base.http.port : await freePort();
   const dataDir = base.database.url ? undefined : mkdtempSync(path.join(tmpdir(), 'mbc-demo-'));
   const config = loadConfig({
     ...process.env,

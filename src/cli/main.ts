@@ -307,10 +307,11 @@ program
 
 program
   .command('demo')
-  .description('start the service on the sandbox, connect demo mailboxes and show mail flowing')
-  .action(async () => {
+  .description('start the service on the sandbox, connect demo mailboxes and show mail flowing (listens on PORT when set, else a free port)')
+  .option('--json', 'print one JSON object per step instead of text')
+  .action(async (o: { json?: boolean }) => {
     const { runDemo } = await import('./demo-runner.js');
-    await runDemo(config(), { json: json() });
+    await runDemo(config(), { json: Boolean(o.json) || json() });
   });
 
 try {
