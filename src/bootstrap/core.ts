@@ -5,7 +5,7 @@ import { syncConcurrency, type Config } from '../config/config.js';
 import { BlindIndex } from '../crypto/blind-index.js';
 import { SYSTEM_BLIND_INDEX_OWNER } from '../crypto/data-key.port.js';
 import { DataKeyService } from '../crypto/data-key.service.js';
-import { resolveKeyring, type Keyring } from '../crypto/keyring.js';
+import { deriveKeyring, parseKeyring, resolveKeyring, type Keyring } from '../crypto/keyring.js';
 import { createJobQueue, type JobQueue } from '../jobs/job-queue.js';
 import { createLogger, type Logger } from '../observability/logger.js';
 import { createMetrics, type Metrics } from '../observability/metrics.js';
@@ -91,17 +91,10 @@ export async function createCore(config: Config, opts: CoreOptions): Promise<Cor
       dataDir: config.database.dataDir,
       warn: (message) => logger.warn(message),
     });
-    const auditKeyring = resolveKeyring({
-      encryptionKeys: config.audit.hmacKeys,
-      nodeEnv: config.env,
-      dataDir: config.database.dataDir,
-      warn: (message) => logger.warn(message),
-      ring: {
-        variable: 'AUDIT_HMAC_KEYS',
-        file: 'audit-keys',
-        protects: 'Anyone who can read that file and write the database can rewrite the audit log undetected.',
-      },
-    });
+    // Production requires AUDIT_HMAC_KEYS (config). Elsewhere an unset one is derived from the
+    // data key ring, version by version (HKDF): no second key file, and every process that shares
+    // ENCRYPTION_KEYS (or the development ring in DATA_DIR) seals and verifies alike.
+    const auditKeyring = config.audit.hmacKeys ? parseKeyring(config.audit.hmacKeys, 'AUDIT_HMAC_KEYS') : deriveKeyring(keyring, 'mailbox-connector audit chain v1');
     const auditKeys = {
       activeVersion: auditKeyring.activeVersion,
       activeKey: auditKeyring.activeKey,

@@ -1,4 +1,4 @@
-import { createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
+import { createSecretKey, hkdfSync, randomBytes, type KeyObject } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
@@ -129,6 +129,19 @@ export function parseKeyring(value: string, source = 'ENCRYPTION_KEYS'): Keyring
   return new Keyring(entries);
 }
 
+/**
+ * A ring of keys derived from `ring` with HKDF-SHA-256 under `info`, one per version (same version
+ * numbers, same active one), for a purpose that must not use the master keys themselves.
+ */
+export function deriveKeyring(ring: Keyring, info: string): Keyring {
+  return new Keyring(
+    ring.versions.map((version) => ({
+      version,
+      key: createSecretKey(Buffer.from(hkdfSync('sha256', ring.get(version).export(), Buffer.alloc(0), info, KEY_BYTES))),
+    })),
+  );
+}
+
 /** A fresh `version:base64` entry, e.g. for `keys generate` or the development key file. */
 export function generateKeyringEntry(version: number, random: (n: number) => Buffer = randomBytes): string {
   if (!Number.isInteger(version) || version < 1 || version > MAX_VERSION) {
@@ -142,13 +155,8 @@ export function generateKeyringEntry(version: number, random: (n: number) => Buf
  * ring on first use. Warns on every start, because whoever can read that file next to the
  * database can read all the data.
  */
-export function loadOrCreateDevKeyring(
-  dataDir: string,
-  warn: (message: string) => void,
-  opts: { file?: string; variable?: string; protects?: string } = {},
-): Keyring {
-  const variable = opts.variable ?? 'ENCRYPTION_KEYS';
-  const path = join(dataDir, opts.file ?? DEV_KEYRING_FILE);
+export function loadOrCreateDevKeyring(dataDir: string, warn: (message: string) => void): Keyring {
+  const path = join(dataDir, DEV_KEYRING_FILE);
   mkdirSync(dataDir, { recursive: true });
   const created = createKeyFileOnce(path);
   const mode = statSync(path).mode & 0o777;
@@ -162,9 +170,9 @@ export function loadOrCreateDevKeyring(
     .join(',');
   const ring = parseKeyring(content, path);
   warn(
-    `${variable} is not set: ${created ? 'generated' : 'using'} a DEVELOPMENT key ring at ${path}. ` +
-      `${opts.protects ?? 'Anyone who can read that file can decrypt all stored mail and tokens.'} ` +
-      `Set ${variable} (required when NODE_ENV=production).`,
+    `ENCRYPTION_KEYS is not set: ${created ? 'generated' : 'using'} a DEVELOPMENT key ring at ${path}. ` +
+      'Anyone who can read that file can decrypt all stored mail and tokens. ' +
+      'Set ENCRYPTION_KEYS (required when NODE_ENV=production).',
   );
   return ring;
 }
@@ -209,15 +217,12 @@ export function resolveKeyring(opts: {
   nodeEnv: string | undefined;
   dataDir: string;
   warn: (message: string) => void;
-  /** Another ring of the same format (the audit keys): its variable, dev file and what it protects. */
-  ring?: { variable: string; file: string; protects: string };
 }): Keyring {
-  const variable = opts.ring?.variable ?? 'ENCRYPTION_KEYS';
   if (opts.encryptionKeys !== undefined && opts.encryptionKeys.trim() !== '') {
-    return parseKeyring(opts.encryptionKeys, variable);
+    return parseKeyring(opts.encryptionKeys);
   }
   if (opts.nodeEnv === 'production') {
-    throw new KeyringError(`${variable} is required when NODE_ENV=production`);
+    throw new KeyringError('ENCRYPTION_KEYS is required when NODE_ENV=production');
   }
-  return loadOrCreateDevKeyring(opts.dataDir, opts.warn, opts.ring ?? {});
+  return loadOrCreateDevKeyring(opts.dataDir, opts.warn);
 }

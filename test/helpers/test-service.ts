@@ -82,7 +82,8 @@ export async function startTestService(opts: TestServiceOptions = {}): Promise<T
   }
   if (!databaseUrl && dataDir) seedFromPgliteTemplate(dataDir);
   // A caller-given DATA_DIR is a place several processes of the test share (restarts, CLIs):
-  // there the audit key and anchors are the development ones in DATA_DIR, as for `npm start`.
+  // there the audit key is derived from ENCRYPTION_KEYS and the anchors are in DATA_DIR, as for
+  // `npm start`.
   // Otherwise this service gets its own audit key and an anchor file of its own (not ./data).
   const sharedDataDir = opts.dataDir !== undefined || opts.env?.DATA_DIR !== undefined;
   const anchorDir = sharedDataDir ? undefined : mkdtempSync(path.join(tmpdir(), 'mbc-anchors-'));
