@@ -78,8 +78,10 @@ export async function runDemo(base: Config, opts: { json: boolean }): Promise<vo
   };
 
   const core = await createCore(config, { command: 'mailbox-connector demo' });
-  const cleanup: Array<() => Promise<void> | void> = [() => core.close()];
+  // Run in reverse at the end: the service stops, then the core closes, then its data goes.
+  const cleanup: Array<() => Promise<void> | void> = [];
   if (dataDir) cleanup.push(() => rmSync(dataDir, { recursive: true, force: true }));
+  cleanup.push(() => core.close());
   // Ctrl-C at any point stops the service and removes the temporary data folder.
   let interrupt: () => void = () => undefined;
   const interrupted = new Promise<void>((resolve) => {
@@ -97,7 +99,7 @@ export async function runDemo(base: Config, opts: { json: boolean }): Promise<vo
   try {
     const modules = await createModules(core);
     const service = await startService(core, modules, { http: true, workers: true, port, host: '127.0.0.1' });
-    cleanup.splice(1, 0, () => service.stop());
+    cleanup.push(() => service.stop());
     const url = `http://127.0.0.1:${port}`;
     say('started', { url, database: core.db.kind, dataDir: dataDir ?? null }, `Connector running at ${url} on the sandbox providers (database: ${core.db.kind}${dataDir ? `, data in ${dataDir}` : ''}).`);
 

@@ -134,11 +134,13 @@ export class MimeParsePool {
     const threads = Math.max(1, this.#opts.threads ?? availableParallelism() - 1);
     this.#threads = threads;
     // In a checkout the sources are TypeScript, run through tsx (bin/mailbox-connector.js); the
-    // worker needs the same loader. The build (dist/) ships parse-worker.js.
+    // worker needs the same loader, resolved from here: a bare `--import tsx` would be looked up
+    // from the working directory and fail when the CLI runs elsewhere. The build (dist/) ships
+    // parse-worker.js.
     const fromSource = import.meta.url.endsWith('.ts');
     this.#pool = new Piscina({
       filename: new URL(fromSource ? './parse-worker.ts' : './parse-worker.js', import.meta.url).href,
-      execArgv: [...(fromSource ? ['--import', 'tsx'] : []), ...(this.#opts.execArgv ?? [])],
+      execArgv: [...(fromSource ? ['--import', import.meta.resolve('tsx')] : []), ...(this.#opts.execArgv ?? [])],
       minThreads: 1,
       maxThreads: threads,
       // Each parse waits on port round trips to this thread part of the time: overlap a few.
