@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # Mailbox connector image.
 #   docker build -t mailbox-connector .
-#   docker run -p 8080:8080 -e DATABASE_URL=… -e ENCRYPTION_KEYS=… -e PUBLIC_URL=https://… mailbox-connector
+#   docker run -p 8080:8080 -e DATABASE_URL=… -e ENCRYPTION_KEYS=… -e AUDIT_HMAC_KEYS=… -e PUBLIC_URL=https://… -v anchors:/app/data mailbox-connector
 # Migrations (prisma/migrations) are applied by the service itself at start.
 
 # ---------------------------------------------------------------- build: compile TypeScript

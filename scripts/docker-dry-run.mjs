@@ -11,7 +11,7 @@
 //
 // Then it prints the runtime image's node_modules size, creates a fresh Postgres database and, as
 // an unprivileged user, with the final stage's ENV plus what production requires (NODE_ENV from
-// the Dockerfile, DATABASE_URL, ENCRYPTION_KEYS, an https PUBLIC_URL, PORT): runs the CMD with
+// the Dockerfile, DATABASE_URL, ENCRYPTION_KEYS, AUDIT_HMAC_KEYS, an https PUBLIC_URL, PORT): runs the CMD with
 // `migrate` for `serve` (must exit 0); starts the CMD, waits for GET /healthz to answer 200, runs
 // the HEALTHCHECK command (must exit 0), stops it with SIGTERM (must exit 0); starts the CMD with
 // `worker`, waits for "workers started", stops it the same way; and drops the database.
@@ -323,6 +323,9 @@ async function startImage(image) {
     ...image.env,
     DATABASE_URL: url.toString(),
     ENCRYPTION_KEYS: `1:${randomBytes(32).toString('base64')}`,
+    AUDIT_HMAC_KEYS: `1:${randomBytes(32).toString('base64')}`,
+    // A mounted volume in a real deployment; here a place the unprivileged user can write.
+    AUDIT_ANCHOR_FILE: path.join(tmpdir(), `mbc-dry-run-anchors-${process.pid}.jsonl`),
     PUBLIC_URL: 'https://connector.example.test',
     PORT: String(port),
   };
