@@ -5,6 +5,7 @@ import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
 import { PrismaPGlite } from 'pglite-prisma-adapter';
 import { PrismaClient } from '../generated/prisma/client.js';
+import { checkOut } from './checked-out-client.js';
 import type { SqlExecutor, SqlSession, SqlTransaction } from './sql-executor.port.js';
 import { TransactionGuard, transactionGuardEnabled } from './transaction-guard.js';
 
@@ -88,76 +89,40 @@ function openPostgres(url: string, poolSize: number): Database {
     prisma,
     sql,
     async session() {
-      const client = await pool.connect();
-      // A checked-out client has no pool listener: without ours, the server ending the connection
-      // (restart, pg_terminate_backend, network) is an unhandled 'error' that kills the process.
-      // A session whose connection failed, or whose query failed, is discarded on release rather
-      // than returned to the pool (it may be dead, or still hold a session-level advisory lock).
-      let broken: Error | undefined;
-      const onError = (err: Error): void => {
-        broken ??= err;
-      };
-      client.on('error', onError);
-      let released = false;
-      const run = async (text: string, values?: unknown[]) => {
-        try {
-          return await client.query(text, values);
-        } catch (err) {
-          broken ??= err instanceof Error ? err : new Error(String(err));
-          throw err;
-        }
-      };
+      const c = await checkOut(pool);
       return {
         async query(text, values) {
-          const res = await run(text, values as unknown[] | undefined);
+          const res = await c.run(text, values as unknown[] | undefined);
           return { rows: res.rows };
         },
         async exec(script) {
-          await run(script);
+          await c.run(script);
         },
         async release() {
-          if (released) return;
-          released = true;
-          // The pool's own idle listener takes over from ours (pg-pool adds it in release()).
-          client.release(broken);
-          client.removeListener('error', onError);
+          c.release();
         },
       };
     },
     async transaction(fn) {
-      const client = await pool.connect();
       // As session(): a connection that failed (or whose transaction could not be closed) is
       // discarded on release, never handed out again mid-transaction.
-      let broken: Error | undefined;
-      const onError = (err: Error): void => {
-        broken ??= err;
-      };
-      client.on('error', onError);
-      const run = async (text: string, values?: unknown[]) => {
-        try {
-          return await client.query(text, values);
-        } catch (err) {
-          broken ??= err instanceof Error ? err : new Error(String(err));
-          throw err;
-        }
-      };
+      const c = await checkOut(pool);
       let open = false;
       try {
-        await run('BEGIN');
+        await c.run('BEGIN');
         open = true;
         const result = await fn({
           async query(text, values) {
-            const res = await client.query(text, values as unknown[] | undefined);
+            const res = await c.client.query(text, values as unknown[] | undefined);
             return { rows: res.rows };
           },
         });
         open = false;
-        await run('COMMIT');
+        await c.run('COMMIT');
         return result;
       } finally {
-        if (open) await run('ROLLBACK').catch(() => undefined);
-        client.release(broken);
-        client.removeListener('error', onError);
+        if (open) await c.run('ROLLBACK').catch(() => undefined);
+        c.release();
       }
     },
     jobQueueConnection: { connectionString: url, ...CONNECTION_OPTIONS },

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
+import { checkOut } from './checked-out-client.js';
 import type { SqlExecutor, SqlSession } from './sql-executor.port.js';
 
 /** The key store's own migrations (hand-written SQL, Prisma's folder layout, the same migrator). */
@@ -89,33 +90,16 @@ function openPostgresKeystore(url: string): KeystoreDatabase {
     },
   };
   const session = async (): Promise<SqlSession> => {
-    const client = await pool.connect();
-    let broken: Error | undefined;
-    const onError = (err: Error): void => {
-      broken ??= err;
-    };
-    client.on('error', onError);
-    let released = false;
-    const run = async (text: string, values?: unknown[]) => {
-      try {
-        return await client.query(text, values);
-      } catch (err) {
-        broken ??= err instanceof Error ? err : new Error(String(err));
-        throw err;
-      }
-    };
+    const c = await checkOut(pool);
     return {
       async query(text, values) {
-        return { rows: (await run(text, values as unknown[] | undefined)).rows };
+        return { rows: (await c.run(text, values as unknown[] | undefined)).rows };
       },
       async exec(script) {
-        await run(script);
+        await c.run(script);
       },
       async release() {
-        if (released) return;
-        released = true;
-        client.release(broken);
-        client.removeListener('error', onError);
+        c.release();
       },
     };
   };
