@@ -1,7 +1,8 @@
 import { createHmac, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { canonicalJson, type ChainHead } from './hash-chain.js';
+import { canonicalJson } from '../crypto/canonical-json.js';
+import type { ChainHead } from './hash-chain.js';
 
 /**
  * Signed heads of the audit chain, appended to a file outside the database (AUDIT_ANCHOR_FILE).

@@ -1,4 +1,5 @@
 import { createHash, createHmac, timingSafeEqual, type KeyObject } from 'node:crypto';
+import { canonicalJson } from '../crypto/canonical-json.js';
 
 /**
  * Pure helpers for a tamper-evident, append-only log: each entry stores the hash of the entry
@@ -66,16 +67,6 @@ export type ChainBreakReason =
 export type ChainVerification =
   | { readonly ok: true; readonly count: number; readonly head: ChainHead | null }
   | { readonly ok: false; readonly brokenAt: number; readonly reason: ChainBreakReason };
-
-/**
- * Deterministic JSON: object keys sorted by UTF-16 code units, no whitespace — the same output
- * as RFC 8785 (JCS) for the values we log. Dates become ISO strings (as `JSON.stringify` does via
- * `toJSON`), bigints their decimal digits. Non-finite numbers, functions and symbols are
- * rejected: they have no faithful JSON form and would hash differently once stored.
- */
-export function canonicalJson(value: unknown): string {
-  return encode(value, new Set());
-}
 
 /**
  * SHA-256 (hex) over `prevHash` followed by the canonical JSON of the entry; HMAC-SHA-256 under
@@ -192,41 +183,4 @@ function stripNullishMembers(value: unknown): unknown {
     return out;
   }
   return value;
-}
-
-function encode(value: unknown, stack: Set<object>): string {
-  if (value === null) return 'null';
-  switch (typeof value) {
-    case 'string':
-      return JSON.stringify(value);
-    case 'boolean':
-      return value ? 'true' : 'false';
-    case 'number':
-      if (!Number.isFinite(value)) throw new TypeError('canonicalJson: non-finite number');
-      return JSON.stringify(value); // -0 → "0", shortest round-trip form otherwise
-    case 'bigint':
-      return value.toString();
-    case 'object':
-      break;
-    default:
-      throw new TypeError(`canonicalJson: cannot encode a ${typeof value}`);
-  }
-  const obj = value as object;
-  if (stack.has(obj)) throw new TypeError('canonicalJson: circular structure');
-  const toJSON = (obj as { toJSON?: unknown }).toJSON;
-  if (typeof toJSON === 'function') return encode(toJSON.call(obj), stack);
-  stack.add(obj);
-  try {
-    if (Array.isArray(obj)) {
-      // As JSON.stringify: undefined array slots become null so positions are kept.
-      return `[${obj.map((v) => (v === undefined ? 'null' : encode(v, stack))).join(',')}]`;
-    }
-    const members = Object.keys(obj)
-      .filter((k) => (obj as Record<string, unknown>)[k] !== undefined)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${encode((obj as Record<string, unknown>)[k], stack)}`);
-    return `{${members.join(',')}}`;
-  } finally {
-    stack.delete(obj);
-  }
 }

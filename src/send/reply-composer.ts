@@ -97,8 +97,13 @@ export class MessageCompositionError extends Error {
 
 export const MAX_BODY_LENGTH = 10_000_000;
 export const MAX_ATTACHMENTS = 100;
-/** References kept at most; RFC 5537 §3.4.4-style trimming keeps the first and the latest ones. */
-export const MAX_REFERENCES = 20;
+/**
+ * Ids an outgoing References header carries at most; RFC 5537 §3.4.4-style trimming keeps the
+ * first and the latest ones. Not the number stored per received message (MAX_REFERENCES in
+ * ingest/message-id.ts, 200): a reply needs only the root and the nearest ancestors, and long
+ * References headers are what some receiving servers truncate or refuse.
+ */
+export const REPLY_REFERENCES_KEPT = 20;
 
 // eslint-disable-next-line no-control-regex -- matching control characters is the point
 const CONTROL = /[\x00-\x1f\x7f\u2028\u2029]/;
@@ -226,7 +231,7 @@ export function replySubject(original: string | null | undefined): string {
 }
 
 /** Original References + its Message-ID, deduplicated, trimmed to keep the first and the latest. */
-export function buildReferences(references: readonly string[], messageId: string | null, max = MAX_REFERENCES): string[] {
+export function buildReferences(references: readonly string[], messageId: string | null, max = REPLY_REFERENCES_KEPT): string[] {
   const ids: string[] = [];
   const seen = new Set<string>();
   const candidates = [...references.flatMap((r) => r.split(/\s+/)), ...(messageId ? [messageId] : [])];

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { canonicalJson, requestHash } from './request-hash.js';
+import { canonicalJson } from '../crypto/canonical-json.js';
+import { requestHash } from './request-hash.js';
 
 describe('requestHash', () => {
   it('ignores key order and formatting but not values, targets or operations', () => {
@@ -15,5 +16,10 @@ describe('requestHash', () => {
 
   it('serialises nested values canonically and drops undefined members', () => {
     expect(canonicalJson({ b: 1, a: { d: [1, 'x', null], c: true }, z: undefined })).toBe('{"a":{"c":true,"d":[1,"x",null]},"b":1}');
+  });
+
+  it('gives the same fingerprint as releases before the shared canonicalJson (stored Idempotency-Key hashes stay valid)', () => {
+    const body = { text: 'Hello', cc: ['a@example.com'], attachments: [{ filename: 'x.txt', contentType: 'text/plain', contentBase64: 'eA==' }] };
+    expect(requestHash('reply', 'msg_1', body)).toBe('85fe1d7f299c46b343281e712cc704dd57c302c4086967128f6ba51f0df425ee');
   });
 });
