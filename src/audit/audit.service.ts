@@ -1,6 +1,6 @@
 import { newId } from '../storage/ids.js';
 import type { AuditRepository, StoredAuditEntry } from '../storage/audit.repository.js';
-import type { Prisma } from '../storage/database.js';
+import type { DbTransaction } from '../storage/database.js';
 import { anchorsFor, type AnchorKeys, type AuditAnchorFile } from './audit-anchor.js';
 import { sealEntry, verifyChain, type ChainBreakReason, type ChainEntry, type ChainHead } from './hash-chain.js';
 
@@ -91,7 +91,7 @@ export class AuditService {
     return { seq: last.seq, hash: last.hash };
   }
 
-  async record(input: AuditInput, tx?: Prisma.TransactionClient): Promise<StoredAuditEntry> {
+  async record(input: AuditInput, tx?: DbTransaction): Promise<StoredAuditEntry> {
     const createdAt = this.clock().toISOString();
     return this.repo.append(
       (head) =>

@@ -1,15 +1,20 @@
 import { notifyEventsCommitted, OutboxService } from '../events/outbox.service.js';
 import { registerConnectRoutes } from '../http/routes/connect.route.js';
 import { registerOAuthCallbackRoutes } from '../http/routes/oauth-callback.route.js';
-import { ConnectSessionRepository } from '../oauth/connect-session.repository.js';
 import { ConnectService } from '../oauth/connect.service.js';
-import { GoogleOAuthClient } from '../oauth/google-oauth.client.js';
-import { MailProviderFactory } from '../oauth/mail-provider.factory.js';
 import type { MailboxEventSink } from '../oauth/mailbox-event.port.js';
-import { MailboxGrantRepository } from '../oauth/mailbox-grant.repository.js';
-import { MicrosoftOAuthClient } from '../oauth/microsoft-oauth.client.js';
 import { SandboxStateService, type ProviderReach } from '../oauth/sandbox-state.service.js';
+import { requestedScopes } from '../oauth/scope-policy.js';
 import { TokenVault } from '../oauth/token-vault.service.js';
+import { GOOGLE_ENDPOINTS } from '../providers/google/google-endpoints.js';
+import { GoogleOAuthClient } from '../providers/google/google-oauth.client.js';
+import { MailProviderFactory } from '../providers/mail-provider.factory.js';
+import type { ProviderName } from '../providers/mail-provider.port.js';
+import { MicrosoftOAuthClient } from '../providers/microsoft/microsoft-oauth.client.js';
+import type { ProviderModule } from '../providers/ports.js';
+import { buildProviderModules } from '../providers/provider-modules.js';
+import { ConnectSessionRepository } from '../storage/connect-session.repository.js';
+import { MailboxGrantRepository } from '../storage/mailbox-grant.repository.js';
 import { OutboxRepository } from '../storage/outbox.repository.js';
 import type { Core } from './core.js';
 import type { ServiceModule } from './module.js';
@@ -24,6 +29,8 @@ export interface MailAccess {
   settings: ProviderSettings;
   vault: TokenVault;
   providers: MailProviderFactory;
+  /** One ProviderModule per provider (limits, teardown), bound to this run's endpoints. */
+  modules: Record<ProviderName, ProviderModule>;
   google: GoogleOAuthClient | undefined;
   microsoft: MicrosoftOAuthClient | undefined;
   connect: ConnectService;
@@ -54,12 +61,12 @@ async function buildMailAccess(core: Core): Promise<MailAccess> {
   };
   const clock = core.clock;
   const google = settings.google
-    ? new GoogleOAuthClient({ clientId: settings.google.clientId, clientSecret: settings.google.clientSecret, redirectUri: settings.google.redirectUri, endpoints: settings.google.endpoints }, clock)
+    ? new GoogleOAuthClient({ clientId: settings.google.clientId, clientSecret: settings.google.clientSecret, redirectUri: settings.google.redirectUri, endpoints: settings.google.endpoints, scopes: requestedScopes('google') }, clock)
     : undefined;
   const msalLog = core.logger.child({ component: 'msal' });
   const microsoft = settings.microsoft
     ? new MicrosoftOAuthClient(
-        { clientId: settings.microsoft.clientId, clientSecret: settings.microsoft.clientSecret, redirectUri: settings.microsoft.redirectUri, endpoints: settings.microsoft.endpoints },
+        { clientId: settings.microsoft.clientId, clientSecret: settings.microsoft.clientSecret, redirectUri: settings.microsoft.redirectUri, endpoints: settings.microsoft.endpoints, scopes: requestedScopes('microsoft') },
         (level, message) => msalLog[level](message),
       )
     : undefined;
@@ -78,6 +85,10 @@ async function buildMailAccess(core: Core): Promise<MailAccess> {
     google: settings.google?.endpoints,
     microsoft: settings.microsoft?.endpoints,
     gmailUnitsPerMinute: core.config.sync.gmailQuotaUnitsPerMinute,
+  });
+  const modules = buildProviderModules({
+    google: { endpoints: settings.google?.endpoints ?? GOOGLE_ENDPOINTS, grant: google },
+    microsoft: { endpoints: settings.microsoft?.endpoints, accessToken: (mailbox) => vault.accessToken(mailbox.id) },
   });
   const connect = new ConnectService({
     sessions: new ConnectSessionRepository(core.prisma),
@@ -107,7 +118,7 @@ async function buildMailAccess(core: Core): Promise<MailAccess> {
     logger: core.logger,
     reach: { google: reach(settings.google !== undefined, settings.sandbox.google !== undefined), microsoft: reach(settings.microsoft !== undefined, settings.sandbox.microsoft !== undefined) },
   });
-  return { settings, vault, providers, google, microsoft, connect, sandboxState };
+  return { settings, vault, providers, modules, google, microsoft, connect, sandboxState };
 }
 
 /** Hosted connect pages, OAuth callbacks and the connect-session API. */

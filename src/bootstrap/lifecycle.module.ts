@@ -7,18 +7,17 @@ import { registerLifecycleRoutes } from '../http/routes/lifecycle.route.js';
 import { registerRiscRoutes } from '../http/routes/risc.route.js';
 import { BreakGlassRefusedError, BreakGlassService, MAX_SESSION_MINUTES } from '../lifecycle/break-glass.service.js';
 import { DataSubjectService, ExportTooLargeError } from '../lifecycle/data-subject.service.js';
-import { GoogleTeardownAdapter } from '../lifecycle/google-teardown.adapter.js';
 import { LifecycleEventWriter } from '../lifecycle/lifecycle-event.writer.js';
 import { MailboxCredentialReader } from '../lifecycle/mailbox-credential.reader.js';
-import { MicrosoftTeardownAdapter, type MicrosoftAccessTokenSource } from '../lifecycle/microsoft-teardown.adapter.js';
-import type { ProviderTeardown, TeardownProvider } from '../lifecycle/provider-teardown.port.js';
 import { purgeReceiptView } from '../lifecycle/purge-receipt.view.js';
 import { MailboxNotFoundError, PurgeService, type PurgeServiceOptions } from '../lifecycle/purge.service.js';
 import { RetentionService } from '../lifecycle/retention.service.js';
 import { RiscReceiverService } from '../lifecycle/risc-receiver.service.js';
-import { SetVerificationError, SetVerifier } from '../lifecycle/set-verifier.js';
 import { defineOps } from '../ops/ops-command.js';
 import { GOOGLE_ENDPOINTS } from '../providers/google/google-endpoints.js';
+import { SetVerificationError, SetVerifier } from '../providers/google/set-verifier.js';
+import type { ProviderName } from '../providers/mail-provider.port.js';
+import type { TeardownPort } from '../providers/ports.js';
 import { BreakGlassRepository } from '../storage/break-glass.repository.js';
 import { DataSubjectRepository } from '../storage/data-subject.repository.js';
 import { PurgeRepository } from '../storage/purge.repository.js';
@@ -33,9 +32,7 @@ import type { ServiceModule } from './module.js';
 
 export interface LifecycleModuleOptions {
   /** Replaces the real provider adapters (tests that stage a provider outage without a sandbox). */
-  teardown?: Partial<Record<TeardownProvider, ProviderTeardown>>;
-  /** Microsoft access tokens for the subscription DELETE; default: the token vault (connect room). */
-  microsoftAccessToken?: MicrosoftAccessTokenSource;
+  teardown?: Partial<Record<ProviderName, TeardownPort>>;
   purge?: PurgeServiceOptions;
 }
 
@@ -55,14 +52,9 @@ export async function lifecycleModule(core: Core, opts: LifecycleModuleOptions =
   const access = await mailAccess(core);
   const google = access.settings.google;
   const googleEndpoints = google?.endpoints ?? GOOGLE_ENDPOINTS;
-  const teardown: Record<TeardownProvider, ProviderTeardown> = {
-    google: opts.teardown?.google ?? new GoogleTeardownAdapter({ endpoints: googleEndpoints, clientId: google?.clientId, clientSecret: google?.clientSecret }),
-    microsoft:
-      opts.teardown?.microsoft ??
-      new MicrosoftTeardownAdapter({
-        endpoints: access.settings.microsoft?.endpoints,
-        accessToken: opts.microsoftAccessToken ?? ((mailbox) => access.vault.accessToken(mailbox.id)),
-      }),
+  const teardown: Record<ProviderName, TeardownPort> = {
+    google: opts.teardown?.google ?? access.modules.google.teardown,
+    microsoft: opts.teardown?.microsoft ?? access.modules.microsoft.teardown,
   };
   const purgesTotal = core.metrics.counter('mbc_purges_total', 'Completed mailbox purges by trigger and revoke outcome', ['trigger', 'revoke'] as const);
   const revokeRetries = core.metrics.counter('mbc_purge_revoke_retries_total', 'Background revoke retries by outcome', ['outcome'] as const);

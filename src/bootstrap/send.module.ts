@@ -3,6 +3,7 @@ import { notifyEventsCommitted, OutboxService } from '../events/outbox.service.j
 import { registerOutboundRoutes } from '../http/routes/outbound.route.js';
 import { registerSendRoutes } from '../http/routes/send.route.js';
 import { defineOps } from '../ops/ops-command.js';
+import { PROVIDER_LIMITS } from '../providers/provider-modules.js';
 import type { Scanner } from '../scan/scanner.port.js';
 import type { MailProviderSource } from '../send/mail-provider-source.port.js';
 import { OutboundSender, type OutboundSenderHooks, type OutboundSenderOptions } from '../send/outbound-sender.service.js';
@@ -61,6 +62,7 @@ export async function sendModule(core: Core, opts: SendModuleOptions = {}): Prom
     logger: core.logger,
     clock: core.clock,
     ...(opts.composer ? { composer: opts.composer } : {}),
+    limits: PROVIDER_LIMITS,
   });
   const sender = new OutboundSender(
     {

@@ -9,6 +9,7 @@ import { IngestService } from '../ingest/ingest.service.js';
 import { MimeParsePool } from '../ingest/parse-pool.js';
 import { defineOps } from '../ops/ops-command.js';
 import { GOOGLE_ENDPOINTS } from '../providers/google/google-endpoints.js';
+import { GooglePushVerifier } from '../providers/google/pubsub-push.verifier.js';
 import type { ScanPolicy } from '../scan/scan-policy.js';
 import { BlobStore } from '../storage/blob.store.js';
 import { MessageWriteRepository } from '../storage/message-write.repository.js';
@@ -105,11 +106,11 @@ export async function syncModule(core: Core, opts: SyncModuleOptions = {}): Prom
     clock: core.clock,
     logger: core.logger,
     metrics: core.metrics,
-    google: {
+    google: new GooglePushVerifier({
       audience: google?.pubsub.audience ?? `${core.config.http.publicUrl}/push/google`,
       serviceAccount: google?.pubsub.serviceAccount,
       endpoints: google?.endpoints ?? GOOGLE_ENDPOINTS,
-    },
+    }),
   });
 
   const requestSync = async (mailboxId: string, reason: 'manual' | 'resync'): Promise<{ queued: boolean; status: string }> => {

@@ -1,7 +1,7 @@
 import type { DataKeyService } from '../crypto/data-key.service.js';
 import type { JobQueue } from '../jobs/job-queue.js';
 import type { Logger } from '../observability/logger.js';
-import type { Prisma } from '../storage/database.js';
+import type { DbTransaction } from '../storage/database.js';
 import type { SqlTransaction } from '../storage/sql-executor.port.js';
 import { newId } from '../storage/ids.js';
 import type { OutboxRepository } from '../storage/outbox.repository.js';
@@ -53,7 +53,7 @@ export class OutboxService {
     },
   ) {}
 
-  async appendEvent(tx: Prisma.TransactionClient, input: AppendEventInput): Promise<AppendedEvent> {
+  async appendEvent(tx: DbTransaction, input: AppendEventInput): Promise<AppendedEvent> {
     const type = eventTypeSchema.parse(input.type);
     const refs = eventRefsSchema.parse(input.refs ?? {});
     for (const key of REQUIRED_REFS[type]) {

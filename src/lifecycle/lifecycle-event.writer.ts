@@ -1,9 +1,9 @@
 import type { OutboxService } from '../events/outbox.service.js';
 import type { JobQueue } from '../jobs/job-queue.js';
 import type { Logger } from '../observability/logger.js';
-import type { Prisma } from '../storage/database.js';
+import type { DbTransaction } from '../storage/database.js';
 
-type Tx = Prisma.TransactionClient;
+type Tx = DbTransaction;
 
 /** Event types this room emits. `mailbox.break_glass_opened` extends CONTRACT's list (docs/data-lifecycle.md). */
 export type LifecycleEventType = 'mailbox.disconnected' | 'mailbox.purged' | 'mailbox.reauth_required' | 'mailbox.break_glass_opened';

@@ -2,7 +2,9 @@ import { z } from 'zod';
 import { isCryptoError } from '../crypto/crypto-error.js';
 import type { DataKeyService } from '../crypto/data-key.service.js';
 import { MAILBOX_CREDENTIAL_AAD } from '../mailboxes/message-content.js';
-import type { CredentialReader, MailboxCredential, TeardownProvider } from './provider-teardown.port.js';
+import type { ProviderName } from '../providers/mail-provider.port.js';
+import type { MailboxCredential } from '../providers/ports.js';
+import type { CredentialReader } from './provider-teardown.port.js';
 
 // The token vault stores `{v:1, provider, refreshToken | msalCache}` (src/oauth/mailbox-credential.ts).
 // A purge must still revoke what it can if that shape grows, so unknown fields are tolerated and a
@@ -17,7 +19,7 @@ const googleCredentialJson = z.union([
 export class MailboxCredentialReader implements CredentialReader {
   constructor(private readonly dataKeys: DataKeyService) {}
 
-  async read(mailbox: { id: string; provider: TeardownProvider; credentialEnc: Uint8Array | null }): Promise<MailboxCredential | null> {
+  async read(mailbox: { id: string; provider: ProviderName; credentialEnc: Uint8Array | null }): Promise<MailboxCredential | null> {
     if (!mailbox.credentialEnc) return null;
     let plain: string;
     try {

@@ -5,7 +5,7 @@ import type { JobMap, JobName } from '../jobs/job-map.js';
 import type { Logger } from '../observability/logger.js';
 import type { PurgeReceiptRecord, PurgeRepository } from '../storage/purge.repository.js';
 import type { LifecycleEventWriter } from './lifecycle-event.writer.js';
-import type { ProviderTeardown, RevokeResult } from './provider-teardown.port.js';
+import type { RevokeResult, TeardownPort } from '../providers/ports.js';
 import { PurgeService } from './purge.service.js';
 
 const NOW = new Date('2026-11-29T06:00:00Z');
@@ -43,7 +43,7 @@ function harness(initial: PurgeReceiptRecord, results: RevokeResult[]) {
       row = { ...row, ...patch };
     },
   } as unknown as PurgeRepository;
-  const teardown: ProviderTeardown = {
+  const teardown: TeardownPort = {
     provider: 'google',
     stopWatch: () => Promise.reject(new Error('not expected')),
     revokeGrant: () => Promise.reject(new Error('not expected')),

@@ -5,7 +5,9 @@ import type { JobQueue } from '../jobs/job-queue.js';
 import type { Logger } from '../observability/logger.js';
 import type { PurgeMailboxRow, PurgeReceiptRecord, PurgeRepository, PurgeTrigger, RevokeStatus } from '../storage/purge.repository.js';
 import type { LifecycleEventWriter } from './lifecycle-event.writer.js';
-import type { CredentialReader, ProviderTeardown, RevokeResult, TeardownMailbox, TeardownProvider } from './provider-teardown.port.js';
+import type { ProviderName } from '../providers/mail-provider.port.js';
+import type { RevokeResult, TeardownMailbox, TeardownPort } from '../providers/ports.js';
+import type { CredentialReader } from './provider-teardown.port.js';
 import { Backoff } from '../retry/backoff.js';
 
 /**
@@ -44,7 +46,7 @@ export interface PurgeDeps {
   audit: AuditService;
   jobs: Pick<JobQueue, 'enqueue' | 'cancelByKey'>;
   events: LifecycleEventWriter;
-  teardown: Record<TeardownProvider, ProviderTeardown>;
+  teardown: Record<ProviderName, TeardownPort>;
   credentials: CredentialReader;
   logger: Logger;
   clock: () => Date;
@@ -169,7 +171,7 @@ export class PurgeService {
     const teardownMailbox: TeardownMailbox = {
       id: receipt.mailboxId,
       tenantId: receipt.tenantId,
-      provider: receipt.provider as TeardownProvider,
+      provider: receipt.provider as ProviderName,
       subscriptionId: mailbox?.subscriptionId ?? null,
     };
 
@@ -216,7 +218,7 @@ export class PurgeService {
     const receipt = await repo.findReceipt(purgeId);
     if (!receipt || receipt.revokeStatus !== 'failed' || !receipt.revokeTokenEnc) return { status: 'skipped', reason: 'nothing to retry' };
     const token = (await dataKeys.decryptFor({ type: 'tenant', id: receipt.tenantId }, receipt.revokeTokenEnc, REVOKE_TOKEN_AAD(receipt.id))).toString('utf8');
-    const result = await this.teardownFor(receipt.provider as TeardownProvider).retryRevoke(token);
+    const result = await this.teardownFor(receipt.provider as ProviderName).retryRevoke(token);
     const attempts = receipt.revokeAttempts + 1;
     this.deps.metrics?.revokeRetried({ outcome: result.status });
     if (result.status === 'failed') {
@@ -293,7 +295,7 @@ export class PurgeService {
     await this.opts.afterStep?.(step, receipt.id);
   }
 
-  private teardownFor(provider: TeardownProvider): ProviderTeardown {
+  private teardownFor(provider: ProviderName): TeardownPort {
     const t = this.deps.teardown[provider];
     if (!t) throw new Error(`no teardown for provider ${provider}`);
     return t;

@@ -4,7 +4,7 @@ import type { BlindIndex } from '../crypto/blind-index.js';
 import type { Logger } from '../observability/logger.js';
 import type { PurgeRepository } from '../storage/purge.repository.js';
 import type { LifecycleEventWriter, PendingEvent } from './lifecycle-event.writer.js';
-import type { SetClaims, SetVerifier } from './set-verifier.js';
+import type { SetClaims, SetVerifier } from '../providers/google/set-verifier.js';
 
 /** Event types that mean "this grant no longer works": the mailbox needs the customer again. */
 export const RISC_REAUTH_EVENTS: ReadonlySet<string> = new Set([

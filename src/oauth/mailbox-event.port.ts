@@ -1,4 +1,4 @@
-import type { Prisma } from '../storage/database.js';
+import type { DbTransaction } from '../storage/database.js';
 
 /** The two events this room emits (CONTRACT.md "Webhooks to the ticket service"). */
 export type GrantEventType = 'mailbox.connected' | 'mailbox.reauth_required';
@@ -9,6 +9,6 @@ export type GrantEventType = 'mailbox.connected' | 'mailbox.reauth_required';
  * `OutboxService` in the composition root.
  */
 export interface MailboxEventSink {
-  append(tx: Prisma.TransactionClient, input: { tenantId: string; mailboxId: string; type: GrantEventType; data?: Record<string, string | number | boolean | null> }): Promise<string>;
+  append(tx: DbTransaction, input: { tenantId: string; mailboxId: string; type: GrantEventType; data?: Record<string, string | number | boolean | null> }): Promise<string>;
   committed(eventIds: readonly string[]): Promise<void>;
 }

@@ -1,6 +1,6 @@
 import type { Logger } from '../observability/logger.js';
 import type { ProviderName } from '../providers/mail-provider.port.js';
-import type { MailboxGrantRepository } from './mailbox-grant.repository.js';
+import type { MailboxGrantRepository } from '../storage/mailbox-grant.repository.js';
 import type { TokenVault } from './token-vault.service.js';
 
 /**

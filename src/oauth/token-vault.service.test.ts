@@ -6,9 +6,9 @@ import { InMemoryDataKeyStore } from '../crypto/in-memory-data-key.store.js';
 import { parseKeyring } from '../crypto/keyring.js';
 import { ProviderError } from '../providers/provider-error.js';
 import type { Prisma } from '../storage/database.js';
-import type { GoogleOAuthClient } from './google-oauth.client.js';
+import type { GoogleOAuthClient } from '../providers/google/google-oauth.client.js';
 import type { MailboxEventSink } from './mailbox-event.port.js';
-import type { MailboxGrantRepository, StoredGrant } from './mailbox-grant.repository.js';
+import type { MailboxGrantRepository, StoredGrant } from '../storage/mailbox-grant.repository.js';
 import { TokenVault } from './token-vault.service.js';
 
 /** Strict in-memory stand-in for the grant columns of `mailboxes`. */

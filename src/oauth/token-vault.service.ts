@@ -5,12 +5,12 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { AccessTokenSource, ProviderName } from '../providers/mail-provider.port.js';
 import { isProviderError, ProviderError } from '../providers/provider-error.js';
-import type { GoogleOAuthClient } from './google-oauth.client.js';
+import type { GoogleOAuthClient } from '../providers/google/google-oauth.client.js';
 import { decodeCredential, encodeCredential, MAILBOX_ACCOUNT_ID_AAD, type MailboxCredential } from './mailbox-credential.js';
 import type { MailboxEventSink } from './mailbox-event.port.js';
-import type { MailboxGrantRepository, StoredGrant } from './mailbox-grant.repository.js';
-import type { MicrosoftOAuthClient } from './microsoft-oauth.client.js';
-import type { MsalCacheStore } from './msal-cache.plugin.js';
+import type { MailboxGrantRepository, StoredGrant } from '../storage/mailbox-grant.repository.js';
+import type { MicrosoftOAuthClient } from '../providers/microsoft/microsoft-oauth.client.js';
+import type { MsalCacheStore } from '../providers/microsoft/msal-cache.plugin.js';
 import { Backoff } from '../retry/backoff.js';
 
 /** The decrypted grant, for the purge engineer (the token to revoke at the provider). */

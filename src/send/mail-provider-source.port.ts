@@ -2,7 +2,7 @@ import type { MailProvider, ProviderName } from '../providers/mail-provider.port
 
 /**
  * How the sender gets a provider adapter bound to one mailbox's grant. The connect room's
- * `MailProviderFactory.forMailbox` (src/oauth/mail-provider.factory.ts) satisfies it; tests pass
+ * `MailProviderFactory.forMailbox` (src/providers/mail-provider.factory.ts) satisfies it; tests pass
  * adapters built straight from the sandboxes.
  */
 export type MailProviderSource = (mailbox: { id: string; provider: ProviderName }) => Promise<MailProvider>;

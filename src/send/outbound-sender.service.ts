@@ -8,7 +8,7 @@ import type { Metrics } from '../observability/metrics.js';
 import type { MailProvider, SendRequest, SendResult } from '../providers/mail-provider.port.js';
 import { isProviderError, type ProviderError } from '../providers/provider-error.js';
 import type { BlobStore } from '../storage/blob.store.js';
-import type { Prisma } from '../storage/database.js';
+import type { DbTransaction } from '../storage/database.js';
 import type { MailboxRepository } from '../storage/mailbox.repository.js';
 import type { ClaimedOutbound, OutboundRepository, OutboundRow } from '../storage/outbound.repository.js';
 import type { MailProviderSource } from './mail-provider-source.port.js';
@@ -47,7 +47,7 @@ export interface OutboundSenderDeps {
   blobs: Pick<BlobStore, 'readAll'>;
   dataKeys: Pick<DataKeyService, 'decryptFor' | 'getOrCreate'>;
   outbox: Pick<OutboxService, 'appendEvent'>;
-  transaction: <T>(fn: (tx: Prisma.TransactionClient) => Promise<T>) => Promise<T>;
+  transaction: <T>(fn: (tx: DbTransaction) => Promise<T>) => Promise<T>;
   /** Called with the ids of events committed by a finished send (dispatch them promptly). */
   eventsCommitted: (eventIds: string[]) => Promise<void>;
   providers: MailProviderSource;
@@ -182,21 +182,11 @@ export class OutboundSender {
       const request: SendRequest = {
         mime,
         internetMessageId: content.internetMessageId,
-        ...(provider.name === 'google' && content.provider.threadId ? { providerThreadId: content.provider.threadId } : {}),
-        ...(provider.name === 'microsoft' && content.provider.replyToProviderMessageId ? { replyToProviderMessageId: content.provider.replyToProviderMessageId } : {}),
+        // Each adapter uses the threading it understands (Gmail threadId, Graph createReply).
+        ...(content.provider.threadId ? { providerThreadId: content.provider.threadId } : {}),
+        ...(content.provider.replyToProviderMessageId ? { replyToProviderMessageId: content.provider.replyToProviderMessageId } : {}),
       };
-      let result: SendResult;
-      try {
-        result = await provider.send(request);
-      } catch (err) {
-        // Exchange item ids change when a message is moved to another folder, so createReply on
-        // the stored id can 404 although the conversation is alive. Nothing was created then;
-        // the MIME still carries In-Reply-To/References, so send it as a message of its own.
-        if (!isProviderError(err, 'not_found') || request.replyToProviderMessageId === undefined) throw err;
-        this.deps.logger.info({ outboundId: id, attempt }, 'original not addressable at the provider; sending the reply as MIME with threading headers');
-        const { replyToProviderMessageId: _unused, ...plain } = request;
-        result = await provider.send(plain);
-      }
+      const result: SendResult = await provider.send(request);
       await this.deps.hooks?.afterProviderAccepted?.(id);
       return await this.succeed(claimed, { providerMessageId: result.providerMessageId ?? null, providerThreadId: result.providerThreadId ?? null }, provider.name, false);
     } catch (err) {

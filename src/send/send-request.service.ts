@@ -6,6 +6,8 @@ import type { DataKeyService } from '../crypto/data-key.service.js';
 import type { JobQueue } from '../jobs/job-queue.js';
 import { decodeMessageContent, MAILBOX_ADDRESS_AAD, MESSAGE_CONTENT_AAD, type MessageAddress } from '../mailboxes/message-content.js';
 import type { Logger } from '../observability/logger.js';
+import type { ProviderName } from '../providers/mail-provider.port.js';
+import type { LimitsPort } from '../providers/ports.js';
 import type { Scanner } from '../scan/scanner.port.js';
 import type { BlobStore } from '../storage/blob.store.js';
 import { newId } from '../storage/ids.js';
@@ -55,6 +57,8 @@ export interface SendRequestDeps {
   logger: Pick<Logger, 'warn' | 'info'>;
   clock: () => Date;
   composer?: ComposerDeps;
+  /** What each provider accepts (providers/<name>/*-limits.ts). */
+  limits: Record<ProviderName, LimitsPort>;
 }
 
 interface DecodedAttachment {
@@ -117,7 +121,7 @@ export class SendRequestService {
 
     const body = op.body;
     const attachmentsIn = body.attachments ?? [];
-    checkRequestSize(mailbox.provider, {
+    checkRequestSize(this.deps.limits[mailbox.provider], {
       textBytes: Buffer.byteLength(body.text ?? ''),
       htmlBytes: Buffer.byteLength(body.html ?? ''),
       attachments: attachmentsIn.map((a) => ({ size: base64DecodedSize(a.contentBase64) })),
@@ -127,7 +131,7 @@ export class SendRequestService {
     const owner = { type: 'mailbox' as const, id: mailbox.id };
     const mailboxAddress = (await this.deps.dataKeys.decryptFor(owner, mailbox.addressEnc, MAILBOX_ADDRESS_AAD(mailbox.id))).toString('utf8');
     const composed = await this.compose(op, original, owner, mailboxAddress, attachments);
-    checkComposedSize(mailbox.provider, composed.mime.length);
+    checkComposedSize(this.deps.limits[mailbox.provider], composed.mime.length);
 
     // Scanned like incoming attachments; nothing unscanned or infected leaves through us.
     await this.scan(attachments);

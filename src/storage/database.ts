@@ -4,13 +4,19 @@ import { PGlite } from '@electric-sql/pglite';
 import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
 import { PrismaPGlite } from 'pglite-prisma-adapter';
-import { PrismaClient } from '../generated/prisma/client.js';
+import { PrismaClient, type Prisma } from '../generated/prisma/client.js';
 import { checkOut } from './checked-out-client.js';
 import type { SqlExecutor, SqlSession, SqlTransaction } from './sql-executor.port.js';
 import { TransactionGuard, transactionGuardEnabled } from './transaction-guard.js';
 
 export type { PrismaClient } from '../generated/prisma/client.js';
 export { Prisma } from '../generated/prisma/client.js';
+
+/**
+ * An open database transaction, as handed to repositories. Rooms outside storage pass it through
+ * by this name and never name Prisma (scripts/import-rules.mjs enforces it).
+ */
+export type DbTransaction = Prisma.TransactionClient;
 
 export type DatabaseKind = 'postgres' | 'embedded';
 

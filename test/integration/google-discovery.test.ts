@@ -6,10 +6,11 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GoogleOAuthClient } from '../../src/oauth/google-oauth.client.js';
+import { requestedScopes } from '../../src/oauth/scope-policy.js';
+import { GoogleOAuthClient } from '../../src/providers/google/google-oauth.client.js';
 import { discoverGoogleEndpoints, GoogleDiscoveryError } from '../../src/providers/google/google-endpoints.js';
 
-const CLIENT = { clientId: 'client-1.example', clientSecret: 'secret-1', redirectUri: 'https://connector.example/oauth/google/callback' };
+const CLIENT = { clientId: 'client-1.example', clientSecret: 'secret-1', redirectUri: 'https://connector.example/oauth/google/callback', scopes: requestedScopes('google') };
 let server: Server;
 let origin: string;
 let issuer: string;

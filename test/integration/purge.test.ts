@@ -11,7 +11,7 @@ import { OutboxService } from '../../src/events/outbox.service.js';
 import { EVENT_DATA_AAD as OUTBOX_DATA_AAD } from '../../src/events/outbox.service.js';
 import { LifecycleEventWriter } from '../../src/lifecycle/lifecycle-event.writer.js';
 import { MailboxCredentialReader } from '../../src/lifecycle/mailbox-credential.reader.js';
-import type { ProviderTeardown } from '../../src/lifecycle/provider-teardown.port.js';
+import type { TeardownPort } from '../../src/providers/ports.js';
 import { PurgeService } from '../../src/lifecycle/purge.service.js';
 import { ATTACHMENT_FILENAME_AAD, MAILBOX_ADDRESS_AAD, MESSAGE_CONTENT_AAD } from '../../src/mailboxes/message-content.js';
 import { GmailWatchAdapter } from '../../src/providers/google/gmail-watch.adapter.js';
@@ -114,7 +114,7 @@ async function leftovers(core: Core, needles: string[]): Promise<string[]> {
 
 /** A purge service wired like the module's, but whose jobs are never enqueued (the test runs them). */
 function manualPurges(core: Core, afterStep?: (step: string) => void): PurgeService {
-  const fakeGoogle: ProviderTeardown = {
+  const fakeGoogle: TeardownPort = {
     provider: 'google',
     stopWatch: async () => ({ status: 'stopped' }),
     revokeGrant: async () => ({ status: 'revoked' }),

@@ -4,7 +4,7 @@ import { simpleParser, type AddressObject, type Attachment } from 'mailparser';
 import MailComposer from 'nodemailer/lib/mail-composer/index.js';
 import { z } from 'zod';
 import type { AccessTokenSource, ChangePage, MailProvider, RawMessage, SendRequest, SendResult, SyncCursor, WindowPage } from '../mail-provider.port.js';
-import { ProviderError, unexpectedResponse } from '../provider-error.js';
+import { isProviderError, ProviderError, unexpectedResponse } from '../provider-error.js';
 import { ConcurrencyLimiter } from './concurrency-limiter.js';
 import { GraphLinkFolderUnknownError, GraphLinkRejectedError, GraphLinkValidator, validateUploadUrl } from './delta-link.validator.js';
 import { createGraphClient } from './graph-client.factory.js';
@@ -261,6 +261,19 @@ export class GraphAdapter implements MailProvider {
   }
 
   async send(req: SendRequest): Promise<SendResult> {
+    try {
+      return await this.sendOnce(req);
+    } catch (err) {
+      // Exchange item ids change when a message is moved to another folder, so createReply on
+      // the stored id can 404 although the conversation is alive. Nothing was created then; the
+      // MIME still carries In-Reply-To/References, so send it as a message of its own.
+      if (!isProviderError(err, 'not_found') || req.replyToProviderMessageId === undefined) throw err;
+      const { replyToProviderMessageId: _unused, ...plain } = req;
+      return this.sendOnce(plain);
+    }
+  }
+
+  private async sendOnce(req: SendRequest): Promise<SendResult> {
     if (req.mime.length === 0) throw invalid('MIME is empty', 'empty_mime');
     const fitsOneRequest = base64Length(req.mime.length) <= GRAPH_WRITE_LIMIT_BYTES - 1024;
     let conversationId: string | undefined;

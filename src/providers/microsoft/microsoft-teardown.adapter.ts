@@ -1,13 +1,12 @@
-import { GraphSubscriptionsAdapter } from '../providers/microsoft/graph-subscriptions.adapter.js';
-import type { MicrosoftEndpoints } from '../providers/microsoft/microsoft-endpoints.js';
-import { isProviderError } from '../providers/provider-error.js';
-import { withTimeout } from './google-teardown.adapter.js';
-import type { MailboxCredential, ProviderTeardown, RevokeResult, TeardownMailbox, WatchStopResult } from './provider-teardown.port.js';
+import type { MailboxCredential, RevokeResult, TeardownMailbox, TeardownPort, WatchStopResult } from '../ports.js';
+import { stopPush, withTimeout } from '../teardown-call.js';
+import { GraphSubscriptionsAdapter } from './graph-subscriptions.adapter.js';
+import type { MicrosoftEndpoints } from './microsoft-endpoints.js';
 
 /**
- * Access tokens for a Microsoft mailbox from its MSAL cache. The token vault (connect room)
- * implements it; until it is wired the subscription DELETE is skipped and recorded as failed,
- * and the subscription lapses at its expiry (at most 10,080 minutes, provider-facts §4.2).
+ * Access tokens for a Microsoft mailbox from its MSAL cache (the token vault implements it).
+ * Without one the subscription DELETE is skipped and recorded as failed, and the subscription
+ * lapses at its expiry (at most 10,080 minutes, provider-facts §4.2).
  */
 export type MicrosoftAccessTokenSource = (mailbox: TeardownMailbox, credential: MailboxCredential) => Promise<string>;
 
@@ -24,7 +23,7 @@ export interface MicrosoftTeardownOptions {
  * "revoke" here is: delete the subscription, then destroy the MSAL cache (the credential column
  * and the mailbox DEK go with the purge), and report `not_supported` on the receipt.
  */
-export class MicrosoftTeardownAdapter implements ProviderTeardown {
+export class MicrosoftTeardownAdapter implements TeardownPort {
   readonly provider = 'microsoft' as const;
   private readonly timeoutMs: number;
 
@@ -33,19 +32,16 @@ export class MicrosoftTeardownAdapter implements ProviderTeardown {
   }
 
   async stopWatch(mailbox: TeardownMailbox, credential: MailboxCredential | null): Promise<WatchStopResult> {
-    if (!mailbox.subscriptionId) return { status: 'not_needed' };
+    const subscriptionId = mailbox.subscriptionId;
+    if (!subscriptionId) return { status: 'not_needed' };
     if (!credential) return { status: 'failed', error: 'no credential to authenticate the DELETE' };
     const { endpoints, accessToken } = this.opts;
     if (!endpoints || !accessToken) return { status: 'failed', error: 'microsoft token source not configured' };
-    try {
+    return stopPush(async () => {
       const token = await withTimeout(accessToken(mailbox, credential), this.timeoutMs);
       const subs = new GraphSubscriptionsAdapter({ endpoints, accessToken: async () => token, runner: { maxRetries: 1, maxRetryWaitMs: 2_000 } });
-      await withTimeout(subs.delete(mailbox.subscriptionId), this.timeoutMs);
-      return { status: 'stopped' };
-    } catch (err) {
-      if (isProviderError(err, 'auth_revoked')) return { status: 'not_needed' };
-      return { status: 'failed', error: isProviderError(err) ? err.kind : 'error' };
-    }
+      await withTimeout(subs.delete(subscriptionId), this.timeoutMs);
+    });
   }
 
   async revokeGrant(): Promise<RevokeResult> {

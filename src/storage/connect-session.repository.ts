@@ -1,5 +1,5 @@
-import type { PrismaClient } from '../storage/database.js';
-import { newId } from '../storage/ids.js';
+import type { PrismaClient } from './database.js';
+import { newId } from './ids.js';
 import type { ProviderName } from '../providers/mail-provider.port.js';
 
 export type ConnectSessionStatus = 'pending' | 'authorizing' | 'completed' | 'failed' | 'expired';

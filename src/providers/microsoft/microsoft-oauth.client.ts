@@ -1,11 +1,10 @@
 import { ConfidentialClientApplication, CryptoProvider, type AuthenticationResult } from '@azure/msal-node';
-import { GraphAdapter } from '../providers/microsoft/graph.adapter.js';
-import { mapGraphError } from '../providers/microsoft/graph-error.mapper.js';
-import type { MicrosoftEndpoints } from '../providers/microsoft/microsoft-endpoints.js';
-import { buildMsalConfiguration } from '../providers/microsoft/msal-config.js';
-import { ProviderError } from '../providers/provider-error.js';
+import { GraphAdapter } from './graph.adapter.js';
+import { mapGraphError } from './graph-error.mapper.js';
+import type { MicrosoftEndpoints } from './microsoft-endpoints.js';
+import { buildMsalConfiguration } from './msal-config.js';
+import { ProviderError } from '../provider-error.js';
 import { cacheHasRefreshToken, CapturingMsalCacheStore, MailboxMsalCachePlugin, type MsalCacheStore } from './msal-cache.plugin.js';
-import { MICROSOFT_SCOPES } from './scope-policy.js';
 
 export interface MicrosoftOAuthSettings {
   clientId: string;
@@ -13,6 +12,8 @@ export interface MicrosoftOAuthSettings {
   /** `<PUBLIC_URL>/oauth/microsoft/callback`, registered on the Entra app. */
   redirectUri: string;
   endpoints: MicrosoftEndpoints;
+  /** The scopes to ask for (the oauth room's scope policy decides them), offline_access included. */
+  scopes: readonly string[];
 }
 
 export interface MicrosoftGrant {
@@ -25,18 +26,21 @@ export interface MicrosoftGrant {
   serializedCache: string;
 }
 
-/** Resource scopes (MSAL handles openid/profile/offline_access itself but we still ask for offline_access explicitly). */
-const RESOURCE_SCOPES = MICROSOFT_SCOPES.map((s) => s.scope).filter((s) => s !== 'offline_access');
 
 /**
  * Entra ID through @azure/msal-node's ConfidentialClientApplication. Every call builds its
  * application around one mailbox's cache plugin, so a cache never holds two customers' tokens.
  */
 export class MicrosoftOAuthClient {
+  /** Resource scopes (MSAL handles openid/profile/offline_access itself but we still ask for offline_access explicitly). */
+  readonly #resourceScopes: string[];
+
   constructor(
     private readonly settings: MicrosoftOAuthSettings,
     private readonly log?: (level: 'error' | 'warn' | 'info' | 'debug', message: string) => void,
-  ) {}
+  ) {
+    this.#resourceScopes = settings.scopes.filter((s) => s !== 'offline_access');
+  }
 
   private app(store?: MsalCacheStore): ConfidentialClientApplication {
     return new ConfidentialClientApplication(
@@ -57,7 +61,7 @@ export class MicrosoftOAuthClient {
   async authorizeUrl(input: { state: string; codeChallenge: string; loginHint?: string }): Promise<string> {
     try {
       return await this.app().getAuthCodeUrl({
-        scopes: [...RESOURCE_SCOPES, 'offline_access'],
+        scopes: [...this.#resourceScopes, 'offline_access'],
         redirectUri: this.settings.redirectUri,
         state: input.state,
         codeChallenge: input.codeChallenge,
@@ -75,7 +79,7 @@ export class MicrosoftOAuthClient {
     const store = new CapturingMsalCacheStore();
     let result: AuthenticationResult;
     try {
-      result = await this.app(store).acquireTokenByCode({ code, codeVerifier, redirectUri: this.settings.redirectUri, scopes: [...RESOURCE_SCOPES, 'offline_access'] });
+      result = await this.app(store).acquireTokenByCode({ code, codeVerifier, redirectUri: this.settings.redirectUri, scopes: [...this.#resourceScopes, 'offline_access'] });
     } catch (err) {
       throw mapGraphError(err, 'token');
     }
@@ -111,7 +115,7 @@ export class MicrosoftOAuthClient {
     try {
       const account = await app.getTokenCache().getAccountByHomeId(homeAccountId);
       if (!account) throw new ProviderError('microsoft', 'auth_revoked', 'Microsoft account is no longer in the token cache', { reason: 'no_account' });
-      const result = await app.acquireTokenSilent({ account, scopes: RESOURCE_SCOPES, forceRefresh: opts.forceRefresh ?? false });
+      const result = await app.acquireTokenSilent({ account, scopes: this.#resourceScopes, forceRefresh: opts.forceRefresh ?? false });
       return { accessToken: result.accessToken, expiresAt: result.expiresOn ?? new Date(Date.now() + 3_600_000) };
     } catch (err) {
       throw mapGraphError(err, 'token');

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { GmailQuotaBudget } from '../providers/google/gmail-quota.js';
-import { GOOGLE_ENDPOINTS } from '../providers/google/google-endpoints.js';
-import { ConcurrencyLimiter } from '../providers/microsoft/concurrency-limiter.js';
+import { GmailQuotaBudget } from './google/gmail-quota.js';
+import { GOOGLE_ENDPOINTS } from './google/google-endpoints.js';
+import { ConcurrencyLimiter } from './microsoft/concurrency-limiter.js';
 import { MailProviderFactory } from './mail-provider.factory.js';
 
 afterEach(() => {

@@ -1,13 +1,13 @@
-import type { AccessTokenSource, ChangePage, MailProvider, ProviderName, RawMessage, SendRequest, SendResult, SyncCursor, WindowPage } from '../providers/mail-provider.port.js';
-import { isProviderError, ProviderError } from '../providers/provider-error.js';
-import { GmailQuotaBudget } from '../providers/google/gmail-quota.js';
-import { GmailWatchAdapter } from '../providers/google/gmail-watch.adapter.js';
-import { GmailAdapter } from '../providers/google/gmail.adapter.js';
-import type { GoogleEndpoints } from '../providers/google/google-endpoints.js';
-import { ConcurrencyLimiter } from '../providers/microsoft/concurrency-limiter.js';
-import { GraphSubscriptionsAdapter } from '../providers/microsoft/graph-subscriptions.adapter.js';
-import { GraphAdapter } from '../providers/microsoft/graph.adapter.js';
-import type { MicrosoftEndpoints } from '../providers/microsoft/microsoft-endpoints.js';
+import type { AccessTokenSource, ChangePage, MailProvider, ProviderName, RawMessage, SendRequest, SendResult, SyncCursor, WindowPage } from './mail-provider.port.js';
+import { isProviderError, ProviderError } from './provider-error.js';
+import { GmailQuotaBudget } from './google/gmail-quota.js';
+import { GmailWatchAdapter } from './google/gmail-watch.adapter.js';
+import { GmailAdapter } from './google/gmail.adapter.js';
+import type { GoogleEndpoints } from './google/google-endpoints.js';
+import { ConcurrencyLimiter } from './microsoft/concurrency-limiter.js';
+import { GraphSubscriptionsAdapter } from './microsoft/graph-subscriptions.adapter.js';
+import { GraphAdapter } from './microsoft/graph.adapter.js';
+import type { MicrosoftEndpoints } from './microsoft/microsoft-endpoints.js';
 
 /** The fields of a mailbox row the factory needs (a MailboxRecord satisfies it). */
 export interface MailboxRef {

@@ -1,12 +1,11 @@
 import { createPublicKey, type JsonWebKey } from 'node:crypto';
 import { CodeChallengeMethod, OAuth2Client } from 'google-auth-library';
 import { z } from 'zod';
-import { GmailAdapter } from '../providers/google/gmail.adapter.js';
-import { oauth2ClientEndpoints, type GoogleEndpoints } from '../providers/google/google-endpoints.js';
-import { mapGoogleError } from '../providers/google/google-error.mapper.js';
-import { revokeGoogleToken } from '../providers/google/google-token-revoke.adapter.js';
-import { ProviderError, unexpectedResponse } from '../providers/provider-error.js';
-import { requestedScopes } from './scope-policy.js';
+import { GmailAdapter } from './gmail.adapter.js';
+import { oauth2ClientEndpoints, type GoogleEndpoints } from './google-endpoints.js';
+import { mapGoogleError } from './google-error.mapper.js';
+import { revokeGoogleToken } from './google-token-revoke.adapter.js';
+import { ProviderError, unexpectedResponse } from '../provider-error.js';
 
 const jwksSchema = z.object({ keys: z.array(z.object({ kid: z.string().min(1), kty: z.string() }).loose()) });
 
@@ -16,6 +15,8 @@ export interface GoogleOAuthSettings {
   /** `<PUBLIC_URL>/oauth/google/callback`, registered on the Google OAuth client. */
   redirectUri: string;
   endpoints: GoogleEndpoints;
+  /** The scopes to ask for (the oauth room's scope policy decides them). */
+  scopes: readonly string[];
 }
 
 export interface GoogleGrant {
@@ -80,7 +81,7 @@ export class GoogleOAuthClient {
       access_type: 'offline',
       prompt: 'consent',
       include_granted_scopes: true,
-      scope: requestedScopes('google'),
+      scope: [...this.settings.scopes],
       state: input.state,
       code_challenge: input.codeChallenge,
       code_challenge_method: CodeChallengeMethod.S256,

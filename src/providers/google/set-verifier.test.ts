@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { createSigningKey, signJwt as signAnyJwt, type SigningKey } from '../sandbox/google/google-signing-key.js';
+import { createSigningKey, signJwt as signAnyJwt, type SigningKey } from '../../sandbox/google/google-signing-key.js';
 import { SetVerifier, type SetVerificationError, type SetVerifierOptions } from './set-verifier.js';
 
 const AUD = 'client.apps.googleusercontent.com';

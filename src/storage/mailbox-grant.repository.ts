@@ -1,5 +1,5 @@
-import type { Prisma, PrismaClient } from '../storage/database.js';
-import type { MailboxStatus, ProviderName } from '../storage/mailbox.repository.js';
+import type { Prisma, PrismaClient } from './database.js';
+import type { MailboxStatus, ProviderName } from './mailbox.repository.js';
 
 /** The credential columns of one mailbox, still encrypted. Only the token vault reads them. */
 export interface StoredGrant {

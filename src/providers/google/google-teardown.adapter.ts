@@ -1,0 +1,55 @@
+import type { MailboxCredential, RevokeResult, TeardownMailbox, TeardownPort, WatchStopResult } from '../ports.js';
+import { describeFailure, stopPush, withTimeout } from '../teardown-call.js';
+import { GmailWatchAdapter } from './gmail-watch.adapter.js';
+import type { GoogleEndpoints } from './google-endpoints.js';
+import type { GoogleOAuthClient } from './google-oauth.client.js';
+import { revokeGoogleToken } from './google-token-revoke.adapter.js';
+
+export interface GoogleTeardownOptions {
+  endpoints: GoogleEndpoints;
+  /** The grant client (refresh for users.stop); undefined when Google is not configured in this run. */
+  grant: Pick<GoogleOAuthClient, 'refresh'> | undefined;
+  /** Upper bound on each provider call: the local purge never waits on Google for long. */
+  timeoutMs?: number;
+}
+
+/**
+ * Google side of a disconnect: `users.stop` (with an access token refreshed from the stored
+ * refresh token through the same grant client the token vault uses, so every token error is a
+ * mapped ProviderError), then the revoke endpoint (provider-facts §2.2: revoking the refresh
+ * token invalidates the grant and its access tokens; 200 on success, 400 on error).
+ */
+export class GoogleTeardownAdapter implements TeardownPort {
+  readonly provider = 'google' as const;
+  private readonly timeoutMs: number;
+
+  constructor(private readonly opts: GoogleTeardownOptions) {
+    this.timeoutMs = opts.timeoutMs ?? 10_000;
+  }
+
+  async stopWatch(_mailbox: TeardownMailbox, credential: MailboxCredential | null): Promise<WatchStopResult> {
+    if (!credential) return { status: 'not_needed' };
+    const grant = this.opts.grant;
+    if (!grant) return { status: 'failed', error: 'google not configured' };
+    return stopPush(async () => {
+      const { accessToken } = await withTimeout(grant.refresh(credential.secret), this.timeoutMs);
+      const watch = new GmailWatchAdapter({ endpoints: this.opts.endpoints, accessToken: async () => accessToken });
+      await withTimeout(watch.stop(), this.timeoutMs);
+    });
+  }
+
+  async revokeGrant(_mailbox: TeardownMailbox, credential: MailboxCredential | null): Promise<RevokeResult> {
+    if (!credential) return { status: 'not_needed' };
+    return this.retryRevoke(credential.secret);
+  }
+
+  async retryRevoke(token: string): Promise<RevokeResult> {
+    try {
+      // 'already_invalid' (400 invalid_token) means the grant is gone: that is what we wanted.
+      await withTimeout(revokeGoogleToken(this.opts.endpoints, token), this.timeoutMs);
+      return { status: 'revoked' };
+    } catch (err) {
+      return { status: 'failed', error: describeFailure(err), retryToken: token };
+    }
+  }
+}

@@ -1,0 +1,86 @@
+import type { MailProvider, ProviderName } from './mail-provider.port.js';
+
+/**
+ * The ports every provider room (`google/`, `microsoft/`) implements, and the one
+ * `ProviderModule` per provider that bundles them. The rest of src/ receives a
+ * `Record<ProviderName, ProviderModule>` (built in the composition root) and calls these ports:
+ * it never names a provider SDK and never branches on the provider name for behaviour.
+ *
+ * - MailPort (mail-provider.port.ts): sync, fetch, send for one mailbox.
+ * - LimitsPort: what the provider refuses to send, checked before anything is queued.
+ * - TeardownPort: stop push and revoke the grant on disconnect.
+ * The grant (authorize, exchange, refresh, revoke) and push (watch/subscription, notification
+ * verification) clients live in each provider room too (google-oauth.client.ts,
+ * microsoft-oauth.client.ts, gmail-watch.adapter.ts, graph-subscriptions.adapter.ts,
+ * pubsub-push.verifier.ts, graph-notification.ts).
+ */
+export type MailPort = MailProvider;
+
+/** Body and attachment sizes of a send request, before it is composed. */
+export interface SendSizeInput {
+  textBytes: number;
+  htmlBytes: number;
+  attachments: ReadonlyArray<{ size: number }>;
+}
+
+/**
+ * Size limits of the provider's send API. Each method returns a public, content-free reason when
+ * the provider would refuse the message, and undefined when it fits.
+ */
+export interface LimitsPort {
+  /** Cheap estimate from sizes alone: runs before composing or scanning. */
+  requestTooLarge(input: SendSizeInput): string | undefined;
+  /** The exact check on the composed RFC 5322 bytes. */
+  composedTooLarge(mimeBytes: number): string | undefined;
+}
+
+export interface TeardownMailbox {
+  id: string;
+  tenantId: string;
+  provider: ProviderName;
+  /** Graph subscription id, when one was created. */
+  subscriptionId: string | null;
+}
+
+/**
+ * A decrypted mailbox credential, held in memory for the few calls of a teardown only.
+ * Google: the refresh token. Microsoft: the serialized MSAL cache.
+ */
+export interface MailboxCredential {
+  provider: ProviderName;
+  secret: string;
+}
+
+export type WatchStopResult =
+  | { status: 'stopped' }
+  /** Nothing to stop (no watch/subscription recorded, or the grant is already gone). */
+  | { status: 'not_needed' }
+  /** Best effort: recorded on the receipt; a Gmail watch lapses within 7 days, a Graph subscription within its expiry. */
+  | { status: 'failed'; error: string };
+
+export type RevokeResult =
+  | { status: 'revoked' }
+  /** Microsoft offers no per-app revoke for a delegated grant (docs/data-lifecycle.md). */
+  | { status: 'not_supported' }
+  /** No credential to revoke (never connected, or already cleared). */
+  | { status: 'not_needed' }
+  /** Retry later with `retryToken` (kept under the tenant DEK until it succeeds). */
+  | { status: 'failed'; error: string; retryToken: string | null };
+
+/** What a disconnect needs from the provider. Every method never throws. */
+export interface TeardownPort {
+  readonly provider: ProviderName;
+  /** Gmail `users.stop` / Graph subscription DELETE. */
+  stopWatch(mailbox: TeardownMailbox, credential: MailboxCredential | null): Promise<WatchStopResult>;
+  /** Revoke the grant at the provider (Google revoke endpoint). */
+  revokeGrant(mailbox: TeardownMailbox, credential: MailboxCredential | null): Promise<RevokeResult>;
+  /** Background retry of a revoke that failed, with the token kept for it. */
+  retryRevoke(token: string): Promise<RevokeResult>;
+}
+
+/** Everything about one provider that the rooms above it use. */
+export interface ProviderModule {
+  readonly name: ProviderName;
+  readonly limits: LimitsPort;
+  readonly teardown: TeardownPort;
+}

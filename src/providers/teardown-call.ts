@@ -1,0 +1,41 @@
+import { isProviderError } from './provider-error.js';
+import type { WatchStopResult } from './ports.js';
+
+class TimeoutError extends Error {
+  override readonly name = 'TimeoutError';
+}
+
+/** `p`, or a TimeoutError after `ms`: the local purge never waits on a provider for long. */
+export function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new TimeoutError(`timed out after ${ms} ms`)), ms);
+      timer.unref();
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+/** A short, secret-free description for the receipt (kind and status only; never a token). */
+export function describeFailure(err: unknown): string {
+  if (isProviderError(err)) return `${err.kind}${err.status ? ` (${err.status})` : ''}`;
+  if (err instanceof TimeoutError) return 'timeout';
+  const code = (err as { code?: unknown })?.code;
+  return typeof code === 'string' ? `network ${code}` : 'error';
+}
+
+/**
+ * Runs the provider calls that stop a watch/subscription. A grant that is already gone
+ * (`auth_revoked`) has nothing left we could stop: the provider drops the watch itself
+ * (Gmail within 7 days, Graph at the subscription's expiry). Never throws.
+ */
+export async function stopPush(stop: () => Promise<void>): Promise<WatchStopResult> {
+  try {
+    await stop();
+    return { status: 'stopped' };
+  } catch (err) {
+    if (isProviderError(err, 'auth_revoked')) return { status: 'not_needed' };
+    return { status: 'failed', error: describeFailure(err) };
+  }
+}
