@@ -5,7 +5,8 @@
 // Any WEBHOOK_* variable passes through to the workers (e.g. WEBHOOK_WORKER_CONCURRENCY=32).
 //
 // Per phase: `endpoints` tenants, each with one endpoint on the receiver, a mailbox and its
-// messages (one distinct encrypted message per event, 4 KB of text). The workers start and warm
+// messages (one distinct encrypted message per event, 4 KB of text, stored as ingest stores it:
+// with its derived safeHtml/replyText). The workers start and warm
 // up on a small batch; then all `events` message.received events are committed in ONE
 // transaction and the clock starts after that commit. Then, as an emitting room does,
 // notifyEventsCommitted runs (the webhooks module's hook: one NOTIFY that wakes the workers'
@@ -26,6 +27,8 @@ import { webhooksModule } from '../../src/bootstrap/webhooks.module.js';
 import { loadConfig } from '../../src/config/config.js';
 import { notifyEventsCommitted, OutboxService } from '../../src/events/outbox.service.js';
 import { encodeMessageContent, MAILBOX_ADDRESS_AAD, MESSAGE_CONTENT_AAD, type MessageContent } from '../../src/mailboxes/message-content.js';
+import { extractReply } from '../../src/messages/reply-extraction.js';
+import { sanitizeEmailHtml } from '../../src/messages/safe-html.js';
 import { newId } from '../../src/storage/ids.js';
 import { OutboxRepository } from '../../src/storage/outbox.repository.js';
 import { ENDPOINT_SECRET_AAD } from '../../src/webhooks/webhook-endpoint.service.js';
@@ -170,6 +173,10 @@ async function seed(phase: string, perEndpoint: number): Promise<Fixture> {
         autoReplyReason: null,
         bounceReason: null,
       };
+      // As ingest stores it (ingest/derived-content.ts): the display forms are computed once when
+      // the message is stored, so building a webhook body does not compute them again.
+      const reply = extractReply(content.text, content.subject);
+      Object.assign(content, { safeHtml: sanitizeEmailHtml(content.html), replyText: reply.replyText, signature: reply.signature, forwarded: reply.forwarded });
       rows.push({
         id,
         tenantId: tenant.id,

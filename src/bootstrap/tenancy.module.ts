@@ -5,6 +5,7 @@ import { registerSettingsRoutes } from '../http/routes/settings.route.js';
 import { MailboxQueryService } from '../mailboxes/mailbox-query.service.js';
 import { defineOps } from '../ops/ops-command.js';
 import { PurgeRepository } from '../storage/purge.repository.js';
+import { brandingPatchShape, normalizeBranding } from '../tenancy/tenant-branding.js';
 import type { Core } from './core.js';
 import type { ServiceModule } from './module.js';
 
@@ -12,10 +13,11 @@ import type { ServiceModule } from './module.js';
 export function tenancyModule(core: Core): ServiceModule {
   const mailboxQuery = new MailboxQueryService(core.mailboxes, core.dataKeys);
   const purgeReceipts = new PurgeRepository(core.prisma);
+  const brandingPolicy = { production: core.config.production };
   return {
     name: 'tenancy',
     routes(registry) {
-      registerSettingsRoutes(registry, { tenants: core.tenants, audit: core.audit });
+      registerSettingsRoutes(registry, { tenants: core.tenants, audit: core.audit, branding: { production: core.config.production } });
       registerMailboxReadRoutes(registry, {
         mailboxes: mailboxQuery,
         purges: {
@@ -61,9 +63,10 @@ export function tenancyModule(core: Core): ServiceModule {
           allowedReturnOrigins: z.array(z.url()).max(50).optional(),
           retentionDays: z.number().int().min(1).max(3650).nullable().optional(),
           blockRemoteImages: z.boolean().optional(),
+          ...brandingPatchShape(brandingPolicy),
         }),
         async run(input, ctx) {
-          const tenant = await core.tenantService.create(input);
+          const tenant = await core.tenantService.create({ ...input, ...normalizeBranding(input, brandingPolicy) });
           const issued = await core.apiKeys.issue({ tenantId: tenant.id, name: 'default' });
           await core.audit.record({
             tenantId: tenant.id,
@@ -74,7 +77,7 @@ export function tenancyModule(core: Core): ServiceModule {
             targetId: tenant.id,
             metadata: { apiKeyId: issued.record.id },
           });
-          return { tenantId: tenant.id, name: tenant.name, apiKeyId: issued.record.id, apiKey: issued.key };
+          return { tenantId: tenant.id, name: tenant.name, displayName: tenant.displayName, apiKeyId: issued.record.id, apiKey: issued.key };
         },
       }),
       defineOps({
@@ -83,23 +86,33 @@ export function tenancyModule(core: Core): ServiceModule {
         input: z.strictObject({}),
         async run() {
           const tenants = await core.tenants.list();
-          return tenants.map((t) => ({ tenantId: t.id, name: t.name, retentionDays: t.retentionDays, allowedReturnOrigins: t.allowedReturnOrigins, blockRemoteImages: t.blockRemoteImages, createdAt: t.createdAt.toISOString() }));
+          return tenants.map((t) => ({ tenantId: t.id, name: t.name, retentionDays: t.retentionDays, allowedReturnOrigins: t.allowedReturnOrigins, blockRemoteImages: t.blockRemoteImages, displayName: t.displayName, logoUrl: t.logoUrl, supportUrl: t.supportUrl, createdAt: t.createdAt.toISOString() }));
         },
       }),
       defineOps({
         name: 'tenants.update',
-        summary: 'change a tenant’s allowed return origins, retention or remote-image blocking',
+        summary: 'change a tenant’s allowed return origins, retention, remote-image blocking or hosted-page branding',
         input: z.strictObject({
           tenantId: z.string().min(1),
           allowedReturnOrigins: z.array(z.url()).max(50).optional(),
           retentionDays: z.number().int().min(1).max(3650).nullable().optional(),
           blockRemoteImages: z.boolean().optional(),
+          ...brandingPatchShape(brandingPolicy),
         }),
-        async run({ tenantId, ...patch }, ctx) {
+        async run({ tenantId, ...input }, ctx) {
+          const patch = { ...input, ...normalizeBranding(input, brandingPolicy) };
           const tenant = await core.tenants.update(tenantId, patch);
           if (!tenant) throw new ApiError(404, 'not_found', 'tenant not found');
           await core.audit.record({ tenantId, actorType: 'ops', actorId: ctx.actorId, action: 'tenant.updated', targetType: 'tenant', targetId: tenantId, metadata: { fields: Object.keys(patch) } });
-          return { tenantId: tenant.id, allowedReturnOrigins: tenant.allowedReturnOrigins, retentionDays: tenant.retentionDays, blockRemoteImages: tenant.blockRemoteImages };
+          return {
+            tenantId: tenant.id,
+            allowedReturnOrigins: tenant.allowedReturnOrigins,
+            retentionDays: tenant.retentionDays,
+            blockRemoteImages: tenant.blockRemoteImages,
+            displayName: tenant.displayName,
+            logoUrl: tenant.logoUrl,
+            supportUrl: tenant.supportUrl,
+          };
         },
       }),
       defineOps({

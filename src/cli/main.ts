@@ -1,5 +1,6 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { ConfigError, loadConfig, loadDotEnv, type Config } from '../config/config.js';
+import { checkDisplayName, checkLogoUrl, checkSupportUrl } from '../tenancy/tenant-branding.js';
 import { CliError, runOps } from './ops-client.js';
 
 /**
@@ -27,6 +28,34 @@ function yesNo(option: string, value: string): boolean {
   if (/^(yes|true|on)$/i.test(value)) return true;
   if (/^(no|false|off)$/i.test(value)) return false;
   throw new CliError(`${option} takes yes or no, not ${JSON.stringify(value.slice(0, 20))}`);
+}
+
+type BrandingOptions = { displayName?: string | false; logoUrl?: string | false; supportUrl?: string | false };
+
+/**
+ * `--display-name`, `--logo-url`, `--support-url` checked by the API's rules before anything
+ * starts (one line naming the option); `--no-…` (tenants update) removes the value.
+ */
+function brandingOptions(o: BrandingOptions): Record<string, string | null> {
+  const policy = { production: config().production };
+  const rules = [
+    ['displayName', '--display-name', checkDisplayName],
+    ['logoUrl', '--logo-url', checkLogoUrl],
+    ['supportUrl', '--support-url', checkSupportUrl],
+  ] as const;
+  const out: Record<string, string | null> = {};
+  for (const [field, flag, check] of rules) {
+    const value = o[field];
+    if (value === undefined) continue;
+    if (value === false) {
+      out[field] = null;
+      continue;
+    }
+    const r = check(value, policy);
+    if (!r.ok) throw new CliError(`${flag} ${r.reason}`);
+    out[field] = value;
+  }
+  return out;
 }
 
 function print(result: unknown): void {
@@ -132,13 +161,17 @@ tenants
   .option('--return-origin <origin...>', 'allowed returnUrl origins for connect sessions')
   .option('--retention-days <days>', 'delete messages older than this')
   .option('--block-remote-images <yes|no>', 'serve safeHtml with remote images turned off (tracking pixels)')
+  .option('--display-name <name>', 'name the customer sees on the hosted connect pages (1-80 characters)')
+  .option('--logo-url <url>', 'logo on the hosted connect pages (https)')
+  .option('--support-url <url>', '"Contact support" link on the hosted connect pages (https or mailto:)')
   .description('create a tenant; prints its id and first API key (shown once)')
-  .action(async (o: { name: string; returnOrigin?: string[]; retentionDays?: string; blockRemoteImages?: string }) => {
+  .action(async (o: { name: string; returnOrigin?: string[]; retentionDays?: string; blockRemoteImages?: string } & BrandingOptions) => {
     await ops('tenants.create', {
       name: o.name,
       ...(o.returnOrigin ? { allowedReturnOrigins: o.returnOrigin } : {}),
       ...(o.retentionDays ? { retentionDays: Number(o.retentionDays) } : {}),
       ...(o.blockRemoteImages !== undefined ? { blockRemoteImages: yesNo('--block-remote-images', o.blockRemoteImages) } : {}),
+      ...brandingOptions(o),
     });
   });
 tenants.command('list').description('list tenants').action(async () => ops('tenants.list', {}));
@@ -147,13 +180,20 @@ tenants
   .option('--return-origin <origin...>', 'allowed returnUrl origins (replaces the list)')
   .option('--retention-days <days>', 'retention in days ("none" to keep forever)')
   .option('--block-remote-images <yes|no>', 'serve safeHtml with remote images turned off (tracking pixels)')
+  .option('--display-name <name>', 'name the customer sees on the hosted connect pages (1-80 characters)')
+  .option('--no-display-name', 'remove it (the pages say "your helpdesk")')
+  .option('--logo-url <url>', 'logo on the hosted connect pages (https)')
+  .option('--no-logo-url', 'remove the logo')
+  .option('--support-url <url>', '"Contact support" link on the hosted connect pages (https or mailto:)')
+  .option('--no-support-url', 'remove the support link')
   .description('change a tenant’s settings')
-  .action(async (tenantId: string, o: { returnOrigin?: string[]; retentionDays?: string; blockRemoteImages?: string }) => {
+  .action(async (tenantId: string, o: { returnOrigin?: string[]; retentionDays?: string; blockRemoteImages?: string } & BrandingOptions) => {
     await ops('tenants.update', {
       tenantId,
       ...(o.returnOrigin ? { allowedReturnOrigins: o.returnOrigin } : {}),
       ...(o.retentionDays ? { retentionDays: o.retentionDays === 'none' ? null : Number(o.retentionDays) } : {}),
       ...(o.blockRemoteImages !== undefined ? { blockRemoteImages: yesNo('--block-remote-images', o.blockRemoteImages) } : {}),
+      ...brandingOptions(o),
     });
   });
 

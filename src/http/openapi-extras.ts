@@ -121,8 +121,9 @@ export const COMPONENT_DOCS: Record<string, { description: string; example: unkn
   EmailAddress: { description: 'A mailbox address as written in the message (`name` may be null; `address` null when unparseable).', example: addr('Ada Customer', 'ada@customer.example') },
   ParseError: { description: 'Set when the MIME could not be parsed completely: what is shown is what could be read. null otherwise.', example: { code: 'malformed', reason: 'a multipart boundary was never closed' } },
   TenantSettings: {
-    description: 'The tenant’s own display settings (`GET`/`PATCH /v1/settings`); applied when content is read or a webhook body is built, so they cover mail already stored.',
-    example: { object: 'settings', blockRemoteImages: true },
+    description:
+      'The tenant’s own settings (`GET`/`PATCH /v1/settings`): how content is presented (`blockRemoteImages`, applied when content is read or a webhook body is built, so it covers mail already stored) and the branding of the hosted connect pages (`displayName`, `logoUrl`, `supportUrl`).',
+    example: { object: 'settings', blockRemoteImages: true, displayName: 'Acme Support', logoUrl: 'https://cdn.acme.example/logo.svg', supportUrl: 'mailto:help@acme.example' },
   },
   Attachment: { description: 'An attachment’s metadata. The bytes are served by `GET /v1/attachments/{id}/content` once `scanStatus` is `clean`.', example: attachmentExample },
   Message: {

@@ -55,7 +55,7 @@ describe('MessageViewer', () => {
       {
         find: async (id) => {
           reads++;
-          return { id, name: 'T', allowedReturnOrigins: [], retentionDays: null, blockRemoteImages: blocked, createdAt: new Date(0) };
+          return { id, name: 'T', allowedReturnOrigins: [], retentionDays: null, blockRemoteImages: blocked, displayName: null, logoUrl: null, supportUrl: null, createdAt: new Date(0) };
         },
       },
       5_000,

@@ -8,13 +8,24 @@ export interface TenantRecord {
   retentionDays: number | null;
   /** Serve `safeHtml` with remote images turned off (tracking pixels). */
   blockRemoteImages: boolean;
+  /** Hosted-page branding (src/tenancy/tenant-branding.ts validates it); null = not set. */
+  displayName: string | null;
+  logoUrl: string | null;
+  supportUrl: string | null;
   createdAt: Date;
+}
+
+/** The hosted-page branding columns (null = not set). */
+export interface TenantBrandingColumns {
+  displayName: string | null;
+  logoUrl: string | null;
+  supportUrl: string | null;
 }
 
 export class TenantRepository {
   constructor(private readonly prisma: PrismaClient) {}
 
-  async create(input: { name: string; allowedReturnOrigins?: string[]; retentionDays?: number | null; blockRemoteImages?: boolean }): Promise<TenantRecord> {
+  async create(input: { name: string; allowedReturnOrigins?: string[]; retentionDays?: number | null; blockRemoteImages?: boolean } & Partial<TenantBrandingColumns>): Promise<TenantRecord> {
     return this.prisma.tenant.create({
       data: {
         id: newId('tenant'),
@@ -22,6 +33,9 @@ export class TenantRepository {
         allowedReturnOrigins: input.allowedReturnOrigins ?? [],
         retentionDays: input.retentionDays ?? null,
         blockRemoteImages: input.blockRemoteImages ?? false,
+        displayName: input.displayName ?? null,
+        logoUrl: input.logoUrl ?? null,
+        supportUrl: input.supportUrl ?? null,
       },
       select: SELECT,
     });
@@ -37,11 +51,11 @@ export class TenantRepository {
 
   async update(
     tenantId: string,
-    patch: { name?: string; allowedReturnOrigins?: string[]; retentionDays?: number | null; blockRemoteImages?: boolean },
+    patch: { name?: string; allowedReturnOrigins?: string[]; retentionDays?: number | null; blockRemoteImages?: boolean } & Partial<TenantBrandingColumns>,
   ): Promise<TenantRecord | null> {
     const res = await this.prisma.tenant.updateMany({ where: { id: tenantId }, data: patch });
     return res.count ? this.find(tenantId) : null;
   }
 }
 
-const SELECT = { id: true, name: true, allowedReturnOrigins: true, retentionDays: true, blockRemoteImages: true, createdAt: true } as const;
+const SELECT = { id: true, name: true, allowedReturnOrigins: true, retentionDays: true, blockRemoteImages: true, displayName: true, logoUrl: true, supportUrl: true, createdAt: true } as const;

@@ -155,36 +155,31 @@ function toClaimed(r: ClaimRow): Claimed {
 
 /** Timestamps come back as UTC instants (pg would read a zone-less timestamp as local time). */
 const utc = (col: string, as: string) => `(${col} AT TIME ZONE 'UTC') AS "${as}"`;
-const PG_CLAIM_RETURNING = `RETURNING d.id, d."tenantId", d."eventId", d."endpointId", d.status, d.attempts, ${utc('d."nextAttemptAt"', 'nextAttemptAt')},
-  ${utc('d."lastAttemptAt"', 'lastAttemptAt')}, d."lastStatus", ${utc('d."deliveredAt"', 'deliveredAt')}, ${utc('d."createdAt"', 'createdAt')}, ${utc('d."updatedAt"', 'updatedAt')},
-  e.url AS "e_url", e.description AS "e_description", e.events AS "e_events", e.enabled AS "e_enabled",
-  e."disabledReason" AS "e_disabledReason", e."secretEnc" AS "e_secretEnc", e."previousSecretEnc" AS "e_previousSecretEnc",
-  ${utc('e."previousSecretExpiresAt"', 'e_previousSecretExpiresAt')}, ${utc('e."createdAt"', 'e_createdAt')}, ${utc('e."updatedAt"', 'e_updatedAt')},
-  ev."mailboxId" AS "ev_mailboxId", ev.type AS "ev_type", ev.seq::text AS "ev_seq", ev.refs AS "ev_refs",
-  ev."dataEnc" AS "ev_dataEnc", ${utc('ev."createdAt"', 'ev_createdAt')}, ${utc('ev."dispatchedAt"', 'ev_dispatchedAt')}`;
-
 type PgClaimRow = Omit<ClaimRow, 'ev_seq'> & { ev_seq: string };
 
 function fromPgRow(r: PgClaimRow): Claimed {
   return toClaimed({ ...r, ev_seq: BigInt(r.ev_seq) });
 }
 
-/** Batch results: `$rows` is a JSON array (see finishAttempts), `$now` the update time. */
-const FINISH_SQL = (rowsParam: string, nowParam: string) => `
-  WITH i AS (
-    SELECT * FROM json_to_recordset(${rowsParam}::json)
-      AS t(id text, status text, attempts int, next timestamp, last int, delivered timestamp, aid text, code int, latency int, snippet text, error text, at timestamp)),
-  logged AS (
-    INSERT INTO delivery_attempts (id, "deliveryId", "attemptNo", "statusCode", "latencyMs", "responseSnippet", error, "createdAt")
-    SELECT i.aid, i.id, COALESCE((SELECT max(a."attemptNo") FROM delivery_attempts a WHERE a."deliveryId" = i.id), 0) + 1,
-           i.code, i.latency, i.snippet, i.error, i.at
-      FROM i WHERE i.aid IS NOT NULL)
-  UPDATE webhook_deliveries d
-     SET status = i.status, attempts = i.attempts, "nextAttemptAt" = i.next, "lastStatus" = i.last,
-         "deliveredAt" = COALESCE(i.delivered, d."deliveredAt"), "updatedAt" = ${nowParam}::timestamp
-    FROM i
-   WHERE d.id = i.id AND d.status = 'delivering'
-  RETURNING d.id`;
+/** One pump cycle in one statement: migration 20261206030000_webhook_finish_and_claim. */
+const FINISH_AND_CLAIM_SQL = 'SELECT * FROM mbc_webhook_finish_and_claim($1::json, $2::timestamp, $3::timestamp, $4::int, $5::int, $6::int)';
+
+/** A row of mbc_webhook_finish_and_claim: `finished` (id only), `claimed`, or `locked_out` (count in `attempts`). */
+type CycleRow = Omit<PgClaimRow, 'status'> & { kind: 'finished' | 'claimed' | 'locked_out'; status: string };
+
+export interface FinishItem {
+  deliveryId: string;
+  patch: { status: DeliveryStatus; attempts: number; nextAttemptAt: Date | null; lastStatus: number | null; deliveredAt?: Date };
+  attempt?: Omit<DeliveryAttemptRecord, 'id' | 'createdAt' | 'attemptNo' | 'deliveryId'> & { createdAt: Date };
+}
+
+export interface CycleResult {
+  /** Deliveries whose result was stored (still `delivering` until then; a replay meanwhile wins). */
+  updated: Set<string>;
+  claimed: Claimed[];
+  /** Endpoints skipped because another worker was claiming them right then. */
+  lockedOut: number;
+}
 
 /** Webhook endpoints, their deliveries (one per event × endpoint) and the attempt log. */
 export class WebhookRepository {
@@ -396,103 +391,54 @@ export class WebhookRepository {
               OR (d.status = 'delivering' AND d."lastAttemptAt" < ${floorTs}::timestamp))
        LIMIT 1`;
     if (due.length === 0) return { claimed: [], lockedOut: 0 };
-    if (this.pg) return this.claimDuePg(this.pg, nowTs, floorTs, opts);
-    return this.prisma.$transaction(async (tx) => {
-      const candidates = await tx.$queryRaw<Array<{ id: string; locked: boolean }>>`
-        SELECT c.id, pg_try_advisory_xact_lock(${ENDPOINT_CLAIM_LOCK_KEY}::int4, hashtext(c.id)) AS locked
-          FROM (SELECT e.id FROM webhook_endpoints e
-                 WHERE e.enabled AND e."deletedAt" IS NULL
-                   AND EXISTS (SELECT 1 FROM webhook_deliveries d
-                                WHERE d."endpointId" = e.id
-                                  AND ((d.status IN ('pending', 'failed') AND (d."nextAttemptAt" IS NULL OR d."nextAttemptAt" <= ${nowTs}::timestamp))
-                                       OR (d.status = 'delivering' AND d."lastAttemptAt" < ${floorTs}::timestamp)))
-                   AND (SELECT count(*) FROM webhook_deliveries l
-                         WHERE l."endpointId" = e.id AND l.status = 'delivering' AND l."lastAttemptAt" >= ${floorTs}::timestamp) < ${opts.limit}
-                 ORDER BY random()
-                 LIMIT ${opts.take}::int) c
-         ORDER BY c.id`;
-      const locked = candidates.filter((c) => c.locked).map((c) => c.id);
-      const lockedOut = candidates.length - locked.length;
-      if (locked.length === 0) return { claimed: [], lockedOut };
-      const rows = await tx.$queryRaw<ClaimRow[]>`
-        WITH ep AS (SELECT value AS id FROM json_array_elements_text(${JSON.stringify(locked)}::json)),
-        cand AS (
-          SELECT x.id FROM ep CROSS JOIN LATERAL (
-            SELECT c.id FROM webhook_deliveries c
-             WHERE c."endpointId" = ep.id
-               AND ((c.status IN ('pending', 'failed') AND (c."nextAttemptAt" IS NULL OR c."nextAttemptAt" <= ${nowTs}::timestamp))
-                    OR (c.status = 'delivering' AND c."lastAttemptAt" < ${floorTs}::timestamp))
-             LIMIT GREATEST(0, ${opts.limit}::int - (
-               SELECT count(*)::int FROM webhook_deliveries l
-                WHERE l."endpointId" = ep.id AND l.status = 'delivering' AND l."lastAttemptAt" >= ${floorTs}::timestamp))) x
-          LIMIT ${opts.take}::int)
-        UPDATE webhook_deliveries d
-           SET status = 'delivering', "lastAttemptAt" = ${nowTs}::timestamp, "updatedAt" = ${nowTs}::timestamp
-          FROM cand, webhook_endpoints e, outbox_events ev
-         WHERE d.id = cand.id AND e.id = d."endpointId" AND ev.id = d."eventId" AND e.enabled AND e."deletedAt" IS NULL
-        ${CLAIM_RETURNING}`;
-      return { claimed: rows.map(toClaimed), lockedOut };
-    });
+    const { claimed, lockedOut } = await this.finishAndClaim([], now, opts);
+    return { claimed, lockedOut };
   }
 
-  /** claimDue on Postgres: the same two statements in one transaction on a pooled pg connection. */
-  private async claimDuePg(
-    pg: Pick<Database, 'session'>,
-    nowTs: string,
-    floorTs: string,
-    opts: { limit: number; take: number },
-  ): Promise<{ claimed: Claimed[]; lockedOut: number }> {
-    const session = await pg.session();
-    let open = false;
-    try {
-      await session.query('BEGIN');
-      open = true;
-      const candidates = await session.query<{ id: string; locked: boolean }>(
-        `SELECT c.id, pg_try_advisory_xact_lock($1::int4, hashtext(c.id)) AS locked
-           FROM (SELECT e.id FROM webhook_endpoints e
-                  WHERE e.enabled AND e."deletedAt" IS NULL
-                    AND EXISTS (SELECT 1 FROM webhook_deliveries d
-                                 WHERE d."endpointId" = e.id
-                                   AND ((d.status IN ('pending', 'failed') AND (d."nextAttemptAt" IS NULL OR d."nextAttemptAt" <= $2::timestamp))
-                                        OR (d.status = 'delivering' AND d."lastAttemptAt" < $3::timestamp)))
-                    AND (SELECT count(*) FROM webhook_deliveries l
-                          WHERE l."endpointId" = e.id AND l.status = 'delivering' AND l."lastAttemptAt" >= $3::timestamp) < $4
-                  ORDER BY random()
-                  LIMIT $5::int) c
-          ORDER BY c.id`,
-        [ENDPOINT_CLAIM_LOCK_KEY, nowTs, floorTs, opts.limit, opts.take],
-      );
-      const locked = candidates.rows.filter((c) => c.locked).map((c) => c.id);
-      const lockedOut = candidates.rows.length - locked.length;
-      let claimed: Claimed[] = [];
-      if (locked.length > 0) {
-        const rows = await session.query<PgClaimRow>(
-          `WITH cand AS (
-             SELECT x.id FROM unnest($1::text[]) AS ep(id) CROSS JOIN LATERAL (
-               SELECT c.id FROM webhook_deliveries c
-                WHERE c."endpointId" = ep.id
-                  AND ((c.status IN ('pending', 'failed') AND (c."nextAttemptAt" IS NULL OR c."nextAttemptAt" <= $2::timestamp))
-                       OR (c.status = 'delivering' AND c."lastAttemptAt" < $3::timestamp))
-                LIMIT GREATEST(0, $4::int - (
-                  SELECT count(*)::int FROM webhook_deliveries l
-                   WHERE l."endpointId" = ep.id AND l.status = 'delivering' AND l."lastAttemptAt" >= $3::timestamp))) x
-             LIMIT $5::int)
-           UPDATE webhook_deliveries d
-              SET status = 'delivering', "lastAttemptAt" = $2::timestamp, "updatedAt" = $2::timestamp
-             FROM cand, webhook_endpoints e, outbox_events ev
-            WHERE d.id = cand.id AND e.id = d."endpointId" AND ev.id = d."eventId" AND e.enabled AND e."deletedAt" IS NULL
-           ${PG_CLAIM_RETURNING}`,
-          [locked, nowTs, floorTs, opts.limit, opts.take],
-        );
-        claimed = rows.rows.map(fromPgRow);
-      }
-      await session.query('COMMIT');
-      open = false;
-      return { claimed, lockedOut };
-    } finally {
-      if (open) await session.query('ROLLBACK').catch(() => undefined);
-      await session.release();
+  /**
+   * One cycle of the delivery pump in one statement (one round trip, one transaction): stores the
+   * results of finished attempts (`items`: appends each attempt to the log when given and updates
+   * each delivery that is still `delivering`), then claims up to `claim.take` due deliveries as
+   * claimDue does — the slots the results just freed count already. `claim` undefined or
+   * `take` 0: results only. See the migration 20261206030000_webhook_finish_and_claim for the
+   * locking (per-endpoint advisory locks, a fresh snapshot after them).
+   */
+  async finishAndClaim(items: readonly FinishItem[], now: Date, claim?: { limit: number; leaseMs: number; take: number }): Promise<CycleResult> {
+    const take = claim?.take ?? 0;
+    if (items.length === 0 && take <= 0) return { updated: new Set(), claimed: [], lockedOut: 0 };
+    const ts = (d: Date | null | undefined) => (d ? d.toISOString() : null);
+    const rows =
+      items.length === 0
+        ? null
+        : JSON.stringify(
+            items.map((i) => ({
+              id: i.deliveryId,
+              status: i.patch.status,
+              attempts: i.patch.attempts,
+              next: ts(i.patch.nextAttemptAt),
+              last: i.patch.lastStatus,
+              delivered: ts(i.patch.deliveredAt),
+              aid: i.attempt ? newId('deliveryAttempt') : null,
+              code: i.attempt?.statusCode ?? null,
+              latency: i.attempt?.latencyMs ?? null,
+              snippet: i.attempt?.responseSnippet ?? null,
+              error: i.attempt?.error ?? null,
+              at: ts(i.attempt?.createdAt),
+            })),
+          );
+    const values = [rows, now.toISOString(), new Date(now.getTime() - (claim?.leaseMs ?? 0)).toISOString(), claim?.limit ?? 0, take, ENDPOINT_CLAIM_LOCK_KEY];
+    // Postgres: straight through the pg driver. The embedded database: Prisma's raw path (its one
+    // connection is shared with every other query of the process).
+    const result: CycleRow[] = this.pg
+      ? (await this.pg.sql.query<CycleRow>(FINISH_AND_CLAIM_SQL, values)).rows
+      : await this.prisma.$queryRawUnsafe<CycleRow[]>(FINISH_AND_CLAIM_SQL, ...values);
+    const out: CycleResult = { updated: new Set(), claimed: [], lockedOut: 0 };
+    for (const r of result) {
+      if (r.kind === 'finished') out.updated.add(r.id);
+      else if (r.kind === 'claimed') out.claimed.push(fromPgRow(r));
+      else out.lockedOut += r.attempts;
     }
+    return out;
   }
 
   /**
@@ -588,37 +534,8 @@ export class WebhookRepository {
    * attempt to the log (when given) and updates each delivery that is still `delivering` (a
    * replay meanwhile wins). Returns the ids of the deliveries that were updated.
    */
-  async finishAttempts(
-    items: ReadonlyArray<{
-      deliveryId: string;
-      patch: { status: DeliveryStatus; attempts: number; nextAttemptAt: Date | null; lastStatus: number | null; deliveredAt?: Date };
-      attempt?: Omit<DeliveryAttemptRecord, 'id' | 'createdAt' | 'attemptNo' | 'deliveryId'> & { createdAt: Date };
-    }>,
-  ): Promise<Set<string>> {
-    if (items.length === 0) return new Set();
-    const ts = (d: Date | null | undefined) => (d ? d.toISOString() : null);
-    const now = new Date().toISOString();
-    const rows = items.map((i) => ({
-      id: i.deliveryId,
-      status: i.patch.status,
-      attempts: i.patch.attempts,
-      next: ts(i.patch.nextAttemptAt),
-      last: i.patch.lastStatus,
-      delivered: ts(i.patch.deliveredAt),
-      aid: i.attempt ? newId('deliveryAttempt') : null,
-      code: i.attempt?.statusCode ?? null,
-      latency: i.attempt?.latencyMs ?? null,
-      snippet: i.attempt?.responseSnippet ?? null,
-      error: i.attempt?.error ?? null,
-      at: ts(i.attempt?.createdAt),
-    }));
-    if (this.pg) {
-      const res = await this.pg.sql.query<{ id: string }>(`${FINISH_SQL('$1', '$2')}`, [JSON.stringify(rows), now]);
-      return new Set(res.rows.map((r) => r.id));
-    }
-    // The embedded database has no pg driver: the same statement through Prisma's raw path.
-    const updated = await this.prisma.$queryRawUnsafe<Array<{ id: string }>>(FINISH_SQL('$1', '$2'), JSON.stringify(rows), now);
-    return new Set(updated.map((r) => r.id));
+  async finishAttempts(items: readonly FinishItem[]): Promise<Set<string>> {
+    return (await this.finishAndClaim(items, new Date())).updated;
   }
 
   private async whyNotClaimed(deliveryId: string, now: Date, leaseMs: number): Promise<ClaimResult> {

@@ -1,5 +1,6 @@
 import type { DataKeyService } from '../crypto/data-key.service.js';
 import type { TenantRecord, TenantRepository } from '../storage/tenant.repository.js';
+import type { TenantBranding } from './tenant-branding.js';
 
 /**
  * Creates tenants together with their data key. Creating the key up front matters: later writers
@@ -13,7 +14,7 @@ export class TenantService {
     private readonly dataKeys: Pick<DataKeyService, 'getOrCreate'>,
   ) {}
 
-  async create(input: { name: string; allowedReturnOrigins?: string[]; retentionDays?: number | null; blockRemoteImages?: boolean }): Promise<TenantRecord> {
+  async create(input: { name: string; allowedReturnOrigins?: string[]; retentionDays?: number | null; blockRemoteImages?: boolean } & Partial<TenantBranding>): Promise<TenantRecord> {
     const tenant = await this.tenants.create(input);
     await this.dataKeys.getOrCreate({ type: 'tenant', id: tenant.id });
     return tenant;

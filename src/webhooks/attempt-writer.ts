@@ -1,7 +1,7 @@
 import type { Logger } from '../observability/logger.js';
-import type { WebhookRepository } from '../storage/webhook.repository.js';
+import type { FinishItem, WebhookRepository } from '../storage/webhook.repository.js';
 
-export type FinishItem = Parameters<WebhookRepository['finishAttempts']>[0][number];
+export type { FinishItem };
 
 /** Waits between tries of a failed batch write (the database may be reconnecting). */
 const RETRY_DELAYS_MS = [200, 1_000, 3_000];

@@ -1,45 +1,53 @@
 import type { JobOutcome } from '../jobs/job-map.js';
 import type { Logger } from '../observability/logger.js';
 import type { OutboxRepository } from '../storage/outbox.repository.js';
-import type { Claimed, WebhookRepository } from '../storage/webhook.repository.js';
+import type { Claimed, FinishItem, WebhookRepository } from '../storage/webhook.repository.js';
 import type { WebhookDispatcher } from './webhook-dispatcher.service.js';
 
 /** Polling floor: work created where no wake-up reaches (a lost NOTIFY, retries written elsewhere). */
 const DEFAULT_TICK_MS = 1_000;
-/** How long releases are gathered before claiming again when the endpoints are the limit. */
-const GATHER_MS = 25;
+/** Events fanned out per transaction (the pump delivers between two such batches). */
+const DISPATCH_BATCH = 500;
+/** Attempt results stored per cycle statement at most. */
+const MAX_RESULTS = 500;
 
 /**
  * Runs webhook attempts in a worker process, up to `slots` at once, claiming deliveries straight
- * from the deliveries table in batches (WebhookRepository.claimDue: per-endpoint locks, leases,
- * the per-endpoint concurrency limit counted cluster-wide).
+ * from the deliveries table (per-endpoint locks, leases, the per-endpoint concurrency limit
+ * counted cluster-wide: see WebhookRepository.finishAndClaim).
  *
- * Scheduling: no job per event or delivery. The pump looks for work
+ * The pump works in cycles, one at a time: a cycle is ONE statement that stores the results of
+ * the attempts that finished since the last cycle and claims due deliveries for the slots they
+ * freed (plus any other free ones). Results that arrive while a cycle is in flight go into the
+ * next, so under load a cycle carries many results and claims; when idle a result is stored at
+ * the next turn of the event loop. A slot stays taken until its attempt's result is stored (the
+ * per-endpoint limit counts stored leases).
+ *
+ * When a cycle runs:
+ *  - when attempt results are waiting (their claim rides along);
  *  - when events were committed: in this process (the events-committed hook) or in another one
  *    (a NOTIFY on Postgres, see the webhooks module), and when a `webhooks.dispatch` /
  *    `webhooks.deliver` job arrives (replay, sweep, older emitters: the job only wakes it);
- *  - when slots free up (results written) and when a retry it scheduled becomes due;
- *  - every `tickMs` (default 1 s), the floor: committed events nobody announced are fanned out
- *    in batches, and retries another process scheduled are claimed.
- * Batching: while attempts run it waits until at least a quarter of the slots are free before
- * claiming again (and, when the per-endpoint limits rather than its slots bound it, gathers
- * releases for GATHER_MS), so one claim statement serves many deliveries under load; it claims at
- * once when idle. A crash loses nothing: an interrupted attempt's lease expires and any worker takes
- * it over.
+ *  - when a retry it scheduled becomes due, and every `tickMs` (default 1 s), the floor:
+ *    committed events nobody announced are fanned out, and retries another process scheduled
+ *    are claimed;
+ *  - again at once after a claim that got all it asked for (more may be due).
+ * A crash loses nothing: an interrupted attempt's lease expires and any worker takes it over.
  */
 export class DeliveryPump {
-  private active = 0;
+  /** Deliveries this pump holds a lease on (claimed, result not stored yet). */
+  private readonly active = new Set<string>();
   private readonly inflight = new Set<Promise<void>>();
+  private results: Array<{ item: FinishItem; done: (updated: boolean) => void }> = [];
   private looping: Promise<void> | undefined;
   private again = false;
+  private wanted = true;
   private dispatchDue = true;
+  private flushScheduled = false;
   private stopping = false;
   private timer: NodeJS.Timeout | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private dueTimer: NodeJS.Timeout | undefined;
-  private gatherTimer: NodeJS.Timeout | undefined;
-  private lastShort = false;
-  private releasedSinceClaim = 0;
   private dueAt: number | undefined;
 
   constructor(
@@ -102,16 +110,11 @@ export class DeliveryPump {
     this.dueTimer.unref();
   }
 
-  /** New work is due (events dispatched in this process): look now rather than at the next tick. */
+  /** New work may be due: look now rather than at the next tick. */
   wake(): void {
     if (this.stopping || !this.timer) return;
-    if (this.looping) {
-      this.again = true;
-      return;
-    }
-    this.looping = this.loop().finally(() => {
-      this.looping = undefined;
-    });
+    this.wanted = true;
+    this.kick();
   }
 
   /** Finish attempts in progress and store their results (shutdown). */
@@ -120,101 +123,147 @@ export class DeliveryPump {
     if (this.timer) clearInterval(this.timer);
     if (this.retryTimer) clearTimeout(this.retryTimer);
     if (this.dueTimer) clearTimeout(this.dueTimer);
-    if (this.gatherTimer) clearTimeout(this.gatherTimer);
     await this.looping;
+    // Attempts in flight hand their results to the loop, which keeps storing them while stopping.
     await Promise.allSettled([...this.inflight]);
+    while (this.looping) await this.looping;
     await this.deps.dispatcher.drain();
+  }
+
+  /** An attempt's result: stored by the next cycle, together with that cycle's claim. */
+  private store(item: FinishItem): Promise<boolean> {
+    return new Promise((done) => {
+      this.results.push({ item, done });
+      // Results of attempts that end in the same turn of the event loop share a cycle.
+      if (this.flushScheduled) return;
+      this.flushScheduled = true;
+      setImmediate(() => {
+        this.flushScheduled = false;
+        this.kick();
+      });
+    });
+  }
+
+  private kick(): void {
+    if (this.looping) {
+      this.again = true;
+      return;
+    }
+    this.looping = this.loop().finally(() => {
+      this.looping = undefined;
+      // A result handed over while the loop was finishing.
+      if (this.results.length > 0) this.kick();
+    });
   }
 
   private async loop(): Promise<void> {
     do {
       this.again = false;
       try {
-        if (this.dispatchDue) {
+        if (this.dispatchDue && !this.stopping) {
           this.dispatchDue = false;
-          await this.dispatchCommitted();
+          // One batch at a time, with a delivery cycle in between: the first deliveries go out
+          // while a large commit is still being fanned out.
+          if (await this.dispatchCommitted()) {
+            this.dispatchDue = true;
+            this.again = true;
+          }
         }
-        await this.claim();
+        await this.cycle();
       } catch (err) {
         this.deps.logger.warn({ err }, 'webhook pump failed to look for work; trying again at the next tick');
       }
-    } while (this.again && !this.stopping);
+    } while (this.results.length > 0 || (this.again && !this.stopping));
   }
 
-  /** Committed events not fanned out yet (their dispatch job may be elsewhere or lost). */
-  private async dispatchCommitted(): Promise<void> {
-    for (;;) {
-      // Postgres: one transaction per 500 events, split between workers (SKIP LOCKED).
-      const done = await this.deps.webhooks.dispatchCommitted(this.deps.clock(), 500);
-      if (done === undefined) break;
-      if (done.created > 0) this.wake();
-      if (done.events < 500 || this.stopping) return;
+  /** Fans out one batch of committed events not fanned out yet; true when there may be more. */
+  private async dispatchCommitted(): Promise<boolean> {
+    // Postgres: one transaction per batch, split between workers (SKIP LOCKED).
+    const done = await this.deps.webhooks.dispatchCommitted(this.deps.clock(), DISPATCH_BATCH);
+    if (done !== undefined) {
+      if (done.created > 0) this.wanted = true;
+      return done.events >= DISPATCH_BATCH;
     }
-    for (;;) {
-      const batch = await this.deps.outbox.listUndispatched(this.deps.clock(), 500);
-      if (batch.length === 0 || this.stopping) return;
-      await this.deps.dispatcher.dispatchMany(batch);
-      if (batch.length < 500) return;
-    }
+    const batch = await this.deps.outbox.listUndispatched(this.deps.clock(), DISPATCH_BATCH);
+    if (batch.length === 0) return false;
+    if ((await this.deps.dispatcher.dispatchMany(batch)) > 0) this.wanted = true;
+    return batch.length >= DISPATCH_BATCH;
   }
 
-  private async claim(): Promise<void> {
+  /** Stores the waiting results and claims for the free slots, in one statement. */
+  private async cycle(): Promise<void> {
+    const batch = this.results.splice(0, MAX_RESULTS);
+    const wanted = this.wanted;
+    this.wanted = false;
+    // The slots of the results stored by this statement are free for its claim.
+    const free = this.deps.slots - this.active.size + batch.length;
+    // Claim along with results (free of an extra round trip), or when woken. A wake-up while most
+    // slots are taken waits for the results that will free them.
     const minBatch = Math.max(1, Math.floor(this.deps.slots / 4));
-    for (;;) {
-      const free = this.deps.slots - this.active;
-      if (this.stopping || free <= 0 || (free < minBatch && this.active > 0)) return;
-      // The last claim found less than it asked for (the endpoints, not this worker's slots, are
-      // the limit): claiming again on every single release would mean one transaction per
-      // delivery. Gather releases for a moment instead.
-      if (this.lastShort && this.active > 0 && this.releasedSinceClaim < minBatch) {
-        if (!this.gatherTimer) {
-          this.gatherTimer = setTimeout(() => {
-            this.gatherTimer = undefined;
-            this.releasedSinceClaim = minBatch;
-            this.wake();
-          }, GATHER_MS);
-        }
-        return;
+    const claim = !this.stopping && free > 0 && (batch.length > 0 || (wanted && (free >= minBatch || this.active.size === 0)));
+    if (batch.length === 0 && !claim) return;
+    const take = claim ? free : 0;
+    const now = this.deps.clock();
+    const opts = { take, limit: this.deps.endpointConcurrency, leaseMs: this.deps.leaseMs };
+    let out: Awaited<ReturnType<WebhookRepository['finishAndClaim']>>;
+    try {
+      // Nothing to store and nothing running: an indexed probe first (most idle polls find nothing).
+      out =
+        batch.length === 0
+          ? { updated: new Set(), ...(await this.deps.webhooks.claimDue(now, { ...opts, probe: this.active.size === 0 })) }
+          : await this.deps.webhooks.finishAndClaim(
+              batch.map((b) => b.item),
+              now,
+              opts,
+            );
+    } catch (err) {
+      if (batch.length === 0) throw err;
+      // The statement rolled back (nothing claimed): the writer stores the results, retrying.
+      this.deps.logger.warn({ err, results: batch.length }, 'storing webhook attempt results failed; retrying them apart from claims');
+      for (const b of batch) {
+        void this.deps.dispatcher.storeResult(b.item).then((updated) => {
+          this.active.delete(b.item.deliveryId);
+          b.done(updated);
+        });
       }
-      this.releasedSinceClaim = 0;
-      const { claimed, lockedOut } = await this.deps.webhooks.claimDue(this.deps.clock(), {
-        take: free,
-        limit: this.deps.endpointConcurrency,
-        leaseMs: this.deps.leaseMs,
-        // Busy: skip the idle probe, the claim itself tells.
-        probe: this.active === 0,
-      });
-      this.lastShort = claimed.length < free;
-      if (claimed.length > 0) this.run(claimed);
-      // Another worker was claiming those endpoints. While attempts run, the next release looks
-      // again anyway; an idle pump looks again shortly rather than at the tick.
-      if (lockedOut > 0 && this.active === 0 && !this.retryTimer) {
-        this.retryTimer = setTimeout(() => {
-          this.retryTimer = undefined;
-          this.wake();
-        }, 20);
-      }
-      if (claimed.length < free) return;
+      return;
+    }
+    for (const b of batch) {
+      this.active.delete(b.item.deliveryId);
+      b.done(out.updated.has(b.item.deliveryId));
+    }
+    if (out.claimed.length > 0) this.run(out.claimed);
+    // Another worker was claiming those endpoints. While attempts run, their results look again
+    // anyway; an idle pump looks again shortly rather than at the tick.
+    if (out.lockedOut > 0 && this.active.size === 0 && !this.retryTimer && !this.stopping) {
+      this.retryTimer = setTimeout(() => {
+        this.retryTimer = undefined;
+        this.wake();
+      }, 20);
+    }
+    // Got all it asked for: more may be due.
+    if (take > 0 && out.claimed.length >= take) {
+      this.wanted = true;
+      this.again = true;
     }
   }
 
   private run(batch: Claimed[]): void {
-    this.active += batch.length;
-    let left = batch.length;
-    const release = () => {
-      if (left === 0) return;
-      left--;
-      this.active--;
-      this.releasedSinceClaim++;
-      this.wake();
-    };
+    const unreported = new Set<string>();
+    for (const c of batch) {
+      this.active.add(c.delivery.id);
+      unreported.add(c.delivery.id);
+    }
     const p: Promise<void> = this.deps.dispatcher
-      .attemptBatch(batch, release)
+      .attemptBatch(batch, (item) => {
+        unreported.delete(item.deliveryId);
+        return this.store(item);
+      })
       .catch((err: unknown) => this.deps.logger.error({ err, deliveries: batch.length }, 'webhook attempts failed unexpectedly'))
       .finally(() => {
         this.inflight.delete(p);
-        // Whatever was not released (an unexpected failure) frees its slots now.
-        while (left > 0) release();
+        // An attempt that never reported (an unexpected failure) frees its slot now; its lease expires.
+        for (const id of unreported) this.active.delete(id);
       });
     this.inflight.add(p);
   }

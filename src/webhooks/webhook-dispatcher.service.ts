@@ -5,7 +5,7 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { OutboxEventRecord, OutboxRepository } from '../storage/outbox.repository.js';
 import type { Claimed, DeliveryRecord, WebhookEndpointRecord, WebhookRepository } from '../storage/webhook.repository.js';
-import { AttemptWriter } from './attempt-writer.js';
+import { AttemptWriter, type FinishItem } from './attempt-writer.js';
 import { checkWebhookUrl, EgressDeniedError, type EgressPolicy, type PinnedTarget } from './egress-guard.js';
 import { nextAction, type RetrySchedule } from './retry-schedule.js';
 import type { WebhookEndpointService } from './webhook-endpoint.service.js';
@@ -23,8 +23,11 @@ export interface DispatcherSettings {
 /** Stored response text is capped: enough to debug a receiver, little room for anything else. */
 const SNIPPET_CHARS = 256;
 
-/** An event's wire body for this batch: the exact bytes that are signed and sent. */
-type EventBody = { kind: 'ready'; json: string } | { kind: 'cancelled'; reason: string } | { kind: 'error'; error: unknown };
+/**
+ * An event's wire body for this batch: the exact bytes that are signed and sent, encoded once
+ * (the signer and the sender both take the bytes; no second JSON or UTF-8 encoding per attempt).
+ */
+type EventBody = { kind: 'ready'; bytes: Buffer } | { kind: 'cancelled'; reason: string } | { kind: 'error'; error: unknown };
 
 type PreparedEndpoint =
   | { kind: 'ok'; target: PinnedTarget; secrets: string[] }
@@ -145,10 +148,11 @@ export class WebhookDispatcher {
    * One attempt of each claimed delivery (this worker holds their leases), sent concurrently.
    * Per batch, not per delivery: each event's body is built once (and shared by every endpoint
    * it goes to), each endpoint's URL is checked by the egress guard once and its signing secrets
-   * decrypted once; results are written in batches by the AttemptWriter. Resolves when every
+   * decrypted once. Each result goes to `store` (the delivery pump's, which writes results
+   * together with its next claim) or, by default, to the AttemptWriter; resolves when every
    * result is stored.
    */
-  async attemptBatch(batch: readonly Claimed[], onDone?: (claim: Claimed) => void): Promise<void> {
+  async attemptBatch(batch: readonly Claimed[], store: (item: FinishItem) => Promise<boolean> = (item) => this.writer.write(item)): Promise<void> {
     if (batch.length === 0) return;
     const now = this.deps.clock();
     const bodies = await this.bodiesFor(batch.map((c) => c.event));
@@ -159,24 +163,21 @@ export class WebhookDispatcher {
     await Promise.all(
       batch.map(async (c) => {
         try {
-          await this.attempt(c, bodies.get(c.event.id)!, await endpoints.get(c.endpoint.id)!);
+          await this.attempt(c, bodies.get(c.event.id)!, await endpoints.get(c.endpoint.id)!, store);
         } catch (err) {
-          await this.internalFailure(c, err);
-        } finally {
-          // Per delivery, so a slow receiver in the batch holds only its own slots.
-          onDone?.(c);
+          await this.internalFailure(c, err, store);
         }
       }),
     );
   }
 
   /** Our own failure (a payload that does not decrypt…) counts as a failed attempt on the schedule, so a broken event ends dead instead of spinning. */
-  private async internalFailure({ delivery }: Claimed, err: unknown): Promise<void> {
+  private async internalFailure({ delivery }: Claimed, err: unknown, store: (item: FinishItem) => Promise<boolean>): Promise<void> {
     this.deps.logger.error({ err, deliveryId: delivery.id }, 'webhook attempt failed inside the connector');
     const attemptNo = delivery.attempts + 1;
     const action = nextAction({ attempt: attemptNo, result: { ok: false }, now: this.deps.clock(), random: this.deps.random ?? Math.random, schedule: this.schedule });
     this.attemptsTotal.inc({ outcome: action.kind === 'retry' ? 'retry' : 'dead' });
-    await this.writer.write({
+    await store({
       deliveryId: delivery.id,
       patch: { status: action.kind === 'retry' ? 'failed' : 'dead', attempts: attemptNo, nextAttemptAt: action.kind === 'retry' ? action.at : null, lastStatus: delivery.lastStatus },
       attempt: { statusCode: null, latencyMs: 0, responseSnippet: null, error: 'internal_error', createdAt: this.deps.clock() },
@@ -192,6 +193,11 @@ export class WebhookDispatcher {
   /** Waits until every attempt result handed to the writer is stored (shutdown). */
   async drain(): Promise<void> {
     await this.writer.drain();
+  }
+
+  /** Stores one result through the AttemptWriter (retries a failed write; false if it never was). */
+  storeResult(item: FinishItem): Promise<boolean> {
+    return this.writer.write(item);
   }
 
   /**
@@ -226,7 +232,7 @@ export class WebhookDispatcher {
     }
     missing.forEach((e, i) => {
       const b = built[i]!;
-      const body: EventBody = b.kind === 'ready' ? { kind: 'ready', json: JSON.stringify(b.body) } : b;
+      const body: EventBody = b.kind === 'ready' ? { kind: 'ready', bytes: Buffer.from(JSON.stringify(b.body), 'utf8') } : b;
       out.set(e.id, body);
       if (body.kind !== 'error') {
         this.bodyCache.set(e.id, { body, expiresAt: nowMs + BODY_CACHE_MS });
@@ -248,11 +254,11 @@ export class WebhookDispatcher {
     }
   }
 
-  private async attempt(claim: Claimed, body: EventBody, endpoint: PreparedEndpoint): Promise<void> {
+  private async attempt(claim: Claimed, body: EventBody, endpoint: PreparedEndpoint, store: (item: FinishItem) => Promise<boolean>): Promise<void> {
     const { delivery, event } = claim;
     if (body.kind === 'error') throw body.error;
     if (body.kind === 'cancelled') {
-      await this.writer.write({ deliveryId: delivery.id, patch: { status: 'cancelled', attempts: delivery.attempts, nextAttemptAt: null, lastStatus: delivery.lastStatus } });
+      await store({ deliveryId: delivery.id, patch: { status: 'cancelled', attempts: delivery.attempts, nextAttemptAt: null, lastStatus: delivery.lastStatus } });
       this.attemptsTotal.inc({ outcome: 'cancelled' });
       this.deps.logger.info({ deliveryId: delivery.id, eventId: event.id, endpointId: claim.endpoint.id, reason: body.reason, type: event.type }, 'webhook delivery cancelled');
       return;
@@ -262,14 +268,14 @@ export class WebhookDispatcher {
     if (endpoint.kind === 'denied') {
       result = { ok: false, latencyMs: 0, responseSnippet: '', abortMessage: false, error: 'connect', errorCode: `egress_denied:${endpoint.code}` };
     } else {
-      const headers = signWebhook({ msgId: event.id, timestamp: this.deps.clock(), body: body.json, secrets: endpoint.secrets });
-      result = await this.deps.sender({ target: endpoint.target, headers, body: body.json, timeoutMs: this.deps.settings.timeoutMs });
+      const headers = signWebhook({ msgId: event.id, timestamp: this.deps.clock(), body: body.bytes, secrets: endpoint.secrets });
+      result = await this.deps.sender({ target: endpoint.target, headers, body: body.bytes, timeoutMs: this.deps.settings.timeoutMs });
     }
     const attemptNo = delivery.attempts + 1;
     const logged = {
       statusCode: result.status ?? null,
       latencyMs: result.latencyMs,
-      responseSnippet: safeSnippet(result.responseSnippet, body.json),
+      responseSnippet: safeSnippet(result.responseSnippet, body.bytes),
       error: result.error ? `${result.error}${result.errorCode ? `: ${result.errorCode}` : ''}` : null,
       createdAt: this.deps.clock(),
     };
@@ -285,20 +291,20 @@ export class WebhookDispatcher {
     }
     switch (action.kind) {
       case 'delivered':
-        await this.writer.write({ deliveryId: delivery.id, patch: { status: 'delivered', attempts: attemptNo, nextAttemptAt: null, lastStatus, deliveredAt: this.deps.clock() }, attempt: logged });
+        await store({ deliveryId: delivery.id, patch: { status: 'delivered', attempts: attemptNo, nextAttemptAt: null, lastStatus, deliveredAt: this.deps.clock() }, attempt: logged });
         return;
       case 'retry':
         // No job: the pumps claim due retries themselves (a timer here, their polling everywhere).
-        await this.writer.write({ deliveryId: delivery.id, patch: { status: 'failed', attempts: attemptNo, nextAttemptAt: action.at, lastStatus }, attempt: logged });
+        await store({ deliveryId: delivery.id, patch: { status: 'failed', attempts: attemptNo, nextAttemptAt: action.at, lastStatus }, attempt: logged });
         this.deps.retryScheduled?.(action.at);
         return;
       case 'dead':
-        await this.writer.write({ deliveryId: delivery.id, patch: { status: 'dead', attempts: attemptNo, nextAttemptAt: null, lastStatus }, attempt: logged });
+        await store({ deliveryId: delivery.id, patch: { status: 'dead', attempts: attemptNo, nextAttemptAt: null, lastStatus }, attempt: logged });
         this.deps.logger.warn({ deliveryId: delivery.id, eventId: event.id, endpointId: claim.endpoint.id, reason: action.reason }, 'webhook delivery is dead');
         return;
       case 'disable_endpoint':
         await this.deps.webhooks.disableEndpointUnscoped(claim.endpoint.id, 'receiver_gone_410');
-        await this.writer.write({ deliveryId: delivery.id, patch: { status: 'dead', attempts: attemptNo, nextAttemptAt: null, lastStatus }, attempt: logged });
+        await store({ deliveryId: delivery.id, patch: { status: 'dead', attempts: attemptNo, nextAttemptAt: null, lastStatus }, attempt: logged });
         this.deps.logger.warn({ deliveryId: delivery.id, endpointId: claim.endpoint.id }, 'webhook endpoint answered 410 Gone; endpoint disabled');
         return;
     }
@@ -338,7 +344,7 @@ export class WebhookDispatcher {
  * The receiver's answer is stored for debugging, capped. A receiver that echoes the request
  * would put our payload (mail content) into the log: such an answer is not kept.
  */
-export function safeSnippet(snippet: string, body: string): string | null {
+export function safeSnippet(snippet: string, body: string | Buffer): string | null {
   const text = snippet.slice(0, SNIPPET_CHARS);
   if (text.trim() === '') return null;
   const probe = text.slice(0, 48);

@@ -18,7 +18,7 @@ function fixtures(): Fixture[] {
     expected: data,
   });
   return [
-    f('Tenant', { id: 'ten_1', name: 'Acme', allowedReturnOrigins: ['https://a.example'], retentionDays: 30, blockRemoteImages: true, createdAt: now, updatedAt: now }, (p, d) => p.tenant.create({ data: d }), (p) => p.tenant.findUnique({ where: { id: 'ten_1' } })),
+    f('Tenant', { id: 'ten_1', name: 'Acme', allowedReturnOrigins: ['https://a.example'], retentionDays: 30, blockRemoteImages: true, displayName: 'Acme Support', logoUrl: 'https://cdn.acme.example/logo.svg', supportUrl: 'mailto:help@acme.example', createdAt: now, updatedAt: now }, (p, d) => p.tenant.create({ data: d }), (p) => p.tenant.findUnique({ where: { id: 'ten_1' } })),
     f('ApiKey', { id: 'key_1', tenantId: 'ten_1', name: 'k', scope: 'tenant', prefix: 'mbc_live_abc', keyHash: 'h'.repeat(64), createdAt: now, lastUsedAt: now, revokedAt: now }, (p, d) => p.apiKey.create({ data: d }), (p) => p.apiKey.findUnique({ where: { id: 'key_1' } })),
     f(
       'Mailbox',

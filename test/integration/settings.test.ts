@@ -7,6 +7,7 @@ import { seedMailbox, seedMessage } from './webhooks-seed.js';
 let svc: TestService;
 let a: { tenantId: string; apiKey: string; apiKeyId: string };
 let b: { tenantId: string; apiKey: string; apiKeyId: string };
+const UNBRANDED = { displayName: null, logoUrl: null, supportUrl: null };
 const HTML = '<p>Newsletter</p><img src="https://tracker.example/open.gif?u=7" width="1" height="1"><img src="cid:logo@x">';
 
 beforeAll(async () => {
@@ -22,13 +23,13 @@ describe('tenant settings', () => {
   it('turns remote images off for this tenant’s stored mail, audited, and for no other tenant', async () => {
     const mine = await seedMessage(svc.core, a.tenantId, (await seedMailbox(svc.core, a.tenantId)).id, { html: HTML });
     const theirs = await seedMessage(svc.core, b.tenantId, (await seedMailbox(svc.core, b.tenantId)).id, { html: HTML });
-    expect((await svc.api(a.apiKey, 'GET', '/v1/settings')).body).toEqual({ object: 'settings', blockRemoteImages: false });
+    expect((await svc.api(a.apiKey, 'GET', '/v1/settings')).body).toEqual({ object: 'settings', blockRemoteImages: false, ...UNBRANDED });
     const before = await svc.api(a.apiKey, 'GET', `/v1/messages/${mine.id}`);
     expect(before.body.safeHtml).toContain(' src="https://tracker.example/open.gif?u=7"');
 
     const set = await svc.api(a.apiKey, 'PATCH', '/v1/settings', { blockRemoteImages: true });
     expect(set.status).toBe(200);
-    expect(set.body).toEqual({ object: 'settings', blockRemoteImages: true });
+    expect(set.body).toEqual({ object: 'settings', blockRemoteImages: true, ...UNBRANDED });
     expect((await svc.api(a.apiKey, 'GET', '/v1/settings')).body.blockRemoteImages).toBe(true);
 
     const after = await svc.api(a.apiKey, 'GET', `/v1/messages/${mine.id}`);

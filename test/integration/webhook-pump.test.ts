@@ -90,6 +90,58 @@ describe('batch claims', () => {
     expect((await svc.core.prisma.webhookDelivery.findUniqueOrThrow({ where: { id: doneA[0]!.id } })).status).toBe('delivered');
   });
 
+  it('one statement stores results and claims the endpoint slots they free (the pump cycle)', async () => {
+    const c = await endpointWithDeliveries(6);
+    const repo = new WebhookRepository(svc.core.prisma, svc.core.db);
+    const opts = { limit: 2, leaseMs: 60_000, take: 50 };
+    const mineOf = (r: { claimed: Array<{ endpoint: { id: string }; delivery: { id: string } }> }) => r.claimed.filter((x) => x.endpoint.id === c.endpointId).map((x) => x.delivery.id);
+    const first = mineOf(await repo.claimDue(new Date(), opts));
+    expect(first).toHaveLength(2);
+    // Endpoint full: a cycle without results claims none of it.
+    expect(mineOf(await repo.finishAndClaim([], new Date(), opts))).toEqual([]);
+
+    // One delivered, one failed with a retry later: both slots are free for the same statement's claim.
+    const at = new Date();
+    const cycle = await repo.finishAndClaim(
+      [
+        { deliveryId: first[0]!, patch: { status: 'delivered', attempts: 1, nextAttemptAt: null, lastStatus: 204, deliveredAt: at }, attempt: { statusCode: 204, latencyMs: 2, responseSnippet: null, error: null, createdAt: at } },
+        { deliveryId: first[1]!, patch: { status: 'failed', attempts: 1, nextAttemptAt: new Date(at.getTime() + 60_000), lastStatus: 500 }, attempt: { statusCode: 500, latencyMs: 3, responseSnippet: 'oops', error: 'http_status', createdAt: at } },
+      ],
+      at,
+      opts,
+    );
+    expect([...cycle.updated].sort()).toEqual([...first].sort());
+    const second = mineOf(cycle);
+    expect(second).toHaveLength(2);
+    expect(second.filter((id) => first.includes(id))).toEqual([]);
+    const rows = await svc.core.prisma.webhookDelivery.findMany({ where: { endpointId: c.endpointId }, orderBy: { id: 'asc' } });
+    expect(rows.filter((r) => r.status === 'delivering').map((r) => r.id).sort()).toEqual([...second].sort());
+    expect(rows.find((r) => r.id === first[1])).toMatchObject({ status: 'failed', attempts: 1, lastStatus: 500 });
+    const log = await svc.core.prisma.deliveryAttempt.findMany({ where: { deliveryId: { in: first } }, orderBy: { statusCode: 'asc' } });
+    expect(log.map((l) => [l.attemptNo, l.statusCode, l.error])).toEqual([
+      [1, 204, null],
+      [1, 500, 'http_status'],
+    ]);
+
+    if (svc.core.db.kind === 'postgres') {
+      // Another worker claiming this endpoint right now (it holds the endpoint's claim lock): skipped
+      // and reported, never waited for. (The embedded database has one connection: no second claimer.)
+      await repo.finishAndClaim(second.map((id) => ({ deliveryId: id, patch: { status: 'delivered' as const, attempts: 1, nextAttemptAt: null, lastStatus: 204, deliveredAt: at } })), at, { ...opts, take: 0 });
+      const other = await svc.core.db.session();
+      try {
+        await other.query('BEGIN');
+        await other.query('SELECT pg_advisory_xact_lock(727384618, hashtext($1))', [c.endpointId]);
+        const blocked = await repo.finishAndClaim([], new Date(), opts);
+        expect(mineOf(blocked)).toEqual([]);
+        expect(blocked.lockedOut).toBeGreaterThanOrEqual(1);
+      } finally {
+        await other.query('ROLLBACK');
+        await other.release();
+      }
+      expect(mineOf(await repo.finishAndClaim([], new Date(), opts))).toHaveLength(2);
+    }
+  });
+
   it('an expired lease is taken over; nothing due means nothing claimed', async () => {
     const a = await endpointWithDeliveries(1);
     const repo = new WebhookRepository(svc.core.prisma, svc.core.db);
@@ -100,7 +152,8 @@ describe('batch claims', () => {
     const during = await repo.claimDue(new Date(), { limit: 4, leaseMs: 60_000, take: 10 });
     expect(during.claimed.filter((c) => c.endpoint.id === a.endpointId)).toEqual([]);
     // After it (a worker died mid-attempt): taken over.
-    const later = await repo.claimDue(new Date(Date.now() + 61_000), { limit: 4, leaseMs: 60_000, take: 10 });
+    // (take: room for every endpoint of this file whose leases have expired by then too)
+    const later = await repo.claimDue(new Date(Date.now() + 61_000), { limit: 4, leaseMs: 60_000, take: 100 });
     expect(later.claimed.filter((c) => c.endpoint.id === a.endpointId).map((c) => c.delivery.id)).toEqual([mine[0]!.delivery.id]);
   });
 });
