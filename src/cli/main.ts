@@ -347,11 +347,14 @@ program
 
 program
   .command('demo')
-  .description('start the service on the sandbox, connect demo mailboxes and show mail flowing (listens on PORT when set, else a free port)')
-  .option('--json', 'print one JSON object per step instead of text')
-  .action(async (o: { json?: boolean }) => {
+  .description(
+    'the whole story on the sandbox stand-ins, then stop: connect a Gmail and a Microsoft mailbox, deliver mail (one with an infected attachment), verified webhooks at a bundled receiver, threaded replies, a disconnect with its purge receipt (listens on PORT when set, else a free port; exits 1 when a step fails)',
+  )
+  .option('--json', 'print one JSON object per step (started, receiver, connected, delivered, webhook, received, scan, reply, purge, stopped) and a final summary')
+  .option('--keep-running', 'after the story, keep serving and print the API key until Ctrl-C')
+  .action(async (o: { json?: boolean; keepRunning?: boolean }) => {
     const { runDemo } = await import('./demo-runner.js');
-    await runDemo(config(), { json: Boolean(o.json) || json() });
+    await runDemo(config(), { json: Boolean(o.json) || json(), keepRunning: Boolean(o.keepRunning) });
   });
 
 try {
