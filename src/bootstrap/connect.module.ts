@@ -16,6 +16,7 @@ import { buildProviderModules } from '../providers/provider-modules.js';
 import { ConnectSessionRepository } from '../storage/connect-session.repository.js';
 import { MailboxGrantRepository } from '../storage/mailbox-grant.repository.js';
 import { OutboxRepository } from '../storage/outbox.repository.js';
+import { pageBrandingLoader } from '../tenancy/tenant-branding.js';
 import type { Core } from './core.js';
 import type { ServiceModule } from './module.js';
 import { resolveProviderSettings, type ProviderSettings } from './provider-settings.js';
@@ -136,8 +137,9 @@ export async function connectModule(core: Core): Promise<ServiceModule> {
       void reconciling.then(() => access.vault.stopTrackingSeals());
     },
     routes(registry) {
-      registerConnectRoutes(registry, { connect: access.connect, secureCookies: core.config.http.publicUrl.startsWith('https://') });
-      registerOAuthCallbackRoutes(registry, { connect: access.connect });
+      const branding = pageBrandingLoader(core.tenants, { production: core.config.production });
+      registerConnectRoutes(registry, { connect: access.connect, secureCookies: core.config.http.publicUrl.startsWith('https://'), branding });
+      registerOAuthCallbackRoutes(registry, { connect: access.connect, branding });
     },
     readiness: [
       {

@@ -79,13 +79,14 @@ export interface SessionStatus {
 
 /** What the hosted page at `/connect/:id` shows. */
 export type SessionView =
-  | { kind: 'choose'; sessionId: string; providers: Array<{ provider: ProviderName; scopes: readonly ScopeRequest[] }>; reconnect: boolean }
-  | { kind: 'closed'; reason: 'not_found' | 'expired' | 'used' };
+  | { kind: 'choose'; sessionId: string; tenantId: string; providers: Array<{ provider: ProviderName; scopes: readonly ScopeRequest[] }>; reconnect: boolean }
+  /** `tenantId` when the session exists (its page carries the tenant's branding). */
+  | { kind: 'closed'; reason: 'not_found' | 'expired' | 'used'; tenantId?: string };
 
 /** The outcome of a provider callback. */
 export type CallbackOutcome =
   /** The session is known and finished: send the customer back (returnUrl) or show the result. */
-  | { kind: 'finished'; sessionId: string; result: ConnectResult; mailboxId: string | null; missing: ScopeRequest[]; returnUrl: string | null; provider: ProviderName; detail: string | undefined; /** The connected address (result `connected` only), for the customer's own result page. */ address?: string }
+  | { kind: 'finished'; sessionId: string; tenantId: string; result: ConnectResult; mailboxId: string | null; missing: ScopeRequest[]; returnUrl: string | null; provider: ProviderName; detail: string | undefined; /** The connected address (result `connected` only), for the customer's own result page. */ address?: string }
   /** Nothing trustworthy to act on (forged/replayed state, other browser): a page, nothing changed. */
   | { kind: 'rejected'; reason: 'invalid_state' | 'already_used' | 'other_browser' | 'wrong_provider' };
 
@@ -186,19 +187,19 @@ export class ConnectService {
   async view(sessionId: string): Promise<SessionView> {
     const session = await this.#d.sessions.findUnscoped(sessionId);
     const closed = await this.#closedReason(session);
-    if (closed || !session) return { kind: 'closed', reason: closed ?? 'not_found' };
+    if (closed || !session) return { kind: 'closed', reason: closed ?? 'not_found', ...(session ? { tenantId: session.tenantId } : {}) };
     const providers = (session.provider ? [session.provider] : this.configuredProviders()).map((p) => ({ provider: p, scopes: scopesFor(p) }));
-    return { kind: 'choose', sessionId: session.id, providers, reconnect: session.mailboxId !== null };
+    return { kind: 'choose', sessionId: session.id, tenantId: session.tenantId, providers, reconnect: session.mailboxId !== null };
   }
 
   /**
    * Prepares the provider redirect: a fresh single-use state (only its hash stored) and a PKCE
    * verifier (encrypted with the tenant key), both bound to this session and dying with it.
    */
-  async start(sessionId: string, requested: ProviderName | undefined): Promise<{ kind: 'redirect'; url: string; sessionId: string; expiresAt: Date } | { kind: 'closed'; reason: 'not_found' | 'expired' | 'used' } | { kind: 'choose_provider' }> {
+  async start(sessionId: string, requested: ProviderName | undefined): Promise<{ kind: 'redirect'; url: string; sessionId: string; expiresAt: Date } | { kind: 'closed'; reason: 'not_found' | 'expired' | 'used'; tenantId?: string } | { kind: 'choose_provider' }> {
     const session = await this.#d.sessions.findUnscoped(sessionId);
     const closed = await this.#closedReason(session);
-    if (closed || !session) return { kind: 'closed', reason: closed ?? 'not_found' };
+    if (closed || !session) return { kind: 'closed', reason: closed ?? 'not_found', ...(session ? { tenantId: session.tenantId } : {}) };
     const provider = session.provider ?? requested;
     if (!provider || (session.provider && requested && requested !== session.provider) || !this.configuredProviders().includes(provider)) {
       return { kind: 'choose_provider' };
@@ -218,7 +219,7 @@ export class ConnectService {
     }
     const pkceVerifierEnc = await this.#d.dataKeys.encryptFor({ type: 'tenant', id: session.tenantId }, verifier, PKCE_AAD(session.id));
     const ok = await this.#d.sessions.beginAuthorization(session.id, { provider, stateHash, pkceVerifierEnc, now: this.#clock() });
-    if (!ok) return { kind: 'closed', reason: 'used' };
+    if (!ok) return { kind: 'closed', reason: 'used', tenantId: session.tenantId };
     return { kind: 'redirect', url, sessionId: session.id, expiresAt: session.expiresAt };
   }
 
@@ -320,7 +321,7 @@ export class ConnectService {
   async #afterPersist(session: ConnectSessionRecord, provider: ProviderName, outcome: PersistOutcome, address: string): Promise<CallbackOutcome> {
     if (outcome.kind === 'ok') {
       await this.#d.sessions.finish(session.id, { status: 'completed', result: 'connected', resultMailboxId: outcome.mailboxId });
-      return { kind: 'finished', sessionId: session.id, result: 'connected', mailboxId: outcome.mailboxId, missing: [], returnUrl: session.returnUrl, provider, detail: undefined, address };
+      return { kind: 'finished', sessionId: session.id, tenantId: session.tenantId, result: 'connected', mailboxId: outcome.mailboxId, missing: [], returnUrl: session.returnUrl, provider, detail: undefined, address };
     }
     await this.#d.sessions.finish(session.id, { status: 'failed', result: 'error' });
     const detail =
@@ -381,7 +382,7 @@ export class ConnectService {
   }
 
   #finished(session: ConnectSessionRecord, provider: ProviderName, result: ConnectResult, mailboxId: string | null, missing: ScopeRequest[], detail: string | undefined): CallbackOutcome {
-    return { kind: 'finished', sessionId: session.id, result, mailboxId: mailboxId ?? (result === 'connected' ? null : session.mailboxId), missing, returnUrl: session.returnUrl, provider, detail };
+    return { kind: 'finished', sessionId: session.id, tenantId: session.tenantId, result, mailboxId: mailboxId ?? (result === 'connected' ? null : session.mailboxId), missing, returnUrl: session.returnUrl, provider, detail };
   }
 
   async #closedReason(session: ConnectSessionRecord | null): Promise<'not_found' | 'expired' | 'used' | undefined> {

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { choosePage, escapeHtml, resultPage } from './connect-pages.js';
+import { choosePage, closedPage, cspWithImageOrigin, escapeHtml, resultPage } from './connect-pages.js';
 
 describe('connect pages', () => {
   it('escapes everything interpolated', () => {
     expect(escapeHtml(`<img src=x onerror="a('b')">&\``)).toBe('&lt;img src=x onerror=&quot;a(&#39;b&#39;)&quot;&gt;&amp;&#96;');
-    const html = resultPage({ kind: 'finished', sessionId: 'cs_1', result: 'error', mailboxId: null, missing: [], returnUrl: null, provider: 'google', detail: '<script>x</script>' }, undefined);
+    const html = resultPage({ kind: 'finished', sessionId: 'cs_1', tenantId: 'ten_1', result: 'error', mailboxId: null, missing: [], returnUrl: null, provider: 'google', detail: '<script>x</script>' }, undefined);
     expect(html).not.toContain('<script>x');
     expect(html).toContain('&lt;script&gt;x');
   });
@@ -13,6 +13,7 @@ describe('connect pages', () => {
     const html = choosePage({
       kind: 'choose',
       sessionId: 'cs_ABC',
+      tenantId: 'ten_1',
       reconnect: false,
       providers: [{ provider: 'google', scopes: [{ scope: 's1', label: 'Read', why: 'Because reading is needed here.', required: true }] }],
     });
@@ -22,7 +23,7 @@ describe('connect pages', () => {
   });
 
   it('names the connected address, escaped, and loads the address-bar cleaner from a file', () => {
-    const html = resultPage({ kind: 'finished', sessionId: 'cs_1', result: 'connected', mailboxId: 'mbx_1', missing: [], returnUrl: null, provider: 'google', detail: undefined, address: '"<b>"@acme.test' }, undefined);
+    const html = resultPage({ kind: 'finished', sessionId: 'cs_1', tenantId: 'ten_1', result: 'connected', mailboxId: 'mbx_1', missing: [], returnUrl: null, provider: 'google', detail: undefined, address: '"<b>"@acme.test' }, undefined);
     expect(html).toContain('<strong id="address">&quot;&lt;b&gt;&quot;@acme.test</strong>');
     expect(html).toContain('<script src="/connect/assets/clean-url.js" defer></script>');
     expect(html.match(/<script/g)).toHaveLength(1);
@@ -30,10 +31,52 @@ describe('connect pages', () => {
 
   it('names each missing permission on the missing-scopes page', () => {
     const html = resultPage(
-      { kind: 'finished', sessionId: 'cs_1', result: 'missing_scopes', mailboxId: null, returnUrl: null, provider: 'microsoft', detail: undefined, missing: [{ scope: 'offline_access', label: 'Stay connected', why: 'Keeps it connected.', required: true }] },
+      { kind: 'finished', sessionId: 'cs_1', tenantId: 'ten_1', result: 'missing_scopes', mailboxId: null, returnUrl: null, provider: 'microsoft', detail: undefined, missing: [{ scope: 'offline_access', label: 'Stay connected', why: 'Keeps it connected.', required: true }] },
       undefined,
     );
     expect(html).toContain('data-scope="offline_access"');
     expect(html).toContain('Stay connected');
+  });
+
+  describe('tenant branding', () => {
+    const hostile = {
+      displayName: `Acme "Support" <script>alert('x')</script> & Co`,
+      logo: { url: 'https://cdn.acme.example/logo.png?a=1&b="2"', origin: 'https://cdn.acme.example' },
+      supportUrl: 'mailto:help@acme.example?subject=Hi&x="y"',
+    };
+    const choose = { kind: 'choose' as const, sessionId: 'cs_1', tenantId: 'ten_1', reconnect: false, providers: [] };
+    const finished = { kind: 'finished' as const, sessionId: 'cs_1', tenantId: 'ten_1', mailboxId: null, missing: [], returnUrl: null, provider: 'google' as const, detail: undefined };
+
+    it('names the tenant, shows its logo and support link, every value escaped', () => {
+      const pages = [choosePage(choose, hostile), resultPage({ ...finished, result: 'connected', mailboxId: 'mbx_1' }, undefined, hostile), resultPage({ ...finished, result: 'denied' }, '/connect/cs_1', hostile), resultPage({ ...finished, result: 'expired' }, undefined, hostile), closedPage('expired', hostile)];
+      for (const html of pages) {
+        expect(html).not.toContain('<script>alert');
+        expect(html).not.toContain(`"Support"`);
+        expect(html).toContain('Acme &quot;Support&quot; &lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; Co');
+        expect(html).toContain('<img class="brand-logo" id="brand-logo" src="https://cdn.acme.example/logo.png?a=1&amp;b=&quot;2&quot;" alt="Acme &quot;Support&quot; &lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; Co logo" referrerpolicy="no-referrer"');
+        expect(html).toContain('<a id="support-link" href="mailto:help@acme.example?subject=Hi&amp;x=&quot;y&quot;">Contact support</a>');
+        expect(html).not.toMatch(/your helpdesk/i);
+      }
+      expect(pages[0]).toContain('<h1 id="connect-heading">Connect your mailbox to Acme &quot;Support&quot;');
+      expect(pages[0]).toContain('<title>Connect your mailbox to Acme &quot;Support&quot; &lt;script&gt;');
+    });
+
+    it('without branding: "your helpdesk", no logo, no support link', () => {
+      const html = choosePage(choose);
+      expect(html).toContain('<h1 id="connect-heading">Connect your mailbox</h1><p>Your helpdesk asks');
+      expect(html).not.toContain('<img class="brand-logo"');
+      expect(html).not.toContain('id="support-link"');
+      expect(resultPage({ ...finished, result: 'denied' }, undefined)).toContain('Go back to your helpdesk to start again.');
+    });
+
+    it('an https support link opens apart from the flow, without a referrer', () => {
+      expect(choosePage(choose, { displayName: null, logo: null, supportUrl: 'https://help.acme.example/x' })).toContain('<a id="support-link" href="https://help.acme.example/x" target="_blank" rel="noopener noreferrer">Contact support</a>');
+    });
+
+    it('widens only img-src, by exactly the logo origin', () => {
+      const helmet = "default-src 'self';base-uri 'self';img-src 'self' data:;object-src 'none';script-src 'self'";
+      expect(cspWithImageOrigin(helmet, 'https://cdn.acme.example')).toBe("default-src 'self';base-uri 'self';img-src 'self' data: https://cdn.acme.example;object-src 'none';script-src 'self'");
+      expect(cspWithImageOrigin("default-src 'none'", 'https://cdn.acme.example:8443')).toBe("default-src 'none';img-src 'self' data: https://cdn.acme.example:8443");
+    });
   });
 });

@@ -5,7 +5,8 @@ import { ConnectRequestError, type ConnectService } from '../../oauth/connect.se
 import { isProviderError } from '../../providers/provider-error.js';
 import { ApiError, notFound } from '../api-error.js';
 import { actorOf } from '../auth-context.js';
-import { choosePage, CLEAN_URL_SCRIPT, CLEAN_URL_SCRIPT_PATH, closedPage, unavailablePage } from '../pages/connect-pages.js';
+import { NO_BRANDING, type PageBranding } from '../../tenancy/tenant-branding.js';
+import { allowLogo, choosePage, CLEAN_URL_SCRIPT, CLEAN_URL_SCRIPT_PATH, closedPage, unavailablePage } from '../pages/connect-pages.js';
 import { commonErrors, errorSchema, type RouteRegistry } from '../route-registry.js';
 import { mailboxIdParams } from './mailboxes.route.js';
 
@@ -47,7 +48,17 @@ function toApiError(err: unknown): unknown {
   return err instanceof ConnectRequestError ? new ApiError(err.status, err.code, err.message) : err;
 }
 
-export function registerConnectRoutes(routes: RouteRegistry, deps: { connect: ConnectService; secureCookies: boolean }): void {
+/** The tenant branding of the hosted pages (src/tenancy/tenant-branding.ts); absent = unbranded. */
+export type PageBrandingSource = (tenantId: string) => Promise<PageBranding>;
+
+/** The branding for a page of this tenant (none when the session is unknown), its logo allowed by the CSP. */
+export async function brandingFor(res: Response, source: PageBrandingSource | undefined, tenantId: string | undefined): Promise<PageBranding> {
+  const branding = tenantId && source ? await source(tenantId) : NO_BRANDING;
+  allowLogo(res, branding);
+  return branding;
+}
+
+export function registerConnectRoutes(routes: RouteRegistry, deps: { connect: ConnectService; secureCookies: boolean; branding?: PageBrandingSource }): void {
   const view = (s: { id: string; url: string; expiresAt: Date; provider: 'google' | 'microsoft' | null; mailboxId: string | null }) => ({
     id: s.id,
     object: 'connect_session' as const,
@@ -157,8 +168,9 @@ export function registerConnectRoutes(routes: RouteRegistry, deps: { connect: Co
     responses: { 200: { description: 'HTML page', contentType: 'text/html' }, 404: { description: 'Unknown session (HTML)' }, 410: { description: 'Expired or used (HTML)' } },
     async handler({ params, res }) {
       const v = await deps.connect.view(params.id);
-      if (v.kind === 'closed') return sendHtml(res, v.reason === 'not_found' ? 404 : 410, closedPage(v.reason));
-      return sendHtml(res, 200, choosePage(v));
+      const branding = await brandingFor(res, deps.branding, v.tenantId);
+      if (v.kind === 'closed') return sendHtml(res, v.reason === 'not_found' ? 404 : 410, closedPage(v.reason, branding));
+      return sendHtml(res, 200, choosePage(v, branding));
     },
   });
 
@@ -215,7 +227,7 @@ export function registerConnectRoutes(routes: RouteRegistry, deps: { connect: Co
         if (isProviderError(err)) return sendHtml(res, 502, unavailablePage(err.provider));
         throw toApiError(err);
       }
-      if (r.kind === 'closed') return sendHtml(res, r.reason === 'not_found' ? 404 : 410, closedPage(r.reason));
+      if (r.kind === 'closed') return sendHtml(res, r.reason === 'not_found' ? 404 : 410, closedPage(r.reason, await brandingFor(res, deps.branding, r.tenantId)));
       if (r.kind === 'choose_provider') {
         res.redirect(303, `/connect/${encodeURIComponent(params.id)}`);
         return { handled: true };

@@ -4,7 +4,7 @@ import { resultRedirect, type ConnectService } from '../../oauth/connect.service
 import type { ProviderName } from '../../providers/mail-provider.port.js';
 import { rejectedPage, resultPage } from '../pages/connect-pages.js';
 import type { RouteRegistry } from '../route-registry.js';
-import { connectCookieName, sendHtml } from './connect.route.js';
+import { brandingFor, connectCookieName, sendHtml, type PageBrandingSource } from './connect.route.js';
 
 // Providers add their own parameters (Google: scope, authuser, prompt; Entra: session_state,
 // client_info); only these three matter and unknown ones are dropped, not rejected.
@@ -28,7 +28,7 @@ function cookieNames(req: Request): Set<string> {
  * sessions end with a redirect to the tenant's returnUrl (or a result page); anything that
  * cannot be tied to a live session started in this browser gets a page and changes nothing.
  */
-export function registerOAuthCallbackRoutes(routes: RouteRegistry, deps: { connect: ConnectService }): void {
+export function registerOAuthCallbackRoutes(routes: RouteRegistry, deps: { connect: ConnectService; branding?: PageBrandingSource }): void {
   for (const provider of ['google', 'microsoft'] as const satisfies readonly ProviderName[]) {
     routes.add({
       method: 'get',
@@ -52,7 +52,8 @@ export function registerOAuthCallbackRoutes(routes: RouteRegistry, deps: { conne
         }
         // Declined / a permission unticked: the same session can be started again until it expires.
         const retryUrl = outcome.result === 'denied' || outcome.result === 'missing_scopes' ? `/connect/${encodeURIComponent(outcome.sessionId)}` : undefined;
-        return sendHtml(res, outcome.result === 'connected' ? 200 : 400, resultPage(outcome, retryUrl));
+        const branding = await brandingFor(res, deps.branding, outcome.tenantId);
+        return sendHtml(res, outcome.result === 'connected' ? 200 : 400, resultPage(outcome, retryUrl, branding));
       },
     });
   }
