@@ -49,10 +49,20 @@ export async function hasPostgres(): Promise<boolean> {
   }
 }
 
-export async function createTestDatabase(): Promise<TestDatabase> {
+/**
+ * `template`: copy this migrated database (and `<template>_keystore` as the derived key store)
+ * instead of starting empty (test/helpers/postgres-template.ts).
+ */
+export async function createTestDatabase(opts: { template?: string | undefined } = {}): Promise<TestDatabase> {
   // Lowercase letters, digits and `_` only, so the name needs no quoting anywhere.
   const name = `mbc_test_${process.pid}_${randomBytes(6).toString('hex')}`;
-  await withAdmin((c) => c.query(`CREATE DATABASE ${name}`));
+  const template = opts.template;
+  if (template !== undefined && !/^[a-z0-9_]+$/.test(template)) throw new Error(`not a test template name: ${template}`);
+  await withAdmin(async (c) => {
+    if (!template) return c.query(`CREATE DATABASE ${name}`);
+    await c.query(`CREATE DATABASE ${name} TEMPLATE ${template}`);
+    await c.query(`CREATE DATABASE ${name}_keystore TEMPLATE ${template}_keystore`);
+  });
   const url = new URL(adminDatabaseUrl());
   url.pathname = `/${name}`;
   let dropped = false;

@@ -1,5 +1,6 @@
 // A real service for integration tests: fresh database (a new Postgres database on the server
-// named by DATABASE_URL when set — CI — else an embedded PGlite in a temp dir), real migrations,
+// named by DATABASE_URL when set — CI — else an embedded PGlite in a temp dir; both copied from
+// the suite's migrated template when the global setup made one), real migrations,
 // real job queue, real HTTP on a free port.
 //
 //   const svc = await startTestService();
@@ -19,6 +20,7 @@ import { startService, type RunningService } from '../../src/bootstrap/service.j
 import { loadConfig, type Config } from '../../src/config/config.js';
 import { seedFromPgliteTemplate } from './pglite-template.js';
 import { createTestDatabase } from './postgres.js';
+import { postgresTemplateName } from './postgres-template.js';
 
 export interface TestService {
   url: string;
@@ -71,7 +73,7 @@ export async function startTestService(opts: TestServiceOptions = {}): Promise<T
   let dataDir = opts.dataDir;
   if (!databaseUrl && !dataDir) {
     if (process.env.DATABASE_URL) {
-      const db = await createTestDatabase();
+      const db = await createTestDatabase({ template: postgresTemplateName() });
       databaseUrl = db.url;
       cleanups.push(() => db.drop());
     } else {
