@@ -1,4 +1,4 @@
-import { notifyEventsCommitted, OutboxService } from '../events/outbox.service.js';
+import { notifyEventsCommitted } from '../events/outbox.service.js';
 import { registerConnectRoutes } from '../http/routes/connect.route.js';
 import { registerOAuthCallbackRoutes } from '../http/routes/oauth-callback.route.js';
 import { ConnectService } from '../oauth/connect.service.js';
@@ -15,7 +15,6 @@ import type { ProviderModule } from '../providers/ports.js';
 import { buildProviderModules } from '../providers/provider-modules.js';
 import { ConnectSessionRepository } from '../storage/connect-session.repository.js';
 import { MailboxGrantRepository } from '../storage/mailbox-grant.repository.js';
-import { OutboxRepository } from '../storage/outbox.repository.js';
 import { pageBrandingLoader } from '../tenancy/tenant-branding.js';
 import type { Core } from './core.js';
 import type { ServiceModule } from './module.js';
@@ -55,11 +54,7 @@ async function buildMailAccess(core: Core): Promise<MailAccess> {
   const settings = await resolveProviderSettings(core.config, core.logger);
   // In-process stand-ins live exactly as long as the core: one-off CLI commands close the core but
   // never stop modules, and a listening stand-in would keep such a process from exiting.
-  const closeCore = core.close.bind(core);
-  core.close = async () => {
-    await settings.close();
-    await closeCore();
-  };
+  core.onClose(() => settings.close());
   const clock = core.clock;
   const google = settings.google
     ? new GoogleOAuthClient({ clientId: settings.google.clientId, clientSecret: settings.google.clientSecret, redirectUri: settings.google.redirectUri, endpoints: settings.google.endpoints, scopes: requestedScopes('google') }, clock)
@@ -71,10 +66,9 @@ async function buildMailAccess(core: Core): Promise<MailAccess> {
         (level, message) => msalLog[level](message),
       )
     : undefined;
-  const outbox = new OutboxService({ repo: new OutboxRepository(core.prisma), dataKeys: core.dataKeys, clock });
   const events: MailboxEventSink = {
     async append(tx, input) {
-      return (await outbox.appendEvent(tx, { tenantId: input.tenantId, mailboxId: input.mailboxId, type: input.type, ...(input.data ? { data: input.data } : {}) })).id;
+      return (await core.outbox.appendEvent(tx, { tenantId: input.tenantId, mailboxId: input.mailboxId, type: input.type, ...(input.data ? { data: input.data } : {}) })).id;
     },
     committed: (ids) => notifyEventsCommitted(core.jobs, ids, core.logger),
   };

@@ -6,6 +6,7 @@ import { BlindIndex } from '../crypto/blind-index.js';
 import { SYSTEM_BLIND_INDEX_OWNER } from '../crypto/data-key.port.js';
 import { DataKeyService } from '../crypto/data-key.service.js';
 import { deriveKeyring, parseKeyring, resolveKeyring, type Keyring } from '../crypto/keyring.js';
+import { OutboxService } from '../events/outbox.service.js';
 import { createJobQueue, type JobQueue } from '../jobs/job-queue.js';
 import { createLogger, type Logger } from '../observability/logger.js';
 import { createMetrics, type Metrics } from '../observability/metrics.js';
@@ -15,6 +16,7 @@ import { DataKeyRepository } from '../storage/data-key.repository.js';
 import { openDatabase, type Database, type PrismaClient } from '../storage/database.js';
 import { acquireEmbeddedLock, type EmbeddedLock } from '../storage/embedded-lock.js';
 import { MailboxRepository } from '../storage/mailbox.repository.js';
+import { OutboxRepository } from '../storage/outbox.repository.js';
 import { KEYSTORE_MIGRATIONS_DIR, openKeystore, type KeystoreDatabase } from '../storage/keystore.js';
 import { LegacyDataKeysRepository } from '../storage/legacy-data-keys.repository.js';
 import { migrate, readMigrations } from '../storage/migrator.js';
@@ -48,8 +50,16 @@ export interface Core {
   apiKeyRepo: ApiKeyRepository;
   apiKeys: ApiKeyService;
   mailboxes: MailboxRepository;
+  /** The transactional outbox every room appends its webhook events to (one per process). */
+  outbox: OutboxService;
   /** Set when this process holds the embedded database. */
   embeddedLock: EmbeddedLock | undefined;
+  /**
+   * Something built on the core that must stop before it closes (e.g. the in-process sandbox
+   * stand-ins): closed by `close()` first, last registered first.
+   */
+  onClose(close: () => Promise<void>): void;
+  /** Registered closers (last first), then the job queue, the data database, the key store, the lock. */
   close(): Promise<void>;
 }
 
@@ -119,6 +129,7 @@ export async function createCore(config: Config, opts: CoreOptions): Promise<Cor
     const tenants = new TenantRepository(db.prisma);
     const openDb = db;
     const openKeystoreDb = keystore;
+    const closers: Array<() => Promise<void>> = [];
     return {
       config,
       logger,
@@ -138,8 +149,13 @@ export async function createCore(config: Config, opts: CoreOptions): Promise<Cor
       apiKeyRepo,
       apiKeys: new ApiKeyService(apiKeyRepo, () => new Date(), { sandbox: config.sandbox.enabled }),
       mailboxes: new MailboxRepository(db.prisma),
+      outbox: new OutboxService({ repo: new OutboxRepository(db.prisma), dataKeys, clock: () => new Date() }),
       embeddedLock,
+      onClose(close) {
+        closers.push(close);
+      },
       async close() {
+        for (const close of closers.splice(0).reverse()) await close().catch((err: unknown) => logger.warn({ err }, 'closing a core resource failed'));
         await jobs.stop().catch((err: unknown) => logger.warn({ err }, 'job queue stop failed'));
         await openDb.close();
         await openKeystoreDb.close();

@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import { OutboxService } from '../events/outbox.service.js';
 import { AttachmentRescanService } from '../ingest/attachment-rescan.service.js';
 import { defineOps } from '../ops/ops-command.js';
 import type { ScanPolicy } from '../scan/scan-policy.js';
@@ -7,7 +6,6 @@ import { createScanner } from '../scan/scanner.factory.js';
 import type { Scanner } from '../scan/scanner.port.js';
 import { AttachmentScanRepository } from '../storage/attachment-scan.repository.js';
 import { BlobStore } from '../storage/blob.store.js';
-import { OutboxRepository } from '../storage/outbox.repository.js';
 import type { Core } from './core.js';
 import type { ServiceModule } from './module.js';
 
@@ -50,7 +48,7 @@ export function scanModule(core: Core, opts: ScanModuleOptions = {}): ServiceMod
   const rescan = new AttachmentRescanService({
     attachments: new AttachmentScanRepository(core.prisma),
     blobs: new BlobStore(core.prisma, core.dataKeys),
-    outbox: new OutboxService({ repo: new OutboxRepository(core.prisma), dataKeys: core.dataKeys, clock: core.clock }),
+    outbox: core.outbox,
     jobs: core.jobs,
     scanner,
     ...(opts.policy ? { policy: opts.policy } : {}),

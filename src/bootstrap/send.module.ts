@@ -1,8 +1,6 @@
-import { z } from 'zod';
-import { notifyEventsCommitted, OutboxService } from '../events/outbox.service.js';
+import { notifyEventsCommitted } from '../events/outbox.service.js';
 import { registerOutboundRoutes } from '../http/routes/outbound.route.js';
 import { registerSendRoutes } from '../http/routes/send.route.js';
-import { defineOps } from '../ops/ops-command.js';
 import { PROVIDER_LIMITS } from '../providers/provider-modules.js';
 import type { Scanner } from '../scan/scanner.port.js';
 import type { MailProviderSource } from '../send/mail-provider-source.port.js';
@@ -10,10 +8,10 @@ import { OutboundSender, type OutboundSenderHooks, type OutboundSenderOptions } 
 import { OutboundQueryService } from '../send/outbound-view.js';
 import type { ComposerDeps } from '../send/reply-composer.js';
 import { SendRequestService } from '../send/send-request.service.js';
+import { sendOps } from '../send/send.ops.js';
 import { BlobStore } from '../storage/blob.store.js';
 import { MessageReadRepository } from '../storage/message-read.repository.js';
 import { OutboundRepository } from '../storage/outbound.repository.js';
-import { OutboxRepository } from '../storage/outbox.repository.js';
 import { mailAccess } from './connect.module.js';
 import type { Core } from './core.js';
 import type { ServiceModule } from './module.js';
@@ -47,7 +45,6 @@ export async function sendModule(core: Core, opts: SendModuleOptions = {}): Prom
   const scanner = opts.scanner ?? configuredScanner(core).scanner;
   const outbound = new OutboundRepository(core.prisma);
   const blobs = new BlobStore(core.prisma, core.dataKeys);
-  const outbox = new OutboxService({ repo: new OutboxRepository(core.prisma), dataKeys: core.dataKeys, clock: core.clock });
 
   const requests = new SendRequestService({
     outbound,
@@ -70,7 +67,7 @@ export async function sendModule(core: Core, opts: SendModuleOptions = {}): Prom
       mailboxes: core.mailboxes,
       blobs,
       dataKeys: core.dataKeys,
-      outbox,
+      outbox: core.outbox,
       transaction: (fn) => outbound.transaction(fn),
       eventsCommitted: (ids) => notifyEventsCommitted(core.jobs, ids, core.logger),
       providers,
@@ -91,19 +88,6 @@ export async function sendModule(core: Core, opts: SendModuleOptions = {}): Prom
     jobs(queue) {
       queue.register('send.outbound', (payload) => sender.handle(payload), { concurrency: SEND_CONCURRENCY });
     },
-    ops: [
-      defineOps({
-        name: 'send.requeue',
-        summary: 're-enqueue outbound messages left queued without a job (e.g. after a crash between commit and enqueue)',
-        input: z.strictObject({ olderThanMinutes: z.number().int().min(1).max(10_080).default(15), limit: z.number().int().min(1).max(10_000).default(1000) }),
-        async run(input) {
-          const stuck = await outbound.listStuckQueued(new Date(core.clock().getTime() - input.olderThanMinutes * 60_000), input.limit);
-          // singletonKey = outbound id: a record whose job still exists is not queued twice,
-          // and the job itself claims the row atomically either way.
-          for (const row of stuck) await core.jobs.enqueue('send.outbound', { outboundId: row.id }, { singletonKey: row.id });
-          return { requeued: stuck.length };
-        },
-      }),
-    ],
+    ops: sendOps({ outbound, jobs: core.jobs, clock: core.clock }),
   };
 }

@@ -26,6 +26,8 @@ export interface RunningService {
   /** METRICS_PORT's listener (its real port when METRICS_PORT=0 is not allowed, so = METRICS_PORT). */
   metricsPort: number | undefined;
   routes: RouteRegistry;
+  /** The ops commands this service runs (CLI, admin API, console). */
+  ops: readonly OpsCommand[];
   /** Stops HTTP (finishing in-flight requests), then workers (finishing or releasing jobs), then modules. */
   stop(): Promise<void>;
 }
@@ -207,6 +209,7 @@ export async function startService(
     healthPort,
     metricsPort,
     routes,
+    ops,
     stop() {
       stopping ??= (async () => {
         if (server) {

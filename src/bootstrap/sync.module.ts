@@ -1,24 +1,19 @@
-import { z } from 'zod';
 import { syncConcurrency } from '../config/config.js';
-import { OutboxService } from '../events/outbox.service.js';
-import { notFound } from '../http/api-error.js';
 import { registerGooglePushRoutes } from '../http/routes/push-google.route.js';
 import { registerMailboxResyncRoutes } from '../http/routes/mailbox-resync.route.js';
 import { registerMicrosoftPushRoutes } from '../http/routes/push-microsoft.route.js';
 import { IngestService } from '../ingest/ingest.service.js';
 import { MimeParsePool } from '../ingest/parse-pool.js';
-import { defineOps } from '../ops/ops-command.js';
 import { GOOGLE_ENDPOINTS } from '../providers/google/google-endpoints.js';
 import { GooglePushVerifier } from '../providers/google/pubsub-push.verifier.js';
 import type { ScanPolicy } from '../scan/scan-policy.js';
 import { BlobStore } from '../storage/blob.store.js';
 import { MessageWriteRepository } from '../storage/message-write.repository.js';
-import { OutboxRepository } from '../storage/outbox.repository.js';
 import { SyncLockRepository } from '../storage/sync-lock.repository.js';
 import { SyncStateRepository } from '../storage/sync-state.repository.js';
 import { MailboxSyncService, type SyncHooks, type SyncSettings } from '../sync/mailbox-sync.service.js';
 import { PushIntakeService } from '../sync/push-intake.service.js';
-import { requestMailboxSync } from '../sync/sync-request.js';
+import { MailboxResync } from '../sync/mailbox-resync.js';
 import { SyncSchedulerService } from '../sync/sync-scheduler.service.js';
 import type { SyncProviders } from '../sync/sync-providers.port.js';
 import { WatchService } from '../sync/watch.service.js';
@@ -46,7 +41,6 @@ export interface SyncModuleOptions {
 export async function syncModule(core: Core, opts: SyncModuleOptions = {}): Promise<ServiceModule> {
   const access = await mailAccess(core);
   const providers: SyncProviders = opts.providers ?? access.providers;
-  const outbox = new OutboxService({ repo: new OutboxRepository(core.prisma), dataKeys: core.dataKeys, clock: core.clock });
   const messages = new MessageWriteRepository(core.prisma, core.db);
   const state = new SyncStateRepository(core.prisma);
   const parsePool = new MimeParsePool();
@@ -56,7 +50,7 @@ export async function syncModule(core: Core, opts: SyncModuleOptions = {}): Prom
     blobs: new BlobStore(core.prisma, core.dataKeys, { sql: core.db.sql }),
     dataKeys: core.dataKeys,
     blindIndex: core.blindIndex,
-    outbox,
+    outbox: core.outbox,
     jobs: core.jobs,
     scanner: opts.scanner ?? configuredScanner(core),
     maxMessageBytes: core.config.sync.maxMessageBytes,
@@ -113,11 +107,7 @@ export async function syncModule(core: Core, opts: SyncModuleOptions = {}): Prom
     }),
   });
 
-  const requestSync = async (mailboxId: string, reason: 'manual' | 'resync'): Promise<{ queued: boolean; status: string }> => {
-    // Coalesced per mailbox: an already waiting sync covers this request, so it counts as queued.
-    const queued = await requestMailboxSync(core.jobs, mailboxId, reason);
-    return { queued, status: 'queued' };
-  };
+  const resync = new MailboxResync({ mailboxes: core.mailboxes, jobs: core.jobs, audit: core.audit });
 
   return {
     name: 'sync',
@@ -127,14 +117,7 @@ export async function syncModule(core: Core, opts: SyncModuleOptions = {}): Prom
     routes(registry) {
       registerGooglePushRoutes(registry, push);
       registerMicrosoftPushRoutes(registry, push);
-      registerMailboxResyncRoutes(registry, {
-        async requestSync(tenantId, mailboxId) {
-          const mailbox = await core.mailboxes.findForTenant(tenantId, mailboxId);
-          if (!mailbox) return null;
-          if (mailbox.status !== 'active') return { queued: false, status: mailbox.status };
-          return requestSync(mailboxId, 'manual');
-        },
-      });
+      registerMailboxResyncRoutes(registry, { requestSync: (tenantId, mailboxId) => resync.forTenant(tenantId, mailboxId) });
     },
     jobs(queue) {
       queue.register('sync.mailbox', (payload, ctx) => sync.run(payload, ctx.attempt), { concurrency: opts.concurrency ?? syncConcurrency(core.config, core.db.kind !== 'postgres') });
@@ -145,21 +128,6 @@ export async function syncModule(core: Core, opts: SyncModuleOptions = {}): Prom
       { name: 'sync.poll', cron: '* * * * *' },
       { name: 'sync.renew-watches', cron: '17 * * * *' },
     ],
-    ops: [
-      defineOps({
-        name: 'mailboxes.resync',
-        summary: 'Queue a sync of one mailbox now',
-        input: z.strictObject({ mailboxId: z.string().min(1).max(64) }),
-        async run(input, ctx) {
-          const mailbox = await core.mailboxes.findByIdUnscoped(input.mailboxId);
-          // 404 not_found over the admin API; the CLI prints the message as its one line.
-          if (!mailbox) throw notFound('mailbox');
-          if (mailbox.status !== 'active') return { mailboxId: mailbox.id, queued: false, status: mailbox.status };
-          const r = await requestSync(mailbox.id, 'resync');
-          await core.audit.record({ tenantId: mailbox.tenantId, actorType: 'ops', actorId: ctx.actorId, action: 'mailbox.resync', targetType: 'mailbox', targetId: mailbox.id });
-          return { mailboxId: mailbox.id, ...r };
-        },
-      }),
-    ],
+    ops: resync.ops(),
   };
 }

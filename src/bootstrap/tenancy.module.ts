@@ -1,9 +1,8 @@
 import { z } from 'zod';
-import { ApiError } from '../http/api-error.js';
 import { registerMailboxReadRoutes } from '../http/routes/mailboxes.route.js';
 import { registerSettingsRoutes } from '../http/routes/settings.route.js';
 import { MailboxQueryService } from '../mailboxes/mailbox-query.service.js';
-import { defineOps } from '../ops/ops-command.js';
+import { defineOps, OpsNotFoundError } from '../ops/ops-command.js';
 import { PurgeRepository } from '../storage/purge.repository.js';
 import { brandingPatchShape, normalizeBranding } from '../tenancy/tenant-branding.js';
 import type { Core } from './core.js';
@@ -102,7 +101,7 @@ export function tenancyModule(core: Core): ServiceModule {
         async run({ tenantId, ...input }, ctx) {
           const patch = { ...input, ...normalizeBranding(input, brandingPolicy) };
           const tenant = await core.tenants.update(tenantId, patch);
-          if (!tenant) throw new ApiError(404, 'not_found', 'tenant not found');
+          if (!tenant) throw new OpsNotFoundError('tenant');
           await core.audit.record({ tenantId, actorType: 'ops', actorId: ctx.actorId, action: 'tenant.updated', targetType: 'tenant', targetId: tenantId, metadata: { fields: Object.keys(patch) } });
           return {
             tenantId: tenant.id,
@@ -123,7 +122,7 @@ export function tenancyModule(core: Core): ServiceModule {
           z.strictObject({ admin: z.literal(true), name: z.string().trim().min(1).max(200).optional() }),
         ]),
         async run(input, ctx) {
-          if ('tenantId' in input && !(await core.tenants.find(input.tenantId))) throw new ApiError(404, 'not_found', 'tenant not found');
+          if ('tenantId' in input && !(await core.tenants.find(input.tenantId))) throw new OpsNotFoundError('tenant');
           const issued = await core.apiKeys.issue(input);
           await core.audit.record({
             tenantId: issued.record.tenantId,
@@ -143,7 +142,7 @@ export function tenancyModule(core: Core): ServiceModule {
         input: z.strictObject({ apiKeyId: z.string().min(1) }),
         async run({ apiKeyId }, ctx) {
           const record = await core.apiKeyRepo.find(apiKeyId);
-          if (!record || record.revokedAt) throw new ApiError(404, 'not_found', 'no active API key with that id');
+          if (!record || record.revokedAt) throw new OpsNotFoundError('API key', 'no active API key with that id');
           await core.apiKeys.revoke(apiKeyId, 'any');
           await core.audit.record({ tenantId: record.tenantId, actorType: 'ops', actorId: ctx.actorId, action: 'api_key.revoked', targetType: 'api_key', targetId: apiKeyId });
           return { apiKeyId, revoked: true };

@@ -2,7 +2,7 @@ import type { Request, RequestHandler, Response } from 'express';
 import { ipKeyGenerator, rateLimit, type ClientRateLimitInfo, type IncrementResponse, type Options, type Store } from 'express-rate-limit';
 import type { AbuseLimitSettings, LimitSetting } from '../config/config.js';
 import type { SqlExecutor } from '../storage/sql-executor.port.js';
-import type { ErrorBody } from './api-error.js';
+import { RateLimitedError } from './api-error.js';
 
 /**
  * Abuse limits (docs/security.md, "Abuse limits"): express-rate-limit over a Postgres table, so a
@@ -104,18 +104,9 @@ export function createAbuseLimits(deps: { sql: SqlExecutor; settings: AbuseLimit
       // A database hiccup must not take the API down: the request goes through, unlimited.
       passOnStoreError: true,
       validate: { trustProxy: false, xForwardedForHeader: false },
-      handler: (_req, res) => {
-        const requestId = res.locals.requestId as string | undefined;
+      handler: (_req, res, next) => {
         const retryAfter = Number(res.getHeader('retry-after')) || Math.ceil(setting.windowMs / 1000);
-        const body: ErrorBody = {
-          error: {
-            code: 'rate_limited',
-            message: `too many ${what} from this client; retry after ${retryAfter} s`,
-            ...(requestId ? { requestId } : {}),
-            details: { retryAfterSeconds: retryAfter },
-          },
-        };
-        res.status(429).json(body);
+        next(new RateLimitedError(what, retryAfter));
       },
     });
   // IPv6 clients share a /56 (one customer usually owns the whole prefix): the library's own rule.

@@ -1,14 +1,15 @@
 import { randomUUID } from 'node:crypto';
-import express, { type ErrorRequestHandler, type Express, type Request, type RequestHandler, type Router } from 'express';
+import express, { type ErrorRequestHandler, type Express, type RequestHandler, type Router } from 'express';
 import helmet from 'helmet';
 import { createDocument } from 'zod-openapi';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { constantTimeEqual } from '../crypto/secret-compare.js';
 import type { AbuseLimits } from './abuse-limits.js';
-import { ApiError, type ErrorBody } from './api-error.js';
-import type { AuthRequirement, Principal } from './auth-context.js';
+import { errorBody, RouteNotFoundError, UnauthorizedError } from './api-error.js';
+import type { Authenticate } from './auth-context.js';
 import { createDocsRouter } from './docs.router.js';
+import { toApiError } from './error-mapper.js';
 import { addExamples, INFRA_PATHS, markRequiredHeaders, webhooksSection } from './openapi-extras.js';
 import type { RouteRegistry } from './route-registry.js';
 
@@ -23,7 +24,7 @@ export interface AppDeps {
   logger: Logger;
   metrics: Metrics;
   routes: RouteRegistry;
-  authenticate(req: Request, need: AuthRequirement): Promise<Principal>;
+  authenticate: Authenticate;
   readiness: ReadinessCheck[];
   bodyLimit: string;
   version: string;
@@ -137,7 +138,7 @@ export function registerMetricsRoute(app: Express, deps: Pick<AppDeps, 'metrics'
       const m = /^Bearer ([^\s]+)$/i.exec(req.header('authorization')?.trim() ?? '');
       if (!m || !constantTimeEqual(m[1]!, token)) {
         res.setHeader('www-authenticate', 'Bearer realm="metrics"');
-        res.status(401).json({ error: { code: 'unauthorized', message: 'this /metrics needs Authorization: Bearer <METRICS_TOKEN>' } });
+        res.status(401).json(errorBody(new UnauthorizedError('this /metrics needs Authorization: Bearer <METRICS_TOKEN>'), res.locals.requestId as string | undefined));
         return;
       }
     }
@@ -155,7 +156,7 @@ export function createHealthApp(deps: Pick<AppDeps, 'metrics' | 'readiness' | 'm
   app.disable('x-powered-by');
   registerHealthRoutes(app, deps);
   app.use((_req, res) => {
-    res.status(404).json({ error: { code: 'route_not_found', message: 'this is a worker: only /healthz, /readyz and /metrics' } });
+    res.status(404).json(errorBody(new RouteNotFoundError('this is a worker: only /healthz, /readyz and /metrics'), undefined));
   });
   return app;
 }
@@ -229,40 +230,17 @@ export function createApp(deps: AppDeps): Express {
   app.use(router);
 
   app.use((req, _res, next) => {
-    next(new ApiError(404, 'route_not_found', `no route for ${req.method} ${req.path}`));
+    next(new RouteNotFoundError(`no route for ${req.method} ${req.path}`));
   });
 
+  // The one HTTP error mapper: catalogue errors as they are, domain errors through toApiError,
+  // anything else a 500 whose body carries no internals (the log has the detail).
   const onError: ErrorRequestHandler = (err: unknown, req, res, _next) => {
     const requestId = res.locals.requestId as string | undefined;
-    const body = (code: string, message: string, details?: Record<string, unknown>): ErrorBody => ({
-      error: { code, message, ...(requestId ? { requestId } : {}), ...(details ? { details } : {}) },
-    });
-    if (err instanceof ApiError) {
-      if (!err.expose) deps.logger.error({ err, reqId: requestId }, 'request failed');
-      res.status(err.status).json(body(err.code, err.expose ? err.message : 'internal error', err.expose ? err.details : undefined));
-      return;
-    }
-    const e = err as { type?: string; status?: number; statusCode?: number };
-    // body-parser's own errors: say what was wrong with the request, never echo the body.
-    if (e.type === 'entity.too.large') {
-      res.status(413).json(body('payload_too_large', 'request body is larger than this endpoint accepts'));
-      return;
-    }
-    if (e.type === 'entity.parse.failed') {
-      res.status(400).json(body('invalid_json', 'request body is not valid JSON'));
-      return;
-    }
-    if (e.type === 'encoding.unsupported' || e.type === 'charset.unsupported') {
-      res.status(415).json(body('unsupported_encoding', 'request body encoding is not supported'));
-      return;
-    }
-    const status = e.status ?? e.statusCode;
-    if (typeof status === 'number' && status >= 400 && status < 500) {
-      res.status(status).json(body('bad_request', 'the request could not be processed'));
-      return;
-    }
-    deps.logger.error({ err, reqId: requestId, route: res.locals.route ?? req.path }, 'unhandled error');
-    res.status(500).json(body('internal_error', 'internal error'));
+    const apiError = toApiError(err);
+    if (!apiError.expose) deps.logger.error({ err, reqId: requestId, route: res.locals.route ?? req.path }, 'unhandled error');
+    else if (apiError.detail) deps.logger.info({ reqId: requestId, code: apiError.code, detail: apiError.detail }, 'request refused');
+    res.status(apiError.status).json(errorBody(apiError, requestId));
   };
   app.use(onError);
   return app;

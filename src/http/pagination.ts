@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ApiError } from './api-error.js';
+import { InvalidCursorError } from './api-error.js';
 
 /**
  * Opaque cursors (Stripe-style "starting_after", but not guessable as an id): base64url JSON of
@@ -19,7 +19,7 @@ export function decodeCursor(cursor: string | undefined): string | undefined {
   } catch {
     // fall through
   }
-  throw new ApiError(400, 'invalid_cursor', 'cursor is not one this API returned');
+  throw new InvalidCursorError();
 }
 
 export const paginationQuery = z.strictObject({

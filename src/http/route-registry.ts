@@ -1,8 +1,8 @@
 import type { NextFunction, Request, RequestHandler, Response, Router } from 'express';
 import { z } from 'zod';
 import type { ZodOpenApiOperationObject, ZodOpenApiPathsObject } from 'zod-openapi';
-import { ApiError } from './api-error.js';
-import type { AuthRequirement, Principal } from './auth-context.js';
+import { ERROR_CODES, ValidationError } from './api-error.js';
+import type { Authenticate, AuthRequirement, PrincipalFor, PublicPrincipal, PushPrincipal } from './auth-context.js';
 
 /**
  * One definition per route: express registration, zod validation and the OpenAPI operation all
@@ -10,13 +10,13 @@ import type { AuthRequirement, Principal } from './auth-context.js';
  */
 type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';
 
-export interface RouteContext<P, Q, B, H> {
+export interface RouteContext<P, Q, B, H, A extends AuthRequirement = AuthRequirement> {
   params: P;
   query: Q;
   body: B;
   headers: H;
-  /** Set when `auth` is not 'none'. */
-  principal: Principal;
+  /** Exactly the kind the route's `auth` names (a tenant route gets a tenant, a public page no one). */
+  principal: PrincipalFor<A>;
   req: Request;
   res: Response;
 }
@@ -31,6 +31,7 @@ export interface RouteSpec<
   Q extends z.ZodType = z.ZodType,
   B extends z.ZodType = z.ZodType,
   H extends z.ZodType = z.ZodType,
+  A extends AuthRequirement = AuthRequirement,
 > {
   method: Method;
   /** Express path, e.g. `/v1/mailboxes/:id`. */
@@ -39,7 +40,7 @@ export interface RouteSpec<
   summary: string;
   description?: string;
   tags: string[];
-  auth: AuthRequirement;
+  auth: A;
   params?: P;
   query?: Q;
   body?: B;
@@ -54,14 +55,14 @@ export interface RouteSpec<
   responses: Record<number, { description: string; schema?: z.ZodType; contentType?: string }>;
   /** Per-route body size limit (e.g. sends with attachments); default is the app-wide limit. */
   bodyLimit?: string;
-  handler: (ctx: RouteContext<z.output<P>, z.output<Q>, z.output<B>, z.output<H>>) => Promise<RouteResult>;
+  handler: (ctx: RouteContext<z.output<P>, z.output<Q>, z.output<B>, z.output<H>, A>) => Promise<RouteResult>;
 }
 
 export interface RouteRegistry {
-  add<P extends z.ZodType, Q extends z.ZodType, B extends z.ZodType, H extends z.ZodType>(spec: RouteSpec<P, Q, B, H>): void;
+  add<P extends z.ZodType, Q extends z.ZodType, B extends z.ZodType, H extends z.ZodType, A extends AuthRequirement>(spec: RouteSpec<P, Q, B, H, A>): void;
   readonly routes: readonly RouteSpec[];
   /** Mounts every route on `router`, using `authenticate` for those that need a principal. */
-  mount(router: Router, authenticate: (req: Request, need: AuthRequirement) => Promise<Principal>, bodyParser: (limit?: string) => RequestHandler): void;
+  mount(router: Router, authenticate: Authenticate, bodyParser: (limit?: string) => RequestHandler): void;
   openApiPaths(): ZodOpenApiPathsObject;
 }
 
@@ -81,7 +82,7 @@ export function createRouteRegistry(): RouteRegistry {
         if (spec.body && !spec.bodyContentType) handlers.push(bodyParser(spec.bodyLimit));
         handlers.push(async (req: Request, res: Response, next: NextFunction) => {
           try {
-            const principal = spec.auth === 'none' ? ({ kind: 'local_admin' } as Principal) : await authenticate(req, spec.auth);
+            const principal = await principalOf(spec.auth, req, authenticate);
             rejectNulBytes(req.params, 'path parameter');
             rejectNulBytes(req.query, 'query parameter');
             const params = parseInput(spec.params, req.params, 'path parameter');
@@ -111,7 +112,7 @@ export function createRouteRegistry(): RouteRegistry {
           summary: spec.summary,
           ...(spec.description ? { description: spec.description } : {}),
           tags: spec.tags,
-          ...(spec.auth === 'none' ? { security: [] } : {}),
+          ...(spec.auth === 'none' || spec.auth === 'push' ? { security: [] } : {}),
           requestParams: {
             ...(spec.params ? { path: spec.params as never } : {}),
             ...(spec.query ? { query: spec.query as never } : {}),
@@ -140,6 +141,13 @@ export function createRouteRegistry(): RouteRegistry {
       return paths;
     },
   };
+}
+
+/** Public pages and push endpoints carry no API key: they run as no one, never as an operator. */
+async function principalOf(auth: AuthRequirement, req: Request, authenticate: Authenticate): Promise<PrincipalFor<AuthRequirement>> {
+  if (auth === 'none') return { kind: 'public' } satisfies PublicPrincipal;
+  if (auth === 'push') return { kind: 'push' } satisfies PushPrincipal;
+  return authenticate(req, auth);
 }
 
 /**
@@ -174,7 +182,7 @@ function rejectNulBytes(values: unknown, where: string): void {
   const found = findNulByte(values);
   if (!found) return;
   const field = found.join('.') || where;
-  throw new ApiError(400, 'validation_error', `${where} ${field}: must not contain a NUL byte`, { field, location: where });
+  throw new ValidationError(`${where} ${field}: must not contain a NUL byte`, { field, location: where });
 }
 
 /**
@@ -182,7 +190,7 @@ function rejectNulBytes(values: unknown, where: string): void {
  * offending field — for an unknown field, the unknown key itself (`body` would not tell the caller
  * which one).
  */
-export function validationError(error: z.ZodError, where: string): ApiError {
+export function validationError(error: z.ZodError, where: string): ValidationError {
   const issue = error.issues[0]!;
   const path = issue.code === 'unrecognized_keys' && issue.keys.length ? [...issue.path, issue.keys[0]!] : issue.path;
   const field = path.length ? path.join('.') : where;
@@ -190,7 +198,7 @@ export function validationError(error: z.ZodError, where: string): ApiError {
     issue.code === 'unrecognized_keys'
       ? `unknown ${where} field${issue.keys.length > 1 ? 's' : ''}: ${issue.keys.join(', ')}`
       : `${where} ${field}: ${issue.message}`;
-  return new ApiError(400, 'validation_error', message, { field, location: where });
+  return new ValidationError(message, { field, location: where });
 }
 
 function parseInput(schema: z.ZodType | undefined, value: unknown, where: string): unknown {
@@ -204,7 +212,7 @@ function parseInput(schema: z.ZodType | undefined, value: unknown, where: string
 export const errorSchema = z
   .object({
     error: z.object({
-      code: z.string().meta({ example: 'not_found' }),
+      code: z.enum(ERROR_CODES).meta({ example: 'not_found', description: 'One of the catalogue codes (docs/api.md, Errors)' }),
       message: z.string(),
       requestId: z.string().optional(),
       details: z.record(z.string(), z.unknown()).optional(),

@@ -28,3 +28,17 @@ export interface OpsContext {
 export function defineOps<I extends z.ZodType, O>(cmd: OpsCommand<I, O>): OpsCommand {
   return cmd as unknown as OpsCommand;
 }
+
+/**
+ * What an ops command looked for does not exist (a mailbox, tenant, key, event, endpoint, purge):
+ * `404 not_found` over the admin API and the console, the message as the CLI's one line.
+ */
+export class OpsNotFoundError extends Error {
+  override readonly name = 'OpsNotFoundError';
+  constructor(
+    readonly what: string,
+    message = `${what} not found`,
+  ) {
+    super(message);
+  }
+}

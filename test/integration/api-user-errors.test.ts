@@ -78,6 +78,28 @@ describe('HTTP answers for user mistakes', () => {
     expect(res.body.error).toMatchObject({ code: 'not_found', message: 'mailbox not found' });
   });
 
+  it('answers 404 not_found for a missing mailbox in every ops command that names one, and on the disconnect routes', async () => {
+    // Valid values for the other fields a command requires, so that only the mailbox is missing.
+    const filler: Record<string, unknown> = { reason: 'ticket OPS-14: checking a missing mailbox', ticket: 'OPS-14' };
+    const named = svc.service.ops.filter((c) => {
+      const shape = (c.input as { shape?: Record<string, { safeParse(v: unknown): { success: boolean } }> }).shape;
+      return shape?.mailboxId !== undefined && !shape.mailboxId.safeParse(undefined).success;
+    });
+    expect(named.map((c) => c.name).sort()).toEqual(['breakGlass.open', 'events.replayDead', 'mailboxes.inspect', 'mailboxes.resync', 'mailboxes.revoke']);
+    const missing = newId('mailbox');
+    for (const cmd of named) {
+      const shape = (cmd.input as unknown as { shape: Record<string, unknown> }).shape;
+      const input = Object.fromEntries(Object.keys(shape).filter((k) => k in filler).map((k) => [k, filler[k]]));
+      const res = await svc.api(adminKey, 'POST', `/v1/admin/ops/${cmd.name}`, { ...input, mailboxId: missing });
+      expect({ command: cmd.name, status: res.status, code: res.body.error?.code }).toEqual({ command: cmd.name, status: 404, code: 'not_found' });
+    }
+    const revoke = await svc.api(adminKey, 'POST', `/v1/admin/mailboxes/${missing}/revoke`, { reason: 'ticket OPS-14' });
+    expect({ status: revoke.status, code: revoke.body.error?.code }).toEqual({ status: 404, code: 'not_found' });
+    const disconnect = await svc.api(tenant.apiKey, 'DELETE', `/v1/mailboxes/${missing}`);
+    expect({ status: disconnect.status, code: disconnect.body.error?.code }).toEqual({ status: 404, code: 'not_found' });
+    expect(svc.logs.filter((l) => l.includes('unhandled error'))).toEqual([]);
+  });
+
   it('lists a mailbox whose data key was destroyed (row restored after its purge) with address null, not a 500', async () => {
     const kept = await addMailbox('kept@example.test');
     const shredded = await addMailbox('shredded@example.test');

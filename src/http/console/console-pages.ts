@@ -95,6 +95,21 @@ export interface TenantOverview {
   retentionDays: number | null;
   createdAt: string;
   mailboxes: Record<string, number>;
+  /** Branding of the hosted connect pages (docs/connect.md); null or absent = not set. */
+  displayName?: string | null;
+  logoUrl?: string | null;
+  supportUrl?: string | null;
+}
+
+/**
+ * The tenant's hosted-page branding as text: the console shows the URLs, it never loads the logo
+ * (its CSP allows images from itself only, and a tenant-chosen URL is not the operator's to fetch).
+ */
+function brandingFacts(t: TenantOverview): Html {
+  const notSet = html`<span class="muted">not set</span>`;
+  return html`<dt>Hosted pages name</dt><dd>${t.displayName ?? notSet}${t.displayName ? '' : html` <span class="muted">(pages say “your helpdesk”)</span>`}</dd>
+<dt>Hosted pages logo</dt><dd>${t.logoUrl ? html`<code>${t.logoUrl}</code>` : notSet}</dd>
+<dt>Support link</dt><dd>${t.supportUrl ? html`<code>${t.supportUrl}</code>` : notSet}</dd>`;
 }
 
 export function tenantsPage(csrf: string, tenants: TenantOverview[]): string {
@@ -138,7 +153,9 @@ export function tenantPage(csrf: string, tenant: TenantOverview, endpoints: Endp
 <dl class="facts"><dt>Id</dt><dd class="id">${tenant.tenantId}</dd>
 <dt>Mailboxes</dt><dd>${tenant.mailboxes.active ?? 0} active, ${tenant.mailboxes.reauth_required ?? 0} need reconnect, ${tenant.mailboxes.disconnecting ?? 0} disconnecting · <a href="/admin/mailboxes?tenantId=${encodeURIComponent(tenant.tenantId)}">list them</a></dd>
 <dt>Retention</dt><dd>${tenant.retentionDays === null ? 'messages are kept' : `${tenant.retentionDays} days`}</dd>
+${brandingFacts(tenant)}
 <dt>Created</dt><dd>${when(tenant.createdAt)}</dd></dl>
+<p class="hint">The tenant sets its branding with <code>PATCH /v1/settings</code>; an operator with <code>mailbox-connector tenants update ${tenant.tenantId} --display-name … --logo-url … --support-url …</code>.</p>
 <h2>Webhook endpoints</h2>
 ${endpoints.length === 0 ? html`<p>This tenant has no webhook endpoint.</p>` : html`<p class="hint">Rotating issues a new signing secret, shown once on the next page; the previous secret keeps signing for 24 hours, so pass the new one to the tenant within that time.</p>
 <table><thead><tr><th scope="col">Endpoint</th><th scope="col">URL (without query)</th><th scope="col">State</th><th scope="col">Dead deliveries</th><th scope="col">Rotation</th><th scope="col"><span class="skip">Actions</span></th></tr></thead>

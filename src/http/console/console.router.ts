@@ -5,7 +5,8 @@ import type { AuditService } from '../../audit/audit.service.js';
 import type { Logger } from '../../observability/logger.js';
 import type { OpsCommand } from '../../ops/ops-command.js';
 import { runOpsCommand } from '../../ops/ops-runner.js';
-import { ApiError } from '../api-error.js';
+import { NotFoundError, ValidationError } from '../api-error.js';
+import { toApiError } from '../error-mapper.js';
 import { CONSOLE_CSS } from './console-assets.js';
 import {
   errorPage,
@@ -133,7 +134,8 @@ export function createConsoleRouter(deps: ConsoleDeps): Router {
     const parsed = cmd.input.safeParse(input);
     if (!parsed.success) {
       const issue = parsed.error.issues[0]!;
-      throw new ApiError(400, 'validation_error', `${issue.path.join('.') || 'input'}: ${issue.message}`);
+      const field = issue.path.join('.') || 'input';
+      throw new ValidationError(`${field}: ${issue.message}`, { field, location: 'form' });
     }
     return runOpsCommand(cmd, parsed.data, { actorId: `console:${session.apiKeyId}`, progress: () => undefined }, deps.audit);
   };
@@ -191,7 +193,7 @@ export function createConsoleRouter(deps: ConsoleDeps): Router {
     const id = idParam(req, 'tenant');
     const tenants = (await run(session, 'tenants.overview', {})) as TenantOverview[];
     const tenant = tenants.find((t) => t.tenantId === id);
-    if (!tenant) throw new ApiError(404, 'not_found', 'tenant not found');
+    if (!tenant) throw new NotFoundError('tenant');
     const endpoints = (await run(session, 'webhookEndpoints.list', { tenantId: id })) as EndpointOverview[];
     res.type('html').send(tenantPage(session.csrf, tenant, endpoints));
   });
@@ -204,7 +206,7 @@ export function createConsoleRouter(deps: ConsoleDeps): Router {
   router.get('/admin/mailboxes', route('/admin/mailboxes'), signedIn, async (req, res) => {
     const session = sessionOf(res);
     const filter = mailboxFilter.safeParse(req.query);
-    if (!filter.success) throw new ApiError(400, 'validation_error', 'unknown filter: choose a tenant and a status from the lists');
+    if (!filter.success) throw new ValidationError('unknown filter: choose a tenant and a status from the lists', { field: 'filter', location: 'query' });
     const f = filter.data;
     const input = { ...(f.tenantId ? { tenantId: f.tenantId } : {}), ...(f.status ? { status: f.status } : {}), ...(f.afterId ? { afterId: f.afterId } : {}) };
     const [data, tenants] = await Promise.all([
@@ -278,13 +280,14 @@ export function createConsoleRouter(deps: ConsoleDeps): Router {
       return;
     }
     const csrf = (res.locals as Partial<Locals>).session?.csrf;
-    if (err instanceof ApiError && err.expose) {
-      res.status(err.status).type('html').send(errorPage(err.status, err.message, csrf));
-      return;
-    }
     const e = err as { type?: string };
     if (e.type === 'entity.too.large' || e.type === 'entity.parse.failed' || e.type === 'parameters.too.many') {
       res.status(400).type('html').send(errorPage(400, 'The form could not be read.', csrf));
+      return;
+    }
+    const apiError = toApiError(err);
+    if (apiError.expose && apiError.code !== 'bad_request') {
+      res.status(apiError.status).type('html').send(errorPage(apiError.status, apiError.message, csrf));
       return;
     }
     deps.logger.error({ err, reqId: res.locals.requestId as string | undefined, route: res.locals.route as string | undefined }, 'console: request failed');
@@ -296,7 +299,7 @@ export function createConsoleRouter(deps: ConsoleDeps): Router {
 
 function idParam(req: Request, what: string): string {
   const id = req.params.id;
-  if (typeof id !== 'string' || !ID.test(id)) throw new ApiError(404, 'not_found', `${what} not found`);
+  if (typeof id !== 'string' || !ID.test(id)) throw new NotFoundError(what);
   return id;
 }
 

@@ -1,11 +1,11 @@
 import { z } from 'zod';
-import { actorOf } from '../auth-context.js';
-import { notFound } from '../api-error.js';
+import { opsActorId } from '../auth-context.js';
 import { commonErrors, type RouteRegistry } from '../route-registry.js';
 import { mailboxIdParams } from './mailboxes.route.js';
 
 export interface AdminMailboxRouteDeps {
-  revoke(input: { mailboxId: string; reason: string; actorId: string }): Promise<{ purgeId: string } | null>;
+  /** Throws the purge room's MailboxNotFoundError (404) for a missing mailbox. */
+  revoke(input: { mailboxId: string; reason: string; actorId: string }): Promise<{ purgeId: string }>;
 }
 
 /** Ops revocation over the admin API (same as `mailbox-connector mailboxes revoke`). */
@@ -27,8 +27,7 @@ export function registerAdminMailboxRoutes(routes: RouteRegistry, deps: AdminMai
       403: { description: 'Not an admin key' },
     },
     async handler({ params, body, principal }) {
-      const started = await deps.revoke({ mailboxId: params.id, reason: body.reason, actorId: `ops:${actorOf(principal).actorId}` });
-      if (!started) throw notFound('mailbox');
+      const started = await deps.revoke({ mailboxId: params.id, reason: body.reason, actorId: opsActorId(principal) });
       return { status: 202, body: { purgeId: started.purgeId } };
     },
   });

@@ -1,9 +1,7 @@
 import { pipeline } from 'node:stream/promises';
 import { z } from 'zod';
 import type { MessageReadService } from '../../messages/message-read.service.js';
-import { notFound } from '../api-error.js';
 import { commonErrors, errorSchema, type RouteRegistry } from '../route-registry.js';
-import { readRefused } from './messages.route.js';
 
 const SAFE_CONTENT_TYPE = /^[a-z0-9][a-z0-9!#$&^_.+-]{0,126}\/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$/i;
 
@@ -37,8 +35,7 @@ export function registerAttachmentRoutes(routes: RouteRegistry, deps: { messages
       409: { description: 'Not clean (see details.scanStatus), or the mailbox is being disconnected', schema: errorSchema },
     },
     async handler({ params, principal, res }) {
-      if (principal.kind !== 'tenant') throw notFound('attachment');
-      const dl = await deps.messages.download({ tenantId: principal.tenantId, actorType: 'api_key', actorId: principal.apiKeyId }, params.id).catch(readRefused);
+      const dl = await deps.messages.download({ tenantId: principal.tenantId, actorType: 'api_key', actorId: principal.apiKeyId }, params.id);
       res.status(200);
       res.setHeader('Content-Type', SAFE_CONTENT_TYPE.test(dl.meta.contentType) ? dl.meta.contentType : 'application/octet-stream');
       res.setHeader('Content-Length', String(dl.size));

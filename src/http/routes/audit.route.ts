@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { AuditService } from '../../audit/audit.service.js';
-import { ApiError, notFound } from '../api-error.js';
+import { InvalidCursorError } from '../api-error.js';
 import { decodeCursor, encodeCursor, paginationQuery } from '../pagination.js';
 import { commonErrors, type RouteRegistry } from '../route-registry.js';
 
@@ -36,9 +36,8 @@ export function registerAuditRoutes(routes: RouteRegistry, deps: { audit: AuditS
       ...commonErrors,
     },
     async handler({ query, principal }) {
-      if (principal.kind !== 'tenant') throw notFound('audit entry');
       const raw = decodeCursor(query.cursor);
-      if (raw !== undefined && !/^\d{1,15}$/.test(raw)) throw new ApiError(400, 'invalid_cursor', 'cursor is not one this API returned');
+      if (raw !== undefined && !/^\d{1,15}$/.test(raw)) throw new InvalidCursorError();
       const rows = await deps.audit.listForTenant(principal.tenantId, raw ? Number(raw) : 0, query.limit + 1);
       const data = rows.slice(0, query.limit).map((e) => ({
         id: e.id,

@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import type { Response } from 'express';
 import { z } from 'zod';
-import { ConnectRequestError, type ConnectService } from '../../oauth/connect.service.js';
+import type { ConnectService } from '../../oauth/connect.service.js';
 import { isProviderError } from '../../providers/provider-error.js';
-import { ApiError, notFound } from '../api-error.js';
+import { NotFoundError } from '../api-error.js';
 import { actorOf } from '../auth-context.js';
 import { NO_BRANDING, type PageBranding } from '../../tenancy/tenant-branding.js';
 import { allowLogo, choosePage, CLEAN_URL_SCRIPT, CLEAN_URL_SCRIPT_PATH, closedPage, unavailablePage } from '../pages/connect-pages.js';
@@ -44,10 +44,6 @@ export function sendHtml(res: Response, status: number, html: string): { handled
   return { handled: true };
 }
 
-function toApiError(err: unknown): unknown {
-  return err instanceof ConnectRequestError ? new ApiError(err.status, err.code, err.message) : err;
-}
-
 /** The tenant branding of the hosted pages (src/tenancy/tenant-branding.ts); absent = unbranded. */
 export type PageBrandingSource = (tenantId: string) => Promise<PageBranding>;
 
@@ -84,13 +80,8 @@ export function registerConnectRoutes(routes: RouteRegistry, deps: { connect: Co
     }),
     responses: { 201: { description: 'Session created', schema: connectSessionSchema }, 409: { description: 'Mailbox is being disconnected', schema: errorSchema }, ...commonErrors },
     async handler({ body, principal }) {
-      if (principal.kind !== 'tenant') throw notFound('tenant');
-      try {
-        const s = await deps.connect.createSession(principal.tenantId, body, actorOf(principal) as { actorType: 'api_key' | 'ops'; actorId: string });
-        return { status: 201, body: view(s) };
-      } catch (err) {
-        throw toApiError(err);
-      }
+      const s = await deps.connect.createSession(principal.tenantId, body, actorOf(principal));
+      return { status: 201, body: view(s) };
     },
   });
 
@@ -125,9 +116,8 @@ export function registerConnectRoutes(routes: RouteRegistry, deps: { connect: Co
       ...commonErrors,
     },
     async handler({ params, principal }) {
-      if (principal.kind !== 'tenant') throw notFound('connect session');
       const s = await deps.connect.describe(principal.tenantId, params.id);
-      if (!s) throw notFound('connect session');
+      if (!s) throw new NotFoundError('connect session');
       return { status: 200, body: { ...s, object: 'connect_session', expiresAt: s.expiresAt.toISOString(), createdAt: s.createdAt.toISOString() } };
     },
   });
@@ -145,13 +135,8 @@ export function registerConnectRoutes(routes: RouteRegistry, deps: { connect: Co
     body: z.strictObject({ returnUrl: z.string().max(2048).optional() }),
     responses: { 201: { description: 'Session created', schema: connectSessionSchema }, 409: { description: 'Mailbox is being disconnected', schema: errorSchema }, ...commonErrors },
     async handler({ params, body, principal }) {
-      if (principal.kind !== 'tenant') throw notFound('mailbox');
-      try {
-        const s = await deps.connect.createSession(principal.tenantId, { mailboxId: params.id, ...(body.returnUrl !== undefined ? { returnUrl: body.returnUrl } : {}) }, actorOf(principal) as { actorType: 'api_key' | 'ops'; actorId: string });
-        return { status: 201, body: view(s) };
-      } catch (err) {
-        throw toApiError(err);
-      }
+      const s = await deps.connect.createSession(principal.tenantId, { mailboxId: params.id, ...(body.returnUrl !== undefined ? { returnUrl: body.returnUrl } : {}) }, actorOf(principal));
+      return { status: 201, body: view(s) };
     },
   });
 
@@ -225,7 +210,7 @@ export function registerConnectRoutes(routes: RouteRegistry, deps: { connect: Co
       } catch (err) {
         // The provider's discovery/authorize metadata could not be fetched: a page, not JSON.
         if (isProviderError(err)) return sendHtml(res, 502, unavailablePage(err.provider));
-        throw toApiError(err);
+        throw err;
       }
       if (r.kind === 'closed') return sendHtml(res, r.reason === 'not_found' ? 404 : 410, closedPage(r.reason, await brandingFor(res, deps.branding, r.tenantId)));
       if (r.kind === 'choose_provider') {

@@ -1,8 +1,7 @@
 import { z } from 'zod';
 import { messageContentSchema } from '../../mailboxes/message-content.js';
 import { actorOf } from '../auth-context.js';
-import { ApiError, notFound } from '../api-error.js';
-import { commonErrors, type RouteRegistry } from '../route-registry.js';
+import { commonErrors, errorSchema, type RouteRegistry } from '../route-registry.js';
 
 // Lenient on purpose: a subject's address is matched through the blind index exactly as ingest
 // normalised it, so anything with a local part and a domain is a valid question.
@@ -46,7 +45,6 @@ export const dataSubjectErasureSchema = z
 export interface DataSubjectRouteDeps {
   export(tenantId: string, email: string, actor: { actorType: 'api_key' | 'ops'; actorId: string }): Promise<z.infer<typeof dataSubjectExportSchema>>;
   erase(tenantId: string, email: string, actor: { actorType: 'api_key' | 'ops'; actorId: string }): Promise<z.infer<typeof dataSubjectErasureSchema>>;
-  isTooLarge(err: unknown): boolean;
 }
 
 /** GDPR access and erasure for one address across the tenant's mailboxes. Both are audited. */
@@ -64,19 +62,13 @@ export function registerDataSubjectRoutes(routes: RouteRegistry, deps: DataSubje
     responses: {
       200: { description: 'The export', schema: dataSubjectExportSchema },
       ...commonErrors,
-      413: { description: 'Too many messages for one synchronous export' },
+      413: { description: 'Too many messages for one synchronous export (`export_too_large`)', schema: errorSchema },
     },
     async handler({ query, principal, res }) {
-      if (principal.kind !== 'tenant') throw notFound('data subject');
-      try {
-        const body = await deps.export(principal.tenantId, query.email, actorOf(principal));
-        // Personal data: never cached by an intermediary.
-        res.setHeader('cache-control', 'no-store');
-        return { status: 200, body };
-      } catch (err) {
-        if (deps.isTooLarge(err)) throw new ApiError(413, 'export_too_large', 'too many messages for one export; contact support for an offline export');
-        throw err;
-      }
+      const body = await deps.export(principal.tenantId, query.email, actorOf(principal));
+      // Personal data: never cached by an intermediary.
+      res.setHeader('cache-control', 'no-store');
+      return { status: 200, body };
     },
   });
 
@@ -92,7 +84,6 @@ export function registerDataSubjectRoutes(routes: RouteRegistry, deps: DataSubje
     body: z.strictObject({ email: subjectEmail }),
     responses: { 200: { description: 'What was deleted', schema: dataSubjectErasureSchema }, ...commonErrors },
     async handler({ body, principal }) {
-      if (principal.kind !== 'tenant') throw notFound('data subject');
       return { status: 200, body: await deps.erase(principal.tenantId, body.email, actorOf(principal)) };
     },
   });

@@ -2,8 +2,7 @@ import { z } from 'zod';
 import { EVENT_TYPES } from '../../events/event-types.js';
 import { DELIVERY_STATUSES } from '../../storage/webhook.repository.js';
 import type { EventQueryService } from '../../webhooks/event-query.service.js';
-import { NoMatchingEndpointError } from '../../webhooks/webhook-dispatcher.service.js';
-import { ApiError, notFound } from '../api-error.js';
+import { NotFoundError } from '../api-error.js';
 import { decodeCursor, page, paginationQuery } from '../pagination.js';
 import { commonErrors, errorSchema, type RouteRegistry } from '../route-registry.js';
 
@@ -72,7 +71,6 @@ export function registerEventRoutes(routes: RouteRegistry, deps: EventRouteDeps)
       ...commonErrors,
     },
     async handler({ query, principal }) {
-      if (principal.kind !== 'tenant') throw notFound('event');
       const beforeId = decodeCursor(query.cursor);
       const rows = await deps.events.list(principal.tenantId, {
         limit: query.limit,
@@ -97,9 +95,8 @@ export function registerEventRoutes(routes: RouteRegistry, deps: EventRouteDeps)
     params: z.strictObject({ id: z.string().min(1).max(64) }),
     responses: { 200: { description: 'The event and its attempt log', schema: eventSchema }, ...commonErrors },
     async handler({ params, principal }) {
-      if (principal.kind !== 'tenant') throw notFound('event');
       const ev = await deps.events.get(principal.tenantId, params.id);
-      if (!ev) throw notFound('event');
+      if (!ev) throw new NotFoundError('event');
       return { status: 200, body: ev };
     },
   });
@@ -123,15 +120,8 @@ export function registerEventRoutes(routes: RouteRegistry, deps: EventRouteDeps)
       409: { description: 'No enabled endpoint is subscribed to this event', schema: errorSchema },
     },
     async handler({ params, body, principal }) {
-      if (principal.kind !== 'tenant') throw notFound('event');
-      let deliveries;
-      try {
-        deliveries = await deps.replay(principal.tenantId, params.id, body?.endpointId, principal.apiKeyId);
-      } catch (err) {
-        if (err instanceof NoMatchingEndpointError) throw new ApiError(409, 'no_matching_endpoint', err.message);
-        throw err;
-      }
-      if (!deliveries) throw notFound('event');
+      const deliveries = await deps.replay(principal.tenantId, params.id, body?.endpointId, principal.apiKeyId);
+      if (!deliveries) throw new NotFoundError('event');
       return { status: 202, body: { eventId: params.id, deliveries: deliveries.map((d) => ({ id: d.id, endpointId: d.endpointId })) } };
     },
   });

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { actorOf } from '../auth-context.js';
-import { notFound } from '../api-error.js';
+import { NotFoundError } from '../api-error.js';
 import { decodeCursor, page, paginationQuery } from '../pagination.js';
 import { commonErrors, type RouteRegistry } from '../route-registry.js';
 import { mailboxIdParams } from './mailboxes.route.js';
@@ -28,7 +28,8 @@ export const purgeReceiptSchema = z
   .meta({ id: 'PurgeReceipt' });
 
 export interface LifecycleRouteDeps {
-  startPurge(input: { tenantId: string; mailboxId: string; actor: { actorType: 'api_key' | 'ops'; actorId: string } }): Promise<{ purgeId: string } | null>;
+  /** Throws the purge room's MailboxNotFoundError (404) for a mailbox that is not the tenant's. */
+  startPurge(input: { tenantId: string; mailboxId: string; actor: { actorType: 'api_key' | 'ops'; actorId: string } }): Promise<{ purgeId: string }>;
   /** The receipt as `purgeReceiptSchema` documents it. */
   receipt(tenantId: string, purgeId: string): Promise<object | null>;
   list(tenantId: string, opts: { beforeId?: string; limit: number }): Promise<Array<{ id: string }>>;
@@ -52,9 +53,7 @@ export function registerLifecycleRoutes(routes: RouteRegistry, deps: LifecycleRo
       ...commonErrors,
     },
     async handler({ params, principal }) {
-      if (principal.kind !== 'tenant') throw notFound('mailbox');
       const started = await deps.startPurge({ tenantId: principal.tenantId, mailboxId: params.id, actor: actorOf(principal) });
-      if (!started) throw notFound('mailbox');
       return { status: 202, body: { purgeId: started.purgeId }, headers: { location: `/v1/purges/${started.purgeId}` } };
     },
   });
@@ -74,7 +73,6 @@ export function registerLifecycleRoutes(routes: RouteRegistry, deps: LifecycleRo
       ...commonErrors,
     },
     async handler({ query, principal }) {
-      if (principal.kind !== 'tenant') throw notFound('purge');
       const beforeId = decodeCursor(query.cursor);
       const rows = await deps.list(principal.tenantId, { limit: query.limit + 1, ...(beforeId ? { beforeId } : {}) });
       return { status: 200, body: { object: 'list', ...page(rows, query.limit) } };
@@ -93,9 +91,8 @@ export function registerLifecycleRoutes(routes: RouteRegistry, deps: LifecycleRo
     params: z.strictObject({ id: z.string().min(1).max(64) }),
     responses: { 200: { description: 'The receipt', schema: purgeReceiptSchema }, ...commonErrors },
     async handler({ params, principal }) {
-      if (principal.kind !== 'tenant') throw notFound('purge');
       const receipt = await deps.receipt(principal.tenantId, params.id);
-      if (!receipt) throw notFound('purge');
+      if (!receipt) throw new NotFoundError('purge');
       return { status: 200, body: receipt };
     },
   });

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { notFound } from '../api-error.js';
+import { NotFoundError } from '../api-error.js';
 import { commonErrors, type RouteRegistry } from '../route-registry.js';
 
 export interface MailboxResyncRouteDeps {
@@ -23,9 +23,8 @@ export function registerMailboxResyncRoutes(routes: RouteRegistry, deps: Mailbox
       ...commonErrors,
     },
     async handler({ params, principal }) {
-      if (principal.kind !== 'tenant') throw notFound('mailbox');
       const r = await deps.requestSync(principal.tenantId, params.id);
-      if (!r) throw notFound('mailbox');
+      if (!r) throw new NotFoundError('mailbox');
       return { status: 202, body: { mailboxId: params.id, queued: r.queued, status: r.status } };
     },
   });

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { MailboxQueryService } from '../../mailboxes/mailbox-query.service.js';
-import { notFound } from '../api-error.js';
+import { NotFoundError } from '../api-error.js';
 import { decodeCursor, page, paginationQuery } from '../pagination.js';
 import { commonErrors, type RouteRegistry } from '../route-registry.js';
 
@@ -64,7 +64,6 @@ export function registerMailboxReadRoutes(routes: RouteRegistry, deps: { mailbox
       ...commonErrors,
     },
     async handler({ query, principal }) {
-      if (principal.kind !== 'tenant') throw notFound('mailbox');
       const afterId = decodeCursor(query.cursor);
       const rows = await deps.mailboxes.list(principal.tenantId, { limit: query.limit, ...(afterId ? { afterId } : {}), ...(query.status ? { status: query.status } : {}) });
       return { status: 200, body: { object: 'list', ...page(rows, query.limit) } };
@@ -86,7 +85,6 @@ export function registerMailboxReadRoutes(routes: RouteRegistry, deps: { mailbox
       ...commonErrors,
     },
     async handler({ params, principal }) {
-      if (principal.kind !== 'tenant') throw notFound('mailbox');
       // After a purge the row is gone and the receipt answers; while a purge runs the mailbox
       // key may already be shredded, so the receipt answers then too.
       const purge = await deps.purges?.forMailbox(principal.tenantId, params.id);
@@ -95,7 +93,7 @@ export function registerMailboxReadRoutes(routes: RouteRegistry, deps: { mailbox
         return { status: 200, body: { id: params.id, object: 'mailbox', status, purgeId: purge.purgeId, purgedAt: purge.completedAt } };
       }
       const view = await deps.mailboxes.get(principal.tenantId, params.id);
-      if (!view) throw notFound('mailbox');
+      if (!view) throw new NotFoundError('mailbox');
       return { status: 200, body: view };
     },
   });

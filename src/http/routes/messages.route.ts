@@ -1,23 +1,9 @@
 import { z } from 'zod';
-import { ReadRefusedError, type MessageReadService } from '../../messages/message-read.service.js';
+import type { MessageReadService } from '../../messages/message-read.service.js';
 import { MESSAGE_ORIGINS, messageSchema, messageSummarySchema } from '../../messages/message-view.js';
-import { ApiError, notFound } from '../api-error.js';
+import { InvalidCursorError } from '../api-error.js';
 import { decodeCursor, encodeCursor, paginationQuery } from '../pagination.js';
 import { commonErrors, errorSchema, type RouteRegistry } from '../route-registry.js';
-
-/** Maps a refused content read to its API error (used as a `.catch`). */
-export function readRefused(err: unknown): never {
-  if (!(err instanceof ReadRefusedError)) throw err;
-  const f = err.failure;
-  switch (f.kind) {
-    case 'not_found':
-      throw notFound(f.what);
-    case 'mailbox_disconnecting':
-      throw new ApiError(409, 'mailbox_disconnecting', 'the mailbox is being disconnected; its content is no longer served');
-    case 'attachment_not_clean':
-      throw new ApiError(409, 'attachment_not_clean', `the attachment’s scan verdict is ${f.scanStatus}; only clean attachments are served`, { scanStatus: f.scanStatus });
-  }
-}
 
 const idParams = z.strictObject({ id: z.string().min(1).max(64) });
 
@@ -26,7 +12,7 @@ function decodePosition(cursor: string | undefined): { receivedAt: Date; id: str
   const raw = decodeCursor(cursor);
   if (raw === undefined) return undefined;
   const m = /^(\d{1,15}):(.+)$/.exec(raw);
-  if (!m) throw new ApiError(400, 'invalid_cursor', 'cursor is not one this API returned');
+  if (!m) throw new InvalidCursorError();
   return { receivedAt: new Date(Number(m[1])), id: m[2]! };
 }
 
@@ -60,7 +46,6 @@ export function registerMessageRoutes(routes: RouteRegistry, deps: { messages: M
       ...contentReadErrors,
     },
     async handler({ params, query, principal }) {
-      if (principal.kind !== 'tenant') throw notFound('mailbox');
       const before = decodePosition(query.cursor);
       const rows = await deps.messages
         .list({ tenantId: principal.tenantId, actorType: 'api_key', actorId: principal.apiKeyId }, params.id, {
@@ -68,8 +53,7 @@ export function registerMessageRoutes(routes: RouteRegistry, deps: { messages: M
           ...(before ? { before } : {}),
           ...(query.threadKey ? { threadKey: query.threadKey } : {}),
           ...(query.origin ? { origin: query.origin } : {}),
-        })
-        .catch(readRefused);
+        });
       const data = rows.slice(0, query.limit);
       const last = data[data.length - 1];
       const nextCursor = rows.length > query.limit && last ? encodeCursor(`${Date.parse(last.receivedAt)}:${last.id}`) : null;
@@ -96,7 +80,6 @@ export function registerMessageRoutes(routes: RouteRegistry, deps: { messages: M
       ...contentReadErrors,
     },
     async handler({ query, principal }) {
-      if (principal.kind !== 'tenant') throw notFound('mailbox');
       const before = decodePosition(query.cursor);
       const rows = await deps.messages
         .listForTenant(
@@ -108,8 +91,7 @@ export function registerMessageRoutes(routes: RouteRegistry, deps: { messages: M
             ...(query.threadKey ? { threadKey: query.threadKey } : {}),
             ...(query.origin ? { origin: query.origin } : {}),
           },
-        )
-        .catch(readRefused);
+        );
       const data = rows.slice(0, query.limit);
       const last = data[data.length - 1];
       const nextCursor = rows.length > query.limit && last ? encodeCursor(`${Date.parse(last.receivedAt)}:${last.id}`) : null;
@@ -132,10 +114,9 @@ export function registerMessageRoutes(routes: RouteRegistry, deps: { messages: M
     }),
     responses: { 200: { description: 'The message', schema: messageSchema }, ...contentReadErrors },
     async handler({ params, query, principal }) {
-      if (principal.kind !== 'tenant') throw notFound('message');
       const reader = { tenantId: principal.tenantId, actorType: 'api_key' as const, actorId: principal.apiKeyId };
       const opts = query.inline === 'urls' ? { inlineImageUrl: (id: string) => attachmentContentUrl(deps.publicUrl, id) } : {};
-      const msg = await deps.messages.get(reader, params.id, opts).catch(readRefused);
+      const msg = await deps.messages.get(reader, params.id, opts);
       return { status: 200, body: msg };
     },
   });

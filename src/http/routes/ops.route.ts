@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { AuditService } from '../../audit/audit.service.js';
 import type { OpsCommand } from '../../ops/ops-command.js';
 import { runOpsCommand } from '../../ops/ops-runner.js';
-import { actorOf } from '../auth-context.js';
+import { opsActorId } from '../auth-context.js';
 import { ApiError } from '../api-error.js';
 import { commonErrors, validationError, type RouteRegistry } from '../route-registry.js';
 
@@ -29,10 +29,10 @@ export function registerOpsRoutes(routes: RouteRegistry, commands: OpsCommand[],
     },
     async handler({ params, body, principal }) {
       const cmd = byName.get(params.name);
-      if (!cmd) throw new ApiError(404, 'unknown_command', `no ops command named ${params.name}`);
+      if (!cmd) throw new ApiError('unknown_command', `no ops command named ${params.name}`);
       const parsed = cmd.input.safeParse(body);
       if (!parsed.success) throw validationError(parsed.error, 'body');
-      const result = await runOpsCommand(cmd, parsed.data, { actorId: `ops:${actorOf(principal).actorId}`, progress: () => undefined }, audit);
+      const result = await runOpsCommand(cmd, parsed.data, { actorId: opsActorId(principal), progress: () => undefined }, audit);
       return { status: 200, body: { result } };
     },
   });

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { OutboundQueryService } from '../../send/outbound-view.js';
-import { notFound } from '../api-error.js';
+import { NotFoundError } from '../api-error.js';
 import { commonErrors, type RouteRegistry } from '../route-registry.js';
 
 export const outboundSchema = z
@@ -34,9 +34,8 @@ export function registerOutboundRoutes(routes: RouteRegistry, deps: { outbound: 
     params: z.strictObject({ id: z.string().min(1).max(64) }),
     responses: { 200: { description: 'The outbound message status', schema: outboundSchema }, ...commonErrors },
     async handler({ params, principal }) {
-      if (principal.kind !== 'tenant') throw notFound('outbound message');
       const view = await deps.outbound.get(principal.tenantId, params.id);
-      if (!view) throw notFound('outbound message');
+      if (!view) throw new NotFoundError('outbound message');
       return { status: 200, body: view };
     },
   });

@@ -24,7 +24,7 @@ export function registerGooglePushRoutes(routes: RouteRegistry, deps: GooglePush
     description:
       'Gmail Pub/Sub push endpoint, authenticated by the Pub/Sub OIDC token: queues a sync of the mailbox the notification names. Called by Google, not by API clients.',
     tags: ['Push'],
-    auth: 'none',
+    auth: 'push',
     bodyContentType: 'application/json',
     body: z.custom<Request>(),
     responses: {

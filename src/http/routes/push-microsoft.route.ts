@@ -38,7 +38,7 @@ export function registerMicrosoftPushRoutes(routes: RouteRegistry, deps: Microso
       summary,
       description,
       tags: ['Push'],
-      auth: 'none',
+      auth: 'push',
       bodyContentType: 'application/json',
       body: z.custom<Request>(),
       query: z.object({ validationToken: z.string().max(1024).optional() }),

@@ -26,7 +26,7 @@ export function registerRiscRoutes(routes: RouteRegistry, deps: RiscRouteDeps): 
     operationId: 'receiveGoogleRisc',
     summary: 'Google Cross-Account Protection security events',
     tags: ['Push'],
-    auth: 'none',
+    auth: 'push',
     bodyContentType: 'application/secevent+jwt',
     body: z.custom<Request>(),
     responses: {

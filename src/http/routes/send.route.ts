@@ -1,8 +1,7 @@
 import { z } from 'zod';
-import { SendRejectedError } from '../../send/send-rejection.js';
 import { idempotencyKeySchema, newMessageBodySchema, replyBodySchema } from '../../send/send-request.schema.js';
 import type { AcceptedSend, SendRequestService } from '../../send/send-request.service.js';
-import { ApiError, badRequest, notFound } from '../api-error.js';
+import { ApiError } from '../api-error.js';
 import { commonErrors, errorSchema, type RouteRegistry } from '../route-registry.js';
 
 const acceptedSchema = z
@@ -22,10 +21,10 @@ const sendErrors = {
 
 function idempotencyKey(raw: string | undefined): string {
   if (raw === undefined || raw === '') {
-    throw badRequest('idempotency_key_required', 'the Idempotency-Key header is required: send a unique key per message (e.g. a UUID) and reuse it on retries');
+    throw new ApiError('idempotency_key_required', 'the Idempotency-Key header is required: send a unique key per message (e.g. a UUID) and reuse it on retries');
   }
   const parsed = idempotencyKeySchema.safeParse(raw);
-  if (!parsed.success) throw badRequest('invalid_idempotency_key', 'Idempotency-Key must be 1-255 visible ASCII characters');
+  if (!parsed.success) throw new ApiError('invalid_idempotency_key', 'Idempotency-Key must be 1-255 visible ASCII characters');
   return parsed.data;
 }
 
@@ -35,10 +34,6 @@ function answer(result: AcceptedSend): { status: number; body: unknown; headers:
     body: result.body,
     headers: { Location: `/v1/outbound/${result.body.outboundId}`, ...(result.replayed ? { 'Idempotent-Replayed': 'true' } : {}) },
   };
-}
-
-function asApiError(err: unknown): unknown {
-  return err instanceof SendRejectedError ? new ApiError(err.status, err.code, err.message, err.details) : err;
 }
 
 export function registerSendRoutes(routes: RouteRegistry, deps: { requests: SendRequestService; bodyLimit: string }): void {
@@ -58,13 +53,8 @@ export function registerSendRoutes(routes: RouteRegistry, deps: { requests: Send
     bodyLimit: deps.bodyLimit,
     responses: { 202: { description: 'Queued (or the replayed first answer)', schema: acceptedSchema }, ...sendErrors },
     async handler({ params, headers, body, principal, req }) {
-      if (principal.kind !== 'tenant') throw notFound('message');
       const key = idempotencyKey(headers['idempotency-key']);
-      try {
-        return answer(await deps.requests.reply({ tenantId: principal.tenantId, apiKeyId: principal.apiKeyId }, key, params.id, req.body, body));
-      } catch (err) {
-        throw asApiError(err);
-      }
+      return answer(await deps.requests.reply({ tenantId: principal.tenantId, apiKeyId: principal.apiKeyId }, key, params.id, req.body, body));
     },
   });
 
@@ -84,13 +74,8 @@ export function registerSendRoutes(routes: RouteRegistry, deps: { requests: Send
     bodyLimit: deps.bodyLimit,
     responses: { 202: { description: 'Queued (or the replayed first answer)', schema: acceptedSchema }, ...sendErrors },
     async handler({ params, headers, body, principal, req }) {
-      if (principal.kind !== 'tenant') throw notFound('mailbox');
       const key = idempotencyKey(headers['idempotency-key']);
-      try {
-        return answer(await deps.requests.send({ tenantId: principal.tenantId, apiKeyId: principal.apiKeyId }, key, params.id, req.body, body));
-      } catch (err) {
-        throw asApiError(err);
-      }
+      return answer(await deps.requests.send({ tenantId: principal.tenantId, apiKeyId: principal.apiKeyId }, key, params.id, req.body, body));
     },
   });
 }

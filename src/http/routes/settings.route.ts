@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { AuditService } from '../../audit/audit.service.js';
 import type { TenantRecord, TenantRepository } from '../../storage/tenant.repository.js';
 import { brandingFieldSchema, brandingPatchShape, normalizeBranding, type BrandingPolicy } from '../../tenancy/tenant-branding.js';
-import { notFound } from '../api-error.js';
+import { NotFoundError } from '../api-error.js';
 import { commonErrors, type RouteRegistry } from '../route-registry.js';
 
 export const tenantSettingsSchema = z
@@ -36,9 +36,8 @@ export function registerSettingsRoutes(routes: RouteRegistry, deps: { tenants: P
     auth: 'tenant',
     responses: { 200: { description: 'The settings', schema: tenantSettingsSchema }, ...commonErrors },
     async handler({ principal }) {
-      if (principal.kind !== 'tenant') throw notFound('settings');
       const tenant = await deps.tenants.find(principal.tenantId);
-      if (!tenant) throw notFound('settings');
+      if (!tenant) throw new NotFoundError('settings');
       return { status: 200, body: settingsBody(tenant) };
     },
   });
@@ -55,10 +54,9 @@ export function registerSettingsRoutes(routes: RouteRegistry, deps: { tenants: P
     body: z.strictObject({ blockRemoteImages: z.boolean().optional(), ...brandingPatchShape(deps.branding) }),
     responses: { 200: { description: 'The updated settings', schema: tenantSettingsSchema }, ...commonErrors },
     async handler({ body, principal }) {
-      if (principal.kind !== 'tenant') throw notFound('settings');
       const patch = { ...(body.blockRemoteImages !== undefined ? { blockRemoteImages: body.blockRemoteImages } : {}), ...normalizeBranding(body, deps.branding) };
       const tenant = Object.keys(patch).length > 0 ? await deps.tenants.update(principal.tenantId, patch) : await deps.tenants.find(principal.tenantId);
-      if (!tenant) throw notFound('settings');
+      if (!tenant) throw new NotFoundError('settings');
       await deps.audit.record({
         tenantId: principal.tenantId,
         actorType: 'api_key',

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { EVENT_TYPES } from '../../events/event-types.js';
-import { EndpointRejectedError, type WebhookEndpointService } from '../../webhooks/webhook-endpoint.service.js';
-import { ApiError, notFound } from '../api-error.js';
+import type { WebhookEndpointService } from '../../webhooks/webhook-endpoint.service.js';
+import { NotFoundError } from '../api-error.js';
 import { decodeCursor, page, paginationQuery } from '../pagination.js';
 import { commonErrors, errorSchema, type RouteRegistry } from '../route-registry.js';
 
@@ -35,15 +35,6 @@ const endpointErrors = {
   422: { description: 'The URL is refused by the egress rules (https, public address)', schema: errorSchema },
 } as const;
 
-function rejected(err: unknown): never {
-  if (err instanceof EndpointRejectedError) {
-    const d = err.detail;
-    if (d.kind === 'limit_reached') throw new ApiError(409, 'endpoint_limit_reached', err.message);
-    throw new ApiError(422, 'url_not_allowed', err.message, { reason: d.reason, ...(d.category ? { category: d.category } : {}) });
-  }
-  throw err;
-}
-
 export function registerWebhookEndpointRoutes(routes: RouteRegistry, deps: { endpoints: WebhookEndpointService }): void {
   routes.add({
     method: 'post',
@@ -56,10 +47,8 @@ export function registerWebhookEndpointRoutes(routes: RouteRegistry, deps: { end
     body: z.strictObject({ url, events: events.optional(), description: description.optional() }),
     responses: { 201: { description: 'The endpoint and its secret', schema: withSecret }, ...endpointErrors },
     async handler({ body, principal }) {
-      if (principal.kind !== 'tenant') throw notFound('webhook endpoint');
       const created = await deps.endpoints
-        .create(principal.tenantId, { url: body.url, ...(body.events ? { events: body.events } : {}), ...(body.description ? { description: body.description } : {}) })
-        .catch(rejected);
+        .create(principal.tenantId, { url: body.url, ...(body.events ? { events: body.events } : {}), ...(body.description ? { description: body.description } : {}) });
       return { status: 201, body: { ...created.endpoint, secret: created.secret } };
     },
   });
@@ -79,7 +68,6 @@ export function registerWebhookEndpointRoutes(routes: RouteRegistry, deps: { end
       ...commonErrors,
     },
     async handler({ query, principal }) {
-      if (principal.kind !== 'tenant') throw notFound('webhook endpoint');
       const afterId = decodeCursor(query.cursor);
       const rows = await deps.endpoints.list(principal.tenantId, { limit: query.limit, ...(afterId ? { afterId } : {}) });
       return { status: 200, body: { object: 'list', ...page(rows, query.limit) } };
@@ -98,9 +86,8 @@ export function registerWebhookEndpointRoutes(routes: RouteRegistry, deps: { end
     params: idParams,
     responses: { 200: { description: 'The endpoint', schema: webhookEndpointSchema }, ...commonErrors },
     async handler({ params, principal }) {
-      if (principal.kind !== 'tenant') throw notFound('webhook endpoint');
       const ep = await deps.endpoints.get(principal.tenantId, params.id);
-      if (!ep) throw notFound('webhook endpoint');
+      if (!ep) throw new NotFoundError('webhook endpoint');
       return { status: 200, body: ep };
     },
   });
@@ -118,15 +105,14 @@ export function registerWebhookEndpointRoutes(routes: RouteRegistry, deps: { end
     body: z.strictObject({ url: url.optional(), events: events.optional(), enabled: z.boolean().optional(), description: description.nullable().optional() }),
     responses: { 200: { description: 'The updated endpoint', schema: webhookEndpointSchema }, ...endpointErrors },
     async handler({ params, body, principal }) {
-      if (principal.kind !== 'tenant') throw notFound('webhook endpoint');
       const patch = {
         ...(body.url !== undefined ? { url: body.url } : {}),
         ...(body.events !== undefined ? { events: body.events } : {}),
         ...(body.enabled !== undefined ? { enabled: body.enabled } : {}),
         ...(body.description !== undefined ? { description: body.description } : {}),
       };
-      const ep = await deps.endpoints.update(principal.tenantId, params.id, patch).catch(rejected);
-      if (!ep) throw notFound('webhook endpoint');
+      const ep = await deps.endpoints.update(principal.tenantId, params.id, patch);
+      if (!ep) throw new NotFoundError('webhook endpoint');
       return { status: 200, body: ep };
     },
   });
@@ -146,8 +132,7 @@ export function registerWebhookEndpointRoutes(routes: RouteRegistry, deps: { end
       ...commonErrors,
     },
     async handler({ params, principal }) {
-      if (principal.kind !== 'tenant') throw notFound('webhook endpoint');
-      if (!(await deps.endpoints.delete(principal.tenantId, params.id))) throw notFound('webhook endpoint');
+      if (!(await deps.endpoints.delete(principal.tenantId, params.id))) throw new NotFoundError('webhook endpoint');
       return { status: 200, body: { id: params.id, object: 'webhook_endpoint', deleted: true } };
     },
   });
@@ -163,9 +148,8 @@ export function registerWebhookEndpointRoutes(routes: RouteRegistry, deps: { end
     params: idParams,
     responses: { 200: { description: 'The endpoint and its new secret', schema: withSecret }, ...commonErrors },
     async handler({ params, principal }) {
-      if (principal.kind !== 'tenant') throw notFound('webhook endpoint');
       const rotated = await deps.endpoints.rotateSecret(principal.tenantId, params.id);
-      if (!rotated) throw notFound('webhook endpoint');
+      if (!rotated) throw new NotFoundError('webhook endpoint');
       return { status: 200, body: { ...rotated.endpoint, secret: rotated.secret } };
     },
   });
