@@ -1,5 +1,6 @@
 import { isProviderError } from './provider-error.js';
-import type { WatchStopResult } from './ports.js';
+import type { ProviderName } from './mail-provider.port.js';
+import type { MailboxCredential, RevokeResult, TeardownMailbox, TeardownPort, WatchStopResult } from './ports.js';
 
 class TimeoutError extends Error {
   override readonly name = 'TimeoutError';
@@ -38,4 +39,25 @@ export async function stopPush(stop: () => Promise<void>): Promise<WatchStopResu
     if (isProviderError(err, 'auth_revoked')) return { status: 'not_needed' };
     return { status: 'failed', error: describeFailure(err) };
   }
+}
+
+/**
+ * A provider's teardown with every provider call bounded by `timeoutMs` (default 10 s): the local
+ * purge never waits on a provider for long.
+ */
+export abstract class BoundedTeardown implements TeardownPort {
+  abstract readonly provider: ProviderName;
+  readonly #timeoutMs: number;
+
+  constructor(timeoutMs: number | undefined) {
+    this.#timeoutMs = timeoutMs ?? 10_000;
+  }
+
+  protected bounded<T>(p: Promise<T>): Promise<T> {
+    return withTimeout(p, this.#timeoutMs);
+  }
+
+  abstract stopWatch(mailbox: TeardownMailbox, credential: MailboxCredential | null): Promise<WatchStopResult>;
+  abstract revokeGrant(mailbox: TeardownMailbox, credential: MailboxCredential | null): Promise<RevokeResult>;
+  abstract retryRevoke(token: string): Promise<RevokeResult>;
 }

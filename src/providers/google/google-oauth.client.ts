@@ -37,6 +37,21 @@ const tokenResponseSchema = z.object({
 });
 const idTokenPayloadSchema = z.object({ email: z.string().min(3), email_verified: z.boolean().optional() });
 
+type TokenResponse = z.infer<typeof tokenResponseSchema>;
+
+/** A token endpoint call: its failure mapped to a ProviderError, its answer validated before any field is trusted. */
+async function tokenCall(call: () => Promise<unknown>): Promise<TokenResponse> {
+  let tokens: unknown;
+  try {
+    tokens = await call();
+  } catch (err) {
+    throw mapGoogleError(err, 'oauth.token');
+  }
+  const t = tokenResponseSchema.safeParse(tokens);
+  if (!t.success) throw unexpectedResponse('google', 'oauth.token', { issues: t.error.issues });
+  return t.data;
+}
+
 /** Token lifetime assumed when the response names none (Google's is 3599 s). */
 const DEFAULT_LIFETIME_MS = 3_600_000;
 
@@ -90,20 +105,13 @@ export class GoogleOAuthClient {
   }
 
   async exchange(code: string, codeVerifier: string): Promise<GoogleGrant> {
-    let tokens: unknown;
-    try {
-      tokens = (await this.client().getToken({ code, codeVerifier })).tokens;
-    } catch (err) {
-      throw mapGoogleError(err, 'oauth.token');
-    }
-    const t = tokenResponseSchema.safeParse(tokens);
-    if (!t.success) throw unexpectedResponse('google', 'oauth.token', { issues: t.error.issues });
+    const t = await tokenCall(async () => (await this.client().getToken({ code, codeVerifier })).tokens);
     return {
-      accessToken: t.data.access_token,
-      refreshToken: t.data.refresh_token ?? undefined,
-      expiresAt: new Date(t.data.expiry_date ?? this.clock().getTime() + DEFAULT_LIFETIME_MS),
-      grantedScopes: (t.data.scope ?? '').split(/\s+/).filter(Boolean),
-      idToken: t.data.id_token ?? undefined,
+      accessToken: t.access_token,
+      refreshToken: t.refresh_token ?? undefined,
+      expiresAt: this.expiry(t),
+      grantedScopes: (t.scope ?? '').split(/\s+/).filter(Boolean),
+      idToken: t.id_token ?? undefined,
     };
   }
 
@@ -144,20 +152,17 @@ export class GoogleOAuthClient {
   async refresh(refreshToken: string): Promise<{ accessToken: string; expiresAt: Date; refreshToken: string | undefined }> {
     const client = this.client();
     client.setCredentials({ refresh_token: refreshToken });
-    let credentials: unknown;
-    try {
-      credentials = (await client.refreshAccessToken()).credentials;
-    } catch (err) {
-      throw mapGoogleError(err, 'oauth.token');
-    }
-    const t = tokenResponseSchema.safeParse(credentials);
-    if (!t.success) throw unexpectedResponse('google', 'oauth.token', { issues: t.error.issues });
+    const t = await tokenCall(async () => (await client.refreshAccessToken()).credentials);
     return {
-      accessToken: t.data.access_token,
-      expiresAt: new Date(t.data.expiry_date ?? this.clock().getTime() + DEFAULT_LIFETIME_MS),
+      accessToken: t.access_token,
+      expiresAt: this.expiry(t),
       // The library copies the old refresh token into the result when none came back.
-      refreshToken: t.data.refresh_token && t.data.refresh_token !== refreshToken ? t.data.refresh_token : undefined,
+      refreshToken: t.refresh_token && t.refresh_token !== refreshToken ? t.refresh_token : undefined,
     };
+  }
+
+  private expiry(t: TokenResponse): Date {
+    return new Date(t.expiry_date ?? this.clock().getTime() + DEFAULT_LIFETIME_MS);
   }
 
   /** Revokes the grant at Google; revoking either token revokes both (provider-facts §2.2). */

@@ -1,5 +1,5 @@
-import type { MailboxCredential, RevokeResult, TeardownMailbox, TeardownPort, WatchStopResult } from '../ports.js';
-import { describeFailure, stopPush, withTimeout } from '../teardown-call.js';
+import type { MailboxCredential, RevokeResult, TeardownMailbox, WatchStopResult } from '../ports.js';
+import { BoundedTeardown, describeFailure, stopPush } from '../teardown-call.js';
 import { GmailWatchAdapter } from './gmail-watch.adapter.js';
 import type { GoogleEndpoints } from './google-endpoints.js';
 import type { GoogleOAuthClient } from './google-oauth.client.js';
@@ -9,7 +9,7 @@ export interface GoogleTeardownOptions {
   endpoints: GoogleEndpoints;
   /** The grant client (refresh for users.stop); undefined when Google is not configured in this run. */
   grant: Pick<GoogleOAuthClient, 'refresh'> | undefined;
-  /** Upper bound on each provider call: the local purge never waits on Google for long. */
+  /** Upper bound on each provider call (default 10 s). */
   timeoutMs?: number;
 }
 
@@ -19,12 +19,11 @@ export interface GoogleTeardownOptions {
  * mapped ProviderError), then the revoke endpoint (provider-facts §2.2: revoking the refresh
  * token invalidates the grant and its access tokens; 200 on success, 400 on error).
  */
-export class GoogleTeardownAdapter implements TeardownPort {
+export class GoogleTeardownAdapter extends BoundedTeardown {
   readonly provider = 'google' as const;
-  private readonly timeoutMs: number;
 
   constructor(private readonly opts: GoogleTeardownOptions) {
-    this.timeoutMs = opts.timeoutMs ?? 10_000;
+    super(opts.timeoutMs);
   }
 
   async stopWatch(_mailbox: TeardownMailbox, credential: MailboxCredential | null): Promise<WatchStopResult> {
@@ -32,9 +31,9 @@ export class GoogleTeardownAdapter implements TeardownPort {
     const grant = this.opts.grant;
     if (!grant) return { status: 'failed', error: 'google not configured' };
     return stopPush(async () => {
-      const { accessToken } = await withTimeout(grant.refresh(credential.secret), this.timeoutMs);
+      const { accessToken } = await this.bounded(grant.refresh(credential.secret));
       const watch = new GmailWatchAdapter({ endpoints: this.opts.endpoints, accessToken: async () => accessToken });
-      await withTimeout(watch.stop(), this.timeoutMs);
+      await this.bounded(watch.stop());
     });
   }
 
@@ -46,7 +45,7 @@ export class GoogleTeardownAdapter implements TeardownPort {
   async retryRevoke(token: string): Promise<RevokeResult> {
     try {
       // 'already_invalid' (400 invalid_token) means the grant is gone: that is what we wanted.
-      await withTimeout(revokeGoogleToken(this.opts.endpoints, token), this.timeoutMs);
+      await this.bounded(revokeGoogleToken(this.opts.endpoints, token));
       return { status: 'revoked' };
     } catch (err) {
       return { status: 'failed', error: describeFailure(err), retryToken: token };

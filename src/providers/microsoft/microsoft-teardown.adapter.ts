@@ -1,5 +1,5 @@
-import type { MailboxCredential, RevokeResult, TeardownMailbox, TeardownPort, WatchStopResult } from '../ports.js';
-import { stopPush, withTimeout } from '../teardown-call.js';
+import type { MailboxCredential, RevokeResult, TeardownMailbox, WatchStopResult } from '../ports.js';
+import { BoundedTeardown, stopPush } from '../teardown-call.js';
 import { GraphSubscriptionsAdapter } from './graph-subscriptions.adapter.js';
 import type { MicrosoftEndpoints } from './microsoft-endpoints.js';
 
@@ -23,12 +23,11 @@ export interface MicrosoftTeardownOptions {
  * "revoke" here is: delete the subscription, then destroy the MSAL cache (the credential column
  * and the mailbox DEK go with the purge), and report `not_supported` on the receipt.
  */
-export class MicrosoftTeardownAdapter implements TeardownPort {
+export class MicrosoftTeardownAdapter extends BoundedTeardown {
   readonly provider = 'microsoft' as const;
-  private readonly timeoutMs: number;
 
   constructor(private readonly opts: MicrosoftTeardownOptions) {
-    this.timeoutMs = opts.timeoutMs ?? 10_000;
+    super(opts.timeoutMs);
   }
 
   async stopWatch(mailbox: TeardownMailbox, credential: MailboxCredential | null): Promise<WatchStopResult> {
@@ -38,9 +37,9 @@ export class MicrosoftTeardownAdapter implements TeardownPort {
     const { endpoints, accessToken } = this.opts;
     if (!endpoints || !accessToken) return { status: 'failed', error: 'microsoft token source not configured' };
     return stopPush(async () => {
-      const token = await withTimeout(accessToken(mailbox, credential), this.timeoutMs);
+      const token = await this.bounded(accessToken(mailbox, credential));
       const subs = new GraphSubscriptionsAdapter({ endpoints, accessToken: async () => token, runner: { maxRetries: 1, maxRetryWaitMs: 2_000 } });
-      await withTimeout(subs.delete(subscriptionId), this.timeoutMs);
+      await this.bounded(subs.delete(subscriptionId));
     });
   }
 

@@ -1,14 +1,9 @@
 import { CodeChallengeMethod, OAuth2Client } from 'google-auth-library';
+import type { GoogleEndpoints } from '../../providers/google/google-endpoints.js';
 import { approveGoogleConsent } from './google-consent.client.js';
 
-export interface SandboxGoogleEndpointsLike {
-  oauth2AuthBaseUrl: string;
-  oauth2TokenUrl: string;
-  oauth2RevokeUrl: string;
-  oauth2FederatedSignonPemCertsUrl: string;
-  oauth2FederatedSignonJwkCertsUrl: string;
-  tokenInfoUrl: string;
-}
+/** The OAuth part of the connector's Google endpoints (what OAuth2Client's `endpoints` takes). */
+export type SandboxGoogleEndpointsLike = Omit<GoogleEndpoints, 'gmailRootUrl' | 'issuers'>;
 
 export interface ConnectedGoogleUser {
   accessToken: string;

@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import { z } from 'zod';
+import type { GoogleEndpoints } from '../../providers/google/google-endpoints.js';
 import { googleErrors } from './google-api-error.js';
 import { createGmailApiRouter, gmailErrorHandler, type GmailFaults, type SentRecord, type WatchRecord } from './gmail-api.route.js';
 import { GmailMailboxStore, type SandboxMailbox, type StoredMessage } from './gmail-mailbox.store.js';
@@ -35,16 +36,8 @@ export interface DeliverOptions {
   threadId?: string;
 }
 
-export interface SandboxEndpoints {
-  oauth2AuthBaseUrl: string;
-  oauth2TokenUrl: string;
-  oauth2RevokeUrl: string;
-  oauth2FederatedSignonPemCertsUrl: string;
-  oauth2FederatedSignonJwkCertsUrl: string;
-  tokenInfoUrl: string;
-  userInfoUrl: string;
-  gmailRootUrl: string;
-}
+/** The stand-in's URLs in the connector's own endpoint shape, plus its userinfo endpoint. */
+export type SandboxEndpoints = Omit<GoogleEndpoints, 'issuers'> & { userInfoUrl: string };
 
 export interface GoogleSandbox {
   readonly url: string;
