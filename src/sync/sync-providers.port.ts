@@ -19,8 +19,8 @@ export interface GraphSubscriptionsPort {
 }
 
 /**
- * Where the sync engine gets provider adapters bound to a mailbox's tokens. The oauth room's
- * MailProviderFactory (token vault + configured endpoints) satisfies it; tests may bind adapters
+ * Where the sync engine gets provider adapters bound to a mailbox's tokens.
+ * providers/mail-provider.factory.ts (token vault + configured endpoints) satisfies it; tests may bind adapters
  * straight to a sandbox token.
  */
 export interface SyncProviders {
