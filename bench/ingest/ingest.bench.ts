@@ -86,6 +86,15 @@ function threadCpuMs(): Map<number, number> {
   return out;
 }
 
+/** A thread's name (`node` for the main and the worker threads, `V8 DefaultWorke` for V8's GC/compiler helpers, `libuv-worker`…). */
+function threadName(tid: number): string {
+  try {
+    return readFileSync(`/proc/${process.pid}/task/${tid}/comm`, 'utf8').trim();
+  } catch {
+    return '?';
+  }
+}
+
 function source(bytes: Buffer): Readable {
   return Readable.from(
     (function* () {
@@ -114,6 +123,8 @@ interface Block {
   mainThreadCpuMs: number;
   /** The busiest thread but the main one (the parse worker, with one parse thread). */
   busiestOtherCpuMs: number;
+  /** CPU ms of the other threads by name: the worker threads (`node`, one entry each), V8's helpers, libuv's pool. */
+  otherThreads: string;
   pgCpuMs: number;
   queries: number;
   commits: number;
@@ -137,12 +148,26 @@ async function measure(core: Core, dbName: string, msgs: number, fn: () => Promi
   const cpu = process.cpuUsage(cpu0);
   const mainMs = mainThreadCpuMs() - main0;
   let busiestOtherCpuMs = 0;
-  for (const [tid, ms] of threadCpuMs()) if (tid !== process.pid) busiestOtherCpuMs = Math.max(busiestOtherCpuMs, ms - (threads0.get(tid) ?? 0));
+  const workers: number[] = [];
+  const helpers = new Map<string, number>();
+  for (const [tid, ms] of threadCpuMs()) {
+    if (tid === process.pid) continue;
+    const used = ms - (threads0.get(tid) ?? 0);
+    busiestOtherCpuMs = Math.max(busiestOtherCpuMs, used);
+    const name = threadName(tid);
+    if (name === 'node') workers.push(used);
+    else helpers.set(name, (helpers.get(name) ?? 0) + used);
+  }
+  const perMsg = (ms: number): string => (ms / msgs).toFixed(2);
+  const otherThreads = [
+    `node threads ${workers.filter((w) => w > 0).sort((a, b) => b - a).map(perMsg).join('/') || '0'}`,
+    ...[...helpers].filter(([, ms]) => ms > 0).map(([name, ms]) => `${name} ${perMsg(ms)}`),
+  ].join(', ');
   const q = queries - q0;
   const c = commits - c0;
   let pgCpuMs = 0;
   for (const pid of await backends()) pgCpuMs += procCpuMs(pid) - (pgBefore.get(pid) ?? 0);
-  return { msgs, seconds, processCpuMs: (cpu.user + cpu.system) / 1000, mainThreadCpuMs: mainMs, busiestOtherCpuMs, pgCpuMs, queries: q, commits: c, failed };
+  return { msgs, seconds, processCpuMs: (cpu.user + cpu.system) / 1000, mainThreadCpuMs: mainMs, busiestOtherCpuMs, otherThreads, pgCpuMs, queries: q, commits: c, failed };
 }
 
 function print(name: string, b: Block): void {
@@ -150,7 +175,8 @@ function print(name: string, b: Block): void {
   console.log(
     `${name.padEnd(34)} ${(n / b.seconds).toFixed(1).padStart(7)} msgs/s ${(sampleBytes / b.seconds / 2 ** 20).toFixed(2).padStart(6)} MB/s` +
       `  cpu/msg ${(b.processCpuMs / n).toFixed(2)} ms (main thread ${(b.mainThreadCpuMs / n).toFixed(2)}, busiest other ${(b.busiestOtherCpuMs / n).toFixed(2)}) + pg ${(b.pgCpuMs / n).toFixed(2)} ms` +
-      `  ${(b.queries / n).toFixed(2)} round trips/msg, ${(b.commits / n).toFixed(3)} commits/msg${b.failed ? `, ${b.failed} FAILED` : ''}`,
+      `  ${(b.queries / n).toFixed(2)} round trips/msg, ${(b.commits / n).toFixed(3)} commits/msg${b.failed ? `, ${b.failed} FAILED` : ''}` +
+      `\n${''.padEnd(34)} other threads, CPU ms/msg: ${b.otherThreads}`,
   );
 }
 
@@ -164,12 +190,18 @@ const config = loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'silent', DATABASE_URL:
 const core = await createCore(config, { command: 'bench' });
 // --worker-cpu-prof=DIR: a V8 CPU profile of each parse worker thread, written into DIR.
 const workerProf = flag('worker-cpu-prof');
-// --threads=N: parse worker threads (default: the machine's parallelism, as the service).
+// --threads=N: parse worker threads (default: as the service, MimeParsePool's default).
 const threads = flag('threads') ? Number(flag('threads')) : undefined;
-const pool = new MimeParsePool({
-  ...(workerProf ? { execArgv: ['--cpu-prof', `--cpu-prof-dir=${workerProf}`] } : {}),
-  ...(threads ? { threads } : {}),
-});
+// --compare-threads=N: each round also runs a full-ingest block through a second pool of N parse
+// threads, interleaved with the others (same process, same warm-up), and prints its ratio.
+const compareThreads = flag('compare-threads') ? Number(flag('compare-threads')) : undefined;
+const newPool = (n: number | undefined): MimeParsePool =>
+  new MimeParsePool({
+    ...(workerProf ? { execArgv: ['--cpu-prof', `--cpu-prof-dir=${workerProf}`] } : {}),
+    ...(n ? { threads: n } : {}),
+  });
+const pool = newPool(threads);
+const otherPool = compareThreads ? newPool(compareThreads) : null;
 let clamd: Awaited<ReturnType<typeof startClamd>> | null = null;
 try {
   const load = loadavg();
@@ -184,7 +216,7 @@ try {
     clamd = await startClamd({ streamMaxLength: '100M' });
     scanner = new ClamdScanner({ socket: clamd.socket });
   }
-  const svc = new IngestService({
+  const service = (parsePool: MimeParsePool): IngestService => new IngestService({
     messages: new MessageWriteRepository(core.prisma, core.db),
     // As the service (sync.module): chunk statements through the raw SQL executor.
     blobs: new BlobStore(core.prisma, core.dataKeys, { sql: core.db.sql }),
@@ -194,11 +226,13 @@ try {
     jobs: null,
     scanner: scanner ? { scanner, configured: true } : { scanner: new NullScanner(), configured: false },
     maxMessageBytes: core.config.sync.maxMessageBytes,
-    ...(inProcess ? {} : { parse: pool.parse }),
+    ...(inProcess ? {} : { parse: parsePool.parse }),
     ...(parseAhead ? { page: { parseAhead } } : {}),
     clock: core.clock,
     logger: core.logger,
   });
+  const svc = service(pool);
+  const otherSvc = otherPool ? service(otherPool) : null;
 
   const parseBlock = (): Promise<Block> =>
     measure(core, db.name, sample.length, async () => {
@@ -206,7 +240,7 @@ try {
       for (const m of sample) await bareMailparser(m.bytes).catch(() => failed++);
       return failed;
     });
-  const ingestBlock = async (label: string): Promise<Block> => {
+  const ingestBlock = async (label: string, svc: IngestService): Promise<Block> => {
     const mailbox = { ...(await seedIngestMailbox(core, `${label}@bench.example`)), provider: 'google' as const };
     const input = (m: (typeof sample)[number]): IngestInput => ({ providerMessageId: m.id, providerThreadId: undefined, raw: source(m.bytes), receivedAt: new Date(), knownNew: true });
     return measure(core, db.name, sample.length, async () => {
@@ -226,7 +260,8 @@ try {
   // Warm-up: JIT (mailparser keeps getting faster over its first two passes), worker threads, data
   // keys, connection pool, Postgres caches.
   await parseBlock();
-  await ingestBlock('warmup');
+  await ingestBlock('warmup', svc);
+  if (otherSvc) await ingestBlock('warmup-other', otherSvc);
   await parseBlock();
   const ratios: number[] = [];
   const cpuPerMsg: number[] = [];
@@ -235,11 +270,20 @@ try {
   const parseCpuPerMsg: number[] = [];
   const mainPerMsg: number[] = [];
   const otherPerMsg: number[] = [];
+  const otherRatios: number[] = [];
+  const otherCpuPerMsg: number[] = [];
   for (let r = 1; r <= rounds; r++) {
     const p = await parseBlock();
     print(`round ${r}: mailparser only`, p);
-    const f = await ingestBlock(`round${r}`);
+    const f = await ingestBlock(`round${r}`, svc);
     print(`round ${r}: full ingest${withScanner ? ' (clamd)' : ''}`, f);
+    if (otherSvc) {
+      const o = await ingestBlock(`round${r}-other`, otherSvc);
+      print(`round ${r}: full, ${compareThreads} parse threads`, o);
+      otherRatios.push(o.msgs / o.seconds / (p.msgs / p.seconds));
+      otherCpuPerMsg.push((o.processCpuMs + o.pgCpuMs) / o.msgs);
+      console.log(`round ${r}: ratio with ${compareThreads} parse threads ${otherRatios.at(-1)!.toFixed(3)}`);
+    }
     ratios.push(f.msgs / f.seconds / (p.msgs / p.seconds));
     cpuPerMsg.push((f.processCpuMs + f.pgCpuMs) / f.msgs);
     parseCpuPerMsg.push(p.processCpuMs / p.msgs);
@@ -264,10 +308,14 @@ try {
     parse_ahead: parseAhead ?? 'default (16)',
     scanner: withScanner,
     loadavg_1m: Number(loadavg()[0]!.toFixed(2)),
+    ...(otherSvc
+      ? { compare_threads: compareThreads, compare_ratio: Number(median(otherRatios).toFixed(3)), compare_cpu_ms_per_msg: Number(median(otherCpuPerMsg).toFixed(3)) }
+      : {}),
   };
   console.log(`RESULT ${JSON.stringify(result)}`);
 } finally {
   await pool.close();
+  await otherPool?.close();
   if (clamd) await disposeClamd(clamd);
   await core.close();
   await db.drop();

@@ -1,8 +1,11 @@
-import { createHmac, createSecretKey, hkdfSync, type KeyObject } from 'node:crypto';
+import { createHmac, createSecretKey, hkdfSync, KeyObject } from 'node:crypto';
 import { domainToASCII } from 'node:url';
 
 /** Purposes with their own derived key, so an index of one kind never matches another kind. */
 export type BlindIndexPurpose = 'email-address' | 'message-id';
+
+/** The HMAC key of each purpose (derived from the system DEK). */
+export type BlindIndexKeys = Readonly<Record<BlindIndexPurpose, KeyObject>>;
 
 // Fixed HKDF salt: the input key is already uniformly random (a DEK), so the salt only
 // separates this use from any other future derivation from the same key (RFC 5869 §3.1).
@@ -19,7 +22,20 @@ const HKDF_SALT = Buffer.from('mbc.blind-index.v1', 'ascii');
 export class BlindIndex {
   readonly #keys: ReadonlyMap<BlindIndexPurpose, KeyObject>;
 
-  constructor(systemKey: KeyObject) {
+  /**
+   * From the system DEK (the keys are derived here), or from the derived keys of another instance
+   * (`derivedKeys`): a parse worker thread of the same process computes the same indexes off the
+   * event loop (KeyObjects are cloned across threads by postMessage; the bytes never leave the
+   * process).
+   */
+  constructor(systemKey: KeyObject | BlindIndexKeys) {
+    if (!(systemKey instanceof KeyObject)) {
+      this.#keys = new Map([
+        ['email-address', systemKey['email-address']],
+        ['message-id', systemKey['message-id']],
+      ]);
+      return;
+    }
     const ikm = systemKey.export();
     try {
       const derive = (purpose: BlindIndexPurpose): KeyObject =>
@@ -31,6 +47,11 @@ export class BlindIndex {
     } finally {
       ikm.fill(0);
     }
+  }
+
+  /** The derived per-purpose keys, for `new BlindIndex(keys)` in a worker thread of this process. */
+  get derivedKeys(): BlindIndexKeys {
+    return { 'email-address': this.#keys.get('email-address')!, 'message-id': this.#keys.get('message-id')! };
   }
 
   /** Index of an email address after `normalizeEmailAddress`. */

@@ -4,34 +4,24 @@ import type { BlindIndex } from '../crypto/blind-index.js';
 import type { DataKeyService } from '../crypto/data-key.service.js';
 import { notifyEventsCommitted, type OutboxService } from '../events/outbox.service.js';
 import type { JobQueue } from '../jobs/job-queue.js';
-import {
-  ATTACHMENT_CONTENT_ID_AAD,
-  ATTACHMENT_FILENAME_AAD,
-  encodeMessageContent,
-  MESSAGE_CONTENT_AAD,
-  type MessageAddress,
-  type MessageContent,
-} from '../mailboxes/message-content.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { DEFAULT_SCAN_POLICY, INITIAL_SCAN_STATE, nextScanState, type ScanPolicy } from '../scan/scan-policy.js';
 import type { Scanner, ScanVerdict } from '../scan/scanner.port.js';
 import type { BlobStore, HeldBlob } from '../storage/blob.store.js';
-import { newId } from '../storage/ids.js';
 import {
   PageConflictError,
   type ChildRows,
   type MessageWriteRepository,
-  type NewAddressRow,
   type NewAttachmentRow,
   type NewMessageRow,
 } from '../storage/message-write.repository.js';
 import { ThreadRefPage } from '../storage/thread-ref.repository.js';
 import type { AttachmentSink } from './attachment-sink.port.js';
 import { BlobAttachmentSink } from './blob-attachment-sink.js';
-import { classify } from './classifier.js';
-import { type MailAddress, type ParsedAttachment, type ParsedMessage } from './mime-parser.js';
-import { parseInProcess, type MimeParseFn } from './parse-pool.js';
+import { encodeParsed, type EncodedAttachment, type EncodedParse, type EncodeSpec, type ParsedSummary } from './message-encoder.js';
+import { type ParsedAttachment } from './mime-parser.js';
+import { parseInProcess, type MimeEncodeFn, type MimeParseFn } from './parse-pool.js';
 import { ScanningAttachmentSink } from './scanning-attachment-sink.js';
 import { scanColumns } from './scan-columns.js';
 import { resolveThreadKey, threadCandidates, type ThreadInput } from './threading.js';
@@ -68,15 +58,20 @@ export type IngestResult =
 export interface IngestServiceDeps {
   messages: MessageWriteRepository;
   blobs: Pick<BlobStore, 'writeOrHold' | 'delete'>;
-  dataKeys: Pick<DataKeyService, 'encryptFor'>;
-  blindIndex: Pick<BlindIndex, 'emailIndex' | 'messageIdIndex'>;
+  /** The mailbox DEK is handed to the parse function, which encodes where it parses (message-encoder.ts). */
+  dataKeys: Pick<DataKeyService, 'getOrCreate'>;
+  blindIndex: Pick<BlindIndex, 'messageIdIndex' | 'derivedKeys'>;
   outbox: Pick<OutboxService, 'appendMailboxEvents'>;
   /** Enqueues webhooks.dispatch after commit; null in benches that measure ingest alone. */
   jobs: Pick<JobQueue, 'enqueue'> | null;
   scanner: { scanner: Scanner; configured: boolean };
   maxMessageBytes: number;
   scanPolicy?: ScanPolicy;
-  /** How MIME is parsed: MimeParsePool.parse (worker threads) in the service; in-process by default. */
+  /**
+   * How MIME is parsed: MimeParsePool.parse (worker threads) in the service; in-process by default.
+   * Its `encoded` variant is used when present: classification, the content JSON, encryption and
+   * the blind indexes then run in the parse thread too, so the event loop only assembles rows.
+   */
   parse?: MimeParseFn;
   /** Tuning of ingestPage; the defaults suit a 2-core machine. */
   page?: Partial<PageLimits>;
@@ -112,9 +107,11 @@ export interface IngestPageHooks {
 interface Prepared {
   kind: 'prepared';
   input: IngestInput;
-  parsed: ParsedMessage;
+  parsed: ParsedSummary;
   row: Omit<NewMessageRow, 'threadKey' | 'direction' | 'outboundId'>;
   thread: ThreadInput;
+  /** Blind index of each threadCandidates(thread) id, in that order (computed where it was parsed). */
+  threadIndexes: readonly string[];
   /** Participant and attachment rows. */
   children: ChildRows;
   infectedIds: string[];
@@ -163,14 +160,15 @@ export class IngestService {
   readonly #d: IngestServiceDeps;
   readonly #policy: ScanPolicy;
   readonly #limits: PageLimits;
-  readonly #parse: MimeParseFn;
+  readonly #parse: MimeEncodeFn;
   readonly #counter: ReturnType<Metrics['counter']> | undefined;
 
   constructor(deps: IngestServiceDeps) {
     this.#d = deps;
     this.#policy = deps.scanPolicy ?? DEFAULT_SCAN_POLICY;
     this.#limits = { ...DEFAULT_PAGE_LIMITS, ...deps.page };
-    this.#parse = deps.parse ?? parseInProcess;
+    const parse = deps.parse ?? parseInProcess;
+    this.#parse = parse.encoded ?? (async (raw, options, encode) => encodeParsed(await parse(raw, options), encode));
     this.#counter = deps.metrics?.counter('mbc_ingest_messages_total', 'Messages through ingest by outcome', ['outcome'] as const);
   }
 
@@ -317,9 +315,11 @@ export class IngestService {
     }
     const blobSink = new BlobAttachmentSink(d.blobs, { tenantId: mailbox.tenantId, mailboxId: mailbox.id }, this.#limits.holdBytesPerMessage);
     const sink: AttachmentSink = d.scanner.configured ? new ScanningAttachmentSink(blobSink, d.scanner.scanner) : blobSink;
-    let parsed: ParsedMessage;
+    let parsed: EncodedParse;
     try {
-      parsed = await this.#parse(input.raw, { attachmentSink: sink, maxBytes: d.maxMessageBytes, receivedAt: input.receivedAt ?? null, now: d.clock });
+      const dek = await d.dataKeys.getOrCreate({ type: 'mailbox', id: mailbox.id });
+      const encode: EncodeSpec = { dek: { version: dek.version, key: dek.key }, blindKeys: d.blindIndex.derivedKeys };
+      parsed = await this.#parse(input.raw, { attachmentSink: sink, maxBytes: d.maxMessageBytes, receivedAt: input.receivedAt ?? null, now: d.clock }, encode);
     } catch (err) {
       await this.#discard(blobSink.written);
       throw err;
@@ -332,26 +332,23 @@ export class IngestService {
     }
   }
 
-  async #encode(mailbox: IngestMailbox, input: IngestInput, parsed: ParsedMessage, blobSink: BlobAttachmentSink): Promise<Prepared> {
+  /** The rows of a message parsed and encoded (message-encoder.ts), and what became of its attachments. */
+  async #encode(mailbox: IngestMailbox, input: IngestInput, { message: parsed, encoded }: EncodedParse, blobSink: BlobAttachmentSink): Promise<Prepared> {
     const d = this.#d;
     const now = d.clock();
-    const owner = { type: 'mailbox' as const, id: mailbox.id };
-    const messageId = newId('message');
-    const classification = classify(parsed);
-    const messageIdIndex = d.blindIndex.messageIdIndex(parsed.messageId);
 
     // Attachments: a cut one (oversize/malformed) is not a file; its partial blob is dropped.
-    const kept: ParsedAttachment[] = [];
+    const kept: Array<[ParsedAttachment, EncodedAttachment]> = [];
     const dropBlobs: string[] = [];
-    for (const a of parsed.attachments) {
-      if (a.status === 'stored' && a.id) kept.push(a);
+    parsed.attachments.forEach((a, i) => {
+      if (a.status === 'stored' && a.id) kept.push([a, encoded.attachments[i]!]);
       else if (a.id) dropBlobs.push(a.id);
-    }
+    });
     const attachmentRows: NewAttachmentRow[] = [];
     const infectedIds: string[] = [];
     let pending = 0;
-    for (const a of kept) {
-      const id = newId('attachment');
+    for (const [a, enc] of kept) {
+      const id = enc.rowId;
       const verdict: ScanVerdict = a.scan ?? { status: 'not_configured' };
       const attempts = verdict.status === 'not_configured' ? 0 : 1;
       const state = nextScanState(INITIAL_SCAN_STATE, verdict, attempts, now, this.#policy);
@@ -364,10 +361,10 @@ export class IngestService {
       attachmentRows.push({
         id,
         ordinal: a.ordinal,
-        filenameEnc: a.filename ? await d.dataKeys.encryptFor(owner, a.filename, ATTACHMENT_FILENAME_AAD(id)) : null,
+        filenameEnc: enc.filenameEnc,
         contentType: a.contentType,
         size: a.sizeBytes,
-        contentIdEnc: a.contentId ? await d.dataKeys.encryptFor(owner, a.contentId, ATTACHMENT_CONTENT_ID_AAD(id)) : null,
+        contentIdEnc: enc.contentIdEnc,
         isInline: a.contentDisposition === 'inline' || a.related,
         ...scanColumns(state),
         blobId: state.status === 'infected' ? null : a.id!,
@@ -381,43 +378,21 @@ export class IngestService {
     if (writtenDrops.length > 0) await d.blobs.delete(writtenDrops);
     const written = blobSink.written.filter((id) => !dropped.has(id));
 
-    const content: MessageContent = {
-      v: 1,
-      internetMessageId: parsed.messageId,
-      messageIdSynthetic: parsed.messageIdSynthetic,
-      inReplyTo: parsed.inReplyTo,
-      references: parsed.references,
-      from: parsed.from ? toAddress(parsed.from) : null,
-      to: parsed.to.map(toAddress),
-      cc: parsed.cc.map(toAddress),
-      bcc: parsed.bcc.map(toAddress),
-      replyTo: parsed.replyTo.map(toAddress),
-      subject: parsed.subject,
-      date: parsed.date.toISOString(),
-      text: parsed.text,
-      html: parsed.html,
-      ...(parsed.safeHtml !== undefined ? { safeHtml: parsed.safeHtml } : {}),
-      ...(parsed.reply !== undefined ? { replyText: parsed.reply.replyText, signature: parsed.reply.signature, forwarded: parsed.reply.forwarded } : {}),
-      headers: headerRecord(parsed),
-      autoReplyReason: classification.autoReplyReason ?? null,
-      bounceReason: classification.bounceReason ?? null,
-    };
-    const contentEnc = await d.dataKeys.encryptFor(owner, encodeMessageContent(content), MESSAGE_CONTENT_AAD(messageId));
-    const addresses = await addressRows(parsed, (a) => d.blindIndex.emailIndex(a));
-    const children: ChildRows = { addresses, attachments: attachmentRows };
+    const contentEnc = encoded.contentEnc;
+    const children: ChildRows = { addresses: encoded.addresses, attachments: attachmentRows };
     return {
       kind: 'prepared',
       input,
       parsed,
       row: {
-        id: messageId,
+        id: encoded.id,
         tenantId: mailbox.tenantId,
         mailboxId: mailbox.id,
         providerMessageId: input.providerMessageId,
         providerThreadId: input.providerThreadId ?? null,
-        messageIdIndex,
-        isAutoReply: classification.isAutoReply,
-        isBounce: classification.isBounce,
+        messageIdIndex: encoded.messageIdIndex,
+        isAutoReply: encoded.isAutoReply,
+        isBounce: encoded.isBounce,
         oversize: parsed.oversize,
         parseError: parsed.parseError,
         sizeBytes: parsed.sizeBytes,
@@ -431,13 +406,18 @@ export class IngestService {
         providerThreadId: input.providerThreadId ?? null,
         provider: mailbox.provider,
       },
+      threadIndexes: encoded.threadIndexes,
       children,
       infectedIds,
       pending,
       written,
       held,
       // About what the batch's statement carries for this message (binary values as they are).
-      bytes: contentEnc.length + held.reduce((s, b) => s + b.dataEnc.length, 0) + addresses.length * CHILD_ROW_BYTES + attachmentRows.length * CHILD_ROW_BYTES,
+      bytes:
+        contentEnc.length +
+        held.reduce((s, b) => s + b.dataEnc.length, 0) +
+        encoded.addresses.reduce((s, c) => s + c.ids.length + c.roles.length + c.indexes.length, 0) +
+        attachmentRows.length * CHILD_ROW_BYTES,
     };
   }
 
@@ -496,14 +476,16 @@ export class IngestService {
 
   async #writeBatch(mailbox: IngestMailbox, batch: readonly Prepared[]): Promise<Map<string, Extract<IngestResult, { status: 'stored' }>>> {
     const d = this.#d;
-    // Everything the transaction reads, computed before it opens.
-    const candidates = batch.map((p) => threadCandidates(p.thread));
-    const refIndexes = [...new Set(candidates.flat().map((id) => d.blindIndex.messageIdIndex(id)))];
+    // Everything the transaction reads, computed before it opens. The blind indexes of the thread
+    // candidates came with each message (computed where it was parsed).
+    const hashes = new Map<string, string>();
+    for (const p of batch) threadCandidates(p.thread).forEach((id, i) => hashes.set(id, p.threadIndexes[i] ?? d.blindIndex.messageIdIndex(id)));
+    const refIndexes = [...new Set(hashes.values())];
     const messageIdIndexes = [...new Set(batch.map((p) => p.row.messageIdIndex).filter((v): v is string => v !== null))];
     const providerIds = batch.map((p) => p.input.providerMessageId);
     return d.messages.transaction(async (tx) => {
       const found = await d.messages.pageLookup(tx, mailbox.id, { messageIdIndexes, providerMessageIds: providerIds, refIndexes });
-      const index = new ThreadRefPage(found.threadRefs, (id) => d.blindIndex.messageIdIndex(id));
+      const index = new ThreadRefPage(found.threadRefs, (id) => hashes.get(id) ?? d.blindIndex.messageIdIndex(id));
       const rows = [];
       const events: Array<{ type: 'message.received' | 'attachment.infected'; refs: { messageId: string; attachmentId?: string }; providerMessageId: string }> = [];
       for (const p of batch) {
@@ -563,51 +545,5 @@ function toAsync<T>(it: Iterator<T>): AsyncIterator<T> {
   return toAsyncGen(it);
 }
 
-function toAddress(a: MailAddress): MessageAddress {
-  return { name: a.name === '' ? null : a.name, address: a.address };
-}
-
-/** Only the classification headers, as strings (MessageContent.headers); never the whole block. */
-function headerRecord(p: ParsedMessage): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(p.headers)) if (typeof v === 'string') out[k] = v;
-  return out;
-}
-
 /** What a participant or attachment row adds to a statement, about (ids, index, columns). */
 const CHILD_ROW_BYTES = 160;
-
-/** Addresses handled between two yields to the event loop (a header can list tens of thousands). */
-const ADDRESS_SLICE = 256;
-
-async function addressRows(p: ParsedMessage, index: (address: string) => string): Promise<NewAddressRow[]> {
-  const rows: NewAddressRow[] = [];
-  const seen = new Set<string>();
-  let sinceYield = 0;
-  const add = async (role: NewAddressRow['role'], list: MailAddress[]): Promise<void> => {
-    for (const a of list) {
-      if (++sinceYield >= ADDRESS_SLICE) {
-        // Bounded slices: a pathological header never holds the event loop (HTTP, health checks).
-        sinceYield = 0;
-        await yieldToLoop();
-      }
-      if (!a.address) continue;
-      let addressIndex: string;
-      try {
-        addressIndex = index(a.address);
-      } catch {
-        continue; // not an address the index can normalise (group syntax leftovers): nothing to find it by
-      }
-      const key = `${role}:${addressIndex}`;
-      if (seen.has(key)) continue;
-      seen.add(key);
-      rows.push({ id: newId('messageAddress'), role, addressIndex });
-    }
-  };
-  await add('from', p.from ? [p.from] : []);
-  await add('to', p.to);
-  await add('cc', p.cc);
-  await add('bcc', p.bcc);
-  await add('reply_to', p.replyTo);
-  return rows;
-}

@@ -1,15 +1,22 @@
 import { availableParallelism } from 'node:os';
 import { Readable } from 'node:stream';
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { MessageChannel } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { addDerivedContent } from './derived-content.js';
 import { AttachmentSinkError, MimeSourceError } from './mime-parse.errors.js';
+import { encodeParsed, type EncodedParse, type EncodeSpec } from './message-encoder.js';
 import { parseMime, type ParsedMessage, type ParseMimeOptions } from './mime-parser.js';
 import type { ScanVerdict } from '../scan/scanner.port.js';
 import { ownCopy, type FromWorker, type ParseBatchTask, type ParseTask, type ParseTaskResult, type ToWorker } from './parse-worker.js';
 
-/** parseMime's signature: what IngestService calls (the pool, or parseMime itself in-process). */
-export type MimeParseFn = (raw: Readable, options: ParseMimeOptions) => Promise<ParsedMessage>;
+/**
+ * parseMime's signature (the pool, or parseMime itself in-process), optionally with `encoded`: the
+ * same parse followed by encodeParsed where the parse ran (the pool: in its worker thread), which
+ * is what IngestService calls when it is there.
+ */
+export type MimeParseFn = ((raw: Readable, options: ParseMimeOptions) => Promise<ParsedMessage>) & { encoded?: MimeEncodeFn };
+export type MimeEncodeFn = (raw: Readable, options: ParseMimeOptions, encode: EncodeSpec) => Promise<EncodedParse>;
 
 export interface MimeParsePoolOptions {
   /**
@@ -107,6 +114,13 @@ function wholeCopy(parts: Buffer[], size: number): Uint8Array {
  */
 const BATCH_MESSAGES = 32;
 const BATCH_BYTES = 1024 * 1024;
+/**
+ * Replaying a whole message's attachments into the sink yields to the event loop after about this
+ * many bytes, counting each attachment as at least REPLAY_ITEM_BYTES (its encryption, row and
+ * stream cost something whatever its size).
+ */
+const REPLAY_SLICE_BYTES = 1024 * 1024;
+const REPLAY_ITEM_BYTES = 64 * 1024;
 /** Batches handed to piscina per thread at a time: one being parsed, one waiting in its queue. */
 const BATCHES_PER_THREAD = 2;
 
@@ -141,7 +155,10 @@ export class MimeParsePool {
     this.#pool = new Piscina({
       filename: new URL(fromSource ? './parse-worker.ts' : './parse-worker.js', import.meta.url).href,
       execArgv: [...(fromSource ? ['--import', import.meta.resolve('tsx')] : []), ...(this.#opts.execArgv ?? [])],
-      minThreads: 1,
+      // All threads from the start: piscina's least-busy balancer only spreads tasks over threads
+      // that exist, and it starts another only when every thread holds concurrentTasksPerWorker
+      // tasks — batches (two per thread in flight) would otherwise all land on the first thread.
+      minThreads: threads,
       maxThreads: threads,
       // Each parse waits on port round trips to this thread part of the time: overlap a few.
       concurrentTasksPerWorker: this.#opts.tasksPerThread ?? 8,
@@ -155,36 +172,56 @@ export class MimeParsePool {
     return this.#batches;
   }
 
-  readonly parse: MimeParseFn = async (raw, options) => {
+  readonly parse: MimeParseFn = Object.assign(
+    async (raw: Readable, options: ParseMimeOptions): Promise<ParsedMessage> => {
+      const result = await this.#run(raw, options, undefined);
+      if (result.kind !== 'parsed') throw new Error(`parse returned ${result.kind}`);
+      return result.message;
+    },
+    {
+      encoded: async (raw: Readable, options: ParseMimeOptions, encode: EncodeSpec): Promise<EncodedParse> => {
+        const result = await this.#run(raw, options, encode);
+        if (result.kind !== 'encoded') throw new Error(`parse returned ${result.kind}`);
+        return { message: result.message, encoded: result.encoded };
+      },
+    },
+  );
+
+  async #run(raw: Readable, options: ParseMimeOptions, encode: EncodeSpec | undefined): Promise<Parsed> {
     const limit = Math.min(WHOLE_MESSAGE_BYTES, options.maxBytes ?? Infinity);
     const prefix = await readPrefix(raw, limit);
-    if (prefix.ended && prefix.size <= limit && !raw.errored) return this.#parseWhole(wholeCopy(prefix.parts, prefix.size), options);
-    return this.#parseStreamed(raw, options, prefix.parts);
-  };
+    if (prefix.ended && prefix.size <= limit && !raw.errored) return this.#parseWhole(wholeCopy(prefix.parts, prefix.size), options, encode);
+    return this.#parseStreamed(raw, options, prefix.parts, encode);
+  }
 
   /**
    * A small message, already read whole: parsed in one task; the decoded attachments come back
    * with the result and are replayed here, in MIME order, into the caller's sink (storage and
    * scanning run as for a streamed message; a sink failure aborts the same way).
    */
-  async #parseWhole(raw: Uint8Array, options: ParseMimeOptions): Promise<ParsedMessage> {
+  async #parseWhole(raw: Uint8Array, options: ParseMimeOptions, encode: EncodeSpec | undefined): Promise<Parsed> {
     const task: ParseTask = {
       raw,
-      ...(options.maxBytes !== undefined ? { maxBytes: options.maxBytes } : {}),
-      ...(options.maxTextChars !== undefined ? { maxTextChars: options.maxTextChars } : {}),
-      ...(options.maxHtmlChars !== undefined ? { maxHtmlChars: options.maxHtmlChars } : {}),
-      receivedAt: options.receivedAt ?? null,
-      nowMs: (options.now ?? (() => new Date()))().getTime(),
+      ...taskOptions(options),
+      ...(encode ? { encode } : {}),
     };
     const result = await new Promise<ParseTaskResult>((resolve, reject) => {
       this.#queue.push({ task: { ...task, raw }, resolve, reject });
       this.#dispatch();
     });
     if (result.kind === 'failed') throw result.error;
-    if (result.kind !== 'parsed') throw new Error(`whole-message parse returned ${result.kind}`);
+    if (result.kind !== 'parsed' && result.kind !== 'encoded') throw new Error(`whole-message parse returned ${result.kind}`);
     const message = result.message;
     const byOrdinal = new Map(message.attachments.map((a, i) => [a.ordinal, i]));
+    let replayed = 0;
     for (const c of result.collected ?? []) {
+      // A turn of the event loop every few attachments: a message with a thousand small parts
+      // is replayed (encrypted, held, scanned) in slices, not in one stretch of microtasks.
+      replayed += c.content.byteLength + REPLAY_ITEM_BYTES;
+      if (replayed >= REPLAY_SLICE_BYTES) {
+        replayed = 0;
+        await yieldToLoop();
+      }
       const i = byOrdinal.get(c.ordinal);
       if (i === undefined) continue;
       const att = message.attachments[i]!;
@@ -211,7 +248,7 @@ export class MimeParsePool {
         message.attachments[i] = { ...att, id: outcome?.id ?? null, scan: null };
       }
     }
-    return message;
+    return result.kind === 'parsed' ? { kind: 'parsed', message: result.message } : { kind: 'encoded', message: result.message, encoded: result.encoded };
   }
 
   /** Hands queued small messages to the threads, in batches, while fewer than BATCHES_PER_THREAD per thread are out. */
@@ -241,7 +278,7 @@ export class MimeParsePool {
     }
   }
 
-  async #parseStreamed(raw: Readable, options: ParseMimeOptions, prefix: Buffer[]): Promise<ParsedMessage> {
+  async #parseStreamed(raw: Readable, options: ParseMimeOptions, prefix: Buffer[], encode: EncodeSpec | undefined): Promise<Parsed> {
     const { port1: port, port2 } = new MessageChannel();
     const post = (m: ToWorker, transfer?: ArrayBuffer[]): void => port.postMessage(m, transfer);
     // The source may already have failed while its first bytes were read (readPrefix).
@@ -336,11 +373,8 @@ export class MimeParsePool {
 
     const task: ParseTask = {
       port: port2,
-      ...(options.maxBytes !== undefined ? { maxBytes: options.maxBytes } : {}),
-      ...(options.maxTextChars !== undefined ? { maxTextChars: options.maxTextChars } : {}),
-      ...(options.maxHtmlChars !== undefined ? { maxHtmlChars: options.maxHtmlChars } : {}),
-      receivedAt: options.receivedAt ?? null,
-      nowMs: (options.now ?? (() => new Date()))().getTime(),
+      ...taskOptions(options),
+      ...(encode ? { encode } : {}),
     };
     let result: ParseTaskResult;
     try {
@@ -352,7 +386,9 @@ export class MimeParsePool {
     }
     switch (result.kind) {
       case 'parsed':
-        return result.message;
+        return { kind: 'parsed', message: result.message };
+      case 'encoded':
+        return { kind: 'encoded', message: result.message, encoded: result.encoded };
       case 'source_failed':
         throw new MimeSourceError({ cause: sourceFailure });
       case 'sink_failed':
@@ -369,5 +405,21 @@ export class MimeParsePool {
   }
 }
 
+/** A worker's answer, as the pool's callers get it. */
+type Parsed = { kind: 'parsed'; message: ParsedMessage } | ({ kind: 'encoded' } & EncodedParse);
+
+/** The limits and clock of a task (both kinds of task carry them). */
+function taskOptions(options: ParseMimeOptions): Omit<ParseTask, 'port' | 'raw' | 'encode'> {
+  return {
+    ...(options.maxBytes !== undefined ? { maxBytes: options.maxBytes } : {}),
+    ...(options.maxTextChars !== undefined ? { maxTextChars: options.maxTextChars } : {}),
+    ...(options.maxHtmlChars !== undefined ? { maxHtmlChars: options.maxHtmlChars } : {}),
+    receivedAt: options.receivedAt ?? null,
+    nowMs: (options.now ?? (() => new Date()))().getTime(),
+  };
+}
+
 /** In-process parsing (unit tests and tools that parse one message): parseMime and the same derived content as the worker. */
-export const parseInProcess: MimeParseFn = async (raw, options) => addDerivedContent(await parseMime(raw, options));
+export const parseInProcess: MimeParseFn = Object.assign(async (raw: Readable, options: ParseMimeOptions) => addDerivedContent(await parseMime(raw, options)), {
+  encoded: async (raw: Readable, options: ParseMimeOptions, encode: EncodeSpec) => encodeParsed(addDerivedContent(await parseMime(raw, options)), encode),
+});

@@ -5,6 +5,7 @@ import { move, transferableSymbol, valueSymbol } from 'piscina';
 import type { AttachmentMeta, AttachmentSink, AttachmentSinkResult } from './attachment-sink.port.js';
 import { addDerivedContent } from './derived-content.js';
 import { AttachmentSinkError, MimeSourceError } from './mime-parse.errors.js';
+import { encodedBuffers, encodeParsed, type EncodedMessage, type EncodeSpec, type ParsedSummary } from './message-encoder.js';
 import { parseMime, type ParsedMessage, type ParseMimeOptions } from './mime-parser.js';
 
 /**
@@ -32,6 +33,12 @@ export interface ParseTask {
   receivedAt: Date | null;
   /** The main thread's clock at the start: the last-resort date fallback. */
   nowMs: number;
+  /**
+   * Encode for storage here too (message-encoder.ts): the result is `encoded` — the encrypted
+   * content and the rows — instead of the whole parsed message, so neither the encoding nor a
+   * structured clone of the bodies and address lists costs the event loop.
+   */
+  encode?: EncodeSpec;
 }
 
 /** A whole-message task's attachment content, for the main thread to replay into its sink. */
@@ -50,6 +57,7 @@ export interface ParseBatchTask {
 
 export type ParseTaskResult =
   | { kind: 'parsed'; message: ParsedMessage; collected?: CollectedAttachment[] }
+  | { kind: 'encoded'; message: ParsedSummary; encoded: EncodedMessage; collected?: CollectedAttachment[] }
   | { kind: 'source_failed' }
   | { kind: 'sink_failed'; ordinal: number }
   /** One message of a batch threw (a bug, not bad input): the others are unaffected. */
@@ -138,7 +146,22 @@ async function parseWhole(task: ParseTask & { raw: Uint8Array }): Promise<ParseT
   };
   const raw = Buffer.from(task.raw.buffer, task.raw.byteOffset, task.raw.byteLength);
   const message = addDerivedContent(await parseMime(Readable.from([raw], { objectMode: false }), parseOptions(task, sink)));
-  return { kind: 'parsed', message, collected };
+  return finish(task, message, collected);
+}
+
+/** The parsed message as the main thread asked for it: whole, or encoded for storage. */
+function finish(task: ParseTask, message: ParsedMessage, collected?: CollectedAttachment[]): ParseTaskResult {
+  const extra = collected ? { collected } : {};
+  if (!task.encode) return { kind: 'parsed', message, ...extra };
+  return { kind: 'encoded', ...encodeParsed(message, task.encode), ...extra };
+}
+
+/** Buffers of a result that are transferred back (each one its own ArrayBuffer). */
+function resultBuffers(result: ParseTaskResult): ArrayBuffer[] {
+  const out: ArrayBuffer[] = [];
+  if (result.kind === 'parsed' || result.kind === 'encoded') for (const c of result.collected ?? []) out.push(c.content.buffer as ArrayBuffer);
+  if (result.kind === 'encoded') out.push(...encodedBuffers(result.encoded));
+  return out;
 }
 
 /**
@@ -151,7 +174,7 @@ async function parseBatch(task: ParseBatchTask): Promise<unknown> {
   for (const t of task.batch) {
     try {
       const result = await parseWhole(t);
-      if (result.kind === 'parsed') for (const c of result.collected ?? []) transfer.push(c.content.buffer as ArrayBuffer);
+      transfer.push(...resultBuffers(result));
       results.push(result);
     } catch (error) {
       results.push({ kind: 'failed', error });
@@ -162,7 +185,12 @@ async function parseBatch(task: ParseBatchTask): Promise<unknown> {
 
 export default async function parseTask(task: ParseTask | ParseBatchTask): Promise<unknown> {
   if ('batch' in task) return parseBatch(task);
-  if (task.raw) return parseWhole(task as ParseTask & { raw: Uint8Array });
+  const result = task.raw ? await parseWhole(task as ParseTask & { raw: Uint8Array }) : await parseStreamed(task);
+  const transfer = resultBuffers(result);
+  return transfer.length === 0 ? result : move({ [transferableSymbol]: transfer, [valueSymbol]: result } as unknown as Parameters<typeof move>[0]);
+}
+
+async function parseStreamed(task: ParseTask): Promise<ParseTaskResult> {
   const port = task.port;
   if (!port) throw new Error('parse task without a port or raw bytes');
   const post = (m: FromWorker, transfer?: ArrayBuffer[]): void => port.postMessage(m, transfer);
@@ -269,7 +297,7 @@ export default async function parseTask(task: ParseTask | ParseBatchTask): Promi
 
   try {
     const message = addDerivedContent(await parseMime(raw, parseOptions(task, sink)));
-    return { kind: 'parsed', message };
+    return finish(task, message);
   } catch (err) {
     if (err instanceof MimeSourceError) return { kind: 'source_failed' };
     if (err instanceof AttachmentSinkError) return { kind: 'sink_failed', ordinal: err.ordinal };

@@ -22,10 +22,17 @@ export interface NewMessageRow {
   outboundId: string | null;
 }
 
-export interface NewAddressRow {
-  id: string;
-  role: 'from' | 'to' | 'cc' | 'bcc' | 'reply_to';
-  addressIndex: string;
+/**
+ * A message's participant rows, up to a few thousand per chunk, each column one comma-separated
+ * string (row ids, roles `from|to|cc|bcc|reply_to`, hex blind indexes; none contains a comma). Built
+ * in the parse worker thread (ingest/message-encoder.ts): a header of 25,000 addresses reaches
+ * the statement as a few strings, not tens of thousands of values for the driver to encode.
+ */
+export interface AddressChunk {
+  count: number;
+  ids: string;
+  roles: string;
+  indexes: string;
 }
 
 export interface NewAttachmentRow {
@@ -74,16 +81,23 @@ export interface PageRows {
 
 /** A message's participant and attachment rows. */
 export interface ChildRows {
-  addresses: readonly NewAddressRow[];
+  addresses: readonly AddressChunk[];
   attachments: readonly NewAttachmentRow[];
 }
 
 /**
- * Child rows carried by one statement at most. The page statement takes the first ones; a message
- * with tens of thousands of participants gets follow-up statements, so no single statement (whose
- * array parameters the driver encodes on the event loop) grows without bound.
+ * Attachment rows carried by one statement at most. A statement takes the first ones; more get
+ * follow-up statements, so no single statement (whose array parameters the driver encodes on the
+ * event loop) grows without bound.
  */
 const STATEMENT_CHILD_ROWS = 2048;
+/**
+ * Bytes one statement carries, about (binary values, participant chunks): a page is written as
+ * several statements of at most this much each — a message above it alone in its statement — with
+ * a turn of the event loop between them. One multi-MB bind would be built, copied into the
+ * driver's buffer and written to the socket in one stretch of the event loop.
+ */
+const STATEMENT_BYTES = 1024 * 1024;
 
 /**
  * The binary values of one statement (encrypted content, blob chunks, file names) concatenated
@@ -103,6 +117,10 @@ class ByteParam {
     return [at, v.length];
   }
 
+  get size(): number {
+    return this.#size;
+  }
+
   buffer(): Buffer {
     return Buffer.concat(this.#parts, this.#size);
   }
@@ -120,7 +138,6 @@ function columns<R, K extends string>(rows: readonly R[], pick: (r: R) => Record
   return out;
 }
 
-const ADDRESS_COLUMNS = ['id', 'messageId', 'role', 'addressIndex'] as const;
 const ATTACHMENT_COLUMNS = [
   'id', 'messageId', 'ordinal', 'filenameAt', 'filenameLen', 'contentType', 'size', 'contentIdAt', 'contentIdLen', 'isInline',
   'scanStatus', 'scanSignature', 'scanAttempts', 'scanError', 'scannedAt', 'nextScanAt', 'blobId',
@@ -132,13 +149,13 @@ interface Child<R> {
   row: R;
 }
 
-/** The page's child rows of one kind, in packs of at most STATEMENT_CHILD_ROWS (built as they are sent). */
-function* childPacks<R>(messages: PageRows['messages'], pick: (c: ChildRows) => readonly R[]): Generator<Array<Child<R>>> {
+/** The child rows of one kind of `messages`, in packs of at most `size` (built as they are sent). */
+function* childPacks<R>(messages: PageRows['messages'], pick: (c: ChildRows) => readonly R[], size: number): Generator<Array<Child<R>>> {
   let pack: Array<Child<R>> = [];
   for (const m of messages) {
     for (const row of pick(m.children)) {
       pack.push({ messageId: m.id, row });
-      if (pack.length === STATEMENT_CHILD_ROWS) {
+      if (pack.length === size) {
         yield pack;
         pack = [];
       }
@@ -147,9 +164,78 @@ function* childPacks<R>(messages: PageRows['messages'], pick: (c: ChildRows) => 
   if (pack.length > 0) yield pack;
 }
 
-function addressColumns(rows: ReadonlyArray<Child<NewAddressRow>>): unknown[][] {
-  return columns(rows, ({ messageId, row: a }) => ({ id: a.id, messageId, role: a.role, addressIndex: a.addressIndex }), ADDRESS_COLUMNS);
+const MESSAGE_COLUMNS = [
+  'id', 'providerMessageId', 'providerThreadId', 'messageIdIndex', 'threadKey', 'direction', 'isAutoReply', 'isBounce', 'oversize',
+  'parseError', 'sizeBytes', 'receivedAt', 'contentAt', 'contentLen', 'outboundId',
+] as const;
+
+function messageColumns(messages: PageRows['messages'], bytes: ByteParam): unknown[][] {
+  return columns(
+    messages,
+    (m) => {
+      const [contentAt, contentLen] = bytes.add(m.contentEnc);
+      return {
+        id: m.id,
+        providerMessageId: m.providerMessageId,
+        providerThreadId: m.providerThreadId,
+        messageIdIndex: m.messageIdIndex,
+        threadKey: m.threadKey,
+        direction: m.direction,
+        isAutoReply: m.isAutoReply,
+        isBounce: m.isBounce,
+        oversize: m.oversize,
+        parseError: m.parseError,
+        sizeBytes: m.sizeBytes,
+        receivedAt: m.receivedAt.toISOString(),
+        contentAt,
+        contentLen,
+        outboundId: m.outboundId,
+      };
+    },
+    MESSAGE_COLUMNS,
+  );
 }
+
+/** What a message adds to a statement, about: content, its held blobs, participant chunks, attachment rows. */
+function messageBytes(m: PageRows['messages'][number], held: ReadonlyMap<string, HeldBlob>): number {
+  let n = m.contentEnc.length;
+  for (const c of m.children.addresses) n += chunkBytes(c);
+  for (const a of m.children.attachments) n += 160 + (a.filenameEnc?.length ?? 0) + (a.contentIdEnc?.length ?? 0) + (a.blobId ? (held.get(a.blobId)?.dataEnc.length ?? 0) : 0);
+  return n;
+}
+
+/** A page cut into statements of about STATEMENT_BYTES (each message whole, with its held blobs). */
+function pageSlices(page: PageRows): Array<{ messages: PageRows['messages']; blobs: HeldBlob[] }> {
+  const held = new Map(page.blobs.map((b) => [b.blobId, b]));
+  const slices: Array<{ messages: Array<PageRows['messages'][number]>; blobs: HeldBlob[]; bytes: number }> = [];
+  for (const m of page.messages) {
+    const size = messageBytes(m, held);
+    let slice = slices.at(-1);
+    if (!slice || (slice.messages.length > 0 && slice.bytes + size > STATEMENT_BYTES)) {
+      slice = { messages: [], blobs: [], bytes: 0 };
+      slices.push(slice);
+    }
+    slice.messages.push(m);
+    slice.bytes += size;
+    for (const a of m.children.attachments) {
+      const b = a.blobId ? held.get(a.blobId) : undefined;
+      if (b) {
+        slice.blobs.push(b);
+        held.delete(b.blobId);
+      }
+    }
+  }
+  // A held blob no attachment row names (none is expected): written with the first statement, as before.
+  slices[0]!.blobs.push(...held.values());
+  return slices;
+}
+
+function addressColumns(chunks: ReadonlyArray<Child<AddressChunk>>): unknown[][] {
+  return [chunks.map((c) => c.messageId), chunks.map((c) => c.row.ids), chunks.map((c) => c.row.roles), chunks.map((c) => c.row.indexes)];
+}
+
+/** What a participant chunk adds to a statement, about. */
+const chunkBytes = (c: AddressChunk): number => c.ids.length + c.roles.length + c.indexes.length;
 
 function attachmentColumns(rows: ReadonlyArray<Child<NewAttachmentRow>>, bytes: ByteParam): unknown[][] {
   return columns(
@@ -195,11 +281,13 @@ const ATTACHMENT_SELECT = (first: number, bytes: string, tenant: string, mailbox
                 AS x(id, mid, ord, fa, fl, ct, sz, ca, cl, inl, ss, sg, sa, se, sat, nsa, bid)${onlyInserted ? `
           WHERE x.mid IN (SELECT id FROM m)` : ''}`;
 
+/** Participant rows from AddressChunks: one (message id, ids, roles, indexes) element per chunk, split in SQL. */
 const ADDRESS_SELECT = (first: number, tenant: string, mailbox: string, onlyInserted: boolean) => `
          INSERT INTO message_addresses (id, "tenantId", "mailboxId", "messageId", role, "addressIndex")
-         SELECT x.id, ${tenant}, ${mailbox}, x.mid, x.role, x.idx
-           FROM unnest($${first}::text[], $${first + 1}::text[], $${first + 2}::text[], $${first + 3}::text[]) AS x(id, mid, role, idx)${onlyInserted ? `
-          WHERE x.mid IN (SELECT id FROM m)` : ''}`;
+         SELECT x.id, ${tenant}, ${mailbox}, c.mid, x.role, x.idx
+           FROM unnest($${first}::text[], $${first + 1}::text[], $${first + 2}::text[], $${first + 3}::text[]) AS c(mid, ids, roles, idxs)
+          CROSS JOIN LATERAL unnest(string_to_array(c.ids, ','), string_to_array(c.roles, ','), string_to_array(c.idxs, ',')) AS x(id, role, idx)${onlyInserted ? `
+          WHERE c.mid IN (SELECT id FROM m)` : ''}`;
 
 /** The page statement: messages, held blobs with their chunk, child rows (the first ones), thread refs. */
 const INSERT_PAGE_SQL = `WITH m AS (
@@ -307,85 +395,82 @@ export class MessageWriteRepository {
 
   /**
    * Inserts a page of messages — rows, participants, attachments, held blobs with their chunk,
-   * new thread refs — in ONE statement (multi-row inserts from unnest'ed column arrays; every
-   * binary value a slice of one bytea parameter; the same SQL on Postgres and the embedded
-   * database). Throws PageConflictError, before anything else is written by the caller, when some
-   * message is already stored (a concurrent fetch won): the caller rolls back and retries the page
-   * without it.
+   * new thread refs — as multi-row inserts from unnest'ed column arrays (every binary value a slice
+   * of one bytea parameter; the same SQL on Postgres and the embedded database): one statement for
+   * a page of up to STATEMENT_BYTES, otherwise one per slice of its messages of about that size,
+   * plus follow-up statements for participant chunks and attachment rows that did not fit their
+   * message's statement. Throws PageConflictError, before the caller writes anything else, when
+   * some message is already stored (a concurrent fetch won): the caller rolls back and retries the
+   * page without it.
    */
   async insertPage(tx: SqlTransaction, page: PageRows): Promise<void> {
     if (page.messages.length === 0) return;
     const { tenantId, mailboxId } = page.messages[0]!;
     if (page.messages.some((m) => m.mailboxId !== mailboxId || m.tenantId !== tenantId)) throw new Error('insertPage: a page belongs to one mailbox');
     const createdAt = page.createdAt.toISOString();
-    const bytes = new ByteParam();
-    const messageCols = columns(
-      page.messages,
-      (m) => {
-        const [contentAt, contentLen] = bytes.add(m.contentEnc);
-        return {
-          id: m.id,
-          providerMessageId: m.providerMessageId,
-          providerThreadId: m.providerThreadId,
-          messageIdIndex: m.messageIdIndex,
-          threadKey: m.threadKey,
-          direction: m.direction,
-          isAutoReply: m.isAutoReply,
-          isBounce: m.isBounce,
-          oversize: m.oversize,
-          parseError: m.parseError,
-          sizeBytes: m.sizeBytes,
-          receivedAt: m.receivedAt.toISOString(),
-          contentAt,
-          contentLen,
-          outboundId: m.outboundId,
-        };
-      },
-      [
-        'id', 'providerMessageId', 'providerThreadId', 'messageIdIndex', 'threadKey', 'direction', 'isAutoReply', 'isBounce', 'oversize',
-        'parseError', 'sizeBytes', 'receivedAt', 'contentAt', 'contentLen', 'outboundId',
-      ] as const,
-    );
-    const blobCols = columns(
-      page.blobs,
-      (b) => {
-        const [dataAt, dataLen] = bytes.add(b.dataEnc);
-        return { id: b.blobId, tenantId: b.tenantId, mailboxId: b.mailboxId, kind: b.kind, size: String(b.size), dataAt, dataLen };
-      },
-      ['id', 'tenantId', 'mailboxId', 'kind', 'size', 'dataAt', 'dataLen'] as const,
-    );
-    // Child rows in statements of at most STATEMENT_CHILD_ROWS (the first ones go with the page).
-    const addresses = childPacks(page.messages, (c) => c.addresses);
-    const attachments = childPacks(page.messages, (c) => c.attachments);
-    const refCols = columns(page.threadRefs, (r) => ({ refIndex: r.refIndex, threadKey: r.threadKey }), ['refIndex', 'threadKey'] as const);
-    const addressCols = addressColumns(addresses.next().value ?? []);
-    const attachmentCols = attachmentColumns(attachments.next().value ?? [], bytes);
-    const inserted = await tx.query<{ providerMessageId: string }>(INSERT_PAGE_SQL, [
-      bytes.buffer(),
-      tenantId,
-      mailboxId,
-      createdAt,
-      ...messageCols,
-      ...blobCols,
-      ...addressCols,
-      ...attachmentCols,
-      ...refCols,
-    ]);
-    if (inserted.rows.length < page.messages.length) {
-      const stored = new Set(inserted.rows.map((r) => r.providerMessageId));
-      throw new PageConflictError(page.messages.filter((m) => !stored.has(m.providerMessageId)).map((m) => m.providerMessageId));
+    const slices = pageSlices(page);
+    const conflicts: string[] = [];
+    const followUps: Array<() => Promise<void>> = [];
+    for (const [i, slice] of slices.entries()) {
+      // Between statements, a turn of the event loop: the embedded database executes on this
+      // thread, and a chain of statements resolving as microtasks would otherwise never let HTTP in.
+      if (i > 0) await yieldToLoop();
+      const bytes = new ByteParam();
+      const messageCols = messageColumns(slice.messages, bytes);
+      const blobCols = columns(
+        slice.blobs,
+        (b) => {
+          const [dataAt, dataLen] = bytes.add(b.dataEnc);
+          return { id: b.blobId, tenantId: b.tenantId, mailboxId: b.mailboxId, kind: b.kind, size: String(b.size), dataAt, dataLen };
+        },
+        ['id', 'tenantId', 'mailboxId', 'kind', 'size', 'dataAt', 'dataLen'] as const,
+      );
+      const refCols = columns(i === 0 ? page.threadRefs : [], (r) => ({ refIndex: r.refIndex, threadKey: r.threadKey }), ['refIndex', 'threadKey'] as const);
+      // Participant chunks while the statement stays within STATEMENT_BYTES (at least one); the rest follow.
+      const chunks = [...childPacks(slice.messages, (c) => c.addresses, 1)].map((p) => p[0]!);
+      let taken = 0;
+      let room = STATEMENT_BYTES - bytes.size;
+      while (taken < chunks.length && (taken === 0 || room >= chunkBytes(chunks[taken]!.row))) room -= chunkBytes(chunks[taken++]!.row);
+      const attachments = childPacks(slice.messages, (c) => c.attachments, STATEMENT_CHILD_ROWS);
+      const attachmentCols = attachmentColumns(attachments.next().value ?? [], bytes);
+      const inserted = await tx.query<{ providerMessageId: string }>(INSERT_PAGE_SQL, [
+        bytes.buffer(),
+        tenantId,
+        mailboxId,
+        createdAt,
+        ...messageCols,
+        ...blobCols,
+        ...addressColumns(chunks.slice(0, taken)),
+        ...attachmentCols,
+        ...refCols,
+      ]);
+      if (inserted.rows.length < slice.messages.length) {
+        const stored = new Set(inserted.rows.map((r) => r.providerMessageId));
+        conflicts.push(...slice.messages.filter((m) => !stored.has(m.providerMessageId)).map((m) => m.providerMessageId));
+      }
+      // Statements for what did not fit: participant chunks up to STATEMENT_BYTES each, attachment packs.
+      for (let at = taken; at < chunks.length; ) {
+        let end = at + 1;
+        let size = chunkBytes(chunks[at]!.row);
+        while (end < chunks.length && size + chunkBytes(chunks[end]!.row) <= STATEMENT_BYTES) size += chunkBytes(chunks[end++]!.row);
+        const pack = chunks.slice(at, end);
+        followUps.push(() => tx.query(INSERT_ADDRESSES_SQL, [tenantId, mailboxId, ...addressColumns(pack)]).then(() => undefined));
+        at = end;
+      }
+      for (const pack of attachments) {
+        followUps.push(async () => {
+          const more = new ByteParam();
+          const cols = attachmentColumns(pack, more);
+          await tx.query(INSERT_ATTACHMENTS_SQL, [more.buffer(), tenantId, mailboxId, createdAt, ...cols]);
+        });
+      }
     }
-    // Between statements, a turn of the event loop: the embedded database executes on this thread,
-    // and a chain of statements resolving as microtasks would otherwise never let HTTP in.
-    for (const pack of addresses) {
+    // Every slice's messages are in (or conflicted) before any follow-up statement: follow-ups
+    // carry no conflict filter, so they only run when nothing conflicted.
+    if (conflicts.length > 0) throw new PageConflictError(conflicts);
+    for (const run of followUps) {
       await yieldToLoop();
-      await tx.query(INSERT_ADDRESSES_SQL, [tenantId, mailboxId, ...addressColumns(pack)]);
-    }
-    for (const pack of attachments) {
-      await yieldToLoop();
-      const more = new ByteParam();
-      const cols = attachmentColumns(pack, more);
-      await tx.query(INSERT_ATTACHMENTS_SQL, [more.buffer(), tenantId, mailboxId, createdAt, ...cols]);
+      await run();
     }
   }
 
