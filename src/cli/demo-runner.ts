@@ -378,7 +378,8 @@ export async function runDemo(base: Config, opts: { json: boolean; keepRunning?:
       if (content) await content.arrayBuffer();
       summary.scan.contentHttpStatus = content?.status ?? null;
       summary.scan.served = content?.status === 200;
-      summary.scan.status = scanner.status === 'ok' ? status : status === 'pending' ? 'skipped' : status;
+      // `skipped`: no scanner configured; a configured but unreachable clamd leaves it `pending` (retried).
+      summary.scan.status = scanner.status === 'not_configured' && status === 'pending' ? 'skipped' : status;
       const refused = `GET /v1/attachments/${attachmentId ?? '?'}/content → HTTP ${content?.status ?? '-'}`;
       say(
         'scan',
