@@ -40,6 +40,10 @@ export function opsViews(deps: OpsViewDeps): OpsCommand[] {
           tenantId: t.id,
           name: t.name,
           retentionDays: t.retentionDays,
+          // Hosted-page branding (docs/connect.md), shown as text on the console's tenant page.
+          displayName: t.displayName,
+          logoUrl: t.logoUrl,
+          supportUrl: t.supportUrl,
           createdAt: t.createdAt.toISOString(),
           mailboxes: Object.fromEntries(MAILBOX_STATUSES.map((s) => [s, mine.find((c) => c.status === s)?.count ?? 0])),
         };

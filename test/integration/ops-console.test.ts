@@ -177,6 +177,19 @@ describe('ops console: pages', () => {
     }
   });
 
+  it('shows the tenant’s hosted-page branding as escaped text (the logo is not loaded)', async () => {
+    const { cookie } = await signIn();
+    const before = await request(svc.url).get(`/admin/tenants/${tenant.tenantId}`).set('cookie', cookie);
+    expect(before.text).toContain('<dt>Hosted pages name</dt><dd><span class="muted">not set</span>');
+    await svc.core.tenants.update(tenant.tenantId, { displayName: 'Acme <b>"Support"</b>', logoUrl: 'https://cdn.acme.example/logo.svg', supportUrl: 'mailto:help@acme.example' });
+    const page = await request(svc.url).get(`/admin/tenants/${tenant.tenantId}`).set('cookie', cookie);
+    expect(page.text).toContain('<dt>Hosted pages name</dt><dd>Acme &lt;b&gt;&quot;Support&quot;&lt;/b&gt;</dd>');
+    expect(page.text).toContain('<dd><code>https://cdn.acme.example/logo.svg</code></dd>');
+    expect(page.text).toContain('<dd><code>mailto:help@acme.example</code></dd>');
+    expect(page.text).not.toContain('<img');
+    await svc.core.tenants.update(tenant.tenantId, { displayName: null, logoUrl: null, supportUrl: null });
+  });
+
   it('answers unknown ids and bad filters with an HTML error page', async () => {
     const { cookie } = await signIn();
     const missing = await request(svc.url).get('/admin/mailboxes/mbx_doesnotexist').set('cookie', cookie);
