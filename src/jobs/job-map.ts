@@ -3,9 +3,12 @@
  * mail content, tokens or secrets (pg-boss stores them in plaintext).
  */
 export interface JobMap {
-  /** Incremental sync (or backfill / window resync when the cursor says so) of one mailbox. */
-  'sync.mailbox': { mailboxId: string; reason: 'connect' | 'push' | 'poll' | 'manual' | 'resync' | 'lifecycle' };
-  /** Periodic: enqueue a poll for mailboxes with no push for a while; renew watches/subscriptions. */
+  /**
+   * Incremental sync (or backfill / window resync when the cursor says so) of one mailbox.
+   * `renew`: its watch/subscription renewal is due (the sync renews it, then fetches changes).
+   */
+  'sync.mailbox': { mailboxId: string; reason: 'connect' | 'push' | 'poll' | 'renew' | 'manual' | 'resync' | 'lifecycle' };
+  /** Periodic (every minute): queue syncs where push is unhealthy (sync-scheduler.service.ts); renew watches/subscriptions. */
   'sync.poll': Record<string, never>;
   'sync.renew-watches': Record<string, never>;
   /** Retry scanning attachments whose verdict is pending/error. */
@@ -53,12 +56,12 @@ export const JOB_KINDS: Record<JobName, { policy: 'standard' | 'stately' }> = {
   'retention.run': { policy: 'standard' },
 };
 
-/** Priorities of `sync.mailbox` (higher runs first): new mail beats the periodic safety-net poll. */
+/** Priorities of `sync.mailbox` (higher runs first): new mail beats the periodic polls and renewals. */
 export const SYNC_PRIORITY = { push: 10, manual: 10, connect: 5, poll: 0 } as const;
 
 /** The priority a `sync.mailbox` request of this reason is queued with. */
 export function syncPriority(reason: JobMap['sync.mailbox']['reason']): number {
-  if (reason === 'poll') return SYNC_PRIORITY.poll;
+  if (reason === 'poll' || reason === 'renew') return SYNC_PRIORITY.poll;
   if (reason === 'connect') return SYNC_PRIORITY.connect;
   return reason === 'push' || reason === 'lifecycle' ? SYNC_PRIORITY.push : SYNC_PRIORITY.manual;
 }

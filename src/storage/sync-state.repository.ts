@@ -1,4 +1,4 @@
-import type { Prisma, PrismaClient } from './database.js';
+import { Prisma, type PrismaClient } from './database.js';
 
 export type SyncStateName = 'idle' | 'backfilling' | 'syncing' | 'error';
 
@@ -17,6 +17,8 @@ export interface MailboxSyncRecord {
   subscriptionExpiresAt: Date | null;
   /** When the watch / subscription is next renewed (sync/watch-renewal.ts). */
   pushRenewAt: Date | null;
+  /** A sync found mail no notification announced while push was live (push failing); see markSynced. */
+  pushMissedAt: Date | null;
   clientStateEnc: Uint8Array | null;
   /** When the mailbox was connected: mail the provider received before it is imported history (origin backfill). */
   createdAt: Date;
@@ -35,6 +37,7 @@ const SELECT = {
   subscriptionId: true,
   subscriptionExpiresAt: true,
   pushRenewAt: true,
+  pushMissedAt: true,
   clientStateEnc: true,
   createdAt: true,
 } as const satisfies Prisma.MailboxSelect;
@@ -67,8 +70,23 @@ export class SyncStateRepository {
     await this.prisma.mailbox.update({ where: { id: mailboxId }, data: { backfillCompletedAt: at } });
   }
 
-  async markSynced(mailboxId: string, at: Date): Promise<void> {
-    await this.prisma.mailbox.updateMany({ where: { id: mailboxId }, data: { lastSyncedAt: at, syncState: 'idle', syncError: null } });
+  /**
+   * A sync finished. `pushMissed`: it found mail that no notification announced while the watch /
+   * subscription was live — push is failing: the mailbox is polled like one without push until a
+   * notification arrives after `at` (listPollDueByPushHealth). The first miss of an episode (none
+   * recorded, or a push came since the last one) also makes the watch/subscription due for
+   * renewal, so the next sync (the next poll) renews or recreates it.
+   */
+  async markSynced(mailboxId: string, at: Date, opts: { pushMissed?: boolean } = {}): Promise<void> {
+    if (!opts.pushMissed) {
+      await this.prisma.mailbox.updateMany({ where: { id: mailboxId }, data: { lastSyncedAt: at, syncState: 'idle', syncError: null } });
+      return;
+    }
+    await this.prisma.$executeRaw`
+      UPDATE "mailboxes" SET "lastSyncedAt" = ${at}, "syncState" = 'idle', "syncError" = NULL, "updatedAt" = ${at},
+        "pushRenewAt" = CASE WHEN "pushMissedAt" IS NULL OR ("lastPushAt" IS NOT NULL AND "lastPushAt" > "pushMissedAt") THEN ${at} ELSE "pushRenewAt" END,
+        "pushMissedAt" = ${at}
+       WHERE "id" = ${mailboxId}`;
   }
 
   async markPush(mailboxIds: readonly string[], at: Date): Promise<void> {
@@ -97,54 +115,34 @@ export class SyncStateRepository {
     });
   }
 
-  /** Active mailboxes whose last sync, push and sync attempt are all older than `before` (poll fallback). */
-  async listPollDue(before: Date, limit: number): Promise<string[]> {
-    const rows = await this.prisma.mailbox.findMany({
-      where: {
-        status: 'active',
-        // updatedAt: a mailbox whose last attempt failed (syncState/syncError written) waits a
-        // full interval too, instead of being queued again every minute.
-        updatedAt: { lt: before },
-        AND: [{ OR: [{ lastSyncedAt: null }, { lastSyncedAt: { lt: before } }] }, { OR: [{ lastPushAt: null }, { lastPushAt: { lt: before } }] }],
-      },
-      orderBy: { lastSyncedAt: { sort: 'asc', nulls: 'first' } },
-      take: limit,
-      select: { id: true },
-    });
-    return rows.map((r) => r.id);
-  }
-
   /**
-   * Poll candidates split by push health. Push is healthy for a Gmail mailbox with a live watch
-   * (when a Pub/Sub topic is configured) and a Graph mailbox with a live subscription; those are
-   * polled only as a safety net for dropped notifications (`healthyBefore`, long). The others have
-   * no working push and are polled every interval (`before`). Either way a recent sync, push or
-   * failed attempt (updatedAt) resets the clock.
+   * `sync.poll`'s selection: active mailboxes due for a poll by their push health, oldest sync first.
+   * Push is healthy for a Gmail mailbox with a live watch (only when a Pub/Sub topic is
+   * configured) or a Graph mailbox with a live subscription, unless a sync found mail no
+   * notification announced and no notification came since (`pushMissedAt` ≥ `lastPushAt`).
+   *  - healthy: due when the last sync, push and attempt (`updatedAt`) are all older than
+   *    `reconcileMs` less up to `reconcileJitter` of it (the rare reconciliation);
+   *  - otherwise: the same against `intervalMs` less up to `intervalJitter` of it (the poll).
+   * The jitter is drawn per row and run (`random()`), so mailboxes that became due together
+   * (connected together, their push failed together) drift apart instead of polling in step.
    */
-  async listPollDueByPushHealth(opts: { now: Date; before: Date; healthyBefore: Date; googleWatchEnabled: boolean }, limit: number): Promise<string[]> {
-    const healthy = [
-      ...(opts.googleWatchEnabled ? [{ provider: 'google', watchExpiresAt: { gt: opts.now } }] : []),
-      { provider: 'microsoft', subscriptionId: { not: null }, subscriptionExpiresAt: { gt: opts.now } },
-    ];
-    // Spelled out (not NOT(healthy)): NOT over a NULL expiry would be NULL in SQL and drop the row.
-    const unhealthy = [
-      opts.googleWatchEnabled ? { provider: 'google', OR: [{ watchExpiresAt: null }, { watchExpiresAt: { lte: opts.now } }] } : { provider: 'google' },
-      { provider: 'microsoft', OR: [{ subscriptionId: null }, { subscriptionExpiresAt: null }, { subscriptionExpiresAt: { lte: opts.now } }] },
-    ];
-    const quietSince = (t: Date) => [{ OR: [{ lastSyncedAt: null }, { lastSyncedAt: { lt: t } }] }, { OR: [{ lastPushAt: null }, { lastPushAt: { lt: t } }] }];
-    const rows = await this.prisma.mailbox.findMany({
-      where: {
-        status: 'active',
-        updatedAt: { lt: opts.before },
-        OR: [
-          { AND: [{ OR: unhealthy }, ...quietSince(opts.before)] },
-          { AND: [{ OR: healthy }, { updatedAt: { lt: opts.healthyBefore } }, ...quietSince(opts.healthyBefore)] },
-        ],
-      },
-      orderBy: { lastSyncedAt: { sort: 'asc', nulls: 'first' } },
-      take: limit,
-      select: { id: true },
-    });
+  async listPollDueByPushHealth(
+    opts: { now: Date; intervalMs: number; intervalJitter: number; reconcileMs: number; reconcileJitter: number; googleWatchEnabled: boolean },
+    limit: number,
+  ): Promise<string[]> {
+    const now = Prisma.sql`${opts.now}::timestamp(3)`;
+    const rows = await this.prisma.$queryRaw<{ id: string }[]>`
+      SELECT "id" FROM "mailboxes"
+       WHERE "status" = 'active'
+         AND GREATEST("lastSyncedAt", "lastPushAt", "updatedAt") < ${now} - make_interval(secs => (CASE
+               WHEN ((${opts.googleWatchEnabled} AND "provider" = 'google' AND "watchExpiresAt" > ${now})
+                     OR ("provider" = 'microsoft' AND "subscriptionId" IS NOT NULL AND "subscriptionExpiresAt" > ${now}))
+                    AND ("pushMissedAt" IS NULL OR ("lastPushAt" IS NOT NULL AND "lastPushAt" > "pushMissedAt"))
+               THEN ${opts.reconcileMs / 1000} * (1 - ${opts.reconcileJitter} * random())
+               ELSE ${opts.intervalMs / 1000} * (1 - ${opts.intervalJitter} * random())
+             END)::double precision)
+       ORDER BY "lastSyncedAt" ASC NULLS FIRST
+       LIMIT ${limit}`;
     return rows.map((r) => r.id);
   }
 

@@ -61,12 +61,14 @@ function harness(mailbox: Partial<MailboxSyncRecord> = {}) {
     subscriptionId: null,
     subscriptionExpiresAt: null,
     pushRenewAt: null,
+    pushMissedAt: null,
     clientStateEnc: null,
     createdAt: CONNECTED,
     ...mailbox,
   };
   let locked = false;
   let failAfter: number | null = null;
+  const synced: Array<{ pushMissed?: boolean }> = [];
   const state = {
     find: async () => ({ ...row }),
     saveCursor: async (_id: string, c: unknown) => {
@@ -77,7 +79,7 @@ function harness(mailbox: Partial<MailboxSyncRecord> = {}) {
     markBackfillCompleted: async () => {
       row = { ...row, backfillCompletedAt: NOW };
     },
-    markSynced: async () => undefined,
+    markSynced: async (_id: string, _at: Date, opts: { pushMissed?: boolean } = {}) => void synced.push(opts),
   } as unknown as SyncStateRepository;
   const locks = {
     tryAcquire: async (): Promise<HeldLock | null> => {
@@ -120,6 +122,9 @@ function harness(mailbox: Partial<MailboxSyncRecord> = {}) {
     origins,
     deps,
     row: () => row,
+    /** What each finished run told markSynced (pushMissed: new mail no notification announced). */
+    synced,
+    setRow: (patch: Partial<MailboxSyncRecord>) => (row = { ...row, ...patch }),
     lock: () => (locked = true),
     failAfter: (n: number) => (failAfter = n),
     service: new MailboxSyncService(deps),
@@ -212,6 +217,43 @@ describe('MailboxSyncService', () => {
     h.provider.changes.set('100', { addedMessageIds: ['gone', 'here'], nextCursor: cursor('101'), hasMore: false });
     h.provider.failFetch.set('gone', new ProviderError('google', 'not_found', '404'));
     expect(await h.service.run({ mailboxId: 'mbx_1', reason: 'push' })).toMatchObject({ status: 'done', detail: { stored: 1, skipped: 1 } });
+  });
+
+  it('push failing: new mail that no notification announced since the last sync, while the watch was live, is reported as missed', async () => {
+    const MIN = 60_000;
+    const watched = { watchExpiresAt: new Date(NOW.getTime() + 5 * 86_400_000), lastSyncedAt: new Date(NOW.getTime() - 10 * MIN) };
+    const newMail = (h: ReturnType<typeof harness>) => h.provider.changes.set('100', { addedMessageIds: ['m1'], nextCursor: cursor('101'), hasMore: false });
+
+    // A reconciliation finds mail; the last push is older than the previous sync: missed.
+    const missed = harness({ ...watched, lastPushAt: new Date(NOW.getTime() - 60 * MIN) });
+    newMail(missed);
+    await missed.service.run({ mailboxId: 'mbx_1', reason: 'poll' });
+    expect(missed.synced).toEqual([{ pushMissed: true }]);
+
+    // A push came after the previous sync (it announced this mail): not missed.
+    const announced = harness({ ...watched, lastPushAt: new Date(NOW.getTime() - MIN) });
+    newMail(announced);
+    await announced.service.run({ mailboxId: 'mbx_1', reason: 'push' });
+    expect(announced.synced).toEqual([{ pushMissed: false }]);
+
+    // Nothing new: nothing missed, however long push has been quiet.
+    const quiet = harness({ ...watched });
+    await quiet.service.run({ mailboxId: 'mbx_1', reason: 'poll' });
+    expect(quiet.synced).toEqual([{ pushMissed: false }]);
+
+    // No live watch: there was no push to miss (the mailbox is polled anyway).
+    const noWatch = harness({ lastSyncedAt: watched.lastSyncedAt, watchExpiresAt: new Date(NOW.getTime() - MIN) });
+    newMail(noWatch);
+    await noWatch.service.run({ mailboxId: 'mbx_1', reason: 'poll' });
+    expect(noWatch.synced).toEqual([{ pushMissed: false }]);
+
+    // A window resync (cursor expired) brings older mail: not evidence against push.
+    const resync = harness({ ...watched });
+    resync.provider.changes.set('100', new ProviderError('google', 'cursor_expired', 'history 404', { status: 404 }));
+    resync.provider.current = cursor('900');
+    resync.provider.window = ['gap'];
+    await resync.service.run({ mailboxId: 'mbx_1', reason: 'poll' });
+    expect(resync.synced).toEqual([{ pushMissed: false }]);
   });
 
   it('skips when another run holds the lock, and mailboxes that are not active', async () => {

@@ -146,17 +146,28 @@ export class MailboxSyncService {
       // Anything after the fresh cursor (arrived during the resync) is fetched now.
       await this.#incremental(mailbox, provider, fresh, stats);
     }
+    const pushLive = pushWasLive(mailbox, runStart);
+    let lastPushAt = mailbox.lastPushAt;
     // A push that arrived while this run held the lock was skipped by its own job (lock busy):
     // run the incremental pass again so that mail is not left for the poll to find.
     for (let extra = 0; extra < 3; extra++) {
       const latest = await d.state.find(mailbox.id);
+      lastPushAt = latest?.lastPushAt ?? lastPushAt;
       if (!latest?.lastPushAt || latest.lastPushAt.getTime() <= runStart.getTime() || latest.status !== 'active') break;
       runStart = d.clock();
       const stored = readSyncCursor(latest.syncCursor, mailbox.provider);
       if (!stored) break;
       await this.#incremental(mailbox, provider, stored, stats);
     }
-    await d.state.markSynced(mailbox.id, d.clock());
+    // New mail that no notification announced since the previous sync, while the watch /
+    // subscription was live: push is failing (dropped notifications, a broken Pub/Sub push
+    // subscription, a silently removed Graph subscription). The scheduler polls the mailbox until
+    // a notification arrives again. Only the incremental pass counts: a backfill or window resync
+    // brings mail from before this sync's predecessor.
+    const pushMissed =
+      stats.mode === 'incremental' && stats.stored > 0 && pushLive && mailbox.lastSyncedAt !== null && !(lastPushAt && lastPushAt.getTime() > mailbox.lastSyncedAt.getTime());
+    await d.state.markSynced(mailbox.id, d.clock(), { pushMissed });
+    if (pushMissed) d.logger.info({ mailboxId: mailbox.id, provider: mailbox.provider, stored: stats.stored }, 'new mail without a push notification; polling the mailbox until push works again');
     d.logger.info({ mailboxId: mailbox.id, reason, mode: stats.mode, stored: stats.stored, duplicates: stats.duplicates, skipped: stats.skipped }, 'mailbox synced');
     return { status: 'done', detail: { mode: stats.mode, stored: stats.stored, duplicates: stats.duplicates, skipped: stats.skipped } };
   }
@@ -276,4 +287,10 @@ export class MailboxSyncService {
     const base = this.d.settings.transientBaseDelayMs ?? 5_000;
     return new Backoff({ baseMs: base, capMs: Math.max(base, 15 * 60_000), floorMs: Math.min(base, 1000) }, { random: this.#random }).delayMs(attempt);
   }
+}
+
+/** The mailbox had a live Gmail watch / Graph subscription when the run started (what push could have announced). */
+function pushWasLive(m: MailboxSyncRecord, at: Date): boolean {
+  const expiresAt = m.provider === 'google' ? m.watchExpiresAt : m.subscriptionId ? m.subscriptionExpiresAt : null;
+  return expiresAt !== null && expiresAt.getTime() > at.getTime();
 }

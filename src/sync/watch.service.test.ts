@@ -21,6 +21,7 @@ function mailbox(over: Partial<MailboxSyncRecord>): MailboxSyncRecord {
     subscriptionId: null,
     subscriptionExpiresAt: null,
     pushRenewAt: null,
+    pushMissedAt: null,
     clientStateEnc: null,
     createdAt: NOW,
     ...over,

@@ -25,7 +25,7 @@ function fixtures(): Fixture[] {
       {
         id: 'mbx_1', tenantId: 'ten_1', provider: 'google', addressEnc: bytes(40), addressIndex: 'a'.repeat(64), status: 'reauth_required', statusReason: 'invalid_grant',
         credentialEnc: bytes(80), accountIdEnc: bytes(30), grantedScopes: ['s1', 's2'], syncCursor: { v: 1, provider: 'google', historyId: '123' }, syncState: 'syncing', syncError: 'x',
-        backfillCompletedAt: now, lastSyncedAt: now, lastPushAt: now, watchExpiresAt: now, subscriptionId: 'sub', subscriptionExpiresAt: now, clientStateEnc: bytes(20), reauthRequiredAt: now,
+        backfillCompletedAt: now, lastSyncedAt: now, lastPushAt: now, pushMissedAt: now, watchExpiresAt: now, subscriptionId: 'sub', subscriptionExpiresAt: now, clientStateEnc: bytes(20), reauthRequiredAt: now,
         eventSeq: 42n, createdAt: now, updatedAt: now,
       },
       (p, d) => p.mailbox.create({ data: d }),

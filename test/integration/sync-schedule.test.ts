@@ -1,5 +1,6 @@
 // The periodic sync jobs' selection queries on real Postgres: which mailboxes sync.poll and
-// sync.renew-watches queue.
+// sync.renew-watches queue. sync.poll runs on an injected clock (NOW, far from the database's own
+// time): the rule depends only on the stored timestamps and that clock, no sleeps.
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JobMap, JobName } from '../../src/jobs/job-map.js';
@@ -28,7 +29,7 @@ async function mailboxWith(data: Record<string, unknown>, provider: 'google' | '
   return id;
 }
 
-function scheduler(googleWatchEnabled = true) {
+function scheduler(googleWatchEnabled = true, clock: () => Date = () => new Date()) {
   const queued: string[] = [];
   const s = new SyncSchedulerService({
     state: new SyncStateRepository(svc.core.prisma),
@@ -38,7 +39,7 @@ function scheduler(googleWatchEnabled = true) {
         return 'job';
       },
     },
-    clock: () => new Date(),
+    clock,
     pollIntervalSeconds: 300,
     googleWatchEnabled,
   });
@@ -54,37 +55,87 @@ afterAll(async () => {
 });
 
 describe('sync schedules', () => {
-  it('sync.poll queues active mailboxes with no sync, push or attempt within the interval', async () => {
-    const now = Date.now();
-    const never = await mailboxWith({});
-    const stale = await mailboxWith({ lastSyncedAt: new Date(now - 10 * MIN) });
-    const recentSync = await mailboxWith({ lastSyncedAt: new Date(now - MIN) });
-    const recentPush = await mailboxWith({ lastSyncedAt: new Date(now - 10 * MIN), lastPushAt: new Date(now - MIN) });
-    const inactive = await mailboxWith({ status: 'reauth_required' });
-    const justFailed = await mailboxWith({ lastSyncedAt: new Date(now - 10 * MIN) });
-    await svc.core.prisma.$executeRawUnsafe(`UPDATE mailboxes SET "updatedAt" = now() WHERE id = $1`, justFailed);
-    const { s, queued } = scheduler();
+  // The injected clock: years away from the database's now(), so nothing here depends on it.
+  const NOW = new Date('2031-06-01T12:00:00Z');
+  const ago = (ms: number) => new Date(NOW.getTime() - ms);
+  const HOUR = 60 * MIN;
+  const pollAt = async (at: Date, googleWatchEnabled = true) => {
+    const { s, queued } = scheduler(googleWatchEnabled, () => at);
     await s.poll();
+    return queued;
+  };
+
+  it('sync.poll polls mailboxes without working push every interval (jittered), counting from the last sync, push or attempt', async () => {
+    const never = await mailboxWith({});
+    const stale = await mailboxWith({ lastSyncedAt: ago(6 * MIN) });
+    const recentSync = await mailboxWith({ lastSyncedAt: ago(3 * MIN) });
+    const recentPush = await mailboxWith({ lastSyncedAt: ago(10 * MIN), lastPushAt: ago(MIN) });
+    const inactive = await mailboxWith({ status: 'reauth_required' });
+    // A failed attempt writes the row (syncState/syncError): it waits an interval too.
+    const justFailed = await mailboxWith({ lastSyncedAt: ago(10 * MIN), updatedAt: ago(MIN) });
+    const queued = await pollAt(NOW);
     expect(queued).toEqual(expect.arrayContaining([never, stale]));
     for (const id of [recentSync, recentPush, inactive, justFailed]) expect(queued).not.toContain(id);
   });
 
-  it('sync.poll polls mailboxes with healthy push (live watch / subscription) only as an hourly safety net', async () => {
-    const now = Date.now();
-    const watched = { watchExpiresAt: new Date(now + 5 * DAY) };
-    const gmailHealthyRecent = await mailboxWith({ ...watched, lastSyncedAt: new Date(now - 10 * MIN) });
-    const gmailHealthyOld = await mailboxWith({ ...watched, lastSyncedAt: new Date(now - 2 * 60 * MIN) });
-    const gmailWatchLapsed = await mailboxWith({ watchExpiresAt: new Date(now - MIN), lastSyncedAt: new Date(now - 10 * MIN) });
-    const graphHealthyRecent = await mailboxWith({ subscriptionId: 'h1', subscriptionExpiresAt: new Date(now + DAY), lastSyncedAt: new Date(now - 10 * MIN) }, 'microsoft');
-    const graphNoSubscription = await mailboxWith({ lastSyncedAt: new Date(now - 10 * MIN) }, 'microsoft');
-    const { s, queued } = scheduler();
-    await s.poll();
-    expect(queued).toEqual(expect.arrayContaining([gmailHealthyOld, gmailWatchLapsed, graphNoSubscription]));
-    for (const id of [gmailHealthyRecent, graphHealthyRecent]) expect(queued).not.toContain(id);
+  it('sync.poll does not poll mailboxes whose push is healthy (live watch / subscription); only a reconciliation after a day of silence (24–25 h)', async () => {
+    const watched = { watchExpiresAt: new Date(NOW.getTime() + 5 * DAY) };
+    const subscribed = { subscriptionId: 'h1', subscriptionExpiresAt: new Date(NOW.getTime() + DAY) };
+    // Healthy push, quiet for 2 hours: the old hourly safety net polled these; now nothing does.
+    const gmailHealthy = await mailboxWith({ ...watched, lastSyncedAt: ago(2 * HOUR) });
+    const graphHealthy = await mailboxWith({ ...subscribed, lastSyncedAt: ago(2 * HOUR) }, 'microsoft');
+    // Notifications keep a mailbox off the poll however old its last sync.
+    const gmailRecentPush = await mailboxWith({ ...watched, lastSyncedAt: ago(30 * HOUR), lastPushAt: ago(HOUR) });
+    // 23 hours of silence: still not polled (a Gmail watch renewal, a sync, comes within 24 h).
+    const graphQuietDay = await mailboxWith({ ...subscribed, lastSyncedAt: ago(23 * HOUR) }, 'microsoft');
+    // More than a day with neither a sync nor a notification: the reconciliation.
+    const gmailSilent = await mailboxWith({ ...watched, lastSyncedAt: ago(26 * HOUR) });
+    const graphSilent = await mailboxWith({ ...subscribed, lastSyncedAt: ago(26 * HOUR) }, 'microsoft');
+    // Push not working: polled after the interval.
+    const gmailWatchLapsed = await mailboxWith({ watchExpiresAt: ago(MIN), lastSyncedAt: ago(6 * MIN) });
+    const graphNoSubscription = await mailboxWith({ lastSyncedAt: ago(6 * MIN) }, 'microsoft');
+    const graphSubscriptionLapsed = await mailboxWith({ subscriptionId: 'h2', subscriptionExpiresAt: ago(MIN), lastSyncedAt: ago(6 * MIN) }, 'microsoft');
+    const queued = await pollAt(NOW);
+    expect(queued).toEqual(expect.arrayContaining([gmailSilent, graphSilent, gmailWatchLapsed, graphNoSubscription, graphSubscriptionLapsed]));
+    for (const id of [gmailHealthy, graphHealthy, gmailRecentPush, graphQuietDay]) expect(queued).not.toContain(id);
     // Without a Pub/Sub topic no Gmail watch delivers anything: the mailbox is polled every interval.
-    const noTopic = scheduler(false);
-    await noTopic.s.poll();
-    expect(noTopic.queued).toContain(gmailHealthyRecent);
+    expect(await pollAt(NOW, false)).toContain(gmailHealthy);
+  });
+
+  it('sync.poll polls a mailbox whose sync found mail no notification announced (push failing) until a notification arrives', async () => {
+    const state = new SyncStateRepository(svc.core.prisma);
+    const id = await mailboxWith({ watchExpiresAt: new Date(NOW.getTime() + 5 * DAY), lastSyncedAt: ago(HOUR), lastPushAt: ago(2 * HOUR) });
+    expect(await pollAt(NOW)).not.toContain(id);
+    // The sync 6 minutes ago stored mail without a push: push is failing, the watch is due for renewal.
+    await state.markSynced(id, ago(6 * MIN), { pushMissed: true });
+    expect((await state.find(id))?.pushRenewAt).toEqual(ago(6 * MIN));
+    expect(await pollAt(NOW)).toContain(id);
+    // The renewal stored a new renewal time; another miss in the same episode does not renew again.
+    await state.saveWatch(id, new Date(NOW.getTime() + 7 * DAY), new Date(NOW.getTime() + DAY));
+    await state.markSynced(id, ago(5.5 * MIN), { pushMissed: true });
+    expect((await state.find(id))?.pushRenewAt).toEqual(new Date(NOW.getTime() + DAY));
+    expect(await pollAt(NOW)).toContain(id);
+    // A notification arrives: healthy again, off the poll — still two hours later.
+    await state.markPush([id], ago(MIN));
+    expect(await pollAt(NOW)).not.toContain(id);
+    expect(await pollAt(new Date(NOW.getTime() + 2 * HOUR))).not.toContain(id);
+  });
+
+  it('sync.poll jitters: mailboxes synced at the same moment are not all due at the same run', async () => {
+    // 4.5 min after their last sync (interval 5 min, jitter 20 %: due from 4 min to 5 min), and
+    // 24.5 h after the last sync for healthy push (25 h, jitter 4 %: due from 24 h): about half each.
+    const unhealthy = await Promise.all(Array.from({ length: 40 }, () => mailboxWith({ lastSyncedAt: ago(4.5 * MIN) })));
+    const healthy = await Promise.all(Array.from({ length: 40 }, () => mailboxWith({ watchExpiresAt: new Date(NOW.getTime() + 5 * DAY), lastSyncedAt: ago(24.5 * HOUR) })));
+    const queued = new Set(await pollAt(NOW));
+    const unhealthyDue = unhealthy.filter((id) => queued.has(id)).length;
+    const healthyDue = healthy.filter((id) => queued.has(id)).length;
+    expect(unhealthyDue).toBeGreaterThan(0);
+    expect(unhealthyDue).toBeLessThan(40);
+    expect(healthyDue).toBeGreaterThan(0);
+    expect(healthyDue).toBeLessThan(40);
+    // Past the whole jitter range every one of them is due.
+    const later = new Set(await pollAt(new Date(NOW.getTime() + 1.5 * HOUR)));
+    for (const id of [...unhealthy, ...healthy]) expect(later).toContain(id);
   });
 
   it('sync.renew-watches queues watches and subscriptions whose stored renewal time (from the returned expiration) has come', async () => {
