@@ -1,6 +1,8 @@
 // Idle cost of connected mailboxes (issue 12 target 5).
-//   npm run bench -- idle [mailboxes=2000] [idleSeconds=60] [--steps=2]
+//   npm run bench -- idle [mailboxes=2000] [idleSeconds=60] [--steps=2] [--unhealthy=10] [--connects=3]
 //   (= DATABASE_URL=postgresql://root@127.0.0.1:5432/postgres npx tsx bench/idle/idle.bench.ts …)
+//   BENCH_BASELINE=<another checkout> also runs that checkout's service in every steady state,
+//   back to back with this one (before/after in one run; see below).
 //
 // A real `serve` process (HTTP + workers, SANDBOX=1, defaults otherwise) on a fresh Postgres
 // database, with the Google stand-in in this process (SANDBOX_GOOGLE_URL; Pub/Sub pushes go to the
@@ -9,12 +11,21 @@
 //
 // The mailboxes are connected in `steps` equal steps (0 → N/steps → … → N), each through the
 // hosted consent flow and backfilled (empty), each with a Gmail watch (healthy push). At 0 and
-// after every step the service idles for `idleSeconds` twice:
+// after every step the service idles for `idleSeconds`:
 //  - "fresh": the process that ran the connect flows, 30 s after the last one;
 //  - "steady": a NEW service process (the old one stopped with SIGTERM) after the mailboxes'
-//    last-sync and last-push times were spread over the past hour in SQL (as an hour of idling
-//    leaves them), so the hourly safety-net polls of healthy mailboxes run at their steady rate
-//    (N per hour, each a real sync with a token refresh) — a just-connected process has none due.
+//    sync state was set in SQL to what a day of idling leaves: last sync spread evenly over the
+//    past 0.9 day (the last daily watch renewal, each a sync), next renewal spread over the next
+//    0.95 day, no push — so the renewals run at their steady rate (N per ~0.95 day) and nothing
+//    else syncs a healthy mailbox. `--unhealthy=K` of them (default 10) have failing push (a sync
+//    found unannounced mail, `pushMissedAt`, no push since) with last syncs spread over the past
+//    poll interval: those ARE polled, every POLL_INTERVAL_SECONDS (jittered). Each window prints
+//    the syncs started by reason and how many polls hit healthy vs unhealthy mailboxes.
+//  - "baseline" (BENCH_BASELINE set): the other checkout's service in the state ITS rule makes
+//    steady — before the push-health rule that was last sync spread over the past hour (its
+//    hourly safety-net polls of healthy mailboxes). Its database is the same; migrations it does
+//    not know are hidden from its migrator for the window (their `_migrations` rows are removed
+//    and put back afterwards; the columns stay, it does not read them).
 //    This process never ran a connect flow: what it holds per mailbox is what any process holds.
 // Per window: CPU of the service process and its Postgres backends (/proc, every backend of the
 // database seen during the window), RSS (median of one sample per second), queued jobs at the
@@ -23,14 +34,17 @@
 // kb_per_mailbox is the SLOPE between the last two steps of the steady windows,
 // (RSS(N) − RSS(N − N/steps)) ÷ (N/steps): the marginal memory of one more connected idle
 // mailbox, without what is paid once (code compiled on the connect and sync paths, pools). The
-// same slope is printed for the fresh windows and for live heap after GC.
+// same slope is printed for the fresh windows and for live heap after GC. cpu_pct_10k is the
+// steady CPU extrapolated linearly to 10,000 mailboxes from the 0 and N windows.
 // BENCH_HEAP_SNAPSHOTS=<dir>: the probe also writes a heap snapshot per window into <dir>; compare
 // two with `node bench/idle/heap-diff.mjs <a>.heapsnapshot <b>.heapsnapshot <mailboxes between>`.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { createCore } from '../../src/bootstrap/core.js';
@@ -44,8 +58,17 @@ const flag = (name: string): string | undefined => process.argv.find((a) => a.st
 const MAILBOXES = Number(positional[0] ?? 2000);
 const IDLE_SECONDS = Number(positional[1] ?? 60);
 const STEPS = Number(flag('steps') ?? 2);
-if (!(MAILBOXES > 0 && IDLE_SECONDS > 0 && Number.isInteger(STEPS) && STEPS >= 1)) {
-  console.error('usage: idle [mailboxes=2000] [idleSeconds=60] [--steps=2]');
+const UNHEALTHY = Number(flag('unhealthy') ?? 10);
+/** Connect flows run at once (consent, callback; each then backfills in the service). */
+const CONNECTS = Number(flag('connects') ?? 3);
+if (!(MAILBOXES > 0 && IDLE_SECONDS > 0 && Number.isInteger(STEPS) && STEPS >= 1 && Number.isInteger(UNHEALTHY) && UNHEALTHY >= 0 && CONNECTS >= 1)) {
+  console.error('usage: idle [mailboxes=2000] [idleSeconds=60] [--steps=2] [--unhealthy=10] [--connects=3]');
+  process.exit(2);
+}
+const BASELINE = process.env.BENCH_BASELINE;
+const BASELINE_BIN = BASELINE ? path.resolve(BASELINE, 'bin/mailbox-connector.js') : undefined;
+if (BASELINE_BIN && !existsSync(BASELINE_BIN)) {
+  console.error(`BENCH_BASELINE: no ${BASELINE_BIN}`);
   process.exit(2);
 }
 const TICKS = 100;
@@ -79,6 +102,8 @@ const env = {
   ENCRYPTION_KEYS: `1:${randomBytes(32).toString('base64')}`,
   SANDBOX: '1',
   SANDBOX_GOOGLE_URL: gs.url,
+  // The audit anchor file: one for this run, shared by the baseline and this checkout's service.
+  DATA_DIR: mkdtempSync(path.join(tmpdir(), 'mbc-idle-')),
   BACKFILL_DAYS: '1',
   // Thousands of connects from one address and key: the abuse limits (docs/security.md) would stop them.
   RATE_LIMIT_CONNECT_SESSIONS: '1000000/1m',
@@ -102,10 +127,10 @@ interface Probe {
   arrayBuffersKb: number;
   snapshot?: string;
 }
-let child: ChildProcess;
+let child!: ChildProcess;
 let probeWaiter: ((p: Probe) => void) | undefined;
-async function startService(): Promise<void> {
-  child = spawn(process.execPath, ['--expose-gc', '--import', PROBE, BIN, 'serve'], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+async function startService(bin = BIN): Promise<void> {
+  child = spawn(process.execPath, ['--expose-gc', '--import', PROBE, bin, 'serve'], { env: { ...process.env, ...env }, cwd: path.dirname(path.dirname(bin)), stdio: ['ignore', 'ignore', 'pipe'] });
   let buf = '';
   child.stderr!.on('data', (b: Buffer) => {
     buf += b.toString();
@@ -167,9 +192,17 @@ async function queued(): Promise<number> {
   const r = await admin.query<{ n: string }>(`SELECT count(*) AS n FROM pgboss.job WHERE state < 'active'`);
   return Number(r.rows[0]!.n);
 }
-async function syncsSince(t: Date): Promise<number> {
-  const r = await admin.query<{ n: string }>(`SELECT count(*) AS n FROM pgboss.job WHERE name = 'sync.mailbox' AND started_on >= $1`, [t]);
-  return Number(r.rows[0]!.n);
+/** Syncs started since `t`, by reason, and how many of the polls were of the `unhealthy` mailboxes. */
+async function syncsSince(t: Date, unhealthy: readonly string[]): Promise<{ total: number; byReason: Record<string, number>; pollsUnhealthy: number; pollsHealthy: number }> {
+  const r = await admin.query<{ reason: string; n: string; u: string }>(
+    `SELECT data->>'reason' AS reason, count(*) AS n, count(*) FILTER (WHERE data->>'mailboxId' = ANY($2)) AS u
+       FROM pgboss.job WHERE name = 'sync.mailbox' AND started_on >= $1 GROUP BY 1`,
+    [t, unhealthy],
+  );
+  const byReason = Object.fromEntries(r.rows.map((x) => [x.reason, Number(x.n)]));
+  const poll = r.rows.find((x) => x.reason === 'poll');
+  const pollsUnhealthy = Number(poll?.u ?? 0);
+  return { total: r.rows.reduce((a, x) => a + Number(x.n), 0), byReason, pollsUnhealthy, pollsHealthy: Number(poll?.n ?? 0) - pollsUnhealthy };
 }
 
 interface Window {
@@ -181,13 +214,16 @@ interface Window {
   queuedStart: number;
   queuedEnd: number;
   syncs: number;
+  syncsByReason: Record<string, number>;
+  pollsHealthy: number;
+  pollsUnhealthy: number;
   rssKb: number;
   gc: Probe;
 }
 const windows: Window[] = [];
 
 /** Idles `seconds`: CPU of the service and its backends (% of one core), median RSS, backlog; then the GC probe. */
-async function idle(label: string, mailboxes: number, seconds: number): Promise<Window> {
+async function idle(label: string, mailboxes: number, seconds: number, unhealthy: readonly string[] = []): Promise<Window> {
   const b0 = new Map<number, number>();
   for (const p of await backends()) b0.set(p, procCpuMs(p) ?? 0);
   // Every backend seen during the window, at its last sample (pooled connections come and go).
@@ -216,15 +252,30 @@ async function idle(label: string, mailboxes: number, seconds: number): Promise<
   // A backend that started during the window counts from zero.
   for (const [p, ms] of seen) backendMs += ms - (b0.get(p) ?? 0);
   const queuedEnd = await queued();
-  const syncs = await syncsSince(startedAt);
+  const syncs = await syncsSince(startedAt, unhealthy);
   const servicePct = ((s1 - s0) / (seconds * 1000)) * 100;
   const backendPct = (backendMs / (seconds * 1000)) * 100;
   const gc = await probe();
-  const w = { label, mailboxes, cpuPct: servicePct + backendPct, servicePct, backendPct, queuedStart, queuedEnd, syncs, rssKb: rss[Math.floor(rss.length / 2)]!, gc };
+  const w: Window = {
+    label,
+    mailboxes,
+    cpuPct: servicePct + backendPct,
+    servicePct,
+    backendPct,
+    queuedStart,
+    queuedEnd,
+    syncs: syncs.total,
+    syncsByReason: syncs.byReason,
+    pollsHealthy: syncs.pollsHealthy,
+    pollsUnhealthy: syncs.pollsUnhealthy,
+    rssKb: rss[Math.floor(rss.length / 2)]!,
+    gc,
+  };
   windows.push(w);
   console.log(
     `${label.padEnd(6)} ${String(mailboxes).padStart(6)} mailboxes: RSS ${(w.rssKb / 1024).toFixed(1)} MiB (after GC ${(gc.rssKb / 1024).toFixed(1)} MiB, heap ${(gc.heapUsedKb / 1024).toFixed(1)} MiB, external ${(gc.externalKb / 1024).toFixed(1)} MiB); ` +
-      `idle CPU ${w.cpuPct.toFixed(2)}% of a core (service ${servicePct.toFixed(2)}%, Postgres ${backendPct.toFixed(2)}%); ${syncs} syncs; queued jobs ${queuedStart} → ${queuedEnd}; loadavg ${loadavg()}`,
+      `idle CPU ${w.cpuPct.toFixed(2)}% of a core (service ${servicePct.toFixed(2)}%, Postgres ${backendPct.toFixed(2)}%); ${syncs.total} syncs ${JSON.stringify(syncs.byReason)}, ` +
+      `polls of healthy-push mailboxes ${syncs.pollsHealthy}, of the ${unhealthy.length} unhealthy ${syncs.pollsUnhealthy}; queued jobs ${queuedStart} → ${queuedEnd}; loadavg ${loadavg()}`,
   );
   return w;
 }
@@ -247,7 +298,7 @@ async function connectUpTo(total: number): Promise<void> {
   const t0 = Date.now();
   let retries = 0;
   await Promise.all(
-    Array.from({ length: 3 }, async () => {
+    Array.from({ length: CONNECTS }, async () => {
       while (connected < total) {
         const email = `idle${connected++}@acme.test`;
         gs.createUser(email);
@@ -273,14 +324,73 @@ async function connectUpTo(total: number): Promise<void> {
   console.log(`connected ${total} Gmail mailboxes in all (${retries} connect retries), backfilled and watched; this step took ${((Date.now() - t0) / 1000).toFixed(1)} s; loadavg ${loadavg()}`);
 }
 
-/** As an hour of idling leaves them: last sync and last push spread evenly over the past hour. */
-async function ageOneHour(): Promise<void> {
+const DAY_S = 86_400;
+/**
+ * As a day of idling leaves the mailboxes under the push-health rule: each healthy one was last
+ * synced by its daily watch renewal (spread over the past 0.9 day) and renews next within 0.95
+ * day; no push (idle). The first `UNHEALTHY` have failing push (pushMissedAt, no push since) and
+ * were last polled within the past interval. Returns those.
+ */
+async function ageSteady(): Promise<string[]> {
   const interval = loadConfig(env).sync.pollIntervalSeconds;
-  // The healthy-push safety poll comes 12 poll intervals after the last sync or push (1 h by default).
   await admin.query(
-    `UPDATE mailboxes SET "lastSyncedAt" = now() - random() * make_interval(secs => $1), "lastPushAt" = NULL, "updatedAt" = now() - make_interval(secs => $1)`,
-    [12 * interval],
+    `UPDATE mailboxes SET "lastSyncedAt" = t, "updatedAt" = t, "lastPushAt" = NULL, "pushMissedAt" = NULL,
+            "pushRenewAt" = now() + random() * make_interval(secs => $1)
+       FROM (SELECT id AS mid, now() - random() * make_interval(secs => $2) AS t FROM mailboxes) x WHERE id = x.mid`,
+    [0.95 * DAY_S, 0.9 * DAY_S],
   );
+  const r = await admin.query<{ id: string }>(
+    `UPDATE mailboxes SET "lastSyncedAt" = t, "updatedAt" = t, "pushMissedAt" = t - interval '1 hour'
+       FROM (SELECT id AS mid, now() - random() * make_interval(secs => $1) AS t FROM mailboxes ORDER BY id LIMIT $2) x WHERE id = x.mid
+     RETURNING id`,
+    [interval, UNHEALTHY],
+  );
+  return r.rows.map((x) => x.id);
+}
+
+/** The state the hourly safety-net rule (before the push-health rule) makes steady: last sync over the past hour. */
+async function ageBaseline(): Promise<void> {
+  const interval = loadConfig(env).sync.pollIntervalSeconds;
+  await admin.query(
+    `UPDATE mailboxes SET "lastSyncedAt" = now() - random() * make_interval(secs => $1), "lastPushAt" = NULL, "updatedAt" = now() - make_interval(secs => $1),
+            "pushRenewAt" = now() + random() * make_interval(secs => $2)`,
+    [12 * interval, 0.95 * DAY_S],
+  );
+}
+
+/** Runs `fn` with the migrations the baseline checkout does not know hidden from its migrator. */
+async function asBaseline<T>(fn: () => Promise<T>): Promise<T> {
+  const known = new Set(readdirSync(path.resolve(BASELINE!, 'prisma/migrations')));
+  const rows = (await admin.query<Record<string, unknown>>('SELECT * FROM "_migrations"')).rows;
+  const hidden = rows.filter((r) => !known.has(String(r.name)));
+  if (hidden.length) await admin.query('DELETE FROM "_migrations" WHERE name = ANY($1)', [hidden.map((r) => r.name)]);
+  try {
+    return await fn();
+  } finally {
+    for (const row of hidden) {
+      const cols = Object.keys(row);
+      await admin.query(`INSERT INTO "_migrations" (${cols.map((c) => `"${c}"`).join(', ')}) VALUES (${cols.map((_, i) => `$${i + 1}`).join(', ')})`, cols.map((c) => row[c]));
+    }
+  }
+}
+
+/** The steady window(s) at `n` mailboxes: the baseline's (BENCH_BASELINE), then this checkout's. */
+async function steadyWindows(n: number): Promise<void> {
+  if (BASELINE_BIN) {
+    await stopService();
+    await ageBaseline();
+    await asBaseline(async () => {
+      await startService(BASELINE_BIN);
+      await sleep(30_000); // the start (reconcile, first poll runs) settles
+      await idle('baseline', n, IDLE_SECONDS);
+      await stopService();
+    });
+  }
+  await stopService();
+  const unhealthy = await ageSteady();
+  await startService();
+  await sleep(30_000); // the start (reconcile, first poll runs) settles
+  await idle('steady', n, IDLE_SECONDS, unhealthy);
 }
 
 // ------------------------------------------------------------------ run
@@ -294,25 +404,20 @@ await idle('fresh', 0, IDLE_SECONDS);
   apiKey = (await core.apiKeys.issue({ tenantId: tenant.id })).key;
   await core.close();
 }
-await stopService();
-await startService();
-await sleep(30_000);
-await idle('steady', 0, IDLE_SECONDS);
+await steadyWindows(0);
 for (let step = 1; step <= STEPS; step++) {
+  if (child.exitCode !== null) await startService();
   await connectUpTo(Math.round((MAILBOXES * step) / STEPS));
   await sleep(30_000); // the connect traffic settles
   await idle('fresh', connected, IDLE_SECONDS);
-  await stopService();
-  await ageOneHour();
-  await startService();
-  await sleep(30_000); // the start (reconcile, first poll runs) settles
-  await idle('steady', connected, IDLE_SECONDS);
+  await steadyWindows(connected);
 }
 console.log(`watches: ${gs.watches().length}`);
 await stopService();
 await admin.end();
 await gs.close();
 await db.drop();
+rmSync(env.DATA_DIR, { recursive: true, force: true });
 
 /** Per-mailbox slope of `f` between the last two windows of `label`. */
 function slope(label: string, f: (w: Window) => number): number {
@@ -324,6 +429,9 @@ const r2 = (x: number) => Math.round(x * 100) / 100;
 const steady = windows.filter((w) => w.label === 'steady').at(-1)!;
 const fresh = windows.filter((w) => w.label === 'fresh').at(-1)!;
 const steady0 = windows.find((w) => w.label === 'steady' && w.mailboxes === 0)!;
+const baseline = windows.filter((w) => w.label === 'baseline').at(-1);
+const baseline0 = windows.find((w) => w.label === 'baseline' && w.mailboxes === 0);
+const per10k = (last: Window, zero: Window) => zero.cpuPct + ((last.cpuPct - zero.cpuPct) * 10_000) / last.mailboxes;
 const lastStep = windows.filter((w) => w.label === 'steady').at(-2)!.mailboxes;
 console.log(
   `per mailbox, slope ${lastStep} → ${MAILBOXES}: steady RSS ${slope('steady', (w) => w.rssKb).toFixed(2)} KB, after GC ${slope('steady', (w) => w.gc.rssKb).toFixed(2)} KB, live heap ${slope('steady', (w) => w.gc.heapUsedKb).toFixed(2)} KB, external ${slope('steady', (w) => w.gc.externalKb).toFixed(2)} KB; ` +
@@ -341,7 +449,15 @@ console.log(
     fresh_heap_kb_per_mailbox: r2(slope('fresh', (w) => w.gc.heapUsedKb)),
     slope_from: lastStep,
     mailboxes: MAILBOXES,
+    cpu_pct_10k: r2(per10k(steady, steady0)),
     steady_syncs_per_min: r2((steady.syncs * 60) / IDLE_SECONDS),
+    steady_syncs_by_reason: steady.syncsByReason,
+    polls_healthy: steady.pollsHealthy,
+    polls_unhealthy: steady.pollsUnhealthy,
+    unhealthy_mailboxes: UNHEALTHY,
+    ...(baseline && baseline0
+      ? { baseline_cpu_pct: r2(baseline.cpuPct), baseline_cpu_pct_no_mailboxes: r2(baseline0.cpuPct), baseline_cpu_pct_10k: r2(per10k(baseline, baseline0)), baseline_syncs_per_min: r2((baseline.syncs * 60) / IDLE_SECONDS) }
+      : {}),
     queued_start: steady.queuedStart,
     queued_end: steady.queuedEnd,
   })}`,
