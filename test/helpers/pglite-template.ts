@@ -5,6 +5,7 @@ import { inject } from 'vitest';
 import { openDatabase } from '../../src/storage/database.js';
 import { KEYSTORE_MIGRATIONS_DIR, openKeystore } from '../../src/storage/keystore.js';
 import { migrate, readMigrations } from '../../src/storage/migrator.js';
+import { installJobQueue } from './postgres-template.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -13,7 +14,7 @@ declare module 'vitest' {
   }
 }
 
-/** An embedded database folder, initialised and migrated by the project's own migrator. */
+/** An embedded database folder, initialised and migrated by the project's own migrator, with pg-boss's schema. */
 export async function buildPgliteTemplate(): Promise<string> {
   const dir = mkdtempSync(path.join(tmpdir(), 'mbc-pglite-template-'));
   const db = await openDatabase({ databaseUrl: undefined, dataDir: dir, guardTransactions: false });
@@ -24,6 +25,7 @@ export async function buildPgliteTemplate(): Promise<string> {
     } finally {
       await session.release();
     }
+    await installJobQueue(db);
   } finally {
     await db.close();
   }

@@ -3,13 +3,17 @@
 // Every service a test starts on Postgres used to get an empty database and run every data and
 // key-store migration itself. Postgres copies a database from a template (CREATE DATABASE …
 // TEMPLATE, https://www.postgresql.org/docs/15/manage-ag-templatedbs.html) in a fraction of that,
-// so the global setup migrates one pair (data + `<name>_keystore`) with the project's own migrator
-// and `createTestDatabase({ migrated: true })` copies it. The service's migrator then finds every
+// so the global setup migrates one pair (data + `<name>_keystore`) with the project's own migrator,
+// lets pg-boss install its schema and queues (about a second per start on a loaded machine when
+// missing), and `createTestDatabase({ template })` copies it. The service's migrator then finds every
 // migration applied and still checks their checksums. Each test still gets its own database.
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { inject } from 'vitest';
-import { openDatabase } from '../../src/storage/database.js';
+import { createJobQueue } from '../../src/jobs/job-queue.js';
+import { createLogger } from '../../src/observability/logger.js';
+import { createMetrics } from '../../src/observability/metrics.js';
+import { openDatabase, type Database } from '../../src/storage/database.js';
 import { KEYSTORE_MIGRATIONS_DIR, openKeystore } from '../../src/storage/keystore.js';
 import { migrate, readMigrations } from '../../src/storage/migrator.js';
 import { adminDatabaseUrl } from './postgres.js';
@@ -64,6 +68,7 @@ export async function buildPostgresTemplate(): Promise<{ name: string; drop(): P
       } finally {
         await session.release();
       }
+      await installJobQueue(db);
     } finally {
       await db.close();
     }
@@ -86,6 +91,15 @@ export async function buildPostgresTemplate(): Promise<{ name: string; drop(): P
     throw err;
   }
   return { name, drop };
+}
+
+/**
+ * pg-boss's schema and the connector's queues, as the first `createCore` on a database makes them
+ * (every later start finds them and only updates the queue settings).
+ */
+export async function installJobQueue(db: Database): Promise<void> {
+  const jobs = await createJobQueue({ connection: db.jobQueueConnection, logger: createLogger({ level: 'silent' }), metrics: createMetrics() });
+  await jobs.stop();
 }
 
 /** The suite's template name inside a vitest worker, or undefined (no global setup, or the embedded run). */

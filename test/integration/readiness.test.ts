@@ -6,6 +6,7 @@ import { HEARTBEAT_STALE_MS } from '../../src/bootstrap/worker-heartbeat.js';
 import { WorkerHeartbeatRepository } from '../../src/storage/worker-heartbeat.repository.js';
 import { embeddedRun } from '../helpers/requirements.js';
 import { freePort, startTestService, type TestService } from '../helpers/test-service.js';
+import { waitUntil } from '../helpers/wait.js';
 
 async function readyz(url: string): Promise<{ status: number; body: { status: string; checks: Record<string, { status: string; detail?: string }> } }> {
   const res = await fetch(`${url}/readyz`);
@@ -135,14 +136,17 @@ describe.skipIf(embeddedRun('a job loop stuck in a database call (a real table l
       // Every fetch of every queue waits on this lock: the loops stop coming round.
       await blocker.query('BEGIN');
       await blocker.query('LOCK TABLE pgboss.job IN ACCESS EXCLUSIVE MODE');
-      await new Promise((r) => setTimeout(r, 3_000));
-      const stalled = svc.core.jobs.stalledQueues(2_000);
+      // Stalled = no round for 2 s: wait until both loops count as stalled.
+      const stalled = await waitUntil('both loops stalled', () => {
+        const s = svc.core.jobs.stalledQueues(2_000);
+        return s.includes('sync.mailbox') && s.includes('webhooks.deliver') && s;
+      });
       expect(stalled).toEqual(expect.arrayContaining(['sync.mailbox', 'webhooks.deliver']));
       await blocker.query('ROLLBACK');
     } finally {
       await blocker.end();
     }
-    await new Promise((r) => setTimeout(r, 1_500));
+    await waitUntil('the loops come round again', () => svc.core.jobs.stalledQueues(2_000).length === 0);
     expect(svc.core.jobs.stalledQueues(2_000)).toEqual([]);
   });
 });
