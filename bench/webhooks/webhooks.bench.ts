@@ -18,6 +18,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
@@ -284,6 +285,8 @@ interface PhaseResult {
   seconds: number;
   /** CPU ms per second of the idle workers and their backends, measured before the run. */
   idleCpuMsPerS: number;
+  /** This process (receiver, driver, its polling) per delivery: not the connector's, but it shares the cores. */
+  benchCpuMsPerDelivery: number;
 }
 
 async function phase(workers: number): Promise<PhaseResult> {
@@ -320,6 +323,7 @@ async function phase(workers: number): Promise<PhaseResult> {
     const pgBefore = await backendPids();
     pgCpu.baseline(pgBefore);
     const commitsBefore = await commits();
+    const benchCpuBefore = process.cpuUsage();
     const notified = notifyEventsCommitted(core.jobs, ids);
     const poll = async () => {
       workerCpu.sample(childPids);
@@ -334,6 +338,7 @@ async function phase(workers: number): Promise<PhaseResult> {
       await sleep(20);
     }
     await poll();
+    const benchCpu = process.cpuUsage(benchCpuBefore);
     const commitsAfter = await commits();
     const duplicates = [...seen.values()].filter((n) => n > 1).length;
     const duplicateClaims = await attemptedTwice(fx);
@@ -352,6 +357,7 @@ async function phase(workers: number): Promise<PhaseResult> {
       commitsPerDelivery: (commitsAfter - commitsBefore) / EVENTS,
       seconds,
       idleCpuMsPerS,
+      benchCpuMsPerDelivery: (benchCpu.user + benchCpu.system) / 1000 / EVENTS,
     };
   } finally {
     for (const c of children) c.kill('SIGTERM');
@@ -364,7 +370,14 @@ function show(r: PhaseResult): void {
     `${r.workers} worker process${r.workers > 1 ? 'es' : ''}: ${r.deliveriesPerS.toFixed(0)} deliveries/s (${EVENTS} in ${r.seconds.toFixed(2)} s); ` +
       `CPU ${r.cpuMsPerDelivery.toFixed(3)} ms/delivery (workers ${r.workerCpuMsPerDelivery.toFixed(3)} + Postgres backends ${r.pgCpuMsPerDelivery.toFixed(3)}); ` +
       `duplicate deliveries ${r.duplicates} (deliveries attempted twice: ${r.duplicateClaims}); ~${r.commitsPerDelivery.toFixed(2)} transactions/delivery (pg_stat_database, incl. the bench's polling); ` +
-      `idle workers + backends ${r.idleCpuMsPerS.toFixed(1)} CPU ms/s (${((r.idleCpuMsPerS * r.seconds) / EVENTS).toFixed(3)} ms/delivery of the figure above)`,
+      `idle workers + backends ${r.idleCpuMsPerS.toFixed(1)} CPU ms/s (${((r.idleCpuMsPerS * r.seconds) / EVENTS).toFixed(3)} ms/delivery of the figure above); ` +
+      `bench process (receiver, driver) ${r.benchCpuMsPerDelivery.toFixed(3)} ms/delivery`,
+  );
+  // What this machine allows at best: every core busy with this work only.
+  const cores = availableParallelism();
+  console.log(
+    `  bound on this machine: ${cores} cores / (connector ${r.cpuMsPerDelivery.toFixed(3)} + bench process ${r.benchCpuMsPerDelivery.toFixed(3)} ms) = ` +
+      `${Math.round((cores * 1000) / (r.cpuMsPerDelivery + r.benchCpuMsPerDelivery))} deliveries/s with nothing else running`,
   );
 }
 
@@ -397,6 +410,7 @@ try {
       worker_cpu_ms_per_delivery: [ms3(one.workerCpuMsPerDelivery), ms3(two.workerCpuMsPerDelivery)],
       pg_cpu_ms_per_delivery: [ms3(one.pgCpuMsPerDelivery), ms3(two.pgCpuMsPerDelivery)],
       transactions_per_delivery: [ms3(one.commitsPerDelivery), ms3(two.commitsPerDelivery)],
+      bench_process_cpu_ms_per_delivery: [ms3(one.benchCpuMsPerDelivery), ms3(two.benchCpuMsPerDelivery)],
       duplicates: one.duplicates + two.duplicates,
       duplicate_claims: one.duplicateClaims + two.duplicateClaims,
     })}`,

@@ -2,9 +2,10 @@ import { KeyDestroyedError } from '../crypto/crypto-error.js';
 import type { DataKeyService } from '../crypto/data-key.service.js';
 import { MAILBOX_ADDRESS_AAD } from '../mailboxes/message-content.js';
 import { originView, parseErrorView, type MessageViewer } from '../messages/message-view.js';
-import type { MailboxRecord, MailboxRepository } from '../storage/mailbox.repository.js';
+import type { MailboxRepository } from '../storage/mailbox.repository.js';
 import type { MessageReadRepository, MessageRecord } from '../storage/message-read.repository.js';
 import type { OutboxEventRecord } from '../storage/outbox.repository.js';
+import type { PayloadMailbox } from '../storage/webhook.repository.js';
 import { z } from 'zod';
 import { eventRefsSchema } from './event-types.js';
 import { EVENT_DATA_AAD } from './outbox.service.js';
@@ -32,7 +33,7 @@ const MAILBOX_UNAVAILABLE = new Set(['disconnecting', 'purged']);
 
 /** Where rows come from: the repositories, or rows prefetched for a batch (buildMany). */
 interface Sources {
-  mailbox(id: string): Promise<MailboxRecord | null>;
+  mailbox(id: string): Promise<PayloadMailbox | null>;
   message(id: string): Promise<MessageRecord | null>;
 }
 
@@ -92,7 +93,11 @@ export class PayloadBuilder {
    * in one query each instead of per event. An event whose build fails gets its error back, the
    * others are unaffected.
    */
-  async buildMany(events: readonly OutboxEventRecord[]): Promise<Array<BuiltPayload | { kind: 'error'; error: unknown }>> {
+  async buildMany(
+    events: readonly OutboxEventRecord[],
+    /** A faster bulk read of mailboxes (the webhook pump's, straight through the driver; undefined answer: `mailboxes`). */
+    bulk: { mailboxes?: (ids: readonly string[]) => Promise<PayloadMailbox[] | undefined> } = {},
+  ): Promise<Array<BuiltPayload | { kind: 'error'; error: unknown }>> {
     const mailboxIds = new Set<string>();
     const messageIds = new Set<string>();
     for (const e of events) {
@@ -103,7 +108,8 @@ export class PayloadBuilder {
       }
     }
     // Sequential, not Promise.all: harmless on Postgres, and the embedded database has one connection.
-    const mailboxes = new Map((await this.deps.mailboxes.findManyByIdsUnscoped([...mailboxIds])).map((m) => [m.id, m]));
+    const mailboxRows = (await bulk.mailboxes?.([...mailboxIds])) ?? (await this.deps.mailboxes.findManyByIdsUnscoped([...mailboxIds]));
+    const mailboxes = new Map<string, PayloadMailbox>(mailboxRows.map((m) => [m.id, m]));
     const ids = [...messageIds];
     const rows = (await this.deps.bulkMessages?.(ids)) ?? (await this.deps.messages.findMessagesUnscoped(ids));
     const messages = new Map(rows.map((m) => [m.id, m]));
@@ -149,7 +155,7 @@ export class PayloadBuilder {
     }
   }
 
-  private async liveMailbox(event: OutboxEventRecord, src: Sources): Promise<MailboxRecord> {
+  private async liveMailbox(event: OutboxEventRecord, src: Sources): Promise<PayloadMailbox> {
     const mailbox = event.mailboxId ? await src.mailbox(event.mailboxId) : null;
     if (!mailbox || mailbox.tenantId !== event.tenantId || mailbox.status === 'purged') throw new SourceGone('source_purged');
     if (MAILBOX_UNAVAILABLE.has(mailbox.status)) throw new SourceGone('mailbox_disconnecting');

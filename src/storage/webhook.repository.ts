@@ -1,5 +1,6 @@
 import { Prisma, type Database, type PrismaClient } from './database.js';
 import { newId } from './ids.js';
+import type { MailboxRecord } from './mailbox.repository.js';
 import type { AttachmentRecord, MessageRecord } from './message-read.repository.js';
 import type { OutboxEventRecord } from './outbox.repository.js';
 
@@ -93,6 +94,9 @@ interface ClaimRow extends DeliveryRecord {
   ev_dispatchedAt: Date | null;
 }
 
+
+/** What building a webhook body reads of a mailbox (mailboxesForPayloads). */
+export type PayloadMailbox = Pick<MailboxRecord, 'id' | 'tenantId' | 'provider' | 'addressEnc' | 'status' | 'statusReason'>;
 
 export interface Claimed {
   delivery: DeliveryRecord;
@@ -497,6 +501,19 @@ export class WebhookRepository {
       if (open) await session.query('ROLLBACK').catch(() => undefined);
       await session.release();
     }
+  }
+
+  /**
+   * The mailboxes of a batch of events, as the payload builder reads them: on Postgres one plain
+   * statement through the pg driver (Prisma's query path cost more CPU than building the bodies);
+   * undefined elsewhere (the builder then reads through Prisma).
+   */
+  async mailboxesForPayloads(mailboxIds: readonly string[]): Promise<PayloadMailbox[] | undefined> {
+    const pg = this.pg;
+    if (!pg) return undefined;
+    if (mailboxIds.length === 0) return [];
+    const rows = await pg.sql.query<PayloadMailbox>('SELECT id, "tenantId", provider, "addressEnc", status, "statusReason" FROM mailboxes WHERE id = ANY($1::text[])', [[...mailboxIds]]);
+    return rows.rows;
   }
 
   /**

@@ -10,6 +10,8 @@ const DEFAULT_TICK_MS = 1_000;
 const DISPATCH_BATCH = 500;
 /** Attempt results stored per cycle statement at most. */
 const MAX_RESULTS = 500;
+/** How long the first waiting result waits for others to share its cycle. */
+const GATHER_MS = 5;
 
 /**
  * Runs webhook attempts in a worker process, up to `slots` at once, claiming deliveries straight
@@ -44,6 +46,7 @@ export class DeliveryPump {
   private wanted = true;
   private dispatchDue = true;
   private flushScheduled = false;
+  private gatherTimer: NodeJS.Timeout | undefined;
   private stopping = false;
   private timer: NodeJS.Timeout | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
@@ -123,6 +126,8 @@ export class DeliveryPump {
     if (this.timer) clearInterval(this.timer);
     if (this.retryTimer) clearTimeout(this.retryTimer);
     if (this.dueTimer) clearTimeout(this.dueTimer);
+    // Results gathering for a cycle go now.
+    this.scheduleResults();
     await this.looping;
     // Attempts in flight hand their results to the loop, which keeps storing them while stopping.
     await Promise.allSettled([...this.inflight]);
@@ -130,18 +135,51 @@ export class DeliveryPump {
     await this.deps.dispatcher.drain();
   }
 
-  /** An attempt's result: stored by the next cycle, together with that cycle's claim. */
+  /**
+   * An attempt's result: stored by the next cycle, together with that cycle's claim. A cycle
+   * statement (and the per-batch work of the claim it makes: bodies, endpoint checks) costs about
+   * the same for one result as for many, so results are gathered for up to GATHER_MS unless a
+   * quarter of the slots — or every attempt still running — has reported.
+   */
   private store(item: FinishItem): Promise<boolean> {
     return new Promise((done) => {
       this.results.push({ item, done });
-      // Results of attempts that end in the same turn of the event loop share a cycle.
-      if (this.flushScheduled) return;
-      this.flushScheduled = true;
-      setImmediate(() => {
-        this.flushScheduled = false;
-        this.kick();
-      });
+      this.scheduleResults();
     });
+  }
+
+  /** Waiting results go with the next cycle now, or when the gathering time is up. */
+  private scheduleResults(): void {
+    if (this.results.length === 0) return;
+    if (this.resultsReady()) {
+      if (this.gatherTimer) clearTimeout(this.gatherTimer);
+      this.gatherTimer = undefined;
+      this.flushSoon();
+    } else if (!this.gatherTimer) {
+      this.gatherTimer = setTimeout(() => {
+        this.gatherTimer = undefined;
+        this.flushSoon();
+      }, GATHER_MS);
+    }
+  }
+
+  /** Enough results for a cycle: a quarter of the slots, every attempt still held, or shutdown. */
+  private resultsReady(): boolean {
+    return this.stopping || this.results.length >= this.minBatch || this.results.length >= this.active.size;
+  }
+
+  /** At the next turn of the event loop: results of attempts that end in this one share the cycle. */
+  private flushSoon(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      this.kick();
+    });
+  }
+
+  private get minBatch(): number {
+    return Math.max(1, Math.floor(this.deps.slots / 4));
   }
 
   private kick(): void {
@@ -151,8 +189,8 @@ export class DeliveryPump {
     }
     this.looping = this.loop().finally(() => {
       this.looping = undefined;
-      // A result handed over while the loop was finishing.
-      if (this.results.length > 0) this.kick();
+      // Results handed over while the last cycle was in flight.
+      this.scheduleResults();
     });
   }
 
@@ -173,7 +211,7 @@ export class DeliveryPump {
       } catch (err) {
         this.deps.logger.warn({ err }, 'webhook pump failed to look for work; trying again at the next tick');
       }
-    } while (this.results.length > 0 || (this.again && !this.stopping));
+    } while ((this.results.length > 0 && this.resultsReady()) || (this.again && !this.stopping));
   }
 
   /** Fans out one batch of committed events not fanned out yet; true when there may be more. */
@@ -199,8 +237,7 @@ export class DeliveryPump {
     const free = this.deps.slots - this.active.size + batch.length;
     // Claim along with results (free of an extra round trip), or when woken. A wake-up while most
     // slots are taken waits for the results that will free them.
-    const minBatch = Math.max(1, Math.floor(this.deps.slots / 4));
-    const claim = !this.stopping && free > 0 && (batch.length > 0 || (wanted && (free >= minBatch || this.active.size === 0)));
+    const claim = !this.stopping && free > 0 && (batch.length > 0 || (wanted && (free >= this.minBatch || this.active.size === 0)));
     if (batch.length === 0 && !claim) return;
     const take = claim ? free : 0;
     const now = this.deps.clock();

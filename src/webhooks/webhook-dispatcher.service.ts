@@ -226,7 +226,7 @@ export class WebhookDispatcher {
     if (missing.length === 0) return out;
     let built: Awaited<ReturnType<PayloadBuilder['buildMany']>>;
     try {
-      built = await this.deps.payloads.buildMany(missing);
+      built = await this.deps.payloads.buildMany(missing, { mailboxes: (ids) => this.deps.webhooks.mailboxesForPayloads(ids) });
     } catch (error) {
       built = missing.map(() => ({ kind: 'error' as const, error }));
     }
