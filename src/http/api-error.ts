@@ -63,7 +63,6 @@ export interface ApiErrorOptions {
 
 /** An error with a catalogue code; the one HTTP mapper (app.ts) turns it into the response. */
 export class ApiError extends Error {
-  override readonly name: string = 'ApiError';
   readonly status: number;
   readonly expose: boolean;
   readonly details: Record<string, unknown> | undefined;
@@ -74,6 +73,8 @@ export class ApiError extends Error {
     opts: ApiErrorOptions = {},
   ) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    // The class's own name (ValidationError, NotFoundError, …) in logs and stack traces.
+    this.name = new.target.name;
     this.status = ERROR_CATALOGUE[code].status;
     this.expose = this.status < 500;
     this.details = opts.details;
@@ -83,28 +84,24 @@ export class ApiError extends Error {
 
 /** 400 `validation_error`: `field` names the offending field, `location` where it was (body, query, …). */
 export class ValidationError extends ApiError {
-  override readonly name = 'ValidationError';
   constructor(message: string, where: { field: string; location: string }) {
     super('validation_error', message, { details: { ...where } });
   }
 }
 
 export class InvalidCursorError extends ApiError {
-  override readonly name = 'InvalidCursorError';
   constructor() {
     super('invalid_cursor', 'cursor is not one this API returned');
   }
 }
 
 export class UnauthorizedError extends ApiError {
-  override readonly name = 'UnauthorizedError';
   constructor(message: string) {
     super('unauthorized', message);
   }
 }
 
 export class ForbiddenError extends ApiError {
-  override readonly name = 'ForbiddenError';
   constructor(message: string) {
     super('forbidden', message);
   }
@@ -112,21 +109,18 @@ export class ForbiddenError extends ApiError {
 
 /** 404 `not_found` for `what` ("mailbox", "webhook endpoint", …): never says whose it is. */
 export class NotFoundError extends ApiError {
-  override readonly name = 'NotFoundError';
   constructor(what: string, opts: ApiErrorOptions = {}) {
     super('not_found', `${what} not found`, opts);
   }
 }
 
 export class RouteNotFoundError extends ApiError {
-  override readonly name = 'RouteNotFoundError';
   constructor(message: string) {
     super('route_not_found', message);
   }
 }
 
 export class RateLimitedError extends ApiError {
-  override readonly name = 'RateLimitedError';
   constructor(what: string, retryAfterSeconds: number) {
     super('rate_limited', `too many ${what} from this client; retry after ${retryAfterSeconds} s`, { details: { retryAfterSeconds } });
   }
@@ -134,7 +128,6 @@ export class RateLimitedError extends ApiError {
 
 /** 4xx body-parser/express errors that name no catalogue case: their own status, code `bad_request`. */
 export class BadRequestError extends ApiError {
-  override readonly name = 'BadRequestError';
   override readonly status: number;
   constructor(status: number, detail?: string) {
     super('bad_request', 'the request could not be processed', detail === undefined ? {} : { detail });
@@ -143,7 +136,6 @@ export class BadRequestError extends ApiError {
 }
 
 export class InternalError extends ApiError {
-  override readonly name = 'InternalError';
   constructor(cause: unknown) {
     super('internal_error', 'internal error', { cause });
   }

@@ -1,7 +1,14 @@
 import express, { type RequestHandler } from 'express';
 import { describe, expect, expectTypeOf, it } from 'vitest';
-import { actorOf, type AdminPrincipal, type Authenticate, type PrincipalFor, type PublicPrincipal, type PushPrincipal, type TenantPrincipal } from './auth-context.js';
-import { createRouteRegistry, type RouteContext } from './route-registry.js';
+import type { z } from 'zod';
+import { actorOf, type AdminPrincipal, type Authenticate, type AuthRequirement, type PrincipalFor, type PublicPrincipal, type PushPrincipal, type TenantPrincipal } from './auth-context.js';
+import { createRouteRegistry, type RouteContext, type RouteRegistry, type RouteSpec } from './route-registry.js';
+
+/** Adds `GET /<auth>` with `handler`, typed exactly as a real route with that `auth`. */
+function testRoute(routes: RouteRegistry) {
+  return <A extends AuthRequirement>(auth: A, handler: RouteSpec<z.ZodType, z.ZodType, z.ZodType, z.ZodType, A>['handler']): void =>
+    routes.add({ method: 'get', path: `/${auth}`, operationId: auth, summary: auth, tags: ['t'], auth, responses: { 200: { description: 'ok' } }, handler });
+}
 
 // The type-level half runs under `npm run typecheck` (this file is in tsconfig's include): a
 // `@ts-expect-error` that stops erroring fails the typecheck.
@@ -17,47 +24,21 @@ describe('route principals are typed by their auth kind', () => {
 
   it('does not let a public page or a push endpoint act as an operator or a tenant', () => {
     const routes = createRouteRegistry();
-    routes.add({
-      method: 'get',
-      path: '/public',
-      operationId: 'p',
-      summary: 'p',
-      tags: ['t'],
-      auth: 'none',
-      responses: { 200: { description: 'ok' } },
-      async handler({ principal }) {
-        // @ts-expect-error a public principal is no audit actor (it used to run as local_admin)
-        actorOf(principal);
-        // @ts-expect-error and has no tenant
-        void principal.tenantId;
-        return { status: 200, body: principal };
-      },
+    const add = testRoute(routes);
+    add('none', async ({ principal }) => {
+      // @ts-expect-error a public principal is no audit actor (it used to run as local_admin)
+      actorOf(principal);
+      // @ts-expect-error and has no tenant
+      void principal.tenantId;
+      return { status: 200, body: principal };
     });
-    routes.add({
-      method: 'post',
-      path: '/push',
-      operationId: 'q',
-      summary: 'q',
-      tags: ['t'],
-      auth: 'push',
-      responses: { 200: { description: 'ok' } },
-      async handler({ principal }) {
-        // @ts-expect-error a push notification is no operator
-        actorOf(principal);
-        return { status: 200, body: principal };
-      },
+    add('push', async ({ principal }) => {
+      // @ts-expect-error a push notification is no operator
+      actorOf(principal);
+      return { status: 200, body: principal };
     });
-    routes.add({
-      method: 'get',
-      path: '/tenant',
-      operationId: 'r',
-      summary: 'r',
-      tags: ['t'],
-      auth: 'tenant',
-      responses: { 200: { description: 'ok' } },
-      // No "is this a tenant?" check: the type says so.
-      handler: async ({ principal }) => ({ status: 200, body: { tenantId: principal.tenantId, actor: actorOf(principal) } }),
-    });
+    // No "is this a tenant?" check: the type says so.
+    add('tenant', async ({ principal }) => ({ status: 200, body: { tenantId: principal.tenantId, actor: actorOf(principal) } }));
     expect(routes.routes.map((r) => r.auth)).toEqual(['none', 'push', 'tenant']);
   });
 
@@ -65,18 +46,9 @@ describe('route principals are typed by their auth kind', () => {
     const routes = createRouteRegistry();
     const seen: unknown[] = [];
     for (const auth of ['none', 'push'] as const) {
-      routes.add({
-        method: 'get',
-        path: `/${auth}`,
-        operationId: auth,
-        summary: auth,
-        tags: ['t'],
-        auth,
-        responses: { 200: { description: 'ok' } },
-        async handler({ principal }) {
-          seen.push(principal);
-          return { status: 204 };
-        },
+      testRoute(routes)(auth, async ({ principal }) => {
+        seen.push(principal);
+        return { status: 204 };
       });
     }
     const authenticate = (async () => {

@@ -1,7 +1,8 @@
 import { z } from 'zod';
-import type { MessageReadService } from '../../messages/message-read.service.js';
+import type { MessageReadService, Reader } from '../../messages/message-read.service.js';
 import { MESSAGE_ORIGINS, messageSchema, messageSummarySchema } from '../../messages/message-view.js';
 import { InvalidCursorError } from '../api-error.js';
+import type { TenantPrincipal } from '../auth-context.js';
 import { decodeCursor, encodeCursor, paginationQuery } from '../pagination.js';
 import { commonErrors, errorSchema, type RouteRegistry } from '../route-registry.js';
 
@@ -14,6 +15,28 @@ function decodePosition(cursor: string | undefined): { receivedAt: Date; id: str
   const m = /^(\d{1,15}):(.+)$/.exec(raw);
   if (!m) throw new InvalidCursorError();
   return { receivedAt: new Date(Number(m[1])), id: m[2]! };
+}
+
+/** The list filters both message lists share: page size, keyset position, thread, origin. */
+function listOptions(query: { cursor?: string | undefined; limit: number; threadKey?: string | undefined; origin?: (typeof MESSAGE_ORIGINS)[number] | undefined }) {
+  const before = decodePosition(query.cursor);
+  return {
+    limit: query.limit,
+    ...(before ? { before } : {}),
+    ...(query.threadKey ? { threadKey: query.threadKey } : {}),
+    ...(query.origin ? { origin: query.origin } : {}),
+  };
+}
+
+/** One page of a newest-first list fetched with `limit + 1` rows; the cursor is the last row's position. */
+function newestFirstPage<T extends { id: string; receivedAt: string }>(rows: T[], limit: number): { object: 'list'; data: T[]; nextCursor: string | null } {
+  const data = rows.slice(0, limit);
+  const last = data[data.length - 1];
+  return { object: 'list', data, nextCursor: rows.length > limit && last ? encodeCursor(`${Date.parse(last.receivedAt)}:${last.id}`) : null };
+}
+
+function readerOf(principal: TenantPrincipal): Reader {
+  return { tenantId: principal.tenantId, actorType: 'api_key', actorId: principal.apiKeyId };
 }
 
 export const contentReadErrors = {
@@ -46,18 +69,8 @@ export function registerMessageRoutes(routes: RouteRegistry, deps: { messages: M
       ...contentReadErrors,
     },
     async handler({ params, query, principal }) {
-      const before = decodePosition(query.cursor);
-      const rows = await deps.messages
-        .list({ tenantId: principal.tenantId, actorType: 'api_key', actorId: principal.apiKeyId }, params.id, {
-          limit: query.limit,
-          ...(before ? { before } : {}),
-          ...(query.threadKey ? { threadKey: query.threadKey } : {}),
-          ...(query.origin ? { origin: query.origin } : {}),
-        });
-      const data = rows.slice(0, query.limit);
-      const last = data[data.length - 1];
-      const nextCursor = rows.length > query.limit && last ? encodeCursor(`${Date.parse(last.receivedAt)}:${last.id}`) : null;
-      return { status: 200, body: { object: 'list', data, nextCursor } };
+      const rows = await deps.messages.list(readerOf(principal), params.id, listOptions(query));
+      return { status: 200, body: newestFirstPage(rows, query.limit) };
     },
   });
 
@@ -80,22 +93,8 @@ export function registerMessageRoutes(routes: RouteRegistry, deps: { messages: M
       ...contentReadErrors,
     },
     async handler({ query, principal }) {
-      const before = decodePosition(query.cursor);
-      const rows = await deps.messages
-        .listForTenant(
-          { tenantId: principal.tenantId, actorType: 'api_key', actorId: principal.apiKeyId },
-          {
-            limit: query.limit,
-            ...(before ? { before } : {}),
-            ...(query.mailboxId ? { mailboxId: query.mailboxId } : {}),
-            ...(query.threadKey ? { threadKey: query.threadKey } : {}),
-            ...(query.origin ? { origin: query.origin } : {}),
-          },
-        );
-      const data = rows.slice(0, query.limit);
-      const last = data[data.length - 1];
-      const nextCursor = rows.length > query.limit && last ? encodeCursor(`${Date.parse(last.receivedAt)}:${last.id}`) : null;
-      return { status: 200, body: { object: 'list', data, nextCursor } };
+      const rows = await deps.messages.listForTenant(readerOf(principal), { ...listOptions(query), ...(query.mailboxId ? { mailboxId: query.mailboxId } : {}) });
+      return { status: 200, body: newestFirstPage(rows, query.limit) };
     },
   });
 
@@ -114,7 +113,7 @@ export function registerMessageRoutes(routes: RouteRegistry, deps: { messages: M
     }),
     responses: { 200: { description: 'The message', schema: messageSchema }, ...contentReadErrors },
     async handler({ params, query, principal }) {
-      const reader = { tenantId: principal.tenantId, actorType: 'api_key' as const, actorId: principal.apiKeyId };
+      const reader = readerOf(principal);
       const opts = query.inline === 'urls' ? { inlineImageUrl: (id: string) => attachmentContentUrl(deps.publicUrl, id) } : {};
       const msg = await deps.messages.get(reader, params.id, opts);
       return { status: 200, body: msg };

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { idempotencyKeySchema, newMessageBodySchema, replyBodySchema } from '../../send/send-request.schema.js';
-import type { AcceptedSend, SendRequestService } from '../../send/send-request.service.js';
+import type { AcceptedSend, SendRequestActor, SendRequestService } from '../../send/send-request.service.js';
 import { ApiError } from '../api-error.js';
 import { commonErrors, errorSchema, type RouteRegistry } from '../route-registry.js';
 
@@ -37,45 +37,51 @@ function answer(result: AcceptedSend): { status: number; body: unknown; headers:
 }
 
 export function registerSendRoutes(routes: RouteRegistry, deps: { requests: SendRequestService; bodyLimit: string }): void {
-  routes.add({
-    method: 'post',
+  // Both sends: tenant key, `:id`, a required Idempotency-Key, the send body limit, the same answers.
+  const addSend = <B extends z.ZodType>(spec: {
+    path: string;
+    operationId: string;
+    summary: string;
+    description: string;
+    body: B;
+    accept(actor: SendRequestActor, key: string, id: string, rawBody: unknown, body: z.output<B>): Promise<AcceptedSend>;
+  }): void =>
+    routes.add({
+      method: 'post',
+      path: spec.path,
+      operationId: spec.operationId,
+      summary: spec.summary,
+      description: spec.description,
+      tags: ['Sending'],
+      auth: 'tenant',
+      params: z.strictObject({ id: z.string().min(1).max(64) }),
+      headers: headersSchema,
+      requiredHeaders: ['idempotency-key'],
+      body: spec.body,
+      bodyLimit: deps.bodyLimit,
+      responses: { 202: { description: 'Queued (or the replayed first answer)', schema: acceptedSchema }, ...sendErrors },
+      async handler({ params, headers, body, principal, req }) {
+        const key = idempotencyKey(headers['idempotency-key']);
+        return answer(await spec.accept({ tenantId: principal.tenantId, apiKeyId: principal.apiKeyId }, key, params.id, req.body, body));
+      },
+    });
+
+  addSend({
     path: '/v1/messages/:id/reply',
     operationId: 'replyToMessage',
     summary: 'Reply to a stored message through its mailbox',
     description:
       'Threaded reply (same Gmail thread / Graph conversation, In-Reply-To and References set). Requires `Idempotency-Key`: the same key with the same body returns the same answer and never sends twice; with another body it is a 409.',
-    tags: ['Sending'],
-    auth: 'tenant',
-    params: z.strictObject({ id: z.string().min(1).max(64) }),
-    headers: headersSchema,
-    requiredHeaders: ['idempotency-key'],
     body: replyBodySchema,
-    bodyLimit: deps.bodyLimit,
-    responses: { 202: { description: 'Queued (or the replayed first answer)', schema: acceptedSchema }, ...sendErrors },
-    async handler({ params, headers, body, principal, req }) {
-      const key = idempotencyKey(headers['idempotency-key']);
-      return answer(await deps.requests.reply({ tenantId: principal.tenantId, apiKeyId: principal.apiKeyId }, key, params.id, req.body, body));
-    },
+    accept: (...args) => deps.requests.reply(...args),
   });
-
-  routes.add({
-    method: 'post',
+  addSend({
     path: '/v1/mailboxes/:id/send',
     operationId: 'sendFromMailbox',
     summary: 'Send a new message (not a reply) from a mailbox',
     description:
       'A new message (a new thread) from the mailbox. Requires `Idempotency-Key`: the same key with the same body returns the same answer and never sends twice; with another body it is a 409. Attachments are scanned before anything is sent.',
-    tags: ['Sending'],
-    auth: 'tenant',
-    params: z.strictObject({ id: z.string().min(1).max(64) }),
-    headers: headersSchema,
-    requiredHeaders: ['idempotency-key'],
     body: newMessageBodySchema,
-    bodyLimit: deps.bodyLimit,
-    responses: { 202: { description: 'Queued (or the replayed first answer)', schema: acceptedSchema }, ...sendErrors },
-    async handler({ params, headers, body, principal, req }) {
-      const key = idempotencyKey(headers['idempotency-key']);
-      return answer(await deps.requests.send({ tenantId: principal.tenantId, apiKeyId: principal.apiKeyId }, key, params.id, req.body, body));
-    },
+    accept: (...args) => deps.requests.send(...args),
   });
 }
