@@ -18,6 +18,8 @@ export interface MailboxRecord {
   backfillCompletedAt: Date | null;
   lastSyncedAt: Date | null;
   lastPushAt: Date | null;
+  /** A sync found mail no notification announced (push failing; sync-state.repository markSynced). */
+  pushMissedAt: Date | null;
   watchExpiresAt: Date | null;
   subscriptionId: string | null;
   subscriptionExpiresAt: Date | null;
@@ -40,6 +42,7 @@ export const MAILBOX_SELECT = {
   backfillCompletedAt: true,
   lastSyncedAt: true,
   lastPushAt: true,
+  pushMissedAt: true,
   watchExpiresAt: true,
   subscriptionId: true,
   subscriptionExpiresAt: true,
