@@ -1,5 +1,6 @@
 // Full ingest next to bare mailparser, in the same process, in interleaved blocks after a warm-up.
 //   npm run bench -- ingest [sample=600] [rounds=3] [--per-message] [--in-process] [--scanner] [--parse-ahead=N]
+//                          [--threads=N] [--compare-threads=N] [--worker-cpu-prof=DIR]
 // Needs Postgres (DATABASE_URL; a fresh database is created on that server and dropped after).
 //
 // Per round: one block of bare mailparser over the sample (sequential, this thread), then one block
