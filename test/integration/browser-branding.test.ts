@@ -3,19 +3,17 @@
 // page's CSP, fetched without a referrer, kept small by CSS — and the "Contact support" link, on
 // the connect page and on the declined and connected result pages. Each page is checked with
 // axe-core (WCAG 2.1 AA). Skipped (saying why) when Chromium is not installed.
-import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createRequire } from 'node:module';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { wcagViolations } from '../helpers/axe.js';
 import { CHROMIUM_MISSING, findChromium, launchChromium, type ChromiumHandle } from '../helpers/chromium.js';
 import { missing } from '../helpers/requirements.js';
 import { startTestService, type TestService } from '../helpers/test-service.js';
 import { createSession } from './connect-helpers.js';
 
 const executable = findChromium();
-const WCAG_TAGS = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'];
 const NAME = `Acme "Support" <script>window.__pwned = 1</script>`;
 // A large logo: the page's CSS must keep it small.
 const LOGO = '<svg xmlns="http://www.w3.org/2000/svg" width="800" height="400" viewBox="0 0 800 400"><rect width="800" height="400" fill="#0b5"/><text x="40" y="240" font-size="160" fill="#fff">ACME</text></svg>';
@@ -24,7 +22,6 @@ describe.skipIf(missing('Chromium', executable ? null : CHROMIUM_MISSING))('bran
   let svc: TestService;
   let tenant: { tenantId: string; apiKey: string };
   let browser: ChromiumHandle;
-  let axeSource: string;
   let logoServer: Server;
   let logoUrl: string;
   const logoRequests: IncomingHttpHeaders[] = [];
@@ -41,7 +38,6 @@ describe.skipIf(missing('Chromium', executable ? null : CHROMIUM_MISSING))('bran
     tenant = await svc.createTenant({ name: 'browser-branding' });
     const set = await svc.api(tenant.apiKey, 'PATCH', '/v1/settings', { displayName: NAME, logoUrl, supportUrl: 'mailto:help@acme.example?subject=Connecting%20my%20mailbox' });
     expect(set.status, JSON.stringify(set.body)).toBe(200);
-    axeSource = await readFile(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
     browser = await launchChromium();
     await browser.context.addInitScript(() => {
       document.addEventListener('securitypolicyviolation', (e) => {
@@ -69,13 +65,7 @@ describe.skipIf(missing('Chromium', executable ? null : CHROMIUM_MISSING))('bran
     expect(box.width, `${label}: logo width`).toBeLessThanOrEqual(200);
     const support = page.getByRole('link', { name: 'Contact support' });
     expect(await support.getAttribute('href')).toBe('mailto:help@acme.example?subject=Connecting%20my%20mailbox');
-    await page.evaluate(axeSource);
-    const violations = await page.evaluate(async (tags) => {
-      const axe = (globalThis as unknown as { axe: { run(ctx: unknown, opts: unknown): Promise<{ violations: Array<{ id: string; nodes: Array<{ target: unknown }> }> }> } }).axe;
-      const r = await axe.run(document, { runOnly: { type: 'tag', values: tags } });
-      return r.violations.map((v) => `${v.id}: ${JSON.stringify(v.nodes.map((n) => n.target))}`);
-    }, WCAG_TAGS);
-    expect(violations, `${label}: axe WCAG 2.1 AA violations`).toEqual([]);
+    expect(await wcagViolations(page), `${label}: axe WCAG 2.1 AA violations`).toEqual([]);
     expect(await page.evaluate(() => (window as unknown as { __csp?: string[] }).__csp ?? []), `${label}: CSP violations`).toEqual([]);
   }
 
