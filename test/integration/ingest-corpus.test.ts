@@ -13,20 +13,20 @@ import { parseMime } from '../../src/ingest/mime-parser.js';
 import { decodeMessageContent, MESSAGE_CONTENT_AAD } from '../../src/mailboxes/message-content.js';
 import { CORPUS_ROOT, listCorpusMessages, type CorpusMessage } from '../corpus/corpus-files.js';
 import { corpusMissingReason, embeddedRun, missing, requireInTest } from '../helpers/requirements.js';
-import { startTestService, type TestService } from '../helpers/test-service.js';
+import { startTestCore, type TestCore } from '../helpers/test-core.js';
 import { ingestHarness } from './ingest-harness.js';
 import { seedMailbox } from './webhooks-seed.js';
 
 const run = promisify(execFile);
 
-let svc: TestService;
+let svc: TestCore;
 let mailbox: { id: string; tenantId: string };
 let messages: CorpusMessage[];
 const outcomes = new Map<string, string>();
 
 describe.skipIf(missing('the shared mail corpus', corpusMissingReason()))('corpus through the full ingest path', () => {
   beforeAll(async () => {
-    svc = await startTestService({ workers: false, http: false });
+    svc = await startTestCore();
     const t = await svc.createTenant();
     mailbox = { ...(await seedMailbox(svc.core, t.tenantId)), tenantId: t.tenantId };
     messages = listCorpusMessages().messages;

@@ -9,11 +9,11 @@ import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { IngestInput } from '../../src/ingest/ingest.service.js';
 import { MimeParsePool } from '../../src/ingest/parse-pool.js';
-import { startTestService, type TestService } from '../helpers/test-service.js';
+import { startTestCore, type TestCore } from '../helpers/test-core.js';
 import { attachmentPart, ingestHarness, multipart } from './ingest-harness.js';
 import { seedMailbox } from './webhooks-seed.js';
 
-let svc: TestService;
+let svc: TestCore;
 const pool = new MimeParsePool({ threads: 2 });
 
 function mail(id: string, subject: string, extra: string[] = []): Buffer {
@@ -27,7 +27,7 @@ async function newMailbox(): Promise<{ id: string; tenantId: string; provider: '
 }
 
 beforeAll(async () => {
-  svc = await startTestService({ workers: false, http: false });
+  svc = await startTestCore();
 }, 60_000);
 afterAll(async () => {
   await pool.close();

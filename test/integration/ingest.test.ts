@@ -4,11 +4,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeMessageContent, MESSAGE_CONTENT_AAD } from '../../src/mailboxes/message-content.js';
 import { newId } from '../../src/storage/ids.js';
-import { startTestService, type TestService } from '../helpers/test-service.js';
+import { startTestCore, type TestCore } from '../helpers/test-core.js';
 import { attachmentPart, ingestHarness, multipart } from './ingest-harness.js';
 import { seedMailbox } from './webhooks-seed.js';
 
-let svc: TestService;
+let svc: TestCore;
 let mailbox: { id: string; tenantId: string };
 
 function simple(id: string, subject: string, extra: string[] = [], body = 'hello there'): Buffer {
@@ -21,7 +21,7 @@ const content = async (messageId: string) => {
 };
 
 beforeAll(async () => {
-  svc = await startTestService({ workers: false, http: false });
+  svc = await startTestCore();
   const t = await svc.createTenant();
   mailbox = { ...(await seedMailbox(svc.core, t.tenantId)), tenantId: t.tenantId };
 }, 60_000);

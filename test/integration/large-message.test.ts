@@ -16,16 +16,16 @@ import { connectGoogleSandboxUser } from '../../src/sandbox/google/google-sandbo
 import { startMicrosoftSandbox, type MicrosoftSandbox } from '../../src/sandbox/microsoft/microsoft-sandbox.js';
 import { BlobStore } from '../../src/storage/blob.store.js';
 import { newId } from '../../src/storage/ids.js';
-import { startTestService, type TestService } from '../helpers/test-service.js';
+import { startTestCore, type TestCore } from '../helpers/test-core.js';
 import { ingestHarness } from './ingest-harness.js';
 
 const MIB = 2 ** 20;
-let svc: TestService;
+let svc: TestCore;
 let google: GoogleSandbox;
 let ms: MicrosoftSandbox;
 
 beforeAll(async () => {
-  svc = await startTestService({ workers: false, http: false, env: { MAX_MESSAGE_BYTES: String(64 * MIB) } });
+  svc = await startTestCore({ env: { MAX_MESSAGE_BYTES: String(64 * MIB) } });
   google = await startGoogleSandbox();
   ms = await startMicrosoftSandbox();
 }, 120_000);

@@ -6,10 +6,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JobMap, JobName } from '../../src/jobs/job-map.js';
 import { SyncStateRepository } from '../../src/storage/sync-state.repository.js';
 import { SyncSchedulerService } from '../../src/sync/sync-scheduler.service.js';
-import { startTestService, type TestService } from '../helpers/test-service.js';
+import { startTestCore, type TestCore } from '../helpers/test-core.js';
 import { seedMailbox } from './webhooks-seed.js';
 
-let svc: TestService;
+let svc: TestCore;
 let tenantId: string;
 const MIN = 60_000;
 const DAY = 86_400_000;
@@ -47,7 +47,7 @@ function scheduler(googleWatchEnabled = true, clock: () => Date = () => new Date
 }
 
 beforeAll(async () => {
-  svc = await startTestService({ workers: false, http: false });
+  svc = await startTestCore();
   ({ tenantId } = await svc.createTenant());
 }, 60_000);
 afterAll(async () => {

@@ -10,15 +10,15 @@ import { checkWebhookUrl } from '../../src/webhooks/egress-guard.js';
 import { createWebhookSender } from '../../src/webhooks/webhook-sender.js';
 import { ENDPOINT_SECRET_AAD } from '../../src/webhooks/webhook-endpoint.service.js';
 import { generateWebhookSecret } from '../../src/webhooks/webhook-secret.js';
-import { startTestService, type TestService } from '../helpers/test-service.js';
+import { startTestCore, type TestCore } from '../helpers/test-core.js';
 import { seedMailbox } from './webhooks-seed.js';
 import { OutboxService } from '../../src/events/outbox.service.js';
 import { OutboxRepository } from '../../src/storage/outbox.repository.js';
 
-let svc: TestService;
+let svc: TestCore;
 beforeAll(async () => {
   // No workers: the test drives the claims itself.
-  svc = await startTestService({ workers: false });
+  svc = await startTestCore();
 });
 afterAll(async () => {
   await svc?.close();
