@@ -12,11 +12,12 @@ export interface ShredLedgerEntry {
 
 // Timestamps are UTC `timestamp(3)` (as Prisma writes them); read as epoch ms so the driver's
 // local-time parsing never shifts them.
-const COLUMNS = `"id", "ownerType", "ownerId", "dekVersion", "kekVersion", "wrappedKey",
+/** The columns of a `data_keys` row as `KeyRow` reads them (also the legacy table in the data database). */
+export const KEY_COLUMNS = `"id", "ownerType", "ownerId", "dekVersion", "kekVersion", "wrappedKey",
   (extract(epoch from "createdAt") * 1000)::float8 AS "createdAtMs", (extract(epoch from "rotatedAt") * 1000)::float8 AS "rotatedAtMs"`;
 const NOW_UTC = `(now() AT TIME ZONE 'UTC')`;
 
-interface KeyRow {
+export interface KeyRow {
   id: string;
   ownerType: string;
   ownerId: string;
@@ -60,7 +61,7 @@ export class DataKeyRepository implements DataKeyStore {
   async *listAll(batchSize: number): AsyncIterable<StoredDataKey> {
     let cursor = '';
     for (;;) {
-      const { rows } = await this.keystore.sql.query<KeyRow>(`SELECT ${COLUMNS} FROM "data_keys" WHERE "id" > $1 ORDER BY "id" LIMIT $2`, [cursor, batchSize]);
+      const { rows } = await this.keystore.sql.query<KeyRow>(`SELECT ${KEY_COLUMNS} FROM "data_keys" WHERE "id" > $1 ORDER BY "id" LIMIT $2`, [cursor, batchSize]);
       for (const row of rows) yield toStored(row);
       if (rows.length < batchSize) return;
       cursor = rows[rows.length - 1]!.id;
@@ -165,11 +166,11 @@ function utc(d: Date): string {
 }
 
 async function findIn(sql: SqlExecutor, owner: DekOwner): Promise<StoredDataKey | null> {
-  const { rows } = await sql.query<KeyRow>(`SELECT ${COLUMNS} FROM "data_keys" WHERE "ownerType" = $1 AND "ownerId" = $2`, [owner.type, owner.id]);
+  const { rows } = await sql.query<KeyRow>(`SELECT ${KEY_COLUMNS} FROM "data_keys" WHERE "ownerType" = $1 AND "ownerId" = $2`, [owner.type, owner.id]);
   return rows[0] ? toStored(rows[0]) : null;
 }
 
-function toStored(row: KeyRow): StoredDataKey {
+export function toStored(row: KeyRow): StoredDataKey {
   return {
     id: row.id,
     owner: { type: row.ownerType as DekOwnerType, id: row.ownerId },

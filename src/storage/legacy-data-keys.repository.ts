@@ -1,5 +1,6 @@
 import pg from 'pg';
-import type { DekOwnerType, StoredDataKey } from '../crypto/data-key.port.js';
+import type { StoredDataKey } from '../crypto/data-key.port.js';
+import { KEY_COLUMNS, toStored, type KeyRow } from './data-key.repository.js';
 import type { SqlExecutor } from './sql-executor.port.js';
 
 /**
@@ -19,29 +20,8 @@ export class LegacyDataKeysRepository {
   }
 
   async readAll(): Promise<StoredDataKey[]> {
-    const { rows } = await this.sql.query<{
-      id: string;
-      ownerType: DekOwnerType;
-      ownerId: string;
-      dekVersion: number;
-      kekVersion: number;
-      wrappedKey: Uint8Array;
-      createdAtMs: number;
-      rotatedAtMs: number | null;
-    }>(
-      `SELECT "id", "ownerType", "ownerId", "dekVersion", "kekVersion", "wrappedKey",
-              (extract(epoch from "createdAt") * 1000)::float8 AS "createdAtMs", (extract(epoch from "rotatedAt") * 1000)::float8 AS "rotatedAtMs"
-         FROM "data_keys" ORDER BY "id"`,
-    );
-    return rows.map((r) => ({
-      id: r.id,
-      owner: { type: r.ownerType, id: r.ownerId },
-      dekVersion: Number(r.dekVersion),
-      kekVersion: Number(r.kekVersion),
-      wrappedKey: new Uint8Array(r.wrappedKey),
-      createdAt: new Date(Number(r.createdAtMs)),
-      rotatedAt: r.rotatedAtMs === null ? null : new Date(Number(r.rotatedAtMs)),
-    }));
+    const { rows } = await this.sql.query<KeyRow>(`SELECT ${KEY_COLUMNS} FROM "data_keys" ORDER BY "id"`);
+    return rows.map(toStored);
   }
 
   async drop(): Promise<void> {

@@ -95,6 +95,14 @@ const MESSAGE_SELECT = {
 } as const;
 
 /** Read side of stored mail (messages, attachments, outbound status) for the API and webhooks. */
+/** Filters and keyset position of a newest-first message list (`limit + 1` to see whether more exist). */
+export interface MessageListOptions {
+  threadKey?: string;
+  origin?: 'backfill' | 'live';
+  before?: { receivedAt: Date; id: string };
+  limit: number;
+}
+
 export class MessageReadRepository {
   constructor(private readonly prisma: PrismaClient) {}
 
@@ -120,35 +128,32 @@ export class MessageReadRepository {
   async listMessages(
     tenantId: string,
     mailboxId: string,
-    opts: { threadKey?: string; origin?: 'backfill' | 'live'; before?: { receivedAt: Date; id: string }; limit: number },
+    opts: MessageListOptions,
   ): Promise<MessageRecord[]> {
-    const b = opts.before;
-    return this.prisma.message.findMany({
-      where: {
-        tenantId,
-        mailboxId,
-        ...(opts.threadKey ? { threadKey: opts.threadKey } : {}),
-        ...(opts.origin ? { origin: opts.origin } : {}),
-        ...(b ? { OR: [{ receivedAt: { lt: b.receivedAt } }, { receivedAt: b.receivedAt, id: { lt: b.id } }] } : {}),
-      },
-      orderBy: [{ receivedAt: 'desc' }, { id: 'desc' }],
-      take: opts.limit,
-      select: MESSAGE_SELECT,
-    });
+    return this.newestFirst(tenantId, mailboxId, opts);
   }
 
   /** The same order and keyset as listMessages, across the given mailboxes of the tenant. */
   async listTenantMessages(
     tenantId: string,
     mailboxIds: readonly string[],
-    opts: { threadKey?: string; origin?: 'backfill' | 'live'; before?: { receivedAt: Date; id: string }; limit: number },
+    opts: MessageListOptions,
   ): Promise<MessageRecord[]> {
     if (mailboxIds.length === 0) return [];
+    return this.newestFirst(tenantId, { in: [...mailboxIds] }, opts);
+  }
+
+  /** Newest first by (receivedAt, id), after the keyset position `before`. */
+  private newestFirst(
+    tenantId: string,
+    mailboxId: string | { in: string[] },
+    opts: MessageListOptions,
+  ): Promise<MessageRecord[]> {
     const b = opts.before;
     return this.prisma.message.findMany({
       where: {
         tenantId,
-        mailboxId: { in: [...mailboxIds] },
+        mailboxId,
         ...(opts.threadKey ? { threadKey: opts.threadKey } : {}),
         ...(opts.origin ? { origin: opts.origin } : {}),
         ...(b ? { OR: [{ receivedAt: { lt: b.receivedAt } }, { receivedAt: b.receivedAt, id: { lt: b.id } }] } : {}),

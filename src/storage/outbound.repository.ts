@@ -28,19 +28,11 @@ export interface OutboundRow {
   updatedAt: Date;
 }
 
-export interface NewOutbound {
-  id: string;
-  tenantId: string;
-  mailboxId: string;
-  kind: 'reply' | 'new';
-  replyToMessageId: string | null;
-  idempotencyKey: string;
-  requestHash: string;
-  messageIdIndex: string;
-  contentEnc: Uint8Array;
-  threadKey: string | null;
-  createdAt: Date;
-}
+/** A new row: what the send request decided; status, attempts and provider ids start empty. */
+export type NewOutbound = Pick<
+  OutboundRow,
+  'id' | 'tenantId' | 'mailboxId' | 'kind' | 'replyToMessageId' | 'idempotencyKey' | 'requestHash' | 'messageIdIndex' | 'contentEnc' | 'threadKey' | 'createdAt'
+>;
 
 /** What an Idempotency-Key lookup needs: enough to replay the first answer or refuse a reuse. */
 export interface IdempotencyHit {
@@ -87,22 +79,8 @@ export class OutboundRepository {
    * the winner with `findByIdempotencyKey`.
    */
   async insertQueued(tx: Tx, input: NewOutbound): Promise<void> {
-    await tx.outboundMessage.create({
-      data: {
-        id: input.id,
-        tenantId: input.tenantId,
-        mailboxId: input.mailboxId,
-        kind: input.kind,
-        replyToMessageId: input.replyToMessageId,
-        idempotencyKey: input.idempotencyKey,
-        requestHash: input.requestHash,
-        status: 'queued',
-        messageIdIndex: input.messageIdIndex,
-        contentEnc: new Uint8Array(input.contentEnc),
-        threadKey: input.threadKey,
-        createdAt: input.createdAt,
-      },
-    });
+    // A copy of the ciphertext: the caller's buffer may be a view into a larger one.
+    await tx.outboundMessage.create({ data: { ...input, status: 'queued', contentEnc: new Uint8Array(input.contentEnc) } });
   }
 
   /** Removes a row that never got a send job (the enqueue failed right after the insert). */

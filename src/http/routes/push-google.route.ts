@@ -1,4 +1,4 @@
-import type { Request } from 'express';
+import { readBody } from '../read-body.js';
 import { z } from 'zod';
 import type { RouteRegistry } from '../route-registry.js';
 
@@ -45,16 +45,4 @@ export function registerGooglePushRoutes(routes: RouteRegistry, deps: GooglePush
       return { handled: true };
     },
   });
-}
-
-export async function readBody(req: Request, limit: number): Promise<string> {
-  const parts: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array);
-    size += buf.length;
-    if (size > limit) throw new Error('body too large');
-    parts.push(buf);
-  }
-  return Buffer.concat(parts).toString('utf8');
 }

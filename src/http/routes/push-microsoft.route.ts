@@ -1,7 +1,7 @@
 import type { Request, Response } from 'express';
 import { z } from 'zod';
 import type { RouteRegistry } from '../route-registry.js';
-import { readBody } from './push-google.route.js';
+import { readBody } from '../read-body.js';
 
 export interface MicrosoftPushRouteDeps {
   receiveMicrosoft(notifications: readonly unknown[]): Promise<{ accepted: number; rejected: number }>;

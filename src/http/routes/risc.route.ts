@@ -1,4 +1,4 @@
-import type { Request } from 'express';
+import { readBody } from '../read-body.js';
 import { z } from 'zod';
 import type { RouteRegistry } from '../route-registry.js';
 
@@ -37,7 +37,7 @@ export function registerRiscRoutes(routes: RouteRegistry, deps: RiscRouteDeps): 
     async handler({ req, res }) {
       let jwt: string;
       try {
-        jwt = await readBody(req);
+        jwt = await readBody(req, MAX_SET_BYTES);
       } catch {
         res.status(400).json({ err: 'invalid_request', description: 'body too large or unreadable' });
         return { handled: true };
@@ -57,16 +57,4 @@ export function registerRiscRoutes(routes: RouteRegistry, deps: RiscRouteDeps): 
       return { handled: true };
     },
   });
-}
-
-async function readBody(req: Request): Promise<string> {
-  const parts: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array);
-    size += buf.length;
-    if (size > MAX_SET_BYTES) throw new Error('too large');
-    parts.push(buf);
-  }
-  return Buffer.concat(parts).toString('utf8');
 }
