@@ -112,6 +112,25 @@ describe('GraphLinkValidator', () => {
   });
 });
 
+describe('GraphLinkValidator for a shared mailbox', () => {
+  const shared = 'support@contoso.example';
+  const base = 'https://graph.microsoft.com/v1.0';
+  it("accepts /users/{address}/ (any casing, percent-encoded) and /users/{object id}/ links for the shared mailbox", () => {
+    expect(() => prod.validate(`${base}/users/${shared}/mailFolders('inbox')/messages/delta?$deltatoken=abc`, 'delta', undefined, shared)).not.toThrow();
+    expect(() => prod.validate(`${base}/users/Support%40Contoso.example/mailFolders/inbox/messages/delta?$skiptoken=abc`, 'delta', undefined, shared)).not.toThrow();
+    expect(() => prod.validate(`${base}/users/6e0c6f6d-0b7a-4b62-9f3a-2f1f0e6f4a11/mailFolders('inbox')/messages/delta?$deltatoken=abc`, 'delta', undefined, shared)).not.toThrow();
+    expect(() => prod.validate(`${base}/users/${shared}/mailFolders('inbox')/messages?$skip=10`, 'window', undefined, shared)).not.toThrow();
+  });
+  it("rejects /me/ links (the member's own mailbox) and links of another address for a shared mailbox", () => {
+    expect(() => prod.validate(`${base}/me/mailFolders('inbox')/messages/delta?$deltatoken=abc`, 'delta', undefined, shared)).toThrow(GraphLinkRejectedError);
+    expect(() => prod.validate(`${base}/users/ceo@contoso.example/mailFolders('inbox')/messages/delta?$deltatoken=abc`, 'delta', undefined, shared)).toThrow(GraphLinkRejectedError);
+    expect(() => prod.validate(`${base}/users/${shared}/mailFolders('sentitems')/messages/delta?$deltatoken=abc`, 'delta', undefined, shared)).toThrow(GraphLinkRejectedError);
+  });
+  it('keeps /users/… links out of a mailbox connected as the signed-in user', () => {
+    expect(() => prod.validate(`${base}/users/${shared}/mailFolders('inbox')/messages/delta?$deltatoken=abc`, 'delta')).toThrow(GraphLinkRejectedError);
+  });
+});
+
 describe('validateUploadUrl', () => {
   it('accepts Outlook upload hosts over https and the sandbox origin, nothing else', () => {
     expect(validateUploadUrl("https://outlook.office.com/api/v2.0/Users('a')/Messages('b')/AttachmentSessions('c')?authtoken=x", microsoftEndpoints()).host).toBe('outlook.office.com');

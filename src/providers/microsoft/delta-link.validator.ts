@@ -9,7 +9,9 @@ export type GraphLinkKind = 'delta' | 'window';
  * `/me/mailFolders/{id}/messages/delta?$skiptoken=…`), as a path segment or an OData key
  * (`mailFolders('inbox')`), percent-encoded or not, in either casing of `mailFolders`.
  */
-const FOLDER_PATH = /^\/v1\.0\/me\/mailfolders(?:\/([^/()]+)|\('([^/']+)'\))\/messages(\/delta)?$/i;
+const FOLDER_PATH = /^\/v1\.0\/(?:me|users\/([^/()']+))\/mailfolders(?:\/([^/()]+)|\('([^/']+)'\))\/messages(\/delta)?$/i;
+/** Graph names a user by its object id (a GUID) or its address (UPN / SMTP), as the request did. */
+const USER_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** Exchange folder ids are base64 (standard or URL-safe alphabet); `inbox` is the well-known name. */
 const FOLDER_SEGMENT = /^[A-Za-z0-9+/_=-]{1,512}$/;
 
@@ -55,8 +57,11 @@ export class GraphLinkValidator {
    * Returns the parsed URL or throws GraphLinkRejectedError (never echoing the link itself).
    * `inboxFolderId`: the inbox's Graph id when known; a link naming any other folder id throws
    * GraphLinkFolderUnknownError (unknown id) or GraphLinkRejectedError (another folder).
+   * `sharedMailbox`: the address of the shared mailbox the link belongs to. Without it only `/me/…`
+   * links pass; with it only `/users/{that address or a user id}/…` links pass (never `/me/…`,
+   * which would be the signed-in member's own mailbox).
    */
-  validate(link: string, kind: GraphLinkKind, inboxFolderId?: string): URL {
+  validate(link: string, kind: GraphLinkKind, inboxFolderId?: string, sharedMailbox?: string): URL {
     const parsed = linkSchema.safeParse(link);
     if (!parsed.success) throw new GraphLinkRejectedError('Graph link is not a URL');
     const url = new URL(parsed.data);
@@ -68,8 +73,9 @@ export class GraphLinkValidator {
     if (!this.endpoints.graphLinkHosts.includes(url.host.toLowerCase())) throw new GraphLinkRejectedError('Graph link host is not allowed');
     if (url.hash) throw new GraphLinkRejectedError('Graph link must not have a fragment');
     const m = FOLDER_PATH.exec(odataPath(url.pathname));
-    if (!m || (kind === 'delta') !== (m[3] !== undefined)) throw new GraphLinkRejectedError(`Graph link is not an inbox ${kind} link`);
-    const folder = decodeSegment(m[1] ?? m[2] ?? '') ?? '';
+    if (!m || (kind === 'delta') !== (m[4] !== undefined)) throw new GraphLinkRejectedError(`Graph link is not an inbox ${kind} link`);
+    if (!ownerMatches(m[1], sharedMailbox)) throw new GraphLinkRejectedError(`Graph link is not a ${kind} link of this mailbox`);
+    const folder = decodeSegment(m[2] ?? m[3] ?? '') ?? '';
     if (folder.toLowerCase() !== 'inbox') {
       if (!FOLDER_SEGMENT.test(folder)) throw new GraphLinkRejectedError(`Graph link is not an inbox ${kind} link`);
       if (inboxFolderId === undefined) throw new GraphLinkFolderUnknownError(folder);
@@ -87,6 +93,19 @@ export class GraphLinkValidator {
   relativePath(url: URL): string {
     return `${url.pathname.replace(/^\/v1\.0/i, '')}${url.search}`;
   }
+}
+
+/**
+ * `/me/…` for the signed-in user's own mailbox; `/users/{segment}/…` for a shared mailbox, where the
+ * segment is its address or a user object id (Graph scopes the token in the link to the mailbox it
+ * was issued for, and the member's access is checked again on every call).
+ */
+function ownerMatches(segment: string | undefined, sharedMailbox: string | undefined): boolean {
+  if (sharedMailbox === undefined) return segment === undefined;
+  if (segment === undefined) return false;
+  const user = decodeSegment(segment);
+  if (user === undefined) return false;
+  return USER_ID.test(user) || user.toLowerCase() === sharedMailbox.toLowerCase();
 }
 
 function urlSafe(id: string): string {
