@@ -1,6 +1,6 @@
 import { ResponseType, type Client } from '@microsoft/microsoft-graph-client';
 import { Backoff } from '../../retry/backoff.js';
-import { isProviderError } from '../provider-error.js';
+import { isProviderError, type ProviderError } from '../provider-error.js';
 import type { ConcurrencyLimiter } from './concurrency-limiter.js';
 import { mapGraphError, type GraphFailure, type GraphOperation } from './graph-error.mapper.js';
 
@@ -25,6 +25,8 @@ export interface GraphRunnerOptions {
   now?: () => number;
   /** Uniform in [0, 1) for the backoff jitter (tests pin it). */
   random?: () => number;
+  /** Refines the final (not retried) error, e.g. a shared mailbox's 403 into a named reason. */
+  refineError?: (err: ProviderError) => ProviderError;
 }
 
 /** A non-2xx Graph answer, carrying only status, code and Retry-After (never the message text). */
@@ -63,6 +65,7 @@ export class GraphRequestRunner {
   private readonly now: () => number;
   private readonly throttleBackoff: Backoff;
   private readonly transientBackoff: Backoff;
+  private readonly refineError: (err: ProviderError) => ProviderError;
 
   constructor(
     private readonly client: Client,
@@ -73,6 +76,7 @@ export class GraphRequestRunner {
     this.maxRetryWaitMs = options.maxRetryWaitMs ?? 30_000;
     this.sleep = options.sleep ?? realSleep;
     this.now = options.now ?? Date.now;
+    this.refineError = options.refineError ?? ((err) => err);
     // A 429 without Retry-After (Graph normally sends one): 1 s, 2 s, 4 s … with full jitter.
     this.throttleBackoff = new Backoff({ baseMs: 1000, capMs: Math.max(1000, this.maxRetryWaitMs), floorMs: 1000 }, { random: options.random, now: this.now });
     this.transientBackoff = new Backoff({ baseMs: 250, capMs: 5000 }, { random: options.random, now: this.now });
@@ -97,7 +101,7 @@ export class GraphRequestRunner {
           await this.sleep(this.transientBackoff.delayMs(attempt + 1));
           continue;
         }
-        throw pe;
+        throw this.refineError(pe);
       }
     }
   }

@@ -49,7 +49,16 @@ export interface GraphAdapterOptions {
   fetch?: typeof fetch;
   uploadChunkBytes?: number;
   runner?: GraphRunnerOptions;
+  /**
+   * A Microsoft 365 shared mailbox the signed-in member reads and sends from (delegated
+   * `Mail.Read.Shared` / `Mail.Send.Shared`): every mail path is `/users/{address}/…` instead of
+   * `${this.root}/…`, and Graph's 403 on it becomes `auth_revoked` with reason `shared_mailbox_access_denied`.
+   */
+  sharedMailbox?: string;
 }
+
+/** Graph's answer when the member lost (or never had) access to the shared mailbox. */
+export const SHARED_MAILBOX_ACCESS_DENIED = 'shared_mailbox_access_denied';
 
 const deltaPageSchema = z.object({
   value: z.array(z.object({ id: z.string().min(1), receivedDateTime: z.string().optional(), '@removed': z.unknown().optional() }).passthrough()),
@@ -98,6 +107,8 @@ function addressList(a: AddressObject | AddressObject[] | undefined): Array<{ na
 export class GraphAdapter implements MailProvider {
   readonly name = 'microsoft' as const;
   private readonly runner: GraphRequestRunner;
+  /** `/me` or `/users/{shared address}`: the mailbox every mail path names. */
+  private readonly root: string;
   private readonly links: GraphLinkValidator;
   private readonly deltaPageSize: number;
   private readonly walkPageSize: number;
@@ -110,7 +121,10 @@ export class GraphAdapter implements MailProvider {
   constructor(private readonly options: GraphAdapterOptions) {
     const limiter = options.limiter ?? new ConcurrencyLimiter(4);
     if (limiter.max > 4) throw new Error('Outlook allows at most 4 concurrent requests per mailbox');
-    this.runner = new GraphRequestRunner(createGraphClient(options.endpoints, options.accessToken), limiter, options.runner);
+    const shared = options.sharedMailbox;
+    this.root = shared === undefined ? '/me' : `/users/${encodeURIComponent(shared)}`;
+    const refineError = shared === undefined ? options.runner?.refineError : sharedAccessDenied;
+    this.runner = new GraphRequestRunner(createGraphClient(options.endpoints, options.accessToken), limiter, { ...options.runner, refineError });
     this.links = new GraphLinkValidator(options.endpoints);
     this.deltaPageSize = options.deltaPageSize ?? DEFAULT_DELTA_PAGE;
     this.walkPageSize = options.walkPageSize ?? DEFAULT_WALK_PAGE;
@@ -130,9 +144,17 @@ export class GraphAdapter implements MailProvider {
     return address;
   }
 
+  /**
+   * The connect check for a shared mailbox: reads its inbox folder as the member. Throws
+   * `auth_revoked` / `shared_mailbox_access_denied` (403) or `not_found` (404, no such mailbox).
+   */
+  async checkMailboxAccess(): Promise<void> {
+    this.inboxFolderId = await this.resolveInboxFolderId();
+  }
+
   private get initialDeltaPath(): string {
     // changeType=created: only additions matter to the inbox sync; $select=id keeps pages tiny.
-    return '/me/mailFolders/inbox/messages/delta?changeType=created&$select=id,receivedDateTime';
+    return `${this.root}/mailFolders/inbox/messages/delta?changeType=created&$select=id,receivedDateTime`;
   }
 
   private async deltaPage(path: string, pageSize: number): Promise<z.infer<typeof deltaPageSchema>> {
@@ -150,7 +172,7 @@ export class GraphAdapter implements MailProvider {
 
   private async checkedLink(link: string, kind: 'delta' | 'window'): Promise<URL> {
     try {
-      return this.links.validate(link, kind, this.inboxFolderId);
+      return this.links.validate(link, kind, this.inboxFolderId, this.options.sharedMailbox);
     } catch (err) {
       if (err instanceof GraphLinkFolderUnknownError && this.inboxFolderId === undefined) {
         // Graph may name the folder by id in the links it hands back; learn the inbox's id once.
@@ -166,7 +188,7 @@ export class GraphAdapter implements MailProvider {
   }
 
   private async resolveInboxFolderId(): Promise<string> {
-    const body = await this.runner.json({ method: 'GET', path: '/me/mailFolders/inbox?$select=id', operation: 'read', idempotent: true });
+    const body = await this.runner.json({ method: 'GET', path: `${this.root}/mailFolders/inbox?$select=id`, operation: 'read', idempotent: true });
     return parseGraph(folderSchema, body, 'mailFolders/inbox').id;
   }
 
@@ -217,7 +239,7 @@ export class GraphAdapter implements MailProvider {
     if (pageToken) path = this.links.relativePath(await this.checkedLink(pageToken, 'window'));
     else {
       const filter = enc(`receivedDateTime ge ${since.toISOString()}`);
-      path = `/me/mailFolders/inbox/messages?$filter=${filter}&$select=id,receivedDateTime&$orderby=${enc('receivedDateTime desc')}&$top=${this.windowPageSize}`;
+      path = `${this.root}/mailFolders/inbox/messages?$filter=${filter}&$select=id,receivedDateTime&$orderby=${enc('receivedDateTime desc')}&$top=${this.windowPageSize}`;
     }
     const body = parseGraph(listPageSchema, await this.runner.json({ method: 'GET', path, operation: 'read', idempotent: true }), 'mailFolders/inbox/messages');
     const next = body['@odata.nextLink'];
@@ -229,10 +251,10 @@ export class GraphAdapter implements MailProvider {
     const id = enc(providerMessageId);
     const meta = parseGraph(
       messageMetaSchema,
-      await this.runner.json({ method: 'GET', path: `/me/messages/${id}?$select=id,conversationId,receivedDateTime`, operation: 'read', idempotent: true }),
+      await this.runner.json({ method: 'GET', path: `${this.root}/messages/${id}?$select=id,conversationId,receivedDateTime`, operation: 'read', idempotent: true }),
       'messages/{id}',
     );
-    const res = await this.runner.raw({ method: 'GET', path: `/me/messages/${id}/$value`, operation: 'read', idempotent: true });
+    const res = await this.runner.raw({ method: 'GET', path: `${this.root}/messages/${id}/$value`, operation: 'read', idempotent: true });
     if (!res.body) throw new ProviderError('microsoft', 'transient', 'Graph $value had no body', { reason: 'empty_value' });
     const length = Number(res.headers.get('content-length') ?? Number.NaN);
     return {
@@ -253,7 +275,7 @@ export class GraphAdapter implements MailProvider {
   private async findMessage(internetMessageId: string): Promise<{ id: string; conversationId: string | undefined } | undefined> {
     // OData string literal: single quotes doubled; then URL-encoded so '+' and '#' survive.
     const filter = enc(`internetMessageId eq '${internetMessageId.replace(/'/g, "''")}'`);
-    const body = await this.runner.json({ method: 'GET', path: `/me/messages?$filter=${filter}&$select=id,conversationId,isDraft`, operation: 'read', idempotent: true });
+    const body = await this.runner.json({ method: 'GET', path: `${this.root}/messages?$filter=${filter}&$select=id,conversationId,isDraft`, operation: 'read', idempotent: true });
     // A malformed answer must not read as "not sent": the sender would send the message again.
     const parsed = parseGraph(z.object({ value: z.array(z.object({ id: z.string().min(1), conversationId: z.string().optional(), isDraft: z.boolean().optional() })) }), body, 'messages?$filter');
     const hit = parsed.value.find((m) => m.isDraft !== true) ?? undefined;
@@ -279,7 +301,7 @@ export class GraphAdapter implements MailProvider {
     let conversationId: string | undefined;
     if (fitsOneRequest && !req.replyToProviderMessageId) {
       // sendMail accepts MIME as base64 text/plain (user-sendmail); answers 202 with no body.
-      await this.runner.noContent({ method: 'POST', path: '/me/sendMail', body: req.mime.toString('base64'), contentType: 'text/plain', operation: 'send', idempotent: false });
+      await this.runner.noContent({ method: 'POST', path: `${this.root}/sendMail`, body: req.mime.toString('base64'), contentType: 'text/plain', operation: 'send', idempotent: false });
     } else if (fitsOneRequest && req.replyToProviderMessageId) {
       const draft = await this.createDraft(req.mime, req.replyToProviderMessageId);
       conversationId = draft.conversationId;
@@ -293,14 +315,14 @@ export class GraphAdapter implements MailProvider {
 
   /** createReply (keeps the conversation) or a plain draft, from base64 MIME. */
   private async createDraft(mime: Buffer, replyTo: string | undefined): Promise<{ id: string; conversationId: string | undefined }> {
-    const path = replyTo ? `/me/messages/${enc(replyTo)}/createReply` : '/me/messages';
+    const path = replyTo ? `${this.root}/messages/${enc(replyTo)}/createReply` : `${this.root}/messages`;
     const body = await this.runner.json({ method: 'POST', path, body: mime.toString('base64'), contentType: 'text/plain', operation: 'send', idempotent: false });
     const draft = parseGraph(messageMetaSchema, body, replyTo ? 'createReply' : 'messages (draft)');
     return { id: draft.id, conversationId: draft.conversationId };
   }
 
   private sendDraft(id: string): Promise<void> {
-    return this.runner.noContent({ method: 'POST', path: `/me/messages/${enc(id)}/send`, body: '', operation: 'send', idempotent: false });
+    return this.runner.noContent({ method: 'POST', path: `${this.root}/messages/${enc(id)}/send`, body: '', operation: 'send', idempotent: false });
   }
 
   /**
@@ -347,7 +369,7 @@ export class GraphAdapter implements MailProvider {
     if (a.size < UPLOAD_SESSION_MIN_BYTES && base64Length(a.size) + JSON_ENVELOPE_MARGIN <= GRAPH_WRITE_LIMIT_BYTES) {
       await this.runner.noContent({
         method: 'POST',
-        path: `/me/messages/${enc(draftId)}/attachments`,
+        path: `${this.root}/messages/${enc(draftId)}/attachments`,
         body: { '@odata.type': '#microsoft.graph.fileAttachment', name, contentType: a.contentType, contentBytes: a.content.toString('base64'), isInline, ...(a.cid ? { contentId: a.cid } : {}) },
         operation: 'write',
         idempotent: false,
@@ -358,7 +380,7 @@ export class GraphAdapter implements MailProvider {
       uploadSessionSchema,
       await this.runner.json({
         method: 'POST',
-        path: `/me/messages/${enc(draftId)}/attachments/createUploadSession`,
+        path: `${this.root}/messages/${enc(draftId)}/attachments/createUploadSession`,
         body: { AttachmentItem: { attachmentType: 'file', name, size: a.size, contentType: a.contentType, isInline, ...(a.cid ? { contentId: a.cid } : {}) } },
         operation: 'write',
         idempotent: false,
@@ -387,4 +409,14 @@ export class GraphAdapter implements MailProvider {
       });
     }
   }
+}
+
+/** A 403 on a shared mailbox: the member's access is gone (or was never given); a new consent does not help until it is back. */
+function sharedAccessDenied(err: ProviderError): ProviderError {
+  if (err.status !== 403 || err.kind !== 'auth_revoked') return err;
+  return new ProviderError('microsoft', 'auth_revoked', 'The signed-in member has no access to the shared mailbox (Graph 403)', {
+    status: 403,
+    reason: SHARED_MAILBOX_ACCESS_DENIED,
+    cause: err,
+  });
 }

@@ -96,6 +96,10 @@ export interface MicrosoftSandbox {
   /** Puts raw RFC 5322 bytes into the inbox: threads by In-Reply-To/References, adds a delta change, notifies subscriptions. */
   deliver(email: string, rawMime: Buffer, opts?: { receivedAt?: Date; folder?: FolderName }): Promise<DeliveredMessage>;
   deleteMessage(email: string, messageId: string): boolean;
+  /** A shared mailbox (no sign-in of its own); members read it under `/users/{address}/…` with the delegated `.Shared` scopes. */
+  createSharedMailbox(email: string, displayName?: string): { id: string; email: string };
+  /** Gives a user full access to a shared mailbox (`member: true`) or takes it away (next call: 403 ErrorAccessDenied). */
+  setSharedMember(sharedEmail: string, memberEmail: string, member: boolean): void;
   /** A bearer token for Graph calls without the OAuth dance. */
   issueAccessToken(email: string, scopes?: string[]): string;
   /** Deletes the user's refresh tokens: the next refresh gets invalid_grant (AADSTS50173, suberror bad_token). */
@@ -256,6 +260,11 @@ export async function startMicrosoftSandbox(options: MicrosoftSandboxOptions = {
     registerClient: (c) => identity.registerClient(c),
     deliver,
     deleteMessage: (email, id) => store.deleteMessage(store.requireUser(email), id),
+    createSharedMailbox: (email, displayName) => {
+      const u = store.createSharedMailbox(email, displayName);
+      return { id: u.id, email: u.email };
+    },
+    setSharedMember: (sharedEmail, memberEmail, member) => store.setSharedMember(sharedEmail, memberEmail, member),
     issueAccessToken: (email, scopes) => identity.issueAccessToken(email, scopes),
     revokeGrants: (email, opts) => identity.revokeGrants(email, opts),
     setRefreshFailure: (email, mode) => {

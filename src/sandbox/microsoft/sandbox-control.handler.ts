@@ -10,6 +10,7 @@ const schemas = {
   revoke: z.object({ invalidateAccessTokens: z.boolean().optional() }),
   refreshFailure: z.object({ mode: z.enum(['invalid_grant', 'interaction_required']).nullable() }),
   expireDelta: z.object({ mode: z.enum(['gone', 'syncStateNotFound']) }),
+  sharedMember: z.object({ member: z.string().email() }),
   accessToken: z.object({ scopes: z.array(z.string()).optional() }),
   fault: z.object({ status: z.number().int().min(400).max(599), code: z.string().optional(), count: z.number().int().positive().optional(), retryAfterSeconds: z.number().int().nonnegative().optional(), pathIncludes: z.string().optional() }),
   latency: z.object({ ms: z.number().int().min(0).max(60_000) }),
@@ -33,6 +34,7 @@ function tokenMatches(given: string | undefined, expected: string): boolean {
  *   POST /_sandbox/notifications/drop {count}             GET /_sandbox/notifications
  *   GET  /_sandbox/subscriptions                          POST /_sandbox/subscriptions/{id}/lifecycle {event}
  *   GET  /_sandbox/revocations
+ *   POST /_sandbox/shared-mailboxes {email}               POST|DELETE /_sandbox/shared-mailboxes/{email}/members {member}
  */
 export async function handleControlRequest(sb: MicrosoftSandbox, req: IncomingMessage, res: ServerResponse, controlToken: string | undefined): Promise<void> {
   if (controlToken !== undefined && !tokenMatches(headerValue(req, 'x-sandbox-control-token'), controlToken)) {
@@ -55,6 +57,19 @@ export async function handleControlRequest(sb: MicrosoftSandbox, req: IncomingMe
     if (method === 'POST' && path === '/users') {
       const b = await body(schemas.user);
       if (b) sendJson(res, 201, sb.createUser(b.email, b.displayName));
+      return;
+    }
+    if (method === 'POST' && path === '/shared-mailboxes') {
+      const b = await body(schemas.user);
+      if (b) sendJson(res, 201, sb.createSharedMailbox(b.email, b.displayName));
+      return;
+    }
+    if ((m = /^\/shared-mailboxes\/([^/]+)\/members$/.exec(path)) && (method === 'POST' || method === 'DELETE')) {
+      const b = await body(schemas.sharedMember);
+      if (b) {
+        sb.setSharedMember(decodeURIComponent(m[1] ?? ''), b.member, method === 'POST');
+        sendEmpty(res, 204);
+      }
       return;
     }
     if ((m = /^\/users\/([^/]+)\/(messages|sent|revoke|refresh-failure|expire-delta|access-token)$/.exec(path))) {

@@ -211,8 +211,29 @@ export class SandboxGraph {
     return m;
   }
 
-  private async route(req: IncomingMessage, res: ServerResponse, url: URL, user: SandboxUser): Promise<void> {
-    const path = url.pathname.slice('/v1.0'.length);
+  /**
+   * `/users/{id or address}/…`: the caller's own mailbox, or a shared mailbox the caller is a member of
+   * with the delegated `Mail.Read.Shared` (reads) / `Mail.Send.Shared` (writes) scope; anything else is
+   * Graph's 403 ErrorAccessDenied. The rest of the path is served as `/me/…` on the target mailbox.
+   */
+  private async route(req: IncomingMessage, res: ServerResponse, url: URL, caller: SandboxUser): Promise<void> {
+    const full = url.pathname.slice('/v1.0'.length);
+    const method = req.method ?? 'GET';
+    const users = /^\/users\/([^/]+)(\/.*)?$/i.exec(full);
+    if (!users) return this.routeMailbox(req, res, url, caller, full, '/me');
+    const key = decodeURIComponent(users[1] ?? '');
+    const target = this.deps.store.findByEmail(key) ?? this.deps.store.findById(key);
+    if (!target || target.tenantId !== caller.tenantId) throw new GraphHttpError(404, 'ErrorInvalidUser', `The requested user '${key}' is invalid.`);
+    if (target.id !== caller.id) {
+      const grant = this.deps.identity.resolveAccessToken((headerValue(req, 'authorization') ?? '').slice(7));
+      const wanted = method === 'GET' ? ['Mail.Read.Shared', 'Mail.ReadWrite.Shared'] : ['Mail.Send.Shared', 'Mail.ReadWrite.Shared'];
+      const scoped = (grant?.scopes ?? []).some((s) => wanted.some((w) => s.toLowerCase().endsWith(w.toLowerCase())));
+      if (!target.sharedMembers?.has(caller.id) || !scoped) throw new GraphHttpError(403, 'ErrorAccessDenied', 'Access is denied. Check credentials and try again.');
+    }
+    return this.routeMailbox(req, res, url, target, `/me${users[2] ?? ''}`, `/users/${encodeURIComponent(target.email)}`);
+  }
+
+  private async routeMailbox(req: IncomingMessage, res: ServerResponse, url: URL, user: SandboxUser, path: string, owner: string): Promise<void> {
     const method = req.method ?? 'GET';
     // The inbox by its well-known name or its id, as a segment or an OData key (encoded or not).
     const inboxId = folderIdOf(user, 'inbox').replace(/=/g, '(?:=|%3D)');
@@ -220,7 +241,7 @@ export class SandboxGraph {
     let m: RegExpExecArray | null;
     if (method === 'GET' && /^\/me\/?$/i.test(path)) return this.me(res, user);
     if (method === 'GET' && new RegExp(`^/me/${inbox}$`, 'i').test(path)) return this.inboxFolder(res, user);
-    if (method === 'GET' && new RegExp(`^/me/${inbox}/messages/delta$`, 'i').test(path)) return this.delta(req, res, url, user);
+    if (method === 'GET' && new RegExp(`^/me/${inbox}/messages/delta$`, 'i').test(path)) return this.delta(req, res, url, user, owner);
     if (method === 'GET' && new RegExp(`^/me/${inbox}/messages$`, 'i').test(path)) return this.list(req, res, url, user, 'inbox');
     if (method === 'GET' && /^\/me\/messages$/i.test(path)) return this.list(req, res, url, user, undefined);
     if (method === 'POST' && /^\/me\/messages$/i.test(path)) return this.createDraft(req, res, user);
@@ -307,10 +328,10 @@ export class SandboxGraph {
     return t.data;
   }
 
-  private deltaUrl(user: SandboxUser, param: '$skiptoken' | '$deltatoken', token: string): string {
+  private deltaUrl(user: SandboxUser, owner: string, param: '$skiptoken' | '$deltatoken', token: string): string {
     // Microsoft's delta samples name the folder by id: /me/mailFolders/{id}/messages/delta?$skiptoken=…
     const folder = user.deltaLinkFolder === 'id' ? `mailFolders/${encodeURIComponent(folderIdOf(user, 'inbox'))}` : "mailFolders('inbox')";
-    return `${this.deps.baseUrl()}/v1.0/me/${folder}/messages/delta?${param}=${token}`;
+    return `${this.deps.baseUrl()}/v1.0${owner}/${folder}/messages/delta?${param}=${token}`;
   }
 
   private inboxFolder(res: ServerResponse, user: SandboxUser): void {
@@ -327,7 +348,7 @@ export class SandboxGraph {
     });
   }
 
-  private delta(req: IncomingMessage, res: ServerResponse, url: URL, user: SandboxUser): void {
+  private delta(req: IncomingMessage, res: ServerResponse, url: URL, user: SandboxUser, owner: string): void {
     const skip = url.searchParams.get('$skiptoken');
     const dtok = url.searchParams.get('$deltatoken') ?? url.searchParams.get('$deltaToken');
     let token: DeltaToken;
@@ -335,12 +356,12 @@ export class SandboxGraph {
       return sendJson(res, 200, {
         '@odata.context': `${this.deps.baseUrl()}/v1.0/$metadata#Collection(message)`,
         value: [],
-        '@odata.deltaLink': this.deltaUrl(user, '$deltatoken', this.encodeToken({ u: user.id, e: user.deltaEpoch, s: user.seq, sel: url.searchParams.get('$select') ?? undefined, ct: url.searchParams.get('changeType') ?? undefined })),
+        '@odata.deltaLink': this.deltaUrl(user, owner, '$deltatoken', this.encodeToken({ u: user.id, e: user.deltaEpoch, s: user.seq, sel: url.searchParams.get('$select') ?? undefined, ct: url.searchParams.get('changeType') ?? undefined })),
       });
     }
     if (skip !== null || (dtok !== null && dtok !== '')) {
       token = this.decodeToken(skip ?? dtok ?? '', user);
-      if (token.e !== user.deltaEpoch) this.deltaExpired(user);
+      if (token.e !== user.deltaEpoch) this.deltaExpired(user, owner);
     } else {
       const f = url.searchParams.get('$filter');
       parseReceivedFilter(f);
@@ -376,16 +397,16 @@ export class SandboxGraph {
     const page = items.slice(pos, pos + size);
     user.deltaRequests.push({ maxPageSize: /odata\.maxpagesize=(\d+)/i.exec(headerValue(req, 'prefer') ?? '')?.[1], returned: page.length });
     const body: Record<string, unknown> = { '@odata.context': `${this.deps.baseUrl()}/v1.0/$metadata#Collection(message)`, value: page };
-    if (pos + size < items.length) body['@odata.nextLink'] = this.deltaUrl(user, '$skiptoken', this.encodeToken({ ...token, up: upTo, p: pos + size }));
-    else body['@odata.deltaLink'] = this.deltaUrl(user, '$deltatoken', this.encodeToken({ u: user.id, e: user.deltaEpoch, s: upTo, f: token.f, sel: token.sel, ct: token.ct }));
+    if (pos + size < items.length) body['@odata.nextLink'] = this.deltaUrl(user, owner, '$skiptoken', this.encodeToken({ ...token, up: upTo, p: pos + size }));
+    else body['@odata.deltaLink'] = this.deltaUrl(user, owner, '$deltatoken', this.encodeToken({ u: user.id, e: user.deltaEpoch, s: upTo, f: token.f, sel: token.sel, ct: token.ct }));
     sendJson(res, 200, body, headerValue(req, 'prefer') ? { 'preference-applied': `odata.maxpagesize=${size}` } : {});
   }
 
-  private deltaExpired(user: SandboxUser): never {
+  private deltaExpired(user: SandboxUser, owner: string): never {
     if (user.deltaExpiryMode === 'gone') {
       // "410 (gone) and a Location header containing a request URL with an empty $deltaToken".
       throw new GraphHttpError(410, 'resyncRequired', 'Resync required. Replace any local cached data with the data returned by a new full synchronization.', {
-        location: `${this.deps.baseUrl()}/v1.0/me/mailFolders('inbox')/messages/delta?$deltatoken=`,
+        location: `${this.deps.baseUrl()}/v1.0${owner}/mailFolders('inbox')/messages/delta?$deltatoken=`,
       });
     }
     throw new GraphHttpError(400, 'syncStateNotFound', 'The sync state generation is not found. Sync state may have expired.');

@@ -87,6 +87,8 @@ export interface SandboxUser {
   grantsRevoked: boolean;
   refreshFailure: RefreshFailureMode | undefined;
   sent: SentRecord[];
+  /** A shared mailbox (no sign-in of its own): the ids of the users with full access to it. */
+  sharedMembers?: Set<string>;
 }
 
 export function graphId(prefix = 'AAMkAD'): string {
@@ -203,6 +205,22 @@ export class SandboxMailboxStore {
     this.usersByEmail.set(key, user);
     this.usersById.set(user.id, user);
     return user;
+  }
+
+  /** A shared mailbox: no licence, no password; members reach it under `/users/{address}/…`. */
+  createSharedMailbox(email: string, displayName?: string): SandboxUser {
+    const mailbox = this.createUser(email, displayName);
+    mailbox.sharedMembers ??= new Set();
+    return mailbox;
+  }
+
+  /** Grants (`member: true`) or removes a user's full access to a shared mailbox. */
+  setSharedMember(sharedEmail: string, memberEmail: string, member: boolean): void {
+    const mailbox = this.requireUser(sharedEmail);
+    if (!mailbox.sharedMembers) throw new Error(`sandbox: ${sharedEmail} is not a shared mailbox`);
+    const user = this.createUser(memberEmail);
+    if (member) mailbox.sharedMembers.add(user.id);
+    else mailbox.sharedMembers.delete(user.id);
   }
 
   findByEmail(email: string): SandboxUser | undefined {
