@@ -8,6 +8,7 @@ import { createRouteRegistry } from '../../src/http/route-registry.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { createMetrics } from '../../src/observability/metrics.js';
 import { createTestDatabase } from '../helpers/postgres.js';
+import { postgresTemplateName } from '../helpers/postgres-template.js';
 import { missing } from '../helpers/requirements.js';
 import { freePort, startTestService, testEncryptionKeys, type TestService } from '../helpers/test-service.js';
 
@@ -118,7 +119,7 @@ describe('abuse limits: connect sessions, forged OAuth callbacks, forged pushes'
 describe('abuse limits across processes', () => {
   if (missing('Postgres', process.env.DATABASE_URL ? null : 'DATABASE_URL is not set (two processes need a shared Postgres)')) return;
   it('two service processes on one database share the limit', async () => {
-    const db = await createTestDatabase();
+    const db = await createTestDatabase({ template: postgresTemplateName() });
     // Two processes of one deployment: the same database and the same keys.
     const encryptionKeys = testEncryptionKeys();
     const env = { RATE_LIMIT_AUTH_FAILURES: '10/15m', AUDIT_HMAC_KEYS: testEncryptionKeys() };

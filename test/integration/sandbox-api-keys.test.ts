@@ -3,6 +3,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { embeddedRun } from '../helpers/requirements.js';
 import { createTestDatabase } from '../helpers/postgres.js';
+import { postgresTemplateName } from '../helpers/postgres-template.js';
 import { startTestService, testEncryptionKeys, type TestService } from '../helpers/test-service.js';
 
 describe('sandbox API keys', () => {
@@ -33,7 +34,7 @@ describe('sandbox API keys', () => {
 
 describe.skipIf(embeddedRun('sandbox keys refused in production'))('in production', () => {
   it('a sandbox key in the database is refused with 401 sandbox_key_refused and a start-up warning; live keys work', async () => {
-    const db = await createTestDatabase();
+    const db = await createTestDatabase({ template: postgresTemplateName() });
     const encryptionKeys = testEncryptionKeys();
     try {
       const sandbox = await startTestService({ databaseUrl: db.url, encryptionKeys, env: { SANDBOX: '1' }, workers: false });
