@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { GOOGLE_SCOPES, MICROSOFT_SCOPES, missingScopes, requestedScopes } from './scope-policy.js';
+import { GOOGLE_SCOPES, MICROSOFT_SCOPES, MICROSOFT_SHARED_SCOPES, missingScopes, requestedScopes, unrequestedSharedScopes } from './scope-policy.js';
 
 describe('scope policy', () => {
   it('asks Google for identity, read and send only — never the full-access or modify scopes', () => {
@@ -9,7 +9,7 @@ describe('scope policy', () => {
   });
 
   it('explains every scope in one plain line', () => {
-    for (const s of [...GOOGLE_SCOPES, ...MICROSOFT_SCOPES]) {
+    for (const s of [...GOOGLE_SCOPES, ...MICROSOFT_SCOPES, ...MICROSOFT_SHARED_SCOPES]) {
       expect(s.why.length).toBeGreaterThan(20);
       expect(s.why).not.toContain('\n');
     }
@@ -24,5 +24,22 @@ describe('scope policy', () => {
   it('compares Graph scopes with or without the resource prefix, case-insensitively', () => {
     expect(missingScopes('microsoft', ['Mail.Read', 'mail.send', 'https://graph.microsoft.com/User.Read', 'offline_access'])).toEqual([]);
     expect(missingScopes('microsoft', ['Mail.Read', 'Mail.Send', 'User.Read']).map((s) => s.scope)).toEqual(['offline_access']);
+  });
+
+  it('asks for Mail.Read.Shared and Mail.Send.Shared only when a shared mailbox is named, and then requires them', () => {
+    const shared = ['https://graph.microsoft.com/Mail.Read.Shared', 'https://graph.microsoft.com/Mail.Send.Shared'];
+    expect(requestedScopes('microsoft').filter((s) => s.endsWith('.Shared'))).toEqual([]);
+    expect(requestedScopes('microsoft', { sharedMailbox: true })).toEqual([...requestedScopes('microsoft'), ...shared]);
+    expect(requestedScopes('google', { sharedMailbox: true })).toEqual(requestedScopes('google'));
+    const own = ['Mail.Read', 'Mail.Send', 'User.Read', 'offline_access'];
+    expect(missingScopes('microsoft', own, { sharedMailbox: true }).map((s) => s.scope)).toEqual(shared);
+    expect(missingScopes('microsoft', [...own, 'mail.read.shared', 'Mail.Send.Shared'], { sharedMailbox: true })).toEqual([]);
+  });
+
+  it('flags .Shared scopes granted to a connection that named no shared mailbox', () => {
+    const granted = ['Mail.Read', 'Mail.Send', 'User.Read', 'offline_access', 'https://graph.microsoft.com/Mail.Read.Shared'];
+    expect(unrequestedSharedScopes('microsoft', granted)).toEqual(['https://graph.microsoft.com/Mail.Read.Shared']);
+    expect(unrequestedSharedScopes('microsoft', granted, { sharedMailbox: true })).toEqual([]);
+    expect(unrequestedSharedScopes('microsoft', ['Mail.Read', 'Mail.Send'])).toEqual([]);
   });
 });

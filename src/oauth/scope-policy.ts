@@ -68,12 +68,49 @@ export const MICROSOFT_SCOPES: readonly ScopeRequest[] = Object.freeze([
   },
 ]);
 
-export function scopesFor(provider: ProviderName): readonly ScopeRequest[] {
-  return provider === 'google' ? GOOGLE_SCOPES : MICROSOFT_SCOPES;
+/**
+ * Microsoft 365 shared mailbox (issue 15 item 1): a member of the shared mailbox signs in and
+ * additionally grants the delegated `.Shared` scopes, which reach `/users/{shared address}/…`
+ * only where the member has been given access. Asked for only when the connect session names a
+ * shared mailbox; the member's own mailbox is never read (its Mail.Read grant stays unused).
+ */
+export const MICROSOFT_SHARED_SCOPES: readonly ScopeRequest[] = Object.freeze([
+  {
+    scope: `${GRAPH}Mail.Read.Shared`,
+    label: 'Read the shared mailbox',
+    why: 'Lets the helpdesk copy incoming messages of the shared mailbox you are a member of into tickets; it cannot change that mail.',
+    required: true,
+  },
+  {
+    scope: `${GRAPH}Mail.Send.Shared`,
+    label: 'Send email as the shared mailbox',
+    why: 'Lets agents reply to tickets from the shared address. Replies appear in the shared mailbox’s Sent Items.',
+    required: true,
+  },
+]);
+
+/** What the connect session asks for: `sharedMailbox` only with a Microsoft shared mailbox named. */
+export interface ScopeOptions {
+  sharedMailbox?: boolean;
 }
 
-export function requestedScopes(provider: ProviderName): string[] {
-  return scopesFor(provider).map((s) => s.scope);
+export function scopesFor(provider: ProviderName, opts: ScopeOptions = {}): readonly ScopeRequest[] {
+  if (provider === 'google') return GOOGLE_SCOPES;
+  return opts.sharedMailbox ? [...MICROSOFT_SCOPES, ...MICROSOFT_SHARED_SCOPES] : MICROSOFT_SCOPES;
+}
+
+export function requestedScopes(provider: ProviderName, opts: ScopeOptions = {}): string[] {
+  return scopesFor(provider, opts).map((s) => s.scope);
+}
+
+/**
+ * Granted `.Shared` scopes on a connection that did not name a shared mailbox: the grant reaches
+ * further than the connection needs, so the connect flow refuses it instead of storing it.
+ */
+export function unrequestedSharedScopes(provider: ProviderName, granted: readonly string[], opts: ScopeOptions = {}): string[] {
+  if (provider !== 'microsoft' || opts.sharedMailbox) return [];
+  const shared = new Set(MICROSOFT_SHARED_SCOPES.map((s) => normalizeScope(s.scope)));
+  return granted.filter((g) => shared.has(normalizeScope(g)));
 }
 
 /** Google normalises `email` to the userinfo scope in token responses; both mean the same grant. */
@@ -87,9 +124,9 @@ const EQUIVALENT: Readonly<Record<string, readonly string[]>> = {
  * screen). Graph scopes are compared case-insensitively and with or without the resource
  * prefix, because Entra echoes `Mail.Read` or `https://graph.microsoft.com/Mail.Read`.
  */
-export function missingScopes(provider: ProviderName, granted: readonly string[]): ScopeRequest[] {
+export function missingScopes(provider: ProviderName, granted: readonly string[], opts: ScopeOptions = {}): ScopeRequest[] {
   const have = new Set(granted.map((s) => normalizeScope(s)));
-  return scopesFor(provider).filter((req) => {
+  return scopesFor(provider, opts).filter((req) => {
     if (!req.required) return false;
     const alternatives = EQUIVALENT[req.scope] ?? [req.scope];
     return !alternatives.some((alt) => have.has(normalizeScope(alt)));
