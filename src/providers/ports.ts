@@ -1,4 +1,4 @@
-import type { MailProvider, ProviderName } from './mail-provider.port.js';
+import type { MailProvider, ProviderName, WatchInfo } from './mail-provider.port.js';
 
 /**
  * The ports every provider room (`google/`, `microsoft/`) implements, and the one
@@ -76,6 +76,48 @@ export interface TeardownPort {
   revokeGrant(mailbox: TeardownMailbox, credential: MailboxCredential | null): Promise<RevokeResult>;
   /** Background retry of a revoke that failed, with the token kept for it. */
   retryRevoke(token: string): Promise<RevokeResult>;
+}
+
+/** Gmail users.watch (GmailWatchAdapter fits). */
+export interface GmailWatchPort {
+  watch(topicName: string): Promise<WatchInfo>;
+}
+
+/** Graph subscriptions for one mailbox's inbox (GraphSubscriptionsAdapter fits). */
+export interface GraphSubscriptionsPort {
+  create(input: { notificationUrl: string; lifecycleNotificationUrl: string; clientState: string; expiresAt: Date }): Promise<WatchInfo & { subscriptionId: string }>;
+  renew(subscriptionId: string, expiresAt: Date): Promise<WatchInfo & { subscriptionId: string }>;
+  reauthorize(subscriptionId: string): Promise<void>;
+  delete(subscriptionId: string): Promise<void>;
+}
+
+/** A push channel the provider granted: a Gmail watch (no id) or a Graph subscription. */
+export interface PushGrant {
+  id: string | null;
+  /** The expiration the provider returned (renewal is planned from it). */
+  expiresAt: Date;
+}
+
+export interface PushStartInput {
+  notificationUrl: string;
+  lifecycleNotificationUrl: string;
+  /** The secret the provider echoes in every notification, when `identified` (Graph clientState). */
+  clientState: string | undefined;
+  /** The expiration asked for (Graph); the provider may grant less. */
+  expiresAt: Date;
+}
+
+/** Push notifications for one mailbox: Gmail users.watch, Graph subscriptions. */
+export interface PushPort {
+  /**
+   * Graph: each channel has an id, and a per-channel secret (clientState) that every notification
+   * echoes — the connector stores it before start(), because a notification may arrive before
+   * start() returns. Gmail: neither (a watch is per user; Pub/Sub's JWT authenticates the push).
+   */
+  readonly identified: boolean;
+  /** Renewal of a granted channel; undefined when the provider no longer knows it (start a new one). */
+  renew(id: string | null, expiresAt: Date): Promise<PushGrant | undefined>;
+  start(input: PushStartInput): Promise<PushGrant>;
 }
 
 /** Everything about one provider that the rooms above it use. */

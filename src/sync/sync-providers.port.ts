@@ -1,21 +1,9 @@
-import type { MailProvider, ProviderName, WatchInfo } from '../providers/mail-provider.port.js';
+import type { MailProvider, ProviderName } from '../providers/mail-provider.port.js';
+import type { GmailWatchPort, GraphSubscriptionsPort } from '../providers/ports.js';
 
 export interface SyncMailboxRef {
   id: string;
   provider: ProviderName;
-}
-
-/** Gmail users.watch / users.stop (GmailWatchAdapter fits). */
-export interface GmailWatchPort {
-  watch(topicName: string): Promise<WatchInfo>;
-}
-
-/** Graph subscriptions for one mailbox's inbox (GraphSubscriptionsAdapter fits). */
-export interface GraphSubscriptionsPort {
-  create(input: { notificationUrl: string; lifecycleNotificationUrl: string; clientState: string; expiresAt: Date }): Promise<WatchInfo & { subscriptionId: string }>;
-  renew(subscriptionId: string, expiresAt: Date): Promise<WatchInfo & { subscriptionId: string }>;
-  reauthorize(subscriptionId: string): Promise<void>;
-  delete(subscriptionId: string): Promise<void>;
 }
 
 /**

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { ProviderError } from '../providers/provider-error.js';
 import type { MailboxSyncRecord, SyncStateRepository } from '../storage/sync-state.repository.js';
-import type { GraphSubscriptionsPort, SyncProviders } from './sync-providers.port.js';
+import type { GraphSubscriptionsPort } from '../providers/ports.js';
+import type { SyncProviders } from './sync-providers.port.js';
 import { WatchService } from './watch.service.js';
 
 const NOW = new Date('2026-03-10T12:00:00Z');

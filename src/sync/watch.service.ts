@@ -1,7 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import type { DataKeyService } from '../crypto/data-key.service.js';
 import type { Logger } from '../observability/logger.js';
+import type { ProviderName } from '../providers/mail-provider.port.js';
+import type { PushGrant } from '../providers/ports.js';
 import { isProviderError } from '../providers/provider-error.js';
+import { pushPortFor } from '../providers/push-ports.js';
 import type { MailboxSyncRecord, SyncStateRepository } from '../storage/sync-state.repository.js';
 import type { SyncProviders } from './sync-providers.port.js';
 import { renewalDue, renewalDueAt } from './watch-renewal.js';
@@ -46,62 +49,60 @@ export class WatchService {
     this.#random = d.random ?? Math.random;
   }
 
-  #renewAt(provider: 'google' | 'microsoft', expiresAt: Date): Date {
-    return renewalDueAt({ provider, expiresAt, now: this.d.clock(), random: this.#random });
-  }
-
   /** Starts or renews what is due. Rethrows auth_revoked (the mailbox needs reconnecting). */
   async ensure(mailbox: MailboxSyncRecord): Promise<void> {
     try {
-      if (mailbox.provider === 'google') await this.#ensureGmail(mailbox);
-      else await this.#ensureGraph(mailbox);
+      await this.#ensure(mailbox);
     } catch (err) {
       if (isProviderError(err, 'auth_revoked')) throw err;
       this.d.logger.warn({ err, mailboxId: mailbox.id }, 'watch/subscription setup failed; polling covers the mailbox until the next attempt');
     }
   }
 
-  async #ensureGmail(m: MailboxSyncRecord): Promise<void> {
-    const topic = this.d.settings.googleTopic;
-    if (!topic) return;
-    if (!renewalDue(m.pushRenewAt, m.watchExpiresAt, this.d.clock())) return;
-    const info = await this.d.providers.gmailWatch(m).watch(topic);
-    const renewAt = this.#renewAt('google', info.expiresAt);
-    await this.d.state.saveWatch(m.id, info.expiresAt, renewAt);
-    this.d.logger.info({ mailboxId: m.id, expiresAt: info.expiresAt, renewAt }, 'gmail watch started');
-  }
-
-  async #ensureGraph(m: MailboxSyncRecord): Promise<void> {
-    const now = this.d.clock().getTime();
-    if (m.subscriptionId && !renewalDue(m.pushRenewAt, m.subscriptionExpiresAt, this.d.clock())) return;
-    const subs = this.d.providers.graphSubscriptions(m);
-    const expiresAt = new Date(now + this.#lifetime);
-    if (m.subscriptionId) {
-      try {
-        // PATCH also answers reauthorizationRequired (provider-facts §4.2).
-        const renewed = await subs.renew(m.subscriptionId, expiresAt);
-        // Graph may grant less than asked (rich notifications: 1,440 min): plan from its answer.
-        await this.d.state.saveSubscription(m.id, { subscriptionId: renewed.subscriptionId, expiresAt: renewed.expiresAt, renewAt: this.#renewAt('microsoft', renewed.expiresAt) });
-        return;
-      } catch (err) {
-        if (!isProviderError(err, 'not_found')) throw err;
-        // Gone at Graph (expired, removed): fall through and create a new one.
-      }
-    }
-    const base = this.d.settings.publicUrl.replace(/\/+$/, '');
-    // A fresh random secret per subscription; Graph echoes it in every notification (≤128 chars).
-    const clientState = randomBytes(32).toString('base64url');
-    const clientStateEnc = await this.d.dataKeys.encryptFor({ type: 'mailbox', id: m.id }, clientState, CLIENT_STATE_AAD(m.id));
-    // Store the secret first: Graph may deliver a notification before create() returns.
-    await this.d.state.saveSubscription(m.id, { subscriptionId: m.subscriptionId, expiresAt: m.subscriptionExpiresAt, clientStateEnc });
-    const created = await subs.create({
-      notificationUrl: `${base}/push/microsoft`,
-      lifecycleNotificationUrl: `${base}/push/microsoft/lifecycle`,
-      clientState,
-      expiresAt,
+  async #ensure(m: MailboxSyncRecord): Promise<void> {
+    const push = pushPortFor(m.provider, {
+      gmailWatch: () => this.d.providers.gmailWatch(m),
+      graphSubscriptions: () => this.d.providers.graphSubscriptions(m),
+      gmailTopic: this.d.settings.googleTopic,
     });
-    const renewAt = this.#renewAt('microsoft', created.expiresAt);
-    await this.d.state.saveSubscription(m.id, { subscriptionId: created.subscriptionId, expiresAt: created.expiresAt, renewAt });
-    this.d.logger.info({ mailboxId: m.id, expiresAt: created.expiresAt, renewAt }, 'graph subscription created');
+    if (!push) return;
+    const columns = CHANNEL_COLUMNS[m.provider];
+    const channel = columns.read(m);
+    // A channel with an id that was never granted is started now, whatever the stored times say.
+    if (!(push.identified && channel.id === null) && !renewalDue(m.pushRenewAt, channel.expiresAt, this.d.clock())) return;
+    const expiresAt = new Date(this.d.clock().getTime() + this.#lifetime);
+    let granted = push.identified && channel.id === null ? undefined : await push.renew(channel.id, expiresAt);
+    const started = granted === undefined;
+    if (granted === undefined) {
+      const base = `${this.d.settings.publicUrl.replace(/\/+$/, '')}/push/${m.provider}`;
+      let clientState: string | undefined;
+      if (push.identified) {
+        // A fresh random secret per channel; Graph echoes it in every notification (≤128 chars).
+        clientState = randomBytes(32).toString('base64url');
+        const clientStateEnc = await this.d.dataKeys.encryptFor({ type: 'mailbox', id: m.id }, clientState, CLIENT_STATE_AAD(m.id));
+        // Store the secret first: a notification may arrive before start() returns.
+        await this.d.state.saveSubscription(m.id, { subscriptionId: m.subscriptionId, expiresAt: m.subscriptionExpiresAt, clientStateEnc });
+      }
+      granted = await push.start({ notificationUrl: base, lifecycleNotificationUrl: `${base}/lifecycle`, clientState, expiresAt });
+    }
+    // The provider may grant less than asked (Graph rich notifications: 1,440 min): plan from its answer.
+    const renewAt = renewalDueAt({ provider: m.provider, expiresAt: granted.expiresAt, now: this.d.clock(), random: this.#random });
+    await columns.save(this.d.state, m.id, granted, renewAt);
+    this.d.logger.info({ mailboxId: m.id, provider: m.provider, expiresAt: granted.expiresAt, renewAt }, started ? 'push channel started (Gmail watch / Graph subscription)' : 'push channel renewed');
   }
 }
+
+/**
+ * Where a mailbox row keeps its push channel: data columns only (a Gmail watch has an expiry,
+ * a Graph subscription an id and an expiry); `pushRenewAt` is shared.
+ */
+const CHANNEL_COLUMNS: Record<ProviderName, { read(m: MailboxSyncRecord): { id: string | null; expiresAt: Date | null }; save(state: SyncStateRepository, mailboxId: string, granted: PushGrant, renewAt: Date): Promise<void> }> = {
+  google: {
+    read: (m) => ({ id: null, expiresAt: m.watchExpiresAt }),
+    save: (state, mailboxId, granted, renewAt) => state.saveWatch(mailboxId, granted.expiresAt, renewAt),
+  },
+  microsoft: {
+    read: (m) => ({ id: m.subscriptionId, expiresAt: m.subscriptionExpiresAt }),
+    save: (state, mailboxId, granted, renewAt) => state.saveSubscription(mailboxId, { subscriptionId: granted.id, expiresAt: granted.expiresAt, renewAt }),
+  },
+};
