@@ -3,6 +3,7 @@ import { ConfidentialClientApplication, CryptoProvider } from '@azure/msal-node'
 import { simpleParser } from 'mailparser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isProviderError, type ProviderError } from '../../src/providers/provider-error.js';
+import { createGraphClient } from '../../src/providers/microsoft/graph-client.factory.js';
 import { GraphAdapter, SHARED_MAILBOX_ACCESS_DENIED } from '../../src/providers/microsoft/graph.adapter.js';
 import { sandboxMicrosoftEndpoints } from '../../src/providers/microsoft/microsoft-endpoints.js';
 import { buildMsalConfiguration } from '../../src/providers/microsoft/msal-config.js';
@@ -92,5 +93,14 @@ describe('Microsoft 365 shared mailbox through a member (MSAL + Graph client aga
 
     const nobody = adapter(await signIn('finn@contoso.test', SHARED), 'nobody@contoso.test');
     expect(await failure(nobody.checkMailboxAccess())).toMatchObject({ kind: 'not_found', status: 404 });
+  });
+
+  it('offers no change-notification subscription on the shared mailbox to a member (delegated .Shared permissions do not support them)', async () => {
+    sb.setSharedMember(SUPPORT, 'gus@contoso.test', true);
+    const token = await signIn('gus@contoso.test', SHARED);
+    const client = createGraphClient(sandboxMicrosoftEndpoints(sb), async () => token);
+    const body = { changeType: 'created', notificationUrl: 'https://127.0.0.1:1/push', resource: `/users/${SUPPORT}/mailFolders('inbox')/messages`, expirationDateTime: new Date(Date.now() + 3_600_000).toISOString() };
+    await expect(client.api('/subscriptions').post(body)).rejects.toMatchObject({ statusCode: 403 });
+    expect(sb.subscriptions()).toHaveLength(0);
   });
 });

@@ -121,6 +121,12 @@ export class SandboxSubscriptions {
     }
     const b = parsed.data;
     if (!resourcePattern.test(b.resource)) throw new GraphHttpError(400, 'ExtensionError', 'Operation: Create; Exception: [Status Code: BadRequest; Reason: The resource is not supported by this sandbox.]');
+    // Delegated subscriptions cover the signed-in user's own mailbox only: the `.Shared` permissions
+    // do not support change notifications (Outlook change-notifications overview), so another mailbox is refused.
+    const owner = /^\/?users\/([^/]+)\//i.exec(b.resource)?.[1];
+    if (owner !== undefined && ![user.email.toLowerCase(), user.id].includes(safeDecode(owner).toLowerCase())) {
+      throw new GraphHttpError(403, 'ExtensionError', 'Operation: Create; Exception: [Status Code: Forbidden; Reason: Access is denied. Check credentials and try again.]');
+    }
     const kinds = b.changeType.split(',').map((s) => s.trim());
     if (kinds.some((k) => !['created', 'updated', 'deleted'].includes(k))) throw new GraphHttpError(400, 'InvalidRequest', 'Invalid changeType.');
     if (b.includeResourceData) throw new GraphHttpError(400, 'InvalidRequest', 'includeResourceData requires encryptionCertificate.');
@@ -290,5 +296,13 @@ export class SandboxSubscriptions {
         this.timers.add(t);
       }
     })();
+  }
+}
+
+function safeDecode(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
   }
 }
