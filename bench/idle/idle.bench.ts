@@ -1,5 +1,5 @@
 // Idle cost of connected mailboxes (issue 12 target 5).
-//   npm run bench -- idle [mailboxes=2000] [idleSeconds=60] [--steps=2] [--unhealthy=10] [--connects=3]
+//   npm run bench -- idle [mailboxes=2000] [idleSeconds=60] [--steps=2] [--unhealthy=10] [--connects=3] [--settle=30]
 //   (= DATABASE_URL=postgresql://root@127.0.0.1:5432/postgres npx tsx bench/idle/idle.bench.ts …)
 //   BENCH_BASELINE=<another checkout> also runs that checkout's service in every steady state,
 //   back to back with this one (before/after in one run; see below).
@@ -61,8 +61,10 @@ const STEPS = Number(flag('steps') ?? 2);
 const UNHEALTHY = Number(flag('unhealthy') ?? 10);
 /** Connect flows run at once (consent, callback; each then backfills in the service). */
 const CONNECTS = Number(flag('connects') ?? 3);
+/** Seconds a newly started service settles before a steady/baseline window (its start-up work stays out). */
+const SETTLE = Number(flag('settle') ?? 30);
 if (!(MAILBOXES > 0 && IDLE_SECONDS > 0 && Number.isInteger(STEPS) && STEPS >= 1 && Number.isInteger(UNHEALTHY) && UNHEALTHY >= 0 && CONNECTS >= 1)) {
-  console.error('usage: idle [mailboxes=2000] [idleSeconds=60] [--steps=2] [--unhealthy=10] [--connects=3]');
+  console.error('usage: idle [mailboxes=2000] [idleSeconds=60] [--steps=2] [--unhealthy=10] [--connects=3] [--settle=30]');
   process.exit(2);
 }
 const BASELINE = process.env.BENCH_BASELINE;
@@ -381,7 +383,7 @@ async function steadyWindows(n: number): Promise<void> {
     await ageBaseline();
     await asBaseline(async () => {
       await startService(BASELINE_BIN);
-      await sleep(30_000); // the start (reconcile, first poll runs) settles
+      await sleep(SETTLE * 1000); // the start (reconcile, first poll runs) settles
       await idle('baseline', n, IDLE_SECONDS);
       await stopService();
     });
@@ -389,7 +391,7 @@ async function steadyWindows(n: number): Promise<void> {
   await stopService();
   const unhealthy = await ageSteady();
   await startService();
-  await sleep(30_000); // the start (reconcile, first poll runs) settles
+  await sleep(SETTLE * 1000); // the start (reconcile, first poll runs) settles
   await idle('steady', n, IDLE_SECONDS, unhealthy);
 }
 
