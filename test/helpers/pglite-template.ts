@@ -2,10 +2,7 @@ import { cpSync, existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { inject } from 'vitest';
-import { openDatabase } from '../../src/storage/database.js';
-import { KEYSTORE_MIGRATIONS_DIR, openKeystore } from '../../src/storage/keystore.js';
-import { migrate, readMigrations } from '../../src/storage/migrator.js';
-import { installJobQueue } from './postgres-template.js';
+import { migrateTemplate } from './migrate-template.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -17,26 +14,7 @@ declare module 'vitest' {
 /** An embedded database folder, initialised and migrated by the project's own migrator, with pg-boss's schema. */
 export async function buildPgliteTemplate(): Promise<string> {
   const dir = mkdtempSync(path.join(tmpdir(), 'mbc-pglite-template-'));
-  const db = await openDatabase({ databaseUrl: undefined, dataDir: dir, guardTransactions: false });
-  try {
-    const session = await db.session();
-    try {
-      await migrate(session, await readMigrations());
-    } finally {
-      await session.release();
-    }
-    await installJobQueue(db);
-  } finally {
-    await db.close();
-  }
-  // The key store is a PGlite of its own (DATA_DIR/keystore): initdb costs as much again.
-  const keystore = await openKeystore({ url: undefined, dataDir: dir });
-  try {
-    const session = await keystore.session();
-    await migrate(session, await readMigrations(KEYSTORE_MIGRATIONS_DIR));
-  } finally {
-    await keystore.close();
-  }
+  await migrateTemplate({ databaseUrl: undefined, keystoreUrl: undefined, dataDir: dir });
   return dir;
 }
 

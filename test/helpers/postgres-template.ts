@@ -8,30 +8,14 @@
 // missing), and `createTestDatabase({ template })` copies it. The service's migrator then finds every
 // migration applied and still checks their checksums. Each test still gets its own database.
 import { randomBytes } from 'node:crypto';
-import pg from 'pg';
 import { inject } from 'vitest';
-import { createJobQueue } from '../../src/jobs/job-queue.js';
-import { createLogger } from '../../src/observability/logger.js';
-import { createMetrics } from '../../src/observability/metrics.js';
-import { openDatabase, type Database } from '../../src/storage/database.js';
-import { KEYSTORE_MIGRATIONS_DIR, openKeystore } from '../../src/storage/keystore.js';
-import { migrate, readMigrations } from '../../src/storage/migrator.js';
-import { adminDatabaseUrl } from './postgres.js';
+import { migrateTemplate } from './migrate-template.js';
+import { adminDatabaseUrl, withAdmin } from './postgres.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
     /** Name of a migrated Postgres template database (its key store is `<name>_keystore`). */
     postgresTemplate: string;
-  }
-}
-
-async function admin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: adminDatabaseUrl(), connectionTimeoutMillis: 5_000 });
-  await client.connect();
-  try {
-    return await fn(client);
-  } finally {
-    await client.end();
   }
 }
 
@@ -49,41 +33,19 @@ function urlOf(name: string): string {
 export async function buildPostgresTemplate(): Promise<{ name: string; drop(): Promise<void> }> {
   const name = `mbc_template_${process.pid}_${randomBytes(4).toString('hex')}`;
   const names = [name, `${name}_keystore`];
-  await admin(async (c) => {
+  await withAdmin(async (c) => {
     for (const n of names) await c.query(`CREATE DATABASE ${n}`);
   });
   const drop = () =>
-    admin(async (c) => {
+    withAdmin(async (c) => {
       for (const n of names) {
         await c.query(`ALTER DATABASE ${n} WITH IS_TEMPLATE false ALLOW_CONNECTIONS true`).catch(() => undefined);
         await c.query(`DROP DATABASE IF EXISTS ${n} WITH (FORCE)`);
       }
     });
   try {
-    const db = await openDatabase({ databaseUrl: urlOf(name), dataDir: '', guardTransactions: false });
-    try {
-      const session = await db.session();
-      try {
-        await migrate(session, await readMigrations());
-      } finally {
-        await session.release();
-      }
-      await installJobQueue(db);
-    } finally {
-      await db.close();
-    }
-    const keystore = await openKeystore({ url: urlOf(`${name}_keystore`), dataDir: '' });
-    try {
-      const session = await keystore.session();
-      try {
-        await migrate(session, await readMigrations(KEYSTORE_MIGRATIONS_DIR));
-      } finally {
-        await session.release();
-      }
-    } finally {
-      await keystore.close();
-    }
-    await admin(async (c) => {
+    await migrateTemplate({ databaseUrl: urlOf(name), keystoreUrl: urlOf(`${name}_keystore`), dataDir: '' });
+    await withAdmin(async (c) => {
       for (const n of names) await c.query(`ALTER DATABASE ${n} WITH IS_TEMPLATE true ALLOW_CONNECTIONS false`);
     });
   } catch (err) {
@@ -91,15 +53,6 @@ export async function buildPostgresTemplate(): Promise<{ name: string; drop(): P
     throw err;
   }
   return { name, drop };
-}
-
-/**
- * pg-boss's schema and the connector's queues, as the first `createCore` on a database makes them
- * (every later start finds them and only updates the queue settings).
- */
-export async function installJobQueue(db: Database): Promise<void> {
-  const jobs = await createJobQueue({ connection: db.jobQueueConnection, logger: createLogger({ level: 'silent' }), metrics: createMetrics() });
-  await jobs.stop();
 }
 
 /** The suite's template name inside a vitest worker, or undefined (no global setup, or the embedded run). */
