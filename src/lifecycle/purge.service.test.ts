@@ -39,6 +39,7 @@ function harness(initial: PurgeReceiptRecord, results: RevokeResult[]) {
   const tokens: string[] = [];
   const repo = {
     findReceipt: async () => row,
+    transaction: async <T>(fn: (tx: unknown) => Promise<T>) => fn(undefined),
     updateRevoke: async (_id: string, patch: Pick<PurgeReceiptRecord, 'revokeStatus' | 'revokeError' | 'revokeTokenEnc' | 'revokeAttempts'>) => {
       row = { ...row, ...patch };
     },

@@ -224,16 +224,21 @@ export class PurgeService {
     if (result.status === 'failed') {
       if (attempts >= this.maxRevokeAttempts) {
         // Keeping a live token for ever is worse than giving up: discard it and say so.
-        await repo.updateRevoke(receipt.id, { revokeStatus: 'failed', revokeError: `gave up after ${attempts} attempts: ${result.error}`, revokeTokenEnc: null, revokeAttempts: attempts });
-        await audit.record({ tenantId: receipt.tenantId, actorType: 'system', actorId: 'lifecycle', action: 'mailbox.revoke_abandoned', targetType: 'mailbox', targetId: receipt.mailboxId, metadata: { purgeId: receipt.id, attempts } });
+        // The receipt and its audit entry in one transaction: no reader sees one without the other.
+        await repo.transaction(async (tx) => {
+          await repo.updateRevoke(receipt.id, { revokeStatus: 'failed', revokeError: `gave up after ${attempts} attempts: ${result.error}`, revokeTokenEnc: null, revokeAttempts: attempts }, tx);
+          await audit.record({ tenantId: receipt.tenantId, actorType: 'system', actorId: 'lifecycle', action: 'mailbox.revoke_abandoned', targetType: 'mailbox', targetId: receipt.mailboxId, metadata: { purgeId: receipt.id, attempts } }, tx);
+        });
         return { status: 'failed', reason: 'revoke abandoned' };
       }
       await repo.updateRevoke(receipt.id, { revokeStatus: 'failed', revokeError: result.error, revokeTokenEnc: receipt.revokeTokenEnc, revokeAttempts: attempts });
       await this.scheduleRevokeRetry(receipt.id, attempts);
       return { status: 'done', detail: { revoke: 'failed', attempts } };
     }
-    await repo.updateRevoke(receipt.id, { revokeStatus: result.status, revokeError: null, revokeTokenEnc: null, revokeAttempts: attempts });
-    await audit.record({ tenantId: receipt.tenantId, actorType: 'system', actorId: 'lifecycle', action: 'mailbox.revoke_completed', targetType: 'mailbox', targetId: receipt.mailboxId, metadata: { purgeId: receipt.id, attempts, revokeStatus: result.status } });
+    await repo.transaction(async (tx) => {
+      await repo.updateRevoke(receipt.id, { revokeStatus: result.status, revokeError: null, revokeTokenEnc: null, revokeAttempts: attempts }, tx);
+      await audit.record({ tenantId: receipt.tenantId, actorType: 'system', actorId: 'lifecycle', action: 'mailbox.revoke_completed', targetType: 'mailbox', targetId: receipt.mailboxId, metadata: { purgeId: receipt.id, attempts, revokeStatus: result.status } }, tx);
+    });
     return { status: 'done', detail: { revoke: result.status, attempts } };
   }
 

@@ -244,8 +244,9 @@ export class PurgeRepository {
     await this.prisma.purgeReceipt.update({ where: { id: purgeId }, data: { counts: counts as Prisma.InputJsonValue } });
   }
 
-  async updateRevoke(purgeId: string, patch: { revokeStatus: RevokeStatus; revokeError: string | null; revokeTokenEnc: Uint8Array | null; revokeAttempts: number }): Promise<void> {
-    await this.prisma.purgeReceipt.update({
+  /** With `tx`, inside the caller's transaction (e.g. with the audit entry that records the change). */
+  async updateRevoke(purgeId: string, patch: { revokeStatus: RevokeStatus; revokeError: string | null; revokeTokenEnc: Uint8Array | null; revokeAttempts: number }, tx?: Tx): Promise<void> {
+    await (tx ?? this.prisma).purgeReceipt.update({
       where: { id: purgeId },
       data: { revokeStatus: patch.revokeStatus, revokeError: patch.revokeError, revokeTokenEnc: patch.revokeTokenEnc ? new Uint8Array(patch.revokeTokenEnc) : null, revokeAttempts: patch.revokeAttempts },
     });
