@@ -55,6 +55,14 @@ export interface GraphAdapterOptions {
    * `${this.root}/…`, and Graph's 403 on it becomes `auth_revoked` with reason `shared_mailbox_access_denied`.
    */
   sharedMailbox?: string;
+  /**
+   * The token is app-only (an organization install's client credentials, application permissions
+   * Mail.Read + Mail.Send): replies go out with `sendMail` (the MIME keeps In-Reply-To/References,
+   * which Exchange threads by), since createReply and drafts need Mail.ReadWrite; a message over
+   * Graph's 4 MB request limit is refused (its upload session needs a draft). `runner.refineError`
+   * is kept as given.
+   */
+  appOnly?: boolean;
 }
 
 /** Graph's answer when the member lost (or never had) access to the shared mailbox. */
@@ -123,7 +131,7 @@ export class GraphAdapter implements MailProvider {
     if (limiter.max > 4) throw new Error('Outlook allows at most 4 concurrent requests per mailbox');
     const shared = options.sharedMailbox;
     this.root = shared === undefined ? '/me' : `/users/${encodeURIComponent(shared)}`;
-    const refineError = shared === undefined ? options.runner?.refineError : sharedAccessDenied;
+    const refineError = shared === undefined || options.appOnly ? options.runner?.refineError : sharedAccessDenied;
     this.runner = new GraphRequestRunner(createGraphClient(options.endpoints, options.accessToken), limiter, { ...options.runner, refineError });
     this.links = new GraphLinkValidator(options.endpoints);
     this.deltaPageSize = options.deltaPageSize ?? DEFAULT_DELTA_PAGE;
@@ -299,7 +307,8 @@ export class GraphAdapter implements MailProvider {
     if (req.mime.length === 0) throw invalid('MIME is empty', 'empty_mime');
     const fitsOneRequest = base64Length(req.mime.length) <= GRAPH_WRITE_LIMIT_BYTES - 1024;
     let conversationId: string | undefined;
-    if (fitsOneRequest && !req.replyToProviderMessageId) {
+    if (this.options.appOnly && !fitsOneRequest) throw invalid('a message over 4 MB cannot be sent with the organization install’s permissions (Mail.Send only)', 'too_large_for_app_only');
+    if (fitsOneRequest && (!req.replyToProviderMessageId || this.options.appOnly)) {
       // sendMail accepts MIME as base64 text/plain (user-sendmail); answers 202 with no body.
       await this.runner.noContent({ method: 'POST', path: `${this.root}/sendMail`, body: req.mime.toString('base64'), contentType: 'text/plain', operation: 'send', idempotent: false });
     } else if (fitsOneRequest && req.replyToProviderMessageId) {

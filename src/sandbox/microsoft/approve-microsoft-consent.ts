@@ -75,3 +75,26 @@ export async function approveMicrosoftConsent(authorizeUrl: string, opts: Approv
   }
   return new URL(location);
 }
+
+/**
+ * Fills in the stand-in's admin consent page (`/{tenant}/v2.0/adminconsent`) as an administrator:
+ * sets the address, presses Accept (or Cancel with `deny`) and returns the redirect
+ * (`admin_consent=True&tenant=…&state=…`, or `error=access_denied`).
+ */
+export async function approveMicrosoftAdminConsent(adminConsentUrl: string, opts: Omit<ApproveConsentOptions, 'uncheck'>): Promise<URL> {
+  const url = new URL(adminConsentUrl);
+  const ca = opts.caCertPem ?? sandboxCaFor(url.origin);
+  if (!ca) throw new Error(`no sandbox certificate known for ${url.origin}; pass caCertPem`);
+  const page = await send(url, 'GET', ca);
+  if (page.status !== 200) throw new Error(`admin consent page failed with HTTP ${page.status}`);
+  const txn = /name="txn" value="([^"]+)"/.exec(page.body)?.[1];
+  if (!txn) throw new Error('admin consent page has no transaction field');
+  const form = new URLSearchParams({ txn, email: opts.email, action: opts.deny ? 'deny' : 'approve' });
+  const res = await send(url, 'POST', ca, form.toString());
+  const location = res.headers.location;
+  if (res.status !== 302 || typeof location !== 'string') {
+    const err = /<p id="error">([^<]*)<\/p>/.exec(res.body)?.[1];
+    throw new Error(`admin consent failed with HTTP ${res.status}${err ? `: ${decodeEntities(err)}` : ''}`);
+  }
+  return new URL(location);
+}

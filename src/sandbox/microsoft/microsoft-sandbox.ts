@@ -11,6 +11,7 @@ import { SandboxThrottle, type FaultInput, type ThrottleOptions } from './sandbo
 import { selfSignedCertificate } from '../self-signed-certificate.js';
 import { handleControlRequest } from './sandbox-control.handler.js';
 import { registerSandboxCa, unregisterSandboxCa } from './sandbox-ca.registry.js';
+import { SandboxAppAccess, type AdminConsent } from './sandbox-app-access.js';
 
 export interface MicrosoftSandboxOptions {
   /** Directory (tenant) id used in the authority, id_token `tid` and client_info `utid`. */
@@ -102,6 +103,16 @@ export interface MicrosoftSandbox {
   setSharedMember(sharedEmail: string, memberEmail: string, member: boolean): void;
   /** A bearer token for Graph calls without the OAuth dance. */
   issueAccessToken(email: string, scopes?: string[]): string;
+  /** Admin consent without the page (the consent page at `/{tenant}/v2.0/adminconsent` does the same). */
+  grantAdminConsent(clientId: string, roles?: string[], consentedBy?: string): void;
+  /** Removes the app from the tenant: client-credential tokens are refused, and issued ones stop working. */
+  revokeAdminConsent(clientId: string): void;
+  adminConsents(): Record<string, AdminConsent>;
+  /**
+   * Exchange Online application access policy (RestrictAccess) for the app: only these mailboxes
+   * answer app-only calls; `null` removes the policy (every mailbox of the tenant).
+   */
+  setApplicationAccessPolicy(clientId: string, mailboxes: string[] | null): void;
   /** Deletes the user's refresh tokens: the next refresh gets invalid_grant (AADSTS50173, suberror bad_token). */
   revokeGrants(email: string, opts?: { invalidateAccessTokens?: boolean }): void;
   /** Makes refresh fail with interaction_required (AADSTS50076) until cleared or the user consents again. */
@@ -152,6 +163,7 @@ export async function startMicrosoftSandbox(options: MicrosoftSandboxOptions = {
   const now = options.now ?? Date.now;
   const tenantId = options.tenantId ?? randomUUID();
   const store = new SandboxMailboxStore(tenantId);
+  const appAccess = new SandboxAppAccess();
   let identityOrigin = '';
   let graphBaseUrl = '';
   const identity = new SandboxIdentity(store, {
@@ -160,6 +172,7 @@ export async function startMicrosoftSandbox(options: MicrosoftSandboxOptions = {
     accessTokenTtlSeconds: options.accessTokenTtlSeconds ?? 3600,
     now,
     autoCreateUsers: options.autoCreateUsers ?? true,
+    appAccess,
   });
   const clients = options.clients ?? [DEFAULT_SANDBOX_CLIENT];
   for (const c of clients) identity.registerClient(c);
@@ -187,6 +200,7 @@ export async function startMicrosoftSandbox(options: MicrosoftSandboxOptions = {
     throttle,
     baseUrl: () => graphBaseUrl,
     now,
+    appAccess,
     onSent: (from, mime, recipients) => {
       if (options.deliverToLocalRecipients === false) return;
       for (const r of new Set(recipients.map((x) => x.toLowerCase()))) {
@@ -266,6 +280,13 @@ export async function startMicrosoftSandbox(options: MicrosoftSandboxOptions = {
     },
     setSharedMember: (sharedEmail, memberEmail, member) => store.setSharedMember(sharedEmail, memberEmail, member),
     issueAccessToken: (email, scopes) => identity.issueAccessToken(email, scopes),
+    grantAdminConsent: (clientId, roles = ['Mail.Read', 'Mail.Send'], consentedBy = 'admin@sandbox.test') => appAccess.grantConsent(clientId, roles, consentedBy, now()),
+    revokeAdminConsent: (clientId) => {
+      appAccess.revokeConsent(clientId);
+      identity.expireAppTokens(clientId);
+    },
+    adminConsents: () => Object.fromEntries([...appAccess.consents].map(([k, v]) => [k, { ...v, roles: [...v.roles] }])),
+    setApplicationAccessPolicy: (clientId, mailboxes) => appAccess.setPolicy(clientId, mailboxes === null ? undefined : mailboxes.map((e) => store.requireUser(e).id)),
     revokeGrants: (email, opts) => identity.revokeGrants(email, opts),
     setRefreshFailure: (email, mode) => {
       store.requireUser(email).refreshFailure = mode;

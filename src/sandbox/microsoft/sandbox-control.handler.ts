@@ -15,6 +15,8 @@ const schemas = {
   fault: z.object({ status: z.number().int().min(400).max(599), code: z.string().optional(), count: z.number().int().positive().optional(), retryAfterSeconds: z.number().int().nonnegative().optional(), pathIncludes: z.string().optional() }),
   latency: z.object({ ms: z.number().int().min(0).max(60_000) }),
   drop: z.object({ count: z.number().int().min(0) }),
+  accessPolicy: z.object({ mailboxes: z.array(z.string().email()).max(10_000).nullable() }),
+  adminConsent: z.object({ roles: z.array(z.string().min(1)).optional() }),
   lifecycle: z.object({ event: z.enum(['reauthorizationRequired', 'subscriptionRemoved', 'missed']) }),
 };
 
@@ -35,6 +37,8 @@ function tokenMatches(given: string | undefined, expected: string): boolean {
  *   GET  /_sandbox/subscriptions                          POST /_sandbox/subscriptions/{id}/lifecycle {event}
  *   GET  /_sandbox/revocations
  *   POST /_sandbox/shared-mailboxes {email}               POST|DELETE /_sandbox/shared-mailboxes/{email}/members {member}
+ *   POST|DELETE /_sandbox/apps/{clientId}/admin-consent {roles?}
+ *   PUT /_sandbox/apps/{clientId}/access-policy {mailboxes: [address] | null}
  */
 export async function handleControlRequest(sb: MicrosoftSandbox, req: IncomingMessage, res: ServerResponse, controlToken: string | undefined): Promise<void> {
   if (controlToken !== undefined && !tokenMatches(headerValue(req, 'x-sandbox-control-token'), controlToken)) {
@@ -113,6 +117,29 @@ export async function handleControlRequest(sb: MicrosoftSandbox, req: IncomingMe
         if (b) sendJson(res, 201, { accessToken: sb.issueAccessToken(email, b.scopes) });
         return;
       }
+    }
+    if ((m = /^\/apps\/([^/]+)\/admin-consent$/.exec(path))) {
+      const clientId = decodeURIComponent(m[1] ?? '');
+      if (method === 'DELETE') {
+        sb.revokeAdminConsent(clientId);
+        return sendEmpty(res, 204);
+      }
+      if (method === 'POST') {
+        const b = await body(schemas.adminConsent);
+        if (b) {
+          sb.grantAdminConsent(clientId, b.roles);
+          sendEmpty(res, 204);
+        }
+        return;
+      }
+    }
+    if ((m = /^\/apps\/([^/]+)\/access-policy$/.exec(path)) && method === 'PUT') {
+      const b = await body(schemas.accessPolicy);
+      if (b) {
+        sb.setApplicationAccessPolicy(decodeURIComponent(m[1] ?? ''), b.mailboxes);
+        sendEmpty(res, 204);
+      }
+      return;
     }
     if (path === '/faults' && method === 'POST') {
       const b = await body(schemas.fault);

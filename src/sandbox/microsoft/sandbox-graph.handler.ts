@@ -2,6 +2,7 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Recipient, UploadSession } from '@microsoft/microsoft-graph-types';
 import { z } from 'zod';
+import type { SandboxAppAccess } from './sandbox-app-access.js';
 import type { SandboxIdentity } from './sandbox-identity.handler.js';
 import { BodyTooLargeError, GraphHttpError, headerValue, readBody, sendEmpty, sendGraphError, sendJson } from './sandbox-http.util.js';
 import {
@@ -97,6 +98,8 @@ export interface GraphHandlerDeps {
   now: () => number;
   /** Called after a message is sent, so mail between two sandbox users arrives in the other inbox. */
   onSent: SendHook;
+  /** Admin consents and application access policies (app-only tokens); absent: app-only tokens refused. */
+  appAccess?: SandboxAppAccess;
 }
 
 function isoSeconds(ms: number): string {
@@ -167,6 +170,12 @@ export class SandboxGraph {
         return;
       }
       if (!url.pathname.startsWith('/v1.0/')) throw new GraphHttpError(400, 'BadRequest', 'Invalid version: only v1.0 is served by the sandbox.');
+      const appGrant = this.deps.identity.resolveAccessToken(/^Bearer (.+)$/.exec(headerValue(req, 'authorization') ?? '')?.[1] ?? '');
+      if (appGrant?.app) {
+        this.deps.throttle.checkFaults(url.pathname);
+        await this.routeApp(req, res, url, appGrant.clientId, appGrant.app.roles, (mailboxId) => (release = this.deps.throttle.admit(mailboxId)));
+        return;
+      }
       const user = this.authenticate(req);
       this.deps.throttle.checkFaults(url.pathname);
       release = this.deps.throttle.admit(user.id);
@@ -231,6 +240,76 @@ export class SandboxGraph {
       if (!target.sharedMembers?.has(caller.id) || !scoped) throw new GraphHttpError(403, 'ErrorAccessDenied', 'Access is denied. Check credentials and try again.');
     }
     return this.routeMailbox(req, res, url, target, `/me${users[2] ?? ''}`, `/users/${encodeURIComponent(target.email)}`);
+  }
+
+  /**
+   * App-only (client credentials) calls: no `/me`; `/users/{id or address}/…` with the app role
+   * the operation needs — reads Mail.Read (or Mail.ReadWrite), sendMail and draft send Mail.Send,
+   * drafts/createReply/attachments Mail.ReadWrite — and only on mailboxes the tenant's application
+   * access policy allows (403 ErrorAccessDenied otherwise). Subscriptions on a mailbox's inbox
+   * need Mail.Read on it; the app manages only its own subscriptions.
+   */
+  private async routeApp(req: IncomingMessage, res: ServerResponse, url: URL, clientId: string, roles: string[], admit: (mailboxId: string) => void): Promise<void> {
+    const access = this.deps.appAccess;
+    if (!access) throw new GraphHttpError(401, 'InvalidAuthenticationToken', 'App-only tokens are not accepted here.');
+    const full = url.pathname.slice('/v1.0'.length);
+    const method = req.method ?? 'GET';
+    if (/^\/me(\/|$)/i.test(full)) throw new GraphHttpError(400, 'BadRequest', '/me request is only valid with delegated authentication flow.');
+    const READ = ['Mail.Read', 'Mail.ReadWrite'];
+    if (/^\/subscriptions$/i.test(full) && method === 'POST') {
+      const body = await this.json(req);
+      const resource = typeof (body as { resource?: unknown }).resource === 'string' ? ((body as { resource: string }).resource) : '';
+      const owner = /^\/?users\/([^/]+)\//i.exec(resource)?.[1];
+      const target = owner === undefined ? undefined : this.findUser(decodeURIComponent(owner));
+      if (!target) throw new GraphHttpError(400, 'ExtensionError', 'Operation: Create; Exception: [Status Code: BadRequest; Reason: The resource must name a mailbox (/users/{id}/…) for app-only subscriptions.]');
+      access.requireAccess(clientId, roles, target, READ);
+      admit(target.id);
+      const sub = await this.deps.subscriptions.create(target, clientId, body);
+      return sendJson(res, 201, { '@odata.context': `${this.deps.baseUrl()}/v1.0/$metadata#subscriptions/$entity`, ...this.deps.subscriptions.toGraph(sub) });
+    }
+    let m = /^\/subscriptions\/([^/]+)(\/reauthorize)?$/i.exec(full);
+    if (m) {
+      const id = decodeURIComponent(m[1] ?? '');
+      const sub = this.deps.subscriptions.subscriptions.get(id);
+      const target = sub && !sub.deleted && sub.clientId === clientId ? this.deps.store.findById(sub.userId) : undefined;
+      if (!target) throw new GraphHttpError(404, 'ResourceNotFound', 'The object was not found.');
+      admit(target.id);
+      if (m[2] && method === 'POST') {
+        this.deps.subscriptions.reauthorize(target, id);
+        return sendEmpty(res, 204);
+      }
+      if (method === 'GET') return sendJson(res, 200, this.deps.subscriptions.toGraph(sub!));
+      if (method === 'PATCH') {
+        access.requireAccess(clientId, roles, target, READ);
+        const s = this.deps.subscriptions.renew(target, id, await this.json(req));
+        return sendJson(res, 200, { '@odata.context': `${this.deps.baseUrl()}/v1.0/$metadata#subscriptions/$entity`, ...this.deps.subscriptions.toGraph(s) });
+      }
+      if (method === 'DELETE') {
+        this.deps.subscriptions.delete(target, id);
+        return sendEmpty(res, 204);
+      }
+    }
+    m = /^\/users\/([^/]+)(\/.*)?$/i.exec(full);
+    if (!m) throw new GraphHttpError(400, 'BadRequest', `Resource not found for the segment '${full.split('/')[1] ?? ''}'.`);
+    const key = decodeURIComponent(m[1] ?? '');
+    const target = this.findUser(key);
+    if (!target) throw new GraphHttpError(404, 'ErrorInvalidUser', `The requested user '${key}' is invalid.`);
+    const rest = m[2] ?? '';
+    const needed =
+      rest === '' || rest === '/'
+        ? ['User.Read.All']
+        : method === 'GET'
+          ? READ
+          : /^\/(sendmail|messages\/[^/]+\/send)$/i.test(rest)
+            ? ['Mail.Send']
+            : ['Mail.ReadWrite'];
+    access.requireAccess(clientId, roles, target, needed);
+    admit(target.id);
+    return this.routeMailbox(req, res, url, target, `/me${rest}`, `/users/${encodeURIComponent(target.email)}`);
+  }
+
+  private findUser(key: string): SandboxUser | undefined {
+    return this.deps.store.findByEmail(key) ?? this.deps.store.findById(key);
   }
 
   private async routeMailbox(req: IncomingMessage, res: ServerResponse, url: URL, user: SandboxUser, path: string, owner: string): Promise<void> {

@@ -4,12 +4,17 @@ import { z } from 'zod';
 import { humanScopeName, sandboxConsentHint } from '../consent-copy.js';
 import { base64url, headerValue, readBody, sendJson } from './sandbox-http.util.js';
 import type { SandboxMailboxStore, SandboxUser } from './sandbox-mailbox.store.js';
+import type { SandboxAppAccess } from './sandbox-app-access.js';
 
 export interface SandboxClient {
   clientId: string;
   clientSecret: string;
   /** Exact redirect URIs allowed; undefined accepts any http(s) URI (handy for local demos). */
   redirectUris?: string[];
+  /** Graph application permissions the app registration requests (admin consent grants them). Default Mail.Read, Mail.Send. */
+  applicationPermissions?: string[];
+  /** Public certificate (PEM) registered on the app: `client_assertion` signed with its key authenticates the app. */
+  certificatePem?: string;
 }
 
 export interface AccessTokenGrant {
@@ -17,6 +22,8 @@ export interface AccessTokenGrant {
   clientId: string;
   scopes: string[];
   expiresAt: number;
+  /** An app-only token (client credentials): no user (`userId` is empty), the tenant's granted app roles. */
+  app?: { roles: string[] };
 }
 
 interface RefreshGrant {
@@ -56,6 +63,7 @@ export interface IdentityOptions {
   now: () => number;
   /** Sign-in of an address the stand-in does not know creates that mailbox (true) or fails (false). */
   autoCreateUsers: boolean;
+  appAccess: SandboxAppAccess;
 }
 
 export interface RevocationRecord {
@@ -121,6 +129,12 @@ export class SandboxIdentity {
 
   registerClient(client: SandboxClient): void {
     this.clients.set(client.clientId, client);
+    if (client.certificatePem) this.options.appAccess.registerCertificate(client.clientId, client.certificatePem);
+  }
+
+  /** Drops the app-only tokens of a client (after its admin consent was revoked). */
+  expireAppTokens(clientId: string): void {
+    for (const [at, g] of this.accessTokens) if (g.app && g.clientId === clientId) this.accessTokens.delete(at);
   }
 
   /** Revokes every refresh token of the user, like an admin deleting the oAuth2PermissionGrant. */
@@ -190,7 +204,15 @@ export class SandboxIdentity {
       return true;
     }
     if (req.method === 'POST' && rest === 'oauth2/v2.0/token') {
-      await this.token(req, res);
+      await this.token(req, res, tenant);
+      return true;
+    }
+    if (req.method === 'GET' && rest === 'v2.0/adminconsent') {
+      this.renderAdminConsent(url, res);
+      return true;
+    }
+    if (req.method === 'POST' && rest === 'v2.0/adminconsent') {
+      await this.decideAdminConsent(req, res);
       return true;
     }
     return false;
@@ -347,7 +369,7 @@ export class SandboxIdentity {
     });
   }
 
-  private async token(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  private async token(req: IncomingMessage, res: ServerResponse, tenant: string): Promise<void> {
     const form = new URLSearchParams((await readBody(req, 64 * 1024)).toString('utf8'));
     let clientId = form.get('client_id') ?? '';
     let secret = form.get('client_secret') ?? '';
@@ -359,11 +381,103 @@ export class SandboxIdentity {
     }
     const client = this.clients.get(clientId);
     if (!client) return this.tokenError(res, 400, 'unauthorized_client', 700016, `Application with identifier '${clientId}' was not found in the directory.`);
-    if (!safeEqual(secret, client.clientSecret)) return this.tokenError(res, 401, 'invalid_client', 7000215, 'Invalid client secret provided.');
+    const assertion = form.get('client_assertion');
+    if (assertion !== null) {
+      // private_key_jwt: a JWT signed with the key of a certificate registered on the app (RFC 7523).
+      if (form.get('client_assertion_type') !== 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer') return this.tokenError(res, 400, 'invalid_request', 50027, 'Invalid client_assertion_type.');
+      const bad = this.options.appAccess.checkAssertion(clientId, assertion, `${this.authority(tenant)}/oauth2/v2.0/token`, this.options.now());
+      if (bad) return this.tokenError(res, 401, 'invalid_client', 700027, `Client assertion failed signature validation. ${bad}`);
+    } else if (!safeEqual(secret, client.clientSecret)) return this.tokenError(res, 401, 'invalid_client', 7000215, 'Invalid client secret provided.');
     const grantType = form.get('grant_type');
     if (grantType === 'authorization_code') return this.redeemCode(res, form, clientId);
     if (grantType === 'refresh_token') return this.redeemRefresh(res, form, clientId);
+    if (grantType === 'client_credentials') return this.clientCredentials(res, form, clientId, tenant);
     return this.tokenError(res, 400, 'unsupported_grant_type', 70003, 'The app requested an unsupported grant type.');
+  }
+
+  /**
+   * Client credentials (app-only): the authority must name the tenant (not common/organizations),
+   * the scope must be `{resource}/.default`, and the tenant's administrator must have consented.
+   * The access token carries the granted app roles (`roles` claim), like Entra's.
+   */
+  private clientCredentials(res: ServerResponse, form: URLSearchParams, clientId: string, tenant: string): void {
+    if (['common', 'organizations', 'consumers'].includes(tenant.toLowerCase())) {
+      return this.tokenError(res, 400, 'invalid_request', 90009, "Application is requesting a token for itself. This scenario is supported only if resource is specified using the GUID based App Identifier and a tenant is named ('common' is not allowed).");
+    }
+    if (tenant !== this.options.tenantId) return this.tokenError(res, 400, 'invalid_request', 90002, `Tenant '${tenant}' not found.`);
+    const scopes = (form.get('scope') ?? '').split(/\s+/).filter(Boolean);
+    if (scopes.length === 0 || !scopes.every((s) => s.endsWith('/.default'))) {
+      return this.tokenError(res, 400, 'invalid_scope', 1002012, 'The provided value for scope is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).');
+    }
+    const consent = this.options.appAccess.consents.get(clientId);
+    if (!consent) return this.tokenError(res, 400, 'invalid_client', 7000229, `The client application ${clientId} is missing service principal in the tenant ${tenant}.`);
+    const now = this.options.now();
+    const ttl = this.options.accessTokenTtlSeconds;
+    const header = base64url(JSON.stringify({ typ: 'JWT', alg: 'RS256', kid: this.kid }));
+    const iat = Math.floor(now / 1000);
+    const payload = base64url(
+      JSON.stringify({ aud: 'https://graph.microsoft.com', iss: `${this.options.issuerOrigin()}/${tenant}/`, iat, nbf: iat, exp: iat + ttl, appid: clientId, idtyp: 'app', roles: consent.roles, tid: tenant, uti: randomBytes(12).toString('base64url') }),
+    );
+    const accessToken = `${header}.${payload}.${sign('RSA-SHA256', Buffer.from(`${header}.${payload}`), this.signingKey).toString('base64url')}`;
+    this.accessTokens.set(accessToken, { userId: '', clientId, scopes: [], expiresAt: now + ttl * 1000, app: { roles: [...consent.roles] } });
+    sendJson(res, 200, { token_type: 'Bearer', expires_in: ttl, ext_expires_in: ttl, access_token: accessToken }, { 'cache-control': 'no-store', pragma: 'no-cache' });
+  }
+
+  /**
+   * `GET /{tenant}/v2.0/adminconsent?client_id&redirect_uri&state&scope` (Microsoft identity
+   * platform admin consent endpoint): an administrator approves the app's application permissions
+   * for the whole tenant. The redirect carries `admin_consent=True&tenant=<id>&scope&state`, or
+   * `error=access_denied`.
+   */
+  private renderAdminConsent(url: URL, res: ServerResponse): void {
+    const q = Object.fromEntries(url.searchParams);
+    const clientId = q.client_id ?? '';
+    const redirectUri = q.redirect_uri ?? '';
+    if (!clientId || !z.string().url().safeParse(redirectUri).success) return this.errorPage(res, 400, 'invalid_request', 'AADSTS900144: The request must contain client_id and redirect_uri.');
+    const bad = this.checkClientRedirect(clientId, redirectUri);
+    if (bad) return this.errorPage(res, 400, 'invalid_request', bad);
+    const roles = this.clients.get(clientId)?.applicationPermissions ?? ['Mail.Read', 'Mail.Send'];
+    const txn = randomBytes(16).toString('base64url');
+    this.pending.set(txn, { clientId, redirectUri, scopes: roles, state: q.state, nonce: undefined, codeChallenge: undefined, codeChallengeMethod: undefined, loginHint: undefined, expiresAt: this.options.now() + 10 * 60_000 });
+    const items = roles.map((r) => `<li class="permission"><b>${escapeHtml(humanScopeName(r))}</b> <small><code>${escapeHtml(r)}</code> (application permission, every mailbox the tenant allows)</small></li>`).join('');
+    const html = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Permissions requested — accept for your organization</title></head><body>
+<main><h1>Permissions requested</h1><p>Application <b>${escapeHtml(clientId)}</b> asks for these application permissions for your whole organization:</p>
+<ul>${items}</ul>
+<p id="sandbox-hint">${escapeHtml(sandboxConsentHint('Microsoft'))}</p>
+<form method="post" action="" id="consent">
+<input type="hidden" name="txn" value="${txn}">
+<label for="email">Administrator</label> <input type="email" id="email" name="email" autocomplete="username">
+<button type="submit" id="approve" name="action" value="approve">Accept for your organization</button>
+<button type="submit" id="deny" name="action" value="deny">Cancel</button>
+</form></main></body></html>`;
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
+    res.end(html);
+  }
+
+  private async decideAdminConsent(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const form = new URLSearchParams((await readBody(req, 64 * 1024)).toString('utf8'));
+    const txn = form.get('txn') ?? '';
+    const p = this.pending.get(txn);
+    this.pending.delete(txn);
+    if (!p || p.expiresAt <= this.options.now()) return this.errorPage(res, 400, 'invalid_request', 'AADSTS50058: The sign-in session expired. Start again.');
+    const redirect = new URL(p.redirectUri);
+    if (p.state !== undefined) redirect.searchParams.set('state', p.state);
+    if (form.get('action') !== 'approve') {
+      redirect.searchParams.set('error', 'access_denied');
+      redirect.searchParams.set('error_description', 'AADSTS65004: User declined to consent to access the app.');
+      res.writeHead(302, { location: redirect.toString() });
+      res.end();
+      return;
+    }
+    const email = (form.get('email') ?? '').trim();
+    const admin = this.store.findByEmail(email);
+    if (!admin || admin.sharedMembers) return this.errorPage(res, 400, 'invalid_request', 'AADSTS50034: The administrator account does not exist in this directory.');
+    this.options.appAccess.grantConsent(p.clientId, p.scopes, admin.email, this.options.now());
+    redirect.searchParams.set('admin_consent', 'True');
+    redirect.searchParams.set('tenant', this.options.tenantId);
+    redirect.searchParams.set('scope', 'https://graph.microsoft.com/.default');
+    res.writeHead(302, { location: redirect.toString() });
+    res.end();
   }
 
   private redeemCode(res: ServerResponse, form: URLSearchParams, clientId: string): void {

@@ -1,0 +1,158 @@
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { simpleParser } from 'mailparser';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isProviderError, type ProviderError } from '../../src/providers/provider-error.js';
+import { createGraphClient } from '../../src/providers/microsoft/graph-client.factory.js';
+import { GraphAdapter } from '../../src/providers/microsoft/graph.adapter.js';
+import { MicrosoftAppTokenClient, type MicrosoftAppCredential } from '../../src/providers/microsoft/microsoft-app-token.client.js';
+import { sandboxMicrosoftEndpoints } from '../../src/providers/microsoft/microsoft-endpoints.js';
+import { approveMicrosoftAdminConsent } from '../../src/sandbox/microsoft/approve-microsoft-consent.js';
+import { startMicrosoftSandbox, type MicrosoftSandbox } from '../../src/sandbox/microsoft/microsoft-sandbox.js';
+import { certificateThumbprintSha256 } from '../../src/sandbox/microsoft/sandbox-app-access.js';
+import { selfSignedCertificate } from '../../src/sandbox/self-signed-certificate.js';
+
+const REDIRECT = 'http://127.0.0.1:7777/oauth/microsoft/admin-consent';
+const SUPPORT = 'support@contoso.test';
+const AGENT = 'agent@contoso.test';
+const CEO = 'ceo@contoso.test';
+
+let sb: MicrosoftSandbox;
+let cert: { certPem: string; keyPem: string };
+
+/** An RSA certificate, as Entra app credentials are (MSAL signs the client assertion with PS256/RS256). */
+function rsaCertificate(commonName: string) {
+  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048, privateKeyEncoding: { type: 'pkcs8', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } });
+  return selfSignedCertificate({ commonName, dnsNames: ['connector.test'], keyPair: { privateKeyPem: privateKey, publicKeyPem: publicKey } });
+}
+
+beforeAll(async () => {
+  cert = await rsaCertificate('connector-app');
+  sb = await startMicrosoftSandbox({
+    clients: [
+      { clientId: 'app-secret', clientSecret: 's3cret', redirectUris: [REDIRECT] },
+      { clientId: 'app-cert', clientSecret: 'unused-secret', redirectUris: [REDIRECT], certificatePem: cert.certPem },
+    ],
+  });
+  sb.createUser('admin@contoso.test');
+  sb.createUser(AGENT);
+  sb.createUser(CEO);
+  sb.createSharedMailbox(SUPPORT, 'Contoso Support');
+});
+afterAll(async () => {
+  await sb?.close();
+});
+
+function tokens(clientId: string, credential: MicrosoftAppCredential): MicrosoftAppTokenClient {
+  return new MicrosoftAppTokenClient({ clientId, credential, endpoints: sandboxMicrosoftEndpoints(sb), adminConsentRedirectUri: REDIRECT });
+}
+
+function appOnly(client: MicrosoftAppTokenClient, mailbox: string): GraphAdapter {
+  return new GraphAdapter({ endpoints: sandboxMicrosoftEndpoints(sb), accessToken: async () => (await client.acquire(sb.tenantId)).accessToken, sharedMailbox: mailbox, appOnly: true, runner: { maxRetries: 0 } });
+}
+
+async function failure(p: Promise<unknown>): Promise<ProviderError> {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  if (!isProviderError(err)) throw new Error(`expected a ProviderError, got ${String(err)}`);
+  return err;
+}
+
+function question(to: string): Buffer {
+  return Buffer.from(`From: Customer <c@fabrikam.test>\r\nTo: ${to}\r\nSubject: Where is my order\r\nMessage-ID: <q.${randomBytes(4).toString('hex')}@fabrikam.test>\r\nDate: Mon, 2 Mar 2026 09:00:00 +0000\r\n\r\nHello\r\n`);
+}
+
+describe('Microsoft organization install: admin consent and app-only tokens (real MSAL confidential client + Graph client against the stand-in)', () => {
+  it('no token before the admin consents; the consent page grants Mail.Read + Mail.Send for the tenant; the token carries those roles', async () => {
+    const client = tokens('app-secret', { kind: 'secret', clientSecret: 's3cret' });
+    expect(await failure(client.acquire(sb.tenantId))).toMatchObject({ kind: 'auth_revoked', reason: 'admin_consent_missing' });
+
+    const url = new URL(client.adminConsentUrl('state-123'));
+    expect(url.pathname).toBe('/organizations/v2.0/adminconsent');
+    expect(url.searchParams.get('scope')).toBe('https://graph.microsoft.com/.default');
+    const back = await approveMicrosoftAdminConsent(url.toString(), { email: 'admin@contoso.test' });
+    expect(back.searchParams.get('admin_consent')).toBe('True');
+    expect(back.searchParams.get('tenant')).toBe(sb.tenantId);
+    expect(back.searchParams.get('state')).toBe('state-123');
+
+    const t = await client.acquire(sb.tenantId);
+    expect(t.roles.sort()).toEqual(['Mail.Read', 'Mail.Send']);
+    // MSAL serves the cached app token to the next caller: one token for every mailbox of the tenant.
+    expect((await client.acquire(sb.tenantId)).accessToken).toBe(t.accessToken);
+    // A wrong secret is refused by the token endpoint.
+    const wrong = tokens('app-secret', { kind: 'secret', clientSecret: 'nope' });
+    expect(await failure(wrong.acquire(sb.tenantId))).toMatchObject({ kind: 'auth_revoked' });
+  });
+
+  it('a declined admin consent redirects with access_denied and grants nothing', async () => {
+    const client = tokens('app-cert', { kind: 'certificate', thumbprintSha256: certificateThumbprintSha256(cert.certPem), privateKeyPem: cert.keyPem });
+    const back = await approveMicrosoftAdminConsent(client.adminConsentUrl('s2'), { email: 'admin@contoso.test', deny: true });
+    expect(back.searchParams.get('error')).toBe('access_denied');
+    expect(sb.adminConsents()['app-cert']).toBeUndefined();
+  });
+
+  it('a certificate credential (client_assertion signed with its key) gets app-only tokens once consented', async () => {
+    sb.grantAdminConsent('app-cert');
+    const client = tokens('app-cert', { kind: 'certificate', thumbprintSha256: certificateThumbprintSha256(cert.certPem), privateKeyPem: cert.keyPem });
+    expect((await client.acquire(sb.tenantId)).roles).toContain('Mail.Read');
+    // Another key, same thumbprint claim: the signature does not verify.
+    const other = await rsaCertificate('intruder');
+    const forged = tokens('app-cert', { kind: 'certificate', thumbprintSha256: certificateThumbprintSha256(cert.certPem), privateKeyPem: other.keyPem });
+    expect(await failure(forged.acquire(sb.tenantId))).toMatchObject({ kind: 'auth_revoked' });
+  });
+
+  it('reads a user and a shared mailbox by address, replies as that mailbox with sendMail, and cannot use /me', async () => {
+    sb.grantAdminConsent('app-secret');
+    const client = tokens('app-secret', { kind: 'secret', clientSecret: 's3cret' });
+    for (const mailbox of [SUPPORT, AGENT]) {
+      const graph = appOnly(client, mailbox);
+      await graph.checkMailboxAccess();
+      const cursor = await graph.currentCursor();
+      const delivered = await sb.deliver(mailbox, question(mailbox));
+      const page = await graph.listChanges(cursor);
+      expect(page.addedMessageIds).toEqual([delivered.id]);
+      const reply = Buffer.from(`From: ${mailbox}\r\nTo: c@fabrikam.test\r\nSubject: Re: Where is my order\r\nIn-Reply-To: ${delivered.internetMessageId}\r\nMessage-ID: <r.${randomBytes(3).toString('hex')}@connector.test>\r\n\r\nOn its way\r\n`);
+      await graph.send({ mime: reply, internetMessageId: '<x@connector.test>', replyToProviderMessageId: delivered.id });
+      const sent = sb.sentMessages(mailbox);
+      const parsed = await simpleParser(sent.at(-1)?.mime ?? Buffer.alloc(0));
+      expect(parsed.from?.value[0]?.address).toBe(mailbox);
+      expect(parsed.inReplyTo).toBe(delivered.internetMessageId);
+    }
+    const token = (await client.acquire(sb.tenantId)).accessToken;
+    await expect(createGraphClient(sandboxMicrosoftEndpoints(sb), async () => token).api('/me').get()).rejects.toMatchObject({ statusCode: 400 });
+  });
+
+  it('an application access policy restricts the app to named mailboxes: others answer 403, subscriptions included', async () => {
+    const client = tokens('app-secret', { kind: 'secret', clientSecret: 's3cret' });
+    sb.setApplicationAccessPolicy('app-secret', [SUPPORT, AGENT]);
+    try {
+      await appOnly(client, SUPPORT).checkMailboxAccess();
+      expect(await failure(appOnly(client, CEO).checkMailboxAccess())).toMatchObject({ status: 403 });
+      expect(await failure(appOnly(client, 'nobody@contoso.test').checkMailboxAccess())).toMatchObject({ kind: 'not_found' });
+
+      const token = (await client.acquire(sb.tenantId)).accessToken;
+      const graph = createGraphClient(sandboxMicrosoftEndpoints(sb), async () => token);
+      const body = (mailbox: string) => ({ changeType: 'created', notificationUrl: 'http://127.0.0.1:1/push', resource: `/users/${mailbox}/mailFolders('inbox')/messages`, expirationDateTime: new Date(Date.now() + 3_600_000).toISOString() });
+      await expect(graph.api('/subscriptions').post(body(CEO))).rejects.toMatchObject({ statusCode: 403 });
+      expect(sb.subscriptions().filter((s) => s.email === CEO)).toHaveLength(0);
+    } finally {
+      sb.setApplicationAccessPolicy('app-secret', null);
+    }
+    // Without a policy the app reads every mailbox of the tenant (Exchange's default): what the probe detects.
+    await appOnly(client, CEO).checkMailboxAccess();
+  });
+
+  it('revoking the admin consent stops issued tokens and new ones', async () => {
+    const client = tokens('app-cert', { kind: 'certificate', thumbprintSha256: certificateThumbprintSha256(cert.certPem), privateKeyPem: cert.keyPem });
+    const graph = appOnly(client, AGENT);
+    await graph.checkMailboxAccess();
+    sb.revokeAdminConsent('app-cert');
+    // The token MSAL still holds is refused by Graph now (401), and no new one is issued.
+    expect(await failure(graph.checkMailboxAccess())).toMatchObject({ kind: 'auth_revoked' });
+    expect(await failure(tokens('app-cert', { kind: 'certificate', thumbprintSha256: certificateThumbprintSha256(cert.certPem), privateKeyPem: cert.keyPem }).acquire(sb.tenantId))).toMatchObject({
+      kind: 'auth_revoked',
+      reason: 'admin_consent_missing',
+    });
+  });
+});
