@@ -6,7 +6,10 @@ import { InMemoryDataKeyStore } from '../crypto/in-memory-data-key.store.js';
 import { parseKeyring } from '../crypto/keyring.js';
 import { ProviderError } from '../providers/provider-error.js';
 import type { Prisma } from '../storage/database.js';
+import { googleGrantPort, type GoogleDelegatedCredential } from '../providers/google/google-grant.js';
+import { GOOGLE_ENDPOINTS } from '../providers/google/google-endpoints.js';
 import type { GoogleOAuthClient } from '../providers/google/google-oauth.client.js';
+import { microsoftGrantPort } from '../providers/microsoft/microsoft-grant.js';
 import type { MailboxEventSink } from './mailbox-event.port.js';
 import type { MailboxGrantRepository, StoredGrant } from '../storage/mailbox-grant.repository.js';
 import { TokenVault } from './token-vault.service.js';
@@ -40,17 +43,26 @@ class FakeGrants {
 
 class FakeGoogle {
   calls = 0;
-  script: Array<'ok' | 'transient' | 'revoked'> = [];
+  script: Array<'ok' | 'transient' | 'revoked' | 'rotate'> = [];
+  seen: string[] = [];
   gate: Promise<void> = Promise.resolve();
   async refresh(refreshToken: string) {
     this.calls++;
+    this.seen.push(refreshToken);
     await this.gate;
     const step = this.script.shift() ?? 'ok';
     if (step === 'transient') throw new ProviderError('google', 'transient', 'server error', { status: 503 });
     if (step === 'revoked') throw new ProviderError('google', 'auth_revoked', 'grant is no longer valid', { reason: 'invalid_grant' });
-    return { accessToken: `at-${this.calls}-${refreshToken.slice(0, 3)}`, expiresAt: new Date(Date.now() + 3_600_000), refreshToken: undefined };
+    return { accessToken: `at-${this.calls}-${refreshToken.slice(0, 3)}`, expiresAt: new Date(Date.now() + 3_600_000), refreshToken: step === 'rotate' ? `rotated-${this.calls}` : undefined };
   }
 }
+
+/** The real grant ports (credential encoding, rotation) around the fake Google token endpoint. */
+function grantPorts() {
+  return { google: googleGrantPort({ client: google as unknown as GoogleOAuthClient, endpoints: GOOGLE_ENDPOINTS }), microsoft: microsoftGrantPort({ client: undefined }) };
+}
+
+const googleCredential = (refreshToken: string): GoogleDelegatedCredential => ({ provider: 'google', kind: 'delegated', refreshToken });
 
 let grants: FakeGrants;
 let google: FakeGoogle;
@@ -76,11 +88,10 @@ beforeEach(async () => {
     events: sink,
     audit: { record: async () => ({}) as never },
     logger: pino({ level: 'silent' }),
-    google: google as unknown as GoogleOAuthClient,
-    microsoft: undefined,
+    grantPorts: grantPorts(),
     baseDelayMs: 1,
   });
-  const sealed = await vault.sealCredential('mbx_1', { v: 1, provider: 'google', refreshToken: 'rt-secret-1' });
+  const sealed = await vault.sealCredential('mbx_1', googleCredential('rt-secret-1'));
   grants.rows.set('mbx_1', { id: 'mbx_1', tenantId: 'ten_1', provider: 'google', status: 'active', statusReason: null, credentialEnc: sealed.credentialEnc, accountIdEnc: null });
 });
 
@@ -104,8 +115,7 @@ describe('TokenVault', () => {
       events: { append: async () => 'evt', committed: async () => undefined },
       audit: { record: async () => ({}) as never },
       logger: pino({ level: 'silent' }),
-      google: google as unknown as GoogleOAuthClient,
-      microsoft: undefined,
+      grantPorts: grantPorts(),
       clock: () => new Date(now),
     });
     for (let i = 0; i < 100; i++) timed.prime(`mbx_idle_${i}`, `at-idle-${i}`, new Date(now + 10 * 60_000));
@@ -124,8 +134,7 @@ describe('TokenVault', () => {
       events: { append: async () => 'evt', committed: async () => undefined },
       audit: { record: async () => ({}) as never },
       logger: pino({ level: 'silent' }),
-      google: google as unknown as GoogleOAuthClient,
-      microsoft: undefined,
+      grantPorts: grantPorts(),
       clock: () => new Date(now),
     });
     // Valid for an hour, primed by connects.
@@ -146,7 +155,7 @@ describe('TokenVault', () => {
     expect(vault.sealedInThisProcess('mbx_1')).toBe(true);
     vault.stopTrackingSeals();
     expect(vault.sealedInThisProcess('mbx_1')).toBe(false);
-    await vault.sealCredential('mbx_2', { v: 1, provider: 'google', refreshToken: 'rt-secret-2' });
+    await vault.sealCredential('mbx_2', googleCredential('rt-secret-2'));
     expect(vault.sealedInThisProcess('mbx_2')).toBe(false);
   });
 
@@ -183,9 +192,20 @@ describe('TokenVault', () => {
     await expect(vault.accessToken('mbx_1')).rejects.toMatchObject({ kind: 'auth_revoked', reason: 'no_credential' });
   });
 
+  it('stores a rotated refresh token (encrypted) and refreshes with it next time', async () => {
+    google.script = ['rotate'];
+    await vault.accessToken('mbx_1');
+    const row = grants.rows.get('mbx_1')!;
+    expect(Buffer.from(row.credentialEnc!).toString('latin1')).not.toContain('rotated-1');
+    expect(await vault.credential('mbx_1')).toMatchObject({ credential: { refreshToken: 'rotated-1' } });
+    vault.invalidate('mbx_1');
+    await vault.accessToken('mbx_1');
+    expect(google.seen).toEqual(['rt-secret-1', 'rotated-1']);
+  });
+
   it('stores the credential encrypted and returns it only through credential()', async () => {
     const row = grants.rows.get('mbx_1')!;
     expect(Buffer.from(row.credentialEnc!).toString('latin1')).not.toContain('rt-secret-1');
-    expect(await vault.credential('mbx_1')).toEqual({ provider: 'google', refreshToken: 'rt-secret-1' });
+    expect(await vault.credential('mbx_1')).toEqual({ credential: { provider: 'google', kind: 'delegated', refreshToken: 'rt-secret-1' }, accountId: null });
   });
 });

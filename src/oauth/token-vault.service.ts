@@ -3,20 +3,19 @@ import type { DataKeyService } from '../crypto/data-key.service.js';
 import { MAILBOX_CREDENTIAL_AAD } from '../mailboxes/message-content.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
+import { GrantNotConfiguredError, type AccessGrant, type GrantCredential, type GrantPort } from '../providers/grant-port.js';
 import type { AccessTokenSource, ProviderName } from '../providers/mail-provider.port.js';
 import { isProviderError, ProviderError } from '../providers/provider-error.js';
-import type { GoogleOAuthClient } from '../providers/google/google-oauth.client.js';
-import { decodeCredential, encodeCredential, MAILBOX_ACCOUNT_ID_AAD, type MailboxCredential } from './mailbox-credential.js';
+import { MAILBOX_ACCOUNT_ID_AAD } from './mailbox-credential.js';
 import type { MailboxEventSink } from './mailbox-event.port.js';
 import type { MailboxGrantRepository, StoredGrant } from '../storage/mailbox-grant.repository.js';
-import type { MicrosoftOAuthClient } from '../providers/microsoft/microsoft-oauth.client.js';
-import type { MsalCacheStore } from '../providers/microsoft/msal-cache.plugin.js';
 import { Backoff } from '../retry/backoff.js';
 
-/** The decrypted grant, for the purge engineer (the token to revoke at the provider). */
-export type VaultCredential =
-  | { provider: 'google'; refreshToken: string }
-  | { provider: 'microsoft'; homeAccountId: string | null; serializedCache: string };
+/** The decrypted grant (credential and the account id stored beside it). Never logged or persisted in plaintext. */
+export interface VaultCredential {
+  credential: GrantCredential;
+  accountId: string | null;
+}
 
 export interface TokenVaultOptions {
   grants: MailboxGrantRepository;
@@ -24,8 +23,8 @@ export interface TokenVaultOptions {
   events: MailboxEventSink;
   audit: Pick<AuditService, 'record'>;
   logger: Logger;
-  google: GoogleOAuthClient | undefined;
-  microsoft: MicrosoftOAuthClient | undefined;
+  /** Each provider's grant port: credential encode/decode, access tokens, revoke. */
+  grantPorts: Readonly<Record<ProviderName, GrantPort>>;
   /** `mbc_token_refreshes_total{provider, outcome}` (ok, transient, auth_revoked, error). */
   metrics?: Pick<Metrics, 'counter'>;
   clock?: () => Date;
@@ -59,8 +58,10 @@ const MAX_BACKOFF_MS = 30_000;
 /**
  * Access tokens for connected mailboxes.
  *
- *  - Refresh tokens (Google) and MSAL caches (Microsoft) exist in plaintext only in memory for the
- *    duration of a refresh; at rest they are AES-256-GCM under the mailbox DEK.
+ *  - Credentials (refresh tokens, MSAL caches: whatever the provider's grant port encodes) exist in
+ *    plaintext only in memory for the duration of a refresh; at rest they are AES-256-GCM under
+ *    the mailbox DEK. The vault never looks inside one: the grant port of the mailbox's provider
+ *    encodes, decodes and redeems it.
  *  - Access tokens are kept in memory until `renewBeforeMs` before they expire.
  *  - One refresh at a time per mailbox in this process: concurrent callers share the in-flight
  *    promise (Google caps live refresh tokens per client, and MSAL cache writes must not race).
@@ -70,7 +71,7 @@ const MAX_BACKOFF_MS = 30_000;
  *    change the status.
  */
 export class TokenVault {
-  readonly #o: Required<Omit<TokenVaultOptions, 'google' | 'microsoft' | 'metrics'>> & Pick<TokenVaultOptions, 'google' | 'microsoft'>;
+  readonly #o: Required<Omit<TokenVaultOptions, 'metrics'>>;
   readonly #refreshes: { inc(labels: { provider: string; outcome: string }): void } | undefined;
   readonly #tokens = new Map<string, { token: string; expiresAt: number; usedAt: number }>();
   readonly #inflight = new Map<string, Promise<string>>();
@@ -191,9 +192,7 @@ export class TokenVault {
   async credential(mailboxId: string): Promise<VaultCredential | null> {
     const grant = await this.#o.grants.findGrant(mailboxId);
     if (!grant?.credentialEnc) return null;
-    const cred = await this.#decrypt(grant);
-    if (cred.provider === 'google') return { provider: 'google', refreshToken: cred.refreshToken };
-    return { provider: 'microsoft', homeAccountId: await this.#accountId(grant), serializedCache: cred.msalCache };
+    return { credential: await this.#decrypt(grant), accountId: await this.#accountId(grant) };
   }
 
   /**
@@ -208,13 +207,18 @@ export class TokenVault {
   }
 
   /** Encrypts a new grant for storage (the connect flow writes it in its transaction). */
-  async sealCredential(mailboxId: string, credential: MailboxCredential, homeAccountId?: string): Promise<{ credentialEnc: Buffer; accountIdEnc: Buffer | null }> {
+  async sealCredential(mailboxId: string, credential: GrantCredential, accountId?: string): Promise<{ credentialEnc: Buffer; accountIdEnc: Buffer | null }> {
     if (this.#trackSeals) this.#sealedHere.add(mailboxId);
     const owner = { type: 'mailbox', id: mailboxId } as const;
-    return {
-      credentialEnc: await this.#o.dataKeys.encryptFor(owner, encodeCredential(credential), MAILBOX_CREDENTIAL_AAD(mailboxId)),
-      accountIdEnc: homeAccountId ? await this.#o.dataKeys.encryptFor(owner, homeAccountId, MAILBOX_ACCOUNT_ID_AAD(mailboxId)) : null,
-    };
+    const plain = this.#o.grantPorts[credential.provider].encode(credential);
+    try {
+      return {
+        credentialEnc: await this.#o.dataKeys.encryptFor(owner, plain, MAILBOX_CREDENTIAL_AAD(mailboxId)),
+        accountIdEnc: accountId ? await this.#o.dataKeys.encryptFor(owner, accountId, MAILBOX_ACCOUNT_ID_AAD(mailboxId)) : null,
+      };
+    } finally {
+      plain.fill(0);
+    }
   }
 
   async #refresh(mailboxId: string): Promise<string> {
@@ -258,49 +262,41 @@ export class TokenVault {
     return Math.min(MAX_BACKOFF_MS, backoff.delayOrRetryAfterMs(attempt, retryAfterMs));
   }
 
-  async #refreshOnce(grant: StoredGrant, forceRefresh: boolean): Promise<{ accessToken: string; expiresAt: Date }> {
-    const cred = await this.#decrypt(grant);
-    if (cred.provider === 'google') {
-      const google = this.#o.google;
-      if (!google) throw new TokenVaultError('provider_not_configured', 'Google is not configured (GOOGLE_CLIENT_ID)');
-      const res = await google.refresh(cred.refreshToken);
-      if (res.refreshToken) {
-        // Google rotated the refresh token: the old one may stop working, store the new one.
-        const sealed = await this.sealCredential(grant.id, { ...cred, refreshToken: res.refreshToken });
-        await this.#o.grants.updateCredential(grant.id, sealed.credentialEnc);
-      }
-      return res;
+  /**
+   * One call to the grant port of the mailbox's provider. The port reads the credential fresh
+   * (`reload`, e.g. at every MSAL cache access) and stores a rotated one (`store`: a new Google
+   * refresh token, a rewritten MSAL cache) — encrypted here, in plaintext nowhere.
+   */
+  async #refreshOnce(grant: StoredGrant, forceRefresh: boolean): Promise<AccessGrant> {
+    const port = this.#o.grantPorts[grant.provider];
+    const mailboxId = grant.id;
+    try {
+      return await port.accessToken(
+        {
+          mailboxId,
+          credential: await this.#decrypt(grant),
+          accountId: await this.#accountId(grant),
+          reload: async () => {
+            const g = await this.#o.grants.findGrant(mailboxId);
+            return g?.credentialEnc ? this.#decrypt(g) : null;
+          },
+          store: async (credential) => {
+            const sealed = await this.sealCredential(mailboxId, credential);
+            await this.#o.grants.updateCredential(mailboxId, sealed.credentialEnc);
+          },
+        },
+        { forceRefresh },
+      );
+    } catch (err) {
+      if (err instanceof GrantNotConfiguredError) throw new TokenVaultError('provider_not_configured', err.message);
+      throw err;
     }
-    const microsoft = this.#o.microsoft;
-    if (!microsoft) throw new TokenVaultError('provider_not_configured', 'Microsoft is not configured (MICROSOFT_CLIENT_ID)');
-    const homeAccountId = await this.#accountId(grant);
-    if (!homeAccountId) throw new ProviderError('microsoft', 'auth_revoked', 'no account id stored for this mailbox', { reason: 'no_account' });
-    return microsoft.acquireSilent(this.#msalStore(grant.id), homeAccountId, { forceRefresh });
   }
 
-  /** The mailbox's MSAL cache, read fresh from the row at every cache access, written back encrypted. */
-  #msalStore(mailboxId: string): MsalCacheStore {
-    // MSAL loads before it saves; the stand-in marker read at load is kept on the rewritten cache.
-    let marker: { sandbox?: true } = {};
-    return {
-      load: async () => {
-        const g = await this.#o.grants.findGrant(mailboxId);
-        if (!g?.credentialEnc) return null;
-        const c = await this.#decrypt(g);
-        marker = c.sandbox ? { sandbox: true } : {};
-        return c.provider === 'microsoft' ? c.msalCache : null;
-      },
-      save: async (serialized) => {
-        const sealed = await this.sealCredential(mailboxId, { v: 1, provider: 'microsoft', msalCache: serialized, ...marker });
-        await this.#o.grants.updateCredential(mailboxId, sealed.credentialEnc);
-      },
-    };
-  }
-
-  async #decrypt(grant: StoredGrant): Promise<MailboxCredential> {
+  async #decrypt(grant: StoredGrant): Promise<GrantCredential> {
     const plain = await this.#o.dataKeys.decryptFor({ type: 'mailbox', id: grant.id }, grant.credentialEnc!, MAILBOX_CREDENTIAL_AAD(grant.id));
     try {
-      const cred = decodeCredential(plain);
+      const cred = this.#o.grantPorts[grant.provider].decode(plain);
       if (cred.provider !== grant.provider) throw new Error('credential provider mismatch');
       return cred;
     } finally {

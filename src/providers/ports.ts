@@ -1,4 +1,7 @@
+import type { GrantPort } from './grant-port.js';
 import type { MailProvider, ProviderName, WatchInfo } from './mail-provider.port.js';
+
+export type { AccessGrant, ConsentGrant, ConsentPort, CredentialKindPort, GrantCredential, GrantPort, GrantRevokeResult, StoredGrantAccess } from './grant-port.js';
 
 /**
  * The ports every provider room (`google/`, `microsoft/`) implements, and the one
@@ -9,10 +12,11 @@ import type { MailProvider, ProviderName, WatchInfo } from './mail-provider.port
  * - MailPort (mail-provider.port.ts): sync, fetch, send for one mailbox.
  * - LimitsPort: what the provider refuses to send, checked before anything is queued.
  * - TeardownPort: stop push and revoke the grant on disconnect.
- * The grant (authorize, exchange, refresh, revoke) and push (watch/subscription, notification
- * verification) clients live in each provider room too (google-oauth.client.ts,
- * microsoft-oauth.client.ts, gmail-watch.adapter.ts, graph-subscriptions.adapter.ts,
- * pubsub-push.verifier.ts, graph-notification.ts).
+ * - GrantPort (grant-port.ts): consent (authorize URL with PKCE, code exchange, identify,
+ *   discard), and per credential kind the stored credential's encoding, access tokens and revoke
+ *   (google-grant.ts, microsoft-grant.ts; a provider may hold several kinds).
+ * Push (watch/subscription, notification verification) lives in each provider room too
+ * (gmail-push.ts, graph-push.ts, pubsub-push.verifier.ts, graph-notification.ts).
  */
 export type MailPort = MailProvider;
 
@@ -115,6 +119,11 @@ export interface PushPort {
    * start() returns. Gmail: neither (a watch is per user; Pub/Sub's JWT authenticates the push).
    */
   readonly identified: boolean;
+  /**
+   * Renew at least this often whatever the expiration says (Gmail: daily — "We recommend calling
+   * watch once per day", provider-facts §1.1); undefined: plan from the expiration alone.
+   */
+  readonly maxRenewalIntervalMs?: number;
   /** Renewal of a granted channel; undefined when the provider no longer knows it (start a new one). */
   renew(id: string | null, expiresAt: Date): Promise<PushGrant | undefined>;
   start(input: PushStartInput): Promise<PushGrant>;
@@ -125,4 +134,6 @@ export interface ProviderModule {
   readonly name: ProviderName;
   readonly limits: LimitsPort;
   readonly teardown: TeardownPort;
+  /** Consent, stored credentials, access tokens, revoke. */
+  readonly grant: GrantPort;
 }

@@ -1,10 +1,13 @@
 import { gmailLimits } from './google/gmail-limits.js';
 import type { GoogleEndpoints } from './google/google-endpoints.js';
+import { googleGrantPort } from './google/google-grant.js';
 import type { GoogleOAuthClient } from './google/google-oauth.client.js';
 import { GoogleTeardownAdapter } from './google/google-teardown.adapter.js';
 import type { ProviderName } from './mail-provider.port.js';
 import { graphLimits } from './microsoft/graph-limits.js';
 import type { MicrosoftEndpoints } from './microsoft/microsoft-endpoints.js';
+import { microsoftGrantPort } from './microsoft/microsoft-grant.js';
+import type { MicrosoftOAuthClient } from './microsoft/microsoft-oauth.client.js';
 import { MicrosoftTeardownAdapter, type MicrosoftAccessTokenSource } from './microsoft/microsoft-teardown.adapter.js';
 import type { LimitsPort, ProviderModule } from './ports.js';
 
@@ -12,14 +15,25 @@ import type { LimitsPort, ProviderModule } from './ports.js';
 export const PROVIDER_LIMITS: Readonly<Record<ProviderName, LimitsPort>> = Object.freeze({ google: gmailLimits, microsoft: graphLimits });
 
 export interface ProviderModulesInput {
-  google: { endpoints: GoogleEndpoints; grant: Pick<GoogleOAuthClient, 'refresh'> | undefined };
-  microsoft: { endpoints: MicrosoftEndpoints | undefined; accessToken: MicrosoftAccessTokenSource | undefined };
+  /** `client`: the OAuth client when Google is configured in this run. */
+  google: { endpoints: GoogleEndpoints; client: GoogleOAuthClient | undefined };
+  microsoft: { endpoints: MicrosoftEndpoints | undefined; client: MicrosoftOAuthClient | undefined; accessToken: MicrosoftAccessTokenSource | undefined };
 }
 
 /** One ProviderModule per provider, bound to this run's endpoints and grant clients. */
 export function buildProviderModules(input: ProviderModulesInput): Record<ProviderName, ProviderModule> {
   return {
-    google: { name: 'google', limits: gmailLimits, teardown: new GoogleTeardownAdapter({ endpoints: input.google.endpoints, grant: input.google.grant }) },
-    microsoft: { name: 'microsoft', limits: graphLimits, teardown: new MicrosoftTeardownAdapter(input.microsoft) },
+    google: {
+      name: 'google',
+      limits: gmailLimits,
+      teardown: new GoogleTeardownAdapter({ endpoints: input.google.endpoints, grant: input.google.client }),
+      grant: googleGrantPort({ client: input.google.client, endpoints: input.google.endpoints }),
+    },
+    microsoft: {
+      name: 'microsoft',
+      limits: graphLimits,
+      teardown: new MicrosoftTeardownAdapter({ endpoints: input.microsoft.endpoints, accessToken: input.microsoft.accessToken }),
+      grant: microsoftGrantPort({ client: input.microsoft.client }),
+    },
   };
 }

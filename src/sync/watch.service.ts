@@ -24,7 +24,7 @@ export interface WatchSettings {
 /**
  * Gmail watches and Graph subscriptions of one mailbox: started on first sync, renewed before
  * they lapse — at a time computed from the expiration the provider returned (watch-renewal.ts:
- * 70–80 % of the granted lifetime, Gmail at least daily) and stored as `pushRenewAt` —, recreated
+ * 70–80 % of the granted lifetime, capped by the push port's maxRenewalIntervalMs: Gmail daily) and stored as `pushRenewAt` —, recreated
  * when the provider removed them. A failure here never fails a sync: push is an accelerator,
  * polling is the floor.
  */
@@ -60,6 +60,9 @@ export class WatchService {
   }
 
   async #ensure(m: MailboxSyncRecord): Promise<void> {
+    // A Microsoft 365 shared mailbox read through a member's .Shared grant: Graph offers no change
+    // notifications for it (issue 15), so none is attempted; it is polled (sync-scheduler.service.ts).
+    if (m.access === 'shared_member') return;
     const push = pushPortFor(m.provider, {
       gmailWatch: () => this.d.providers.gmailWatch(m),
       graphSubscriptions: () => this.d.providers.graphSubscriptions(m),
@@ -86,7 +89,7 @@ export class WatchService {
       granted = await push.start({ notificationUrl: base, lifecycleNotificationUrl: `${base}/lifecycle`, clientState, expiresAt });
     }
     // The provider may grant less than asked (Graph rich notifications: 1,440 min): plan from its answer.
-    const renewAt = renewalDueAt({ provider: m.provider, expiresAt: granted.expiresAt, now: this.d.clock(), random: this.#random });
+    const renewAt = renewalDueAt({ expiresAt: granted.expiresAt, now: this.d.clock(), random: this.#random, maxRenewalIntervalMs: push.maxRenewalIntervalMs });
     await columns.save(this.d.state, m.id, granted, renewAt);
     this.d.logger.info({ mailboxId: m.id, provider: m.provider, expiresAt: granted.expiresAt, renewAt }, started ? 'push channel started (Gmail watch / Graph subscription)' : 'push channel renewed');
   }

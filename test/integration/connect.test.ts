@@ -227,7 +227,7 @@ describe('Microsoft connect', () => {
     const user = ms.createUser('mia@contoso.test');
     expect(Buffer.from(row.accountIdEnc!).toString('latin1')).not.toContain(user.id);
     const cred = await (await access(svc)).vault.credential(mailboxId);
-    expect(cred).toMatchObject({ provider: 'microsoft', homeAccountId: user.homeAccountId });
+    expect(cred).toMatchObject({ credential: { provider: 'microsoft', kind: 'delegated' }, accountId: user.homeAccountId });
     const a = await access(svc);
     expect(await a.providers.forMailbox({ id: mailboxId, provider: 'microsoft' }).getAddress()).toBe('mia@contoso.test');
   });

@@ -3,6 +3,8 @@
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { GoogleDelegatedCredential } from '../../src/providers/google/google-grant.js';
+import type { MicrosoftDelegatedCredential } from '../../src/providers/microsoft/microsoft-grant.js';
 import { isProviderError } from '../../src/providers/provider-error.js';
 import { startGoogleSandbox, type GoogleSandbox } from '../../src/sandbox/google/google-sandbox.server.js';
 import { startTestService, type TestService } from '../helpers/test-service.js';
@@ -99,8 +101,8 @@ describe('credentials at rest', () => {
   it('the Google refresh token is not readable in the database without the key', async () => {
     const id = await connect('google', 'rest@acme.test');
     const cred = await (await access(svc)).vault.credential(id);
-    expect(cred?.provider).toBe('google');
-    const token = (cred as { refreshToken: string }).refreshToken;
+    expect(cred?.credential).toMatchObject({ provider: 'google', kind: 'delegated' });
+    const token = (cred!.credential as GoogleDelegatedCredential).refreshToken;
     expect(token.length).toBeGreaterThan(10);
     const dump = await rowDump(id);
     expect(dump).not.toContain(token);
@@ -115,14 +117,15 @@ describe('credentials at rest', () => {
   it('the MSAL cache (refresh token, account) is not readable in the database without the key', async () => {
     const id = await connect('microsoft', 'rest@contoso.test');
     const cred = await (await access(svc)).vault.credential(id);
-    expect(cred?.provider).toBe('microsoft');
-    const cache = JSON.parse((cred as { serializedCache: string }).serializedCache) as { RefreshToken: Record<string, { secret: string }> };
+    expect(cred?.credential).toMatchObject({ provider: 'microsoft', kind: 'delegated' });
+    const cache = JSON.parse((cred!.credential as MicrosoftDelegatedCredential).msalCache) as { RefreshToken: Record<string, { secret: string }> };
     const refreshTokens = Object.values(cache.RefreshToken).map((r) => r.secret);
     expect(refreshTokens.length).toBe(1);
     const dump = await rowDump(id);
     for (const rt of refreshTokens) expect(dump).not.toContain(rt);
     expect(dump).not.toContain('rest@contoso.test');
-    expect(dump).not.toContain((cred as { homeAccountId: string }).homeAccountId);
+    expect(cred!.accountId).toBeTruthy();
+    expect(dump).not.toContain(cred!.accountId);
   });
 });
 

@@ -7,6 +7,8 @@ import type { GmailWatchPort, PushGrant, PushPort } from '../ports.js';
  */
 export class GmailPush implements PushPort {
   readonly identified = false;
+  /** "You must re-call watch at least every 7 days … We recommend calling watch once per day." */
+  readonly maxRenewalIntervalMs = 86_400_000;
 
   constructor(
     private readonly watch: GmailWatchPort,
