@@ -2,11 +2,11 @@
 // connected through the hosted consent flow, the Google stand-in delivering mail and Pub/Sub pushes
 // with Google-signed OIDC JWTs to POST /push/google.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mailAccess } from '../../src/bootstrap/connect.module.js';
 import { createModules } from '../../src/bootstrap/modules.js';
 import { syncModule } from '../../src/bootstrap/sync.module.js';
 import { decodeMessageContent, MESSAGE_CONTENT_AAD } from '../../src/mailboxes/message-content.js';
 import type { GoogleSandbox } from '../../src/sandbox/google/google-sandbox.server.js';
+import { jobsSettled } from '../helpers/settled.js';
 import { startTestService, type TestService } from '../helpers/test-service.js';
 import { connectMailbox } from './connect-helpers.js';
 
@@ -44,7 +44,7 @@ async function connect(email: string): Promise<string> {
 }
 
 async function pushSettings() {
-  const pubsub = (await mailAccess(svc.core)).settings.google!.pubsub;
+  const pubsub = svc.services.access.settings.google!.pubsub;
   return { endpoint: `${svc.url}/push/google`, audience: pubsub.audience, serviceAccountEmail: pubsub.serviceAccount! };
 }
 
@@ -54,9 +54,9 @@ const received = (mailboxId: string) => svc.core.prisma.outboxEvent.count({ wher
 beforeAll(async () => {
   svc = await startTestService({
     env: { SANDBOX: '1', BACKFILL_DAYS: '7' },
-    modules: async (core) => [
-      ...(await createModules(core)).filter((m) => m.name !== 'sync'),
-      await syncModule(core, {
+    modules: async (core, services) => [
+      ...(await createModules(core, services)).filter((m) => m.name !== 'sync'),
+      syncModule(core, services, {
         settings: { transientBaseDelayMs: 200 },
         hooks: {
           afterMessage(_mailboxId, result) {
@@ -71,7 +71,7 @@ beforeAll(async () => {
       }),
     ],
   });
-  gs = (await mailAccess(svc.core)).settings.sandbox.google!;
+  gs = svc.services.access.settings.sandbox.google!;
   ({ apiKey } = await svc.createTenant());
 }, 60_000);
 afterAll(async () => {
@@ -171,7 +171,8 @@ describe('Gmail sync', () => {
     await Promise.all(Array.from({ length: 6 }, () => svc.core.jobs.enqueue('sync.mailbox', { mailboxId, reason: 'push' })));
     const rows = await until('burst', () => stored(mailboxId), (r) => r.length === 6);
     expect(rows.map((r) => r.providerMessageId).sort()).toEqual([...ids].sort());
-    await new Promise((r) => setTimeout(r, 1500));
+    // Every one of the six syncs has run: none stored a message twice.
+    await jobsSettled(svc.core, { names: ['sync.mailbox'] });
     expect((await stored(mailboxId)).length).toBe(6);
     expect(await received(mailboxId)).toBe(6);
   }, 60_000);
@@ -208,7 +209,7 @@ describe('Gmail sync', () => {
     // Let the genuine notification that follows users.watch land first ("a successful watch call
     // should cause a notification to immediately be sent") and its sync finish.
     await until('watch notification', async () => gs.pushes().filter((p) => p.emailAddress === email).length, (c) => c >= 1).catch(() => undefined);
-    await new Promise((r) => setTimeout(r, 1200));
+    await jobsSettled(svc.core, { names: ['sync.mailbox'], key: mailboxId });
     await until('idle', () => svc.core.prisma.mailbox.findUniqueOrThrow({ where: { id: mailboxId } }), (m) => m.syncState === 'idle');
     const before = await svc.core.prisma.mailbox.findUniqueOrThrow({ where: { id: mailboxId } });
     const body = JSON.stringify({ message: { data: Buffer.from(JSON.stringify({ emailAddress: email, historyId: '999' })).toString('base64url'), messageId: '1' }, subscription: 'projects/x/subscriptions/y' });
@@ -221,15 +222,15 @@ describe('Gmail sync', () => {
     expect((await post(`Bearer ${forgedJwt}.c2lnbmF0dXJl`)).status).toBe(401);
 
     // Genuinely Google-signed tokens with the wrong audience / service account.
-    const access = await mailAccess(svc.core);
-    const pubsub = access.settings.google!.pubsub;
+    const pubsub = svc.services.access.settings.google!.pubsub;
     gs.configurePush({ endpoint: `${svc.url}/push/google`, audience: 'https://attacker.example/push', serviceAccountEmail: pubsub.serviceAccount!, maxAttempts: 1 });
     gs.deliver(email, mime('wrong audience'));
     await until('first push answered', async () => gs.pushes().filter((p) => p.emailAddress === email && p.status === 401).length, (c) => c >= 1);
     gs.configurePush({ endpoint: `${svc.url}/push/google`, audience: pubsub.audience, serviceAccountEmail: 'someone-else@evil.iam.gserviceaccount.com', maxAttempts: 1 });
     gs.deliver(email, mime('wrong account'));
     await until('pushes answered', async () => gs.pushes().filter((p) => p.emailAddress === email && p.status === 401).length, (c) => c >= 2);
-    await new Promise((r) => setTimeout(r, 1500));
+    // A push that got through would have queued a sync before its answer: none is left to run.
+    await jobsSettled(svc.core, { names: ['sync.mailbox'], key: mailboxId });
     expect((await stored(mailboxId)).length).toBe(0);
     const after = await svc.core.prisma.mailbox.findUniqueOrThrow({ where: { id: mailboxId } });
     expect(after.lastPushAt?.getTime() ?? null).toBe(before.lastPushAt?.getTime() ?? null);

@@ -2,8 +2,8 @@
 // connected through MSAL consent, the Microsoft stand-in delivering mail, change notifications and
 // lifecycle events to /push/microsoft[/lifecycle] through a real subscription.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mailAccess } from '../../src/bootstrap/connect.module.js';
 import type { MicrosoftSandbox } from '../../src/sandbox/microsoft/microsoft-sandbox.js';
+import { jobsSettled } from '../helpers/settled.js';
 import { startTestService, type TestService } from '../helpers/test-service.js';
 import { connectMailbox } from './connect-helpers.js';
 
@@ -46,7 +46,7 @@ async function connect(email: string): Promise<string> {
 
 beforeAll(async () => {
   svc = await startTestService({ env: { SANDBOX: '1', BACKFILL_DAYS: '7' } });
-  sb = (await mailAccess(svc.core)).settings.sandbox.microsoft!;
+  sb = svc.services.access.settings.sandbox.microsoft!;
   ({ apiKey } = await svc.createTenant());
 }, 60_000);
 afterAll(async () => {
@@ -116,7 +116,7 @@ describe('Graph sync', () => {
     const email = 'forged@contoso.test';
     sb.createUser(email);
     const mailboxId = await connect(email);
-    await new Promise((r) => setTimeout(r, 800));
+    await jobsSettled(svc.core, { key: mailboxId });
     await until('idle', () => row(mailboxId), (m) => m.syncState === 'idle');
     const before = await row(mailboxId);
     sb.dropNotifications(1); // the genuine notification for this mail never arrives
@@ -127,7 +127,9 @@ describe('Graph sync', () => {
     expect((await post({ value: [{ subscriptionId: before.subscriptionId, changeType: 'created' }] })).status).toBe(202);
     expect((await post({ value: [{ subscriptionId: 'nope', clientState: 'x' }] })).status).toBe(202);
     expect((await fetch(`${svc.url}/push/microsoft/lifecycle`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ value: [{ subscriptionId: before.subscriptionId, clientState: 'guess', lifecycleEvent: 'subscriptionRemoved' }] }) })).status).toBe(202);
-    await new Promise((r) => setTimeout(r, 1500));
+    // Notifications are checked and their syncs queued before the 202: a forged one that got
+    // through would have left a sync of this mailbox to run.
+    await jobsSettled(svc.core, { key: mailboxId });
     expect((await stored(mailboxId)).length).toBe(0);
     const after = await row(mailboxId);
     expect(after.lastPushAt?.getTime() ?? null).toBe(before.lastPushAt?.getTime() ?? null);
