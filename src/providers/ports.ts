@@ -129,11 +129,29 @@ export interface PushPort {
   start(input: PushStartInput): Promise<PushGrant>;
 }
 
-/** Everything about one provider that the rooms above it use. */
+/** Where a mailbox's push adapters come from (the sync room's SyncProviders fits), and the Pub/Sub topic. */
+export interface PushSources {
+  gmailWatch(): GmailWatchPort;
+  graphSubscriptions(): GraphSubscriptionsPort;
+  /** GOOGLE_PUBSUB_TOPIC; unset → no Gmail watch (polling only). */
+  gmailTopic: string | undefined;
+}
+
+/**
+ * Everything about one provider that the rooms above it use: one per provider in a
+ * `Record<ProviderName, ProviderModule>` built in the composition root (provider-modules.ts);
+ * a room picks `modules[mailbox.provider]` and never names a provider SDK.
+ */
 export interface ProviderModule {
   readonly name: ProviderName;
+  /** For messages shown to people ("Google", "Microsoft"). */
+  readonly displayName: string;
   readonly limits: LimitsPort;
   readonly teardown: TeardownPort;
   /** Consent, stored credentials, access tokens, revoke. */
   readonly grant: GrantPort;
+  /** Mail (sync cursor, change pages, raw fetch, send) of one of this provider's mailboxes, bound to its tokens. */
+  mail(mailbox: { id: string }): MailPort;
+  /** The mailbox's push channel (Gmail watch, Graph subscription); undefined when push is not configured in this run. */
+  push(sources: PushSources): PushPort | undefined;
 }

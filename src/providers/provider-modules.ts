@@ -9,12 +9,15 @@ import type { MicrosoftEndpoints } from './microsoft/microsoft-endpoints.js';
 import { microsoftGrantPort } from './microsoft/microsoft-grant.js';
 import type { MicrosoftOAuthClient } from './microsoft/microsoft-oauth.client.js';
 import { MicrosoftTeardownAdapter, type MicrosoftAccessTokenSource } from './microsoft/microsoft-teardown.adapter.js';
-import type { LimitsPort, ProviderModule } from './ports.js';
+import type { LimitsPort, MailPort, ProviderModule } from './ports.js';
+import { PUSH_PORTS } from './push-ports.js';
 
 /** Send limits need no configuration: the same for every run. */
 export const PROVIDER_LIMITS: Readonly<Record<ProviderName, LimitsPort>> = Object.freeze({ google: gmailLimits, microsoft: graphLimits });
 
 export interface ProviderModulesInput {
+  /** Mail adapters bound to the token vault (MailProviderFactory fits; may be bound after this call). */
+  mail: { forMailbox(mailbox: { id: string; provider: ProviderName }): MailPort };
   /** `client`: the OAuth client when Google is configured in this run. */
   google: { endpoints: GoogleEndpoints; client: GoogleOAuthClient | undefined };
   microsoft: { endpoints: MicrosoftEndpoints | undefined; client: MicrosoftOAuthClient | undefined; accessToken: MicrosoftAccessTokenSource | undefined };
@@ -25,15 +28,21 @@ export function buildProviderModules(input: ProviderModulesInput): Record<Provid
   return {
     google: {
       name: 'google',
+      displayName: 'Google',
       limits: gmailLimits,
       teardown: new GoogleTeardownAdapter({ endpoints: input.google.endpoints, grant: input.google.client }),
       grant: googleGrantPort({ client: input.google.client, endpoints: input.google.endpoints }),
+      mail: (mailbox) => input.mail.forMailbox({ id: mailbox.id, provider: 'google' }),
+      push: PUSH_PORTS.google,
     },
     microsoft: {
       name: 'microsoft',
+      displayName: 'Microsoft',
       limits: graphLimits,
       teardown: new MicrosoftTeardownAdapter({ endpoints: input.microsoft.endpoints, accessToken: input.microsoft.accessToken }),
       grant: microsoftGrantPort({ client: input.microsoft.client }),
+      mail: (mailbox) => input.mail.forMailbox({ id: mailbox.id, provider: 'microsoft' }),
+      push: PUSH_PORTS.microsoft,
     },
   };
 }
