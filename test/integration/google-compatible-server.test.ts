@@ -20,6 +20,7 @@ import { startReceiver, type ReceivedRequest } from './webhooks-seed.js';
 const CLIENT = { id: 'connector-client.acme-idp.example', secret: 'acme-idp-secret' };
 const MAILBOX = 'help@acme-idp.example';
 const TOPIC = 'projects/acme-idp/topics/gmail';
+const PUSH = { audience: 'https://connector.acme-idp.example/push/google', serviceAccount: 'gmail-push@acme-idp.example' };
 
 interface Answer {
   status: number;
@@ -123,6 +124,21 @@ class GoogleCompatibleServer {
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
     return Buffer.concat(chunks);
+  }
+
+  /**
+   * What Pub/Sub would send for a push subscription with OIDC authentication, signed by this
+   * issuer's own key (published at its jwks_uri): `email` is the push service account.
+   */
+  async pushToken(claims: { audience: string; email: string; key?: CryptoKey }): Promise<string> {
+    return new SignJWT({ email: claims.email, email_verified: true })
+      .setProtectedHeader({ alg: 'RS256', kid: 'acme-1', typ: 'JWT' })
+      .setIssuer(this.issuer)
+      .setAudience(claims.audience)
+      .setSubject('112233445566778899000')
+      .setIssuedAt()
+      .setExpirationTime('1h')
+      .sign(claims.key ?? this.key);
   }
 
   private async idToken(): Promise<string> {
@@ -290,8 +306,8 @@ beforeAll(async () => {
       GOOGLE_ISSUER_URL: google.issuer,
       GMAIL_API_URL: google.gmailApiUrl,
       GOOGLE_PUBSUB_TOPIC: TOPIC,
-      GOOGLE_PUBSUB_AUDIENCE: 'https://connector.acme-idp.example/push/google',
-      GOOGLE_PUBSUB_SERVICE_ACCOUNT: 'gmail-push@acme-idp.example',
+      GOOGLE_PUBSUB_AUDIENCE: PUSH.audience,
+      GOOGLE_PUBSUB_SERVICE_ACCOUNT: PUSH.serviceAccount,
     },
   });
   tenant = await svc.createTenant({ name: 'Acme on a Google-compatible server' });
@@ -397,6 +413,25 @@ describe('the connector against a Google-compatible server that is not the stand
     expect(parsed.subject).toBe('Re: Order 1042 arrived damaged');
     expect(parsed.from?.value[0]?.address).toBe(MAILBOX);
     expect(parsed.text).toContain('A replacement is on its way.');
+  });
+
+  it('a Pub/Sub push signed with the issuer’s own key (its jwks_uri) is accepted and syncs the new message; a forged one is refused', async () => {
+    const third = google.deliver(mime('Is there an update?', 'order-1042-update@customer.example', 'Any news on the replacement?'), first.threadId);
+    const envelope = {
+      message: { data: Buffer.from(JSON.stringify({ emailAddress: MAILBOX, historyId: String(google.historyId) })).toString('base64'), messageId: '9001' },
+      subscription: 'projects/acme-idp/subscriptions/gmail-push',
+    };
+    const push = (token: string) => fetch(`${svc.url}/push/google`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(envelope) });
+    // Signed by another key with the same kid, or for another audience or service account: refused, nothing synced.
+    const stranger = (await generateKeyPair('RS256')).privateKey;
+    expect((await push(await google.pushToken({ ...PUSH, email: PUSH.serviceAccount, key: stranger }))).status).toBe(401);
+    expect((await push(await google.pushToken({ audience: 'https://elsewhere.example/push', email: PUSH.serviceAccount }))).status).toBe(401);
+    expect((await push(await google.pushToken({ audience: PUSH.audience, email: 'someone@acme-idp.example' }))).status).toBe(401);
+    const accepted = await push(await google.pushToken({ audience: PUSH.audience, email: PUSH.serviceAccount }));
+    expect(accepted.status, await accepted.clone().text()).toBe(204);
+    const received = await event('the pushed message.received', (e) => e.type === 'message.received' && e.data.subject === 'Is there an update?');
+    expect(received.mailboxId).toBe(mailboxId);
+    expect(google.calls).toContain(`gmail GET /gmail/v1/users/me/messages/${third.id}`);
   });
 
   it('disconnects: the watch is stopped and the grant revoked at the discovered revocation endpoint', async () => {

@@ -1,4 +1,4 @@
-import { OAuth2Client } from 'google-auth-library';
+import { createRemoteJWKSet, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import { z } from 'zod';
 import type { GoogleEndpoints } from './google-endpoints.js';
 
@@ -18,26 +18,27 @@ export interface GooglePushSettings {
   audience: string;
   /** GOOGLE_PUBSUB_SERVICE_ACCOUNT: the JWT `email` must equal it. Unset → every push is refused. */
   serviceAccount: string | undefined;
-  endpoints: Pick<GoogleEndpoints, 'oauth2FederatedSignonPemCertsUrl' | 'oauth2FederatedSignonJwkCertsUrl' | 'issuers'>;
+  endpoints: Pick<GoogleEndpoints, 'oauth2FederatedSignonJwkCertsUrl' | 'issuers'>;
+  /** The connector's clock (exp/iat are checked against it). */
+  clock?: () => Date;
 }
 
 /**
  * Gmail push through Pub/Sub: authenticates the push request's OIDC JWT and reads the Gmail
- * notification out of the envelope. Same library and cert handling as Google's own sample:
- * signature, exp and aud checked by verifyIdToken, certificates cached by Cache-Control; the
- * certs URL is configurable so the sandbox can sign push tokens.
+ * notification out of the envelope. The signing keys come as a JWKS from the issuer's
+ * `jwks_uri` (Google: https://www.googleapis.com/oauth2/v3/certs; a Google-compatible issuer or
+ * the stand-in: the discovered / configured one) through `jose` (createRemoteJWKSet: fetch
+ * timeout, cached, refetched at most every 30 s for an unknown `kid`). Before, google-auth-library's
+ * verifyIdToken read the PEM certificate URL, which for a non-Google issuer is its JWKS document:
+ * every push was refused.
  */
 export class GooglePushVerifier {
-  readonly #client: OAuth2Client;
+  readonly #keys: JWTVerifyGetKey;
+  readonly #clock: () => Date;
 
   constructor(private readonly settings: GooglePushSettings) {
-    this.#client = new OAuth2Client({
-      endpoints: {
-        oauth2FederatedSignonPemCertsUrl: settings.endpoints.oauth2FederatedSignonPemCertsUrl,
-        oauth2FederatedSignonJwkCertsUrl: settings.endpoints.oauth2FederatedSignonJwkCertsUrl,
-      },
-      issuers: settings.endpoints.issuers,
-    });
+    this.#keys = createRemoteJWKSet(new URL(settings.endpoints.oauth2FederatedSignonJwkCertsUrl), { timeoutDuration: 5_000, cooldownDuration: 30_000, cacheMaxAge: 3_600_000 });
+    this.#clock = settings.clock ?? (() => new Date());
   }
 
   /**
@@ -50,9 +51,18 @@ export class GooglePushVerifier {
     const token = /^Bearer ([A-Za-z0-9._-]+)$/.exec(authorization ?? '')?.[1];
     if (!token || !this.settings.serviceAccount) return 'missing';
     try {
-      const ticket = await this.#client.verifyIdToken({ idToken: token, audience: this.settings.audience });
-      const claims = ticket.getPayload();
-      return claims && claims.email === this.settings.serviceAccount && claims.email_verified === true ? 'ok' : 'rejected';
+      // RS256 only (what Google signs with); iss, aud, exp checked; iat required and at most a day
+      // old (google-auth-library's limit), 5 minutes of clock skew as it allowed.
+      const { payload: claims } = await jwtVerify(token, this.#keys, {
+        algorithms: ['RS256'],
+        issuer: this.settings.endpoints.issuers,
+        audience: this.settings.audience,
+        requiredClaims: ['exp', 'iat'],
+        maxTokenAge: '1 day',
+        clockTolerance: '5 minutes',
+        currentDate: this.#clock(),
+      });
+      return claims.email === this.settings.serviceAccount && claims.email_verified === true ? 'ok' : 'rejected';
     } catch {
       return 'rejected';
     }
