@@ -44,9 +44,11 @@ export const ERROR_CATALOGUE = {
   url_not_allowed: { status: 422, when: 'a webhook URL refused by the egress rules (`details.reason`; docs/webhooks.md)' },
   no_recipients: { status: 422, when: 'a send with no usable recipient' },
   attachment_infected: { status: 422, when: 'an attachment of a send is infected' },
+  from_not_allowed: { status: 422, when: 'a send whose `from` is neither the mailbox’s address nor one of its verified send-as addresses (`details.reason`: `not_an_alias` or `alias_not_verified`)' },
   rate_limited: { status: 429, when: 'too many failed authentications, connect sessions, callbacks or pushes from this client; retry after `Retry-After` seconds' },
   internal_error: { status: 500, when: 'anything unexpected; the body carries no internals — quote `requestId`' },
   scan_unavailable: { status: 503, when: 'a send with attachments while the scanner is unavailable: retry with the same `Idempotency-Key`' },
+  send_as_unavailable: { status: 503, when: 'a send with another `from` while the provider’s send-as list cannot be read: retry with the same `Idempotency-Key`' },
   queue_unavailable: { status: 503, when: 'the job queue is unavailable: retry with the same `Idempotency-Key`' },
 } as const satisfies Record<string, { status: number; when: string }>;
 

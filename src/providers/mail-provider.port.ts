@@ -63,6 +63,18 @@ export interface SendRequest {
   replyToProviderMessageId?: string;
 }
 
+/**
+ * An address the mailbox may send as (issue 15 item 4): Gmail's `users.settings.sendAs` entries
+ * (the primary address and custom "from" aliases). `verified` is true for the primary address and
+ * for aliases whose `verificationStatus` is `accepted`; a `pending` alias is listed unverified.
+ */
+export interface SendAsAddress {
+  address: string;
+  displayName: string | undefined;
+  isPrimary: boolean;
+  verified: boolean;
+}
+
 export interface SendResult {
   providerMessageId: string | undefined;
   providerThreadId: string | undefined;
@@ -86,4 +98,9 @@ export interface MailProvider {
   /** Find an already-sent message by its Message-ID (idempotent re-send check). */
   findByInternetMessageId(internetMessageId: string): Promise<string | undefined>;
   send(req: SendRequest): Promise<SendResult>;
+  /**
+   * The addresses this mailbox may put in From, when the provider can list them (Gmail
+   * `users.settings.sendAs.list`). Absent: only the mailbox's own address can be used.
+   */
+  listSendAs?(): Promise<SendAsAddress[]>;
 }

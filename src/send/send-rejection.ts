@@ -13,7 +13,9 @@ export type SendRejectionCode =
   | 'message_too_large'
   | 'attachment_infected'
   | 'scan_unavailable'
-  | 'queue_unavailable';
+  | 'queue_unavailable'
+  | 'from_not_allowed'
+  | 'send_as_unavailable';
 
 const STATUS: Record<SendRejectionCode, number> = {
   not_found: 404,
@@ -26,6 +28,8 @@ const STATUS: Record<SendRejectionCode, number> = {
   attachment_infected: 422,
   scan_unavailable: 503,
   queue_unavailable: 503,
+  from_not_allowed: 422,
+  send_as_unavailable: 503,
 };
 
 export class SendRejectedError extends Error {

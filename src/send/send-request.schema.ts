@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { addressListSchema, displayNameSchema, subjectSchema } from './address-policy.js';
+import { addressListSchema, addressSchema, displayNameSchema, subjectSchema } from './address-policy.js';
 import { attachmentContentTypeSchema, attachmentFilenameSchema, MAX_ATTACHMENTS, MAX_BODY_LENGTH } from './reply-composer.js';
 
 /**
@@ -27,7 +27,12 @@ const bodyFields = {
   html: z.string().max(MAX_BODY_LENGTH).optional(),
   cc: addressListSchema.optional(),
   bcc: addressListSchema.optional(),
-  /** Display name for From (the address is always the mailbox's own). */
+  /**
+   * From: the mailbox's own address (the default) or one of its verified send-as aliases
+   * (issue 15 item 4); anything else is refused with 422 `from_not_allowed`.
+   */
+  from: addressSchema.optional(),
+  /** Display name for From; `from.name` wins when both are given. */
   fromName: displayNameSchema.optional(),
   attachments: z.array(attachmentInputSchema).max(MAX_ATTACHMENTS).optional(),
 };

@@ -28,6 +28,7 @@ import {
 import { requestHash } from './request-hash.js';
 import { checkComposedSize, checkRequestSize } from './send-limits.js';
 import { SendRejectedError } from './send-rejection.js';
+import { SendAsUnavailableError, type SendAsDirectory, type SendAsRefusal } from './send-as.directory.js';
 import { base64DecodedSize, type NewMessageBody, type ReplyBody } from './send-request.schema.js';
 
 export interface AcceptedSend {
@@ -59,7 +60,14 @@ export interface SendRequestDeps {
   composer?: ComposerDeps;
   /** What each provider accepts (providers/<name>/*-limits.ts). */
   limits: Record<ProviderName, LimitsPort>;
+  /** The mailboxes' send-as aliases; without it only the mailbox's own address may be From. */
+  sendAs?: Pick<SendAsDirectory, 'check'>;
 }
+
+const FROM_REFUSED: Record<SendAsRefusal, string> = {
+  not_an_alias: 'from is neither the mailbox address nor one of its send-as addresses; add the alias in the mailbox (Gmail: Settings > Accounts > Send mail as) or leave from out',
+  alias_not_verified: 'from is a send-as address of the mailbox that is not verified yet; the mailbox owner must confirm it (Gmail sends a verification link) before it can be used',
+};
 
 interface DecodedAttachment {
   filename: string;
@@ -130,7 +138,8 @@ export class SendRequestService {
 
     const owner = { type: 'mailbox' as const, id: mailbox.id };
     const mailboxAddress = (await this.deps.dataKeys.decryptFor(owner, mailbox.addressEnc, MAILBOX_ADDRESS_AAD(mailbox.id))).toString('utf8');
-    const composed = await this.compose(op, original, owner, mailboxAddress, attachments);
+    const from = await this.fromAddress(mailbox, mailboxAddress, body);
+    const composed = await this.compose(op, original, owner, from, attachments);
     checkComposedSize(this.deps.limits[mailbox.provider], composed.mime.length);
 
     // Scanned like incoming attachments; nothing unscanned or infected leaves through us.
@@ -217,16 +226,44 @@ export class SendRequestService {
     return { status: 202, body: { outboundId, status: 'queued' }, replayed: false };
   }
 
+  /**
+   * The From of the message: the mailbox's own address unless `from` names another one, which
+   * must be a verified send-as alias of the mailbox (asked of the provider, cached per mailbox).
+   * The comparison ignores case; the address goes out as the provider spells it.
+   */
+  private async fromAddress(
+    mailbox: MailboxRecord,
+    mailboxAddress: string,
+    body: ReplyBody | NewMessageBody,
+  ): Promise<{ address: string; displayName?: string }> {
+    const displayName = body.from?.name ?? body.fromName;
+    const named = (address: string) => (displayName ? { address, displayName } : { address });
+    const wanted = body.from?.address;
+    if (wanted === undefined || wanted.toLowerCase() === mailboxAddress.toLowerCase()) return named(mailboxAddress);
+    let verdict;
+    try {
+      verdict = this.deps.sendAs ? await this.deps.sendAs.check(mailbox, wanted) : ({ ok: false, reason: 'not_an_alias' } as const);
+    } catch (err) {
+      if (err instanceof SendAsUnavailableError) {
+        throw new SendRejectedError('send_as_unavailable', 'the mailbox’s send-as addresses could not be read from the provider; retry with the same Idempotency-Key');
+      }
+      throw err;
+    }
+    if (!verdict.ok) throw new SendRejectedError('from_not_allowed', FROM_REFUSED[verdict.reason], { field: 'from', reason: verdict.reason });
+    // The caller's display name, else the one the alias carries at the provider.
+    return displayName || !verdict.displayName ? named(verdict.address) : { address: verdict.address, displayName: verdict.displayName };
+  }
+
   private async compose(
     op: Operation,
     original: MessageRecord | null,
     owner: { type: 'mailbox'; id: string },
-    mailboxAddress: string,
+    from: { address: string; displayName?: string },
     attachments: DecodedAttachment[],
   ): Promise<ComposedMessage> {
     const body = op.body;
     const common = {
-      mailbox: { address: mailboxAddress, ...(body.fromName ? { displayName: body.fromName } : {}) },
+      mailbox: from,
       body: { ...(body.text !== undefined ? { text: body.text } : {}), ...(body.html !== undefined ? { html: body.html } : {}) },
       ...(body.to && body.to.length > 0 ? { to: body.to } : {}),
       ...(body.cc ? { cc: body.cc } : {}),

@@ -144,7 +144,8 @@ describe('Gmail stand-in through @googleapis/gmail', () => {
 
   it('sends through the upload endpoint (multipart with threadId, media without) and answers 413 above 35 MB', async () => {
     const original = sandbox.deliver('agent@acme.test', mime({ subject: 'Big files', messageId: `big-${seq}@example.org` }));
-    const reply = mime({ to: 'customer@example.org', subject: 'RE: Big files', messageId: `bigreply-${seq}@acme.test`, references: `<big-${seq}@example.org>` });
+    // From the account itself: any other From would be replaced by the account's address, as Gmail does.
+    const reply = mime({ from: 'Agent <agent@acme.test>', to: 'customer@example.org', subject: 'RE: Big files', messageId: `bigreply-${seq}@acme.test`, references: `<big-${seq}@example.org>` });
     const { Readable } = await import('node:stream');
     const multipart = await api.users.messages.send(
       { userId: 'me', requestBody: { threadId: original.threadId! }, media: { mimeType: 'message/rfc822', body: Readable.from([reply]) } },

@@ -13,7 +13,8 @@ export type GmailQuotaMethod =
   | 'history.list'
   | 'watch'
   | 'stop'
-  | 'getProfile';
+  | 'getProfile'
+  | 'settings.sendAs.list';
 
 export const GMAIL_METHOD_COSTS: Readonly<Record<GmailQuotaMethod, number>> = Object.freeze({
   'messages.get': 20,
@@ -24,6 +25,7 @@ export const GMAIL_METHOD_COSTS: Readonly<Record<GmailQuotaMethod, number>> = Ob
   watch: 100,
   stop: 50,
   getProfile: 1,
+  'settings.sendAs.list': 1,
 });
 
 export interface GmailQuotaOptions {

@@ -53,3 +53,21 @@ export const gmailWatchResponseSchema = z.object({
   historyId: numericString,
   expiration: numericString,
 });
+
+/**
+ * users.settings.sendAs.list: the primary address and custom "from" aliases. `verificationStatus`
+ * (`accepted` | `pending`) "only applies to custom from aliases" (Gmail API reference); the
+ * primary entry has none.
+ */
+export const gmailSendAsListSchema = z.object({
+  sendAs: z
+    .array(
+      z.object({
+        sendAsEmail: z.string().min(3),
+        displayName: z.string().optional(),
+        isPrimary: z.boolean().optional(),
+        verificationStatus: z.string().optional(),
+      }),
+    )
+    .optional(),
+});

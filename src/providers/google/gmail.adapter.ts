@@ -7,6 +7,7 @@ import type {
   ChangePage,
   MailProvider,
   RawMessage,
+  SendAsAddress,
   SendRequest,
   SendResult,
   SyncCursor,
@@ -22,6 +23,7 @@ import {
   gmailMessageListSchema,
   gmailProfileSchema,
   gmailMinimalMessageSchema,
+  gmailSendAsListSchema,
   gmailSendResponseSchema,
 } from './gmail-response.schema.js';
 
@@ -262,5 +264,18 @@ export class GmailAdapter implements MailProvider {
     });
     const sent = parse(gmailSendResponseSchema, data, 'messages.send');
     return { providerMessageId: sent.id, providerThreadId: sent.threadId };
+  }
+
+  /**
+   * users.settings.sendAs.list (1 quota unit). Google's discovery document accepts
+   * gmail.readonly for it (also mail.google.com, gmail.modify, gmail.settings.basic), so the
+   * scopes the connector already holds suffice; gmail.send alone does not.
+   */
+  async listSendAs(): Promise<SendAsAddress[]> {
+    const data = await this.call('settings.sendAs.list', (o) => this.client.users.settings.sendAs.list({ userId: 'me' }, o));
+    return (parse(gmailSendAsListSchema, data, 'settings.sendAs.list').sendAs ?? []).map((s) => {
+      const isPrimary = s.isPrimary === true;
+      return { address: s.sendAsEmail, displayName: s.displayName || undefined, isPrimary, verified: isPrimary || s.verificationStatus === 'accepted' };
+    });
   }
 }

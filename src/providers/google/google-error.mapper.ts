@@ -9,6 +9,7 @@ export type GoogleOperation =
   | 'messages.send'
   | 'messages.attachments.get'
   | 'getProfile'
+  | 'settings.sendAs.list'
   | 'watch'
   | 'stop'
   | 'oauth.token'

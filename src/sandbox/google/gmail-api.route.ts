@@ -4,7 +4,7 @@ import type { gmail_v1 } from '@googleapis/gmail';
 import { z } from 'zod';
 import { GoogleApiError, googleErrors, sendGoogleError } from './google-api-error.js';
 import type { AccessGrant, GoogleOAuthStore } from './google-oauth.store.js';
-import type { GmailMailboxStore, HistoryEntry, HistoryType, StoredMessage } from './gmail-mailbox.store.js';
+import type { GmailMailboxStore, HistoryEntry, HistoryType, SandboxMailbox, StoredMessage } from './gmail-mailbox.store.js';
 import { addressesIn, findNode, headerValue, parseHeaders, splitHeaderBody, toGmailBase64, toGmailPart } from './gmail-mime.js';
 import { compileQuery } from './gmail-query.js';
 import type { GmailMethod, GmailQuotaMeter } from './gmail-quota.meter.js';
@@ -61,6 +61,8 @@ const READ_SCOPES = [FULL, `${S}gmail.modify`, `${S}gmail.readonly`];
 const METADATA_SCOPES = [...READ_SCOPES, `${S}gmail.metadata`];
 const SEND_SCOPES = [FULL, `${S}gmail.modify`, `${S}gmail.compose`, `${S}gmail.send`];
 const PROFILE_SCOPES = [...METADATA_SCOPES, `${S}gmail.compose`];
+// users.settings.sendAs.list in Google's discovery document: gmail.readonly suffices, gmail.send does not.
+const SETTINGS_READ_SCOPES = [...READ_SCOPES, `${S}gmail.settings.basic`];
 
 interface Ctx {
   grant: AccessGrant;
@@ -144,6 +146,27 @@ function checkRecipients(raw: Buffer): string[] {
   const rcpts = addressesIn(headers, ['to', 'cc', 'bcc']);
   if (rcpts.length === 0) throw googleErrors.invalidArgument('Recipient address required');
   return rcpts;
+}
+
+/**
+ * Gmail sends only from the account's own address or a verified send-as alias: any other From
+ * address is replaced by the primary address (the display name is kept), as Gmail does.
+ */
+function enforceFrom(raw: Buffer, mb: SandboxMailbox): Buffer {
+  const { headerText } = splitHeaderBody(raw);
+  const headers = parseHeaders(headerText);
+  const from = addressesIn(headers.filter((h) => h.name.toLowerCase() === 'from'), ['from'])[0];
+  const allowed = new Set([mb.email, ...mb.sendAs.filter((a) => a.verificationStatus === 'accepted').map((a) => a.sendAsEmail)]);
+  if (from !== undefined && allowed.has(from)) return raw;
+  const text = raw.toString('latin1');
+  const split = /\r?\n\r?\n/.exec(text);
+  const head = split ? text.slice(0, split.index) : text;
+  const rest = split ? text.slice(split.index) : '';
+  const value = headerValue(headers, 'From') ?? '';
+  const name = /^(.*?)<[^<>]*>\s*$/.exec(value)?.[1]?.trim();
+  const line = `From: ${name ? `${name} ` : ''}<${mb.email}>`;
+  const replaced = /^From:/im.test(head) ? head.replace(/^From:.*(\r?\n[ \t].*)*/im, line) : `${line}\r\n${head}`;
+  return Buffer.from(replaced + rest, 'latin1');
 }
 
 function ensureMessageId(raw: Buffer): Buffer {
@@ -307,7 +330,7 @@ export function createGmailApiRouter(deps: GmailRouteDeps): Router {
     }
     if (rawIn.length > GMAIL_MAX_MESSAGE_BYTES) throw googleErrors.uploadTooLarge(GMAIL_MAX_MESSAGE_BYTES);
     const rcpts = checkRecipients(rawIn);
-    const raw = ensureMessageId(rawIn);
+    const raw = enforceFrom(ensureMessageId(rawIn), mailbox(ctx));
     const self = rcpts.includes(ctx.email);
     const stored = mailboxes.addMessage(ctx.email, raw, {
       labelIds: self ? ['SENT', 'INBOX', 'UNREAD'] : ['SENT'],
@@ -362,6 +385,16 @@ export function createGmailApiRouter(deps: GmailRouteDeps): Router {
       throw googleErrors.badRequest(`Invalid upload type: ${uploadType || '(none)'}; the sandbox supports media and multipart`);
     }),
   );
+
+  router.get('/gmail/v1/users/:userId/settings/sendAs', route('settings.sendAs.list', SETTINGS_READ_SCOPES, (_req, res, ctx) => {
+    const mb = mailbox(ctx);
+    const primary: gmail_v1.Schema$SendAs = { sendAsEmail: mb.email, displayName: '', replyToAddress: '', signature: '', isPrimary: true, isDefault: true };
+    const aliases = mb.sendAs.map(
+      (a): gmail_v1.Schema$SendAs => ({ sendAsEmail: a.sendAsEmail, displayName: a.displayName, replyToAddress: '', signature: '', isDefault: false, treatAsAlias: true, verificationStatus: a.verificationStatus }),
+    );
+    const body: gmail_v1.Schema$ListSendAsResponse = { sendAs: [primary, ...aliases] };
+    res.json(body);
+  }));
 
   router.get('/gmail/v1/users/:userId/history', route('history.list', METADATA_SCOPES, (req, res, ctx) => {
     const mb = mailbox(ctx);

@@ -36,8 +36,18 @@ export interface HistoryEntry {
   changedLabelIds: string[];
 }
 
+/** A custom "from" alias (Gmail settings, "Send mail as"); the primary address is implicit. */
+export interface SandboxSendAs {
+  sendAsEmail: string;
+  displayName: string;
+  /** `pending` until the owner of the address clicked Gmail's verification link. */
+  verificationStatus: 'accepted' | 'pending';
+}
+
 export interface SandboxMailbox {
   email: string;
+  /** Custom send-as aliases; the primary address is always listed first by sendAs.list. */
+  sendAs: SandboxSendAs[];
   sub: string;
   messages: Map<string, StoredMessage>;
   history: HistoryEntry[];
@@ -82,6 +92,7 @@ export class GmailMailboxStore {
       const start = BigInt(1_000_000 + Math.floor(Math.random() * 1_000_000));
       mb = {
         email: key,
+        sendAs: [],
         sub: String(100_000_000_000_000_000_000n + BigInt('0x' + randomBytes(8).toString('hex'))),
         messages: new Map(),
         history: [],
@@ -201,6 +212,18 @@ export class GmailMailboxStore {
       changedLabelIds: [],
     });
     return true;
+  }
+
+  /** Adds or replaces a custom send-as alias of `email` (what the user does in Gmail's settings). */
+  setSendAs(email: string, alias: SandboxSendAs): void {
+    const mb = this.ensure(email);
+    const address = alias.sendAsEmail.toLowerCase();
+    mb.sendAs = [...mb.sendAs.filter((a) => a.sendAsEmail !== address), { ...alias, sendAsEmail: address }];
+  }
+
+  removeSendAs(email: string, address: string): void {
+    const mb = this.ensure(email);
+    mb.sendAs = mb.sendAs.filter((a) => a.sendAsEmail !== address.toLowerCase());
   }
 
   /** Forget history up to now (or `before`): older startHistoryIds then answer 404. */

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import type { GoogleEndpoints } from '../../providers/google/google-endpoints.js';
 import { googleErrors } from './google-api-error.js';
 import { createGmailApiRouter, gmailErrorHandler, type GmailFaults, type SentRecord, type WatchRecord } from './gmail-api.route.js';
-import { GmailMailboxStore, type SandboxMailbox, type StoredMessage } from './gmail-mailbox.store.js';
+import { GmailMailboxStore, type SandboxMailbox, type SandboxSendAs, type StoredMessage } from './gmail-mailbox.store.js';
 import { DEFAULT_QUOTA_CONFIG, GmailQuotaMeter, type GmailMethod, type QuotaCharge, type QuotaConfig } from './gmail-quota.meter.js';
 import { createGoogleOAuthRouter, OAUTH_PATHS } from './google-oauth.route.js';
 import { GoogleOAuthStore, type RegisteredClient } from './google-oauth.store.js';
@@ -51,6 +51,9 @@ export interface GoogleSandbox {
   deleteMessage(email: string, messageId: string): void;
   mailbox(email: string): SandboxMailbox | undefined;
   currentHistoryId(email: string): string;
+  /** Adds or replaces a custom send-as alias (`verificationStatus` `pending` until verified). */
+  setSendAs(email: string, alias: { sendAsEmail: string; displayName?: string; verificationStatus: SandboxSendAs['verificationStatus'] }): void;
+  removeSendAs(email: string, address: string): void;
 
   // --- faults
   rateLimitNext(n: number): void;
@@ -79,6 +82,11 @@ const deliverBody = z.object({
   labelIds: z.array(z.string()).optional(),
   internalDate: z.number().int().optional(),
   threadId: z.string().optional(),
+});
+const sendAsBody = z.object({
+  sendAsEmail: z.email(),
+  displayName: z.string().max(256).optional(),
+  verificationStatus: z.enum(['accepted', 'pending']),
 });
 const faultsBody = z.object({
   rateLimitNext: z.number().int().min(0).optional(),
@@ -173,6 +181,16 @@ export async function startGoogleSandbox(options: GoogleSandboxOptions = {}): Pr
     const m = mailboxes.addMessage(email, Buffer.from(p.data.raw, 'base64'), p.data);
     res.status(201).json({ id: m.id, threadId: m.threadId, historyId: m.historyId });
   });
+  control.put('/users/:email/send-as', (req, res) => {
+    const p = sendAsBody.safeParse(req.body);
+    if (!p.success) return res.status(400).json({ error: 'invalid_body' });
+    mailboxes.setSendAs(String(req.params.email), { ...p.data, displayName: p.data.displayName ?? '' });
+    res.status(204).end();
+  });
+  control.delete('/users/:email/send-as/:address', (req, res) => {
+    mailboxes.removeSendAs(String(req.params.email), String(req.params.address));
+    res.status(204).end();
+  });
   control.post('/users/:email/expire-history', (req, res) => {
     mailboxes.expireHistory(String(req.params.email));
     res.status(204).end();
@@ -260,6 +278,8 @@ export async function startGoogleSandbox(options: GoogleSandboxOptions = {}): Pr
     },
     mailbox: (email) => mailboxes.get(email),
     currentHistoryId: (email) => mailboxes.ensure(email).historyId.toString(),
+    setSendAs: (email, alias) => mailboxes.setSendAs(email, { ...alias, displayName: alias.displayName ?? '' }),
+    removeSendAs: (email, address) => mailboxes.removeSendAs(email, address),
     rateLimitNext: (n) => {
       faults.rateLimitNext = n;
     },

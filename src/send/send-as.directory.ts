@@ -1,0 +1,112 @@
+import type { Logger } from '../observability/logger.js';
+import type { ProviderName, SendAsAddress } from '../providers/mail-provider.port.js';
+import { isProviderError } from '../providers/provider-error.js';
+import type { MailProviderSource } from './mail-provider-source.port.js';
+
+/** Why a From address was refused. */
+export type SendAsRefusal = 'not_an_alias' | 'alias_not_verified';
+
+export type SendAsVerdict =
+  | { ok: true; address: string; displayName: string | undefined }
+  | { ok: false; reason: SendAsRefusal };
+
+/** The provider could not be asked (network, 5xx, rate limit, grant gone): the caller may retry. */
+export class SendAsUnavailableError extends Error {
+  override readonly name = 'SendAsUnavailableError';
+}
+
+export interface SendAsDirectoryOptions {
+  /** A cached list answers for this long (default 10 minutes). */
+  ttlMs?: number;
+  /**
+   * An address not found (or not verified) in a cached list refreshes it from the provider
+   * ("refresh on miss"), at most once per this interval per mailbox (default 30 s), so a caller
+   * repeating an unknown address does not turn every request into a provider call.
+   */
+  missRefreshMs?: number;
+  /** Mailboxes kept (least recently fetched dropped first; default 10,000). */
+  maxEntries?: number;
+}
+
+interface Entry {
+  list: SendAsAddress[];
+  fetchedAt: number;
+}
+
+/**
+ * Which addresses a mailbox may send from (issue 15 item 4): Gmail's send-as list
+ * (`users.settings.sendAs.list`), cached per mailbox in this process. The list is personal
+ * data: it is only held in memory, never logged or stored, and forgotten after `ttlMs`.
+ */
+export class SendAsDirectory {
+  private readonly entries = new Map<string, Entry>();
+  private readonly inflight = new Map<string, Promise<Entry>>();
+  private readonly ttlMs: number;
+  private readonly missRefreshMs: number;
+  private readonly maxEntries: number;
+
+  constructor(
+    private readonly deps: { providers: MailProviderSource; clock: () => Date; logger: Pick<Logger, 'warn'> },
+    opts: SendAsDirectoryOptions = {},
+  ) {
+    this.ttlMs = opts.ttlMs ?? 10 * 60_000;
+    this.missRefreshMs = opts.missRefreshMs ?? 30_000;
+    this.maxEntries = opts.maxEntries ?? 10_000;
+  }
+
+  /** May `mailbox` send with From = `address`? (Its own primary address needs no check: see SendRequestService.) */
+  async check(mailbox: { id: string; provider: ProviderName }, address: string): Promise<SendAsVerdict> {
+    const now = this.deps.clock().getTime();
+    let entry = this.entries.get(mailbox.id);
+    if (!entry || now - entry.fetchedAt >= this.ttlMs) entry = await this.refresh(mailbox);
+    let verdict = decide(entry.list, address);
+    if (!verdict.ok && now - entry.fetchedAt >= this.missRefreshMs) {
+      entry = await this.refresh(mailbox);
+      verdict = decide(entry.list, address);
+    }
+    return verdict;
+  }
+
+  /** Drops a mailbox's cached list (e.g. after disconnect). */
+  forget(mailboxId: string): void {
+    this.entries.delete(mailboxId);
+  }
+
+  private refresh(mailbox: { id: string; provider: ProviderName }): Promise<Entry> {
+    const running = this.inflight.get(mailbox.id);
+    if (running) return running;
+    const p = this.fetch(mailbox).finally(() => this.inflight.delete(mailbox.id));
+    this.inflight.set(mailbox.id, p);
+    return p;
+  }
+
+  private async fetch(mailbox: { id: string; provider: ProviderName }): Promise<Entry> {
+    let list: SendAsAddress[];
+    try {
+      const provider = await this.deps.providers(mailbox);
+      // A provider without a send-as list (Microsoft Graph has no API for Exchange's
+      // SendAs/SendOnBehalf permissions) allows only the mailbox's own address.
+      list = provider.listSendAs ? await provider.listSendAs() : [];
+    } catch (err) {
+      // Kind and status only: the answer could name addresses.
+      this.deps.logger.warn(
+        { mailboxId: mailbox.id, provider: mailbox.provider, kind: isProviderError(err) ? err.kind : 'error', status: isProviderError(err) ? err.status : undefined },
+        'send-as list could not be read',
+      );
+      throw new SendAsUnavailableError('the send-as list could not be read from the provider', { cause: err });
+    }
+    const entry = { list, fetchedAt: this.deps.clock().getTime() };
+    this.entries.delete(mailbox.id);
+    this.entries.set(mailbox.id, entry);
+    while (this.entries.size > this.maxEntries) this.entries.delete(this.entries.keys().next().value!);
+    return entry;
+  }
+}
+
+function decide(list: SendAsAddress[], address: string): SendAsVerdict {
+  const wanted = address.toLowerCase();
+  const hit = list.find((a) => a.address.toLowerCase() === wanted);
+  if (!hit) return { ok: false, reason: 'not_an_alias' };
+  if (!hit.verified) return { ok: false, reason: 'alias_not_verified' };
+  return { ok: true, address: hit.address, displayName: hit.displayName };
+}
