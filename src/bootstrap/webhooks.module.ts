@@ -2,6 +2,7 @@ import { setEventsCommittedHook } from '../events/events-committed.js';
 import { PayloadBuilder } from '../events/payload-builder.js';
 import { registerEventRoutes } from '../http/routes/events.route.js';
 import { registerWebhookEndpointRoutes } from '../http/routes/webhook-endpoints.route.js';
+import { MessageContentPool } from '../messages/content-pool.js';
 import { MessageViewer } from '../messages/message-view.js';
 import { TenantDisplaySettings } from '../tenancy/display-settings.js';
 import { MessageReadRepository } from '../storage/message-read.repository.js';
@@ -32,6 +33,8 @@ export function webhooksModule(core: Core, opts: WebhooksModuleOptions = {}): Se
   const outbox = new OutboxRepository(core.prisma);
   const webhooks = new WebhookRepository(core.prisma, core.db);
   const endpoints = new WebhookEndpointService({ repo: webhooks, dataKeys: core.dataKeys, egress, clock: core.clock });
+  // Large message contents become their webhook JSON in a worker thread, not on the event loop.
+  const contentPool = new MessageContentPool();
   const payloads = new PayloadBuilder({
     messages: new MessageReadRepository(core.prisma),
     mailboxes: core.mailboxes,
@@ -39,6 +42,7 @@ export function webhooksModule(core: Core, opts: WebhooksModuleOptions = {}): Se
     viewer: new MessageViewer(core.dataKeys, new TenantDisplaySettings(core.tenants, 5_000).for),
     dataKeys: core.dataKeys,
     bulkMessages: (ids) => webhooks.messagesForPayloads(ids),
+    contentPool,
   });
   const sender = opts.sender ?? createWebhookSender({ version: VERSION, defaultTimeoutMs: settings.timeoutMs });
   const dispatcher = new WebhookDispatcher({
@@ -118,6 +122,7 @@ export function webhooksModule(core: Core, opts: WebhooksModuleOptions = {}): Se
       await channel?.stop();
       await pump.stop();
       sender.close?.();
+      await contentPool.close();
     },
     ops: webhookOps({ outbox, dispatcher, endpoints, overview, mailboxes: core.mailboxes, audit: core.audit }),
   };

@@ -1,11 +1,16 @@
 import { KeyDestroyedError } from '../crypto/crypto-error.js';
 import type { DataKeyService } from '../crypto/data-key.service.js';
 import { MAILBOX_ADDRESS_AAD } from '../mailboxes/message-content.js';
-import { originView, parseErrorView, type MessageViewer } from '../messages/message-view.js';
+import type { MessageContentPool } from '../messages/content-pool.js';
+import { decodeMessageContent } from '../mailboxes/message-content.js';
+import type { AttachmentMeta, MessageViewer } from '../messages/message-view.js';
+import { messageReceivedData, receivedDataJson, type ReceivedDataTask } from '../messages/received-data.js';
 import type { MailboxRepository } from '../storage/mailbox.repository.js';
 import type { MessageReadRepository, MessageRecord } from '../storage/message-read.repository.js';
 import type { OutboxEventRecord } from '../storage/outbox.repository.js';
 import type { PayloadMailbox } from '../storage/webhook.repository.js';
+import { performance } from 'node:perf_hooks';
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { z } from 'zod';
 import { eventRefsSchema } from './event-types.js';
 import { EVENT_DATA_AAD } from './outbox.service.js';
@@ -26,6 +31,42 @@ export type BuiltPayload =
   | { kind: 'ready'; body: WebhookEventBody }
   /** The content the event points at is gone (purged, crypto-shredded): never send a hollow event. */
   | { kind: 'cancelled'; reason: 'source_purged' | 'mailbox_disconnecting' };
+
+/** A body as it goes on the wire: `JSON.stringify(body)` as UTF-8, byte for byte (encodeMany). */
+export type EncodedPayload = { kind: 'ready'; bytes: Buffer } | Extract<BuiltPayload, { kind: 'cancelled' }> | { kind: 'error'; error: unknown };
+
+/**
+ * Synchronous work of building bodies on the event loop runs in slices of about this long; then
+ * the builder yields a turn (HTTP, health checks, other deliveries) before the next body.
+ */
+const SLICE_MS = 10;
+/** Attachment names decrypted per step (a message may have a thousand parts). */
+const ATTACHMENT_STEP = 64;
+
+/**
+ * Runs synchronous pieces of work on the event loop in slices of at most about `budgetMs` (each
+ * piece itself bounded by its caller): a piece that finds the slice used up waits for the next
+ * turn. The check and the piece run in one continuation, so concurrent callers cannot all pass
+ * the check before any of them has worked.
+ */
+class Slicer {
+  #start = performance.now();
+  #next: Promise<void> | null = null;
+  constructor(private readonly budgetMs: number) {}
+
+  async run<T>(fn: () => T): Promise<T> {
+    while (performance.now() - this.#start >= this.budgetMs) {
+      this.#next ??= yieldToLoop().then(() => {
+        this.#next = null;
+        this.#start = performance.now();
+      });
+      await this.#next;
+    }
+    return fn();
+  }
+}
+
+const CLOSE_BRACE = Buffer.from('}', 'utf8');
 
 const storedDataSchema = z.record(z.string(), z.unknown());
 
@@ -58,8 +99,15 @@ export class PayloadBuilder {
       dataKeys: DataKeyService;
       /** A faster bulk read of messages for buildMany (undefined answer: use `messages`). */
       bulkMessages?: (ids: readonly string[]) => Promise<MessageRecord[] | undefined>;
+      /**
+       * Where encodeMany turns a large message content into its data JSON (a worker thread); without
+       * it every content is decoded on the event loop, in slices.
+       */
+      contentPool?: Pick<MessageContentPool, 'minBytes' | 'receivedDataJson'>;
     },
   ) {}
+
+  readonly #slicer = new Slicer(SLICE_MS);
 
   private readonly direct: Sources = {
     mailbox: (id) => this.deps.mailboxes.findByIdUnscoped(id),
@@ -69,18 +117,7 @@ export class PayloadBuilder {
   async build(event: OutboxEventRecord, src: Sources = this.direct): Promise<BuiltPayload> {
     try {
       const data = await this.data(event, src);
-      return {
-        kind: 'ready',
-        body: {
-          id: event.id,
-          type: event.type,
-          createdAt: event.createdAt.toISOString(),
-          tenantId: event.tenantId,
-          mailboxId: event.mailboxId,
-          sequence: Number(event.seq),
-          data,
-        },
-      };
+      return { kind: 'ready', body: { ...this.envelope(event), data } };
     } catch (err) {
       if (err instanceof SourceGone) return { kind: 'cancelled', reason: err.reason };
       if (err instanceof KeyDestroyedError) return { kind: 'cancelled', reason: 'source_purged' };
@@ -98,6 +135,72 @@ export class PayloadBuilder {
     /** A faster bulk read of mailboxes (the webhook pump's, straight through the driver; undefined answer: `mailboxes`). */
     bulk: { mailboxes?: (ids: readonly string[]) => Promise<PayloadMailbox[] | undefined> } = {},
   ): Promise<Array<BuiltPayload | { kind: 'error'; error: unknown }>> {
+    const src = await this.prefetch(events, bulk);
+    return Promise.all(events.map((e) => this.build(e, src).catch((error: unknown) => ({ kind: 'error' as const, error }))));
+  }
+
+  /**
+   * The wire bodies of a batch of events (what buildMany gives, as `JSON.stringify(body)` in
+   * UTF-8, byte for byte), without long stretches on the event loop: a `message.received` content
+   * of `contentPool.minBytes` or more (tens of thousands of addresses, megabytes of text) is
+   * parsed, checked and encoded in the content worker; everything else is built here in slices of
+   * about SLICE_MS with a turn of the event loop between them.
+   */
+  async encodeMany(
+    events: readonly OutboxEventRecord[],
+    bulk: { mailboxes?: (ids: readonly string[]) => Promise<PayloadMailbox[] | undefined> } = {},
+  ): Promise<EncodedPayload[]> {
+    const src = await this.prefetch(events, bulk);
+    return Promise.all(events.map((e) => this.encode(e, src).catch((error: unknown) => ({ kind: 'error' as const, error }))));
+  }
+
+  private async encode(event: OutboxEventRecord, src: Sources): Promise<EncodedPayload> {
+    if (event.type !== 'message.received') {
+      const built = await this.build(event, src);
+      if (built.kind !== 'ready') return built;
+      return this.#slicer.run(() => ({ kind: 'ready' as const, bytes: Buffer.from(JSON.stringify(built.body), 'utf8') }));
+    }
+    let data: Uint8Array;
+    try {
+      const refs = eventRefsSchema.parse(event.refs ?? {});
+      data = await this.messageReceivedJson(event, refs.messageId!, src);
+    } catch (err) {
+      if (err instanceof SourceGone) return { kind: 'cancelled', reason: err.reason };
+      if (err instanceof KeyDestroyedError) return { kind: 'cancelled', reason: 'source_purged' };
+      throw err;
+    }
+    // The body's own fields in build()'s order, then the data JSON: JSON.stringify of the whole body.
+    const head = JSON.stringify({ ...this.envelope(event), data: null });
+    const prefix = Buffer.from(head.slice(0, -'null}'.length), 'utf8');
+    return { kind: 'ready', bytes: Buffer.concat([prefix, data, CLOSE_BRACE]) };
+  }
+
+  /** `message.received` data as JSON (UTF-8): in the content worker when the content is large. */
+  private async messageReceivedJson(event: OutboxEventRecord, messageId: string, src: Sources): Promise<Uint8Array> {
+    await this.liveMailbox(event, src);
+    const row = await src.message(messageId);
+    if (!row || row.tenantId !== event.tenantId) throw new SourceGone('source_purged');
+    const attachments: AttachmentMeta[] = [];
+    for (let i = 0; i < row.attachments.length; i += ATTACHMENT_STEP) {
+      const step = row.attachments.slice(i, i + ATTACHMENT_STEP);
+      attachments.push(...(await this.#slicer.run(() => Promise.all(step.map((a) => this.deps.viewer.attachment(a))))));
+    }
+    const task: ReceivedDataTask = {
+      plain: await this.deps.viewer.decryptContent(row),
+      row: { id: row.id, threadKey: row.threadKey, providerThreadId: row.providerThreadId, isAutoReply: row.isAutoReply, isBounce: row.isBounce, origin: row.origin, oversize: row.oversize, parseError: row.parseError },
+      blockImages: await this.deps.viewer.blocksRemoteImages(row.tenantId),
+      attachments: attachments.map((a) => ({ id: a.id, filename: a.filename, contentType: a.contentType, size: a.size, contentId: a.contentId, isInline: a.isInline, scanStatus: a.scanStatus })),
+    };
+    const pool = this.deps.contentPool;
+    if (pool && task.plain.byteLength >= pool.minBytes) return pool.receivedDataJson(task);
+    return this.#slicer.run(() => receivedDataJson(task));
+  }
+
+  /** Reads a batch's mailboxes and messages in one query each; others fall back to the repositories. */
+  private async prefetch(
+    events: readonly OutboxEventRecord[],
+    bulk: { mailboxes?: (ids: readonly string[]) => Promise<PayloadMailbox[] | undefined> },
+  ): Promise<Sources> {
     const mailboxIds = new Set<string>();
     const messageIds = new Set<string>();
     for (const e of events) {
@@ -113,11 +216,21 @@ export class PayloadBuilder {
     const ids = [...messageIds];
     const rows = (await this.deps.bulkMessages?.(ids)) ?? (await this.deps.messages.findMessagesUnscoped(ids));
     const messages = new Map(rows.map((m) => [m.id, m]));
-    const src: Sources = {
+    return {
       mailbox: async (id) => (mailboxIds.has(id) ? (mailboxes.get(id) ?? null) : this.deps.mailboxes.findByIdUnscoped(id)),
       message: async (id) => (messageIds.has(id) ? (messages.get(id) ?? null) : this.deps.messages.findMessageUnscoped(id)),
     };
-    return Promise.all(events.map((e) => this.build(e, src).catch((error: unknown) => ({ kind: 'error' as const, error }))));
+  }
+
+  private envelope(event: OutboxEventRecord): Omit<WebhookEventBody, 'data'> {
+    return {
+      id: event.id,
+      type: event.type,
+      createdAt: event.createdAt.toISOString(),
+      tenantId: event.tenantId,
+      mailboxId: event.mailboxId,
+      sequence: Number(event.seq),
+    };
   }
 
   /** The decrypted `data` facts stored with the event (tenant key). */
@@ -188,32 +301,9 @@ export class PayloadBuilder {
     await this.liveMailbox(event, src);
     const row = await src.message(messageId);
     if (!row || row.tenantId !== event.tenantId) throw new SourceGone('source_purged');
-    const c = await this.deps.viewer.content(row);
+    const c = decodeMessageContent(await this.deps.viewer.decryptContent(row));
     const attachments = await Promise.all(row.attachments.map((a) => this.deps.viewer.attachment(a)));
-    return {
-      messageId: row.id,
-      threadKey: row.threadKey,
-      providerThreadId: row.providerThreadId,
-      internetMessageId: c.internetMessageId,
-      inReplyTo: c.inReplyTo,
-      references: c.references,
-      from: c.from,
-      to: c.to,
-      cc: c.cc,
-      replyTo: c.replyTo,
-      subject: c.subject,
-      date: c.date,
-      text: c.text,
-      html: c.html,
-      safeHtml: await this.deps.viewer.safeHtml(row, c),
-      ...this.deps.viewer.reply(c),
-      isAutoReply: row.isAutoReply,
-      isBounce: row.isBounce,
-      origin: originView(row.origin),
-      oversize: row.oversize,
-      parseError: parseErrorView(row.parseError),
-      attachments: attachments.map((a) => ({ id: a.id, filename: a.filename, contentType: a.contentType, size: a.size, contentId: a.contentId, isInline: a.isInline, scanStatus: a.scanStatus })),
-    };
+    return messageReceivedData(row, c, await this.deps.viewer.blocksRemoteImages(row.tenantId), attachments);
   }
 
   /**

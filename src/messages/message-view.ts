@@ -127,6 +127,22 @@ export const messageSchema = messageSummarySchema
 export type MessageView = z.infer<typeof messageSchema>;
 
 /**
+ * The message's `safeHtml` as readers see it: stored at ingest (sanitised here for rows stored
+ * before it existed), remote images turned off when the tenant blocks them.
+ */
+export function safeHtmlOf(c: MessageContent, block: boolean): string | null {
+  const safe = c.safeHtml !== undefined ? c.safeHtml : sanitizeEmailHtml(c.html);
+  if (safe === null) return null;
+  return block ? blockRemoteImages(safe) : safe;
+}
+
+/** Reply text, signature and forwarded facts: stored at ingest, computed here for rows stored before. */
+export function replyOf(c: MessageContent): ReplyParts {
+  if (c.replyText !== undefined) return { replyText: c.replyText, signature: c.signature ?? null, forwarded: c.forwarded ?? null };
+  return extractReply(c.text, c.subject);
+}
+
+/**
  * Decrypts stored messages into their API / webhook shapes. Everything here is mail content:
  * callers decide who may see it (owning tenant only) and audit the read.
  */
@@ -138,8 +154,12 @@ export class MessageViewer {
   ) {}
 
   async content(row: Pick<MessageRecord, 'id' | 'mailboxId' | 'contentEnc'>): Promise<MessageContent> {
-    const plain = await this.dataKeys.decryptFor({ type: 'mailbox', id: row.mailboxId }, row.contentEnc, MESSAGE_CONTENT_AAD(row.id));
-    return decodeMessageContent(plain);
+    return decodeMessageContent(await this.decryptContent(row));
+  }
+
+  /** The content's JSON, decrypted but not parsed (the payload builder parses a large one in a worker). */
+  async decryptContent(row: Pick<MessageRecord, 'id' | 'mailboxId' | 'contentEnc'>): Promise<Buffer> {
+    return this.dataKeys.decryptFor({ type: 'mailbox', id: row.mailboxId }, row.contentEnc, MESSAGE_CONTENT_AAD(row.id));
   }
 
   async filename(att: Pick<AttachmentRecord, 'id' | 'mailboxId' | 'filenameEnc'>): Promise<string | null> {
@@ -159,9 +179,12 @@ export class MessageViewer {
    * with remote images turned off when the tenant blocks them.
    */
   async safeHtml(row: Pick<MessageRecord, 'tenantId'>, c: MessageContent): Promise<string | null> {
-    const safe = c.safeHtml !== undefined ? c.safeHtml : sanitizeEmailHtml(c.html);
-    if (safe === null) return null;
-    return (await this.display(row.tenantId)).blockRemoteImages ? blockRemoteImages(safe) : safe;
+    return safeHtmlOf(c, await this.blocksRemoteImages(row.tenantId));
+  }
+
+  /** Whether the tenant turns remote images off in `safeHtml` (its display settings). */
+  async blocksRemoteImages(tenantId: string): Promise<boolean> {
+    return (await this.display(tenantId)).blockRemoteImages;
   }
 
   async attachment(att: AttachmentRecord): Promise<AttachmentMeta> {
@@ -204,8 +227,7 @@ export class MessageViewer {
 
   /** Reply text, signature and forwarded facts: stored at ingest, computed here for rows stored before. */
   reply(c: MessageContent): ReplyParts {
-    if (c.replyText !== undefined) return { replyText: c.replyText, signature: c.signature ?? null, forwarded: c.forwarded ?? null };
-    return extractReply(c.text, c.subject);
+    return replyOf(c);
   }
 
   /**
