@@ -1,5 +1,6 @@
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { webhooksSettled } from '../helpers/settled.js';
 import { startTestService, type TestService } from '../helpers/test-service.js';
 import { emit, seedMailbox, seedMessage, startReceiver, waitFor, type ReceivedRequest } from './webhooks-seed.js';
 
@@ -233,7 +234,8 @@ describe('delivery', () => {
       expect(ep.body.disabledReason).toBe('receiver_gone_410');
       expect((await eventStatus(t.apiKey, ev!.id)).deliveries[0].attempts).toBe(1);
       await emit(svc.core, [{ tenantId: t.tenantId, mailboxId: mbx.id, type: 'mailbox.connected' }]);
-      await new Promise((r) => setTimeout(r, 1_500));
+      // The new event is fanned out and nothing is left to deliver: none went to the disabled endpoint.
+      await webhooksSettled(svc.core, { tenantId: t.tenantId });
       expect(rx.received).toHaveLength(1);
     } finally {
       await rx.close();
