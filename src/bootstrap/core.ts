@@ -17,9 +17,9 @@ import { openDatabase, type Database, type PrismaClient } from '../storage/datab
 import { acquireEmbeddedLock, type EmbeddedLock } from '../storage/embedded-lock.js';
 import { MailboxRepository } from '../storage/mailbox.repository.js';
 import { OutboxRepository } from '../storage/outbox.repository.js';
-import { KEYSTORE_MIGRATIONS_DIR, openKeystore, type KeystoreDatabase } from '../storage/keystore.js';
+import { openKeystore, type KeystoreDatabase } from '../storage/keystore.js';
 import { LegacyDataKeysRepository } from '../storage/legacy-data-keys.repository.js';
-import { migrate, readMigrations } from '../storage/migrator.js';
+import { migrateAll } from '../storage/migrator.js';
 import { assertNoRestorePending } from '../storage/restore-marker.js';
 import { TenantRepository } from '../storage/tenant.repository.js';
 import { ApiKeyService } from '../tenancy/api-key.service.js';
@@ -86,14 +86,10 @@ export async function createCore(config: Config, opts: CoreOptions): Promise<Cor
     // Every running sync holds one pooled connection for its advisory lock (SyncLockRepository) and
     // needs another for its ingest transactions: the pool grows with the sync slots.
     db = await openDatabase({ databaseUrl: config.database.url, dataDir: config.database.dataDir, poolSize: Math.max(10, syncConcurrency(config, !config.database.url) + 6) });
-    const session = await db.session();
-    try {
-      const result = await migrate(session, await readMigrations());
-      if (result.applied.length) logger.info({ applied: result.applied }, 'database migrated');
-    } finally {
-      await session.release();
-    }
-    keystore = await openMigratedKeystore(config, logger);
+    keystore = await openConfiguredKeystore(config);
+    const migrated = await migrateAll({ data: db, keystore });
+    if (migrated.data.applied.length) logger.info({ applied: migrated.data.applied }, 'database migrated');
+    if (migrated.keystore.applied.length) logger.info({ applied: migrated.keystore.applied }, 'key store migrated');
     await assertKeysInKeystore(db, keystore, config);
     const keyring = resolveKeyring({
       encryptionKeys: config.encryptionKeys,
@@ -170,26 +166,13 @@ export async function createCore(config: Config, opts: CoreOptions): Promise<Cor
   }
 }
 
-/** Opens the key store (creating the derived `<db>_keystore` database if needed) and migrates it. */
-export async function openMigratedKeystore(config: Config, logger?: Logger): Promise<KeystoreDatabase> {
-  const keystore = await openKeystore({
+/** Opens the configured key store, creating the derived `<db>_keystore` database if needed (not migrated: see `migrateAll`). */
+export function openConfiguredKeystore(config: Config): Promise<KeystoreDatabase> {
+  return openKeystore({
     url: config.keystore.url,
     dataDir: config.database.dataDir,
     createThrough: config.keystore.derived ? config.database.url : undefined,
   });
-  try {
-    const session = await keystore.session();
-    try {
-      const result = await migrate(session, await readMigrations(KEYSTORE_MIGRATIONS_DIR));
-      if (result.applied.length) logger?.info({ applied: result.applied }, 'key store migrated');
-    } finally {
-      await session.release();
-    }
-    return keystore;
-  } catch (err) {
-    await keystore.close().catch(() => undefined);
-    throw err;
-  }
 }
 
 export class KeystoreMismatchError extends Error {

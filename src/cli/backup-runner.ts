@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { createCore, describeKeystore, openMigratedKeystore } from '../bootstrap/core.js';
+import { createCore, describeKeystore, openConfiguredKeystore } from '../bootstrap/core.js';
 import type { Config } from '../config/config.js';
 import { RestoreService, type LedgerEntry, type RestoreOutcome } from '../lifecycle/restore.service.js';
 import { dumpDatabase, restoreDatabase, type DumpTarget } from '../storage/backup.js';
@@ -10,7 +10,7 @@ import { openDatabase } from '../storage/database.js';
 import { acquireEmbeddedLock, readEmbeddedLock, type EmbeddedLock } from '../storage/embedded-lock.js';
 import { embeddedKeystoreDir, ensureDatabase, openKeystore } from '../storage/keystore.js';
 import { countLegacyDataKeys, LegacyDataKeysRepository } from '../storage/legacy-data-keys.repository.js';
-import { migrate, readMigrations } from '../storage/migrator.js';
+import { migrateAll } from '../storage/migrator.js';
 import { PurgeRepository } from '../storage/purge.repository.js';
 import { RestoreRepository } from '../storage/restore.repository.js';
 import { clearRestoreMarker, readRestoreMarker, writeRestoreMarker } from '../storage/restore-marker.js';
@@ -222,16 +222,11 @@ export async function runKeystoreMigrate(config: Config): Promise<{ moved: numbe
   const lock = holdEmbedded(config, 'keystore migrate');
   const db = await openDatabase({ databaseUrl: config.database.url, dataDir: config.database.dataDir });
   try {
-    const session = await db.session();
+    const keystore = await openConfiguredKeystore(config);
     try {
-      await migrate(session, await readMigrations());
-    } finally {
-      await session.release();
-    }
-    const legacy = new LegacyDataKeysRepository(db.sql);
-    const rows = await legacy.readAll().catch(() => []);
-    const keystore = await openMigratedKeystore(config);
-    try {
+      await migrateAll({ data: db, keystore });
+      const legacy = new LegacyDataKeysRepository(db.sql);
+      const rows = await legacy.readAll().catch(() => []);
       const store = new DataKeyRepository(keystore);
       const moved = await store.importKeys(rows);
       for (const row of rows) {

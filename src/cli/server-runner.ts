@@ -1,11 +1,11 @@
 import type { Config } from '../config/config.js';
-import { createCore } from '../bootstrap/core.js';
+import { createCore, openConfiguredKeystore } from '../bootstrap/core.js';
 import { createModules } from '../bootstrap/modules.js';
 import { startService } from '../bootstrap/service.js';
 import { LOOP_STALL_EXIT_MS } from '../bootstrap/worker-heartbeat.js';
 import { openDatabase } from '../storage/database.js';
 import { acquireEmbeddedLock, readEmbeddedLock } from '../storage/embedded-lock.js';
-import { migrate, readMigrations } from '../storage/migrator.js';
+import { migrateAll } from '../storage/migrator.js';
 import { CliError } from './ops-client.js';
 
 export async function runServer(config: Config, opts: { http: boolean; workers: boolean; port?: number; healthPort?: number; json: boolean }): Promise<void> {
@@ -63,7 +63,8 @@ export async function runServer(config: Config, opts: { http: boolean; workers: 
   process.once('SIGINT', () => shutdown('SIGINT'));
 }
 
-export async function runMigrate(config: Config): Promise<{ applied: string[]; alreadyApplied: number }> {
+/** `mailbox-connector migrate`: the data database's and the key store's pending migrations (what every start applies). */
+export async function runMigrate(config: Config): Promise<{ applied: string[]; alreadyApplied: number; keystore: { applied: string[]; alreadyApplied: number } }> {
   if (config.database.embedded) {
     const holder = readEmbeddedLock(config.database.dataDir);
     if (holder && holder.pid !== process.pid) {
@@ -74,11 +75,12 @@ export async function runMigrate(config: Config): Promise<{ applied: string[]; a
   const lock = config.database.embedded ? acquireEmbeddedLock(config.database.dataDir, 'mailbox-connector migrate') : undefined;
   const db = await openDatabase({ databaseUrl: config.database.url, dataDir: config.database.dataDir });
   try {
-    const session = await db.session();
+    const keystore = await openConfiguredKeystore(config);
     try {
-      return await migrate(session, await readMigrations());
+      const { data, keystore: keys } = await migrateAll({ data: db, keystore });
+      return { ...data, keystore: keys };
     } finally {
-      await session.release();
+      await keystore.close();
     }
   } finally {
     await db.close();

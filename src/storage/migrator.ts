@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { KEYSTORE_MIGRATIONS_DIR } from './keystore.js';
 import type { SqlSession } from './sql-executor.port.js';
 
 /** Migrations live in Prisma's folder layout: prisma/migrations/<timestamp>_<name>/migration.sql. */
@@ -94,5 +95,31 @@ export async function migrate(session: SqlSession, migrations: MigrationFile[]):
     return { applied: done, alreadyApplied: rows.length };
   } finally {
     await session.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]);
+  }
+}
+
+/** A database the migrator can take an exclusive connection of (the data database, the key store). */
+export interface MigrationTarget {
+  session(): Promise<SqlSession>;
+}
+
+/**
+ * The one migration sequence of the service: the data database (prisma/migrations), then the key
+ * store (prisma/keystore-migrations), each under the migrator's lock and checksum checks. Every
+ * start (`createCore`), `mailbox-connector migrate`, `keystore migrate` and the test templates run
+ * this, so none of them can skip a step the others take.
+ */
+export async function migrateAll(targets: { data: MigrationTarget; keystore: MigrationTarget }): Promise<{ data: MigrationResult; keystore: MigrationResult }> {
+  const data = await migrateTarget(targets.data, await readMigrations());
+  const keystore = await migrateTarget(targets.keystore, await readMigrations(KEYSTORE_MIGRATIONS_DIR));
+  return { data, keystore };
+}
+
+async function migrateTarget(target: MigrationTarget, migrations: MigrationFile[]): Promise<MigrationResult> {
+  const session = await target.session();
+  try {
+    return await migrate(session, migrations);
+  } finally {
+    await session.release();
   }
 }

@@ -4,38 +4,27 @@ import { createJobQueue } from '../../src/jobs/job-queue.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { createMetrics } from '../../src/observability/metrics.js';
 import { openDatabase } from '../../src/storage/database.js';
-import { KEYSTORE_MIGRATIONS_DIR, openKeystore } from '../../src/storage/keystore.js';
-import { migrate, readMigrations } from '../../src/storage/migrator.js';
+import { openKeystore } from '../../src/storage/keystore.js';
+import { migrateAll } from '../../src/storage/migrator.js';
 
 /**
  * Migrates the data database and the key store named by the arguments (URLs for Postgres, or
- * undefined with `dataDir` for the embedded pair) and installs pg-boss's schema and queues, as the
- * first `createCore` on a database makes them (every later start finds them and only updates the
- * queue settings).
+ * undefined with `dataDir` for the embedded pair) with the service's own `migrateAll`, and installs
+ * pg-boss's schema and queues, as the first `createCore` on a database makes them (every later
+ * start finds them and only updates the queue settings).
  */
 export async function migrateTemplate(target: { databaseUrl: string | undefined; keystoreUrl: string | undefined; dataDir: string }): Promise<void> {
   const db = await openDatabase({ databaseUrl: target.databaseUrl, dataDir: target.dataDir, guardTransactions: false });
   try {
-    const session = await db.session();
+    const keystore = await openKeystore({ url: target.keystoreUrl, dataDir: target.dataDir });
     try {
-      await migrate(session, await readMigrations());
+      await migrateAll({ data: db, keystore });
     } finally {
-      await session.release();
+      await keystore.close();
     }
     const jobs = await createJobQueue({ connection: db.jobQueueConnection, logger: createLogger({ level: 'silent' }), metrics: createMetrics() });
     await jobs.stop();
   } finally {
     await db.close();
-  }
-  const keystore = await openKeystore({ url: target.keystoreUrl, dataDir: target.dataDir });
-  try {
-    const session = await keystore.session();
-    try {
-      await migrate(session, await readMigrations(KEYSTORE_MIGRATIONS_DIR));
-    } finally {
-      await session.release();
-    }
-  } finally {
-    await keystore.close();
   }
 }

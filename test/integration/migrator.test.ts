@@ -1,8 +1,12 @@
+import { randomBytes } from 'node:crypto';
 import { cpSync, mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runMigrate } from '../../src/cli/server-runner.js';
+import { loadConfig } from '../../src/config/config.js';
 import { openDatabase } from '../../src/storage/database.js';
+import { KEYSTORE_MIGRATIONS_DIR, openKeystore } from '../../src/storage/keystore.js';
 import { DEFAULT_MIGRATIONS_DIR, migrate, MigrationError, readMigrations } from '../../src/storage/migrator.js';
 import { adapters, postgresUnavailableReason, type OpenedDatabase } from '../helpers/adapters.js';
 import { missing } from '../helpers/requirements.js';
@@ -88,4 +92,29 @@ describe.skipIf(missing('Postgres', postgresUnavailableReason))('migrator concur
       await t.drop();
     }
   });
+});
+
+describe.skipIf(missing('Postgres', postgresUnavailableReason))('mailbox-connector migrate on postgres', () => {
+  it('applies the key store’s migrations as well as the data database’s, as every start does (one migrateAll)', async () => {
+    const t = await createTestDatabase();
+    try {
+      const config = loadConfig({ NODE_ENV: 'test', DATABASE_URL: t.url, ENCRYPTION_KEYS: `1:${randomBytes(32).toString('base64')}` });
+      const first = await runMigrate(config);
+      expect(first.applied).toEqual((await readMigrations()).map((m) => m.name));
+      expect(first.keystore.applied).toEqual((await readMigrations(KEYSTORE_MIGRATIONS_DIR)).map((m) => m.name));
+      expect(first.keystore.applied.length).toBeGreaterThan(0);
+      // The derived key store (<db>_keystore) now holds its tables; a second run applies nothing.
+      const keystore = await openKeystore({ url: config.keystore.url, dataDir: '' });
+      try {
+        const { rows } = await keystore.sql.query<{ n: number }>('SELECT count(*)::int AS n FROM "_migrations"');
+        expect(rows[0]!.n).toBe(first.keystore.applied.length);
+      } finally {
+        await keystore.close();
+      }
+      const second = await runMigrate(config);
+      expect({ data: second.applied, keystore: second.keystore.applied }).toEqual({ data: [], keystore: [] });
+    } finally {
+      await t.drop();
+    }
+  }, 120_000);
 });
