@@ -12,19 +12,28 @@ import { waitUntil } from './wait.js';
 
 type Db = Pick<Core, 'prisma'>;
 
+export interface JobFilter {
+  names?: JobName[];
+  /** Only jobs with this singleton key (e.g. a mailbox id). */
+  key?: string;
+  /** Count jobs deferred to a later time (a backoff, a retry) too. */
+  deferred?: boolean;
+}
+
 /**
  * Jobs that are running, or queued and due now (pg-boss states created/retry/active with
  * start_after passed), of the named queues (all when none is named) and of one singleton key
- * (e.g. a mailbox id) when given. Jobs deferred to a later time (backoff, cron) do not count.
+ * when given. Jobs deferred to a later time (backoff, retry, cron) count only with `deferred`.
  */
-export async function busyJobs(core: Db, opts: { names?: JobName[]; key?: string } = {}): Promise<number> {
+export async function busyJobs(core: Db, opts: JobFilter = {}): Promise<number> {
   const rows = await core.prisma.$queryRawUnsafe<Array<{ n: number }>>(
     `SELECT count(*)::int AS n FROM pgboss.job
-      WHERE state IN ('created', 'retry', 'active') AND start_after <= now()
+      WHERE state IN ('created', 'retry', 'active') AND ($3::boolean OR start_after <= now())
         AND ($1::text[] IS NULL OR name = ANY($1::text[]))
         AND ($2::text IS NULL OR singleton_key = $2::text)`,
     opts.names ?? null,
     opts.key ?? null,
+    opts.deferred ?? false,
   );
   return rows[0]?.n ?? 0;
 }
@@ -34,9 +43,9 @@ export async function busyJobs(core: Db, opts: { names?: JobName[]; key?: string
  * running or due. A handler's follow-up jobs are queued before it completes, so once this holds
  * the work that was started has finished, follow-ups included.
  */
-export async function jobsSettled(core: Db, opts: { names?: JobName[]; key?: string; timeoutMs?: number } = {}): Promise<void> {
+export async function jobsSettled(core: Db, opts: JobFilter & { timeoutMs?: number } = {}): Promise<void> {
   const what = `the job queue to drain${opts.names ? ` (${opts.names.join(', ')})` : ''}${opts.key ? ` for ${opts.key}` : ''}`;
-  await waitUntil(what, async () => (await busyJobs(core, opts)) === 0, { timeoutMs: opts.timeoutMs ?? 30_000 });
+  await waitUntil(what, async () => (await busyJobs(core, opts)) === 0, { timeoutMs: opts.timeoutMs ?? 20_000 });
 }
 
 /**
@@ -58,5 +67,5 @@ export async function webhookWorkLeft(core: Db, opts: { tenantId?: string } = {}
 
 /** Waits until the webhook pump is idle: every committed event fanned out, no delivery running or due. */
 export async function webhooksSettled(core: Db, opts: { tenantId?: string; timeoutMs?: number } = {}): Promise<void> {
-  await waitUntil('the webhook pump to be idle', async () => (await webhookWorkLeft(core, opts)) === 0, { timeoutMs: opts.timeoutMs ?? 30_000 });
+  await waitUntil('the webhook pump to be idle', async () => (await webhookWorkLeft(core, opts)) === 0, { timeoutMs: opts.timeoutMs ?? 15_000 });
 }

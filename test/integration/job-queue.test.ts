@@ -14,8 +14,11 @@ import { createMetrics } from '../../src/observability/metrics.js';
 import { DEFAULT_SEND_LEASE_MS, sendRecoveryBoundMs } from '../../src/send/outbound-sender.service.js';
 import { openDatabase, type Database } from '../../src/storage/database.js';
 import { requestMailboxSync } from '../../src/sync/sync-request.js';
+import { seedFromPgliteTemplate } from '../helpers/pglite-template.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/postgres.js';
+import { postgresTemplateName } from '../helpers/postgres-template.js';
 import { embeddedRun } from '../helpers/requirements.js';
+import { jobsSettled } from '../helpers/settled.js';
 
 const usesPostgres = Boolean(process.env.DATABASE_URL);
 /** Far longer than any wait below: a job that starts in time was woken, not polled. */
@@ -69,9 +72,27 @@ async function queuedFor(mailboxId: string): Promise<number> {
   }
 }
 
+/** The job queue's wake-up connection is connected and has issued its LISTEN (its last statement). */
+async function listening(): Promise<boolean> {
+  const s = await db.session();
+  try {
+    const r = await s.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'mbc-job-listener' AND datname = current_database() AND query ILIKE 'LISTEN %'`,
+      [],
+    );
+    return r.rows[0]!.n >= 1;
+  } finally {
+    await s.release();
+  }
+}
+
 beforeAll(async () => {
-  if (usesPostgres) pgdb = await createTestDatabase();
-  else dataDir = mkdtempSync(path.join(tmpdir(), 'mbc-jobq-'));
+  // A copy of the suite's migrated template (pg-boss's schema included), not a fresh database.
+  if (usesPostgres) pgdb = await createTestDatabase({ template: postgresTemplateName() });
+  else {
+    dataDir = mkdtempSync(path.join(tmpdir(), 'mbc-jobq-'));
+    seedFromPgliteTemplate(dataDir);
+  }
   db = await openDatabase({ databaseUrl: pgdb?.url, dataDir: dataDir ?? '' });
 });
 
@@ -134,7 +155,7 @@ describe('sync.mailbox coalescing', () => {
     await until('the coalesced sync ran', () => runs.filter((r) => r.mailboxId === 'busy' && r.end !== undefined).length === 2);
     // Nothing else was left queued for it: 1,001 notifications, 2 syncs.
     expect(await queuedFor('busy')).toBe(0);
-    await new Promise((r) => setTimeout(r, 500));
+    await jobsSettled(db);
     expect(runs.filter((r) => r.mailboxId === 'busy')).toHaveLength(2);
     expect(runs).toHaveLength(2 + requestedAt.size);
   }, 120_000);
@@ -165,7 +186,8 @@ describe('sync.mailbox coalescing', () => {
     for (let i = 0; i < 20; i++) await requestMailboxSync(q, 'limited', 'push'); // during the backoff
     await until('the retry ran', () => runs.length >= 2 && runs[1]!.end !== undefined, 30_000);
     expect(runs[1]!.start - runs[0]!.end!).toBeGreaterThanOrEqual(BACKOFF_MS - 100);
-    await new Promise((r) => setTimeout(r, 1_000));
+    // Nothing of the mailbox is left, not even deferred: the notifications were all covered.
+    await jobsSettled(db, { key: 'limited', deferred: true });
     expect(runs).toHaveLength(2);
   }, 60_000);
 
@@ -184,7 +206,7 @@ describe('sync.mailbox coalescing', () => {
     await requestMailboxSync(q, 'purged', 'poll');
     expect(await q.cancelByKey('sync.mailbox', 'purged')).toBe(1);
     held.open();
-    await new Promise((r) => setTimeout(r, 1_000));
+    await jobsSettled(db, { key: 'purged', deferred: true });
     expect(runs).toHaveLength(1);
   });
 
@@ -262,7 +284,8 @@ describe('expiry and heartbeats', () => {
     await q.startWorkers();
     await requestMailboxSync(q, 'long', 'push');
     await until('long job finished', () => finished, 20_000);
-    await new Promise((r) => setTimeout(r, 1_500));
+    // Completed, and no retry waiting (an expired job would be retried after its backoff).
+    await jobsSettled(db, { key: 'long', deferred: true });
     expect(runs).toBe(1);
   }, 30_000);
 
@@ -287,7 +310,7 @@ describe.skipIf(embeddedRun('job queue across processes'))('across processes (Po
       return { status: 'done' };
     });
     await consumer.startWorkers();
-    await new Promise((r) => setTimeout(r, 500)); // the LISTEN connection is up
+    await until('the LISTEN connection is up', listening);
     // The consumer's first fetch found nothing; it now sleeps for SLOW_POLL_SECONDS unless woken.
     const at = Date.now();
     await requestMailboxSync(producer, 'remote', 'push');
@@ -304,7 +327,7 @@ describe.skipIf(embeddedRun('job queue across processes'))('across processes (Po
       return { status: 'done' };
     });
     await consumer.startWorkers();
-    await new Promise((r) => setTimeout(r, 500));
+    await until('the LISTEN connection is up', listening);
     const s = await db.session();
     try {
       const killed = await s.query<{ n: number }>(
@@ -319,7 +342,7 @@ describe.skipIf(embeddedRun('job queue across processes'))('across processes (Po
     } finally {
       await s.release();
     }
-    await new Promise((r) => setTimeout(r, 300)); // LISTEN issued after connect
+    await until('LISTEN issued after the reconnect', listening);
     const at = Date.now();
     await requestMailboxSync(producer, 'after-drop', 'push');
     await until('consumer ran the job', () => started.length === 1, 15_000);
