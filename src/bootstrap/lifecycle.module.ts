@@ -22,9 +22,9 @@ import { PurgeRepository } from '../storage/purge.repository.js';
 import { RestoreRepository } from '../storage/restore.repository.js';
 import { RetentionRepository } from '../storage/retention.repository.js';
 import { SyncLockRepository } from '../storage/sync-lock.repository.js';
-import { mailAccess } from './connect.module.js';
 import type { Core } from './core.js';
 import type { ServiceModule } from './module.js';
+import type { ProcessServices } from './modules.js';
 
 export interface LifecycleModuleOptions {
   /** Replaces the real provider adapters (tests that stage a provider outage without a sandbox). */
@@ -36,12 +36,11 @@ export interface LifecycleModuleOptions {
  * Disconnect/revoke/purge, retention, data-subject requests, break-glass access and the
  * optional Google RISC receiver (issue 8).
  */
-export async function lifecycleModule(core: Core, opts: LifecycleModuleOptions = {}): Promise<ServiceModule> {
+export function lifecycleModule(core: Core, { access }: Pick<ProcessServices, 'access'>, opts: LifecycleModuleOptions = {}): ServiceModule {
   const { config } = core;
   const purgeRepo = new PurgeRepository(core.prisma, core.keyStore);
   const events = new LifecycleEventWriter(core.outbox, core.jobs, core.logger, core.clock);
   // Real or sandbox provider endpoints and the token vault, shared with the connect/sync rooms.
-  const access = await mailAccess(core);
   const google = access.settings.google;
   const googleEndpoints = google?.endpoints ?? GOOGLE_ENDPOINTS;
   const teardown: Record<ProviderName, TeardownPort> = {

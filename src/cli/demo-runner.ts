@@ -4,9 +4,8 @@ import { createServer } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { simpleParser } from 'mailparser';
-import { mailAccess } from '../bootstrap/connect.module.js';
 import { createCore } from '../bootstrap/core.js';
-import { createModules } from '../bootstrap/modules.js';
+import { buildProcessServices, createModules } from '../bootstrap/modules.js';
 import { startService } from '../bootstrap/service.js';
 import { loadConfig, type Config } from '../config/config.js';
 import type { GoogleSandbox } from '../sandbox/google/google-sandbox.server.js';
@@ -236,7 +235,8 @@ export async function runDemo(base: Config, opts: { json: boolean; keepRunning?:
   let receiver: DemoWebhookReceiver | undefined;
   let failure: unknown;
   try {
-    const modules = await createModules(core);
+    const services = await buildProcessServices(core);
+    const modules = await createModules(core, services);
     const service = await startService(core, modules, { http: true, workers: true, port, host: '127.0.0.1' });
     cleanup.push(() => service.stop());
     const ready = (await fetch(`${url}/readyz`)
@@ -289,8 +289,7 @@ export async function runDemo(base: Config, opts: { json: boolean; keepRunning?:
     });
 
     // --- connect both mailboxes through the hosted flow and the stand-ins' consent
-    const access = await mailAccess(core);
-    const sb = access.settings.sandbox;
+    const sb = services.access.settings.sandbox;
     const connected: ConnectedMailbox[] = [];
     for (const m of DEMO_MAILBOXES) {
       const created = await api('POST', '/v1/connect-sessions', { provider: m.provider });

@@ -22,12 +22,12 @@ export async function runOps(config: Config, name: string, input: Record<string,
     }
   }
   const { createCore } = await import('../bootstrap/core.js');
-  const { createModules } = await import('../bootstrap/modules.js');
+  const { buildProcessServices, createModules } = await import('../bootstrap/modules.js');
   const { collectOps } = await import('../bootstrap/service.js');
   // stdout is for the command's result (--json); logs go to stderr.
   const core = await createCore(config, { command: `mailbox-connector ${name}`, logDestination: process.stderr });
   try {
-    const cmd = collectOps(await createModules(core)).find((c) => c.name === name);
+    const cmd = collectOps(await createModules(core, await buildProcessServices(core))).find((c) => c.name === name);
     if (!cmd) throw new CliError(`${name} is not available in this build`);
     const parsed = cmd.input.safeParse(input);
     if (!parsed.success) {

@@ -1,6 +1,6 @@
 import type { Config } from '../config/config.js';
 import { createCore, openConfiguredKeystore } from '../bootstrap/core.js';
-import { createModules } from '../bootstrap/modules.js';
+import { buildProcessServices, createModules } from '../bootstrap/modules.js';
 import { startService } from '../bootstrap/service.js';
 import { LOOP_STALL_EXIT_MS } from '../bootstrap/worker-heartbeat.js';
 import { openDatabase } from '../storage/database.js';
@@ -10,7 +10,7 @@ import { CliError } from './ops-client.js';
 
 export async function runServer(config: Config, opts: { http: boolean; workers: boolean; port?: number; healthPort?: number; json: boolean }): Promise<void> {
   const core = await createCore(config, { command: opts.http ? 'mailbox-connector serve' : 'mailbox-connector worker' });
-  const modules = await createModules(core);
+  const modules = await createModules(core, await buildProcessServices(core));
   const service = await startService(core, modules, {
     http: opts.http,
     workers: opts.workers,

@@ -15,7 +15,7 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import { createCore, type Core } from '../../src/bootstrap/core.js';
 import type { ServiceModule } from '../../src/bootstrap/module.js';
-import { createModules } from '../../src/bootstrap/modules.js';
+import { buildProcessServices, createModules, type ProcessServices } from '../../src/bootstrap/modules.js';
 import { startService, type RunningService } from '../../src/bootstrap/service.js';
 import { loadConfig, type Config } from '../../src/config/config.js';
 import { seedFromPgliteTemplate } from './pglite-template.js';
@@ -27,6 +27,8 @@ export interface TestService {
   port: number;
   config: Config;
   core: Core;
+  /** The process services the modules got (provider settings and sandbox stand-ins, token vault, scanner). */
+  services: ProcessServices;
   service: RunningService;
   /** Every log line the service wrote (JSON strings), for assertions that nothing leaked. */
   logs: string[];
@@ -40,7 +42,7 @@ export interface TestServiceOptions {
   /** Extra environment (merged over the test defaults) — e.g. GOOGLE_CLIENT_ID, SANDBOX_GOOGLE_URL. */
   env?: Record<string, string>;
   /** Replace the module list (default: the real one from src/bootstrap/modules.ts). */
-  modules?: (core: Core) => Promise<ServiceModule[]>;
+  modules?: (core: Core, services: ProcessServices) => Promise<ServiceModule[]>;
   workers?: boolean;
   http?: boolean;
   /** With `http: false`: run a worker's health server (/healthz, /readyz, /metrics) on this port. */
@@ -111,7 +113,8 @@ export async function startTestService(opts: TestServiceOptions = {}): Promise<T
     },
   });
   const core = await createCore(config, { command: 'test', logDestination: sink, jobPollingSeconds: 0.5 });
-  const modules = await (opts.modules ?? createModules)(core);
+  const services = await buildProcessServices(core);
+  const modules = await (opts.modules ?? createModules)(core, services);
   const service = await startService(core, modules, {
     http: opts.http ?? true,
     workers: opts.workers ?? true,
@@ -125,6 +128,7 @@ export async function startTestService(opts: TestServiceOptions = {}): Promise<T
     port,
     config,
     core,
+    services,
     service,
     logs,
     async createTenant(o = {}) {

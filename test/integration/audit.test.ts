@@ -22,7 +22,7 @@ let svc: TestService;
 let adminKey: string;
 
 beforeAll(async () => {
-  svc = await startTestService({ modules: async (core) => [tenancyModule(core), await lifecycleModule(core)] });
+  svc = await startTestService({ modules: async (core, services) => [tenancyModule(core), lifecycleModule(core, services)] });
   adminKey = (await svc.core.apiKeys.issue({ admin: true })).key;
   const t = await svc.createTenant();
   for (let i = 0; i < 5; i++) {

@@ -10,6 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { lifecycleModule } from '../../src/bootstrap/lifecycle.module.js';
 import { messagesModule } from '../../src/bootstrap/messages.module.js';
 import type { ServiceModule } from '../../src/bootstrap/module.js';
+import type { ProcessServices } from '../../src/bootstrap/modules.js';
 import { tenancyModule } from '../../src/bootstrap/tenancy.module.js';
 import { webhooksModule } from '../../src/bootstrap/webhooks.module.js';
 import type { Core } from '../../src/bootstrap/core.js';
@@ -27,7 +28,7 @@ import { createTestDatabase, type TestDatabase } from '../helpers/postgres.js';
 import { startTestService, testEncryptionKeys, type TestService } from '../helpers/test-service.js';
 import { emit, seedMailbox, seedMessage, startReceiver, waitFor } from './webhooks-seed.js';
 
-const modules = async (core: Core): Promise<ServiceModule[]> => [tenancyModule(core), await lifecycleModule(core), webhooksModule(core), messagesModule(core)];
+const modules = async (core: Core, services: ProcessServices): Promise<ServiceModule[]> => [tenancyModule(core), lifecycleModule(core, services), webhooksModule(core), messagesModule(core)];
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterAll(async () => {

@@ -2,7 +2,7 @@
 // start link like a browser (keeping its cookie), approve consent on the stand-in, and deliver
 // the provider's redirect to the callback with the same cookie.
 import { expect } from 'vitest';
-import { mailAccess, type MailAccess } from '../../src/bootstrap/connect.module.js';
+import type { MailAccess } from '../../src/bootstrap/connect.module.js';
 import { approveGoogleConsent } from '../../src/sandbox/google/google-consent.client.js';
 import { approveMicrosoftConsent } from '../../src/sandbox/microsoft/approve-microsoft-consent.js';
 import type { TestService } from '../helpers/test-service.js';
@@ -17,7 +17,7 @@ export interface StartedConsent {
 }
 
 export async function access(svc: TestService): Promise<MailAccess> {
-  return mailAccess(svc.core);
+  return svc.services.access;
 }
 
 export async function createSession(svc: TestService, apiKey: string, body: Record<string, unknown>): Promise<{ id: string; url: string; expiresAt: string; provider: Provider | null; mailboxId: string | null }> {

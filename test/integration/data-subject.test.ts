@@ -8,7 +8,7 @@ import { seedMailbox } from './purge-seed.fixture.js';
 let svc: TestService;
 
 beforeAll(async () => {
-  svc = await startTestService({ modules: async (core) => [tenancyModule(core), await lifecycleModule(core)] });
+  svc = await startTestService({ modules: async (core, services) => [tenancyModule(core), lifecycleModule(core, services)] });
 }, 60_000);
 afterAll(async () => svc?.close());
 

@@ -7,7 +7,6 @@
 // well under 1 s.
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mailAccess } from '../../src/bootstrap/connect.module.js';
 import type { GoogleSandbox } from '../../src/sandbox/google/google-sandbox.server.js';
 import { generatedPathologicalMessages } from '../helpers/pathological-mail.js';
 import { startTestService, type TestService } from '../helpers/test-service.js';
@@ -19,7 +18,7 @@ let apiKey: string;
 
 beforeAll(async () => {
   svc = await startTestService({ env: { SANDBOX: '1', BACKFILL_DAYS: '7' } });
-  gs = (await mailAccess(svc.core)).settings.sandbox.google!;
+  gs = svc.services.access.settings.sandbox.google!;
   ({ apiKey } = await svc.createTenant());
 }, 60_000);
 afterAll(async () => {

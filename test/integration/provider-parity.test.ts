@@ -10,7 +10,6 @@
 //   blockRemoteImages (set through the admin ops API) turns remote images off at read time.
 import { readdirSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mailAccess } from '../../src/bootstrap/connect.module.js';
 import { PayloadBuilder } from '../../src/events/payload-builder.js';
 import { decodeMessageContent, MESSAGE_CONTENT_AAD } from '../../src/mailboxes/message-content.js';
 import { MessageViewer } from '../../src/messages/message-view.js';
@@ -101,7 +100,7 @@ async function inject(email: string, raw: Buffer, receivedAt: Date): Promise<{ g
 
 beforeAll(async () => {
   svc = await startTestService({ env: { SANDBOX: '1', BACKFILL_DAYS: '7' } });
-  const access = await mailAccess(svc.core);
+  const access = svc.services.access;
   gs = access.settings.sandbox.google!;
   ms = access.settings.sandbox.microsoft!;
   tenant = await svc.createTenant();

@@ -37,7 +37,7 @@ beforeAll(async () => {
   svc = await startTestService({
     env: { SANDBOX: '1', SANDBOX_GOOGLE_URL: google.url, GOOGLE_CLIENT_ID: CLIENT_ID, GOOGLE_CLIENT_SECRET: CLIENT_SECRET },
     // Only the rooms under test: another room's unfinished worker must not race these purges.
-    modules: async (core) => [tenancyModule(core), await lifecycleModule(core, { purge: { revokeRetryDelayMs: () => 300 } })],
+    modules: async (core, services) => [tenancyModule(core), lifecycleModule(core, services, { purge: { revokeRetryDelayMs: () => 300 } })],
   });
 }, 60_000);
 

@@ -10,7 +10,7 @@ let svc: TestService;
 const DAY = 86_400_000;
 
 beforeAll(async () => {
-  svc = await startTestService({ modules: async (core) => [tenancyModule(core), await lifecycleModule(core)] });
+  svc = await startTestService({ modules: async (core, services) => [tenancyModule(core), lifecycleModule(core, services)] });
 }, 60_000);
 afterAll(async () => svc?.close());
 

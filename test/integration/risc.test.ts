@@ -30,7 +30,7 @@ beforeAll(async () => {
   const port = (jwks.address() as AddressInfo).port;
   svc = await startTestService({
     env: { GOOGLE_RISC_ENABLED: '1', GOOGLE_RISC_JWKS_URL: `http://127.0.0.1:${port}/jwks`, GOOGLE_CLIENT_ID: CLIENT_ID, GOOGLE_CLIENT_SECRET: 's' },
-    modules: async (core) => [tenancyModule(core), await lifecycleModule(core)],
+    modules: async (core, services) => [tenancyModule(core), lifecycleModule(core, services)],
   });
 }, 60_000);
 afterAll(async () => {

@@ -31,8 +31,8 @@ beforeAll(async () => {
   const user = await connectGoogleSandboxUser(google.endpoints, { email: AGENT, scopes: ['openid', 'email', 'https://www.googleapis.com/auth/gmail.modify'] });
   svc = await startTestService({
     workers: false,
-    modules: async (core) => {
-      send = await sendModule(core, { providers: async () => new GmailAdapter({ endpoints: sandboxGoogleEndpoints(google.url), accessToken: async () => user.accessToken }) });
+    modules: async (core, services) => {
+      send = sendModule(core, services, { providers: async () => new GmailAdapter({ endpoints: sandboxGoogleEndpoints(google.url), accessToken: async () => user.accessToken }) });
       return [tenancyModule(core), send];
     },
   });

@@ -102,9 +102,9 @@ beforeAll(async () => {
   if (!clamdMissing) clamd = await startClamd();
   svc = await startTestService({
     env: clamd ? { CLAMD_SOCKET: clamd.socket } : {},
-    modules: async (core) => [
+    modules: async (core, services) => [
       tenancyModule(core),
-      await sendModule(core, {
+      sendModule(core, services, {
         providers: async () => new GmailAdapter({ endpoints: sandboxGoogleEndpoints(google.url), accessToken: async () => user.accessToken }),
         // With clamd present the module builds its scanner from CLAMD_SOCKET, as in production.
         ...(clamd ? {} : { scanner: cleanScanner }),

@@ -64,9 +64,9 @@ beforeAll(async () => {
   google = await startGoogleSandbox();
   microsoft = await startMicrosoftSandbox();
   svc = await startTestService({
-    modules: async (core) => [
+    modules: async (core, services) => [
       tenancyModule(core),
-      await sendModule(core, {
+      sendModule(core, services, {
         providers: providerFor,
         scanner: cleanScanner,
         // Fast backoff and a short lease keep retries and crash recovery within seconds.

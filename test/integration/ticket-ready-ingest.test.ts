@@ -5,7 +5,6 @@
 import iconv from 'iconv-lite';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mailAccess } from '../../src/bootstrap/connect.module.js';
 import { decodeOutboundContent, OUTBOUND_CONTENT_AAD } from '../../src/send/outbound-content.js';
 import type { GoogleSandbox } from '../../src/sandbox/google/google-sandbox.server.js';
 import { startTestService, type TestService } from '../helpers/test-service.js';
@@ -17,7 +16,7 @@ let gs: GoogleSandbox;
 
 beforeAll(async () => {
   svc = await startTestService({ env: { SANDBOX: '1', BACKFILL_DAYS: '7' } });
-  gs = (await mailAccess(svc.core)).settings.sandbox.google!;
+  gs = svc.services.access.settings.sandbox.google!;
 }, 60_000);
 afterAll(async () => {
   await svc?.close();
