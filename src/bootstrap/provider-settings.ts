@@ -100,7 +100,8 @@ export async function resolveProviderSettings(config: Config, logger: Pick<Logge
     if (config.sandbox.microsoftUrl) {
       msEndpoints = await externalMicrosoftSandbox(config.sandbox.microsoftUrl, config.sandbox.microsoftAuthority);
     } else {
-      msSandbox = await startMicrosoftSandbox({ clients: [{ ...msClient, redirectUris: [redirect('microsoft')] }] });
+      // The admin-consent redirect of organization installs is registered beside the sign-in one.
+      msSandbox = await startMicrosoftSandbox({ clients: [{ ...msClient, redirectUris: [redirect('microsoft'), `${publicUrl}/oauth/microsoft/admin-consent`] }] });
       started.push(msSandbox);
       msEndpoints = sandboxMicrosoftEndpoints(msSandbox);
     }

@@ -24,6 +24,7 @@ export const ID_PREFIXES = {
   purge: 'prg',
   breakGlass: 'bgs',
   workerHeartbeat: 'wkr',
+  organizationInstall: 'oin',
 } as const;
 
 export type IdKind = keyof typeof ID_PREFIXES;

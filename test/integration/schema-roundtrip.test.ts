@@ -19,6 +19,7 @@ function fixtures(): Fixture[] {
   });
   return [
     f('Tenant', { id: 'ten_1', name: 'Acme', allowedReturnOrigins: ['https://a.example'], retentionDays: 30, blockRemoteImages: true, displayName: 'Acme Support', logoUrl: 'https://cdn.acme.example/logo.svg', supportUrl: 'mailto:help@acme.example', createdAt: now, updatedAt: now }, (p, d) => p.tenant.create({ data: d }), (p) => p.tenant.findUnique({ where: { id: 'ten_1' } })),
+    f('OrganizationInstall', { id: 'oin_1', tenantId: 'ten_1', provider: 'microsoft', status: 'active', statusReason: 'ok', stateHash: 'o'.repeat(64), returnUrl: 'https://a.example/back', consentExpiresAt: now, directoryId: '00000000-0000-0000-0000-000000000001', grantedPermissions: ['Mail.Read', 'Mail.Send'], credentialEnc: bytes(40), probeAddressEnc: bytes(30), accessCheck: 'unrestricted', accessCheckedAt: now, installedAt: now, uninstalledAt: now, createdAt: now, updatedAt: now }, (p, d) => p.organizationInstall.create({ data: d }), (p) => p.organizationInstall.findUnique({ where: { id: 'oin_1' } })),
     f('ApiKey', { id: 'key_1', tenantId: 'ten_1', name: 'k', scope: 'tenant', prefix: 'mbc_live_abc', keyHash: 'h'.repeat(64), createdAt: now, lastUsedAt: now, revokedAt: now }, (p, d) => p.apiKey.create({ data: d }), (p) => p.apiKey.findUnique({ where: { id: 'key_1' } })),
     f(
       'Mailbox',

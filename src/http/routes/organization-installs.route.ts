@@ -1,0 +1,217 @@
+import { z } from 'zod';
+import type { OrganizationInstallService } from '../../organizations/organization-install.service.js';
+import { actorOf } from '../auth-context.js';
+import { commonErrors, type RouteRegistry } from '../route-registry.js';
+import { adminConsentPage, installClosedPage, installResultPage } from '../pages/organization-pages.js';
+import { sendHtml } from './connect.route.js';
+
+const EXAMPLE = {
+  id: 'oin_01JDZ8Q6T1N5V8X2K4M7P9R3SA',
+  object: 'organization_install',
+  provider: 'microsoft',
+  status: 'active',
+  statusReason: null,
+  directoryId: '72f988bf-86f1-41af-91ab-2d7cd011db47',
+  grantedPermissions: ['Mail.Read', 'Mail.Send'],
+  mailboxCount: 2,
+  accessCheck: 'restricted',
+  accessCheckedAt: '2026-12-06T08:00:00.000Z',
+  warnings: [],
+  installedAt: '2026-12-06T07:59:30.000Z',
+  uninstalledAt: null,
+  createdAt: '2026-12-06T07:58:00.000Z',
+} as const;
+
+export const organizationInstallSchema = z
+  .object({
+    id: z.string(),
+    object: z.literal('organization_install'),
+    provider: z.enum(['microsoft', 'google']),
+    status: z.enum(['pending', 'active', 'failed', 'uninstalled']),
+    statusReason: z.string().nullable(),
+    directoryId: z.string().nullable(),
+    grantedPermissions: z.array(z.string()),
+    mailboxCount: z.number().int(),
+    accessCheck: z.enum(['unknown', 'restricted', 'unrestricted', 'failed']),
+    accessCheckedAt: z.string().nullable(),
+    warnings: z.array(z.string()),
+    installedAt: z.string().nullable(),
+    uninstalledAt: z.string().nullable(),
+    createdAt: z.string(),
+  })
+  .meta({
+    id: 'OrganizationInstall',
+    description:
+      'An organization install: admin consent once for a whole organization (Microsoft: application permissions Mail.Read and Mail.Send), then mailboxes added by address. ' +
+      '`accessCheck` is the last restriction probe: `unrestricted` (warning `app_access_unrestricted`) means the app could read a mailbox it was not given.',
+    example: EXAMPLE,
+  });
+
+const idParams = z.strictObject({ id: z.string().min(1).max(64) });
+const mailboxParams = z.strictObject({ id: z.string().min(1).max(64), mailboxId: z.string().min(1).max(64) });
+const emailField = z.string().min(3).max(320);
+
+/** Organization installs: the API (tenant key), the hosted consent page and the admin-consent redirect. */
+export function registerOrganizationInstallRoutes(routes: RouteRegistry, deps: { installs: OrganizationInstallService }): void {
+  const { installs } = deps;
+  routes.add({
+    method: 'post',
+    path: '/v1/organization-installs',
+    operationId: 'createOrganizationInstall',
+    summary: 'Start an organization install (admin consent)',
+    description:
+      'Creates a pending install and returns `consentUrl`, a hosted page an administrator of the organization opens: it states what the connector reads, then sends them to Microsoft’s admin consent. ' +
+      '`probeAddress` (optional): an address of the organization the app must NOT be able to read, probed after the consent to detect an unrestricted app.',
+    tags: ['Connect'],
+    auth: 'tenant',
+    body: z.strictObject({ provider: z.literal('microsoft'), probeAddress: emailField.optional() }),
+    responses: {
+      201: { description: 'The pending install and its consent page', schema: z.object({ install: organizationInstallSchema, consentUrl: z.string(), expiresAt: z.string() }) },
+      ...commonErrors,
+    },
+    async handler({ body, principal }) {
+      const r = await installs.start(principal.tenantId, { provider: body.provider, ...(body.probeAddress ? { probeAddress: body.probeAddress } : {}) }, actorOf(principal));
+      return { status: 201, body: { install: r.install, consentUrl: r.consentUrl, expiresAt: r.expiresAt.toISOString() } };
+    },
+  });
+
+  routes.add({
+    method: 'get',
+    path: '/v1/organization-installs',
+    operationId: 'listOrganizationInstalls',
+    summary: 'List the tenant’s organization installs',
+    description: 'Every organization install of the tenant, newest first (at most 100).',
+    tags: ['Connect'],
+    auth: 'tenant',
+    responses: { 200: { description: 'The installs', schema: z.object({ object: z.literal('list'), data: z.array(organizationInstallSchema) }) }, ...commonErrors },
+    async handler({ principal }) {
+      return { status: 200, body: { object: 'list', data: await installs.list(principal.tenantId) } };
+    },
+  });
+
+  routes.add({
+    method: 'get',
+    path: '/v1/organization-installs/:id',
+    operationId: 'getOrganizationInstall',
+    summary: 'Get one organization install',
+    description: 'The install’s status, the directory and permissions the consent granted, how many mailboxes it has, and the last restriction probe with its warnings.',
+    tags: ['Connect'],
+    auth: 'tenant',
+    params: idParams,
+    responses: { 200: { description: 'The install', schema: organizationInstallSchema }, ...commonErrors },
+    async handler({ params, principal }) {
+      return { status: 200, body: await installs.get(principal.tenantId, params.id) };
+    },
+  });
+
+  routes.add({
+    method: 'delete',
+    path: '/v1/organization-installs/:id',
+    operationId: 'uninstallOrganization',
+    summary: 'Uninstall: remove every mailbox of the install',
+    description:
+      'The install becomes `uninstalled` and every one of its mailboxes is disconnected and purged as `DELETE /v1/mailboxes/{id}` does (one purge receipt each; subscriptions deleted). ' +
+      'The admin consent itself stays in the organization until its administrator removes the app (docs/connect.md).',
+    tags: ['Connect'],
+    auth: 'tenant',
+    params: idParams,
+    responses: { 202: { description: 'Purges started', schema: z.object({ purgeIds: z.array(z.string()) }) }, ...commonErrors },
+    async handler({ params, principal }) {
+      return { status: 202, body: await installs.uninstall(principal.tenantId, params.id, actorOf(principal)) };
+    },
+  });
+
+  routes.add({
+    method: 'post',
+    path: '/v1/organization-installs/:id/mailboxes',
+    operationId: 'addOrganizationMailbox',
+    summary: 'Add a mailbox to the install by address',
+    description:
+      'Adds a user or shared mailbox of the organization. The connector reads only mailboxes added here. The app must be able to read it now: ' +
+      'a mailbox the organization’s application access policy excludes is refused (`bad_request`, details.reason `mailbox_not_accessible`). The mailbox syncs and gets a push subscription like any other.',
+    tags: ['Connect'],
+    auth: 'tenant',
+    params: idParams,
+    body: z.strictObject({ address: emailField }),
+    responses: { 201: { description: 'The new mailbox', schema: z.object({ mailboxId: z.string() }) }, ...commonErrors },
+    async handler({ params, body, principal }) {
+      const r = await installs.addMailbox(principal.tenantId, params.id, body.address, actorOf(principal));
+      return { status: 201, body: r, headers: { location: `/v1/mailboxes/${r.mailboxId}` } };
+    },
+  });
+
+  routes.add({
+    method: 'delete',
+    path: '/v1/organization-installs/:id/mailboxes/:mailboxId',
+    operationId: 'removeOrganizationMailbox',
+    summary: 'Remove one mailbox from the install',
+    description: 'Disconnects and purges the mailbox as `DELETE /v1/mailboxes/{id}` does (its subscription is deleted first). Audited as `organization_install.mailbox_removed`.',
+    tags: ['Connect'],
+    auth: 'tenant',
+    params: mailboxParams,
+    responses: { 202: { description: 'Purge started', schema: z.object({ purgeId: z.string() }) }, ...commonErrors },
+    async handler({ params, principal }) {
+      const r = await installs.removeMailbox(principal.tenantId, params.id, params.mailboxId, actorOf(principal));
+      return { status: 202, body: r, headers: { location: `/v1/purges/${r.purgeId}` } };
+    },
+  });
+
+  routes.add({
+    method: 'post',
+    path: '/v1/organization-installs/:id/access-check',
+    operationId: 'checkOrganizationAccess',
+    summary: 'Probe whether the app can read a mailbox it was not given',
+    description:
+      'Reads the inbox folder’s metadata (never a message) of `probeAddress` — or the stored probe address — with the install’s app-only token. ' +
+      'Readable: `accessCheck` `unrestricted` and warning `app_access_unrestricted` (restrict the app with an Exchange application access policy); refused: `restricted`. Audited.',
+    tags: ['Connect'],
+    auth: 'tenant',
+    params: idParams,
+    body: z.strictObject({ probeAddress: emailField.optional() }),
+    responses: { 200: { description: 'The install with the probe’s verdict', schema: organizationInstallSchema }, ...commonErrors },
+    async handler({ params, body, principal }) {
+      return { status: 200, body: await installs.checkAccess(principal.tenantId, params.id, body.probeAddress, actorOf(principal)) };
+    },
+  });
+
+  routes.add({
+    method: 'get',
+    path: '/organization-install/microsoft',
+    operationId: 'organizationInstallPage',
+    summary: 'Hosted admin-consent page (HTML, no API key)',
+    description: 'The page an organization’s administrator opens from `consentUrl`: what the connector will read (only mailboxes added by address), then a button to Microsoft’s admin consent.',
+    tags: ['Connect'],
+    auth: 'none',
+    query: z.object({ state: z.string().min(10).max(200) }),
+    responses: { 200: { description: 'Consent page (HTML)', contentType: 'text/html' }, 404: { description: 'Unknown or expired link (HTML)' } },
+    async handler({ query, res }) {
+      const page = await installs.consentPage(query.state);
+      if (!page) return sendHtml(res, 404, installClosedPage());
+      return sendHtml(res, 200, adminConsentPage(page.adminConsentUrl));
+    },
+  });
+
+  routes.add({
+    method: 'get',
+    path: '/oauth/microsoft/admin-consent',
+    operationId: 'microsoftAdminConsentCallback',
+    summary: 'Admin-consent redirect URI for Microsoft (HTML, no API key)',
+    description:
+      'Where Microsoft sends the administrator back (`admin_consent`, `tenant`, `state` or `error`). The install becomes active only once an app-only token for that tenant is issued with Mail.Read and Mail.Send. Register this URL on the Entra app.',
+    tags: ['Connect'],
+    auth: 'none',
+    query: z.object({
+      state: z.string().max(200).optional(),
+      admin_consent: z.string().max(10).optional(),
+      tenant: z.string().max(100).optional(),
+      scope: z.string().max(2000).optional(),
+      error: z.string().max(200).optional(),
+      error_description: z.string().max(2000).optional(),
+    }),
+    responses: { 200: { description: 'Installed (HTML)', contentType: 'text/html' }, 400: { description: 'Not installed (HTML)' } },
+    async handler({ query, res }) {
+      const outcome = await installs.callback(query);
+      return sendHtml(res, outcome.kind === 'installed' ? 200 : 400, installResultPage(outcome));
+    },
+  });
+}
