@@ -1,6 +1,7 @@
 import { isCryptoError } from '../crypto/crypto-error.js';
 import type { DataKeyService } from '../crypto/data-key.service.js';
-import type { MailboxRecord, MailboxRepository, MailboxStatus } from '../storage/mailbox.repository.js';
+import type { MailboxAccess, MailboxRecord, MailboxRepository, MailboxStatus } from '../storage/mailbox.repository.js';
+import { CONNECTED_BY_AAD } from './message-content.js';
 
 export interface MailboxView {
   id: string;
@@ -12,6 +13,9 @@ export interface MailboxView {
    * purge (docs/data-lifecycle.md, "After a restore").
    */
   address: string | null;
+  access: MailboxAccess;
+  /** A shared mailbox: the member whose grant reads it; null otherwise (or when the key is gone). */
+  connectedBy: string | null;
   status: MailboxStatus;
   statusReason: string | null;
   grantedScopes: string[];
@@ -57,8 +61,10 @@ export class MailboxQueryService {
   async view(row: MailboxRecord): Promise<MailboxView> {
     const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
     let address: string | null;
+    let connectedBy: string | null = null;
     try {
       address = await this.address(row);
+      if (row.connectedByEnc) connectedBy = (await this.dataKeys.decryptFor({ type: 'mailbox', id: row.id }, row.connectedByEnc, CONNECTED_BY_AAD(row.id))).toString('utf8');
     } catch (err) {
       // A mailbox being purged has its key shredded before its row goes, and a restore can bring
       // back the row of a mailbox purged since the backup: list it without its address rather than
@@ -71,6 +77,8 @@ export class MailboxQueryService {
       object: 'mailbox',
       provider: row.provider,
       address,
+      access: row.access,
+      connectedBy,
       status: row.status,
       statusReason: row.statusReason,
       // Rows connected before the Microsoft duplicate fix may hold offline_access twice.

@@ -57,6 +57,8 @@ export const MESSAGE_CONTENT_AAD = (messageId: string) => ({ table: 'messages', 
 export const ATTACHMENT_FILENAME_AAD = (attachmentId: string) => ({ table: 'attachments', column: 'filenameEnc', rowId: attachmentId }) as const;
 export const ATTACHMENT_CONTENT_ID_AAD = (attachmentId: string) => ({ table: 'attachments', column: 'contentIdEnc', rowId: attachmentId }) as const;
 export const MAILBOX_ADDRESS_AAD = (mailboxId: string) => ({ table: 'mailboxes', column: 'addressEnc', rowId: mailboxId }) as const;
+/** AAD of `mailboxes.connectedByEnc` (mailbox DEK): the member whose grant reads a shared mailbox. */
+export const CONNECTED_BY_AAD = (mailboxId: string) => ({ table: 'mailboxes', column: 'connectedByEnc', rowId: mailboxId }) as const;
 export const MAILBOX_CREDENTIAL_AAD = (mailboxId: string) => ({ table: 'mailboxes', column: 'credentialEnc', rowId: mailboxId }) as const;
 
 export function encodeMessageContent(content: MessageContent): Buffer {

@@ -6,13 +6,15 @@ import { GmailAdapter } from './google/gmail.adapter.js';
 import type { GoogleEndpoints } from './google/google-endpoints.js';
 import { ConcurrencyLimiter } from './microsoft/concurrency-limiter.js';
 import { GraphSubscriptionsAdapter } from './microsoft/graph-subscriptions.adapter.js';
-import { GraphAdapter } from './microsoft/graph.adapter.js';
+import { GraphAdapter, SHARED_MAILBOX_ACCESS_DENIED } from './microsoft/graph.adapter.js';
 import type { MicrosoftEndpoints } from './microsoft/microsoft-endpoints.js';
 
 /** The fields of a mailbox row the factory needs (a MailboxRecord satisfies it). */
 export interface MailboxRef {
   id: string;
   provider: ProviderName;
+  /** `shared_member`: a Microsoft 365 shared mailbox read through a member's grant (/users/{address}/…); absent = the signed-in person's own. */
+  access?: string;
 }
 
 export interface MailProviderFactoryOptions {
@@ -29,6 +31,17 @@ export interface MailProviderFactoryOptions {
    * `reauth_required` → the mailbox was flagged and the error goes to the caller.
    */
   onAuthFailure?: (mailboxId: string) => Promise<'grant_valid' | 'reauth_required'>;
+  /**
+   * The grant is fine (a forced refresh worked) but the provider still refuses this mailbox to it
+   * with a named reason — a shared mailbox whose member lost access (`shared_mailbox_access_denied`):
+   * no refresh can fix that, the mailbox needs reconnecting by someone who has access.
+   */
+  onAccessDenied?: (mailboxId: string, reason: string) => Promise<void>;
+  /**
+   * The address of a shared mailbox (`access: shared_member`), decrypted from its record: its
+   * Graph paths are /users/{address}/…. Without it such a mailbox cannot be built (fails closed).
+   */
+  sharedMailboxAddress?: (mailboxId: string) => Promise<string>;
   /** Most per-mailbox quota budgets / concurrency limiters kept in memory. */
   maxTrackedMailboxes?: number;
   /** How often budgets and limiters at rest are dropped (default 60 s). */
@@ -96,12 +109,23 @@ export class MailProviderFactory {
   /** The MailProvider (sync, fetch, send) of `mailbox`. */
   forMailbox(mailbox: MailboxRef): MailProvider {
     const accessToken = this.o.tokenSource(mailbox.id);
-    const adapter: MailProvider =
-      mailbox.provider === 'google'
-        ? new GmailAdapter({ endpoints: this.#google(), accessToken, quota: this.#budget(mailbox.id) })
-        : new GraphAdapter({ endpoints: this.#microsoft(), accessToken, limiter: this.#limiter(mailbox.id) });
+    let adapter: MailProvider;
+    if (mailbox.provider === 'google') {
+      adapter = new GmailAdapter({ endpoints: this.#google(), accessToken, quota: this.#budget(mailbox.id) });
+    } else if (mailbox.access === 'shared_member') {
+      const endpoints = this.#microsoft();
+      const limiter = this.#limiter(mailbox.id);
+      const resolve = this.o.sharedMailboxAddress;
+      adapter = new DeferredProvider('microsoft', async () => {
+        if (!resolve) throw new ProviderError('microsoft', 'invalid_request', 'shared mailboxes are not configured in this process', { reason: 'provider_not_configured' });
+        return new GraphAdapter({ endpoints, accessToken, limiter, sharedMailbox: await resolve(mailbox.id) });
+      });
+    } else {
+      adapter = new GraphAdapter({ endpoints: this.#microsoft(), accessToken, limiter: this.#limiter(mailbox.id) });
+    }
     const onAuthFailure = this.o.onAuthFailure;
-    return onAuthFailure ? new AuthRecoveringProvider(adapter, () => onAuthFailure(mailbox.id)) : adapter;
+    const onAccessDenied = this.o.onAccessDenied;
+    return onAuthFailure ? new AuthRecoveringProvider(adapter, () => onAuthFailure(mailbox.id), onAccessDenied ? (reason) => onAccessDenied(mailbox.id, reason) : undefined) : adapter;
   }
 
   /** Gmail users.watch / users.stop for a Google mailbox. */
@@ -110,9 +134,10 @@ export class MailProviderFactory {
     return new GmailWatchAdapter({ endpoints: this.#google(), accessToken: this.o.tokenSource(mailbox.id), quota: this.#budget(mailbox.id) });
   }
 
-  /** Graph change-notification subscriptions for a Microsoft mailbox. */
+  /** Graph change-notification subscriptions for a Microsoft mailbox (never a shared one: delegated .Shared permissions have none). */
   graphSubscriptions(mailbox: MailboxRef): GraphSubscriptionsAdapter {
     if (mailbox.provider !== 'microsoft') throw new TypeError('graphSubscriptions needs a Microsoft mailbox');
+    if (mailbox.access === 'shared_member') throw new TypeError('a shared mailbox has no change-notification subscription (it is polled)');
     return new GraphSubscriptionsAdapter({ endpoints: this.#microsoft(), accessToken: this.o.tokenSource(mailbox.id), limiter: this.#limiter(mailbox.id) });
   }
 
@@ -157,6 +182,45 @@ function remember<T>(map: Map<string, T>, key: string, max: number, make: () => 
   return created;
 }
 
+/** A provider built on first use (a shared mailbox's address is decrypted asynchronously); built once. */
+class DeferredProvider implements MailProvider {
+  #inner: Promise<MailProvider> | undefined;
+
+  constructor(
+    readonly name: ProviderName,
+    private readonly make: () => Promise<MailProvider>,
+  ) {}
+
+  private inner(): Promise<MailProvider> {
+    this.#inner ??= this.make();
+    // A failed build (database briefly unreachable) is tried again by the next call.
+    this.#inner.catch(() => (this.#inner = undefined));
+    return this.#inner;
+  }
+
+  async getAddress(): Promise<string> {
+    return (await this.inner()).getAddress();
+  }
+  async currentCursor(): Promise<SyncCursor> {
+    return (await this.inner()).currentCursor();
+  }
+  async listChanges(cursor: SyncCursor): Promise<ChangePage> {
+    return (await this.inner()).listChanges(cursor);
+  }
+  async listWindow(since: Date, pageToken?: string): Promise<WindowPage> {
+    return (await this.inner()).listWindow(since, pageToken);
+  }
+  async fetchRaw(providerMessageId: string): Promise<RawMessage> {
+    return (await this.inner()).fetchRaw(providerMessageId);
+  }
+  async findByInternetMessageId(internetMessageId: string): Promise<string | undefined> {
+    return (await this.inner()).findByInternetMessageId(internetMessageId);
+  }
+  async send(req: SendRequest): Promise<SendResult> {
+    return (await this.inner()).send(req);
+  }
+}
+
 /**
  * Delegates to the adapter; an `auth_revoked` failure is checked with the vault once (forced
  * refresh) and the call retried when the grant turns out to be fine. Sends are retried too: a
@@ -168,6 +232,7 @@ class AuthRecoveringProvider implements MailProvider {
   constructor(
     private readonly inner: MailProvider,
     private readonly confirm: () => Promise<'grant_valid' | 'reauth_required'>,
+    private readonly denied?: (reason: string) => Promise<void>,
   ) {
     this.name = inner.name;
   }
@@ -178,7 +243,14 @@ class AuthRecoveringProvider implements MailProvider {
     } catch (err) {
       if (!isProviderError(err, 'auth_revoked')) throw err;
       if ((await this.confirm()) === 'reauth_required') throw err;
-      return call();
+      try {
+        return await call();
+      } catch (again) {
+        // A fresh token from a valid grant refused for the same named reason: access to this
+        // mailbox was withdrawn (a shared mailbox's member removed), not the grant.
+        if (this.denied && isProviderError(again, 'auth_revoked') && again.reason === SHARED_MAILBOX_ACCESS_DENIED) await this.denied(again.reason);
+        throw again;
+      }
     }
   }
 

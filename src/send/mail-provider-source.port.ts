@@ -5,4 +5,4 @@ import type { MailProvider, ProviderName } from '../providers/mail-provider.port
  * `MailProviderFactory.forMailbox` (src/providers/mail-provider.factory.ts) satisfies it; tests pass
  * adapters built straight from the sandboxes.
  */
-export type MailProviderSource = (mailbox: { id: string; provider: ProviderName }) => Promise<MailProvider>;
+export type MailProviderSource = (mailbox: { id: string; provider: ProviderName; /** `shared_member`: sent as the shared address through the member's grant. */ access?: string }) => Promise<MailProvider>;

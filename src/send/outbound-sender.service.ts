@@ -157,7 +157,7 @@ export class OutboundSender {
 
     let provider: MailProvider;
     try {
-      provider = await this.deps.providers({ id: mailbox.id, provider: mailbox.provider });
+      provider = await this.deps.providers({ id: mailbox.id, provider: mailbox.provider, access: mailbox.access });
     } catch (err) {
       await this.deps.outbound.release(id, attempt, this.deps.clock());
       throw err;

@@ -3,13 +3,16 @@ import { newId } from './ids.js';
 import type { ProviderName } from '../providers/mail-provider.port.js';
 
 export type ConnectSessionStatus = 'pending' | 'authorizing' | 'completed' | 'failed' | 'expired';
-export type ConnectResult = 'connected' | 'denied' | 'missing_scopes' | 'expired' | 'error';
+/** `mailbox_access_denied`: the person who signed in cannot read the shared mailbox the session names (or it does not exist). */
+export type ConnectResult = 'connected' | 'denied' | 'missing_scopes' | 'mailbox_access_denied' | 'expired' | 'error';
 
 export interface ConnectSessionRecord {
   id: string;
   tenantId: string;
   provider: ProviderName | null;
   mailboxId: string | null;
+  /** The shared mailbox the session asks for (address, tenant DEK, SESSION_MAILBOX_AAD in connect.service.ts); null = the signed-in person's own. */
+  mailboxAddressEnc: Uint8Array | null;
   returnUrl: string | null;
   pkceVerifierEnc: Uint8Array | null;
   status: ConnectSessionStatus;
@@ -26,6 +29,7 @@ const SELECT = {
   tenantId: true,
   provider: true,
   mailboxId: true,
+  mailboxAddressEnc: true,
   returnUrl: true,
   pkceVerifierEnc: true,
   status: true,
@@ -45,9 +49,11 @@ const SELECT = {
 export class ConnectSessionRepository {
   constructor(private readonly prisma: PrismaClient) {}
 
-  async create(input: { tenantId: string; provider: ProviderName | null; mailboxId: string | null; returnUrl: string | null; expiresAt: Date }): Promise<ConnectSessionRecord> {
+  /** `id` may be given when something bound to it (an encrypted field's AAD) was made first. */
+  async create(input: { id?: string; tenantId: string; provider: ProviderName | null; mailboxId: string | null; mailboxAddressEnc?: Uint8Array | null; returnUrl: string | null; expiresAt: Date }): Promise<ConnectSessionRecord> {
+    const { id, mailboxAddressEnc, ...rest } = input;
     const row = await this.prisma.connectSession.create({
-      data: { id: newId('connectSession'), ...input, status: 'pending' },
+      data: { id: id ?? newId('connectSession'), ...rest, mailboxAddressEnc: mailboxAddressEnc ? Buffer.from(mailboxAddressEnc) : null, status: 'pending' },
       select: SELECT,
     });
     return row as ConnectSessionRecord;
@@ -75,7 +81,7 @@ export class ConnectSessionRepository {
           { status: { in: ['pending', 'authorizing'] }, usedAt: null },
           // "Try again" after the customer declined or unticked a permission: a new attempt in the
           // same session (new state and verifier; the earlier callback can no longer complete).
-          { status: 'failed', result: { in: ['denied', 'missing_scopes'] } },
+          { status: 'failed', result: { in: ['denied', 'missing_scopes', 'mailbox_access_denied'] } },
         ],
       },
       data: { provider: input.provider, stateHash: input.stateHash, pkceVerifierEnc: Buffer.from(input.pkceVerifierEnc), status: 'authorizing', usedAt: null, result: null, missingScopes: [] },

@@ -1,5 +1,5 @@
 import type { Prisma, PrismaClient } from './database.js';
-import type { MailboxStatus, ProviderName } from './mailbox.repository.js';
+import type { MailboxAccess, MailboxStatus, ProviderName } from './mailbox.repository.js';
 
 /** The credential columns of one mailbox, still encrypted. Only the token vault reads them. */
 export interface StoredGrant {
@@ -14,6 +14,7 @@ export interface StoredGrant {
 export interface ExistingMailbox {
   id: string;
   status: MailboxStatus;
+  access: MailboxAccess;
 }
 
 /**
@@ -35,18 +36,33 @@ export class MailboxGrantRepository {
   async findByAddress(tenantId: string, provider: ProviderName, addressIndex: string, tx?: Prisma.TransactionClient): Promise<ExistingMailbox | null> {
     const row = await (tx ?? this.prisma).mailbox.findUnique({
       where: { tenantId_provider_addressIndex: { tenantId, provider, addressIndex } },
-      select: { id: true, status: true },
+      select: { id: true, status: true, access: true },
     });
     return row as ExistingMailbox | null;
   }
 
   async create(
     tx: Prisma.TransactionClient,
-    input: { id: string; tenantId: string; provider: ProviderName; addressEnc: Uint8Array; addressIndex: string; credentialEnc: Uint8Array; accountIdEnc: Uint8Array | null; grantedScopes: string[] },
+    input: {
+      id: string;
+      tenantId: string;
+      provider: ProviderName;
+      addressEnc: Uint8Array;
+      addressIndex: string;
+      credentialEnc: Uint8Array;
+      accountIdEnc: Uint8Array | null;
+      grantedScopes: string[];
+      /** Default `delegated`. */
+      access?: MailboxAccess;
+      /** The member of a shared mailbox (encrypted address). */
+      connectedByEnc?: Uint8Array | null;
+    },
   ): Promise<void> {
     await tx.mailbox.create({
       data: {
         ...input,
+        access: input.access ?? 'delegated',
+        connectedByEnc: input.connectedByEnc ? Buffer.from(input.connectedByEnc) : null,
         addressEnc: Buffer.from(input.addressEnc),
         credentialEnc: Buffer.from(input.credentialEnc),
         accountIdEnc: input.accountIdEnc ? Buffer.from(input.accountIdEnc) : null,
@@ -62,7 +78,7 @@ export class MailboxGrantRepository {
   async replaceGrant(
     tx: Prisma.TransactionClient,
     mailboxId: string,
-    input: { credentialEnc: Uint8Array; accountIdEnc: Uint8Array | null; grantedScopes: string[] },
+    input: { credentialEnc: Uint8Array; accountIdEnc: Uint8Array | null; grantedScopes: string[]; /** A shared mailbox reconnected (perhaps by another member): who it is now. */ connectedByEnc?: Uint8Array },
   ): Promise<{ previousStatus: MailboxStatus } | null> {
     const before = await tx.mailbox.findUnique({ where: { id: mailboxId }, select: { status: true } });
     if (!before || before.status === 'disconnecting' || before.status === 'purged') return null;
@@ -72,6 +88,7 @@ export class MailboxGrantRepository {
         credentialEnc: Buffer.from(input.credentialEnc),
         accountIdEnc: input.accountIdEnc ? Buffer.from(input.accountIdEnc) : null,
         grantedScopes: input.grantedScopes,
+        ...(input.connectedByEnc ? { connectedByEnc: Buffer.from(input.connectedByEnc) } : {}),
         status: 'active',
         statusReason: null,
         reauthRequiredAt: null,

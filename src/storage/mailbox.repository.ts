@@ -2,6 +2,14 @@ import type { Prisma, PrismaClient } from './database.js';
 
 export type MailboxStatus = 'active' | 'reauth_required' | 'disconnecting' | 'purged';
 export type ProviderName = 'google' | 'microsoft';
+/**
+ * On whose authority the connector reads a mailbox: `delegated` — the person who signed in, their
+ * own mailbox; `shared_member` — a Microsoft 365 shared mailbox read through a member's delegated
+ * Mail.Read.Shared / Mail.Send.Shared grant (polled, no push); `organization` — an organization
+ * install (admin consent, app-only tokens).
+ */
+export type MailboxAccess = 'delegated' | 'shared_member' | 'organization';
+export const MAILBOX_ACCESS: readonly MailboxAccess[] = ['delegated', 'shared_member', 'organization'];
 
 /** A mailbox row without credentials (those are read only by the token vault). */
 export interface MailboxRecord {
@@ -9,6 +17,9 @@ export interface MailboxRecord {
   tenantId: string;
   provider: ProviderName;
   addressEnc: Uint8Array;
+  access: MailboxAccess;
+  /** The member whose grant reads a shared mailbox (address, mailbox DEK, CONNECTED_BY_AAD); null when delegated. */
+  connectedByEnc: Uint8Array | null;
   status: MailboxStatus;
   statusReason: string | null;
   grantedScopes: string[];
@@ -33,6 +44,8 @@ export const MAILBOX_SELECT = {
   tenantId: true,
   provider: true,
   addressEnc: true,
+  access: true,
+  connectedByEnc: true,
   status: true,
   statusReason: true,
   grantedScopes: true,

@@ -7,6 +7,8 @@ export interface MailboxSyncRecord {
   id: string;
   tenantId: string;
   provider: 'google' | 'microsoft';
+  /** `shared_member`: a shared mailbox (polled, never a push channel). */
+  access?: string;
   status: string;
   syncCursor: unknown;
   backfillCompletedAt: Date | null;
@@ -28,6 +30,7 @@ const SELECT = {
   id: true,
   tenantId: true,
   provider: true,
+  access: true,
   status: true,
   syncCursor: true,
   backfillCompletedAt: true,
@@ -122,12 +125,14 @@ export class SyncStateRepository {
    * notification announced and no notification came since (`pushMissedAt` ≥ `lastPushAt`).
    *  - healthy: due when the last sync, push and attempt (`updatedAt`) are all older than
    *    `reconcileMs` less up to `reconcileJitter` of it (the rare reconciliation);
+   *  - a Microsoft 365 shared mailbox (`access` shared_member, never push): against
+   *    `sharedIntervalMs` less up to `intervalJitter` of it;
    *  - otherwise: the same against `intervalMs` less up to `intervalJitter` of it (the poll).
    * The jitter is drawn per row and run (`random()`), so mailboxes that became due together
    * (connected together, their push failed together) drift apart instead of polling in step.
    */
   async listPollDueByPushHealth(
-    opts: { now: Date; intervalMs: number; intervalJitter: number; reconcileMs: number; reconcileJitter: number; googleWatchEnabled: boolean },
+    opts: { now: Date; intervalMs: number; /** Shared mailboxes (no push): their own poll interval. */ sharedIntervalMs?: number; intervalJitter: number; reconcileMs: number; reconcileJitter: number; googleWatchEnabled: boolean },
     limit: number,
   ): Promise<string[]> {
     const now = Prisma.sql`${opts.now}::timestamp(3)`;
@@ -135,6 +140,7 @@ export class SyncStateRepository {
       SELECT "id" FROM "mailboxes"
        WHERE "status" = 'active'
          AND GREATEST("lastSyncedAt", "lastPushAt", "updatedAt") < ${now} - make_interval(secs => (CASE
+               WHEN "access" = 'shared_member' THEN ${(opts.sharedIntervalMs ?? opts.intervalMs) / 1000} * (1 - ${opts.intervalJitter} * random())
                WHEN ((${opts.googleWatchEnabled} AND "provider" = 'google' AND "watchExpiresAt" > ${now})
                      OR ("provider" = 'microsoft' AND "subscriptionId" IS NOT NULL AND "subscriptionExpiresAt" > ${now}))
                     AND ("pushMissedAt" IS NULL OR ("lastPushAt" IS NOT NULL AND "lastPushAt" > "pushMissedAt"))
@@ -159,7 +165,8 @@ export class SyncStateRepository {
         ...(afterId ? { id: { gt: afterId } } : {}),
         OR: [
           ...(due.google ? [{ provider: 'google', OR: [{ watchExpiresAt: null }, { watchExpiresAt: { lte: due.now } }, dueAt] }] : []),
-          { provider: 'microsoft', OR: [{ subscriptionId: null }, { subscriptionExpiresAt: null }, { subscriptionExpiresAt: { lte: due.now } }, dueAt] },
+          // A shared mailbox has no subscription to renew (delegated .Shared permissions support none).
+          { provider: 'microsoft', access: { not: 'shared_member' }, OR: [{ subscriptionId: null }, { subscriptionExpiresAt: null }, { subscriptionExpiresAt: { lte: due.now } }, dueAt] },
         ],
       },
       orderBy: { id: 'asc' },

@@ -20,6 +20,15 @@ export const RECONCILE_JITTER = 0.04;
 /** A mailbox without working push is polled every POLL_INTERVAL_SECONDS less up to this share (jitter). */
 export const POLL_JITTER = 0.2;
 
+/**
+ * Microsoft 365 shared mailboxes (access `shared_member`) can have no push: the member's delegated
+ * Mail.Read.Shared permission does not support change notifications. They are polled on their own,
+ * short interval (SHARED_MAILBOX_POLL_SECONDS, default 60 s, less up to POLL_JITTER), whatever
+ * their push columns say, and get no renewals. With sync.poll running every minute, new mail shows
+ * up 1–2 minutes after it arrived (docs/sync.md).
+ */
+export const DEFAULT_SHARED_POLL_SECONDS = 60;
+
 /** Mailboxes queued per poll run (it runs every minute; coalescing keeps one waiting sync per mailbox). */
 const POLL_BATCH = 2_000;
 
@@ -44,6 +53,8 @@ export class SyncSchedulerService {
       jobs: Pick<JobQueue, 'enqueue'>;
       clock: () => Date;
       pollIntervalSeconds: number;
+      /** SHARED_MAILBOX_POLL_SECONDS: a Microsoft 365 shared mailbox (no push) is polled this often, less up to POLL_JITTER. */
+      sharedPollIntervalSeconds?: number;
       googleWatchEnabled: boolean;
     },
   ) {}
@@ -55,6 +66,7 @@ export class SyncSchedulerService {
       {
         now,
         intervalMs: this.d.pollIntervalSeconds * 1000,
+        sharedIntervalMs: (this.d.sharedPollIntervalSeconds ?? DEFAULT_SHARED_POLL_SECONDS) * 1000,
         intervalJitter: POLL_JITTER,
         reconcileMs: RECONCILE_MS,
         reconcileJitter: RECONCILE_JITTER,

@@ -87,6 +87,7 @@ export function choosePage(view: Extract<SessionView, { kind: 'choose' }>, brand
 </div>`;
     })
     .join('');
+  if (view.sharedMailbox !== undefined) return sharedChoosePage(view, view.sharedMailbox, cards, branding);
   const intro = view.reconnect
     ? `<p>${tenantName(branding, true)} lost access to this mailbox (for example after a password change or a revoked permission). Sign in again to reconnect it. Mail already collected is kept.</p>`
     : `<p>${tenantName(branding, true)} asks to connect a mailbox so that email sent to it becomes tickets and agents can reply from it. ${view.providers.length > 1 ? 'Choose where the mailbox is hosted.' : ''}</p>`;
@@ -97,6 +98,28 @@ export function choosePage(view: Extract<SessionView, { kind: 'choose' }>, brand
     title,
     `<h1 id="connect-heading">${heading}</h1>${intro}${cards}
 <p class="muted">Access is limited to what is listed. You can disconnect at any time from ${tenantName(branding)}, or remove the app in your account's security settings.</p>`,
+    { branding },
+  );
+}
+
+/**
+ * A member connects a Microsoft 365 shared mailbox: the page names exactly the one mailbox that
+ * will be read (Limited Use, issue 15 item 5) and says the member's own mailbox is not read.
+ */
+function sharedChoosePage(view: Extract<SessionView, { kind: 'choose' }>, sharedMailbox: string, cards: string, branding: PageBranding): string {
+  const who = tenantName(branding);
+  const address = `<strong id="shared-mailbox">${escapeHtml(sharedMailbox)}</strong>`;
+  const verb = view.reconnect ? 'Reconnect the shared mailbox' : 'Connect the shared mailbox';
+  const heading = `${verb} ${escapeHtml(sharedMailbox)}${branding.displayName ? ` to ${escapeHtml(branding.displayName)}` : ''}`;
+  const title = `${verb} ${sharedMailbox}${branding.displayName ? ` to ${branding.displayName}` : ''}`;
+  return layout(
+    title,
+    `<h1 id="connect-heading">${heading}</h1>
+<p>${tenantName(branding, true)} asks to connect the Microsoft 365 shared mailbox ${address} so that email sent to it becomes tickets and agents can reply from it. Sign in with your own work account: you must be a member of this shared mailbox (Full Access).</p>
+<div class="card" id="limited-use"><p><strong>Which mailbox is read:</strong> only the Inbox of ${address}. Your own mailbox is not read, and no other shared mailbox you can open is read.</p>
+<p><strong>What is sent:</strong> replies from ${address} (they appear in its Sent Items), only when an agent answers a ticket in ${who}.</p>
+<p>The connection uses your membership: if you leave the shared mailbox or are removed from it, ${who} stops reading it until a member connects it again.</p></div>${cards}
+<p class="muted">Access is limited to what is listed. You can disconnect at any time from ${who}, or remove the app in your account's security settings.</p>`,
     { branding },
   );
 }
@@ -145,6 +168,8 @@ export function resultPage(outcome: Extract<CallbackOutcome, { kind: 'finished' 
     }
     case 'expired':
       return layout('This link has expired', `<h1 id="result" data-status="expired">This link has expired</h1><p>The connect request timed out before sign-in finished. Nothing was connected.</p><p>Go back to ${who} to start again.</p>`, opts);
+    case 'mailbox_access_denied':
+      return layout('No access to the shared mailbox', `<h1 id="result" data-status="mailbox_access_denied">No access to the shared mailbox</h1><p class="error">${escapeHtml(outcome.detail ?? 'The account you signed in with cannot open this mailbox.')}</p><p>Nothing was stored.</p>${again}`, opts);
     case 'error':
       return layout('Could not connect', `<h1 id="result" data-status="error">Could not connect</h1><p class="error">${escapeHtml(outcome.detail ?? 'Something went wrong while connecting.')}</p><p>Nothing was changed.</p>${again}`, opts);
   }

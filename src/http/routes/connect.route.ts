@@ -20,6 +20,7 @@ export const connectSessionSchema = z
     expiresAt: z.string(),
     provider: providerSchema.nullable(),
     mailboxId: z.string().nullable().meta({ description: 'Set for reconnect sessions.' }),
+    mailbox: z.string().nullable().meta({ description: 'The Microsoft 365 shared mailbox this session connects (a member signs in); null = the signed-in person’s own mailbox.' }),
   })
   .meta({ id: 'ConnectSession' });
 
@@ -55,13 +56,14 @@ export async function brandingFor(res: Response, source: PageBrandingSource | un
 }
 
 export function registerConnectRoutes(routes: RouteRegistry, deps: { connect: ConnectService; secureCookies: boolean; branding?: PageBrandingSource }): void {
-  const view = (s: { id: string; url: string; expiresAt: Date; provider: 'google' | 'microsoft' | null; mailboxId: string | null }) => ({
+  const view = (s: { id: string; url: string; expiresAt: Date; provider: 'google' | 'microsoft' | null; mailboxId: string | null; mailbox: string | null }) => ({
     id: s.id,
     object: 'connect_session' as const,
     url: s.url,
     expiresAt: s.expiresAt.toISOString(),
     provider: s.provider,
     mailboxId: s.mailboxId,
+    mailbox: s.mailbox,
   });
 
   routes.add({
@@ -70,13 +72,18 @@ export function registerConnectRoutes(routes: RouteRegistry, deps: { connect: Co
     operationId: 'createConnectSession',
     summary: 'Start connecting a mailbox (or reconnecting one)',
     description:
-      'Returns the hosted connect page URL. `returnUrl` must have exactly one of the tenant’s allowed return origins; the customer is sent back there with `mailbox_id` and `status` (`connected`, `denied`, `missing_scopes`, `expired`, `error`).',
+      'Returns the hosted connect page URL. `returnUrl` must have exactly one of the tenant’s allowed return origins; the customer is sent back there with `mailbox_id` and `status` (`connected`, `denied`, `missing_scopes`, `mailbox_access_denied`, `expired`, `error`). With `mailbox` (provider `microsoft` only), a member of that Microsoft 365 shared mailbox signs in and the shared mailbox is connected (docs/connect.md, Shared mailboxes); for `google` it is refused with 400 `validation_error` until organization installs exist.',
     tags: ['Connect'],
     auth: 'tenant',
     body: z.strictObject({
       provider: providerSchema.optional(),
       returnUrl: z.string().max(2048).optional(),
       mailboxId: z.string().min(1).max(64).optional().meta({ description: 'Reconnect this mailbox (after `reauth_required`).' }),
+      mailbox: z
+        .email()
+        .max(254)
+        .optional()
+        .meta({ description: 'A Microsoft 365 shared mailbox to connect through a member’s sign-in (needs `provider: "microsoft"`; not with `mailboxId`). The member’s own mailbox is not read.', example: 'support@contoso.example' }),
     }),
     responses: { 201: { description: 'Session created', schema: connectSessionSchema }, 409: { description: 'Mailbox is being disconnected', schema: errorSchema }, ...commonErrors },
     async handler({ body, principal }) {
@@ -104,8 +111,9 @@ export function registerConnectRoutes(routes: RouteRegistry, deps: { connect: Co
             url: z.string(),
             provider: providerSchema.nullable(),
             mailboxId: z.string().nullable(),
+            mailbox: z.string().nullable(),
             status: z.enum(['pending', 'authorizing', 'completed', 'failed', 'expired']),
-            result: z.enum(['connected', 'denied', 'missing_scopes', 'expired', 'error']).nullable(),
+            result: z.enum(['connected', 'denied', 'missing_scopes', 'mailbox_access_denied', 'expired', 'error']).nullable(),
             resultMailboxId: z.string().nullable(),
             missingScopes: z.array(z.string()),
             expiresAt: z.string(),

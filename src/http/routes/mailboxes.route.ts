@@ -12,6 +12,13 @@ export const mailboxSchema = z
     address: z.string().nullable().meta({
       description: 'The connected address; null when its data key is gone (the mailbox is being purged, or its row was restored from a backup taken before its purge).',
     }),
+    access: z.enum(['delegated', 'shared_member', 'organization']).meta({
+      description:
+        'On whose authority the mailbox is read: `delegated` — the person who signed in, their own mailbox; `shared_member` — a Microsoft 365 shared mailbox read through a member’s sign-in (`connectedBy`), polled, no push; `organization` — an organization install.',
+    }),
+    connectedBy: z.string().nullable().meta({
+      description: 'For a shared mailbox, the address of the member whose sign-in reads it (`address` is the shared address); null for a person’s own mailbox, or when the data key is gone.',
+    }),
     status: z.enum(['active', 'reauth_required', 'disconnecting', 'purged']),
     statusReason: z.string().nullable(),
     grantedScopes: z.array(z.string()),

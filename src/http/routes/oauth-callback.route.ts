@@ -50,8 +50,8 @@ export function registerOAuthCallbackRoutes(routes: RouteRegistry, deps: { conne
           res.redirect(302, resultRedirect(outcome.returnUrl, outcome.result, outcome.mailboxId, outcome.sessionId));
           return { handled: true };
         }
-        // Declined / a permission unticked: the same session can be started again until it expires.
-        const retryUrl = outcome.result === 'denied' || outcome.result === 'missing_scopes' ? `/connect/${encodeURIComponent(outcome.sessionId)}` : undefined;
+        // Declined / a permission unticked / no access to the shared mailbox: the same session can be started again until it expires.
+        const retryUrl = outcome.result === 'denied' || outcome.result === 'missing_scopes' || outcome.result === 'mailbox_access_denied' ? `/connect/${encodeURIComponent(outcome.sessionId)}` : undefined;
         const branding = await brandingFor(res, deps.branding, outcome.tenantId);
         return sendHtml(res, outcome.result === 'connected' ? 200 : 400, resultPage(outcome, retryUrl, branding));
       },

@@ -14,6 +14,12 @@ export interface MicrosoftOAuthSettings {
   endpoints: MicrosoftEndpoints;
   /** The scopes to ask for (the oauth room's scope policy decides them), offline_access included. */
   scopes: readonly string[];
+  /**
+   * Scopes a refresh asks for again when the account's cached grant holds them (a shared
+   * mailbox's Mail.Read.Shared / Mail.Send.Shared): a refresh asking only for `scopes` would get
+   * a token without them, and a refresh asking for scopes never consented fails (consent_required).
+   */
+  keepScopes?: readonly string[];
 }
 
 export interface MicrosoftGrant {
@@ -100,7 +106,15 @@ export class MicrosoftOAuthClient {
     };
   }
 
-  /** The mailbox address from Graph `/me` (mail, else userPrincipalName). */
+  /**
+   * The connect check for a shared mailbox, as the member who signed in: throws `auth_revoked` /
+   * `shared_mailbox_access_denied` (not a member, or no .Shared consent) or `not_found` (no such mailbox).
+   */
+  async checkSharedMailbox(accessToken: string, sharedMailbox: string): Promise<void> {
+    await new GraphAdapter({ endpoints: this.settings.endpoints, accessToken: () => Promise.resolve(accessToken), sharedMailbox }).checkMailboxAccess();
+  }
+
+    /** The mailbox address from Graph `/me` (mail, else userPrincipalName). */
   async identify(accessToken: string): Promise<string> {
     return new GraphAdapter({ endpoints: this.settings.endpoints, accessToken: () => Promise.resolve(accessToken) }).getAddress();
   }
@@ -115,10 +129,28 @@ export class MicrosoftOAuthClient {
     try {
       const account = await app.getTokenCache().getAccountByHomeId(homeAccountId);
       if (!account) throw new ProviderError('microsoft', 'auth_revoked', 'Microsoft account is no longer in the token cache', { reason: 'no_account' });
-      const result = await app.acquireTokenSilent({ account, scopes: this.#resourceScopes, forceRefresh: opts.forceRefresh ?? false });
+      const kept = grantedKeepScopes(app.getTokenCache().serialize(), homeAccountId, this.settings.keepScopes ?? []);
+      const result = await app.acquireTokenSilent({ account, scopes: [...this.#resourceScopes, ...kept], forceRefresh: opts.forceRefresh ?? false });
       return { accessToken: result.accessToken, expiresAt: result.expiresOn ?? new Date(Date.now() + 3_600_000) };
     } catch (err) {
       throw mapGraphError(err, 'token');
     }
   }
+}
+
+/** Of `keep`, the scopes an access token cached for this account was granted (MSAL cache JSON: AccessToken.*.target). */
+function grantedKeepScopes(serializedCache: string, homeAccountId: string, keep: readonly string[]): string[] {
+  if (keep.length === 0) return [];
+  let targets: string[];
+  try {
+    const doc = JSON.parse(serializedCache) as { AccessToken?: Record<string, { home_account_id?: unknown; target?: unknown }> };
+    targets = Object.values(doc.AccessToken ?? {})
+      .filter((t) => t.home_account_id === homeAccountId && typeof t.target === 'string')
+      .flatMap((t) => (t.target as string).toLowerCase().split(/\s+/));
+  } catch {
+    return [];
+  }
+  const bare = (s: string) => s.toLowerCase().replace(/^https:\/\/graph\.microsoft\.com\//, '');
+  const have = new Set(targets.map(bare));
+  return keep.filter((k) => have.has(bare(k)));
 }
