@@ -128,6 +128,12 @@ export class OrganizationInstallService {
     if (install.consentExpiresAt && install.consentExpiresAt <= this.d.clock()) return this.#fail(install, 'expired', 'This consent link has expired. Start the installation again from your helpdesk.');
     if (query.error) return this.#fail(install, query.error === 'access_denied' ? 'consent_declined' : 'consent_error', 'The administrator did not grant the permissions, so nothing was installed.');
     if (query.admin_consent?.toLowerCase() !== 'true' || !query.tenant || !isDirectoryId(query.tenant)) return this.#fail(install, 'invalid_callback', 'Microsoft did not confirm the consent.');
+    // The redirect's `tenant` is not signed, and the app's consent in a directory is not tied to
+    // one tenant of the connector: once any install made the app consented there, a forged
+    // redirect naming that directory would get a token too. So a directory serves one tenant.
+    if (await this.d.repo.activeElsewhere(install.provider, query.tenant, install.tenantId)) {
+      return this.#fail(install, 'directory_installed_elsewhere', 'Your organization is already installed for another helpdesk account. Uninstall it there first, or contact support.');
+    }
     let roles: string[];
     try {
       roles = (await this.#microsoft().tokens.acquire(query.tenant, { forceRefresh: true })).roles;

@@ -97,6 +97,11 @@ export class OrganizationInstallRepository {
     }
   }
 
+  /** True when another tenant of the connector has an active install for this directory. */
+  async activeElsewhere(provider: ProviderName, directoryId: string, tenantId: string): Promise<boolean> {
+    return (await this.prisma.organizationInstall.count({ where: { provider, directoryId, status: 'active', tenantId: { not: tenantId } } })) > 0;
+  }
+
   async fail(id: string, reason: string): Promise<boolean> {
     const r = await this.prisma.organizationInstall.updateMany({ where: { id, status: 'pending' }, data: { status: 'failed', stateHash: null, statusReason: reason } });
     return r.count === 1;

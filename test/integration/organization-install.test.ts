@@ -165,3 +165,22 @@ describe('Microsoft organization install through the API, the hosted page and th
     expect(svc.logs.join('\n')).not.toContain(CEO);
   });
 });
+
+describe('a forged admin-consent redirect', () => {
+  it('cannot claim a directory another tenant installed (the redirect is unsigned; the consent is per app, not per tenant)', async () => {
+    const other = await svc.createTenant();
+    ms.grantAdminConsent(ms.clients[0]!.clientId);
+    const first = await svc.api(other.apiKey, 'POST', '/v1/organization-installs', { provider: 'microsoft' });
+    const state1 = new URL(first.body.consentUrl).searchParams.get('state')!;
+    // No admin approved anything here: the redirect is typed by hand, naming a consented directory.
+    const forged = (state: string) => `${svc.url}/oauth/microsoft/admin-consent?admin_consent=True&tenant=${ms.tenantId}&state=${encodeURIComponent(state)}`;
+    expect((await fetch(forged(state1))).status).toBe(200);
+
+    const attacker = await svc.createTenant();
+    const mine = await svc.api(attacker.apiKey, 'POST', '/v1/organization-installs', { provider: 'microsoft' });
+    const res = await fetch(forged(new URL(mine.body.consentUrl).searchParams.get('state')!));
+    expect(res.status).toBe(400);
+    const install = (await svc.api(attacker.apiKey, 'GET', `/v1/organization-installs/${mine.body.install.id}`)).body;
+    expect(install).toMatchObject({ status: 'failed', statusReason: 'directory_installed_elsewhere', directoryId: null });
+  });
+});

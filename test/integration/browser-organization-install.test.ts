@@ -1,0 +1,76 @@
+// An organization's administrator installs the connector in a real browser: the hosted page
+// (what is read, WCAG 2.1 AA), the stand-in's admin consent page, the admin-consent redirect and
+// the result page. Skipped (saying why) when Chromium is not installed.
+import { createHash, X509Certificate } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { chromium, type BrowserContext } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { wcagViolations } from '../helpers/axe.js';
+import { CHROMIUM_ARGS, CHROMIUM_MISSING, findChromium } from '../helpers/chromium.js';
+import { missing } from '../helpers/requirements.js';
+import { startTestService, type TestService } from '../helpers/test-service.js';
+
+const executable = findChromium();
+
+describe.skipIf(missing('Chromium', executable ? null : CHROMIUM_MISSING))('browser: organization install (admin consent)', () => {
+  let svc: TestService;
+  let tenant: { tenantId: string; apiKey: string };
+  let context: BrowserContext;
+  let profileDir: string;
+
+  beforeAll(async () => {
+    svc = await startTestService({ env: { SANDBOX: '1' }, workers: false });
+    tenant = await svc.createTenant({ name: 'org-browser' });
+    const ms = svc.services.access.settings.sandbox.microsoft!;
+    ms.createUser('admin@contoso.test');
+    // Trust exactly the Microsoft stand-in's self-signed key (not "ignore all certificate errors").
+    const spki = createHash('sha256').update(new X509Certificate(ms.caCertPem).publicKey.export({ type: 'spki', format: 'der' })).digest('base64');
+    profileDir = await mkdtemp(path.join(tmpdir(), 'mbc-org-chromium-'));
+    context = await chromium.launchPersistentContext(profileDir, { executablePath: executable!, headless: true, args: [...CHROMIUM_ARGS, `--ignore-certificate-errors-spki-list=${spki}`], timeout: 60_000 });
+  }, 120_000);
+
+  afterAll(async () => {
+    await context?.close().catch(() => undefined);
+    if (profileDir) await rm(profileDir, { recursive: true, force: true });
+    await svc?.close();
+  });
+
+  it('hosted page says what is read → Microsoft admin consent → installed; a second visit of the link is refused', async () => {
+    const created = await svc.api(tenant.apiKey, 'POST', '/v1/organization-installs', { provider: 'microsoft' });
+    expect(created.status).toBe(201);
+    const page = await context.newPage();
+    expect((await page.goto(created.body.consentUrl))?.status()).toBe(200);
+    expect(await page.locator('#what-we-read').innerText()).toContain('only from the mailboxes your helpdesk adds by address');
+    expect(await wcagViolations(page)).toEqual([]);
+
+    await page.click('#continue');
+    await page.locator('#approve').waitFor({ timeout: 20_000 });
+    expect(await page.locator('body').innerText()).toContain('Mail.Read');
+    await page.fill('#email', 'admin@contoso.test');
+    await page.click('#approve');
+    await page.locator('#result').waitFor({ timeout: 20_000 });
+    expect(await page.locator('#result').innerText()).toBe('Installed for your organization');
+    expect(new URL(page.url()).pathname).toBe('/oauth/microsoft/admin-consent');
+
+    const install = (await svc.api(tenant.apiKey, 'GET', `/v1/organization-installs/${created.body.install.id}`)).body;
+    expect(install).toMatchObject({ status: 'active', directoryId: svc.services.access.settings.sandbox.microsoft!.tenantId });
+    expect((await page.goto(created.body.consentUrl))?.status()).toBe(404);
+    await page.close();
+  });
+
+  it('a declined consent ends on a page that says nothing was installed', async () => {
+    const created = await svc.api(tenant.apiKey, 'POST', '/v1/organization-installs', { provider: 'microsoft' });
+    const page = await context.newPage();
+    await page.goto(created.body.consentUrl);
+    await page.click('#continue');
+    await page.locator('#deny').waitFor({ timeout: 20_000 });
+    await page.click('#deny');
+    await page.locator('#result').waitFor({ timeout: 20_000 });
+    expect(await page.locator('body').innerText()).toContain('nothing was installed');
+    const install = (await svc.api(tenant.apiKey, 'GET', `/v1/organization-installs/${created.body.install.id}`)).body;
+    expect(install).toMatchObject({ status: 'failed', statusReason: 'consent_declined' });
+    await page.close();
+  });
+});
