@@ -9,6 +9,7 @@ import {
   type AccessGrant,
   type GoogleOAuthStore,
 } from './google-oauth.store.js';
+import { JWT_BEARER_GRANT, type ServiceAccountDirectory } from './google-service-accounts.js';
 
 export const GOOGLE_ISSUER = 'https://accounts.google.com';
 
@@ -31,6 +32,8 @@ export interface OAuthRouteDeps {
   baseUrl: () => string;
   /** Consent granted for a user: make sure a mailbox exists for them. */
   onUserSeen: (email: string) => { sub: string };
+  /** Service accounts and domain-wide delegation for the jwt-bearer grant (RFC 7523). */
+  serviceAccounts?: ServiceAccountDirectory;
 }
 
 const escapeHtml = (s: string) =>
@@ -193,6 +196,13 @@ export function createGoogleOAuthRouter(deps: OAuthRouteDeps): Router {
     const body = z.record(z.string(), z.unknown()).safeParse(req.body ?? {});
     const b = body.success ? body.data : {};
     const str = (k: string) => (typeof b[k] === 'string' ? (b[k] as string) : undefined);
+    if (str('grant_type') === JWT_BEARER_GRANT && deps.serviceAccounts) {
+      // A service account's signed assertion: no client id or secret (RFC 7523 section 2.1).
+      const verdict = deps.serviceAccounts.verify(str('assertion') ?? '');
+      if (!verdict.ok) return oauthError(res, verdict.status, verdict.error, verdict.description);
+      const access = store.mintAccess(verdict.clientId, verdict.subject, verdict.scopes, undefined);
+      return res.json({ access_token: access.token, expires_in: ACCESS_TOKEN_TTL_S, token_type: 'Bearer' });
+    }
     let clientId = str('client_id');
     let secret = str('client_secret');
     const basic = /^Basic\s+(.+)$/i.exec(req.get('authorization') ?? '');
@@ -317,7 +327,7 @@ export function createGoogleOAuthRouter(deps: OAuthRouteDeps): Router {
       token_endpoint_auth_methods_supported: ['client_secret_post', 'client_secret_basic'],
       claims_supported: ['aud', 'email', 'email_verified', 'exp', 'iat', 'iss', 'sub', 'at_hash', 'azp', 'nonce'],
       code_challenge_methods_supported: ['plain', 'S256'],
-      grant_types_supported: ['authorization_code', 'refresh_token'],
+      grant_types_supported: ['authorization_code', 'refresh_token', ...(deps.serviceAccounts ? [JWT_BEARER_GRANT] : [])],
     });
   });
   return router;

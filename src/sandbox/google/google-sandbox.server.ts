@@ -9,6 +9,7 @@ import { GmailMailboxStore, type SandboxMailbox, type SandboxSendAs, type Stored
 import { DEFAULT_QUOTA_CONFIG, GmailQuotaMeter, type GmailMethod, type QuotaCharge, type QuotaConfig } from './gmail-quota.meter.js';
 import { createGoogleOAuthRouter, OAUTH_PATHS } from './google-oauth.route.js';
 import { GoogleOAuthStore, type RegisteredClient } from './google-oauth.store.js';
+import { ServiceAccountDirectory, type ServiceAccountKeyFile } from './google-service-accounts.js';
 import { createSigningKey, type SigningKey } from './google-signing-key.js';
 import { PubSubPushService, type PushAttempt, type PushConfig } from './pubsub-push.service.js';
 
@@ -54,6 +55,14 @@ export interface GoogleSandbox {
   /** Adds or replaces a custom send-as alias (`verificationStatus` `pending` until verified). */
   setSendAs(email: string, alias: { sendAsEmail: string; displayName?: string; verificationStatus: SandboxSendAs['verificationStatus'] }): void;
   removeSendAs(email: string, address: string): void;
+
+  // --- Google Workspace: service accounts and domain-wide delegation (jwt-bearer grant)
+  /** A new service account (or a new key of an existing one); answers its key file. */
+  createServiceAccount(opts?: { name?: string; projectId?: string }): Promise<ServiceAccountKeyFile>;
+  deleteServiceAccountKey(email: string, keyId: string): void;
+  /** The administrator of `domain` authorises the service account's client id for `scopes`. */
+  delegateDomainWide(domain: string, clientId: string, scopes: string[]): void;
+  revokeDomainWideDelegation(domain: string, clientId: string): void;
 
   // --- faults
   rateLimitNext(n: number): void;
@@ -128,6 +137,8 @@ export async function startGoogleSandbox(options: GoogleSandboxOptions = {}): Pr
   const push = new PubSubPushService(key, now, options.random);
   push.configure(options.push);
   let baseUrl = '';
+  // A Workspace user is a mailbox of the stand-in (createUser / a delivery).
+  const serviceAccounts = new ServiceAccountDirectory(now, () => baseUrl + OAUTH_PATHS.token, (email) => mailboxes.get(email) !== undefined);
 
   mailboxes.onChange((mb, entry) => {
     const w = watches.get(mb.email);
@@ -147,6 +158,7 @@ export async function startGoogleSandbox(options: GoogleSandboxOptions = {}): Pr
       now,
       baseUrl: () => baseUrl,
       onUserSeen: (email) => mailboxes.ensure(email),
+      serviceAccounts,
     }),
   );
   app.use(
@@ -191,6 +203,21 @@ export async function startGoogleSandbox(options: GoogleSandboxOptions = {}): Pr
     mailboxes.removeSendAs(String(req.params.email), String(req.params.address));
     res.status(204).end();
   });
+  control.post('/service-accounts', async (req, res) => {
+    const p = z.object({ name: z.string().regex(/^[a-z][a-z0-9-]{4,28}[a-z0-9]$/).optional(), projectId: z.string().regex(/^[a-z][a-z0-9-]{4,28}[a-z0-9]$/).optional() }).safeParse(req.body ?? {});
+    if (!p.success) return res.status(400).json({ error: 'invalid_body' });
+    res.status(201).json(await serviceAccounts.create(p.data));
+  });
+  control.put('/domain-wide-delegation', (req, res) => {
+    const p = z.object({ domain: z.string().min(3), clientId: z.string().regex(/^\d+$/), scopes: z.array(z.string()).min(1) }).safeParse(req.body);
+    if (!p.success) return res.status(400).json({ error: 'invalid_body' });
+    serviceAccounts.delegate(p.data.domain, p.data.clientId, p.data.scopes);
+    res.status(204).end();
+  });
+  control.delete('/domain-wide-delegation/:domain/:clientId', (req, res) => {
+    serviceAccounts.revokeDelegation(String(req.params.domain), String(req.params.clientId));
+    res.status(204).end();
+  });
   control.post('/users/:email/expire-history', (req, res) => {
     mailboxes.expireHistory(String(req.params.email));
     res.status(204).end();
@@ -233,6 +260,7 @@ export async function startGoogleSandbox(options: GoogleSandboxOptions = {}): Pr
       watches: [...watches.values()],
       sent: sent.map((s) => ({ email: s.email, id: s.id, threadId: s.threadId, requestedThreadId: s.requestedThreadId, size: s.raw.length, via: s.via })),
       revoked: oauth.revokedLog,
+      domainWideDelegations: serviceAccounts.delegationsList(),
       quotaUsed: quota.usage(),
       pushes: push.attempts,
       faults,
@@ -280,6 +308,10 @@ export async function startGoogleSandbox(options: GoogleSandboxOptions = {}): Pr
     currentHistoryId: (email) => mailboxes.ensure(email).historyId.toString(),
     setSendAs: (email, alias) => mailboxes.setSendAs(email, { ...alias, displayName: alias.displayName ?? '' }),
     removeSendAs: (email, address) => mailboxes.removeSendAs(email, address),
+    createServiceAccount: (opts) => serviceAccounts.create(opts),
+    deleteServiceAccountKey: (email, keyId) => serviceAccounts.deleteKey(email, keyId),
+    delegateDomainWide: (domain, clientId, scopes) => serviceAccounts.delegate(domain, clientId, scopes),
+    revokeDomainWideDelegation: (domain, clientId) => serviceAccounts.revokeDelegation(domain, clientId),
     rateLimitNext: (n) => {
       faults.rateLimitNext = n;
     },
