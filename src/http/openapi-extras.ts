@@ -53,6 +53,8 @@ const mailboxExample = {
   object: 'mailbox',
   provider: 'google',
   address: 'support@acme.example',
+  access: 'delegated',
+  connectedBy: null,
   status: 'active',
   statusReason: null,
   grantedScopes: ['https://www.googleapis.com/auth/gmail.readonly', 'https://www.googleapis.com/auth/gmail.send'],
@@ -67,7 +69,11 @@ export const COMPONENT_DOCS: Record<string, { description: string; example: unkn
     description: 'Every error answer: a stable machine `code`, a human `message`, the request id and, for validation errors, `details.field`.',
     example: { error: { code: 'validation_error', message: 'body url: Invalid input', requestId: '6f1c2d9e-8a7b-4c3d-9e8f-0a1b2c3d4e5f', details: { field: 'url', location: 'body' } } },
   },
-  Mailbox: { description: 'A connected mailbox and its sync state. `address` is null once the mailbox data key is destroyed (purge).', example: mailboxExample },
+  Mailbox: {
+    description:
+      'A connected mailbox and its sync state. `address` is null once the mailbox data key is destroyed (purge). A Microsoft 365 shared mailbox has `access: shared_member`, `address` = the shared address and `connectedBy` = the member whose sign-in reads it.',
+    example: mailboxExample,
+  },
   PurgedMailbox: { description: 'The answer to a disconnect: the purge started (or finished); follow it with the purge receipt.', example: { id: mailboxExample.id, object: 'mailbox', status: 'disconnecting', purgeId: 'prg_06H4B1C2D3E4F5G6H7J8K9M0N1', purgedAt: null } },
   PurgeReceipt: {
     description: 'What a purge did: its trigger and reason, the steps completed, how many rows of each kind were deleted and whether the provider grant was revoked.',
@@ -149,12 +155,12 @@ export const COMPONENT_DOCS: Record<string, { description: string; example: unkn
     example: { id: 'aud_06H4A5B6C7D8E9F0G1H2J3K4M5', object: 'audit_entry', seq: 118, actorType: 'api_key', actorId: 'key_06H3Z0A1B2C3D4E5F6G7H8J9K0', action: 'message.read', targetType: 'message', targetId: messageSummaryExample.id, reason: null, metadata: {}, createdAt: T2, hash: 'a3f1c9e0b7d24f6a8c5e1b3d7f9a2c4e6b8d0f1a3c5e7b9d1f3a5c7e9b1d3f5a' },
   },
   ConnectSession: {
-    description: 'A hosted connect session: send the customer to `url`; it is single use and expires.',
-    example: { id: 'cs_06H4A6B7C8D9E0F1G2H3J4K5M6', object: 'connect_session', url: 'https://connector.example.com/connect/cs_06H4A6B7C8D9E0F1G2H3J4K5M6', expiresAt: '2026-12-01T10:30:00.000Z', provider: null, mailboxId: null },
+    description: 'A hosted connect session: send the customer to `url`; it is single use and expires. `mailbox` is set when a member connects a Microsoft 365 shared mailbox.',
+    example: { id: 'cs_06H4A6B7C8D9E0F1G2H3J4K5M6', object: 'connect_session', url: 'https://connector.example.com/connect/cs_06H4A6B7C8D9E0F1G2H3J4K5M6', expiresAt: '2026-12-01T10:30:00.000Z', provider: null, mailboxId: null, mailbox: null },
   },
   ConnectSessionStatus: {
     description: 'How a connect session ended: `result` and, when connected, the mailbox id; the scopes the customer did not grant.',
-    example: { id: 'cs_06H4A6B7C8D9E0F1G2H3J4K5M6', object: 'connect_session', url: 'https://connector.example.com/connect/cs_06H4A6B7C8D9E0F1G2H3J4K5M6', provider: 'google', mailboxId: null, status: 'completed', result: 'connected', resultMailboxId: mailboxExample.id, missingScopes: [], expiresAt: '2026-12-01T10:30:00.000Z', createdAt: T },
+    example: { id: 'cs_06H4A6B7C8D9E0F1G2H3J4K5M6', object: 'connect_session', url: 'https://connector.example.com/connect/cs_06H4A6B7C8D9E0F1G2H3J4K5M6', provider: 'google', mailboxId: null, mailbox: null, status: 'completed', result: 'connected', resultMailboxId: mailboxExample.id, missingScopes: [], expiresAt: '2026-12-01T10:30:00.000Z', createdAt: T },
   },
   ReplyRequest: {
     description: 'A reply in the message’s thread: recipients default to the sender (reply) — give `to`/`cc` to change them; text and/or HTML; attachments as base64.',
