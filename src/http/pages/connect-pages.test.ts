@@ -29,6 +29,32 @@ describe('connect pages', () => {
     expect(html.match(/<script/g)).toHaveLength(1);
   });
 
+  it('a shared-mailbox session names exactly that mailbox, escaped, and says the member’s own is not read', () => {
+    const html = choosePage({
+      kind: 'choose',
+      sessionId: 'cs_S',
+      tenantId: 'ten_1',
+      reconnect: false,
+      sharedMailbox: '"<b>"@contoso.test',
+      providers: [{ provider: 'microsoft', scopes: [{ scope: 'Mail.Read.Shared', label: 'Read the shared mailbox', why: 'Why.', required: true }] }],
+    });
+    expect(html).toContain('<strong id="shared-mailbox">&quot;&lt;b&gt;&quot;@contoso.test</strong>');
+    expect(html).not.toContain('<b>');
+    expect(html).toContain('only the Inbox of');
+    expect(html).toContain('Your own mailbox is not read');
+    expect(html).toContain('href="/connect/cs_S/start?provider=microsoft"');
+    // An ordinary session says nothing about shared mailboxes.
+    const own = choosePage({ kind: 'choose', sessionId: 'cs_O', tenantId: 'ten_1', reconnect: false, providers: [{ provider: 'microsoft', scopes: [] }] });
+    expect(own).not.toContain('shared-mailbox');
+  });
+
+  it('the no-access page for a shared mailbox offers Try again', () => {
+    const html = resultPage({ kind: 'finished', sessionId: 'cs_1', tenantId: 'ten_1', result: 'mailbox_access_denied', mailboxId: null, missing: [], returnUrl: null, provider: 'microsoft', detail: 'not a member of <x>' }, '/connect/cs_1');
+    expect(html).toContain('data-status="mailbox_access_denied"');
+    expect(html).toContain('not a member of &lt;x&gt;');
+    expect(html).toContain('id="try-again"');
+  });
+
   it('names each missing permission on the missing-scopes page', () => {
     const html = resultPage(
       { kind: 'finished', sessionId: 'cs_1', tenantId: 'ten_1', result: 'missing_scopes', mailboxId: null, returnUrl: null, provider: 'microsoft', detail: undefined, missing: [{ scope: 'offline_access', label: 'Stay connected', why: 'Keeps it connected.', required: true }] },
