@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAILBOX_ADDRESS_AAD } from '../../src/mailboxes/message-content.js';
 import { newId } from '../../src/storage/ids.js';
 import { startTestService, type TestService } from '../helpers/test-service.js';
+import { waitUntil } from '../helpers/wait.js';
 
 describe('API authentication, tenant isolation and error format', () => {
   let svc: TestService;
@@ -116,7 +117,7 @@ describe('API authentication, tenant isolation and error format', () => {
     }
     // The logger's own redaction net catches content fields even when code logs them by mistake.
     svc.core.logger.info({ subject, text: 'body text here', token: a.apiKey, nested: { html: '<b>x</b>' } }, 'careless log');
-    await new Promise((r) => setTimeout(r, 50));
+    await waitUntil('the careless log line', () => svc.logs.some((l) => l.includes('careless log')));
     const after = svc.logs.join('\n');
     expect(after).toContain('careless log');
     expect(after).not.toContain('body text here');

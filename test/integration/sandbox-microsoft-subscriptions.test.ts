@@ -6,6 +6,7 @@ import { isProviderError } from '../../src/providers/provider-error.js';
 import { GraphSubscriptionsAdapter } from '../../src/providers/microsoft/graph-subscriptions.adapter.js';
 import { sandboxMicrosoftEndpoints } from '../../src/providers/microsoft/microsoft-endpoints.js';
 import { startMicrosoftSandbox, type MicrosoftSandbox } from '../../src/sandbox/microsoft/microsoft-sandbox.js';
+import { waitUntil } from '../helpers/wait.js';
 
 interface Received {
   path: string;
@@ -132,11 +133,15 @@ describe('Graph subscriptions against the stand-in', () => {
     expect(attempts().map((a) => a.outcome)).toEqual(['timeout', 202]);
 
     rx.received = [];
+    const earlier = attempts().length;
     sb.dropNotifications(1);
     await sb.deliver(EMAIL, raw(3));
     const d4 = await sb.deliver(EMAIL, raw(4));
     await rx.waitFor((r) => r.length >= 1);
-    await new Promise((r) => setTimeout(r, 150));
+    // Both notifications are accounted for (the stand-in records a drop at once, a delivery once
+    // answered; neither is retried): nothing else is on its way to the receiver.
+    await waitUntil('both notifications recorded', () => attempts().length >= earlier + 2, { intervalMs: 10 });
+    expect(attempts().slice(earlier).map((a) => a.outcome)).toEqual(['dropped', 202]);
     expect(rx.received.map((x) => (x.body.value[0]?.resourceData as { id: string }).id)).toEqual([d4.id]);
     await subs.delete(created.subscriptionId);
   });
