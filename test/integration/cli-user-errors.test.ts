@@ -5,7 +5,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { seedFromPgliteTemplate } from '../helpers/pglite-template.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/postgres.js';
+import { postgresTemplateName } from '../helpers/postgres-template.js';
 import { freePort, testEncryptionKeys } from '../helpers/test-service.js';
 
 // User mistakes on the command line: one line on stderr naming the problem, a non-zero exit, no
@@ -24,9 +26,15 @@ function baseEnv(extra: Record<string, string> = {}, unset: string[] = []): Node
   return e;
 }
 
-/** Where the service keeps its data: a fresh Postgres database in CI, else an embedded one. */
+/**
+ * Where the service keeps its data: a copy of the suite's migrated template (a Postgres database
+ * in CI, else an embedded folder), so the first command does not create and migrate it.
+ */
 function storageEnv(name: string): Record<string, string> {
-  return db ? { DATABASE_URL: db.url } : { DATA_DIR: path.join(work, name) };
+  if (db) return { DATABASE_URL: db.url };
+  const dataDir = path.join(work, name);
+  seedFromPgliteTemplate(dataDir);
+  return { DATA_DIR: dataDir };
 }
 
 function cli(args: string[], opts: { env?: Record<string, string>; unset?: string[]; cwd?: string; timeout?: number } = {}): { status: number | null; stdout: string; stderr: string } {
@@ -46,7 +54,7 @@ function expectOneLineError(r: { status: number | null; stderr: string }, patter
 }
 
 beforeAll(async () => {
-  if (process.env.DATABASE_URL) db = await createTestDatabase();
+  if (process.env.DATABASE_URL) db = await createTestDatabase({ template: postgresTemplateName() });
 });
 afterAll(async () => {
   await db?.drop();
@@ -91,21 +99,27 @@ describe('command-line mistakes', () => {
 
   it('rejects a malformed ENCRYPTION_KEYS before the database is opened or migrated, without echoing it', async () => {
     const secretish = 'not-a-key-at-all';
-    const storage = storageEnv('bad-keys');
-    const r = cli(['migrate'], { env: { ...storage, ENCRYPTION_KEYS: `1:${secretish}` } });
-    expectOneLineError(r, /invalid configuration: ENCRYPTION_KEYS entry #1 \(version 1\)/);
-    expect(r.stderr).not.toContain(secretish);
-    if (db) {
-      const c = new pg.Client({ connectionString: db.url });
-      await c.connect();
-      try {
-        const { rows } = await c.query<{ n: string }>("SELECT count(*) AS n FROM information_schema.tables WHERE table_schema = 'public'");
-        expect(Number(rows[0]!.n)).toBe(0);
-      } finally {
-        await c.end();
+    // An empty database (not the template copy): the test shows nothing was created in it.
+    const empty = db ? await createTestDatabase() : undefined;
+    try {
+      const storage: Record<string, string> = empty ? { DATABASE_URL: empty.url } : { DATA_DIR: path.join(work, 'bad-keys') };
+      const r = cli(['migrate'], { env: { ...storage, ENCRYPTION_KEYS: `1:${secretish}` } });
+      expectOneLineError(r, /invalid configuration: ENCRYPTION_KEYS entry #1 \(version 1\)/);
+      expect(r.stderr).not.toContain(secretish);
+      if (empty) {
+        const c = new pg.Client({ connectionString: empty.url });
+        await c.connect();
+        try {
+          const { rows } = await c.query<{ n: string }>("SELECT count(*) AS n FROM information_schema.tables WHERE table_schema = 'public'");
+          expect(Number(rows[0]!.n)).toBe(0);
+        } finally {
+          await c.end();
+        }
+      } else {
+        expect(existsSync(storage.DATA_DIR!)).toBe(false);
       }
-    } else {
-      expect(existsSync(storage.DATA_DIR!)).toBe(false);
+    } finally {
+      await empty?.drop();
     }
   }, 60_000);
 
