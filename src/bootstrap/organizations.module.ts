@@ -94,7 +94,7 @@ export function organizationsModule(core: Core, { access }: Pick<ProcessServices
     microsoft: ms && appTokens ? { tokens: appTokens, endpoints: ms.endpoints } : undefined,
     sealCredential: (mailboxId, credential) => access.vault.sealCredential(mailboxId, credential),
     async appendConnected(tx, input) {
-      return (await core.outbox.appendEvent(tx, { tenantId: input.tenantId, mailboxId: input.mailboxId, type: 'mailbox.connected', data: { provider: input.provider, reconnected: false } })).id;
+      return (await core.outbox.appendEvent(tx, { tenantId: input.tenantId, mailboxId: input.mailboxId, type: 'mailbox.connected', data: { provider: input.provider, reconnected: input.reconnected } })).id;
     },
     eventsCommitted: (ids) => notifyEventsCommitted(core.jobs, ids, core.logger),
     async enqueueFirstSync(mailboxId) {

@@ -66,7 +66,7 @@ export interface OrganizationInstallDeps {
   /** The token vault's credential sealing (mailbox DEK, AAD mailboxes/credentialEnc). */
   sealCredential(mailboxId: string, credential: GrantCredential): Promise<{ credentialEnc: Buffer }>;
   /** Appends `mailbox.connected` in the transaction; returns the event id. */
-  appendConnected(tx: DbTransaction, input: { tenantId: string; mailboxId: string; provider: 'microsoft' }): Promise<string>;
+  appendConnected(tx: DbTransaction, input: { tenantId: string; mailboxId: string; provider: 'microsoft'; reconnected: boolean }): Promise<string>;
   eventsCommitted(ids: string[]): Promise<void>;
   /** Queues the first sync of a new mailbox. */
   enqueueFirstSync(mailboxId: string): Promise<void>;
@@ -186,17 +186,20 @@ export class OrganizationInstallService {
     const verdict = await this.#canRead(install.directoryId!, mailboxAddress);
     if (verdict === 'not_found') throw new OrganizationInstallError('bad_request', 'No mailbox with this address exists in the organization.', 'mailbox_not_found');
     if (verdict === 'denied') throw new OrganizationInstallError('bad_request', 'The organization does not let the app read this mailbox (application access policy). Add it to the policy’s group first.', 'mailbox_not_accessible');
-    const mailboxId = newId('mailbox');
     const credential: MicrosoftOrganizationCredential = { provider: 'microsoft', kind: ORGANIZATION_KIND, directoryId: install.directoryId!, installId };
+    const addressIndex = this.d.blindIndex.emailIndex(mailboxAddress);
+    const existing = await this.d.repo.findByAddress(tenantId, 'microsoft', addressIndex);
+    // The organization let the app in again: the same mailbox record goes back to active, with its mail.
+    if (existing?.organizationInstallId === installId && existing.status === 'reauth_required') return this.#reactivate(tenantId, installId, existing.id, credential, actor);
+    const mailboxId = newId('mailbox');
     const { credentialEnc } = await this.d.sealCredential(mailboxId, credential);
     const addressEnc = await this.d.dataKeys.encryptFor({ type: 'mailbox', id: mailboxId }, mailboxAddress, MAILBOX_ADDRESS_AAD(mailboxId));
-    const addressIndex = this.d.blindIndex.emailIndex(mailboxAddress);
     let eventId: string | undefined;
     try {
       eventId = await this.d.repo.transaction(async (tx) => {
         const added = await this.d.repo.addMailbox(tx, { id: mailboxId, tenantId, provider: 'microsoft', installId, addressEnc, addressIndex, credentialEnc, grantedScopes: install.grantedPermissions });
         if (!added) return undefined;
-        const id = await this.d.appendConnected(tx, { tenantId, mailboxId, provider: 'microsoft' });
+        const id = await this.d.appendConnected(tx, { tenantId, mailboxId, provider: 'microsoft', reconnected: false });
         await this.d.audit.record(
           { tenantId, ...actor, action: 'organization_install.mailbox_added', targetType: 'mailbox', targetId: mailboxId, metadata: { organizationInstallId: installId, provider: 'microsoft', access: 'organization' } },
           tx,
@@ -211,6 +214,20 @@ export class OrganizationInstallService {
       await this.d.dataKeys.destroy({ type: 'mailbox', id: mailboxId }).catch(() => undefined);
       throw new OrganizationInstallError('bad_request', 'This address is already a mailbox of this tenant (connected in another way, or added already). Disconnect it first.', 'mailbox_exists');
     }
+    await this.d.eventsCommitted([eventId]);
+    await this.d.enqueueFirstSync(mailboxId).catch((err: unknown) => this.d.logger.warn({ err, mailboxId }, 'enqueueing the first sync failed'));
+    return { mailboxId };
+  }
+
+  async #reactivate(tenantId: string, installId: string, mailboxId: string, credential: MicrosoftOrganizationCredential, actor: ActorRef): Promise<{ mailboxId: string }> {
+    const { credentialEnc } = await this.d.sealCredential(mailboxId, credential);
+    const eventId = await this.d.repo.transaction(async (tx) => {
+      if (!(await this.d.repo.reactivateMailbox(tx, mailboxId, installId, credentialEnc))) return undefined;
+      const id = await this.d.appendConnected(tx, { tenantId, mailboxId, provider: 'microsoft', reconnected: true });
+      await this.d.audit.record({ tenantId, ...actor, action: 'organization_install.mailbox_reactivated', targetType: 'mailbox', targetId: mailboxId, metadata: { organizationInstallId: installId } }, tx);
+      return id;
+    });
+    if (eventId === undefined) throw new OrganizationInstallError('bad_request', 'This address is already a mailbox of this tenant. Disconnect it first.', 'mailbox_exists');
     await this.d.eventsCommitted([eventId]);
     await this.d.enqueueFirstSync(mailboxId).catch((err: unknown) => this.d.logger.warn({ err, mailboxId }, 'enqueueing the first sync failed'));
     return { mailboxId };

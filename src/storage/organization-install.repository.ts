@@ -146,6 +146,23 @@ export class OrganizationInstallRepository {
     }
   }
 
+  /** The mailbox of the tenant with this address (any access kind), if any. */
+  async findByAddress(tenantId: string, provider: ProviderName, addressIndex: string): Promise<{ id: string; status: MailboxStatus; organizationInstallId: string | null } | null> {
+    return (await this.prisma.mailbox.findUnique({
+      where: { tenantId_provider_addressIndex: { tenantId, provider, addressIndex } },
+      select: { id: true, status: true, organizationInstallId: true },
+    })) as { id: string; status: MailboxStatus; organizationInstallId: string | null } | null;
+  }
+
+  /** An organization mailbox of the install back from `reauth_required` (the organization let the app in again). */
+  async reactivateMailbox(tx: DbTransaction, mailboxId: string, installId: string, credentialEnc: Uint8Array): Promise<boolean> {
+    const r = await tx.mailbox.updateMany({
+      where: { id: mailboxId, organizationInstallId: installId, status: 'reauth_required' },
+      data: { status: 'active', statusReason: null, reauthRequiredAt: null, credentialEnc: Buffer.from(credentialEnc) },
+    });
+    return r.count === 1;
+  }
+
   /** The install's mailboxes that are not purged yet (oldest first). */
   async liveMailboxes(installId: string): Promise<Array<{ id: string; status: MailboxStatus }>> {
     return (await this.prisma.mailbox.findMany({ where: { organizationInstallId: installId, status: { not: 'purged' } }, select: { id: true, status: true }, orderBy: { id: 'asc' } })) as Array<{ id: string; status: MailboxStatus }>;

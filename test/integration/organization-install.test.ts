@@ -142,6 +142,31 @@ describe('Microsoft organization install through the API, the hosted page and th
     expect(parsed.inReplyTo).toBeTruthy();
   });
 
+  it('a mailbox the organization takes out of its policy goes reauth_required once; added again after it is back, the same record is active', async () => {
+    const agentId = mailboxes[AGENT]!;
+    const clientId = ms.clients[0]!.clientId;
+    ms.setApplicationAccessPolicy(clientId, [SUPPORT]);
+    await ms.deliver(AGENT, question(AGENT, 'Refund'));
+    expect((await svc.api(tenant.apiKey, 'POST', `/v1/mailboxes/${agentId}/resync`, {})).status).toBeLessThan(300);
+    const flagged = await waitUntil(
+      'the mailbox flagged',
+      async () => {
+        const m = (await svc.api(tenant.apiKey, 'GET', `/v1/mailboxes/${agentId}`)).body;
+        return m.status === 'reauth_required' ? m : undefined;
+      },
+      { timeoutMs: 90_000 },
+    );
+    expect(flagged.statusReason).toContain('no longer lets the app read this mailbox');
+    expect(await svc.core.prisma.outboxEvent.count({ where: { mailboxId: agentId, type: 'mailbox.reauth_required' } })).toBe(1);
+
+    ms.setApplicationAccessPolicy(clientId, [SUPPORT, AGENT]);
+    const back = await svc.api(tenant.apiKey, 'POST', `/v1/organization-installs/${installId}/mailboxes`, { address: AGENT });
+    expect(back.status, JSON.stringify(back.body)).toBe(201);
+    expect(back.body.mailboxId).toBe(agentId);
+    expect((await svc.api(tenant.apiKey, 'GET', `/v1/mailboxes/${agentId}`)).body.status).toBe('active');
+    expect(await svc.core.prisma.auditEntry.count({ where: { action: 'organization_install.mailbox_reactivated', targetId: agentId } })).toBe(1);
+  });
+
   it('removing one mailbox deletes its subscription and purges it; uninstall purges every remaining mailbox', async () => {
     const agentId = mailboxes[AGENT]!;
     const removed = await svc.api(tenant.apiKey, 'DELETE', `/v1/organization-installs/${installId}/mailboxes/${agentId}`);

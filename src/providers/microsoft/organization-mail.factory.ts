@@ -19,6 +19,11 @@ export interface OrganizationMailOptions extends MailProviderFactoryOptions {
    * other mailbox (delegated, shared member), which the plain factory serves.
    */
   organizationMailbox: (mailboxId: string) => Promise<OrganizationMailboxBinding | undefined>;
+  /**
+   * Called when Graph refuses an organization mailbox (403: taken out of the application access
+   * policy): the vault flags it `reauth_required` with its one event. Then the error goes on.
+   */
+  organizationAccessDenied?: (mailboxId: string) => Promise<unknown>;
 }
 
 /** Graph's 403 on an organization mailbox: the tenant's application access policy (or consent) no longer lets the app in. */
@@ -68,7 +73,11 @@ export class OrganizationMailProviderFactory extends MailProviderFactory {
 
   override forMailbox(mailbox: MailboxRef & { access?: string }): MailProvider {
     if (mailbox.provider !== 'microsoft' || (mailbox.access !== undefined && mailbox.access !== 'organization')) return super.forMailbox(mailbox);
-    return new LazyProvider(async () => {
+    const onAccessDenied = this.org.organizationAccessDenied;
+    const report = async (err: unknown): Promise<void> => {
+      if (onAccessDenied && err instanceof ProviderError && err.reason === ORGANIZATION_ACCESS_DENIED) await onAccessDenied(mailbox.id).catch(() => undefined);
+    };
+    return new LazyProvider(report, async () => {
       const binding = await this.org.organizationMailbox(mailbox.id);
       if (!binding) return super.forMailbox(mailbox);
       return new GraphAdapter({
@@ -117,32 +126,40 @@ class LazyProvider implements MailProvider {
   readonly name = 'microsoft' as const;
   #inner: Promise<MailProvider> | undefined;
 
-  constructor(private readonly make: () => Promise<MailProvider>) {}
+  constructor(
+    private readonly onError: (err: unknown) => Promise<void>,
+    private readonly make: () => Promise<MailProvider>,
+  ) {}
 
-  #get(): Promise<MailProvider> {
+  async #run<T>(call: (p: MailProvider) => Promise<T>): Promise<T> {
     this.#inner ??= this.make();
-    return this.#inner;
+    try {
+      return await call(await this.#inner);
+    } catch (err) {
+      await this.onError(err);
+      throw err;
+    }
   }
 
-  async getAddress(): Promise<string> {
-    return (await this.#get()).getAddress();
+  getAddress(): Promise<string> {
+    return this.#run((p) => p.getAddress());
   }
-  async currentCursor(): Promise<SyncCursor> {
-    return (await this.#get()).currentCursor();
+  currentCursor(): Promise<SyncCursor> {
+    return this.#run((p) => p.currentCursor());
   }
-  async listChanges(cursor: SyncCursor): Promise<ChangePage> {
-    return (await this.#get()).listChanges(cursor);
+  listChanges(cursor: SyncCursor): Promise<ChangePage> {
+    return this.#run((p) => p.listChanges(cursor));
   }
-  async listWindow(since: Date, pageToken?: string): Promise<WindowPage> {
-    return (await this.#get()).listWindow(since, pageToken);
+  listWindow(since: Date, pageToken?: string): Promise<WindowPage> {
+    return this.#run((p) => p.listWindow(since, pageToken));
   }
-  async fetchRaw(providerMessageId: string): Promise<RawMessage> {
-    return (await this.#get()).fetchRaw(providerMessageId);
+  fetchRaw(providerMessageId: string): Promise<RawMessage> {
+    return this.#run((p) => p.fetchRaw(providerMessageId));
   }
-  async findByInternetMessageId(internetMessageId: string): Promise<string | undefined> {
-    return (await this.#get()).findByInternetMessageId(internetMessageId);
+  findByInternetMessageId(internetMessageId: string): Promise<string | undefined> {
+    return this.#run((p) => p.findByInternetMessageId(internetMessageId));
   }
-  async send(req: SendRequest): Promise<SendResult> {
-    return (await this.#get()).send(req);
+  send(req: SendRequest): Promise<SendResult> {
+    return this.#run((p) => p.send(req));
   }
 }
