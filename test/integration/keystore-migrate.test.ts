@@ -12,6 +12,7 @@ import { tenancyModule } from '../../src/bootstrap/tenancy.module.js';
 import { runKeystoreMigrate } from '../../src/cli/backup-runner.js';
 import { loadConfig } from '../../src/config/config.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/postgres.js';
+import { postgresTemplateName } from '../helpers/postgres-template.js';
 import { startTestService, testEncryptionKeys, type TestService } from '../helpers/test-service.js';
 import { seedMailbox, seedMessage } from './webhooks-seed.js';
 
@@ -35,7 +36,7 @@ describe(`keystore migrate (${process.env.DATABASE_URL ? 'postgres' : 'embedded'
     const dataDir = path.join(work, 'data');
     let db: TestDatabase | undefined;
     if (process.env.DATABASE_URL) {
-      db = await createTestDatabase();
+      db = await createTestDatabase({ template: postgresTemplateName() }); // migrated: the test stages the older layout itself
       cleanups.push(() => db!.drop());
     }
     const encryptionKeys = testEncryptionKeys();
