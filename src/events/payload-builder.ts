@@ -2,7 +2,8 @@ import { KeyDestroyedError } from '../crypto/crypto-error.js';
 import type { DataKeyService } from '../crypto/data-key.service.js';
 import { MAILBOX_ADDRESS_AAD } from '../mailboxes/message-content.js';
 import type { MessageContentPool } from '../messages/content-pool.js';
-import { decodeMessageContent } from '../mailboxes/message-content.js';
+import { decrypt } from '../crypto/envelope.js';
+import { decodeMessageContent, MESSAGE_CONTENT_AAD } from '../mailboxes/message-content.js';
 import type { AttachmentMeta, MessageViewer } from '../messages/message-view.js';
 import { messageReceivedData, receivedDataJson, type ReceivedDataTask } from '../messages/received-data.js';
 import type { MailboxRepository } from '../storage/mailbox.repository.js';
@@ -185,8 +186,11 @@ export class PayloadBuilder {
       const step = row.attachments.slice(i, i + ATTACHMENT_STEP);
       attachments.push(...(await this.#slicer.run(() => Promise.all(step.map((a) => this.deps.viewer.attachment(a))))));
     }
+    // Decrypted in a slice of its own (AES-GCM over a few MiB is a few ms): key first, then the
+    // synchronous decryption inside the slicer, so several large contents do not decrypt back to back.
+    const key = await this.deps.dataKeys.get({ type: 'mailbox', id: row.mailboxId });
     const task: ReceivedDataTask = {
-      plain: await this.deps.viewer.decryptContent(row),
+      plain: await this.#slicer.run(() => decrypt(key, row.contentEnc, MESSAGE_CONTENT_AAD(row.id))),
       row: { id: row.id, threadKey: row.threadKey, providerThreadId: row.providerThreadId, isAutoReply: row.isAutoReply, isBounce: row.isBounce, origin: row.origin, oversize: row.oversize, parseError: row.parseError },
       blockImages: await this.deps.viewer.blocksRemoteImages(row.tenantId),
       attachments: attachments.map((a) => ({ id: a.id, filename: a.filename, contentType: a.contentType, size: a.size, contentId: a.contentId, isInline: a.isInline, scanStatus: a.scanStatus })),
