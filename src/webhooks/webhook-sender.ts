@@ -1,8 +1,8 @@
-import http from 'node:http';
-import https from 'node:https';
 import { isIP, type LookupFunction } from 'node:net';
 import type { LookupAddress } from 'node:dns';
 import { performance } from 'node:perf_hooks';
+import type { IncomingHttpHeaders } from 'node:http';
+import { Pool, type Dispatcher } from 'undici';
 import { parseRetryAfter } from '../retry/retry-after.js';
 import type { PinnedTarget } from './egress-guard.js';
 
@@ -18,8 +18,11 @@ import type { PinnedTarget } from './egress-guard.js';
  * The connection may only go to `target.addresses`: the custom `lookup` answers from that list
  * and never consults DNS, so a rebinding resolver that answers differently the second time has
  * no say. TLS still validates the certificate against the host name (SNI = `target.host`).
- * Connections are kept alive per pinned target (AgentPool): reused only by attempts whose own
- * egress check pinned the same address list.
+ *
+ * HTTP client: undici (a `Pool` of keep-alive connections per pinned target, no pipelining),
+ * dispatched with a handler rather than through node:http's request/response streams — the HTTP
+ * client was the largest part of a delivery's CPU with node:http. A pool is reused only by
+ * attempts whose own egress check pinned the same address list (see PoolSet).
  */
 
 export type WebhookSendError =
@@ -51,7 +54,7 @@ export interface WebhookSendResult {
   /** The receiver answered `webhook-delivery: abort-message`: do not retry this message. */
   abortMessage: boolean;
   error?: WebhookSendError;
-  /** Node/OpenSSL error code for failures without an answer (e.g. ECONNREFUSED, CERT_HAS_EXPIRED). */
+  /** Node/OpenSSL/undici error code for failures without an answer (e.g. ECONNREFUSED, CERT_HAS_EXPIRED). */
   errorCode?: string;
 }
 
@@ -75,15 +78,25 @@ export type WebhookSender = ((request: WebhookSendRequest) => Promise<WebhookSen
 };
 
 /** Headers the caller must not set: they are the transport's, and smuggling them breaks framing. */
-const RESERVED_HEADERS = new Set(['host', 'content-length', 'transfer-encoding', 'connection', 'content-type', 'user-agent', 'expect', 'upgrade']);
+const RESERVED_HEADERS = new Set(['host', 'content-length', 'transfer-encoding', 'connection', 'content-type', 'user-agent', 'expect', 'upgrade', 'keep-alive', 'te', 'trailer', 'proxy-connection']);
 
 function classifyError(err: NodeJS.ErrnoException): WebhookSendError {
   const code = err.code ?? '';
   if (/CERT|SSL|TLS|EPROTO|ALTNAME|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)/.test(code)) return 'tls';
-  if (['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT'].includes(code)) {
+  if (['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'UND_ERR_CONNECT_TIMEOUT'].includes(code)) {
     return 'connect';
   }
+  if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') return 'timeout';
   return 'network';
+}
+
+/** The error code worth reporting: undici wraps some socket errors (Happy Eyeballs: an AggregateError). */
+function errorCodeOf(err: unknown): string | undefined {
+  const e = err as NodeJS.ErrnoException & { errors?: unknown[]; cause?: unknown };
+  if (typeof e?.code === 'string') return e.code;
+  if (Array.isArray(e?.errors) && e.errors.length > 0) return errorCodeOf(e.errors[e.errors.length - 1]);
+  if (e?.cause) return errorCodeOf(e.cause);
+  return undefined;
 }
 
 function toText(bytes: Buffer): string {
@@ -116,77 +129,89 @@ function pinnedLookup(target: PinnedTarget): LookupFunction {
   };
 }
 
-/** Idle keep-alive sockets are closed before typical receivers (Node: 5 s) close them first. */
+/** Idle keep-alive connections are closed before typical receivers (Node: 5 s) close them first. */
 const IDLE_SOCKET_MS = 4_000;
-/** Pinned agents kept; the least recently used beyond this are closed. */
-const MAX_AGENTS = 1_000;
-/** Errors of a reused keep-alive socket that the receiver closed while it sat idle. */
-const STALE_SOCKET_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
-
-type PooledAgent = http.Agent | https.Agent;
+/** Pinned pools kept; the least recently used beyond this are closed. */
+const MAX_POOLS = 1_000;
+/** Errors of a reused keep-alive connection that the receiver closed while it sat idle. */
+const STALE_SOCKET_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'UND_ERR_SOCKET']);
 
 /**
- * Keep-alive connections, one agent per pinned target: the agent's key holds the exact address
- * list the egress guard approved, so a pooled socket is only ever reused for an attempt whose own
- * check pinned the same addresses (a socket is never "older" than the check that allows it). When
- * a host starts resolving elsewhere, its previous agent gets no new requests and its idle sockets
- * are closed.
+ * Keep-alive connections, one undici Pool per pinned target: the pool's key holds the exact
+ * address list the egress guard approved, and its connector's `lookup` answers only from that
+ * list, so a pooled connection is only ever reused for an attempt whose own check pinned the same
+ * addresses (a connection is never "older" than the check that allows it). When a host starts
+ * resolving elsewhere, its previous pool gets no new requests and is closed (requests in flight
+ * finish, idle connections close).
  */
-class AgentPool {
-  private readonly agents = new Map<string, PooledAgent>();
+class PoolSet {
+  private readonly pools = new Map<string, Pool>();
   private readonly current = new Map<string, string>();
 
-  agentFor(target: PinnedTarget): PooledAgent {
-    const origin = `${target.protocol}//${target.host}:${target.port}`;
+  constructor(private readonly ca: WebhookSenderDeps['ca']) {}
+
+  poolFor(target: PinnedTarget): Pool {
+    const hostPart = isIP(target.host) === 6 ? `[${target.host}]` : target.host;
+    const origin = `${target.protocol}//${hostPart}:${target.port}`;
     const key = `${origin}|${target.addresses.map((a) => `${a.family}/${a.address}`).join(',')}`;
-    let agent = this.agents.get(key);
-    if (agent) {
+    let pool = this.pools.get(key);
+    if (pool) {
       // LRU order: most recently used last.
-      this.agents.delete(key);
-      this.agents.set(key, agent);
+      this.pools.delete(key);
+      this.pools.set(key, pool);
     } else {
-      const options: http.AgentOptions = { keepAlive: true, timeout: IDLE_SOCKET_MS, maxFreeSockets: 256, scheduling: 'lifo' };
-      agent = target.protocol === 'https:' ? new https.Agent(options) : new http.Agent(options);
-      this.agents.set(key, agent);
-      while (this.agents.size > MAX_AGENTS) {
-        const [oldest] = this.agents.keys();
+      const connect: Record<string, unknown> = { lookup: pinnedLookup(target) };
+      if (target.protocol === 'https:') {
+        // SNI must carry the host name (RFC 6066 forbids IP literals there).
+        if (isIP(target.host) === 0) connect.servername = target.host;
+        if (this.ca !== undefined) connect.ca = this.ca;
+      }
+      pool = new Pool(origin, {
+        connect,
+        pipelining: 1,
+        keepAliveTimeout: IDLE_SOCKET_MS,
+        keepAliveMaxTimeout: IDLE_SOCKET_MS,
+      });
+      this.pools.set(key, pool);
+      while (this.pools.size > MAX_POOLS) {
+        const [oldest] = this.pools.keys();
         this.retire(oldest!);
       }
     }
     const previous = this.current.get(origin);
     if (previous !== key) {
       this.current.set(origin, key);
-      // The host now resolves elsewhere: the old agent's idle sockets must not be reused.
+      // The host now resolves elsewhere: the old pool's idle connections must not be reused.
       if (previous !== undefined) this.retire(previous);
     }
-    return agent;
+    return pool;
   }
 
   private retire(key: string): void {
-    const agent = this.agents.get(key);
-    this.agents.delete(key);
-    if (!agent) return;
-    // Requests in flight finish on their sockets; idle ones close now.
-    // (It is unreachable now, so the sockets it still frees later just idle out.)
-    for (const sockets of Object.values(agent.freeSockets)) for (const s of sockets ?? []) s.destroy();
+    const pool = this.pools.get(key);
+    this.pools.delete(key);
+    // Requests in flight finish on their connections; idle ones close now.
+    pool?.close().catch(() => undefined);
   }
 
   close(): void {
-    for (const agent of this.agents.values()) agent.destroy();
-    this.agents.clear();
+    for (const pool of this.pools.values()) pool.destroy().catch(() => undefined);
+    this.pools.clear();
     this.current.clear();
   }
 }
+
+type AttemptResult = WebhookSendResult & { staleSocket?: boolean };
 
 export function createWebhookSender(deps: WebhookSenderDeps): WebhookSender {
   const now = deps.now ?? (() => new Date());
   const monotonicMs = deps.monotonicMs ?? (() => performance.now());
   const snippetCap = deps.snippetBytes ?? 1024;
   const userAgent = `mailbox-connector-webhooks/${deps.version}`;
-  const pool = new AgentPool();
+  const pools = new PoolSet(deps.ca);
 
-  const attempt = (request: WebhookSendRequest, fresh: boolean): Promise<WebhookSendResult & { staleSocket?: boolean }> =>
-    new Promise((resolve, reject) => {
+  const attempt = (request: WebhookSendRequest, retried: boolean): Promise<AttemptResult> =>
+    new Promise((resolve) => {
       const { target } = request;
       const timeoutMs = request.timeoutMs ?? deps.defaultTimeoutMs ?? 15_000;
       const body = typeof request.body === 'string' ? Buffer.from(request.body, 'utf8') : request.body;
@@ -195,32 +220,41 @@ export function createWebhookSender(deps: WebhookSenderDeps): WebhookSender {
 
       const headers: Record<string, string> = {};
       for (const [name, value] of Object.entries(request.headers)) {
-        if (!RESERVED_HEADERS.has(name.toLowerCase())) headers[name.toLowerCase()] = value;
+        const lower = name.toLowerCase();
+        if (!RESERVED_HEADERS.has(lower)) headers[lower] = value;
       }
       headers['content-type'] = 'application/json';
       headers['user-agent'] = userAgent;
-      headers['content-length'] = String(body.length);
 
       let settled = false;
       let timedOut = false;
       let status: number | undefined;
-      let responseHeaders: http.IncomingHttpHeaders = {};
+      let responseHeaders: IncomingHttpHeaders = {};
       const chunks: Buffer[] = [];
       let received = 0;
+      let controller: Dispatcher.DispatchController | undefined;
 
-      /** `complete`: the whole answer was read, so the socket can go back to the pool. */
-      const finish = (result: Omit<WebhookSendResult, 'latencyMs'> & { staleSocket?: boolean }, complete = false) => {
+      const finish = (result: Omit<AttemptResult, 'latencyMs'>, complete = false) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
-        resolve({ ...result, latencyMs: latency() });
+        const done = { ...result, latencyMs: latency() };
+        if (complete) {
+          // undici marks the connection free again in a setImmediate it schedules right after
+          // this callback (pipelining 1): answering in the turn after that lets the caller's next
+          // attempt reuse it instead of opening another one.
+          setImmediate(() => setImmediate(() => resolve(done)));
+          return;
+        }
+        resolve(done);
         // Anything unread (a huge answer, a timeout) would poison the connection: close it.
-        if (!complete) req.destroy();
+        controller?.abort(new Error('webhook attempt finished'));
       };
 
       const finishWithAnswer = (complete = false) => {
         const code = status ?? 0;
-        const retryAfterMs = parseRetryAfter(responseHeaders['retry-after'], now().getTime());
+        const retryAfter = responseHeaders['retry-after'];
+        const retryAfterMs = parseRetryAfter(Array.isArray(retryAfter) ? retryAfter[0] : retryAfter, now().getTime());
         const delivery = responseHeaders['webhook-delivery'];
         const ok = code >= 200 && code < 300;
         finish(
@@ -236,82 +270,90 @@ export function createWebhookSender(deps: WebhookSenderDeps): WebhookSender {
         );
       };
 
-      const options: https.RequestOptions = {
-        method: 'POST',
-        host: target.host,
-        port: target.port,
-        path: target.path,
-        headers,
-        lookup: pinnedLookup(target),
-        // Keep-alive per pinned target (see AgentPool); a retry after a stale socket uses a new one.
-        agent: fresh ? false : pool.agentFor(target),
-        // Svix/Standard Webhooks: redirects are failures; node:http never follows them anyway.
-      };
-      if (target.protocol === 'https:') {
-        // SNI must carry the host name (RFC 6066 forbids IP literals there).
-        if (isIP(target.host) === 0) options.servername = target.host;
-        if (deps.ca !== undefined) options.ca = deps.ca;
-      }
-
-      let req: http.ClientRequest;
-      try {
-        req = (target.protocol === 'https:' ? https : http).request(options);
-      } catch (err) {
-        reject(err);
-        return;
-      }
-
       const timer = setTimeout(() => {
         timedOut = true;
         // An answer whose status line arrived in time but whose body dribbles counts as answered.
         if (status !== undefined) finishWithAnswer();
-        else {
-          finish({ ok: false, responseSnippet: '', abortMessage: false, error: 'timeout' });
-        }
+        else finish({ ok: false, responseSnippet: '', abortMessage: false, error: 'timeout' });
       }, timeoutMs);
 
-      req.on('response', (res) => {
-        status = res.statusCode;
-        responseHeaders = res.headers;
-        res.on('data', (chunk: Buffer) => {
+      let pool: Pool;
+      try {
+        pool = pools.poolFor(target);
+      } catch (err) {
+        clearTimeout(timer);
+        settled = true;
+        resolve({ ok: false, latencyMs: latency(), responseSnippet: '', abortMessage: false, error: 'network', ...(errorCodeOf(err) ? { errorCode: errorCodeOf(err)! } : {}) });
+        return;
+      }
+      // An idle connection is there: this attempt most likely goes out on a reused one.
+      const mayReuse = !retried && pool.stats.free > 0;
+
+      const handler: Dispatcher.DispatchHandler = {
+        onRequestStart(c) {
+          controller = c;
+          // The budget ran out while the request waited for a connection.
+          if (settled) c.abort(new Error('webhook attempt finished'));
+        },
+        onResponseStart(_c, statusCode, resHeaders) {
+          status = statusCode;
+          responseHeaders = resHeaders;
+        },
+        onResponseData(_c, chunk) {
           if (received < snippetCap) chunks.push(chunk);
           received += chunk.length;
-          // Read up to the cap, then stop: the rest is discarded with the socket.
+          // Read up to the cap, then stop: the rest is discarded with the connection.
           if (received >= snippetCap) finishWithAnswer();
-        });
-        res.on('end', () => finishWithAnswer(true));
-        res.on('error', () => finishWithAnswer());
-        res.on('close', () => finishWithAnswer());
-      });
+        },
+        onResponseEnd() {
+          finishWithAnswer(true);
+        },
+        onResponseError(_c, err) {
+          if (settled) return;
+          if (status !== undefined) {
+            finishWithAnswer();
+            return;
+          }
+          const errorCode = errorCodeOf(err);
+          finish({
+            ok: false,
+            responseSnippet: '',
+            abortMessage: false,
+            error: timedOut ? 'timeout' : classifyError({ ...(err as NodeJS.ErrnoException), code: errorCode ?? '' } as NodeJS.ErrnoException),
+            ...(errorCode ? { errorCode } : {}),
+            // The receiver closed an idle pooled connection just as we reused it: nothing was answered.
+            ...(mayReuse && !timedOut && STALE_SOCKET_CODES.has(errorCode ?? '') ? { staleSocket: true } : {}),
+          });
+        },
+      };
 
-      req.on('error', (err: NodeJS.ErrnoException) => {
-        if (settled) return;
-        if (status !== undefined) {
-          finishWithAnswer();
-          return;
-        }
-        const error = timedOut ? 'timeout' : classifyError(err);
-        finish({
-          ok: false,
-          responseSnippet: '',
-          abortMessage: false,
-          error,
-          ...(err.code ? { errorCode: err.code } : {}),
-          // The receiver closed an idle pooled connection just as we reused it: nothing was answered.
-          ...(req.reusedSocket && !timedOut && STALE_SOCKET_CODES.has(err.code ?? '') ? { staleSocket: true } : {}),
-        });
-      });
-
-      req.end(body);
+      try {
+        pool.dispatch(
+          {
+            method: 'POST',
+            path: target.path,
+            headers,
+            body,
+            // Svix/Standard Webhooks: redirects are failures; dispatch never follows them.
+            headersTimeout: timeoutMs,
+            bodyTimeout: timeoutMs,
+          },
+          handler,
+        );
+      } catch (err) {
+        const errorCode = errorCodeOf(err);
+        finish({ ok: false, responseSnippet: '', abortMessage: false, error: 'network', ...(errorCode ? { errorCode } : {}) });
+      }
     });
 
   const send = async (request: WebhookSendRequest): Promise<WebhookSendResult> => {
     const first = await attempt(request, false);
     if (!first.staleSocket) return first;
-    // Standard keep-alive race, not a receiver failure: once more on a fresh connection (receivers
-    // deduplicate by webhook-id, so the rare double delivery this may cause is harmless).
+    // Standard keep-alive race, not a receiver failure: once more (the broken connection is gone
+    // from the pool; receivers deduplicate by webhook-id, so the rare double delivery this may
+    // cause is harmless).
     const { staleSocket: _stale, ...second } = await attempt(request, true);
     return second;
   };
-  return Object.assign(send, { close: () => pool.close() });
+  return Object.assign(send, { close: () => pools.close() });
 }
