@@ -4,8 +4,18 @@ import type { OutboxRepository } from '../storage/outbox.repository.js';
 import type { Claimed, FinishItem, WebhookRepository } from '../storage/webhook.repository.js';
 import type { WebhookDispatcher } from './webhook-dispatcher.service.js';
 
-/** Polling floor: work created where no wake-up reaches (a lost NOTIFY, retries written elsewhere). */
-const DEFAULT_TICK_MS = 1_000;
+/**
+ * Safety tick: work no wake-up announced (a NOTIFY lost while the LISTEN connection was down is
+ * covered by its reconnect; a crashed worker's retries and expired leases; deliveries made due
+ * by a statement elsewhere, e.g. held deliveries released after a restore). New events, replays
+ * and this process's own retries wake the pump at once, so the tick only bounds the delay of
+ * those; at idle it is the pump's only cost (two indexed probes per tick).
+ */
+const DEFAULT_TICK_MS = 15_000;
+/** Retry due times this process remembers (the earliest); later ones are found by the tick. */
+const MAX_DUE_TIMES = 1_000;
+/** Retries due later than this are found by the tick (at most `tickMs` late) rather than a timer. */
+const DUE_HORIZON_MS = 60 * 60_000;
 /** Events fanned out per transaction (the pump delivers between two such batches). */
 const DISPATCH_BATCH = 500;
 /** Attempt results stored per cycle statement at most. */
@@ -30,9 +40,10 @@ const GATHER_MS = 5;
  *  - when events were committed: in this process (the events-committed hook) or in another one
  *    (a NOTIFY on Postgres, see the webhooks module), and when a `webhooks.dispatch` /
  *    `webhooks.deliver` job arrives (replay, sweep, older emitters: the job only wakes it);
- *  - when a retry it scheduled becomes due, and every `tickMs` (default 1 s), the floor:
- *    committed events nobody announced are fanned out, and retries another process scheduled
- *    are claimed;
+ *  - when a retry it scheduled becomes due (a timer per due time within the hour), and every
+ *    `tickMs` (default 15 s), the safety floor: committed events nobody announced are fanned
+ *    out, and retries a crashed process scheduled and expired leases are claimed (the minutely
+ *    `webhooks.sweep` job also wakes it for those);
  *  - again at once after a claim that got all it asked for (more may be due).
  * A crash loses nothing: an interrupted attempt's lease expires and any worker takes it over.
  */
@@ -52,6 +63,8 @@ export class DeliveryPump {
   private retryTimer: NodeJS.Timeout | undefined;
   private dueTimer: NodeJS.Timeout | undefined;
   private dueAt: number | undefined;
+  /** Due times of retries this process scheduled, ascending (dueAt = the first). */
+  private dueTimes: number[] = [];
 
   constructor(
     private readonly deps: {
@@ -100,16 +113,47 @@ export class DeliveryPump {
   /** A retry written by this process becomes due at `at`: look then rather than at the next tick. */
   wakeAt(at: Date): void {
     if (this.stopping || !this.timer) return;
-    const ms = Math.max(0, at.getTime() - this.deps.clock().getTime()) + 5;
-    if (ms > (this.deps.tickMs ?? DEFAULT_TICK_MS)) return; // the tick comes first anyway
-    if (this.dueTimer && this.dueAt !== undefined && this.dueAt <= at.getTime()) return;
+    const due = at.getTime();
+    if (due - this.deps.clock().getTime() > Math.max(DUE_HORIZON_MS, this.deps.tickMs ?? DEFAULT_TICK_MS)) return; // the tick finds it
+    // Remember every due time (several retries at different times each wake the pump when due),
+    // coalescing those within a few milliseconds of one already remembered.
+    const times = this.dueTimes;
+    let lo = 0;
+    let hi = times.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (times[mid]! < due) lo = mid + 1;
+      else hi = mid;
+    }
+    if ((lo > 0 && due - times[lo - 1]! < 5) || (lo < times.length && times[lo]! - due < 5)) return;
+    if (times.length >= MAX_DUE_TIMES) {
+      if (lo >= times.length) return; // later than all remembered: the tick finds it
+      times.pop();
+    }
+    times.splice(lo, 0, due);
+    this.armDueTimer();
+  }
+
+  /** The timer for the earliest remembered due time. */
+  private armDueTimer(): void {
+    const next = this.dueTimes[0];
+    if (next === undefined || this.stopping) return;
+    if (this.dueTimer && this.dueAt === next) return;
     if (this.dueTimer) clearTimeout(this.dueTimer);
-    this.dueAt = at.getTime();
-    this.dueTimer = setTimeout(() => {
-      this.dueTimer = undefined;
-      this.dueAt = undefined;
-      this.wake();
-    }, ms);
+    this.dueAt = next;
+    this.dueTimer = setTimeout(
+      () => {
+        this.dueTimer = undefined;
+        this.dueAt = undefined;
+        const nowMs = this.deps.clock().getTime();
+        let n = 0;
+        while (n < this.dueTimes.length && this.dueTimes[n]! <= nowMs + 1) n++;
+        this.dueTimes.splice(0, Math.max(1, n));
+        this.wake();
+        this.armDueTimer();
+      },
+      Math.max(0, next - this.deps.clock().getTime()) + 5,
+    );
     this.dueTimer.unref();
   }
 
