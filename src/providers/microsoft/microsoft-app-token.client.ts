@@ -1,8 +1,8 @@
-import { ConfidentialClientApplication, LogLevel, type Configuration } from '@azure/msal-node';
+import { ConfidentialClientApplication } from '@azure/msal-node';
 import { ProviderError } from '../provider-error.js';
 import { mapGraphError } from './graph-error.mapper.js';
 import type { MicrosoftEndpoints } from './microsoft-endpoints.js';
-import { MsalNetworkClient } from './msal-network.client.js';
+import { buildMsalConfiguration } from './msal-config.js';
 
 /** The app's own credential for client credentials: a secret, or a certificate (recommended by Microsoft). */
 export type MicrosoftAppCredential =
@@ -81,30 +81,14 @@ export class MicrosoftAppTokenClient {
     if (!isDirectoryId(directoryId)) throw new ProviderError('microsoft', 'invalid_request', 'not an Entra tenant id', { reason: 'invalid_directory_id' });
     let app = this.#apps.get(directoryId);
     if (app) return app;
-    const e = this.settings.endpoints;
-    const authority = `${this.#origin}/${directoryId}`;
     const c = this.settings.credential;
-    const log = this.log;
-    const config: Configuration = {
-      auth: {
-        clientId: this.settings.clientId,
-        authority,
-        ...(c.kind === 'secret' ? { clientSecret: c.clientSecret } : { clientCertificate: { thumbprintSha256: c.thumbprintSha256, privateKey: c.privateKeyPem, ...(c.x5c ? { x5c: c.x5c } : {}) } }),
-        ...(e.knownAuthorities ? { knownAuthorities: e.knownAuthorities } : {}),
-        ...(e.cloudDiscoveryMetadata ? { cloudDiscoveryMetadata: e.cloudDiscoveryMetadata } : {}),
-      },
-      system: {
-        networkClient: new MsalNetworkClient({ extraCaPem: e.extraCaPem }),
-        loggerOptions: {
-          piiLoggingEnabled: false,
-          logLevel: LogLevel.Warning,
-          loggerCallback: (level, message, containsPii) => {
-            if (containsPii || !log) return;
-            log(level === LogLevel.Error ? 'error' : level === LogLevel.Warning ? 'warn' : 'info', message);
-          },
-        },
-      },
-    };
+    const config = buildMsalConfiguration({
+      clientId: this.settings.clientId,
+      ...(c.kind === 'secret' ? { clientSecret: c.clientSecret } : { clientCertificate: { thumbprintSha256: c.thumbprintSha256, privateKey: c.privateKeyPem, ...(c.x5c ? { x5c: c.x5c } : {}) } }),
+      endpoints: this.settings.endpoints,
+      authority: `${this.#origin}/${directoryId}`,
+      ...(this.log ? { log: this.log } : {}),
+    });
     app = new ConfidentialClientApplication(config);
     this.#apps.set(directoryId, app);
     return app;

@@ -33,6 +33,14 @@ describe('buildMsalConfiguration', () => {
     expect(() => buildMsalConfiguration({ clientId: 'i', clientSecret: 's', endpoints: { ...sandbox, authority: 'http://127.0.0.1:1/t' } })).toThrow(/https/);
   });
 
+  it('an organization install: a certificate instead of the secret, and the customer directory as authority on the same host', () => {
+    const clientCertificate = { thumbprintSha256: 'ab'.repeat(32), privateKey: '-----BEGIN PRIVATE KEY-----\nx\n-----END PRIVATE KEY-----\n' };
+    const c = buildMsalConfiguration({ clientId: 'id', clientCertificate, endpoints: sandbox, authority: 'https://127.0.0.1:4443/72f988bf-86f1-41af-91ab-2d7cd011db47' });
+    expect(c.auth).toMatchObject({ clientCertificate, authority: 'https://127.0.0.1:4443/72f988bf-86f1-41af-91ab-2d7cd011db47', knownAuthorities: ['127.0.0.1:4443'] });
+    expect(c.auth.clientSecret).toBeUndefined();
+    expect(() => buildMsalConfiguration({ clientId: 'id', endpoints: sandbox })).toThrow(/MICROSOFT_CLIENT_SECRET/);
+  });
+
   it('the network client refuses plain http (MSAL would send the client secret)', async () => {
     await expect(new MsalNetworkClient().sendPostRequestAsync('http://127.0.0.1:1/token', { body: 'client_secret=x' })).rejects.toMatchObject({ code: 'insecure_url' });
   });

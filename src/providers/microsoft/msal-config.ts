@@ -4,8 +4,13 @@ import { MsalNetworkClient } from './msal-network.client.js';
 
 export interface MsalConfigInput {
   clientId: string;
-  clientSecret: string;
+  /** The app's secret; or `clientCertificate` (client credentials of an organization install). */
+  clientSecret?: string;
+  /** MSAL `clientCertificate`: hex SHA-256 thumbprint and the PKCS#8 PEM private key. */
+  clientCertificate?: { thumbprintSha256: string; privateKey: string; x5c?: string };
   endpoints: MicrosoftEndpoints;
+  /** Another tenant on the same authority host (app-only tokens name the customer's directory). */
+  authority?: string;
   /** Persists the MSAL cache (the token vault supplies an encrypted, per-mailbox one). */
   cachePlugin?: ICachePlugin;
   /** Receives MSAL's log lines; PII logging stays off so no token or address reaches it. */
@@ -15,15 +20,16 @@ export interface MsalConfigInput {
 /** Builds the ConfidentialClientApplication configuration for the public cloud or the sandbox. */
 export function buildMsalConfiguration(input: MsalConfigInput): Configuration {
   if (!input.clientId) throw new Error('MICROSOFT_CLIENT_ID is required');
-  if (!input.clientSecret) throw new Error('MICROSOFT_CLIENT_SECRET is required');
+  if (!input.clientSecret && !input.clientCertificate) throw new Error('MICROSOFT_CLIENT_SECRET is required');
   const e = input.endpoints;
-  if (!e.authority.startsWith('https://')) throw new Error('Microsoft authority must be https (MSAL rejects anything else)');
+  const authority = input.authority ?? e.authority;
+  if (!authority.startsWith('https://')) throw new Error('Microsoft authority must be https (MSAL rejects anything else)');
   const log = input.log;
   return {
     auth: {
       clientId: input.clientId,
-      clientSecret: input.clientSecret,
-      authority: e.authority,
+      ...(input.clientCertificate ? { clientCertificate: input.clientCertificate } : { clientSecret: input.clientSecret }),
+      authority,
       ...(e.knownAuthorities ? { knownAuthorities: e.knownAuthorities } : {}),
       ...(e.cloudDiscoveryMetadata ? { cloudDiscoveryMetadata: e.cloudDiscoveryMetadata } : {}),
     },
