@@ -7,24 +7,26 @@ import type { MailProviderSource } from '../send/mail-provider-source.port.js';
 import { OutboundSender, type OutboundSenderHooks, type OutboundSenderOptions } from '../send/outbound-sender.service.js';
 import { OutboundQueryService } from '../send/outbound-view.js';
 import type { ComposerDeps } from '../send/reply-composer.js';
+import { SendAsDirectory, type SendAsDirectoryOptions } from '../send/send-as.directory.js';
 import { SendRequestService } from '../send/send-request.service.js';
 import { sendOps } from '../send/send.ops.js';
 import { BlobStore } from '../storage/blob.store.js';
 import { MessageReadRepository } from '../storage/message-read.repository.js';
 import { OutboundRepository } from '../storage/outbound.repository.js';
-import { mailAccess } from './connect.module.js';
 import type { Core } from './core.js';
 import type { ServiceModule } from './module.js';
-import { configuredScanner } from './scan.module.js';
+import type { ProcessServices } from './modules.js';
 
 export interface SendModuleOptions {
-  /** Provider adapters per mailbox; default: the connect room's factory (token vault). */
+  /** Provider adapters per mailbox; default: the process services' factory (token vault). */
   providers?: MailProviderSource;
   /** Default: clamd from CLAMD_* (a NullScanner when unset: sends with attachments are refused, 503). */
   scanner?: Scanner;
   sender?: OutboundSenderOptions;
   hooks?: OutboundSenderHooks;
   composer?: ComposerDeps;
+  /** Cache of the mailboxes' send-as lists (defaults: 10 min, refresh on a miss at most every 30 s). */
+  sendAs?: SendAsDirectoryOptions;
 }
 
 /** Parallel sends per process; each holds at most one message's MIME in memory. */
@@ -34,15 +36,10 @@ const SEND_CONCURRENCY = 4;
  * Replies and new messages through the connected mailbox (issue 7): the send and status routes,
  * the `send.outbound` job, and an ops command that re-enqueues records whose job was lost.
  */
-export async function sendModule(core: Core, opts: SendModuleOptions = {}): Promise<ServiceModule> {
-  const providers: MailProviderSource =
-    opts.providers ??
-    (await (async () => {
-      const access = await mailAccess(core);
-      return async (mailbox) => access.providers.forMailbox(mailbox);
-    })());
+export function sendModule(core: Core, services: ProcessServices, opts: SendModuleOptions = {}): ServiceModule {
+  const providers: MailProviderSource = opts.providers ?? (async (mailbox) => services.access.providers.forMailbox(mailbox));
   // The same clamd client (CLAMD_*) that scans incoming attachments.
-  const scanner = opts.scanner ?? configuredScanner(core).scanner;
+  const scanner = opts.scanner ?? services.scanner.scanner;
   const outbound = new OutboundRepository(core.prisma);
   const blobs = new BlobStore(core.prisma, core.dataKeys);
 
@@ -60,6 +57,8 @@ export async function sendModule(core: Core, opts: SendModuleOptions = {}): Prom
     clock: core.clock,
     ...(opts.composer ? { composer: opts.composer } : {}),
     limits: PROVIDER_LIMITS,
+    // Send-as aliases (issue 15 item 4), read from the provider and cached in this process.
+    sendAs: new SendAsDirectory({ providers, clock: core.clock, logger: core.logger }, opts.sendAs),
   });
   const sender = new OutboundSender(
     {
