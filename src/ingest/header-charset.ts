@@ -72,51 +72,36 @@ const isHan = (cp: number): boolean => cp >= 0x4e00 && cp <= 0x9fff;
 /** Full-width punctuation and forms (、。「」！, full-width digits): common in every CJK text. */
 const isCjkPunct = (cp: number): boolean => (cp >= 0x3000 && cp <= 0x303f) || (cp >= 0xff00 && cp <= 0xffef);
 
+/** Chinese: the script's common hanzi 1, CJK punctuation 0.8, other hanzi 0.5 in the level-1 block (`level1`), else 0.2. */
+const hanziWeight =
+  (common: Set<string>, level1: (encoded: Buffer) => boolean) =>
+  (ch: string, b: Buffer): number => {
+    const cp = ch.codePointAt(0)!;
+    if (isCjkPunct(cp)) return 0.8;
+    if (!isHan(cp)) return 0;
+    if (common.has(ch)) return 1;
+    return level1(b) ? 0.5 : 0.2;
+  };
+
+/** Japanese: kana and CJK punctuation 1, kanji 1 when the lead byte is in the level-1 block [lo, hi], else 0.3. */
+const kanjiWeight =
+  (lo: number, hi: number) =>
+  (ch: string, b: Buffer): number => {
+    const cp = ch.codePointAt(0)!;
+    if (isKana(cp) || isCjkPunct(cp)) return 1;
+    if (!isHan(cp)) return 0;
+    return b[0]! >= lo && b[0]! <= hi ? 1 : 0.3;
+  };
+
 const CJK: CjkCandidate[] = [
-  {
-    // GB18030 is a superset of GB2312 and GBK: level-1 hanzi (the 3,755 common ones) are lead bytes 0xB0-0xD7.
-    charset: 'gb18030',
-    weight: (ch, b) => {
-      const cp = ch.codePointAt(0)!;
-      if (isCjkPunct(cp)) return 0.8;
-      if (!isHan(cp)) return 0;
-      if (COMMON_SC.has(ch)) return 1;
-      return b.length === 2 && b[0]! >= 0xb0 && b[0]! <= 0xd7 && b[1]! >= 0xa1 ? 0.5 : 0.2;
-    },
-  },
-  {
-    // Big5 level-1 (5,401 common hanzi): lead bytes 0xA4-0xC6.
-    charset: 'big5',
-    weight: (ch, b) => {
-      const cp = ch.codePointAt(0)!;
-      if (isCjkPunct(cp)) return 0.8;
-      if (!isHan(cp)) return 0;
-      if (COMMON_TC.has(ch)) return 1;
-      return b[0]! >= 0xa4 && b[0]! <= 0xc6 ? 0.5 : 0.2;
-    },
-  },
-  {
-    // Shift_JIS: kana, and level-1 kanji at lead bytes 0x88-0x98.
-    charset: 'shift_jis',
-    needsKana: true,
-    weight: (ch, b) => {
-      const cp = ch.codePointAt(0)!;
-      if (isKana(cp) || isCjkPunct(cp)) return 1;
-      if (!isHan(cp)) return 0;
-      return b[0]! >= 0x88 && b[0]! <= 0x98 ? 1 : 0.3;
-    },
-  },
-  {
-    // EUC-JP: kana, and level-1 kanji at lead bytes 0xB0-0xCF.
-    charset: 'euc-jp',
-    needsKana: true,
-    weight: (ch, b) => {
-      const cp = ch.codePointAt(0)!;
-      if (isKana(cp) || isCjkPunct(cp)) return 1;
-      if (!isHan(cp)) return 0;
-      return b[0]! >= 0xb0 && b[0]! <= 0xcf ? 1 : 0.3;
-    },
-  },
+  // GB18030 is a superset of GB2312 and GBK: level-1 hanzi (the 3,755 common ones) are lead bytes 0xB0-0xD7.
+  { charset: 'gb18030', weight: hanziWeight(COMMON_SC, (b) => b.length === 2 && b[0]! >= 0xb0 && b[0]! <= 0xd7 && b[1]! >= 0xa1) },
+  // Big5 level-1 (5,401 common hanzi): lead bytes 0xA4-0xC6.
+  { charset: 'big5', weight: hanziWeight(COMMON_TC, (b) => b[0]! >= 0xa4 && b[0]! <= 0xc6) },
+  // Shift_JIS: kana, and level-1 kanji at lead bytes 0x88-0x98.
+  { charset: 'shift_jis', needsKana: true, weight: kanjiWeight(0x88, 0x98) },
+  // EUC-JP: kana, and level-1 kanji at lead bytes 0xB0-0xCF.
+  { charset: 'euc-jp', needsKana: true, weight: kanjiWeight(0xb0, 0xcf) },
   {
     // EUC-KR (CP949): Hangul syllables; Hanja are rare in modern Korean text.
     charset: 'cp949',

@@ -42,19 +42,24 @@ export async function stopPush(stop: () => Promise<void>): Promise<WatchStopResu
 }
 
 /**
- * A provider's teardown with every provider call bounded by `timeoutMs` (default 10 s): the local
- * purge never waits on a provider for long.
+ * A provider's teardown with every provider call bounded by `opts.timeoutMs` (default 10 s): the
+ * local purge never waits on a provider for long.
  */
-export abstract class BoundedTeardown implements TeardownPort {
+export abstract class BoundedTeardown<O extends { timeoutMs?: number | undefined }> implements TeardownPort {
   abstract readonly provider: ProviderName;
-  readonly #timeoutMs: number;
 
-  constructor(timeoutMs: number | undefined) {
-    this.#timeoutMs = timeoutMs ?? 10_000;
-  }
+  constructor(protected readonly opts: O) {}
 
   protected bounded<T>(p: Promise<T>): Promise<T> {
-    return withTimeout(p, this.#timeoutMs);
+    return withTimeout(p, this.opts.timeoutMs ?? 10_000);
+  }
+
+  /** `stopPush` of `stop` with an access token from `accessToken`, each call bounded. */
+  protected stopWithToken(accessToken: () => Promise<string>, stop: (token: string) => Promise<void>): Promise<WatchStopResult> {
+    return stopPush(async () => {
+      const token = await this.bounded(accessToken());
+      await this.bounded(stop(token));
+    });
   }
 
   abstract stopWatch(mailbox: TeardownMailbox, credential: MailboxCredential | null): Promise<WatchStopResult>;

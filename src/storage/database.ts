@@ -6,6 +6,7 @@ import pg from 'pg';
 import { PrismaPGlite } from 'pglite-prisma-adapter';
 import { PrismaClient, type Prisma } from '../generated/prisma/client.js';
 import { checkOut } from './checked-out-client.js';
+import { checkedOutSession, pgExecutor, pgliteExecutor } from './sql-executors.js';
 import type { SqlExecutor, SqlSession, SqlTransaction } from './sql-executor.port.js';
 import { TransactionGuard, transactionGuardEnabled } from './transaction-guard.js';
 
@@ -81,33 +82,13 @@ function openPostgres(url: string, poolSize: number): Database {
   // drops it and the next query opens a new connection.
   pool.on('error', () => undefined);
   const prisma = new PrismaClient({ adapter: new PrismaPg(pool) });
-  const sql: SqlExecutor = {
-    async query(text, values) {
-      const res = await pool.query(text, values as unknown[] | undefined);
-      return { rows: res.rows };
-    },
-    async exec(script) {
-      await pool.query(script);
-    },
-  };
+  const sql = pgExecutor((text, values) => pool.query(text, values));
   return {
     kind: 'postgres',
     prisma,
     sql,
     async session() {
-      const c = await checkOut(pool);
-      return {
-        async query(text, values) {
-          const res = await c.run(text, values as unknown[] | undefined);
-          return { rows: res.rows };
-        },
-        async exec(script) {
-          await c.run(script);
-        },
-        async release() {
-          c.release();
-        },
-      };
+      return checkedOutSession(await checkOut(pool));
     },
     async transaction(fn) {
       // As session(): a connection that failed (or whose transaction could not be closed) is
@@ -117,12 +98,7 @@ function openPostgres(url: string, poolSize: number): Database {
       try {
         await c.run('BEGIN');
         open = true;
-        const result = await fn({
-          async query(text, values) {
-            const res = await c.client.query(text, values as unknown[] | undefined);
-            return { rows: res.rows };
-          },
-        });
+        const result = await fn(pgExecutor((text, values) => c.client.query(text, values)));
         open = false;
         await c.run('COMMIT');
         return result;
@@ -144,15 +120,7 @@ async function openEmbedded(dataDir: string): Promise<Database> {
   mkdirSync(dir, { recursive: true });
   const lite = await PGlite.create(dir);
   const prisma = new PrismaClient({ adapter: new PrismaPGlite(lite) });
-  const sql: SqlExecutor = {
-    async query(text, values) {
-      const res = await lite.query(text, values as unknown[] | undefined);
-      return { rows: res.rows as never[] };
-    },
-    async exec(script) {
-      await lite.exec(script);
-    },
-  };
+  const sql = pgliteExecutor(lite);
   return {
     kind: 'embedded',
     prisma,
@@ -163,14 +131,7 @@ async function openEmbedded(dataDir: string): Promise<Database> {
       return { ...sql, async release() {} };
     },
     transaction(fn) {
-      return lite.transaction((tx) =>
-        fn({
-          async query(text, values) {
-            const res = await tx.query(text, values as unknown[] | undefined);
-            return { rows: res.rows as never[] };
-          },
-        }),
-      );
+      return lite.transaction((tx) => fn(pgliteExecutor(tx)));
     },
     jobQueueConnection: {
       db: {

@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
 import { checkOut } from './checked-out-client.js';
+import { checkedOutSession, pgExecutor, pgliteExecutor } from './sql-executors.js';
 import type { SqlExecutor, SqlSession } from './sql-executor.port.js';
 
 /** The key store's own migrations (hand-written SQL, Prisma's folder layout, the same migrator). */
@@ -80,29 +81,8 @@ function openPostgresKeystore(url: string): KeystoreDatabase {
     application_name: 'mailbox-connector-keystore',
   });
   pool.on('error', () => undefined);
-  const sql: SqlExecutor = {
-    async query(text, values) {
-      const res = await pool.query(text, values as unknown[] | undefined);
-      return { rows: res.rows };
-    },
-    async exec(script) {
-      await pool.query(script);
-    },
-  };
-  const session = async (): Promise<SqlSession> => {
-    const c = await checkOut(pool);
-    return {
-      async query(text, values) {
-        return { rows: (await c.run(text, values as unknown[] | undefined)).rows };
-      },
-      async exec(script) {
-        await c.run(script);
-      },
-      async release() {
-        c.release();
-      },
-    };
-  };
+  const sql = pgExecutor((text, values) => pool.query(text, values));
+  const session = async (): Promise<SqlSession> => checkedOutSession(await checkOut(pool));
   return {
     kind: 'postgres',
     sql,
@@ -137,15 +117,7 @@ async function openEmbeddedKeystore(dir: string): Promise<KeystoreDatabase> {
 
 /** A key store over an open PGlite (also used by restore, which loads one from a dump). */
 export function embeddedKeystore(lite: PGlite): KeystoreDatabase {
-  const sql: SqlExecutor = {
-    async query(text, values) {
-      const res = await lite.query(text, values as unknown[] | undefined);
-      return { rows: res.rows as never[] };
-    },
-    async exec(script) {
-      await lite.exec(script);
-    },
-  };
+  const sql = pgliteExecutor(lite);
   return {
     kind: 'embedded',
     sql,
@@ -154,17 +126,7 @@ export function embeddedKeystore(lite: PGlite): KeystoreDatabase {
     },
     async transaction(fn) {
       // PGlite's transaction() holds its one connection for the callback: no interleaving.
-      return lite.transaction(async (tx) =>
-        fn({
-          async query(text, values) {
-            const res = await tx.query(text, values as unknown[] | undefined);
-            return { rows: res.rows as never[] };
-          },
-          async exec(script) {
-            await tx.exec(script);
-          },
-        }),
-      );
+      return lite.transaction(async (tx) => fn(pgliteExecutor(tx)));
     },
     async close() {
       await lite.close();

@@ -1,5 +1,5 @@
 import type { MailboxCredential, RevokeResult, TeardownMailbox, WatchStopResult } from '../ports.js';
-import { BoundedTeardown, describeFailure, stopPush } from '../teardown-call.js';
+import { BoundedTeardown, describeFailure } from '../teardown-call.js';
 import { GmailWatchAdapter } from './gmail-watch.adapter.js';
 import type { GoogleEndpoints } from './google-endpoints.js';
 import type { GoogleOAuthClient } from './google-oauth.client.js';
@@ -19,22 +19,17 @@ export interface GoogleTeardownOptions {
  * mapped ProviderError), then the revoke endpoint (provider-facts §2.2: revoking the refresh
  * token invalidates the grant and its access tokens; 200 on success, 400 on error).
  */
-export class GoogleTeardownAdapter extends BoundedTeardown {
+export class GoogleTeardownAdapter extends BoundedTeardown<GoogleTeardownOptions> {
   readonly provider = 'google' as const;
-
-  constructor(private readonly opts: GoogleTeardownOptions) {
-    super(opts.timeoutMs);
-  }
 
   async stopWatch(_mailbox: TeardownMailbox, credential: MailboxCredential | null): Promise<WatchStopResult> {
     if (!credential) return { status: 'not_needed' };
     const grant = this.opts.grant;
     if (!grant) return { status: 'failed', error: 'google not configured' };
-    return stopPush(async () => {
-      const { accessToken } = await this.bounded(grant.refresh(credential.secret));
-      const watch = new GmailWatchAdapter({ endpoints: this.opts.endpoints, accessToken: async () => accessToken });
-      await this.bounded(watch.stop());
-    });
+    return this.stopWithToken(
+      async () => (await grant.refresh(credential.secret)).accessToken,
+      (token) => new GmailWatchAdapter({ endpoints: this.opts.endpoints, accessToken: async () => token }).stop(),
+    );
   }
 
   async revokeGrant(_mailbox: TeardownMailbox, credential: MailboxCredential | null): Promise<RevokeResult> {

@@ -1,5 +1,5 @@
 import type { MailboxCredential, RevokeResult, TeardownMailbox, WatchStopResult } from '../ports.js';
-import { BoundedTeardown, stopPush } from '../teardown-call.js';
+import { BoundedTeardown } from '../teardown-call.js';
 import { GraphSubscriptionsAdapter } from './graph-subscriptions.adapter.js';
 import type { MicrosoftEndpoints } from './microsoft-endpoints.js';
 
@@ -23,12 +23,8 @@ export interface MicrosoftTeardownOptions {
  * "revoke" here is: delete the subscription, then destroy the MSAL cache (the credential column
  * and the mailbox DEK go with the purge), and report `not_supported` on the receipt.
  */
-export class MicrosoftTeardownAdapter extends BoundedTeardown {
+export class MicrosoftTeardownAdapter extends BoundedTeardown<MicrosoftTeardownOptions> {
   readonly provider = 'microsoft' as const;
-
-  constructor(private readonly opts: MicrosoftTeardownOptions) {
-    super(opts.timeoutMs);
-  }
 
   async stopWatch(mailbox: TeardownMailbox, credential: MailboxCredential | null): Promise<WatchStopResult> {
     const subscriptionId = mailbox.subscriptionId;
@@ -36,11 +32,10 @@ export class MicrosoftTeardownAdapter extends BoundedTeardown {
     if (!credential) return { status: 'failed', error: 'no credential to authenticate the DELETE' };
     const { endpoints, accessToken } = this.opts;
     if (!endpoints || !accessToken) return { status: 'failed', error: 'microsoft token source not configured' };
-    return stopPush(async () => {
-      const token = await this.bounded(accessToken(mailbox, credential));
-      const subs = new GraphSubscriptionsAdapter({ endpoints, accessToken: async () => token, runner: { maxRetries: 1, maxRetryWaitMs: 2_000 } });
-      await this.bounded(subs.delete(subscriptionId));
-    });
+    return this.stopWithToken(
+      () => accessToken(mailbox, credential),
+      (token) => new GraphSubscriptionsAdapter({ endpoints, accessToken: async () => token, runner: { maxRetries: 1, maxRetryWaitMs: 2_000 } }).delete(subscriptionId),
+    );
   }
 
   async revokeGrant(): Promise<RevokeResult> {
