@@ -27,6 +27,7 @@ import { MessageReadRepository } from '../../src/storage/message-read.repository
 import { MessageWriteRepository } from '../../src/storage/message-write.repository.js';
 import { MessageViewer } from '../../src/messages/message-view.js';
 import { OutboxRepository } from '../../src/storage/outbox.repository.js';
+import { jobsSettled } from '../helpers/settled.js';
 import { startTestService, type TestService } from '../helpers/test-service.js';
 
 const GMAIL_SCOPES = ['openid', 'email', 'https://www.googleapis.com/auth/gmail.modify', 'https://www.googleapis.com/auth/gmail.send'];
@@ -328,7 +329,8 @@ describe('replies through Gmail', () => {
     expect((await reply(other.messageId, body, key)).status).toBe(409);
     const asNew = await svc.api(tenant.apiKey, 'POST', `/v1/mailboxes/${mailboxId}/send`, { ...body, to: 'x@customer.example', subject: 'Hi' }, { 'idempotency-key': key });
     expect(asNew.status).toBe(409);
-    await new Promise((r) => setTimeout(r, 1_000));
+    // A refused request that had queued a send anyway would have run by now.
+    await jobsSettled(svc.core, { names: ['send.outbound'] });
     expect(google.sent(agent).length).toBe(before);
     expect(scanned).toContain('label.txt');
   }, 150_000);
