@@ -1,17 +1,17 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, expectTypeOf, it } from 'vitest';
 import { z } from 'zod';
 import { buildOpenApiDocument } from './app.js';
-import { ApiError, ERROR_CATALOGUE, ERROR_CODES, errorBody, InternalError } from './api-error.js';
+import { ApiError, ERROR_CATALOGUE, ERROR_CODES, errorBody, InternalError, type ErrorCode } from './api-error.js';
 import { toApiError } from './error-mapper.js';
 import { commonErrors, createRouteRegistry } from './route-registry.js';
 import { BreakGlassRefusedError } from '../lifecycle/break-glass.service.js';
 import { ExportTooLargeError } from '../lifecycle/data-subject.service.js';
 import { MailboxNotFoundError } from '../lifecycle/purge.service.js';
 import { ReadRefusedError } from '../messages/message-read.service.js';
-import { ConnectRequestError } from '../oauth/connect.service.js';
+import { ConnectRequestError, type ConnectRefusal } from '../oauth/connect.service.js';
 import { OpsNotFoundError } from '../ops/ops-command.js';
 import { SendRejectedError } from '../send/send-rejection.js';
 import { EndpointRejectedError } from '../webhooks/webhook-endpoint.service.js';
@@ -47,6 +47,13 @@ describe('the error catalogue', () => {
     expect([...error.properties.error.properties.code.enum].sort()).toEqual([...ERROR_CODES].sort());
   });
 
+  it('a connect refusal carries a catalogue code by type: a call site cannot invent one (checked by npm run typecheck)', () => {
+    expectTypeOf<ConnectRefusal>().toExtend<ErrorCode>();
+    expectTypeOf(ConnectRequestError).toBeConstructibleWith('provider_not_configured', 'Google is not configured on this connector');
+    // @ts-expect-error 'mailbox_gone' is no ConnectRefusal (and no catalogue code)
+    expectTypeOf(ConnectRequestError).toBeConstructibleWith('mailbox_gone', 'x');
+  });
+
   it('maps every domain refusal to a catalogue error with a public message, and anything else to a bodiless 500', () => {
     const cases: Array<[unknown, string, number]> = [
       [new MailboxNotFoundError('mailbox not found'), 'not_found', 404],
@@ -56,7 +63,7 @@ describe('the error catalogue', () => {
       [new ReadRefusedError({ kind: 'attachment_not_clean', scanStatus: 'infected' }), 'attachment_not_clean', 409],
       [new SendRejectedError('attachment_infected', 'an attachment is infected'), 'attachment_infected', 422],
       [new SendRejectedError('scan_unavailable', 'the scanner is unavailable'), 'scan_unavailable', 503],
-      [new ConnectRequestError(400, 'return_url_not_allowed', 'returnUrl must be http or https'), 'return_url_not_allowed', 400],
+      [new ConnectRequestError('return_url_not_allowed', 'returnUrl must be http or https'), 'return_url_not_allowed', 400],
       [new EndpointRejectedError({ kind: 'limit_reached' }), 'endpoint_limit_reached', 409],
       [new EndpointRejectedError({ kind: 'url_not_allowed', reason: 'private_address', message: 'the URL resolves to a private address' }), 'url_not_allowed', 422],
       [new NoMatchingEndpointError('no enabled endpoint'), 'no_matching_endpoint', 409],

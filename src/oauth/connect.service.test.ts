@@ -29,7 +29,7 @@ describe('checkReturnUrl', () => {
       return undefined;
     })();
     expect(err).toBeInstanceOf(ConnectRequestError);
-    expect(err).toMatchObject({ status: 400, code: 'return_url_not_allowed' });
+    expect(err).toMatchObject({ code: 'return_url_not_allowed' });
   });
 
   it('refuses everything when the tenant allows no origin', () => {
