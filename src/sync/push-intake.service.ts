@@ -4,10 +4,12 @@ import { constantTimeEqual } from '../crypto/secret-compare.js';
 import type { JobQueue } from '../jobs/job-queue.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
+import { parseGmailNotification } from '../providers/google/gmail-notification.js';
 import type { GooglePushVerifier } from '../providers/google/pubsub-push.verifier.js';
 import { parseGraphNotification } from '../providers/microsoft/graph-notification.js';
-import type { MailboxRepository } from '../storage/mailbox.repository.js';
+import type { MailboxRecord, MailboxRepository } from '../storage/mailbox.repository.js';
 import type { SyncStateRepository } from '../storage/sync-state.repository.js';
+import { readSyncCursor } from './sync-cursor.js';
 import { requestMailboxSync } from './sync-request.js';
 import { CLIENT_STATE_AAD } from './watch.service.js';
 
@@ -26,8 +28,8 @@ export class PushIntakeService {
       clock: () => Date;
       logger: Pick<Logger, 'info' | 'warn' | 'debug'>;
       metrics: Metrics;
-      /** Pub/Sub push authentication and Gmail notification parsing (providers/google). */
-      google: Pick<GooglePushVerifier, 'authenticate' | 'notifiedAddress'>;
+      /** Pub/Sub push authentication (providers/google); the notification itself: parseGmailNotification. */
+      google: Pick<GooglePushVerifier, 'authenticate'>;
     },
   ) {
     this.#pushes = d.metrics.counter('mbc_push_notifications_total', 'Push notifications received by provider and outcome', ['provider', 'outcome'] as const);
@@ -39,6 +41,11 @@ export class PushIntakeService {
    * `email_verified`), then requests a sync of each mailbox with that address (coalesced per mailbox: one waiting sync
    * covers any number of notifications). An address we do not
    * know is acknowledged (a non-2xx would make Pub/Sub redeliver it for days) and counted.
+   *
+   * A notification whose historyId the mailbox's stored cursor already covers announces nothing
+   * the connector has not stored (see {@link coveredByCursor}): it counts as a push (the channel
+   * works) but requests no sync — e.g. the notification Gmail sends for a watch renewal that the
+   * renewal's own sync has read past.
    */
   async receiveGoogle(authorization: string | undefined, body: unknown): Promise<GooglePushOutcome> {
     const auth = await this.d.google.authenticate(authorization);
@@ -47,12 +54,12 @@ export class PushIntakeService {
       this.#pushes.inc({ provider: 'google', outcome: 'unauthorized' });
       return { status: 'unauthorized' };
     }
-    const emailAddress = this.d.google.notifiedAddress(body);
-    if (emailAddress === undefined) {
+    const notification = parseGmailNotification(body);
+    if (notification === undefined) {
       this.#pushes.inc({ provider: 'google', outcome: 'bad_request' });
       return { status: 'bad_request' };
     }
-    const matches = (await this.d.mailboxes.findByAddressIndexUnscoped('google', this.d.blindIndex.emailIndex(emailAddress))).filter((m) => m.status === 'active');
+    const matches = (await this.d.mailboxes.findByAddressIndexUnscoped('google', this.d.blindIndex.emailIndex(notification.emailAddress))).filter((m) => m.status === 'active');
     if (matches.length === 0) {
       this.#pushes.inc({ provider: 'google', outcome: 'unknown_mailbox' });
       return { status: 'accepted', mailboxes: 0 };
@@ -62,8 +69,9 @@ export class PushIntakeService {
       matches.map((m) => m.id),
       this.d.clock(),
     );
-    for (const m of matches) await requestMailboxSync(this.d.jobs, m.id, 'push');
-    this.#pushes.inc({ provider: 'google', outcome: 'accepted' });
+    const toSync = matches.filter((m) => !coveredByCursor(m, notification.historyId));
+    for (const m of toSync) await requestMailboxSync(this.d.jobs, m.id, 'push');
+    this.#pushes.inc({ provider: 'google', outcome: toSync.length === 0 ? 'covered' : 'accepted' });
     return { status: 'accepted', mailboxes: matches.length };
   }
 
@@ -112,4 +120,27 @@ export class PushIntakeService {
     }
     return { accepted, rejected };
   }
+}
+
+/**
+ * True when a Gmail notification announces nothing the mailbox's stored cursor does not already
+ * cover, so the sync it would request has nothing to find for it. Why that is safe:
+ * - a notification carries the mailbox's history id as of the change it announces, and Gmail
+ *   history ids grow monotonically, so the announced change's record id is ≤ `historyId`;
+ * - the sync it would request reads history from the stored cursor on (`startHistoryId` =
+ *   cursor: only records with an id > cursor), so with `historyId` ≤ cursor that sync would not
+ *   read the announced change at all — the cursor is only advanced after everything up to it was
+ *   stored (mailbox-sync saves a page's `nextCursor` after the page's messages committed);
+ * - any later change has a record id > cursor and comes with its own notification, whose
+ *   historyId is ≥ that id > cursor, so it is never skipped.
+ * Not while the backfill has not completed (its cursor is saved before the window is ingested),
+ * nor without a readable Gmail cursor, nor for an id that is not a plain decimal: a sync is
+ * requested then, as for any notification.
+ */
+export function coveredByCursor(mailbox: Pick<MailboxRecord, 'provider' | 'syncCursor' | 'backfillCompletedAt'>, historyId: string): boolean {
+  if (mailbox.provider !== 'google' || mailbox.backfillCompletedAt === null) return false;
+  if (!/^\d{1,30}$/.test(historyId)) return false;
+  const cursor = readSyncCursor(mailbox.syncCursor, 'google');
+  if (!cursor || cursor.provider !== 'google') return false;
+  return BigInt(historyId) <= BigInt(cursor.historyId);
 }
