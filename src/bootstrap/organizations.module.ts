@@ -108,5 +108,9 @@ export function organizationsModule(core: Core, { access }: Pick<ProcessServices
     routes(registry) {
       registerOrganizationInstallRoutes(registry, { installs });
     },
+    jobs(queue) {
+      queue.register('organizations.access-check', async () => ({ status: 'done', detail: await installs.recheckAll() }), { concurrency: 1 });
+    },
+    schedules: [{ name: 'organizations.access-check', cron: '41 5 * * *' }],
   };
 }

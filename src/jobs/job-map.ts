@@ -24,6 +24,8 @@ export interface JobMap {
   /** Periodic: purge mailboxes left in reauth_required past the grace period. */
   'lifecycle.reauth-expiry': Record<string, never>;
   'retention.run': Record<string, never>;
+  /** Periodic (daily): the restriction probe of every active organization install with a probe address. */
+  'organizations.access-check': Record<string, never>;
 }
 
 export type JobName = keyof JobMap;
@@ -54,6 +56,7 @@ export const JOB_KINDS: Record<JobName, { policy: 'standard' | 'stately' }> = {
   'lifecycle.revoke-retry': { policy: 'standard' },
   'lifecycle.reauth-expiry': { policy: 'standard' },
   'retention.run': { policy: 'standard' },
+  'organizations.access-check': { policy: 'standard' },
 };
 
 /** Priorities of `sync.mailbox` (higher runs first): new mail beats the periodic polls and renewals. */

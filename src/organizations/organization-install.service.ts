@@ -280,6 +280,23 @@ export class OrganizationInstallService {
     return this.#view((await this.d.repo.findForTenant(tenantId, installId))!);
   }
 
+  /**
+   * The daily job: probes every active install that has a probe address, so an organization that
+   * drops its access policy later is noticed (warning on the install, audit entry, log line).
+   */
+  async recheckAll(limit = 1000): Promise<{ checked: number; unrestricted: number }> {
+    let unrestricted = 0;
+    const installs = await this.d.repo.activeWithProbe(limit);
+    for (const install of installs) {
+      try {
+        if ((await this.#probe(install)) === 'unrestricted') unrestricted += 1;
+      } catch (err) {
+        this.d.logger.warn({ err, installId: install.id }, 'organization install: access probe failed');
+      }
+    }
+    return { checked: installs.length, unrestricted };
+  }
+
   async #probe(install: OrganizationInstallRecord, actor: ActorRef = { actorType: 'system', actorId: `organization_install:${install.id}` }): Promise<AccessCheck> {
     const probe = (await this.d.dataKeys.decryptFor({ type: 'tenant', id: install.tenantId }, install.probeAddressEnc!, PROBE_ADDRESS_AAD(install.id))).toString('utf8');
     let verdict: AccessCheck;

@@ -97,6 +97,11 @@ export class OrganizationInstallRepository {
     }
   }
 
+  /** Active installs with a probe address (the daily restriction probe), oldest first. */
+  async activeWithProbe(limit: number): Promise<OrganizationInstallRecord[]> {
+    return (await this.prisma.organizationInstall.findMany({ where: { status: 'active', probeAddressEnc: { not: null } }, select: SELECT, orderBy: { id: 'asc' }, take: limit })) as OrganizationInstallRecord[];
+  }
+
   /** True when another tenant of the connector has an active install for this directory. */
   async activeElsewhere(provider: ProviderName, directoryId: string, tenantId: string): Promise<boolean> {
     return (await this.prisma.organizationInstall.count({ where: { provider, directoryId, status: 'active', tenantId: { not: tenantId } } })) > 0;

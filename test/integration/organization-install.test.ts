@@ -82,6 +82,12 @@ describe('Microsoft organization install through the API, the hosted page and th
     expect(checked.status, JSON.stringify(checked.body)).toBe(200);
     expect(checked.body).toMatchObject({ accessCheck: 'restricted', warnings: [] });
 
+    // The daily re-check notices an organization that drops its policy again.
+    ms.setApplicationAccessPolicy(ms.clients[0]!.clientId, null);
+    await svc.core.jobs.enqueue('organizations.access-check', {});
+    await waitUntil('the daily probe ran', async () => ((await svc.api(tenant.apiKey, 'GET', `/v1/organization-installs/${installId}`)).body.accessCheck === 'unrestricted' ? true : undefined), { timeoutMs: 90_000 });
+    ms.setApplicationAccessPolicy(ms.clients[0]!.clientId, [SUPPORT, AGENT]);
+
     const refused = await svc.api(tenant.apiKey, 'POST', `/v1/organization-installs/${installId}/mailboxes`, { address: CEO });
     expect(refused.status).toBe(400);
     expect(refused.body.error.details).toEqual({ reason: 'mailbox_not_accessible' });
