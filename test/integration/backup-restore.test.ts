@@ -26,6 +26,7 @@ import { HELD_AFTER_RESTORE } from '../../src/storage/restore.repository.js';
 import { writeRestoreMarker } from '../../src/storage/restore-marker.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/postgres.js';
 import { startTestService, testEncryptionKeys, type TestService } from '../helpers/test-service.js';
+import { webhooksSettled } from '../helpers/settled.js';
 import { emit, seedMailbox, seedMessage, startReceiver, waitFor } from './webhooks-seed.js';
 
 const modules = async (core: Core, services: ProcessServices): Promise<ServiceModule[]> => [tenancyModule(core), lifecycleModule(core, services), webhooksModule(core), messagesModule(core)];
@@ -123,7 +124,8 @@ describe(`backup and restore (${process.env.DATABASE_URL ? 'postgres' : 'embedde
     expect(await svc.core.prisma.webhookDelivery.count({ where: { status: HELD_AFTER_RESTORE } })).toBeGreaterThanOrEqual(1);
     const ready = (await (await fetch(`${svc.url}/readyz`)).json()) as { checks: Record<string, unknown> };
     expect(ready.checks.keystore).toEqual({ status: 'ok' });
-    await new Promise((r) => setTimeout(r, 3_000));
+    // The pump has nothing left to do (held deliveries are not due): none of them went out.
+    await webhooksSettled(svc.core);
     expect(receiver.received.length).toBe(receivedBeforeRestore);
 
     // 7. The operator releases them (audited): now they go out.
@@ -162,7 +164,7 @@ describe(`backup and restore (${process.env.DATABASE_URL ? 'postgres' : 'embedde
     const discard = await svc.api(admin2, 'POST', '/v1/admin/ops/events.releaseHeld', { discard: true });
     expect(discard.body.result.discarded).toBeGreaterThanOrEqual(1);
     expect(await svc.core.prisma.webhookDelivery.count({ where: { status: HELD_AFTER_RESTORE } })).toBe(0);
-    await new Promise((r) => setTimeout(r, 3_000));
+    await webhooksSettled(svc.core);
     expect(receiver.received.length).toBe(receivedBeforeDiscard);
     expect(await svc.core.prisma.auditEntry.count({ where: { action: 'events.held_discarded' } })).toBe(1);
   }, 400_000);
