@@ -22,7 +22,7 @@ import type { ServiceModule } from './module.js';
 import { VERSION } from './service.js';
 
 export interface WebhooksModuleOptions {
-  /** Replace the HTTP sender (tests of failure shapes); default is the pinned node:http sender. */
+  /** Replace the HTTP sender (tests of failure shapes); default is the pinned undici sender (webhook-sender.ts). */
   sender?: WebhookSender;
 }
 

@@ -116,7 +116,7 @@ export class OutboxService {
 /**
  * Call after the transaction that appended the events committed. Never throws. Where the webhooks
  * module attached its hook (every service process) this is one wake-up of the delivery pumps
- * (they fan out every committed event; a lost wake-up costs their 1 s polling floor); otherwise
+ * (they fan out every committed event; a lost wake-up costs at most their 15 s safety tick); otherwise
  * one `webhooks.dispatch` job per event (a failed enqueue only delays delivery until the next
  * `webhooks.sweep`, at most about a minute).
  */
