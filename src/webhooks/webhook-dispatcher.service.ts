@@ -224,15 +224,15 @@ export class WebhookDispatcher {
       }
     }
     if (missing.length === 0) return out;
-    let built: Awaited<ReturnType<PayloadBuilder['buildMany']>>;
+    let built: EventBody[];
     try {
-      built = await this.deps.payloads.buildMany(missing, { mailboxes: (ids) => this.deps.webhooks.mailboxesForPayloads(ids) });
+      // Already the wire bytes; a large content is encoded off the event loop (PayloadBuilder.encodeMany).
+      built = await this.deps.payloads.encodeMany(missing, { mailboxes: (ids) => this.deps.webhooks.mailboxesForPayloads(ids) });
     } catch (error) {
       built = missing.map(() => ({ kind: 'error' as const, error }));
     }
     missing.forEach((e, i) => {
-      const b = built[i]!;
-      const body: EventBody = b.kind === 'ready' ? { kind: 'ready', bytes: Buffer.from(JSON.stringify(b.body), 'utf8') } : b;
+      const body = built[i]!;
       out.set(e.id, body);
       if (body.kind !== 'error') {
         this.bodyCache.set(e.id, { body, expiresAt: nowMs + BODY_CACHE_MS });
