@@ -4,7 +4,9 @@ import { registerOAuthCallbackRoutes } from '../http/routes/oauth-callback.route
 import { ConnectService } from '../oauth/connect.service.js';
 import type { MailboxEventSink } from '../oauth/mailbox-event.port.js';
 import { SandboxStateService, type ProviderReach } from '../oauth/sandbox-state.service.js';
-import { requestedScopes } from '../oauth/scope-policy.js';
+import { MICROSOFT_SHARED_SCOPES, requestedScopes } from '../oauth/scope-policy.js';
+import { MAILBOX_ADDRESS_AAD } from '../mailboxes/message-content.js';
+import { microsoftGrantPort } from '../providers/microsoft/microsoft-grant.js';
 import { TokenVault } from '../oauth/token-vault.service.js';
 import { GOOGLE_ENDPOINTS } from '../providers/google/google-endpoints.js';
 import { GoogleOAuthClient } from '../providers/google/google-oauth.client.js';
@@ -13,6 +15,8 @@ import type { ProviderName } from '../providers/mail-provider.port.js';
 import { MicrosoftOAuthClient } from '../providers/microsoft/microsoft-oauth.client.js';
 import type { ProviderModule } from '../providers/ports.js';
 import { buildProviderModules } from '../providers/provider-modules.js';
+import { OrganizationMailProviderFactory } from '../providers/microsoft/organization-mail.factory.js';
+import { organizationMailAccess, type OrganizationMailAccess } from './organizations.module.js';
 import { ConnectSessionRepository } from '../storage/connect-session.repository.js';
 import { MailboxGrantRepository } from '../storage/mailbox-grant.repository.js';
 import { pageBrandingLoader } from '../tenancy/tenant-branding.js';
@@ -21,9 +25,9 @@ import type { ServiceModule } from './module.js';
 import { resolveProviderSettings, type ProviderSettings } from './provider-settings.js';
 
 /**
- * Everything that needs a mailbox's access token, built once per process: the provider settings
- * (real or sandbox), the token vault, and the provider factory the sync, send and purge rooms use.
- * `await mailAccess(core)` from any module returns the same instance.
+ * Everything that needs a mailbox's access token: the provider settings (real or sandbox), the
+ * token vault, and the provider factory the sync, send and purge rooms use. The composition root
+ * builds it once per process (`buildProcessServices`, modules.ts) and passes it to the modules.
  */
 export interface MailAccess {
   settings: ProviderSettings;
@@ -36,21 +40,11 @@ export interface MailAccess {
   connect: ConnectService;
   /** Run when workers start: mailboxes this provider setup cannot serve, said once (sandbox_reset, provider_not_configured). */
   sandboxState: SandboxStateService;
+  /** Organization installs: app-only tokens and which mailboxes belong to an install. */
+  organizations: OrganizationMailAccess;
 }
 
-const instances = new WeakMap<Core, Promise<MailAccess>>();
-
-export function mailAccess(core: Core): Promise<MailAccess> {
-  let pending = instances.get(core);
-  if (!pending) {
-    pending = buildMailAccess(core);
-    instances.set(core, pending);
-    pending.catch(() => instances.delete(core));
-  }
-  return pending;
-}
-
-async function buildMailAccess(core: Core): Promise<MailAccess> {
+export async function buildMailAccess(core: Core): Promise<MailAccess> {
   const settings = await resolveProviderSettings(core.config, core.logger);
   // In-process stand-ins live exactly as long as the core: one-off CLI commands close the core but
   // never stop modules, and a listening stand-in would keep such a process from exiting.
@@ -60,12 +54,24 @@ async function buildMailAccess(core: Core): Promise<MailAccess> {
     ? new GoogleOAuthClient({ clientId: settings.google.clientId, clientSecret: settings.google.clientSecret, redirectUri: settings.google.redirectUri, endpoints: settings.google.endpoints, scopes: requestedScopes('google') }, clock)
     : undefined;
   const msalLog = core.logger.child({ component: 'msal' });
-  const microsoft = settings.microsoft
-    ? new MicrosoftOAuthClient(
-        { clientId: settings.microsoft.clientId, clientSecret: settings.microsoft.clientSecret, redirectUri: settings.microsoft.redirectUri, endpoints: settings.microsoft.endpoints, scopes: requestedScopes('microsoft') },
-        (level, message) => msalLog[level](message),
-      )
-    : undefined;
+  // A refresh keeps a shared mailbox's .Shared scopes when its grant has them (keepScopes).
+  const microsoftClient = (sharedMailbox: boolean) =>
+    settings.microsoft
+      ? new MicrosoftOAuthClient(
+          {
+            clientId: settings.microsoft.clientId,
+            clientSecret: settings.microsoft.clientSecret,
+            redirectUri: settings.microsoft.redirectUri,
+            endpoints: settings.microsoft.endpoints,
+            scopes: requestedScopes('microsoft', { sharedMailbox }),
+            keepScopes: MICROSOFT_SHARED_SCOPES.map((s) => s.scope),
+          },
+          (level, message) => msalLog[level](message),
+        )
+      : undefined;
+  const microsoft = microsoftClient(false);
+  // Connect sessions naming a Microsoft 365 shared mailbox ask for the .Shared scopes too.
+  const microsoftShared = microsoftClient(true);
   const events: MailboxEventSink = {
     async append(tx, input) {
       return (await core.outbox.appendEvent(tx, { tenantId: input.tenantId, mailboxId: input.mailboxId, type: input.type, ...(input.data ? { data: input.data } : {}) })).id;
@@ -73,18 +79,37 @@ async function buildMailAccess(core: Core): Promise<MailAccess> {
     committed: (ids) => notifyEventsCommitted(core.jobs, ids, core.logger),
   };
   const grants = new MailboxGrantRepository(core.prisma);
-  const vault = new TokenVault({ grants, dataKeys: core.dataKeys, events, audit: core.audit, logger: core.logger, metrics: core.metrics, google, microsoft, clock });
-  const providers = new MailProviderFactory({
+  // The Microsoft teardown asks the vault for tokens, and a module's mail() the provider factory,
+  // when they are used (after start-up); both are built below from the modules' grant ports.
+  const tokens: { vault?: TokenVault; providers?: MailProviderFactory } = {};
+  const modules = buildProviderModules({
+    mail: { forMailbox: (mailbox) => tokens.providers!.forMailbox(mailbox) },
+    google: { endpoints: settings.google?.endpoints ?? GOOGLE_ENDPOINTS, client: google },
+    microsoft: { endpoints: settings.microsoft?.endpoints, client: microsoft, accessToken: (mailbox) => tokens.vault!.accessToken(mailbox.id) },
+  });
+  const organizations = organizationMailAccess(core, settings, modules, microsoft);
+  const grantPorts = { google: modules.google.grant, microsoft: modules.microsoft.grant };
+  const vault = new TokenVault({ grants, dataKeys: core.dataKeys, events, audit: core.audit, logger: core.logger, metrics: core.metrics, grantPorts, clock });
+  tokens.vault = vault;
+  const providers = new OrganizationMailProviderFactory({
+    organizationMailbox: (id) => organizations.mailboxes.binding(id),
+    organizationAccessDenied: (id) =>
+      vault.markReauthRequired(id, 'organization_access_denied', 'The organization no longer lets the app read this mailbox (Exchange application access policy); once it is back in the policy, add it to the install again'),
     tokenSource: (id) => vault.tokenSource(id),
     onAuthFailure: (id) => vault.confirmAuthFailure(id),
+    async onAccessDenied(id, reason) {
+      await vault.markReauthRequired(id, reason, `${reason}: the member whose sign-in connected this shared mailbox no longer has access to it; a member must reconnect it`);
+    },
     google: settings.google?.endpoints,
     microsoft: settings.microsoft?.endpoints,
     gmailUnitsPerMinute: core.config.sync.gmailQuotaUnitsPerMinute,
+    async sharedMailboxAddress(mailboxId) {
+      const mailbox = await core.mailboxes.findByIdUnscoped(mailboxId);
+      if (!mailbox) throw new Error(`mailbox ${mailboxId} not found`);
+      return (await core.dataKeys.decryptFor({ type: 'mailbox', id: mailbox.id }, mailbox.addressEnc, MAILBOX_ADDRESS_AAD(mailbox.id))).toString('utf8');
+    },
   });
-  const modules = buildProviderModules({
-    google: { endpoints: settings.google?.endpoints ?? GOOGLE_ENDPOINTS, grant: google },
-    microsoft: { endpoints: settings.microsoft?.endpoints, accessToken: (mailbox) => vault.accessToken(mailbox.id) },
-  });
+  tokens.providers = providers;
   const connect = new ConnectService({
     sessions: new ConnectSessionRepository(core.prisma),
     grants,
@@ -97,8 +122,10 @@ async function buildMailAccess(core: Core): Promise<MailAccess> {
     audit: core.audit,
     jobs: core.jobs,
     logger: core.logger,
-    google,
-    microsoft,
+    grantPorts,
+    ...(microsoftShared
+      ? { sharedMailboxes: { consent: microsoftGrantPort({ client: microsoftShared }).consent!, checkAccess: (token: string, address: string) => microsoftShared.checkSharedMailbox(token, address) } }
+      : {}),
     publicUrl: core.config.http.publicUrl,
     sessionTtlMinutes: core.config.connect.sessionTtlMinutes,
     sandbox: settings.mode !== 'production',
@@ -113,12 +140,11 @@ async function buildMailAccess(core: Core): Promise<MailAccess> {
     logger: core.logger,
     reach: { google: reach(settings.google !== undefined, settings.sandbox.google !== undefined), microsoft: reach(settings.microsoft !== undefined, settings.sandbox.microsoft !== undefined) },
   });
-  return { settings, vault, providers, modules, google, microsoft, connect, sandboxState };
+  return { settings, vault, providers, modules, google, microsoft, connect, sandboxState, organizations };
 }
 
 /** Hosted connect pages, OAuth callbacks and the connect-session API. */
-export async function connectModule(core: Core): Promise<ServiceModule> {
-  const access = await mailAccess(core);
+export function connectModule(core: Core, { access }: { access: MailAccess }): ServiceModule {
   let reconciling: Promise<unknown> | undefined;
   return {
     name: 'connect',

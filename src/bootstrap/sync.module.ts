@@ -7,6 +7,7 @@ import { MimeParsePool } from '../ingest/parse-pool.js';
 import { GOOGLE_ENDPOINTS } from '../providers/google/google-endpoints.js';
 import { GooglePushVerifier } from '../providers/google/pubsub-push.verifier.js';
 import type { ScanPolicy } from '../scan/scan-policy.js';
+import type { ConfiguredScanner } from '../scan/scanner.factory.js';
 import { BlobStore } from '../storage/blob.store.js';
 import { MessageWriteRepository } from '../storage/message-write.repository.js';
 import { SyncLockRepository } from '../storage/sync-lock.repository.js';
@@ -17,13 +18,12 @@ import { MailboxResync } from '../sync/mailbox-resync.js';
 import { SyncSchedulerService } from '../sync/sync-scheduler.service.js';
 import type { SyncProviders } from '../sync/sync-providers.port.js';
 import { WatchService } from '../sync/watch.service.js';
-import { mailAccess } from './connect.module.js';
 import type { Core } from './core.js';
 import type { ServiceModule } from './module.js';
-import { configuredScanner, type ConfiguredScanner } from './scan.module.js';
+import type { ProcessServices } from './modules.js';
 
 export interface SyncModuleOptions {
-  /** Default: the token-vault-backed MailProviderFactory of the connect room. */
+  /** Default: the token-vault-backed MailProviderFactory of the process services. */
   providers?: SyncProviders;
   scanner?: ConfiguredScanner;
   scanPolicy?: ScanPolicy;
@@ -38,8 +38,7 @@ export interface SyncModuleOptions {
  * renewal schedules, the Gmail and Graph push endpoints, `POST /v1/mailboxes/:id/resync` and the
  * `mailboxes.resync` ops command.
  */
-export async function syncModule(core: Core, opts: SyncModuleOptions = {}): Promise<ServiceModule> {
-  const access = await mailAccess(core);
+export function syncModule(core: Core, { access, scanner }: ProcessServices, opts: SyncModuleOptions = {}): ServiceModule {
   const providers: SyncProviders = opts.providers ?? access.providers;
   const messages = new MessageWriteRepository(core.prisma, core.db);
   const state = new SyncStateRepository(core.prisma);
@@ -52,7 +51,7 @@ export async function syncModule(core: Core, opts: SyncModuleOptions = {}): Prom
     blindIndex: core.blindIndex,
     outbox: core.outbox,
     jobs: core.jobs,
-    scanner: opts.scanner ?? configuredScanner(core),
+    scanner: opts.scanner ?? scanner,
     maxMessageBytes: core.config.sync.maxMessageBytes,
     // MIME parsing in worker threads: no message can stall HTTP or health checks.
     parse: parsePool.parse,
@@ -88,6 +87,7 @@ export async function syncModule(core: Core, opts: SyncModuleOptions = {}): Prom
     jobs: core.jobs,
     clock: core.clock,
     pollIntervalSeconds: core.config.sync.pollIntervalSeconds,
+    sharedPollIntervalSeconds: core.config.sync.sharedPollIntervalSeconds,
     googleWatchEnabled: googleTopic !== undefined,
   });
   const google = access.settings.google;

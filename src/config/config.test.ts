@@ -76,6 +76,14 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ GOOGLE_PUBSUB_TOPIC: 'projects/p/topics/t' })).toThrow(/GOOGLE_PUBSUB_AUDIENCE/);
   });
 
+  it('refuses a GMAIL_API_URL with a path (the Gmail client would silently call its origin instead)', () => {
+    for (const url of ['https://proxy.example/gmail-api/', 'https://proxy.example/gmail-api', 'https://proxy.example/?x=1', 'https://user:pw@proxy.example/']) {
+      expect(() => loadConfig({ GMAIL_API_URL: url })).toThrow(/GMAIL_API_URL must be an origin only .*https:\/\/proxy\.example\/gmail\/v1/);
+    }
+    expect(loadConfig({ GMAIL_API_URL: 'https://proxy.example' }).google.gmailApiUrl).toBe('https://proxy.example');
+    expect(loadConfig({ GMAIL_API_URL: 'http://127.0.0.1:8443/' }).google.gmailApiUrl).toBe('http://127.0.0.1:8443/');
+  });
+
   it('rejects a malformed ENCRYPTION_KEYS itself (not only later, when the key ring is built), naming the entry, not the key', () => {
     const cases = ['1:short', 'abc', `1:${Buffer.alloc(32, 7).toString('base64')},`, `0:${Buffer.alloc(32, 7).toString('base64')}`];
     for (const value of cases) {

@@ -133,6 +133,8 @@ const envSchema = z.object({
   BACKFILL_DAYS: int(0, 3650).default(7),
   MAX_MESSAGE_BYTES: int(1024, 2 ** 31 - 1).default(50 * 1024 * 1024),
   POLL_INTERVAL_SECONDS: int(10, 86_400).default(300),
+  /** Microsoft 365 shared mailboxes have no push (delegated .Shared permissions): polled this often (less up to 20 % jitter; sync.poll runs every minute). */
+  SHARED_MAILBOX_POLL_SECONDS: int(30, 86_400).default(60),
   /** sync.mailbox jobs run at once per worker process; unset = 8 on Postgres, 4 on the embedded database. */
   SYNC_CONCURRENCY: int(1, 64).optional(),
   /** A running job not heard from (heartbeat) for this long belongs to a dead worker and is retried. */
@@ -212,7 +214,7 @@ export interface Config {
     endpointConcurrency: number;
     workerConcurrency: number;
   };
-  sync: { backfillDays: number; maxMessageBytes: number; pollIntervalSeconds: number; gmailQuotaUnitsPerMinute: number; concurrency?: number | undefined };
+  sync: { backfillDays: number; maxMessageBytes: number; pollIntervalSeconds: number; sharedPollIntervalSeconds: number; gmailQuotaUnitsPerMinute: number; concurrency?: number | undefined };
   jobs: { expireSeconds: number; expireCheckSeconds: number; sendLeaseSeconds: number };
   lifecycle: { reauthGraceDays: number };
   connect: { sessionTtlMinutes: number };
@@ -311,6 +313,17 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
   if (e.MICROSOFT_CLIENT_ID && !e.MICROSOFT_CLIENT_SECRET) {
     throw new ConfigError('MICROSOFT_CLIENT_SECRET', 'invalid configuration: MICROSOFT_CLIENT_SECRET is required with MICROSOFT_CLIENT_ID');
   }
+  if (e.GMAIL_API_URL) {
+    // @googleapis/gmail resolves its `/gmail/v1/…` paths against the root and silently drops any
+    // path the URL has (googleapis-common apirequest): refuse it instead of calling elsewhere.
+    const u = new URL(e.GMAIL_API_URL);
+    if (u.pathname !== '/' || u.search || u.hash || u.username || u.password) {
+      throw new ConfigError(
+        'GMAIL_API_URL',
+        `invalid configuration: GMAIL_API_URL must be an origin only (scheme, host and port, e.g. ${u.origin}/): the Gmail client drops any path, query or credentials and would call ${u.origin}/gmail/v1/… instead`,
+      );
+    }
+  }
   if (e.MICROSOFT_AUTHORITY_HOST || e.MICROSOFT_GRAPH_HOST) {
     try {
       microsoftEndpoints(e.MICROSOFT_TENANT, { authorityHost: e.MICROSOFT_AUTHORITY_HOST, graphHost: e.MICROSOFT_GRAPH_HOST });
@@ -380,6 +393,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       backfillDays: e.BACKFILL_DAYS,
       maxMessageBytes: e.MAX_MESSAGE_BYTES,
       pollIntervalSeconds: e.POLL_INTERVAL_SECONDS,
+      sharedPollIntervalSeconds: e.SHARED_MAILBOX_POLL_SECONDS,
       gmailQuotaUnitsPerMinute: e.GMAIL_QUOTA_UNITS_PER_MINUTE,
       concurrency: e.SYNC_CONCURRENCY,
     },

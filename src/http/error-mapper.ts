@@ -3,11 +3,12 @@ import { ExportTooLargeError } from '../lifecycle/data-subject.service.js';
 import { MailboxNotFoundError } from '../lifecycle/purge.service.js';
 import { ReadRefusedError } from '../messages/message-read.service.js';
 import { ConnectRequestError } from '../oauth/connect.service.js';
+import { OrganizationInstallError } from '../organizations/organization-install.service.js';
 import { OpsNotFoundError } from '../ops/ops-command.js';
 import { SendRejectedError } from '../send/send-rejection.js';
 import { EndpointRejectedError } from '../webhooks/webhook-endpoint.service.js';
 import { NoMatchingEndpointError } from '../webhooks/webhook-dispatcher.service.js';
-import { ApiError, BadRequestError, ERROR_CATALOGUE, InternalError, NotFoundError, type ErrorCode } from './api-error.js';
+import { ApiError, BadRequestError, InternalError, NotFoundError } from './api-error.js';
 
 /**
  * The one place where a domain error becomes an HTTP answer (used by the express error handler,
@@ -25,7 +26,8 @@ export function toApiError(err: unknown): ApiError {
     return new ApiError('attachment_not_clean', `the attachment’s scan verdict is ${f.scanStatus}; only clean attachments are served`, { details: { scanStatus: f.scanStatus } });
   }
   if (err instanceof SendRejectedError) return new ApiError(err.code, err.message, err.details ? { details: err.details } : {});
-  if (err instanceof ConnectRequestError && isCatalogued(err.code)) return new ApiError(err.code, err.message);
+  if (err instanceof ConnectRequestError) return new ApiError(err.code, err.message);
+  if (err instanceof OrganizationInstallError) return new ApiError(err.code, err.message, err.reason ? { details: { reason: err.reason } } : {});
   if (err instanceof EndpointRejectedError) {
     const d = err.detail;
     if (d.kind === 'limit_reached') return new ApiError('endpoint_limit_reached', err.message);
@@ -56,8 +58,4 @@ function breakGlassError(code: BreakGlassRefusal, message: string): ApiError {
     default:
       return new ApiError(`break_glass_${code}`, message);
   }
-}
-
-function isCatalogued(code: string): code is ErrorCode {
-  return Object.hasOwn(ERROR_CATALOGUE, code);
 }

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mailAccess } from '../../src/bootstrap/connect.module.js';
+import type { GoogleDelegatedCredential } from '../../src/providers/google/google-grant.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/postgres.js';
 import { startTestService, testEncryptionKeys, type TestService, type TestServiceOptions } from '../helpers/test-service.js';
 import { connectMailbox, eventsOf } from './connect-helpers.js';
@@ -88,8 +88,8 @@ describe('sandbox state after restarts', () => {
     // A mailbox whose grant was not issued by a stand-in (a real grant on this data) is left alone
     // by SANDBOX runs; it stands for "production data" in the next step.
     ids.real = await connect(s, 'google', 'real-g@acme.test');
-    const access = await mailAccess(s.core);
-    const sealed = await access.vault.sealCredential(ids.real, { v: 1, provider: 'google', refreshToken: '1//0real-refresh-token-for-the-test' });
+    const access = s.services.access;
+    const sealed = await access.vault.sealCredential(ids.real, { provider: 'google', kind: 'delegated', refreshToken: '1//0real-refresh-token-for-the-test' } as GoogleDelegatedCredential);
     await s.core.prisma.mailbox.update({ where: { id: ids.real }, data: { credentialEnc: Buffer.from(sealed.credentialEnc) } });
     expect(await access.vault.isSandboxGrant(ids.real)).toBe(false);
     expect(await access.vault.isSandboxGrant(ids.fresh)).toBe(true);
