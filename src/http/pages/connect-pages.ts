@@ -60,7 +60,8 @@ function brandFooter(b: PageBranding): string {
   return `<footer class="support"><p>Questions about connecting your mailbox? <a id="support-link" href="${escapeHtml(b.supportUrl)}"${external}>Contact support</a></p></footer>`;
 }
 
-function layout(title: string, body: string, opts: { cleanUrl?: boolean; branding?: PageBranding } = {}): string {
+/** The hosted pages' one layout (connect, result and organization-install pages). */
+export function hostedPageLayout(title: string, body: string, opts: { cleanUrl?: boolean; branding?: PageBranding } = {}): string {
   const b = opts.branding ?? NO_BRANDING;
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
@@ -94,7 +95,7 @@ export function choosePage(view: Extract<SessionView, { kind: 'choose' }>, brand
   const heading = `${view.reconnect ? 'Reconnect your mailbox' : 'Connect your mailbox'}${branding.displayName ? ` to ${escapeHtml(branding.displayName)}` : ''}`;
   // The title is escaped by layout; the heading here is already escaped.
   const title = `${view.reconnect ? 'Reconnect your mailbox' : 'Connect your mailbox'}${branding.displayName ? ` to ${branding.displayName}` : ''}`;
-  return layout(
+  return hostedPageLayout(
     title,
     `<h1 id="connect-heading">${heading}</h1>${intro}${cards}
 <p class="muted">Access is limited to what is listed. You can disconnect at any time from ${tenantName(branding)}, or remove the app in your account's security settings.</p>`,
@@ -112,7 +113,7 @@ function sharedChoosePage(view: Extract<SessionView, { kind: 'choose' }>, shared
   const verb = view.reconnect ? 'Reconnect the shared mailbox' : 'Connect the shared mailbox';
   const heading = `${verb} ${escapeHtml(sharedMailbox)}${branding.displayName ? ` to ${escapeHtml(branding.displayName)}` : ''}`;
   const title = `${verb} ${sharedMailbox}${branding.displayName ? ` to ${branding.displayName}` : ''}`;
-  return layout(
+  return hostedPageLayout(
     title,
     `<h1 id="connect-heading">${heading}</h1>
 <p>${tenantName(branding, true)} asks to connect the Microsoft 365 shared mailbox ${address} so that email sent to it becomes tickets and agents can reply from it. Sign in with your own work account: you must be a member of this shared mailbox (Full Access).</p>
@@ -131,7 +132,7 @@ export function closedPage(reason: 'not_found' | 'expired' | 'used', branding: P
     expired: ['This link has expired', `Connect links are valid for a limited time. Go back to ${who} and start again to get a new link.`],
     used: ['This link was already used', `Each connect link works once. Go back to ${who} to see the result, or start again for a new link.`],
   }[reason];
-  return layout(text[0]!, `<h1 id="closed" data-reason="${escapeHtml(reason)}">${escapeHtml(text[0]!)}</h1><p>${text[1]!}</p>`, { branding });
+  return hostedPageLayout(text[0]!, `<h1 id="closed" data-reason="${escapeHtml(reason)}">${escapeHtml(text[0]!)}</h1><p>${text[1]!}</p>`, { branding });
 }
 
 export function rejectedPage(reason: Extract<CallbackOutcome, { kind: 'rejected' }>['reason']): string {
@@ -141,7 +142,7 @@ export function rejectedPage(reason: Extract<CallbackOutcome, { kind: 'rejected'
     other_browser: 'This sign-in was started in a different browser. Nothing was changed. Finish it in the browser where you started, or start again here.',
     wrong_provider: 'This sign-in response came from a different provider than the one that was started. Nothing was changed.',
   }[reason];
-  return layout('Sign-in not accepted', `<h1 id="rejected" data-reason="${escapeHtml(reason)}">Sign-in not accepted</h1><p>${escapeHtml(text)}</p>`, { cleanUrl: true });
+  return hostedPageLayout('Sign-in not accepted', `<h1 id="rejected" data-reason="${escapeHtml(reason)}">Sign-in not accepted</h1><p>${escapeHtml(text)}</p>`, { cleanUrl: true });
 }
 
 export function resultPage(outcome: Extract<CallbackOutcome, { kind: 'finished' }>, retryUrl: string | undefined, branding: PageBranding = NO_BRANDING): string {
@@ -151,31 +152,31 @@ export function resultPage(outcome: Extract<CallbackOutcome, { kind: 'finished' 
   const opts = { cleanUrl: true, branding };
   switch (outcome.result) {
     case 'connected':
-      return layout(
+      return hostedPageLayout(
         'Mailbox connected',
         `<h1 id="result" data-status="connected">Mailbox connected${branding.displayName ? ` to ${escapeHtml(branding.displayName)}` : ''}</h1><p>Your ${escapeHtml(name)} mailbox ${outcome.address ? `<strong id="address">${escapeHtml(outcome.address)}</strong> ` : ''}is connected. New email will appear in ${who} within a few minutes. You can close this window.</p><p class="muted">Reference: ${escapeHtml(outcome.mailboxId ?? '')}</p>`,
         opts,
       );
     case 'denied':
-      return layout('Not connected', `<h1 id="result" data-status="denied">Not connected</h1><p>You declined access at ${escapeHtml(name)}, so nothing was connected to ${who} and nothing was stored.</p>${again}`, opts);
+      return hostedPageLayout('Not connected', `<h1 id="result" data-status="denied">Not connected</h1><p>You declined access at ${escapeHtml(name)}, so nothing was connected to ${who} and nothing was stored.</p>${again}`, opts);
     case 'missing_scopes': {
       const items = outcome.missing.map((m) => `<li data-scope="${escapeHtml(m.scope)}"><strong>${escapeHtml(m.label)}</strong> — ${escapeHtml(m.why)}</li>`).join('');
       const revoke =
         outcome.provider === 'google'
           ? 'The partial access you granted has been withdrawn again.'
           : 'Nothing was stored. To remove the partial permission from your account, visit myapps.microsoft.com (work accounts) or account.live.com/consent/Manage (personal accounts).';
-      return layout('Some permissions are missing', `<h1 id="result" data-status="missing_scopes">Some permissions are missing</h1><p>The mailbox was not connected to ${who} because these permissions were not granted:</p><ul class="scopes" id="missing">${items}</ul><p>${escapeHtml(revoke)}</p><p>Start again and leave all boxes ticked.</p>${again}`, opts);
+      return hostedPageLayout('Some permissions are missing', `<h1 id="result" data-status="missing_scopes">Some permissions are missing</h1><p>The mailbox was not connected to ${who} because these permissions were not granted:</p><ul class="scopes" id="missing">${items}</ul><p>${escapeHtml(revoke)}</p><p>Start again and leave all boxes ticked.</p>${again}`, opts);
     }
     case 'expired':
-      return layout('This link has expired', `<h1 id="result" data-status="expired">This link has expired</h1><p>The connect request timed out before sign-in finished. Nothing was connected.</p><p>Go back to ${who} to start again.</p>`, opts);
+      return hostedPageLayout('This link has expired', `<h1 id="result" data-status="expired">This link has expired</h1><p>The connect request timed out before sign-in finished. Nothing was connected.</p><p>Go back to ${who} to start again.</p>`, opts);
     case 'mailbox_access_denied':
-      return layout('No access to the shared mailbox', `<h1 id="result" data-status="mailbox_access_denied">No access to the shared mailbox</h1><p class="error">${escapeHtml(outcome.detail ?? 'The account you signed in with cannot open this mailbox.')}</p><p>Nothing was stored.</p>${again}`, opts);
+      return hostedPageLayout('No access to the shared mailbox', `<h1 id="result" data-status="mailbox_access_denied">No access to the shared mailbox</h1><p class="error">${escapeHtml(outcome.detail ?? 'The account you signed in with cannot open this mailbox.')}</p><p>Nothing was stored.</p>${again}`, opts);
     case 'error':
-      return layout('Could not connect', `<h1 id="result" data-status="error">Could not connect</h1><p class="error">${escapeHtml(outcome.detail ?? 'Something went wrong while connecting.')}</p><p>Nothing was changed.</p>${again}`, opts);
+      return hostedPageLayout('Could not connect', `<h1 id="result" data-status="error">Could not connect</h1><p class="error">${escapeHtml(outcome.detail ?? 'Something went wrong while connecting.')}</p><p>Nothing was changed.</p>${again}`, opts);
   }
 }
 
 export function unavailablePage(provider: ProviderName): string {
   const name = provider === 'google' ? 'Google' : 'Microsoft';
-  return layout(`${name} is not reachable`, `<h1 id="unavailable">${escapeHtml(name)} is not reachable right now</h1><p>The sign-in could not be started. Nothing was changed. Please try again in a few minutes.</p>`);
+  return hostedPageLayout(`${name} is not reachable`, `<h1 id="unavailable">${escapeHtml(name)} is not reachable right now</h1><p>The sign-in could not be started. Nothing was changed. Please try again in a few minutes.</p>`);
 }

@@ -1,17 +1,5 @@
 import type { CallbackOutcome } from '../../organizations/organization-install.service.js';
-import { escapeHtml } from './connect-pages.js';
-
-function layout(title: string, body: string): string {
-  return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="robots" content="noindex"><title>${escapeHtml(title)}</title>
-<style>
-body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem;color:#1f2328;line-height:1.5}
-h1{font-size:1.5rem}.card{border:1px solid #d0d7de;border-radius:8px;padding:1rem 1.25rem;margin:1rem 0}
-.button{display:inline-block;background:#0969da;color:#fff;padding:.6rem 1rem;border-radius:6px;text-decoration:none;font-weight:600}
-.muted{color:#59636e;font-size:.9rem}.error{color:#b42318}
-</style></head><body><main>${body}</main></body></html>`;
-}
+import { escapeHtml, hostedPageLayout as layout } from './connect-pages.js';
 
 /**
  * The hosted page an organization's administrator opens (issue 15 item 5, Limited Use): exactly
