@@ -4,7 +4,9 @@ import { DataKeyService } from '../crypto/data-key.service.js';
 import { InMemoryDataKeyStore } from '../crypto/in-memory-data-key.store.js';
 import { Keyring } from '../crypto/keyring.js';
 import { MAILBOX_CREDENTIAL_AAD } from '../mailboxes/message-content.js';
-import { googleRefreshToken, MailboxCredentialReader } from './mailbox-credential.reader.js';
+import { googleTeardownSecret } from '../providers/google/google-teardown.adapter.js';
+import { microsoftTeardownSecret } from '../providers/microsoft/microsoft-teardown.adapter.js';
+import { MailboxCredentialReader } from './mailbox-credential.reader.js';
 
 describe('MailboxCredentialReader', () => {
   it('reads the token vault format for both providers', async () => {
@@ -26,8 +28,10 @@ describe('MailboxCredentialReader', () => {
   });
 
   it('accepts a bare token or an older JSON shape', () => {
-    expect(googleRefreshToken('1//bare')).toBe('1//bare');
-    expect(googleRefreshToken('{"refresh_token":"1//old"}')).toBe('1//old');
-    expect(googleRefreshToken('{not json')).toBe('{not json');
+    expect(googleTeardownSecret('1//bare')).toBe('1//bare');
+    expect(googleTeardownSecret('{"refresh_token":"1//old"}')).toBe('1//old');
+    expect(googleTeardownSecret('{not json')).toBe('{not json');
+    expect(microsoftTeardownSecret('{"v":1,"provider":"microsoft","msalCache":"{}x","later":true}')).toBe('{}x');
+    expect(microsoftTeardownSecret('{"Account":{}}')).toBe('{"Account":{}}');
   });
 });

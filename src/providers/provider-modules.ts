@@ -2,18 +2,28 @@ import { gmailLimits } from './google/gmail-limits.js';
 import type { GoogleEndpoints } from './google/google-endpoints.js';
 import { googleGrantPort } from './google/google-grant.js';
 import type { GoogleOAuthClient } from './google/google-oauth.client.js';
-import { GoogleTeardownAdapter } from './google/google-teardown.adapter.js';
+import { GoogleTeardownAdapter, googleTeardownSecret } from './google/google-teardown.adapter.js';
 import type { ProviderName } from './mail-provider.port.js';
 import { graphLimits } from './microsoft/graph-limits.js';
 import type { MicrosoftEndpoints } from './microsoft/microsoft-endpoints.js';
 import { microsoftGrantPort } from './microsoft/microsoft-grant.js';
 import type { MicrosoftOAuthClient } from './microsoft/microsoft-oauth.client.js';
-import { MicrosoftTeardownAdapter, type MicrosoftAccessTokenSource } from './microsoft/microsoft-teardown.adapter.js';
+import { MicrosoftTeardownAdapter, microsoftTeardownSecret, type MicrosoftAccessTokenSource } from './microsoft/microsoft-teardown.adapter.js';
 import type { LimitsPort, MailPort, ProviderModule } from './ports.js';
 import { PUSH_PORTS } from './push-ports.js';
 
 /** Send limits need no configuration: the same for every run. */
 export const PROVIDER_LIMITS: Readonly<Record<ProviderName, LimitsPort>> = Object.freeze({ google: gmailLimits, microsoft: graphLimits });
+
+/**
+ * What a disconnect needs from a stored credential document (Google: the refresh token to revoke;
+ * Microsoft: the MSAL cache for the subscription DELETE), read tolerantly so that a purge still
+ * revokes what it can when the document's shape grows. Configuration-free, like the limits.
+ */
+export const TEARDOWN_SECRETS: Readonly<Record<ProviderName, (stored: string) => string>> = Object.freeze({
+  google: googleTeardownSecret,
+  microsoft: microsoftTeardownSecret,
+});
 
 export interface ProviderModulesInput {
   /** Mail adapters bound to the token vault (MailProviderFactory fits; may be bound after this call). */

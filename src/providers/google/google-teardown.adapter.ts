@@ -1,9 +1,32 @@
+import { z } from 'zod';
 import type { MailboxCredential, RevokeResult, TeardownMailbox, WatchStopResult } from '../ports.js';
 import { BoundedTeardown, describeFailure } from '../teardown-call.js';
 import { GmailWatchAdapter } from './gmail-watch.adapter.js';
 import type { GoogleEndpoints } from './google-endpoints.js';
 import type { GoogleOAuthClient } from './google-oauth.client.js';
 import { revokeGoogleToken } from './google-token-revoke.adapter.js';
+
+// The token vault stores `{v:1, provider, refreshToken}` (google-grant.ts). A purge must still
+// revoke what it can if that shape grows, so unknown fields are tolerated and a bare token or the
+// older `refresh_token` spelling is accepted too.
+const storedGoogleCredential = z.union([
+  z.object({ refreshToken: z.string().min(1) }).loose(),
+  z.object({ refresh_token: z.string().min(1) }).loose(),
+]);
+
+/** The refresh token a disconnect revokes, read tolerantly from a stored credential document. */
+export function googleTeardownSecret(stored: string): string {
+  const trimmed = stored.trim();
+  if (trimmed.startsWith('{')) {
+    try {
+      const parsed = storedGoogleCredential.safeParse(JSON.parse(trimmed));
+      if (parsed.success) return 'refreshToken' in parsed.data ? String(parsed.data.refreshToken) : String(parsed.data.refresh_token);
+    } catch {
+      // not JSON after all: treat as the token itself
+    }
+  }
+  return trimmed;
+}
 
 export interface GoogleTeardownOptions {
   endpoints: GoogleEndpoints;

@@ -1,7 +1,21 @@
+import { z } from 'zod';
 import type { MailboxCredential, RevokeResult, TeardownMailbox, WatchStopResult } from '../ports.js';
 import { BoundedTeardown } from '../teardown-call.js';
 import { GraphSubscriptionsAdapter } from './graph-subscriptions.adapter.js';
 import type { MicrosoftEndpoints } from './microsoft-endpoints.js';
+
+const storedMicrosoftCredential = z.object({ msalCache: z.string().min(2) }).loose();
+
+/** The serialized MSAL cache a disconnect's subscription DELETE needs, read tolerantly from a stored credential document (a bare cache too). */
+export function microsoftTeardownSecret(stored: string): string {
+  try {
+    const parsed = storedMicrosoftCredential.safeParse(JSON.parse(stored));
+    if (parsed.success) return parsed.data.msalCache;
+  } catch {
+    // not the vault's JSON document: the cache itself
+  }
+  return stored;
+}
 
 /**
  * Access tokens for a Microsoft mailbox from its MSAL cache (the token vault implements it).
