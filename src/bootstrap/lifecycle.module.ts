@@ -36,7 +36,10 @@ export interface LifecycleModuleOptions {
  * Disconnect/revoke/purge, retention, data-subject requests, break-glass access and the
  * optional Google RISC receiver (issue 8).
  */
-export function lifecycleModule(core: Core, { access }: Pick<ProcessServices, 'access'>, opts: LifecycleModuleOptions = {}): ServiceModule {
+/** The lifecycle module, and its one purge service for the rooms that start purges (organization installs). */
+export type LifecycleModule = ServiceModule & { purges: Pick<PurgeService, 'start'> };
+
+export function lifecycleModule(core: Core, { access }: Pick<ProcessServices, 'access'>, opts: LifecycleModuleOptions = {}): LifecycleModule {
   const { config } = core;
   const purgeRepo = new PurgeRepository(core.prisma, core.keyStore);
   const events = new LifecycleEventWriter(core.outbox, core.jobs, core.logger, core.clock);
@@ -92,6 +95,7 @@ export function lifecycleModule(core: Core, { access }: Pick<ProcessServices, 'a
 
   return {
     name: 'lifecycle',
+    purges,
     routes(registry) {
       registerLifecycleRoutes(registry, {
         startPurge: ({ tenantId, mailboxId, actor }) => purges.start({ tenantId, mailboxId, trigger: 'customer', reason: null, actor }),

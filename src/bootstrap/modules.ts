@@ -33,9 +33,10 @@ export async function buildProcessServices(core: Core): Promise<ProcessServices>
  * ops commands.
  */
 export async function createModules(core: Core, services: ProcessServices): Promise<ServiceModule[]> {
+  const lifecycle = lifecycleModule(core, services);
   return [
     tenancyModule(core),
-    lifecycleModule(core, services),
+    lifecycle,
     webhooksModule(core),
     messagesModule(core),
     connectModule(core, services),
@@ -43,6 +44,6 @@ export async function createModules(core: Core, services: ProcessServices): Prom
     syncModule(core, services),
     scanModule(core, services),
     opsViewsModule(core),
-    organizationsModule(core, services),
+    organizationsModule(core, services, lifecycle),
   ];
 }

@@ -1,9 +1,7 @@
 import { notifyEventsCommitted } from '../events/outbox.service.js';
 import { registerOrganizationInstallRoutes } from '../http/routes/organization-installs.route.js';
 import { syncPriority } from '../jobs/job-map.js';
-import { LifecycleEventWriter } from '../lifecycle/lifecycle-event.writer.js';
-import { MailboxCredentialReader } from '../lifecycle/mailbox-credential.reader.js';
-import { PurgeService } from '../lifecycle/purge.service.js';
+import type { PurgeService } from '../lifecycle/purge.service.js';
 import { OrganizationInstallService } from '../organizations/organization-install.service.js';
 import { OrganizationMailboxes } from '../organizations/organization-mailboxes.js';
 import { composeGrantPort } from '../providers/grant-port.js';
@@ -14,8 +12,6 @@ import type { MicrosoftOAuthClient } from '../providers/microsoft/microsoft-oaut
 import { microsoftOrganizationKind } from '../providers/microsoft/microsoft-organization-grant.js';
 import type { ProviderModule } from '../providers/ports.js';
 import { OrganizationInstallRepository } from '../storage/organization-install.repository.js';
-import { PurgeRepository } from '../storage/purge.repository.js';
-import { SyncLockRepository } from '../storage/sync-lock.repository.js';
 import type { Core } from './core.js';
 import type { ServiceModule } from './module.js';
 import type { ProcessServices } from './modules.js';
@@ -66,24 +62,14 @@ export function organizationMailAccess(
 }
 
 /** Organization installs: the API, the hosted admin-consent page and its redirect. */
-export function organizationsModule(core: Core, { access }: Pick<ProcessServices, 'access'>): ServiceModule {
+export function organizationsModule(
+  core: Core,
+  { access }: Pick<ProcessServices, 'access'>,
+  /** The lifecycle module's purge service: an uninstall or a removed mailbox is purged like any disconnect. */
+  { purges }: { purges: Pick<PurgeService, 'start'> },
+): ServiceModule {
   const ms = access.settings.microsoft;
   const appTokens = access.organizations.appTokens;
-  const events = new LifecycleEventWriter(core.outbox, core.jobs, core.logger, core.clock);
-  // Only `start` is used here (the receipt and the job); the lifecycle module's workers run the purge.
-  const purges = new PurgeService({
-    repo: new PurgeRepository(core.prisma, core.keyStore),
-    dataKeys: core.dataKeys,
-    audit: core.audit,
-    jobs: core.jobs,
-    events,
-    teardown: { google: access.modules.google.teardown, microsoft: access.modules.microsoft.teardown },
-    credentials: new MailboxCredentialReader(core.dataKeys),
-    logger: core.logger,
-    clock: core.clock,
-    syncLock: new SyncLockRepository(core.db),
-    forgetCredential: (mailboxId) => access.vault.forget(mailboxId),
-  });
   const installs = new OrganizationInstallService({
     repo: new OrganizationInstallRepository(core.prisma),
     dataKeys: core.dataKeys,
