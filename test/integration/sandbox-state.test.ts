@@ -8,6 +8,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GoogleDelegatedCredential } from '../../src/providers/google/google-grant.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/postgres.js';
+import { jobsSettled } from '../helpers/settled.js';
 import { startTestService, testEncryptionKeys, type TestService, type TestServiceOptions } from '../helpers/test-service.js';
 import { connectMailbox, eventsOf } from './connect-helpers.js';
 
@@ -82,7 +83,8 @@ describe('sandbox state after restarts', () => {
 
     // Connected through this run's stand-ins: untouched, and the marker survives for the next run.
     ids.fresh = await connect(s, 'google', 'new-g@acme.test');
-    await new Promise((r) => setTimeout(r, 1000));
+    // Its first sync (and whatever that queues) has run: a sandbox_reset would have happened by now.
+    await jobsSettled(s.core, { key: ids.fresh });
     expect((await mailbox(s, ids.fresh)).status).toBe('active');
 
     // A mailbox whose grant was not issued by a stand-in (a real grant on this data) is left alone
@@ -116,7 +118,8 @@ describe('sandbox state after restarts', () => {
     const resync = await s.api(apiKey, 'POST', `/v1/mailboxes/${ids.real}/resync`);
     expect(resync.body.queued).toBe(true);
     await until('the sync attempt logged', async () => s.logs.some((l) => l.includes(ids.real!) && l.includes('sync failed')));
-    await new Promise((r) => setTimeout(r, 2000));
+    // No retry: nothing for this mailbox is running, due or scheduled for later (a retry would keep it busy until the timeout).
+    await jobsSettled(s.core, { key: ids.real!, deferred: true });
     expect(s.logs.filter((l) => l.includes(ids.real!) && l.includes('sync failed'))).toHaveLength(1);
     expect(s.logs.some((l) => l.includes('ProviderNotConfiguredError') || l.includes('job threw'))).toBe(false);
     expect(stackLines(s)).toEqual([]);
