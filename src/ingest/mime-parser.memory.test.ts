@@ -118,8 +118,11 @@ describe('parseMime memory', () => {
     expect(parsed.attachments[0]!.sizeBytes).toBe(ATTACHMENT_BYTES);
     expect(sink.sha256).toBe(expectedSha256());
     expect(parsed.attachments[0]!.sha256).toBe(sink.sha256);
-    // Held whole even once, live heap+buffers would grow by ≥100 MB (and RSS with it).
-    expect(heapGrowth, summary).toBeLessThan(ATTACHMENT_BYTES * 0.2);
+    // Held whole even once, live heap+buffers would grow by ≥100 MB (and RSS with it). What is
+    // live while streaming is the chunks in flight when a sample lands: 3–22 MB over 17 runs
+    // (2026-12-06, quiet and loaded, at 256027a and after), so the bound is 40 %, not 20 % (which
+    // failed once under load at +21.3 MB) — still far below one whole copy.
+    expect(heapGrowth, summary).toBeLessThan(ATTACHMENT_BYTES * 0.4);
     expect(rssGrowth, summary).toBeLessThan(ATTACHMENT_BYTES * 0.8);
   });
 });
