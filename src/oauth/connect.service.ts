@@ -15,7 +15,7 @@ import type { ConnectResult, ConnectSessionRecord, ConnectSessionRepository } fr
 import type { ConsentPort, GrantCredential, GrantPort } from '../providers/grant-port.js';
 import type { MailboxEventSink } from './mailbox-event.port.js';
 import type { MailboxGrantRepository } from '../storage/mailbox-grant.repository.js';
-import { hashState, newState, STATE_PATTERN } from './oauth-state.js';
+import { hashState, newState, STATE_PATTERN } from '../crypto/oauth-state.js';
 import { missingScopes, scopesFor, unrequestedSharedScopes, type ScopeRequest } from './scope-policy.js';
 import type { TokenVault } from './token-vault.service.js';
 

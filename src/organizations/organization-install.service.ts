@@ -1,8 +1,8 @@
-import { createHash, randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import type { AuditService } from '../audit/audit.service.js';
 import type { BlindIndex } from '../crypto/blind-index.js';
 import type { DataKeyService } from '../crypto/data-key.service.js';
+import { hashState, newState, STATE_PATTERN } from '../crypto/oauth-state.js';
 import { MAILBOX_ADDRESS_AAD } from '../mailboxes/message-content.js';
 import type { Logger } from '../observability/logger.js';
 import type { GrantCredential } from '../providers/grant-port.js';
@@ -79,7 +79,6 @@ export interface OrganizationInstallDeps {
 
 const address = z.string().trim().toLowerCase().email().max(320);
 
-const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 
 /**
  * Organization installs (issue 15 items 2 and 5), Microsoft first: admin consent once for the
@@ -100,11 +99,11 @@ export class OrganizationInstallService {
   async start(tenantId: string, input: { provider: 'microsoft'; probeAddress?: string }, actor: ActorRef): Promise<{ install: OrganizationInstallView; consentUrl: string; expiresAt: Date }> {
     this.#microsoft();
     const id = newId('organizationInstall');
-    const state = randomBytes(32).toString('base64url');
+    const { state, stateHash } = newState();
     const expiresAt = new Date(this.d.clock().getTime() + (this.d.consentTtlMinutes ?? 60) * 60_000);
     const probe = input.probeAddress === undefined ? null : this.#address(input.probeAddress);
     const probeAddressEnc = probe ? await this.d.dataKeys.encryptFor({ type: 'tenant', id: tenantId }, probe, PROBE_ADDRESS_AAD(id)) : null;
-    await this.d.repo.createPending({ id, tenantId, provider: input.provider, stateHash: sha256(state), returnUrl: null, consentExpiresAt: expiresAt, probeAddressEnc });
+    await this.d.repo.createPending({ id, tenantId, provider: input.provider, stateHash, returnUrl: null, consentExpiresAt: expiresAt, probeAddressEnc });
     await this.d.audit.record({ tenantId, ...actor, action: 'organization_install.started', targetType: 'organization_install', targetId: id, metadata: { provider: input.provider } });
     const consentUrl = `${this.d.publicUrl.replace(/\/+$/, '')}/organization-install/microsoft?state=${encodeURIComponent(state)}`;
     return { install: await this.#view((await this.d.repo.findForTenant(tenantId, id))!), consentUrl, expiresAt };
@@ -112,7 +111,8 @@ export class OrganizationInstallService {
 
   /** The hosted page: the pending install the state names, and where its Continue button goes. */
   async consentPage(state: string): Promise<{ adminConsentUrl: string; tenantId: string } | undefined> {
-    const install = await this.d.repo.findByStateHash(sha256(state));
+    if (!STATE_PATTERN.test(state)) return undefined;
+    const install = await this.d.repo.findByStateHash(hashState(state));
     if (!install || install.status !== 'pending' || (install.consentExpiresAt && install.consentExpiresAt <= this.d.clock())) return undefined;
     return { adminConsentUrl: this.#microsoft().tokens.adminConsentUrl(state), tenantId: install.tenantId };
   }
@@ -123,7 +123,7 @@ export class OrganizationInstallService {
    * principal is there) and carries the application permissions an install needs.
    */
   async callback(query: { state?: string; admin_consent?: string; tenant?: string; error?: string; error_description?: string }): Promise<CallbackOutcome> {
-    const install = query.state ? await this.d.repo.findByStateHash(sha256(query.state)) : null;
+    const install = query.state && STATE_PATTERN.test(query.state) ? await this.d.repo.findByStateHash(hashState(query.state)) : null;
     if (!install || install.status !== 'pending') return { kind: 'failed', reason: 'unknown_state', message: 'This consent link is unknown or was already used. Start the installation again from your helpdesk.' };
     if (install.consentExpiresAt && install.consentExpiresAt <= this.d.clock()) return this.#fail(install, 'expired', 'This consent link has expired. Start the installation again from your helpdesk.');
     if (query.error) return this.#fail(install, query.error === 'access_denied' ? 'consent_declined' : 'consent_error', 'The administrator did not grant the permissions, so nothing was installed.');
