@@ -1,17 +1,5 @@
 import { createRemoteJWKSet, jwtVerify, type JWTVerifyGetKey } from 'jose';
-import { z } from 'zod';
 import type { GoogleEndpoints } from './google-endpoints.js';
-
-/** Pub/Sub push envelope (https://cloud.google.com/pubsub/docs/push#receive_push). */
-const pubsubEnvelopeSchema = z.object({
-  message: z.object({ data: z.string().max(8192), messageId: z.string().max(200).optional() }),
-  subscription: z.string().max(500).optional(),
-});
-/** `message.data`, base64url JSON: {"emailAddress": "...", "historyId": "..."} (provider-facts §1.1). */
-const gmailNotificationSchema = z.object({
-  emailAddress: z.string().min(3).max(320),
-  historyId: z.union([z.string().regex(/^\d{1,30}$/), z.number().int().nonnegative()]),
-});
 
 export interface GooglePushSettings {
   /** GOOGLE_PUBSUB_AUDIENCE, else the push endpoint URL (Pub/Sub's default audience). */
@@ -65,21 +53,6 @@ export class GooglePushVerifier {
       return claims.email === this.settings.serviceAccount && claims.email_verified === true ? 'ok' : 'rejected';
     } catch {
       return 'rejected';
-    }
-  }
-
-  /**
-   * The mailbox address of a Gmail notification, or undefined for a malformed envelope. The
-   * notification's historyId is NOT a cursor (sync reads from the last *stored* one), so it is
-   * validated and dropped.
-   */
-  notifiedAddress(body: unknown): string | undefined {
-    const envelope = pubsubEnvelopeSchema.safeParse(body);
-    if (!envelope.success) return undefined;
-    try {
-      return gmailNotificationSchema.parse(JSON.parse(Buffer.from(envelope.data.message.data, 'base64url').toString('utf8'))).emailAddress;
-    } catch {
-      return undefined;
     }
   }
 }
