@@ -1,4 +1,5 @@
 import { Piscina } from 'piscina';
+import { messageViewJson, type MessageViewTask } from './message-view-json.js';
 import { receivedDataJson, type ReceivedDataTask } from './received-data.js';
 
 export interface MessageContentPoolOptions {
@@ -12,7 +13,8 @@ export interface MessageContentPoolOptions {
 export const DEFAULT_WORKER_MIN_BYTES = 128 * 1024;
 
 /**
- * One worker thread that turns LARGE message contents into their `message.received` data JSON:
+ * One worker thread that turns LARGE message contents into their `message.received` data JSON
+ * (webhooks) and their `GET /v1/messages/:id` JSON (the read API):
  * JSON.parse, the schema check and JSON.stringify of a content with tens of thousands of addresses
  * or megabytes of text take hundreds of milliseconds, which on the event loop would stall HTTP,
  * health checks and every other delivery (docs/benchmarks.md, Latency, fuzz phase). The thread
@@ -57,8 +59,19 @@ export class MessageContentPool {
   async receivedDataJson(task: ReceivedDataTask): Promise<Uint8Array> {
     if (task.plain.byteLength < this.minBytes) return receivedDataJson(task);
     this.#tasks++;
-    const plain = task.plain.byteOffset === 0 && task.plain.byteLength === task.plain.buffer.byteLength ? task.plain : new Uint8Array(task.plain);
+    const plain = ownBuffer(task.plain);
     return (await this.#get().run({ ...task, plain }, { transferList: [plain.buffer as ArrayBuffer] })) as Uint8Array;
+  }
+
+  /**
+   * The `GET /v1/messages/:id` JSON of a message (UTF-8), built in the worker when the content is
+   * large, here otherwise. `task.plain` is transferred (unusable afterwards) when it goes to the worker.
+   */
+  async messageViewJson(task: MessageViewTask): Promise<Uint8Array> {
+    if (task.plain.byteLength < this.minBytes) return messageViewJson(task);
+    this.#tasks++;
+    const plain = ownBuffer(task.plain);
+    return (await this.#get().run({ ...task, plain }, { name: 'messageView', transferList: [plain.buffer as ArrayBuffer] })) as Uint8Array;
   }
 
   async close(): Promise<void> {
@@ -66,4 +79,9 @@ export class MessageContentPool {
     this.#pool = null;
     await pool?.destroy();
   }
+}
+
+/** `bytes` alone in its ArrayBuffer (a view into a larger or pooled buffer is copied): what can be transferred. */
+function ownBuffer(bytes: Uint8Array): Uint8Array {
+  return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : new Uint8Array(bytes);
 }

@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import type { AuditService } from '../audit/audit.service.js';
 import { KeyDestroyedError } from '../crypto/crypto-error.js';
 import type { BlobStore } from '../storage/blob.store.js';
+import type { MessageContentPool } from './content-pool.js';
 import type { MailboxRepository } from '../storage/mailbox.repository.js';
 import type { MessageReadRepository } from '../storage/message-read.repository.js';
 import type { AttachmentMeta, MessageSummary, MessageView, MessageViewer } from './message-view.js';
@@ -46,6 +47,8 @@ export class MessageReadService {
       blobs: BlobStore;
       blobInfo: (blobId: string) => Promise<{ size: number; complete: boolean } | null>;
       audit: AuditService;
+      /** Where a large message's content becomes its API JSON (a worker thread); without it, the event loop. */
+      contentPool?: Pick<MessageContentPool, 'messageViewJson'>;
     },
   ) {}
 
@@ -106,6 +109,19 @@ export class MessageReadService {
     const view = await this.decrypting(() => this.deps.viewer.full(row, opts), 'message');
     await this.audit(reader, 'message.read', 'message', row.id, { mailboxId: row.mailboxId });
     return view;
+  }
+
+  /**
+   * `get` as the API sends it: `JSON.stringify` of the view in UTF-8, byte for byte, built off the
+   * event loop when the content is large (MessageViewer.fullJson). Same checks and audit as `get`.
+   */
+  async getJson(reader: Reader, messageId: string, opts: { inlineImageUrl?: (attachmentId: string) => string } = {}): Promise<Buffer> {
+    const row = await this.deps.messages.findMessageForTenant(reader.tenantId, messageId);
+    if (!row) throw new ReadRefusedError({ kind: 'not_found', what: 'message' });
+    await this.usableMailbox(reader.tenantId, row.mailboxId, 'message');
+    const json = await this.decrypting(() => this.deps.viewer.fullJson(row, opts, this.deps.contentPool), 'message');
+    await this.audit(reader, 'message.read', 'message', row.id, { mailboxId: row.mailboxId });
+    return json;
   }
 
   /** Only a `clean` verdict is served (fail closed: pending, infected, error, unscannable are not). */

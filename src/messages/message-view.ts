@@ -1,10 +1,16 @@
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { z } from 'zod';
 import type { DataKeyService } from '../crypto/data-key.service.js';
 import { ATTACHMENT_CONTENT_ID_AAD, ATTACHMENT_FILENAME_AAD, decodeMessageContent, MESSAGE_CONTENT_AAD, type MessageContent } from '../mailboxes/message-content.js';
 import type { AttachmentRecord, MessageRecord } from '../storage/message-read.repository.js';
+import type { MessageContentPool } from './content-pool.js';
 import { contentIdKey, rewriteCidUrls } from './inline-images.js';
+import { messageViewJson, type MessageViewTask } from './message-view-json.js';
 import { extractReply, type ReplyParts } from './reply-extraction.js';
 import { blockRemoteImages, sanitizeEmailHtml } from './safe-html.js';
+
+/** Attachment names decrypted per step of `fullJson` (a message may have a thousand parts). */
+const ATTACHMENT_STEP = 64;
 
 export const SCAN_STATUSES = ['pending', 'clean', 'infected', 'error', 'unscannable'] as const;
 
@@ -142,6 +148,69 @@ export function replyOf(c: MessageContent): ReplyParts {
   return extractReply(c.text, c.subject);
 }
 
+/** The message row's columns the API's message shapes show (no content: that is `MessageContent`). */
+export type ViewRow = Pick<MessageRecord, 'id' | 'mailboxId' | 'threadKey' | 'providerThreadId' | 'direction' | 'receivedAt' | 'isAutoReply' | 'isBounce' | 'origin' | 'oversize' | 'parseError' | 'sizeBytes'>;
+
+/** A `MessageSummary` from the row, its decoded content and its attachments' metadata (decrypted). */
+export function messageSummaryOf(row: ViewRow, c: MessageContent, attachments: AttachmentMeta[]): MessageSummary {
+  return {
+    id: row.id,
+    object: 'message',
+    mailboxId: row.mailboxId,
+    threadKey: row.threadKey,
+    providerThreadId: row.providerThreadId,
+    direction: row.direction === 'outbound' ? 'outbound' : 'inbound',
+    from: c.from,
+    to: c.to,
+    cc: c.cc,
+    subject: c.subject,
+    date: c.date,
+    receivedAt: row.receivedAt.toISOString(),
+    isAutoReply: row.isAutoReply,
+    isBounce: row.isBounce,
+    origin: originView(row.origin),
+    oversize: row.oversize,
+    parseError: parseErrorView(row.parseError),
+    sizeBytes: row.sizeBytes,
+    attachments,
+  };
+}
+
+/** Content-ID → URL for `?inline=urls`: the first attachment with a Content-ID wins. */
+export function inlineUrlsOf(attachments: readonly AttachmentMeta[], url: (attachmentId: string) => string): Map<string, string> {
+  const urls = new Map<string, string>();
+  for (const a of attachments) if (a.contentId && !urls.has(a.contentId)) urls.set(a.contentId, url(a.id));
+  return urls;
+}
+
+/**
+ * The whole message (`GET /v1/messages/:id`). One function for both places it is built — on the
+ * event loop for ordinary contents, in the content worker for large ones (content-pool.ts) — so
+ * both give the same JSON byte for byte. `inlineUrls`: `cid:` references in `html` and `safeHtml`
+ * to these Content-IDs are rewritten to the URLs.
+ */
+export function messageViewOf(row: ViewRow, c: MessageContent, blockImages: boolean, attachments: AttachmentMeta[], inlineUrls?: ReadonlyMap<string, string>): MessageView {
+  const summary = messageSummaryOf(row, c, attachments);
+  let html = c.html;
+  let safeHtml = safeHtmlOf(c, blockImages);
+  if (inlineUrls) {
+    if (html !== null) html = rewriteCidUrls(html, inlineUrls);
+    if (safeHtml !== null) safeHtml = rewriteCidUrls(safeHtml, inlineUrls);
+  }
+  return {
+    ...summary,
+    internetMessageId: c.internetMessageId,
+    inReplyTo: c.inReplyTo,
+    references: c.references,
+    bcc: c.bcc,
+    replyTo: c.replyTo,
+    text: c.text,
+    html,
+    safeHtml,
+    ...replyOf(c),
+  };
+}
+
 /**
  * Decrypts stored messages into their API / webhook shapes. Everything here is mail content:
  * callers decide who may see it (owning tenant only) and audit the read.
@@ -202,27 +271,7 @@ export class MessageViewer {
 
   async summary(row: MessageRecord, content?: MessageContent): Promise<MessageSummary> {
     const c = content ?? (await this.content(row));
-    return {
-      id: row.id,
-      object: 'message',
-      mailboxId: row.mailboxId,
-      threadKey: row.threadKey,
-      providerThreadId: row.providerThreadId,
-      direction: row.direction === 'outbound' ? 'outbound' : 'inbound',
-      from: c.from,
-      to: c.to,
-      cc: c.cc,
-      subject: c.subject,
-      date: c.date,
-      receivedAt: row.receivedAt.toISOString(),
-      isAutoReply: row.isAutoReply,
-      isBounce: row.isBounce,
-      origin: originView(row.origin),
-      oversize: row.oversize,
-      parseError: parseErrorView(row.parseError),
-      sizeBytes: row.sizeBytes,
-      attachments: await Promise.all(row.attachments.map((a) => this.attachment(a))),
-    };
+    return messageSummaryOf(row, c, await Promise.all(row.attachments.map((a) => this.attachment(a))));
   }
 
   /** Reply text, signature and forwarded facts: stored at ingest, computed here for rows stored before. */
@@ -236,26 +285,48 @@ export class MessageViewer {
    */
   async full(row: MessageRecord, opts: { inlineImageUrl?: (attachmentId: string) => string } = {}): Promise<MessageView> {
     const c = await this.content(row);
-    const summary = await this.summary(row, c);
-    let html = c.html;
-    let safeHtml = await this.safeHtml(row, c);
-    if (opts.inlineImageUrl) {
-      const urls = new Map<string, string>();
-      for (const a of summary.attachments) if (a.contentId && !urls.has(a.contentId)) urls.set(a.contentId, opts.inlineImageUrl(a.id));
-      if (html !== null) html = rewriteCidUrls(html, urls);
-      if (safeHtml !== null) safeHtml = rewriteCidUrls(safeHtml, urls);
+    const attachments = await Promise.all(row.attachments.map((a) => this.attachment(a)));
+    const inlineUrls = opts.inlineImageUrl ? inlineUrlsOf(attachments, opts.inlineImageUrl) : undefined;
+    return messageViewOf(row, c, await this.blocksRemoteImages(row.tenantId), attachments, inlineUrls);
+  }
+
+  /**
+   * `full(row, opts)` as the API sends it — `JSON.stringify` of it in UTF-8, byte for byte — without
+   * long stretches on the event loop: attachment names are decrypted ATTACHMENT_STEP at a time with
+   * a turn of the event loop between steps, the content in a step of its own, and a content of
+   * `pool.minBytes` or more (tens of thousands of addresses, megabytes of HTML) is parsed, checked,
+   * shaped and encoded in the pool's worker thread. Without a pool, all of it runs here.
+   */
+  async fullJson(row: MessageRecord, opts: { inlineImageUrl?: (attachmentId: string) => string } = {}, pool?: Pick<MessageContentPool, 'messageViewJson'>): Promise<Buffer> {
+    const attachments: AttachmentMeta[] = [];
+    for (let i = 0; i < row.attachments.length; i += ATTACHMENT_STEP) {
+      if (i > 0) await yieldToLoop();
+      attachments.push(...(await Promise.all(row.attachments.slice(i, i + ATTACHMENT_STEP).map((a) => this.attachment(a)))));
     }
-    return {
-      ...summary,
-      internetMessageId: c.internetMessageId,
-      inReplyTo: c.inReplyTo,
-      references: c.references,
-      bcc: c.bcc,
-      replyTo: c.replyTo,
-      text: c.text,
-      html,
-      safeHtml,
-      ...this.reply(c),
+    const blockImages = await this.blocksRemoteImages(row.tenantId);
+    await yieldToLoop();
+    const task: MessageViewTask = {
+      plain: await this.decryptContent(row),
+      // Only the columns the view shows cross to the worker (not the encrypted content).
+      row: {
+        id: row.id,
+        mailboxId: row.mailboxId,
+        threadKey: row.threadKey,
+        providerThreadId: row.providerThreadId,
+        direction: row.direction,
+        receivedAt: row.receivedAt,
+        isAutoReply: row.isAutoReply,
+        isBounce: row.isBounce,
+        origin: row.origin,
+        oversize: row.oversize,
+        parseError: row.parseError,
+        sizeBytes: row.sizeBytes,
+      },
+      blockImages,
+      attachments,
+      ...(opts.inlineImageUrl ? { inlineUrls: [...inlineUrlsOf(attachments, opts.inlineImageUrl)] } : {}),
     };
+    const json = pool ? await pool.messageViewJson(task) : messageViewJson(task);
+    return Buffer.from(json.buffer, json.byteOffset, json.byteLength);
   }
 }
