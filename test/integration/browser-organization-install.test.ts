@@ -11,8 +11,12 @@ import { wcagViolations } from '../helpers/axe.js';
 import { CHROMIUM_ARGS, CHROMIUM_MISSING, findChromium } from '../helpers/chromium.js';
 import { missing } from '../helpers/requirements.js';
 import { startTestService, type TestService } from '../helpers/test-service.js';
+import { SANDBOX_DIRECTORY_ROLES } from '../../src/sandbox/microsoft/sandbox-identity.handler.js';
 
 const executable = findChromium();
+
+const ms = () => svcRef!.services.access.settings.sandbox.microsoft!;
+let svcRef: TestService | undefined;
 
 describe.skipIf(missing('Chromium', executable ? null : CHROMIUM_MISSING))('browser: organization install (admin consent)', () => {
   let svc: TestService;
@@ -22,9 +26,11 @@ describe.skipIf(missing('Chromium', executable ? null : CHROMIUM_MISSING))('brow
 
   beforeAll(async () => {
     svc = await startTestService({ env: { SANDBOX: '1' }, workers: false });
+    svcRef = svc;
     tenant = await svc.createTenant({ name: 'org-browser' });
     const ms = svc.services.access.settings.sandbox.microsoft!;
     ms.createUser('admin@contoso.test');
+    ms.setDirectoryRoles('admin@contoso.test', [SANDBOX_DIRECTORY_ROLES.globalAdministrator]);
     // Trust exactly the Microsoft stand-in's self-signed key (not "ignore all certificate errors").
     const spki = createHash('sha256').update(new X509Certificate(ms.caCertPem).publicKey.export({ type: 'spki', format: 'der' })).digest('base64');
     profileDir = await mkdtemp(path.join(tmpdir(), 'mbc-org-chromium-'));
@@ -37,7 +43,7 @@ describe.skipIf(missing('Chromium', executable ? null : CHROMIUM_MISSING))('brow
     await svc?.close();
   });
 
-  it('hosted page says what is read → Microsoft admin consent → installed; a second visit of the link is refused', async () => {
+  it('hosted page says what is read → administrator signs in to Microsoft → admin consent for that directory → installed; a second visit of the link is refused', async () => {
     const created = await svc.api(tenant.apiKey, 'POST', '/v1/organization-installs', { provider: 'microsoft' });
     expect(created.status).toBe(201);
     const page = await context.newPage();
@@ -46,7 +52,12 @@ describe.skipIf(missing('Chromium', executable ? null : CHROMIUM_MISSING))('brow
     expect(await wcagViolations(page)).toEqual([]);
 
     await page.click('#continue');
-    await page.locator('#approve').waitFor({ timeout: 20_000 });
+    // The stand-in's sign-in (authorization code + PKCE, openid profile).
+    await page.waitForURL(/\/organizations\/oauth2\/v2\.0\/authorize/, { timeout: 20_000 });
+    await page.fill('#email', 'admin@contoso.test');
+    await page.click('#approve');
+    // Verified: on to the admin consent of the signed-in directory.
+    await page.waitForURL(new RegExp(`/${ms().tenantId}/v2\\.0/adminconsent`), { timeout: 20_000 });
     expect(await page.locator('body').innerText()).toContain('Mail.Read');
     await page.fill('#email', 'admin@contoso.test');
     await page.click('#approve');
@@ -65,7 +76,9 @@ describe.skipIf(missing('Chromium', executable ? null : CHROMIUM_MISSING))('brow
     const page = await context.newPage();
     await page.goto(created.body.consentUrl);
     await page.click('#continue');
-    await page.locator('#deny').waitFor({ timeout: 20_000 });
+    await page.fill('#email', 'admin@contoso.test');
+    await page.click('#approve');
+    await page.waitForURL(/adminconsent/, { timeout: 20_000 });
     await page.click('#deny');
     await page.locator('#result').waitFor({ timeout: 20_000 });
     expect(await page.locator('body').innerText()).toContain('nothing was installed');

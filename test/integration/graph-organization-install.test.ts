@@ -6,9 +6,10 @@ import { createGraphClient } from '../../src/providers/microsoft/graph-client.fa
 import { GraphAdapter } from '../../src/providers/microsoft/graph.adapter.js';
 import { MicrosoftAppTokenClient, type MicrosoftAppCredential } from '../../src/providers/microsoft/microsoft-app-token.client.js';
 import { sandboxMicrosoftEndpoints } from '../../src/providers/microsoft/microsoft-endpoints.js';
-import { approveMicrosoftAdminConsent } from '../../src/sandbox/microsoft/approve-microsoft-consent.js';
+import { approveMicrosoftAdminConsent, approveMicrosoftConsent } from '../../src/sandbox/microsoft/approve-microsoft-consent.js';
 import { startMicrosoftSandbox, type MicrosoftSandbox } from '../../src/sandbox/microsoft/microsoft-sandbox.js';
 import { certificateThumbprintSha256 } from '../../src/sandbox/microsoft/sandbox-app-access.js';
+import { SANDBOX_DIRECTORY_ROLES } from '../../src/sandbox/microsoft/sandbox-identity.handler.js';
 import { selfSignedCertificate } from '../../src/sandbox/self-signed-certificate.js';
 
 const REDIRECT = 'http://127.0.0.1:7777/oauth/microsoft/admin-consent';
@@ -34,6 +35,9 @@ beforeAll(async () => {
     ],
   });
   sb.createUser('admin@contoso.test');
+  sb.setDirectoryRoles('admin@contoso.test', [SANDBOX_DIRECTORY_ROLES.globalAdministrator]);
+  sb.createUser('appadmin@contoso.test');
+  sb.setDirectoryRoles('appadmin@contoso.test', [SANDBOX_DIRECTORY_ROLES.applicationAdministrator]);
   sb.createUser(AGENT);
   sb.createUser(CEO);
   sb.createSharedMailbox(SUPPORT, 'Contoso Support');
@@ -68,8 +72,8 @@ describe('Microsoft organization install: admin consent and app-only tokens (rea
     const client = tokens('app-secret', { kind: 'secret', clientSecret: 's3cret' });
     expect(await failure(client.acquire(sb.tenantId))).toMatchObject({ kind: 'auth_revoked', reason: 'admin_consent_missing' });
 
-    const url = new URL(client.adminConsentUrl('state-123'));
-    expect(url.pathname).toBe('/organizations/v2.0/adminconsent');
+    const url = new URL(client.adminConsentUrl('state-123', sb.tenantId));
+    expect(url.pathname).toBe(`/${sb.tenantId}/v2.0/adminconsent`);
     expect(url.searchParams.get('scope')).toBe('https://graph.microsoft.com/.default');
     const back = await approveMicrosoftAdminConsent(url.toString(), { email: 'admin@contoso.test' });
     expect(back.searchParams.get('admin_consent')).toBe('True');
@@ -85,9 +89,43 @@ describe('Microsoft organization install: admin consent and app-only tokens (rea
     expect(await failure(wrong.acquire(sb.tenantId))).toMatchObject({ kind: 'auth_revoked' });
   });
 
+  it('the administrator signs in first (code + PKCE + nonce, organizations authority): the verified ID token names their directory and roles; a replayed code or a wrong nonce is refused', async () => {
+    const client = tokens('app-secret', { kind: 'secret', clientSecret: 's3cret' });
+    const signIn = async (email: string) => {
+      const s = await client.signInSecrets();
+      const url = new URL(await client.adminSignInUrl({ state: 'st-1', nonce: s.nonce, codeChallenge: s.codeChallenge }));
+      expect(url.pathname).toBe('/organizations/oauth2/v2.0/authorize');
+      expect(url.searchParams.get('scope')?.split(' ')).toEqual(expect.arrayContaining(['openid', 'profile']));
+      expect(url.searchParams.get('redirect_uri')).toBe(REDIRECT);
+      const back = await approveMicrosoftConsent(url.toString(), { email });
+      expect(back.searchParams.get('state')).toBe('st-1');
+      return { code: back.searchParams.get('code')!, s };
+    };
+    const admin = await signIn('admin@contoso.test');
+    const verified = await client.redeemAdminSignIn({ code: admin.code, codeVerifier: admin.s.codeVerifier, nonce: admin.s.nonce, state: 'st-1', returnedState: 'st-1' });
+    expect(verified).toEqual({ directoryId: sb.tenantId.toLowerCase(), roleTemplateIds: expect.arrayContaining([SANDBOX_DIRECTORY_ROLES.globalAdministrator]) });
+    // The code is single use.
+    expect(await failure(client.redeemAdminSignIn({ code: admin.code, codeVerifier: admin.s.codeVerifier, nonce: admin.s.nonce, state: 'st-1', returnedState: 'st-1' }))).toBeDefined();
+    // A nonce other than the one sent (a token minted for another sign-in) is refused by MSAL.
+    const other = await signIn('admin@contoso.test');
+    await expect(client.redeemAdminSignIn({ code: other.code, codeVerifier: other.s.codeVerifier, nonce: 'another-nonce', state: 'st-1', returnedState: 'st-1' })).rejects.toThrow();
+    // A returned state that is not the one sent is refused by MSAL.
+    const third = await signIn('admin@contoso.test');
+    await expect(client.redeemAdminSignIn({ code: third.code, codeVerifier: third.s.codeVerifier, nonce: third.s.nonce, state: 'st-1', returnedState: 'st-2' })).rejects.toThrow();
+    // An Application Administrator's token says so (no Global / Privileged Role Administrator role) ...
+    const appAdmin = await signIn('appadmin@contoso.test');
+    const v2 = await client.redeemAdminSignIn({ code: appAdmin.code, codeVerifier: appAdmin.s.codeVerifier, nonce: appAdmin.s.nonce, state: 'st-1', returnedState: 'st-1' });
+    expect(v2.roleTemplateIds).toContain(SANDBOX_DIRECTORY_ROLES.applicationAdministrator);
+    expect(v2.roleTemplateIds).not.toContain(SANDBOX_DIRECTORY_ROLES.globalAdministrator);
+    // ... and Microsoft's admin consent refuses them too (Graph application permissions need those roles).
+    await expect(approveMicrosoftAdminConsent(client.adminConsentUrl('s3', sb.tenantId), { email: 'appadmin@contoso.test' })).rejects.toThrow(/AADSTS90094/);
+    // The admin consent of a directory the stand-in does not hold is refused.
+    await expect(approveMicrosoftAdminConsent(client.adminConsentUrl('s4', '00000000-0000-4000-8000-000000000000'), { email: 'admin@contoso.test' })).rejects.toThrow(/HTTP 400/);
+  });
+
   it('a declined admin consent redirects with access_denied and grants nothing', async () => {
     const client = tokens('app-cert', { kind: 'certificate', thumbprintSha256: certificateThumbprintSha256(cert.certPem), privateKeyPem: cert.keyPem });
-    const back = await approveMicrosoftAdminConsent(client.adminConsentUrl('s2'), { email: 'admin@contoso.test', deny: true });
+    const back = await approveMicrosoftAdminConsent(client.adminConsentUrl('s2', sb.tenantId), { email: 'admin@contoso.test', deny: true });
     expect(back.searchParams.get('error')).toBe('access_denied');
     expect(sb.adminConsents()['app-cert']).toBeUndefined();
   });

@@ -6,7 +6,8 @@
 import { randomBytes } from 'node:crypto';
 import { simpleParser } from 'mailparser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { approveMicrosoftAdminConsent } from '../../src/sandbox/microsoft/approve-microsoft-consent.js';
+import { approveMicrosoftAdminConsent, approveMicrosoftConsent } from '../../src/sandbox/microsoft/approve-microsoft-consent.js';
+import { SANDBOX_DIRECTORY_ROLES } from '../../src/sandbox/microsoft/sandbox-identity.handler.js';
 import type { MicrosoftSandbox } from '../../src/sandbox/microsoft/microsoft-sandbox.js';
 import { startTestService, type TestService } from '../helpers/test-service.js';
 import { waitUntil } from '../helpers/wait.js';
@@ -24,6 +25,7 @@ beforeAll(async () => {
   svc = await startTestService({ env: { SANDBOX: '1' } });
   ms = svc.services.access.settings.sandbox.microsoft!;
   for (const u of [ADMIN, AGENT, CEO]) ms.createUser(u);
+  ms.setDirectoryRoles(ADMIN, [SANDBOX_DIRECTORY_ROLES.globalAdministrator]);
   ms.createSharedMailbox(SUPPORT, 'Contoso Support');
   tenant = await svc.createTenant();
 }, 120_000);
@@ -37,6 +39,14 @@ function decode(s: string): string {
 
 function question(to: string, subject: string): Buffer {
   return Buffer.from(`From: Customer <c@fabrikam.test>\r\nTo: ${to}\r\nSubject: ${subject}\r\nMessage-ID: <q.${randomBytes(4).toString('hex')}@fabrikam.test>\r\nDate: Mon, 2 Mar 2026 09:00:00 +0000\r\n\r\nHello\r\n`);
+}
+
+/** The hosted page's Continue link: the administrator's Microsoft sign-in; returns the connector's answer to its redirect. */
+async function signInThroughPage(consentUrl: string, email: string): Promise<Response> {
+  const html = await (await fetch(consentUrl)).text();
+  const href = decode(/id="continue" href="([^"]+)"/.exec(html)?.[1] ?? '');
+  const back = await approveMicrosoftConsent(href, { email });
+  return fetch(back, { redirect: 'manual' });
 }
 
 async function purgeDone(purgeId: string): Promise<void> {
@@ -58,9 +68,20 @@ describe('Microsoft organization install through the API, the hosted page and th
     const html = await page.text();
     expect(html).toContain('only from the mailboxes your helpdesk adds by address');
     const href = decode(/id="continue" href="([^"]+)"/.exec(html)?.[1] ?? '');
-    expect(new URL(href).pathname).toBe('/organizations/v2.0/adminconsent');
+    // Step 1: the administrator signs in (authorization code + PKCE, openid profile, organizations authority).
+    const signIn = new URL(href);
+    expect(signIn.pathname).toBe('/organizations/oauth2/v2.0/authorize');
+    expect(signIn.searchParams.get('code_challenge_method')).toBe('S256');
+    expect(signIn.searchParams.get('nonce')).toBeTruthy();
+    const signedIn = await fetch(await approveMicrosoftConsent(href, { email: ADMIN }), { redirect: 'manual' });
+    expect(signedIn.status).toBe(302);
+    // Step 2: only then Microsoft's admin consent, for the directory of the verified ID token.
+    const consentAt = new URL(signedIn.headers.get('location')!);
+    expect(consentAt.pathname).toBe(`/${ms.tenantId}/v2.0/adminconsent`);
+    // The hosted link is spent once the sign-in is verified.
+    expect((await fetch(created.body.consentUrl)).status).toBe(404);
 
-    const back = await approveMicrosoftAdminConsent(href, { email: ADMIN });
+    const back = await approveMicrosoftAdminConsent(consentAt.toString(), { email: ADMIN });
     expect(back.origin).toBe(svc.url);
     const done = await fetch(back, { redirect: 'manual' });
     expect(done.status).toBe(200);
@@ -73,7 +94,7 @@ describe('Microsoft organization install through the API, the hosted page and th
     expect([...install.grantedPermissions].sort()).toEqual(['Mail.Read', 'Mail.Send']);
     expect(install.warnings).toContain('app_access_unrestricted');
     const audit = await svc.core.prisma.auditEntry.findMany({ where: { targetId: installId }, orderBy: { seq: 'asc' } });
-    expect(audit.map((a) => a.action)).toEqual(['organization_install.started', 'organization_install.installed', 'organization_install.access_checked']);
+    expect(audit.map((a) => a.action)).toEqual(['organization_install.started', 'organization_install.admin_verified', 'organization_install.installed', 'organization_install.access_checked']);
   });
 
   it('once the organization restricts the app, the probe says restricted; a mailbox outside the policy is refused; added ones get app-only subscriptions', async () => {
@@ -198,20 +219,56 @@ describe('Microsoft organization install through the API, the hosted page and th
 });
 
 describe('a forged admin-consent redirect', () => {
-  it('cannot claim a directory another tenant installed (the redirect is unsigned; the consent is per app, not per tenant)', async () => {
-    const other = await svc.createTenant();
-    ms.grantAdminConsent(ms.clients[0]!.clientId);
-    const first = await svc.api(other.apiKey, 'POST', '/v1/organization-installs', { provider: 'microsoft' });
-    const state1 = new URL(first.body.consentUrl).searchParams.get('state')!;
-    // No admin approved anything here: the redirect is typed by hand, naming a consented directory.
-    const forged = (state: string) => `${svc.url}/oauth/microsoft/admin-consent?admin_consent=True&tenant=${ms.tenantId}&state=${encodeURIComponent(state)}`;
-    expect((await fetch(forged(state1))).status).toBe(200);
+  const forged = (state: string, tenantId = ms.tenantId) => `${svc.url}/oauth/microsoft/admin-consent?admin_consent=True&tenant=${tenantId}&state=${encodeURIComponent(state)}`;
 
+  it('cannot claim a directory that consented outside the connector: without the administrator’s verified sign-in the redirect installs nothing', async () => {
+    // The organization consented to the app elsewhere (e.g. in the Entra portal): app tokens for it exist.
+    ms.grantAdminConsent(ms.clients[0]!.clientId);
     const attacker = await svc.createTenant();
     const mine = await svc.api(attacker.apiKey, 'POST', '/v1/organization-installs', { provider: 'microsoft' });
+    // No one signed in: the redirect is typed by hand with the hosted link's state, naming the consented directory.
     const res = await fetch(forged(new URL(mine.body.consentUrl).searchParams.get('state')!));
     expect(res.status).toBe(400);
     const install = (await svc.api(attacker.apiKey, 'GET', `/v1/organization-installs/${mine.body.install.id}`)).body;
+    expect(install).toMatchObject({ status: 'failed', statusReason: 'admin_not_verified', directoryId: null });
+  });
+
+  it('after the sign-in, a consent redirect naming another directory than the verified one fails (tenant_mismatch)', async () => {
+    const other = await svc.createTenant();
+    const created = await svc.api(other.apiKey, 'POST', '/v1/organization-installs', { provider: 'microsoft' });
+    const signedIn = await signInThroughPage(created.body.consentUrl, ADMIN);
+    expect(signedIn.status).toBe(302);
+    const consentState = new URL(signedIn.headers.get('location')!).searchParams.get('state')!;
+    const res = await fetch(forged(consentState, '11111111-2222-4333-8444-555555555555'));
+    expect(res.status).toBe(400);
+    expect(await res.text()).toContain('another organization');
+    const install = (await svc.api(other.apiKey, 'GET', `/v1/organization-installs/${created.body.install.id}`)).body;
+    expect(install).toMatchObject({ status: 'failed', statusReason: 'tenant_mismatch', directoryId: null });
+  });
+
+  it('a signed-in user who is not a Global or Privileged Role Administrator goes no further', async () => {
+    const other = await svc.createTenant();
+    const created = await svc.api(other.apiKey, 'POST', '/v1/organization-installs', { provider: 'microsoft' });
+    const res = await signInThroughPage(created.body.consentUrl, AGENT);
+    expect(res.status).toBe(400);
+    expect(await res.text()).toContain('Only a Global Administrator or Privileged Role Administrator');
+    const install = (await svc.api(other.apiKey, 'GET', `/v1/organization-installs/${created.body.install.id}`)).body;
+    expect(install).toMatchObject({ status: 'failed', statusReason: 'not_an_administrator' });
+    // The sign-in redirect is single use.
+    expect((await fetch(created.body.consentUrl)).status).toBe(404);
+  });
+
+  it('one directory serves one tenant: its administrator installing it for a second helpdesk account is refused', async () => {
+    const first = await svc.createTenant();
+    const a = await svc.api(first.apiKey, 'POST', '/v1/organization-installs', { provider: 'microsoft' });
+    const s1 = await signInThroughPage(a.body.consentUrl, ADMIN);
+    expect((await fetch(await approveMicrosoftAdminConsent(s1.headers.get('location')!, { email: ADMIN }), { redirect: 'manual' })).status).toBe(200);
+
+    const second = await svc.createTenant();
+    const b = await svc.api(second.apiKey, 'POST', '/v1/organization-installs', { provider: 'microsoft' });
+    const s2 = await signInThroughPage(b.body.consentUrl, ADMIN);
+    expect((await fetch(await approveMicrosoftAdminConsent(s2.headers.get('location')!, { email: ADMIN }), { redirect: 'manual' })).status).toBe(400);
+    const install = (await svc.api(second.apiKey, 'GET', `/v1/organization-installs/${b.body.install.id}`)).body;
     expect(install).toMatchObject({ status: 'failed', statusReason: 'directory_installed_elsewhere', directoryId: null });
   });
 });

@@ -5,7 +5,7 @@ import { escapeHtml, hostedPageLayout as layout } from './connect-pages.js';
  * The hosted page an organization's administrator opens (issue 15 item 5, Limited Use): exactly
  * which mailboxes the connector reads, and what the permissions would allow on their own.
  */
-export function adminConsentPage(adminConsentUrl: string): string {
+export function adminConsentPage(continueUrl: string): string {
   return layout(
     'Install for your organization',
     `<h1>Install the mailbox connector for your organization</h1>
@@ -15,8 +15,9 @@ export function adminConsentPage(adminConsentUrl: string): string {
 <p><b>The connector reads and sends only from the mailboxes your helpdesk adds by address</b> — one at a time, each recorded in an audit log — and refuses every other mailbox. Removing a mailbox, or uninstalling, deletes everything the connector stored from it.</p>
 <p>Microsoft’s permissions on their own reach every mailbox. We recommend restricting the app to the added mailboxes with an Exchange Online <b>application access policy</b> (<code>New-ApplicationAccessPolicy -AccessRight RestrictAccess</code>) or RBAC for applications; the connector checks the restriction and warns your helpdesk when it is missing.</p>
 </div>
-<p><a class="button" id="continue" href="${escapeHtml(adminConsentUrl)}">Continue to Microsoft</a></p>
-<p class="muted">Only an administrator of your organization can grant these permissions.</p>`,
+<p>First sign in with your Microsoft work account, so the connector knows which organization you administer; Microsoft then asks you to grant the permissions for that organization.</p>
+<p><a class="button" id="continue" href="${escapeHtml(continueUrl)}">Sign in with Microsoft</a></p>
+<p class="muted">Only a Global Administrator or Privileged Role Administrator of your organization can grant these permissions.</p>`,
   );
 }
 
@@ -24,7 +25,7 @@ export function installClosedPage(): string {
   return layout('Link not valid', `<h1>This link is not valid any more</h1><p>It expired or was already used. Ask your helpdesk to start the installation again.</p>`);
 }
 
-export function installResultPage(outcome: CallbackOutcome): string {
+export function installResultPage(outcome: Exclude<CallbackOutcome, { kind: 'redirect' }>): string {
   if (outcome.kind === 'installed') {
     return layout(
       'Installed',

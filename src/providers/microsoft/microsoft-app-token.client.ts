@@ -1,4 +1,4 @@
-import { ConfidentialClientApplication } from '@azure/msal-node';
+import { ConfidentialClientApplication, CryptoProvider } from '@azure/msal-node';
 import { ProviderError } from '../provider-error.js';
 import { mapGraphError } from './graph-error.mapper.js';
 import type { MicrosoftEndpoints } from './microsoft-endpoints.js';
@@ -26,6 +26,29 @@ export interface AppToken {
   /** The directory (Entra tenant id) the token was issued for. */
   directoryId: string;
 }
+
+/**
+ * What the administrator's sign-in proved (ID token, authorization code + PKCE, `organizations`
+ * authority): the directory they signed in to and the directory roles they hold there.
+ */
+export interface VerifiedAdminSignIn {
+  /** `tid`, checked against `iss`. */
+  directoryId: string;
+  /** `wids`: the Entra role template ids of the signed-in user; undefined when the token carries no `wids` claim. */
+  roleTemplateIds: string[] | undefined;
+}
+
+/**
+ * The Entra built-in roles that can grant admin consent for Microsoft Graph **application**
+ * permissions (role template ids, Microsoft Entra built-in roles reference): Global
+ * Administrator and Privileged Role Administrator. (Application Administrator and Cloud
+ * Application Administrator can consent for other apps, but not to application permissions of
+ * Microsoft Graph, which is what an install asks for.)
+ */
+export const GRAPH_APP_CONSENT_ROLES = {
+  globalAdministrator: '62e90394-69f5-4237-9190-012177145e10',
+  privilegedRoleAdministrator: 'e8611ab8-c189-46e8-94e1-60213ab1f814',
+} as const;
 
 /** The application permissions an organization install asks for, and needs. */
 export const ORGANIZATION_APP_ROLES = ['Mail.Read', 'Mail.Send'] as const;
@@ -64,17 +87,89 @@ export class MicrosoftAppTokenClient {
   }
 
   /**
-   * The admin consent URL (Microsoft identity platform `/adminconsent`, v2): an administrator of
-   * any organization approves the app's application permissions for the whole tenant, and Entra
-   * redirects back with `admin_consent=True&tenant=<id>&state=…`.
+   * The admin consent URL (Microsoft identity platform `/adminconsent`, v2) for one directory:
+   * the administrator who signed in (verified ID token) approves the app's application
+   * permissions for that tenant, and Entra redirects back with `admin_consent=True&tenant=<id>&state=…`.
    */
-  adminConsentUrl(state: string): string {
-    const url = new URL(`${this.#origin}/organizations/v2.0/adminconsent`);
+  adminConsentUrl(state: string, directoryId: string): string {
+    if (!isDirectoryId(directoryId)) throw new ProviderError('microsoft', 'invalid_request', 'not an Entra tenant id', { reason: 'invalid_directory_id' });
+    const url = new URL(`${this.#origin}/${directoryId}/v2.0/adminconsent`);
     url.searchParams.set('client_id', this.settings.clientId);
     url.searchParams.set('scope', GRAPH_DEFAULT_SCOPE);
     url.searchParams.set('redirect_uri', this.settings.adminConsentRedirectUri);
     url.searchParams.set('state', state);
     return url.toString();
+  }
+
+  /** A fresh MSAL application on the `organizations` authority (work or school accounts), no cache kept. */
+  #signInApp(): ConfidentialClientApplication {
+    const c = this.settings.credential;
+    return new ConfidentialClientApplication(
+      buildMsalConfiguration({
+        clientId: this.settings.clientId,
+        ...(c.kind === 'secret' ? { clientSecret: c.clientSecret } : { clientCertificate: { thumbprintSha256: c.thumbprintSha256, privateKey: c.privateKeyPem, ...(c.x5c ? { x5c: c.x5c } : {}) } }),
+        endpoints: this.settings.endpoints,
+        authority: `${this.#origin}/organizations`,
+        ...(this.log ? { log: this.log } : {}),
+      }),
+    );
+  }
+
+  /** PKCE codes and a nonce for one administrator sign-in. */
+  async signInSecrets(): Promise<{ codeVerifier: string; codeChallenge: string; nonce: string }> {
+    const crypto = new CryptoProvider();
+    const { verifier, challenge } = await crypto.generatePkceCodes();
+    return { codeVerifier: verifier, codeChallenge: challenge, nonce: crypto.createNewGuid() };
+  }
+
+  /**
+   * Step 1 of an install: the administrator signs in (authorization code + PKCE, `openid
+   * profile`, `organizations` authority) so the connector learns — from a verified ID token, not
+   * from an unsigned redirect — which directory they administer. The redirect URI is the
+   * admin-consent one: the code comes back there with `code` + `state`.
+   */
+  async adminSignInUrl(input: { state: string; nonce: string; codeChallenge: string }): Promise<string> {
+    try {
+      return await this.#signInApp().getAuthCodeUrl({
+        scopes: ['openid', 'profile'],
+        redirectUri: this.settings.adminConsentRedirectUri,
+        state: input.state,
+        nonce: input.nonce,
+        codeChallenge: input.codeChallenge,
+        codeChallengeMethod: 'S256',
+        prompt: 'select_account',
+      });
+    } catch (err) {
+      throw mapGraphError(err, 'token');
+    }
+  }
+
+  /**
+   * Redeems the sign-in code (PKCE verifier; MSAL checks the returned `state` and the ID token's
+   * `nonce`) and verifies the ID token's claims: `aud` is this app, `tid` is a directory id,
+   * `iss` is this cloud's issuer for that very `tid`, not expired. The token came straight from
+   * the token endpoint over TLS (OpenID Connect Core 3.1.3.7: TLS server validation may stand in
+   * for the signature check). Throws `invalid_request` (reason `id_token_invalid`) otherwise.
+   */
+  async redeemAdminSignIn(input: { code: string; codeVerifier: string; nonce: string; state: string; returnedState: string }): Promise<VerifiedAdminSignIn> {
+    let result;
+    try {
+      result = await this.#signInApp().acquireTokenByCode(
+        { code: input.code, codeVerifier: input.codeVerifier, redirectUri: this.settings.adminConsentRedirectUri, scopes: ['openid', 'profile'], nonce: input.nonce, state: input.state },
+        { code: input.code, state: input.returnedState },
+      );
+    } catch (err) {
+      throw mapGraphError(err, 'token');
+    }
+    const claims = (result?.idTokenClaims ?? {}) as { aud?: unknown; iss?: unknown; tid?: unknown; exp?: unknown; nonce?: unknown; wids?: unknown };
+    const bad = (why: string) => new ProviderError('microsoft', 'invalid_request', `the administrator's ID token is not valid: ${why}`, { reason: 'id_token_invalid' });
+    if (claims.nonce !== input.nonce) throw bad('nonce');
+    if (claims.aud !== this.settings.clientId) throw bad('audience');
+    if (typeof claims.tid !== 'string' || !isDirectoryId(claims.tid)) throw bad('tenant');
+    if (claims.iss !== `${this.#origin}/${claims.tid}/v2.0`) throw bad('issuer');
+    if (typeof claims.exp !== 'number' || claims.exp * 1000 <= Date.now()) throw bad('expired');
+    const roleTemplateIds = Array.isArray(claims.wids) ? claims.wids.filter((w): w is string => typeof w === 'string').map((w) => w.toLowerCase()) : undefined;
+    return { directoryId: claims.tid.toLowerCase(), roleTemplateIds };
   }
 
   #app(directoryId: string): ConfidentialClientApplication {

@@ -66,6 +66,20 @@ export interface IdentityOptions {
   appAccess: SandboxAppAccess;
 }
 
+/**
+ * Entra built-in role template ids the stand-in knows (`wids` claim). Only Global Administrator and
+ * Privileged Role Administrator may grant Microsoft Graph application permissions (admin consent).
+ */
+export const SANDBOX_DIRECTORY_ROLES = {
+  globalAdministrator: '62e90394-69f5-4237-9190-012177145e10',
+  privilegedRoleAdministrator: 'e8611ab8-c189-46e8-94e1-60213ab1f814',
+  applicationAdministrator: '9b895d92-2cd3-44c7-9d02-a6ac2d5ea5c3',
+  cloudApplicationAdministrator: '158c047a-c907-4556-b7ef-446551a6b5f7',
+} as const;
+/** The "default user" role every member carries in `wids`. */
+const DEFAULT_USER_ROLE = 'b79fbf4d-3ef9-4689-8143-76b194e85509';
+const GRAPH_CONSENT_ROLES: readonly string[] = [SANDBOX_DIRECTORY_ROLES.globalAdministrator, SANDBOX_DIRECTORY_ROLES.privilegedRoleAdministrator];
+
 export interface RevocationRecord {
   email: string;
   at: string;
@@ -117,6 +131,8 @@ export class SandboxIdentity {
   private readonly signingKey: KeyObject;
   private readonly jwk: Record<string, unknown>;
   private readonly kid = randomBytes(8).toString('hex');
+  /** Directory roles (template ids) per user id: the `wids` claim of their ID tokens. */
+  readonly #directoryRoles = new Map<string, string[]>();
 
   constructor(
     private readonly store: SandboxMailboxStore,
@@ -130,6 +146,11 @@ export class SandboxIdentity {
   registerClient(client: SandboxClient): void {
     this.clients.set(client.clientId, client);
     if (client.certificatePem) this.options.appAccess.registerCertificate(client.clientId, client.certificatePem);
+  }
+
+  /** Assigns Entra directory roles (template ids, SANDBOX_DIRECTORY_ROLES) to a user; `[]` takes them away. */
+  setDirectoryRoles(email: string, roleTemplateIds: string[]): void {
+    this.#directoryRoles.set(this.store.requireUser(email).id, [...new Set(roleTemplateIds)]);
   }
 
   /** Drops the app-only tokens of a client (after its admin consent was revoked). */
@@ -208,7 +229,7 @@ export class SandboxIdentity {
       return true;
     }
     if (req.method === 'GET' && rest === 'v2.0/adminconsent') {
-      this.renderAdminConsent(url, res);
+      this.renderAdminConsent(url, res, tenant);
       return true;
     }
     if (req.method === 'POST' && rest === 'v2.0/adminconsent') {
@@ -429,8 +450,12 @@ export class SandboxIdentity {
    * for the whole tenant. The redirect carries `admin_consent=True&tenant=<id>&scope&state`, or
    * `error=access_denied`.
    */
-  private renderAdminConsent(url: URL, res: ServerResponse): void {
+  private renderAdminConsent(url: URL, res: ServerResponse, tenant: string): void {
     const q = Object.fromEntries(url.searchParams);
+    // `/{tenant}/v2.0/adminconsent` for a named directory: one the stand-in does not hold is refused.
+    if (!['common', 'organizations'].includes(tenant.toLowerCase()) && tenant.toLowerCase() !== this.options.tenantId.toLowerCase()) {
+      return this.errorPage(res, 400, 'invalid_request', `AADSTS90002: Tenant '${tenant}' not found.`);
+    }
     const clientId = q.client_id ?? '';
     const redirectUri = q.redirect_uri ?? '';
     if (!clientId || !z.string().url().safeParse(redirectUri).success) return this.errorPage(res, 400, 'invalid_request', 'AADSTS900144: The request must contain client_id and redirect_uri.');
@@ -472,6 +497,10 @@ export class SandboxIdentity {
     const email = (form.get('email') ?? '').trim();
     const admin = this.store.findByEmail(email);
     if (!admin || admin.sharedMembers) return this.errorPage(res, 400, 'invalid_request', 'AADSTS50034: The administrator account does not exist in this directory.');
+    // Admin consent for Microsoft Graph application permissions needs one of these roles.
+    if (!(this.#directoryRoles.get(admin.id) ?? []).some((r) => GRAPH_CONSENT_ROLES.includes(r))) {
+      return this.errorPage(res, 403, 'access_denied', 'AADSTS90094: The grant requires admin permission.');
+    }
     this.options.appAccess.grantConsent(p.clientId, p.scopes, admin.email, this.options.now());
     redirect.searchParams.set('admin_consent', 'True');
     redirect.searchParams.set('tenant', this.options.tenantId);
@@ -561,6 +590,8 @@ export class SandboxIdentity {
         tid: user.tenantId,
         uti: randomBytes(16).toString('base64url'),
         ver: '2.0',
+        // As Entra sends it when the app's groups claim includes directory roles (manifest groupMembershipClaims).
+        wids: [...(this.#directoryRoles.get(user.id) ?? []), DEFAULT_USER_ROLE],
         ...(nonce ? { nonce } : {}),
       }),
     );
