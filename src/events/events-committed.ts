@@ -17,3 +17,16 @@ export function setEventsCommittedHook(jobs: object, hook: EventsCommittedHook):
 export function eventsCommittedHook(jobs: object): EventsCommittedHook | undefined {
   return hooks.get(jobs);
 }
+
+/**
+ * Deliveries were made due by a statement that appended no event (held deliveries released after
+ * a restore): wake the delivery pumps as a commit of events does — this process's at once, the
+ * other processes' through the webhooks module's NOTIFY — instead of leaving them to the pumps'
+ * 15 s safety tick. False when no webhooks module runs in this process (the tick finds them).
+ */
+export function wakeDeliveryPumps(jobs: object): boolean {
+  const hook = hooks.get(jobs);
+  if (!hook) return false;
+  hook([]);
+  return true;
+}
