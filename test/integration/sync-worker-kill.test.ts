@@ -5,10 +5,13 @@
 // reach it over HTTP. Timings are shortened (expiry 6 s, checked every 2 s; send lease 8 s) so the
 // test takes seconds; the defaults' arithmetic (≤ 2 minutes) is checked in job-queue.test.ts.
 import { spawn, type ChildProcess } from 'node:child_process';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGoogleSandbox, type GoogleSandbox } from '../../src/sandbox/google/google-sandbox.server.js';
 import { deadWorkerRecoverySeconds } from '../../src/jobs/job-queue.js';
+import { jobsSettled } from '../helpers/settled.js';
 import { startTestService, testEncryptionKeys, type TestService } from '../helpers/test-service.js';
 import { embeddedRun } from '../helpers/requirements.js';
 import { connectMailbox } from './connect-helpers.js';
@@ -16,6 +19,8 @@ import { connectMailbox } from './connect-helpers.js';
 const BIN = fileURLToPath(new URL('../../bin/mailbox-connector.js', import.meta.url));
 
 let gs: GoogleSandbox;
+/** The workers reach the stand-in through this pass-through, which notes every request as it arrives. */
+let proxy: Awaited<ReturnType<typeof startRecordingProxy>>;
 let svc: TestService;
 const keys = testEncryptionKeys();
 const children: ChildProcess[] = [];
@@ -32,7 +37,7 @@ function startWorker(): ChildProcess {
       DATABASE_URL: svc.config.database.url!,
       ENCRYPTION_KEYS: keys,
       SANDBOX: '1',
-      SANDBOX_GOOGLE_URL: gs.url,
+      SANDBOX_GOOGLE_URL: proxy.url,
       PUBLIC_URL: svc.url,
       BACKFILL_DAYS: '7',
       ...TIMINGS,
@@ -54,6 +59,34 @@ async function until<T>(what: string, fn: () => Promise<T>, ok: (v: T) => boolea
   return last;
 }
 
+/**
+ * An HTTP pass-through to `target` that records each request when it arrives (before the stand-in
+ * answers). A request whose client dies is still forwarded in full: the provider got it.
+ */
+async function startRecordingProxy(target: string) {
+  const upstream = new URL(target);
+  const arrived: Array<{ method: string; path: string }> = [];
+  const server = http.createServer((req, res) => {
+    arrived.push({ method: req.method ?? '', path: req.url ?? '' });
+    const up = http.request({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: { ...req.headers, host: upstream.host } }, (answer) => {
+      res.writeHead(answer.statusCode ?? 502, answer.headers);
+      answer.pipe(res);
+    });
+    up.on('error', () => res.destroy());
+    req.pipe(up);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    arrived,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
 async function kill(child: ChildProcess): Promise<void> {
   child.kill('SIGKILL');
   if (child.exitCode === null && child.signalCode === null) await new Promise((r) => child.once('exit', r));
@@ -62,11 +95,13 @@ async function kill(child: ChildProcess): Promise<void> {
 describe.skipIf(embeddedRun('worker killed mid-sync or mid-send'))('worker killed mid-sync or mid-send', () => {
   beforeAll(async () => {
     gs = await startGoogleSandbox();
+    proxy = await startRecordingProxy(gs.url);
     svc = await startTestService({ env: { SANDBOX: '1', SANDBOX_GOOGLE_URL: gs.url, BACKFILL_DAYS: '7', ...TIMINGS }, workers: false, encryptionKeys: keys });
   }, 60_000);
   afterAll(async () => {
     for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
     await svc?.close();
+    await proxy?.close();
     await gs?.close();
   });
 
@@ -119,8 +154,9 @@ describe.skipIf(embeddedRun('worker killed mid-sync or mid-send'))('worker kille
     expect(res.status).toBe(202);
     const outboundId = res.body.outboundId as string;
     const row = () => svc.core.prisma.outboundMessage.findUniqueOrThrow({ where: { id: outboundId } });
+    const sends = () => proxy.arrived.filter((r) => r.method === 'POST' && /\/messages\/send(\?|$)/.test(r.path)).length;
     await until('send in progress', row, (r) => r.status === 'sending');
-    await new Promise((r) => setTimeout(r, 1_000));
+    await until('the send request at the provider', async () => sends(), (n) => n === 1);
     await kill(first);
     const killedAt = Date.now();
     expect((await row()).status).toBe('sending');
@@ -129,8 +165,10 @@ describe.skipIf(embeddedRun('worker killed mid-sync or mid-send'))('worker kille
     startWorker();
     await until('recorded sent', row, (r) => r.status === 'sent', 90_000);
     expect(Date.now() - killedAt).toBeLessThan(RECOVERY_BUDGET_MS);
-    // The provider accepted the dead worker's request; the new attempt found it instead of sending again.
-    await new Promise((r) => setTimeout(r, 3_000));
+    // The provider accepted the dead worker's request; the new attempt found it instead of sending
+    // again: once no send job is left (running, due or deferred), one send request ever arrived.
+    await jobsSettled(svc.core, { names: ['send.outbound'], deferred: true, timeoutMs: 30_000 });
+    expect(sends()).toBe(1);
     expect(gs.sent(email)).toHaveLength(1);
     const done = await row();
     expect(done.attempts).toBe(2);
