@@ -55,7 +55,15 @@ export interface OutboundSenderDeps {
   metrics?: Pick<Metrics, 'counter'>;
   clock: () => Date;
   hooks?: OutboundSenderHooks;
+  /**
+   * The provider refused the message's From (Exchange's ErrorSendAsDenied): told so that requests
+   * naming that address again are refused up front (SendAsDirectory.rememberDenied).
+   */
+  onSendAsDenied?: (mailboxId: string, fromAddress: string) => void;
 }
+
+/** ProviderError reason of a refused From address (providers/microsoft/graph-send-as.ts SEND_AS_DENIED). */
+const SEND_AS_DENIED = 'send_as_denied';
 
 interface Failure {
   code: string;
@@ -86,6 +94,13 @@ const DEFAULTS: Required<Omit<OutboundSenderOptions, 'heartbeatMs'>> = {
 /** Public, content-free reasons for permanent provider refusals. */
 function permanentFailure(err: ProviderError): Failure {
   const detail = [err.status !== undefined ? `HTTP ${err.status}` : undefined, err.reason].filter(Boolean).join(', ');
+  if (err.reason === SEND_AS_DENIED) {
+    return {
+      code: 'from_not_allowed',
+      reason:
+        'send_as_denied: the provider refused the From address — the connected account has neither Send As nor Send on Behalf permission for it (an Exchange administrator grants these); nothing was sent',
+    };
+  }
   switch (err.kind) {
     case 'auth_revoked':
       return { code: 'auth_revoked', reason: 'the mailbox’s authorization was revoked or has expired; the customer must reconnect the mailbox' };
@@ -206,6 +221,7 @@ export class OutboundSender {
         this.deps.logger.warn({ outboundId: id, attempt, kind: err.kind, status: err.status, reason: err.reason, afterMs }, 'outbound send will be retried');
         return { status: 'retry', reason: err.kind, afterMs };
       }
+      if (err.reason === SEND_AS_DENIED) this.deps.onSendAsDenied?.(row.mailboxId, content.headers.from.address);
       return this.fail(claimed, permanentFailure(err), provider.name);
     }
   }

@@ -100,4 +100,20 @@ describe('SendAsDirectory', () => {
     const dir = new SendAsDirectory({ providers: async () => ({}) as MailProvider, clock: () => new Date(), logger: { warn: () => undefined } });
     expect(await dir.check({ id: 'mbx_2', provider: 'microsoft' }, 'orders@contoso.test')).toEqual({ ok: false, reason: 'not_an_alias' });
   });
+  it('remembers a From the provider refused at a send for ttlMs, per mailbox, without asking the provider; forget clears it', async () => {
+    const t = setup([primary, orders], { ttlMs: 60_000 });
+    t.dir.rememberDenied('mbx_1', 'Support@Contoso.test');
+    expect(t.dir.deniedRecently('mbx_1', 'support@contoso.test')).toBe(true);
+    expect(t.dir.deniedRecently('mbx_2', 'support@contoso.test')).toBe(false);
+    // A remembered refusal answers check() too, even for an address the list has.
+    t.dir.rememberDenied('mbx_1', 'orders@acme.test');
+    expect(await t.dir.check(mailbox, 'orders@acme.test')).toEqual({ ok: false, reason: 'send_as_denied' });
+    expect(t.calls).toHaveLength(0);
+    t.advance(60_000);
+    expect(t.dir.deniedRecently('mbx_1', 'support@contoso.test')).toBe(false);
+    expect(await t.dir.check(mailbox, 'orders@acme.test')).toMatchObject({ ok: true });
+    t.dir.rememberDenied('mbx_1', 'x@contoso.test');
+    t.dir.forget('mbx_1');
+    expect(t.dir.deniedRecently('mbx_1', 'x@contoso.test')).toBe(false);
+  });
 });

@@ -3,8 +3,13 @@ import type { ProviderName, SendAsAddress } from '../providers/mail-provider.por
 import { isProviderError } from '../providers/provider-error.js';
 import type { MailProviderSource } from './mail-provider-source.port.js';
 
-/** Why a From address was refused. */
-export type SendAsRefusal = 'not_an_alias' | 'alias_not_verified';
+/**
+ * Why a From address was refused: not one of the mailbox's addresses, an alias not verified yet,
+ * refused by the provider at a recent send (Exchange ErrorSendAsDenied), a delegated From on a
+ * provider without delegation (Gmail), or a connection without the permission it needs
+ * (Microsoft Mail.Send.Shared).
+ */
+export type SendAsRefusal = 'not_an_alias' | 'alias_not_verified' | 'send_as_denied' | 'delegation_not_supported' | 'shared_scope_missing';
 
 export type SendAsVerdict =
   | { ok: true; address: string; displayName: string | undefined }
@@ -41,6 +46,8 @@ interface Entry {
 export class SendAsDirectory {
   private readonly entries = new Map<string, Entry>();
   private readonly inflight = new Map<string, Promise<Entry>>();
+  /** `mailboxId\n address (lower case)` → when the provider refused that From (epoch ms). */
+  private readonly denied = new Map<string, number>();
   private readonly ttlMs: number;
   private readonly missRefreshMs: number;
   private readonly maxEntries: number;
@@ -56,6 +63,7 @@ export class SendAsDirectory {
 
   /** May `mailbox` send with From = `address`? (Its own primary address needs no check: see SendRequestService.) */
   async check(mailbox: { id: string; provider: ProviderName }, address: string): Promise<SendAsVerdict> {
+    if (this.deniedRecently(mailbox.id, address)) return { ok: false, reason: 'send_as_denied' };
     const now = this.deps.clock().getTime();
     let entry = this.entries.get(mailbox.id);
     if (!entry || now - entry.fetchedAt >= this.ttlMs) entry = await this.refresh(mailbox);
@@ -67,9 +75,33 @@ export class SendAsDirectory {
     return verdict;
   }
 
-  /** Drops a mailbox's cached list (e.g. after disconnect). */
+  /** Drops a mailbox's cached list and remembered refusals (e.g. after disconnect). */
   forget(mailboxId: string): void {
     this.entries.delete(mailboxId);
+    for (const key of this.denied.keys()) if (key.startsWith(`${mailboxId}\n`)) this.denied.delete(key);
+  }
+
+  /**
+   * The provider refused to send from `address` for this mailbox (Exchange ErrorSendAsDenied, at
+   * the send job): for `ttlMs` a request naming it again is refused up front (`send_as_denied`)
+   * instead of queueing a send that would fail the same way. A permission granted meanwhile works
+   * after that. Only this process remembers it; nothing is stored.
+   */
+  rememberDenied(mailboxId: string, address: string): void {
+    const key = `${mailboxId}\n${address.toLowerCase()}`;
+    this.denied.delete(key);
+    this.denied.set(key, this.deps.clock().getTime());
+    while (this.denied.size > this.maxEntries) this.denied.delete(this.denied.keys().next().value!);
+  }
+
+  /** Did the provider refuse this From for this mailbox within `ttlMs`? */
+  deniedRecently(mailboxId: string, address: string): boolean {
+    const key = `${mailboxId}\n${address.toLowerCase()}`;
+    const at = this.denied.get(key);
+    if (at === undefined) return false;
+    if (this.deps.clock().getTime() - at < this.ttlMs) return true;
+    this.denied.delete(key);
+    return false;
   }
 
   private refresh(mailbox: { id: string; provider: ProviderName }): Promise<Entry> {
@@ -84,8 +116,9 @@ export class SendAsDirectory {
     let list: SendAsAddress[];
     try {
       const provider = await this.deps.providers(mailbox);
-      // A provider without a send-as list (Microsoft Graph has no API for Exchange's
-      // SendAs/SendOnBehalf permissions) allows only the mailbox's own address.
+      // A provider without a send-as list allows only the mailbox's own address. Microsoft lists
+      // a user mailbox's SMTP aliases; Exchange's SendAs/SendOnBehalf grants have no API and are
+      // asked for per request (`from.delegated`, SendRequestService).
       list = provider.listSendAs ? await provider.listSendAs() : [];
     } catch (err) {
       // Kind and status only: the answer could name addresses.

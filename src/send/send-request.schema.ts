@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { addressListSchema, addressSchema, displayNameSchema, subjectSchema } from './address-policy.js';
+import { addressListSchema, addressSchema, displayNameSchema, subjectSchema, type EmailAddress } from './address-policy.js';
 import { attachmentContentTypeSchema, attachmentFilenameSchema, MAX_ATTACHMENTS, MAX_BODY_LENGTH } from './reply-composer.js';
 
 /**
@@ -22,16 +22,48 @@ export const attachmentInputSchema = z.strictObject({
     .refine(isBase64, { message: 'contentBase64 is not valid base64' }),
 });
 
+/**
+ * `from`: an address (`"Name" <a@b>` text or `{name?, address}`), or on Microsoft 365
+ * `{address, name?, delegated: true}` — an address the connected account may send from through
+ * an Exchange Send As / Send on Behalf permission, which Graph cannot list: Exchange decides when
+ * the message is sent (docs/sending.md "Send-as addresses").
+ */
+export const fromSchema = z
+  .union([
+    z.string(),
+    z.strictObject({
+      name: z.string().optional(),
+      address: z.string(),
+      delegated: z
+        .boolean()
+        .optional()
+        .meta({
+          description:
+            'Microsoft 365 only: send from this address through an Exchange Send As / Send on Behalf permission of the connected account (not listable in advance; Exchange decides at send, a refusal fails the send with from_not_allowed).',
+        }),
+    }),
+  ])
+  .transform((value, ctx): EmailAddress & { delegated?: true } => {
+    const plain = typeof value === 'string' ? value : value.name === undefined ? { address: value.address } : { name: value.name, address: value.address };
+    const parsed = addressSchema.safeParse(plain);
+    if (!parsed.success) {
+      for (const issue of parsed.error.issues) ctx.addIssue({ code: 'custom', message: issue.message, path: issue.path });
+      return { address: '' };
+    }
+    return typeof value !== 'string' && value.delegated === true ? { ...parsed.data, delegated: true } : parsed.data;
+  });
+
 const bodyFields = {
   text: z.string().max(MAX_BODY_LENGTH).optional(),
   html: z.string().max(MAX_BODY_LENGTH).optional(),
   cc: addressListSchema.optional(),
   bcc: addressListSchema.optional(),
   /**
-   * From: the mailbox's own address (the default) or one of its verified send-as aliases
-   * (issue 15 item 4); anything else is refused with 422 `from_not_allowed`.
+   * From: the mailbox's own address (the default), one of its verified send-as aliases, or
+   * (Microsoft 365, `delegated: true`) an address Exchange lets the account send as / on behalf
+   * of (issue 15 item 4); anything else is refused with 422 `from_not_allowed`.
    */
-  from: addressSchema.optional(),
+  from: fromSchema.optional(),
   /** Display name for From; `from.name` wins when both are given. */
   fromName: displayNameSchema.optional(),
   attachments: z.array(attachmentInputSchema).max(MAX_ATTACHMENTS).optional(),

@@ -61,13 +61,22 @@ export interface SendRequestDeps {
   /** What each provider accepts (providers/<name>/*-limits.ts). */
   limits: Record<ProviderName, LimitsPort>;
   /** The mailboxes' send-as aliases; without it only the mailbox's own address may be From. */
-  sendAs?: Pick<SendAsDirectory, 'check'>;
+  sendAs?: Pick<SendAsDirectory, 'check'> & Partial<Pick<SendAsDirectory, 'deniedRecently'>>;
 }
 
 const FROM_REFUSED: Record<SendAsRefusal, string> = {
-  not_an_alias: 'from is neither the mailbox address nor one of its send-as addresses; add the alias in the mailbox (Gmail: Settings > Accounts > Send mail as) or leave from out',
+  not_an_alias:
+    'from is neither the mailbox address nor one of its send-as addresses; add the alias in the mailbox (Gmail: Settings > Accounts > Send mail as; Microsoft 365: an email alias of the user), use from.delegated for a Microsoft 365 Send As / Send on Behalf permission, or leave from out',
   alias_not_verified: 'from is a send-as address of the mailbox that is not verified yet; the mailbox owner must confirm it (Gmail sends a verification link) before it can be used',
+  send_as_denied:
+    'the provider refused to send from this address for this mailbox at a recent send (Microsoft 365: no Send As or Send on Behalf permission for the connected account); an Exchange administrator must grant it — retry after it is granted',
+  delegation_not_supported: 'from.delegated is for Microsoft 365 Send As / Send on Behalf permissions; on this provider use one of the mailbox’s verified send-as addresses without delegated',
+  shared_scope_missing:
+    'sending from another mailbox’s address needs the Mail.Send.Shared permission, which this connection was not granted; connect the shared mailbox itself (POST /v1/connect-sessions with "mailbox") or use one of the mailbox’s own addresses',
 };
+
+/** The delegated Graph permission a user token needs to send from another mailbox (outlook-send-mail-from-other-user). */
+const MAIL_SEND_SHARED = /(^|\/)mail\.send\.shared$/i;
 
 interface DecodedAttachment {
   filename: string;
@@ -240,6 +249,7 @@ export class SendRequestService {
     const named = (address: string) => (displayName ? { address, displayName } : { address });
     const wanted = body.from?.address;
     if (wanted === undefined || wanted.toLowerCase() === mailboxAddress.toLowerCase()) return named(mailboxAddress);
+    if (body.from?.delegated) return named(this.delegatedFrom(mailbox, wanted));
     let verdict;
     try {
       verdict = this.deps.sendAs ? await this.deps.sendAs.check(mailbox, wanted) : ({ ok: false, reason: 'not_an_alias' } as const);
@@ -252,6 +262,21 @@ export class SendRequestService {
     if (!verdict.ok) throw new SendRejectedError('from_not_allowed', FROM_REFUSED[verdict.reason], { field: 'from', reason: verdict.reason });
     // The caller's display name, else the one the alias carries at the provider.
     return displayName || !verdict.displayName ? named(verdict.address) : { address: verdict.address, displayName: verdict.displayName };
+  }
+
+  /**
+   * `from.delegated`: an address the connected Microsoft 365 account may send from through
+   * Exchange's Send As / Send on Behalf. Graph cannot list those permissions, so the send is
+   * attempted and Exchange decides (a refusal fails the outbound with `from_not_allowed`, and
+   * later requests for the address are refused here for a while). A user token needs
+   * Mail.Send.Shared for it; an organization install's app token (Mail.Send) sends as its mailbox.
+   */
+  private delegatedFrom(mailbox: MailboxRecord, wanted: string): string {
+    const refuse = (reason: SendAsRefusal) => new SendRejectedError('from_not_allowed', FROM_REFUSED[reason], { field: 'from', reason });
+    if (mailbox.provider !== 'microsoft') throw refuse('delegation_not_supported');
+    if (mailbox.access !== 'organization' && !mailbox.grantedScopes.some((s) => MAIL_SEND_SHARED.test(s.trim()))) throw refuse('shared_scope_missing');
+    if (this.deps.sendAs?.deniedRecently?.(mailbox.id, wanted)) throw refuse('send_as_denied');
+    return wanted;
   }
 
   private async compose(

@@ -3,13 +3,14 @@ import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { simpleParser, type AddressObject, type Attachment } from 'mailparser';
 import MailComposer from 'nodemailer/lib/mail-composer/index.js';
 import { z } from 'zod';
-import type { AccessTokenSource, ChangePage, MailProvider, RawMessage, SendRequest, SendResult, SyncCursor, WindowPage } from '../mail-provider.port.js';
+import type { AccessTokenSource, ChangePage, MailProvider, RawMessage, SendAsAddress, SendRequest, SendResult, SyncCursor, WindowPage } from '../mail-provider.port.js';
 import { isProviderError, ProviderError, unexpectedResponse } from '../provider-error.js';
 import { ConcurrencyLimiter } from './concurrency-limiter.js';
 import { GraphLinkFolderUnknownError, GraphLinkRejectedError, GraphLinkValidator, validateUploadUrl } from './delta-link.validator.js';
 import { createGraphClient } from './graph-client.factory.js';
 import { graphFailureFromResponse, GraphRequestRunner, GraphResponseError, type GraphRunnerOptions } from './graph-request.runner.js';
 import type { MicrosoftEndpoints } from './microsoft-endpoints.js';
+import { readOwnSmtpAddresses, sendAsDenied } from './graph-send-as.js';
 
 /** "Write requests in the Microsoft Graph API have a size limit of 4 MB" (concepts/use-the-api). */
 export const GRAPH_WRITE_LIMIT_BYTES = 4 * 1024 * 1024;
@@ -290,7 +291,27 @@ export class GraphAdapter implements MailProvider {
     return hit ? { id: hit.id, conversationId: hit.conversationId } : undefined;
   }
 
+  /**
+   * The mailbox's SMTP addresses (graph-send-as.ts): its proxyAddresses when the token is the
+   * mailbox owner's own (`/me`); a shared mailbox through a member or an organization install
+   * lists none (reading another user's proxyAddresses needs User.Read.All), so only the
+   * mailbox's own address is accepted there.
+   */
+  async listSendAs(): Promise<SendAsAddress[]> {
+    if (this.options.sharedMailbox !== undefined || this.options.appOnly) return [];
+    return readOwnSmtpAddresses(this.runner);
+  }
+
   async send(req: SendRequest): Promise<SendResult> {
+    try {
+      return await this.sendWithFallback(req);
+    } catch (err) {
+      // Exchange refused the From (ErrorSendAsDenied): permanent, with a reason of its own.
+      throw sendAsDenied(err);
+    }
+  }
+
+  private async sendWithFallback(req: SendRequest): Promise<SendResult> {
     try {
       return await this.sendOnce(req);
     } catch (err) {

@@ -17,6 +17,7 @@ import {
   type StoredMessage,
 } from './sandbox-mailbox.store.js';
 import { composeMime } from './sandbox-mime.composer.js';
+import { authorizeSubmission, formatAddress, replaceHeaders, type SubmittingActor } from './sandbox-send-as.js';
 import type { SandboxSubscriptions } from './sandbox-subscriptions.service.js';
 import type { SandboxThrottle } from './sandbox-throttle.js';
 
@@ -114,6 +115,13 @@ function decodeMimeBase64(text: string): Buffer {
     throw new GraphHttpError(400, 'ErrorMimeContentInvalidBase64String', 'Invalid base64 string for MIME content.');
   }
   return Buffer.from(trimmed, 'base64');
+}
+
+/** `message.from` of a JSON sendMail body, when it names one. */
+function jsonFromOf(json: unknown): Recipient | undefined {
+  const message = (json as { message?: unknown } | undefined)?.message;
+  const r = z.object({ from: recipientSchema }).safeParse(message);
+  return r.success ? toRecipient(r.data.from) : undefined;
 }
 
 function selectFields(obj: Record<string, unknown>, select: string | undefined, extra: Record<string, unknown> = {}): Record<string, unknown> {
@@ -229,17 +237,18 @@ export class SandboxGraph {
     const full = url.pathname.slice('/v1.0'.length);
     const method = req.method ?? 'GET';
     const users = /^\/users\/([^/]+)(\/.*)?$/i.exec(full);
-    if (!users) return this.routeMailbox(req, res, url, caller, full, '/me');
+    const grant = this.deps.identity.resolveAccessToken((headerValue(req, 'authorization') ?? '').slice(7));
+    const actor: SubmittingActor = { user: caller, scopes: grant?.scopes ?? [], appOnly: false };
+    if (!users) return this.routeMailbox(req, res, url, caller, full, '/me', actor);
     const key = decodeURIComponent(users[1] ?? '');
     const target = this.deps.store.findByEmail(key) ?? this.deps.store.findById(key);
     if (!target || target.tenantId !== caller.tenantId) throw new GraphHttpError(404, 'ErrorInvalidUser', `The requested user '${key}' is invalid.`);
     if (target.id !== caller.id) {
-      const grant = this.deps.identity.resolveAccessToken((headerValue(req, 'authorization') ?? '').slice(7));
       const wanted = method === 'GET' ? ['Mail.Read.Shared', 'Mail.ReadWrite.Shared'] : ['Mail.Send.Shared', 'Mail.ReadWrite.Shared'];
       const scoped = (grant?.scopes ?? []).some((s) => wanted.some((w) => s.toLowerCase().endsWith(w.toLowerCase())));
       if (!target.sharedMembers?.has(caller.id) || !scoped) throw new GraphHttpError(403, 'ErrorAccessDenied', 'Access is denied. Check credentials and try again.');
     }
-    return this.routeMailbox(req, res, url, target, `/me${users[2] ?? ''}`, `/users/${encodeURIComponent(target.email)}`);
+    return this.routeMailbox(req, res, url, target, `/me${users[2] ?? ''}`, `/users/${encodeURIComponent(target.email)}`, actor);
   }
 
   /**
@@ -305,29 +314,29 @@ export class SandboxGraph {
             : ['Mail.ReadWrite'];
     access.requireAccess(clientId, roles, target, needed);
     admit(target.id);
-    return this.routeMailbox(req, res, url, target, `/me${rest}`, `/users/${encodeURIComponent(target.email)}`);
+    return this.routeMailbox(req, res, url, target, `/me${rest}`, `/users/${encodeURIComponent(target.email)}`, { user: target, scopes: roles, appOnly: true });
   }
 
   private findUser(key: string): SandboxUser | undefined {
     return this.deps.store.findByEmail(key) ?? this.deps.store.findById(key);
   }
 
-  private async routeMailbox(req: IncomingMessage, res: ServerResponse, url: URL, user: SandboxUser, path: string, owner: string): Promise<void> {
+  private async routeMailbox(req: IncomingMessage, res: ServerResponse, url: URL, user: SandboxUser, path: string, owner: string, actor: SubmittingActor): Promise<void> {
     const method = req.method ?? 'GET';
     // The inbox by its well-known name or its id, as a segment or an OData key (encoded or not).
     const inboxId = folderIdOf(user, 'inbox').replace(/=/g, '(?:=|%3D)');
     const inbox = `mailfolders(?:/(?:inbox|${inboxId})|(?:\\(|%28)(?:'|%27)(?:inbox|${inboxId})(?:'|%27)(?:\\)|%29))`;
     let m: RegExpExecArray | null;
-    if (method === 'GET' && /^\/me\/?$/i.test(path)) return this.me(res, user);
+    if (method === 'GET' && /^\/me\/?$/i.test(path)) return this.me(res, url, user);
     if (method === 'GET' && new RegExp(`^/me/${inbox}$`, 'i').test(path)) return this.inboxFolder(res, user);
     if (method === 'GET' && new RegExp(`^/me/${inbox}/messages/delta$`, 'i').test(path)) return this.delta(req, res, url, user, owner);
     if (method === 'GET' && new RegExp(`^/me/${inbox}/messages$`, 'i').test(path)) return this.list(req, res, url, user, 'inbox');
     if (method === 'GET' && /^\/me\/messages$/i.test(path)) return this.list(req, res, url, user, undefined);
     if (method === 'POST' && /^\/me\/messages$/i.test(path)) return this.createDraft(req, res, user);
-    if (method === 'POST' && /^\/me\/sendmail$/i.test(path)) return this.sendMail(req, res, user);
+    if (method === 'POST' && /^\/me\/sendmail$/i.test(path)) return this.sendMail(req, res, user, actor);
     if ((m = /^\/me\/messages\/([^/]+)\/\$value$/i.exec(path)) && method === 'GET') return this.value(res, user, m[1] ?? '');
     if ((m = /^\/me\/messages\/([^/]+)\/createreply$/i.exec(path)) && method === 'POST') return this.createReply(req, res, user, m[1] ?? '');
-    if ((m = /^\/me\/messages\/([^/]+)\/send$/i.exec(path)) && method === 'POST') return this.sendDraft(req, res, user, m[1] ?? '');
+    if ((m = /^\/me\/messages\/([^/]+)\/send$/i.exec(path)) && method === 'POST') return this.sendDraft(req, res, user, m[1] ?? '', actor);
     if ((m = /^\/me\/messages\/([^/]+)\/attachments\/createuploadsession$/i.exec(path)) && method === 'POST') return this.createUploadSession(req, res, user, m[1] ?? '');
     if ((m = /^\/me\/messages\/([^/]+)\/attachments$/i.exec(path))) {
       if (method === 'POST') return this.addAttachment(req, res, user, m[1] ?? '');
@@ -371,8 +380,26 @@ export class SandboxGraph {
     throw new GraphHttpError(400, 'BadRequest', `Resource not found for the segment '${path.split('/')[1] ?? ''}'.`);
   }
 
-  private me(res: ServerResponse, user: SandboxUser): void {
+  /**
+   * The user resource: the default properties, or the `$select`ed ones (proxyAddresses is not a
+   * default property: `SMTP:` = the primary address, `smtp:` = aliases, as Entra ID spells them).
+   */
+  private me(res: ServerResponse, url: URL, user: SandboxUser): void {
     const [given, ...rest] = user.displayName.split(' ');
+    const select = url.searchParams.get('$select');
+    if (select) {
+      const all: Record<string, unknown> = {
+        id: user.id,
+        displayName: user.displayName,
+        mail: user.email,
+        userPrincipalName: user.email,
+        proxyAddresses: [`SMTP:${user.email}`, ...user.aliases.map((a) => `smtp:${a}`)],
+      };
+      const wanted = new Set(select.split(',').map((x) => x.trim()));
+      const out: Record<string, unknown> = { '@odata.context': `${this.deps.baseUrl()}/v1.0/$metadata#users(${[...wanted].join(',')})/$entity` };
+      for (const [k, v] of Object.entries(all)) if (wanted.has(k)) out[k] = v;
+      return sendJson(res, 200, out);
+    }
     sendJson(res, 200, {
       '@odata.context': `${this.deps.baseUrl()}/v1.0/$metadata#users/$entity`,
       businessPhones: [],
@@ -779,12 +806,16 @@ export class SandboxGraph {
     return [...to, ...cc].map((r) => r.emailAddress?.address ?? '').filter(Boolean);
   }
 
-  private async sendDraft(req: IncomingMessage, res: ServerResponse, user: SandboxUser, rawId: string): Promise<void> {
+  private async sendDraft(req: IncomingMessage, res: ServerResponse, user: SandboxUser, rawId: string, actor: SubmittingActor): Promise<void> {
     await readBody(req, GRAPH_WRITE_LIMIT_BYTES);
     const m = this.message(user, rawId);
     if (!m.isDraft) throw new GraphHttpError(400, 'ErrorInvalidOperation', 'Only draft messages can be sent.');
     if (this.recipients(m).length === 0) throw new GraphHttpError(400, 'ErrorInvalidRecipients', 'At least one recipient is not valid.');
-    const mime = await this.finalMime(m);
+    // Exchange checks From at submission; a refused draft stays in Drafts, unsent.
+    const submission = authorizeSubmission(this.deps.store, user, actor, m.from, await this.finalMime(m));
+    const mime = submission.mime;
+    m.from = submission.from;
+    m.sender = submission.sender;
     m.mime = mime;
     m.mimeStale = false;
     m.isDraft = false;
@@ -802,19 +833,28 @@ export class SandboxGraph {
       attachments: m.attachments.map((a) => ({ name: a.name, size: a.size, sha256: a.sha256 })),
       savedToSentItems: true,
       at: new Date(this.deps.now()).toISOString(),
+      from: submission.from.emailAddress?.address ?? '',
+      sender: submission.sender.emailAddress?.address ?? '',
     });
     this.deps.onSent(user, mime, this.recipients(m));
     sendEmpty(res, 202);
   }
 
-  private async sendMail(req: IncomingMessage, res: ServerResponse, user: SandboxUser): Promise<void> {
-    const { parsed, mime, fromClient, json } = await this.readMimeOrJson(req, user);
+  private async sendMail(req: IncomingMessage, res: ServerResponse, user: SandboxUser, actor: SubmittingActor): Promise<void> {
+    const input = await this.readMimeOrJson(req, user);
+    const { parsed, fromClient, json } = input;
     const save = fromClient ? true : (json as { saveToSentItems?: unknown }).saveToSentItems !== false;
     if (this.recipients(parsed).length === 0) throw new GraphHttpError(400, 'ErrorInvalidRecipients', 'At least one recipient is not valid.');
+    const jsonFrom = fromClient ? undefined : jsonFromOf(json);
+    const submission = authorizeSubmission(this.deps.store, user, actor, fromClient ? parsed.from : jsonFrom, input.mime);
+    // A JSON message was composed with the mailbox as From: write the checked From into it.
+    const mime = jsonFrom ? replaceHeaders(submission.mime, { From: formatAddress(submission.from) }) : submission.mime;
+    parsed.from = submission.from;
     let messageId: string | undefined;
     let conversationId: string;
     if (save) {
       const stored = this.deps.store.addMessage(user, { folder: 'sentitems', mime, mimeFromClient: fromClient, parsed, receivedAt: new Date(this.deps.now()), isDraft: false });
+      stored.sender = submission.sender;
       messageId = stored.id;
       conversationId = stored.conversationId;
     } else {
@@ -831,6 +871,8 @@ export class SandboxGraph {
       attachments: parsed.attachments.map((a) => ({ name: a.name, size: a.size, sha256: a.sha256 })),
       savedToSentItems: save,
       at: new Date(this.deps.now()).toISOString(),
+      from: submission.from.emailAddress?.address ?? '',
+      sender: submission.sender.emailAddress?.address ?? '',
     });
     this.deps.onSent(user, mime, this.recipients(parsed));
     sendEmpty(res, 202);

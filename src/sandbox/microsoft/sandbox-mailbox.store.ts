@@ -44,6 +44,8 @@ export interface StoredMessage {
   attachments: StoredAttachment[];
   /** Attachments were added through the API after the MIME was stored: recompose before sending. */
   mimeStale: boolean;
+  /** Who actually sent it when that is not `from` (Exchange Send on Behalf); Graph's `sender`. */
+  sender?: Recipient | undefined;
 }
 
 export interface DeltaChange {
@@ -65,7 +67,13 @@ export interface SentRecord {
   attachments: Array<{ name: string; size: number; sha256: string }>;
   savedToSentItems: boolean;
   at: string;
+  /** The From that went out (after Exchange's checks and alias rewriting) and Graph's `sender`. */
+  from?: string;
+  sender?: string;
 }
+
+/** Exchange mailbox permissions that let another mailbox put this one in From (sandbox-send-as.ts). */
+export type SendRight = 'SendAs' | 'SendOnBehalf';
 
 export type RefreshFailureMode = 'invalid_grant' | 'interaction_required';
 
@@ -89,6 +97,10 @@ export interface SandboxUser {
   sent: SentRecord[];
   /** A shared mailbox (no sign-in of its own): the ids of the users with full access to it. */
   sharedMembers?: Set<string>;
+  /** Secondary SMTP addresses (`smtp:` entries of proxyAddresses); the primary is `email`. */
+  aliases: string[];
+  /** Exchange Send As / Send on Behalf granted on this mailbox, by the trustee's user id. */
+  sendRights: Map<string, SendRight>;
 }
 
 export function graphId(prefix = 'AAMkAD'): string {
@@ -179,6 +191,11 @@ export interface NewMessageInput {
 export class SandboxMailboxStore {
   private readonly usersByEmail = new Map<string, SandboxUser>();
   private readonly usersById = new Map<string, SandboxUser>();
+  /**
+   * Exchange Online's organization setting (Set-OrganizationConfig -SendFromAliasEnabled). Off —
+   * Exchange's default — rewrites an alias in From to the mailbox's primary address.
+   */
+  sendFromAliasEnabled = false;
 
   constructor(readonly tenantId: string) {}
 
@@ -201,6 +218,8 @@ export class SandboxMailboxStore {
       grantsRevoked: false,
       refreshFailure: undefined,
       sent: [],
+      aliases: [],
+      sendRights: new Map(),
     };
     this.usersByEmail.set(key, user);
     this.usersById.set(user.id, user);
@@ -214,13 +233,41 @@ export class SandboxMailboxStore {
     return mailbox;
   }
 
-  /** Grants (`member: true`) or removes a user's full access to a shared mailbox. */
+  /**
+   * Grants (`member: true`) or removes a user's full access to a shared mailbox. Like adding a
+   * member in the Microsoft 365 admin center, membership brings Send As too (unless another right
+   * was set with setSendRight); removing the member removes both.
+   */
   setSharedMember(sharedEmail: string, memberEmail: string, member: boolean): void {
     const mailbox = this.requireUser(sharedEmail);
     if (!mailbox.sharedMembers) throw new Error(`sandbox: ${sharedEmail} is not a shared mailbox`);
     const user = this.createUser(memberEmail);
-    if (member) mailbox.sharedMembers.add(user.id);
-    else mailbox.sharedMembers.delete(user.id);
+    if (member) {
+      mailbox.sharedMembers.add(user.id);
+      if (!mailbox.sendRights.has(user.id)) mailbox.sendRights.set(user.id, 'SendAs');
+    } else {
+      mailbox.sharedMembers.delete(user.id);
+      mailbox.sendRights.delete(user.id);
+    }
+  }
+
+  /** Exchange's Add-RecipientPermission (SendAs) / Set-Mailbox -GrantSendOnBehalfTo; `null` removes the right. */
+  setSendRight(mailboxEmail: string, trusteeEmail: string, right: SendRight | null): void {
+    const mailbox = this.requireUser(mailboxEmail);
+    const trustee = this.createUser(trusteeEmail);
+    if (right) mailbox.sendRights.set(trustee.id, right);
+    else mailbox.sendRights.delete(trustee.id);
+  }
+
+  /** The mailbox's secondary SMTP addresses (proxyAddresses `smtp:` entries). */
+  setAliases(email: string, aliases: string[]): void {
+    this.requireUser(email).aliases = [...aliases];
+  }
+
+  /** The recipient an SMTP address resolves to in this tenant: a primary address or an alias. */
+  findByAnyAddress(address: string): SandboxUser | undefined {
+    const key = address.toLowerCase();
+    return this.usersByEmail.get(key) ?? [...this.usersById.values()].find((u) => u.aliases.some((a) => a.toLowerCase() === key));
   }
 
   findByEmail(email: string): SandboxUser | undefined {
@@ -359,7 +406,7 @@ export function toGraphMessage(m: StoredMessage, user: SandboxUser, webBase: str
     webLink: `${webBase}/owa/?ItemID=${encodeURIComponent(m.id)}&exvsurl=1&viewmodel=ReadMessageItem`,
     inferenceClassification: 'focused',
     body: { contentType: m.bodyContentType, content: m.bodyContent },
-    sender: m.from ?? null,
+    sender: m.sender ?? m.from ?? null,
     from: m.from ?? null,
     toRecipients: m.toRecipients,
     ccRecipients: m.ccRecipients,

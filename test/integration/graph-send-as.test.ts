@@ -1,0 +1,342 @@
+// Microsoft 365 send-as (issue 15 item 4), through the real Graph client (and MSAL for sign-in)
+// against the Graph stand-in: a user mailbox's SMTP aliases (proxyAddresses), Exchange's Send As /
+// Send on Behalf of a shared mailbox (`from` / `sender`), ErrorSendAsDenied; then end to end over
+// HTTP → send request → outbound record → `send.outbound` worker → the stand-in, on a real database.
+import { randomUUID } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { ConfidentialClientApplication, CryptoProvider } from '@azure/msal-node';
+import { simpleParser, type AddressObject } from 'mailparser';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sendModule } from '../../src/bootstrap/send.module.js';
+import { tenancyModule } from '../../src/bootstrap/tenancy.module.js';
+import { MAILBOX_ADDRESS_AAD, MESSAGE_CONTENT_AAD, encodeMessageContent, type MessageContent } from '../../src/mailboxes/message-content.js';
+import type { MailProvider } from '../../src/providers/mail-provider.port.js';
+import { SEND_AS_DENIED } from '../../src/providers/microsoft/graph-send-as.js';
+import { GraphAdapter } from '../../src/providers/microsoft/graph.adapter.js';
+import { sandboxMicrosoftEndpoints } from '../../src/providers/microsoft/microsoft-endpoints.js';
+import { buildMsalConfiguration } from '../../src/providers/microsoft/msal-config.js';
+import { isProviderError } from '../../src/providers/provider-error.js';
+import { approveMicrosoftConsent } from '../../src/sandbox/microsoft/approve-microsoft-consent.js';
+import { startMicrosoftSandbox, type MicrosoftSandbox } from '../../src/sandbox/microsoft/microsoft-sandbox.js';
+import type { Scanner } from '../../src/scan/scanner.port.js';
+import { newId } from '../../src/storage/ids.js';
+import { startTestService, type TestService } from '../helpers/test-service.js';
+import { waitUntil } from '../helpers/wait.js';
+
+const REDIRECT = 'http://127.0.0.1:7777/connect/microsoft/callback';
+const GRAPH = 'https://graph.microsoft.com';
+// What the connector asks a user for (scope-policy.ts), and a shared-mailbox member in addition.
+const OWN = [`${GRAPH}/Mail.Read`, `${GRAPH}/Mail.Send`, `${GRAPH}/User.Read`];
+const SHARED = [...OWN, `${GRAPH}/Mail.Read.Shared`, `${GRAPH}/Mail.Send.Shared`];
+const SUPPORT = 'support@contoso.test';
+
+let sb: MicrosoftSandbox;
+let svc: TestService;
+let tenant: { tenantId: string; apiKey: string };
+const tokens = new Map<string, string>();
+
+const cleanScanner: Scanner = {
+  async scan(content: Readable) {
+    for await (const chunk of content) void chunk;
+    return { status: 'clean' };
+  },
+  async ping() {
+    return true;
+  },
+};
+
+function adapter(token: string): GraphAdapter {
+  return new GraphAdapter({ endpoints: sandboxMicrosoftEndpoints(sb), accessToken: async () => token, runner: { maxRetries: 0 } });
+}
+
+async function providerFor(mailbox: { id: string; provider: 'google' | 'microsoft' }): Promise<MailProvider> {
+  const token = tokens.get(mailbox.id);
+  if (!token || mailbox.provider !== 'microsoft') throw new Error(`no sandbox token for ${mailbox.id}`);
+  return adapter(token);
+}
+
+beforeAll(async () => {
+  sb = await startMicrosoftSandbox({ clients: [{ clientId: 'app-1', clientSecret: 's3cret', redirectUris: [REDIRECT] }] });
+  sb.createSharedMailbox(SUPPORT, 'Contoso Support');
+  svc = await startTestService({
+    modules: async (core, services) => [
+      tenancyModule(core),
+      sendModule(core, services, { providers: providerFor, scanner: cleanScanner, sender: { baseDelayMs: 50, maxDelayMs: 500 }, sendAs: { missRefreshMs: 0 } }),
+    ],
+  });
+  tenant = await svc.createTenant({ name: 'Contoso helpdesk' });
+}, 120_000);
+
+afterAll(async () => {
+  await svc?.close();
+  await sb?.close();
+});
+
+/** Signs in through the consent page with the real MSAL confidential client; returns the access token. */
+async function signIn(email: string, scopes: string[]): Promise<string> {
+  const cca = new ConfidentialClientApplication(buildMsalConfiguration({ clientId: 'app-1', clientSecret: 's3cret', endpoints: sandboxMicrosoftEndpoints(sb) }));
+  const { verifier, challenge } = await new CryptoProvider().generatePkceCodes();
+  const url = await cca.getAuthCodeUrl({ scopes, redirectUri: REDIRECT, codeChallenge: challenge, codeChallengeMethod: 'S256', loginHint: email });
+  const back = await approveMicrosoftConsent(url, { email });
+  const result = await cca.acquireTokenByCode({ code: back.searchParams.get('code') ?? '', redirectUri: REDIRECT, scopes, codeVerifier: verifier });
+  return result.accessToken;
+}
+
+function mime(from: string, id: string, extra: string[] = []): Buffer {
+  return Buffer.from([`From: ${from}`, 'To: carla@customer.example', 'Subject: Re: Order #1234', `Message-ID: ${id}`, ...extra, '', 'A replacement is on its way.', ''].join('\r\n'));
+}
+
+async function headersOf(raw: Buffer): Promise<{ from: string | undefined; sender: string | undefined; inReplyTo: string | undefined }> {
+  const parsed = await simpleParser(raw);
+  const sender = parsed.headers.get('sender') as AddressObject | undefined;
+  return { from: (parsed.from as AddressObject | undefined)?.value[0]?.address, sender: sender?.value[0]?.address, inReplyTo: parsed.inReplyTo };
+}
+
+async function refusal(p: Promise<unknown>) {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  if (!isProviderError(err)) throw new Error(`expected a ProviderError, got ${String(err)}`);
+  return err;
+}
+
+describe('Graph stand-in and adapter: aliases, Send As, Send on Behalf', () => {
+  it('lists a user mailbox’s SMTP proxy addresses with the connector’s own scopes (User.Read); a shared mailbox lists none', async () => {
+    sb.createUser('alice@contoso.test', 'Alice Agent');
+    sb.setAliases('alice@contoso.test', ['sales@contoso.test', 'Orders@Contoso.test']);
+    const graph = adapter(await signIn('alice@contoso.test', OWN));
+    expect(await graph.listSendAs()).toEqual([
+      { address: 'alice@contoso.test', displayName: undefined, isPrimary: true, verified: true },
+      { address: 'sales@contoso.test', displayName: undefined, isPrimary: false, verified: true },
+      { address: 'Orders@Contoso.test', displayName: undefined, isPrimary: false, verified: true },
+    ]);
+    sb.setSharedMember(SUPPORT, 'alice@contoso.test', true);
+    const shared = new GraphAdapter({ endpoints: sandboxMicrosoftEndpoints(sb), accessToken: async () => signIn('alice@contoso.test', SHARED), sharedMailbox: SUPPORT });
+    expect(await shared.listSendAs()).toEqual([]);
+    sb.setSharedMember(SUPPORT, 'alice@contoso.test', false);
+  });
+
+  it('an alias keeps its From only where the organization enabled SendFromAliasEnabled; otherwise Exchange rewrites it to the primary address', async () => {
+    sb.createUser('bob@contoso.test', 'Bob Agent');
+    sb.setAliases('bob@contoso.test', ['billing@contoso.test']);
+    const graph = adapter(await signIn('bob@contoso.test', OWN));
+    sb.setSendFromAliasEnabled(true);
+    await graph.send({ mime: mime('Billing <billing@contoso.test>', '<alias-1@connector.test>'), internetMessageId: '<alias-1@connector.test>' });
+    sb.setSendFromAliasEnabled(false);
+    await graph.send({ mime: mime('Billing <billing@contoso.test>', '<alias-2@connector.test>'), internetMessageId: '<alias-2@connector.test>' });
+    const [kept, rewritten] = sb.sentMessages('bob@contoso.test');
+    expect(kept).toMatchObject({ from: 'billing@contoso.test', sender: 'billing@contoso.test' });
+    expect((await headersOf(kept!.mime)).from).toBe('billing@contoso.test');
+    expect(rewritten).toMatchObject({ from: 'bob@contoso.test' });
+    expect((await headersOf(rewritten!.mime)).from).toBe('bob@contoso.test');
+  });
+
+  it('Send on Behalf: from = the shared mailbox, sender = the member, in the Sent Items copy and the MIME; a reply through createReply keeps its threading headers', async () => {
+    sb.createUser('dana@contoso.test', 'Dana Member');
+    sb.setSendRight(SUPPORT, 'dana@contoso.test', 'SendOnBehalf');
+    const question = await sb.deliver('dana@contoso.test', Buffer.from(['From: carla@customer.example', 'To: dana@contoso.test', 'Subject: Order #1234', 'Message-ID: <q-1@customer.example>', '', 'Where is it?', ''].join('\r\n')));
+    const graph = adapter(await signIn('dana@contoso.test', SHARED));
+    const result = await graph.send({
+      mime: mime(`Contoso Support <${SUPPORT}>`, '<obo-1@connector.test>', ['In-Reply-To: <q-1@customer.example>', 'References: <q-1@customer.example>']),
+      internetMessageId: '<obo-1@connector.test>',
+      replyToProviderMessageId: question.id,
+    });
+    expect(result.providerThreadId).toBe(question.conversationId);
+    const [sent] = sb.sentMessages('dana@contoso.test');
+    expect(sent).toMatchObject({ via: 'draftSend', from: SUPPORT, sender: 'dana@contoso.test' });
+    expect(await headersOf(sent!.mime)).toEqual({ from: SUPPORT, sender: 'dana@contoso.test', inReplyTo: '<q-1@customer.example>' });
+    const copy = sb.mailbox('dana@contoso.test').find((m) => m.internetMessageId === '<obo-1@connector.test>');
+    expect(copy?.folder).toBe('sentitems');
+  });
+
+  it('Send As: from = sender = the shared mailbox, no Sender header; without Send As or Mail.Send.Shared, 403 ErrorSendAsDenied becomes send_as_denied and nothing is sent', async () => {
+    sb.createUser('erin@contoso.test', 'Erin Member');
+    sb.setSendRight(SUPPORT, 'erin@contoso.test', 'SendAs');
+    await adapter(await signIn('erin@contoso.test', SHARED)).send({ mime: mime(SUPPORT, '<as-1@connector.test>'), internetMessageId: '<as-1@connector.test>' });
+    const [sent] = sb.sentMessages('erin@contoso.test');
+    expect(sent).toMatchObject({ via: 'sendMail', from: SUPPORT, sender: SUPPORT });
+    expect(await headersOf(sent!.mime)).toMatchObject({ from: SUPPORT, sender: undefined });
+
+    // Send As granted, but the token lacks Mail.Send.Shared.
+    const unscoped = await refusal(adapter(await signIn('erin@contoso.test', OWN)).send({ mime: mime(SUPPORT, '<as-2@connector.test>'), internetMessageId: '<as-2@connector.test>' }));
+    expect(unscoped).toMatchObject({ kind: 'invalid_request', status: 403, reason: SEND_AS_DENIED });
+
+    sb.createUser('frank@contoso.test');
+    const graph = adapter(await signIn('frank@contoso.test', SHARED));
+    const denied = await refusal(graph.send({ mime: mime(SUPPORT, '<as-3@connector.test>'), internetMessageId: '<as-3@connector.test>' }));
+    expect(denied).toMatchObject({ kind: 'invalid_request', status: 403, reason: SEND_AS_DENIED });
+    expect(denied.message).not.toContain(SUPPORT);
+    // An address outside the organization is refused the same way.
+    expect(await refusal(graph.send({ mime: mime('ceo@elsewhere.test', '<as-4@connector.test>'), internetMessageId: '<as-4@connector.test>' }))).toMatchObject({ reason: SEND_AS_DENIED });
+    expect(sb.sentMessages('frank@contoso.test')).toHaveLength(0);
+    expect(sb.mailbox('frank@contoso.test').filter((m) => m.folder === 'sentitems')).toHaveLength(0);
+  });
+});
+
+async function connectMicrosoft(address: string, scopes: string[]): Promise<string> {
+  const id = newId('mailbox');
+  await svc.core.prisma.mailbox.create({
+    data: {
+      id,
+      tenantId: tenant.tenantId,
+      provider: 'microsoft',
+      addressEnc: new Uint8Array(await svc.core.dataKeys.encryptFor({ type: 'mailbox', id }, address, MAILBOX_ADDRESS_AAD(id))),
+      addressIndex: svc.core.blindIndex.emailIndex(address),
+      grantedScopes: scopes,
+    },
+  });
+  tokens.set(id, await signIn(address, scopes));
+  return id;
+}
+
+let seq = 0;
+/** A customer message delivered to the stand-in and stored as ingest leaves it. */
+async function inbound(mailboxId: string, agent: string): Promise<{ messageId: string; conversationId: string; internetMessageId: string }> {
+  const internetMessageId = `<orig-${++seq}-${Date.now()}@customer.example>`;
+  const subject = 'Order #1234 arrived damaged';
+  const delivered = await sb.deliver(
+    agent,
+    Buffer.from([`From: Carla Customer <carla@customer.example>`, `To: ${agent}`, `Subject: ${subject}`, `Message-ID: ${internetMessageId}`, 'Date: Sat, 28 Nov 2026 09:00:00 +0000', '', 'My order arrived damaged.', ''].join('\r\n')),
+  );
+  const messageId = newId('message');
+  const content: MessageContent = {
+    v: 1,
+    internetMessageId,
+    messageIdSynthetic: false,
+    inReplyTo: null,
+    references: [],
+    from: { name: 'Carla Customer', address: 'carla@customer.example' },
+    to: [{ name: null, address: agent }],
+    cc: [],
+    bcc: [],
+    replyTo: [],
+    subject,
+    date: '2026-11-28T09:00:00.000Z',
+    text: 'My order arrived damaged.',
+    html: null,
+    headers: {},
+    autoReplyReason: null,
+    bounceReason: null,
+  };
+  await svc.core.prisma.message.create({
+    data: {
+      id: messageId,
+      tenantId: tenant.tenantId,
+      mailboxId,
+      providerMessageId: delivered.id,
+      providerThreadId: delivered.conversationId,
+      messageIdIndex: svc.core.blindIndex.messageIdIndex(internetMessageId),
+      threadKey: `ms:${delivered.conversationId}`,
+      receivedAt: new Date('2026-11-28T09:00:00Z'),
+      contentEnc: new Uint8Array(await svc.core.dataKeys.encryptFor({ type: 'mailbox', id: mailboxId }, encodeMessageContent(content), MESSAGE_CONTENT_AAD(messageId))),
+    },
+  });
+  return { messageId, conversationId: delivered.conversationId, internetMessageId };
+}
+
+const reply = (messageId: string, body: unknown, key = randomUUID()) => svc.api(tenant.apiKey, 'POST', `/v1/messages/${messageId}/reply`, body, { 'idempotency-key': key });
+const send = (mailboxId: string, body: unknown, key = randomUUID()) =>
+  svc.api(tenant.apiKey, 'POST', `/v1/mailboxes/${mailboxId}/send`, { to: 'carla@customer.example', subject: 'Your order', text: 'Shipped today.', ...(body as object) }, { 'idempotency-key': key });
+
+async function settled(outboundId: string): Promise<Record<string, unknown>> {
+  let last: Record<string, unknown> = {};
+  await waitUntil(
+    `outbound ${outboundId} sent or failed`,
+    async () => {
+      last = (await svc.api(tenant.apiKey, 'GET', `/v1/outbound/${outboundId}`)).body as Record<string, unknown>;
+      return last.status === 'sent' || last.status === 'failed';
+    },
+    { timeoutMs: 90_000 },
+  );
+  return last;
+}
+
+describe('the send API on Microsoft 365 mailboxes', () => {
+  it('a reply from an alias of the user’s mailbox goes out with it in From, in the original conversation', async () => {
+    sb.createUser('gina@contoso.test', 'Gina Agent');
+    sb.setAliases('gina@contoso.test', ['returns@contoso.test']);
+    sb.setSendFromAliasEnabled(true);
+    const mailboxId = await connectMicrosoft('gina@contoso.test', OWN);
+    const original = await inbound(mailboxId, 'gina@contoso.test');
+
+    const res = await reply(original.messageId, { text: 'A replacement is on its way.', from: 'Returns@contoso.test' });
+    expect(res.status).toBe(202);
+    expect(await settled(res.body.outboundId as string)).toMatchObject({ status: 'sent', providerThreadId: original.conversationId });
+    const [sent] = sb.sentMessages('gina@contoso.test');
+    // Sent as the alias, spelled as Entra ID lists it.
+    expect(await headersOf(sent!.mime)).toEqual({ from: 'returns@contoso.test', sender: undefined, inReplyTo: original.internetMessageId });
+
+    const other = await reply(original.messageId, { text: 'Hello', from: 'ceo@contoso.test' });
+    expect(other.status).toBe(422);
+    expect(other.body.error).toMatchObject({ code: 'from_not_allowed', details: { field: 'from', reason: 'not_an_alias' } });
+  });
+
+  it('from.delegated sends on behalf of the shared mailbox (sender = the member) and replays under its Idempotency-Key', async () => {
+    sb.createUser('hank@contoso.test', 'Hank Member');
+    sb.setSendRight(SUPPORT, 'hank@contoso.test', 'SendOnBehalf');
+    const mailboxId = await connectMicrosoft('hank@contoso.test', SHARED);
+    const original = await inbound(mailboxId, 'hank@contoso.test');
+    const key = randomUUID();
+    const body = { text: 'We are on it.', from: { name: 'Contoso Support', address: SUPPORT, delegated: true } };
+
+    const res = await reply(original.messageId, body, key);
+    expect(res.status).toBe(202);
+    expect(await settled(res.body.outboundId as string)).toMatchObject({ status: 'sent', providerThreadId: original.conversationId });
+    const again = await reply(original.messageId, body, key);
+    expect(again.status).toBe(202);
+    expect(again.body.outboundId).toBe(res.body.outboundId);
+
+    const sent = sb.sentMessages('hank@contoso.test');
+    expect(sent).toHaveLength(1);
+    expect(sent[0]).toMatchObject({ from: SUPPORT, sender: 'hank@contoso.test' });
+    expect(await headersOf(sent[0]!.mime)).toEqual({ from: SUPPORT, sender: 'hank@contoso.test', inReplyTo: original.internetMessageId });
+  });
+
+  it('a refused delegated From fails the send with from_not_allowed (not retried, mailbox unharmed); the next request for it is 422 send_as_denied; nothing is sent', async () => {
+    sb.createUser('ivan@contoso.test');
+    const mailboxId = await connectMicrosoft('ivan@contoso.test', SHARED);
+    const first = await send(mailboxId, { from: { address: SUPPORT, delegated: true } });
+    expect(first.status).toBe(202);
+    const failed = await settled(first.body.outboundId as string);
+    expect(failed).toMatchObject({ status: 'failed', attempts: 1, failure: { code: 'from_not_allowed' } });
+    expect((failed.failure as { reason: string }).reason).toMatch(/^send_as_denied: /);
+    expect(JSON.stringify(failed)).not.toContain(SUPPORT);
+    expect(sb.sentMessages('ivan@contoso.test')).toHaveLength(0);
+    const row = await svc.core.prisma.mailbox.findUniqueOrThrow({ where: { id: mailboxId } });
+    expect(row.status).toBe('active');
+
+    const second = await send(mailboxId, { from: { address: SUPPORT, delegated: true } });
+    expect(second.status).toBe(422);
+    expect(second.body.error).toMatchObject({ code: 'from_not_allowed', details: { field: 'from', reason: 'send_as_denied' } });
+    // Its own address still sends.
+    const own = await send(mailboxId, {});
+    expect(await settled(own.body.outboundId as string)).toMatchObject({ status: 'sent' });
+  });
+
+  it('refuses from.delegated up front on a connection without Mail.Send.Shared, and on Gmail', async () => {
+    sb.createUser('jill@contoso.test');
+    const mailboxId = await connectMicrosoft('jill@contoso.test', OWN);
+    const res = await send(mailboxId, { from: { address: SUPPORT, delegated: true } });
+    expect(res.status).toBe(422);
+    expect(res.body.error).toMatchObject({ code: 'from_not_allowed', details: { field: 'from', reason: 'shared_scope_missing' } });
+    expect(res.body.error.message).toMatch(/Mail\.Send\.Shared/);
+
+    const gmailId = newId('mailbox');
+    await svc.core.prisma.mailbox.create({
+      data: {
+        id: gmailId,
+        tenantId: tenant.tenantId,
+        provider: 'google',
+        addressEnc: new Uint8Array(await svc.core.dataKeys.encryptFor({ type: 'mailbox', id: gmailId }, 'kim@acme.test', MAILBOX_ADDRESS_AAD(gmailId))),
+        addressIndex: svc.core.blindIndex.emailIndex('kim@acme.test'),
+      },
+    });
+    const gmail = await send(gmailId, { from: { address: 'team@acme.test', delegated: true } });
+    expect(gmail.status).toBe(422);
+    expect(gmail.body.error.details).toEqual({ field: 'from', reason: 'delegation_not_supported' });
+
+    const invalid = await send(mailboxId, { from: { address: 'not an address', delegated: true } });
+    expect(invalid.status).toBe(400);
+  });
+});
