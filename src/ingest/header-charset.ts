@@ -1,4 +1,4 @@
-import { analyse } from 'chardet';
+import * as sbcs from 'chardet/lib/encoding/sbcs.js';
 import iconv from 'iconv-lite';
 
 // Header bytes above 0x7F without an RFC 2047 encoded word are not allowed by RFC 5322, but older
@@ -153,6 +153,36 @@ function plausibility(text: string, c: CjkCandidate): number {
   return c.needsKana && !kana ? score * 0.5 : score;
 }
 
+/**
+ * chardet 2.2.0's `analyse` restricted to its single-byte recognisers, in its order: the only
+ * matches decodeUnlabelledBytes ever uses (it skips chardet's UTF-8/16/32, ISO-2022, ASCII and CJK
+ * multi-byte answers, which cost about 40 % of `analyse` on long header lines). Same context as
+ * `analyse` builds, same stable sort by confidence, so the single-byte matches come out in the
+ * same order (header-charset.test.ts checks it against `analyse` on corpus and random bytes).
+ */
+const SINGLE_BYTE_RECOGNISERS = [
+  new sbcs.ISO_8859_1(), new sbcs.ISO_8859_2(), new sbcs.ISO_8859_5(), new sbcs.ISO_8859_6(), new sbcs.ISO_8859_7(),
+  new sbcs.ISO_8859_8(), new sbcs.ISO_8859_9(), new sbcs.windows_1251(), new sbcs.windows_1256(), new sbcs.windows_1257(),
+  new sbcs.windows_1258(), new sbcs.windows_874(), new sbcs.KOI8_R(),
+];
+
+export function analyseSingleByte(bytes: Uint8Array): Array<{ name: string; confidence: number }> {
+  const byteStats: number[] = [];
+  for (let i = 0; i < 256; i++) byteStats[i] = 0;
+  for (let i = bytes.length - 1; i >= 0; i--) byteStats[bytes[i]! & 0xff]!++;
+  let c1Bytes = false;
+  for (let i = 0x80; i <= 0x9f; i++) {
+    if (byteStats[i] !== 0) {
+      c1Bytes = true;
+      break;
+    }
+  }
+  const context = { byteStats, c1Bytes, rawInput: bytes, rawLen: bytes.length, inputBytes: bytes, inputLen: bytes.length };
+  return SINGLE_BYTE_RECOGNISERS.map((r) => r.match(context))
+    .filter((m) => !!m)
+    .sort((a, b) => b.confidence - a.confidence);
+}
+
 /** The minimum plausibility for a CJK reading. */
 const CJK_MIN_SCORE = 0.6;
 /** chardet confidence (0-100) trusted for a single-byte charset. */
@@ -190,7 +220,7 @@ export function decodeUnlabelledBytes(bytes: Buffer, declared: string | null): D
     const text = strictDecode(bytes, fallback);
     if (text !== null) return { text, charset: fallback };
   }
-  for (const match of analyse(bytes)) {
+  for (const match of analyseSingleByte(bytes)) {
     if (match.confidence < SINGLE_BYTE_MIN_CONFIDENCE) break;
     const name = match.name.toLowerCase();
     if (name in CJK_ALIASES || name === 'utf-8' || name === 'ascii' || name.startsWith('utf-16') || name.startsWith('utf-32') || name.startsWith('iso-2022')) continue;

@@ -135,11 +135,12 @@ export interface ParseMimeOptions {
  * the sink with backpressure (mailparser pauses on an attachment until `release()`, which we call
  * only once the sink has consumed it), so attachment bytes are never held whole in memory.
  *
- * Takes ownership of `raw`: it is destroyed when reading stops early (oversize or broken input).
+ * `raw` is a stream, or a message already read whole (a Buffer: fed as it is, no stream around it).
+ * Takes ownership of a stream: it is destroyed when reading stops early (oversize or broken input).
  * Never throws for bad input; throws MimeSourceError / AttachmentSinkError for infrastructure
  * failures, which the sync job retries.
  */
-export async function parseMime(raw: Readable, options: ParseMimeOptions): Promise<ParsedMessage> {
+export async function parseMime(raw: Readable | Buffer, options: ParseMimeOptions): Promise<ParsedMessage> {
   const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
   const maxText = options.maxTextChars ?? DEFAULT_MAX_TEXT_CHARS;
   const maxHtml = options.maxHtmlChars ?? DEFAULT_MAX_HTML_CHARS;
@@ -190,7 +191,9 @@ export async function parseMime(raw: Readable, options: ParseMimeOptions): Promi
 
   const feed = async (): Promise<void> => {
     try {
-      for await (const chunk of raw as AsyncIterable<Buffer | string>) {
+      // A message already read whole (the parse worker's usual task) is fed as it is, without
+      // a stream around it.
+      for await (const chunk of Buffer.isBuffer(raw) ? [raw] : (raw as AsyncIterable<Buffer | string>)) {
         if (stopped) break;
         const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
         head.push(buf);
@@ -202,13 +205,13 @@ export async function parseMime(raw: Readable, options: ParseMimeOptions): Promi
           total += buf.length;
           oversize = true;
           sniffer.push(fits);
-          if (parser.charsetHint === null && total - buf.length < CHARSET_SNIFF_BYTES) parser.charsetHint = sniffCharset(fits);
+          if (total - buf.length < CHARSET_SNIFF_BYTES) parser.offerCharsetSource(fits);
           if (fits.length > 0 && !parser.write(fits)) await drainOrClose(parser);
           break;
         }
         total += buf.length;
         sniffer.push(buf);
-        if (parser.charsetHint === null && total - buf.length < CHARSET_SNIFF_BYTES) parser.charsetHint = sniffCharset(buf);
+        if (total - buf.length < CHARSET_SNIFF_BYTES) parser.offerCharsetSource(buf);
         if (!parser.write(buf)) await drainOrClose(parser);
       }
       if (!stopped) parser.end();
@@ -498,17 +501,6 @@ async function readAhead(content: Readable, limit: number, untilHeaderEnd: boole
   };
 }
 
-const DECLARED_CHARSET = /charset\s*=\s*"?([A-Za-z0-9_.:+-]{1,40})/gi;
-
-/** The first charset a message declares that is not ASCII/UTF-8: the fallback for its raw 8-bit header bytes. */
-function sniffCharset(buf: Buffer): string | null {
-  for (const m of buf.toString('latin1').matchAll(DECLARED_CHARSET)) {
-    const cs = m[1]!.toLowerCase();
-    if (!/^(us-?ascii|utf-?8)$/.test(cs)) return cs;
-  }
-  return null;
-}
-
 /** Keeps the root header block (up to the first empty line) as it streams past. */
 class HeadCapture {
   private readonly chunks: Buffer[] = [];
@@ -543,9 +535,18 @@ class HeadCapture {
   }
 }
 
-function findHeaderEnd(buf: Buffer): number {
-  const candidates = [buf.indexOf('\r\n\r\n'), buf.indexOf('\n\n'), buf.indexOf('\r\r')].filter((i) => i >= 0);
-  return candidates.length ? Math.min(...candidates) : -1;
+const HEADER_ENDS = ['\r\n\r\n', '\n\n', '\r\r'];
+
+/** The first empty line (CRLF, LF or bare CR): the earliest of the three separators. */
+export function findHeaderEnd(buf: Buffer): number {
+  let end = -1;
+  for (const sep of HEADER_ENDS) {
+    // Once one is found, a later separator only counts when it starts before it: look no further
+    // (a whole message arrives as one chunk; this kept the others from scanning all of it).
+    const i = (end >= 0 ? buf.subarray(0, end + sep.length - 1) : buf).indexOf(sep);
+    if (i >= 0 && (end < 0 || i < end)) end = i;
+  }
+  return end;
 }
 
 async function parseHeaderBlock(block: Buffer): Promise<{ headers: Headers; lines: HeaderLines } | null> {

@@ -145,7 +145,7 @@ async function parseWhole(task: ParseTask & { raw: Uint8Array }): Promise<ParseT
     },
   };
   const raw = Buffer.from(task.raw.buffer, task.raw.byteOffset, task.raw.byteLength);
-  const message = addDerivedContent(await parseMime(Readable.from([raw], { objectMode: false }), parseOptions(task, sink)));
+  const message = addDerivedContent(await parseMime(raw, parseOptions(task, sink)));
   return finish(task, message, collected);
 }
 

@@ -48,17 +48,37 @@ const BODY_TEXT = new Set(['text/plain', 'text/html']);
 const CHARSET_PARAM = /;\s*charset\s*=\s*"?([A-Za-z0-9_.:+-]{1,40})/i;
 
 export class TicketMailParser extends MailParser {
-  /** The first charset the message declares anywhere (the fallback for its unlabelled header bytes). */
-  charsetHint: string | null = null;
+  #hint: string | null = null;
+  /** Raw chunks offered for the charset hint and not looked at yet (only read when a header needs the hint). */
+  readonly #hintSources: Buffer[] = [];
   #firstHtmlParent: TreeNode | null | undefined = undefined;
 
   constructor(options?: MailParserOptions) {
     super(options);
   }
 
+  /**
+   * Offers raw message bytes, in order, as they are written, for the charset hint: the first
+   * charset (not ASCII/UTF-8) the message declares in them. They are scanned only when a header
+   * with unlabelled 8-bit bytes needs the hint — most messages have none — and then give the same
+   * hint an eager scan of each chunk before writing it would have given at that point.
+   */
+  offerCharsetSource(chunk: Buffer): void {
+    if (this.#hint === null) this.#hintSources.push(chunk);
+  }
+
+  /** The first charset the message declares in the bytes offered so far (the fallback for its unlabelled header bytes). */
+  get charsetHint(): string | null {
+    while (this.#hint === null && this.#hintSources.length > 0) this.#hint = sniffCharset(this.#hintSources.shift()!);
+    if (this.#hint !== null) this.#hintSources.length = 0;
+    return this.#hint;
+  }
+
   processHeaders(lines: RawHeaderLine[]): Map<string, unknown> {
-    const hint = ownCharset(lines) ?? this.charsetHint;
-    const decoded = (lines ?? []).map((l) => (hasHighBytes(l.line) ? { key: l.key, line: transcodeHeaderLine(l.line, hint) } : l));
+    const list = lines ?? [];
+    if (!list.some((l) => hasHighBytes(l.line))) return internals.processHeaders.call(this, list);
+    const hint = ownCharset(list) ?? this.charsetHint;
+    const decoded = list.map((l) => (hasHighBytes(l.line) ? { key: l.key, line: transcodeHeaderLine(l.line, hint) } : l));
     return internals.processHeaders.call(this, decoded);
   }
 
@@ -81,6 +101,17 @@ export class TicketMailParser extends MailParser {
     }
     return created;
   }
+}
+
+const DECLARED_CHARSET = /charset\s*=\s*"?([A-Za-z0-9_.:+-]{1,40})/gi;
+
+/** The first charset declared in `buf` that is not ASCII/UTF-8: the fallback for raw 8-bit header bytes. */
+export function sniffCharset(buf: Buffer): string | null {
+  for (const m of buf.toString('latin1').matchAll(DECLARED_CHARSET)) {
+    const cs = m[1]!.toLowerCase();
+    if (!/^(us-?ascii|utf-?8)$/.test(cs)) return cs;
+  }
+  return null;
 }
 
 function ownCharset(lines: RawHeaderLine[] | undefined): string | null {
