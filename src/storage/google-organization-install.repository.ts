@@ -1,0 +1,63 @@
+import { Prisma, type DbTransaction, type PrismaClient } from './database.js';
+
+/**
+ * The Google side of `organization_installs`: an install is created active once the connector
+ * proved the delegation (there is no consent redirect), and it holds the service-account key
+ * (credentialEnc, tenant DEK) — the only install kind with a secret of the customer's.
+ */
+export class GoogleOrganizationInstallRepository {
+  constructor(private readonly prisma: PrismaClient) {}
+
+  transaction<T>(fn: (tx: DbTransaction) => Promise<T>): Promise<T> {
+    return this.prisma.$transaction(fn);
+  }
+
+  /** Inserts an active Google install; `duplicate` when the tenant already has an active install for the domain. */
+  async createActive(
+    tx: DbTransaction,
+    input: { id: string; tenantId: string; domain: string; grantedPermissions: string[]; credentialEnc: Uint8Array; at: Date },
+  ): Promise<'ok' | 'duplicate'> {
+    try {
+      await tx.organizationInstall.create({
+        data: {
+          id: input.id,
+          tenantId: input.tenantId,
+          provider: 'google',
+          status: 'active',
+          directoryId: input.domain,
+          grantedPermissions: input.grantedPermissions,
+          credentialEnc: Buffer.from(input.credentialEnc),
+          accessCheck: 'unrestricted',
+          accessCheckedAt: input.at,
+          installedAt: input.at,
+        },
+      });
+      return 'ok';
+    } catch (err) {
+      // The caller's transaction is spent after this: it must do nothing more on `duplicate`.
+      if (err instanceof Prisma.PrismaClientKnownRequestError && err.code === 'P2002') return 'duplicate';
+      throw err;
+    }
+  }
+
+  /** The stored key of an install (ciphertext) with what decides whether it may be used. */
+  async credential(installId: string): Promise<{ tenantId: string; provider: string; status: string; credentialEnc: Uint8Array | null } | null> {
+    return this.prisma.organizationInstall.findUnique({ where: { id: installId }, select: { tenantId: true, provider: true, status: true, credentialEnc: true } });
+  }
+
+  /** Replaces the key of an active install (rotation). */
+  async replaceCredential(installId: string, credentialEnc: Uint8Array, grantedPermissions: string[]): Promise<boolean> {
+    const r = await this.prisma.organizationInstall.updateMany({ where: { id: installId, provider: 'google', status: 'active' }, data: { credentialEnc: Buffer.from(credentialEnc), grantedPermissions } });
+    return r.count === 1;
+  }
+
+  /** The install's mailboxes not purged yet, with their address ciphertext (mailbox DEK). */
+  async liveMailboxes(installId: string): Promise<Array<{ id: string; addressEnc: Uint8Array }>> {
+    return this.prisma.mailbox.findMany({ where: { organizationInstallId: installId, status: { not: 'purged' } }, select: { id: true, addressEnc: true }, orderBy: { id: 'asc' } });
+  }
+
+  /** Deletes the stored key (uninstall): nothing can sign a token for the install's mailboxes any more. */
+  async forgetCredential(installId: string): Promise<void> {
+    await this.prisma.organizationInstall.updateMany({ where: { id: installId, provider: 'google' }, data: { credentialEnc: null } });
+  }
+}
