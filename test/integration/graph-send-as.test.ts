@@ -174,6 +174,29 @@ describe('Graph stand-in and adapter: aliases, Send As, Send on Behalf', () => {
   });
 });
 
+describe('the stand-in’s HTTP control surface for send-as', () => {
+  it('sets aliases, Send on Behalf and SendFromAliasEnabled over /_sandbox, validating the body', async () => {
+    const put = (path: string, body: unknown) => fetch(`${sb.graphBaseUrl}/_sandbox${path}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    sb.createUser('lena@contoso.test');
+    expect((await put('/users/lena@contoso.test/aliases', { aliases: ['team@contoso.test'] })).status).toBe(204);
+    expect((await put('/users/lena@contoso.test/aliases', { aliases: ['not an address'] })).status).toBe(400);
+    expect((await put(`/users/${SUPPORT}/send-rights`, { trustee: 'lena@contoso.test', right: 'SendOnBehalf' })).status).toBe(204);
+    expect((await put(`/users/${SUPPORT}/send-rights`, { trustee: 'lena@contoso.test', right: 'SendForever' })).status).toBe(400);
+    expect((await put('/organization/send-from-alias', { enabled: true })).status).toBe(204);
+
+    const graph = adapter(await signIn('lena@contoso.test', SHARED));
+    expect((await graph.listSendAs()).map((a) => a.address)).toEqual(['lena@contoso.test', 'team@contoso.test']);
+    await graph.send({ mime: mime(SUPPORT, '<ctl-1@connector.test>'), internetMessageId: '<ctl-1@connector.test>' });
+    await graph.send({ mime: mime('team@contoso.test', '<ctl-2@connector.test>'), internetMessageId: '<ctl-2@connector.test>' });
+    expect(sb.sentMessages('lena@contoso.test').map((s) => ({ from: s.from, sender: s.sender }))).toEqual([
+      { from: SUPPORT, sender: 'lena@contoso.test' },
+      { from: 'team@contoso.test', sender: 'team@contoso.test' },
+    ]);
+    expect((await put(`/users/${SUPPORT}/send-rights`, { trustee: 'lena@contoso.test', right: null })).status).toBe(204);
+    expect(await refusal(graph.send({ mime: mime(SUPPORT, '<ctl-3@connector.test>'), internetMessageId: '<ctl-3@connector.test>' }))).toMatchObject({ reason: SEND_AS_DENIED });
+  });
+});
+
 async function connectMicrosoft(address: string, scopes: string[]): Promise<string> {
   const id = newId('mailbox');
   await svc.core.prisma.mailbox.create({

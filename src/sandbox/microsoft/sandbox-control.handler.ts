@@ -18,6 +18,9 @@ const schemas = {
   accessPolicy: z.object({ mailboxes: z.array(z.string().email()).max(10_000).nullable() }),
   adminConsent: z.object({ roles: z.array(z.string().min(1)).optional() }),
   lifecycle: z.object({ event: z.enum(['reauthorizationRequired', 'subscriptionRemoved', 'missed']) }),
+  aliases: z.object({ aliases: z.array(z.string().email()).max(400) }),
+  sendRight: z.object({ trustee: z.string().email(), right: z.enum(['SendAs', 'SendOnBehalf']).nullable() }),
+  sendFromAlias: z.object({ enabled: z.boolean() }),
 };
 
 function tokenMatches(given: string | undefined, expected: string): boolean {
@@ -39,6 +42,8 @@ function tokenMatches(given: string | undefined, expected: string): boolean {
  *   POST /_sandbox/shared-mailboxes {email}               POST|DELETE /_sandbox/shared-mailboxes/{email}/members {member}
  *   POST|DELETE /_sandbox/apps/{clientId}/admin-consent {roles?}
  *   PUT /_sandbox/apps/{clientId}/access-policy {mailboxes: [address] | null}
+ *   PUT /_sandbox/users/{email}/aliases {aliases}         PUT /_sandbox/users/{email}/send-rights {trustee, right: SendAs|SendOnBehalf|null}
+ *   PUT /_sandbox/organization/send-from-alias {enabled}
  */
 export async function handleControlRequest(sb: MicrosoftSandbox, req: IncomingMessage, res: ServerResponse, controlToken: string | undefined): Promise<void> {
   if (controlToken !== undefined && !tokenMatches(headerValue(req, 'x-sandbox-control-token'), controlToken)) {
@@ -72,6 +77,31 @@ export async function handleControlRequest(sb: MicrosoftSandbox, req: IncomingMe
       const b = await body(schemas.sharedMember);
       if (b) {
         sb.setSharedMember(decodeURIComponent(m[1] ?? ''), b.member, method === 'POST');
+        sendEmpty(res, 204);
+      }
+      return;
+    }
+    if ((m = /^\/users\/([^/]+)\/(aliases|send-rights)$/.exec(path)) && method === 'PUT') {
+      const email = decodeURIComponent(m[1] ?? '');
+      if (m[2] === 'aliases') {
+        const b = await body(schemas.aliases);
+        if (b) {
+          sb.setAliases(email, b.aliases);
+          sendEmpty(res, 204);
+        }
+        return;
+      }
+      const b = await body(schemas.sendRight);
+      if (b) {
+        sb.setSendRight(email, b.trustee, b.right);
+        sendEmpty(res, 204);
+      }
+      return;
+    }
+    if (path === '/organization/send-from-alias' && method === 'PUT') {
+      const b = await body(schemas.sendFromAlias);
+      if (b) {
+        sb.setSendFromAliasEnabled(b.enabled);
         sendEmpty(res, 204);
       }
       return;
