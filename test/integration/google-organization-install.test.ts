@@ -220,6 +220,10 @@ describe('Google Workspace organization install through the API and the stand-in
     gs.deleteServiceAccountKey(sa.client_email, sa.private_key_id);
     const key = await svc.services.access.organizations.google!.key(installId);
     expect(key?.private_key_id).toBe(rotated.private_key_id);
+    // A token signed with the old key (still cached by the token kind) is refused: the kind reads
+    // the stored key again and the mailbox stays active.
+    expect(await svc.services.access.vault.confirmAuthFailure(mailboxes[BILLING]!)).toBe('grant_valid');
+    expect((await svc.api(tenant.apiKey, 'GET', `/v1/mailboxes/${mailboxes[BILLING]}`)).body.status).toBe('active');
     sa = rotated;
   });
 

@@ -40,11 +40,11 @@ export function googleOrganizationKind(deps: { keys: InstallKeyLookup | undefine
   // uninstall or a key rotation takes effect within that time).
   const accesses = new Map<string, { keyId: string; access: GoogleOrganizationAccess; readAt: number }>();
   const cacheMs = deps.cacheMs ?? 60_000;
-  async function accessFor(installId: string): Promise<GoogleOrganizationAccess> {
+  async function accessFor(installId: string, fresh = false): Promise<GoogleOrganizationAccess> {
     const { keys, endpoints } = deps;
     if (!keys || !endpoints) throw new GrantNotConfiguredError('google', 'Google organization installs are not configured in this run');
     const cached = accesses.get(installId);
-    if (cached && Date.now() - cached.readAt < cacheMs) return cached.access;
+    if (cached && !fresh && Date.now() - cached.readAt < cacheMs) return cached.access;
     const key = await keys(installId);
     if (!key) {
       accesses.delete(installId);
@@ -64,7 +64,17 @@ export function googleOrganizationKind(deps: { keys: InstallKeyLookup | undefine
     serialize: (c) => ({ installId: c.installId, address: c.address }),
     async accessToken(stored, opts) {
       const c = stored.credential;
-      return (await accessFor(c.installId)).token(c.address, undefined, { forceRefresh: opts.forceRefresh });
+      const access = await accessFor(c.installId);
+      try {
+        return await access.token(c.address, undefined, { forceRefresh: opts.forceRefresh });
+      } catch (err) {
+        // A refused key may be one rotated away in another process (the cache above is up to a
+        // minute old): read the stored key again and retry once if it is another key.
+        if (!(err instanceof ProviderError) || err.reason !== 'key_invalid') throw err;
+        const current = await accessFor(c.installId, true);
+        if (current.keyId === access.keyId) throw err;
+        return current.token(c.address, undefined, { forceRefresh: true });
+      }
     },
     revoke: () => Promise.resolve('not_supported'),
   };
