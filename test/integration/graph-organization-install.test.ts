@@ -84,9 +84,9 @@ describe('Microsoft organization install: admin consent and app-only tokens (rea
     expect(t.roles.sort()).toEqual(['Mail.Read', 'Mail.Send']);
     // MSAL serves the cached app token to the next caller: one token for every mailbox of the tenant.
     expect((await client.acquire(sb.tenantId)).accessToken).toBe(t.accessToken);
-    // A wrong secret is refused by the token endpoint.
+    // A wrong secret is refused by the token endpoint (AADSTS7000215): the connector's credential, not the consent.
     const wrong = tokens('app-secret', { kind: 'secret', clientSecret: 'nope' });
-    expect(await failure(wrong.acquire(sb.tenantId))).toMatchObject({ kind: 'auth_revoked' });
+    expect(await failure(wrong.acquire(sb.tenantId))).toMatchObject({ kind: 'transient', reason: 'app_credential_rejected' });
   });
 
   it('the administrator signs in first (code + PKCE + nonce, organizations authority): the verified ID token names their directory and roles; a replayed code or a wrong nonce is refused', async () => {
@@ -134,10 +134,16 @@ describe('Microsoft organization install: admin consent and app-only tokens (rea
     sb.grantAdminConsent('app-cert');
     const client = tokens('app-cert', { kind: 'certificate', thumbprintSha256: certificateThumbprintSha256(cert.certPem), privateKeyPem: cert.keyPem });
     expect((await client.acquire(sb.tenantId)).roles).toContain('Mail.Read');
-    // Another key, same thumbprint claim: the signature does not verify.
+    // Another key, same thumbprint claim (x5t#S256): the signature does not verify (AADSTS700027).
+    // The connector's own credential is refused — an operator problem, not the organization's consent.
     const other = await rsaCertificate('intruder');
     const forged = tokens('app-cert', { kind: 'certificate', thumbprintSha256: certificateThumbprintSha256(cert.certPem), privateKeyPem: other.keyPem });
-    expect(await failure(forged.acquire(sb.tenantId))).toMatchObject({ kind: 'auth_revoked' });
+    expect(await failure(forged.acquire(sb.tenantId))).toMatchObject({ kind: 'transient', reason: 'app_credential_rejected' });
+    // Another certificate altogether: its x5t#S256 names no certificate registered on the app.
+    const unregistered = tokens('app-cert', { kind: 'certificate', thumbprintSha256: certificateThumbprintSha256(other.certPem), privateKeyPem: other.keyPem });
+    const refused = await failure(unregistered.acquire(sb.tenantId));
+    expect(refused).toMatchObject({ kind: 'transient', reason: 'app_credential_rejected' });
+    expect(String((refused.cause as { errorMessage?: string }).errorMessage)).toMatch(/AADSTS700027: .*not registered on application/);
   });
 
   it('reads a user and a shared mailbox by address, replies as that mailbox with sendMail, and cannot use /me', async () => {

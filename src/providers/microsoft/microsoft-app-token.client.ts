@@ -202,6 +202,13 @@ export class MicrosoftAppTokenClient {
       const mapped = mapGraphError(err, 'token');
       const code = (err as { errorCode?: string }).errorCode ?? '';
       const text = `${code} ${(err as { errorMessage?: string }).errorMessage ?? ''}`;
+      // The connector's own credential refused (certificate not registered / assertion invalid,
+      // wrong or expired secret): an operator problem, not the organization's — the mailboxes
+      // stay as they are and the call is retried once the configuration is fixed.
+      if (/AADSTS(700027|7000215|7000222|700024)\b/.test(text)) {
+        this.log?.('error', 'Microsoft refused the app credential (MICROSOFT_CLIENT_CERTIFICATE_PATH / MICROSOFT_CLIENT_SECRET)');
+        throw new ProviderError('microsoft', 'transient', 'Microsoft refused the connector app credential (certificate or secret)', { reason: 'app_credential_rejected', cause: err });
+      }
       if (/7000229|invalid_client|unauthorized_client|90002/.test(text)) {
         throw new ProviderError('microsoft', 'auth_revoked', 'the organization has not consented to the app (or removed it)', { reason: 'admin_consent_missing', cause: err });
       }

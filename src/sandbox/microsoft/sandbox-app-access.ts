@@ -29,7 +29,7 @@ export interface AdminConsent {
 export class SandboxAppAccess {
   readonly consents = new Map<string, AdminConsent>();
   readonly #policies = new Map<string, Set<string>>();
-  readonly #certificates = new Map<string, KeyObject[]>();
+  readonly #certificates = new Map<string, Array<{ key: KeyObject; x5tS256: string }>>();
 
   grantConsent(clientId: string, roles: string[], consentedBy: string, now: number): void {
     this.consents.set(clientId, { roles: [...new Set(roles)], consentedBy, at: new Date(now).toISOString() });
@@ -58,24 +58,29 @@ export class SandboxAppAccess {
     }
   }
 
-  registerCertificate(clientId: string, certificatePem: string): void {
-    const list = this.#certificates.get(clientId) ?? [];
-    list.push(createPublicKey(certificatePem));
+  /** Registers a certificate on the app (`replace`: instead of the ones it has, like uploading a new one and deleting the old). */
+  registerCertificate(clientId: string, certificatePem: string, opts: { replace?: boolean } = {}): void {
+    const list = opts.replace ? [] : (this.#certificates.get(clientId) ?? []);
+    list.push({ key: createPublicKey(certificatePem), x5tS256: Buffer.from(certificateThumbprintSha256(certificatePem), 'hex').toString('base64url') });
     this.#certificates.set(clientId, list);
   }
 
   /**
    * Verifies a `client_assertion` (RFC 7523 JWT signed with the app's certificate key, as MSAL
-   * builds it): signature (RS256 or PS256) with a registered certificate, `iss` = `sub` = client id,
-   * `aud` = the token endpoint, not expired. Returns an error description, or undefined when valid.
+   * builds it, https://learn.microsoft.com/entra/identity-platform/certificate-credentials): the
+   * header's `x5t#S256` (or legacy SHA-1 `x5t`, not accepted here) names a registered certificate,
+   * the signature (RS256 or PS256) verifies with that certificate's key, `iss` = `sub` = client id,
+   * `aud` = the token endpoint, `exp` in the future (and `nbf` not), a `jti` present. (Not
+   * single use: MSAL signs one assertion and reuses it until it expires, which Entra accepts.)
+   * Returns an error description, or undefined when valid.
    */
   checkAssertion(clientId: string, assertion: string, tokenEndpoint: string, now: number): string | undefined {
-    const keys = this.#certificates.get(clientId);
-    if (!keys?.length) return 'No certificate is registered on the application.';
+    const registered = this.#certificates.get(clientId);
+    if (!registered?.length) return 'No certificate is registered on the application.';
     const [h, p, s] = assertion.split('.');
     if (!h || !p || !s) return 'The client assertion is malformed.';
-    let header: { alg?: string };
-    let claims: { iss?: string; sub?: string; aud?: string | string[]; exp?: number; nbf?: number };
+    let header: { alg?: string; 'x5t#S256'?: string };
+    let claims: { iss?: string; sub?: string; aud?: string | string[]; exp?: number; nbf?: number; jti?: string };
     try {
       header = JSON.parse(Buffer.from(h, 'base64url').toString('utf8')) as typeof header;
       claims = JSON.parse(Buffer.from(p, 'base64url').toString('utf8')) as typeof claims;
@@ -83,6 +88,8 @@ export class SandboxAppAccess {
       return 'The client assertion is malformed.';
     }
     if (header.alg !== 'RS256' && header.alg !== 'PS256') return 'The client assertion uses an unsupported algorithm.';
+    const keys = registered.filter((c) => c.x5tS256 === header['x5t#S256']).map((c) => c.key);
+    if (keys.length === 0) return `The certificate with identifier used to sign the client assertion is not registered on application. [Reason - The key was not found., Thumbprint of key used by client: '${String(header['x5t#S256'] ?? '')}']`;
     const data = Buffer.from(`${h}.${p}`);
     const sig = Buffer.from(s, 'base64url');
     const ok = keys.some((key) =>
@@ -95,6 +102,8 @@ export class SandboxAppAccess {
     if (claims.iss !== clientId || claims.sub !== clientId) return 'The client assertion issuer or subject is not the application.';
     if (!aud.includes(tokenEndpoint)) return 'The client assertion audience is not this token endpoint.';
     if (typeof claims.exp !== 'number' || claims.exp * 1000 <= now) return 'The client assertion has expired.';
+    if (typeof claims.nbf === 'number' && claims.nbf * 1000 > now + 300_000) return 'The client assertion is not valid yet.';
+    if (typeof claims.jti !== 'string' || claims.jti.length === 0) return 'The client assertion has no jti.';
     return undefined;
   }
 }

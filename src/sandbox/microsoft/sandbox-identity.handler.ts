@@ -145,7 +145,8 @@ export class SandboxIdentity {
 
   registerClient(client: SandboxClient): void {
     this.clients.set(client.clientId, client);
-    if (client.certificatePem) this.options.appAccess.registerCertificate(client.clientId, client.certificatePem);
+    // Registering a client again replaces its certificate (an app whose certificate was rotated in Entra).
+    if (client.certificatePem) this.options.appAccess.registerCertificate(client.clientId, client.certificatePem, { replace: true });
   }
 
   /** Assigns Entra directory roles (template ids, SANDBOX_DIRECTORY_ROLES) to a user; `[]` takes them away. */
