@@ -9,6 +9,9 @@
 //     afterAll(async () => { await browser?.close(); });
 //     it('…', async () => { const page = await browser.newPage(); … });
 //   });
+// A page served with a self-signed certificate (the Microsoft stand-in's TLS): pass its PEM as
+// `trustCertificatePem` — exactly that key is trusted, not "ignore all certificate errors".
+import { createHash, X509Certificate } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -49,8 +52,14 @@ export interface ChromiumHandle {
   close(): Promise<void>;
 }
 
+/** The Chromium flag that trusts exactly the key of this certificate (its SPKI's SHA-256). */
+export function trustCertificateArg(certificatePem: string): string {
+  const spki = new X509Certificate(certificatePem).publicKey.export({ type: 'spki', format: 'der' });
+  return `--ignore-certificate-errors-spki-list=${createHash('sha256').update(spki).digest('base64')}`;
+}
+
 export async function launchChromium(
-  options: { executablePath?: string; timeoutMs?: number } = {},
+  options: { executablePath?: string; timeoutMs?: number; trustCertificatePem?: string } = {},
 ): Promise<ChromiumHandle> {
   const executablePath = options.executablePath ?? findChromium();
   if (!executablePath) throw new Error(CHROMIUM_MISSING);
@@ -60,7 +69,7 @@ export async function launchChromium(
     context = await chromium.launchPersistentContext(userDataDir, {
       executablePath,
       headless: true,
-      args: CHROMIUM_ARGS,
+      args: options.trustCertificatePem ? [...CHROMIUM_ARGS, trustCertificateArg(options.trustCertificatePem)] : CHROMIUM_ARGS,
       timeout: options.timeoutMs ?? 60_000,
     });
   } catch (err) {

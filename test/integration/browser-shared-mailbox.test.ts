@@ -3,14 +3,11 @@
 // not), the stand-in's consent screen asks for the .Shared permissions, and the result page names
 // the shared address; an outsider gets the "no access" page with "Try again". Skipped (saying why)
 // when Chromium is not installed.
-import { createHash, X509Certificate } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { wcagViolations } from '../helpers/axe.js';
-import { CHROMIUM_ARGS, CHROMIUM_MISSING, findChromium } from '../helpers/chromium.js';
+import { CHROMIUM_MISSING, findChromium, launchChromium, type ChromiumHandle } from '../helpers/chromium.js';
+import { connectResult as resultOf, consentAs, openHostedPage } from '../helpers/hosted-pages.js';
 import { missing } from '../helpers/requirements.js';
 import { startTestService, type TestService } from '../helpers/test-service.js';
 import { access, createSession, mailboxRows } from './connect-helpers.js';
@@ -21,8 +18,7 @@ const SUPPORT = 'helpdesk@contoso.test';
 describe.skipIf(missing('Chromium', executable ? null : CHROMIUM_MISSING))('browser: a member connects a Microsoft 365 shared mailbox', () => {
   let svc: TestService;
   let tenant: { tenantId: string; apiKey: string };
-  let context: BrowserContext;
-  let profileDir: string;
+  let browser: ChromiumHandle;
 
   beforeAll(async () => {
     svc = await startTestService({ env: { SANDBOX: '1' }, workers: false });
@@ -31,33 +27,17 @@ describe.skipIf(missing('Chromium', executable ? null : CHROMIUM_MISSING))('brow
     ms.createSharedMailbox(SUPPORT, 'Contoso Helpdesk');
     ms.setSharedMember(SUPPORT, 'member@contoso.test', true);
     // Trust exactly the Microsoft stand-in's self-signed key (not "ignore all certificate errors").
-    const spki = createHash('sha256').update(new X509Certificate(ms.caCertPem).publicKey.export({ type: 'spki', format: 'der' })).digest('base64');
-    profileDir = await mkdtemp(path.join(tmpdir(), 'mbc-shared-chromium-'));
-    context = await chromium.launchPersistentContext(profileDir, {
-      executablePath: executable!,
-      headless: true,
-      args: [...CHROMIUM_ARGS, `--ignore-certificate-errors-spki-list=${spki}`],
-      timeout: 60_000,
-    });
+    browser = await launchChromium({ trustCertificatePem: ms.caCertPem });
   }, 90_000);
 
   afterAll(async () => {
-    await context?.close().catch(() => undefined);
-    if (profileDir) await rm(profileDir, { recursive: true, force: true });
+    await browser?.close();
     await svc?.close();
   });
 
   async function hostedPage(): Promise<Page> {
     const s = await createSession(svc, tenant.apiKey, { provider: 'microsoft', mailbox: SUPPORT });
-    const page = await context.newPage();
-    expect((await page.goto(s.url))?.status()).toBe(200);
-    return page;
-  }
-
-  async function resultOf(page: Page): Promise<{ status: string | null; text: string }> {
-    const h1 = page.locator('#result');
-    await h1.waitFor({ timeout: 20_000 });
-    return { status: await h1.getAttribute('data-status'), text: await page.locator('body').innerText() };
+    return openHostedPage(browser, s.url);
   }
 
   it('the page names the shared mailbox; the member signs in and the shared mailbox is connected', async () => {
@@ -92,10 +72,7 @@ describe.skipIf(missing('Chromium', executable ? null : CHROMIUM_MISSING))('brow
   it('someone who is not a member: a clear page, nothing stored, and "Try again"', async () => {
     const before = await mailboxRows(svc);
     const page = await hostedPage();
-    await page.click('#start-microsoft');
-    await page.waitForSelector('#consent');
-    await page.fill('#email', 'outsider@contoso.test');
-    await page.click('#approve');
+    await consentAs(page, 'microsoft', 'outsider@contoso.test');
     const r = await resultOf(page);
     expect(r.status).toBe('mailbox_access_denied');
     expect(r.text).toContain(`not a member of the shared mailbox ${SUPPORT}`);
