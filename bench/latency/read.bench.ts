@@ -20,7 +20,7 @@ import { loadConfig } from '../../src/config/config.js';
 import { MessageContentPool } from '../../src/messages/content-pool.js';
 import { MessageViewer } from '../../src/messages/message-view.js';
 import { MessageReadRepository, type MessageRecord } from '../../src/storage/message-read.repository.js';
-import { generatedPathologicalMessages } from '../../test/helpers/pathological-mail.js';
+import { generatedPathologicalMessages, largeHtml } from '../../test/helpers/pathological-mail.js';
 import { createTestDatabase } from '../../test/helpers/postgres.js';
 import { ingestHarness, seedIngestMailbox } from '../../test/integration/ingest-harness.js';
 
@@ -51,12 +51,6 @@ async function held<T>(fn: () => Promise<T>): Promise<{ value: T; maxGapMs: numb
   return { value, maxGapMs: maxGap, cpuMs, wallMs };
 }
 
-function largeHtml(): Buffer {
-  const rows = Array.from({ length: 4000 }, (_, i) => `<tr><td>line ${i}</td><td><img src="https://tracker.example/p${i}.png" alt="x"></td></tr>`).join('\n');
-  return Buffer.from(
-    ['From: Ada <ada@customer.example>', 'To: support@helpdesk.example', 'Subject: big html', 'Message-ID: <big-html@bench.example>', 'MIME-Version: 1.0', 'Content-Type: text/html; charset=utf-8', '', `<html><body><table>${rows}</table></body></html>`, ''].join('\r\n'),
-  );
-}
 
 const db = await createTestDatabase();
 const config = loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'silent', DATABASE_URL: db.url, ENCRYPTION_KEYS: `1:${randomBytes(32).toString('base64')}` });

@@ -40,6 +40,18 @@ export function nested(outer: number, inner: number): Buffer {
   return Buffer.from([...lines, '--o--', ''].join('\r\n'));
 }
 
+/**
+ * About 1 MiB of HTML: 4,000 table rows, each with a remote image (what blocking remote images
+ * rewrites). A large content for the content worker (webhook bodies, the read API).
+ */
+export function largeHtml(): Buffer {
+  const rows = Array.from({ length: 4000 }, (_, i) => `<tr><td>line ${i}</td><td><img src="https://tracker.example/p${i}.png" alt="x"></td></tr>`).join('\n');
+  const html = `<html><body><p>Hello</p><table>${rows}</table></body></html>`;
+  return Buffer.from(
+    ['From: Ada <ada@customer.example>', 'To: support@helpdesk.example', 'Subject: big html', 'Message-ID: <big-html@customer.example>', 'MIME-Version: 1.0', 'Content-Type: text/html; charset=utf-8', '', html, ''].join('\r\n'),
+  );
+}
+
 /** The generated set the ingest-event-loop test backfills: four ~0.95 MiB headers, 999 parts, 990 attachments, 99 × 9 nested. */
 export function generatedPathologicalMessages(): Buffer[] {
   return [...[0, 1, 2, 3].map((i) => hugeHeader(0.95 * 1024 * 1024 - i * 1000, i)), manyParts(999, false), manyParts(990, true), nested(99, 9)];

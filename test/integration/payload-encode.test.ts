@@ -9,7 +9,7 @@ import { PayloadBuilder } from '../../src/events/payload-builder.js';
 import { MessageContentPool } from '../../src/messages/content-pool.js';
 import { MessageViewer } from '../../src/messages/message-view.js';
 import { MessageReadRepository } from '../../src/storage/message-read.repository.js';
-import { hugeHeader, manyParts } from '../helpers/pathological-mail.js';
+import { hugeHeader, largeHtml, manyParts } from '../helpers/pathological-mail.js';
 import { startTestCore, type TestCore } from '../helpers/test-core.js';
 import { attachmentPart, ingestHarness, multipart } from './ingest-harness.js';
 import { seedMailbox } from './webhooks-seed.js';
@@ -25,13 +25,6 @@ afterAll(async () => {
   await svc?.close();
 });
 
-function largeHtml(): Buffer {
-  const rows = Array.from({ length: 4000 }, (_, i) => `<tr><td>line ${i}</td><td><img src="https://tracker.example/p${i}.png" alt="x"></td></tr>`).join('\n');
-  const html = `<html><body><p>Hello</p><table>${rows}</table></body></html>`;
-  return Buffer.from(
-    ['From: Ada <ada@customer.example>', 'To: support@helpdesk.example', 'Subject: big html', 'Message-ID: <big-html@customer.example>', 'MIME-Version: 1.0', 'Content-Type: text/html; charset=utf-8', '', html, ''].join('\r\n'),
-  );
-}
 
 describe('PayloadBuilder.encodeMany', () => {
   it('encodes large message.received bodies in the worker, byte for byte what build() gives', async () => {

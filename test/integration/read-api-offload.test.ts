@@ -14,7 +14,7 @@ import { MessageReadService } from '../../src/messages/message-read.service.js';
 import { MessageViewer } from '../../src/messages/message-view.js';
 import { BlobStore } from '../../src/storage/blob.store.js';
 import { blobInfo, MessageReadRepository } from '../../src/storage/message-read.repository.js';
-import { hugeHeader, manyParts } from '../helpers/pathological-mail.js';
+import { hugeHeader, largeHtml, manyParts } from '../helpers/pathological-mail.js';
 import { startTestService, type TestService } from '../helpers/test-service.js';
 import { attachmentPart, ingestHarness, multipart } from './ingest-harness.js';
 import { seedMailbox } from './webhooks-seed.js';
@@ -30,13 +30,6 @@ afterAll(async () => {
   await svc?.close();
 });
 
-function largeHtml(): Buffer {
-  const rows = Array.from({ length: 4000 }, (_, i) => `<tr><td>line ${i}</td><td><img src="https://tracker.example/p${i}.png" alt="x"></td></tr>`).join('\n');
-  const html = `<html><body><p>Hello</p><table>${rows}</table></body></html>`;
-  return Buffer.from(
-    ['From: Ada <ada@customer.example>', 'To: support@helpdesk.example', 'Subject: big html', 'Message-ID: <big-html@customer.example>', 'MIME-Version: 1.0', 'Content-Type: text/html; charset=utf-8', '', html, ''].join('\r\n'),
-  );
-}
 
 /** multipart/related: about 300 KiB of HTML showing an inline image by cid:, and the image. */
 function relatedHtml(): Buffer {
