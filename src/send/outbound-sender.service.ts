@@ -60,6 +60,12 @@ export interface OutboundSenderDeps {
    * naming that address again are refused up front (SendAsDirectory.rememberDenied).
    */
   onSendAsDenied?: (mailboxId: string, fromAddress: string) => void;
+  /**
+   * The provider sent the message from another address than its From (Exchange rewrote an alias
+   * to the primary address: SendFromAliasEnabled is off): told so that requests naming that alias
+   * are refused up front (SendAsDirectory.rememberRewritten).
+   */
+  onFromRewritten?: (mailboxId: string, fromAddress: string) => void;
 }
 
 /** ProviderError reason of a refused From address (providers/microsoft/graph-send-as.ts SEND_AS_DENIED). */
@@ -125,6 +131,7 @@ function permanentFailure(err: ProviderError): Failure {
 export class OutboundSender {
   private readonly o: Required<OutboundSenderOptions>;
   private readonly outcomes: { inc(labels: { provider: string; outcome: string }): void } | undefined;
+  private readonly rewrites: { inc(labels: { provider: string }): void } | undefined;
 
   constructor(
     private readonly deps: OutboundSenderDeps,
@@ -133,6 +140,7 @@ export class OutboundSender {
     const merged = { ...DEFAULTS, ...options };
     this.o = { ...merged, heartbeatMs: options.heartbeatMs ?? Math.max(250, Math.floor(merged.leaseMs / 6)) };
     this.outcomes = deps.metrics?.counter('mbc_outbound_sends_total', 'Outbound send attempts by provider and outcome', ['provider', 'outcome'] as const);
+    this.rewrites = deps.metrics?.counter('mbc_outbound_from_rewritten_total', 'Messages the provider sent from another address than their From (an alias rewritten)', ['provider'] as const);
   }
 
   async handle(payload: { outboundId: string }): Promise<JobOutcome> {
@@ -203,6 +211,7 @@ export class OutboundSender {
       };
       const result: SendResult = await provider.send(request);
       await this.deps.hooks?.afterProviderAccepted?.(id);
+      this.checkSentFrom(row.mailboxId, id, content.headers.from.address, result.sentFrom, provider.name);
       return await this.succeed(claimed, { providerMessageId: result.providerMessageId ?? null, providerThreadId: result.providerThreadId ?? null }, provider.name, false);
     } catch (err) {
       if (!isProviderError(err)) {
@@ -224,6 +233,17 @@ export class OutboundSender {
       if (err.reason === SEND_AS_DENIED) this.deps.onSendAsDenied?.(row.mailboxId, content.headers.from.address);
       return this.fail(claimed, permanentFailure(err), provider.name);
     }
+  }
+
+  /**
+   * Sent, but not from the address asked for: nothing can undo it, so say so (log and metric, no
+   * address) and keep the next request for that address from going out the same way.
+   */
+  private checkSentFrom(mailboxId: string, outboundId: string, requested: string, sentFrom: string | undefined, provider: string): void {
+    if (sentFrom === undefined || sentFrom.toLowerCase() === requested.toLowerCase()) return;
+    this.rewrites?.inc({ provider });
+    this.deps.logger.warn({ outboundId, mailboxId }, 'the provider sent the message from another address than its From (alias rewritten to the primary address)');
+    this.deps.onFromRewritten?.(mailboxId, requested);
   }
 
   private async notClaimed(id: string, now: Date): Promise<JobOutcome> {

@@ -116,4 +116,14 @@ describe('SendAsDirectory', () => {
     t.dir.forget('mbx_1');
     expect(t.dir.deniedRecently('mbx_1', 'x@contoso.test')).toBe(false);
   });
+
+  it('refuses an alias the provider rewrote to the primary address (alias_rewritten) for ttlMs, then asks again', async () => {
+    const t = setup([primary, orders], { ttlMs: 60_000 });
+    t.dir.rememberRewritten('mbx_1', 'ORDERS@acme.test');
+    expect(await t.dir.check(mailbox, 'orders@acme.test')).toEqual({ ok: false, reason: 'alias_rewritten' });
+    // Not a Send As refusal: a delegated From of that address is not blocked by it.
+    expect(t.dir.deniedRecently('mbx_1', 'orders@acme.test')).toBe(false);
+    t.advance(60_000);
+    expect(await t.dir.check(mailbox, 'orders@acme.test')).toEqual({ ok: true, address: 'Orders@Acme.test', displayName: 'Acme Orders' });
+  });
 });

@@ -9,7 +9,7 @@ import type { MailProviderSource } from './mail-provider-source.port.js';
  * provider without delegation (Gmail), or a connection without the permission it needs
  * (Microsoft Mail.Send.Shared).
  */
-export type SendAsRefusal = 'not_an_alias' | 'alias_not_verified' | 'send_as_denied' | 'delegation_not_supported' | 'shared_scope_missing';
+export type SendAsRefusal = 'not_an_alias' | 'alias_not_verified' | 'send_as_denied' | 'alias_rewritten' | 'delegation_not_supported' | 'shared_scope_missing';
 
 export type SendAsVerdict =
   | { ok: true; address: string; displayName: string | undefined }
@@ -46,8 +46,8 @@ interface Entry {
 export class SendAsDirectory {
   private readonly entries = new Map<string, Entry>();
   private readonly inflight = new Map<string, Promise<Entry>>();
-  /** `mailboxId\n address (lower case)` → when the provider refused that From (epoch ms). */
-  private readonly denied = new Map<string, number>();
+  /** `mailboxId\n address (lower case)` → when and how the provider refused or rewrote that From. */
+  private readonly denied = new Map<string, { at: number; reason: 'send_as_denied' | 'alias_rewritten' }>();
   private readonly ttlMs: number;
   private readonly missRefreshMs: number;
   private readonly maxEntries: number;
@@ -63,7 +63,8 @@ export class SendAsDirectory {
 
   /** May `mailbox` send with From = `address`? (Its own primary address needs no check: see SendRequestService.) */
   async check(mailbox: { id: string; provider: ProviderName }, address: string): Promise<SendAsVerdict> {
-    if (this.deniedRecently(mailbox.id, address)) return { ok: false, reason: 'send_as_denied' };
+    const refused = this.refusal(mailbox.id, address);
+    if (refused) return { ok: false, reason: refused };
     const now = this.deps.clock().getTime();
     let entry = this.entries.get(mailbox.id);
     if (!entry || now - entry.fetchedAt >= this.ttlMs) entry = await this.refresh(mailbox);
@@ -88,20 +89,38 @@ export class SendAsDirectory {
    * after that. Only this process remembers it; nothing is stored.
    */
   rememberDenied(mailboxId: string, address: string): void {
-    const key = `${mailboxId}\n${address.toLowerCase()}`;
-    this.denied.delete(key);
-    this.denied.set(key, this.deps.clock().getTime());
-    while (this.denied.size > this.maxEntries) this.denied.delete(this.denied.keys().next().value!);
+    this.remember(mailboxId, address, 'send_as_denied');
+  }
+
+  /**
+   * The provider sent a message from another address than this alias (Exchange rewrites an alias
+   * to the primary address while the organization's SendFromAliasEnabled is off): for `ttlMs` a
+   * request naming the alias is refused up front (`alias_rewritten`) rather than sent from the
+   * primary address again.
+   */
+  rememberRewritten(mailboxId: string, address: string): void {
+    this.remember(mailboxId, address, 'alias_rewritten');
   }
 
   /** Did the provider refuse this From for this mailbox within `ttlMs`? */
   deniedRecently(mailboxId: string, address: string): boolean {
+    return this.refusal(mailboxId, address) === 'send_as_denied';
+  }
+
+  private remember(mailboxId: string, address: string, reason: 'send_as_denied' | 'alias_rewritten'): void {
     const key = `${mailboxId}\n${address.toLowerCase()}`;
-    const at = this.denied.get(key);
-    if (at === undefined) return false;
-    if (this.deps.clock().getTime() - at < this.ttlMs) return true;
     this.denied.delete(key);
-    return false;
+    this.denied.set(key, { at: this.deps.clock().getTime(), reason });
+    while (this.denied.size > this.maxEntries) this.denied.delete(this.denied.keys().next().value!);
+  }
+
+  private refusal(mailboxId: string, address: string): 'send_as_denied' | 'alias_rewritten' | undefined {
+    const key = `${mailboxId}\n${address.toLowerCase()}`;
+    const hit = this.denied.get(key);
+    if (hit === undefined) return undefined;
+    if (this.deps.clock().getTime() - hit.at < this.ttlMs) return hit.reason;
+    this.denied.delete(key);
+    return undefined;
   }
 
   private refresh(mailbox: { id: string; provider: ProviderName }): Promise<Entry> {

@@ -70,6 +70,8 @@ const FROM_REFUSED: Record<SendAsRefusal, string> = {
   alias_not_verified: 'from is a send-as address of the mailbox that is not verified yet; the mailbox owner must confirm it (Gmail sends a verification link) before it can be used',
   send_as_denied:
     'the provider refused to send from this address for this mailbox at a recent send (Microsoft 365: no Send As or Send on Behalf permission for the connected account); an Exchange administrator must grant it — retry after it is granted',
+  alias_rewritten:
+    'the provider sent the last message from this alias with the mailbox’s primary address instead (Microsoft 365 rewrites aliases unless the organization enabled SendFromAliasEnabled); send without from, or retry once sending from aliases is enabled',
   delegation_not_supported: 'from.delegated is for Microsoft 365 Send As / Send on Behalf permissions; on this provider use one of the mailbox’s verified send-as addresses without delegated',
   shared_scope_missing:
     'sending from another mailbox’s address needs the Mail.Send.Shared permission, which this connection was not granted; connect the shared mailbox itself (POST /v1/connect-sessions with "mailbox") or use one of the mailbox’s own addresses',

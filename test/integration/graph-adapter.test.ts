@@ -301,7 +301,8 @@ describe('GraphAdapter against the Microsoft stand-in (real Graph client, real H
     const sent = sb.sentMessages(email)[0];
     expect(sent).toMatchObject({ via: 'draftSend', internetMessageId: '<export-1@connector.test>' });
     expect(sent?.attachments).toEqual([{ name: 'export.zip', size: file.length, sha256: createHash('sha256').update(file).digest('hex') }]);
-    expect(result).toEqual({ providerMessageId: sent?.messageId, providerThreadId: sent?.conversationId });
+    // sentFrom: the From of the Sent Items copy, read back (graph-send-as: detects a rewritten alias).
+    expect(result).toEqual({ providerMessageId: sent?.messageId, providerThreadId: sent?.conversationId, sentFrom: email });
   });
 
   it("currentCursor with the 'latest' strategy costs one call and reports only later mail", async () => {

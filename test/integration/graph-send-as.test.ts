@@ -122,9 +122,12 @@ describe('Graph stand-in and adapter: aliases, Send As, Send on Behalf', () => {
     sb.setAliases('bob@contoso.test', ['billing@contoso.test']);
     const graph = adapter(await signIn('bob@contoso.test', OWN));
     sb.setSendFromAliasEnabled(true);
-    await graph.send({ mime: mime('Billing <billing@contoso.test>', '<alias-1@connector.test>'), internetMessageId: '<alias-1@connector.test>' });
+    const first = await graph.send({ mime: mime('Billing <billing@contoso.test>', '<alias-1@connector.test>'), internetMessageId: '<alias-1@connector.test>' });
     sb.setSendFromAliasEnabled(false);
-    await graph.send({ mime: mime('Billing <billing@contoso.test>', '<alias-2@connector.test>'), internetMessageId: '<alias-2@connector.test>' });
+    const second = await graph.send({ mime: mime('Billing <billing@contoso.test>', '<alias-2@connector.test>'), internetMessageId: '<alias-2@connector.test>' });
+    // The adapter reads the From of the Sent Items copy back: that is how a rewrite shows.
+    expect(first.sentFrom).toBe('billing@contoso.test');
+    expect(second.sentFrom).toBe('bob@contoso.test');
     const [kept, rewritten] = sb.sentMessages('bob@contoso.test');
     expect(kept).toMatchObject({ from: 'billing@contoso.test', sender: 'billing@contoso.test' });
     expect((await headersOf(kept!.mime)).from).toBe('billing@contoso.test');
@@ -293,6 +296,25 @@ describe('the send API on Microsoft 365 mailboxes', () => {
     const other = await reply(original.messageId, { text: 'Hello', from: 'ceo@contoso.test' });
     expect(other.status).toBe(422);
     expect(other.body.error).toMatchObject({ code: 'from_not_allowed', details: { field: 'from', reason: 'not_an_alias' } });
+  });
+
+  it('an alias Exchange rewrote (SendFromAliasEnabled off) is sent once from the primary address, counted, and then refused with 422 alias_rewritten', async () => {
+    sb.createUser('olga@contoso.test', 'Olga Agent');
+    sb.setAliases('olga@contoso.test', ['claims@contoso.test']);
+    sb.setSendFromAliasEnabled(false);
+    const mailboxId = await connectMicrosoft('olga@contoso.test', OWN);
+    const first = await send(mailboxId, { from: 'claims@contoso.test' });
+    expect(first.status).toBe(202);
+    expect(await settled(first.body.outboundId as string)).toMatchObject({ status: 'sent' });
+    expect(sb.sentMessages('olga@contoso.test')[0]).toMatchObject({ from: 'olga@contoso.test' });
+    expect(await svc.core.metrics.registry.getSingleMetricAsString('mbc_outbound_from_rewritten_total')).toMatch(/provider="microsoft"} [1-9]/);
+
+    const second = await send(mailboxId, { from: 'claims@contoso.test' });
+    expect(second.status).toBe(422);
+    expect(second.body.error).toMatchObject({ code: 'from_not_allowed', details: { field: 'from', reason: 'alias_rewritten' } });
+    expect(second.body.error.message).toMatch(/SendFromAliasEnabled/);
+    expect(sb.sentMessages('olga@contoso.test')).toHaveLength(1);
+    sb.setSendFromAliasEnabled(true);
   });
 
   it('from.delegated sends on behalf of the shared mailbox (sender = the member) and replays under its Idempotency-Key', async () => {

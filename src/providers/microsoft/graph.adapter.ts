@@ -79,6 +79,7 @@ const listPageSchema = z.object({
   '@odata.nextLink': z.string().optional(),
 });
 const meSchema = z.object({ mail: z.string().nullable().optional(), userPrincipalName: z.string().optional() });
+const recipientSchema = z.object({ emailAddress: z.object({ address: z.string().optional() }).passthrough().nullish() }).passthrough();
 const messageMetaSchema = z.object({ id: z.string().min(1), conversationId: z.string().optional(), receivedDateTime: z.string().optional() });
 const uploadSessionSchema = z.object({ uploadUrl: z.string().url(), nextExpectedRanges: z.array(z.string()).optional() });
 const folderSchema = z.object({ id: z.string().regex(/^[A-Za-z0-9+/_=-]{1,512}$/) });
@@ -281,14 +282,14 @@ export class GraphAdapter implements MailProvider {
     return found?.id;
   }
 
-  private async findMessage(internetMessageId: string): Promise<{ id: string; conversationId: string | undefined } | undefined> {
+  private async findMessage(internetMessageId: string): Promise<{ id: string; conversationId: string | undefined; from: string | undefined } | undefined> {
     // OData string literal: single quotes doubled; then URL-encoded so '+' and '#' survive.
     const filter = enc(`internetMessageId eq '${internetMessageId.replace(/'/g, "''")}'`);
-    const body = await this.runner.json({ method: 'GET', path: `${this.root}/messages?$filter=${filter}&$select=id,conversationId,isDraft`, operation: 'read', idempotent: true });
+    const body = await this.runner.json({ method: 'GET', path: `${this.root}/messages?$filter=${filter}&$select=id,conversationId,isDraft,from`, operation: 'read', idempotent: true });
     // A malformed answer must not read as "not sent": the sender would send the message again.
-    const parsed = parseGraph(z.object({ value: z.array(z.object({ id: z.string().min(1), conversationId: z.string().optional(), isDraft: z.boolean().optional() })) }), body, 'messages?$filter');
+    const parsed = parseGraph(z.object({ value: z.array(z.object({ id: z.string().min(1), conversationId: z.string().optional(), isDraft: z.boolean().optional(), from: recipientSchema.nullish() })) }), body, 'messages?$filter');
     const hit = parsed.value.find((m) => m.isDraft !== true) ?? undefined;
-    return hit ? { id: hit.id, conversationId: hit.conversationId } : undefined;
+    return hit ? { id: hit.id, conversationId: hit.conversationId, from: hit.from?.emailAddress?.address ?? undefined } : undefined;
   }
 
   /**
@@ -340,7 +341,8 @@ export class GraphAdapter implements MailProvider {
       conversationId = await this.sendLarge(req);
     }
     const sent = await this.findMessage(req.internetMessageId).catch(() => undefined);
-    return { providerMessageId: sent?.id, providerThreadId: sent?.conversationId ?? conversationId };
+    // The Sent Items copy's From shows what Exchange sent (an alias may have been rewritten).
+    return { providerMessageId: sent?.id, providerThreadId: sent?.conversationId ?? conversationId, ...(sent?.from ? { sentFrom: sent.from } : {}) };
   }
 
   /** createReply (keeps the conversation) or a plain draft, from base64 MIME. */
