@@ -177,6 +177,24 @@ describe('Graph stand-in and adapter: aliases, Send As, Send on Behalf', () => {
   });
 });
 
+describe('organization install (app-only Mail.Send): Exchange checks the added mailbox’s own permissions', () => {
+  it('sends from another address only where the mailbox holds Send As / Send on Behalf on it', async () => {
+    sb.createUser('desk@contoso.test', 'Front Desk');
+    sb.createSharedMailbox('billing-team@contoso.test', 'Billing Team');
+    sb.grantAdminConsent('app-1');
+    const cca = new ConfidentialClientApplication(buildMsalConfiguration({ clientId: 'app-1', clientSecret: 's3cret', endpoints: sandboxMicrosoftEndpoints(sb) }));
+    const token = async () => (await cca.acquireTokenByClientCredential({ scopes: [`${GRAPH}/.default`], authority: sb.authority }))!.accessToken;
+    const graph = new GraphAdapter({ endpoints: sandboxMicrosoftEndpoints(sb), accessToken: token, sharedMailbox: 'desk@contoso.test', appOnly: true, runner: { maxRetries: 0 } });
+    expect(await graph.listSendAs()).toEqual([]);
+
+    const denied = await refusal(graph.send({ mime: mime('billing-team@contoso.test', '<app-1@connector.test>'), internetMessageId: '<app-1@connector.test>' }));
+    expect(denied).toMatchObject({ status: 403, reason: SEND_AS_DENIED });
+    sb.setSendRight('billing-team@contoso.test', 'desk@contoso.test', 'SendOnBehalf');
+    await graph.send({ mime: mime('billing-team@contoso.test', '<app-2@connector.test>'), internetMessageId: '<app-2@connector.test>' });
+    expect(sb.sentMessages('desk@contoso.test')).toMatchObject([{ from: 'billing-team@contoso.test', sender: 'desk@contoso.test' }]);
+  });
+});
+
 describe('the stand-in’s HTTP control surface for send-as', () => {
   it('sets aliases, Send on Behalf and SendFromAliasEnabled over /_sandbox, validating the body', async () => {
     const put = (path: string, body: unknown) => fetch(`${sb.graphBaseUrl}/_sandbox${path}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
