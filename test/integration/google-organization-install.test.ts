@@ -255,7 +255,7 @@ describe('Google Workspace organization install through the API and the stand-in
 });
 
 describe('a delegation broader than gmail.readonly + gmail.send', () => {
-  it('installs, but the install says which broader scope the key also reaches', async () => {
+  it('installs, but the install says which broader scope the key also reaches; a key deleted at Google puts its mailbox reauth_required', async () => {
     const other = await svc.createTenant();
     const broad = await gs.createServiceAccount({ name: 'broad-connector' });
     gs.delegateDomainWide(DOMAIN, broad.client_id, [...SCOPES, 'https://mail.google.com/']);
@@ -269,5 +269,23 @@ describe('a delegation broader than gmail.readonly + gmail.send', () => {
     const token = await svc.services.access.vault.accessToken(added.body.mailboxId);
     const info = await fetch(`${gs.url}/tokeninfo?access_token=${encodeURIComponent(token)}`).then((x) => x.json() as Promise<{ scope?: string }>);
     expect(info.scope?.split(' ').sort()).toEqual([...SCOPES].sort());
-  });
+
+    // The administrator deletes the key at Google: the mailbox goes reauth_required (key_invalid), once.
+    // Once its watch runs: a 401 from users.watch itself (watch.service) does not make the vault
+    // re-check the grant, so a revocation right before the first watch shows up only at the next token.
+    await waitUntil('the first sync done and watched', () => gs.watches().find((w) => w.email === CEO && w.active), { timeoutMs: 90_000 });
+    gs.deleteServiceAccountKey(broad.client_email, broad.private_key_id);
+    gs.revokeUserGrants(CEO, broad.client_id);
+    expect((await svc.api(other.apiKey, 'POST', `/v1/mailboxes/${added.body.mailboxId}/resync`, {})).status).toBeLessThan(300);
+    const flagged = await waitUntil(
+      'the mailbox flagged',
+      async () => {
+        const m = (await svc.api(other.apiKey, 'GET', `/v1/mailboxes/${added.body.mailboxId}`)).body;
+        return m.status === 'reauth_required' ? m : undefined;
+      },
+      { timeoutMs: 90_000 },
+    );
+    expect(flagged.statusReason).toContain('key_invalid');
+    expect(await svc.core.prisma.outboxEvent.count({ where: { mailboxId: added.body.mailboxId, type: 'mailbox.reauth_required' } })).toBe(1);
+  }, 120_000);
 });

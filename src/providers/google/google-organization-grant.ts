@@ -62,11 +62,14 @@ export function googleOrganizationKind(deps: { keys: InstallKeyLookup | undefine
       return { provider: 'google', kind: GOOGLE_ORGANIZATION_KIND, installId: f.installId, address: f.address.toLowerCase(), ...common };
     },
     serialize: (c) => ({ installId: c.installId, address: c.address }),
-    async accessToken(stored, opts) {
+    async accessToken(stored) {
       const c = stored.credential;
       const access = await accessFor(c.installId);
       try {
-        return await access.token(c.address, undefined, { forceRefresh: opts.forceRefresh });
+        // Always a new assertion: the token vault caches the access token itself and asks only
+        // when it needs a new one, so the JWT client's own cache could only hand back a token the
+        // vault already had (one Google may have revoked since: a 401 must reach the token endpoint).
+        return await access.token(c.address, undefined, { forceRefresh: true });
       } catch (err) {
         // A refused key may be one rotated away in another process (the cache above is up to a
         // minute old): read the stored key again and retry once if it is another key.
