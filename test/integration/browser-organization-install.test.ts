@@ -2,6 +2,8 @@
 // (what is read, WCAG 2.1 AA), the stand-in's admin consent page, the admin-consent redirect and
 // the result page. Skipped (saying why) when Chromium is not installed.
 import { createHash, X509Certificate } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -69,6 +71,50 @@ describe.skipIf(missing('Chromium', executable ? null : CHROMIUM_MISSING))('brow
     expect(install).toMatchObject({ status: 'active', directoryId: svc.services.access.settings.sandbox.microsoft!.tenantId });
     expect((await page.goto(created.body.consentUrl))?.status()).toBe(404);
     await page.close();
+  });
+
+  it('the admin page carries the tenant’s branding like the connect pages (name, logo, support link) and still says exactly which mailboxes are read', async () => {
+    const NAME = 'Acme Support';
+    const logoServer: Server = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'image/svg+xml', 'cache-control': 'no-store' }).end('<svg xmlns="http://www.w3.org/2000/svg" width="400" height="200"><rect width="400" height="200" fill="#0b5"/></svg>');
+    });
+    await new Promise<void>((resolve) => logoServer.listen(0, '127.0.0.1', resolve));
+    try {
+      const branded = await svc.createTenant({ name: 'org-branded' });
+      const logoUrl = `http://127.0.0.1:${(logoServer.address() as AddressInfo).port}/logo.svg`;
+      const set = await svc.api(branded.apiKey, 'PATCH', '/v1/settings', { displayName: NAME, logoUrl, supportUrl: 'mailto:help@acme.example' });
+      expect(set.status, JSON.stringify(set.body)).toBe(200);
+      const created = await svc.api(branded.apiKey, 'POST', '/v1/organization-installs', { provider: 'microsoft' });
+      const page = await context.newPage();
+      const csp: string[] = [];
+      page.on('console', (m) => {
+        if (/Content Security Policy/i.test(m.text())) csp.push(m.text());
+      });
+      expect((await page.goto(created.body.consentUrl))?.status()).toBe(200);
+      expect(await page.locator('h1').innerText()).toBe(`Connect your organization’s mailboxes to ${NAME}`);
+      expect(await page.title()).toBe(`Connect your organization’s mailboxes to ${NAME}`);
+      // The Limited Use statement, naming the tenant.
+      expect(await page.locator('#what-we-read').innerText()).toContain(`The connector reads and sends only from the mailboxes ${NAME} adds by address`);
+      const logo = page.locator('#brand-logo');
+      await expect.poll(() => logo.evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth), { timeout: 10_000 }).toBeGreaterThan(0);
+      expect(await logo.getAttribute('alt')).toBe(`${NAME} logo`);
+      expect(await page.locator('#support-link').getAttribute('href')).toBe('mailto:help@acme.example');
+      expect(csp).toEqual([]);
+      expect(await wcagViolations(page)).toEqual([]);
+      // The result page is branded too.
+      await page.click('#continue');
+      await page.waitForURL(/\/organizations\/oauth2\/v2\.0\/authorize/, { timeout: 20_000 });
+      await page.fill('#email', 'admin@contoso.test');
+      await page.click('#approve');
+      await page.waitForURL(/adminconsent/, { timeout: 20_000 });
+      await page.click('#deny');
+      await page.locator('#result').waitFor({ timeout: 20_000 });
+      expect(await page.locator('#brand-logo').getAttribute('alt')).toBe(`${NAME} logo`);
+      expect(await page.locator('#support-link').getAttribute('href')).toBe('mailto:help@acme.example');
+      await page.close();
+    } finally {
+      await new Promise((resolve) => logoServer.close(resolve));
+    }
   });
 
   it('a declined consent ends on a page that says nothing was installed', async () => {
