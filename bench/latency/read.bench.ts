@@ -6,11 +6,14 @@
 // fresh Postgres database, then builds every message's API JSON, interleaved per round, two ways:
 //   event loop — JSON.stringify(MessageViewer.full(row)) (the route's res.json before)
 //   fullJson   — MessageViewer.fullJson(row, {}, pool) (large contents in the content worker)
+// and the list pages' summaries the same two ways (summary vs summaryJson).
 // The rows are read once before timing (the database read is the same for both). Per block: the
 // main thread's CPU ms (/proc, 10 ms ticks), the longest gap between the firings of a 1 ms interval
 // timer (the longest the event loop was held, plus scheduling delay: compare with the idle gap
 // printed first), and whether both give the same bytes. Each block reads the messages one after
-// the other (per-read holds), then all at once (concurrent requests). RESULT: medians.
+// the other (per-read holds), then all at once (concurrent requests), then as one list page of
+// their summaries (GET /v1/mailboxes/:id/messages: res.json of the summaries before, summaryJson
+// per row now). RESULT: medians.
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -78,13 +81,21 @@ try {
     return out;
   };
   const allAtOnce = (read: (row: MessageRecord) => Promise<Buffer>) => (): Promise<Buffer[]> => Promise.all(rows.map(read));
+  // A list page of all of them: the summaries, as the list routes sent them before (res.json of
+  // Promise.all of summary) and now (summaryJson one after the other, joined).
+  const listOnLoop = async (): Promise<Buffer[]> => [Buffer.from(JSON.stringify({ object: 'list', data: await Promise.all(rows.map((r) => viewer.summary(r))), nextCursor: null }), 'utf8')];
+  const listOffLoop = async (): Promise<Buffer[]> => {
+    const items: Buffer[] = [];
+    for (const row of rows) items.push(await viewer.summaryJson(row, pool));
+    return [Buffer.concat([Buffer.from('{"object":"list","data":['), ...items.flatMap((x, i) => (i > 0 ? [Buffer.from(','), x] : [x])), Buffer.from('],"nextCursor":null}')])];
+  };
   // Warm-up (JIT, the pool's thread start): not counted.
   await oneByOne(onLoop)();
   await oneByOne(offLoop)();
 
-  type Key = 'loop_seq' | 'pool_seq' | 'loop_all' | 'pool_all';
-  const gaps: Record<Key, number[]> = { loop_seq: [], pool_seq: [], loop_all: [], pool_all: [] };
-  const cpus: Record<Key, number[]> = { loop_seq: [], pool_seq: [], loop_all: [], pool_all: [] };
+  type Key = 'loop_seq' | 'pool_seq' | 'loop_all' | 'pool_all' | 'loop_list' | 'pool_list';
+  const gaps: Record<Key, number[]> = { loop_seq: [], pool_seq: [], loop_all: [], pool_all: [], loop_list: [], pool_list: [] };
+  const cpus: Record<Key, number[]> = { loop_seq: [], pool_seq: [], loop_all: [], pool_all: [], loop_list: [], pool_list: [] };
   const tasks0 = pool.tasks;
   for (let r = 1; r <= rounds; r++) {
     const blocks: Array<[Key, () => Promise<Buffer[]>]> = [
@@ -92,13 +103,19 @@ try {
       ['pool_seq', oneByOne(offLoop)],
       ['loop_all', allAtOnce(onLoop)],
       ['pool_all', allAtOnce(offLoop)],
+      ['loop_list', listOnLoop],
+      ['pool_list', listOffLoop],
     ];
     const line: string[] = [];
     let reference: Buffer[] | undefined;
+    let listReference: Buffer[] | undefined;
     for (const [key, fn] of blocks) {
       const b = await held(fn);
-      reference ??= b.value;
-      if (!b.value.every((x, i) => x.equals(reference![i]!))) throw new Error(`${key} gave other bytes than JSON.stringify(full(row))`);
+      const list = key.endsWith('_list');
+      if (list) listReference ??= b.value;
+      else reference ??= b.value;
+      const same = list ? listReference! : reference!;
+      if (!b.value.every((x, i) => x.equals(same[i]!))) throw new Error(`${key} gave other bytes than the event loop's JSON.stringify`);
       gaps[key].push(b.maxGapMs);
       cpus[key].push(b.cpuMs);
       line.push(`${key}: hold ${b.maxGapMs.toFixed(1)} ms, CPU ${b.cpuMs} ms, wall ${b.wallMs.toFixed(0)} ms`);
@@ -113,11 +130,15 @@ try {
       pool_max_hold_ms: round1(median(gaps.pool_seq)),
       loop_all_max_hold_ms: round1(median(gaps.loop_all)),
       pool_all_max_hold_ms: round1(median(gaps.pool_all)),
+      loop_list_max_hold_ms: round1(median(gaps.loop_list)),
+      pool_list_max_hold_ms: round1(median(gaps.pool_list)),
+      loop_list_main_cpu_ms: median(cpus.loop_list),
+      pool_list_main_cpu_ms: median(cpus.pool_list),
       loop_main_cpu_ms_per_read: round1(median(cpus.loop_seq) / rows.length),
       pool_main_cpu_ms_per_read: round1(median(cpus.pool_seq) / rows.length),
       idle_max_gap_ms: round1(idle.maxGapMs),
       messages: rows.length,
-      worker_tasks_per_block: (pool.tasks - tasks0) / (2 * rounds),
+      worker_tasks_per_block: (pool.tasks - tasks0) / (3 * rounds),
       rounds,
       loadavg_1m: loadavg()[0],
     })}`,

@@ -4,7 +4,7 @@ import { KeyDestroyedError } from '../crypto/crypto-error.js';
 import type { BlobStore } from '../storage/blob.store.js';
 import type { MessageContentPool } from './content-pool.js';
 import type { MailboxRepository } from '../storage/mailbox.repository.js';
-import type { MessageReadRepository } from '../storage/message-read.repository.js';
+import type { MessageReadRepository, MessageRecord } from '../storage/message-read.repository.js';
 import type { AttachmentMeta, MessageSummary, MessageView, MessageViewer } from './message-view.js';
 
 export type ReadFailure =
@@ -18,6 +18,24 @@ export class ReadRefusedError extends Error {
   constructor(readonly failure: ReadFailure) {
     super(failure.kind);
   }
+}
+
+export interface MailboxListOptions {
+  threadKey?: string;
+  origin?: 'backfill' | 'live';
+  before?: { receivedAt: Date; id: string };
+  limit: number;
+}
+
+export interface TenantListOptions extends MailboxListOptions {
+  mailboxId?: string;
+}
+
+/** A list page as the API sends it: each summary's JSON, whether there is another page, and the last row's position (its cursor). */
+export interface JsonPage {
+  items: Buffer[];
+  more: boolean;
+  last?: { receivedAt: Date; id: string };
 }
 
 /** Who is reading, for the audit trail. */
@@ -53,19 +71,10 @@ export class MessageReadService {
   ) {}
 
   /** `limit + 1` rows so the caller knows whether there is another page. */
-  async list(
-    reader: Reader,
-    mailboxId: string,
-    opts: { threadKey?: string; origin?: 'backfill' | 'live'; before?: { receivedAt: Date; id: string }; limit: number },
-  ): Promise<MessageSummary[]> {
-    await this.usableMailbox(reader.tenantId, mailboxId);
-    const rows = await this.deps.messages.listMessages(reader.tenantId, mailboxId, { ...opts, limit: opts.limit + 1 });
+  async list(reader: Reader, mailboxId: string, opts: MailboxListOptions): Promise<MessageSummary[]> {
+    const rows = await this.mailboxRows(reader, mailboxId, opts);
     const views = await this.decrypting(() => Promise.all(rows.map((r) => this.deps.viewer.summary(r))), 'mailbox');
-    await this.audit(reader, 'message.listed', 'mailbox', mailboxId, {
-      count: Math.min(rows.length, opts.limit),
-      ...(opts.threadKey ? { threadKey: opts.threadKey } : {}),
-      ...(opts.origin ? { origin: opts.origin } : {}),
-    });
+    await this.auditList(reader, mailboxId, rows.length, opts);
     return views;
   }
 
@@ -73,10 +82,39 @@ export class MessageReadService {
    * Newest first across every mailbox of the tenant whose content is served (not disconnecting or
    * purged), or one of them (`mailboxId`). `limit + 1` rows, like `list`.
    */
-  async listForTenant(
-    reader: Reader,
-    opts: { mailboxId?: string; threadKey?: string; origin?: 'backfill' | 'live'; before?: { receivedAt: Date; id: string }; limit: number },
-  ): Promise<MessageSummary[]> {
+  async listForTenant(reader: Reader, opts: TenantListOptions): Promise<MessageSummary[]> {
+    const rows = await this.tenantRows(reader, opts);
+    const views = await this.decrypting(() => Promise.all(rows.map((r) => this.deps.viewer.summary(r))), 'message');
+    await this.auditList(reader, opts.mailboxId, rows.length, opts);
+    return views;
+  }
+
+  /**
+   * `list` as the API sends it: the page's summaries as JSON (`JSON.stringify` of each, UTF-8),
+   * built one after the other off the event loop when large (MessageViewer.summaryJson); the
+   * extra row that tells whether there is another page is not decrypted. Same checks and audit.
+   */
+  async listJson(reader: Reader, mailboxId: string, opts: MailboxListOptions): Promise<JsonPage> {
+    const rows = await this.mailboxRows(reader, mailboxId, opts);
+    const page = await this.decrypting(() => this.jsonPage(rows, opts.limit), 'mailbox');
+    await this.auditList(reader, mailboxId, rows.length, opts);
+    return page;
+  }
+
+  /** `listForTenant` as the API sends it (see listJson). */
+  async listForTenantJson(reader: Reader, opts: TenantListOptions): Promise<JsonPage> {
+    const rows = await this.tenantRows(reader, opts);
+    const page = await this.decrypting(() => this.jsonPage(rows, opts.limit), 'message');
+    await this.auditList(reader, opts.mailboxId, rows.length, opts);
+    return page;
+  }
+
+  private async mailboxRows(reader: Reader, mailboxId: string, opts: MailboxListOptions): Promise<MessageRecord[]> {
+    await this.usableMailbox(reader.tenantId, mailboxId);
+    return this.deps.messages.listMessages(reader.tenantId, mailboxId, { ...opts, limit: opts.limit + 1 });
+  }
+
+  private async tenantRows(reader: Reader, opts: TenantListOptions): Promise<MessageRecord[]> {
     const { mailboxId, ...query } = opts;
     let mailboxIds: string[];
     if (mailboxId) {
@@ -91,14 +129,24 @@ export class MessageReadService {
         afterId = page[page.length - 1]!.id;
       }
     }
-    const rows = await this.deps.messages.listTenantMessages(reader.tenantId, mailboxIds, { ...query, limit: query.limit + 1 });
-    const views = await this.decrypting(() => Promise.all(rows.map((r) => this.deps.viewer.summary(r))), 'message');
+    return this.deps.messages.listTenantMessages(reader.tenantId, mailboxIds, { ...query, limit: query.limit + 1 });
+  }
+
+  /** The first `limit` rows' summaries, one at a time (each yields the event loop; large ones go to the worker). */
+  private async jsonPage(rows: MessageRecord[], limit: number): Promise<JsonPage> {
+    const shown = rows.slice(0, limit);
+    const items: Buffer[] = [];
+    for (const row of shown) items.push(await this.deps.viewer.summaryJson(row, this.deps.contentPool));
+    const last = shown[shown.length - 1];
+    return { items, more: rows.length > limit, ...(last ? { last: { receivedAt: last.receivedAt, id: last.id } } : {}) };
+  }
+
+  private async auditList(reader: Reader, mailboxId: string | undefined, rows: number, opts: { limit: number; threadKey?: string; origin?: 'backfill' | 'live' }): Promise<void> {
     await this.audit(reader, 'message.listed', mailboxId ? 'mailbox' : 'tenant', mailboxId ?? reader.tenantId, {
-      count: Math.min(rows.length, opts.limit),
+      count: Math.min(rows, opts.limit),
       ...(opts.threadKey ? { threadKey: opts.threadKey } : {}),
       ...(opts.origin ? { origin: opts.origin } : {}),
     });
-    return views;
   }
 
   /** `inlineImageUrl`: rewrite `cid:` references to this message's attachments to these URLs. */

@@ -9,7 +9,7 @@ import { messageViewJson, type MessageViewTask } from './message-view-json.js';
 import { extractReply, type ReplyParts } from './reply-extraction.js';
 import { blockRemoteImages, sanitizeEmailHtml } from './safe-html.js';
 
-/** Attachment names decrypted per step of `fullJson` (a message may have a thousand parts). */
+/** Attachment names decrypted per step of `fullJson` / `summaryJson` (a message may have a thousand parts). */
 const ATTACHMENT_STEP = 64;
 
 export const SCAN_STATUSES = ['pending', 'clean', 'infected', 'error', 'unscannable'] as const;
@@ -298,12 +298,22 @@ export class MessageViewer {
    * shaped and encoded in the pool's worker thread. Without a pool, all of it runs here.
    */
   async fullJson(row: MessageRecord, opts: { inlineImageUrl?: (attachmentId: string) => string } = {}, pool?: Pick<MessageContentPool, 'messageViewJson'>): Promise<Buffer> {
+    return this.viewJson(row, opts, pool, false);
+  }
+
+  /** `summary(row)` as a list page sends it (`JSON.stringify`, UTF-8), built as `fullJson` builds the whole message. */
+  async summaryJson(row: MessageRecord, pool?: Pick<MessageContentPool, 'messageViewJson'>): Promise<Buffer> {
+    return this.viewJson(row, {}, pool, true);
+  }
+
+  private async viewJson(row: MessageRecord, opts: { inlineImageUrl?: (attachmentId: string) => string }, pool: Pick<MessageContentPool, 'messageViewJson'> | undefined, summary: boolean): Promise<Buffer> {
     const attachments: AttachmentMeta[] = [];
     for (let i = 0; i < row.attachments.length; i += ATTACHMENT_STEP) {
       if (i > 0) await yieldToLoop();
       attachments.push(...(await Promise.all(row.attachments.slice(i, i + ATTACHMENT_STEP).map((a) => this.attachment(a)))));
     }
-    const blockImages = await this.blocksRemoteImages(row.tenantId);
+    // A summary shows no HTML: the tenant's display settings are not read for it.
+    const blockImages = summary ? false : await this.blocksRemoteImages(row.tenantId);
     await yieldToLoop();
     const task: MessageViewTask = {
       plain: await this.decryptContent(row),
@@ -325,6 +335,7 @@ export class MessageViewer {
       blockImages,
       attachments,
       ...(opts.inlineImageUrl ? { inlineUrls: [...inlineUrlsOf(attachments, opts.inlineImageUrl)] } : {}),
+      ...(summary ? { summary } : {}),
     };
     const json = pool ? await pool.messageViewJson(task) : messageViewJson(task);
     return Buffer.from(json.buffer, json.byteOffset, json.byteLength);
