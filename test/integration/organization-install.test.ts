@@ -258,6 +258,22 @@ describe('a forged admin-consent redirect', () => {
     expect((await fetch(created.body.consentUrl)).status).toBe(404);
   });
 
+  it('an Entra app that does not send directory roles (no wids in the ID token) cannot tell an administrator: nothing goes further (admin_role_unknown)', async () => {
+    const client = ms.clients[0]!;
+    ms.registerClient({ ...client, groupMembershipClaims: 'None' });
+    try {
+      const other = await svc.createTenant();
+      const created = await svc.api(other.apiKey, 'POST', '/v1/organization-installs', { provider: 'microsoft' });
+      const res = await signInThroughPage(created.body.consentUrl, ADMIN);
+      expect(res.status).toBe(400);
+      expect(await res.text()).toContain('did not say which administrator roles you hold');
+      const install = (await svc.api(other.apiKey, 'GET', `/v1/organization-installs/${created.body.install.id}`)).body;
+      expect(install).toMatchObject({ status: 'failed', statusReason: 'admin_role_unknown' });
+    } finally {
+      ms.registerClient(client);
+    }
+  });
+
   it('one directory serves one tenant: its administrator installing it for a second helpdesk account is refused', async () => {
     const first = await svc.createTenant();
     const a = await svc.api(first.apiKey, 'POST', '/v1/organization-installs', { provider: 'microsoft' });

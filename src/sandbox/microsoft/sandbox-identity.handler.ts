@@ -15,6 +15,11 @@ export interface SandboxClient {
   applicationPermissions?: string[];
   /** Public certificate (PEM) registered on the app: `client_assertion` signed with its key authenticates the app. */
   certificatePem?: string;
+  /**
+   * The app manifest's `groupMembershipClaims` (Token configuration → groups claim): `DirectoryRole`
+   * (default here) puts the user's directory roles in ID tokens as `wids`; `None` leaves `wids` out.
+   */
+  groupMembershipClaims?: 'DirectoryRole' | 'None';
 }
 
 export interface AccessTokenGrant {
@@ -592,7 +597,7 @@ export class SandboxIdentity {
         uti: randomBytes(16).toString('base64url'),
         ver: '2.0',
         // As Entra sends it when the app's groups claim includes directory roles (manifest groupMembershipClaims).
-        wids: [...(this.#directoryRoles.get(user.id) ?? []), DEFAULT_USER_ROLE],
+        ...(this.clients.get(clientId)?.groupMembershipClaims === 'None' ? {} : { wids: [...(this.#directoryRoles.get(user.id) ?? []), DEFAULT_USER_ROLE] }),
         ...(nonce ? { nonce } : {}),
       }),
     );
