@@ -25,6 +25,7 @@ import { SyncLockRepository } from '../storage/sync-lock.repository.js';
 import type { Core } from './core.js';
 import type { ServiceModule } from './module.js';
 import type { ProcessServices } from './modules.js';
+import { wakeDeliveryPumps } from '../events/events-committed.js';
 
 export interface LifecycleModuleOptions {
   /** Replaces the real provider adapters (tests that stage a provider outage without a sandbox). */
@@ -141,6 +142,6 @@ export function lifecycleModule(core: Core, { access }: Pick<ProcessServices, 'a
       { name: 'lifecycle.reauth-expiry', cron: '*/10 * * * *' },
       { name: 'retention.run', cron: '17 3 * * *' },
     ],
-    ops: lifecycleOps({ purges, receipts: purgeRepo, restore: new RestoreRepository(core.prisma), retention, breakGlass, audit: core.audit, clock: core.clock }),
+    ops: lifecycleOps({ purges, receipts: purgeRepo, restore: new RestoreRepository(core.prisma), retention, breakGlass, audit: core.audit, clock: core.clock, deliveriesDue: () => wakeDeliveryPumps(core.jobs) }),
   };
 }

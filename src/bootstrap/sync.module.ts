@@ -104,6 +104,7 @@ export function syncModule(core: Core, { access, scanner }: ProcessServices, opt
       audience: google?.pubsub.audience ?? `${core.config.http.publicUrl}/push/google`,
       serviceAccount: google?.pubsub.serviceAccount,
       endpoints: google?.endpoints ?? GOOGLE_ENDPOINTS,
+      clock: core.clock,
     }),
   });
 

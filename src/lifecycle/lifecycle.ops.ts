@@ -17,6 +17,8 @@ export interface LifecycleOpsDeps {
   breakGlass: Pick<BreakGlassService, 'open' | 'read' | 'close' | 'list'>;
   audit: Pick<AuditService, 'record'>;
   clock: () => Date;
+  /** Deliveries were made due (held ones released): wake the webhook pumps (events-committed.ts wakeDeliveryPumps). */
+  deliveriesDue?: () => void;
 }
 
 const id = z.string().min(1).max(64);
@@ -65,6 +67,8 @@ export function lifecycleOps(deps: LifecycleOpsDeps): OpsCommand[] {
       async run({ discard }, ctx) {
         const held = await deps.restore.countHeld();
         const changed = await deps.restore.releaseHeld(discard ? 'discard' : 'release', deps.clock());
+        // Released deliveries are due now: tell the webhook pumps rather than wait for their tick.
+        if (!discard && changed > 0) deps.deliveriesDue?.();
         await deps.audit.record({ actorType: 'ops', actorId: ctx.actorId, action: discard ? 'events.held_discarded' : 'events.held_released', metadata: { deliveries: changed } });
         return { held, [discard ? 'discarded' : 'released']: changed };
       },

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import type { MessageReadService, Reader } from '../../messages/message-read.service.js';
+import type { Response } from 'express';
+import type { JsonPage, MessageReadService, Reader } from '../../messages/message-read.service.js';
 import { MESSAGE_ORIGINS, messageSchema, messageSummarySchema } from '../../messages/message-view.js';
 import { InvalidCursorError } from '../api-error.js';
 import type { TenantPrincipal } from '../auth-context.js';
@@ -28,12 +29,20 @@ function listOptions(query: { cursor?: string | undefined; limit: number; thread
   };
 }
 
-/** One page of a newest-first list fetched with `limit + 1` rows; the cursor is the last row's position. */
-function newestFirstPage<T extends { id: string; receivedAt: string }>(rows: T[], limit: number): { object: 'list'; data: T[]; nextCursor: string | null } {
-  const data = rows.slice(0, limit);
-  const last = data[data.length - 1];
-  return { object: 'list', data, nextCursor: rows.length > limit && last ? encodeCursor(`${Date.parse(last.receivedAt)}:${last.id}`) : null };
+/**
+ * One page of a newest-first list (`limit + 1` rows were read): `{"object":"list","data":[…],"nextCursor":…}`
+ * with the summaries' JSON as built (off the event loop when large) — the bytes res.json sent for
+ * the same page; the cursor is the last shown row's position.
+ */
+function sendPage(res: Response, page: JsonPage): void {
+  const cursor = page.more && page.last ? encodeCursor(`${page.last.receivedAt.getTime()}:${page.last.id}`) : null;
+  const parts: Buffer[] = [Buffer.from('{"object":"list","data":[', 'utf8')];
+  page.items.forEach((item, i) => parts.push(...(i > 0 ? [COMMA, item] : [item])));
+  parts.push(Buffer.from(`],"nextCursor":${JSON.stringify(cursor)}}`, 'utf8'));
+  res.status(200).set('Content-Type', 'application/json; charset=utf-8').send(Buffer.concat(parts));
 }
+
+const COMMA = Buffer.from(',', 'utf8');
 
 function readerOf(principal: TenantPrincipal): Reader {
   return { tenantId: principal.tenantId, actorType: 'api_key', actorId: principal.apiKeyId };
@@ -68,9 +77,9 @@ export function registerMessageRoutes(routes: RouteRegistry, deps: { messages: M
       200: { description: 'A page of messages', schema: z.object({ object: z.literal('list'), data: z.array(messageSummarySchema), nextCursor: z.string().nullable() }) },
       ...contentReadErrors,
     },
-    async handler({ params, query, principal }) {
-      const rows = await deps.messages.list(readerOf(principal), params.id, listOptions(query));
-      return { status: 200, body: newestFirstPage(rows, query.limit) };
+    async handler({ params, query, principal, res }) {
+      sendPage(res, await deps.messages.listJson(readerOf(principal), params.id, listOptions(query)));
+      return { handled: true };
     },
   });
 
@@ -92,9 +101,9 @@ export function registerMessageRoutes(routes: RouteRegistry, deps: { messages: M
       200: { description: 'A page of messages', schema: z.object({ object: z.literal('list'), data: z.array(messageSummarySchema), nextCursor: z.string().nullable() }) },
       ...contentReadErrors,
     },
-    async handler({ query, principal }) {
-      const rows = await deps.messages.listForTenant(readerOf(principal), { ...listOptions(query), ...(query.mailboxId ? { mailboxId: query.mailboxId } : {}) });
-      return { status: 200, body: newestFirstPage(rows, query.limit) };
+    async handler({ query, principal, res }) {
+      sendPage(res, await deps.messages.listForTenantJson(readerOf(principal), { ...listOptions(query), ...(query.mailboxId ? { mailboxId: query.mailboxId } : {}) }));
+      return { handled: true };
     },
   });
 
@@ -112,11 +121,13 @@ export function registerMessageRoutes(routes: RouteRegistry, deps: { messages: M
       inline: z.enum(['cid', 'urls']).default('cid').meta({ description: '`urls`: `cid:` references to this message’s attachments become their content URLs' }),
     }),
     responses: { 200: { description: 'The message', schema: messageSchema }, ...contentReadErrors },
-    async handler({ params, query, principal }) {
+    async handler({ params, query, principal, res }) {
       const reader = readerOf(principal);
       const opts = query.inline === 'urls' ? { inlineImageUrl: (id: string) => attachmentContentUrl(deps.publicUrl, id) } : {};
-      const msg = await deps.messages.get(reader, params.id, opts);
-      return { status: 200, body: msg };
+      // The JSON is built off the event loop when the message is large: sent as bytes, exactly what res.json would send.
+      const json = await deps.messages.getJson(reader, params.id, opts);
+      res.status(200).set('Content-Type', 'application/json; charset=utf-8').send(json);
+      return { handled: true };
     },
   });
 }
