@@ -42,6 +42,9 @@ export function sendModule(core: Core, services: ProcessServices, opts: SendModu
   const scanner = opts.scanner ?? services.scanner.scanner;
   const outbound = new OutboundRepository(core.prisma);
   const blobs = new BlobStore(core.prisma, core.dataKeys);
+  // Send-as aliases (issue 15 item 4), read from the provider and cached in this process, and the
+  // From addresses the provider refused at a send (remembered so requests for them are refused up front).
+  const sendAs = new SendAsDirectory({ providers, clock: core.clock, logger: core.logger }, opts.sendAs);
 
   const requests = new SendRequestService({
     outbound,
@@ -57,8 +60,7 @@ export function sendModule(core: Core, services: ProcessServices, opts: SendModu
     clock: core.clock,
     ...(opts.composer ? { composer: opts.composer } : {}),
     limits: PROVIDER_LIMITS,
-    // Send-as aliases (issue 15 item 4), read from the provider and cached in this process.
-    sendAs: new SendAsDirectory({ providers, clock: core.clock, logger: core.logger }, opts.sendAs),
+    sendAs,
   });
   const sender = new OutboundSender(
     {
@@ -74,6 +76,8 @@ export function sendModule(core: Core, services: ProcessServices, opts: SendModu
       metrics: core.metrics,
       clock: core.clock,
       ...(opts.hooks ? { hooks: opts.hooks } : {}),
+      onSendAsDenied: (mailboxId, address) => sendAs.rememberDenied(mailboxId, address),
+      onFromRewritten: (mailboxId, address) => sendAs.rememberRewritten(mailboxId, address),
     },
     { leaseMs: core.config.jobs.sendLeaseSeconds * 1000, ...opts.sender },
   );

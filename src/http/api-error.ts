@@ -44,7 +44,7 @@ export const ERROR_CATALOGUE = {
   url_not_allowed: { status: 422, when: 'a webhook URL refused by the egress rules (`details.reason`; docs/webhooks.md)' },
   no_recipients: { status: 422, when: 'a send with no usable recipient' },
   attachment_infected: { status: 422, when: 'an attachment of a send is infected' },
-  from_not_allowed: { status: 422, when: 'a send whose `from` is neither the mailbox’s address nor one of its verified send-as addresses (`details.reason`: `not_an_alias` or `alias_not_verified`)' },
+  from_not_allowed: { status: 422, when: 'a send whose `from` is neither the mailbox’s address nor one of its verified send-as addresses (`details.reason`: `not_an_alias` or `alias_not_verified`), or a Microsoft 365 `from.delegated` that cannot work (`send_as_denied`: Exchange refused that address at a recent send; `shared_scope_missing`; `delegation_not_supported`), or a Microsoft 365 alias Exchange rewrote at a recent send (`alias_rewritten`)' },
   rate_limited: { status: 429, when: 'too many failed authentications, connect sessions, callbacks or pushes from this client; retry after `Retry-After` seconds' },
   internal_error: { status: 500, when: 'anything unexpected; the body carries no internals — quote `requestId`' },
   scan_unavailable: { status: 503, when: 'a send with attachments while the scanner is unavailable: retry with the same `Idempotency-Key`' },

@@ -78,6 +78,12 @@ export interface SendAsAddress {
 export interface SendResult {
   providerMessageId: string | undefined;
   providerThreadId: string | undefined;
+  /**
+   * The From address of the copy the provider stored, when the adapter reads it back (Graph: the
+   * Sent Items copy). Another address than the MIME's means the provider rewrote it (Exchange
+   * turns an alias into the primary address unless SendFromAliasEnabled).
+   */
+  sentFrom?: string;
 }
 
 /**

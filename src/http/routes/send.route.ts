@@ -15,7 +15,7 @@ const sendErrors = {
   ...commonErrors,
   409: { description: 'Idempotency-Key reused with a different request, or the mailbox cannot send', schema: errorSchema },
   413: { description: 'Over the provider’s size limit (`message_too_large`) or the request body limit', schema: errorSchema },
-  422: { description: 'An attachment is infected (`attachment_infected`), no usable recipient, or `from` is not a verified send-as address of the mailbox (`from_not_allowed`)', schema: errorSchema },
+  422: { description: 'An attachment is infected (`attachment_infected`), no usable recipient, or `from` is not a verified send-as address of the mailbox nor a usable delegated address (`from_not_allowed`)', schema: errorSchema },
   503: { description: 'Scanner, queue or the provider’s send-as list unavailable: retry with the same Idempotency-Key', schema: errorSchema },
 } as const;
 
