@@ -249,6 +249,12 @@ export class GoogleOrganizationInstalls {
         return new OrganizationInstallError('bad_request', what === 'install' ? 'verifyAddress is not a user of the Workspace (invalid_grant)' : 'No Gmail user with this address in the Workspace (invalid_grant)', 'user_not_found');
       case 'key_invalid':
         return new OrganizationInstallError('bad_request', 'Google refused the service-account key (invalid_grant): it was deleted or disabled, or the file is not the downloaded key', 'key_invalid');
+      case 'admin_policy_enforced':
+        return new OrganizationInstallError(
+          'bad_request',
+          'Google refused a token (admin_policy_enforced): the Workspace restricts Gmail for third-party apps; in the Admin console (Security → API controls → App access control) mark the service account’s client ID as trusted',
+          'admin_policy_enforced',
+        );
       default:
         return new OrganizationInstallError('bad_request', 'Google refused the delegated access', err.reason ?? 'delegation_refused');
     }

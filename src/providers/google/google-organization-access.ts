@@ -38,9 +38,13 @@ export type GoogleDelegationRefusal =
 export function classifyTokenError(err: unknown): ProviderError {
   const mapped = mapGoogleError(err, 'oauth.token');
   if (mapped.kind !== 'auth_revoked') return mapped;
+  // Anything else (e.g. admin_policy_enforced: the Workspace restricted Gmail for apps) keeps Google's own reason.
+  if (mapped.reason !== 'unauthorized_client' && mapped.reason !== 'invalid_grant') return mapped;
   const description = tokenErrorDescription(err);
+  // invalid_grant: "Invalid email or User ID" names the subject; the others ("Invalid JWT
+  // Signature.", "Invalid grant: account not found", "Robot is disabled.") the key or its account.
   const reason: GoogleDelegationRefusal =
-    mapped.reason === 'unauthorized_client' ? 'delegation_not_granted' : mapped.reason === 'invalid_grant' && /invalid email or user id/i.test(description) ? 'user_not_found' : 'key_invalid';
+    mapped.reason === 'unauthorized_client' ? 'delegation_not_granted' : /invalid email or user id/i.test(description) ? 'user_not_found' : 'key_invalid';
   const message =
     reason === 'delegation_not_granted'
       ? 'Google: the service account is not delegated gmail.readonly and gmail.send for this domain (unauthorized_client)'

@@ -45,6 +45,8 @@ describe('Google organization credential kind', () => {
     expect(classifyTokenError(refusal(400, 'invalid_grant', 'Invalid email or User ID')).reason).toBe('user_not_found');
     expect(classifyTokenError(refusal(400, 'invalid_grant', 'Invalid JWT Signature.')).reason).toBe('key_invalid');
     expect(classifyTokenError(refusal(400, 'invalid_grant', 'Invalid grant: account not found')).reason).toBe('key_invalid');
+    expect(classifyTokenError(refusal(400, 'invalid_grant', 'Robot is disabled.')).reason).toBe('key_invalid');
+    expect(classifyTokenError(refusal(400, 'admin_policy_enforced', 'x')).reason).toBe('admin_policy_enforced');
     expect(classifyTokenError(refusal(503, 'backendError', 'x')).kind).toBe('transient');
   });
 
