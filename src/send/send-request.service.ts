@@ -77,6 +77,11 @@ const FROM_REFUSED: Record<SendAsRefusal, string> = {
     'sending from another mailbox’s address needs the Mail.Send.Shared permission, which this connection was not granted; connect the shared mailbox itself (POST /v1/connect-sessions with "mailbox") or use one of the mailbox’s own addresses',
 };
 
+/** `from.delegated` naming another address than the mailbox's own (Exchange Send As / Send on Behalf). */
+function isDelegated(body: ReplyBody | NewMessageBody, from: string, mailboxAddress: string): boolean {
+  return body.from?.delegated === true && from.toLowerCase() !== mailboxAddress.toLowerCase();
+}
+
 /** The delegated Graph permission a user token needs to send from another mailbox (outlook-send-mail-from-other-user). */
 const MAIL_SEND_SHARED = /(^|\/)mail\.send\.shared$/i;
 
@@ -175,7 +180,12 @@ export class SendRequestService {
       attachments: attachments.map((a) => ({ filename: a.filename, contentType: a.contentType, size: a.content.length, sha256: sha256(a.content) })),
       provider: {
         threadId: original?.providerThreadId ?? null,
-        replyToProviderMessageId: original?.providerMessageId ?? null,
+        // A delegated From is never sent through a draft: Graph's createReply leaves the draft in
+        // the connected account's Drafts when Exchange then refuses the From (ErrorSendAsDenied),
+        // and the connector's permissions cannot delete it. Without a message to reply to, the
+        // Graph adapter submits the MIME in one sendMail, whose In-Reply-To/References thread it
+        // (as an organization install's replies go), and a refusal leaves nothing behind.
+        replyToProviderMessageId: isDelegated(body, from.address, mailboxAddress) ? null : (original?.providerMessageId ?? null),
       },
     };
     const contentEnc = await this.deps.dataKeys.encryptFor(owner, encodeOutboundContent(content), OUTBOUND_CONTENT_AAD(outboundId));

@@ -236,12 +236,12 @@ async function connectMicrosoft(address: string, scopes: string[]): Promise<stri
 
 let seq = 0;
 /** A customer message delivered to the stand-in and stored as ingest leaves it. */
-async function inbound(mailboxId: string, agent: string): Promise<{ messageId: string; conversationId: string; internetMessageId: string }> {
+async function inbound(mailboxId: string, agent: string, customer = 'carla@customer.example'): Promise<{ messageId: string; conversationId: string; internetMessageId: string }> {
   const internetMessageId = `<orig-${++seq}-${Date.now()}@customer.example>`;
   const subject = 'Order #1234 arrived damaged';
   const delivered = await sb.deliver(
     agent,
-    Buffer.from([`From: Carla Customer <carla@customer.example>`, `To: ${agent}`, `Subject: ${subject}`, `Message-ID: ${internetMessageId}`, 'Date: Sat, 28 Nov 2026 09:00:00 +0000', '', 'My order arrived damaged.', ''].join('\r\n')),
+    Buffer.from([`From: Carla Customer <${customer}>`, `To: ${agent}`, `Subject: ${subject}`, `Message-ID: ${internetMessageId}`, 'Date: Sat, 28 Nov 2026 09:00:00 +0000', '', 'My order arrived damaged.', ''].join('\r\n')),
   );
   const messageId = newId('message');
   const content: MessageContent = {
@@ -250,7 +250,7 @@ async function inbound(mailboxId: string, agent: string): Promise<{ messageId: s
     messageIdSynthetic: false,
     inReplyTo: null,
     references: [],
-    from: { name: 'Carla Customer', address: 'carla@customer.example' },
+    from: { name: 'Carla Customer', address: customer },
     to: [{ name: null, address: agent }],
     cc: [],
     bcc: [],
@@ -354,6 +354,43 @@ describe('the send API on Microsoft 365 mailboxes', () => {
     expect(sent).toHaveLength(1);
     expect(sent[0]).toMatchObject({ from: SUPPORT, sender: 'hank@contoso.test' });
     expect(await headersOf(sent[0]!.mime)).toEqual({ from: SUPPORT, sender: 'hank@contoso.test', inReplyTo: original.internetMessageId });
+  });
+
+  it('a delegated reply goes out in one sendMail: refused, it leaves no draft in the account; granted, the recipient’s copy carries In-Reply-To/References', async () => {
+    sb.createUser('nora@contoso.test', 'Nora Member');
+    // The customer is a mailbox of the stand-in, so the reply is delivered to an inbox we can read.
+    sb.createUser('paul@fabrikam.test', 'Paul Customer');
+    sb.createSharedMailbox('help@contoso.test', 'Contoso Help');
+    sb.setSendRight('help@contoso.test', 'nora@contoso.test', 'SendOnBehalf');
+    const mailboxId = await connectMicrosoft('nora@contoso.test', SHARED);
+    const original = await inbound(mailboxId, 'nora@contoso.test', 'paul@fabrikam.test');
+    const drafts = () => sb.mailbox('nora@contoso.test').filter((m) => m.folder === 'drafts' || m.isDraft);
+
+    // No right on support@: Exchange refuses, and nothing stays behind in Nora's mailbox.
+    const refused = await reply(original.messageId, { text: 'We are on it.', from: { address: SUPPORT, delegated: true } });
+    expect(refused.status).toBe(202);
+    expect(await settled(refused.body.outboundId as string)).toMatchObject({ status: 'failed', attempts: 1, failure: { code: 'from_not_allowed' } });
+    expect(drafts()).toEqual([]);
+    expect(sb.sentMessages('nora@contoso.test')).toHaveLength(0);
+
+    const granted = await reply(original.messageId, { text: 'We are on it.', from: { name: 'Contoso Help', address: 'help@contoso.test', delegated: true } });
+    expect(granted.status).toBe(202);
+    // Threaded in the account's mailbox by its headers (the Sent Items copy joins the conversation).
+    expect(await settled(granted.body.outboundId as string)).toMatchObject({ status: 'sent', providerThreadId: original.conversationId });
+    expect(drafts()).toEqual([]);
+    const [sent] = sb.sentMessages('nora@contoso.test');
+    expect(sent).toMatchObject({ via: 'sendMail', from: 'help@contoso.test', sender: 'nora@contoso.test' });
+
+    // What Paul receives, read from his inbox through Graph.
+    const paul = adapter(await signIn('paul@fabrikam.test', OWN));
+    let receivedId: string | undefined;
+    await waitUntil('the reply in the customer’s inbox', async () => (receivedId = await paul.findByInternetMessageId(sent!.internetMessageId)) !== undefined, { timeoutMs: 30_000 });
+    const raw = await paul.fetchRaw(receivedId!);
+    const received = await simpleParser(raw.raw);
+    expect(received.inReplyTo).toBe(original.internetMessageId);
+    expect([received.references].flat()).toEqual([original.internetMessageId]);
+    expect((received.from as AddressObject).value[0]?.address).toBe('help@contoso.test');
+    expect((received.headers.get('sender') as AddressObject | undefined)?.value[0]?.address).toBe('nora@contoso.test');
   });
 
   it('a refused delegated From fails the send with from_not_allowed (not retried, mailbox unharmed); the next request for it is 422 send_as_denied; nothing is sent', async () => {
