@@ -61,6 +61,7 @@ export async function buildMailAccess(core: Core): Promise<MailAccess> {
           {
             clientId: settings.microsoft.clientId,
             clientSecret: settings.microsoft.clientSecret,
+            ...(settings.microsoft.credential.kind === 'certificate' ? { clientCertificate: settings.microsoft.credential } : {}),
             redirectUri: settings.microsoft.redirectUri,
             endpoints: settings.microsoft.endpoints,
             scopes: requestedScopes('microsoft', { sharedMailbox }),
@@ -84,10 +85,10 @@ export async function buildMailAccess(core: Core): Promise<MailAccess> {
   const tokens: { vault?: TokenVault; providers?: MailProviderFactory } = {};
   const modules = buildProviderModules({
     mail: { forMailbox: (mailbox) => tokens.providers!.forMailbox(mailbox) },
-    google: { endpoints: settings.google?.endpoints ?? GOOGLE_ENDPOINTS, client: google },
+    google: { endpoints: settings.google?.endpoints ?? GOOGLE_ENDPOINTS, client: google, organizationToken: (mailbox) => tokens.vault!.accessToken(mailbox.id) },
     microsoft: { endpoints: settings.microsoft?.endpoints, client: microsoft, accessToken: (mailbox) => tokens.vault!.accessToken(mailbox.id) },
   });
-  const organizations = organizationMailAccess(core, settings, modules, microsoft);
+  const organizations = organizationMailAccess(core, settings, modules, microsoft, google);
   const grantPorts = { google: modules.google.grant, microsoft: modules.microsoft.grant };
   const vault = new TokenVault({ grants, dataKeys: core.dataKeys, events, audit: core.audit, logger: core.logger, metrics: core.metrics, grantPorts, clock });
   tokens.vault = vault;

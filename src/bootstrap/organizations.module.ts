@@ -2,16 +2,27 @@ import { notifyEventsCommitted } from '../events/outbox.service.js';
 import { registerOrganizationInstallRoutes } from '../http/routes/organization-installs.route.js';
 import { syncPriority } from '../jobs/job-map.js';
 import type { PurgeService } from '../lifecycle/purge.service.js';
+import { GoogleOrganizationInstalls } from '../organizations/google-organization-install.js';
 import { OrganizationInstallService } from '../organizations/organization-install.service.js';
 import { OrganizationMailboxes } from '../organizations/organization-mailboxes.js';
+import { MicrosoftAdminSignIn } from '../organizations/microsoft-admin-signin.js';
+import { OrganizationAccessWarnings } from '../organizations/organization-access-warning.js';
+import { OrganizationAccessNoticeRepository } from '../storage/organization-access-notice.repository.js';
 import { composeGrantPort } from '../providers/grant-port.js';
+import { GOOGLE_ENDPOINTS } from '../providers/google/google-endpoints.js';
+import { googleDelegatedKind } from '../providers/google/google-grant.js';
+import type { GoogleOAuthClient } from '../providers/google/google-oauth.client.js';
+import { googleOrganizationKind } from '../providers/google/google-organization-grant.js';
 import type { ProviderName } from '../providers/mail-provider.port.js';
 import { MicrosoftAppTokenClient } from '../providers/microsoft/microsoft-app-token.client.js';
 import { microsoftDelegatedKind } from '../providers/microsoft/microsoft-grant.js';
 import type { MicrosoftOAuthClient } from '../providers/microsoft/microsoft-oauth.client.js';
 import { microsoftOrganizationKind } from '../providers/microsoft/microsoft-organization-grant.js';
 import type { ProviderModule } from '../providers/ports.js';
+import { GoogleOrganizationInstallRepository } from '../storage/google-organization-install.repository.js';
 import { OrganizationInstallRepository } from '../storage/organization-install.repository.js';
+import { OrganizationSignInRepository } from '../storage/organization-signin.repository.js';
+import { pageBrandingLoader } from '../tenancy/tenant-branding.js';
 import type { Core } from './core.js';
 import type { ServiceModule } from './module.js';
 import type { ProcessServices } from './modules.js';
@@ -23,6 +34,8 @@ export interface OrganizationMailAccess {
   appTokens: MicrosoftAppTokenClient | undefined;
   /** Which mailboxes are organization-install mailboxes (the provider factory asks). */
   mailboxes: OrganizationMailboxes;
+  /** Google Workspace installs (their keys sign the `organization` kind's tokens); undefined when Google is not configured. */
+  google: GoogleOrganizationInstalls | undefined;
 }
 
 /**
@@ -35,6 +48,7 @@ export function organizationMailAccess(
   settings: ProviderSettings,
   modules: Record<ProviderName, ProviderModule>,
   microsoft: MicrosoftOAuthClient | undefined,
+  google?: GoogleOAuthClient | undefined,
 ): OrganizationMailAccess {
   const ms = settings.microsoft;
   const msalLog = core.logger.child({ component: 'msal-app' });
@@ -42,7 +56,7 @@ export function organizationMailAccess(
     ? new MicrosoftAppTokenClient(
         {
           clientId: ms.clientId,
-          credential: { kind: 'secret', clientSecret: ms.clientSecret },
+          credential: ms.credential,
           endpoints: ms.endpoints,
           adminConsentRedirectUri: `${core.config.http.publicUrl.replace(/\/+$/, '')}/oauth/microsoft/admin-consent`,
         },
@@ -58,7 +72,24 @@ export function organizationMailAccess(
       kinds: [microsoftDelegatedKind({ client: microsoft }), microsoftOrganizationKind({ client: appTokens })],
     }),
   };
-  return { appTokens, mailboxes: new OrganizationMailboxes(new OrganizationInstallRepository(core.prisma), core.dataKeys) };
+  // Google: the `organization` kind beside `delegated` — JWT grants signed with the install's key.
+  const googleEndpoints = settings.google?.endpoints;
+  const googleInstalls = googleEndpoints
+    ? new GoogleOrganizationInstalls({ repo: new GoogleOrganizationInstallRepository(core.prisma), dataKeys: core.dataKeys, audit: core.audit, logger: core.logger, clock: core.clock, endpoints: googleEndpoints })
+    : undefined;
+  modules.google = {
+    ...modules.google,
+    grant: composeGrantPort({
+      provider: 'google',
+      displayName: modules.google.grant.displayName,
+      consent: modules.google.grant.consent,
+      kinds: [
+        googleDelegatedKind({ client: google, endpoints: googleEndpoints ?? GOOGLE_ENDPOINTS }),
+        googleOrganizationKind({ keys: googleInstalls ? (id) => googleInstalls.key(id) : undefined, endpoints: googleEndpoints }),
+      ],
+    }),
+  };
+  return { appTokens, mailboxes: new OrganizationMailboxes(new OrganizationInstallRepository(core.prisma), core.dataKeys), google: googleInstalls };
 }
 
 /** Organization installs: the API, the hosted admin-consent page and its redirect. */
@@ -77,7 +108,15 @@ export function organizationsModule(
     audit: core.audit,
     logger: core.logger,
     clock: core.clock,
-    microsoft: ms && appTokens ? { tokens: appTokens, endpoints: ms.endpoints } : undefined,
+    microsoft:
+      ms && appTokens
+        ? {
+            tokens: appTokens,
+            endpoints: ms.endpoints,
+            adminSignIn: new MicrosoftAdminSignIn({ repo: new OrganizationSignInRepository(core.prisma), dataKeys: core.dataKeys, tokens: appTokens, audit: core.audit, logger: core.logger, clock: core.clock }),
+          }
+        : undefined,
+    google: access.organizations.google,
     sealCredential: (mailboxId, credential) => access.vault.sealCredential(mailboxId, credential),
     async appendConnected(tx, input) {
       return (await core.outbox.appendEvent(tx, { tenantId: input.tenantId, mailboxId: input.mailboxId, type: 'mailbox.connected', data: { provider: input.provider, reconnected: input.reconnected } })).id;
@@ -87,12 +126,21 @@ export function organizationsModule(
       await core.jobs.enqueue('sync.mailbox', { mailboxId, reason: 'connect' }, { singletonKey: mailboxId, priority: syncPriority('connect') });
     },
     startPurge: ({ tenantId, mailboxId, actor }) => purges.start({ tenantId, mailboxId, trigger: 'customer', reason: null, actor: { actorType: actor.actorType === 'system' ? 'ops' : actor.actorType, actorId: actor.actorId } }),
+    accessWarnings: new OrganizationAccessWarnings({
+      repo: new OrganizationAccessNoticeRepository(core.prisma),
+      async appendTenantEvent(tx, input) {
+        return (await core.outbox.appendEvent(tx, { tenantId: input.tenantId, mailboxId: null, type: input.type, data: { ...input.data } })).id;
+      },
+      eventsCommitted: (ids) => notifyEventsCommitted(core.jobs, ids, core.logger),
+      logger: core.logger,
+    }),
     publicUrl: core.config.http.publicUrl,
   });
   return {
     name: 'organizations',
     routes(registry) {
-      registerOrganizationInstallRoutes(registry, { installs });
+      // The hosted admin page and its result page carry the tenant's branding, like the connect pages.
+      registerOrganizationInstallRoutes(registry, { installs, branding: pageBrandingLoader(core.tenants, { production: core.config.production }) });
     },
     jobs(queue) {
       queue.register('organizations.access-check', async () => ({ status: 'done', detail: await installs.recheckAll() }), { concurrency: 1 });

@@ -4,6 +4,8 @@ import { z } from 'zod';
 import type { Config } from '../config/config.js';
 import type { Logger } from '../observability/logger.js';
 import { discoverGoogleEndpoints, GOOGLE_ENDPOINTS, sandboxGoogleEndpoints, type GoogleEndpoints } from '../providers/google/google-endpoints.js';
+import { loadMicrosoftAppCertificate } from '../providers/microsoft/microsoft-app-certificate.js';
+import type { MicrosoftAppCredential } from '../providers/microsoft/microsoft-app-token.client.js';
 import { microsoftEndpoints, sandboxMicrosoftEndpoints, type MicrosoftEndpoints } from '../providers/microsoft/microsoft-endpoints.js';
 import { startGoogleSandbox, type GoogleSandbox } from '../sandbox/google/google-sandbox.server.js';
 import { DEFAULT_SANDBOX_CLIENT, startMicrosoftSandbox, type MicrosoftSandbox } from '../sandbox/microsoft/microsoft-sandbox.js';
@@ -25,7 +27,10 @@ export interface GoogleProviderSettings {
 
 export interface MicrosoftProviderSettings {
   clientId: string;
+  /** The client secret; '' when the app authenticates with a certificate only. */
   clientSecret: string;
+  /** How MSAL authenticates the app: MICROSOFT_CLIENT_CERTIFICATE_PATH when set, else the secret. */
+  credential: MicrosoftAppCredential;
   redirectUri: string;
   endpoints: MicrosoftEndpoints;
   notificationUrl: string;
@@ -60,6 +65,12 @@ export async function resolveProviderSettings(config: Config, logger: Pick<Logge
     pushEndpoint: googlePush,
   });
 
+  // The app certificate (validated by loadConfig; read again here, the key is never kept in Config).
+  const msCertificate = config.microsoft.clientCertificatePath ? loadMicrosoftAppCertificate(config.microsoft.clientCertificatePath) : undefined;
+  if (msCertificate) logger.info({ thumbprintSha256: msCertificate.thumbprintSha256, validTo: msCertificate.validTo.toISOString() }, 'Microsoft: the app authenticates with its certificate (MICROSOFT_CLIENT_CERTIFICATE_PATH)');
+  if (msCertificate && msCertificate.validTo.getTime() - Date.now() < 30 * 86_400_000) logger.warn({ validTo: msCertificate.validTo.toISOString() }, 'Microsoft: the app certificate expires within 30 days; upload a new one to the Entra app');
+  const msCredential = (secret: string | undefined): MicrosoftAppCredential => (msCertificate ? { kind: 'certificate', thumbprintSha256: msCertificate.thumbprintSha256, privateKeyPem: msCertificate.privateKeyPem } : { kind: 'secret', clientSecret: secret ?? '' });
+
   if (!config.sandbox.enabled) {
     const g = config.google;
     const m = config.microsoft;
@@ -67,7 +78,7 @@ export async function resolveProviderSettings(config: Config, logger: Pick<Logge
     return {
       mode: 'production',
       google: g.clientId && g.clientSecret ? { clientId: g.clientId, clientSecret: g.clientSecret, redirectUri: redirect('google'), endpoints: googleEndpoints, pubsub: pubsub(undefined, undefined) } : undefined,
-      microsoft: m.clientId && m.clientSecret ? { clientId: m.clientId, clientSecret: m.clientSecret, redirectUri: redirect('microsoft'), endpoints: microsoftEndpoints(m.tenant, { authorityHost: m.authorityHost, graphHost: m.graphHost }), ...msUrls } : undefined,
+      microsoft: m.clientId && (m.clientSecret || msCertificate) ? { clientId: m.clientId, clientSecret: m.clientSecret ?? '', credential: msCredential(m.clientSecret), redirectUri: redirect('microsoft'), endpoints: microsoftEndpoints(m.tenant, { authorityHost: m.authorityHost, graphHost: m.graphHost }), ...msUrls } : undefined,
       sandbox: { google: undefined, microsoft: undefined },
       close: () => Promise.resolve(),
     };
@@ -101,7 +112,9 @@ export async function resolveProviderSettings(config: Config, logger: Pick<Logge
       msEndpoints = await externalMicrosoftSandbox(config.sandbox.microsoftUrl, config.sandbox.microsoftAuthority);
     } else {
       // The admin-consent redirect of organization installs is registered beside the sign-in one.
-      msSandbox = await startMicrosoftSandbox({ clients: [{ ...msClient, redirectUris: [redirect('microsoft'), `${publicUrl}/oauth/microsoft/admin-consent`] }] });
+      msSandbox = await startMicrosoftSandbox({
+        clients: [{ ...msClient, redirectUris: [redirect('microsoft'), `${publicUrl}/oauth/microsoft/admin-consent`], ...(msCertificate ? { certificatePem: msCertificate.certificatePem } : {}) }],
+      });
       started.push(msSandbox);
       msEndpoints = sandboxMicrosoftEndpoints(msSandbox);
     }
@@ -116,7 +129,7 @@ export async function resolveProviderSettings(config: Config, logger: Pick<Logge
     return {
       mode,
       google: { ...googleClient, redirectUri: redirect('google'), endpoints: googleEndpoints, pubsub: pubsub(SANDBOX_PUSH_SERVICE_ACCOUNT, SANDBOX_PUBSUB_TOPIC) },
-      microsoft: { ...msClient, redirectUri: redirect('microsoft'), endpoints: msEndpoints, ...msUrls },
+      microsoft: { ...msClient, credential: msCredential(msClient.clientSecret), redirectUri: redirect('microsoft'), endpoints: msEndpoints, ...msUrls },
       sandbox: { google: googleSandbox, microsoft: msSandbox },
       close() {
         closing ??= Promise.all(started.map((s) => s.close().catch(() => undefined))).then(() => undefined);

@@ -4,6 +4,7 @@ import { parseEnv } from 'node:util';
 import { z } from 'zod';
 import { isCryptoError } from '../crypto/crypto-error.js';
 import { parseKeyring } from '../crypto/keyring.js';
+import { loadMicrosoftAppCertificate } from '../providers/microsoft/microsoft-app-certificate.js';
 import { MicrosoftCloudError, microsoftEndpoints } from '../providers/microsoft/microsoft-endpoints.js';
 
 /**
@@ -111,6 +112,8 @@ const envSchema = z.object({
   GOOGLE_RISC_ISSUERS: csv.default(['https://accounts.google.com/', 'https://accounts.google.com']),
   MICROSOFT_CLIENT_ID: optionalString,
   MICROSOFT_CLIENT_SECRET: optionalString,
+  /** PEM file with the Entra app certificate and its PKCS#8 private key: the app's credential instead of the secret. */
+  MICROSOFT_CLIENT_CERTIFICATE_PATH: optionalString,
   MICROSOFT_TENANT: z.string().min(1).default('common'),
   /** Entra authority host of a national cloud (login.microsoftonline.us, login.chinacloudapi.cn); default the global one. */
   MICROSOFT_AUTHORITY_HOST: optionalString,
@@ -201,7 +204,7 @@ export interface Config {
     riscJwksUrl: string | undefined;
     riscIssuers: string[];
   };
-  microsoft: { clientId: string | undefined; clientSecret: string | undefined; tenant: string; authorityHost: string | undefined; graphHost: string | undefined };
+  microsoft: { clientId: string | undefined; clientSecret: string | undefined; clientCertificatePath: string | undefined; tenant: string; authorityHost: string | undefined; graphHost: string | undefined };
   sandbox: { enabled: boolean; googleUrl: string | undefined; microsoftUrl: string | undefined; microsoftAuthority?: string | undefined };
   logLevel: Env['LOG_LEVEL'];
   webhooks: {
@@ -310,8 +313,16 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
   if (e.GOOGLE_CLIENT_ID && !e.GOOGLE_CLIENT_SECRET) {
     throw new ConfigError('GOOGLE_CLIENT_SECRET', 'invalid configuration: GOOGLE_CLIENT_SECRET is required with GOOGLE_CLIENT_ID');
   }
-  if (e.MICROSOFT_CLIENT_ID && !e.MICROSOFT_CLIENT_SECRET) {
-    throw new ConfigError('MICROSOFT_CLIENT_SECRET', 'invalid configuration: MICROSOFT_CLIENT_SECRET is required with MICROSOFT_CLIENT_ID');
+  if (e.MICROSOFT_CLIENT_ID && !e.MICROSOFT_CLIENT_SECRET && !e.MICROSOFT_CLIENT_CERTIFICATE_PATH) {
+    throw new ConfigError('MICROSOFT_CLIENT_SECRET', 'invalid configuration: MICROSOFT_CLIENT_SECRET (or MICROSOFT_CLIENT_CERTIFICATE_PATH) is required with MICROSOFT_CLIENT_ID');
+  }
+  if (e.MICROSOFT_CLIENT_CERTIFICATE_PATH) {
+    if (!e.MICROSOFT_CLIENT_ID && !e.SANDBOX) throw new ConfigError('MICROSOFT_CLIENT_CERTIFICATE_PATH', 'invalid configuration: MICROSOFT_CLIENT_CERTIFICATE_PATH needs MICROSOFT_CLIENT_ID');
+    try {
+      loadMicrosoftAppCertificate(e.MICROSOFT_CLIENT_CERTIFICATE_PATH);
+    } catch (err) {
+      throw new ConfigError('MICROSOFT_CLIENT_CERTIFICATE_PATH', `invalid configuration: MICROSOFT_CLIENT_CERTIFICATE_PATH: ${(err as Error).message}`);
+    }
   }
   if (e.GMAIL_API_URL) {
     // @googleapis/gmail resolves its `/gmail/v1/…` paths against the root and silently drops any
@@ -373,6 +384,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     microsoft: {
       clientId: e.MICROSOFT_CLIENT_ID,
       clientSecret: e.MICROSOFT_CLIENT_SECRET,
+      clientCertificatePath: e.MICROSOFT_CLIENT_CERTIFICATE_PATH,
       tenant: e.MICROSOFT_TENANT,
       authorityHost: e.MICROSOFT_AUTHORITY_HOST,
       graphHost: e.MICROSOFT_GRAPH_HOST,

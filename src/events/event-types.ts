@@ -14,6 +14,8 @@ export const EVENT_TYPES = [
   'attachment.infected',
   /** A `pending` attachment's scan completed later (rescan): its final status, clean, infected or unscannable. */
   'attachment.scanned',
+  /** Tenant-level (no mailbox): an organization install's restriction verdict changed (docs/organization-installs.md). */
+  'organization_install.access_changed',
 ] as const;
 
 export type EventType = (typeof EVENT_TYPES)[number];
@@ -56,4 +58,5 @@ export const REQUIRED_REFS: Record<EventType, ReadonlyArray<keyof EventRefs>> = 
   'message.send_failed': ['outboundId'],
   'attachment.infected': ['attachmentId'],
   'attachment.scanned': ['attachmentId'],
+  'organization_install.access_changed': [],
 };

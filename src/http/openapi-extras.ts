@@ -265,6 +265,12 @@ const EVENT_DOCS: Record<string, { summary: string; description: string; data: J
     description: 'Extension: an operator may read messages of this mailbox until `expiresAt`, for the given reason and ticket (docs/data-lifecycle.md).',
     data: mailboxData('active', null, { sessionId: 'bgs_06H4B2C3D4E5F6G7H8J9K0M1N2', operator: 'alice via ops:key_06H3Z0', reason: 'abuse report', ticketRef: 'SEC-311', openedAt: T, expiresAt: '2026-12-01T10:00:00.000Z' }),
   },
+  'organization_install.access_changed': {
+    summary: 'An organization install’s restriction verdict changed',
+    description:
+      'Tenant-level (`mailboxId` is null). The restriction probe found that the app can now read a mailbox it was not given (`accessCheck` `unrestricted`, warning `app_access_unrestricted`: the organization should restrict the app with an Exchange application access policy), or that it is restricted again. Once per change, not on every daily probe; no address is included (docs/organization-installs.md).',
+    data: { installId: 'oin_01JDZ8Q6T1N5V8X2K4M7P9R3SA', provider: 'microsoft', accessCheck: 'unrestricted', warnings: ['app_access_unrestricted'] },
+  },
   'message.received': {
     summary: 'A message arrived in a connected mailbox',
     description: 'The whole message (built when sent, from encrypted storage). Attachment bytes are fetched with `GET /v1/attachments/{id}/content` once clean.',

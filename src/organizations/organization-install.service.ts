@@ -11,6 +11,9 @@ import { GraphAdapter } from '../providers/microsoft/graph.adapter.js';
 import { isDirectoryId, ORGANIZATION_APP_ROLES, type MicrosoftAppTokenClient } from '../providers/microsoft/microsoft-app-token.client.js';
 import type { MicrosoftEndpoints } from '../providers/microsoft/microsoft-endpoints.js';
 import { ORGANIZATION_KIND, type MicrosoftOrganizationCredential } from '../providers/microsoft/microsoft-organization-grant.js';
+import type { MicrosoftAdminSignIn } from './microsoft-admin-signin.js';
+import type { OrganizationAccessWarnings } from './organization-access-warning.js';
+import type { GoogleInstallInput, GoogleOrganizationInstalls } from './google-organization-install.js';
 import type { DbTransaction } from '../storage/database.js';
 import { newId } from '../storage/ids.js';
 import type { AccessCheck, OrganizationInstallRecord, OrganizationInstallRepository } from '../storage/organization-install.repository.js';
@@ -52,7 +55,12 @@ export interface OrganizationInstallView {
 
 export type ActorRef = { actorType: 'api_key' | 'ops' | 'system'; actorId: string };
 
-export type CallbackOutcome = { kind: 'installed'; install: OrganizationInstallView } | { kind: 'failed'; message: string; reason: string };
+export type CallbackOutcome =
+  | { kind: 'installed'; install: OrganizationInstallView; tenantId: string }
+  /** `tenantId`: the install's tenant when the redirect named one (its branding on the result page). */
+  | { kind: 'failed'; message: string; reason: string; tenantId?: string }
+  /** The administrator's sign-in was verified: on to Microsoft's admin consent for their directory. */
+  | { kind: 'redirect'; url: string };
 
 export interface OrganizationInstallDeps {
   repo: OrganizationInstallRepository;
@@ -62,16 +70,20 @@ export interface OrganizationInstallDeps {
   logger: Logger;
   clock: () => Date;
   /** Microsoft app-only tokens; undefined when Microsoft is not configured. */
-  microsoft: { tokens: MicrosoftAppTokenClient; endpoints: MicrosoftEndpoints } | undefined;
+  microsoft: { tokens: MicrosoftAppTokenClient; endpoints: MicrosoftEndpoints; adminSignIn: MicrosoftAdminSignIn } | undefined;
+  /** Google Workspace installs (service account, domain-wide delegation); undefined when Google is not configured. */
+  google?: GoogleOrganizationInstalls | undefined;
   /** The token vault's credential sealing (mailbox DEK, AAD mailboxes/credentialEnc). */
   sealCredential(mailboxId: string, credential: GrantCredential): Promise<{ credentialEnc: Buffer }>;
   /** Appends `mailbox.connected` in the transaction; returns the event id. */
-  appendConnected(tx: DbTransaction, input: { tenantId: string; mailboxId: string; provider: 'microsoft'; reconnected: boolean }): Promise<string>;
+  appendConnected(tx: DbTransaction, input: { tenantId: string; mailboxId: string; provider: 'microsoft' | 'google'; reconnected: boolean }): Promise<string>;
   eventsCommitted(ids: string[]): Promise<void>;
   /** Queues the first sync of a new mailbox. */
   enqueueFirstSync(mailboxId: string): Promise<void>;
   /** The customer disconnect of one mailbox (purge as today): its subscription goes, its data is purged. */
   startPurge(input: { tenantId: string; mailboxId: string; actor: ActorRef }): Promise<{ purgeId: string }>;
+  /** The `organization_install.access_changed` webhook when a probe's verdict changes. */
+  accessWarnings?: Pick<OrganizationAccessWarnings, 'afterProbe'>;
   /** `<PUBLIC_URL>`: the hosted consent page is under it. */
   publicUrl: string;
   consentTtlMinutes?: number;
@@ -109,34 +121,71 @@ export class OrganizationInstallService {
     return { install: await this.#view((await this.d.repo.findForTenant(tenantId, id))!), consentUrl, expiresAt };
   }
 
-  /** The hosted page: the pending install the state names, and where its Continue button goes. */
-  async consentPage(state: string): Promise<{ adminConsentUrl: string; tenantId: string } | undefined> {
-    if (!STATE_PATTERN.test(state)) return undefined;
-    const install = await this.d.repo.findByStateHash(hashState(state));
-    if (!install || install.status !== 'pending' || (install.consentExpiresAt && install.consentExpiresAt <= this.d.clock())) return undefined;
-    return { adminConsentUrl: this.#microsoft().tokens.adminConsentUrl(state), tenantId: install.tenantId };
+  /** A Google Workspace install: active at once when the key and its delegation are proven (google-organization-install.ts). */
+  async installGoogle(tenantId: string, input: GoogleInstallInput, actor: ActorRef): Promise<OrganizationInstallView> {
+    const id = await this.#google().install(tenantId, input, actor);
+    return this.#view((await this.d.repo.findForTenant(tenantId, id))!);
+  }
+
+  /** Replaces a Google install's service-account key with a new key of the same service account, once proven. */
+  async rotateGoogleKey(tenantId: string, installId: string, input: { serviceAccountKey: unknown; verifyAddress: string }, actor: ActorRef): Promise<OrganizationInstallView> {
+    const install = await this.#requireActive(tenantId, installId);
+    if (install.provider !== 'google') throw new OrganizationInstallError('bad_request', 'only a Google install has a service-account key', 'not_google');
+    await this.#google().rotateKey(install, input.serviceAccountKey, input.verifyAddress, actor);
+    return this.#view((await this.d.repo.findForTenant(tenantId, installId))!);
+  }
+
+  #google(): GoogleOrganizationInstalls {
+    if (!this.d.google) throw new OrganizationInstallError('provider_not_configured', 'Google is not configured on this connector');
+    return this.d.google;
   }
 
   /**
-   * The admin-consent redirect. Its `tenant` is only a claim: the install becomes active only
-   * when a client-credential token for that directory is issued (proof the app's service
-   * principal is there) and carries the application permissions an install needs.
+   * The hosted page: the pending install the state names, and where its Continue button goes —
+   * the administrator's Microsoft sign-in (a fresh single-use sign-in per page view; the last wins).
    */
-  async callback(query: { state?: string; admin_consent?: string; tenant?: string; error?: string; error_description?: string }): Promise<CallbackOutcome> {
+  async consentPage(state: string): Promise<{ continueUrl: string; tenantId: string } | undefined> {
+    if (!STATE_PATTERN.test(state)) return undefined;
+    const install = await this.d.repo.findByStateHash(hashState(state));
+    if (!install || install.status !== 'pending' || (install.consentExpiresAt && install.consentExpiresAt <= this.d.clock())) return undefined;
+    const continueUrl = await this.#microsoft().adminSignIn.begin(install);
+    return continueUrl ? { continueUrl, tenantId: install.tenantId } : undefined;
+  }
+
+  /**
+   * The redirect URI of both steps. Step 1 (`code`): the administrator's sign-in, verified by
+   * MicrosoftAdminSignIn, then on to the admin consent. Step 2 (`admin_consent`): its `tenant` must
+   * be the directory of the verified sign-in, and the install becomes active only when a
+   * client-credential token for that directory is issued (proof the app's service principal is
+   * there) and carries the application permissions an install needs.
+   */
+  async callback(query: { state?: string; code?: string; admin_consent?: string; tenant?: string; error?: string; error_description?: string }): Promise<CallbackOutcome> {
+    // Step 1's redirect (the administrator's sign-in: `code` + the sign-in state) comes here too.
+    if (this.d.microsoft) {
+      const signIn = await this.d.microsoft.adminSignIn.complete(query);
+      if (signIn.kind === 'redirect') return { kind: 'redirect', url: signIn.url };
+      if (signIn.kind === 'failed') {
+        const failed = signIn.installId ? await this.d.repo.findByIdUnscoped(signIn.installId) : null;
+        return failed ? this.#fail(failed, signIn.reason, signIn.message) : { kind: 'failed', reason: signIn.reason, message: signIn.message };
+      }
+    }
     const install = query.state && STATE_PATTERN.test(query.state) ? await this.d.repo.findByStateHash(hashState(query.state)) : null;
     if (!install || install.status !== 'pending') return { kind: 'failed', reason: 'unknown_state', message: 'This consent link is unknown or was already used. Start the installation again from your helpdesk.' };
     if (install.consentExpiresAt && install.consentExpiresAt <= this.d.clock()) return this.#fail(install, 'expired', 'This consent link has expired. Start the installation again from your helpdesk.');
     if (query.error) return this.#fail(install, query.error === 'access_denied' ? 'consent_declined' : 'consent_error', 'The administrator did not grant the permissions, so nothing was installed.');
     if (query.admin_consent?.toLowerCase() !== 'true' || !query.tenant || !isDirectoryId(query.tenant)) return this.#fail(install, 'invalid_callback', 'Microsoft did not confirm the consent.');
-    // The redirect's `tenant` is not signed, and the app's consent in a directory is not tied to
-    // one tenant of the connector: once any install made the app consented there, a forged
-    // redirect naming that directory would get a token too. So a directory serves one tenant.
-    if (await this.d.repo.activeElsewhere(install.provider, query.tenant, install.tenantId)) {
+    // The consent must be for the directory the administrator signed in to (verified ID token).
+    const verified = await this.#microsoft().adminSignIn.verifiedDirectory(install.id);
+    if (!verified) return this.#fail(install, 'admin_not_verified', 'The administrator did not sign in first. Start the installation again from your helpdesk.');
+    if (query.tenant.toLowerCase() !== verified) return this.#fail(install, 'tenant_mismatch', 'The consent was given for another organization than the one you signed in to, so nothing was installed.');
+    // An app's consent in a directory is not tied to one tenant of the connector: a directory
+    // serves one tenant (its administrator signed in for that one).
+    if (await this.d.repo.activeElsewhere(install.provider, verified, install.tenantId)) {
       return this.#fail(install, 'directory_installed_elsewhere', 'Your organization is already installed for another helpdesk account. Uninstall it there first, or contact support.');
     }
     let roles: string[];
     try {
-      roles = (await this.#microsoft().tokens.acquire(query.tenant, { forceRefresh: true })).roles;
+      roles = (await this.#microsoft().tokens.acquire(verified, { forceRefresh: true })).roles;
     } catch (err) {
       this.d.logger.warn({ installId: install.id, kind: isProviderError(err) ? err.kind : 'error', reason: isProviderError(err) ? err.reason : undefined }, 'organization install: no app token after admin consent');
       return this.#fail(install, 'no_app_token', 'Microsoft did not issue the connector a token for your organization. Check that the consent was granted and try again.');
@@ -145,10 +194,10 @@ export class OrganizationInstallService {
     if (missing.length) return this.#fail(install, 'missing_permissions', `The consent did not grant ${missing.join(' and ')}; the installation needs both.`);
     const at = this.d.clock();
     const result = await this.d.repo.transaction(async (tx) => {
-      const r = await this.d.repo.activate(tx, install.id, { directoryId: query.tenant!, grantedPermissions: roles, at });
+      const r = await this.d.repo.activate(tx, install.id, { directoryId: verified, grantedPermissions: roles, at });
       if (r === 'ok') {
         await this.d.audit.record(
-          { tenantId: install.tenantId, actorType: 'system', actorId: `organization_install:${install.id}`, action: 'organization_install.installed', targetType: 'organization_install', targetId: install.id, metadata: { provider: install.provider, directoryId: query.tenant!, permissions: roles } },
+          { tenantId: install.tenantId, actorType: 'system', actorId: `organization_install:${install.id}`, action: 'organization_install.installed', targetType: 'organization_install', targetId: install.id, metadata: { provider: install.provider, directoryId: verified, permissions: roles } },
           tx,
         );
       }
@@ -158,14 +207,14 @@ export class OrganizationInstallService {
     if (result === 'not_pending') return { kind: 'failed', reason: 'unknown_state', message: 'This consent link was already used.' };
     const fresh = (await this.d.repo.findByIdUnscoped(install.id))!;
     if (fresh.probeAddressEnc) await this.#probe(fresh).catch((err: unknown) => this.d.logger.warn({ err, installId: install.id }, 'organization install: access probe failed'));
-    return { kind: 'installed', install: await this.#view((await this.d.repo.findByIdUnscoped(install.id))!) };
+    return { kind: 'installed', install: await this.#view((await this.d.repo.findByIdUnscoped(install.id))!), tenantId: install.tenantId };
   }
 
   async #fail(install: OrganizationInstallRecord, reason: string, message: string): Promise<CallbackOutcome> {
     if (await this.d.repo.fail(install.id, reason)) {
       await this.d.audit.record({ tenantId: install.tenantId, actorType: 'system', actorId: `organization_install:${install.id}`, action: 'organization_install.failed', targetType: 'organization_install', targetId: install.id, metadata: { reason } });
     }
-    return { kind: 'failed', reason, message };
+    return { kind: 'failed', reason, message, tenantId: install.tenantId };
   }
 
   async get(tenantId: string, id: string): Promise<OrganizationInstallView> {
@@ -182,26 +231,36 @@ export class OrganizationInstallService {
    */
   async addMailbox(tenantId: string, installId: string, rawAddress: string, actor: ActorRef): Promise<{ mailboxId: string }> {
     const install = await this.#requireActive(tenantId, installId);
-    const mailboxAddress = this.#address(rawAddress);
-    const verdict = await this.#canRead(install.directoryId!, mailboxAddress);
-    if (verdict === 'not_found') throw new OrganizationInstallError('bad_request', 'No mailbox with this address exists in the organization.', 'mailbox_not_found');
-    if (verdict === 'denied') throw new OrganizationInstallError('bad_request', 'The organization does not let the app read this mailbox (application access policy). Add it to the policy’s group first.', 'mailbox_not_accessible');
-    const credential: MicrosoftOrganizationCredential = { provider: 'microsoft', kind: ORGANIZATION_KIND, directoryId: install.directoryId!, installId };
+    const { provider } = install;
+    let mailboxAddress: string;
+    let credential: GrantCredential;
+    let grantedScopes = install.grantedPermissions;
+    if (provider === 'google') {
+      // In the install's domain, a delegated token issued for it, its Gmail profile is that address.
+      ({ address: mailboxAddress, credential, grantedScopes } = await this.#google().mailboxCredential(install, rawAddress));
+    } else {
+      mailboxAddress = this.#address(rawAddress);
+      const verdict = await this.#canRead(install.directoryId!, mailboxAddress);
+      if (verdict === 'not_found') throw new OrganizationInstallError('bad_request', 'No mailbox with this address exists in the organization.', 'mailbox_not_found');
+      if (verdict === 'denied') throw new OrganizationInstallError('bad_request', 'The organization does not let the app read this mailbox (application access policy). Add it to the policy’s group first.', 'mailbox_not_accessible');
+      const microsoftCredential: MicrosoftOrganizationCredential = { provider: 'microsoft', kind: ORGANIZATION_KIND, directoryId: install.directoryId!, installId };
+      credential = microsoftCredential;
+    }
     const addressIndex = this.d.blindIndex.emailIndex(mailboxAddress);
-    const existing = await this.d.repo.findByAddress(tenantId, 'microsoft', addressIndex);
+    const existing = await this.d.repo.findByAddress(tenantId, provider, addressIndex);
     // The organization let the app in again: the same mailbox record goes back to active, with its mail.
-    if (existing?.organizationInstallId === installId && existing.status === 'reauth_required') return this.#reactivate(tenantId, installId, existing.id, credential, actor);
+    if (existing?.organizationInstallId === installId && existing.status === 'reauth_required') return this.#reactivate(tenantId, installId, existing.id, provider, credential, actor);
     const mailboxId = newId('mailbox');
     const { credentialEnc } = await this.d.sealCredential(mailboxId, credential);
     const addressEnc = await this.d.dataKeys.encryptFor({ type: 'mailbox', id: mailboxId }, mailboxAddress, MAILBOX_ADDRESS_AAD(mailboxId));
     let eventId: string | undefined;
     try {
       eventId = await this.d.repo.transaction(async (tx) => {
-        const added = await this.d.repo.addMailbox(tx, { id: mailboxId, tenantId, provider: 'microsoft', installId, addressEnc, addressIndex, credentialEnc, grantedScopes: install.grantedPermissions });
+        const added = await this.d.repo.addMailbox(tx, { id: mailboxId, tenantId, provider, installId, addressEnc, addressIndex, credentialEnc, grantedScopes });
         if (!added) return undefined;
-        const id = await this.d.appendConnected(tx, { tenantId, mailboxId, provider: 'microsoft', reconnected: false });
+        const id = await this.d.appendConnected(tx, { tenantId, mailboxId, provider, reconnected: false });
         await this.d.audit.record(
-          { tenantId, ...actor, action: 'organization_install.mailbox_added', targetType: 'mailbox', targetId: mailboxId, metadata: { organizationInstallId: installId, provider: 'microsoft', access: 'organization' } },
+          { tenantId, ...actor, action: 'organization_install.mailbox_added', targetType: 'mailbox', targetId: mailboxId, metadata: { organizationInstallId: installId, provider, access: 'organization' } },
           tx,
         );
         return id;
@@ -219,11 +278,11 @@ export class OrganizationInstallService {
     return { mailboxId };
   }
 
-  async #reactivate(tenantId: string, installId: string, mailboxId: string, credential: MicrosoftOrganizationCredential, actor: ActorRef): Promise<{ mailboxId: string }> {
+  async #reactivate(tenantId: string, installId: string, mailboxId: string, provider: 'microsoft' | 'google', credential: GrantCredential, actor: ActorRef): Promise<{ mailboxId: string }> {
     const { credentialEnc } = await this.d.sealCredential(mailboxId, credential);
     const eventId = await this.d.repo.transaction(async (tx) => {
       if (!(await this.d.repo.reactivateMailbox(tx, mailboxId, installId, credentialEnc))) return undefined;
-      const id = await this.d.appendConnected(tx, { tenantId, mailboxId, provider: 'microsoft', reconnected: true });
+      const id = await this.d.appendConnected(tx, { tenantId, mailboxId, provider, reconnected: true });
       await this.d.audit.record({ tenantId, ...actor, action: 'organization_install.mailbox_reactivated', targetType: 'mailbox', targetId: mailboxId, metadata: { organizationInstallId: installId } }, tx);
       return id;
     });
@@ -253,6 +312,8 @@ export class OrganizationInstallService {
         }
       });
     }
+    // Google: each watch is stopped while the key works, then the key is deleted (no token can be signed any more).
+    if (install.provider === 'google') await this.#google().uninstall(installId);
     const purgeIds: string[] = [];
     for (const mb of await this.d.repo.liveMailboxes(installId)) {
       const p = await this.d.startPurge({ tenantId, mailboxId: mb.id, actor });
@@ -270,6 +331,7 @@ export class OrganizationInstallService {
    */
   async checkAccess(tenantId: string, installId: string, probeAddress: string | undefined, actor: ActorRef): Promise<OrganizationInstallView> {
     let install = await this.#requireActive(tenantId, installId);
+    if (install.provider === 'google') throw new OrganizationInstallError('bad_request', 'A Google install cannot be restricted to some users: domain-wide delegation reaches every user of the domain (see the install’s warnings)', 'not_supported_for_google');
     if (probeAddress !== undefined) {
       const probe = this.#address(probeAddress);
       await this.d.repo.setProbeAddress(installId, await this.d.dataKeys.encryptFor({ type: 'tenant', id: tenantId }, probe, PROBE_ADDRESS_AAD(installId)));
@@ -309,6 +371,7 @@ export class OrganizationInstallService {
     await this.d.repo.setAccessCheck(install.id, verdict, this.d.clock());
     await this.d.audit.record({ tenantId: install.tenantId, ...actor, action: 'organization_install.access_checked', targetType: 'organization_install', targetId: install.id, metadata: { verdict } });
     if (verdict === 'unrestricted') this.d.logger.warn({ installId: install.id, tenantId: install.tenantId }, 'organization install: the app can read a mailbox it was not given (no application access policy)');
+    await this.d.accessWarnings?.afterProbe(install, verdict).catch((err: unknown) => this.d.logger.warn({ err, installId: install.id }, 'organization install: the access_changed event was not recorded'));
     return verdict;
   }
 
@@ -347,7 +410,8 @@ export class OrganizationInstallService {
   async #view(i: OrganizationInstallRecord): Promise<OrganizationInstallView> {
     const warnings: string[] = [];
     if (i.status === 'active' && i.accessCheck === 'unrestricted') warnings.push('app_access_unrestricted');
-    if (i.status === 'active' && !i.probeAddressEnc) warnings.push('access_not_checked');
+    if (i.status === 'active' && !i.probeAddressEnc && i.provider !== 'google') warnings.push('access_not_checked');
+    if (i.provider === 'google' && this.d.google) warnings.push(...this.d.google.warnings(i));
     return {
       id: i.id,
       object: 'organization_install',

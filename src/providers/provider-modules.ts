@@ -29,7 +29,8 @@ export interface ProviderModulesInput {
   /** Mail adapters bound to the token vault (MailProviderFactory fits; may be bound after this call). */
   mail: { forMailbox(mailbox: { id: string; provider: ProviderName }): MailPort };
   /** `client`: the OAuth client when Google is configured in this run. */
-  google: { endpoints: GoogleEndpoints; client: GoogleOAuthClient | undefined };
+  /** `organizationToken`: access tokens of organization-install mailboxes (the token vault), for users.stop. */
+  google: { endpoints: GoogleEndpoints; client: GoogleOAuthClient | undefined; organizationToken?: (mailbox: { id: string }) => Promise<string> };
   microsoft: { endpoints: MicrosoftEndpoints | undefined; client: MicrosoftOAuthClient | undefined; accessToken: MicrosoftAccessTokenSource | undefined };
 }
 
@@ -40,7 +41,7 @@ export function buildProviderModules(input: ProviderModulesInput): Record<Provid
       name: 'google',
       displayName: 'Google',
       limits: gmailLimits,
-      teardown: new GoogleTeardownAdapter({ endpoints: input.google.endpoints, grant: input.google.client }),
+      teardown: new GoogleTeardownAdapter({ endpoints: input.google.endpoints, grant: input.google.client, ...(input.google.organizationToken ? { organizationToken: input.google.organizationToken } : {}) }),
       grant: googleGrantPort({ client: input.google.client, endpoints: input.google.endpoints }),
       mail: (mailbox) => input.mail.forMailbox({ id: mailbox.id, provider: 'google' }),
       push: PUSH_PORTS.google,

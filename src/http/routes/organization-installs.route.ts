@@ -3,7 +3,7 @@ import type { OrganizationInstallService } from '../../organizations/organizatio
 import { actorOf } from '../auth-context.js';
 import { commonErrors, type RouteRegistry } from '../route-registry.js';
 import { adminConsentPage, installClosedPage, installResultPage } from '../pages/organization-pages.js';
-import { sendHtml } from './connect.route.js';
+import { brandingFor, sendHtml, type PageBrandingSource } from './connect.route.js';
 
 const EXAMPLE = {
   id: 'oin_01JDZ8Q6T1N5V8X2K4M7P9R3SA',
@@ -42,7 +42,7 @@ export const organizationInstallSchema = z
   .meta({
     id: 'OrganizationInstall',
     description:
-      'An organization install: admin consent once for a whole organization (Microsoft: application permissions Mail.Read and Mail.Send), then mailboxes added by address. ' +
+      'An organization install: admin consent once for a whole organization (Microsoft: application permissions Mail.Read and Mail.Send; Google: a service account with domain-wide delegation for gmail.readonly and gmail.send, `directoryId` is the Workspace domain), then mailboxes added by address. ' +
       '`accessCheck` is the last restriction probe: `unrestricted` (warning `app_access_unrestricted`) means the app could read a mailbox it was not given.',
     example: EXAMPLE,
   });
@@ -50,9 +50,22 @@ export const organizationInstallSchema = z
 const idParams = z.strictObject({ id: z.string().min(1).max(64) });
 const mailboxParams = z.strictObject({ id: z.string().min(1).max(64), mailboxId: z.string().min(1).max(64) });
 const emailField = z.string().min(3).max(320);
+/** The key file as Google gives it: its JSON object, or the file's text. Checked strictly by the service. */
+const serviceAccountKeyField = z
+  .union([z.record(z.string(), z.unknown()), z.string().max(16_384)])
+  .meta({ description: 'The service-account JSON key file (the object, or its text). Stored only encrypted; never returned.' });
+const installBody = z.discriminatedUnion('provider', [
+  z.strictObject({ provider: z.literal('microsoft'), probeAddress: emailField.optional() }),
+  z.strictObject({
+    provider: z.literal('google'),
+    serviceAccountKey: serviceAccountKeyField,
+    verifyAddress: emailField.meta({ description: 'A user of the Workspace domain: the delegation is proven with a token for it (e.g. the first mailbox you will add).' }),
+    domain: z.string().min(3).max(253).optional().meta({ description: 'The Workspace domain whose mailboxes may be added (default: the domain of verifyAddress).' }),
+  }),
+]);
 
 /** Organization installs: the API (tenant key), the hosted consent page and the admin-consent redirect. */
-export function registerOrganizationInstallRoutes(routes: RouteRegistry, deps: { installs: OrganizationInstallService }): void {
+export function registerOrganizationInstallRoutes(routes: RouteRegistry, deps: { installs: OrganizationInstallService; branding?: PageBrandingSource }): void {
   const { installs } = deps;
   routes.add({
     method: 'post',
@@ -60,16 +73,25 @@ export function registerOrganizationInstallRoutes(routes: RouteRegistry, deps: {
     operationId: 'createOrganizationInstall',
     summary: 'Start an organization install (admin consent)',
     description:
-      'Creates a pending install and returns `consentUrl`, a hosted page an administrator of the organization opens: it states what the connector reads, then sends them to Microsoft’s admin consent. ' +
-      '`probeAddress` (optional): an address of the organization the app must NOT be able to read, probed after the consent to detect an unrestricted app.',
+      'Microsoft: creates a pending install and returns `consentUrl`, a hosted page an administrator of the organization opens: it states what the connector reads, then sends them to Microsoft’s admin consent. ' +
+      '`probeAddress` (optional): an address of the organization the app must NOT be able to read, probed after the consent to detect an unrestricted app. ' +
+      'Google: `serviceAccountKey` (the JSON key of a service account the Workspace administrator delegated exactly gmail.readonly and gmail.send) and `verifyAddress`; the install is `active` at once when a delegated token for verifyAddress is issued, ' +
+      'else 400 with details.reason `delegation_not_granted`, `scopes_missing`, `key_invalid`, `user_not_found`, `key_malformed` or `token_uri_not_allowed`. The key is stored encrypted and never returned.',
     tags: ['Connect'],
     auth: 'tenant',
-    body: z.strictObject({ provider: z.literal('microsoft'), probeAddress: emailField.optional() }),
+    body: installBody,
     responses: {
-      201: { description: 'The pending install and its consent page', schema: z.object({ install: organizationInstallSchema, consentUrl: z.string(), expiresAt: z.string() }) },
+      201: {
+        description: 'Microsoft: the pending install and its consent page. Google: the active install (no consent page).',
+        schema: z.object({ install: organizationInstallSchema, consentUrl: z.string().optional(), expiresAt: z.string().optional() }),
+      },
       ...commonErrors,
     },
     async handler({ body, principal }) {
+      if (body.provider === 'google') {
+        const install = await installs.installGoogle(principal.tenantId, { serviceAccountKey: body.serviceAccountKey, verifyAddress: body.verifyAddress, domain: body.domain }, actorOf(principal));
+        return { status: 201, body: { install } };
+      }
       const r = await installs.start(principal.tenantId, { provider: body.provider, ...(body.probeAddress ? { probeAddress: body.probeAddress } : {}) }, actorOf(principal));
       return { status: 201, body: { install: r.install, consentUrl: r.consentUrl, expiresAt: r.expiresAt.toISOString() } };
     },
@@ -157,6 +179,23 @@ export function registerOrganizationInstallRoutes(routes: RouteRegistry, deps: {
   });
 
   routes.add({
+    method: 'put',
+    path: '/v1/organization-installs/:id/service-account-key',
+    operationId: 'rotateOrganizationServiceAccountKey',
+    summary: 'Rotate a Google install’s service-account key',
+    description:
+      'Replaces the stored key with a new key of the same service account once a delegated token for `verifyAddress` (a user of the install’s domain) is issued with it. Delete the old key in Google Cloud afterwards. Audited as `organization_install.key_rotated`.',
+    tags: ['Connect'],
+    auth: 'tenant',
+    params: idParams,
+    body: z.strictObject({ serviceAccountKey: serviceAccountKeyField, verifyAddress: emailField }),
+    responses: { 200: { description: 'The install', schema: organizationInstallSchema }, ...commonErrors },
+    async handler({ params, body, principal }) {
+      return { status: 200, body: await installs.rotateGoogleKey(principal.tenantId, params.id, body, actorOf(principal)) };
+    },
+  });
+
+  routes.add({
     method: 'post',
     path: '/v1/organization-installs/:id/access-check',
     operationId: 'checkOrganizationAccess',
@@ -187,7 +226,7 @@ export function registerOrganizationInstallRoutes(routes: RouteRegistry, deps: {
     async handler({ query, res }) {
       const page = await installs.consentPage(query.state);
       if (!page) return sendHtml(res, 404, installClosedPage());
-      return sendHtml(res, 200, adminConsentPage(page.adminConsentUrl));
+      return sendHtml(res, 200, adminConsentPage(page.continueUrl, await brandingFor(res, deps.branding, page.tenantId)));
     },
   });
 
@@ -197,21 +236,29 @@ export function registerOrganizationInstallRoutes(routes: RouteRegistry, deps: {
     operationId: 'microsoftAdminConsentCallback',
     summary: 'Admin-consent redirect URI for Microsoft (HTML, no API key)',
     description:
-      'Where Microsoft sends the administrator back (`admin_consent`, `tenant`, `state` or `error`). The install becomes active only once an app-only token for that tenant is issued with Mail.Read and Mail.Send. Register this URL on the Entra app.',
+      'Where Microsoft sends the administrator back, twice: after their sign-in (`code`, `state`: the ID token is verified and they are redirected to the admin consent of their directory) and after the admin consent (`admin_consent`, `tenant`, `state` or `error`; `tenant` must be the signed-in directory). The install becomes active only once an app-only token for that tenant is issued with Mail.Read and Mail.Send. Register this URL on the Entra app.',
     tags: ['Connect'],
     auth: 'none',
     query: z.object({
       state: z.string().max(200).optional(),
+      code: z.string().max(4096).optional(),
+      client_info: z.string().max(2048).optional(),
+      session_state: z.string().max(200).optional(),
       admin_consent: z.string().max(10).optional(),
       tenant: z.string().max(100).optional(),
       scope: z.string().max(2000).optional(),
       error: z.string().max(200).optional(),
       error_description: z.string().max(2000).optional(),
     }),
-    responses: { 200: { description: 'Installed (HTML)', contentType: 'text/html' }, 400: { description: 'Not installed (HTML)' } },
+    responses: { 200: { description: 'Installed (HTML)', contentType: 'text/html' }, 302: { description: 'Signed in: on to Microsoft’s admin consent' }, 400: { description: 'Not installed (HTML)' } },
     async handler({ query, res }) {
       const outcome = await installs.callback(query);
-      return sendHtml(res, outcome.kind === 'installed' ? 200 : 400, installResultPage(outcome));
+      if (outcome.kind === 'redirect') {
+        res.setHeader('cache-control', 'no-store');
+        res.redirect(302, outcome.url);
+        return { handled: true };
+      }
+      return sendHtml(res, outcome.kind === 'installed' ? 200 : 400, installResultPage(outcome, await brandingFor(res, deps.branding, outcome.tenantId)));
     },
   });
 }

@@ -4,6 +4,7 @@ import { BoundedTeardown, describeFailure } from '../teardown-call.js';
 import { GmailWatchAdapter } from './gmail-watch.adapter.js';
 import type { GoogleEndpoints } from './google-endpoints.js';
 import type { GoogleOAuthClient } from './google-oauth.client.js';
+import { isGoogleOrganizationDocument } from './google-organization-grant.js';
 import { revokeGoogleToken } from './google-token-revoke.adapter.js';
 
 // The token vault stores `{v:1, provider, refreshToken}` (google-grant.ts). A purge must still
@@ -32,6 +33,11 @@ export interface GoogleTeardownOptions {
   endpoints: GoogleEndpoints;
   /** The grant client (refresh for users.stop); undefined when Google is not configured in this run. */
   grant: Pick<GoogleOAuthClient, 'refresh'> | undefined;
+  /**
+   * An access token of an organization-install mailbox (the token vault: a JWT grant signed with
+   * the install's key); its stored document holds no refresh token. Undefined: such a watch is left to expire.
+   */
+  organizationToken?: (mailbox: TeardownMailbox) => Promise<string>;
   /** Upper bound on each provider call (default 10 s). */
   timeoutMs?: number;
 }
@@ -45,8 +51,16 @@ export interface GoogleTeardownOptions {
 export class GoogleTeardownAdapter extends BoundedTeardown<GoogleTeardownOptions> {
   readonly provider = 'google' as const;
 
-  async stopWatch(_mailbox: TeardownMailbox, credential: MailboxCredential | null): Promise<WatchStopResult> {
+  async stopWatch(mailbox: TeardownMailbox, credential: MailboxCredential | null): Promise<WatchStopResult> {
     if (!credential) return { status: 'not_needed' };
+    if (isGoogleOrganizationDocument(credential.secret)) {
+      const token = this.opts.organizationToken;
+      if (!token) return { status: 'failed', error: 'google organization tokens not configured' };
+      return this.stopWithToken(
+        () => token(mailbox),
+        (t) => new GmailWatchAdapter({ endpoints: this.opts.endpoints, accessToken: async () => t }).stop(),
+      );
+    }
     const grant = this.opts.grant;
     if (!grant) return { status: 'failed', error: 'google not configured' };
     return this.stopWithToken(
@@ -57,6 +71,9 @@ export class GoogleTeardownAdapter extends BoundedTeardown<GoogleTeardownOptions
 
   async revokeGrant(_mailbox: TeardownMailbox, credential: MailboxCredential | null): Promise<RevokeResult> {
     if (!credential) return { status: 'not_needed' };
+    // An organization mailbox has no grant of its own: the delegation is the Workspace
+    // administrator's to remove, and the install's key goes with the uninstall.
+    if (isGoogleOrganizationDocument(credential.secret)) return { status: 'not_supported' };
     return this.retryRevoke(credential.secret);
   }
 

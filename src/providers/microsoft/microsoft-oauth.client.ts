@@ -9,6 +9,8 @@ import { cacheHasRefreshToken, CapturingMsalCacheStore, MailboxMsalCachePlugin, 
 export interface MicrosoftOAuthSettings {
   clientId: string;
   clientSecret: string;
+  /** The app's certificate (MICROSOFT_CLIENT_CERTIFICATE_PATH): used instead of the secret when set. */
+  clientCertificate?: { thumbprintSha256: string; privateKeyPem: string };
   /** `<PUBLIC_URL>/oauth/microsoft/callback`, registered on the Entra app. */
   redirectUri: string;
   endpoints: MicrosoftEndpoints;
@@ -52,7 +54,9 @@ export class MicrosoftOAuthClient {
     return new ConfidentialClientApplication(
       buildMsalConfiguration({
         clientId: this.settings.clientId,
-        clientSecret: this.settings.clientSecret,
+        ...(this.settings.clientCertificate
+          ? { clientCertificate: { thumbprintSha256: this.settings.clientCertificate.thumbprintSha256, privateKey: this.settings.clientCertificate.privateKeyPem } }
+          : { clientSecret: this.settings.clientSecret }),
         endpoints: this.settings.endpoints,
         ...(store ? { cachePlugin: new MailboxMsalCachePlugin(store) } : {}),
         ...(this.log ? { log: this.log } : {}),

@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { sendJson } from './sandbox-http.util.js';
 import { SandboxGraph } from './sandbox-graph.handler.js';
 import { SandboxIdentity, type RevocationRecord, type SandboxClient } from './sandbox-identity.handler.js';
-import { parseMime, SandboxMailboxStore, type FolderName, type RefreshFailureMode, type SentRecord } from './sandbox-mailbox.store.js';
+import { parseMime, SandboxMailboxStore, type FolderName, type RefreshFailureMode, type SendRight, type SentRecord } from './sandbox-mailbox.store.js';
 import { SandboxSubscriptions, type LifecycleEvent, type NotificationAttempt, type NotificationTiming } from './sandbox-subscriptions.service.js';
 import { SandboxThrottle, type FaultInput, type ThrottleOptions } from './sandbox-throttle.js';
 import { selfSignedCertificate } from '../self-signed-certificate.js';
@@ -101,8 +101,16 @@ export interface MicrosoftSandbox {
   createSharedMailbox(email: string, displayName?: string): { id: string; email: string };
   /** Gives a user full access to a shared mailbox (`member: true`) or takes it away (next call: 403 ErrorAccessDenied). */
   setSharedMember(sharedEmail: string, memberEmail: string, member: boolean): void;
+  /** The mailbox's secondary SMTP addresses (proxyAddresses `smtp:`), readable with `/me?$select=proxyAddresses`. */
+  setAliases(email: string, aliases: string[]): void;
+  /** Exchange Send As / Send on Behalf for `trusteeEmail` on `mailboxEmail` (`null` removes it); see sandbox-send-as.ts. */
+  setSendRight(mailboxEmail: string, trusteeEmail: string, right: SendRight | null): void;
+  /** Set-OrganizationConfig -SendFromAliasEnabled (default false: an alias in From is rewritten to the primary address). */
+  setSendFromAliasEnabled(enabled: boolean): void;
   /** A bearer token for Graph calls without the OAuth dance. */
   issueAccessToken(email: string, scopes?: string[]): string;
+  /** Entra directory roles (template ids, SANDBOX_DIRECTORY_ROLES) of a user: the ID token's `wids`; admin consent needs Global or Privileged Role Administrator. */
+  setDirectoryRoles(email: string, roleTemplateIds: string[]): void;
   /** Admin consent without the page (the consent page at `/{tenant}/v2.0/adminconsent` does the same). */
   grantAdminConsent(clientId: string, roles?: string[], consentedBy?: string): void;
   /** Removes the app from the tenant: client-credential tokens are refused, and issued ones stop working. */
@@ -279,7 +287,13 @@ export async function startMicrosoftSandbox(options: MicrosoftSandboxOptions = {
       return { id: u.id, email: u.email };
     },
     setSharedMember: (sharedEmail, memberEmail, member) => store.setSharedMember(sharedEmail, memberEmail, member),
+    setAliases: (email, aliases) => store.setAliases(email, aliases),
+    setSendRight: (mailboxEmail, trusteeEmail, right) => store.setSendRight(mailboxEmail, trusteeEmail, right),
+    setSendFromAliasEnabled: (enabled) => {
+      store.sendFromAliasEnabled = enabled;
+    },
     issueAccessToken: (email, scopes) => identity.issueAccessToken(email, scopes),
+    setDirectoryRoles: (email, roles) => identity.setDirectoryRoles(email, roles),
     grantAdminConsent: (clientId, roles = ['Mail.Read', 'Mail.Send'], consentedBy = 'admin@sandbox.test') => appAccess.grantConsent(clientId, roles, consentedBy, now()),
     revokeAdminConsent: (clientId) => {
       appAccess.revokeConsent(clientId);
