@@ -89,9 +89,24 @@ export interface PageLimits {
   maxBytes: number;
   /** Attachments of up to one chunk are written with the page, up to this much per message. */
   holdBytesPerMessage: number;
+  /**
+   * While messages are still being parsed, the writer waits for this many ready at the head of
+   * the page before it commits (or for `commitWaitMs`, or the page's end): each transaction costs
+   * a handful of statements whatever its size, and parse results come back in small batches.
+   */
+  commitAtLeast: number;
+  /** The longest the writer waits for `commitAtLeast` (a slow parse of a large message never holds the others back longer). */
+  commitWaitMs: number;
 }
 
-const DEFAULT_PAGE_LIMITS: PageLimits = { parseAhead: 16, maxMessages: 100, maxBytes: 4 * 1024 * 1024, holdBytesPerMessage: 2 * 1024 * 1024 };
+const DEFAULT_PAGE_LIMITS: PageLimits = {
+  parseAhead: 16,
+  maxMessages: 100,
+  maxBytes: 4 * 1024 * 1024,
+  holdBytesPerMessage: 2 * 1024 * 1024,
+  commitAtLeast: 32,
+  commitWaitMs: 50,
+};
 
 export interface IngestPageHooks {
   /** After each message's batch committed, in input order (sync counts; tests abort here). */
@@ -266,10 +281,29 @@ export class IngestService {
       await this.#discard(left.flatMap((e) => (e.value?.kind === 'prepared' ? e.value.written : [])));
     };
 
+    // Ready entries at the head, and whether the writer should wait for more before committing:
+    // only while a message is being parsed (not while the source is being pulled — a provider
+    // fetch may take long), the page has not ended and the held bytes and entries have room.
+    const readyAtHead = (): number => {
+      let n = 0;
+      while (n < entries.length && entries[n]!.settled) n++;
+      return n;
+    };
+    const worthWaiting = (): boolean =>
+      inFlight > 0 && !exhausted && readyBytes < limits.maxBytes && entries.length < limits.maxMessages && readyAtHead() < Math.min(limits.commitAtLeast, limits.maxMessages);
     try {
       for (;;) {
         while (!(entries[0]?.settled ?? false) && !(exhausted && entries.length === 0)) await changed();
         if (entries.length === 0) break;
+        if (worthWaiting()) {
+          let timedOut = false;
+          const timer = setTimeout(() => {
+            timedOut = true;
+            notify();
+          }, limits.commitWaitMs);
+          while (!timedOut && worthWaiting()) await changed();
+          clearTimeout(timer);
+        }
         // The batch: every settled entry at the head, in order.
         const batch: Array<Prepared | Skipped> = [];
         let bytes = 0;
