@@ -282,8 +282,9 @@ export class IngestService {
     };
 
     // Ready entries at the head, and whether the writer should wait for more before committing:
-    // only while a message is being parsed (not while the source is being pulled — a provider
-    // fetch may take long), the page has not ended and the held bytes and entries have room.
+    // only while a message is being prepared (fetched and parsed; not while the source is asked
+    // for the next input), the page's last input has not been pulled and the held bytes and
+    // entries have room — and never longer than commitWaitMs.
     const readyAtHead = (): number => {
       let n = 0;
       while (n < entries.length && entries[n]!.settled) n++;
