@@ -59,13 +59,13 @@ export interface OutboundSenderDeps {
    * The provider refused the message's From (Exchange's ErrorSendAsDenied): told so that requests
    * naming that address again are refused up front (SendAsDirectory.rememberDenied).
    */
-  onSendAsDenied?: (mailboxId: string, fromAddress: string) => void;
+  onSendAsDenied?: (mailboxId: string, fromAddress: string) => void | Promise<void>;
   /**
    * The provider sent the message from another address than its From (Exchange rewrote an alias
    * to the primary address: SendFromAliasEnabled is off): told so that requests naming that alias
    * are refused up front (SendAsDirectory.rememberRewritten).
    */
-  onFromRewritten?: (mailboxId: string, fromAddress: string) => void;
+  onFromRewritten?: (mailboxId: string, fromAddress: string) => void | Promise<void>;
 }
 
 /** ProviderError reason of a refused From address (providers/microsoft/graph-send-as.ts SEND_AS_DENIED). */
@@ -211,7 +211,7 @@ export class OutboundSender {
       };
       const result: SendResult = await provider.send(request);
       await this.deps.hooks?.afterProviderAccepted?.(id);
-      this.checkSentFrom(row.mailboxId, id, content.headers.from.address, result.sentFrom, provider.name);
+      await this.checkSentFrom(row.mailboxId, id, content.headers.from.address, result.sentFrom, provider.name);
       return await this.succeed(claimed, { providerMessageId: result.providerMessageId ?? null, providerThreadId: result.providerThreadId ?? null }, provider.name, false);
     } catch (err) {
       if (!isProviderError(err)) {
@@ -230,7 +230,8 @@ export class OutboundSender {
         this.deps.logger.warn({ outboundId: id, attempt, kind: err.kind, status: err.status, reason: err.reason, afterMs }, 'outbound send will be retried');
         return { status: 'retry', reason: err.kind, afterMs };
       }
-      if (err.reason === SEND_AS_DENIED) this.deps.onSendAsDenied?.(row.mailboxId, content.headers.from.address);
+      // Recorded (for every process, see SendAsDirectory) before the record fails; never throws into the send.
+      if (err.reason === SEND_AS_DENIED) await Promise.resolve(this.deps.onSendAsDenied?.(row.mailboxId, content.headers.from.address)).catch(() => undefined);
       return this.fail(claimed, permanentFailure(err), provider.name);
     }
   }
@@ -239,11 +240,11 @@ export class OutboundSender {
    * Sent, but not from the address asked for: nothing can undo it, so say so (log and metric, no
    * address) and keep the next request for that address from going out the same way.
    */
-  private checkSentFrom(mailboxId: string, outboundId: string, requested: string, sentFrom: string | undefined, provider: string): void {
+  private async checkSentFrom(mailboxId: string, outboundId: string, requested: string, sentFrom: string | undefined, provider: string): Promise<void> {
     if (sentFrom === undefined || sentFrom.toLowerCase() === requested.toLowerCase()) return;
     this.rewrites?.inc({ provider });
     this.deps.logger.warn({ outboundId, mailboxId }, 'the provider sent the message from another address than its From (alias rewritten to the primary address)');
-    this.deps.onFromRewritten?.(mailboxId, requested);
+    await Promise.resolve(this.deps.onFromRewritten?.(mailboxId, requested)).catch(() => undefined);
   }
 
   private async notClaimed(id: string, now: Date): Promise<JobOutcome> {

@@ -102,28 +102,74 @@ describe('SendAsDirectory', () => {
   });
   it('remembers a From the provider refused at a send for ttlMs, per mailbox, without asking the provider; forget clears it', async () => {
     const t = setup([primary, orders], { ttlMs: 60_000 });
-    t.dir.rememberDenied('mbx_1', 'Support@Contoso.test');
-    expect(t.dir.deniedRecently('mbx_1', 'support@contoso.test')).toBe(true);
-    expect(t.dir.deniedRecently('mbx_2', 'support@contoso.test')).toBe(false);
+    await t.dir.rememberDenied('mbx_1', 'Support@Contoso.test');
+    expect(await t.dir.deniedRecently('mbx_1', 'support@contoso.test')).toBe(true);
+    expect(await t.dir.deniedRecently('mbx_2', 'support@contoso.test')).toBe(false);
     // A remembered refusal answers check() too, even for an address the list has.
-    t.dir.rememberDenied('mbx_1', 'orders@acme.test');
+    await t.dir.rememberDenied('mbx_1', 'orders@acme.test');
     expect(await t.dir.check(mailbox, 'orders@acme.test')).toEqual({ ok: false, reason: 'send_as_denied' });
     expect(t.calls).toHaveLength(0);
     t.advance(60_000);
-    expect(t.dir.deniedRecently('mbx_1', 'support@contoso.test')).toBe(false);
+    expect(await t.dir.deniedRecently('mbx_1', 'support@contoso.test')).toBe(false);
     expect(await t.dir.check(mailbox, 'orders@acme.test')).toMatchObject({ ok: true });
-    t.dir.rememberDenied('mbx_1', 'x@contoso.test');
+    await t.dir.rememberDenied('mbx_1', 'x@contoso.test');
     t.dir.forget('mbx_1');
-    expect(t.dir.deniedRecently('mbx_1', 'x@contoso.test')).toBe(false);
+    expect(await t.dir.deniedRecently('mbx_1', 'x@contoso.test')).toBe(false);
   });
 
   it('refuses an alias the provider rewrote to the primary address (alias_rewritten) for ttlMs, then asks again', async () => {
     const t = setup([primary, orders], { ttlMs: 60_000 });
-    t.dir.rememberRewritten('mbx_1', 'ORDERS@acme.test');
+    await t.dir.rememberRewritten('mbx_1', 'ORDERS@acme.test');
     expect(await t.dir.check(mailbox, 'orders@acme.test')).toEqual({ ok: false, reason: 'alias_rewritten' });
     // Not a Send As refusal: a delegated From of that address is not blocked by it.
-    expect(t.dir.deniedRecently('mbx_1', 'orders@acme.test')).toBe(false);
+    expect(await t.dir.deniedRecently('mbx_1', 'orders@acme.test')).toBe(false);
     t.advance(60_000);
     expect(await t.dir.check(mailbox, 'orders@acme.test')).toEqual({ ok: true, address: 'Orders@Acme.test', displayName: 'Acme Orders' });
+  });
+
+  it('shares refusals with other processes through the store: the address only as its index, read again after refusalCacheMs, expired rows ignored', async () => {
+    let now = 1_000_000;
+    const rows = new Map<string, { reason: 'send_as_denied' | 'alias_rewritten'; expiresAt: Date }>();
+    const written: unknown[] = [];
+    let reads = 0;
+    const store = {
+      async remember(r: { mailboxId: string; addressIndex: string; reason: 'send_as_denied' | 'alias_rewritten'; expiresAt: Date; now: Date }) {
+        written.push(r);
+        rows.set(`${r.mailboxId}/${r.addressIndex}`, { reason: r.reason, expiresAt: r.expiresAt });
+      },
+      async find(mailboxId: string, addressIndex: string, at: Date) {
+        reads++;
+        const row = rows.get(`${mailboxId}/${addressIndex}`);
+        return row && row.expiresAt > at ? row : null;
+      },
+    };
+    const refusals = { store, index: (a: string) => `idx(${a.toLowerCase()})` };
+    const make = () => new SendAsDirectory({ providers: async () => ({ listSendAs: async () => [primary, orders] }) as unknown as MailProvider, clock: () => new Date(now), logger: { warn: () => undefined }, refusals }, { ttlMs: 60_000, refusalCacheMs: 5_000 });
+    const worker = make();
+    const api = make();
+
+    expect(await api.deniedRecently('mbx_1', 'support@contoso.test')).toBe(false);
+    expect(await api.check(mailbox, 'orders@acme.test')).toMatchObject({ ok: true });
+    await worker.rememberDenied('mbx_1', 'Support@Contoso.test');
+    await worker.rememberRewritten('mbx_1', 'orders@acme.test');
+    expect(JSON.stringify(written)).not.toContain('Support@Contoso.test');
+    expect(written).toEqual([
+      { mailboxId: 'mbx_1', addressIndex: 'idx(support@contoso.test)', reason: 'send_as_denied', expiresAt: new Date(now + 60_000), now: new Date(now) },
+      { mailboxId: 'mbx_1', addressIndex: 'idx(orders@acme.test)', reason: 'alias_rewritten', expiresAt: new Date(now + 60_000), now: new Date(now) },
+    ]);
+    // The API process answered "none" a moment ago and keeps that answer for refusalCacheMs…
+    expect(await api.deniedRecently('mbx_1', 'support@contoso.test')).toBe(false);
+    now += 5_000;
+    // …then reads the store again and refuses, as the worker does at once.
+    expect(await api.deniedRecently('mbx_1', 'support@contoso.test')).toBe(true);
+    expect(await api.check(mailbox, 'orders@acme.test')).toEqual({ ok: false, reason: 'alias_rewritten' });
+    expect(await worker.check(mailbox, 'orders@acme.test')).toEqual({ ok: false, reason: 'alias_rewritten' });
+    const before = reads;
+    expect(await api.deniedRecently('mbx_1', 'support@contoso.test')).toBe(true);
+    expect(reads).toBe(before);
+    // Past expiresAt the cached refusal and the row no longer count.
+    now += 55_000;
+    expect(await api.deniedRecently('mbx_1', 'support@contoso.test')).toBe(false);
+    expect(await api.check(mailbox, 'orders@acme.test')).toMatchObject({ ok: true });
   });
 });

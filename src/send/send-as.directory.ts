@@ -1,6 +1,7 @@
 import type { Logger } from '../observability/logger.js';
 import type { ProviderName, SendAsAddress } from '../providers/mail-provider.port.js';
 import { isProviderError } from '../providers/provider-error.js';
+import type { SendFromRefusalRepository } from '../storage/send-from-refusal.repository.js';
 import type { MailProviderSource } from './mail-provider-source.port.js';
 
 /**
@@ -31,7 +32,23 @@ export interface SendAsDirectoryOptions {
   missRefreshMs?: number;
   /** Mailboxes kept (least recently fetched dropped first; default 10,000). */
   maxEntries?: number;
+  /**
+   * How long an answer of the shared refusal table (`refusals`) is reused in this process before
+   * it is read again (default 5 s): a refusal another process recorded is seen within this.
+   */
+  refusalCacheMs?: number;
 }
+
+/**
+ * Where refusals are shared between processes (table `send_from_refusals`), and the keyed blind
+ * index that stands for the address there (`BlindIndex.emailIndex`; never the address itself).
+ */
+export interface SharedRefusals {
+  store: Pick<SendFromRefusalRepository, 'remember' | 'find'>;
+  index: (address: string) => string;
+}
+
+type Refusal = 'send_as_denied' | 'alias_rewritten';
 
 interface Entry {
   list: SendAsAddress[];
@@ -41,29 +58,35 @@ interface Entry {
 /**
  * Which addresses a mailbox may send from (issue 15 item 4): Gmail's send-as list
  * (`users.settings.sendAs.list`), cached per mailbox in this process. The list is personal
- * data: it is only held in memory, never logged or stored, and forgotten after `ttlMs`.
+ * data: it is only held in memory, never logged or stored, and forgotten after `ttlMs`. Froms
+ * the provider refused or rewrote at a send are shared between processes through `refusals`
+ * (the address as a keyed blind index only, until it expires).
  */
 export class SendAsDirectory {
   private readonly entries = new Map<string, Entry>();
   private readonly inflight = new Map<string, Promise<Entry>>();
-  /** `mailboxId\n address (lower case)` → when and how the provider refused or rewrote that From. */
-  private readonly denied = new Map<string, { at: number; reason: 'send_as_denied' | 'alias_rewritten' }>();
+  /** `mailboxId\n address (lower case)` → when and how the provider refused or rewrote that From (seen by this process). */
+  private readonly denied = new Map<string, { at: number; reason: Refusal }>();
+  /** Same key → the shared table's answer (a refusal or none) and when it was read. */
+  private readonly shared = new Map<string, { reason: Refusal | undefined; until: number; readAt: number }>();
   private readonly ttlMs: number;
   private readonly missRefreshMs: number;
   private readonly maxEntries: number;
+  private readonly refusalCacheMs: number;
 
   constructor(
-    private readonly deps: { providers: MailProviderSource; clock: () => Date; logger: Pick<Logger, 'warn'> },
+    private readonly deps: { providers: MailProviderSource; clock: () => Date; logger: Pick<Logger, 'warn'>; refusals?: SharedRefusals },
     opts: SendAsDirectoryOptions = {},
   ) {
     this.ttlMs = opts.ttlMs ?? 10 * 60_000;
     this.missRefreshMs = opts.missRefreshMs ?? 30_000;
     this.maxEntries = opts.maxEntries ?? 10_000;
+    this.refusalCacheMs = opts.refusalCacheMs ?? 5_000;
   }
 
   /** May `mailbox` send with From = `address`? (Its own primary address needs no check: see SendRequestService.) */
   async check(mailbox: { id: string; provider: ProviderName }, address: string): Promise<SendAsVerdict> {
-    const refused = this.refusal(mailbox.id, address);
+    const refused = await this.refusal(mailbox.id, address);
     if (refused) return { ok: false, reason: refused };
     const now = this.deps.clock().getTime();
     let entry = this.entries.get(mailbox.id);
@@ -80,16 +103,18 @@ export class SendAsDirectory {
   forget(mailboxId: string): void {
     this.entries.delete(mailboxId);
     for (const key of this.denied.keys()) if (key.startsWith(`${mailboxId}\n`)) this.denied.delete(key);
+    for (const key of this.shared.keys()) if (key.startsWith(`${mailboxId}\n`)) this.shared.delete(key);
   }
 
   /**
    * The provider refused to send from `address` for this mailbox (Exchange ErrorSendAsDenied, at
    * the send job): for `ttlMs` a request naming it again is refused up front (`send_as_denied`)
    * instead of queueing a send that would fail the same way. A permission granted meanwhile works
-   * after that. Only this process remembers it; nothing is stored.
+   * after that. With `refusals`, every process sharing the database knows within
+   * `refusalCacheMs`; the address is stored only as its blind index.
    */
-  rememberDenied(mailboxId: string, address: string): void {
-    this.remember(mailboxId, address, 'send_as_denied');
+  rememberDenied(mailboxId: string, address: string): Promise<void> {
+    return this.remember(mailboxId, address, 'send_as_denied');
   }
 
   /**
@@ -98,29 +123,57 @@ export class SendAsDirectory {
    * request naming the alias is refused up front (`alias_rewritten`) rather than sent from the
    * primary address again.
    */
-  rememberRewritten(mailboxId: string, address: string): void {
-    this.remember(mailboxId, address, 'alias_rewritten');
+  rememberRewritten(mailboxId: string, address: string): Promise<void> {
+    return this.remember(mailboxId, address, 'alias_rewritten');
   }
 
-  /** Did the provider refuse this From for this mailbox within `ttlMs`? */
-  deniedRecently(mailboxId: string, address: string): boolean {
-    return this.refusal(mailboxId, address) === 'send_as_denied';
+  /** Did the provider refuse this From for this mailbox within `ttlMs` (this process, or another one through `refusals`)? */
+  async deniedRecently(mailboxId: string, address: string): Promise<boolean> {
+    return (await this.refusal(mailboxId, address)) === 'send_as_denied';
   }
 
-  private remember(mailboxId: string, address: string, reason: 'send_as_denied' | 'alias_rewritten'): void {
+  /** Never throws: a refusal that cannot be stored is still remembered here, and logged (without the address). */
+  private async remember(mailboxId: string, address: string, reason: Refusal): Promise<void> {
     const key = `${mailboxId}\n${address.toLowerCase()}`;
+    const now = this.deps.clock();
     this.denied.delete(key);
-    this.denied.set(key, { at: this.deps.clock().getTime(), reason });
+    this.denied.set(key, { at: now.getTime(), reason });
     while (this.denied.size > this.maxEntries) this.denied.delete(this.denied.keys().next().value!);
+    this.shared.delete(key);
+    const refusals = this.deps.refusals;
+    if (!refusals) return;
+    try {
+      await refusals.store.remember({ mailboxId, addressIndex: refusals.index(address), reason, expiresAt: new Date(now.getTime() + this.ttlMs), now });
+    } catch (err) {
+      // E.g. the mailbox was purged meanwhile (foreign key). Kind only: the error could quote values.
+      this.deps.logger.warn({ mailboxId, reason, err: err instanceof Error ? err.name : 'error' }, 'a refused From could not be stored for other processes');
+    }
   }
 
-  private refusal(mailboxId: string, address: string): 'send_as_denied' | 'alias_rewritten' | undefined {
+  private async refusal(mailboxId: string, address: string): Promise<Refusal | undefined> {
     const key = `${mailboxId}\n${address.toLowerCase()}`;
+    const now = this.deps.clock().getTime();
     const hit = this.denied.get(key);
-    if (hit === undefined) return undefined;
-    if (this.deps.clock().getTime() - hit.at < this.ttlMs) return hit.reason;
-    this.denied.delete(key);
-    return undefined;
+    if (hit !== undefined) {
+      if (now - hit.at < this.ttlMs) return hit.reason;
+      this.denied.delete(key);
+    }
+    const refusals = this.deps.refusals;
+    if (!refusals) return undefined;
+    const cached = this.shared.get(key);
+    if (cached && now - cached.readAt < this.refusalCacheMs) return cached.reason !== undefined && now < cached.until ? cached.reason : undefined;
+    let found: { reason: Refusal; expiresAt: Date } | null;
+    try {
+      found = await refusals.store.find(mailboxId, refusals.index(address), new Date(now));
+    } catch (err) {
+      // The provider still refuses the send itself; a failed read only loses the early answer.
+      this.deps.logger.warn({ mailboxId, err: err instanceof Error ? err.name : 'error' }, 'stored From refusals could not be read');
+      return undefined;
+    }
+    this.shared.delete(key);
+    this.shared.set(key, { reason: found?.reason, until: found ? found.expiresAt.getTime() : 0, readAt: now });
+    while (this.shared.size > this.maxEntries) this.shared.delete(this.shared.keys().next().value!);
+    return found?.reason;
   }
 
   private refresh(mailbox: { id: string; provider: ProviderName }): Promise<Entry> {

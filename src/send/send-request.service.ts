@@ -261,7 +261,7 @@ export class SendRequestService {
     const named = (address: string) => (displayName ? { address, displayName } : { address });
     const wanted = body.from?.address;
     if (wanted === undefined || wanted.toLowerCase() === mailboxAddress.toLowerCase()) return named(mailboxAddress);
-    if (body.from?.delegated) return named(this.delegatedFrom(mailbox, wanted));
+    if (body.from?.delegated) return named(await this.delegatedFrom(mailbox, wanted));
     let verdict;
     try {
       verdict = this.deps.sendAs ? await this.deps.sendAs.check(mailbox, wanted) : ({ ok: false, reason: 'not_an_alias' } as const);
@@ -283,11 +283,11 @@ export class SendRequestService {
    * later requests for the address are refused here for a while). A user token needs
    * Mail.Send.Shared for it; an organization install's app token (Mail.Send) sends as its mailbox.
    */
-  private delegatedFrom(mailbox: MailboxRecord, wanted: string): string {
+  private async delegatedFrom(mailbox: MailboxRecord, wanted: string): Promise<string> {
     const refuse = (reason: SendAsRefusal) => new SendRejectedError('from_not_allowed', FROM_REFUSED[reason], { field: 'from', reason });
     if (mailbox.provider !== 'microsoft') throw refuse('delegation_not_supported');
     if (mailbox.access !== 'organization' && !mailbox.grantedScopes.some((s) => MAIL_SEND_SHARED.test(s.trim()))) throw refuse('shared_scope_missing');
-    if (this.deps.sendAs?.deniedRecently?.(mailbox.id, wanted)) throw refuse('send_as_denied');
+    if (await this.deps.sendAs?.deniedRecently?.(mailbox.id, wanted)) throw refuse('send_as_denied');
     return wanted;
   }
 
