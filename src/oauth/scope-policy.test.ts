@@ -15,6 +15,12 @@ describe('scope policy', () => {
     }
   });
 
+  it('says on the consent screen that User.Read also reads the mailbox’s aliases for sends from one of them (graph-send-as.ts)', () => {
+    const userRead = MICROSOFT_SCOPES.find((s) => s.scope.endsWith('/User.Read'));
+    expect(userRead?.why).toMatch(/address of the mailbox/);
+    expect(userRead?.why).toMatch(/email aliases when an agent sends from one of them/);
+  });
+
   it('reports exactly the unticked Google scopes; the userinfo alias counts as email', () => {
     const granted = ['openid', 'https://www.googleapis.com/auth/userinfo.email', 'https://www.googleapis.com/auth/gmail.readonly'];
     expect(missingScopes('google', granted).map((s) => s.scope)).toEqual(['https://www.googleapis.com/auth/gmail.send']);

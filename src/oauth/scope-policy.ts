@@ -59,7 +59,13 @@ export const MICROSOFT_SCOPES: readonly ScopeRequest[] = Object.freeze([
     why: 'Lets agents reply to tickets from this address. Replies appear in your Sent Items.',
     required: true,
   },
-  { scope: `${GRAPH}User.Read`, label: 'Your profile', why: 'Tells the helpdesk the address of the mailbox you are connecting.', required: true },
+  {
+    scope: `${GRAPH}User.Read`,
+    label: 'Your profile',
+    // Also read by the send-as check (graph-send-as.ts: /me?$select=mail,proxyAddresses).
+    why: 'Tells the helpdesk the address of the mailbox you are connecting, and its email aliases when an agent sends from one of them.',
+    required: true,
+  },
   {
     scope: 'offline_access',
     label: 'Stay connected',
