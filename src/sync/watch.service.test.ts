@@ -29,7 +29,10 @@ function mailbox(over: Partial<MailboxSyncRecord>): MailboxSyncRecord {
   };
 }
 
-function harness(opts: { renewFails?: ProviderError; topic?: string; grantedLifetimeMs?: number } = {}) {
+function harness(
+  opts: { renewFails?: ProviderError; renewFailsTimes?: number; topic?: string; grantedLifetimeMs?: number; confirmAuthFailure?: (mailboxId: string) => Promise<'grant_valid' | 'reauth_required'> } = {},
+) {
+  let failuresLeft = opts.renewFailsTimes ?? Infinity;
   const granted = (asked: Date) => (opts.grantedLifetimeMs === undefined ? asked : new Date(NOW.getTime() + opts.grantedLifetimeMs));
   const calls: string[] = [];
   const saved: Array<Record<string, unknown>> = [];
@@ -40,7 +43,7 @@ function harness(opts: { renewFails?: ProviderError; topic?: string; grantedLife
     },
     renew: async (id, expiresAt) => {
       calls.push(`renew ${id}`);
-      if (opts.renewFails) throw opts.renewFails;
+      if (opts.renewFails && failuresLeft-- > 0) throw opts.renewFails;
       return { subscriptionId: id, expiresAt: granted(expiresAt), historyId: undefined };
     },
     reauthorize: async () => undefined,
@@ -70,6 +73,7 @@ function harness(opts: { renewFails?: ProviderError; topic?: string; grantedLife
     random: () => 0.5,
     logger: { info: () => undefined, warn: () => undefined },
     settings: { googleTopic: opts.topic, publicUrl: 'https://connector.example/' },
+    ...(opts.confirmAuthFailure ? { confirmAuthFailure: opts.confirmAuthFailure } : {}),
   });
   return { service, calls, saved };
 }
@@ -116,6 +120,30 @@ describe('WatchService', () => {
     await expect(flaky.service.ensure(mailbox({ subscriptionId: 's', subscriptionExpiresAt: NOW }))).resolves.toBeUndefined();
     const revoked = harness({ renewFails: new ProviderError('microsoft', 'auth_revoked', 'invalid_grant') });
     await expect(revoked.service.ensure(mailbox({ subscriptionId: 's', subscriptionExpiresAt: NOW }))).rejects.toMatchObject({ kind: 'auth_revoked' });
+  });
+
+  it('a 401 is checked with the vault: a refused grant stops the sync; a valid one (token only expired) retries once; a second refusal or an undecided check does not fail the sync', async () => {
+    const revoked = new ProviderError('microsoft', 'auth_revoked', 'Graph rejected the access token', { status: 401 });
+    const due = mailbox({ subscriptionId: 's', subscriptionExpiresAt: NOW });
+    const asked: string[] = [];
+    const gone = harness({ renewFails: revoked, confirmAuthFailure: async (id) => (asked.push(id), 'reauth_required') });
+    await expect(gone.service.ensure(due)).rejects.toBe(revoked);
+    expect(asked).toEqual(['mbx_1']);
+    expect(gone.calls).toEqual(['renew s']);
+
+    const expired = harness({ renewFails: revoked, renewFailsTimes: 1, confirmAuthFailure: async () => 'grant_valid' });
+    await expect(expired.service.ensure(due)).resolves.toBeUndefined();
+    expect(expired.calls).toEqual(['renew s', 'renew s']);
+    expect(expired.saved).toEqual([expect.objectContaining({ subscriptionId: 's' })]);
+
+    const refusedAgain = harness({ renewFails: revoked, confirmAuthFailure: async () => 'grant_valid' });
+    await expect(refusedAgain.service.ensure(due)).resolves.toBeUndefined();
+    expect(refusedAgain.calls).toEqual(['renew s', 'renew s']);
+    expect(refusedAgain.saved).toEqual([]);
+
+    const undecided = harness({ renewFails: revoked, confirmAuthFailure: async () => Promise.reject(new ProviderError('microsoft', 'transient', 'token endpoint 503')) });
+    await expect(undecided.service.ensure(due)).resolves.toBeUndefined();
+    expect(undecided.calls).toEqual(['renew s']);
   });
 
   it('Gmail: watch only with a topic; renewed at its stored time, planned from the returned expiration (at most a day)', async () => {

@@ -42,6 +42,13 @@ export class WatchService {
       settings: WatchSettings;
       /** Uniform in [0, 1): renewal jitter (tests pin it). */
       random?: () => number;
+      /**
+       * The token vault's rule for an `auth_revoked` answer to a token it handed out
+       * (`TokenVault.confirmAuthFailure`): it forces a refresh; `grant_valid` → the call is tried
+       * once more with the new token, `reauth_required` → the vault flagged the mailbox (one
+       * `mailbox.reauth_required` event). Absent: the 401 is rethrown unchecked.
+       */
+      confirmAuthFailure?: (mailboxId: string) => Promise<'grant_valid' | 'reauth_required'>;
     },
   ) {
     // 10,000 minutes: just under Graph's 10,080-minute cap, leaving room for clock skew.
@@ -49,14 +56,39 @@ export class WatchService {
     this.#random = d.random ?? Math.random;
   }
 
-  /** Starts or renews what is due. Rethrows auth_revoked (the mailbox needs reconnecting). */
+  /**
+   * Starts or renews what is due. An `auth_revoked` answer (Gmail users.watch 401, Graph
+   * subscription create/renew 401) is checked with the vault as the read calls are
+   * (`confirmAuthFailure`: a forced refresh), so a revoked grant flags the mailbox now rather than
+   * when its cached access token lapses: `reauth_required` → rethrown (the sync stops); grant
+   * valid (the token had only expired) → tried once more with the fresh token, and a second
+   * refusal is a push setup failure like any other (the sync's own reads still check the grant).
+   */
   async ensure(mailbox: MailboxSyncRecord): Promise<void> {
     try {
       await this.#ensure(mailbox);
     } catch (err) {
-      if (isProviderError(err, 'auth_revoked')) throw err;
-      this.d.logger.warn({ err, mailboxId: mailbox.id }, 'watch/subscription setup failed; polling covers the mailbox until the next attempt');
+      if (!isProviderError(err, 'auth_revoked')) return this.#setupFailed(mailbox, err);
+      const confirm = this.d.confirmAuthFailure;
+      if (!confirm) throw err;
+      let verdict: 'grant_valid' | 'reauth_required';
+      try {
+        verdict = await confirm(mailbox.id);
+      } catch (refreshErr) {
+        // The token endpoint could not say (unreachable, rate limited): nothing is decided here.
+        return this.#setupFailed(mailbox, refreshErr);
+      }
+      if (verdict === 'reauth_required') throw err;
+      try {
+        await this.#ensure(mailbox);
+      } catch (again) {
+        this.#setupFailed(mailbox, again);
+      }
     }
+  }
+
+  #setupFailed(mailbox: MailboxSyncRecord, err: unknown): void {
+    this.d.logger.warn({ err, mailboxId: mailbox.id }, 'watch/subscription setup failed; polling covers the mailbox until the next attempt');
   }
 
   async #ensure(m: MailboxSyncRecord): Promise<void> {
