@@ -50,6 +50,7 @@ function fixtures(): Fixture[] {
     f('WorkerHeartbeat', { id: 'wkr_1', command: 'worker', hostname: 'host-a', pid: 4242, startedAt: now, seenAt: now }, (p, d) => p.workerHeartbeat.create({ data: d }), (p) => p.workerHeartbeat.findUnique({ where: { id: 'wkr_1' } })),
     f('AdminSession', { tokenHash: 'h'.repeat(64), apiKeyId: 'key_1', createdAt: now, seenAt: now, expiresAt: now, endedAt: now }, (p, d) => p.adminSession.create({ data: d }), (p) => p.adminSession.findUnique({ where: { tokenHash: 'h'.repeat(64) } })),
     f('RateLimitHit', { key: 'auth_ip:203.0.113.7', hits: 7, resetAt: now }, (p, d) => p.rateLimitHit.create({ data: d }), (p) => p.rateLimitHit.findUnique({ where: { key: 'auth_ip:203.0.113.7' } })),
+    f('SendFromRefusal', { mailboxId: 'mbx_1', addressIndex: 'e'.repeat(64), reason: 'alias_rewritten', expiresAt: now, createdAt: now }, (p, d) => p.sendFromRefusal.create({ data: d }), (p) => p.sendFromRefusal.findUnique({ where: { mailboxId_addressIndex: { mailboxId: 'mbx_1', addressIndex: 'e'.repeat(64) } } })),
   ];
 }
 
