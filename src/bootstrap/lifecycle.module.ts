@@ -26,6 +26,7 @@ import type { Core } from './core.js';
 import type { ServiceModule } from './module.js';
 import type { ProcessServices } from './modules.js';
 import { wakeDeliveryPumps } from '../events/events-committed.js';
+import { SendFromRefusalRepository } from '../storage/send-from-refusal.repository.js';
 
 export interface LifecycleModuleOptions {
   /** Replaces the real provider adapters (tests that stage a provider outage without a sandbox). */
@@ -135,6 +136,8 @@ export function lifecycleModule(core: Core, { access }: Pick<ProcessServices, 'a
       queue.register('lifecycle.reauth-expiry', () => expireReauthRequired({ purges, repo: purgeRepo, clock: core.clock }, config.lifecycle.reauthGraceDays));
       queue.register('retention.run', async () => {
         const results = await retention.run({ actorType: 'system', actorId: 'retention' });
+        // Expired From refusals (send-as, 10 min): readers already ignore them; this deletes them.
+        await new SendFromRefusalRepository(core.prisma).deleteExpired(core.clock()).catch((err: unknown) => core.logger.warn({ err }, 'deleting expired From refusals failed'));
         return { status: 'done', detail: { tenants: results.length, messages: results.reduce((n, r) => n + r.messages, 0) } };
       });
     },

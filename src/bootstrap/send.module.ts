@@ -13,6 +13,7 @@ import { sendOps } from '../send/send.ops.js';
 import { BlobStore } from '../storage/blob.store.js';
 import { MessageReadRepository } from '../storage/message-read.repository.js';
 import { OutboundRepository } from '../storage/outbound.repository.js';
+import { SendFromRefusalRepository } from '../storage/send-from-refusal.repository.js';
 import type { Core } from './core.js';
 import type { ServiceModule } from './module.js';
 import type { ProcessServices } from './modules.js';
@@ -43,8 +44,10 @@ export function sendModule(core: Core, services: ProcessServices, opts: SendModu
   const outbound = new OutboundRepository(core.prisma);
   const blobs = new BlobStore(core.prisma, core.dataKeys);
   // Send-as aliases (issue 15 item 4), read from the provider and cached in this process, and the
-  // From addresses the provider refused at a send (remembered so requests for them are refused up front).
-  const sendAs = new SendAsDirectory({ providers, clock: core.clock, logger: core.logger }, opts.sendAs);
+  // From addresses the provider refused at a send (remembered so requests for them are refused up
+  // front), shared with every process through send_from_refusals (address as its blind index).
+  const refusals = { store: new SendFromRefusalRepository(core.prisma), index: (address: string) => core.blindIndex.emailIndex(address) };
+  const sendAs = new SendAsDirectory({ providers, clock: core.clock, logger: core.logger, refusals }, opts.sendAs);
 
   const requests = new SendRequestService({
     outbound,
