@@ -9,9 +9,15 @@
 // PATCH answers 401, the vault's forced refresh is refused → reauth_required with one event, at
 // this sync (not when the cached token lapses, up to an hour later). Control: the access token
 // merely expired at the provider (grant fine) → the forced refresh works, the renewal is retried
-// once and succeeds, the mailbox stays active with no event.
+// once and succeeds, the mailbox stays active with no event. Organization mailboxes alike: a
+// Google install whose key was deleted (key_invalid); a Microsoft install whose admin consent was
+// revoked (admin_consent_missing); and a Microsoft mailbox taken out of the application access
+// policy, where the app grant is valid: the refused renewal no longer stops the sync, whose read
+// then flags the mailbox (organization_access_denied).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GOOGLE_DELEGATED_SCOPES } from '../../src/providers/google/google-delegated-access.js';
+import { approveMicrosoftAdminConsent, approveMicrosoftConsent } from '../../src/sandbox/microsoft/approve-microsoft-consent.js';
+import { SANDBOX_DIRECTORY_ROLES } from '../../src/sandbox/microsoft/sandbox-identity.handler.js';
 import { startGoogleSandbox, type GoogleSandbox } from '../../src/sandbox/google/google-sandbox.server.js';
 import type { MicrosoftSandbox } from '../../src/sandbox/microsoft/microsoft-sandbox.js';
 import { startTestService, type TestService } from '../helpers/test-service.js';
@@ -166,6 +172,57 @@ describe('Google organization install: a deleted key found at the watch renewal'
     await renewalRuns(id);
     const m = await flagged(id);
     expect(m.statusReason).toContain('key_invalid');
+    expect(await eventsOf(svc, id, 'mailbox.reauth_required')).toHaveLength(1);
+  }, 120_000);
+});
+
+// Last: revoking the admin consent stops the stand-in's one app for every later case.
+describe('Microsoft organization install: the app-only subscription renewal refused', () => {
+  const ADMIN = 'admin@contoso.test';
+  const SUPPORT = 'support@contoso.test';
+  const AGENT = 'agent@contoso.test';
+  const ids: Record<string, string> = {};
+
+  beforeAll(async () => {
+    ms.createUser(ADMIN);
+    ms.createUser(AGENT);
+    ms.setDirectoryRoles(ADMIN, [SANDBOX_DIRECTORY_ROLES.globalAdministrator]);
+    ms.createSharedMailbox(SUPPORT, 'Contoso Support');
+    const created = await svc.api(tenant.apiKey, 'POST', '/v1/organization-installs', { provider: 'microsoft', probeAddress: AGENT });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const html = await (await fetch(created.body.consentUrl)).text();
+    const href = (/id="continue" href="([^"]+)"/.exec(html)?.[1] ?? '').replace(/&amp;/g, '&');
+    const signedIn = await fetch(await approveMicrosoftConsent(href, { email: ADMIN }), { redirect: 'manual' });
+    const done = await fetch(await approveMicrosoftAdminConsent(signedIn.headers.get('location')!, { email: ADMIN }), { redirect: 'manual' });
+    expect(done.status).toBe(200);
+    ms.setApplicationAccessPolicy(ms.clients[0]!.clientId, [SUPPORT, AGENT]);
+    for (const address of [SUPPORT, AGENT]) {
+      const added = await svc.api(tenant.apiKey, 'POST', `/v1/organization-installs/${created.body.install.id}/mailboxes`, { address });
+      expect(added.status, JSON.stringify(added.body)).toBe(201);
+      ids[address] = added.body.mailboxId as string;
+      await watched(ids[address]!);
+    }
+  }, 120_000);
+
+  it('taken out of the application access policy: the renewal is refused with a valid app grant, the sync goes on and its read flags the mailbox (organization_access_denied), one event', async () => {
+    const id = ids[AGENT]!;
+    ms.setApplicationAccessPolicy(ms.clients[0]!.clientId, [SUPPORT]);
+    await renewalRuns(id);
+    const m = await flagged(id);
+    expect(m.statusReason).toMatch(/no longer lets the app read this mailbox/);
+    const events = await eventsOf(svc, id, 'mailbox.reauth_required');
+    expect(events).toHaveLength(1);
+    expect((await row(ids[SUPPORT]!)).status).toBe('active');
+  }, 120_000);
+
+  it('admin consent revoked while the app token is cached: reauth_required at this sync, one event', async () => {
+    const id = ids[SUPPORT]!;
+    const cached = await svc.services.access.vault.accessToken(id);
+    ms.revokeAdminConsent(ms.clients[0]!.clientId);
+    expect(await svc.services.access.vault.accessToken(id)).toBe(cached);
+    await renewalRuns(id);
+    const m = await flagged(id);
+    expect(m.statusReason).toContain('admin_consent_missing');
     expect(await eventsOf(svc, id, 'mailbox.reauth_required')).toHaveLength(1);
   }, 120_000);
 });
