@@ -68,6 +68,8 @@ export function syncModule(core: Core, { access, scanner }: ProcessServices, opt
     clock: core.clock,
     logger: core.logger,
     settings: { googleTopic, publicUrl: core.config.http.publicUrl },
+    // A 401 from users.watch / a Graph subscription call is checked with the vault as reads are.
+    confirmAuthFailure: (id) => access.vault.confirmAuthFailure(id),
   });
   const sync = new MailboxSyncService({
     providers,
