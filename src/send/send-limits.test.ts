@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { gmailLimits } from '../providers/google/gmail-limits.js';
-import { GRAPH_MAX_BODY_BYTES, graphLimits } from '../providers/microsoft/graph-limits.js';
+import { graphLimits } from '../providers/microsoft/graph-limits.js';
+import { GRAPH_MAX_MIME_BYTES } from '../providers/microsoft/graph.adapter.js';
 import { checkComposedSize, checkRequestSize } from './send-limits.js';
 import { SendRejectedError } from './send-rejection.js';
 
@@ -27,11 +28,16 @@ describe('send size limits', () => {
     expect(rejection(() => checkComposedSize(gmailLimits, 36_700_160))).toBeUndefined();
   });
 
-  it('refuses a Graph attachment over 150 MB or an oversized body, but not a large total', () => {
-    expect(rejection(() => checkRequestSize(graphLimits, { textBytes: 1, htmlBytes: 0, attachments: [{ size: 150 * MB + 1 }] }))?.message).toMatch(/attachments\[0\].*150 MB/);
-    expect(rejection(() => checkRequestSize(graphLimits, { textBytes: 1, htmlBytes: 0, attachments: [{ size: 100 * MB }, { size: 100 * MB }] }))).toBeUndefined();
-    expect(rejection(() => checkRequestSize(graphLimits, { textBytes: GRAPH_MAX_BODY_BYTES, htmlBytes: 1, attachments: [] }))?.code).toBe('message_too_large');
-    // Graph has no whole-message check here: drafts take attachments one by one.
-    expect(rejection(() => checkComposedSize(graphLimits, 200 * MB))).toBeUndefined();
+  it('refuses a Microsoft message whose base64 request would exceed Graph’s 4 MB limit, and accepts one that fits', () => {
+    // 2.5 MB of attachment is ~3.4 MB of MIME, ~4.6 MB once base64-encoded for sendMail/reply.
+    const over = rejection(() => checkRequestSize(graphLimits, { textBytes: 10, htmlBytes: 0, attachments: [{ size: 2.5 * MB }] }));
+    expect(over).toMatchObject({ code: 'message_too_large', status: 413 });
+    expect(over?.message).toMatch(/4 MB/);
+    expect(rejection(() => checkRequestSize(graphLimits, { textBytes: 10, htmlBytes: 0, attachments: [{ size: 150 * MB }] }))?.code).toBe('message_too_large');
+    expect(rejection(() => checkRequestSize(graphLimits, { textBytes: 2000, htmlBytes: 4000, attachments: [{ size: 1 * MB }, { size: 1 * MB }] }))).toBeUndefined();
+    expect(rejection(() => checkComposedSize(graphLimits, GRAPH_MAX_MIME_BYTES + 1))?.code).toBe('message_too_large');
+    expect(rejection(() => checkComposedSize(graphLimits, GRAPH_MAX_MIME_BYTES))).toBeUndefined();
+    // The limit is the request: the message's base64 must stay under 4 MB.
+    expect(Math.ceil(GRAPH_MAX_MIME_BYTES / 3) * 4).toBeLessThanOrEqual(4 * MB);
   });
 });

@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { simpleParser } from 'mailparser';
@@ -33,8 +33,11 @@ function newMailbox(): string {
   return email;
 }
 
-function adapterFor(email: string, extra: Partial<GraphAdapterOptions> = {}): GraphAdapter {
-  const token = sb.issueAccessToken(email);
+/** The delegated scopes the connector asks for (src/oauth/scope-policy.ts): no Mail.ReadWrite. */
+const CONNECTOR_SCOPES = ['Mail.Read', 'Mail.Send', 'User.Read'];
+
+function adapterFor(email: string, extra: Partial<GraphAdapterOptions> = {}, scopes = CONNECTOR_SCOPES): GraphAdapter {
+  const token = sb.issueAccessToken(email, scopes);
   return new GraphAdapter({ endpoints: sandboxMicrosoftEndpoints(sb), accessToken: async () => token, deltaPageSize: 3, windowPageSize: 2, ...extra });
 }
 
@@ -213,7 +216,7 @@ describe('GraphAdapter against the Microsoft stand-in (real Graph client, real H
     await expect(adapter.findByInternetMessageId('<missing@fabrikam.test>')).resolves.toBeUndefined();
   });
 
-  it('replies with createReply + send, keeping the conversation, and the sent MIME is ours', async () => {
+  it('replies with reply (base64 MIME) using only Mail.Read + Mail.Send: no draft, same conversation, threading headers and the sent MIME are ours', async () => {
     const email = newMailbox();
     const adapter = adapterFor(email);
     const inbound = await sb.deliver(email, mime(1));
@@ -232,11 +235,43 @@ describe('GraphAdapter against the Microsoft stand-in (real Graph client, real H
     expect(result.providerThreadId).toBe(inbound.conversationId);
     const sent = sb.sentMessages(email);
     expect(sent).toHaveLength(1);
-    expect(sent[0]).toMatchObject({ via: 'draftSend', conversationId: inbound.conversationId, internetMessageId: '<reply-1@connector.test>' });
-    expect(result.providerMessageId).toBe(sent[0]?.messageId);
-    expect(sent[0]?.mime.toString()).toContain('Thanks, we are on it.');
+    expect(sent[0]).toMatchObject({ via: 'reply', conversationId: inbound.conversationId, internetMessageId: '<reply-1@connector.test>', inReplyTo: inbound.internetMessageId, savedToSentItems: true });
+    expect(result).toEqual({ providerMessageId: sent[0]?.messageId, providerThreadId: inbound.conversationId, sentFrom: email });
+    const out = await simpleParser(sent[0]?.mime ?? Buffer.alloc(0));
+    expect(out.text).toContain('Thanks, we are on it.');
+    expect(out.inReplyTo).toBe(inbound.internetMessageId);
+    expect(out.references).toBe(inbound.internetMessageId);
+    // Nothing was drafted (drafts need Mail.ReadWrite); the copy is in Sent Items.
+    expect(sb.mailbox(email).filter((m) => m.isDraft || m.folder === 'drafts')).toHaveLength(0);
+    expect(sb.mailbox(email).filter((m) => m.folder === 'sentitems').map((m) => m.id)).toEqual([sent[0]?.messageId]);
     // The idempotency check finds the sent copy.
     await expect(adapter.findByInternetMessageId('<reply-1@connector.test>')).resolves.toBe(sent[0]?.messageId);
+  });
+
+  it('the stand-in refuses drafts, createReply and upload sessions to a token without Mail.ReadWrite, as Graph does (403 ErrorAccessDenied)', async () => {
+    const email = newMailbox();
+    const inbound = await sb.deliver(email, mime(1));
+    const base = `${sb.graphBaseUrl}/v1.0/me`;
+    const call = async (token: string, path: string, body: string, contentType = 'text/plain'): Promise<{ status: number; error: unknown }> => {
+      const res = await fetch(`${base}${path}`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': contentType }, body });
+      const text = await res.text();
+      return { status: res.status, error: text ? (JSON.parse(text) as { error?: unknown }).error : undefined };
+    };
+    const connector = sb.issueAccessToken(email, CONNECTOR_SCOPES);
+    const mimeB64 = Buffer.from(`From: ${email}\r\nTo: c1@fabrikam.test\r\nSubject: x\r\n\r\nx\r\n`).toString('base64');
+    const denied = { status: 403, error: { code: 'ErrorAccessDenied', message: 'Access is denied. Check credentials and try again.' } };
+    await expect(call(connector, `/messages/${encodeURIComponent(inbound.id)}/createReply`, mimeB64)).resolves.toMatchObject(denied);
+    await expect(call(connector, '/messages', mimeB64)).resolves.toMatchObject(denied);
+    await expect(call(connector, `/messages/${encodeURIComponent(inbound.id)}/attachments/createUploadSession`, JSON.stringify({ AttachmentItem: { attachmentType: 'file', name: 'a.bin', size: 4 * 1024 * 1024 } }), 'application/json')).resolves.toMatchObject(denied);
+    expect(sb.mailbox(email).filter((m) => m.isDraft)).toHaveLength(0);
+    // Without Mail.Send, reply and sendMail are refused too.
+    const readOnly = sb.issueAccessToken(email, ['Mail.Read', 'User.Read']);
+    await expect(call(readOnly, `/messages/${encodeURIComponent(inbound.id)}/reply`, mimeB64)).resolves.toMatchObject(denied);
+    await expect(call(readOnly, '/sendMail', mimeB64)).resolves.toMatchObject(denied);
+    expect(sb.sentMessages(email)).toHaveLength(0);
+    // With Mail.ReadWrite (an app that holds it), createReply makes a draft in the conversation.
+    const readWrite = sb.issueAccessToken(email, ['Mail.ReadWrite', 'Mail.Send']);
+    await expect(call(readWrite, `/messages/${encodeURIComponent(inbound.id)}/createReply`, mimeB64)).resolves.toMatchObject({ status: 201 });
   });
 
   it('sends new mail with sendMail (base64 MIME); In-Reply-To joins the stored conversation', async () => {
@@ -250,59 +285,20 @@ describe('GraphAdapter against the Microsoft stand-in (real Graph client, real H
     expect(sb.sentMessages(email)[0]?.mime.equals(out)).toBe(true);
   });
 
-  it('sends a reply over 4 MB through a draft, a small attachment POST and an upload session', async () => {
+  it('refuses a message over Graph’s 4 MB request limit (reply or new) as invalid_request message_too_large: nothing sent, nothing drafted', async () => {
     const email = newMailbox();
     const adapter = adapterFor(email);
     const inbound = await sb.deliver(email, mime(1));
-    const big = randomBytes(5 * 1024 * 1024 + 123);
-    const small = randomBytes(200 * 1024);
-    const reply = await new MailComposer({
-      from: email,
-      to: 'c1@fabrikam.test',
-      subject: 'RE: Question 1',
-      messageId: '<big-1@connector.test>',
-      inReplyTo: inbound.internetMessageId,
-      text: 'Files attached.',
-      attachments: [
-        { filename: 'scan.pdf', content: big, contentType: 'application/pdf' },
-        { filename: 'note.txt', content: small, contentType: 'text/plain' },
-      ],
-    })
-      .compile()
-      .build();
-    expect(reply.length).toBeGreaterThan(4 * 1024 * 1024);
-    const result = await adapter.send({ mime: reply, internetMessageId: '<big-1@connector.test>', replyToProviderMessageId: inbound.id });
-    expect(result.providerThreadId).toBe(inbound.conversationId);
-    const sent = sb.sentMessages(email)[0];
-    const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
-    expect(sent?.attachments).toEqual(
-      expect.arrayContaining([
-        { name: 'scan.pdf', size: big.length, sha256: sha(big) },
-        { name: 'note.txt', size: small.length, sha256: sha(small) },
-      ]),
-    );
-    expect(sent?.conversationId).toBe(inbound.conversationId);
-    // What left the mailbox is one message with both files and the threading headers intact.
-    const final = await simpleParser(sent?.mime ?? Buffer.alloc(0));
-    expect(final.messageId).toBe('<big-1@connector.test>');
-    expect(final.inReplyTo).toBe(inbound.internetMessageId);
-    expect(final.attachments.map((a) => sha(a.content)).sort()).toEqual([sha(big), sha(small)].sort());
+    const big = randomBytes(3 * 1024 * 1024 + 77);
+    const build = (messageId: string, inReplyTo?: string): Promise<Buffer> =>
+      new MailComposer({ from: email, to: 'c1@fabrikam.test', subject: 'Files', messageId, inReplyTo, text: 'Attached.', attachments: [{ filename: 'scan.pdf', content: big }] }).compile().build();
+    const reply = await build('<big-1@connector.test>', inbound.internetMessageId);
+    const err1 = await failure(adapter.send({ mime: reply, internetMessageId: '<big-1@connector.test>', replyToProviderMessageId: inbound.id }));
+    expect(err1).toMatchObject({ kind: 'invalid_request', reason: 'message_too_large' });
+    const err2 = await failure(adapter.send({ mime: await build('<big-2@connector.test>'), internetMessageId: '<big-2@connector.test>' }));
+    expect(err2).toMatchObject({ kind: 'invalid_request', reason: 'message_too_large' });
+    expect(sb.sentMessages(email)).toHaveLength(0);
     expect(sb.mailbox(email).filter((m) => m.isDraft)).toHaveLength(0);
-  });
-
-  it('sends new (non-reply) mail over 4 MB through a MIME draft and an upload session', async () => {
-    const email = newMailbox();
-    const adapter = adapterFor(email);
-    const file = randomBytes(3 * 1024 * 1024 + 77);
-    const out = await new MailComposer({ from: email, to: 'c9@fabrikam.test', subject: 'Your export', messageId: '<export-1@connector.test>', text: 'Attached.', attachments: [{ filename: 'export.zip', content: file }] })
-      .compile()
-      .build();
-    const result = await adapter.send({ mime: out, internetMessageId: '<export-1@connector.test>' });
-    const sent = sb.sentMessages(email)[0];
-    expect(sent).toMatchObject({ via: 'draftSend', internetMessageId: '<export-1@connector.test>' });
-    expect(sent?.attachments).toEqual([{ name: 'export.zip', size: file.length, sha256: createHash('sha256').update(file).digest('hex') }]);
-    // sentFrom: the From of the Sent Items copy, read back (graph-send-as: detects a rewritten alias).
-    expect(result).toEqual({ providerMessageId: sent?.messageId, providerThreadId: sent?.conversationId, sentFrom: email });
   });
 
   it("currentCursor with the 'latest' strategy costs one call and reports only later mail", async () => {
@@ -320,7 +316,7 @@ describe('GraphAdapter against the Microsoft stand-in (real Graph client, real H
     // No attachment to move out of the way: the body alone is over the limit, so no draft may be created.
     const hugeBody = Buffer.concat([Buffer.from(`From: ${email}\r\nTo: x@fabrikam.test\r\nSubject: big\r\nMessage-ID: <huge@connector.test>\r\n\r\n`), Buffer.alloc(4 * 1024 * 1024, 'a')]);
     const err = await failure(adapter.send({ mime: hugeBody, internetMessageId: '<huge@connector.test>' }));
-    expect(err).toMatchObject({ kind: 'invalid_request', reason: 'body_too_large' });
+    expect(err).toMatchObject({ kind: 'invalid_request', reason: 'message_too_large' });
     expect(sb.sentMessages(email)).toHaveLength(0);
     expect(sb.mailbox(email).filter((m) => m.isDraft)).toHaveLength(0);
   });

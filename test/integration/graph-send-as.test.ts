@@ -135,7 +135,7 @@ describe('Graph stand-in and adapter: aliases, Send As, Send on Behalf', () => {
     expect((await headersOf(rewritten!.mime)).from).toBe('bob@contoso.test');
   });
 
-  it('Send on Behalf: from = the shared mailbox, sender = the member, in the Sent Items copy and the MIME; a reply through createReply keeps its threading headers', async () => {
+  it('Send on Behalf: from = the shared mailbox, sender = the member, in the Sent Items copy and the MIME; a reply (POST /reply with MIME, no draft) keeps its threading headers and conversation', async () => {
     sb.createUser('dana@contoso.test', 'Dana Member');
     sb.setSendRight(SUPPORT, 'dana@contoso.test', 'SendOnBehalf');
     const question = await sb.deliver('dana@contoso.test', Buffer.from(['From: carla@customer.example', 'To: dana@contoso.test', 'Subject: Order #1234', 'Message-ID: <q-1@customer.example>', '', 'Where is it?', ''].join('\r\n')));
@@ -147,10 +147,11 @@ describe('Graph stand-in and adapter: aliases, Send As, Send on Behalf', () => {
     });
     expect(result.providerThreadId).toBe(question.conversationId);
     const [sent] = sb.sentMessages('dana@contoso.test');
-    expect(sent).toMatchObject({ via: 'draftSend', from: SUPPORT, sender: 'dana@contoso.test' });
+    expect(sent).toMatchObject({ via: 'reply', from: SUPPORT, sender: 'dana@contoso.test', conversationId: question.conversationId });
     expect(await headersOf(sent!.mime)).toEqual({ from: SUPPORT, sender: 'dana@contoso.test', inReplyTo: '<q-1@customer.example>' });
     const copy = sb.mailbox('dana@contoso.test').find((m) => m.internetMessageId === '<obo-1@connector.test>');
     expect(copy?.folder).toBe('sentitems');
+    expect(sb.mailbox('dana@contoso.test').filter((m) => m.isDraft)).toHaveLength(0);
   });
 
   it('Send As: from = sender = the shared mailbox, no Sender header; without Send As or Mail.Send.Shared, 403 ErrorSendAsDenied becomes send_as_denied and nothing is sent', async () => {

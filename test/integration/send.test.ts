@@ -447,7 +447,7 @@ describe('the sent copy coming back through sync', () => {
 });
 
 describe('replies through Microsoft Graph', () => {
-  it('stays in the original conversation (createReply + send) with In-Reply-To/References, message.sent once', async () => {
+  it('stays in the original conversation (reply with MIME, Mail.Send only: no draft) with In-Reply-To/References, message.sent once', async () => {
     const agent = 'agent@contoso.test';
     const mailboxId = await connectOutlook(agent);
     const original = await outlookInbound(mailboxId, agent);
@@ -459,7 +459,9 @@ describe('replies through Microsoft Graph', () => {
 
     const sent = microsoft.sentMessages(agent);
     expect(sent).toHaveLength(1);
-    expect(sent[0]).toMatchObject({ via: 'draftSend', conversationId: original.providerThreadId, inReplyTo: original.internetMessageId, subject: 'Re: Invoice question' });
+    expect(sent[0]).toMatchObject({ via: 'reply', conversationId: original.providerThreadId, inReplyTo: original.internetMessageId, subject: 'Re: Invoice question' });
+    // The connection holds Mail.Read + Mail.Send only; nothing was drafted (drafts need Mail.ReadWrite).
+    expect(microsoft.mailbox(agent).filter((m) => m.isDraft)).toHaveLength(0);
     const parsed = await simpleParser(sent[0]!.mime);
     expect(parsed.references).toEqual(['<root-0@customer.example>', original.internetMessageId]);
     expect(svc.core.blindIndex.messageIdIndex(sent[0]!.internetMessageId)).toBe(await generatedMessageId(res.body.outboundId as string));
@@ -470,7 +472,7 @@ describe('replies through Microsoft Graph', () => {
     const agent = 'moved@contoso.test';
     const mailboxId = await connectOutlook(agent);
     const original = await outlookInbound(mailboxId, agent, 'Moved away');
-    // An agent moved or deleted the message in Outlook: createReply on the stored id answers 404.
+    // An agent moved or deleted the message in Outlook: reply on the stored id answers 404.
     expect(microsoft.deleteMessage(agent, original.providerMessageId)).toBe(true);
     const res = await reply(original.messageId, { text: 'Answer anyway.' });
     expect(await settled(res.body.outboundId as string)).toMatchObject({ status: 'sent', failure: null });
@@ -480,17 +482,29 @@ describe('replies through Microsoft Graph', () => {
     expect((await eventsFor(res.body.outboundId as string)).map((e) => e.type)).toEqual(['message.sent']);
   }, 150_000);
 
-  it('sends a 3.5 MB attachment through an upload session, still in the conversation', async () => {
+  it('refuses a message over Graph’s 4 MB request limit with 413 message_too_large up front: nothing queued, nothing sent', async () => {
     const agent = 'large@contoso.test';
     const mailboxId = await connectOutlook(agent);
     const original = await outlookInbound(mailboxId, agent, 'Scans please');
     const pdf = Buffer.alloc(3.5 * 1024 * 1024, 7);
     const res = await reply(original.messageId, { text: 'Scans attached.', attachments: [{ filename: 'scans.pdf', contentType: 'application/pdf', contentBase64: pdf.toString('base64') }] });
-    expect(res.status).toBe(202);
-    expect(await settled(res.body.outboundId as string)).toMatchObject({ status: 'sent' });
+    expect(res.status).toBe(413);
+    expect(res.body.error.code).toBe('message_too_large');
+    expect(res.body.error.message).toMatch(/Microsoft Graph.*4 MB/);
+    expect(res.body.error.message).not.toContain('scans.pdf');
+    expect(await svc.core.prisma.outboundMessage.count({ where: { mailboxId } })).toBe(0);
+    const sendBox = await svc.api(tenant.apiKey, 'POST', `/v1/mailboxes/${mailboxId}/send`, { to: 'dan@customer.example', subject: 'Scans', text: 'Attached.', attachments: [{ filename: 'scans.pdf', contentType: 'application/pdf', contentBase64: pdf.toString('base64') }] }, { 'idempotency-key': randomUUID() });
+    expect(sendBox.status).toBe(413);
+    expect(await svc.core.prisma.outboundMessage.count({ where: { mailboxId } })).toBe(0);
+    expect(microsoft.sentMessages(agent)).toHaveLength(0);
+    // Just under the limit still goes out, in the conversation.
+    const fits = Buffer.alloc(2 * 1024 * 1024, 7);
+    const ok = await reply(original.messageId, { text: 'Scans attached.', attachments: [{ filename: 'scans.pdf', contentType: 'application/pdf', contentBase64: fits.toString('base64') }] });
+    expect(ok.status).toBe(202);
+    expect(await settled(ok.body.outboundId as string)).toMatchObject({ status: 'sent' });
     const [sent] = microsoft.sentMessages(agent);
-    expect(sent).toMatchObject({ conversationId: original.providerThreadId, inReplyTo: original.internetMessageId });
-    expect(sent!.attachments).toEqual([{ name: 'scans.pdf', size: pdf.length, sha256: expect.any(String) }]);
+    expect(sent).toMatchObject({ via: 'reply', conversationId: original.providerThreadId, inReplyTo: original.internetMessageId });
+    expect(sent!.attachments).toEqual([{ name: 'scans.pdf', size: fits.length, sha256: expect.any(String) }]);
   }, 150_000);
 
   it('sends once when the worker dies after Graph accepted the message, and recovers from a 429 storm', async () => {
@@ -504,7 +518,7 @@ describe('replies through Microsoft Graph', () => {
     expect(afterCrash).toMatchObject({ status: 'sent', attempts: 2 });
     expect(graphSentWithIndex(agent, await generatedMessageId(crashed.body.outboundId as string))).toHaveLength(1);
 
-    microsoft.injectFault({ status: 429, count: 5, retryAfterSeconds: 1, pathIncludes: 'createReply' });
+    microsoft.injectFault({ status: 429, count: 5, retryAfterSeconds: 1, pathIncludes: '/reply' });
     const limited = await reply(original.messageId, { text: 'Throttled reply.' });
     const afterStorm = await settled(limited.body.outboundId as string);
     expect(afterStorm).toMatchObject({ status: 'sent' });

@@ -1,24 +1,23 @@
-import { mb } from '../mime-size.js';
+import { mb, mimeBase64Bytes } from '../mime-size.js';
 import type { LimitsPort } from '../ports.js';
-import { ATTACHMENT_MAX_BYTES, GRAPH_WRITE_LIMIT_BYTES } from './graph.adapter.js';
+import { GRAPH_MAX_MIME_BYTES } from './graph.adapter.js';
+
+const TOO_LARGE = `Microsoft 365 mailboxes send through Microsoft Graph, whose requests are limited to 4 MB: the message, base64-encoded once more for the request, must stay under that (at most ${mb(GRAPH_MAX_MIME_BYTES)} MB of message, about 2.2 MB of attachments). Larger messages would need drafts and upload sessions (Mail.ReadWrite), which the connector does not ask for`;
 
 /**
- * Graph: a message above 4 MB is built as a draft with each attachment added separately, under
- * 3 MB by one POST and 3–150 MB by an upload session; one attachment may not exceed 150 MB
- * (provider-facts §4.3). The draft body itself (text + html, without attachments) goes in one
- * 4 MB request as base64 MIME, so the bodies must stay well below it.
+ * Graph: sendMail and reply take the whole RFC 5322 message as base64 in one request, and "write
+ * requests in the Microsoft Graph API have a size limit of 4 MB" (provider-facts §4.3). The
+ * 150 MB attachments Graph allows need a draft (POST messages / createReply) and upload sessions,
+ * which need Mail.ReadWrite; the connector holds Mail.Read + Mail.Send only (scope-policy.ts), so
+ * the limit for every Microsoft mailbox is the 4 MB request.
  */
-export const GRAPH_MAX_BODY_BYTES = Math.floor((GRAPH_WRITE_LIMIT_BYTES * 3) / 4 / 1.4);
-
 export const graphLimits: LimitsPort = {
   requestTooLarge(input) {
-    const big = input.attachments.findIndex((a) => a.size > ATTACHMENT_MAX_BYTES);
-    if (big >= 0) return `attachments[${big}] is ${mb(input.attachments[big]!.size)} MB; Microsoft 365 accepts attachments up to 150 MB`;
-    if (input.textBytes + input.htmlBytes > GRAPH_MAX_BODY_BYTES) {
-      return `text and html together are ${mb(input.textBytes + input.htmlBytes)} MB; Microsoft 365 accepts at most ${mb(GRAPH_MAX_BODY_BYTES)} MB of body without attachments`;
-    }
-    return undefined;
+    // Attachments and bodies are base64 inside the MIME (+37 %), plus headers and part boundaries.
+    const estimate = mimeBase64Bytes(input.textBytes) + mimeBase64Bytes(input.htmlBytes) + input.attachments.reduce((n, a) => n + mimeBase64Bytes(a.size) + 512, 0);
+    return estimate > GRAPH_MAX_MIME_BYTES ? `the message would be about ${mb(estimate)} MB; ${TOO_LARGE}` : undefined;
   },
-  // No whole-message check: drafts take attachments one by one.
-  composedTooLarge: () => undefined,
+  composedTooLarge(mimeBytes) {
+    return mimeBytes > GRAPH_MAX_MIME_BYTES ? `the composed message is ${mb(mimeBytes)} MB; ${TOO_LARGE}` : undefined;
+  },
 };

@@ -1,24 +1,24 @@
 import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
-import { simpleParser, type AddressObject, type Attachment } from 'mailparser';
-import MailComposer from 'nodemailer/lib/mail-composer/index.js';
 import { z } from 'zod';
 import type { AccessTokenSource, ChangePage, MailProvider, RawMessage, SendAsAddress, SendRequest, SendResult, SyncCursor, WindowPage } from '../mail-provider.port.js';
 import { isProviderError, ProviderError, unexpectedResponse } from '../provider-error.js';
 import { ConcurrencyLimiter } from './concurrency-limiter.js';
-import { GraphLinkFolderUnknownError, GraphLinkRejectedError, GraphLinkValidator, validateUploadUrl } from './delta-link.validator.js';
+import { GraphLinkFolderUnknownError, GraphLinkRejectedError, GraphLinkValidator } from './delta-link.validator.js';
 import { createGraphClient } from './graph-client.factory.js';
-import { graphFailureFromResponse, GraphRequestRunner, GraphResponseError, type GraphRunnerOptions } from './graph-request.runner.js';
+import { GraphRequestRunner, type GraphRunnerOptions } from './graph-request.runner.js';
 import type { MicrosoftEndpoints } from './microsoft-endpoints.js';
 import { readOwnSmtpAddresses, sendAsDenied } from './graph-send-as.js';
 
 /** "Write requests in the Microsoft Graph API have a size limit of 4 MB" (concepts/use-the-api). */
 export const GRAPH_WRITE_LIMIT_BYTES = 4 * 1024 * 1024;
-/** outlook-large-attachments: < 3 MB → one POST; 3–150 MB → upload session. */
-export const UPLOAD_SESSION_MIN_BYTES = 3 * 1024 * 1024;
-export const ATTACHMENT_MAX_BYTES = 150 * 1024 * 1024;
-/** Each PUT to an upload URL must stay under 4 MB; a multiple of 320 KiB keeps every service happy. */
-const DEFAULT_UPLOAD_CHUNK = 9 * 320 * 1024;
+/**
+ * The largest RFC 5322 message the connector can send through Graph: sendMail and reply take it
+ * as base64 in one request, which must stay under the 4 MB write limit (1 KiB kept for slack).
+ * Larger messages would need a draft with upload sessions, i.e. Mail.ReadWrite, which the
+ * connector does not ask for (scope-policy.ts).
+ */
+export const GRAPH_MAX_MIME_BYTES = Math.floor(((GRAPH_WRITE_LIMIT_BYTES - 1024) * 3) / 4);
 /**
  * Delta pages hold 10 messages unless the request prefers more (delta-query-messages: page size
  * via `Prefer: odata.maxpagesize={x}`). Graph treats the preference as an upper bound and caps it
@@ -28,8 +28,6 @@ const DEFAULT_UPLOAD_CHUNK = 9 * 320 * 1024;
  */
 const DEFAULT_WALK_PAGE = 1000;
 const DEFAULT_DELTA_PAGE = 50;
-/** Room for the JSON envelope around an attachment's base64 in a single POST. */
-const JSON_ENVELOPE_MARGIN = 16 * 1024;
 
 export interface GraphAdapterOptions {
   endpoints: MicrosoftEndpoints;
@@ -46,9 +44,6 @@ export interface GraphAdapterOptions {
    * every Graph deployment); `latest` asks for `$deltatoken=latest` (one call).
    */
   cursorStrategy?: 'walk' | 'latest';
-  /** Used for upload-session PUTs, which go to a non-Graph host without the bearer token. */
-  fetch?: typeof fetch;
-  uploadChunkBytes?: number;
   runner?: GraphRunnerOptions;
   /**
    * A Microsoft 365 shared mailbox the signed-in member reads and sends from (delegated
@@ -59,9 +54,7 @@ export interface GraphAdapterOptions {
   /**
    * The token is app-only (an organization install's client credentials, application permissions
    * Mail.Read + Mail.Send): replies go out with `sendMail` (the MIME keeps In-Reply-To/References,
-   * which Exchange threads by), since createReply and drafts need Mail.ReadWrite; a message over
-   * Graph's 4 MB request limit is refused (its upload session needs a draft). `runner.refineError`
-   * is kept as given.
+   * which Exchange threads by). `runner.refineError` is kept as given.
    */
   appOnly?: boolean;
 }
@@ -81,15 +74,10 @@ const listPageSchema = z.object({
 const meSchema = z.object({ mail: z.string().nullable().optional(), userPrincipalName: z.string().optional() });
 const recipientSchema = z.object({ emailAddress: z.object({ address: z.string().optional() }).passthrough().nullish() }).passthrough();
 const messageMetaSchema = z.object({ id: z.string().min(1), conversationId: z.string().optional(), receivedDateTime: z.string().optional() });
-const uploadSessionSchema = z.object({ uploadUrl: z.string().url(), nextExpectedRanges: z.array(z.string()).optional() });
 const folderSchema = z.object({ id: z.string().regex(/^[A-Za-z0-9+/_=-]{1,512}$/) });
 
 function enc(s: string): string {
   return encodeURIComponent(s);
-}
-
-function base64Length(bytes: number): number {
-  return Math.ceil(bytes / 3) * 4;
 }
 
 /** Parse a Graph answer; a malformed one is a ProviderError (`unexpected_response`), never a ZodError. */
@@ -103,16 +91,17 @@ function invalid(message: string, reason: string): ProviderError {
   return new ProviderError('microsoft', 'invalid_request', message, { reason });
 }
 
-function addressList(a: AddressObject | AddressObject[] | undefined): Array<{ name: string; address: string }> {
-  const list = a === undefined ? [] : Array.isArray(a) ? a : [a];
-  return list.flatMap((x) => x.value).filter((v) => v.address).map((v) => ({ name: v.name, address: v.address ?? '' }));
-}
-
 /**
  * MailProvider for one Microsoft 365 mailbox over Microsoft Graph v1.0, through the real
  * `@microsoft/microsoft-graph-client`. Inbox sync uses per-folder delta
- * (https://learn.microsoft.com/graph/delta-query-messages), raw MIME comes from `$value`, replies
- * use createReply + send so Exchange keeps the conversation.
+ * (https://learn.microsoft.com/graph/delta-query-messages), raw MIME comes from `$value`.
+ *
+ * Sending needs only Mail.Send (Mail.Send.Shared on a shared mailbox), the scope the connector
+ * holds: a new message is `POST {root}/sendMail` and a reply `POST {root}/messages/{id}/reply`,
+ * both with the base64 MIME as the body (outlook-send-mime-message), so no draft is created —
+ * createReply, `POST /messages` and attachment upload sessions all need Mail.ReadWrite. The
+ * whole request must fit Graph's 4 MB write limit (GRAPH_MAX_MIME_BYTES); the API refuses larger
+ * messages up front (graph-limits.ts).
  */
 export class GraphAdapter implements MailProvider {
   readonly name = 'microsoft' as const;
@@ -123,8 +112,6 @@ export class GraphAdapter implements MailProvider {
   private readonly deltaPageSize: number;
   private readonly walkPageSize: number;
   private readonly windowPageSize: number;
-  private readonly fetchImpl: typeof fetch;
-  private readonly chunkBytes: number;
   /** The inbox's Graph id, once a link named the folder by id (carried in the cursor after that). */
   private inboxFolderId: string | undefined;
 
@@ -139,8 +126,6 @@ export class GraphAdapter implements MailProvider {
     this.deltaPageSize = options.deltaPageSize ?? DEFAULT_DELTA_PAGE;
     this.walkPageSize = options.walkPageSize ?? DEFAULT_WALK_PAGE;
     this.windowPageSize = options.windowPageSize ?? 100;
-    this.fetchImpl = options.fetch ?? fetch;
-    this.chunkBytes = Math.min(options.uploadChunkBytes ?? DEFAULT_UPLOAD_CHUNK, GRAPH_WRITE_LIMIT_BYTES - 1);
   }
 
   get limiter(): ConcurrencyLimiter {
@@ -316,9 +301,9 @@ export class GraphAdapter implements MailProvider {
     try {
       return await this.sendOnce(req);
     } catch (err) {
-      // Exchange item ids change when a message is moved to another folder, so createReply on
-      // the stored id can 404 although the conversation is alive. Nothing was created then; the
-      // MIME still carries In-Reply-To/References, so send it as a message of its own.
+      // Exchange item ids change when a message is moved to another folder, so reply on the
+      // stored id can 404 although the conversation is alive. Nothing was sent then; the MIME
+      // still carries In-Reply-To/References, so send it as a message of its own.
       if (!isProviderError(err, 'not_found') || req.replyToProviderMessageId === undefined) throw err;
       const { replyToProviderMessageId: _unused, ...plain } = req;
       return this.sendOnce(plain);
@@ -327,119 +312,22 @@ export class GraphAdapter implements MailProvider {
 
   private async sendOnce(req: SendRequest): Promise<SendResult> {
     if (req.mime.length === 0) throw invalid('MIME is empty', 'empty_mime');
-    const fitsOneRequest = base64Length(req.mime.length) <= GRAPH_WRITE_LIMIT_BYTES - 1024;
-    let conversationId: string | undefined;
-    if (this.options.appOnly && !fitsOneRequest) throw invalid('a message over 4 MB cannot be sent with the organization install’s permissions (Mail.Send only)', 'too_large_for_app_only');
-    if (fitsOneRequest && (!req.replyToProviderMessageId || this.options.appOnly)) {
-      // sendMail accepts MIME as base64 text/plain (user-sendmail); answers 202 with no body.
-      await this.runner.noContent({ method: 'POST', path: `${this.root}/sendMail`, body: req.mime.toString('base64'), contentType: 'text/plain', operation: 'send', idempotent: false });
-    } else if (fitsOneRequest && req.replyToProviderMessageId) {
-      const draft = await this.createDraft(req.mime, req.replyToProviderMessageId);
-      conversationId = draft.conversationId;
-      await this.sendDraft(draft.id);
+    if (req.mime.length > GRAPH_MAX_MIME_BYTES) {
+      // The API refuses these before queueing (graph-limits.ts); a job queued before that check is refused here, permanently.
+      throw invalid('the message exceeds Graph’s 4 MB request limit for sendMail and reply', 'message_too_large');
+    }
+    const body = req.mime.toString('base64');
+    if (req.replyToProviderMessageId && !this.options.appOnly) {
+      // reply takes MIME as base64 text/plain like sendMail (Mail.Send), keeps the original's
+      // conversation and saves a copy in Sent Items; 202 with no body.
+      await this.runner.noContent({ method: 'POST', path: `${this.root}/messages/${enc(req.replyToProviderMessageId)}/reply`, body, contentType: 'text/plain', operation: 'send', idempotent: false });
     } else {
-      conversationId = await this.sendLarge(req);
+      // sendMail accepts MIME as base64 text/plain (user-sendmail); answers 202 with no body.
+      await this.runner.noContent({ method: 'POST', path: `${this.root}/sendMail`, body, contentType: 'text/plain', operation: 'send', idempotent: false });
     }
     const sent = await this.findMessage(req.internetMessageId).catch(() => undefined);
     // The Sent Items copy's From shows what Exchange sent (an alias may have been rewritten).
-    return { providerMessageId: sent?.id, providerThreadId: sent?.conversationId ?? conversationId, ...(sent?.from ? { sentFrom: sent.from } : {}) };
-  }
-
-  /** createReply (keeps the conversation) or a plain draft, from base64 MIME. */
-  private async createDraft(mime: Buffer, replyTo: string | undefined): Promise<{ id: string; conversationId: string | undefined }> {
-    const path = replyTo ? `${this.root}/messages/${enc(replyTo)}/createReply` : `${this.root}/messages`;
-    const body = await this.runner.json({ method: 'POST', path, body: mime.toString('base64'), contentType: 'text/plain', operation: 'send', idempotent: false });
-    const draft = parseGraph(messageMetaSchema, body, replyTo ? 'createReply' : 'messages (draft)');
-    return { id: draft.id, conversationId: draft.conversationId };
-  }
-
-  private sendDraft(id: string): Promise<void> {
-    return this.runner.noContent({ method: 'POST', path: `${this.root}/messages/${enc(id)}/send`, body: '', operation: 'send', idempotent: false });
-  }
-
-  /**
-   * Over 4 MB the MIME cannot be posted in one request: the draft is created from the message
-   * without attachments, each attachment is added (POST under 3 MB, upload session above), then
-   * the draft is sent (outlook-large-attachments).
-   */
-  private async sendLarge(req: SendRequest): Promise<string | undefined> {
-    const parsed = await simpleParser(req.mime, { skipHtmlToText: true, skipTextToHtml: true, skipImageLinks: true });
-    const attachments = parsed.attachments;
-    for (const a of attachments) if (a.size > ATTACHMENT_MAX_BYTES) throw invalid('an attachment exceeds Graph’s 150 MB limit', 'attachment_too_large');
-    const headers: Record<string, string> = {};
-    for (const line of parsed.headerLines) {
-      if (/^(x-|auto-submitted$|precedence$)/i.test(line.key)) headers[line.key] = line.line.slice(line.line.indexOf(':') + 1).trim();
-    }
-    const refs = parsed.references === undefined ? undefined : Array.isArray(parsed.references) ? parsed.references.join(' ') : parsed.references;
-    const bodyOnly = await new MailComposer({
-      from: addressList(parsed.from)[0],
-      to: addressList(parsed.to),
-      cc: addressList(parsed.cc),
-      bcc: addressList(parsed.bcc),
-      replyTo: addressList(parsed.replyTo)[0],
-      subject: parsed.subject,
-      messageId: parsed.messageId ?? req.internetMessageId,
-      inReplyTo: parsed.inReplyTo,
-      references: refs,
-      date: parsed.date,
-      text: parsed.text,
-      ...(typeof parsed.html === 'string' ? { html: parsed.html } : {}),
-      headers,
-    })
-      .compile()
-      .build();
-    if (base64Length(bodyOnly.length) > GRAPH_WRITE_LIMIT_BYTES - 1024) throw invalid('message body exceeds Graph’s 4 MB request limit', 'body_too_large');
-    const draft = await this.createDraft(bodyOnly, req.replyToProviderMessageId);
-    for (const a of attachments) await this.attach(draft.id, a);
-    await this.sendDraft(draft.id);
-    return draft.conversationId;
-  }
-
-  private async attach(draftId: string, a: Attachment): Promise<void> {
-    const name = a.filename ?? 'attachment';
-    const isInline = a.contentDisposition === 'inline';
-    if (a.size < UPLOAD_SESSION_MIN_BYTES && base64Length(a.size) + JSON_ENVELOPE_MARGIN <= GRAPH_WRITE_LIMIT_BYTES) {
-      await this.runner.noContent({
-        method: 'POST',
-        path: `${this.root}/messages/${enc(draftId)}/attachments`,
-        body: { '@odata.type': '#microsoft.graph.fileAttachment', name, contentType: a.contentType, contentBytes: a.content.toString('base64'), isInline, ...(a.cid ? { contentId: a.cid } : {}) },
-        operation: 'write',
-        idempotent: false,
-      });
-      return;
-    }
-    const session = parseGraph(
-      uploadSessionSchema,
-      await this.runner.json({
-        method: 'POST',
-        path: `${this.root}/messages/${enc(draftId)}/attachments/createUploadSession`,
-        body: { AttachmentItem: { attachmentType: 'file', name, size: a.size, contentType: a.contentType, isInline, ...(a.cid ? { contentId: a.cid } : {}) } },
-        operation: 'write',
-        idempotent: false,
-      }),
-      'attachments/createUploadSession',
-    );
-    let uploadUrl: URL;
-    try {
-      uploadUrl = validateUploadUrl(session.uploadUrl, this.options.endpoints);
-    } catch (err) {
-      throw new ProviderError('microsoft', 'invalid_request', 'Graph returned an upload URL on a host that is not allowed', { reason: 'upload_url_rejected', cause: err });
-    }
-    for (let start = 0; start < a.size; start += this.chunkBytes) {
-      const end = Math.min(start + this.chunkBytes, a.size) - 1;
-      // A copy on its own ArrayBuffer: a fetch body (BodyInit) cannot be a view of a shared buffer.
-      const chunk = Uint8Array.from(a.content.subarray(start, end + 1));
-      await this.runner.withRetries('write', false, async () => {
-        // No Authorization header: the upload URL carries its own token.
-        const res = await this.fetchImpl(uploadUrl, {
-          method: 'PUT',
-          headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': String(chunk.length), 'Content-Range': `bytes ${start}-${end}/${a.size}` },
-          body: chunk,
-        });
-        if (!res.ok) throw new GraphResponseError(await graphFailureFromResponse(res));
-        await res.arrayBuffer().catch(() => undefined);
-      });
-    }
+    return { providerMessageId: sent?.id, providerThreadId: sent?.conversationId, ...(sent?.from ? { sentFrom: sent.from } : {}) };
   }
 }
 

@@ -154,13 +154,39 @@ function pageSizeFrom(req: IncomingMessage, fallback: number): number {
   return Math.max(1, Math.min(n, 1000));
 }
 
+/** Graph's 403 for a token without the permission the operation needs. */
+function accessDenied(): GraphHttpError {
+  return new GraphHttpError(403, 'ErrorAccessDenied', 'Access is denied. Check credentials and try again.');
+}
+
+/** A granted scope, bare (`Mail.Send`) or as its resource URI (`https://graph.microsoft.com/Mail.Send`). */
+function hasScope(scopes: readonly string[], wanted: readonly string[]): boolean {
+  return scopes.some((s) => {
+    const name = s.slice(s.lastIndexOf('/') + 1).toLowerCase();
+    return wanted.some((w) => name === w.toLowerCase());
+  });
+}
+
+/**
+ * The delegated permission a mail write on `rest` (the path after `/me` or `/users/{id}`) needs,
+ * per the Graph permission tables: sendMail, reply/replyAll/forward and sending a draft need
+ * Mail.Send; creating or changing anything in the mailbox — drafts (POST messages,
+ * createReply/createReplyAll/createForward), PATCH/DELETE, attachments and upload sessions —
+ * needs Mail.ReadWrite. Reads (GET) and non-mail paths answer undefined.
+ */
+function delegatedWriteScope(method: string, rest: string): 'Mail.Send' | 'Mail.ReadWrite' | undefined {
+  if (method === 'GET' || !/^\/(sendmail|messages|mailfolders)(\/|$|\()/i.test(rest)) return undefined;
+  if (/^\/sendmail$/i.test(rest) || /\/messages\/[^/]+\/(reply|replyall|forward|send)$/i.test(rest)) return 'Mail.Send';
+  return 'Mail.ReadWrite';
+}
+
 function toRecipient(r: z.infer<typeof recipientSchema>): Recipient {
   return { emailAddress: { address: r.emailAddress.address, name: r.emailAddress.name ?? r.emailAddress.address } };
 }
 
 /**
  * The Microsoft Graph v1.0 mail surface the connector uses, faithful to the documented
- * behaviour (delta, $value, createReply/send, sendMail, attachments and upload sessions,
+ * behaviour (delta, $value, reply, createReply/send, sendMail, attachments and upload sessions,
  * subscriptions, throttling). https://learn.microsoft.com/graph/api/resources/mail-api-overview
  */
 export class SandboxGraph {
@@ -230,7 +256,9 @@ export class SandboxGraph {
 
   /**
    * `/users/{id or address}/…`: the caller's own mailbox, or a shared mailbox the caller is a member of
-   * with the delegated `Mail.Read.Shared` (reads) / `Mail.Send.Shared` (writes) scope; anything else is
+   * with the delegated `Mail.Read.Shared` (reads) / `Mail.Send.Shared` (sendMail, reply, send) /
+   * `Mail.ReadWrite.Shared` (drafts, attachments, changes) scope; on the caller's own mailbox the
+   * writes need `Mail.Send` / `Mail.ReadWrite` likewise (delegatedWriteScope). Anything else is
    * Graph's 403 ErrorAccessDenied. The rest of the path is served as `/me/…` on the target mailbox.
    */
   private async route(req: IncomingMessage, res: ServerResponse, url: URL, caller: SandboxUser): Promise<void> {
@@ -238,22 +266,28 @@ export class SandboxGraph {
     const method = req.method ?? 'GET';
     const users = /^\/users\/([^/]+)(\/.*)?$/i.exec(full);
     const grant = this.deps.identity.resolveAccessToken((headerValue(req, 'authorization') ?? '').slice(7));
-    const actor: SubmittingActor = { user: caller, scopes: grant?.scopes ?? [], appOnly: false };
-    if (!users) return this.routeMailbox(req, res, url, caller, full, '/me', actor);
+    const scopes = grant?.scopes ?? [];
+    const actor: SubmittingActor = { user: caller, scopes, appOnly: false };
+    if (!users) {
+      const write = delegatedWriteScope(method, full.replace(/^\/me(?=\/|$)/i, ''));
+      if (write && /^\/me\//i.test(full) && !hasScope(scopes, [write])) throw accessDenied();
+      return this.routeMailbox(req, res, url, caller, full, '/me', actor);
+    }
     const key = decodeURIComponent(users[1] ?? '');
     const target = this.deps.store.findByEmail(key) ?? this.deps.store.findById(key);
     if (!target || target.tenantId !== caller.tenantId) throw new GraphHttpError(404, 'ErrorInvalidUser', `The requested user '${key}' is invalid.`);
+    const write = delegatedWriteScope(method, users[2] ?? '');
     if (target.id !== caller.id) {
-      const wanted = method === 'GET' ? ['Mail.Read.Shared', 'Mail.ReadWrite.Shared'] : ['Mail.Send.Shared', 'Mail.ReadWrite.Shared'];
-      const scoped = (grant?.scopes ?? []).some((s) => wanted.some((w) => s.toLowerCase().endsWith(w.toLowerCase())));
-      if (!target.sharedMembers?.has(caller.id) || !scoped) throw new GraphHttpError(403, 'ErrorAccessDenied', 'Access is denied. Check credentials and try again.');
-    }
+      // Reads: Mail.Read.Shared (or ReadWrite.Shared); writes: the operation's scope with `.Shared`.
+      const wanted = write === undefined ? ['Mail.Read.Shared', 'Mail.ReadWrite.Shared'] : write === 'Mail.Send' ? ['Mail.Send.Shared'] : ['Mail.ReadWrite.Shared'];
+      if (!target.sharedMembers?.has(caller.id) || !hasScope(scopes, wanted)) throw accessDenied();
+    } else if (write && !hasScope(scopes, [write])) throw accessDenied();
     return this.routeMailbox(req, res, url, target, `/me${users[2] ?? ''}`, `/users/${encodeURIComponent(target.email)}`, actor);
   }
 
   /**
    * App-only (client credentials) calls: no `/me`; `/users/{id or address}/…` with the app role
-   * the operation needs — reads Mail.Read (or Mail.ReadWrite), sendMail and draft send Mail.Send,
+   * the operation needs — reads Mail.Read (or Mail.ReadWrite), sendMail, reply and draft send Mail.Send,
    * drafts/createReply/attachments Mail.ReadWrite — and only on mailboxes the tenant's application
    * access policy allows (403 ErrorAccessDenied otherwise). Subscriptions on a mailbox's inbox
    * need Mail.Read on it; the app manages only its own subscriptions.
@@ -309,7 +343,7 @@ export class SandboxGraph {
         ? ['User.Read.All']
         : method === 'GET'
           ? READ
-          : /^\/(sendmail|messages\/[^/]+\/send)$/i.test(rest)
+          : /^\/(sendmail|messages\/[^/]+\/(send|reply))$/i.test(rest)
             ? ['Mail.Send']
             : ['Mail.ReadWrite'];
     access.requireAccess(clientId, roles, target, needed);
@@ -336,6 +370,7 @@ export class SandboxGraph {
     if (method === 'POST' && /^\/me\/sendmail$/i.test(path)) return this.sendMail(req, res, user, actor);
     if ((m = /^\/me\/messages\/([^/]+)\/\$value$/i.exec(path)) && method === 'GET') return this.value(res, user, m[1] ?? '');
     if ((m = /^\/me\/messages\/([^/]+)\/createreply$/i.exec(path)) && method === 'POST') return this.createReply(req, res, user, m[1] ?? '');
+    if ((m = /^\/me\/messages\/([^/]+)\/reply$/i.exec(path)) && method === 'POST') return this.reply(req, res, user, m[1] ?? '', actor);
     if ((m = /^\/me\/messages\/([^/]+)\/send$/i.exec(path)) && method === 'POST') return this.sendDraft(req, res, user, m[1] ?? '', actor);
     if ((m = /^\/me\/messages\/([^/]+)\/attachments\/createuploadsession$/i.exec(path)) && method === 'POST') return this.createUploadSession(req, res, user, m[1] ?? '');
     if ((m = /^\/me\/messages\/([^/]+)\/attachments$/i.exec(path))) {
@@ -638,8 +673,8 @@ export class SandboxGraph {
     sendJson(res, 201, { '@odata.context': `${this.deps.baseUrl()}/v1.0/$metadata#users('${user.id}')/messages/$entity`, ...toGraphMessage(msg, user, this.deps.baseUrl()) });
   }
 
-  private async createReply(req: IncomingMessage, res: ServerResponse, user: SandboxUser, rawId: string): Promise<void> {
-    const original = this.message(user, rawId);
+  /** The message a createReply / reply body describes: base64 MIME as given, or JSON (comment or message) addressed to the original's sender. */
+  private async replyInput(req: IncomingMessage, user: SandboxUser, original: StoredMessage): Promise<{ parsed: ParsedMime; mime: Buffer; fromClient: boolean; references: string[] }> {
     const replyTarget = original.replyTo.length > 0 ? original.replyTo : original.from ? [original.from] : [];
     const references = [...original.references, original.internetMessageId];
     let draftInput: { parsed: ParsedMime; mime: Buffer; fromClient: boolean };
@@ -658,6 +693,12 @@ export class SandboxGraph {
       });
       draftInput = { parsed, mime, fromClient: false };
     }
+    return { ...draftInput, references };
+  }
+
+  private async createReply(req: IncomingMessage, res: ServerResponse, user: SandboxUser, rawId: string): Promise<void> {
+    const original = this.message(user, rawId);
+    const { references, ...draftInput } = await this.replyInput(req, user, original);
     const draft = this.deps.store.addMessage(user, {
       folder: 'drafts',
       mime: draftInput.mime,
@@ -672,6 +713,44 @@ export class SandboxGraph {
       draft.references = references;
     }
     sendJson(res, 201, { '@odata.context': `${this.deps.baseUrl()}/v1.0/$metadata#users('${user.id}')/messages/$entity`, ...toGraphMessage(draft, user, this.deps.baseUrl()) });
+  }
+
+  /**
+   * `POST /messages/{id}/reply` (Mail.Send): sends at once, no draft. The reply joins the
+   * original's conversation and is saved to Sent Items; a MIME body is sent as given
+   * (In-Reply-To/References added when it lacks them, as createReply does).
+   */
+  private async reply(req: IncomingMessage, res: ServerResponse, user: SandboxUser, rawId: string, actor: SubmittingActor): Promise<void> {
+    const original = this.message(user, rawId);
+    const { parsed, mime: given, fromClient, references } = await this.replyInput(req, user, original);
+    if (this.recipients(parsed).length === 0) throw new GraphHttpError(400, 'ErrorInvalidRecipients', 'At least one recipient is not valid.');
+    const submission = authorizeSubmission(this.deps.store, user, actor, fromClient ? parsed.from : undefined, given);
+    let mime = submission.mime;
+    if (!parsed.inReplyTo) {
+      parsed.inReplyTo = original.internetMessageId;
+      parsed.references = references;
+      mime = replaceHeaders(mime, { 'In-Reply-To': original.internetMessageId, References: references.join(' ') });
+    }
+    parsed.from = submission.from;
+    const stored = this.deps.store.addMessage(user, { folder: 'sentitems', mime, mimeFromClient: fromClient, parsed, receivedAt: new Date(this.deps.now()), isDraft: false, conversationOf: original });
+    stored.sender = submission.sender;
+    stored.isRead = true;
+    user.sent.push({
+      messageId: stored.id,
+      via: 'reply',
+      conversationId: stored.conversationId,
+      internetMessageId: stored.internetMessageId,
+      subject: stored.subject,
+      inReplyTo: stored.inReplyTo,
+      mime,
+      attachments: parsed.attachments.map((a) => ({ name: a.name, size: a.size, sha256: a.sha256 })),
+      savedToSentItems: true,
+      at: new Date(this.deps.now()).toISOString(),
+      from: submission.from.emailAddress?.address ?? '',
+      sender: submission.sender.emailAddress?.address ?? '',
+    });
+    this.deps.onSent(user, mime, this.recipients(parsed));
+    sendEmpty(res, 202);
   }
 
   private async patchMessage(req: IncomingMessage, res: ServerResponse, user: SandboxUser, rawId: string): Promise<void> {

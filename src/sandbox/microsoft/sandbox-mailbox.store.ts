@@ -58,7 +58,7 @@ export interface DeltaChange {
 
 export interface SentRecord {
   messageId: string | undefined;
-  via: 'sendMail' | 'draftSend';
+  via: 'sendMail' | 'draftSend' | 'reply';
   conversationId: string;
   internetMessageId: string;
   subject: string;
