@@ -18,8 +18,8 @@ import { Backoff } from '../retry/backoff.js';
 export interface OutboundSenderOptions {
   /**
    * How long a `sending` row belongs to the worker that claimed it after its last heartbeat. The
-   * worker renews it every `heartbeatMs` for as long as the send runs (a 150 MB upload session
-   * takes minutes), so the lease only has to cover a dead worker: after it, another attempt takes
+   * worker renews it every `heartbeatMs` for as long as the send runs (a 35 MB Gmail upload on a
+   * slow link takes a while), so the lease only has to cover a dead worker: after it, another attempt takes
    * over and first looks for the copy the dead worker may have sent. 90 s keeps recovery within
    * 2 minutes while leaving the provider's search index at least a minute to show an accepted
    * message before that lookup.
@@ -205,7 +205,7 @@ export class OutboundSender {
       const request: SendRequest = {
         mime,
         internetMessageId: content.internetMessageId,
-        // Each adapter uses the threading it understands (Gmail threadId, Graph createReply).
+        // Each adapter uses the threading it understands (Gmail threadId, Graph reply on the original).
         ...(content.provider.threadId ? { providerThreadId: content.provider.threadId } : {}),
         ...(content.provider.replyToProviderMessageId ? { replyToProviderMessageId: content.provider.replyToProviderMessageId } : {}),
       };

@@ -180,11 +180,9 @@ export class SendRequestService {
       attachments: attachments.map((a) => ({ filename: a.filename, contentType: a.contentType, size: a.content.length, sha256: sha256(a.content) })),
       provider: {
         threadId: original?.providerThreadId ?? null,
-        // A delegated From is never sent through a draft: Graph's createReply leaves the draft in
-        // the connected account's Drafts when Exchange then refuses the From (ErrorSendAsDenied),
-        // and the connector's permissions cannot delete it. Without a message to reply to, the
-        // Graph adapter submits the MIME in one sendMail, whose In-Reply-To/References thread it
-        // (as an organization install's replies go), and a refusal leaves nothing behind.
+        // A delegated From goes out without a message to reply to: the Graph adapter submits the
+        // MIME in one sendMail, whose In-Reply-To/References thread it (as an organization
+        // install's replies go), and a refusal (ErrorSendAsDenied) leaves nothing behind.
         replyToProviderMessageId: isDelegated(body, from.address, mailboxAddress) ? null : (original?.providerMessageId ?? null),
       },
     };
