@@ -31,7 +31,7 @@ describe('send size limits', () => {
   it('refuses a Microsoft message whose base64 request would exceed Graph’s 4 MB limit, and accepts one that fits', () => {
     // 2.5 MB of attachment is ~3.4 MB of MIME, ~4.6 MB once base64-encoded for sendMail/reply.
     const over = rejection(() => checkRequestSize(graphLimits, { textBytes: 10, htmlBytes: 0, attachments: [{ size: 2.5 * MB }] }));
-    expect(over).toMatchObject({ code: 'message_too_large', status: 413 });
+    expect(over).toMatchObject({ code: 'message_too_large', status: 413, details: { limit: 'graph_request_4mb', maxMessageBytes: GRAPH_MAX_MIME_BYTES } });
     expect(over?.message).toMatch(/4 MB/);
     expect(rejection(() => checkRequestSize(graphLimits, { textBytes: 10, htmlBytes: 0, attachments: [{ size: 150 * MB }] }))?.code).toBe('message_too_large');
     expect(rejection(() => checkRequestSize(graphLimits, { textBytes: 2000, htmlBytes: 4000, attachments: [{ size: 1 * MB }, { size: 1 * MB }] }))).toBeUndefined();

@@ -7,14 +7,23 @@ import { SendRejectedError } from './send-rejection.js';
  * (providers/google/gmail-limits.ts, providers/microsoft/graph-limits.ts).
  */
 
+/**
+ * A provider's limits may carry public `details` for the 413 (which limit, in bytes), e.g.
+ * graph-limits.ts: `{ limit: 'graph_request_4mb', maxMessageBytes }`.
+ */
+function detailsOf(limits: LimitsPort): Record<string, unknown> | undefined {
+  const d = (limits as { details?: unknown }).details;
+  return d !== null && typeof d === 'object' ? (d as Record<string, unknown>) : undefined;
+}
+
 /** Refuses what the provider would refuse; cheap, runs before composing or scanning. */
 export function checkRequestSize(limits: LimitsPort, input: SendSizeInput): void {
   const problem = limits.requestTooLarge(input);
-  if (problem) throw new SendRejectedError('message_too_large', problem);
+  if (problem) throw new SendRejectedError('message_too_large', problem, detailsOf(limits));
 }
 
 /** The exact check on the composed bytes. */
 export function checkComposedSize(limits: LimitsPort, mimeBytes: number): void {
   const problem = limits.composedTooLarge(mimeBytes);
-  if (problem) throw new SendRejectedError('message_too_large', problem);
+  if (problem) throw new SendRejectedError('message_too_large', problem, detailsOf(limits));
 }

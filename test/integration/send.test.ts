@@ -14,7 +14,7 @@ import { MAILBOX_ADDRESS_AAD, MESSAGE_CONTENT_AAD, encodeMessageContent, type Me
 import { GmailAdapter } from '../../src/providers/google/gmail.adapter.js';
 import { sandboxGoogleEndpoints } from '../../src/providers/google/google-endpoints.js';
 import type { MailProvider } from '../../src/providers/mail-provider.port.js';
-import { GraphAdapter } from '../../src/providers/microsoft/graph.adapter.js';
+import { GRAPH_MAX_MIME_BYTES, GraphAdapter } from '../../src/providers/microsoft/graph.adapter.js';
 import { sandboxMicrosoftEndpoints } from '../../src/providers/microsoft/microsoft-endpoints.js';
 import { startGoogleSandbox, type GoogleSandbox } from '../../src/sandbox/google/google-sandbox.server.js';
 import { connectGoogleSandboxUser } from '../../src/sandbox/google/google-sandbox-connect.client.js';
@@ -491,6 +491,7 @@ describe('replies through Microsoft Graph', () => {
     expect(res.status).toBe(413);
     expect(res.body.error.code).toBe('message_too_large');
     expect(res.body.error.message).toMatch(/Microsoft Graph.*4 MB/);
+    expect(res.body.error.details).toEqual({ limit: 'graph_request_4mb', maxMessageBytes: GRAPH_MAX_MIME_BYTES });
     expect(res.body.error.message).not.toContain('scans.pdf');
     expect(await svc.core.prisma.outboundMessage.count({ where: { mailboxId } })).toBe(0);
     const sendBox = await svc.api(tenant.apiKey, 'POST', `/v1/mailboxes/${mailboxId}/send`, { to: 'dan@customer.example', subject: 'Scans', text: 'Attached.', attachments: [{ filename: 'scans.pdf', contentType: 'application/pdf', contentBase64: pdf.toString('base64') }] }, { 'idempotency-key': randomUUID() });

@@ -11,7 +11,9 @@ const TOO_LARGE = `Microsoft 365 mailboxes send through Microsoft Graph, whose r
  * which need Mail.ReadWrite; the connector holds Mail.Read + Mail.Send only (scope-policy.ts), so
  * the limit for every Microsoft mailbox is the 4 MB request.
  */
-export const graphLimits: LimitsPort = {
+export const graphLimits: LimitsPort & { readonly details: Readonly<Record<string, unknown>> } = {
+  /** Public `details` of the 413 (send-limits.ts): which limit, and the largest message it allows. */
+  details: Object.freeze({ limit: 'graph_request_4mb', maxMessageBytes: GRAPH_MAX_MIME_BYTES }),
   requestTooLarge(input) {
     // Attachments and bodies are base64 inside the MIME (+37 %), plus headers and part boundaries.
     const estimate = mimeBase64Bytes(input.textBytes) + mimeBase64Bytes(input.htmlBytes) + input.attachments.reduce((n, a) => n + mimeBase64Bytes(a.size) + 512, 0);
