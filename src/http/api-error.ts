@@ -38,7 +38,7 @@ export const ERROR_CATALOGUE = {
   idempotency_key_reuse: { status: 409, when: 'an `Idempotency-Key` reused with another request' },
   mailbox_not_active: { status: 409, when: 'sending from a mailbox that is not `active`' },
   payload_too_large: { status: 413, when: 'the request body is larger than this endpoint accepts' },
-  message_too_large: { status: 413, when: 'a send over the provider’s size limit' },
+  message_too_large: { status: 413, when: 'a send over the provider’s size limit (Microsoft 365: Graph’s 4 MB request, `details.limit` `graph_request_4mb` with `details.maxMessageBytes`)' },
   export_too_large: { status: 413, when: 'a data-subject export with too many messages for one answer' },
   unsupported_encoding: { status: 415, when: 'the request body’s encoding or charset is not supported' },
   url_not_allowed: { status: 422, when: 'a webhook URL refused by the egress rules (`details.reason`; docs/webhooks.md)' },
