@@ -77,11 +77,6 @@ const FROM_REFUSED: Record<SendAsRefusal, string> = {
     'sending from another mailbox’s address needs the Mail.Send.Shared permission, which this connection was not granted; connect the shared mailbox itself (POST /v1/connect-sessions with "mailbox") or use one of the mailbox’s own addresses',
 };
 
-/** `from.delegated` naming another address than the mailbox's own (Exchange Send As / Send on Behalf). */
-function isDelegated(body: ReplyBody | NewMessageBody, from: string, mailboxAddress: string): boolean {
-  return body.from?.delegated === true && from.toLowerCase() !== mailboxAddress.toLowerCase();
-}
-
 /** The delegated Graph permission a user token needs to send from another mailbox (outlook-send-mail-from-other-user). */
 const MAIL_SEND_SHARED = /(^|\/)mail\.send\.shared$/i;
 
@@ -180,10 +175,9 @@ export class SendRequestService {
       attachments: attachments.map((a) => ({ filename: a.filename, contentType: a.contentType, size: a.content.length, sha256: sha256(a.content) })),
       provider: {
         threadId: original?.providerThreadId ?? null,
-        // A delegated From goes out without a message to reply to: the Graph adapter submits the
-        // MIME in one sendMail, whose In-Reply-To/References thread it (as an organization
-        // install's replies go), and a refusal (ErrorSendAsDenied) leaves nothing behind.
-        replyToProviderMessageId: isDelegated(body, from.address, mailboxAddress) ? null : (original?.providerMessageId ?? null),
+        // Every reply, a delegated From's included, goes out on the original (Graph's reply with
+        // MIME, no draft): Exchange checks the From there, so a refusal leaves nothing behind.
+        replyToProviderMessageId: original?.providerMessageId ?? null,
       },
     };
     const contentEnc = await this.deps.dataKeys.encryptFor(owner, encodeOutboundContent(content), OUTBOUND_CONTENT_AAD(outboundId));

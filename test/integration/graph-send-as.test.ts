@@ -237,7 +237,7 @@ async function connectMicrosoft(address: string, scopes: string[]): Promise<stri
 
 let seq = 0;
 /** A customer message delivered to the stand-in and stored as ingest leaves it. */
-async function inbound(mailboxId: string, agent: string, customer = 'carla@customer.example'): Promise<{ messageId: string; conversationId: string; internetMessageId: string }> {
+async function inbound(mailboxId: string, agent: string, customer = 'carla@customer.example'): Promise<{ messageId: string; providerMessageId: string; conversationId: string; internetMessageId: string }> {
   const internetMessageId = `<orig-${++seq}-${Date.now()}@customer.example>`;
   const subject = 'Order #1234 arrived damaged';
   const delivered = await sb.deliver(
@@ -277,7 +277,7 @@ async function inbound(mailboxId: string, agent: string, customer = 'carla@custo
       contentEnc: new Uint8Array(await svc.core.dataKeys.encryptFor({ type: 'mailbox', id: mailboxId }, encodeMessageContent(content), MESSAGE_CONTENT_AAD(messageId))),
     },
   });
-  return { messageId, conversationId: delivered.conversationId, internetMessageId };
+  return { messageId, providerMessageId: delivered.id, conversationId: delivered.conversationId, internetMessageId };
 }
 
 const reply = (messageId: string, body: unknown, key = randomUUID()) => svc.api(tenant.apiKey, 'POST', `/v1/messages/${messageId}/reply`, body, { 'idempotency-key': key });
@@ -357,7 +357,7 @@ describe('the send API on Microsoft 365 mailboxes', () => {
     expect(await headersOf(sent[0]!.mime)).toEqual({ from: SUPPORT, sender: 'hank@contoso.test', inReplyTo: original.internetMessageId });
   });
 
-  it('a delegated reply goes out in one sendMail: refused, it leaves no draft in the account; granted, the recipient’s copy carries In-Reply-To/References', async () => {
+  it('a delegated reply goes out with POST /reply and its MIME: refused, it leaves no draft in the account; granted, it joins the original’s conversation and the recipient’s copy carries In-Reply-To/References; the original gone, it falls back to sendMail', async () => {
     sb.createUser('nora@contoso.test', 'Nora Member');
     // The customer is a mailbox of the stand-in, so the reply is delivered to an inbox we can read.
     sb.createUser('paul@fabrikam.test', 'Paul Customer');
@@ -376,11 +376,11 @@ describe('the send API on Microsoft 365 mailboxes', () => {
 
     const granted = await reply(original.messageId, { text: 'We are on it.', from: { name: 'Contoso Help', address: 'help@contoso.test', delegated: true } });
     expect(granted.status).toBe(202);
-    // Threaded in the account's mailbox by its headers (the Sent Items copy joins the conversation).
+    // Replied on the original: the Sent Items copy (looked up after the send) is in its conversation.
     expect(await settled(granted.body.outboundId as string)).toMatchObject({ status: 'sent', providerThreadId: original.conversationId });
     expect(drafts()).toEqual([]);
     const [sent] = sb.sentMessages('nora@contoso.test');
-    expect(sent).toMatchObject({ via: 'sendMail', from: 'help@contoso.test', sender: 'nora@contoso.test' });
+    expect(sent).toMatchObject({ via: 'reply', from: 'help@contoso.test', sender: 'nora@contoso.test', conversationId: original.conversationId });
 
     // What Paul receives, read from his inbox through Graph.
     const paul = adapter(await signIn('paul@fabrikam.test', OWN));
@@ -392,6 +392,16 @@ describe('the send API on Microsoft 365 mailboxes', () => {
     expect([received.references].flat()).toEqual([original.internetMessageId]);
     expect((received.from as AddressObject).value[0]?.address).toBe('help@contoso.test');
     expect((received.headers.get('sender') as AddressObject | undefined)?.value[0]?.address).toBe('nora@contoso.test');
+
+    // The agent deleted the original in Outlook: reply on its id answers 404, and the same MIME
+    // goes out with sendMail, From checked the same way, threading headers kept.
+    expect(sb.deleteMessage('nora@contoso.test', original.providerMessageId)).toBe(true);
+    const fallback = await reply(original.messageId, { text: 'One more thing.', from: { name: 'Contoso Help', address: 'help@contoso.test', delegated: true } });
+    expect(fallback.status).toBe(202);
+    expect(await settled(fallback.body.outboundId as string)).toMatchObject({ status: 'sent', attempts: 1 });
+    const [, again] = sb.sentMessages('nora@contoso.test');
+    expect(again).toMatchObject({ via: 'sendMail', from: 'help@contoso.test', sender: 'nora@contoso.test', inReplyTo: original.internetMessageId });
+    expect(drafts()).toEqual([]);
   });
 
   it('a refused delegated From fails the send with from_not_allowed (not retried, mailbox unharmed); the next request for it is 422 send_as_denied; nothing is sent', async () => {

@@ -31,7 +31,7 @@ export function sendAsDenied(): GraphHttpError {
 }
 
 /**
- * Exchange's check at submission (sendMail, draft send) of the From a message names, as
+ * Exchange's check at submission (sendMail, reply, draft send) of the From a message names, as
  * documented in "Send Outlook messages from another user" and Set-OrganizationConfig:
  * - the mailbox's own primary address: sent as is (a delegated caller sending from another
  *   mailbox it reaches under `/users/{id}` needs Send As or Send on Behalf on it as well);
