@@ -111,14 +111,3 @@ function ownerMatches(segment: string | undefined, sharedMailbox: string | undef
 function urlSafe(id: string): string {
   return id.replace(/\+/g, '-').replace(/\//g, '_');
 }
-
-/** Upload-session URLs: https on an Outlook host (or the sandbox origin); no bearer token is sent there. */
-export function validateUploadUrl(link: string, endpoints: MicrosoftEndpoints): URL {
-  const parsed = linkSchema.safeParse(link);
-  if (!parsed.success) throw new GraphLinkRejectedError('upload URL is not a URL');
-  const url = new URL(parsed.data);
-  const configured = new URL(endpoints.graphBaseUrl);
-  const ok = url.protocol === 'https:' || (endpoints.allowInsecureGraph && url.protocol === 'http:' && url.origin === configured.origin);
-  if (!ok || url.username || url.password || !endpoints.uploadHosts.includes(url.host.toLowerCase())) throw new GraphLinkRejectedError('upload URL host is not allowed');
-  return url;
-}

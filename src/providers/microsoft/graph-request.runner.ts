@@ -149,4 +149,3 @@ export class GraphRequestRunner {
   }
 }
 
-export { failureOf as graphFailureFromResponse };

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../config/config.js';
-import { GraphLinkRejectedError, GraphLinkValidator, validateUploadUrl } from './delta-link.validator.js';
+import { GraphLinkRejectedError, GraphLinkValidator } from './delta-link.validator.js';
 import { MicrosoftCloudError, microsoftEndpoints } from './microsoft-endpoints.js';
 
 describe('microsoftEndpoints: national clouds', () => {
@@ -13,9 +13,8 @@ describe('microsoftEndpoints: national clouds', () => {
     expect(gov).toMatchObject({ authority: 'https://login.microsoftonline.us/tenant-id', graphBaseUrl: 'https://graph.microsoft.us', graphLinkHosts: ['graph.microsoft.us'], uploadHosts: ['outlook.office365.us'] });
     const links = new GraphLinkValidator(gov);
     expect(links.validate("https://graph.microsoft.us/v1.0/me/mailFolders('inbox')/messages/delta?$deltatoken=x", 'delta').host).toBe('graph.microsoft.us');
-    // A global-cloud link is not followed with a US Government token, and vice versa for uploads.
+    // A global-cloud link is not followed with a US Government token.
     expect(() => links.validate("https://graph.microsoft.com/v1.0/me/mailFolders('inbox')/messages/delta?$deltatoken=x", 'delta')).toThrow(GraphLinkRejectedError);
-    expect(() => validateUploadUrl('https://outlook.office.com/api/upload', gov)).toThrow(GraphLinkRejectedError);
     // The authority host alone picks its cloud's Graph host.
     expect(microsoftEndpoints('t', { authorityHost: 'login.chinacloudapi.cn' }).graphBaseUrl).toBe('https://microsoftgraph.chinacloudapi.cn');
     expect(microsoftEndpoints('t', { authorityHost: 'LOGIN.MICROSOFTONLINE.US', graphHost: 'dod-graph.microsoft.us' }).uploadHosts).toEqual(['outlook-dod.office365.us']);
