@@ -146,7 +146,7 @@ describe('Microsoft organization install: admin consent and app-only tokens (rea
     expect(String((refused.cause as { errorMessage?: string }).errorMessage)).toMatch(/AADSTS700027: .*not registered on application/);
   });
 
-  it('reads a user and a shared mailbox by address, replies as that mailbox with sendMail, and cannot use /me', async () => {
+  it('reads a user and a shared mailbox by address, replies as that mailbox with POST /users/{x}/messages/{id}/reply and MIME (no draft; sendMail once the original is gone), and cannot use /me', async () => {
     sb.grantAdminConsent('app-secret');
     const client = tokens('app-secret', { kind: 'secret', clientSecret: 's3cret' });
     for (const mailbox of [SUPPORT, AGENT]) {
@@ -156,12 +156,24 @@ describe('Microsoft organization install: admin consent and app-only tokens (rea
       const delivered = await sb.deliver(mailbox, question(mailbox));
       const page = await graph.listChanges(cursor);
       expect(page.addedMessageIds).toEqual([delivered.id]);
-      const reply = Buffer.from(`From: ${mailbox}\r\nTo: c@fabrikam.test\r\nSubject: Re: Where is my order\r\nIn-Reply-To: ${delivered.internetMessageId}\r\nMessage-ID: <r.${randomBytes(3).toString('hex')}@connector.test>\r\n\r\nOn its way\r\n`);
-      await graph.send({ mime: reply, internetMessageId: '<x@connector.test>', replyToProviderMessageId: delivered.id });
-      const sent = sb.sentMessages(mailbox);
-      const parsed = await simpleParser(sent.at(-1)?.mime ?? Buffer.alloc(0));
+      const replyMime = (id: string) =>
+        Buffer.from(`From: ${mailbox}\r\nTo: c@fabrikam.test\r\nSubject: Re: Where is my order\r\nIn-Reply-To: ${delivered.internetMessageId}\r\nMessage-ID: ${id}\r\n\r\nOn its way\r\n`);
+      const firstId = `<r.${randomBytes(3).toString('hex')}@connector.test>`;
+      const result = await graph.send({ mime: replyMime(firstId), internetMessageId: firstId, replyToProviderMessageId: delivered.id });
+      // Replied on the original: same conversation, the Sent Items copy found afterwards, no draft.
+      expect(sb.sentMessages(mailbox).at(-1)).toMatchObject({ via: 'reply', internetMessageId: firstId, conversationId: delivered.conversationId, savedToSentItems: true, from: mailbox, sender: mailbox });
+      expect(result).toMatchObject({ providerMessageId: sb.sentMessages(mailbox).at(-1)?.messageId, providerThreadId: delivered.conversationId });
+      expect(sb.mailbox(mailbox).filter((m) => m.isDraft || m.folder === 'drafts')).toEqual([]);
+      const parsed = await simpleParser(sb.sentMessages(mailbox).at(-1)?.mime ?? Buffer.alloc(0));
       expect(parsed.from?.value[0]?.address).toBe(mailbox);
       expect(parsed.inReplyTo).toBe(delivered.internetMessageId);
+
+      // The original deleted in the mailbox: reply answers 404 and the same MIME goes out with sendMail.
+      expect(sb.deleteMessage(mailbox, delivered.id)).toBe(true);
+      const secondId = `<r.${randomBytes(3).toString('hex')}@connector.test>`;
+      await graph.send({ mime: replyMime(secondId), internetMessageId: secondId, replyToProviderMessageId: delivered.id });
+      expect(sb.sentMessages(mailbox).at(-1)).toMatchObject({ via: 'sendMail', internetMessageId: secondId, inReplyTo: delivered.internetMessageId, from: mailbox });
+      expect(sb.mailbox(mailbox).filter((m) => m.isDraft || m.folder === 'drafts')).toEqual([]);
     }
     const token = (await client.acquire(sb.tenantId)).accessToken;
     await expect(createGraphClient(sandboxMicrosoftEndpoints(sb), async () => token).api('/me').get()).rejects.toMatchObject({ statusCode: 400 });

@@ -179,7 +179,7 @@ describe('Graph stand-in and adapter: aliases, Send As, Send on Behalf', () => {
 });
 
 describe('organization install (app-only Mail.Send): Exchange checks the added mailbox’s own permissions', () => {
-  it('sends from another address only where the mailbox holds Send As / Send on Behalf on it', async () => {
+  it('sends and replies from another address only where the mailbox holds Send As / Send on Behalf on it', async () => {
     sb.createUser('desk@contoso.test', 'Front Desk');
     sb.createSharedMailbox('billing-team@contoso.test', 'Billing Team');
     sb.grantAdminConsent('app-1');
@@ -190,9 +190,18 @@ describe('organization install (app-only Mail.Send): Exchange checks the added m
 
     const denied = await refusal(graph.send({ mime: mime('billing-team@contoso.test', '<app-1@connector.test>'), internetMessageId: '<app-1@connector.test>' }));
     expect(denied).toMatchObject({ status: 403, reason: SEND_AS_DENIED });
+    // A reply (POST /users/desk/messages/{id}/reply with MIME) is checked the same way: refused, nothing stays behind.
+    const question = await sb.deliver('desk@contoso.test', Buffer.from(['From: carla@customer.example', 'To: desk@contoso.test', 'Subject: Order #1234', 'Message-ID: <q-app@customer.example>', '', 'Where is it?', ''].join('\r\n')));
+    const replyMime = (id: string) => mime('billing-team@contoso.test', id, ['In-Reply-To: <q-app@customer.example>', 'References: <q-app@customer.example>']);
+    expect(await refusal(graph.send({ mime: replyMime('<app-r1@connector.test>'), internetMessageId: '<app-r1@connector.test>', replyToProviderMessageId: question.id }))).toMatchObject({ status: 403, reason: SEND_AS_DENIED });
+    expect(sb.sentMessages('desk@contoso.test')).toHaveLength(0);
+    expect(sb.mailbox('desk@contoso.test').filter((m) => m.isDraft || m.folder === 'drafts' || m.folder === 'sentitems')).toHaveLength(0);
     sb.setSendRight('billing-team@contoso.test', 'desk@contoso.test', 'SendOnBehalf');
     await graph.send({ mime: mime('billing-team@contoso.test', '<app-2@connector.test>'), internetMessageId: '<app-2@connector.test>' });
     expect(sb.sentMessages('desk@contoso.test')).toMatchObject([{ from: 'billing-team@contoso.test', sender: 'desk@contoso.test' }]);
+    const result = await graph.send({ mime: replyMime('<app-r2@connector.test>'), internetMessageId: '<app-r2@connector.test>', replyToProviderMessageId: question.id });
+    expect(sb.sentMessages('desk@contoso.test').at(-1)).toMatchObject({ via: 'reply', from: 'billing-team@contoso.test', sender: 'desk@contoso.test', conversationId: question.conversationId });
+    expect(result.providerThreadId).toBe(question.conversationId);
   });
 });
 

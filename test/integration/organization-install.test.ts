@@ -137,7 +137,7 @@ describe('Microsoft organization install through the API, the hosted page and th
 
   it('push ingests mail of an added mailbox only, and a reply goes out as that mailbox', async () => {
     await ms.deliver(CEO, question(CEO, 'Board minutes'));
-    await ms.deliver(SUPPORT, question(SUPPORT, 'Where is my order'));
+    const delivered = await ms.deliver(SUPPORT, question(SUPPORT, 'Where is my order'));
     const supportId = mailboxes[SUPPORT]!;
     const listed = await waitUntil(
       'the pushed message ingested',
@@ -164,6 +164,8 @@ describe('Microsoft organization install through the API, the hosted page and th
     expect(out.status, JSON.stringify(out)).toBe('sent');
     const sent = ms.sentMessages(SUPPORT);
     expect(sent).toHaveLength(1);
+    // Replied on the original (POST /users/{support}/messages/{id}/reply, app role Mail.Send): its conversation.
+    expect(sent[0]).toMatchObject({ via: 'reply', conversationId: delivered.conversationId });
     const parsed = await simpleParser(sent[0]!.mime);
     expect(parsed.from?.value[0]?.address).toBe(SUPPORT);
     expect(parsed.inReplyTo).toBeTruthy();

@@ -53,8 +53,9 @@ export interface GraphAdapterOptions {
   sharedMailbox?: string;
   /**
    * The token is app-only (an organization install's client credentials, application permissions
-   * Mail.Read + Mail.Send): replies go out with `sendMail` (the MIME keeps In-Reply-To/References,
-   * which Exchange threads by). `runner.refineError` is kept as given.
+   * Mail.Read + Mail.Send): sends go through `/users/{mailbox}/…` like a shared mailbox's (a reply
+   * with `…/messages/{id}/reply`, which the Mail.Send application role allows), no send-as
+   * addresses are listed, and `runner.refineError` is kept as given.
    */
   appOnly?: boolean;
 }
@@ -317,7 +318,7 @@ export class GraphAdapter implements MailProvider {
       throw invalid('the message exceeds Graph’s 4 MB request limit for sendMail and reply', 'message_too_large');
     }
     const body = req.mime.toString('base64');
-    if (req.replyToProviderMessageId && !this.options.appOnly) {
+    if (req.replyToProviderMessageId) {
       // reply takes MIME as base64 text/plain like sendMail (Mail.Send), keeps the original's
       // conversation and saves a copy in Sent Items; 202 with no body.
       await this.runner.noContent({ method: 'POST', path: `${this.root}/messages/${enc(req.replyToProviderMessageId)}/reply`, body, contentType: 'text/plain', operation: 'send', idempotent: false });
