@@ -220,6 +220,8 @@ export function createApp(deps: AppDeps): Express {
     const a = deps.abuse;
     app.post(['/v1/connect-sessions', '/v1/mailboxes/:id/reconnect'], ...a.connectSessions);
     app.get('/oauth/:provider/callback', ...a.oauthCallbacks);
+    // The hosted Google key-upload page and its form share the callbacks' per-IP budget.
+    app.all('/organization-install/google', ...a.oauthCallbacks);
     app.post(['/push/google', '/push/microsoft', '/push/microsoft/lifecycle', '/risc/google'], ...a.push);
     // Failed authentications on the API (the console has its own sign-in limit).
     app.use('/v1', ...a.authFailures);

@@ -10,6 +10,7 @@ import { GoogleOrganizationAccess, GOOGLE_BROAD_MAIL_SCOPE, serviceAccountKeyInp
 import { GOOGLE_ORGANIZATION_KIND, type GoogleOrganizationCredential } from '../providers/google/google-organization-grant.js';
 import { isProviderError } from '../providers/provider-error.js';
 import { withTimeout } from '../providers/teardown-call.js';
+import type { DbTransaction } from '../storage/database.js';
 import type { GoogleOrganizationInstallRepository } from '../storage/google-organization-install.repository.js';
 import { newId } from '../storage/ids.js';
 import type { OrganizationInstallRecord } from '../storage/organization-install.repository.js';
@@ -71,16 +72,53 @@ export class GoogleOrganizationInstalls {
 
   /** Validates the key, proves the delegation and stores an active install; returns its id. */
   async install(tenantId: string, input: GoogleInstallInput, actor: ActorRef): Promise<string> {
+    const proof = await this.#prove(input);
+    const id = newId('organizationInstall');
+    const credentialEnc = await this.d.dataKeys.encryptFor({ type: 'tenant', id: tenantId }, JSON.stringify(proof.key), INSTALL_KEY_AAD(id));
+    const at = this.d.clock();
+    const result = await this.d.repo.transaction(async (tx) => {
+      const r = await this.d.repo.createActive(tx, { id, tenantId, domain: proof.domain, grantedPermissions: proof.granted, credentialEnc, at });
+      if (r === 'ok') await this.#recordInstalled(tx, tenantId, id, proof, actor);
+      return r;
+    });
+    if (result === 'duplicate') throw new OrganizationInstallError('bad_request', `${proof.domain} is already installed for this tenant: uninstall it first, or rotate its key`, 'already_installed');
+    this.#warnBroad(proof, tenantId, id);
+    return id;
+  }
+
+  /**
+   * The hosted page's form (the Workspace administrator uploads the key themselves): the same
+   * proof as `install`, then the pending install the link named becomes active with the key.
+   * The domain is the one the helpdesk named when it started the install (stored on the pending row), if any.
+   */
+  async completePending(install: OrganizationInstallRecord, input: { serviceAccountKey: unknown; verifyAddress: string }, actor: ActorRef): Promise<'ok' | 'not_pending'> {
+    const proof = await this.#prove({ ...input, domain: install.directoryId ?? undefined });
+    const credentialEnc = await this.d.dataKeys.encryptFor({ type: 'tenant', id: install.tenantId }, JSON.stringify(proof.key), INSTALL_KEY_AAD(install.id));
+    const at = this.d.clock();
+    const result = await this.d.repo.transaction(async (tx) => {
+      const r = await this.d.repo.activatePending(tx, { id: install.id, domain: proof.domain, grantedPermissions: proof.granted, credentialEnc, at });
+      if (r === 'ok') await this.#recordInstalled(tx, install.tenantId, install.id, proof, actor);
+      return r;
+    });
+    if (result === 'duplicate') throw new OrganizationInstallError('bad_request', `${proof.domain} is already installed for this helpdesk: nothing more to do here`, 'already_installed');
+    if (result === 'ok') this.#warnBroad(proof, install.tenantId, install.id);
+    return result;
+  }
+
+  /** A domain as an install stores it (lower case), or a refusal. */
+  normalizeDomain(raw: string): string {
+    const d = domainSchema.safeParse(raw);
+    if (!d.success) throw new OrganizationInstallError('bad_request', 'domain is not a domain name', 'invalid_domain');
+    return d.data;
+  }
+
+  /** The checks of an install, one place for the API and the hosted page: the key, the address, the delegation. */
+  async #prove(input: GoogleInstallInput): Promise<{ key: ServiceAccountKey; domain: string; granted: string[]; broad: boolean }> {
     const endpoints = this.#endpoints();
     const key = this.#key(input.serviceAccountKey, endpoints);
     const verifyAddress = this.#address(input.verifyAddress, 'verifyAddress');
     const addressDomain = verifyAddress.slice(verifyAddress.lastIndexOf('@') + 1);
-    let domain = addressDomain;
-    if (input.domain !== undefined) {
-      const d = domainSchema.safeParse(input.domain);
-      if (!d.success) throw new OrganizationInstallError('bad_request', 'domain is not a domain name', 'invalid_domain');
-      domain = d.data;
-    }
+    const domain = input.domain !== undefined ? this.normalizeDomain(input.domain) : addressDomain;
     if (addressDomain !== domain) throw new OrganizationInstallError('bad_request', `verifyAddress must be an address of ${domain}`, 'address_outside_domain');
 
     const access = new GoogleOrganizationAccess(key, endpoints);
@@ -92,31 +130,28 @@ export class GoogleOrganizationInstalls {
     } catch (err) {
       throw this.#refusal(err, 'install');
     }
-    const id = newId('organizationInstall');
-    const credentialEnc = await this.d.dataKeys.encryptFor({ type: 'tenant', id: tenantId }, JSON.stringify(key), INSTALL_KEY_AAD(id));
     const granted = [...check.granted, ...(check.broadScopeDelegated ? [GOOGLE_BROAD_MAIL_SCOPE] : [])];
-    const at = this.d.clock();
-    const result = await this.d.repo.transaction(async (tx) => {
-      const r = await this.d.repo.createActive(tx, { id, tenantId, domain, grantedPermissions: granted, credentialEnc, at });
-      if (r === 'ok') {
-        await this.d.audit.record(
-          {
-            tenantId,
-            ...actor,
-            action: 'organization_install.installed',
-            targetType: 'organization_install',
-            targetId: id,
-            // Identifies the key (Google shows both in the console); never the key itself.
-            metadata: { provider: 'google', directoryId: domain, permissions: granted, serviceAccount: key.client_email, clientId: key.client_id, keyId: key.private_key_id },
-          },
-          tx,
-        );
-      }
-      return r;
-    });
-    if (result === 'duplicate') throw new OrganizationInstallError('bad_request', `${domain} is already installed for this tenant: uninstall it first, or rotate its key`, 'already_installed');
-    if (check.broadScopeDelegated) this.d.logger.warn({ installId: id, tenantId }, 'google organization install: the delegation grants https://mail.google.com/ too');
-    return id;
+    return { key, domain, granted, broad: check.broadScopeDelegated };
+  }
+
+  async #recordInstalled(tx: DbTransaction, tenantId: string, id: string, proof: { key: ServiceAccountKey; domain: string; granted: string[] }, actor: ActorRef): Promise<void> {
+    const { key, domain, granted } = proof;
+    await this.d.audit.record(
+      {
+        tenantId,
+        ...actor,
+        action: 'organization_install.installed',
+        targetType: 'organization_install',
+        targetId: id,
+        // Identifies the key (Google shows both in the console); never the key itself.
+        metadata: { provider: 'google', directoryId: domain, permissions: granted, serviceAccount: key.client_email, clientId: key.client_id, keyId: key.private_key_id },
+      },
+      tx,
+    );
+  }
+
+  #warnBroad(proof: { broad: boolean }, tenantId: string, installId: string): void {
+    if (proof.broad) this.d.logger.warn({ installId, tenantId }, 'google organization install: the delegation grants https://mail.google.com/ too');
   }
 
   /** Key rotation: a new key of the same service account replaces the stored one once it is proven. */

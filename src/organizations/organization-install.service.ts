@@ -108,7 +108,12 @@ export class OrganizationInstallService {
   }
 
   /** A pending install and the hosted consent page the organization's administrator opens. */
-  async start(tenantId: string, input: { provider: 'microsoft'; probeAddress?: string }, actor: ActorRef): Promise<{ install: OrganizationInstallView; consentUrl: string; expiresAt: Date }> {
+  async start(
+    tenantId: string,
+    input: { provider: 'microsoft'; probeAddress?: string } | { provider: 'google'; domain?: string | undefined },
+    actor: ActorRef,
+  ): Promise<{ install: OrganizationInstallView; consentUrl: string; expiresAt: Date }> {
+    if (input.provider === 'google') return this.#startGoogle(tenantId, input.domain, actor);
     this.#microsoft();
     const id = newId('organizationInstall');
     const { state, stateHash } = newState();
@@ -119,6 +124,63 @@ export class OrganizationInstallService {
     await this.d.audit.record({ tenantId, ...actor, action: 'organization_install.started', targetType: 'organization_install', targetId: id, metadata: { provider: input.provider } });
     const consentUrl = `${this.d.publicUrl.replace(/\/+$/, '')}/organization-install/microsoft?state=${encodeURIComponent(state)}`;
     return { install: await this.#view((await this.d.repo.findForTenant(tenantId, id))!), consentUrl, expiresAt };
+  }
+
+  /**
+   * Google without a key: a pending install and the hosted page where the Workspace administrator
+   * uploads the service-account key themselves (the key never passes through the helpdesk).
+   */
+  async #startGoogle(tenantId: string, rawDomain: string | undefined, actor: ActorRef): Promise<{ install: OrganizationInstallView; consentUrl: string; expiresAt: Date }> {
+    const google = this.#google();
+    const domain = rawDomain === undefined ? null : google.normalizeDomain(rawDomain);
+    const id = newId('organizationInstall');
+    const { state, stateHash } = newState();
+    const expiresAt = new Date(this.d.clock().getTime() + (this.d.consentTtlMinutes ?? 60) * 60_000);
+    await this.d.repo.createPending({ id, tenantId, provider: 'google', stateHash, returnUrl: null, consentExpiresAt: expiresAt, probeAddressEnc: null, directoryId: domain });
+    await this.d.audit.record({ tenantId, ...actor, action: 'organization_install.started', targetType: 'organization_install', targetId: id, metadata: { provider: 'google', hostedUpload: true } });
+    const consentUrl = `${this.d.publicUrl.replace(/\/+$/, '')}/organization-install/google?state=${encodeURIComponent(state)}`;
+    return { install: await this.#view((await this.d.repo.findForTenant(tenantId, id))!), consentUrl, expiresAt };
+  }
+
+  /** The pending Google install a hosted-page link names, while the link is valid. */
+  async #pendingGoogle(state: string): Promise<OrganizationInstallRecord | undefined> {
+    if (!STATE_PATTERN.test(state)) return undefined;
+    const install = await this.d.repo.findByStateHash(hashState(state));
+    if (!install || install.provider !== 'google' || install.status !== 'pending' || (install.consentExpiresAt && install.consentExpiresAt <= this.d.clock())) return undefined;
+    return install;
+  }
+
+  /** The Google upload page: the tenant (branding) and the domain the helpdesk named, if any. */
+  async googleUploadPage(state: string): Promise<{ tenantId: string; domain: string | null } | undefined> {
+    const install = await this.#pendingGoogle(state);
+    return install ? { tenantId: install.tenantId, domain: install.directoryId } : undefined;
+  }
+
+  /**
+   * The Google upload form: the same checks as `POST /v1/organization-installs` with a key
+   * (GoogleOrganizationInstalls). A refusal leaves the install pending (the administrator fixes the
+   * delegation and tries again while the link is valid); success spends the link.
+   */
+  async completeGoogleUpload(
+    state: string,
+    input: { serviceAccountKey: unknown; verifyAddress: string },
+  ): Promise<{ kind: 'installed'; install: OrganizationInstallView; tenantId: string } | { kind: 'refused'; reason: string; message: string; tenantId: string; domain: string | null } | { kind: 'closed' }> {
+    const install = await this.#pendingGoogle(state);
+    if (!install) return { kind: 'closed' };
+    try {
+      const r = await this.#google().completePending(install, input, { actorType: 'system', actorId: `organization_install:${install.id}` });
+      if (r === 'not_pending') return { kind: 'closed' };
+    } catch (err) {
+      if (err instanceof OrganizationInstallError && err.code === 'bad_request') {
+        return { kind: 'refused', reason: err.reason ?? 'refused', message: err.message, tenantId: install.tenantId, domain: install.directoryId };
+      }
+      if (isProviderError(err)) {
+        this.d.logger.warn({ installId: install.id, kind: err.kind }, 'google organization upload: Google could not be asked');
+        return { kind: 'refused', reason: 'provider_unavailable', message: 'Google could not be reached to check the key. Try again in a minute.', tenantId: install.tenantId, domain: install.directoryId };
+      }
+      throw err;
+    }
+    return { kind: 'installed', install: await this.#view((await this.d.repo.findByIdUnscoped(install.id))!), tenantId: install.tenantId };
   }
 
   /** A Google Workspace install: active at once when the key and its delegation are proven (google-organization-install.ts). */
@@ -147,7 +209,7 @@ export class OrganizationInstallService {
   async consentPage(state: string): Promise<{ continueUrl: string; tenantId: string } | undefined> {
     if (!STATE_PATTERN.test(state)) return undefined;
     const install = await this.d.repo.findByStateHash(hashState(state));
-    if (!install || install.status !== 'pending' || (install.consentExpiresAt && install.consentExpiresAt <= this.d.clock())) return undefined;
+    if (!install || install.provider !== 'microsoft' || install.status !== 'pending' || (install.consentExpiresAt && install.consentExpiresAt <= this.d.clock())) return undefined;
     const continueUrl = await this.#microsoft().adminSignIn.begin(install);
     return continueUrl ? { continueUrl, tenantId: install.tenantId } : undefined;
   }
@@ -170,7 +232,7 @@ export class OrganizationInstallService {
       }
     }
     const install = query.state && STATE_PATTERN.test(query.state) ? await this.d.repo.findByStateHash(hashState(query.state)) : null;
-    if (!install || install.status !== 'pending') return { kind: 'failed', reason: 'unknown_state', message: 'This consent link is unknown or was already used. Start the installation again from your helpdesk.' };
+    if (!install || install.provider !== 'microsoft' || install.status !== 'pending') return { kind: 'failed', reason: 'unknown_state', message: 'This consent link is unknown or was already used. Start the installation again from your helpdesk.' };
     if (install.consentExpiresAt && install.consentExpiresAt <= this.d.clock()) return this.#fail(install, 'expired', 'This consent link has expired. Start the installation again from your helpdesk.');
     if (query.error) return this.#fail(install, query.error === 'access_denied' ? 'consent_declined' : 'consent_error', 'The administrator did not grant the permissions, so nothing was installed.');
     if (query.admin_consent?.toLowerCase() !== 'true' || !query.tenant || !isDirectoryId(query.tenant)) return this.#fail(install, 'invalid_callback', 'Microsoft did not confirm the consent.');

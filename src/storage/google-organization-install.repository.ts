@@ -40,6 +40,37 @@ export class GoogleOrganizationInstallRepository {
     }
   }
 
+  /**
+   * The hosted page's upload: the pending Google install becomes active with its key (the link's
+   * state is spent). `not_pending` when it was used meanwhile; `duplicate` when the tenant already
+   * has an active install for the domain.
+   */
+  async activatePending(
+    tx: DbTransaction,
+    input: { id: string; domain: string; grantedPermissions: string[]; credentialEnc: Uint8Array; at: Date },
+  ): Promise<'ok' | 'not_pending' | 'duplicate'> {
+    try {
+      const r = await tx.organizationInstall.updateMany({
+        where: { id: input.id, provider: 'google', status: 'pending' },
+        data: {
+          status: 'active',
+          stateHash: null,
+          statusReason: null,
+          directoryId: input.domain,
+          grantedPermissions: input.grantedPermissions,
+          credentialEnc: Buffer.from(input.credentialEnc),
+          accessCheck: 'unrestricted',
+          accessCheckedAt: input.at,
+          installedAt: input.at,
+        },
+      });
+      return r.count === 1 ? 'ok' : 'not_pending';
+    } catch (err) {
+      if (err instanceof Prisma.PrismaClientKnownRequestError && err.code === 'P2002') return 'duplicate';
+      throw err;
+    }
+  }
+
   /** The stored key of an install (ciphertext) with what decides whether it may be used. */
   async credential(installId: string): Promise<{ tenantId: string; provider: string; status: string; credentialEnc: Uint8Array | null } | null> {
     return this.prisma.organizationInstall.findUnique({ where: { id: installId }, select: { tenantId: true, provider: true, status: true, credentialEnc: true } });

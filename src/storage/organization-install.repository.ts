@@ -57,7 +57,8 @@ export class OrganizationInstallRepository {
     return this.prisma.$transaction(fn);
   }
 
-  async createPending(input: { id: string; tenantId: string; provider: ProviderName; stateHash: string; returnUrl: string | null; consentExpiresAt: Date; probeAddressEnc: Uint8Array | null }): Promise<void> {
+  /** `directoryId`: a Google install's domain when the helpdesk named it (the hosted upload must match it). */
+  async createPending(input: { id: string; tenantId: string; provider: ProviderName; stateHash: string; returnUrl: string | null; consentExpiresAt: Date; probeAddressEnc: Uint8Array | null; directoryId?: string | null }): Promise<void> {
     await this.prisma.organizationInstall.create({
       data: { ...input, probeAddressEnc: input.probeAddressEnc ? Buffer.from(input.probeAddressEnc) : null },
     });

@@ -1,8 +1,10 @@
+import express, { type Request, type Response } from 'express';
 import { z } from 'zod';
 import type { OrganizationInstallService } from '../../organizations/organization-install.service.js';
 import { actorOf } from '../auth-context.js';
 import { commonErrors, type RouteRegistry } from '../route-registry.js';
 import { adminConsentPage, installClosedPage, installResultPage } from '../pages/organization-pages.js';
+import { googleFormTooLargePage, googleInstalledPage, googleUploadPage, GOOGLE_UPLOAD_PATH } from '../pages/google-organization-pages.js';
 import { brandingFor, sendHtml, type PageBrandingSource } from './connect.route.js';
 
 const EXAMPLE = {
@@ -56,13 +58,39 @@ const serviceAccountKeyField = z
   .meta({ description: 'The service-account JSON key file (the object, or its text). Stored only encrypted; never returned.' });
 const installBody = z.discriminatedUnion('provider', [
   z.strictObject({ provider: z.literal('microsoft'), probeAddress: emailField.optional() }),
-  z.strictObject({
-    provider: z.literal('google'),
-    serviceAccountKey: serviceAccountKeyField,
-    verifyAddress: emailField.meta({ description: 'A user of the Workspace domain: the delegation is proven with a token for it (e.g. the first mailbox you will add).' }),
-    domain: z.string().min(3).max(253).optional().meta({ description: 'The Workspace domain whose mailboxes may be added (default: the domain of verifyAddress).' }),
-  }),
+  z
+    .strictObject({
+      provider: z.literal('google'),
+      serviceAccountKey: serviceAccountKeyField.optional().meta({
+        description: 'Omit it to get `consentUrl`: a hosted page where the Workspace administrator uploads the key themselves (recommended: the key never passes through your systems).',
+      }),
+      verifyAddress: emailField.optional().meta({ description: 'With serviceAccountKey (required then): a user of the Workspace domain; the delegation is proven with a token for it (e.g. the first mailbox you will add).' }),
+      domain: z.string().min(3).max(253).optional().meta({ description: 'The Workspace domain whose mailboxes may be added (default: the domain of verifyAddress).' }),
+    })
+    .superRefine((b, ctx) => {
+      if (b.serviceAccountKey !== undefined && b.verifyAddress === undefined) ctx.addIssue({ code: 'custom', path: ['verifyAddress'], message: 'verifyAddress is required with serviceAccountKey' });
+      if (b.serviceAccountKey === undefined && b.verifyAddress !== undefined) ctx.addIssue({ code: 'custom', path: ['serviceAccountKey'], message: 'verifyAddress goes with serviceAccountKey; omit both for the hosted upload page' });
+    }),
 ]);
+
+/** The hosted upload form: a key (~2.3 KB, ~4 KB form-encoded), an address and the state. */
+const uploadForm = express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 10 });
+const uploadFields = z.object({ state: z.string().max(200), serviceAccountKey: z.string().max(16_000), verifyAddress: z.string().max(320) });
+
+function parseForm(req: Request, res: Response): Promise<unknown> {
+  return new Promise((resolve, reject) => uploadForm(req, res, (err?: unknown) => (err ? reject(err as Error) : resolve(req.body))));
+}
+
+/**
+ * A cross-site POST cannot know the link's state (a 256-bit secret only the page holds), so the
+ * state is the form's CSRF token; a browser that says the POST came from another site or origin
+ * is refused on top of that.
+ */
+function crossSite(req: Request): boolean {
+  if (req.header('sec-fetch-site') === 'cross-site') return true;
+  const origin = req.header('origin');
+  return origin !== undefined && origin !== `${req.protocol}://${req.get('host') ?? ''}`;
+}
 
 /** Organization installs: the API (tenant key), the hosted consent page and the admin-consent redirect. */
 export function registerOrganizationInstallRoutes(routes: RouteRegistry, deps: { installs: OrganizationInstallService; branding?: PageBrandingSource }): void {
@@ -75,21 +103,26 @@ export function registerOrganizationInstallRoutes(routes: RouteRegistry, deps: {
     description:
       'Microsoft: creates a pending install and returns `consentUrl`, a hosted page an administrator of the organization opens: it states what the connector reads, then sends them to Microsoft’s admin consent. ' +
       '`probeAddress` (optional): an address of the organization the app must NOT be able to read, probed after the consent to detect an unrestricted app. ' +
-      'Google: `serviceAccountKey` (the JSON key of a service account the Workspace administrator delegated exactly gmail.readonly and gmail.send) and `verifyAddress`; the install is `active` at once when a delegated token for verifyAddress is issued, ' +
+      'Google without a key: a pending install and `consentUrl`, a hosted page where the Workspace administrator follows the steps (service account, domain-wide delegation of exactly gmail.readonly and gmail.send, JSON key) and uploads the key; it runs the checks below and the install becomes active (single-use link, 60 minutes). ' +
+      'Google with a key: `serviceAccountKey` (the JSON key of a service account the Workspace administrator delegated exactly gmail.readonly and gmail.send) and `verifyAddress`; the install is `active` at once when a delegated token for verifyAddress is issued, ' +
       'else 400 with details.reason `delegation_not_granted`, `scopes_missing`, `key_invalid`, `user_not_found`, `key_malformed` or `token_uri_not_allowed`. The key is stored encrypted and never returned.',
     tags: ['Connect'],
     auth: 'tenant',
     body: installBody,
     responses: {
       201: {
-        description: 'Microsoft: the pending install and its consent page. Google: the active install (no consent page).',
+        description: 'Microsoft, and Google without a key: the pending install and its hosted page (`consentUrl`, `expiresAt`). Google with a key: the active install.',
         schema: z.object({ install: organizationInstallSchema, consentUrl: z.string().optional(), expiresAt: z.string().optional() }),
       },
       ...commonErrors,
     },
     async handler({ body, principal }) {
+      if (body.provider === 'google' && body.serviceAccountKey === undefined) {
+        const r = await installs.start(principal.tenantId, { provider: 'google', domain: body.domain }, actorOf(principal));
+        return { status: 201, body: { install: r.install, consentUrl: r.consentUrl, expiresAt: r.expiresAt.toISOString() } };
+      }
       if (body.provider === 'google') {
-        const install = await installs.installGoogle(principal.tenantId, { serviceAccountKey: body.serviceAccountKey, verifyAddress: body.verifyAddress, domain: body.domain }, actorOf(principal));
+        const install = await installs.installGoogle(principal.tenantId, { serviceAccountKey: body.serviceAccountKey, verifyAddress: body.verifyAddress!, domain: body.domain }, actorOf(principal));
         return { status: 201, body: { install } };
       }
       const r = await installs.start(principal.tenantId, { provider: body.provider, ...(body.probeAddress ? { probeAddress: body.probeAddress } : {}) }, actorOf(principal));
@@ -227,6 +260,66 @@ export function registerOrganizationInstallRoutes(routes: RouteRegistry, deps: {
       const page = await installs.consentPage(query.state);
       if (!page) return sendHtml(res, 404, installClosedPage());
       return sendHtml(res, 200, adminConsentPage(page.continueUrl, await brandingFor(res, deps.branding, page.tenantId)));
+    },
+  });
+
+  routes.add({
+    method: 'get',
+    path: GOOGLE_UPLOAD_PATH,
+    operationId: 'googleOrganizationInstallPage',
+    summary: 'Hosted Google Workspace key-upload page (HTML, no API key)',
+    description:
+      'The page a Workspace administrator opens from `consentUrl`: what the connector reads (only mailboxes added by address), the steps to create a service account, delegate exactly gmail.readonly and gmail.send domain-wide and create a JSON key, and the form that uploads it.',
+    tags: ['Connect'],
+    auth: 'none',
+    query: z.object({ state: z.string().min(10).max(200) }),
+    responses: { 200: { description: 'Upload page (HTML)', contentType: 'text/html' }, 404: { description: 'Unknown, used or expired link (HTML)' } },
+    async handler({ query, res }) {
+      const page = await installs.googleUploadPage(query.state);
+      if (!page) return sendHtml(res, 404, installClosedPage());
+      // Same-origin: the form's POST carries this origin (under no-referrer Chromium sends `Origin: null`).
+      res.setHeader('referrer-policy', 'same-origin');
+      return sendHtml(res, 200, googleUploadPage({ state: query.state, domain: page.domain }, await brandingFor(res, deps.branding, page.tenantId)));
+    },
+  });
+
+  routes.add({
+    method: 'post',
+    path: GOOGLE_UPLOAD_PATH,
+    operationId: 'googleOrganizationInstallUpload',
+    summary: 'Upload form of the hosted Google Workspace page (HTML, no API key)',
+    description:
+      'Form fields `state`, `serviceAccountKey` (the JSON key file’s text) and `verifyAddress` (at most 16 KB). Runs the same checks as `POST /v1/organization-installs` with a key. ' +
+      'Installed: the install is active and the link is spent (200). Refused: the reason in plain words and the form again while the link is valid; the install stays pending (400). The key is stored only encrypted and never shown again.',
+    tags: ['Connect'],
+    auth: 'none',
+    bodyContentType: 'application/x-www-form-urlencoded',
+    body: z.custom<Request>(),
+    responses: {
+      200: { description: 'Installed (HTML)', contentType: 'text/html' },
+      400: { description: 'Refused: the reason and the form again (HTML)', contentType: 'text/html' },
+      403: { description: 'Posted from another site (HTML)', contentType: 'text/html' },
+      404: { description: 'Unknown, used or expired link (HTML)', contentType: 'text/html' },
+      413: { description: 'Form larger than 16 KB (HTML)', contentType: 'text/html' },
+    },
+    async handler({ req, res }) {
+      res.setHeader('referrer-policy', 'same-origin');
+      if (crossSite(req)) return sendHtml(res, 403, installClosedPage());
+      let raw: unknown;
+      try {
+        raw = await parseForm(req, res);
+      } catch (err) {
+        const status = (err as { status?: number }).status === 413 ? 413 : 400;
+        return sendHtml(res, status, googleFormTooLargePage());
+      }
+      const form = uploadFields.safeParse(raw);
+      if (!form.success) return sendHtml(res, 404, installClosedPage());
+      const { state, serviceAccountKey, verifyAddress } = form.data;
+      const outcome = await installs.completeGoogleUpload(state, { serviceAccountKey, verifyAddress });
+      if (outcome.kind === 'closed') return sendHtml(res, 404, installClosedPage());
+      const branding = await brandingFor(res, deps.branding, outcome.tenantId);
+      if (outcome.kind === 'installed') return sendHtml(res, 200, googleInstalledPage(outcome.install.directoryId, branding));
+      return sendHtml(res, 400, googleUploadPage({ state, domain: outcome.domain, verifyAddress, error: { reason: outcome.reason, message: outcome.message } }, branding));
     },
   });
 
