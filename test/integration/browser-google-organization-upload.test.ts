@@ -1,6 +1,6 @@
 // A Google Workspace administrator installs the connector in a real browser: the hosted upload
 // page (what is read, the steps, WCAG 2.1 AA, no CSP violation), a refused key shown in plain
-// words with the form again, then the key pasted and the success page. Skipped (saying why) when
+// words with the form again, then the key file chosen (read in the browser) and the success page. Skipped (saying why) when
 // Chromium is not installed.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -67,7 +67,11 @@ describe.skipIf(missing('Chromium', executable ? null : CHROMIUM_MISSING))('brow
     expect(await wcagViolations(page)).toEqual([]);
     expect((await svc.api(tenant.apiKey, 'GET', `/v1/organization-installs/${created.body.install.id}`)).body.status).toBe('pending');
 
-    await page.fill('#serviceAccountKey', JSON.stringify(sa, null, 2));
+    // The key file chosen with the page's file picker is read in the browser into the key field.
+    await page.setInputFiles('#key-file', { name: 'acme-connector-1234abcd.json', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify(sa, null, 2)) });
+    await expect.poll(() => page.locator('#serviceAccountKey').inputValue(), { timeout: 10_000 }).toBe(JSON.stringify(sa, null, 2));
+    expect(await page.locator('#key-file-note').innerText()).toBe('Key file read: acme-connector-1234abcd.json');
+    expect(await wcagViolations(page)).toEqual([]);
     await page.click('#install');
     await page.locator('#result').waitFor({ timeout: 20_000 });
     expect(await page.locator('#result').innerText()).toBe(`Installed for ${DOMAIN}`);

@@ -61,7 +61,8 @@ function brandFooter(b: PageBranding): string {
 }
 
 /** The hosted pages' one layout (connect, result and organization-install pages). */
-export function hostedPageLayout(title: string, body: string, opts: { cleanUrl?: boolean; branding?: PageBranding } = {}): string {
+/** `script`: the path of one of our own script files (CSP `script-src 'self'`; no inline script). */
+export function hostedPageLayout(title: string, body: string, opts: { cleanUrl?: boolean; branding?: PageBranding; script?: string } = {}): string {
   const b = opts.branding ?? NO_BRANDING;
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
@@ -73,7 +74,7 @@ ul.scopes{padding-left:1.2rem}ul.scopes li{margin:.4rem 0}.button{display:inline
 .muted{color:#59636e;font-size:.9rem}h2 .logo{display:block;margin-bottom:.4rem}.error{color:#b42318}
 .brand{margin-bottom:1rem}.brand-logo{display:block;max-height:48px;max-width:200px;width:auto;height:auto;object-fit:contain}
 .support{border-top:1px solid #d0d7de;margin-top:2rem;padding-top:.75rem}.support a{color:#0969da}
-</style>${opts.cleanUrl ? `<script src="${CLEAN_URL_SCRIPT_PATH}" defer></script>` : ''}</head><body>${brandHeader(b)}<main>${body}</main>${brandFooter(b)}</body></html>`;
+</style>${opts.cleanUrl ? `<script src="${CLEAN_URL_SCRIPT_PATH}" defer></script>` : ''}${opts.script ? `<script src="${escapeHtml(opts.script)}" defer></script>` : ''}</head><body>${brandHeader(b)}<main>${body}</main>${brandFooter(b)}</body></html>`;
 }
 
 export function choosePage(view: Extract<SessionView, { kind: 'choose' }>, branding: PageBranding = NO_BRANDING): string {

@@ -5,6 +5,27 @@ import { escapeHtml, hostedPageLayout as layout } from './connect-pages.js';
 /** Where the upload form posts (the state travels in the form body, never in this URL). */
 export const GOOGLE_UPLOAD_PATH = '/organization-install/google';
 
+/**
+ * Served as KEY_FILE_SCRIPT_PATH: the "choose the key file" button reads the file in the browser
+ * into the key field (nothing is uploaded until the form is posted). Without script the button
+ * stays hidden and the key is pasted. Our own file, so the CSP stays `script-src 'self'`.
+ */
+export const KEY_FILE_SCRIPT_PATH = '/organization-install/assets/key-file.js';
+export const KEY_FILE_SCRIPT = `(function () {
+  var picker = document.getElementById('key-file');
+  var field = document.getElementById('serviceAccountKey');
+  var note = document.getElementById('key-file-note');
+  if (!picker || !field || !picker.parentElement) return;
+  picker.parentElement.hidden = false;
+  picker.addEventListener('change', function () {
+    var file = picker.files && picker.files[0];
+    if (!file) return;
+    if (file.size > 16000) { note.textContent = 'This file is too large to be a service-account key.'; return; }
+    file.text().then(function (text) { field.value = text; note.textContent = 'Key file read: ' + file.name; });
+  });
+})();
+`;
+
 /** The line the administrator pastes into the Admin console's "OAuth scopes" field. */
 export const DELEGATION_SCOPES_LINE = GOOGLE_DELEGATED_SCOPES.join(',');
 
@@ -25,7 +46,8 @@ export interface GoogleUploadForm {
 /**
  * The hosted page a Google Workspace administrator opens from `consentUrl` (issue 15 items 3, 5):
  * the Limited Use statement, how to create the service account, its domain-wide delegation and
- * its JSON key, then a form to upload the key. No script: the key is pasted into a textarea.
+ * its JSON key, then a form to upload the key: pasted into a textarea, or read from the chosen file
+ * by our own script (KEY_FILE_SCRIPT) into it; the file input has no name, so only the field is posted.
  */
 export function googleUploadPage(form: GoogleUploadForm, branding: PageBranding = NO_BRANDING): string {
   const to = branding.displayName ? ` to ${escapeHtml(branding.displayName)}` : '';
@@ -51,10 +73,12 @@ ${error}
 <li>Open the service account and copy its <b>Unique ID</b> (the OAuth 2.0 client ID; it is also <code>client_id</code> in the key file).</li>
 <li>In the Google <b>Admin console</b> go to <b>Security → API controls → Domain-wide delegation</b>, choose <b>Add new</b>, paste the client ID, and in <b>OAuth scopes</b> enter exactly:<br><code id="scopes-line">${escapeHtml(DELEGATION_SCOPES_LINE)}</code><br>then <b>Authorize</b>. Only a super administrator can do this.</li>
 <li>Back on the service account: <b>Keys → Add key → Create new key → JSON</b>. Your browser downloads the key file.</li>
-<li>Open the key file in a text editor, copy all of it into the field below, give the address of a user of ${domain} (for example the first mailbox ${helpdesk(branding)} will add), and install. Then delete the downloaded file.</li>
+<li>Choose the key file below (or open it in a text editor and copy all of it into the key field), give the address of a user of ${domain} (for example the first mailbox ${helpdesk(branding)} will add), and install. Then delete the downloaded file.</li>
 </ol>
 <form method="post" action="${GOOGLE_UPLOAD_PATH}" id="upload" autocomplete="off">
 <input type="hidden" name="state" value="${escapeHtml(form.state)}">
+<p hidden><label for="key-file"><b>Choose the downloaded key file</b> (read here, in your browser)</label><br>
+<input type="file" id="key-file" accept=".json,application/json"> <span id="key-file-note" role="status"></span></p>
 <p><label for="serviceAccountKey"><b>Service-account JSON key</b> (the whole file, starting with <code>{</code>)</label><br>
 <textarea id="serviceAccountKey" name="serviceAccountKey" rows="10" cols="60" required spellcheck="false" autocapitalize="off" maxlength="16000"></textarea></p>
 <p><label for="verifyAddress"><b>A user of ${form.domain ? escapeHtml(form.domain) : 'the domain'}</b> (the delegation is checked with a token for this user)</label><br>
@@ -62,7 +86,7 @@ ${error}
 <p><button class="button" id="install" type="submit">Check and install</button></p>
 </form>
 <p class="muted">The connector checks the key by asking Google for a token for that user with exactly the two scopes above; nothing is read from the mailbox but its address.</p>`,
-    { branding },
+    { branding, script: KEY_FILE_SCRIPT_PATH },
   );
 }
 

@@ -4,7 +4,7 @@ import type { OrganizationInstallService } from '../../organizations/organizatio
 import { actorOf } from '../auth-context.js';
 import { commonErrors, type RouteRegistry } from '../route-registry.js';
 import { adminConsentPage, installClosedPage, installResultPage } from '../pages/organization-pages.js';
-import { googleFormTooLargePage, googleInstalledPage, googleUploadPage, GOOGLE_UPLOAD_PATH } from '../pages/google-organization-pages.js';
+import { googleFormTooLargePage, googleInstalledPage, googleUploadPage, GOOGLE_UPLOAD_PATH, KEY_FILE_SCRIPT, KEY_FILE_SCRIPT_PATH } from '../pages/google-organization-pages.js';
 import { brandingFor, sendHtml, type PageBrandingSource } from './connect.route.js';
 
 const EXAMPLE = {
@@ -280,6 +280,21 @@ export function registerOrganizationInstallRoutes(routes: RouteRegistry, deps: {
       // Same-origin: the form's POST carries this origin (under no-referrer Chromium sends `Origin: null`).
       res.setHeader('referrer-policy', 'same-origin');
       return sendHtml(res, 200, googleUploadPage({ state: query.state, domain: page.domain }, await brandingFor(res, deps.branding, page.tenantId)));
+    },
+  });
+
+  routes.add({
+    method: 'get',
+    path: KEY_FILE_SCRIPT_PATH,
+    operationId: 'googleOrganizationKeyFileScript',
+    summary: 'Script of the hosted Google key-upload page (JavaScript, no API key)',
+    description: 'Reads the key file the administrator chooses, in the browser, into the page’s key field. Served as a file so the page’s CSP needs no inline script.',
+    tags: ['Connect'],
+    auth: 'none',
+    responses: { 200: { description: 'JavaScript', contentType: 'text/javascript' } },
+    async handler({ res }) {
+      res.status(200).setHeader('cache-control', 'public, max-age=3600').type('text/javascript').send(KEY_FILE_SCRIPT);
+      return { handled: true };
     },
   });
 
