@@ -125,7 +125,7 @@ describe('hosted Google Workspace key upload', () => {
     expect(JSON.stringify(audit.map((a) => a.metadata))).not.toContain('PRIVATE KEY');
   });
 
-  it('an expired link, an unknown state, a cross-site post, a form over 16 KB and a domain the helpdesk did not name are refused', async () => {
+  it('an expired link, an unknown state, a cross-site post, a form over 16 KB, a domain the helpdesk did not name and a domain already installed are refused', async () => {
     const created = await start({ domain: 'other.test' });
     const state = stateOf(created.body.consentUrl);
     // The helpdesk named other.test: a key proven for upload.test is refused there.
@@ -138,6 +138,14 @@ describe('hosted Google Workspace key upload', () => {
     const tooLarge = await upload({ state, serviceAccountKey: 'x'.repeat(20_000), verifyAddress: SUPPORT });
     expect(tooLarge.status).toBe(413);
     expect((await upload({ state: 'A'.repeat(43), serviceAccountKey: '{}', verifyAddress: SUPPORT })).status).toBe(404);
+
+    // The domain installed by the previous test: a second link for it is refused on the page, and stays usable.
+    const second = await start();
+    const duplicate = await upload({ state: stateOf(second.body.consentUrl), serviceAccountKey: JSON.stringify(sa), verifyAddress: SUPPORT });
+    expect(duplicate.status).toBe(400);
+    expect(duplicate.html).toContain(`${DOMAIN} is already installed for this helpdesk`);
+    expect(await statusOf(second.body.install.id)).toBe('pending');
+    expect((await fetch(second.body.consentUrl)).status).toBe(200);
 
     await svc.core.prisma.organizationInstall.update({ where: { id: created.body.install.id }, data: { consentExpiresAt: new Date(Date.now() - 1000) } });
     expect((await fetch(created.body.consentUrl)).status).toBe(404);
