@@ -220,8 +220,10 @@ export function createApp(deps: AppDeps): Express {
     const a = deps.abuse;
     app.post(['/v1/connect-sessions', '/v1/mailboxes/:id/reconnect'], ...a.connectSessions);
     app.get('/oauth/:provider/callback', ...a.oauthCallbacks);
-    // The hosted Google key-upload page and its form share the callbacks' per-IP budget.
-    app.all('/organization-install/google', ...a.oauthCallbacks);
+    // The hosted organization-install pages (Google key upload and its form, Microsoft admin page) and
+    // Microsoft's admin-consent redirect share the callbacks' per-IP budget.
+    app.all(['/organization-install/google', '/organization-install/microsoft'], ...a.oauthCallbacks);
+    app.get('/oauth/microsoft/admin-consent', ...a.oauthCallbacks);
     app.post(['/push/google', '/push/microsoft', '/push/microsoft/lifecycle', '/risc/google'], ...a.push);
     // Failed authentications on the API (the console has its own sign-in limit).
     app.use('/v1', ...a.authFailures);

@@ -88,6 +88,18 @@ describe('abuse limits: connect sessions, forged OAuth callbacks, forged pushes'
     expect(statuses.slice(20).every((s) => s === 429)).toBe(true);
   });
 
+  it('limits the Microsoft admin page and forged admin-consent redirects per address, in the callbacks’ budget', async () => {
+    const statuses: number[] = [];
+    for (let i = 0; i < 24; i++) {
+      const url = i % 2 === 0 ? `${svc.url}/organization-install/microsoft?state=forged${i}` : `${svc.url}/oauth/microsoft/admin-consent?state=forged${i}&admin_consent=True&tenant=t${i}`;
+      const res = await get(url, { 'x-forwarded-for': '203.0.113.70' });
+      statuses.push(res.status);
+      await res.body?.cancel();
+    }
+    expect(statuses.slice(0, 20).every((s) => s !== 429)).toBe(true);
+    expect(statuses.slice(20)).toEqual([429, 429, 429, 429]);
+  });
+
   it('limits forged pushes per address', async () => {
     const statuses: number[] = [];
     for (let i = 0; i < 12; i++) {
