@@ -8,16 +8,16 @@ describe('microsoftEndpoints: national clouds', () => {
     expect(microsoftEndpoints('contoso.com')).toMatchObject({ authority: 'https://login.microsoftonline.com/contoso.com', graphBaseUrl: 'https://graph.microsoft.com', graphLinkHosts: ['graph.microsoft.com'] });
   });
 
-  it('US Government and China: authority, Graph host, link and upload allowlists follow the cloud', () => {
+  it('US Government and China: authority, Graph host and link allowlist follow the cloud', () => {
     const gov = microsoftEndpoints('tenant-id', { authorityHost: 'login.microsoftonline.us', graphHost: 'graph.microsoft.us' });
-    expect(gov).toMatchObject({ authority: 'https://login.microsoftonline.us/tenant-id', graphBaseUrl: 'https://graph.microsoft.us', graphLinkHosts: ['graph.microsoft.us'], uploadHosts: ['outlook.office365.us'] });
+    expect(gov).toMatchObject({ authority: 'https://login.microsoftonline.us/tenant-id', graphBaseUrl: 'https://graph.microsoft.us', graphLinkHosts: ['graph.microsoft.us'] });
     const links = new GraphLinkValidator(gov);
     expect(links.validate("https://graph.microsoft.us/v1.0/me/mailFolders('inbox')/messages/delta?$deltatoken=x", 'delta').host).toBe('graph.microsoft.us');
     // A global-cloud link is not followed with a US Government token.
     expect(() => links.validate("https://graph.microsoft.com/v1.0/me/mailFolders('inbox')/messages/delta?$deltatoken=x", 'delta')).toThrow(GraphLinkRejectedError);
     // The authority host alone picks its cloud's Graph host.
     expect(microsoftEndpoints('t', { authorityHost: 'login.chinacloudapi.cn' }).graphBaseUrl).toBe('https://microsoftgraph.chinacloudapi.cn');
-    expect(microsoftEndpoints('t', { authorityHost: 'LOGIN.MICROSOFTONLINE.US', graphHost: 'dod-graph.microsoft.us' }).uploadHosts).toEqual(['outlook-dod.office365.us']);
+    expect(microsoftEndpoints('t', { authorityHost: 'LOGIN.MICROSOFTONLINE.US', graphHost: 'dod-graph.microsoft.us' })).toMatchObject({ authority: 'https://login.microsoftonline.us/t', graphBaseUrl: 'https://dod-graph.microsoft.us', graphLinkHosts: ['dod-graph.microsoft.us'] });
   });
 
   it('refuses unknown hosts and mismatched pairs, naming the setting', () => {

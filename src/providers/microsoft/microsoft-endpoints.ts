@@ -17,8 +17,6 @@ export interface MicrosoftEndpoints {
   extraCaPem: string | undefined;
   /** Hosts (host[:port]) whose delta/next links the connector follows. */
   graphLinkHosts: string[];
-  /** Hosts that serve attachment upload-session URLs (Outlook, not graph.microsoft.com). */
-  uploadHosts: string[];
   /** Only the sandbox serves Graph over plain http on loopback. */
   allowInsecureGraph: boolean;
 }
@@ -28,15 +26,13 @@ export const MICROSOFT_GRAPH_ORIGIN = 'https://graph.microsoft.com';
 
 /**
  * The Microsoft clouds (https://learn.microsoft.com/graph/deployments): each Graph host with the
- * Entra authority host that issues its tokens and the Outlook hosts that serve its attachment
- * upload sessions. MSAL knows these authorities itself (instance discovery).
+ * Entra authority host that issues its tokens. MSAL knows these authorities itself (instance discovery).
  */
-export const MICROSOFT_CLOUDS: ReadonlyArray<{ name: string; authorityHosts: readonly string[]; graphHost: string; uploadHosts: readonly string[] }> = [
-  // outlook-large-attachments: uploadUrl points at outlook.office.com (or office365.com).
-  { name: 'global', authorityHosts: ['login.microsoftonline.com'], graphHost: 'graph.microsoft.com', uploadHosts: ['outlook.office.com', 'outlook.office365.com'] },
-  { name: 'US Government L4', authorityHosts: ['login.microsoftonline.us'], graphHost: 'graph.microsoft.us', uploadHosts: ['outlook.office365.us'] },
-  { name: 'US Government L5 (DOD)', authorityHosts: ['login.microsoftonline.us'], graphHost: 'dod-graph.microsoft.us', uploadHosts: ['outlook-dod.office365.us'] },
-  { name: 'China (21Vianet)', authorityHosts: ['login.chinacloudapi.cn', 'login.partner.microsoftonline.cn'], graphHost: 'microsoftgraph.chinacloudapi.cn', uploadHosts: ['partner.outlook.cn'] },
+export const MICROSOFT_CLOUDS: ReadonlyArray<{ name: string; authorityHosts: readonly string[]; graphHost: string }> = [
+  { name: 'global', authorityHosts: ['login.microsoftonline.com'], graphHost: 'graph.microsoft.com' },
+  { name: 'US Government L4', authorityHosts: ['login.microsoftonline.us'], graphHost: 'graph.microsoft.us' },
+  { name: 'US Government L5 (DOD)', authorityHosts: ['login.microsoftonline.us'], graphHost: 'dod-graph.microsoft.us' },
+  { name: 'China (21Vianet)', authorityHosts: ['login.chinacloudapi.cn', 'login.partner.microsoftonline.cn'], graphHost: 'microsoftgraph.chinacloudapi.cn' },
 ];
 
 export class MicrosoftCloudError extends Error {
@@ -74,7 +70,6 @@ export function microsoftEndpoints(tenant = 'common', cloud: { authorityHost?: s
     cloudDiscoveryMetadata: undefined,
     extraCaPem: undefined,
     graphLinkHosts: [graphHost],
-    uploadHosts: [...known.uploadHosts],
     allowInsecureGraph: false,
   };
 }
@@ -98,7 +93,6 @@ export function sandboxMicrosoftEndpoints(info: SandboxEndpointInfo): MicrosoftE
     cloudDiscoveryMetadata: info.msal.cloudDiscoveryMetadata,
     extraCaPem: info.caCertPem,
     graphLinkHosts: [graph.host],
-    uploadHosts: [graph.host],
     allowInsecureGraph: graph.protocol === 'http:',
   };
 }
