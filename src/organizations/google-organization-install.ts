@@ -14,7 +14,7 @@ import type { DbTransaction } from '../storage/database.js';
 import type { GoogleOrganizationInstallRepository } from '../storage/google-organization-install.repository.js';
 import { newId } from '../storage/ids.js';
 import type { OrganizationInstallRecord } from '../storage/organization-install.repository.js';
-import { OrganizationInstallError, type ActorRef } from './organization-install.service.js';
+import { OrganizationInstallError, organizationAddress, type ActorRef } from './organization-install.service.js';
 
 /** AAD of `organization_installs.credentialEnc` (tenant DEK): the service-account key of a Google install. */
 export const INSTALL_KEY_AAD = (installId: string) => ({ table: 'organization_installs', column: 'credentialEnc', rowId: installId }) as const;
@@ -34,7 +34,6 @@ const domainSchema = z
   .toLowerCase()
   .max(253)
   .regex(/^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/, 'not a domain name');
-const addressSchema = z.string().trim().toLowerCase().email().max(320);
 
 export interface GoogleInstallInput {
   /** The key file's JSON as Google gives it (an object, or the file's text). */
@@ -116,22 +115,31 @@ export class GoogleOrganizationInstalls {
   async #prove(input: GoogleInstallInput): Promise<{ key: ServiceAccountKey; domain: string; granted: string[]; broad: boolean }> {
     const endpoints = this.#endpoints();
     const key = this.#key(input.serviceAccountKey, endpoints);
-    const verifyAddress = this.#address(input.verifyAddress, 'verifyAddress');
+    const verifyAddress = organizationAddress(input.verifyAddress, 'verifyAddress');
     const addressDomain = verifyAddress.slice(verifyAddress.lastIndexOf('@') + 1);
     const domain = input.domain !== undefined ? this.normalizeDomain(input.domain) : addressDomain;
     if (addressDomain !== domain) throw new OrganizationInstallError('bad_request', `verifyAddress must be an address of ${domain}`, 'address_outside_domain');
 
     const access = new GoogleOrganizationAccess(key, endpoints);
-    let check;
+    const delegation = await this.#delegation(access, verifyAddress);
     try {
-      check = await access.verify(verifyAddress);
       const profile = (await access.profileAddress(verifyAddress)).toLowerCase();
       if (profile !== verifyAddress) throw new OrganizationInstallError('bad_request', 'Gmail answered for another address than verifyAddress (an alias?): give the user’s primary address', 'address_mismatch');
     } catch (err) {
       throw this.#refusal(err, 'install');
     }
-    const granted = [...check.granted, ...(check.broadScopeDelegated ? [GOOGLE_BROAD_MAIL_SCOPE] : [])];
-    return { key, domain, granted, broad: check.broadScopeDelegated };
+    return { key, domain, ...delegation };
+  }
+
+  /** A delegated token for `subject` is issued: the permissions to record (the broad mail scope too when Google grants it). */
+  async #delegation(access: GoogleOrganizationAccess, subject: string): Promise<{ granted: string[]; broad: boolean }> {
+    let check;
+    try {
+      check = await access.verify(subject);
+    } catch (err) {
+      throw this.#refusal(err, 'install');
+    }
+    return { granted: [...check.granted, ...(check.broadScopeDelegated ? [GOOGLE_BROAD_MAIL_SCOPE] : [])], broad: check.broadScopeDelegated };
   }
 
   async #recordInstalled(tx: DbTransaction, tenantId: string, id: string, proof: { key: ServiceAccountKey; domain: string; granted: string[] }, actor: ActorRef): Promise<void> {
@@ -161,13 +169,7 @@ export class GoogleOrganizationInstalls {
     const old = await this.key(install.id);
     if (old && old.client_id !== key.client_id) throw new OrganizationInstallError('bad_request', 'the new key belongs to another service account: install that one separately', 'service_account_mismatch');
     const subject = this.#inDomain(install, verifyAddress);
-    let check;
-    try {
-      check = await new GoogleOrganizationAccess(key, endpoints).verify(subject);
-    } catch (err) {
-      throw this.#refusal(err, 'install');
-    }
-    const granted = [...check.granted, ...(check.broadScopeDelegated ? [GOOGLE_BROAD_MAIL_SCOPE] : [])];
+    const { granted } = await this.#delegation(new GoogleOrganizationAccess(key, endpoints), subject);
     const credentialEnc = await this.d.dataKeys.encryptFor({ type: 'tenant', id: install.tenantId }, JSON.stringify(key), INSTALL_KEY_AAD(install.id));
     if (!(await this.d.repo.replaceCredential(install.id, credentialEnc, granted))) throw new OrganizationInstallError('bad_request', 'the organization install is not active', 'install_not_active');
     await this.d.audit.record({
@@ -253,14 +255,8 @@ export class GoogleOrganizationInstalls {
     return r.data;
   }
 
-  #address(raw: string, field: string): string {
-    const r = addressSchema.safeParse(raw);
-    if (!r.success) throw new OrganizationInstallError('bad_request', `${field} is not a valid email address`, 'invalid_address');
-    return r.data;
-  }
-
   #inDomain(install: OrganizationInstallRecord, raw: string): string {
-    const address = this.#address(raw, 'address');
+    const address = organizationAddress(raw);
     if (address.slice(address.lastIndexOf('@') + 1) !== install.directoryId) {
       throw new OrganizationInstallError('bad_request', `the address is not in ${install.directoryId ?? 'the install’s domain'}, the domain of this install`, 'address_outside_domain');
     }

@@ -91,6 +91,13 @@ export interface OrganizationInstallDeps {
 
 const address = z.string().trim().toLowerCase().email().max(320);
 
+/** An address an install is given (a mailbox to add, a probe, a verify address), lower case, or a refusal naming the field. */
+export function organizationAddress(raw: string, field = 'address'): string {
+  const r = address.safeParse(raw);
+  if (!r.success) throw new OrganizationInstallError('bad_request', `${field} is not a valid email address`, 'invalid_address');
+  return r.data;
+}
+
 
 /**
  * Organization installs (issue 15 items 2 and 5), Microsoft first: admin consent once for the
@@ -118,7 +125,7 @@ export class OrganizationInstallService {
     const id = newId('organizationInstall');
     const { state, stateHash } = newState();
     const expiresAt = new Date(this.d.clock().getTime() + (this.d.consentTtlMinutes ?? 60) * 60_000);
-    const probe = input.probeAddress === undefined ? null : this.#address(input.probeAddress);
+    const probe = input.probeAddress === undefined ? null : organizationAddress(input.probeAddress, 'probeAddress');
     const probeAddressEnc = probe ? await this.d.dataKeys.encryptFor({ type: 'tenant', id: tenantId }, probe, PROBE_ADDRESS_AAD(id)) : null;
     await this.d.repo.createPending({ id, tenantId, provider: input.provider, stateHash, returnUrl: null, consentExpiresAt: expiresAt, probeAddressEnc });
     await this.d.audit.record({ tenantId, ...actor, action: 'organization_install.started', targetType: 'organization_install', targetId: id, metadata: { provider: input.provider } });
@@ -301,7 +308,7 @@ export class OrganizationInstallService {
       // In the install's domain, a delegated token issued for it, its Gmail profile is that address.
       ({ address: mailboxAddress, credential, grantedScopes } = await this.#google().mailboxCredential(install, rawAddress));
     } else {
-      mailboxAddress = this.#address(rawAddress);
+      mailboxAddress = organizationAddress(rawAddress);
       const verdict = await this.#canRead(install.directoryId!, mailboxAddress);
       if (verdict === 'not_found') throw new OrganizationInstallError('bad_request', 'No mailbox with this address exists in the organization.', 'mailbox_not_found');
       if (verdict === 'denied') throw new OrganizationInstallError('bad_request', 'The organization does not let the app read this mailbox (application access policy). Add it to the policy’s group first.', 'mailbox_not_accessible');
@@ -395,7 +402,7 @@ export class OrganizationInstallService {
     let install = await this.#requireActive(tenantId, installId);
     if (install.provider === 'google') throw new OrganizationInstallError('bad_request', 'A Google install cannot be restricted to some users: domain-wide delegation reaches every user of the domain (see the install’s warnings)', 'not_supported_for_google');
     if (probeAddress !== undefined) {
-      const probe = this.#address(probeAddress);
+      const probe = organizationAddress(probeAddress, 'probeAddress');
       await this.d.repo.setProbeAddress(installId, await this.d.dataKeys.encryptFor({ type: 'tenant', id: tenantId }, probe, PROBE_ADDRESS_AAD(installId)));
       install = (await this.d.repo.findForTenant(tenantId, installId))!;
     }
@@ -449,12 +456,6 @@ export class OrganizationInstallService {
       if (err instanceof ProviderError && err.status === 403) return 'denied';
       throw err;
     }
-  }
-
-  #address(raw: string): string {
-    const r = address.safeParse(raw);
-    if (!r.success) throw new OrganizationInstallError('bad_request', 'not a valid email address', 'invalid_address');
-    return r.data;
   }
 
   async #require(tenantId: string, id: string): Promise<OrganizationInstallRecord> {
