@@ -151,12 +151,7 @@ export class MessageReadService {
 
   /** `inlineImageUrl`: rewrite `cid:` references to this message's attachments to these URLs. */
   async get(reader: Reader, messageId: string, opts: { inlineImageUrl?: (attachmentId: string) => string } = {}): Promise<MessageView> {
-    const row = await this.deps.messages.findMessageForTenant(reader.tenantId, messageId);
-    if (!row) throw new ReadRefusedError({ kind: 'not_found', what: 'message' });
-    await this.usableMailbox(reader.tenantId, row.mailboxId, 'message');
-    const view = await this.decrypting(() => this.deps.viewer.full(row, opts), 'message');
-    await this.audit(reader, 'message.read', 'message', row.id, { mailboxId: row.mailboxId });
-    return view;
+    return this.readMessage(reader, messageId, (row) => this.deps.viewer.full(row, opts));
   }
 
   /**
@@ -164,12 +159,17 @@ export class MessageReadService {
    * event loop when the content is large (MessageViewer.fullJson). Same checks and audit as `get`.
    */
   async getJson(reader: Reader, messageId: string, opts: { inlineImageUrl?: (attachmentId: string) => string } = {}): Promise<Buffer> {
+    return this.readMessage(reader, messageId, (row) => this.deps.viewer.fullJson(row, opts, this.deps.contentPool));
+  }
+
+  /** One message of the reader's tenant whose mailbox is served, shown by `show`, audited as read. */
+  private async readMessage<T>(reader: Reader, messageId: string, show: (row: MessageRecord) => Promise<T>): Promise<T> {
     const row = await this.deps.messages.findMessageForTenant(reader.tenantId, messageId);
     if (!row) throw new ReadRefusedError({ kind: 'not_found', what: 'message' });
     await this.usableMailbox(reader.tenantId, row.mailboxId, 'message');
-    const json = await this.decrypting(() => this.deps.viewer.fullJson(row, opts, this.deps.contentPool), 'message');
+    const shown = await this.decrypting(() => show(row), 'message');
     await this.audit(reader, 'message.read', 'message', row.id, { mailboxId: row.mailboxId });
-    return json;
+    return shown;
   }
 
   /** Only a `clean` verdict is served (fail closed: pending, infected, error, unscannable are not). */
