@@ -83,12 +83,12 @@ export async function buildMailAccess(core: Core): Promise<MailAccess> {
   // The Microsoft teardown asks the vault for tokens, and a module's mail() the provider factory,
   // when they are used (after start-up); both are built below from the modules' grant ports.
   const tokens: { vault?: TokenVault; providers?: MailProviderFactory } = {};
+  const organizations = organizationMailAccess(core, settings);
   const modules = buildProviderModules({
     mail: { forMailbox: (mailbox) => tokens.providers!.forMailbox(mailbox) },
-    google: { endpoints: settings.google?.endpoints ?? GOOGLE_ENDPOINTS, client: google, organizationToken: (mailbox) => tokens.vault!.accessToken(mailbox.id) },
-    microsoft: { endpoints: settings.microsoft?.endpoints, client: microsoft, accessToken: (mailbox) => tokens.vault!.accessToken(mailbox.id) },
+    google: { endpoints: settings.google?.endpoints ?? GOOGLE_ENDPOINTS, client: google, organizationToken: (mailbox) => tokens.vault!.accessToken(mailbox.id), kinds: [organizations.kinds.google] },
+    microsoft: { endpoints: settings.microsoft?.endpoints, client: microsoft, accessToken: (mailbox) => tokens.vault!.accessToken(mailbox.id), kinds: [organizations.kinds.microsoft] },
   });
-  const organizations = organizationMailAccess(core, settings, modules, microsoft, google);
   const grantPorts = { google: modules.google.grant, microsoft: modules.microsoft.grant };
   const vault = new TokenVault({ grants, dataKeys: core.dataKeys, events, audit: core.audit, logger: core.logger, metrics: core.metrics, grantPorts, clock });
   tokens.vault = vault;

@@ -8,17 +8,11 @@ import { OrganizationMailboxes } from '../organizations/organization-mailboxes.j
 import { MicrosoftAdminSignIn } from '../organizations/microsoft-admin-signin.js';
 import { OrganizationAccessWarnings } from '../organizations/organization-access-warning.js';
 import { OrganizationAccessNoticeRepository } from '../storage/organization-access-notice.repository.js';
-import { composeGrantPort } from '../providers/grant-port.js';
-import { GOOGLE_ENDPOINTS } from '../providers/google/google-endpoints.js';
-import { googleDelegatedKind } from '../providers/google/google-grant.js';
-import type { GoogleOAuthClient } from '../providers/google/google-oauth.client.js';
+import type { CredentialKindPort } from '../providers/grant-port.js';
 import { googleOrganizationKind } from '../providers/google/google-organization-grant.js';
 import type { ProviderName } from '../providers/mail-provider.port.js';
 import { MicrosoftAppTokenClient } from '../providers/microsoft/microsoft-app-token.client.js';
-import { microsoftDelegatedKind } from '../providers/microsoft/microsoft-grant.js';
-import type { MicrosoftOAuthClient } from '../providers/microsoft/microsoft-oauth.client.js';
 import { microsoftOrganizationKind } from '../providers/microsoft/microsoft-organization-grant.js';
-import type { ProviderModule } from '../providers/ports.js';
 import { GoogleOrganizationInstallRepository } from '../storage/google-organization-install.repository.js';
 import { OrganizationInstallRepository } from '../storage/organization-install.repository.js';
 import { OrganizationSignInRepository } from '../storage/organization-signin.repository.js';
@@ -36,20 +30,17 @@ export interface OrganizationMailAccess {
   mailboxes: OrganizationMailboxes;
   /** Google Workspace installs (their keys sign the `organization` kind's tokens); undefined when Google is not configured. */
   google: GoogleOrganizationInstalls | undefined;
+  /** The `organization` credential kind of each provider's grant port (beside `delegated`; buildProviderModules). */
+  kinds: Record<ProviderName, CredentialKindPort>;
 }
 
 /**
- * Builds the app-token client and gives the Microsoft grant port its second credential kind
- * (`organization`, beside `delegated`), so the token vault, teardown and purge treat an
- * organization mailbox like any other. Called by buildMailAccess before the vault is built.
+ * Builds the app-token client and the Google installs, and each provider's `organization`
+ * credential kind, which buildProviderModules adds to its grant port beside `delegated`, so the
+ * token vault, teardown and purge treat an organization mailbox like any other. Called by
+ * buildMailAccess before the provider modules and the vault are built.
  */
-export function organizationMailAccess(
-  core: Core,
-  settings: ProviderSettings,
-  modules: Record<ProviderName, ProviderModule>,
-  microsoft: MicrosoftOAuthClient | undefined,
-  google?: GoogleOAuthClient | undefined,
-): OrganizationMailAccess {
+export function organizationMailAccess(core: Core, settings: ProviderSettings): OrganizationMailAccess {
   const ms = settings.microsoft;
   const msalLog = core.logger.child({ component: 'msal-app' });
   const appTokens = ms
@@ -63,33 +54,20 @@ export function organizationMailAccess(
         (level, message) => msalLog[level](message),
       )
     : undefined;
-  modules.microsoft = {
-    ...modules.microsoft,
-    grant: composeGrantPort({
-      provider: 'microsoft',
-      displayName: modules.microsoft.grant.displayName,
-      consent: modules.microsoft.grant.consent,
-      kinds: [microsoftDelegatedKind({ client: microsoft }), microsoftOrganizationKind({ client: appTokens })],
-    }),
-  };
-  // Google: the `organization` kind beside `delegated` — JWT grants signed with the install's key.
+  // Google: JWT grants signed with the install's key.
   const googleEndpoints = settings.google?.endpoints;
   const googleInstalls = googleEndpoints
     ? new GoogleOrganizationInstalls({ repo: new GoogleOrganizationInstallRepository(core.prisma), dataKeys: core.dataKeys, audit: core.audit, logger: core.logger, clock: core.clock, endpoints: googleEndpoints })
     : undefined;
-  modules.google = {
-    ...modules.google,
-    grant: composeGrantPort({
-      provider: 'google',
-      displayName: modules.google.grant.displayName,
-      consent: modules.google.grant.consent,
-      kinds: [
-        googleDelegatedKind({ client: google, endpoints: googleEndpoints ?? GOOGLE_ENDPOINTS }),
-        googleOrganizationKind({ keys: googleInstalls ? (id) => googleInstalls.key(id) : undefined, endpoints: googleEndpoints }),
-      ],
-    }),
+  return {
+    appTokens,
+    mailboxes: new OrganizationMailboxes(new OrganizationInstallRepository(core.prisma), core.dataKeys),
+    google: googleInstalls,
+    kinds: {
+      microsoft: microsoftOrganizationKind({ client: appTokens }),
+      google: googleOrganizationKind({ keys: googleInstalls ? (id) => googleInstalls.key(id) : undefined, endpoints: googleEndpoints }),
+    },
   };
-  return { appTokens, mailboxes: new OrganizationMailboxes(new OrganizationInstallRepository(core.prisma), core.dataKeys), google: googleInstalls };
 }
 
 /** Organization installs: the API, the hosted admin-consent page and its redirect. */

@@ -3,6 +3,7 @@ import type { GoogleEndpoints } from './google/google-endpoints.js';
 import { googleGrantPort } from './google/google-grant.js';
 import type { GoogleOAuthClient } from './google/google-oauth.client.js';
 import { GoogleTeardownAdapter, googleTeardownSecret } from './google/google-teardown.adapter.js';
+import type { CredentialKindPort } from './grant-port.js';
 import type { ProviderName } from './mail-provider.port.js';
 import { graphLimits } from './microsoft/graph-limits.js';
 import type { MicrosoftEndpoints } from './microsoft/microsoft-endpoints.js';
@@ -30,8 +31,9 @@ export interface ProviderModulesInput {
   mail: { forMailbox(mailbox: { id: string; provider: ProviderName }): MailPort };
   /** `client`: the OAuth client when Google is configured in this run. */
   /** `organizationToken`: access tokens of organization-install mailboxes (the token vault), for users.stop. */
-  google: { endpoints: GoogleEndpoints; client: GoogleOAuthClient | undefined; organizationToken?: (mailbox: { id: string }) => Promise<string> };
-  microsoft: { endpoints: MicrosoftEndpoints | undefined; client: MicrosoftOAuthClient | undefined; accessToken: MicrosoftAccessTokenSource | undefined };
+  /** `kinds` (both providers): credential kinds beside `delegated` — the organization installs' (organizationMailAccess). */
+  google: { endpoints: GoogleEndpoints; client: GoogleOAuthClient | undefined; organizationToken?: (mailbox: { id: string }) => Promise<string>; kinds?: CredentialKindPort[] };
+  microsoft: { endpoints: MicrosoftEndpoints | undefined; client: MicrosoftOAuthClient | undefined; accessToken: MicrosoftAccessTokenSource | undefined; kinds?: CredentialKindPort[] };
 }
 
 /** One ProviderModule per provider, bound to this run's endpoints and grant clients. */
@@ -42,7 +44,7 @@ export function buildProviderModules(input: ProviderModulesInput): Record<Provid
       displayName: 'Google',
       limits: gmailLimits,
       teardown: new GoogleTeardownAdapter({ endpoints: input.google.endpoints, grant: input.google.client, ...(input.google.organizationToken ? { organizationToken: input.google.organizationToken } : {}) }),
-      grant: googleGrantPort({ client: input.google.client, endpoints: input.google.endpoints }),
+      grant: googleGrantPort({ client: input.google.client, endpoints: input.google.endpoints, kinds: input.google.kinds ?? [] }),
       mail: (mailbox) => input.mail.forMailbox({ id: mailbox.id, provider: 'google' }),
       push: PUSH_PORTS.google,
     },
@@ -51,7 +53,7 @@ export function buildProviderModules(input: ProviderModulesInput): Record<Provid
       displayName: 'Microsoft',
       limits: graphLimits,
       teardown: new MicrosoftTeardownAdapter({ endpoints: input.microsoft.endpoints, accessToken: input.microsoft.accessToken }),
-      grant: microsoftGrantPort({ client: input.microsoft.client }),
+      grant: microsoftGrantPort({ client: input.microsoft.client, kinds: input.microsoft.kinds ?? [] }),
       mail: (mailbox) => input.mail.forMailbox({ id: mailbox.id, provider: 'microsoft' }),
       push: PUSH_PORTS.microsoft,
     },

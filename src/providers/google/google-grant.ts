@@ -59,12 +59,12 @@ function googleConsent(client: GoogleOAuthClient): ConsentPort {
   };
 }
 
-/** Google's grant port: consent when a client is configured, and the `delegated` credential kind. */
-export function googleGrantPort(deps: { client: GoogleOAuthClient | undefined; endpoints: GoogleEndpoints }): GrantPort {
+/** Google's grant port: consent when a client is configured, the `delegated` credential kind, then `kinds` (organization installs'). */
+export function googleGrantPort(deps: { client: GoogleOAuthClient | undefined; endpoints: GoogleEndpoints; kinds?: CredentialKindPort[] }): GrantPort {
   return composeGrantPort({
     provider: 'google',
     displayName: 'Google',
     consent: deps.client ? googleConsent(deps.client) : undefined,
-    kinds: [googleDelegatedKind(deps)],
+    kinds: [googleDelegatedKind(deps), ...(deps.kinds ?? [])],
   });
 }

@@ -68,12 +68,12 @@ function microsoftConsent(client: MicrosoftOAuthClient): ConsentPort {
   };
 }
 
-/** Microsoft's grant port: consent when a client is configured, and the `delegated` credential kind. */
-export function microsoftGrantPort(deps: { client: MicrosoftOAuthClient | undefined }): GrantPort {
+/** Microsoft's grant port: consent when a client is configured, the `delegated` credential kind, then `kinds` (organization installs'). */
+export function microsoftGrantPort(deps: { client: MicrosoftOAuthClient | undefined; kinds?: CredentialKindPort[] }): GrantPort {
   return composeGrantPort({
     provider: 'microsoft',
     displayName: 'Microsoft',
     consent: deps.client ? microsoftConsent(deps.client) : undefined,
-    kinds: [microsoftDelegatedKind(deps)],
+    kinds: [microsoftDelegatedKind(deps), ...(deps.kinds ?? [])],
   });
 }
