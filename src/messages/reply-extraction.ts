@@ -1,5 +1,6 @@
 import EmailForwardParser from 'email-forward-parser';
 import planer from 'planer';
+import './planer-splitters.js';
 
 /**
  * What a helpdesk shows of a message: the new content without the quoted history, the sender's
