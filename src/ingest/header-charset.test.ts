@@ -56,3 +56,35 @@ describe('nearly UTF-8', () => {
     expect(decodeUnlabelledBytes(full.subarray(0, full.length - 1), null)).toEqual({ text: 'Картинка с очен', charset: 'utf-8' });
   });
 });
+
+describe('long values', () => {
+  it('chooses the charset of a value longer than the detection window on its head and decodes all of it', () => {
+    const text = Array.from({ length: 800 }, (_, i) => `关于会议的通知 ${i}`).join(' ');
+    const bytes = iconv.encode(text, 'gb18030');
+    expect(bytes.length).toBeGreaterThan(8192);
+    expect(decodeUnlabelledBytes(bytes, null)).toEqual({ text, charset: 'gb18030' });
+    const cyrillic = Array.from({ length: 600 }, () => 'Счет на оплату').join(' ');
+    expect(decodeUnlabelledBytes(iconv.encode(cyrillic, 'windows-1251'), null).text).toBe(cyrillic);
+  });
+
+  it('falls back to Windows-1252 for the whole value when its tail is not in the charset its head reads as', () => {
+    const head = iconv.encode(Array.from({ length: 500 }, () => '关于会议的通知').join(' '), 'gb18030');
+    const bytes = Buffer.concat([head, Buffer.from([0x20, 0xff, 0xff, 0xff, 0x20])]);
+    expect(decodeUnlabelledBytes(bytes, null)).toEqual({ text: iconv.decode(bytes, 'windows-1252'), charset: 'windows-1252' });
+  });
+
+  it('spends no more on tens of kilobytes of binary data taken for a header line than on its first 4 KiB', () => {
+    const junk = (n: number): string => `Subject: ${Buffer.from(Array.from({ length: n }, (_, i) => (i * 7919 + (i >> 3)) % 256)).toString('latin1')}`;
+    const cpuMs = (line: string): number => {
+      transcodeHeaderLine(line, 'gb2312');
+      const started = process.cpuUsage();
+      for (let i = 0; i < 5; i++) transcodeHeaderLine(line, 'gb2312');
+      const cpu = process.cpuUsage(started);
+      return (cpu.user + cpu.system) / 1000;
+    };
+    const short = cpuMs(junk(4000));
+    const long = cpuMs(junk(64 * 1024));
+    // Detection reads the head only: reading all 64 KiB cost about 16 times the 4 KiB line.
+    expect(long).toBeLessThan(short * 4 + 5);
+  });
+});

@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import * as sbcs from 'chardet/lib/encoding/sbcs.js';
 import iconv from 'iconv-lite';
 
@@ -19,14 +20,12 @@ import iconv from 'iconv-lite';
 
 const UTF8_ASCII = /^(utf-?8|us-?ascii|ascii)$/i;
 
-/** Bytes that are valid UTF-8 (RFC 6532 headers) are kept as UTF-8. */
+/**
+ * Bytes that are valid UTF-8 (RFC 6532 headers) are kept as UTF-8. (`buffer.isUtf8`: the same
+ * strict validation as a fatal TextDecoder, without an exception per invalid header.)
+ */
 function isValidUtf8(bytes: Buffer): boolean {
-  try {
-    new TextDecoder('utf-8', { fatal: true }).decode(bytes);
-    return true;
-  } catch {
-    return false;
-  }
+  return isUtf8(bytes);
 }
 
 /**
@@ -183,6 +182,26 @@ export function analyseSingleByte(bytes: Uint8Array): Array<{ name: string; conf
     .sort((a, b) => b.confidence - a.confidence);
 }
 
+/**
+ * Charset detection reads at most this many bytes of a value. A real subject or display name is far
+ * shorter; header lines of tens of kilobytes of 8-bit bytes are binary data taken for a header (a
+ * TNEF or OLE file fed as a message), where trying five CJK decodings and thirteen single-byte
+ * recognisers on every byte cost 25–35 ms per message (docs/benchmarks.md, Ingest).
+ */
+const DETECTION_BYTES = 4096;
+
+/**
+ * The head of `bytes` that detection reads: all of it when short enough, else up to
+ * DETECTION_BYTES, ending just after a byte below 0x30 (space, control or ASCII punctuation),
+ * which is never inside a character of the multi-byte charsets tried here (their second and later
+ * bytes are 0x30 or above), so the head decodes as the whole does.
+ */
+function detectionSample(bytes: Buffer): Buffer {
+  if (bytes.length <= DETECTION_BYTES) return bytes;
+  for (let i = DETECTION_BYTES - 1; i >= DETECTION_BYTES / 2; i--) if (bytes[i]! < 0x30) return bytes.subarray(0, i + 1);
+  return bytes.subarray(0, DETECTION_BYTES);
+}
+
 /** The minimum plausibility for a CJK reading. */
 const CJK_MIN_SCORE = 0.6;
 /** chardet confidence (0-100) trusted for a single-byte charset. */
@@ -200,6 +219,14 @@ export interface DecodedHeaderBytes {
  */
 export function decodeUnlabelledBytes(bytes: Buffer, declared: string | null): DecodedHeaderBytes {
   if (isValidUtf8(bytes)) return { text: bytes.toString('utf8'), charset: 'utf-8' };
+  const sample = detectionSample(bytes);
+  if (sample !== bytes) {
+    // A long value: the charset is chosen on its head, then the whole value is decoded in it.
+    const { charset } = decodeUnlabelledBytes(sample, declared);
+    const text = charset === 'utf-8' ? nearlyUtf8(bytes) : charset === 'windows-1252' ? null : strictDecode(bytes, charset);
+    if (text !== null) return { text, charset };
+    return { text: iconv.decode(bytes, 'windows-1252'), charset: 'windows-1252' };
+  }
   const mostlyUtf8 = nearlyUtf8(bytes);
   if (mostlyUtf8 !== null) return { text: mostlyUtf8, charset: 'utf-8' };
   const declaredName = declared && !UTF8_ASCII.test(declared) && iconv.encodingExists(declared) ? declared.toLowerCase() : null;
