@@ -73,8 +73,17 @@ describe('long values', () => {
     expect(decodeUnlabelledBytes(bytes, null)).toEqual({ text: iconv.decode(bytes, 'windows-1252'), charset: 'windows-1252' });
   });
 
-  it('spends no more on tens of kilobytes of binary data taken for a header line than on its first 4 KiB', () => {
-    const junk = (n: number): string => `Subject: ${Buffer.from(Array.from({ length: n }, (_, i) => (i * 7919 + (i >> 3)) % 256)).toString('latin1')}`;
+  it('reads a value with NUL or other C0 control bytes (binary data, not text in any charset) byte for byte', () => {
+    const bytes = Buffer.from([0x53, 0x75, 0x62, 0x00, 0x02, 0xc4, 0xe3, 0xba, 0xc3, 0x07, 0xff]);
+    expect(decodeUnlabelledBytes(bytes, 'gb2312')).toEqual({ text: iconv.decode(bytes, 'windows-1252'), charset: 'windows-1252' });
+    // TAB is text: a GB2312 value with a tab in it is still read as GB2312.
+    const tabbed = Buffer.concat([iconv.encode('关于会议的通知', 'gb18030'), Buffer.from('\t'), iconv.encode('请查收附件', 'gb18030')]);
+    expect(decodeUnlabelledBytes(tabbed, null).text).toBe('关于会议的通知\t请查收附件');
+  });
+
+  it('spends no more on tens of kilobytes of 8-bit bytes taken for a header line than on its first 4 KiB', () => {
+    // 8-bit bytes without control bytes: not recognisable as binary, so detection runs.
+    const junk = (n: number): string => `Subject: ${Buffer.from(Array.from({ length: n }, (_, i) => 0x20 + ((i * 7919 + (i >> 3)) % 224))).toString('latin1')}`;
     const cpuMs = (line: string): number => {
       transcodeHeaderLine(line, 'gb2312');
       const started = process.cpuUsage();

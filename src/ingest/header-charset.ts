@@ -202,6 +202,18 @@ function detectionSample(bytes: Buffer): Buffer {
   return bytes.subarray(0, DETECTION_BYTES);
 }
 
+/**
+ * NUL and the C0 controls other than TAB, LF, CR and ESC (ISO-2022's shifts): never part of a
+ * header written in any charset, nor of a character of the multi-byte charsets tried here.
+ */
+function hasBinaryControls(bytes: Uint8Array): boolean {
+  for (let i = 0; i < bytes.length; i++) {
+    const b = bytes[i]!;
+    if (b < 0x20 && b !== 0x09 && b !== 0x0a && b !== 0x0d && b !== 0x1b) return true;
+  }
+  return false;
+}
+
 /** The minimum plausibility for a CJK reading. */
 const CJK_MIN_SCORE = 0.6;
 /** chardet confidence (0-100) trusted for a single-byte charset. */
@@ -219,6 +231,8 @@ export interface DecodedHeaderBytes {
  */
 export function decodeUnlabelledBytes(bytes: Buffer, declared: string | null): DecodedHeaderBytes {
   if (isValidUtf8(bytes)) return { text: bytes.toString('utf8'), charset: 'utf-8' };
+  // Control bytes no text charset writes in a header: binary data, read byte for byte.
+  if (hasBinaryControls(bytes)) return { text: iconv.decode(bytes, 'windows-1252'), charset: 'windows-1252' };
   const sample = detectionSample(bytes);
   if (sample !== bytes) {
     // A long value: the charset is chosen on its head, then the whole value is decoded in it.
