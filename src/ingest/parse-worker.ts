@@ -168,7 +168,22 @@ function resultBuffers(result: ParseTaskResult): ArrayBuffer[] {
  * A batch of small messages, parsed one after the other: one task round trip (and one wake-up of
  * each thread) for all of them; the attachments' buffers are transferred back, not copied.
  */
-async function parseBatch(task: ParseBatchTask): Promise<unknown> {
+/**
+ * Batches run one after the other, in the order they arrived. piscina hands this thread up to
+ * concurrentTasksPerWorker tasks at once (streamed messages need that: they wait on port round
+ * trips); two batches run interleaved would both finish late — the pool keeps a second batch here
+ * so that the thread has work while the first one's results go back and the event loop refills —
+ * and the thread would then idle while the event loop refilled both.
+ */
+let batchesDone: Promise<unknown> = Promise.resolve();
+
+function parseBatch(task: ParseBatchTask): Promise<unknown> {
+  const run = batchesDone.then(() => parseBatchNow(task));
+  batchesDone = run.catch(() => undefined);
+  return run;
+}
+
+async function parseBatchNow(task: ParseBatchTask): Promise<unknown> {
   const results: ParseTaskResult[] = [];
   const transfer: ArrayBuffer[] = [];
   for (const t of task.batch) {
