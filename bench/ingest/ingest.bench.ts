@@ -1,6 +1,6 @@
 // Full ingest next to bare mailparser, in the same process, in interleaved blocks after a warm-up.
 //   npm run bench -- ingest [sample=600] [rounds=3] [--per-message] [--in-process] [--scanner] [--parse-ahead=N]
-//                          [--threads=N] [--compare-threads=N] [--worker-cpu-prof=DIR]
+//                          [--threads=N] [--compare-threads=N] [--compare-checkout=DIR] [--worker-cpu-prof=DIR]
 // Needs Postgres (DATABASE_URL; a fresh database is created on that server and dropped after).
 //
 // Per round: one block of bare mailparser over the sample (sequential, this thread), then one block
@@ -14,6 +14,7 @@
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
+import { resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { MailParser } from 'mailparser';
 import type { AttachmentStream, MessageText } from 'mailparser';
@@ -196,6 +197,11 @@ const threads = flag('threads') ? Number(flag('threads')) : undefined;
 // --compare-threads=N: each round also runs a full-ingest block through a second pool of N parse
 // threads, interleaved with the others (same process, same warm-up), and prints its ratio.
 const compareThreads = flag('compare-threads') ? Number(flag('compare-threads')) : undefined;
+// --compare-checkout=DIR: each round also runs a full-ingest block through ANOTHER checkout's
+// ingest code (its IngestService, parse pool, repositories; this checkout's database, schema and
+// keys), interleaved with the others — before/after on the same machine load (e.g. a
+// `git worktree add DIR <commit>` with node_modules linked). Its schema must be this one's.
+const compareCheckout = flag('compare-checkout');
 const newPool = (n: number | undefined): MimeParsePool =>
   new MimeParsePool({
     ...(workerProf ? { execArgv: ['--cpu-prof', `--cpu-prof-dir=${workerProf}`] } : {}),
@@ -204,6 +210,7 @@ const newPool = (n: number | undefined): MimeParsePool =>
 const pool = newPool(threads);
 const otherPool = compareThreads ? newPool(compareThreads) : null;
 let clamd: Awaited<ReturnType<typeof startClamd>> | null = null;
+let checkoutPool: { close(): Promise<void> } | null = null;
 try {
   const load = loadavg();
   console.log(
@@ -234,6 +241,33 @@ try {
   });
   const svc = service(pool);
   const otherSvc = otherPool ? service(otherPool) : null;
+  const checkoutSvc = compareCheckout ? await (async (): Promise<IngestService> => {
+    const root = resolve(compareCheckout);
+    const mod = async <T>(path: string): Promise<T> => (await import(`${root}/src/${path}`)) as T;
+    const { IngestService: Ingest } = await mod<{ IngestService: typeof IngestService }>('ingest/ingest.service.ts');
+    const { MimeParsePool: Pool } = await mod<{ MimeParsePool: typeof MimeParsePool }>('ingest/parse-pool.ts');
+    const { MessageWriteRepository: Messages } = await mod<{ MessageWriteRepository: typeof MessageWriteRepository }>('storage/message-write.repository.ts');
+    const { BlobStore: Blobs } = await mod<{ BlobStore: typeof BlobStore }>('storage/blob.store.ts');
+    const { OutboxService: Outbox } = await mod<{ OutboxService: typeof OutboxService }>('events/outbox.service.ts');
+    const { OutboxRepository: OutboxRepo } = await mod<{ OutboxRepository: typeof OutboxRepository }>('storage/outbox.repository.ts');
+    const { NullScanner: Null } = await mod<{ NullScanner: typeof NullScanner }>('scan/null.scanner.ts');
+    const p = new Pool(threads ? { threads } : {});
+    checkoutPool = p;
+    return new Ingest({
+      messages: new Messages(core.prisma, core.db),
+      blobs: new Blobs(core.prisma, core.dataKeys, { sql: core.db.sql }),
+      dataKeys: core.dataKeys,
+      blindIndex: core.blindIndex,
+      outbox: new Outbox({ repo: new OutboxRepo(core.prisma), dataKeys: core.dataKeys, clock: core.clock }),
+      jobs: null,
+      scanner: { scanner: new Null(), configured: false },
+      maxMessageBytes: core.config.sync.maxMessageBytes,
+      ...(inProcess ? {} : { parse: p.parse }),
+      ...(parseAhead ? { page: { parseAhead } } : {}),
+      clock: core.clock,
+      logger: core.logger,
+    } as ConstructorParameters<typeof IngestService>[0]);
+  })() : null;
 
   const parseBlock = (): Promise<Block> =>
     measure(core, db.name, sample.length, async () => {
@@ -263,6 +297,7 @@ try {
   await parseBlock();
   await ingestBlock('warmup', svc);
   if (otherSvc) await ingestBlock('warmup-other', otherSvc);
+  if (checkoutSvc) await ingestBlock('warmup-checkout', checkoutSvc);
   await parseBlock();
   const ratios: number[] = [];
   const cpuPerMsg: number[] = [];
@@ -273,11 +308,26 @@ try {
   const otherPerMsg: number[] = [];
   const otherRatios: number[] = [];
   const otherCpuPerMsg: number[] = [];
+  const checkoutRatios: number[] = [];
+  const checkoutCpuPerMsg: number[] = [];
+  const checkoutParseCpuPerMsg: number[] = [];
   for (let r = 1; r <= rounds; r++) {
     const p = await parseBlock();
     print(`round ${r}: mailparser only`, p);
+    // With --compare-checkout, which of the two goes first alternates by round.
+    const checkoutBlock = async (): Promise<void> => {
+      if (!checkoutSvc) return;
+      const c = await ingestBlock(`round${r}-checkout`, checkoutSvc);
+      print(`round ${r}: full ingest, other checkout`, c);
+      checkoutRatios.push(c.msgs / c.seconds / (p.msgs / p.seconds));
+      checkoutCpuPerMsg.push((c.processCpuMs + c.pgCpuMs) / c.msgs);
+      checkoutParseCpuPerMsg.push(c.busiestOtherCpuMs / c.msgs);
+      console.log(`round ${r}: ratio other checkout ${checkoutRatios.at(-1)!.toFixed(3)}`);
+    };
+    if (r % 2 === 0) await checkoutBlock();
     const f = await ingestBlock(`round${r}`, svc);
     print(`round ${r}: full ingest${withScanner ? ' (clamd)' : ''}`, f);
+    if (r % 2 === 1) await checkoutBlock();
     if (otherSvc) {
       const o = await ingestBlock(`round${r}-other`, otherSvc);
       print(`round ${r}: full, ${compareThreads} parse threads`, o);
@@ -309,6 +359,15 @@ try {
     parse_ahead: parseAhead ?? 'default (16)',
     scanner: withScanner,
     loadavg_1m: Number(loadavg()[0]!.toFixed(2)),
+    ...(checkoutSvc
+      ? {
+          compare_checkout: compareCheckout,
+          checkout_ratio: Number(median(checkoutRatios).toFixed(3)),
+          checkout_ratios: checkoutRatios.map((x) => Number(x.toFixed(3))),
+          checkout_cpu_ms_per_msg: Number(median(checkoutCpuPerMsg).toFixed(3)),
+          checkout_busiest_other_thread_cpu_ms_per_msg: Number(median(checkoutParseCpuPerMsg).toFixed(3)),
+        }
+      : {}),
     ...(otherSvc
       ? { compare_threads: compareThreads, compare_ratio: Number(median(otherRatios).toFixed(3)), compare_cpu_ms_per_msg: Number(median(otherCpuPerMsg).toFixed(3)) }
       : {}),
@@ -317,6 +376,7 @@ try {
 } finally {
   await pool.close();
   await otherPool?.close();
+  await (checkoutPool as { close(): Promise<void> } | null)?.close();
   if (clamd) await disposeClamd(clamd);
   await core.close();
   await db.drop();
