@@ -57,7 +57,7 @@ export function extractReply(text: string | null, subject: string): ReplyParts {
   const { head, rest } = splitHead(normalized);
   let replyText = cutAtQuoteHeader(stripQuotes(head));
   // Nothing cut in the head: the rest (if any) is not a quote we recognised either.
-  if (normalizeSpace(replyText) === normalizeSpace(head)) replyText = (head + rest).trim();
+  if (replyText === head.trim() || normalizeSpace(replyText) === normalizeSpace(head)) replyText = (head + rest).trim();
   // Never empty: a message that is all quote (or all forward header) is shown whole.
   if (replyText.trim() === '') replyText = normalized.trim();
   return { replyText, signature: findSignature(replyText), forwarded: findForwarded(normalized, subject) };
@@ -257,6 +257,9 @@ const forwardParser = new EmailForwardParser();
  * subject is a forward ("Fwd:", "TR:", "WG:", …), which keeps its regexes off ordinary mail.
  */
 function findForwarded(text: string, subject: string): ForwardedMessage | null {
+  // A subject that is not a forward: the library does not read the body (it does for an empty
+  // subject), so the body need not be prepared — asked with an empty body, it answers the same.
+  if (subject !== '' && !forwardParser.read('', subject).forwarded) return null;
   const { head } = splitHead(text);
   if (head.includes('\uE000')) return null;
   const masked = head
