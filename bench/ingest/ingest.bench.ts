@@ -1,6 +1,6 @@
 // Full ingest next to bare mailparser, in the same process, in interleaved blocks after a warm-up.
 //   npm run bench -- ingest [sample=600] [rounds=3] [--per-message] [--in-process] [--scanner] [--parse-ahead=N]
-//                          [--threads=N] [--compare-threads=N] [--compare-checkout=DIR] [--worker-cpu-prof=DIR]
+//                          [--threads=N] [--compare-threads=N] [--compare-checkout=DIR] [--warmup=N] [--worker-cpu-prof=DIR]
 // Needs Postgres (DATABASE_URL; a fresh database is created on that server and dropped after).
 //
 // Per round: one block of bare mailparser over the sample (sequential, this thread), then one block
@@ -202,6 +202,8 @@ const compareThreads = flag('compare-threads') ? Number(flag('compare-threads'))
 // keys), interleaved with the others — before/after on the same machine load (e.g. a
 // `git worktree add DIR <commit>` with node_modules linked). Its schema must be this one's.
 const compareCheckout = flag('compare-checkout');
+// --warmup=N: blocks of each kind before the measured rounds (default 1).
+const warmupBlocks = flag('warmup') ? Number(flag('warmup')) : 1;
 const newPool = (n: number | undefined): MimeParsePool =>
   new MimeParsePool({
     ...(workerProf ? { execArgv: ['--cpu-prof', `--cpu-prof-dir=${workerProf}`] } : {}),
@@ -292,12 +294,16 @@ try {
     });
   };
 
-  // Warm-up: JIT (mailparser keeps getting faster over its first two passes), worker threads, data
-  // keys, connection pool, Postgres caches.
-  await parseBlock();
-  await ingestBlock('warmup', svc);
-  if (otherSvc) await ingestBlock('warmup-other', otherSvc);
-  if (checkoutSvc) await ingestBlock('warmup-checkout', checkoutSvc);
+  // Warm-up: JIT, worker threads, data keys, connection pool, Postgres caches. Both sides get the
+  // same number of blocks, interleaved (`--warmup=N`, default 1): full ingest's threads keep
+  // optimising functions for several thousand messages (107 → 39 TurboFan compilations per block
+  // of 600 over 8 blocks), so a larger N measures closer to steady state.
+  for (let w = 0; w < warmupBlocks; w++) {
+    await parseBlock();
+    await ingestBlock(`warmup${w}`, svc);
+    if (otherSvc) await ingestBlock(`warmup${w}-other`, otherSvc);
+    if (checkoutSvc) await ingestBlock(`warmup${w}-checkout`, checkoutSvc);
+  }
   await parseBlock();
   const ratios: number[] = [];
   const cpuPerMsg: number[] = [];
@@ -357,6 +363,7 @@ try {
     mode: perMessage ? 'per-message' : 'page',
     parse: inProcess ? 'in-process' : 'workers',
     parse_ahead: parseAhead ?? 'default (16)',
+    warmup_blocks: warmupBlocks,
     scanner: withScanner,
     loadavg_1m: Number(loadavg()[0]!.toFixed(2)),
     ...(checkoutSvc
