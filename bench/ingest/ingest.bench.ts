@@ -226,50 +226,53 @@ try {
     clamd = await startClamd({ streamMaxLength: '100M' });
     scanner = new ClamdScanner({ socket: clamd.socket });
   }
-  const service = (parsePool: MimeParsePool): IngestService => new IngestService({
-    messages: new MessageWriteRepository(core.prisma, core.db),
-    // As the service (sync.module): chunk statements through the raw SQL executor.
-    blobs: new BlobStore(core.prisma, core.dataKeys, { sql: core.db.sql }),
-    dataKeys: core.dataKeys,
-    blindIndex: core.blindIndex,
-    outbox: new OutboxService({ repo: new OutboxRepository(core.prisma), dataKeys: core.dataKeys, clock: core.clock }),
-    jobs: null,
-    scanner: scanner ? { scanner, configured: true } : { scanner: new NullScanner(), configured: false },
-    maxMessageBytes: core.config.sync.maxMessageBytes,
-    ...(inProcess ? {} : { parse: parsePool.parse }),
-    ...(parseAhead ? { page: { parseAhead } } : {}),
-    clock: core.clock,
-    logger: core.logger,
-  });
-  const svc = service(pool);
-  const otherSvc = otherPool ? service(otherPool) : null;
-  const checkoutSvc = compareCheckout ? await (async (): Promise<IngestService> => {
-    const root = resolve(compareCheckout);
-    const mod = async <T>(path: string): Promise<T> => (await import(`${root}/src/${path}`)) as T;
-    const { IngestService: Ingest } = await mod<{ IngestService: typeof IngestService }>('ingest/ingest.service.ts');
-    const { MimeParsePool: Pool } = await mod<{ MimeParsePool: typeof MimeParsePool }>('ingest/parse-pool.ts');
-    const { MessageWriteRepository: Messages } = await mod<{ MessageWriteRepository: typeof MessageWriteRepository }>('storage/message-write.repository.ts');
-    const { BlobStore: Blobs } = await mod<{ BlobStore: typeof BlobStore }>('storage/blob.store.ts');
-    const { OutboxService: Outbox } = await mod<{ OutboxService: typeof OutboxService }>('events/outbox.service.ts');
-    const { OutboxRepository: OutboxRepo } = await mod<{ OutboxRepository: typeof OutboxRepository }>('storage/outbox.repository.ts');
-    const { NullScanner: Null } = await mod<{ NullScanner: typeof NullScanner }>('scan/null.scanner.ts');
-    const p = new Pool(threads ? { threads } : {});
-    checkoutPool = p;
-    return new Ingest({
-      messages: new Messages(core.prisma, core.db),
-      blobs: new Blobs(core.prisma, core.dataKeys, { sql: core.db.sql }),
+  /** The classes an ingest service is built from: this checkout's, or another's (--compare-checkout). */
+  interface IngestCode {
+    IngestService: typeof IngestService;
+    MessageWriteRepository: typeof MessageWriteRepository;
+    BlobStore: typeof BlobStore;
+    OutboxService: typeof OutboxService;
+    OutboxRepository: typeof OutboxRepository;
+    NullScanner: typeof NullScanner;
+  }
+  const thisCode: IngestCode = { IngestService, MessageWriteRepository, BlobStore, OutboxService, OutboxRepository, NullScanner };
+  const service = (parsePool: { parse: MimeParsePool['parse'] }, code: IngestCode = thisCode): IngestService =>
+    new code.IngestService({
+      messages: new code.MessageWriteRepository(core.prisma, core.db),
+      // As the service (sync.module): chunk statements through the raw SQL executor.
+      blobs: new code.BlobStore(core.prisma, core.dataKeys, { sql: core.db.sql }),
       dataKeys: core.dataKeys,
       blindIndex: core.blindIndex,
-      outbox: new Outbox({ repo: new OutboxRepo(core.prisma), dataKeys: core.dataKeys, clock: core.clock }),
+      outbox: new code.OutboxService({ repo: new code.OutboxRepository(core.prisma), dataKeys: core.dataKeys, clock: core.clock }),
       jobs: null,
-      scanner: { scanner: new Null(), configured: false },
+      scanner: scanner ? { scanner, configured: true } : { scanner: new code.NullScanner(), configured: false },
       maxMessageBytes: core.config.sync.maxMessageBytes,
-      ...(inProcess ? {} : { parse: p.parse }),
+      ...(inProcess ? {} : { parse: parsePool.parse }),
       ...(parseAhead ? { page: { parseAhead } } : {}),
       clock: core.clock,
       logger: core.logger,
-    } as ConstructorParameters<typeof IngestService>[0]);
-  })() : null;
+    });
+  const svc = service(pool);
+  const otherSvc = otherPool ? service(otherPool) : null;
+  const checkoutSvc = compareCheckout
+    ? await (async (): Promise<IngestService> => {
+        const root = resolve(compareCheckout);
+        const load = async <K extends keyof IngestCode | 'MimeParsePool'>(path: string, name: K): Promise<unknown> =>
+          ((await import(`${root}/src/${path}`)) as Record<string, unknown>)[name];
+        const code = {
+          IngestService: await load('ingest/ingest.service.ts', 'IngestService'),
+          MessageWriteRepository: await load('storage/message-write.repository.ts', 'MessageWriteRepository'),
+          BlobStore: await load('storage/blob.store.ts', 'BlobStore'),
+          OutboxService: await load('events/outbox.service.ts', 'OutboxService'),
+          OutboxRepository: await load('storage/outbox.repository.ts', 'OutboxRepository'),
+          NullScanner: await load('scan/null.scanner.ts', 'NullScanner'),
+        } as IngestCode;
+        const Pool = (await load('ingest/parse-pool.ts', 'MimeParsePool')) as typeof MimeParsePool;
+        const p = new Pool(threads ? { threads } : {});
+        checkoutPool = p;
+        return service(p, code);
+      })()
+    : null;
 
   const parseBlock = (): Promise<Block> =>
     measure(core, db.name, sample.length, async () => {
