@@ -165,10 +165,6 @@ function resultBuffers(result: ParseTaskResult): ArrayBuffer[] {
 }
 
 /**
- * A batch of small messages, parsed one after the other: one task round trip (and one wake-up of
- * each thread) for all of them; the attachments' buffers are transferred back, not copied.
- */
-/**
  * Batches run one after the other, in the order they arrived. piscina hands this thread up to
  * concurrentTasksPerWorker tasks at once (streamed messages need that: they wait on port round
  * trips); two batches run interleaved would both finish late — the pool keeps a second batch here
@@ -183,6 +179,10 @@ function parseBatch(task: ParseBatchTask): Promise<unknown> {
   return run;
 }
 
+/**
+ * A batch of small messages, parsed one after the other: one task round trip (and one wake-up of
+ * each thread) for all of them; the attachments' buffers are transferred back, not copied.
+ */
 async function parseBatchNow(task: ParseBatchTask): Promise<unknown> {
   const results: ParseTaskResult[] = [];
   const transfer: ArrayBuffer[] = [];
