@@ -4,7 +4,7 @@ import { PGlite } from '@electric-sql/pglite';
 import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
 import { PrismaPGlite } from 'pglite-prisma-adapter';
-import { PrismaClient, type Prisma } from '../generated/prisma/client.js';
+import { Prisma, PrismaClient } from '../generated/prisma/client.js';
 import { checkOut } from './checked-out-client.js';
 import { checkedOutSession, pgExecutor, pgliteExecutor } from './sql-executors.js';
 import type { SqlExecutor, SqlSession, SqlTransaction } from './sql-executor.port.js';
@@ -18,6 +18,11 @@ export { Prisma } from '../generated/prisma/client.js';
  * by this name and never name Prisma (scripts/import-rules.mjs enforces it).
  */
 export type DbTransaction = Prisma.TransactionClient;
+
+/** A Prisma write refused by a unique constraint (P2002): the row (or what the index guards) exists already. */
+export function isUniqueViolation(err: unknown): boolean {
+  return err instanceof Prisma.PrismaClientKnownRequestError && err.code === 'P2002';
+}
 
 export type DatabaseKind = 'postgres' | 'embedded';
 

@@ -1,4 +1,4 @@
-import { Prisma, type DbTransaction, type PrismaClient } from './database.js';
+import { isUniqueViolation, type DbTransaction, type PrismaClient } from './database.js';
 
 /**
  * The Google side of `organization_installs`: an install is created active once the connector
@@ -18,24 +18,11 @@ export class GoogleOrganizationInstallRepository {
     input: { id: string; tenantId: string; domain: string; grantedPermissions: string[]; credentialEnc: Uint8Array; at: Date },
   ): Promise<'ok' | 'duplicate'> {
     try {
-      await tx.organizationInstall.create({
-        data: {
-          id: input.id,
-          tenantId: input.tenantId,
-          provider: 'google',
-          status: 'active',
-          directoryId: input.domain,
-          grantedPermissions: input.grantedPermissions,
-          credentialEnc: Buffer.from(input.credentialEnc),
-          accessCheck: 'unrestricted',
-          accessCheckedAt: input.at,
-          installedAt: input.at,
-        },
-      });
+      await tx.organizationInstall.create({ data: { id: input.id, tenantId: input.tenantId, provider: 'google', ...activeColumns(input) } });
       return 'ok';
     } catch (err) {
       // The caller's transaction is spent after this: it must do nothing more on `duplicate`.
-      if (err instanceof Prisma.PrismaClientKnownRequestError && err.code === 'P2002') return 'duplicate';
+      if (isUniqueViolation(err)) return 'duplicate';
       throw err;
     }
   }
@@ -52,21 +39,11 @@ export class GoogleOrganizationInstallRepository {
     try {
       const r = await tx.organizationInstall.updateMany({
         where: { id: input.id, provider: 'google', status: 'pending' },
-        data: {
-          status: 'active',
-          stateHash: null,
-          statusReason: null,
-          directoryId: input.domain,
-          grantedPermissions: input.grantedPermissions,
-          credentialEnc: Buffer.from(input.credentialEnc),
-          accessCheck: 'unrestricted',
-          accessCheckedAt: input.at,
-          installedAt: input.at,
-        },
+        data: { stateHash: null, statusReason: null, ...activeColumns(input) },
       });
       return r.count === 1 ? 'ok' : 'not_pending';
     } catch (err) {
-      if (err instanceof Prisma.PrismaClientKnownRequestError && err.code === 'P2002') return 'duplicate';
+      if (isUniqueViolation(err)) return 'duplicate';
       throw err;
     }
   }
@@ -91,4 +68,17 @@ export class GoogleOrganizationInstallRepository {
   async forgetCredential(installId: string): Promise<void> {
     await this.prisma.organizationInstall.updateMany({ where: { id: installId, provider: 'google' }, data: { credentialEnc: null } });
   }
+}
+
+/** The columns of an active Google install, whether created active (API) or activated from pending (hosted page). */
+function activeColumns(input: { domain: string; grantedPermissions: string[]; credentialEnc: Uint8Array; at: Date }) {
+  return {
+    status: 'active',
+    directoryId: input.domain,
+    grantedPermissions: input.grantedPermissions,
+    credentialEnc: Buffer.from(input.credentialEnc),
+    accessCheck: 'unrestricted',
+    accessCheckedAt: input.at,
+    installedAt: input.at,
+  } as const;
 }

@@ -1,4 +1,4 @@
-import { Prisma, type DbTransaction, type PrismaClient } from './database.js';
+import { isUniqueViolation, type DbTransaction, type PrismaClient } from './database.js';
 import type { MailboxStatus, ProviderName } from './mailbox.repository.js';
 
 export type OrganizationInstallStatus = 'pending' | 'active' | 'failed' | 'uninstalled';
@@ -93,7 +93,7 @@ export class OrganizationInstallRepository {
       });
       return r.count === 1 ? 'ok' : 'not_pending';
     } catch (err) {
-      if (err instanceof Prisma.PrismaClientKnownRequestError && err.code === 'P2002') return 'duplicate';
+      if (isUniqueViolation(err)) return 'duplicate';
       throw err;
     }
   }
@@ -147,7 +147,7 @@ export class OrganizationInstallRepository {
       });
       return true;
     } catch (err) {
-      if (err instanceof Prisma.PrismaClientKnownRequestError && err.code === 'P2002') return false;
+      if (isUniqueViolation(err)) return false;
       throw err;
     }
   }
