@@ -6,7 +6,6 @@
 // process) it is a second send module instance on the same database whose send.outbound handler
 // runs the job.
 import { randomUUID } from 'node:crypto';
-import type { Readable } from 'node:stream';
 import { ConfidentialClientApplication, CryptoProvider } from '@azure/msal-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sendModule } from '../../src/bootstrap/send.module.js';
@@ -19,13 +18,12 @@ import { sandboxMicrosoftEndpoints } from '../../src/providers/microsoft/microso
 import { buildMsalConfiguration } from '../../src/providers/microsoft/msal-config.js';
 import { approveMicrosoftConsent } from '../../src/sandbox/microsoft/approve-microsoft-consent.js';
 import { startMicrosoftSandbox, type MicrosoftSandbox } from '../../src/sandbox/microsoft/microsoft-sandbox.js';
-import type { Scanner } from '../../src/scan/scanner.port.js';
 import { newId } from '../../src/storage/ids.js';
 import { SendFromRefusalRepository } from '../../src/storage/send-from-refusal.repository.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/postgres.js';
 import { postgresTemplateName } from '../helpers/postgres-template.js';
 import { startTestService, testEncryptionKeys, type TestService } from '../helpers/test-service.js';
-import { waitUntil } from '../helpers/wait.js';
+import { cleanScanner, outboundSettled } from '../helpers/outbound.js';
 
 const REDIRECT = 'http://127.0.0.1:7777/connect/microsoft/callback';
 const GRAPH = 'https://graph.microsoft.com';
@@ -43,15 +41,6 @@ let runJob: ((outboundId: string) => Promise<unknown>) | undefined;
 let tenant: { tenantId: string; apiKey: string };
 const tokens = new Map<string, string>();
 
-const cleanScanner: Scanner = {
-  async scan(content: Readable) {
-    for await (const chunk of content) void chunk;
-    return { status: 'clean' };
-  },
-  async ping() {
-    return true;
-  },
-};
 
 async function providerFor(mailbox: { id: string; provider: 'google' | 'microsoft' }): Promise<MailProvider> {
   const token = tokens.get(mailbox.id);
@@ -138,18 +127,7 @@ async function send(mailboxId: string, from: unknown): Promise<{ status: number;
   return res;
 }
 
-async function settled(outboundId: string): Promise<Record<string, unknown>> {
-  let last: Record<string, unknown> = {};
-  await waitUntil(
-    `outbound ${outboundId} sent or failed`,
-    async () => {
-      last = (await api.api(tenant.apiKey, 'GET', `/v1/outbound/${outboundId}`)).body as Record<string, unknown>;
-      return last.status === 'sent' || last.status === 'failed';
-    },
-    { timeoutMs: 90_000 },
-  );
-  return last;
-}
+const settled = (outboundId: string): Promise<Record<string, unknown>> => outboundSettled(api, tenant.apiKey, outboundId);
 
 describe('send-as refusals seen by the worker are known to the API process', () => {
   it('a Send As refusal and an alias rewrite make the API answer 422 up front; stored as a blind index only; gone with the mailbox', async () => {

@@ -3,7 +3,6 @@
 // Send on Behalf of a shared mailbox (`from` / `sender`), ErrorSendAsDenied; then end to end over
 // HTTP → send request → outbound record → `send.outbound` worker → the stand-in, on a real database.
 import { randomUUID } from 'node:crypto';
-import type { Readable } from 'node:stream';
 import { ConfidentialClientApplication, CryptoProvider } from '@azure/msal-node';
 import { simpleParser, type AddressObject } from 'mailparser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,10 +17,10 @@ import { buildMsalConfiguration } from '../../src/providers/microsoft/msal-confi
 import { isProviderError } from '../../src/providers/provider-error.js';
 import { approveMicrosoftConsent } from '../../src/sandbox/microsoft/approve-microsoft-consent.js';
 import { startMicrosoftSandbox, type MicrosoftSandbox } from '../../src/sandbox/microsoft/microsoft-sandbox.js';
-import type { Scanner } from '../../src/scan/scanner.port.js';
 import { newId } from '../../src/storage/ids.js';
 import { startTestService, type TestService } from '../helpers/test-service.js';
 import { waitUntil } from '../helpers/wait.js';
+import { cleanScanner, outboundSettled } from '../helpers/outbound.js';
 
 const REDIRECT = 'http://127.0.0.1:7777/connect/microsoft/callback';
 const GRAPH = 'https://graph.microsoft.com';
@@ -35,15 +34,6 @@ let svc: TestService;
 let tenant: { tenantId: string; apiKey: string };
 const tokens = new Map<string, string>();
 
-const cleanScanner: Scanner = {
-  async scan(content: Readable) {
-    for await (const chunk of content) void chunk;
-    return { status: 'clean' };
-  },
-  async ping() {
-    return true;
-  },
-};
 
 function adapter(token: string): GraphAdapter {
   return new GraphAdapter({ endpoints: sandboxMicrosoftEndpoints(sb), accessToken: async () => token, runner: { maxRetries: 0 } });
@@ -293,18 +283,7 @@ const reply = (messageId: string, body: unknown, key = randomUUID()) => svc.api(
 const send = (mailboxId: string, body: unknown, key = randomUUID()) =>
   svc.api(tenant.apiKey, 'POST', `/v1/mailboxes/${mailboxId}/send`, { to: 'carla@customer.example', subject: 'Your order', text: 'Shipped today.', ...(body as object) }, { 'idempotency-key': key });
 
-async function settled(outboundId: string): Promise<Record<string, unknown>> {
-  let last: Record<string, unknown> = {};
-  await waitUntil(
-    `outbound ${outboundId} sent or failed`,
-    async () => {
-      last = (await svc.api(tenant.apiKey, 'GET', `/v1/outbound/${outboundId}`)).body as Record<string, unknown>;
-      return last.status === 'sent' || last.status === 'failed';
-    },
-    { timeoutMs: 90_000 },
-  );
-  return last;
-}
+const settled = (outboundId: string): Promise<Record<string, unknown>> => outboundSettled(svc, tenant.apiKey, outboundId);
 
 describe('the send API on Microsoft 365 mailboxes', () => {
   it('a reply from an alias of the user’s mailbox goes out with it in From, in the original conversation', async () => {

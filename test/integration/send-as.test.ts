@@ -2,7 +2,6 @@
 // Gmail's users.settings.sendAs.list through the real @googleapis/gmail client) → outbound record →
 // `send.outbound` worker → the Google stand-in over real HTTP, on a real database.
 import { randomUUID } from 'node:crypto';
-import type { Readable } from 'node:stream';
 import { simpleParser, type AddressObject } from 'mailparser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sendModule } from '../../src/bootstrap/send.module.js';
@@ -15,10 +14,9 @@ import type { MailProvider } from '../../src/providers/mail-provider.port.js';
 import { ProviderError } from '../../src/providers/provider-error.js';
 import { startGoogleSandbox, type GoogleSandbox } from '../../src/sandbox/google/google-sandbox.server.js';
 import { connectGoogleSandboxUser } from '../../src/sandbox/google/google-sandbox-connect.client.js';
-import type { Scanner } from '../../src/scan/scanner.port.js';
 import { newId } from '../../src/storage/ids.js';
 import { startTestService, type TestService } from '../helpers/test-service.js';
-import { waitUntil } from '../helpers/wait.js';
+import { cleanScanner, outboundSettled } from '../helpers/outbound.js';
 
 // Exactly what the connector asks a Google user for (openid, email, gmail.readonly, gmail.send):
 // the send-as list must be readable with these, without a settings scope.
@@ -30,15 +28,6 @@ let google: GoogleSandbox;
 let tenant: { tenantId: string; apiKey: string };
 const tokens = new Map<string, () => Promise<string>>();
 
-const cleanScanner: Scanner = {
-  async scan(content: Readable) {
-    for await (const chunk of content) void chunk;
-    return { status: 'clean' };
-  },
-  async ping() {
-    return true;
-  },
-};
 
 async function providerFor(mailbox: { id: string; provider: 'google' | 'microsoft' }): Promise<MailProvider> {
   const accessToken = tokens.get(mailbox.id);
@@ -131,14 +120,7 @@ async function inbound(mailboxId: string, agent: string, subject = 'Order #1234 
 const reply = (messageId: string, body: unknown, key = randomUUID()) =>
   svc.api(tenant.apiKey, 'POST', `/v1/messages/${messageId}/reply`, body, { 'idempotency-key': key });
 
-async function settled(outboundId: string): Promise<Record<string, unknown>> {
-  let last: Record<string, unknown> = {};
-  await waitUntil(`outbound ${outboundId} sent or failed`, async () => {
-    last = (await svc.api(tenant.apiKey, 'GET', `/v1/outbound/${outboundId}`)).body as Record<string, unknown>;
-    return last.status === 'sent' || last.status === 'failed';
-  }, { timeoutMs: 90_000 });
-  return last;
-}
+const settled = (outboundId: string): Promise<Record<string, unknown>> => outboundSettled(svc, tenant.apiKey, outboundId);
 
 async function fromOf(raw: Buffer): Promise<{ name: string; address: string | undefined }> {
   const parsed = await simpleParser(raw);

@@ -1,7 +1,6 @@
 // Bad send requests (issue 7 "Bad input"): each gets a clear 4xx, leaves no outbound record and
 // sends nothing. Attachments are scanned by a real clamd (EICAR) through the CLAMD_SOCKET setting.
 import { randomUUID } from 'node:crypto';
-import type { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sendModule } from '../../src/bootstrap/send.module.js';
 import { tenancyModule } from '../../src/bootstrap/tenancy.module.js';
@@ -10,11 +9,11 @@ import { GmailAdapter } from '../../src/providers/google/gmail.adapter.js';
 import { sandboxGoogleEndpoints } from '../../src/providers/google/google-endpoints.js';
 import { startGoogleSandbox, type GoogleSandbox } from '../../src/sandbox/google/google-sandbox.server.js';
 import { connectGoogleSandboxUser } from '../../src/sandbox/google/google-sandbox-connect.client.js';
-import type { Scanner } from '../../src/scan/scanner.port.js';
 import { newId } from '../../src/storage/ids.js';
 import { clamdUnavailableReason, disposeClamd, startClamd, type ClamdHandle } from '../helpers/clamd.js';
 import { missing } from '../helpers/requirements.js';
 import { startTestService, type TestService } from '../helpers/test-service.js';
+import { cleanScanner } from '../helpers/outbound.js';
 
 // The EICAR test file, assembled from hex so this source is not itself flagged by scanners.
 const EICAR = Buffer.from(
@@ -36,15 +35,6 @@ let messageId: string;
 let otherTenantMessageId: string;
 let otherTenantMailboxId: string;
 
-const cleanScanner: Scanner = {
-  async scan(content: Readable) {
-    for await (const chunk of content) void chunk;
-    return { status: 'clean' };
-  },
-  async ping() {
-    return true;
-  },
-};
 
 async function seedMailbox(tenantId: string, address: string, status = 'active'): Promise<string> {
   const id = newId('mailbox');
