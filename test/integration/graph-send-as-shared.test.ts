@@ -6,7 +6,6 @@
 // process) it is a second send module instance on the same database whose send.outbound handler
 // runs the job.
 import { randomUUID } from 'node:crypto';
-import { ConfidentialClientApplication, CryptoProvider } from '@azure/msal-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sendModule } from '../../src/bootstrap/send.module.js';
 import { tenancyModule } from '../../src/bootstrap/tenancy.module.js';
@@ -15,8 +14,6 @@ import { MAILBOX_ADDRESS_AAD } from '../../src/mailboxes/message-content.js';
 import type { MailProvider } from '../../src/providers/mail-provider.port.js';
 import { GraphAdapter } from '../../src/providers/microsoft/graph.adapter.js';
 import { sandboxMicrosoftEndpoints } from '../../src/providers/microsoft/microsoft-endpoints.js';
-import { buildMsalConfiguration } from '../../src/providers/microsoft/msal-config.js';
-import { approveMicrosoftConsent } from '../../src/sandbox/microsoft/approve-microsoft-consent.js';
 import { startMicrosoftSandbox, type MicrosoftSandbox } from '../../src/sandbox/microsoft/microsoft-sandbox.js';
 import { newId } from '../../src/storage/ids.js';
 import { SendFromRefusalRepository } from '../../src/storage/send-from-refusal.repository.js';
@@ -24,6 +21,7 @@ import { createTestDatabase, type TestDatabase } from '../helpers/postgres.js';
 import { postgresTemplateName } from '../helpers/postgres-template.js';
 import { startTestService, testEncryptionKeys, type TestService } from '../helpers/test-service.js';
 import { cleanScanner, outboundSettled } from '../helpers/outbound.js';
+import { msalSignIn } from '../helpers/msal-sign-in.js';
 
 const REDIRECT = 'http://127.0.0.1:7777/connect/microsoft/callback';
 const GRAPH = 'https://graph.microsoft.com';
@@ -94,14 +92,7 @@ afterAll(async () => {
   await sb?.close();
 });
 
-async function signIn(email: string, scopes: string[]): Promise<string> {
-  const cca = new ConfidentialClientApplication(buildMsalConfiguration({ clientId: 'app-1', clientSecret: 's3cret', endpoints: sandboxMicrosoftEndpoints(sb) }));
-  const { verifier, challenge } = await new CryptoProvider().generatePkceCodes();
-  const url = await cca.getAuthCodeUrl({ scopes, redirectUri: REDIRECT, codeChallenge: challenge, codeChallengeMethod: 'S256', loginHint: email });
-  const back = await approveMicrosoftConsent(url, { email });
-  const result = await cca.acquireTokenByCode({ code: back.searchParams.get('code') ?? '', redirectUri: REDIRECT, scopes, codeVerifier: verifier });
-  return result.accessToken;
-}
+const signIn = (email: string, scopes: string[]): Promise<string> => msalSignIn(sb, { clientId: 'app-1', clientSecret: 's3cret', redirectUri: REDIRECT }, email, scopes);
 
 async function connectMicrosoft(address: string, scopes: string[]): Promise<string> {
   const core = api.core;

@@ -3,7 +3,7 @@
 // Send on Behalf of a shared mailbox (`from` / `sender`), ErrorSendAsDenied; then end to end over
 // HTTP → send request → outbound record → `send.outbound` worker → the stand-in, on a real database.
 import { randomUUID } from 'node:crypto';
-import { ConfidentialClientApplication, CryptoProvider } from '@azure/msal-node';
+import { ConfidentialClientApplication } from '@azure/msal-node';
 import { simpleParser, type AddressObject } from 'mailparser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sendModule } from '../../src/bootstrap/send.module.js';
@@ -15,12 +15,12 @@ import { GraphAdapter } from '../../src/providers/microsoft/graph.adapter.js';
 import { sandboxMicrosoftEndpoints } from '../../src/providers/microsoft/microsoft-endpoints.js';
 import { buildMsalConfiguration } from '../../src/providers/microsoft/msal-config.js';
 import { isProviderError } from '../../src/providers/provider-error.js';
-import { approveMicrosoftConsent } from '../../src/sandbox/microsoft/approve-microsoft-consent.js';
 import { startMicrosoftSandbox, type MicrosoftSandbox } from '../../src/sandbox/microsoft/microsoft-sandbox.js';
 import { newId } from '../../src/storage/ids.js';
 import { startTestService, type TestService } from '../helpers/test-service.js';
 import { waitUntil } from '../helpers/wait.js';
 import { cleanScanner, outboundSettled } from '../helpers/outbound.js';
+import { msalSignIn } from '../helpers/msal-sign-in.js';
 
 const REDIRECT = 'http://127.0.0.1:7777/connect/microsoft/callback';
 const GRAPH = 'https://graph.microsoft.com';
@@ -63,14 +63,7 @@ afterAll(async () => {
 });
 
 /** Signs in through the consent page with the real MSAL confidential client; returns the access token. */
-async function signIn(email: string, scopes: string[]): Promise<string> {
-  const cca = new ConfidentialClientApplication(buildMsalConfiguration({ clientId: 'app-1', clientSecret: 's3cret', endpoints: sandboxMicrosoftEndpoints(sb) }));
-  const { verifier, challenge } = await new CryptoProvider().generatePkceCodes();
-  const url = await cca.getAuthCodeUrl({ scopes, redirectUri: REDIRECT, codeChallenge: challenge, codeChallengeMethod: 'S256', loginHint: email });
-  const back = await approveMicrosoftConsent(url, { email });
-  const result = await cca.acquireTokenByCode({ code: back.searchParams.get('code') ?? '', redirectUri: REDIRECT, scopes, codeVerifier: verifier });
-  return result.accessToken;
-}
+const signIn = (email: string, scopes: string[]): Promise<string> => msalSignIn(sb, { clientId: 'app-1', clientSecret: 's3cret', redirectUri: REDIRECT }, email, scopes);
 
 function mime(from: string, id: string, extra: string[] = []): Buffer {
   return Buffer.from([`From: ${from}`, 'To: carla@customer.example', 'Subject: Re: Order #1234', `Message-ID: ${id}`, ...extra, '', 'A replacement is on its way.', ''].join('\r\n'));

@@ -1,14 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { ConfidentialClientApplication, CryptoProvider } from '@azure/msal-node';
 import { simpleParser } from 'mailparser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isProviderError, type ProviderError } from '../../src/providers/provider-error.js';
 import { createGraphClient } from '../../src/providers/microsoft/graph-client.factory.js';
 import { GraphAdapter, SHARED_MAILBOX_ACCESS_DENIED } from '../../src/providers/microsoft/graph.adapter.js';
 import { sandboxMicrosoftEndpoints } from '../../src/providers/microsoft/microsoft-endpoints.js';
-import { buildMsalConfiguration } from '../../src/providers/microsoft/msal-config.js';
-import { approveMicrosoftConsent } from '../../src/sandbox/microsoft/approve-microsoft-consent.js';
 import { startMicrosoftSandbox, type MicrosoftSandbox } from '../../src/sandbox/microsoft/microsoft-sandbox.js';
+import { msalSignIn } from '../helpers/msal-sign-in.js';
 
 const REDIRECT = 'http://127.0.0.1:7777/connect/microsoft/callback';
 const GRAPH = 'https://graph.microsoft.com';
@@ -27,14 +25,7 @@ afterAll(async () => {
 });
 
 /** The member signs in through the consent page with the real MSAL confidential client; returns the access token. */
-async function signIn(email: string, scopes: string[]): Promise<string> {
-  const cca = new ConfidentialClientApplication(buildMsalConfiguration({ clientId: 'app-1', clientSecret: 's3cret', endpoints: sandboxMicrosoftEndpoints(sb) }));
-  const { verifier, challenge } = await new CryptoProvider().generatePkceCodes();
-  const url = await cca.getAuthCodeUrl({ scopes, redirectUri: REDIRECT, codeChallenge: challenge, codeChallengeMethod: 'S256', loginHint: email });
-  const back = await approveMicrosoftConsent(url, { email });
-  const result = await cca.acquireTokenByCode({ code: back.searchParams.get('code') ?? '', redirectUri: REDIRECT, scopes, codeVerifier: verifier });
-  return result.accessToken;
-}
+const signIn = (email: string, scopes: string[]): Promise<string> => msalSignIn(sb, { clientId: 'app-1', clientSecret: 's3cret', redirectUri: REDIRECT }, email, scopes);
 
 function adapter(token: string, sharedMailbox = SUPPORT): GraphAdapter {
   return new GraphAdapter({ endpoints: sandboxMicrosoftEndpoints(sb), accessToken: async () => token, sharedMailbox, runner: { maxRetries: 0 } });
