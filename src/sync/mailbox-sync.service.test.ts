@@ -31,9 +31,13 @@ class FakeProvider implements Partial<MailProvider> {
     if (page instanceof ProviderError) throw page;
     return page ?? { addedMessageIds: [], nextCursor: c, hasMore: false };
   }
-  async listWindow(since: Date): Promise<WindowPage> {
+  /** When set, the window's listing pages (the page token is the next page's index); else one page, `window`. */
+  windowPages: string[][] | null = null;
+  async listWindow(since: Date, pageToken?: string): Promise<WindowPage> {
     this.windowSince.push(since);
-    return { messageIds: this.window, nextPageToken: undefined };
+    if (!this.windowPages) return { messageIds: this.window, nextPageToken: undefined };
+    const index = Number(pageToken ?? 0);
+    return { messageIds: this.windowPages[index]!, nextPageToken: index + 1 < this.windowPages.length ? String(index + 1) : undefined };
   }
   async fetchRaw(id: string): Promise<RawMessage> {
     const err = this.failFetch.get(id);
@@ -162,6 +166,21 @@ describe('MailboxSyncService', () => {
     expect([...h.stored].sort()).toEqual(['w1', 'w2']);
     expect(h.provider.windowSince[0]!.getTime()).toBe(NOW.getTime() - 7 * 86_400_000);
     expect(h.row().backfillCompletedAt).toEqual(NOW);
+  });
+
+  it('a window walk stops at the next listing page once the mailbox is no longer active; what was stored stays, the backfill is not marked complete', async () => {
+    const h = harness({ syncCursor: null, backfillCompletedAt: null });
+    h.provider.current = cursor('500');
+    h.provider.windowPages = [['a', 'b'], ['c', 'd']];
+    h.deps.hooks = {
+      afterMessage: () => {
+        if (h.stored.size === 2) h.setRow({ status: 'disconnecting' });
+      },
+    };
+    expect(await h.service.run({ mailboxId: 'mbx_1', reason: 'connect' })).toMatchObject({ status: 'skipped', reason: 'mailbox became disconnecting during the sync' });
+    expect([...h.stored]).toEqual(['a', 'b']);
+    expect(h.provider.fetched).toEqual(['a', 'b']);
+    expect(h.row().backfillCompletedAt).toBeNull();
   });
 
   it('cursor_expired → window from the newest stored message minus 1 h, then the fresh cursor', async () => {
