@@ -1,15 +1,21 @@
 // Full ingest next to bare mailparser, in the same process, in interleaved blocks after a warm-up.
 //   npm run bench -- ingest [sample=600] [rounds=3] [--per-message] [--in-process] [--scanner] [--parse-ahead=N]
-//                          [--threads=N] [--compare-threads=N] [--compare-checkout=DIR] [--warmup=N] [--worker-cpu-prof=DIR]
+//                          [--page=N] [--compare-page=N] [--mailboxes=N] [--threads=N] [--compare-threads=N]
+//                          [--compare-checkout=DIR] [--warmup=N] [--worker-cpu-prof=DIR]
 // Needs Postgres (DATABASE_URL; a fresh database is created on that server and dropped after).
 //
 // Per round: one block of bare mailparser over the sample (sequential, this thread), then one block
 // of full ingest of the same sample into a fresh mailbox — parse, classify, thread, encrypt,
-// attachments into the encrypted BlobStore, outbox events; scanner off — fed as a backfill is, in
-// pages of 100 through IngestService.ingestPage (`--per-message`: one ingest() per message, the
-// pre-batching call pattern). Printed per block: msgs/s, CPU ms per message of this process (all
-// threads) and of the Postgres backends serving this database (from /proc/<pid>/stat), SQL round
-// trips and commits per message (counted at the pg driver). The last line is
+// attachments into the encrypted BlobStore, outbox events; scanner off — fed as a backfill's window
+// walk is: one IngestService.ingestPage stream (MailboxSyncService streams a window across its
+// listing pages, up to 1,000 messages per call). `--page=N`: one ingestPage per N messages instead
+// (100: one call per Gmail listing page, the window walk before 2026-12-06); `--per-message`: one
+// ingest() per message, the pre-batching call pattern; `--mailboxes=N`: the sample split over N
+// mailboxes ingested at once, as N sync slots backfilling side by side do. Printed per block:
+// msgs/s, CPU ms per message of this process (all threads) and of the Postgres backends serving
+// this database (from /proc/<pid>/stat), the cores that adds up to and the share of the block the
+// busiest other thread (the parse thread) was on a CPU, SQL round trips and commits per message
+// (counted at the pg driver). The last line is
 // `RESULT {"ratio", "cpu_ms_per_msg", "round_trips_per_msg", …}` with medians over the rounds.
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -44,7 +50,13 @@ const perMessage = flag('per-message') !== undefined;
 const withScanner = flag('scanner') !== undefined;
 const inProcess = flag('in-process') !== undefined;
 const parseAhead = flag('parse-ahead') ? Number(flag('parse-ahead')) : undefined;
-const PAGE = 100;
+/** Messages per ingestPage call (`--page=N`); default: the window walk's stream (up to 1,000 per call). */
+const PAGE = flag('page') ? Number(flag('page')) : 1000;
+// --compare-page=N: each round also runs a full-ingest block with N messages per ingestPage call
+// (same service, pool and warm-up), interleaved with the others.
+const comparePage = flag('compare-page') ? Number(flag('compare-page')) : undefined;
+/** Mailboxes a full-ingest block is split over, ingested concurrently (each in its own pages). */
+const mailboxes = flag('mailboxes') ? Number(flag('mailboxes')) : 1;
 
 process.env.DATABASE_URL ??= 'postgresql://root@127.0.0.1:5432/postgres';
 const all = listCorpusMessages().messages;
@@ -177,6 +189,7 @@ function print(name: string, b: Block): void {
   console.log(
     `${name.padEnd(34)} ${(n / b.seconds).toFixed(1).padStart(7)} msgs/s ${(sampleBytes / b.seconds / 2 ** 20).toFixed(2).padStart(6)} MB/s` +
       `  cpu/msg ${(b.processCpuMs / n).toFixed(2)} ms (main thread ${(b.mainThreadCpuMs / n).toFixed(2)}, busiest other ${(b.busiestOtherCpuMs / n).toFixed(2)}) + pg ${(b.pgCpuMs / n).toFixed(2)} ms` +
+      ` = ${((b.processCpuMs + b.pgCpuMs) / b.seconds / 1000).toFixed(2)} cores; busiest other thread on CPU ${((b.busiestOtherCpuMs / b.seconds / 1000) * 100).toFixed(0)}% of the block` +
       `  ${(b.queries / n).toFixed(2)} round trips/msg, ${(b.commits / n).toFixed(3)} commits/msg${b.failed ? `, ${b.failed} FAILED` : ''}` +
       `\n${''.padEnd(34)} other threads, CPU ms/msg: ${b.otherThreads}`,
   );
@@ -217,7 +230,7 @@ try {
   const load = loadavg();
   console.log(
     `sample: ${sample.length} of ${all.length} corpus messages, ${(sampleBytes / 2 ** 20).toFixed(1)} MB; ${rounds} rounds; ` +
-      `${perMessage ? 'one ingest() per message' : `ingestPage, pages of ${PAGE}`}; parsing ${inProcess ? 'in process' : 'in worker threads'}; node ${process.version}; loadavg ${load.map((l) => l.toFixed(2)).join(' ')}`,
+      `${perMessage ? 'one ingest() per message' : `ingestPage, ${PAGE >= sampleSize ? 'one stream' : `pages of ${PAGE}`}${mailboxes > 1 ? ` in each of ${mailboxes} mailboxes at once` : ''}`}; parsing ${inProcess ? 'in process' : 'in worker threads'}; node ${process.version}; loadavg ${load.map((l) => l.toFixed(2)).join(' ')}`,
   );
   let scanner: Scanner | null = null;
   if (withScanner) {
@@ -280,18 +293,27 @@ try {
       for (const m of sample) await bareMailparser(m.bytes).catch(() => failed++);
       return failed;
     });
-  const ingestBlock = async (label: string, svc: IngestService): Promise<Block> => {
-    const mailbox = { ...(await seedIngestMailbox(core, `${label}@bench.example`)), provider: 'google' as const };
+  const ingestBlock = async (label: string, svc: IngestService, page = PAGE): Promise<Block> => {
+    const boxes = await Promise.all(
+      Array.from({ length: mailboxes }, async (_, k) => ({ ...(await seedIngestMailbox(core, `${label}-${k}@bench.example`)), provider: 'google' as const })),
+    );
+    const mailbox = boxes[0]!;
     const input = (m: (typeof sample)[number]): IngestInput => ({ providerMessageId: m.id, providerThreadId: undefined, raw: source(m.bytes), receivedAt: new Date(), knownNew: true });
     return measure(core, db.name, sample.length, async () => {
       let failed = 0;
       if (perMessage) {
         for (const m of sample) await svc.ingest(mailbox, input(m)).catch(() => failed++);
       } else {
-        for (let i = 0; i < sample.length; i += PAGE) {
-          const results = await svc.ingestPage(mailbox, sample.slice(i, i + PAGE).map(input));
-          failed += results.filter((r) => r.status !== 'stored').length;
-        }
+        const share = Math.ceil(sample.length / boxes.length);
+        await Promise.all(
+          boxes.map(async (box, k) => {
+            const part = sample.slice(k * share, (k + 1) * share);
+            for (let i = 0; i < part.length; i += page) {
+              const results = await svc.ingestPage(box, part.slice(i, i + page).map(input));
+              failed += results.filter((r) => r.status !== 'stored').length;
+            }
+          }),
+        );
       }
       return failed;
     });
@@ -306,6 +328,7 @@ try {
     await ingestBlock(`warmup${w}`, svc);
     if (otherSvc) await ingestBlock(`warmup${w}-other`, otherSvc);
     if (checkoutSvc) await ingestBlock(`warmup${w}-checkout`, checkoutSvc);
+    if (comparePage) await ingestBlock(`warmup${w}-page`, svc, comparePage);
   }
   await parseBlock();
   const ratios: number[] = [];
@@ -320,6 +343,8 @@ try {
   const checkoutRatios: number[] = [];
   const checkoutCpuPerMsg: number[] = [];
   const checkoutParseCpuPerMsg: number[] = [];
+  const pageRatios: number[] = [];
+  const pageCpuPerMsg: number[] = [];
   for (let r = 1; r <= rounds; r++) {
     const p = await parseBlock();
     print(`round ${r}: mailparser only`, p);
@@ -333,10 +358,25 @@ try {
       checkoutParseCpuPerMsg.push(c.busiestOtherCpuMs / c.msgs);
       console.log(`round ${r}: ratio other checkout ${checkoutRatios.at(-1)!.toFixed(3)}`);
     };
-    if (r % 2 === 0) await checkoutBlock();
+    // With --compare-page, which of the two goes first alternates by round too.
+    const pageBlock = async (): Promise<void> => {
+      if (!comparePage) return;
+      const c = await ingestBlock(`round${r}-page`, svc, comparePage);
+      print(`round ${r}: full ingest, pages of ${comparePage}`, c);
+      pageRatios.push(c.msgs / c.seconds / (p.msgs / p.seconds));
+      pageCpuPerMsg.push((c.processCpuMs + c.pgCpuMs) / c.msgs);
+      console.log(`round ${r}: ratio with pages of ${comparePage} ${pageRatios.at(-1)!.toFixed(3)}`);
+    };
+    if (r % 2 === 0) {
+      await checkoutBlock();
+      await pageBlock();
+    }
     const f = await ingestBlock(`round${r}`, svc);
     print(`round ${r}: full ingest${withScanner ? ' (clamd)' : ''}`, f);
-    if (r % 2 === 1) await checkoutBlock();
+    if (r % 2 === 1) {
+      await checkoutBlock();
+      await pageBlock();
+    }
     if (otherSvc) {
       const o = await ingestBlock(`round${r}-other`, otherSvc);
       print(`round ${r}: full, ${compareThreads} parse threads`, o);
@@ -364,6 +404,8 @@ try {
     ratios: ratios.map((x) => Number(x.toFixed(3))),
     messages: sample.length,
     mode: perMessage ? 'per-message' : 'page',
+    page_size: PAGE,
+    mailboxes,
     parse: inProcess ? 'in-process' : 'workers',
     parse_ahead: parseAhead ?? 'default (16)',
     warmup_blocks: warmupBlocks,
@@ -377,6 +419,9 @@ try {
           checkout_cpu_ms_per_msg: Number(median(checkoutCpuPerMsg).toFixed(3)),
           checkout_busiest_other_thread_cpu_ms_per_msg: Number(median(checkoutParseCpuPerMsg).toFixed(3)),
         }
+      : {}),
+    ...(comparePage
+      ? { compare_page: comparePage, page_ratio: Number(median(pageRatios).toFixed(3)), page_ratios: pageRatios.map((x) => Number(x.toFixed(3))), page_cpu_ms_per_msg: Number(median(pageCpuPerMsg).toFixed(3)) }
       : {}),
     ...(otherSvc
       ? { compare_threads: compareThreads, compare_ratio: Number(median(otherRatios).toFixed(3)), compare_cpu_ms_per_msg: Number(median(otherCpuPerMsg).toFixed(3)) }

@@ -33,16 +33,24 @@ class FakeProvider implements Partial<MailProvider> {
   }
   /** When set, the window's listing pages (the page token is the next page's index); else one page, `window`. */
   windowPages: string[][] | null = null;
+  /** A window listing page that fails (by page index). */
+  windowFailures = new Map<number, ProviderError>();
+  /** Listing calls and fetches, in order (`list <page index>`, `fetch <id>`). */
+  events: string[] = [];
   async listWindow(since: Date, pageToken?: string): Promise<WindowPage> {
     this.windowSince.push(since);
     if (!this.windowPages) return { messageIds: this.window, nextPageToken: undefined };
     const index = Number(pageToken ?? 0);
+    this.events.push(`list ${index}`);
+    const failure = this.windowFailures.get(index);
+    if (failure) throw failure;
     return { messageIds: this.windowPages[index]!, nextPageToken: index + 1 < this.windowPages.length ? String(index + 1) : undefined };
   }
   async fetchRaw(id: string): Promise<RawMessage> {
     const err = this.failFetch.get(id);
     if (err) throw err;
     this.fetched.push(id);
+    this.events.push(`fetch ${id}`);
     return { providerMessageId: id, providerThreadId: `t-${id}`, raw: Readable.from([Buffer.from('x')]), sizeEstimate: 1, receivedAt: this.receivedAt.get(id) ?? NOW, labelIds: ['INBOX'] };
   }
 }
@@ -72,6 +80,7 @@ function harness(mailbox: Partial<MailboxSyncRecord> = {}) {
   };
   let locked = false;
   let failAfter: number | null = null;
+  let ingestCalls = 0;
   const synced: Array<{ pushMissed?: boolean }> = [];
   const state = {
     find: async () => ({ ...row }),
@@ -100,6 +109,7 @@ function harness(mailbox: Partial<MailboxSyncRecord> = {}) {
     ingest: {
       // One message per transaction: the most a crash can leave half-done.
       ingestPage: async (_mb, inputs, hooks = {}): Promise<IngestResult[]> => {
+        ingestCalls++;
         const results: IngestResult[] = [];
         for await (const input of inputs) {
           if (failAfter !== null && failAfter-- <= 0) throw new Error('database went away');
@@ -131,6 +141,7 @@ function harness(mailbox: Partial<MailboxSyncRecord> = {}) {
     setRow: (patch: Partial<MailboxSyncRecord>) => (row = { ...row, ...patch }),
     lock: () => (locked = true),
     failAfter: (n: number) => (failAfter = n),
+    ingestCalls: () => ingestCalls,
     service: new MailboxSyncService(deps),
   };
 }
@@ -165,6 +176,42 @@ describe('MailboxSyncService', () => {
     expect(h.log[0]).toBe('cursor 500');
     expect([...h.stored].sort()).toEqual(['w1', 'w2']);
     expect(h.provider.windowSince[0]!.getTime()).toBe(NOW.getTime() - 7 * 86_400_000);
+    expect(h.row().backfillCompletedAt).toEqual(NOW);
+  });
+
+  it('a window walk is one ingest stream across the listing pages (the next page listed as the stream reaches it), in runs of at most 1,000 messages', async () => {
+    const h = harness({ syncCursor: null, backfillCompletedAt: null });
+    h.provider.current = cursor('500');
+    h.provider.windowPages = [['a', 'b'], ['c'], [], ['d', 'e']];
+    h.stored.add('c'); // stored by an earlier run: not fetched again
+    expect(await h.service.run({ mailboxId: 'mbx_1', reason: 'connect' })).toMatchObject({ status: 'done', detail: { mode: 'backfill', stored: 4, duplicates: 1 } });
+    expect(h.ingestCalls()).toBe(1);
+    expect(h.provider.events).toEqual(['list 0', 'fetch a', 'fetch b', 'list 1', 'list 2', 'list 3', 'fetch d', 'fetch e']);
+    // Then the incremental pass from the cursor taken before the window.
+    expect(h.log).toEqual(['cursor 500', 'store a', 'store b', 'store d', 'store e', 'cursor 500']);
+    expect(h.row().backfillCompletedAt).toEqual(NOW);
+
+    // 2,500 messages over 25 pages: three streams (1,000 + 1,000 + 500), every message once.
+    const big = harness({ syncCursor: null, backfillCompletedAt: null });
+    const ids = Array.from({ length: 2500 }, (_, i) => `m${i}`);
+    big.provider.windowPages = Array.from({ length: 25 }, (_, p) => ids.slice(p * 100, (p + 1) * 100));
+    expect(await big.service.run({ mailboxId: 'mbx_1', reason: 'connect' })).toMatchObject({ status: 'done', detail: { stored: 2500 } });
+    expect(big.ingestCalls()).toBe(3);
+    expect(big.provider.fetched).toEqual(ids);
+    expect(big.provider.events.filter((e) => e.startsWith('list'))).toHaveLength(25);
+  });
+
+  it('a window listing page that fails mid-stream: the messages before it are stored, the job retries, the rerun fetches only the rest', async () => {
+    const h = harness({ syncCursor: null, backfillCompletedAt: null });
+    h.provider.current = cursor('500');
+    h.provider.windowPages = [['a', 'b'], ['c']];
+    h.provider.windowFailures.set(1, new ProviderError('google', 'transient', '503'));
+    expect(await h.service.run({ mailboxId: 'mbx_1', reason: 'connect' })).toMatchObject({ status: 'retry' });
+    expect([...h.stored]).toEqual(['a', 'b']);
+    expect(h.row().backfillCompletedAt).toBeNull();
+    h.provider.windowFailures.clear();
+    expect(await h.service.run({ mailboxId: 'mbx_1', reason: 'connect' })).toMatchObject({ status: 'done', detail: { stored: 1, duplicates: 2 } });
+    expect(h.provider.fetched).toEqual(['a', 'b', 'c']);
     expect(h.row().backfillCompletedAt).toEqual(NOW);
   });
 
