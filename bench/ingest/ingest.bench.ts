@@ -338,52 +338,44 @@ try {
   const parseCpuPerMsg: number[] = [];
   const mainPerMsg: number[] = [];
   const otherPerMsg: number[] = [];
-  const otherRatios: number[] = [];
-  const otherCpuPerMsg: number[] = [];
-  const checkoutRatios: number[] = [];
-  const checkoutCpuPerMsg: number[] = [];
-  const checkoutParseCpuPerMsg: number[] = [];
-  const pageRatios: number[] = [];
-  const pageCpuPerMsg: number[] = [];
+  /** A full-ingest variant run beside the main one each round (--compare-checkout, --compare-page, --compare-threads). */
+  interface Comparison {
+    /** Printed after "round N: ". */
+    label: string;
+    block: (r: number) => Promise<Block>;
+    ratios: number[];
+    cpuPerMsg: number[];
+    parseCpuPerMsg: number[];
+  }
+  const comparison = (label: string, block: (r: number) => Promise<Block>): Comparison => ({ label, block, ratios: [], cpuPerMsg: [], parseCpuPerMsg: [] });
+  const checkout = checkoutSvc ? comparison('other checkout', (r) => ingestBlock(`round${r}-checkout`, checkoutSvc)) : null;
+  const pages = comparePage ? comparison(`pages of ${comparePage}`, (r) => ingestBlock(`round${r}-page`, svc, comparePage)) : null;
+  const other = otherSvc ? comparison(`${compareThreads} parse threads`, (r) => ingestBlock(`round${r}-other`, otherSvc)) : null;
   for (let r = 1; r <= rounds; r++) {
     const p = await parseBlock();
     print(`round ${r}: mailparser only`, p);
-    // With --compare-checkout, which of the two goes first alternates by round.
-    const checkoutBlock = async (): Promise<void> => {
-      if (!checkoutSvc) return;
-      const c = await ingestBlock(`round${r}-checkout`, checkoutSvc);
-      print(`round ${r}: full ingest, other checkout`, c);
-      checkoutRatios.push(c.msgs / c.seconds / (p.msgs / p.seconds));
-      checkoutCpuPerMsg.push((c.processCpuMs + c.pgCpuMs) / c.msgs);
-      checkoutParseCpuPerMsg.push(c.busiestOtherCpuMs / c.msgs);
-      console.log(`round ${r}: ratio other checkout ${checkoutRatios.at(-1)!.toFixed(3)}`);
+    const run = async (c: Comparison | null): Promise<void> => {
+      if (!c) return;
+      const b = await c.block(r);
+      print(`round ${r}: full ingest, ${c.label}`, b);
+      c.ratios.push(b.msgs / b.seconds / (p.msgs / p.seconds));
+      c.cpuPerMsg.push((b.processCpuMs + b.pgCpuMs) / b.msgs);
+      c.parseCpuPerMsg.push(b.busiestOtherCpuMs / b.msgs);
+      console.log(`round ${r}: ratio, ${c.label} ${c.ratios.at(-1)!.toFixed(3)}`);
     };
-    // With --compare-page, which of the two goes first alternates by round too.
-    const pageBlock = async (): Promise<void> => {
-      if (!comparePage) return;
-      const c = await ingestBlock(`round${r}-page`, svc, comparePage);
-      print(`round ${r}: full ingest, pages of ${comparePage}`, c);
-      pageRatios.push(c.msgs / c.seconds / (p.msgs / p.seconds));
-      pageCpuPerMsg.push((c.processCpuMs + c.pgCpuMs) / c.msgs);
-      console.log(`round ${r}: ratio with pages of ${comparePage} ${pageRatios.at(-1)!.toFixed(3)}`);
-    };
+    // The other checkout and the other page size go before the main block in even rounds and after
+    // it in odd ones; the other thread count always after.
     if (r % 2 === 0) {
-      await checkoutBlock();
-      await pageBlock();
+      await run(checkout);
+      await run(pages);
     }
     const f = await ingestBlock(`round${r}`, svc);
     print(`round ${r}: full ingest${withScanner ? ' (clamd)' : ''}`, f);
     if (r % 2 === 1) {
-      await checkoutBlock();
-      await pageBlock();
+      await run(checkout);
+      await run(pages);
     }
-    if (otherSvc) {
-      const o = await ingestBlock(`round${r}-other`, otherSvc);
-      print(`round ${r}: full, ${compareThreads} parse threads`, o);
-      otherRatios.push(o.msgs / o.seconds / (p.msgs / p.seconds));
-      otherCpuPerMsg.push((o.processCpuMs + o.pgCpuMs) / o.msgs);
-      console.log(`round ${r}: ratio with ${compareThreads} parse threads ${otherRatios.at(-1)!.toFixed(3)}`);
-    }
+    await run(other);
     ratios.push(f.msgs / f.seconds / (p.msgs / p.seconds));
     cpuPerMsg.push((f.processCpuMs + f.pgCpuMs) / f.msgs);
     parseCpuPerMsg.push(p.processCpuMs / p.msgs);
@@ -411,20 +403,25 @@ try {
     warmup_blocks: warmupBlocks,
     scanner: withScanner,
     loadavg_1m: Number(loadavg()[0]!.toFixed(2)),
-    ...(checkoutSvc
+    ...(checkout
       ? {
           compare_checkout: compareCheckout,
-          checkout_ratio: Number(median(checkoutRatios).toFixed(3)),
-          checkout_ratios: checkoutRatios.map((x) => Number(x.toFixed(3))),
-          checkout_cpu_ms_per_msg: Number(median(checkoutCpuPerMsg).toFixed(3)),
-          checkout_busiest_other_thread_cpu_ms_per_msg: Number(median(checkoutParseCpuPerMsg).toFixed(3)),
+          checkout_ratio: Number(median(checkout.ratios).toFixed(3)),
+          checkout_ratios: checkout.ratios.map((x) => Number(x.toFixed(3))),
+          checkout_cpu_ms_per_msg: Number(median(checkout.cpuPerMsg).toFixed(3)),
+          checkout_busiest_other_thread_cpu_ms_per_msg: Number(median(checkout.parseCpuPerMsg).toFixed(3)),
         }
       : {}),
-    ...(comparePage
-      ? { compare_page: comparePage, page_ratio: Number(median(pageRatios).toFixed(3)), page_ratios: pageRatios.map((x) => Number(x.toFixed(3))), page_cpu_ms_per_msg: Number(median(pageCpuPerMsg).toFixed(3)) }
+    ...(pages
+      ? {
+          compare_page: comparePage,
+          page_ratio: Number(median(pages.ratios).toFixed(3)),
+          page_ratios: pages.ratios.map((x) => Number(x.toFixed(3))),
+          page_cpu_ms_per_msg: Number(median(pages.cpuPerMsg).toFixed(3)),
+        }
       : {}),
-    ...(otherSvc
-      ? { compare_threads: compareThreads, compare_ratio: Number(median(otherRatios).toFixed(3)), compare_cpu_ms_per_msg: Number(median(otherCpuPerMsg).toFixed(3)) }
+    ...(other
+      ? { compare_threads: compareThreads, compare_ratio: Number(median(other.ratios).toFixed(3)), compare_cpu_ms_per_msg: Number(median(other.cpuPerMsg).toFixed(3)) }
       : {}),
   };
   console.log(`RESULT ${JSON.stringify(result)}`);
