@@ -39,7 +39,6 @@ let runJob: ((outboundId: string) => Promise<unknown>) | undefined;
 let tenant: { tenantId: string; apiKey: string };
 const tokens = new Map<string, string>();
 
-
 async function providerFor(mailbox: { id: string; provider: 'google' | 'microsoft' }): Promise<MailProvider> {
   const token = tokens.get(mailbox.id);
   if (!token || mailbox.provider !== 'microsoft') throw new Error(`no sandbox token for ${mailbox.id}`);

@@ -34,7 +34,6 @@ let svc: TestService;
 let tenant: { tenantId: string; apiKey: string };
 const tokens = new Map<string, string>();
 
-
 function adapter(token: string): GraphAdapter {
   return new GraphAdapter({ endpoints: sandboxMicrosoftEndpoints(sb), accessToken: async () => token, runner: { maxRetries: 0 } });
 }

@@ -28,7 +28,6 @@ let google: GoogleSandbox;
 let tenant: { tenantId: string; apiKey: string };
 const tokens = new Map<string, () => Promise<string>>();
 
-
 async function providerFor(mailbox: { id: string; provider: 'google' | 'microsoft' }): Promise<MailProvider> {
   const accessToken = tokens.get(mailbox.id);
   if (!accessToken || mailbox.provider !== 'google') throw new Error(`no sandbox token for ${mailbox.id}`);

@@ -35,7 +35,6 @@ let messageId: string;
 let otherTenantMessageId: string;
 let otherTenantMailboxId: string;
 
-
 async function seedMailbox(tenantId: string, address: string, status = 'active'): Promise<string> {
   const id = newId('mailbox');
   await svc.core.prisma.mailbox.create({
