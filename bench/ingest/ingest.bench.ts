@@ -14,7 +14,9 @@
 // mailboxes ingested at once, as N sync slots backfilling side by side do. Printed per block:
 // msgs/s, CPU ms per message of this process (all threads) and of the Postgres backends serving
 // this database (from /proc/<pid>/stat), the cores that adds up to and the share of the block the
-// busiest other thread (the parse thread) was on a CPU, SQL round trips and commits per message
+// busiest other thread (the parse thread) was on a CPU and was runnable but waiting for one
+// (/proc/<pid>/task/<tid>/schedstat: preempted, as against blocked waiting for messages), SQL round
+// trips and commits per message
 // (counted at the pg driver). The last line is
 // `RESULT {"ratio", "cpu_ms_per_msg", "round_trips_per_msg", …}` with medians over the rounds.
 import { randomBytes } from 'node:crypto';
@@ -100,6 +102,15 @@ function threadCpuMs(): Map<number, number> {
   return out;
 }
 
+/** Milliseconds a thread of this process spent runnable but waiting on a run queue for a CPU (schedstat; preempted, not blocked). */
+function threadRunQueueWaitMs(tid: number): number {
+  try {
+    return Number(readFileSync(`/proc/${process.pid}/task/${tid}/schedstat`, 'utf8').split(' ')[1]) / 1e6;
+  } catch {
+    return 0;
+  }
+}
+
 /** A thread's name (`node` for the main and the worker threads, `V8 DefaultWorke` for V8's GC/compiler helpers, `libuv-worker`…). */
 function threadName(tid: number): string {
   try {
@@ -135,8 +146,12 @@ interface Block {
   seconds: number;
   processCpuMs: number;
   mainThreadCpuMs: number;
+  /** Time the main thread was runnable but waiting for a CPU (schedstat). */
+  mainThreadWaitMs: number;
   /** The busiest thread but the main one (the parse worker, with one parse thread). */
   busiestOtherCpuMs: number;
+  /** Time that thread was runnable but waiting for a CPU (schedstat). */
+  busiestOtherWaitMs: number;
   /** CPU ms of the other threads by name: the worker threads (`node`, one entry each), V8's helpers, libuv's pool. */
   otherThreads: string;
   pgCpuMs: number;
@@ -156,18 +171,24 @@ async function measure(core: Core, dbName: string, msgs: number, fn: () => Promi
   const cpu0 = process.cpuUsage();
   const main0 = mainThreadCpuMs();
   const threads0 = threadCpuMs();
+  const waits0 = new Map([...threads0.keys()].map((tid) => [tid, threadRunQueueWaitMs(tid)]));
   const t0 = performance.now();
   const failed = await fn();
   const seconds = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
   const mainMs = mainThreadCpuMs() - main0;
+  const mainWaitMs = threadRunQueueWaitMs(process.pid) - (waits0.get(process.pid) ?? 0);
   let busiestOtherCpuMs = 0;
+  let busiestOtherWaitMs = 0;
   const workers: number[] = [];
   const helpers = new Map<string, number>();
   for (const [tid, ms] of threadCpuMs()) {
     if (tid === process.pid) continue;
     const used = ms - (threads0.get(tid) ?? 0);
-    busiestOtherCpuMs = Math.max(busiestOtherCpuMs, used);
+    if (used > busiestOtherCpuMs) {
+      busiestOtherCpuMs = used;
+      busiestOtherWaitMs = threadRunQueueWaitMs(tid) - (waits0.get(tid) ?? 0);
+    }
     const name = threadName(tid);
     if (name === 'node') workers.push(used);
     else helpers.set(name, (helpers.get(name) ?? 0) + used);
@@ -181,7 +202,7 @@ async function measure(core: Core, dbName: string, msgs: number, fn: () => Promi
   const c = commits - c0;
   let pgCpuMs = 0;
   for (const pid of await backends()) pgCpuMs += procCpuMs(pid) - (pgBefore.get(pid) ?? 0);
-  return { msgs, seconds, processCpuMs: (cpu.user + cpu.system) / 1000, mainThreadCpuMs: mainMs, busiestOtherCpuMs, otherThreads, pgCpuMs, queries: q, commits: c, failed };
+  return { msgs, seconds, processCpuMs: (cpu.user + cpu.system) / 1000, mainThreadCpuMs: mainMs, mainThreadWaitMs: mainWaitMs, busiestOtherCpuMs, busiestOtherWaitMs, otherThreads, pgCpuMs, queries: q, commits: c, failed };
 }
 
 function print(name: string, b: Block): void {
@@ -189,7 +210,7 @@ function print(name: string, b: Block): void {
   console.log(
     `${name.padEnd(34)} ${(n / b.seconds).toFixed(1).padStart(7)} msgs/s ${(sampleBytes / b.seconds / 2 ** 20).toFixed(2).padStart(6)} MB/s` +
       `  cpu/msg ${(b.processCpuMs / n).toFixed(2)} ms (main thread ${(b.mainThreadCpuMs / n).toFixed(2)}, busiest other ${(b.busiestOtherCpuMs / n).toFixed(2)}) + pg ${(b.pgCpuMs / n).toFixed(2)} ms` +
-      ` = ${((b.processCpuMs + b.pgCpuMs) / b.seconds / 1000).toFixed(2)} cores; busiest other thread on CPU ${((b.busiestOtherCpuMs / b.seconds / 1000) * 100).toFixed(0)}% of the block` +
+      ` = ${((b.processCpuMs + b.pgCpuMs) / b.seconds / 1000).toFixed(2)} cores; main thread waiting for a CPU ${((b.mainThreadWaitMs / b.seconds / 1000) * 100).toFixed(0)}% of the block, busiest other thread on CPU ${((b.busiestOtherCpuMs / b.seconds / 1000) * 100).toFixed(0)}% of the block, waiting for one ${((b.busiestOtherWaitMs / b.seconds / 1000) * 100).toFixed(0)}%` +
       `  ${(b.queries / n).toFixed(2)} round trips/msg, ${(b.commits / n).toFixed(3)} commits/msg${b.failed ? `, ${b.failed} FAILED` : ''}` +
       `\n${''.padEnd(34)} other threads, CPU ms/msg: ${b.otherThreads}`,
   );
@@ -338,6 +359,9 @@ try {
   const parseCpuPerMsg: number[] = [];
   const mainPerMsg: number[] = [];
   const otherPerMsg: number[] = [];
+  const otherOnCpu: number[] = [];
+  const otherWaiting: number[] = [];
+  const bareWaiting: number[] = [];
   /** A full-ingest variant run beside the main one each round (--compare-checkout, --compare-page, --compare-threads). */
   interface Comparison {
     /** Printed after "round N: ". */
@@ -381,6 +405,9 @@ try {
     parseCpuPerMsg.push(p.processCpuMs / p.msgs);
     mainPerMsg.push(f.mainThreadCpuMs / f.msgs);
     otherPerMsg.push(f.busiestOtherCpuMs / f.msgs);
+    otherOnCpu.push(f.busiestOtherCpuMs / f.seconds / 10);
+    otherWaiting.push(f.busiestOtherWaitMs / f.seconds / 10);
+    bareWaiting.push(p.mainThreadWaitMs / p.seconds / 10);
     rtPerMsg.push(f.queries / f.msgs);
     commitsPerMsg.push(f.commits / f.msgs);
     console.log(`round ${r}: ratio full/mailparser ${ratios.at(-1)!.toFixed(3)}; loadavg ${loadavg()[0]!.toFixed(2)}`);
@@ -393,6 +420,12 @@ try {
     mailparser_cpu_ms_per_msg: Number(median(parseCpuPerMsg).toFixed(3)),
     main_thread_cpu_ms_per_msg: Number(median(mainPerMsg).toFixed(3)),
     busiest_other_thread_cpu_ms_per_msg: Number(median(otherPerMsg).toFixed(3)),
+    // Share of the full-ingest block the parse thread (with one) ran, and was runnable but waiting
+    // for a CPU: together near 100 % it is preempted, not starved of messages.
+    busiest_other_thread_on_cpu_pct: Number(median(otherOnCpu).toFixed(1)),
+    busiest_other_thread_run_queue_pct: Number(median(otherWaiting).toFixed(1)),
+    // The same for the thread running bare mailparser in its blocks (the main thread).
+    mailparser_run_queue_pct: Number(median(bareWaiting).toFixed(1)),
     ratios: ratios.map((x) => Number(x.toFixed(3))),
     messages: sample.length,
     mode: perMessage ? 'per-message' : 'page',
