@@ -6,6 +6,7 @@ import pg from 'pg';
 import { PrismaPGlite } from 'pglite-prisma-adapter';
 import { Prisma, PrismaClient } from '../generated/prisma/client.js';
 import { checkOut } from './checked-out-client.js';
+import { forPrismaAdapter, PGLITE_TYPE_OPTIONS } from './pglite-bytea.js';
 import { checkedOutSession, pgExecutor, pgliteExecutor } from './sql-executors.js';
 import type { SqlExecutor, SqlSession, SqlTransaction } from './sql-executor.port.js';
 import { TransactionGuard, transactionGuardEnabled } from './transaction-guard.js';
@@ -123,8 +124,8 @@ function openPostgres(url: string, poolSize: number): Database {
 async function openEmbedded(dataDir: string): Promise<Database> {
   const dir = path.resolve(dataDir, 'pgdata');
   mkdirSync(dir, { recursive: true });
-  const lite = await PGlite.create(dir);
-  const prisma = new PrismaClient({ adapter: new PrismaPGlite(lite) });
+  const lite = await PGlite.create(dir, PGLITE_TYPE_OPTIONS);
+  const prisma = new PrismaClient({ adapter: new PrismaPGlite(forPrismaAdapter(lite)) });
   const sql = pgliteExecutor(lite);
   return {
     kind: 'embedded',

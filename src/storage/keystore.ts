@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
 import { checkOut } from './checked-out-client.js';
+import { PGLITE_TYPE_OPTIONS } from './pglite-bytea.js';
 import { checkedOutSession, pgExecutor, pgliteExecutor } from './sql-executors.js';
 import type { SqlExecutor, SqlSession } from './sql-executor.port.js';
 
@@ -111,7 +112,7 @@ function openPostgresKeystore(url: string): KeystoreDatabase {
 
 async function openEmbeddedKeystore(dir: string): Promise<KeystoreDatabase> {
   mkdirSync(dir, { recursive: true });
-  const lite = await PGlite.create(dir);
+  const lite = await PGlite.create(dir, PGLITE_TYPE_OPTIONS);
   return embeddedKeystore(lite);
 }
 
