@@ -98,6 +98,14 @@ const STATEMENT_CHILD_ROWS = 2048;
  * driver's buffer and written to the socket in one stretch of the event loop.
  */
 const STATEMENT_BYTES = 1024 * 1024;
+/**
+ * The same bound on the embedded database, which executes each statement synchronously on the
+ * event loop (PGlite): about one participant chunk per statement. A 1 MiB statement of ~10,000
+ * participant rows held the event loop for 190–300 ms there (ingest-event-loop.test.ts's
+ * address-heavy message); on Postgres the statement runs in its backend, and larger statements
+ * save round trips.
+ */
+const EMBEDDED_STATEMENT_BYTES = 256 * 1024;
 
 /**
  * The binary values of one statement (encrypted content, blob chunks, file names) concatenated
@@ -204,14 +212,14 @@ function messageBytes(m: PageRows['messages'][number], held: ReadonlyMap<string,
   return n;
 }
 
-/** A page cut into statements of about STATEMENT_BYTES (each message whole, with its held blobs). */
-function pageSlices(page: PageRows): Array<{ messages: PageRows['messages']; blobs: HeldBlob[] }> {
+/** A page cut into statements of about `statementBytes` (each message whole, with its held blobs). */
+function pageSlices(page: PageRows, statementBytes: number): Array<{ messages: PageRows['messages']; blobs: HeldBlob[] }> {
   const held = new Map(page.blobs.map((b) => [b.blobId, b]));
   const slices: Array<{ messages: Array<PageRows['messages'][number]>; blobs: HeldBlob[]; bytes: number }> = [];
   for (const m of page.messages) {
     const size = messageBytes(m, held);
     let slice = slices.at(-1);
-    if (!slice || (slice.messages.length > 0 && slice.bytes + size > STATEMENT_BYTES)) {
+    if (!slice || (slice.messages.length > 0 && slice.bytes + size > statementBytes)) {
       slice = { messages: [], blobs: [], bytes: 0 };
       slices.push(slice);
     }
@@ -339,10 +347,15 @@ export class PageConflictError extends Error {
  * reported as PageConflictError, never as a second row.
  */
 export class MessageWriteRepository {
+  /** Bytes one statement carries, about: STATEMENT_BYTES, or EMBEDDED_STATEMENT_BYTES on the embedded database. */
+  readonly #statementBytes: number;
+
   constructor(
     private readonly prisma: PrismaClient,
-    private readonly db: Pick<Database, 'transaction'>,
-  ) {}
+    private readonly db: Pick<Database, 'transaction' | 'kind'>,
+  ) {
+    this.#statementBytes = db.kind === 'embedded' ? EMBEDDED_STATEMENT_BYTES : STATEMENT_BYTES;
+  }
 
   /** One page transaction (pageLookup, insertPage, the outbox events) through the driver. */
   transaction<T>(fn: (tx: SqlTransaction) => Promise<T>): Promise<T> {
@@ -397,7 +410,8 @@ export class MessageWriteRepository {
    * Inserts a page of messages — rows, participants, attachments, held blobs with their chunk,
    * new thread refs — as multi-row inserts from unnest'ed column arrays (every binary value a slice
    * of one bytea parameter; the same SQL on Postgres and the embedded database): one statement for
-   * a page of up to STATEMENT_BYTES, otherwise one per slice of its messages of about that size,
+   * a page of up to STATEMENT_BYTES (EMBEDDED_STATEMENT_BYTES on the embedded database), otherwise
+   * one per slice of its messages of about that size,
    * plus follow-up statements for participant chunks and attachment rows that did not fit their
    * message's statement. Throws PageConflictError, before the caller writes anything else, when
    * some message is already stored (a concurrent fetch won): the caller rolls back and retries the
@@ -408,7 +422,7 @@ export class MessageWriteRepository {
     const { tenantId, mailboxId } = page.messages[0]!;
     if (page.messages.some((m) => m.mailboxId !== mailboxId || m.tenantId !== tenantId)) throw new Error('insertPage: a page belongs to one mailbox');
     const createdAt = page.createdAt.toISOString();
-    const slices = pageSlices(page);
+    const slices = pageSlices(page, this.#statementBytes);
     const conflicts: string[] = [];
     const followUps: Array<() => Promise<void>> = [];
     for (const [i, slice] of slices.entries()) {
@@ -426,10 +440,10 @@ export class MessageWriteRepository {
         ['id', 'tenantId', 'mailboxId', 'kind', 'size', 'dataAt', 'dataLen'] as const,
       );
       const refCols = columns(i === 0 ? page.threadRefs : [], (r) => ({ refIndex: r.refIndex, threadKey: r.threadKey }), ['refIndex', 'threadKey'] as const);
-      // Participant chunks while the statement stays within STATEMENT_BYTES (at least one); the rest follow.
+      // Participant chunks while the statement stays within the budget (at least one); the rest follow.
       const chunks = [...childPacks(slice.messages, (c) => c.addresses, 1)].map((p) => p[0]!);
       let taken = 0;
-      let room = STATEMENT_BYTES - bytes.size;
+      let room = this.#statementBytes - bytes.size;
       while (taken < chunks.length && (taken === 0 || room >= chunkBytes(chunks[taken]!.row))) room -= chunkBytes(chunks[taken++]!.row);
       const attachments = childPacks(slice.messages, (c) => c.attachments, STATEMENT_CHILD_ROWS);
       const attachmentCols = attachmentColumns(attachments.next().value ?? [], bytes);
@@ -448,11 +462,11 @@ export class MessageWriteRepository {
         const stored = new Set(inserted.rows.map((r) => r.providerMessageId));
         conflicts.push(...slice.messages.filter((m) => !stored.has(m.providerMessageId)).map((m) => m.providerMessageId));
       }
-      // Statements for what did not fit: participant chunks up to STATEMENT_BYTES each, attachment packs.
+      // Statements for what did not fit: participant chunks up to the budget each, attachment packs.
       for (let at = taken; at < chunks.length; ) {
         let end = at + 1;
         let size = chunkBytes(chunks[at]!.row);
-        while (end < chunks.length && size + chunkBytes(chunks[end]!.row) <= STATEMENT_BYTES) size += chunkBytes(chunks[end++]!.row);
+        while (end < chunks.length && size + chunkBytes(chunks[end]!.row) <= this.#statementBytes) size += chunkBytes(chunks[end++]!.row);
         const pack = chunks.slice(at, end);
         followUps.push(() => tx.query(INSERT_ADDRESSES_SQL, [tenantId, mailboxId, ...addressColumns(pack)]).then(() => undefined));
         at = end;
