@@ -15,6 +15,7 @@ import { loadavg } from 'node:os';
 import { resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { listCorpusMessages } from '../../test/corpus/corpus-files.js';
+import { evenSample } from './bench-support.js';
 
 const args = process.argv.slice(2);
 const positional = args.filter((a) => !a.startsWith('--'));
@@ -46,9 +47,7 @@ for (const [name, root] of Object.entries(roots)) {
   };
 }
 
-const all = listCorpusMessages().messages;
-const step = Math.max(1, Math.floor(all.length / sampleSize));
-const sample = all.filter((_, i) => i % step === 0).slice(0, sampleSize);
+const sample = evenSample(listCorpusMessages().messages, sampleSize);
 
 const TICK_MS = 10;
 const ticks = (path: string): number => {

@@ -9,28 +9,22 @@
 // of the event loop, the parse thread (the busiest other thread) and the rest of the process
 // (V8's helpers), from /proc/<pid>/task/<tid>/stat, and the wall time per message. Ends with
 // `RESULT {"worker": {...}, "event_loop": {...}}`.
-import { createSecretKey, generateKeySync } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { Readable } from 'node:stream';
 import type { AttachmentSink } from '../../src/ingest/attachment-sink.port.js';
-import { encodeParsed, type EncodeSpec } from '../../src/ingest/message-encoder.js';
+import { encodeParsed } from '../../src/ingest/message-encoder.js';
 import type { ParseMimeOptions } from '../../src/ingest/mime-parser.js';
 import { MimeParsePool } from '../../src/ingest/parse-pool.js';
 import { listCorpusMessages } from '../../test/corpus/corpus-files.js';
+import { benchEncodeSpec, evenSample, median, statCpuMs } from './bench-support.js';
 
 const sampleSize = Number(process.argv[2] ?? 600);
 const rounds = Number(process.argv[3] ?? 16);
 const WARMUP = 3;
 const IN_FLIGHT = 32;
-const all = listCorpusMessages().messages;
-const step = Math.max(1, Math.floor(all.length / sampleSize));
-const sample = all.filter((_, i) => i % step === 0).slice(0, sampleSize);
-
-const spec: EncodeSpec = {
-  dek: { version: 1, key: generateKeySync('aes', { length: 256 }) },
-  blindKeys: { 'email-address': createSecretKey(Buffer.alloc(32, 1)), 'message-id': createSecretKey(Buffer.alloc(32, 2)) },
-};
+const sample = evenSample(listCorpusMessages().messages, sampleSize);
+const spec = benchEncodeSpec();
 /** Attachments are drained and dropped (storage is not what is measured). */
 const sink: AttachmentSink = {
   async put(_meta, content) {
@@ -40,15 +34,7 @@ const sink: AttachmentSink = {
 };
 const options = (): ParseMimeOptions => ({ attachmentSink: sink, receivedAt: new Date(), now: () => new Date() });
 
-const TICK_MS = 10; // USER_HZ 100
-function threadCpuMs(tid: number): number {
-  try {
-    const fields = readFileSync(`/proc/${process.pid}/task/${tid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return (Number(fields[11]) + Number(fields[12])) * TICK_MS; // utime, stime
-  } catch {
-    return 0; // thread gone
-  }
-}
+const threadCpuMs = (tid: number): number => statCpuMs(`/proc/${process.pid}/task/${tid}/stat`);
 const snapshot = (): Map<number, number> => new Map(readdirSync(`/proc/${process.pid}/task`).map((t) => [Number(t), threadCpuMs(Number(t))]));
 
 type Mode = 'worker' | 'event_loop';
@@ -90,11 +76,6 @@ async function block(mode: Mode): Promise<Block> {
     helpers: others.slice(1).reduce((s, [, ms]) => s + ms, 0) / n,
   };
 }
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
 
 console.log(`sample: ${sample.length} messages; ${rounds} rounds (${WARMUP} warm-up); ${IN_FLIGHT} in flight; node ${process.version}; loadavg ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
 const blocks: Record<Mode, Block[]> = { worker: [], event_loop: [] };

@@ -42,6 +42,7 @@ import { listCorpusMessages } from '../../test/corpus/corpus-files.js';
 import { clamdUnavailableReason, disposeClamd, startClamd } from '../../test/helpers/clamd.js';
 import { createTestDatabase } from '../../test/helpers/postgres.js';
 import { seedIngestMailbox } from '../../test/integration/ingest-harness.js';
+import { evenSample, median, statCpuMs } from './bench-support.js';
 
 const args = process.argv.slice(2);
 const positional = args.filter((a) => !a.startsWith('--'));
@@ -62,9 +63,7 @@ const mailboxes = flag('mailboxes') ? Number(flag('mailboxes')) : 1;
 
 process.env.DATABASE_URL ??= 'postgresql://root@127.0.0.1:5432/postgres';
 const all = listCorpusMessages().messages;
-// An even spread over the corpus (every k-th message), so every source folder is represented.
-const step = Math.max(1, Math.floor(all.length / sampleSize));
-const sample = all.filter((_, i) => i % step === 0).slice(0, sampleSize);
+const sample = evenSample(all, sampleSize);
 const sampleBytes = sample.reduce((s, m) => s + m.bytes.length, 0);
 
 // Round trips: every statement of this process goes through pg.Client#query (Prisma's pg adapter,
@@ -79,16 +78,8 @@ const originalQuery = pg.Client.prototype.query as (...a: unknown[]) => unknown;
   return originalQuery.apply(this, a);
 };
 
-const TICK_MS = 10; // USER_HZ = 100 on Linux
-function procCpuMs(pid: number, path = `/proc/${pid}/stat`): number {
-  try {
-    const stat = readFileSync(path, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) * TICK_MS; // utime, stime
-  } catch {
-    return 0; // backend gone (or another host): not counted
-  }
-}
+/** CPU ms of a process (a Postgres backend: 0 when gone, or on another host), or of the stat file at `path`. */
+const procCpuMs = (pid: number, path = `/proc/${pid}/stat`): number => statCpuMs(path);
 
 /** CPU ms of this process's main thread (the event loop) — the rest is workers, libuv and GC threads. */
 function mainThreadCpuMs(): number {
@@ -216,10 +207,6 @@ function print(name: string, b: Block): void {
   );
 }
 
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
 
 const db = await createTestDatabase();
 const config = loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'silent', DATABASE_URL: db.url, ENCRYPTION_KEYS: `1:${randomBytes(32).toString('base64')}` });

@@ -6,27 +6,21 @@
 // (classification, content JSON, encryption, participant blind indexes). Thread CPU ms per message
 // (process.threadCpuUsage where available, else process.cpuUsage) and the medians; the parse
 // worker's cost is parseMime + derived + encode (+ the task round trip).
-import { createSecretKey, generateKeySync } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { MailParser } from 'mailparser';
 import type { AttachmentStream, MessageText } from 'mailparser';
 import { loadavg } from 'node:os';
 import { addDerivedContent } from '../../src/ingest/derived-content.js';
 import { InMemoryAttachmentSink } from '../../src/ingest/in-memory-attachment-sink.js';
-import { encodeParsed, type EncodeSpec } from '../../src/ingest/message-encoder.js';
+import { encodeParsed } from '../../src/ingest/message-encoder.js';
 import { parseMime, type ParsedMessage } from '../../src/ingest/mime-parser.js';
 import { listCorpusMessages } from '../../test/corpus/corpus-files.js';
+import { benchEncodeSpec, evenSample } from './bench-support.js';
 
 const sampleSize = Number(process.argv[2] ?? 600);
 const rounds = Number(process.argv[3] ?? 3);
-const all = listCorpusMessages().messages;
-const step = Math.max(1, Math.floor(all.length / sampleSize));
-const sample = all.filter((_, i) => i % step === 0).slice(0, sampleSize);
-
-const spec: EncodeSpec = {
-  dek: { version: 1, key: generateKeySync('aes', { length: 256 }) },
-  blindKeys: { 'email-address': createSecretKey(Buffer.alloc(32, 1)), 'message-id': createSecretKey(Buffer.alloc(32, 2)) },
-};
+const sample = evenSample(listCorpusMessages().messages, sampleSize);
+const spec = benchEncodeSpec();
 
 const cpu = (): number => {
   const u = (process as unknown as { threadCpuUsage?: () => NodeJS.CpuUsage }).threadCpuUsage?.() ?? process.cpuUsage();
