@@ -7,7 +7,8 @@
 // Per phase: `endpoints` tenants, each with one endpoint on the receiver, a mailbox and its
 // messages (one distinct encrypted message per event, 4 KB of text, stored as ingest stores it:
 // with its derived safeHtml/replyText). The workers start and warm
-// up on a small batch; then all `events` message.received events are committed in ONE
+// up on 200 events per worker process (BENCH_WARMUP_PER_WORKER; each process JITs its own code, so
+// two workers get twice the warm-up of one); then all `events` message.received events are committed in ONE
 // transaction and the clock starts after that commit. Then, as an emitting room does,
 // notifyEventsCommitted runs (the webhooks module's hook: one NOTIFY that wakes the workers'
 // pumps). The clock stops when every delivery is recorded `delivered`.
@@ -38,7 +39,7 @@ import { createTestDatabase } from '../../test/helpers/postgres.js';
 
 const EVENTS = Number(process.argv[2] ?? 4000);
 const ENDPOINTS = Number(process.argv[3] ?? 8);
-const WARMUP = 200;
+const WARMUP_PER_WORKER = Number(process.env.BENCH_WARMUP_PER_WORKER ?? 200);
 const APP_NAME = 'mbc-bench-webhook-worker';
 const root = fileURLToPath(new URL('../..', import.meta.url));
 if (!process.env.DATABASE_URL) {
@@ -290,6 +291,7 @@ interface PhaseResult {
 }
 
 async function phase(workers: number): Promise<PhaseResult> {
+  const WARMUP = WARMUP_PER_WORKER * workers;
   const perEndpoint = Math.ceil((EVENTS + WARMUP) / ENDPOINTS);
   const fx = await seed(`w${workers}`, perEndpoint);
   seen.clear();
