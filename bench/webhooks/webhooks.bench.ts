@@ -40,6 +40,10 @@ import { createTestDatabase } from '../../test/helpers/postgres.js';
 const EVENTS = Number(process.argv[2] ?? 4000);
 const ENDPOINTS = Number(process.argv[3] ?? 8);
 const WARMUP_PER_WORKER = Number(process.env.BENCH_WARMUP_PER_WORKER ?? 200);
+if (!Number.isInteger(WARMUP_PER_WORKER) || WARMUP_PER_WORKER < 1) {
+  console.error(`BENCH_WARMUP_PER_WORKER must be a whole number ≥ 1 (got ${JSON.stringify(process.env.BENCH_WARMUP_PER_WORKER)})`);
+  process.exit(2);
+}
 const APP_NAME = 'mbc-bench-webhook-worker';
 const root = fileURLToPath(new URL('../..', import.meta.url));
 if (!process.env.DATABASE_URL) {
@@ -291,16 +295,16 @@ interface PhaseResult {
 }
 
 async function phase(workers: number): Promise<PhaseResult> {
-  const WARMUP = WARMUP_PER_WORKER * workers;
-  const perEndpoint = Math.ceil((EVENTS + WARMUP) / ENDPOINTS);
+  const warmup = WARMUP_PER_WORKER * workers;
+  const perEndpoint = Math.ceil((EVENTS + warmup) / ENDPOINTS);
   const fx = await seed(`w${workers}`, perEndpoint);
   seen.clear();
   const children = await Promise.all(Array.from({ length: workers }, () => startWorker()));
   try {
     // Warm-up (JIT, connections, keep-alive sockets), not measured.
-    const warm = await commitEvents(fx, 0, WARMUP);
+    const warm = await commitEvents(fx, 0, warmup);
     await notifyEventsCommitted(core.jobs, warm);
-    await waitDelivered(fx, WARMUP);
+    await waitDelivered(fx, warmup);
     while ((await dispatchJobsLeft()) > 0) await sleep(50);
     await sleep(300);
     seen.clear();
@@ -317,7 +321,7 @@ async function phase(workers: number): Promise<PhaseResult> {
 
     const workerCpu = new CpuMeter(false);
     const pgCpu = new CpuMeter(true);
-    const ids = await commitEvents(fx, WARMUP, EVENTS);
+    const ids = await commitEvents(fx, warmup, EVENTS);
     // ---- clock starts: every event is committed
     const started = performance.now();
     const childPids = children.map((c) => c.pid!);
@@ -331,7 +335,7 @@ async function phase(workers: number): Promise<PhaseResult> {
       workerCpu.sample(childPids);
       pgCpu.sample(await backendPids());
     };
-    await waitDelivered(fx, WARMUP + EVENTS, poll);
+    await waitDelivered(fx, warmup + EVENTS, poll);
     const seconds = (performance.now() - started) / 1000;
     // ---- clock stops; CPU keeps counting until the dispatch jobs (one per event) are consumed
     await notified;
