@@ -85,8 +85,9 @@ export async function createCore(config: Config, opts: CoreOptions): Promise<Cor
     if (!opts.allowRestorePending) assertNoRestorePending(config.database.dataDir);
     // Every running sync holds one pooled connection for its advisory lock (SyncLockRepository) and
     // needs another for its ingest transactions: the pool grows with the sync slots.
-    db = await openDatabase({ databaseUrl: config.database.url, dataDir: config.database.dataDir, poolSize: Math.max(10, syncConcurrency(config, !config.database.url) + 6) });
-    keystore = await openConfiguredKeystore(config);
+    const warn = (message: string): void => logger.warn(message);
+    db = await openDatabase({ databaseUrl: config.database.url, dataDir: config.database.dataDir, poolSize: Math.max(10, syncConcurrency(config, !config.database.url) + 6), warn });
+    keystore = await openConfiguredKeystore(config, warn);
     const migrated = await migrateAll({ data: db, keystore });
     if (migrated.data.applied.length) logger.info({ applied: migrated.data.applied }, 'database migrated');
     if (migrated.keystore.applied.length) logger.info({ applied: migrated.keystore.applied }, 'key store migrated');
@@ -167,11 +168,12 @@ export async function createCore(config: Config, opts: CoreOptions): Promise<Cor
 }
 
 /** Opens the configured key store, creating the derived `<db>_keystore` database if needed (not migrated: see `migrateAll`). */
-export function openConfiguredKeystore(config: Config): Promise<KeystoreDatabase> {
+export function openConfiguredKeystore(config: Config, warn?: (message: string) => void): Promise<KeystoreDatabase> {
   return openKeystore({
     url: config.keystore.url,
     dataDir: config.database.dataDir,
     createThrough: config.keystore.derived ? config.database.url : undefined,
+    ...(warn ? { warn } : {}),
   });
 }
 

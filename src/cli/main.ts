@@ -2,6 +2,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { ConfigError, loadConfig, loadDotEnv, type Config } from '../config/config.js';
 import { checkDisplayName, checkLogoUrl, checkSupportUrl } from '../tenancy/tenant-branding.js';
 import { CliError, runOps } from './ops-client.js';
+import { describeThrown } from '../observability/thrown.js';
 
 /**
  * `mailbox-connector` — every command accepts --json and exits non-zero with a one-line reason.
@@ -385,7 +386,8 @@ function usageMessage(code: string, message: string): string {
 
 function publicMessage(err: unknown): string {
   if (err && typeof err === 'object' && 'code' in err && (err as { code: unknown }).code === 'ECONNREFUSED') return 'cannot reach the database';
-  const msg = err instanceof Error ? err.message : String(err);
+  // describeThrown: not "[object Object]" for a thrown non-Error (PGlite's file-system errors are such).
+  const msg = describeThrown(err);
   // One line; errors from our own code name no secrets.
   return msg.split('\n')[0] ?? 'failed';
 }

@@ -1,12 +1,11 @@
-import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { PGlite } from '@electric-sql/pglite';
 import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
 import { PrismaPGlite } from 'pglite-prisma-adapter';
 import { Prisma, PrismaClient } from '../generated/prisma/client.js';
 import { checkOut } from './checked-out-client.js';
-import { forPrismaAdapter, PGLITE_TYPE_OPTIONS } from './pglite-bytea.js';
+import { forPrismaAdapter } from './pglite-bytea.js';
+import { openPGliteFolder } from './pglite-folder.js';
 import { checkedOutSession, pgExecutor, pgliteExecutor } from './sql-executors.js';
 import type { SqlExecutor, SqlSession, SqlTransaction } from './sql-executor.port.js';
 import { TransactionGuard, transactionGuardEnabled } from './transaction-guard.js';
@@ -51,10 +50,12 @@ export interface DatabaseOptions {
   poolSize?: number;
   /** Fail fast on a query outside an open transaction from inside it (default: on under vitest). */
   guardTransactions?: boolean;
+  /** Embedded database: told when an unusable folder was moved aside (pglite-folder.ts). */
+  warn?: (message: string) => void;
 }
 
 export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
-  const db = opts.databaseUrl ? openPostgres(opts.databaseUrl, opts.poolSize ?? 10) : await openEmbedded(opts.dataDir);
+  const db = opts.databaseUrl ? openPostgres(opts.databaseUrl, opts.poolSize ?? 10) : await openEmbedded(opts.dataDir, opts.warn);
   return (opts.guardTransactions ?? transactionGuardEnabled()) ? guarded(db) : db;
 }
 
@@ -121,10 +122,8 @@ function openPostgres(url: string, poolSize: number): Database {
   };
 }
 
-async function openEmbedded(dataDir: string): Promise<Database> {
-  const dir = path.resolve(dataDir, 'pgdata');
-  mkdirSync(dir, { recursive: true });
-  const lite = await PGlite.create(dir, PGLITE_TYPE_OPTIONS);
+async function openEmbedded(dataDir: string, warn: ((message: string) => void) | undefined): Promise<Database> {
+  const lite = await openPGliteFolder(path.resolve(dataDir, 'pgdata'), warn ? { warn } : {});
   const prisma = new PrismaClient({ adapter: new PrismaPGlite(forPrismaAdapter(lite)) });
   const sql = pgliteExecutor(lite);
   return {

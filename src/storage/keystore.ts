@@ -1,10 +1,9 @@
-import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { PGlite } from '@electric-sql/pglite';
+import type { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
 import { checkOut } from './checked-out-client.js';
-import { PGLITE_TYPE_OPTIONS } from './pglite-bytea.js';
+import { openPGliteFolder } from './pglite-folder.js';
 import { checkedOutSession, pgExecutor, pgliteExecutor } from './sql-executors.js';
 import type { SqlExecutor, SqlSession } from './sql-executor.port.js';
 
@@ -36,6 +35,8 @@ export interface KeystoreOptions {
   dataDir: string;
   /** Create the database when it does not exist (the derived `<db>_keystore`), through this URL. */
   createThrough?: string | undefined;
+  /** Embedded key store: told when an unusable folder was moved aside (pglite-folder.ts). */
+  warn?: (message: string) => void;
 }
 
 export class KeystoreUnavailableError extends Error {
@@ -43,7 +44,7 @@ export class KeystoreUnavailableError extends Error {
 }
 
 export async function openKeystore(opts: KeystoreOptions): Promise<KeystoreDatabase> {
-  if (!opts.url) return openEmbeddedKeystore(embeddedKeystoreDir(opts.dataDir));
+  if (!opts.url) return openEmbeddedKeystore(embeddedKeystoreDir(opts.dataDir), opts.warn);
   if (opts.createThrough) await ensureDatabase(opts.url, opts.createThrough);
   return openPostgresKeystore(opts.url);
 }
@@ -110,10 +111,8 @@ function openPostgresKeystore(url: string): KeystoreDatabase {
   };
 }
 
-async function openEmbeddedKeystore(dir: string): Promise<KeystoreDatabase> {
-  mkdirSync(dir, { recursive: true });
-  const lite = await PGlite.create(dir, PGLITE_TYPE_OPTIONS);
-  return embeddedKeystore(lite);
+async function openEmbeddedKeystore(dir: string, warn: ((message: string) => void) | undefined): Promise<KeystoreDatabase> {
+  return embeddedKeystore(await openPGliteFolder(dir, warn ? { warn } : {}));
 }
 
 /** A key store over an open PGlite (also used by restore, which loads one from a dump). */
