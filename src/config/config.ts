@@ -132,7 +132,7 @@ const envSchema = z.object({
   /** Deliveries in flight per endpoint, across all workers. */
   WEBHOOK_ENDPOINT_CONCURRENCY: int(1, 100).default(4),
   /** Webhook attempts in flight per worker process (the delivery pump's slots; claims come in batches of a quarter of them or more). */
-  WEBHOOK_WORKER_CONCURRENCY: int(1, 500).default(64),
+  WEBHOOK_WORKER_CONCURRENCY: int(1, 500).default(128),
   BACKFILL_DAYS: int(0, 3650).default(7),
   MAX_MESSAGE_BYTES: int(1024, 2 ** 31 - 1).default(50 * 1024 * 1024),
   POLL_INTERVAL_SECONDS: int(10, 86_400).default(300),
