@@ -80,18 +80,18 @@ const originalQuery = pg.Client.prototype.query as (...a: unknown[]) => unknown;
   return originalQuery.apply(this, a);
 };
 
-/** CPU ms of a process (a Postgres backend: 0 when gone, or on another host), or of the stat file at `path`. */
-const procCpuMs = (pid: number, path = `/proc/${pid}/stat`): number => statCpuMs(path);
+/** CPU ms of a process (a Postgres backend: 0 when gone, or on another host). */
+const procCpuMs = (pid: number): number => statCpuMs(`/proc/${pid}/stat`);
 
 /** CPU ms of this process's main thread (the event loop) — the rest is workers, libuv and GC threads. */
 function mainThreadCpuMs(): number {
-  return procCpuMs(process.pid, `/proc/${process.pid}/task/${process.pid}/stat`);
+  return statCpuMs(`/proc/${process.pid}/task/${process.pid}/stat`);
 }
 
 /** CPU ms of every thread of this process, by thread id. */
 function threadCpuMs(): Map<number, number> {
   const out = new Map<number, number>();
-  for (const tid of readdirSync(`/proc/${process.pid}/task`)) out.set(Number(tid), procCpuMs(process.pid, `/proc/${process.pid}/task/${tid}/stat`));
+  for (const tid of readdirSync(`/proc/${process.pid}/task`)) out.set(Number(tid), statCpuMs(`/proc/${process.pid}/task/${tid}/stat`));
   return out;
 }
 

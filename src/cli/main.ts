@@ -386,8 +386,7 @@ function usageMessage(code: string, message: string): string {
 
 function publicMessage(err: unknown): string {
   if (err && typeof err === 'object' && 'code' in err && (err as { code: unknown }).code === 'ECONNREFUSED') return 'cannot reach the database';
-  // describeThrown: not "[object Object]" for a thrown non-Error (PGlite's file-system errors are such).
-  const msg = describeThrown(err);
-  // One line; errors from our own code name no secrets.
-  return msg.split('\n')[0] ?? 'failed';
+  // One line (describeThrown: not "[object Object]" for a thrown non-Error, as PGlite's file-system
+  // errors are); errors from our own code name no secrets.
+  return describeThrown(err);
 }

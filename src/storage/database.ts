@@ -123,7 +123,7 @@ function openPostgres(url: string, poolSize: number): Database {
 }
 
 async function openEmbedded(dataDir: string, warn: ((message: string) => void) | undefined): Promise<Database> {
-  const lite = await openPGliteFolder(path.resolve(dataDir, 'pgdata'), warn ? { warn } : {});
+  const lite = await openPGliteFolder(path.resolve(dataDir, 'pgdata'), warn);
   const prisma = new PrismaClient({ adapter: new PrismaPGlite(forPrismaAdapter(lite)) });
   const sql = pgliteExecutor(lite);
   return {

@@ -112,7 +112,7 @@ function openPostgresKeystore(url: string): KeystoreDatabase {
 }
 
 async function openEmbeddedKeystore(dir: string, warn: ((message: string) => void) | undefined): Promise<KeystoreDatabase> {
-  return embeddedKeystore(await openPGliteFolder(dir, warn ? { warn } : {}));
+  return embeddedKeystore(await openPGliteFolder(dir, warn));
 }
 
 /** A key store over an open PGlite (also used by restore, which loads one from a dump). */

@@ -42,7 +42,8 @@ export const PGLITE_TYPE_OPTIONS: { serializers: SerializerOptions; parsers: Par
  * with the embedded database's parser (`parseBytea`), whatever parsers the caller passes;
  * everything else as it is.
  */
-function withByteaParser<T extends Pick<Transaction, 'query'>>(q: T, parse = PGLITE_TYPE_OPTIONS.parsers[types.BYTEA]!): T {
+function withByteaParser<T extends Pick<Transaction, 'query'>>(q: T): T {
+  const parse = PGLITE_TYPE_OPTIONS.parsers[types.BYTEA]!;
   return new Proxy(q, {
     get(target, prop) {
       if (prop === 'query') {
@@ -51,7 +52,7 @@ function withByteaParser<T extends Pick<Transaction, 'query'>>(q: T, parse = PGL
       }
       if (prop === 'transaction' && 'transaction' in target) {
         const lite = target as unknown as PGlite;
-        return <R>(fn: (tx: Transaction) => Promise<R>) => lite.transaction((tx) => fn(withByteaParser(tx, parse)));
+        return <R>(fn: (tx: Transaction) => Promise<R>) => lite.transaction((tx) => fn(withByteaParser(tx)));
       }
       const value: unknown = Reflect.get(target, prop, target);
       return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;

@@ -49,7 +49,7 @@ describe('openPGliteFolder', () => {
     await first.exec("CREATE TABLE kept (v text); INSERT INTO kept VALUES ('still here')");
     await first.close();
     const warn = vi.fn();
-    const again = await openPGliteFolder(dir, { warn });
+    const again = await openPGliteFolder(dir, warn);
     expect((await again.query<{ v: string }>('SELECT v FROM kept')).rows).toEqual([{ v: 'still here' }]);
     await again.close();
     expect(warn).not.toHaveBeenCalled();
@@ -84,7 +84,7 @@ describe('openPGliteFolder', () => {
 
     const before = readdirSync(dir).sort();
     const warn = vi.fn();
-    const lite = await openPGliteFolder(dir, { warn });
+    const lite = await openPGliteFolder(dir, warn);
     expect((await lite.query<{ x: number }>('SELECT 1 AS x')).rows).toEqual([{ x: 1 }]);
     await lite.close();
 

@@ -21,33 +21,29 @@ import { PGLITE_TYPE_OPTIONS } from './pglite-bytea.js';
  * this existed) cannot be opened by PGlite at all; it is moved aside to
  * `<folder>.incomplete-<time>`, never deleted, and `warn` names it.
  */
-export interface OpenFolderOptions {
-  /** Told when an unusable folder was moved aside (default: a process warning on stderr). */
-  warn?: (message: string) => void;
-}
-
 export class EmbeddedDatabaseOpenError extends Error {
   override readonly name = 'EmbeddedDatabaseOpenError';
 }
 
-export async function openPGliteFolder(dir: string, opts: OpenFolderOptions = {}): Promise<PGlite> {
+/** `warn` is told when an unusable folder was moved aside (default: a process warning on stderr). */
+export async function openPGliteFolder(dir: string, warn: (message: string) => void = defaultWarn): Promise<PGlite> {
   const folder = path.resolve(dir);
   try {
-    if (!existsSync(path.join(folder, 'PG_VERSION'))) await createFolder(folder, opts);
+    if (!existsSync(path.join(folder, 'PG_VERSION'))) await createFolder(folder, warn);
     return await PGlite.create(folder, PGLITE_TYPE_OPTIONS);
   } catch (err) {
     throw new EmbeddedDatabaseOpenError(`the embedded database in ${folder} could not be opened (${describeThrown(err)})`, { cause: err });
   }
 }
 
-async function createFolder(folder: string, opts: OpenFolderOptions): Promise<void> {
+async function createFolder(folder: string, warn: (message: string) => void): Promise<void> {
   mkdirSync(path.dirname(folder), { recursive: true });
   if (existsSync(folder)) {
     if (readdirSync(folder).length === 0) rmSync(folder, { recursive: true });
     else {
       const aside = `${folder}.incomplete-${new Date().toISOString().replace(/[:.]/g, '-')}`;
       renameSync(folder, aside);
-      (opts.warn ?? defaultWarn)(
+      warn(
         `the embedded database folder ${folder} was incomplete (no PG_VERSION: an earlier first start was interrupted) and could not be opened; ` +
           `it was moved to ${aside} and a new one created (delete the old one once you no longer need it)`,
       );
