@@ -386,15 +386,12 @@ export class WebhookRepository {
     if (opts.take <= 0) return { claimed: [], lockedOut: 0 };
     const nowTs = now.toISOString();
     const floorTs = new Date(now.getTime() - opts.leaseMs).toISOString();
-    // Idle probe first (one indexed statement, no transaction): most idle polls find nothing due.
-    // webhook_deliveries_open_idx holds only pending/failed/delivering rows.
-    const due = opts.probe === false ? [1] : await this.prisma.$queryRaw<unknown[]>`
-      SELECT 1 FROM webhook_deliveries d
-       WHERE d.status IN ('pending', 'failed', 'delivering')
-         AND ((d.status IN ('pending', 'failed') AND (d."nextAttemptAt" IS NULL OR d."nextAttemptAt" <= ${nowTs}::timestamp))
-              OR (d.status = 'delivering' AND d."lastAttemptAt" < ${floorTs}::timestamp))
-       LIMIT 1`;
-    if (due.length === 0) return { claimed: [], lockedOut: 0 };
+    // Idle probe first (one statement, no transaction): most idle polls find nothing due. Three
+    // bounded index lookups, however many deliveries wait for later (migration 20261206150000).
+    if (opts.probe !== false) {
+      const [probe] = await this.prisma.$queryRaw<Array<{ due: boolean }>>`SELECT mbc_webhook_any_due(${nowTs}::timestamp, ${floorTs}::timestamp) AS due`;
+      if (!probe?.due) return { claimed: [], lockedOut: 0 };
+    }
     const { claimed, lockedOut } = await this.finishAndClaim([], now, opts);
     return { claimed, lockedOut };
   }
@@ -622,45 +619,23 @@ export class WebhookRepository {
   }
 
   /**
-   * Deliveries ready for an attempt now, oldest first, skipping endpoints that already have
-   * `limit` live leases (so one slow endpoint's backlog does not fill the batch). Includes
-   * deliveries whose lease expired (their worker died mid-attempt).
+   * Deliveries whose job was lost: due long ago but still waiting, or holding an expired lease.
+   * Each half reads only its own rows (webhook_deliveries_wake_idx: those due before `dueBefore`;
+   * webhook_deliveries_leased_idx: the deliveries in flight), never the delivered history.
    */
-  async listDue(now: Date, opts: { take: number; limit: number; leaseMs: number }): Promise<Array<{ id: string; endpointId: string }>> {
-    const leaseFloor = new Date(now.getTime() - opts.leaseMs);
-    // Per endpoint, only as many as it has free lease slots (limit − live leases), so one busy
-    // endpoint's backlog never fills the batch; the inner LIMIT bounds the work on a huge backlog.
-    return this.prisma.$queryRaw<Array<{ id: string; endpointId: string }>>`
-      WITH live AS (
-        SELECT "endpointId", count(*)::int AS n FROM webhook_deliveries
-         WHERE status = 'delivering' AND "lastAttemptAt" >= ${leaseFloor.toISOString()}::timestamp
-         GROUP BY "endpointId"),
-      due AS (
-        SELECT d.id, d."endpointId" FROM webhook_deliveries d
-          JOIN webhook_endpoints e ON e.id = d."endpointId" AND e.enabled AND e."deletedAt" IS NULL
-         WHERE ((d.status IN ('pending', 'failed') AND (d."nextAttemptAt" IS NULL OR d."nextAttemptAt" <= ${now.toISOString()}::timestamp))
-            OR (d.status = 'delivering' AND d."lastAttemptAt" < ${leaseFloor.toISOString()}::timestamp))
-         ORDER BY d.id
-         LIMIT 2000),
-      ranked AS (
-        SELECT due.id, due."endpointId", row_number() OVER (PARTITION BY due."endpointId" ORDER BY due.id) AS rn, COALESCE(live.n, 0) AS n
-          FROM due LEFT JOIN live ON live."endpointId" = due."endpointId")
-      SELECT id, "endpointId" FROM ranked WHERE rn <= ${opts.limit} - n ORDER BY id LIMIT ${opts.take}`;
-  }
-
-  /** Deliveries whose job was lost: due long ago but still waiting, or holding an expired lease. */
   async listStrandedDeliveries(dueBefore: Date, leaseFloor: Date, limit: number): Promise<string[]> {
-    const rows = await this.prisma.webhookDelivery.findMany({
-      where: {
-        OR: [
-          { status: { in: ['pending', 'failed'] }, OR: [{ nextAttemptAt: null, createdAt: { lt: dueBefore } }, { nextAttemptAt: { lt: dueBefore } }] },
-          { status: 'delivering', lastAttemptAt: { lt: leaseFloor } },
-        ],
-      },
-      orderBy: { id: 'asc' },
-      take: limit,
-      select: { id: true },
-    });
+    const due = dueBefore.toISOString();
+    const rows = await this.prisma.$queryRaw<Array<{ id: string }>>`
+      SELECT id FROM (
+        (SELECT d.id FROM webhook_deliveries d
+          WHERE d.status IN ('pending', 'failed') AND COALESCE(d."nextAttemptAt", '-infinity'::timestamp) < ${due}::timestamp
+            AND (d."nextAttemptAt" IS NOT NULL OR d."createdAt" < ${due}::timestamp)
+          ORDER BY d.id LIMIT ${limit}::int)
+        UNION ALL
+        (SELECT d.id FROM webhook_deliveries d
+          WHERE d.status = 'delivering' AND d."lastAttemptAt" < ${leaseFloor.toISOString()}::timestamp
+          ORDER BY d.id LIMIT ${limit}::int)) s
+      ORDER BY id LIMIT ${limit}::int`;
     return rows.map((r) => r.id);
   }
 }

@@ -158,6 +158,113 @@ describe('batch claims', () => {
   });
 });
 
+describe('a cycle on a long backlog', () => {
+  /** Rows of webhook_deliveries read by this backend (since its last stats flush): by sequential scans, and index entries by index scans. */
+  const READS_SQL = `SELECT pg_stat_get_xact_tuples_returned(c.oid)::int AS seq,
+            (SELECT COALESCE(sum(pg_stat_get_xact_tuples_returned(i.indexrelid)), 0)::int FROM pg_index i WHERE i.indrelid = c.oid) AS idx
+       FROM pg_class c WHERE c.relname = 'webhook_deliveries' AND c.relkind = 'r'`;
+
+  it('reads about what it claims, not the backlog; due retries go first, then new deliveries, oldest first', async () => {
+    const { tenantId, endpointId } = await endpointWithDeliveries(0);
+    const now = new Date();
+    const minutes = (m: number) => new Date(now.getTime() + m * 60_000).toISOString();
+    const BACKLOG = 3000;
+    // 3,000 new deliveries, 3,000 failed ones retrying in an hour, and two retries due now (the
+    // later-created one due first), all for one endpoint — as after an outage.
+    await svc.core.prisma.$executeRawUnsafe(
+      `INSERT INTO outbox_events (id, "tenantId", type, seq, "createdAt")
+       SELECT 'evt_backlog_' || lpad(g::text, 5, '0'), $1, 'mailbox.connected', 900000 + g, $2::timestamp FROM generate_series(1, $3::int * 2 + 2) g`,
+      tenantId,
+      now.toISOString(),
+      BACKLOG,
+    );
+    await svc.core.prisma.$executeRawUnsafe(
+      `INSERT INTO webhook_deliveries (id, "tenantId", "eventId", "endpointId", status, attempts, "nextAttemptAt", "updatedAt")
+       SELECT 'whd_backlog_' || lpad(g::text, 5, '0'), $1, 'evt_backlog_' || lpad(g::text, 5, '0'), $2,
+              CASE WHEN g <= $3::int THEN 'pending' ELSE 'failed' END,
+              CASE WHEN g <= $3::int THEN 0 ELSE 1 END,
+              CASE WHEN g <= $3::int THEN NULL
+                   WHEN g = $3::int * 2 + 1 THEN $5::timestamp
+                   WHEN g = $3::int * 2 + 2 THEN $4::timestamp
+                   ELSE $6::timestamp END,
+              now()
+         FROM generate_series(1, $3::int * 2 + 2) g`,
+      tenantId,
+      endpointId,
+      BACKLOG,
+      minutes(-10),
+      minutes(-5),
+      minutes(60),
+    );
+    const id = (n: number) => `whd_backlog_${String(n).padStart(5, '0')}`;
+    try {
+      for (const analyzed of [false, true]) {
+        // With the statistics as the table was created, and after ANALYZE (what autovacuum does).
+        if (analyzed) await svc.core.prisma.$executeRawUnsafe('ANALYZE webhook_deliveries');
+        const rollback = new Error('rollback');
+        let seen: { claimed: string[]; seq: number; idx: number } | undefined;
+        await svc.core.prisma
+          .$transaction(async (tx) => {
+            // The counters may still hold earlier transactions' reads (not yet flushed): the difference counts.
+            const [before] = await tx.$queryRawUnsafe<Array<{ seq: number; idx: number }>>(READS_SQL);
+            const rows = await tx.$queryRawUnsafe<Array<{ kind: string; id: string; endpointId: string }>>(
+              'SELECT kind, id, "endpointId" FROM mbc_webhook_finish_and_claim(NULL, $1::timestamp, $2::timestamp, 4, 50, 727384618)',
+              now.toISOString(),
+              new Date(now.getTime() - 60_000).toISOString(),
+            );
+            const [after] = await tx.$queryRawUnsafe<Array<{ seq: number; idx: number }>>(READS_SQL);
+            seen = {
+              claimed: rows.filter((r) => r.kind === 'claimed' && r.endpointId === endpointId).map((r) => r.id),
+              seq: after!.seq - before!.seq,
+              idx: after!.idx - before!.idx,
+            };
+            throw rollback;
+          })
+          .catch((err: unknown) => {
+            if (err !== rollback) throw err;
+          });
+        // The endpoint's 4 slots: the two due retries, then the two oldest new deliveries.
+        expect(seen!.claimed.sort(), `analyzed: ${analyzed}`).toEqual([id(1), id(2), id(BACKLOG * 2 + 1), id(BACKLOG * 2 + 2)]);
+        // The counters work here (the claim read its rows) and stay far below the 6,002 rows waiting.
+        expect(seen!.seq + seen!.idx, `analyzed: ${analyzed}`).toBeGreaterThanOrEqual(4);
+        expect(seen!.seq, `analyzed: ${analyzed}`).toBe(0);
+        expect(seen!.idx, `analyzed: ${analyzed}`).toBeLessThan(200);
+      }
+      // The minutely sweep's "stranded" list: due before its cut-off (new ones created before it).
+      const repo = new WebhookRepository(svc.core.prisma, svc.core.db);
+      const sweep = async (dueBefore: string) => new Set(await repo.listStrandedDeliveries(new Date(dueBefore), new Date(minutes(-1)), 10_000));
+      const early = await sweep(minutes(-7));
+      expect([id(1), id(BACKLOG + 1), id(BACKLOG * 2 + 1), id(BACKLOG * 2 + 2)].map((x) => early.has(x))).toEqual([false, false, false, true]);
+      const late = await sweep(minutes(1));
+      expect([id(1), id(BACKLOG), id(BACKLOG + 1), id(BACKLOG * 2 + 1), id(BACKLOG * 2 + 2)].map((x) => late.has(x))).toEqual([true, true, false, true, true]);
+
+      // The idle probe (is anything due at all?) with every delivery retrying later: bounded
+      // lookups, not a walk over the 6,000 (the probe before 2026-12-06 read them all, each wake-up).
+      await svc.core.prisma.$executeRawUnsafe(`UPDATE webhook_deliveries SET status = 'failed', "nextAttemptAt" = $1::timestamp WHERE status IN ('pending', 'failed')`, minutes(60));
+      await svc.core.prisma.$executeRawUnsafe(`UPDATE webhook_deliveries SET "lastAttemptAt" = $1::timestamp WHERE status = 'delivering'`, now.toISOString());
+      // (What autovacuum does after such an update: the index entries of the old row versions go.)
+      await svc.core.prisma.$executeRawUnsafe('VACUUM webhook_deliveries');
+      const probes: Array<{ due: boolean; reads: number }> = [];
+      const probe = async () => {
+        await svc.core.prisma.$transaction(async (tx) => {
+          const [before] = await tx.$queryRawUnsafe<Array<{ seq: number; idx: number }>>(READS_SQL);
+          const [r] = await tx.$queryRawUnsafe<Array<{ due: boolean }>>('SELECT mbc_webhook_any_due($1::timestamp, $2::timestamp) AS due', now.toISOString(), minutes(-1));
+          const [after] = await tx.$queryRawUnsafe<Array<{ seq: number; idx: number }>>(READS_SQL);
+          probes.push({ due: r!.due, reads: after!.seq + after!.idx - before!.seq - before!.idx });
+        });
+      };
+      await probe();
+      await svc.core.prisma.$executeRawUnsafe(`UPDATE webhook_deliveries SET "nextAttemptAt" = $1::timestamp WHERE id = $2`, minutes(-1), id(BACKLOG + 7));
+      await probe();
+      expect(probes.map((p) => p.due)).toEqual([false, true]);
+      expect(probes[0]!.reads).toBeLessThan(20);
+    } finally {
+      // Out of the way of the other tests' claims.
+      await svc.core.prisma.webhookEndpoint.update({ where: { id: endpointId }, data: { deletedAt: new Date() } });
+    }
+  });
+});
+
 describe('keep-alive connections', () => {
   it('reuses a connection for the same pinned target, and never one opened for other addresses', async () => {
     const ports: number[] = [];
