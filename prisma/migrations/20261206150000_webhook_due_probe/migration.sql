@@ -152,7 +152,7 @@ BEGIN
       WITH claimed AS (
         -- Each delivery is checked again as it is now (a row another statement changed since is
         -- re-read). The UPDATE reads only the claimed rows, by primary key; endpoint and event
-        -- are joined to what it returns. (The check is a CASE so that the planner cannot match it
+        -- are looked up for what it returns. (The check is a CASE so that the planner cannot match it
         -- to the partial indexes' predicates and scan a whole partial index instead — it did, with
         -- a table never analysed.)
         UPDATE webhook_deliveries d
@@ -170,9 +170,11 @@ BEGIN
              e."previousSecretExpiresAt" AT TIME ZONE 'UTC', e."createdAt" AT TIME ZONE 'UTC', e."updatedAt" AT TIME ZONE 'UTC',
              ev."mailboxId", ev.type, ev.seq::text, ev.refs::jsonb, ev."dataEnc",
              ev."createdAt" AT TIME ZONE 'UTC', ev."dispatchedAt" AT TIME ZONE 'UTC'
+        -- One primary-key lookup per claimed row (LATERAL … LIMIT 1 is never turned into a join
+        -- that scans the table: with stale statistics it was, a hash join over every event).
         FROM claimed c
-        JOIN webhook_endpoints e ON e.id = c."endpointId"
-        JOIN outbox_events ev ON ev.id = c."eventId";
+        CROSS JOIN LATERAL (SELECT * FROM webhook_endpoints x WHERE x.id = c."endpointId" LIMIT 1) e
+        CROSS JOIN LATERAL (SELECT * FROM outbox_events y WHERE y.id = c."eventId" LIMIT 1) ev;
   END IF;
 
   IF v_candidates > cardinality(v_locked) THEN
