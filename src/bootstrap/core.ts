@@ -173,7 +173,7 @@ export function openConfiguredKeystore(config: Config, warn?: (message: string) 
     url: config.keystore.url,
     dataDir: config.database.dataDir,
     createThrough: config.keystore.derived ? config.database.url : undefined,
-    ...(warn ? { warn } : {}),
+    warn,
   });
 }
 

@@ -386,8 +386,9 @@ export class WebhookRepository {
     if (opts.take <= 0) return { claimed: [], lockedOut: 0 };
     const nowTs = now.toISOString();
     const floorTs = new Date(now.getTime() - opts.leaseMs).toISOString();
-    // Idle probe first (one statement, no transaction): most idle polls find nothing due. Three
-    // bounded index lookups, however many deliveries wait for later (migration 20261206150000).
+    // Idle probe first (one statement, no transaction): most idle polls find nothing due. Two
+    // bounded index lookups, however many deliveries wait for later (mbc_webhook_any_due, migration
+    // 20261206150000).
     if (opts.probe !== false) {
       const [probe] = await this.prisma.$queryRaw<Array<{ due: boolean }>>`SELECT mbc_webhook_any_due(${nowTs}::timestamp, ${floorTs}::timestamp) AS due`;
       if (!probe?.due) return { claimed: [], lockedOut: 0 };
