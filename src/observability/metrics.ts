@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { EVENT_LOOP_DELAY_STATS, registerEventLoopDelay } from './event-loop-delay.js';
 
 /** One registry per process; rooms add their metrics through `metrics.registry`. */
 export interface Metrics {
@@ -9,9 +10,18 @@ export interface Metrics {
   histogram<L extends string>(name: string, help: string, labelNames?: readonly L[], buckets?: number[]): Histogram<L>;
 }
 
+const PREFIX = 'mbc_';
+
 export function createMetrics(opts: { collectDefaults?: boolean } = {}): Metrics {
   const registry = new Registry();
-  if (opts.collectDefaults !== false) collectDefaultMetrics({ register: registry, prefix: 'mbc_' });
+  if (opts.collectDefaults !== false) {
+    // prom-client's event-loop delay gauges are replaced by ours (event-loop-delay.ts: sampled
+    // every 50 ms, not 10, and reported as delay beyond the interval). Its option cannot leave
+    // them out: its histogram samples once a minute and its seven gauges are unregistered.
+    collectDefaultMetrics({ register: registry, prefix: PREFIX, eventLoopMonitoringPrecision: 60_000 });
+    for (const stat of EVENT_LOOP_DELAY_STATS) registry.removeSingleMetric(`${PREFIX}nodejs_eventloop_lag_${stat}_seconds`);
+    registerEventLoopDelay(registry, PREFIX);
+  }
   const httpRequests = new Histogram({
     name: 'mbc_http_request_duration_seconds',
     help: 'HTTP request duration by route template and status',
