@@ -239,7 +239,12 @@ export async function createJobQueue(deps: {
     notifyPending.add(name);
     setImmediate(() => {
       notifyPending.delete(name);
-      db.executeSql('SELECT pg_notify($1, $2)', [CHANNEL, name]).catch((err: unknown) => deps.logger.debug({ err }, 'job notify failed; workers find the job at their next poll'));
+      // From the LISTEN connection when this process runs workers (its loop woke already: no echo).
+      const l = listener;
+      (async () => {
+        if (l && (await l.notify(name))) return;
+        await db.executeSql('SELECT pg_notify($1, $2)', [CHANNEL, name]);
+      })().catch((err: unknown) => deps.logger.debug({ err }, 'job notify failed; workers find the job at their next poll'));
     });
   };
   const wake = (name: JobName): void => {

@@ -11,6 +11,12 @@ const RECONNECT_BACKOFF = new Backoff({ baseMs: 250, capMs: 30_000, jitter: 'non
  * can drop at any time: on an error or end it reconnects with backoff and then calls `onReconnect`
  * (notifications sent meanwhile were lost); a periodic ping notices a connection that died
  * silently. Callers keep polling as the floor.
+ *
+ * A process that wakes others also wakes itself in-process first; `notify` sends the NOTIFY on
+ * this connection, and what this connection sent is not handed back to `onNotify` (Postgres
+ * delivers a session its own notifications, with its own backend pid). Without that, each
+ * wake-up came twice — a second job fetch or webhook claim cycle that found nothing, per job and
+ * per committed event.
  */
 export class NotificationListener {
   #client: pg.Client | undefined;
@@ -46,9 +52,13 @@ export class NotificationListener {
     const client = new pg.Client({ connectionString: this.connectionString, keepAlive: true, application_name: this.applicationName });
     client.on('error', (err) => this.#drop(client, err));
     client.on('end', () => this.#drop(client, new Error('listen connection ended')));
-    client.on('notification', (msg) => this.onNotify(msg.payload ?? ''));
+    let ownPid: number | undefined;
+    client.on('notification', (msg) => {
+      if (msg.processId !== ownPid) this.onNotify(msg.payload ?? '');
+    });
     try {
       await client.connect();
+      ownPid = (await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]?.pid;
       await client.query(`LISTEN ${pg.escapeIdentifier(this.channel)}`);
     } catch (err) {
       this.#drop(client, err);
@@ -83,6 +93,17 @@ export class NotificationListener {
       void this.#connect(true);
     }, delay);
     this.#retry.unref();
+  }
+
+  /**
+   * Sends `payload` on the channel from this listener's connection; this process does not hear it
+   * back. False when the connection is down (reconnecting): the caller sends it another way.
+   */
+  async notify(payload: string): Promise<boolean> {
+    const c = this.#client;
+    if (!c) return false;
+    await c.query('SELECT pg_notify($1, $2)', [this.channel, payload]);
+    return true;
   }
 
   async stop(): Promise<void> {

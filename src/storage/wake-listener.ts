@@ -7,7 +7,8 @@ import { NotificationListener } from './notification-listener.js';
  *
  * `notify()` sends one NOTIFY per turn of the event loop however often it is called. `listen()`
  * keeps a dedicated, reconnecting LISTEN connection ({@link NotificationListener}) and calls
- * `onWake` for every notification and after a reconnect (notifications sent meanwhile were lost).
+ * `onWake` for every notification of another process and after a reconnect (notifications sent
+ * meanwhile were lost); the caller wakes its own process itself.
  * Callers keep a polling floor anyway.
  */
 export class WakeChannel {
@@ -33,7 +34,12 @@ export class WakeChannel {
     this.#notifyPending = true;
     setImmediate(() => {
       this.#notifyPending = false;
-      this.deps.query('SELECT pg_notify($1, $2)', [this.deps.channel, '']).catch((err: unknown) => this.deps.logger.warn({ err }, 'wake-up notify failed; workers find the work at their next poll'));
+      // From the LISTEN connection when this process listens (it woke itself already: no echo).
+      const listener = this.#listener;
+      (async () => {
+        if (listener && (await listener.notify(''))) return;
+        await this.deps.query('SELECT pg_notify($1, $2)', [this.deps.channel, '']);
+      })().catch((err: unknown) => this.deps.logger.warn({ err }, 'wake-up notify failed; workers find the work at their next poll'));
     });
   }
 
