@@ -97,13 +97,18 @@ export class NotificationListener {
 
   /**
    * Sends `payload` on the channel from this listener's connection; this process does not hear it
-   * back. False when the connection is down (reconnecting): the caller sends it another way.
+   * back. False when the connection is down (reconnecting) or the send failed on it (the
+   * connection's error handler drops and replaces it): the caller sends it another way.
    */
   async notify(payload: string): Promise<boolean> {
     const c = this.#client;
     if (!c) return false;
-    await c.query('SELECT pg_notify($1, $2)', [this.channel, payload]);
-    return true;
+    try {
+      await c.query('SELECT pg_notify($1, $2)', [this.channel, payload]);
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   async stop(): Promise<void> {

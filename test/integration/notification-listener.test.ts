@@ -69,21 +69,32 @@ describe.skipIf(embeddedRun('NOTIFY between processes'))('wake-up notifications 
     expect(heardA).toEqual(['from-pool']);
   });
 
-  it('notify answers false while the connection is down, so the caller sends it another way', async () => {
-    const l = new NotificationListener(db.url, CHANNEL, logger, () => undefined, () => undefined, APP);
-    stops.push(() => l.stop());
-    expect(await l.notify('x')).toBe(false); // never started
+  it('notify answers false while the connection is down or when the send fails on it, so the caller sends it another way', async () => {
+    const idle = new NotificationListener(db.url, CHANNEL, logger, () => undefined, () => undefined, APP);
+    stops.push(() => idle.stop());
+    expect(await idle.notify('x')).toBe(false); // never started
+
+    const heard: string[] = [];
+    const l = listener([]);
+    listener(heard);
+    await listening(2);
+    // A payload Postgres refuses (NOTIFY payloads are limited to 8000 bytes): the send fails on
+    // the listener's connection, and the caller is told so instead of an exception.
+    expect(await l.notify('x'.repeat(9000))).toBe(false);
+    expect(await l.notify('after')).toBe(true);
+    await settle();
+    expect(heard).toEqual(['after']);
   });
 
   it('WakeChannel: a process is not woken by its own notify(), every other listening process is', async () => {
-    const channel = (name: string) => {
+    const channel = () => {
       const c = new WakeChannel({ connectionString: db.url, channel: CHANNEL, query: (text, values) => pool.query(text, values), logger, applicationName: APP });
       stops.push(() => c.stop());
       return c;
     };
     const wakes = { a: 0, b: 0 };
-    const a = channel('a');
-    const b = channel('b');
+    const a = channel();
+    const b = channel();
     a.listen(() => wakes.a++);
     b.listen(() => wakes.b++);
     await listening(2);
