@@ -80,6 +80,20 @@ describe('Graph sync', () => {
     expect(await received(mailboxId)).toBe(5);
   }, 60_000);
 
+  it('fetches the authority metadata once, not at every token acquisition (one MSAL application per call)', async () => {
+    const email = 'agent-metadata@contoso.test';
+    sb.createUser(email);
+    const mailboxId = await connect(email);
+    const afterConnect = sb.metadataRequests();
+    for (const i of [1, 2, 3]) {
+      // Each sync refreshes its token (as an hourly poll does) and reads cached ones otherwise.
+      if (i > 1) sb.expireAccessTokens(email);
+      await sb.deliver(email, mime(`metadata ${i}`));
+      await until(`sync ${i}`, () => stored(mailboxId), (r) => r.length === i);
+    }
+    expect(sb.metadataRequests()).toBe(afterConnect);
+  }, 60_000);
+
   for (const mode of ['gone', 'syncStateNotFound'] as const) {
     it(`recovers from an expired delta token (${mode}) by a receivedDateTime window: nothing lost, nothing doubled`, async () => {
       const email = `expire-${mode}@contoso.test`;

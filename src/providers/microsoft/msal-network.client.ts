@@ -22,6 +22,30 @@ export class MsalNetworkError extends Error {
   }
 }
 
+/** As long as MSAL keeps authority metadata itself (msal-common: AUTHORITY_METADATA_REFRESH_TIME_SECONDS). */
+export const AUTHORITY_METADATA_TTL_MS = 24 * 3600 * 1000;
+/** Authorities are few (one per tenant with an organization install); a bound all the same. */
+const AUTHORITY_METADATA_MAX_ENTRIES = 1000;
+
+/** The only GETs MSAL makes: an authority's OpenID configuration and instance discovery. */
+function isAuthorityMetadata(url: URL): boolean {
+  return url.pathname.endsWith('/.well-known/openid-configuration') || url.pathname.endsWith('/discovery/instance');
+}
+
+/**
+ * Authority metadata answered 200, by URL, shared by every client of the process. The connector
+ * builds a ConfidentialClientApplication per call (one mailbox's token cache each: a cache never
+ * holds two customers' tokens), and MSAL keeps authority metadata per application, so without this
+ * every token acquisition of an authority MSAL has no built-in metadata for (a tenant id or
+ * domain, a national cloud, the sandbox) first fetched its OpenID configuration again.
+ */
+const authorityMetadata = new Map<string, { until: number; status: number; headers: Record<string, string>; body: unknown }>();
+
+/** Forgets the cached authority metadata (tests). */
+export function clearAuthorityMetadataCache(): void {
+  authorityMetadata.clear();
+}
+
 /**
  * MSAL's INetworkModule over node:https. msal-node 7 has no agent options, and the stand-in's
  * certificate must be trusted without NODE_EXTRA_CA_CERTS (read once at process start), so the
@@ -38,8 +62,19 @@ export class MsalNetworkClient implements INetworkModule {
     this.maxBytes = options.maxResponseBytes ?? 1024 * 1024;
   }
 
-  sendGetRequestAsync<T>(url: string, options?: NetworkRequestOptions, timeout?: number): Promise<NetworkResponse<T>> {
-    return this.send<T>('GET', url, options, timeout);
+  async sendGetRequestAsync<T>(url: string, options?: NetworkRequestOptions, timeout?: number): Promise<NetworkResponse<T>> {
+    const target = new URL(url);
+    if (!isAuthorityMetadata(target)) return this.send<T>('GET', url, options, timeout);
+    const key = target.href;
+    const hit = authorityMetadata.get(key);
+    if (hit && hit.until > Date.now()) return { status: hit.status, headers: { ...hit.headers }, body: structuredClone(hit.body) as T };
+    const res = await this.send<T>('GET', url, options, timeout);
+    if (res.status === 200) {
+      authorityMetadata.delete(key);
+      if (authorityMetadata.size >= AUTHORITY_METADATA_MAX_ENTRIES) authorityMetadata.delete(authorityMetadata.keys().next().value as string);
+      authorityMetadata.set(key, { until: Date.now() + AUTHORITY_METADATA_TTL_MS, status: res.status, headers: { ...res.headers }, body: structuredClone(res.body) });
+    }
+    return res;
   }
 
   sendPostRequestAsync<T>(url: string, options?: NetworkRequestOptions): Promise<NetworkResponse<T>> {

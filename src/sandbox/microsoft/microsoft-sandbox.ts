@@ -132,6 +132,8 @@ export interface MicrosoftSandbox {
   setDeltaLinkFolder(email: string, style: 'name' | 'id'): void;
   /** Delta pages served to the mailbox: `Prefer: odata.maxpagesize` asked for (string as sent) and items returned. */
   deltaRequests(email: string): Array<{ maxPageSize: string | undefined; returned: number }>;
+  /** Authority metadata GETs served so far (OpenID configuration, instance discovery). */
+  metadataRequests(): number;
   injectFault(fault: FaultInput): void;
   clearFaults(): void;
   setLatency(ms: number): void;
@@ -312,6 +314,7 @@ export async function startMicrosoftSandbox(options: MicrosoftSandboxOptions = {
       u.deltaExpiryMode = mode;
     },
     deltaRequests: (email) => [...store.requireUser(email).deltaRequests],
+    metadataRequests: () => identity.metadataRequests,
     setDeltaLinkFolder: (email, style) => {
       store.requireUser(email).deltaLinkFolder = style;
     },

@@ -133,6 +133,8 @@ export class SandboxIdentity {
   private readonly refreshTokens = new Map<string, RefreshGrant>();
   readonly accessTokens = new Map<string, AccessTokenGrant>();
   readonly revocations: RevocationRecord[] = [];
+  /** Authority metadata served (OpenID configuration and instance discovery GETs). */
+  metadataRequests = 0;
   private readonly signingKey: KeyObject;
   private readonly jwk: Record<string, unknown>;
   private readonly kid = randomBytes(8).toString('hex');
@@ -206,6 +208,7 @@ export class SandboxIdentity {
     const tenant = decodeURIComponent(m[1] ?? '');
     const rest = m[2] ?? '';
     if (req.method === 'GET' && rest === 'v2.0/.well-known/openid-configuration') {
+      this.metadataRequests++;
       sendJson(res, 200, this.discovery(tenant));
       return true;
     }
@@ -214,6 +217,7 @@ export class SandboxIdentity {
       return true;
     }
     if (req.method === 'GET' && rest === 'discovery/instance') {
+      this.metadataRequests++;
       const host = new URL(this.options.issuerOrigin()).host;
       sendJson(res, 200, {
         tenant_discovery_endpoint: `${this.authority(tenant)}/v2.0/.well-known/openid-configuration`,
