@@ -1,7 +1,7 @@
 import PgBoss from 'pg-boss';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
-import { NotificationListener } from '../storage/notification-listener.js';
+import { NotificationListener, notifyOtherProcesses } from '../storage/notification-listener.js';
 import { JOB_KINDS, type EnqueueOptions, type JobHandler, type JobMap, type JobName, type JobOutcome } from './job-map.js';
 import { Backoff } from '../retry/backoff.js';
 
@@ -239,12 +239,9 @@ export async function createJobQueue(deps: {
     notifyPending.add(name);
     setImmediate(() => {
       notifyPending.delete(name);
-      // From the LISTEN connection when this process runs workers (its loop woke already: no echo).
-      const l = listener;
-      (async () => {
-        if (l && (await l.notify(name))) return;
-        await db.executeSql('SELECT pg_notify($1, $2)', [CHANNEL, name]);
-      })().catch((err: unknown) => deps.logger.debug({ err }, 'job notify failed; workers find the job at their next poll'));
+      notifyOtherProcesses(listener, name, () => db.executeSql('SELECT pg_notify($1, $2)', [CHANNEL, name])).catch((err: unknown) =>
+        deps.logger.debug({ err }, 'job notify failed; workers find the job at their next poll'),
+      );
     });
   };
   const wake = (name: JobName): void => {

@@ -124,3 +124,13 @@ export class NotificationListener {
     }
   }
 }
+
+/**
+ * Wakes the other processes: on `listener`'s connection while it is up (this process does not hear
+ * its own notification back: it woke itself in-process already), else through `viaPool` (a process
+ * without workers, a listener reconnecting, or a send that failed on it).
+ */
+export async function notifyOtherProcesses(listener: NotificationListener | undefined, payload: string, viaPool: () => Promise<unknown>): Promise<void> {
+  if (listener && (await listener.notify(payload))) return;
+  await viaPool();
+}

@@ -1,5 +1,5 @@
 import type { Logger } from '../observability/logger.js';
-import { NotificationListener } from './notification-listener.js';
+import { NotificationListener, notifyOtherProcesses } from './notification-listener.js';
 
 /**
  * Cross-process wake-ups over Postgres LISTEN/NOTIFY on one channel (Postgres only; an embedded
@@ -34,12 +34,9 @@ export class WakeChannel {
     this.#notifyPending = true;
     setImmediate(() => {
       this.#notifyPending = false;
-      // From the LISTEN connection when this process listens (it woke itself already: no echo).
-      const listener = this.#listener;
-      (async () => {
-        if (listener && (await listener.notify(''))) return;
-        await this.deps.query('SELECT pg_notify($1, $2)', [this.deps.channel, '']);
-      })().catch((err: unknown) => this.deps.logger.warn({ err }, 'wake-up notify failed; workers find the work at their next poll'));
+      notifyOtherProcesses(this.#listener, '', () => this.deps.query('SELECT pg_notify($1, $2)', [this.deps.channel, ''])).catch((err: unknown) =>
+        this.deps.logger.warn({ err }, 'wake-up notify failed; workers find the work at their next poll'),
+      );
     });
   }
 
