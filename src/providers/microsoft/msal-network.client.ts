@@ -23,7 +23,7 @@ export class MsalNetworkError extends Error {
 }
 
 /** As long as MSAL keeps authority metadata itself (msal-common: AUTHORITY_METADATA_REFRESH_TIME_SECONDS). */
-export const AUTHORITY_METADATA_TTL_MS = 24 * 3600 * 1000;
+const AUTHORITY_METADATA_TTL_MS = 24 * 3600 * 1000;
 /** Authorities are few (one per tenant with an organization install); a bound all the same. */
 const AUTHORITY_METADATA_MAX_ENTRIES = 1000;
 
@@ -40,11 +40,6 @@ function isAuthorityMetadata(url: URL): boolean {
  * domain, a national cloud, the sandbox) first fetched its OpenID configuration again.
  */
 const authorityMetadata = new Map<string, { until: number; status: number; headers: Record<string, string>; body: unknown }>();
-
-/** Forgets the cached authority metadata (tests). */
-export function clearAuthorityMetadataCache(): void {
-  authorityMetadata.clear();
-}
 
 /**
  * MSAL's INetworkModule over node:https. msal-node 7 has no agent options, and the stand-in's
