@@ -1,8 +1,8 @@
-import type { Request, RequestHandler, Response } from 'express';
+import type { ErrorRequestHandler, Request, RequestHandler } from 'express';
 import { ipKeyGenerator, rateLimit, type ClientRateLimitInfo, type IncrementResponse, type Options, type Store } from 'express-rate-limit';
 import type { AbuseLimitSettings, LimitSetting } from '../config/config.js';
 import type { SqlExecutor } from '../storage/sql-executor.port.js';
-import { RateLimitedError } from './api-error.js';
+import { ApiError, RateLimitedError } from './api-error.js';
 
 /**
  * Abuse limits (docs/security.md, "Abuse limits"): express-rate-limit over a Postgres table, so a
@@ -17,14 +17,14 @@ import { RateLimitedError } from './api-error.js';
 export class SqlRateLimitStore implements Store {
   readonly localKeys = false;
   readonly prefix: string;
-  private windowMs = 60_000;
+  protected windowMs = 60_000;
   private calls = 0;
 
   constructor(
     private readonly sql: SqlExecutor,
     /** The limiter's name: keys of different limiters never meet. */
     name: string,
-    private readonly clock: () => Date = () => new Date(),
+    protected readonly clock: () => Date = () => new Date(),
   ) {
     this.prefix = `${name}:`;
   }
@@ -71,6 +71,31 @@ export class SqlRateLimitStore implements Store {
 }
 
 /**
+ * The store of a limit on failures (the API's 401s): a request is checked with one read — the
+ * failures its key has in the window, plus itself, as express-rate-limit counts a request — and a
+ * failure is written (`recordFailure`) before its answer is sent, so the client's next request
+ * already sees it. express-rate-limit's own way of counting only failures
+ * (`skipSuccessfulRequests`) increments every request and decrements it again once it succeeded:
+ * two writes per limiter, on one row shared by all of a client's requests, for every good API
+ * call. Reads only, on the same table, keep a client's requests from queueing on that row.
+ */
+export class FailureCountStore extends SqlRateLimitStore {
+  /** This request as the next failure would count it; nothing is written. */
+  override async increment(key: string): Promise<IncrementResponse> {
+    const stored = await this.get(key);
+    return { totalHits: (stored?.totalHits ?? 0) + 1, resetTime: stored?.resetTime ?? new Date(this.clock().getTime() + this.windowMs) };
+  }
+
+  /** Nothing to undo: `increment` wrote nothing. */
+  override async decrement(_key: string): Promise<void> {}
+
+  /** One failure of `key`, counted in the current window (or starting one). */
+  async recordFailure(key: string): Promise<void> {
+    await super.increment(key);
+  }
+}
+
+/**
  * The part of a presented API key that names its key without being it: the type prefix and the
  * next six characters (the `prefix` column of api_keys). Anything else is one bucket, `other`.
  */
@@ -82,23 +107,23 @@ export function apiKeyPrefixOf(req: Request): string | undefined {
 }
 
 export interface AbuseLimits {
-  /** Before the API routes: counts 401s per IP and per key prefix; over the limit every request of that client is 429. */
+  /** Before the API routes: refuses (429) every request of a client over its 401 limit, per IP and per key prefix (reads only). */
   authFailures: RequestHandler[];
+  /** Error handler after the API routes, before the error mapper: counts a 401 before it is answered. */
+  authFailureRecorder: ErrorRequestHandler;
   connectSessions: RequestHandler[];
   oauthCallbacks: RequestHandler[];
   push: RequestHandler[];
 }
 
 export function createAbuseLimits(deps: { sql: SqlExecutor; settings: AbuseLimitSettings; clock?: () => Date }): AbuseLimits {
-  const make = (name: string, what: string, setting: LimitSetting, keyOf: (req: Request) => string | undefined, countOnlyFailures = false): RequestHandler =>
+  const make = (name: string, what: string, setting: LimitSetting, keyOf: (req: Request) => string | undefined, store: Store = new SqlRateLimitStore(deps.sql, name, deps.clock)): RequestHandler =>
     rateLimit({
       windowMs: setting.windowMs,
       limit: setting.limit,
       standardHeaders: 'draft-8',
       legacyHeaders: false,
-      store: new SqlRateLimitStore(deps.sql, name, deps.clock),
-      // Only authentication failures count toward the auth limit; the request itself still pays one increment (undone on success).
-      ...(countOnlyFailures ? { skipSuccessfulRequests: true, requestWasSuccessful: (_req: Request, res: Response) => res.statusCode !== 401 } : {}),
+      store,
       skip: (req) => keyOf(req) === undefined,
       keyGenerator: (req) => keyOf(req)!,
       // A database hiccup must not take the API down: the request goes through, unlimited.
@@ -111,11 +136,29 @@ export function createAbuseLimits(deps: { sql: SqlExecutor; settings: AbuseLimit
     });
   // IPv6 clients share a /56 (one customer usually owns the whole prefix): the library's own rule.
   const ip = (req: Request): string => ipKeyGenerator(req.ip ?? 'unknown', 56);
+  // Only authentication failures count toward the auth limit: a request is checked by a read, a
+  // 401 written before it is answered (FailureCountStore).
+  const failureCounters = [
+    { keyOf: ip, store: new FailureCountStore(deps.sql, 'auth_ip', deps.clock) },
+    { keyOf: apiKeyPrefixOf, store: new FailureCountStore(deps.sql, 'auth_key', deps.clock) },
+  ];
+  const authFailureRecorder: ErrorRequestHandler = (err: unknown, req, _res, next) => {
+    if (!(err instanceof ApiError) || err.status !== 401) return next(err);
+    const writes = failureCounters.map(({ keyOf, store }) => {
+      const key = keyOf(req);
+      return key === undefined ? undefined : store.recordFailure(key);
+    });
+    // As for the limiters themselves: a database hiccup must not change the answer.
+    void Promise.all(writes)
+      .catch(() => undefined)
+      .then(() => next(err));
+  };
   return {
     authFailures: [
-      make('auth_ip', 'failed authentications', deps.settings.authFailures, ip, true),
-      make('auth_key', 'failed authentications with this API-key prefix', deps.settings.authFailures, apiKeyPrefixOf, true),
+      make('auth_ip', 'failed authentications', deps.settings.authFailures, ip, failureCounters[0]!.store),
+      make('auth_key', 'failed authentications with this API-key prefix', deps.settings.authFailures, apiKeyPrefixOf, failureCounters[1]!.store),
     ],
+    authFailureRecorder,
     connectSessions: [
       make('connect_ip', 'connect sessions', deps.settings.connectSessions, ip),
       make('connect_key', 'connect sessions for this API key', deps.settings.connectSessions, apiKeyPrefixOf),

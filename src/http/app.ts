@@ -236,6 +236,8 @@ export function createApp(deps: AppDeps): Express {
   app.use((req, _res, next) => {
     next(new RouteNotFoundError(`no route for ${req.method} ${req.path}`));
   });
+  // A failed authentication on the API is counted before its 401 goes out (abuse-limits.ts).
+  if (deps.abuse) app.use('/v1', deps.abuse.authFailureRecorder);
 
   // The one HTTP error mapper: catalogue errors as they are, domain errors through toApiError,
   // anything else a 500 whose body carries no internals (the log has the detail).

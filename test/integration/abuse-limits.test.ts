@@ -47,9 +47,11 @@ describe('abuse limits: failed authentications', () => {
 
   it('counts failures per API-key prefix across addresses, and successful requests do not count', async () => {
     const { apiKey } = await svc.createTenant();
-    // 150 good requests: none counts.
+    // 150 good requests: none counts, and none writes a counter (a read each).
     for (let i = 0; i < 150; i++) expect((await svc.api(apiKey, 'GET', '/v1/mailboxes', undefined, { 'x-forwarded-for': '192.0.2.200' })).status).toBe(200);
     const prefix = apiKey.slice(0, 'mbc_live_'.length + 6);
+    const counters = await svc.core.prisma.rateLimitHit.findMany({ where: { key: { in: ['auth_ip:192.0.2.200', `auth_key:${prefix}`] } } });
+    expect(counters).toEqual([]);
     const statuses: number[] = [];
     for (let i = 0; i < 101; i++) {
       // Every attempt from its own address, all with the victim key's public prefix.
