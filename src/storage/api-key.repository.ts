@@ -54,14 +54,17 @@ export class ApiKeyRepository {
     return this.prisma.apiKey.count({ where: { revokedAt: null, prefix: { startsWith: keyPrefix } } });
   }
 
-  /** Best effort, at most once a minute per key, so authentication does not write on every request. */
+  /** Best effort, at most once per LAST_USED_RESOLUTION_MS per key, so authentication does not write on every request. */
   async touch(id: string, now: Date): Promise<void> {
     await this.prisma.apiKey.updateMany({
-      where: { id, OR: [{ lastUsedAt: null }, { lastUsedAt: { lt: new Date(now.getTime() - 60_000) } }] },
+      where: { id, OR: [{ lastUsedAt: null }, { lastUsedAt: { lt: new Date(now.getTime() - LAST_USED_RESOLUTION_MS) } }] },
       data: { lastUsedAt: now },
     });
   }
 }
+
+/** How stale an API key's `lastUsedAt` may be: it is written at most this often per key. */
+export const LAST_USED_RESOLUTION_MS = 60_000;
 
 const SELECT = { id: true, tenantId: true, name: true, scope: true, prefix: true, createdAt: true, lastUsedAt: true, revokedAt: true } as const;
 
