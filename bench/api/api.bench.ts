@@ -1,0 +1,194 @@
+// What one authenticated API call costs the connector: the ticket service's calls (list, read)
+// through the real `serve` process, on Postgres.
+//   npm run bench -- api [requests=2000] [rounds=5] [--concurrency=8] [--compare-checkout=DIR]
+//   (= DATABASE_URL=postgresql://root@127.0.0.1:5432/postgres npx tsx bench/api/api.bench.ts …)
+//
+// A `mailbox-connector serve --no-workers` child process on a fresh database with one tenant and
+// its API key; this process sends `requests` GET /v1/mailboxes with that key (keep-alive, at most
+// `concurrency` in flight) per block, after a warm-up block. Per block: requests/s; CPU ms per
+// request of the service process (/proc/<pid>/stat) and of the Postgres backends serving its
+// database (/proc of the pids pg_stat_activity lists for it); transactions per request
+// (pg_stat_database.xact_commit: one per autocommitted statement) and rows written per request
+// (tuples inserted + updated + deleted). With --compare-checkout=DIR a second service runs from
+// another checkout (its own database, same settings) and the blocks alternate, first one, then
+// the other, so both see the same load. RESULT: medians over the rounds, `cpu_ms_per_request`,
+// `service_cpu_ms_per_request`, `pg_cpu_ms_per_request`, `transactions_per_request`,
+// `rows_written_per_request`, `requests_per_s` (and `checkout_…` for the compared checkout).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { loadavg } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { createCore } from '../../src/bootstrap/core.js';
+import { loadConfig } from '../../src/config/config.js';
+import { createTestDatabase } from '../../test/helpers/postgres.js';
+
+const positional = process.argv.slice(2).filter((a) => !a.startsWith('--'));
+const flag = (name: string): string | undefined => process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=').slice(1).join('=');
+const REQUESTS = Number(positional[0] ?? 2000);
+const ROUNDS = Number(positional[1] ?? 5);
+const CONCURRENCY = Number(flag('concurrency') ?? 8);
+const COMPARE = flag('compare-checkout');
+const TICKS = 100;
+if (!process.env.DATABASE_URL) {
+  console.error('set DATABASE_URL (a Postgres server; fresh databases are created and dropped)');
+  process.exit(1);
+}
+process.env.TEST_ADMIN_DATABASE_URL ??= process.env.DATABASE_URL;
+const admin = new pg.Client({ connectionString: process.env.DATABASE_URL });
+await admin.connect();
+
+const cpuMsOf = (pid: number): number | undefined => {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = f.slice(f.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS;
+  } catch {
+    return undefined; // a backend that ended
+  }
+};
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = http.createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const p = (s.address() as AddressInfo).port;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+interface Service {
+  label: string;
+  child: ChildProcess;
+  url: string;
+  dbName: string;
+  apiKey: string;
+  drop: () => Promise<void>;
+}
+
+async function startService(label: string, root: string): Promise<Service> {
+  const db = await createTestDatabase();
+  const port = await freePort();
+  const env: Record<string, string> = {
+    NODE_ENV: 'test',
+    LOG_LEVEL: 'warn',
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    PUBLIC_URL: `http://127.0.0.1:${port}`,
+    DATABASE_URL: db.url,
+    ENCRYPTION_KEYS: `1:${randomBytes(32).toString('base64')}`,
+  };
+  const child = spawn(process.execPath, ['bin/mailbox-connector.js', 'serve', '--no-workers'], { cwd: root, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  await new Promise<void>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (b: Buffer) => {
+      if (out.length < 100_000) out += b.toString();
+      if (out.includes('listening on')) resolve();
+    });
+    child.stderr!.on('data', (b: Buffer) => process.stderr.write(b));
+    child.once('exit', (code) => reject(new Error(`${label} service exited with ${code}`)));
+  });
+  // The tenant and its key, written by a core of this process on the service's database.
+  const core = await createCore(loadConfig({ ...env, LOG_LEVEL: 'error' }), { command: 'bench' });
+  const tenant = await core.tenantService.create({ name: `api bench ${label}` });
+  const apiKey = (await core.apiKeys.issue({ tenantId: tenant.id })).key;
+  await core.close();
+  return { label, child, url: `http://127.0.0.1:${port}`, dbName: db.name, apiKey, drop: () => db.drop() };
+}
+
+async function backendPids(dbName: string): Promise<number[]> {
+  const r = await admin.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE datname = $1', [dbName]);
+  return r.rows.map((x) => x.pid);
+}
+
+async function dbCounters(dbName: string): Promise<{ xacts: number; written: number }> {
+  const r = await admin.query<{ x: string; w: string }>(
+    'SELECT xact_commit + xact_rollback AS x, tup_inserted + tup_updated + tup_deleted AS w FROM pg_stat_database WHERE datname = $1',
+    [dbName],
+  );
+  return { xacts: Number(r.rows[0]!.x), written: Number(r.rows[0]!.w) };
+}
+
+interface Block {
+  perS: number;
+  serviceMs: number;
+  pgMs: number;
+  xacts: number;
+  written: number;
+}
+
+async function block(svc: Service, n: number): Promise<Block> {
+  // pg_stat_database is updated when a backend reports (at the end of a transaction, at most every
+  // 500 ms on Postgres 15): read it after a pause on both sides of the block.
+  await new Promise((r) => setTimeout(r, 700));
+  const pids = await backendPids(svc.dbName);
+  const pgBefore = new Map(pids.map((p) => [p, cpuMsOf(p) ?? 0]));
+  const svcBefore = cpuMsOf(svc.child.pid!)!;
+  const countersBefore = await dbCounters(svc.dbName);
+  const started = performance.now();
+  let next = 0;
+  let failed = 0;
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (next < n) {
+        next++;
+        const res = await fetch(`${svc.url}/v1/mailboxes`, { headers: { authorization: `Bearer ${svc.apiKey}` } });
+        await res.arrayBuffer();
+        if (res.status !== 200) failed++;
+      }
+    }),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  const serviceMs = cpuMsOf(svc.child.pid!)! - svcBefore;
+  let pgMs = 0;
+  for (const pid of await backendPids(svc.dbName)) pgMs += (cpuMsOf(pid) ?? 0) - (pgBefore.get(pid) ?? 0);
+  await new Promise((r) => setTimeout(r, 700));
+  const countersAfter = await dbCounters(svc.dbName);
+  if (failed > 0) throw new Error(`${svc.label}: ${failed} of ${n} requests did not answer 200`);
+  return { perS: n / seconds, serviceMs: serviceMs / n, pgMs: pgMs / n, xacts: (countersAfter.xacts - countersBefore.xacts) / n, written: (countersAfter.written - countersBefore.written) / n };
+}
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const services = [await startService('this checkout', root)];
+if (COMPARE) services.push(await startService(`checkout ${COMPARE}`, COMPARE));
+console.log(
+  `api bench: GET /v1/mailboxes, ${REQUESTS} requests per block, ${CONCURRENCY} in flight, ${ROUNDS} rounds; ${services.map((s) => s.label).join(' vs ')}; load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`,
+);
+const results = services.map(() => [] as Block[]);
+try {
+  for (const s of services) await block(s, Math.min(REQUESTS, 500)); // warm-up (JIT, pools, connections)
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const [i, s] of services.entries()) {
+      const b = await block(s, REQUESTS);
+      results[i]!.push(b);
+      console.log(
+        `round ${r + 1} ${s.label}: ${b.perS.toFixed(0)} requests/s; CPU ms/request service ${b.serviceMs.toFixed(3)} + Postgres ${b.pgMs.toFixed(3)} = ${(b.serviceMs + b.pgMs).toFixed(3)}; ` +
+          `${b.xacts.toFixed(2)} transactions and ${b.written.toFixed(2)} rows written per request; loadavg ${loadavg()[0]!.toFixed(2)}`,
+      );
+    }
+  }
+} finally {
+  for (const s of services) {
+    s.child.kill('SIGTERM');
+    await new Promise((r) => s.child.once('exit', r));
+    await s.drop();
+  }
+  await admin.end();
+}
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const r3 = (x: number): number => Math.round(x * 1000) / 1000;
+const summary = (bs: Block[]) => ({
+  cpu_ms_per_request: r3(median(bs.map((b) => b.serviceMs + b.pgMs))),
+  service_cpu_ms_per_request: r3(median(bs.map((b) => b.serviceMs))),
+  pg_cpu_ms_per_request: r3(median(bs.map((b) => b.pgMs))),
+  transactions_per_request: r3(median(bs.map((b) => b.xacts))),
+  rows_written_per_request: r3(median(bs.map((b) => b.written))),
+  requests_per_s: Math.round(median(bs.map((b) => b.perS))),
+});
+const out: Record<string, unknown> = { ...summary(results[0]!) };
+if (COMPARE) for (const [k, v] of Object.entries(summary(results[1]!))) out[`checkout_${k}`] = v;
+console.log(`RESULT ${JSON.stringify({ ...out, requests: REQUESTS, rounds: ROUNDS, concurrency: CONCURRENCY, loadavg_1m: loadavg()[0] })}`);
