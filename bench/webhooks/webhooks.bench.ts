@@ -15,10 +15,11 @@
 // CPU per delivery = (worker processes + their Postgres backends) CPU time from the commit until
 // the work is done (deliveries stored, any dispatch job consumed), from /proc/<pid>/stat;
 // backends are found through pg_stat_activity by application_name. The receiver counts
-// webhook-ids, so a delivery claimed twice shows up as a duplicate.
+// webhook-ids, so a delivery claimed twice shows up as a duplicate, and the deliveries of each
+// worker process (by the socket a POST came on): `two_workers_delivery_shares` in RESULT.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -74,18 +75,55 @@ await admin.connect();
 
 // ------------------------------------------------------------------ receiver (keep-alive)
 const seen = new Map<string, number>();
+/** POSTs per client port (each worker's keep-alive sockets): which worker delivered how much. */
+const byPort = new Map<number, number>();
 const receiver = http.createServer((req, res) => {
   req.resume();
   req.on('end', () => {
     const id = String(req.headers['webhook-id']);
     seen.set(id, (seen.get(id) ?? 0) + 1);
+    const port = req.socket.remotePort ?? 0;
+    byPort.set(port, (byPort.get(port) ?? 0) + 1);
     res.statusCode = 204;
     res.end();
   });
 });
 receiver.keepAliveTimeout = 30_000;
 await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', () => r()));
-const receiverUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`;
+const receiverPort = (receiver.address() as AddressInfo).port;
+const receiverUrl = `http://127.0.0.1:${receiverPort}`;
+
+/**
+ * Deliveries per worker process: the receiver's count per client port, each port mapped to the
+ * process holding that socket (/proc/<pid>/fd → socket inode → /proc/net/tcp local port). Read
+ * while the workers still hold their keep-alive sockets.
+ */
+function deliveriesPerWorker(pids: number[]): number[] {
+  const tryRead = <T>(read: () => T, fallback: T): T => {
+    try {
+      return read();
+    } catch {
+      return fallback; // a table or a descriptor that went away
+    }
+  };
+  const portOfInode = new Map<string, number>();
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    for (const line of tryRead(() => readFileSync(table, 'utf8'), '').split('\n').slice(1)) {
+      const cols = line.trim().split(/\s+/);
+      // Only sockets connected to the receiver (a local port can serve other destinations too).
+      if (cols.length >= 10 && parseInt(cols[2]!.split(':')[1]!, 16) === receiverPort) portOfInode.set(cols[9]!, parseInt(cols[1]!.split(':')[1]!, 16));
+    }
+  }
+  return pids.map((pid) => {
+    let n = 0;
+    for (const fd of tryRead(() => readdirSync(`/proc/${pid}/fd`), [] as string[])) {
+      const inode = /^socket:\[(\d+)\]$/.exec(tryRead(() => readlinkSync(`/proc/${pid}/fd/${fd}`), ''))?.[1];
+      const port = inode ? portOfInode.get(inode) : undefined;
+      if (port !== undefined) n += byPort.get(port) ?? 0;
+    }
+    return n;
+  });
+}
 
 // ------------------------------------------------------------------ CPU accounting
 function cpuMsOf(pid: number): number | undefined {
@@ -292,6 +330,8 @@ interface PhaseResult {
   idleCpuMsPerS: number;
   /** This process (receiver, driver, its polling) per delivery: not the connector's, but it shares the cores. */
   benchCpuMsPerDelivery: number;
+  /** Share of the deliveries each worker process made (by the socket the receiver got them on). */
+  deliveryShares: number[];
 }
 
 async function phase(workers: number): Promise<PhaseResult> {
@@ -308,6 +348,7 @@ async function phase(workers: number): Promise<PhaseResult> {
     while ((await dispatchJobsLeft()) > 0) await sleep(50);
     await sleep(300);
     seen.clear();
+    byPort.clear();
     // Idle baseline (timers, job-queue polling, heartbeats): what the workers cost doing nothing.
     const idleWorker = new CpuMeter(false);
     const idlePg = new CpuMeter(false);
@@ -337,6 +378,7 @@ async function phase(workers: number): Promise<PhaseResult> {
     };
     await waitDelivered(fx, warmup + EVENTS, poll);
     const seconds = (performance.now() - started) / 1000;
+    const perWorker = deliveriesPerWorker(childPids);
     // ---- clock stops; CPU keeps counting until the dispatch jobs (one per event) are consumed
     await notified;
     while ((await dispatchJobsLeft()) > 0) {
@@ -364,6 +406,7 @@ async function phase(workers: number): Promise<PhaseResult> {
       seconds,
       idleCpuMsPerS,
       benchCpuMsPerDelivery: (benchCpu.user + benchCpu.system) / 1000 / EVENTS,
+      deliveryShares: perWorker.map((n) => n / EVENTS),
     };
   } finally {
     for (const c of children) c.kill('SIGTERM');
@@ -377,7 +420,8 @@ function show(r: PhaseResult): void {
       `CPU ${r.cpuMsPerDelivery.toFixed(3)} ms/delivery (workers ${r.workerCpuMsPerDelivery.toFixed(3)} + Postgres backends ${r.pgCpuMsPerDelivery.toFixed(3)}); ` +
       `duplicate deliveries ${r.duplicates} (deliveries attempted twice: ${r.duplicateClaims}); ~${r.commitsPerDelivery.toFixed(2)} transactions/delivery (pg_stat_database, incl. the bench's polling); ` +
       `idle workers + backends ${r.idleCpuMsPerS.toFixed(1)} CPU ms/s (${((r.idleCpuMsPerS * r.seconds) / EVENTS).toFixed(3)} ms/delivery of the figure above); ` +
-      `bench process (receiver, driver) ${r.benchCpuMsPerDelivery.toFixed(3)} ms/delivery`,
+      `bench process (receiver, driver) ${r.benchCpuMsPerDelivery.toFixed(3)} ms/delivery` +
+      (r.workers > 1 ? `; deliveries per worker ${r.deliveryShares.map((x) => `${(x * 100).toFixed(0)} %`).join(' / ')}` : ''),
   );
   // What this machine allows at best: every core busy with this work only.
   const cores = availableParallelism();
@@ -417,6 +461,7 @@ try {
       pg_cpu_ms_per_delivery: [ms3(one.pgCpuMsPerDelivery), ms3(two.pgCpuMsPerDelivery)],
       transactions_per_delivery: [ms3(one.commitsPerDelivery), ms3(two.commitsPerDelivery)],
       bench_process_cpu_ms_per_delivery: [ms3(one.benchCpuMsPerDelivery), ms3(two.benchCpuMsPerDelivery)],
+      two_workers_delivery_shares: two.deliveryShares.map((x) => Number(x.toFixed(3))),
       duplicates: one.duplicates + two.duplicates,
       duplicate_claims: one.duplicateClaims + two.duplicateClaims,
     })}`,
