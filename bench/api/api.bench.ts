@@ -15,16 +15,14 @@
 // `service_cpu_ms_per_request`, `pg_cpu_ms_per_request`, `transactions_per_request`,
 // `rows_written_per_request`, `requests_per_s` (and `checkout_…` for the compared checkout).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { createCore } from '../../src/bootstrap/core.js';
 import { loadConfig } from '../../src/config/config.js';
 import { createTestDatabase } from '../../test/helpers/postgres.js';
+import { freePort, testEncryptionKeys } from '../../test/helpers/test-service.js';
+import { median, statCpuMs } from '../ingest/bench-support.js';
 
 const positional = process.argv.slice(2).filter((a) => !a.startsWith('--'));
 const flag = (name: string): string | undefined => process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=').slice(1).join('=');
@@ -32,7 +30,6 @@ const REQUESTS = Number(positional[0] ?? 2000);
 const ROUNDS = Number(positional[1] ?? 5);
 const CONCURRENCY = Number(flag('concurrency') ?? 8);
 const COMPARE = flag('compare-checkout');
-const TICKS = 100;
 if (!process.env.DATABASE_URL) {
   console.error('set DATABASE_URL (a Postgres server; fresh databases are created and dropped)');
   process.exit(1);
@@ -41,25 +38,8 @@ process.env.TEST_ADMIN_DATABASE_URL ??= process.env.DATABASE_URL;
 const admin = new pg.Client({ connectionString: process.env.DATABASE_URL });
 await admin.connect();
 
-const cpuMsOf = (pid: number): number | undefined => {
-  try {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = f.slice(f.lastIndexOf(')') + 2).split(' ');
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS;
-  } catch {
-    return undefined; // a backend that ended
-  }
-};
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = http.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
+/** CPU ms of a process so far (0 for a backend that ended). */
+const cpuMsOf = (pid: number): number => statCpuMs(`/proc/${pid}/stat`);
 
 interface Service {
   label: string;
@@ -80,7 +60,7 @@ async function startService(label: string, root: string): Promise<Service> {
     HOST: '127.0.0.1',
     PUBLIC_URL: `http://127.0.0.1:${port}`,
     DATABASE_URL: db.url,
-    ENCRYPTION_KEYS: `1:${randomBytes(32).toString('base64')}`,
+    ENCRYPTION_KEYS: testEncryptionKeys(),
   };
   const child = spawn(process.execPath, ['bin/mailbox-connector.js', 'serve', '--no-workers'], { cwd: root, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   await new Promise<void>((resolve, reject) => {
@@ -126,8 +106,8 @@ async function block(svc: Service, n: number): Promise<Block> {
   // 500 ms on Postgres 15): read it after a pause on both sides of the block.
   await new Promise((r) => setTimeout(r, 700));
   const pids = await backendPids(svc.dbName);
-  const pgBefore = new Map(pids.map((p) => [p, cpuMsOf(p) ?? 0]));
-  const svcBefore = cpuMsOf(svc.child.pid!)!;
+  const pgBefore = new Map(pids.map((p) => [p, cpuMsOf(p)]));
+  const svcBefore = cpuMsOf(svc.child.pid!);
   const countersBefore = await dbCounters(svc.dbName);
   const started = performance.now();
   let next = 0;
@@ -143,9 +123,9 @@ async function block(svc: Service, n: number): Promise<Block> {
     }),
   );
   const seconds = (performance.now() - started) / 1000;
-  const serviceMs = cpuMsOf(svc.child.pid!)! - svcBefore;
+  const serviceMs = cpuMsOf(svc.child.pid!) - svcBefore;
   let pgMs = 0;
-  for (const pid of await backendPids(svc.dbName)) pgMs += (cpuMsOf(pid) ?? 0) - (pgBefore.get(pid) ?? 0);
+  for (const pid of await backendPids(svc.dbName)) pgMs += cpuMsOf(pid) - (pgBefore.get(pid) ?? 0);
   await new Promise((r) => setTimeout(r, 700));
   const countersAfter = await dbCounters(svc.dbName);
   if (failed > 0) throw new Error(`${svc.label}: ${failed} of ${n} requests did not answer 200`);
@@ -179,7 +159,6 @@ try {
   }
   await admin.end();
 }
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const r3 = (x: number): number => Math.round(x * 1000) / 1000;
 const summary = (bs: Block[]) => ({
   cpu_ms_per_request: r3(median(bs.map((b) => b.serviceMs + b.pgMs))),
