@@ -138,9 +138,11 @@ export function createAbuseLimits(deps: { sql: SqlExecutor; settings: AbuseLimit
   const ip = (req: Request): string => ipKeyGenerator(req.ip ?? 'unknown', 56);
   // Only authentication failures count toward the auth limit: a request is checked by a read, a
   // 401 written before it is answered (FailureCountStore).
+  const authIp = new FailureCountStore(deps.sql, 'auth_ip', deps.clock);
+  const authKey = new FailureCountStore(deps.sql, 'auth_key', deps.clock);
   const failureCounters = [
-    { keyOf: ip, store: new FailureCountStore(deps.sql, 'auth_ip', deps.clock) },
-    { keyOf: apiKeyPrefixOf, store: new FailureCountStore(deps.sql, 'auth_key', deps.clock) },
+    { keyOf: ip, store: authIp },
+    { keyOf: apiKeyPrefixOf, store: authKey },
   ];
   const authFailureRecorder: ErrorRequestHandler = (err: unknown, req, _res, next) => {
     if (!(err instanceof ApiError) || err.status !== 401) return next(err);
@@ -155,8 +157,8 @@ export function createAbuseLimits(deps: { sql: SqlExecutor; settings: AbuseLimit
   };
   return {
     authFailures: [
-      make('auth_ip', 'failed authentications', deps.settings.authFailures, ip, failureCounters[0]!.store),
-      make('auth_key', 'failed authentications with this API-key prefix', deps.settings.authFailures, apiKeyPrefixOf, failureCounters[1]!.store),
+      make('auth_ip', 'failed authentications', deps.settings.authFailures, ip, authIp),
+      make('auth_key', 'failed authentications with this API-key prefix', deps.settings.authFailures, apiKeyPrefixOf, authKey),
     ],
     authFailureRecorder,
     connectSessions: [
