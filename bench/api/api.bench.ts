@@ -1,17 +1,22 @@
 // What one authenticated API call costs the connector: the ticket service's calls (list, read)
 // through the real `serve` process, on Postgres.
-//   npm run bench -- api [requests=2000] [rounds=5] [--concurrency=8] [--compare-checkout=DIR]
+//   npm run bench -- api [requests=2000] [rounds=5] [--concurrency=8] [--read=mailboxes|message|list] [--compare-checkout=DIR]
 //   (= DATABASE_URL=postgresql://root@127.0.0.1:5432/postgres npx tsx bench/api/api.bench.ts …)
 //
 // A `mailbox-connector serve --no-workers` child process on a fresh database with one tenant and
-// its API key; this process sends `requests` GET /v1/mailboxes with that key (keep-alive, at most
-// `concurrency` in flight) per block, after a warm-up block. Per block: requests/s; CPU ms per
+// its API key; this process sends `requests` GETs with that key (keep-alive, at most
+// `concurrency` in flight) per block, after a warm-up block. `--read` picks the request:
+// `mailboxes` (default) GET /v1/mailboxes; `message` GET /v1/messages/:id of one stored message
+// (a content read: audited, `message.read`); `list` GET /v1/messages?mailboxId=… of a mailbox of
+// 10 messages (audited, `message.listed`). The message and the mailbox are stored through the
+// real ingest pipeline before the service starts answering. Per block: requests/s; CPU ms per
 // request of the service process (/proc/<pid>/stat) and of the Postgres backends serving its
 // database (/proc of the pids pg_stat_activity lists for it); transactions per request
 // (pg_stat_database.xact_commit: one per autocommitted statement) and rows written per request
 // (tuples inserted + updated + deleted). With --compare-checkout=DIR a second service runs from
 // another checkout (its own database, same settings) and the blocks alternate, first one, then
-// the other, so both see the same load. RESULT: medians over the rounds, `cpu_ms_per_request`,
+// the other, so both see the same load. BENCH_SERVICE_NODE_ARGS: extra node flags for the
+// services (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"). RESULT: medians over the rounds, `cpu_ms_per_request`,
 // `service_cpu_ms_per_request`, `pg_cpu_ms_per_request`, `transactions_per_request`,
 // `rows_written_per_request`, `requests_per_s` (and `checkout_…` for the compared checkout).
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -21,6 +26,7 @@ import pg from 'pg';
 import { createCore } from '../../src/bootstrap/core.js';
 import { loadConfig } from '../../src/config/config.js';
 import { createTestDatabase } from '../../test/helpers/postgres.js';
+import { ingestHarness, seedIngestMailbox } from '../../test/integration/ingest-harness.js';
 import { freePort, testEncryptionKeys } from '../../test/helpers/test-service.js';
 import { median, statCpuMs } from '../ingest/bench-support.js';
 
@@ -30,6 +36,11 @@ const REQUESTS = Number(positional[0] ?? 2000);
 const ROUNDS = Number(positional[1] ?? 5);
 const CONCURRENCY = Number(flag('concurrency') ?? 8);
 const COMPARE = flag('compare-checkout');
+const READ = flag('read') ?? 'mailboxes';
+if (!['mailboxes', 'message', 'list'].includes(READ)) {
+  console.error('--read is one of mailboxes, message, list');
+  process.exit(1);
+}
 if (!process.env.DATABASE_URL) {
   console.error('set DATABASE_URL (a Postgres server; fresh databases are created and dropped)');
   process.exit(1);
@@ -47,6 +58,8 @@ interface Service {
   url: string;
   dbName: string;
   apiKey: string;
+  /** The path each request GETs. */
+  path: string;
   drop: () => Promise<void>;
 }
 
@@ -62,7 +75,8 @@ async function startService(label: string, root: string): Promise<Service> {
     DATABASE_URL: db.url,
     ENCRYPTION_KEYS: testEncryptionKeys(),
   };
-  const child = spawn(process.execPath, ['bin/mailbox-connector.js', 'serve', '--no-workers'], { cwd: root, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const nodeArgs = (process.env.BENCH_SERVICE_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, 'bin/mailbox-connector.js', 'serve', '--no-workers'], { cwd: root, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   await new Promise<void>((resolve, reject) => {
     let out = '';
     child.stdout!.on('data', (b: Buffer) => {
@@ -74,10 +88,30 @@ async function startService(label: string, root: string): Promise<Service> {
   });
   // The tenant and its key, written by a core of this process on the service's database.
   const core = await createCore(loadConfig({ ...env, LOG_LEVEL: 'error' }), { command: 'bench' });
-  const tenant = await core.tenantService.create({ name: `api bench ${label}` });
-  const apiKey = (await core.apiKeys.issue({ tenantId: tenant.id })).key;
+  let path = '/v1/mailboxes';
+  let tenantId: string;
+  if (READ === 'mailboxes') {
+    tenantId = (await core.tenantService.create({ name: `api bench ${label}` })).id;
+  } else {
+    // A mailbox with stored messages (through the real ingest pipeline), in its own tenant.
+    const mailbox = await seedIngestMailbox(core, `api-bench-${label.replace(/\W+/g, '-')}@example.com`);
+    tenantId = mailbox.tenantId;
+    const harness = ingestHarness(core);
+    let firstId = '';
+    for (let i = 0; i < 10; i++) {
+      const raw = Buffer.from(
+        `From: Customer ${i} <customer${i}@example.com>\r\nTo: support@helpdesk.example\r\nSubject: api bench ${i}\r\nMessage-ID: <api-bench-${i}@example.com>\r\n` +
+          `Date: Sun, 06 Dec 2026 22:00:00 +0000\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nHello, message ${i}.\r\n`,
+      );
+      const r = await harness.run(mailbox, `api-bench-${i}`, raw);
+      if (r.status !== 'stored') throw new Error(`seeding: message ${i} was ${r.status}`);
+      firstId ||= r.messageId!;
+    }
+    path = READ === 'message' ? `/v1/messages/${firstId}` : `/v1/messages?mailboxId=${mailbox.id}&limit=10`;
+  }
+  const apiKey = (await core.apiKeys.issue({ tenantId })).key;
   await core.close();
-  return { label, child, url: `http://127.0.0.1:${port}`, dbName: db.name, apiKey, drop: () => db.drop() };
+  return { label, child, url: `http://127.0.0.1:${port}`, dbName: db.name, apiKey, path, drop: () => db.drop() };
 }
 
 async function backendPids(dbName: string): Promise<number[]> {
@@ -116,7 +150,7 @@ async function block(svc: Service, n: number): Promise<Block> {
     Array.from({ length: CONCURRENCY }, async () => {
       while (next < n) {
         next++;
-        const res = await fetch(`${svc.url}/v1/mailboxes`, { headers: { authorization: `Bearer ${svc.apiKey}` } });
+        const res = await fetch(`${svc.url}${svc.path}`, { headers: { authorization: `Bearer ${svc.apiKey}` } });
         await res.arrayBuffer();
         if (res.status !== 200) failed++;
       }
@@ -136,7 +170,7 @@ const root = fileURLToPath(new URL('../..', import.meta.url));
 const services = [await startService('this checkout', root)];
 if (COMPARE) services.push(await startService(`checkout ${COMPARE}`, COMPARE));
 console.log(
-  `api bench: GET /v1/mailboxes, ${REQUESTS} requests per block, ${CONCURRENCY} in flight, ${ROUNDS} rounds; ${services.map((s) => s.label).join(' vs ')}; load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`,
+  `api bench: GET ${services[0]!.path.replace(/[a-z]+_[0-9A-Za-z]+/g, ':id')}, ${REQUESTS} requests per block, ${CONCURRENCY} in flight, ${ROUNDS} rounds; ${services.map((s) => s.label).join(' vs ')}; load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`,
 );
 const results = services.map(() => [] as Block[]);
 try {
@@ -170,4 +204,4 @@ const summary = (bs: Block[]) => ({
 });
 const out: Record<string, unknown> = { ...summary(results[0]!) };
 if (COMPARE) for (const [k, v] of Object.entries(summary(results[1]!))) out[`checkout_${k}`] = v;
-console.log(`RESULT ${JSON.stringify({ ...out, requests: REQUESTS, rounds: ROUNDS, concurrency: CONCURRENCY, loadavg_1m: loadavg()[0] })}`);
+console.log(`RESULT ${JSON.stringify({ ...out, read: READ, requests: REQUESTS, rounds: ROUNDS, concurrency: CONCURRENCY, loadavg_1m: loadavg()[0] })}`);

@@ -1,5 +1,5 @@
 import { newId } from '../storage/ids.js';
-import type { AuditRepository, StoredAuditEntry } from '../storage/audit.repository.js';
+import type { AuditRepository, AuditSeal, StoredAuditEntry } from '../storage/audit.repository.js';
 import type { DbTransaction } from '../storage/database.js';
 import { anchorsFor, type AnchorKeys, type AuditAnchorFile } from './audit-anchor.js';
 import { sealEntry, verifyChain, type ChainBreakReason, type ChainEntry, type ChainHead } from './hash-chain.js';
@@ -33,13 +33,31 @@ export interface AuditInput {
   metadata?: Record<string, string | number | boolean | null | string[]>;
 }
 
+/** Entries one group commit writes at most (one multi-row insert). */
+export const AUDIT_BATCH_MAX = 256;
+
+interface Pending {
+  seal: AuditSeal;
+  resolve: (entry: StoredAuditEntry) => void;
+  reject: (err: unknown) => void;
+}
+
 /**
  * The append-only, hash-chained audit log (ARCHITECTURE: every content read and ops action).
  * With `chain` keys, entries are HMAC-sealed under the active audit key and heads are anchored to
  * a file outside the database (see hash-chain.ts and audit-anchor.ts).
+ *
+ * Group commit: an entry recorded outside a caller's transaction (every content read) waits in
+ * this process's queue while the batch before it is being written, and is then written with the
+ * others that queued meanwhile — one transaction, one hold of the cluster-wide append lock, one
+ * commit for the batch (AuditRepository.appendMany). `record` still resolves only once its entry
+ * is committed, so a read is never answered before it is on the log; a lone entry is written at
+ * once. Every process takes the same lock, so the chain stays one line across processes.
  */
 export class AuditService {
   #lastAnchoredSeq = 0;
+  #queue: Pending[] = [];
+  #writing = false;
 
   constructor(
     private readonly repo: AuditRepository,
@@ -91,28 +109,61 @@ export class AuditService {
     return { seq: last.seq, hash: last.hash };
   }
 
+  /**
+   * Appends an entry: inside `tx` when given (committed or rolled back with the caller's work),
+   * otherwise through the group commit; resolves with the entry once it is committed.
+   */
   async record(input: AuditInput, tx?: DbTransaction): Promise<StoredAuditEntry> {
     const createdAt = this.clock().toISOString();
-    return this.repo.append(
-      (head) =>
-        sealEntry(
-          head,
-          {
-          id: newId('audit'),
-          tenantId: input.tenantId ?? null,
-          actorType: input.actorType,
-          actorId: input.actorId,
-          action: input.action,
-          targetType: input.targetType ?? null,
-          targetId: input.targetId ?? null,
-          reason: input.reason ?? null,
-          metadata: input.metadata ?? {},
-          createdAt,
-          },
-          this.chain ? { version: this.chain.keys.activeVersion, key: this.chain.keys.activeKey } : undefined,
-        ),
-      tx,
-    );
+    const fields = {
+      id: newId('audit'),
+      tenantId: input.tenantId ?? null,
+      actorType: input.actorType,
+      actorId: input.actorId,
+      action: input.action,
+      targetType: input.targetType ?? null,
+      targetId: input.targetId ?? null,
+      reason: input.reason ?? null,
+      metadata: input.metadata ?? {},
+      createdAt,
+    };
+    const signer = this.chain ? { version: this.chain.keys.activeVersion, key: this.chain.keys.activeKey } : undefined;
+    const seal: AuditSeal = (head) => sealEntry(head, fields, signer);
+    if (tx) return this.repo.append(seal, tx);
+    return new Promise<StoredAuditEntry>((resolve, reject) => {
+      this.#queue.push({ seal, resolve, reject });
+      if (!this.#writing) void this.#writeQueued();
+    });
+  }
+
+  /** Writes the queue in batches until it is empty (one writer per process at a time). */
+  async #writeQueued(): Promise<void> {
+    this.#writing = true;
+    try {
+      while (this.#queue.length > 0) {
+        const batch = this.#queue.splice(0, AUDIT_BATCH_MAX);
+        try {
+          const entries = await this.repo.appendMany(batch.map((p) => p.seal));
+          batch.forEach((p, i) => p.resolve(entries[i]!));
+        } catch (err) {
+          if (batch.length === 1) {
+            batch[0]!.reject(err);
+            continue;
+          }
+          // Nothing of the batch was written (one transaction). Each entry alone, so that one
+          // that cannot be written fails its own request and not the others'.
+          for (const p of batch) {
+            try {
+              p.resolve((await this.repo.appendMany([p.seal]))[0]!);
+            } catch (e) {
+              p.reject(e);
+            }
+          }
+        }
+      }
+    } finally {
+      this.#writing = false;
+    }
   }
 
   /** Entries visible to one tenant, oldest first, keyset-paginated by seq. */

@@ -107,7 +107,7 @@ export async function createCore(config: Config, opts: CoreOptions): Promise<Cor
       activeKey: auditKeyring.activeKey,
       key: (version: number) => (auditKeyring.has(version) ? auditKeyring.get(version) : undefined),
     };
-    const audit = new AuditService(new AuditRepository(db.prisma), () => new Date(), {
+    const audit = new AuditService(new AuditRepository(db.prisma, db), () => new Date(), {
       keys: auditKeys,
       anchors: new AuditAnchorFile(config.audit.anchorFile, auditKeys),
     });

@@ -232,14 +232,14 @@ describe('keyed audit chain and signed anchors', () => {
       key: (v: number) => (ring.has(v) ? ring.get(v) : undefined),
     });
     const file = svc.config.audit.anchorFile;
-    const after = new AuditService(new AuditRepository(svc.core.prisma), () => new Date(), { keys: keysOf(rotated), anchors: new AuditAnchorFile(file, keysOf(rotated)) });
+    const after = new AuditService(new AuditRepository(svc.core.prisma, svc.core.db), () => new Date(), { keys: keysOf(rotated), anchors: new AuditAnchorFile(file, keysOf(rotated)) });
     await after.record({ actorType: 'ops', actorId: 'ops:test', action: 'test.rotated' });
     const v = await after.verify();
     expect(v).toMatchObject({ ok: true, count: saved.length + 1, keyed: true });
     expect((await rows()).map((r) => r.keyVersion)).toEqual([...saved.map(() => 1), 2]);
     // A process that lost version 1 cannot vouch for the entries sealed with it.
     const onlyNew = parseKeyring(`2:${rotated.activeKey.export().toString('base64')}`);
-    const lost = new AuditService(new AuditRepository(svc.core.prisma), () => new Date(), { keys: keysOf(onlyNew) });
+    const lost = new AuditService(new AuditRepository(svc.core.prisma, svc.core.db), () => new Date(), { keys: keysOf(onlyNew) });
     expect(await lost.verify()).toMatchObject({ ok: false, brokenAt: 1, reason: 'unknown_key' });
     await sql(`DELETE FROM "audit_log" WHERE "seq" > $1`, [saved.length]);
 
@@ -247,7 +247,7 @@ describe('keyed audit chain and signed anchors', () => {
     // `upgrade` anchor says; a later entry rewritten as plain SHA-256 is not accepted.
     const legacyFile = path.join(mkdtempSync(path.join(tmpdir(), 'mbc-legacy-')), 'anchors.jsonl');
     await recomputeFrom(1); // all plain, as before the upgrade
-    const upgraded = new AuditService(new AuditRepository(svc.core.prisma), () => new Date(), { keys: keysOf(oldRing), anchors: new AuditAnchorFile(legacyFile, keysOf(oldRing)) });
+    const upgraded = new AuditService(new AuditRepository(svc.core.prisma, svc.core.db), () => new Date(), { keys: keysOf(oldRing), anchors: new AuditAnchorFile(legacyFile, keysOf(oldRing)) });
     await upgraded.prepare();
     await upgraded.record({ actorType: 'ops', actorId: 'ops:test', action: 'test.after_upgrade' });
     expect(await upgraded.verify()).toMatchObject({ ok: true, count: saved.length + 1 });
