@@ -21,7 +21,7 @@ export class SqlRateLimitStore implements Store {
   private calls = 0;
 
   constructor(
-    private readonly sql: SqlExecutor,
+    protected readonly sql: SqlExecutor,
     /** The limiter's name: keys of different limiters never meet. */
     name: string,
     protected readonly clock: () => Date = () => new Date(),
@@ -43,22 +43,29 @@ export class SqlRateLimitStore implements Store {
   }
 
   async increment(key: string): Promise<IncrementResponse> {
+    const row = (await this.incrementRows([this.prefix + key]))[0]!;
+    return { totalHits: row.hits, resetTime: new Date(row.resetAt) };
+  }
+
+  /**
+   * One hit on each of `rowKeys` (whole table keys, distinct), in ONE statement: a new window
+   * starts for a row whose stored one has ended (atomic under concurrency).
+   */
+  protected async incrementRows(rowKeys: readonly string[]): Promise<Array<{ hits: number; resetAt: Date | string }>> {
     const now = this.clock();
     const resetAt = new Date(now.getTime() + this.windowMs);
-    // One statement: a new window starts when the stored one has ended (atomic under concurrency).
     const { rows } = await this.sql.query<{ hits: number; resetAt: Date | string }>(
-      `INSERT INTO "rate_limit_hits" ("key", "hits", "resetAt") VALUES ($1, 1, $3)
+      `INSERT INTO "rate_limit_hits" ("key", "hits", "resetAt") SELECT k, 1, $3 FROM unnest($1::text[]) AS k
        ON CONFLICT ("key") DO UPDATE SET
          "hits" = CASE WHEN "rate_limit_hits"."resetAt" <= $2 THEN 1 ELSE "rate_limit_hits"."hits" + 1 END,
          "resetAt" = CASE WHEN "rate_limit_hits"."resetAt" <= $2 THEN $3 ELSE "rate_limit_hits"."resetAt" END
        RETURNING "hits", "resetAt"`,
-      [this.prefix + key, now, resetAt],
+      [[...rowKeys], now, resetAt],
     );
     if (++this.calls % 500 === 0) {
       void this.sql.query('DELETE FROM "rate_limit_hits" WHERE "resetAt" <= $1', [now]).catch(() => undefined);
     }
-    const row = rows[0]!;
-    return { totalHits: row.hits, resetTime: new Date(row.resetAt) };
+    return rows;
   }
 
   async decrement(key: string): Promise<void> {
@@ -71,15 +78,43 @@ export class SqlRateLimitStore implements Store {
 }
 
 /**
- * The store of a limit on failures (the API's 401s): a request is checked with one read — the
- * failures its key has in the window, plus itself, as express-rate-limit counts a request — and a
- * failure is written (`recordFailure`) before its answer is sent, so the client's next request
- * already sees it. express-rate-limit's own way of counting only failures
- * (`skipSuccessfulRequests`) increments every request and decrements it again once it succeeded:
- * two writes per limiter, on one row shared by all of a client's requests, for every good API
- * call. Reads only, on the same table, keep a client's requests from queueing on that row.
+ * The authentication-failure limit's store: one limiter over two counters — the client IP's
+ * (`auth_ip:<ip>`) and the presented API-key prefix's (`auth_key:<prefix>`) — whose limiter key
+ * is `<ip>\n<prefix>` (AuthFailureStore.keyOf). A request is checked with ONE read of both rows:
+ * it counts as the failures of the fuller of the two, plus itself, as express-rate-limit counts a
+ * request, so it is refused when either counter is at the limit, and the `RateLimit` headers and
+ * `Retry-After` speak for that counter. A failure (a 401) is written to both rows in one statement
+ * (`recordFailure`) before it is answered, so the client's next request already sees it.
+ * express-rate-limit's own way of counting only failures (`skipSuccessfulRequests`) increments
+ * every request and decrements it again once it succeeded: two writes per counter, on rows shared
+ * by all of a client's requests, for every good API call; and two limiters are two reads.
  */
-export class FailureCountStore extends SqlRateLimitStore {
+export class AuthFailureStore extends SqlRateLimitStore {
+  constructor(sql: SqlExecutor, clock?: () => Date) {
+    super(sql, 'auth', clock);
+  }
+
+  /** The limiter key of a request: its client IP and the API-key prefix it presents (empty: none). */
+  static keyOf(req: Request): string {
+    return `${clientIp(req)}\n${apiKeyPrefixOf(req) ?? ''}`;
+  }
+
+  /** The table keys of a limiter key (the counters of express-rate-limit's two limiters before, same rows). */
+  static rowKeys(key: string): string[] {
+    const [ip, prefix] = key.split('\n') as [string, string | undefined];
+    return [`auth_ip:${ip}`, ...(prefix ? [`auth_key:${prefix}`] : [])];
+  }
+
+  /** The fuller of the two counters in their windows (undefined: neither has a failure). */
+  override async get(key: string): Promise<ClientRateLimitInfo | undefined> {
+    const { rows } = await this.sql.query<{ hits: number; resetAt: Date | string }>(
+      'SELECT "hits", "resetAt" FROM "rate_limit_hits" WHERE "key" = ANY($1::text[]) AND "resetAt" > $2 ORDER BY "hits" DESC, "resetAt" DESC LIMIT 1',
+      [AuthFailureStore.rowKeys(key), this.clock()],
+    );
+    const row = rows[0];
+    return row ? { totalHits: row.hits, resetTime: new Date(row.resetAt) } : undefined;
+  }
+
   /** This request as the next failure would count it; nothing is written. */
   override async increment(key: string): Promise<IncrementResponse> {
     const stored = await this.get(key);
@@ -89,11 +124,18 @@ export class FailureCountStore extends SqlRateLimitStore {
   /** Nothing to undo: `increment` wrote nothing. */
   override async decrement(_key: string): Promise<void> {}
 
-  /** One failure of `key`, counted in the current window (or starting one). */
-  async recordFailure(key: string): Promise<void> {
-    await super.increment(key);
+  override async resetKey(key: string): Promise<void> {
+    await this.sql.query('DELETE FROM "rate_limit_hits" WHERE "key" = ANY($1::text[])', [AuthFailureStore.rowKeys(key)]);
+  }
+
+  /** One failure of this request's client IP and key prefix, counted in their current windows (or starting them). */
+  async recordFailure(req: Request): Promise<void> {
+    await this.incrementRows(AuthFailureStore.rowKeys(AuthFailureStore.keyOf(req)));
   }
 }
+
+// IPv6 clients share a /56 (one customer usually owns the whole prefix): the library's own rule.
+const clientIp = (req: Request): string => ipKeyGenerator(req.ip ?? 'unknown', 56);
 
 /**
  * The part of a presented API key that names its key without being it: the type prefix and the
@@ -107,7 +149,7 @@ export function apiKeyPrefixOf(req: Request): string | undefined {
 }
 
 export interface AbuseLimits {
-  /** Before the API routes: refuses (429) every request of a client over its 401 limit, per IP and per key prefix (reads only). */
+  /** Before the API routes: refuses (429) every request of a client over its 401 limit, per IP and per key prefix (one read). */
   authFailures: RequestHandler[];
   /** Error handler after the API routes, before the error mapper: counts a 401 before it is answered. */
   authFailureRecorder: ErrorRequestHandler;
@@ -134,32 +176,20 @@ export function createAbuseLimits(deps: { sql: SqlExecutor; settings: AbuseLimit
         next(new RateLimitedError(what, retryAfter));
       },
     });
-  // IPv6 clients share a /56 (one customer usually owns the whole prefix): the library's own rule.
-  const ip = (req: Request): string => ipKeyGenerator(req.ip ?? 'unknown', 56);
-  // Only authentication failures count toward the auth limit: a request is checked by a read, a
-  // 401 written before it is answered (FailureCountStore).
-  const authIp = new FailureCountStore(deps.sql, 'auth_ip', deps.clock);
-  const authKey = new FailureCountStore(deps.sql, 'auth_key', deps.clock);
-  const failureCounters = [
-    { keyOf: ip, store: authIp },
-    { keyOf: apiKeyPrefixOf, store: authKey },
-  ];
+  const ip = clientIp;
+  // Only authentication failures count toward the auth limit: a request is checked by one read,
+  // a 401 written before it is answered (AuthFailureStore).
+  const authFailureStore = new AuthFailureStore(deps.sql, deps.clock);
   const authFailureRecorder: ErrorRequestHandler = (err: unknown, req, _res, next) => {
     if (!(err instanceof ApiError) || err.status !== 401) return next(err);
-    const writes = failureCounters.map(({ keyOf, store }) => {
-      const key = keyOf(req);
-      return key === undefined ? undefined : store.recordFailure(key);
-    });
     // As for the limiters themselves: a database hiccup must not change the answer.
-    void Promise.all(writes)
+    void authFailureStore
+      .recordFailure(req)
       .catch(() => undefined)
       .then(() => next(err));
   };
   return {
-    authFailures: [
-      make('auth_ip', 'failed authentications', deps.settings.authFailures, ip, authIp),
-      make('auth_key', 'failed authentications with this API-key prefix', deps.settings.authFailures, apiKeyPrefixOf, authKey),
-    ],
+    authFailures: [make('auth', 'failed authentications', deps.settings.authFailures, AuthFailureStore.keyOf, authFailureStore)],
     authFailureRecorder,
     connectSessions: [
       make('connect_ip', 'connect sessions', deps.settings.connectSessions, ip),

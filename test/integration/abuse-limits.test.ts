@@ -1,8 +1,11 @@
 import { randomBytes } from 'node:crypto';
+import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { productionFormActionOrigins } from '../../src/bootstrap/service.js';
 import { loadConfig } from '../../src/config/config.js';
 import { generateToken } from '../../src/crypto/secret-compare.js';
+import { createAbuseLimits } from '../../src/http/abuse-limits.js';
+import { UnauthorizedError } from '../../src/http/api-error.js';
 import { createApp } from '../../src/http/app.js';
 import { createRouteRegistry } from '../../src/http/route-registry.js';
 import { createLogger } from '../../src/observability/logger.js';
@@ -62,6 +65,45 @@ describe('abuse limits: failed authentications', () => {
     expect(statuses.slice(0, 100).every((s) => s === 401)).toBe(true);
     expect(statuses[100]).toBe(429);
   }, 120_000);
+
+  it('checks a request with one statement for both counters, and writes a failure to both in one', async () => {
+    // The limits on a bare app over the service's database, every statement counted.
+    const statements: string[] = [];
+    const sql = { ...svc.core.db.sql, query: ((text: string, values?: unknown[]) => (statements.push(text), svc.core.db.sql.query(text, values))) as typeof svc.core.db.sql.query };
+    const limits = createAbuseLimits({ sql, settings: { ...svc.config.abuse.limits, authFailures: { limit: 5, windowMs: 60_000 } } });
+    const app = express();
+    app.set('trust proxy', 'loopback');
+    app.use(...limits.authFailures);
+    app.get('/v1/thing', (req, _res, next) => (req.header('authorization') === 'Bearer mbc_live_good00good' ? _res.json({ ok: true }) : next(new UnauthorizedError('bad key'))));
+    app.use(limits.authFailureRecorder);
+    app.use(((err, _req, res, _next) => res.status((err as { status?: number }).status ?? 500).json({ retryAfter: res.getHeader('retry-after') ?? null })) as express.ErrorRequestHandler);
+    const server = app.listen(0, '127.0.0.1');
+    await new Promise((r) => server.once('listening', r));
+    const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/v1/thing`;
+    const call = async (key: string, ip: string): Promise<number> => {
+      const res = await fetch(url, { headers: { authorization: `Bearer ${key}`, 'x-forwarded-for': ip } });
+      await res.body?.cancel();
+      return res.status;
+    };
+    try {
+      expect(await call('mbc_live_good00good', '198.18.0.50')).toBe(200);
+      expect(statements).toHaveLength(1); // the check: both counters in one read, nothing written
+      statements.length = 0;
+      expect(await call('mbc_live_bad000xyz', '198.18.0.51')).toBe(401);
+      expect(statements).toHaveLength(2); // the check, then the failure on both counters
+      const rows = await svc.core.prisma.rateLimitHit.findMany({ where: { key: { in: ['auth_ip:198.18.0.51', 'auth_key:mbc_live_bad000'] } }, orderBy: { key: 'asc' } });
+      expect(rows.map((r) => [r.key, r.hits])).toEqual([['auth_ip:198.18.0.51', 1], ['auth_key:mbc_live_bad000', 1]]);
+      // Either counter at the limit refuses: the address (other prefixes) …
+      for (let i = 0; i < 4; i++) expect(await call(`mbc_live_ip${i}aaaxyz`, '198.18.0.51')).toBe(401);
+      expect(await call('mbc_live_good00good', '198.18.0.51')).toBe(429);
+      // … and the prefix (other addresses), while the good key from elsewhere is served.
+      for (let i = 0; i < 4; i++) expect(await call('mbc_live_bad000xyz', `198.18.0.${60 + i}`)).toBe(401);
+      expect(await call('mbc_live_bad000other', '198.18.0.70')).toBe(429);
+      expect(await call('mbc_live_good00good', '198.18.0.70')).toBe(200);
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
+  });
 });
 
 describe('abuse limits: connect sessions, forged OAuth callbacks, forged pushes', () => {
