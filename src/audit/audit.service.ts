@@ -33,6 +33,15 @@ export interface AuditInput {
   metadata?: Record<string, string | number | boolean | null | string[]>;
 }
 
+/**
+ * Postgres refused a value of the statement (SQLSTATE class 22, data exception: e.g. U+0000 in
+ * jsonb; class 23, integrity constraint): something an entry holds, not the database failing.
+ */
+function refusedEntry(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^2[23][0-9A-Z]{3}$/.test(code);
+}
+
 /** Entries one group commit writes at most (one multi-row insert). */
 export const AUDIT_BATCH_MAX = 256;
 
@@ -146,12 +155,15 @@ export class AuditService {
           const entries = await this.repo.appendMany(batch.map((p) => p.seal));
           batch.forEach((p, i) => p.resolve(entries[i]!));
         } catch (err) {
-          if (batch.length === 1) {
-            batch[0]!.reject(err);
+          if (batch.length === 1 || !refusedEntry(err)) {
+            // One entry, or the database failing (down, restarting, timing out): every caller
+            // gets the error now rather than after one more attempt per entry.
+            for (const p of batch) p.reject(err);
             continue;
           }
-          // Nothing of the batch was written (one transaction). Each entry alone, so that one
-          // that cannot be written fails its own request and not the others'.
+          // Postgres refused something an entry holds, and nothing of the batch was written (one
+          // transaction). Each entry alone, so that the one that cannot be written fails its own
+          // request and not the others'.
           for (const p of batch) {
             try {
               p.resolve((await this.repo.appendMany([p.seal]))[0]!);

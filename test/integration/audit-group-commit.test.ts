@@ -110,4 +110,29 @@ describe('audit group commit', () => {
     // And the service goes on writing.
     await expect(service.record(read(6000))).resolves.toMatchObject({ seq: before + 30 });
   });
+
+  it('fails a whole batch at once when the database fails (no attempt per entry), and writes the next batch when it is back', async () => {
+    class FailingRepository extends CountingRepository {
+      down = true;
+      override async appendMany(seals: readonly AuditSeal[]): Promise<StoredAuditEntry[]> {
+        if (this.down) {
+          this.batches.push(seals.length);
+          await new Promise((r) => setTimeout(r, 50)); // a connection attempt timing out
+          throw Object.assign(new Error('Connection terminated due to connection timeout'), {});
+        }
+        return super.appendMany(seals);
+      }
+    }
+    const ring = parseKeyring(svc.config.audit.hmacKeys!, 'AUDIT_HMAC_KEYS');
+    const repo = new FailingRepository(svc.core.prisma, svc.core.db);
+    const service = new AuditService(repo, () => new Date(), { keys: { activeVersion: ring.activeVersion, activeKey: ring.activeKey, key: (v: number) => (ring.has(v) ? ring.get(v) : undefined) } });
+    const outcomes = await Promise.allSettled(Array.from({ length: 100 }, (_, i) => service.record(read(7000 + i))));
+    expect(outcomes.every((o) => o.status === 'rejected')).toBe(true);
+    // The first entry alone, then one batch of the 99 that queued meanwhile: two attempts, not 100.
+    expect(repo.batches).toEqual([1, 99]);
+    repo.down = false;
+    const before = (await stored()).length;
+    await expect(service.record(read(8000))).resolves.toMatchObject({ seq: before + 1 });
+    expect(await svc.core.audit.verify()).toMatchObject({ ok: true, count: before + 1 });
+  });
 });
