@@ -37,78 +37,37 @@ export class AuditRepository {
   ) {}
 
   /**
-   * Several entries in ONE transaction through the driver: the append lock, one read of the head,
-   * `seals` called in order (each entry chained to the one before), one multi-row insert. What
-   * AuditService's group commit sends for the appends that are not part of a caller's transaction:
-   * five statements and one commit for a whole batch instead of per entry, and the lock —
-   * cluster-wide — held once per batch.
+   * Several entries in ONE transaction through the driver (appendChained). What AuditService's
+   * group commit sends for the appends that are not part of a caller's transaction: five
+   * statements and one commit for a whole batch instead of per entry, and the lock — cluster-wide
+   * — held once per batch.
    */
   async appendMany(seals: readonly AuditSeal[]): Promise<StoredAuditEntry[]> {
     if (seals.length === 0) return [];
-    return this.db.transaction(async (tx) => {
-      await tx.query('SELECT pg_advisory_xact_lock($1)', [AUDIT_LOCK_KEY]);
-      // A statement of its own after the lock: its snapshot then sees the last holder's commit.
-      const last = (await tx.query<{ head_seq: string; hash: string }>('SELECT seq::text AS head_seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1')).rows[0];
-      let head = last ? { seq: Number(last.head_seq), hash: last.hash } : null;
-      const entries = seals.map((seal) => {
-        const entry = seal(head);
-        head = { seq: entry.seq, hash: entry.hash };
-        return entry;
-      });
-      const column = <K extends keyof StoredAuditEntry>(k: K): Array<StoredAuditEntry[K]> => entries.map((e) => e[k]);
-      await tx.query(
-        `INSERT INTO audit_log (seq, id, "tenantId", "actorType", "actorId", action, "targetType", "targetId", reason, metadata, "prevHash", hash, "keyVersion", "createdAt")
-         SELECT x.seq, x.id, x.tid, x.at, x.aid, x.act, x.tt, x.tgt, x.reason, x.meta::jsonb, x.prev, x.hash, x.kv, x.created::timestamp(3)
-           FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::int[], $14::text[])
-             AS x(seq, id, tid, at, aid, act, tt, tgt, reason, meta, prev, hash, kv, created)`,
-        [
-          column('seq'),
-          column('id'),
-          column('tenantId'),
-          column('actorType'),
-          column('actorId'),
-          column('action'),
-          column('targetType'),
-          column('targetId'),
-          column('reason'),
-          entries.map((e) => JSON.stringify(e.metadata)),
-          column('prevHash'),
-          column('hash'),
-          column('keyVersion'),
-          column('createdAt'),
-        ],
-      );
-      return entries;
-    });
+    return this.db.transaction((tx) =>
+      appendChained(
+        async (text, values) => {
+          await tx.query(text, values);
+        },
+        async (text, values) => (await tx.query<HeadRow>(text, values)).rows,
+        seals,
+      ),
+    );
   }
 
   /**
-   * One entry inside the caller's transaction (an ops action audited with what it changed): the
-   * append lock, the head, `seal`'s entry inserted; committed or rolled back with the caller's work.
+   * One entry inside the caller's transaction (an ops action audited with what it changed):
+   * appendChained's statements on that transaction; committed or rolled back with the caller's work.
    */
   async append(seal: AuditSeal, tx: Tx): Promise<StoredAuditEntry> {
-    await tx.$executeRaw`SELECT pg_advisory_xact_lock(${AUDIT_LOCK_KEY})`;
-    const last = await tx.auditEntry.findFirst({ orderBy: { seq: 'desc' }, select: { seq: true, hash: true } });
-    const entry = seal(last ? { seq: Number(last.seq), hash: last.hash } : null);
-    await tx.auditEntry.create({
-      data: {
-        seq: BigInt(entry.seq),
-        id: entry.id,
-        tenantId: entry.tenantId,
-        actorType: entry.actorType,
-        actorId: entry.actorId,
-        action: entry.action,
-        targetType: entry.targetType,
-        targetId: entry.targetId,
-        reason: entry.reason,
-        metadata: entry.metadata as Prisma.InputJsonValue,
-        prevHash: entry.prevHash,
-        hash: entry.hash,
-        keyVersion: entry.keyVersion,
-        createdAt: new Date(entry.createdAt),
+    const [entry] = await appendChained(
+      async (text, values) => {
+        await tx.$executeRawUnsafe(text, ...values);
       },
-    });
-    return entry;
+      (text, values) => tx.$queryRawUnsafe<HeadRow[]>(text, ...values),
+      [seal],
+    );
+    return entry!;
   }
 
   /** Entries in chain order, `afterSeq` exclusive. */
@@ -134,6 +93,56 @@ export class AuditRepository {
       lastUnkeyedSeq: unkeyed ? Number(unkeyed.seq) : null,
     };
   }
+}
+
+interface HeadRow {
+  head_seq: string;
+  hash: string;
+}
+
+/**
+ * The chain's append protocol, on one open transaction (the writer's contract in
+ * audit/hash-chain.ts): the append lock, then — a statement of its own, so its snapshot sees the
+ * last holder's commit — the head, `seals` called in order (each entry chained to the one
+ * before), and one multi-row insert of exactly what was sealed.
+ */
+async function appendChained(
+  exec: (text: string, values: unknown[]) => Promise<void>,
+  rows: (text: string, values: unknown[]) => Promise<HeadRow[]>,
+  seals: readonly AuditSeal[],
+): Promise<StoredAuditEntry[]> {
+  await exec('SELECT pg_advisory_xact_lock($1::bigint)', [AUDIT_LOCK_KEY]);
+  const last = (await rows('SELECT seq::text AS head_seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1', []))[0];
+  let head = last ? { seq: Number(last.head_seq), hash: last.hash } : null;
+  const entries = seals.map((seal) => {
+    const entry = seal(head);
+    head = { seq: entry.seq, hash: entry.hash };
+    return entry;
+  });
+  const column = <K extends keyof StoredAuditEntry>(k: K): Array<StoredAuditEntry[K]> => entries.map((e) => e[k]);
+  await exec(
+    `INSERT INTO audit_log (seq, id, "tenantId", "actorType", "actorId", action, "targetType", "targetId", reason, metadata, "prevHash", hash, "keyVersion", "createdAt")
+     SELECT x.seq, x.id, x.tid, x.at, x.aid, x.act, x.tt, x.tgt, x.reason, x.meta::jsonb, x.prev, x.hash, x.kv, x.created::timestamp(3)
+       FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::int[], $14::text[])
+         AS x(seq, id, tid, at, aid, act, tt, tgt, reason, meta, prev, hash, kv, created)`,
+    [
+      column('seq'),
+      column('id'),
+      column('tenantId'),
+      column('actorType'),
+      column('actorId'),
+      column('action'),
+      column('targetType'),
+      column('targetId'),
+      column('reason'),
+      entries.map((e) => JSON.stringify(e.metadata)),
+      column('prevHash'),
+      column('hash'),
+      column('keyVersion'),
+      column('createdAt'),
+    ],
+  );
+  return entries;
 }
 
 type AuditRow = NonNullable<Awaited<ReturnType<PrismaClient['auditEntry']['findFirst']>>>;
