@@ -176,7 +176,6 @@ export function createAbuseLimits(deps: { sql: SqlExecutor; settings: AbuseLimit
         next(new RateLimitedError(what, retryAfter));
       },
     });
-  const ip = clientIp;
   // Only authentication failures count toward the auth limit: a request is checked by one read,
   // a 401 written before it is answered (AuthFailureStore).
   const authFailureStore = new AuthFailureStore(deps.sql, deps.clock);
@@ -192,10 +191,10 @@ export function createAbuseLimits(deps: { sql: SqlExecutor; settings: AbuseLimit
     authFailures: [make('auth', 'failed authentications', deps.settings.authFailures, AuthFailureStore.keyOf, authFailureStore)],
     authFailureRecorder,
     connectSessions: [
-      make('connect_ip', 'connect sessions', deps.settings.connectSessions, ip),
+      make('connect_ip', 'connect sessions', deps.settings.connectSessions, clientIp),
       make('connect_key', 'connect sessions for this API key', deps.settings.connectSessions, apiKeyPrefixOf),
     ],
-    oauthCallbacks: [make('oauth_ip', 'OAuth callbacks', deps.settings.oauthCallbacks, ip)],
-    push: [make('push_ip', 'push notifications', deps.settings.push, ip)],
+    oauthCallbacks: [make('oauth_ip', 'OAuth callbacks', deps.settings.oauthCallbacks, clientIp)],
+    push: [make('push_ip', 'push notifications', deps.settings.push, clientIp)],
   };
 }

@@ -66,6 +66,11 @@ export class ApiKeyRepository {
 /** How stale an API key's `lastUsedAt` may be: it is written at most this often per key. */
 export const LAST_USED_RESOLUTION_MS = 60_000;
 
+/** Whether a key's `lastUsedAt` is due for a write at `now`: touch's WHERE, for a row already read. */
+export function lastUsedDue(lastUsedAt: Date | null, now: Date): boolean {
+  return lastUsedAt === null || lastUsedAt.getTime() < now.getTime() - LAST_USED_RESOLUTION_MS;
+}
+
 const SELECT = { id: true, tenantId: true, name: true, scope: true, prefix: true, createdAt: true, lastUsedAt: true, revokedAt: true } as const;
 
 function toRecord(row: { id: string; tenantId: string | null; name: string; scope: string; prefix: string; createdAt: Date; lastUsedAt: Date | null; revokedAt: Date | null }): ApiKeyRecord {

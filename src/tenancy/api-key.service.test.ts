@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { hashApiKey } from '../crypto/secret-compare.js';
-import { LAST_USED_RESOLUTION_MS, type ApiKeyRecord, type ApiKeyRepository } from '../storage/api-key.repository.js';
+import { LAST_USED_RESOLUTION_MS, lastUsedDue, type ApiKeyRecord, type ApiKeyRepository } from '../storage/api-key.repository.js';
 import { ApiKeyService } from './api-key.service.js';
 
 /** The repository's two calls authentication makes, over one stored key (touch applies its own rule, as the SQL does). */
@@ -20,7 +20,7 @@ function keyStore() {
     async touch(id: string, now: Date) {
       touches.push(now);
       const row = rows.find((r) => r.id === id)!;
-      if (row.lastUsedAt === null || row.lastUsedAt.getTime() < now.getTime() - LAST_USED_RESOLUTION_MS) row.lastUsedAt = now;
+      if (lastUsedDue(row.lastUsedAt, now)) row.lastUsedAt = now;
     },
   };
   return { repo: repo as unknown as ApiKeyRepository, rows, touches };

@@ -1,5 +1,5 @@
 import { constantTimeEqual, generateToken, hashApiKey, isWellFormedToken } from '../crypto/secret-compare.js';
-import { LAST_USED_RESOLUTION_MS, type ApiKeyRecord, type ApiKeyRepository } from '../storage/api-key.repository.js';
+import { lastUsedDue, type ApiKeyRecord, type ApiKeyRepository } from '../storage/api-key.repository.js';
 
 /**
  * API keys are long random strings with a recognisable prefix (`mbc_live_` for tenant keys,
@@ -59,7 +59,7 @@ export class ApiKeyService {
     // The row read says whether `lastUsedAt` is due (touch keeps the same rule in its statement,
     // for requests racing on another process): most requests write nothing and send nothing.
     const now = this.clock();
-    if (row.lastUsedAt === null || now.getTime() - row.lastUsedAt.getTime() >= LAST_USED_RESOLUTION_MS) void this.keys.touch(row.id, now).catch(() => undefined);
+    if (lastUsedDue(row.lastUsedAt, now)) void this.keys.touch(row.id, now).catch(() => undefined);
     if (row.scope === 'admin') return { keyId: row.id, scope: 'admin' };
     if (!row.tenantId) return null;
     return { keyId: row.id, scope: 'tenant', tenantId: row.tenantId };
