@@ -28,7 +28,7 @@ import { loadConfig } from '../../src/config/config.js';
 import { createTestDatabase } from '../../test/helpers/postgres.js';
 import { ingestHarness, seedIngestMailbox } from '../../test/integration/ingest-harness.js';
 import { freePort, testEncryptionKeys } from '../../test/helpers/test-service.js';
-import { median, statCpuMs } from '../ingest/bench-support.js';
+import { median, requireBenchPostgres, statCpuMs } from '../ingest/bench-support.js';
 
 const positional = process.argv.slice(2).filter((a) => !a.startsWith('--'));
 const flag = (name: string): string | undefined => process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=').slice(1).join('=');
@@ -41,12 +41,7 @@ if (!['mailboxes', 'message', 'list'].includes(READ)) {
   console.error('--read is one of mailboxes, message, list');
   process.exit(1);
 }
-if (!process.env.DATABASE_URL) {
-  console.error('set DATABASE_URL (a Postgres server; fresh databases are created and dropped)');
-  process.exit(1);
-}
-process.env.TEST_ADMIN_DATABASE_URL ??= process.env.DATABASE_URL;
-const admin = new pg.Client({ connectionString: process.env.DATABASE_URL });
+const admin = new pg.Client({ connectionString: requireBenchPostgres() });
 await admin.connect();
 
 /** CPU ms of a process so far (0 for a backend that ended). */

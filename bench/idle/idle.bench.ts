@@ -52,6 +52,7 @@ import { loadConfig } from '../../src/config/config.js';
 import { approveGoogleConsent } from '../../src/sandbox/google/google-consent.client.js';
 import { startGoogleSandbox } from '../../src/sandbox/google/google-sandbox.server.js';
 import { createTestDatabase } from '../../test/helpers/postgres.js';
+import { requireBenchPostgres } from '../ingest/bench-support.js';
 
 const positional = process.argv.slice(2).filter((a) => !a.startsWith('--'));
 const flag = (name: string): string | undefined => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
@@ -77,11 +78,7 @@ const TICKS = 100;
 const APP_NAME = 'mbc-bench-idle';
 const BIN = fileURLToPath(new URL('../../bin/mailbox-connector.js', import.meta.url));
 const PROBE = fileURLToPath(new URL('./gc-probe.mjs', import.meta.url));
-if (!process.env.DATABASE_URL) {
-  console.error('set DATABASE_URL (a Postgres server; a fresh database is created and dropped)');
-  process.exit(1);
-}
-process.env.TEST_ADMIN_DATABASE_URL ??= process.env.DATABASE_URL;
+requireBenchPostgres();
 const loadavg = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 
 const db = await createTestDatabase();

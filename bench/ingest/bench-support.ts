@@ -4,6 +4,21 @@ import { createSecretKey, generateKeySync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { EncodeSpec } from '../../src/ingest/message-encoder.js';
 
+/**
+ * The Postgres server a bench creates its fresh databases on (DATABASE_URL; also the test
+ * helpers' admin connection unless TEST_ADMIN_DATABASE_URL is set). Exits with a usage line
+ * when it is not set.
+ */
+export function requireBenchPostgres(): string {
+  const url = process.env.DATABASE_URL;
+  if (!url) {
+    console.error('set DATABASE_URL (a Postgres server on this host; fresh databases are created and dropped)');
+    process.exit(1);
+  }
+  process.env.TEST_ADMIN_DATABASE_URL ??= url;
+  return url;
+}
+
 /** An even spread of `size` items over `all` (every k-th), so every corpus folder is represented. */
 export function evenSample<T>(all: readonly T[], size: number): T[] {
   const step = Math.max(1, Math.floor(all.length / size));

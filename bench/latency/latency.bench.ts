@@ -50,6 +50,7 @@ import { approveMicrosoftConsent } from '../../src/sandbox/microsoft/approve-mic
 import { startMicrosoftSandbox } from '../../src/sandbox/microsoft/microsoft-sandbox.js';
 import { corpusPathologicalMessages, generatedPathologicalMessages, hugeHeader } from '../../test/helpers/pathological-mail.js';
 import { createTestDatabase } from '../../test/helpers/postgres.js';
+import { requireBenchPostgres } from '../ingest/bench-support.js';
 
 const positional = process.argv.slice(2).filter((a) => !a.startsWith('--'));
 const FUZZ_ONLY = process.argv.includes('--fuzz-only');
@@ -58,11 +59,7 @@ const MAILBOXES = Number(positional[0] ?? 1000);
 const RATES = String(positional[1] ?? '20').split(',').map(Number);
 const SECONDS = Number(positional[2] ?? 60);
 const TICKS = 100;
-if (!process.env.DATABASE_URL) {
-  console.error('set DATABASE_URL (a Postgres server; a fresh database is created and dropped)');
-  process.exit(1);
-}
-process.env.TEST_ADMIN_DATABASE_URL ??= process.env.DATABASE_URL;
+requireBenchPostgres();
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const db = await createTestDatabase();

@@ -16,7 +16,7 @@ import { createCore } from '../../src/bootstrap/core.js';
 import { loadConfig } from '../../src/config/config.js';
 import { newId } from '../../src/storage/ids.js';
 import { createTestDatabase } from '../../test/helpers/postgres.js';
-import { statCpuMs } from '../ingest/bench-support.js';
+import { requireBenchPostgres, statCpuMs } from '../ingest/bench-support.js';
 
 const args = process.argv.slice(2).filter((a) => !a.startsWith('--'));
 const ANALYZE = process.argv.includes('--analyze');
@@ -26,11 +26,7 @@ if (!Number.isInteger(CYCLES) || CYCLES < 1 || BACKLOGS.some((b) => !Number.isIn
   console.error('usage: claim-backlog.bench.ts [cycles ≥ 1] [backlog sizes ≥ 2, comma-separated] [--analyze]');
   process.exit(2);
 }
-if (!process.env.DATABASE_URL) {
-  console.error('set DATABASE_URL (a Postgres server on this host; a fresh database is created and dropped)');
-  process.exit(1);
-}
-process.env.TEST_ADMIN_DATABASE_URL ??= process.env.DATABASE_URL;
+requireBenchPostgres();
 const ENDPOINTS = 8;
 const LOCK_KEY = 727_384_618; // the pump's endpoint claim lock (webhook.repository.ts)
 const READS_SQL = `SELECT pg_stat_get_xact_tuples_returned(c.oid)::int

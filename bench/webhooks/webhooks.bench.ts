@@ -37,6 +37,7 @@ import { OutboxRepository } from '../../src/storage/outbox.repository.js';
 import { ENDPOINT_SECRET_AAD } from '../../src/webhooks/webhook-endpoint.service.js';
 import { generateWebhookSecret } from '../../src/webhooks/webhook-secret.js';
 import { createTestDatabase } from '../../test/helpers/postgres.js';
+import { requireBenchPostgres } from '../ingest/bench-support.js';
 
 const EVENTS = Number(process.argv[2] ?? 4000);
 const ENDPOINTS = Number(process.argv[3] ?? 8);
@@ -47,11 +48,7 @@ if (!Number.isInteger(WARMUP_PER_WORKER) || WARMUP_PER_WORKER < 1) {
 }
 const APP_NAME = 'mbc-bench-webhook-worker';
 const root = fileURLToPath(new URL('../..', import.meta.url));
-if (!process.env.DATABASE_URL) {
-  console.error('set DATABASE_URL (a Postgres server; a fresh database is created and dropped)');
-  process.exit(1);
-}
-process.env.TEST_ADMIN_DATABASE_URL ??= process.env.DATABASE_URL;
+requireBenchPostgres();
 const TICKS = 100; // getconf CLK_TCK on Linux
 
 const db = await createTestDatabase();
