@@ -61,8 +61,23 @@ export class SyncStateRepository {
     return (await this.prisma.mailbox.findFirst({ where: { subscriptionId, provider: 'microsoft' }, select: SELECT })) as MailboxSyncRecord | null;
   }
 
-  async saveCursor(mailboxId: string, cursor: Prisma.InputJsonValue | null): Promise<void> {
-    await this.prisma.mailbox.update({ where: { id: mailboxId }, data: { syncCursor: cursor ?? (null as unknown as Prisma.InputJsonValue) } });
+  /**
+   * Stores the cursor and answers the mailbox's sync columns as that statement left them (one
+   * `UPDATE … RETURNING`): the sync's next look at the row (status, a push that came meanwhile)
+   * needs no read of its own.
+   */
+  async saveCursor(mailboxId: string, cursor: Prisma.InputJsonValue | null): Promise<MailboxSyncRecord> {
+    return (await this.prisma.mailbox.update({ where: { id: mailboxId }, data: { syncCursor: cursor ?? (null as unknown as Prisma.InputJsonValue) }, select: SELECT })) as MailboxSyncRecord;
+  }
+
+  /**
+   * A sync run starts (under its lock): marks an active mailbox `syncing` (clearing the last error)
+   * and answers its sync columns as that statement left them — one `UPDATE … RETURNING` for the
+   * run's read and its state. Null, with nothing written, when the mailbox is gone or not active.
+   */
+  async startSync(mailboxId: string): Promise<MailboxSyncRecord | null> {
+    const [row] = await this.prisma.mailbox.updateManyAndReturn({ where: { id: mailboxId, status: 'active' }, data: { syncState: 'syncing', syncError: null }, select: SELECT });
+    return (row as MailboxSyncRecord | undefined) ?? null;
   }
 
   async setState(mailboxId: string, state: SyncStateName, error: string | null = null): Promise<void> {

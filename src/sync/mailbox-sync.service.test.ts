@@ -82,11 +82,21 @@ function harness(mailbox: Partial<MailboxSyncRecord> = {}) {
   let failAfter: number | null = null;
   let ingestCalls = 0;
   const synced: Array<{ pushMissed?: boolean }> = [];
+  let reads = 0;
   const state = {
-    find: async () => ({ ...row }),
+    find: async () => {
+      reads++;
+      return { ...row };
+    },
+    startSync: async () => {
+      reads++;
+      if (row.status !== 'active') return null;
+      return { ...row, syncState: 'syncing' };
+    },
     saveCursor: async (_id: string, c: unknown) => {
       log.push(`cursor ${(c as { historyId: string }).historyId}`);
       row = { ...row, syncCursor: c };
+      return { ...row };
     },
     setState: async () => undefined,
     markBackfillCompleted: async () => {
@@ -142,6 +152,8 @@ function harness(mailbox: Partial<MailboxSyncRecord> = {}) {
     lock: () => (locked = true),
     failAfter: (n: number) => (failAfter = n),
     ingestCalls: () => ingestCalls,
+    /** Reads of the mailbox row (SyncStateRepository.find), each a statement. */
+    reads: () => reads,
     service: new MailboxSyncService(deps),
   };
 }
@@ -228,6 +240,37 @@ describe('MailboxSyncService', () => {
     expect([...h.stored]).toEqual(['a', 'b']);
     expect(h.provider.fetched).toEqual(['a', 'b']);
     expect(h.row().backfillCompletedAt).toBeNull();
+  });
+
+  it('an incremental pass stops at the next page once the mailbox is no longer active (the status its cursor save returned)', async () => {
+    const h = harness();
+    h.provider.changes.set('100', { addedMessageIds: ['a'], nextCursor: cursor('110'), hasMore: true });
+    h.provider.changes.set('110', { addedMessageIds: ['b'], nextCursor: cursor('120'), hasMore: false });
+    h.deps.hooks = { afterMessage: () => void h.setRow({ status: 'disconnecting' }) };
+    expect(await h.service.run({ mailboxId: 'mbx_1', reason: 'push' })).toMatchObject({ status: 'skipped', reason: 'mailbox became disconnecting during the sync' });
+    expect(h.provider.fetched).toEqual(['a']);
+    expect(h.row().syncCursor).toEqual(cursor('110'));
+  });
+
+  it('a push that arrives while the run holds the lock: the run passes again and brings that mail; the row is read once per run', async () => {
+    const h = harness();
+    let t = NOW.getTime();
+    h.deps.clock = () => new Date(t++);
+    h.provider.changes.set('100', { addedMessageIds: ['a'], nextCursor: cursor('110'), hasMore: false });
+    h.deps.hooks = {
+      afterMessage: (_id, result) => {
+        if (result.messageId !== 'msg_a') return;
+        // Mail b arrives and its push is recorded while this run still holds the lock (its own sync job was skipped).
+        h.provider.changes.set('110', { addedMessageIds: ['b'], nextCursor: cursor('120'), hasMore: false });
+        h.setRow({ lastPushAt: new Date(t++) });
+      },
+    };
+    expect(await h.service.run({ mailboxId: 'mbx_1', reason: 'push' })).toMatchObject({ status: 'done', detail: { stored: 2 } });
+    expect(h.log).toEqual(['store a', 'cursor 110', 'store b', 'cursor 120']);
+    // The run's read at its start; the page checks and the push re-check use what the cursor saves returned.
+    expect(h.reads()).toBe(1);
+    // No push after the second pass started: one extra pass, not three.
+    expect(h.provider.fetched).toEqual(['a', 'b']);
   });
 
   it('cursor_expired → window from the newest stored message minus 1 h, then the fresh cursor', async () => {
@@ -325,9 +368,11 @@ describe('MailboxSyncService', () => {
   it('skips when another run holds the lock, and mailboxes that are not active', async () => {
     const h = harness();
     h.lock();
-    expect(await h.service.run({ mailboxId: 'mbx_1', reason: 'push' })).toMatchObject({ status: 'skipped' });
+    expect(await h.service.run({ mailboxId: 'mbx_1', reason: 'push' })).toMatchObject({ status: 'skipped', reason: 'sync already running for this mailbox' });
+    // Nothing read or written: the run that holds the lock owns the row's sync state.
+    expect(h.reads()).toBe(0);
     const off = harness({ status: 'reauth_required' });
-    expect(await off.service.run({ mailboxId: 'mbx_1', reason: 'push' })).toMatchObject({ status: 'skipped' });
+    expect(await off.service.run({ mailboxId: 'mbx_1', reason: 'push' })).toMatchObject({ status: 'skipped', reason: 'mailbox is reauth_required' });
     expect(off.provider.fetched).toEqual([]);
   });
 });

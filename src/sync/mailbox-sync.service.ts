@@ -95,19 +95,25 @@ export class MailboxSyncService {
   }
 
   async run(payload: JobMap['sync.mailbox'], attempt = 1): Promise<JobOutcome> {
-    const mailbox = await this.d.state.find(payload.mailboxId);
-    if (!mailbox) return { status: 'skipped', reason: 'mailbox not found' };
-    if (mailbox.status !== 'active') return { status: 'skipped', reason: `mailbox is ${mailbox.status}` };
-    const lock = await this.d.locks.tryAcquire(mailbox.id);
+    const lock = await this.d.locks.tryAcquire(payload.mailboxId);
     // Another worker is syncing this mailbox right now; it will see whatever this job was for.
     if (!lock) return { status: 'skipped', reason: 'sync already running for this mailbox' };
     const stats: RunStats = { stored: 0, duplicates: 0, skipped: 0, mode: 'incremental' };
+    let mailbox: MailboxSyncRecord | null = null;
     try {
+      // The run's read and its `syncing` state in one statement, under the lock (so a run that
+      // finds the lock busy never marks a mailbox another run has just marked idle).
+      mailbox = await this.d.state.startSync(payload.mailboxId);
+      if (!mailbox) {
+        const row = await this.d.state.find(payload.mailboxId);
+        return { status: 'skipped', reason: row ? `mailbox is ${row.status}` : 'mailbox not found' };
+      }
       const outcome = await this.#sync(mailbox, stats, payload.reason);
       this.#runs?.inc({ provider: mailbox.provider, mode: stats.mode, outcome: outcome.status });
       return outcome;
     } catch (err) {
       if (err instanceof SyncStoppedError) return { status: 'skipped', reason: `mailbox became ${err.status} during the sync` };
+      if (!mailbox) throw err;
       const outcome = await this.#failure(mailbox, err, attempt);
       this.#runs?.inc({ provider: mailbox.provider, mode: stats.mode, outcome: outcome.status });
       return outcome;
@@ -124,7 +130,7 @@ export class MailboxSyncService {
 
     if (!mailbox.backfillCompletedAt) {
       stats.mode = 'backfill';
-      await d.state.setState(mailbox.id, 'backfilling');
+      await d.state.setState(mailbox.id, 'backfilling'); // the first run only: startSync wrote `syncing`
       if (!cursor) {
         cursor = await provider.currentCursor();
         await d.state.saveCursor(mailbox.id, cursor);
@@ -134,35 +140,39 @@ export class MailboxSyncService {
       await this.#ingestWindow(mailbox, provider, since, stats, mailbox.createdAt);
       await d.state.markBackfillCompleted(mailbox.id, d.clock());
     } else {
-      await d.state.setState(mailbox.id, 'syncing');
       await d.watches.ensure(mailbox);
     }
 
+    // The row as the run's own read left it, when nothing long ran since (a backfill or a window
+    // resync did: the incremental pass then reads the status again before its first page).
+    let known: MailboxSyncRecord | null = stats.mode === 'incremental' ? mailbox : null;
     if (!cursor) {
       // A missing or unreadable stored cursor after the backfill: recover as from an expired one.
       cursor = await this.#windowResync(mailbox, provider, stats);
+      known = null;
     }
+    let latest: MailboxSyncRecord;
     try {
-      await this.#incremental(mailbox, provider, cursor, stats);
+      latest = await this.#incremental(mailbox, provider, cursor, stats, known);
     } catch (err) {
       if (!isProviderError(err, 'cursor_expired')) throw err;
       d.logger.info({ mailboxId: mailbox.id, provider: mailbox.provider }, 'sync cursor expired; resyncing a window');
       const fresh = await this.#windowResync(mailbox, provider, stats);
       // Anything after the fresh cursor (arrived during the resync) is fetched now.
-      await this.#incremental(mailbox, provider, fresh, stats);
+      latest = await this.#incremental(mailbox, provider, fresh, stats, null);
     }
     const pushLive = pushWasLive(mailbox, runStart);
     let lastPushAt = mailbox.lastPushAt;
     // A push that arrived while this run held the lock was skipped by its own job (lock busy):
-    // run the incremental pass again so that mail is not left for the poll to find.
-    for (let extra = 0; extra < 3; extra++) {
-      const latest = await d.state.find(mailbox.id);
-      lastPushAt = latest?.lastPushAt ?? lastPushAt;
-      if (!latest?.lastPushAt || latest.lastPushAt.getTime() <= runStart.getTime() || latest.status !== 'active') break;
+    // run the incremental pass again so that mail is not left for the poll to find. `latest` is
+    // the row as the pass's last cursor save returned it — the moment a read here would see.
+    for (let extra = 0; ; extra++) {
+      lastPushAt = latest.lastPushAt ?? lastPushAt;
+      if (extra === 3 || !latest.lastPushAt || latest.lastPushAt.getTime() <= runStart.getTime() || latest.status !== 'active') break;
       runStart = d.clock();
       const stored = readSyncCursor(latest.syncCursor, mailbox.provider);
       if (!stored) break;
-      await this.#incremental(mailbox, provider, stored, stats);
+      latest = await this.#incremental(mailbox, provider, stored, stats, latest);
     }
     // New mail that no notification announced since the previous sync, while the watch /
     // subscription was live: push is failing (dropped notifications, a broken Pub/Sub push
@@ -177,15 +187,21 @@ export class MailboxSyncService {
     return { status: 'done', detail: { mode: stats.mode, stored: stats.stored, duplicates: stats.duplicates, skipped: stats.skipped } };
   }
 
-  async #incremental(mailbox: MailboxSyncRecord, provider: MailProvider, start: SyncCursor, stats: RunStats): Promise<void> {
+  /**
+   * The incremental pass from `start`; answers the row as its last cursor save left it.
+   * `known`: the row as read (or written) just before — its status is what a page's check would
+   * read (see #freshIds); null after anything long (a backfill, a window resync): read it.
+   */
+  async #incremental(mailbox: MailboxSyncRecord, provider: MailProvider, start: SyncCursor, stats: RunStats, known: MailboxSyncRecord | null): Promise<MailboxSyncRecord> {
     let cursor = start;
+    let current = known;
     for (;;) {
       const page = await provider.listChanges(cursor);
-      await this.#ingestIds(mailbox, provider, page.addedMessageIds, stats, null);
+      await this.#ingestIds(mailbox, provider, page.addedMessageIds, stats, null, current);
       // Only now: every message before nextCursor is committed.
-      await this.d.state.saveCursor(mailbox.id, page.nextCursor);
+      current = await this.d.state.saveCursor(mailbox.id, page.nextCursor);
       cursor = page.nextCursor;
-      if (!page.hasMore) return;
+      if (!page.hasMore) return current;
     }
   }
 
@@ -239,17 +255,22 @@ export class MailboxSyncService {
    * arrived after the connection: the incremental pass would have brought it, or missed it while
    * its cursor was lost), anything older, or without a receive time, is imported history.
    */
-  async #ingestIds(mailbox: MailboxSyncRecord, provider: MailProvider, ids: readonly string[], stats: RunStats, liveSince: Date | null): Promise<void> {
+  async #ingestIds(mailbox: MailboxSyncRecord, provider: MailProvider, ids: readonly string[], stats: RunStats, liveSince: Date | null, known: MailboxSyncRecord | null): Promise<void> {
     if (ids.length === 0) return;
-    await this.#ingestStream(mailbox, provider, await this.#freshIds(mailbox, ids, stats), stats, liveSince);
+    await this.#ingestStream(mailbox, provider, await this.#freshIds(mailbox, ids, stats, known), stats, liveSince);
   }
 
-  /** The ids of a listing page still to fetch — after checking that the mailbox is still active. */
-  async #freshIds(mailbox: MailboxSyncRecord, ids: readonly string[], stats: RunStats): Promise<string[]> {
+  /**
+   * The ids of a listing page still to fetch — after checking that the mailbox is still active,
+   * in `known` when the caller has the row as read or written just before (the incremental pass:
+   * the run's read, the previous page's cursor save), else read now.
+   */
+  async #freshIds(mailbox: MailboxSyncRecord, ids: readonly string[], stats: RunStats, known: MailboxSyncRecord | null = null): Promise<string[]> {
     if (ids.length === 0) return [];
     // A disconnect may start while a long backfill runs: stop at the next page rather than keep
-    // writing mail (and re-creating keys) for a mailbox that is being purged.
-    const current = await this.d.state.find(mailbox.id);
+    // writing mail (and re-creating keys) for a mailbox that is being purged. This is the early
+    // stop only: the purge waits for the sync's lock before it deletes, and sweeps after.
+    const current = known ?? (await this.d.state.find(mailbox.id));
     if (current?.status !== 'active') throw new SyncStoppedError(current?.status ?? 'purged');
     // Skip the fetch (and its quota) for what is already stored.
     const stored = await this.d.messages.storedProviderIds(mailbox.id, ids);

@@ -121,6 +121,30 @@ describe('sync schedules', () => {
     expect(await pollAt(new Date(NOW.getTime() + 2 * HOUR))).not.toContain(id);
   });
 
+  it('saveCursor answers the row as it left it: the cursor it stored, a push and a status written meanwhile by others (what the sync re-checks with no read of its own)', async () => {
+    const state = new SyncStateRepository(svc.core.prisma);
+    const id = await mailboxWith({ lastPushAt: ago(HOUR) });
+    // Another process records a push and a disconnect starts (status flips) before the save.
+    await state.markPush([id], ago(MIN));
+    await svc.core.prisma.$executeRawUnsafe(`UPDATE mailboxes SET status = 'disconnecting' WHERE id = $1`, id);
+    const saved = await state.saveCursor(id, { v: 1, provider: 'google', historyId: '4242' });
+    expect(saved).toMatchObject({ id, status: 'disconnecting', lastPushAt: ago(MIN), syncCursor: { v: 1, provider: 'google', historyId: '4242' } });
+    expect(saved).toEqual(await state.find(id));
+  });
+
+  it('startSync marks an active mailbox syncing (clearing the last error) and answers its row in that statement; a mailbox that is not active is left as it is', async () => {
+    const state = new SyncStateRepository(svc.core.prisma);
+    const syncState = async (id: string) =>
+      (await svc.core.prisma.mailbox.findUniqueOrThrow({ where: { id }, select: { syncState: true, syncError: true } }));
+    const active = await mailboxWith({ syncState: 'error', syncError: 'transient', lastPushAt: ago(MIN) });
+    expect(await state.startSync(active)).toEqual(await state.find(active));
+    expect(await syncState(active)).toEqual({ syncState: 'syncing', syncError: null });
+    const leaving = await mailboxWith({ status: 'disconnecting', syncState: 'error', syncError: 'transient' });
+    expect(await state.startSync(leaving)).toBeNull();
+    expect(await syncState(leaving)).toEqual({ syncState: 'error', syncError: 'transient' });
+    expect(await state.startSync('mbx_missing')).toBeNull();
+  });
+
   it('sync.poll jitters: mailboxes synced at the same moment are not all due at the same run', async () => {
     // 4.5 min after their last sync (interval 5 min, jitter 20 %: due from 4 min to 5 min), and
     // 24.5 h after the last sync for healthy push (25 h, jitter 4 %: due from 24 h): about half each.
