@@ -95,7 +95,6 @@ export function syncModule(core: Core, { access, scanner }: ProcessServices, opt
   const google = access.settings.google;
   const push = new PushIntakeService({
     jobs: core.jobs,
-    mailboxes: core.mailboxes,
     state,
     blindIndex: core.blindIndex,
     dataKeys: core.dataKeys,

@@ -26,6 +26,9 @@ export interface MailboxSyncRecord {
   createdAt: Date;
 }
 
+/** A mailbox a push was recorded on (markPushByAddress). */
+export type PushedMailbox = Pick<MailboxSyncRecord, 'id' | 'provider' | 'syncCursor' | 'backfillCompletedAt'>;
+
 const SELECT = {
   id: true,
   tenantId: true,
@@ -105,6 +108,19 @@ export class SyncStateRepository {
         "pushRenewAt" = CASE WHEN "pushMissedAt" IS NULL OR ("lastPushAt" IS NOT NULL AND "lastPushAt" > "pushMissedAt") THEN ${at} ELSE "pushRenewAt" END,
         "pushMissedAt" = ${at}
        WHERE "id" = ${mailboxId}`;
+  }
+
+  /**
+   * A Gmail notification for the address with this blind index: records the push on every active
+   * mailbox of that provider and address (one `UPDATE … RETURNING`) and answers them, with what
+   * the intake needs to tell whether their stored cursor already covers the notification.
+   */
+  async markPushByAddress(provider: 'google' | 'microsoft', addressIndex: string, at: Date): Promise<PushedMailbox[]> {
+    return (await this.prisma.mailbox.updateManyAndReturn({
+      where: { provider, addressIndex, status: 'active' },
+      data: { lastPushAt: at },
+      select: { id: true, provider: true, syncCursor: true, backfillCompletedAt: true },
+    })) as PushedMailbox[];
   }
 
   async markPush(mailboxIds: readonly string[], at: Date): Promise<void> {

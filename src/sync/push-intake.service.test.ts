@@ -32,8 +32,14 @@ function intake(rows: MailboxRecord[]) {
         return 'job';
       }) as never,
     },
-    mailboxes: { findByAddressIndexUnscoped: async () => rows },
-    state: { markPush: async (ids: string[]) => void pushed.push(...ids) } as unknown as SyncStateRepository,
+    state: {
+      // As the UPDATE … RETURNING does: the push is recorded on the active mailboxes, which it answers.
+      markPushByAddress: async () => {
+        const active = rows.filter((r) => r.status === 'active');
+        pushed.push(...active.map((r) => r.id));
+        return active;
+      },
+    } as unknown as SyncStateRepository,
     blindIndex: { emailIndex: (e: string) => `idx:${e}` },
     dataKeys: { decryptFor: async () => Buffer.from('') },
     clock: () => NOW,

@@ -7,7 +7,7 @@ import type { Metrics } from '../observability/metrics.js';
 import { parseGmailNotification } from '../providers/google/gmail-notification.js';
 import type { GooglePushVerifier } from '../providers/google/pubsub-push.verifier.js';
 import { parseGraphNotification } from '../providers/microsoft/graph-notification.js';
-import type { MailboxRecord, MailboxRepository } from '../storage/mailbox.repository.js';
+import type { MailboxRecord } from '../storage/mailbox.repository.js';
 import type { SyncStateRepository } from '../storage/sync-state.repository.js';
 import { readSyncCursor } from './sync-cursor.js';
 import { requestMailboxSync } from './sync-request.js';
@@ -21,7 +21,6 @@ export class PushIntakeService {
   constructor(
     private readonly d: {
       jobs: Pick<JobQueue, 'enqueue'>;
-      mailboxes: Pick<MailboxRepository, 'findByAddressIndexUnscoped'>;
       state: SyncStateRepository;
       blindIndex: Pick<BlindIndex, 'emailIndex'>;
       dataKeys: Pick<DataKeyService, 'decryptFor'>;
@@ -59,16 +58,13 @@ export class PushIntakeService {
       this.#pushes.inc({ provider: 'google', outcome: 'bad_request' });
       return { status: 'bad_request' };
     }
-    const matches = (await this.d.mailboxes.findByAddressIndexUnscoped('google', this.d.blindIndex.emailIndex(notification.emailAddress))).filter((m) => m.status === 'active');
+    // The push is recorded on every active mailbox with that address in the statement that finds them.
+    const matches = await this.d.state.markPushByAddress('google', this.d.blindIndex.emailIndex(notification.emailAddress), this.d.clock());
     if (matches.length === 0) {
       this.#pushes.inc({ provider: 'google', outcome: 'unknown_mailbox' });
       return { status: 'accepted', mailboxes: 0 };
     }
     // The notification's historyId is NOT the cursor: sync reads from the last *stored* one.
-    await this.d.state.markPush(
-      matches.map((m) => m.id),
-      this.d.clock(),
-    );
     const toSync = matches.filter((m) => !coveredByCursor(m, notification.historyId));
     for (const m of toSync) await requestMailboxSync(this.d.jobs, m.id, 'push');
     this.#pushes.inc({ provider: 'google', outcome: toSync.length === 0 ? 'covered' : 'accepted' });

@@ -145,6 +145,23 @@ describe('sync schedules', () => {
     expect(await state.startSync('mbx_missing')).toBeNull();
   });
 
+  it('markPushByAddress records a Gmail push on the active mailboxes of that address, in every tenant, and answers them; others keep their lastPushAt', async () => {
+    const state = new SyncStateRepository(svc.core.prisma);
+    const { tenantId: other } = await svc.createTenant();
+    const address = `shared-${Date.now()}@example.com`;
+    const here = (await seedMailbox(svc.core, tenantId, { address })).id;
+    const there = (await seedMailbox(svc.core, other, { address })).id;
+    const { tenantId: third } = await svc.createTenant();
+    const leaving = (await seedMailbox(svc.core, third, { address, status: 'disconnecting' })).id;
+    const elsewhere = await mailboxWith({});
+    const pushed = await state.markPushByAddress('google', svc.core.blindIndex.emailIndex(address), ago(MIN));
+    expect(pushed.map((m) => m.id).sort()).toEqual([here, there].sort());
+    expect(pushed[0]).toEqual({ id: pushed[0]!.id, provider: 'google', syncCursor: null, backfillCompletedAt: null });
+    for (const id of [here, there]) expect((await state.find(id))?.lastPushAt).toEqual(ago(MIN));
+    for (const id of [leaving, elsewhere]) expect((await state.find(id))?.lastPushAt).toBeNull();
+    expect(await state.markPushByAddress('microsoft', svc.core.blindIndex.emailIndex(address), ago(MIN))).toEqual([]);
+  });
+
   it('sync.poll jitters: mailboxes synced at the same moment are not all due at the same run', async () => {
     // 4.5 min after their last sync (interval 5 min, jitter 20 %: due from 4 min to 5 min), and
     // 24.5 h after the last sync for healthy push (25 h, jitter 4 %: due from 24 h): about half each.
