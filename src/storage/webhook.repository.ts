@@ -445,60 +445,17 @@ export class WebhookRepository {
 
   /**
    * Fans out up to `limit` committed, undispatched events into deliveries (one per enabled
-   * endpoint of the tenant subscribed to the type) and marks them dispatched, in one transaction
-   * through the pg driver. Events another worker is fanning out right now are skipped (SKIP
-   * LOCKED), so concurrent workers split the work instead of repeating it. Postgres only:
-   * undefined elsewhere (the caller uses the Prisma path).
+   * endpoint of the tenant subscribed to the type) and marks them dispatched: one statement
+   * through the pg driver (mbc_webhook_dispatch, migration 20261207010000: it makes the delivery
+   * ids too), its own transaction; with nothing to do it is the idle probe. Events another worker
+   * is fanning out right now are skipped (SKIP LOCKED), so concurrent workers split the work
+   * instead of repeating it. Postgres only: undefined elsewhere (the caller uses the Prisma path).
    */
   async dispatchCommitted(now: Date, limit: number): Promise<{ events: number; created: number } | undefined> {
     const pg = this.pg;
     if (!pg) return undefined;
-    // Idle probe (no transaction; outbox_events is indexed on dispatchedAt).
-    const any = await pg.sql.query('SELECT 1 FROM outbox_events WHERE "dispatchedAt" IS NULL AND "createdAt" <= $1::timestamp LIMIT 1', [now.toISOString()]);
-    if (any.rows.length === 0) return { events: 0, created: 0 };
-    const session = await pg.session();
-    let open = false;
-    try {
-      await session.query('BEGIN');
-      open = true;
-      const events = await session.query<{ id: string; tenantId: string; type: string }>(
-        `SELECT id, "tenantId", type FROM outbox_events
-          WHERE "dispatchedAt" IS NULL AND "createdAt" <= $1::timestamp
-          ORDER BY id LIMIT $2::int FOR NO KEY UPDATE SKIP LOCKED`,
-        [now.toISOString(), limit],
-      );
-      let created = 0;
-      if (events.rows.length > 0) {
-        const tenants = [...new Set(events.rows.map((e) => e.tenantId))];
-        const endpoints = await session.query<{ id: string; tenantId: string; events: string[] }>(
-          `SELECT id, "tenantId", events FROM webhook_endpoints WHERE "tenantId" = ANY($1::text[]) AND enabled AND "deletedAt" IS NULL ORDER BY id`,
-          [tenants],
-        );
-        const rows: Array<[string, string, string, string]> = [];
-        for (const e of events.rows) {
-          for (const ep of endpoints.rows) {
-            if (ep.tenantId === e.tenantId && (ep.events.length === 0 || ep.events.includes(e.type))) rows.push([newId('delivery'), e.tenantId, e.id, ep.id]);
-          }
-        }
-        const ts = now.toISOString();
-        if (rows.length > 0) {
-          const ins = await session.query(
-            `INSERT INTO webhook_deliveries (id, "tenantId", "eventId", "endpointId", "createdAt", "updatedAt")
-             SELECT r.id, r.t, r.e, r.p, $5::timestamp, $5::timestamp FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS r(id, t, e, p)
-             ON CONFLICT ("eventId", "endpointId") DO NOTHING RETURNING 1`,
-            [rows.map((r) => r[0]), rows.map((r) => r[1]), rows.map((r) => r[2]), rows.map((r) => r[3]), ts],
-          );
-          created = ins.rows.length;
-        }
-        await session.query(`UPDATE outbox_events SET "dispatchedAt" = $2::timestamp WHERE id = ANY($1::text[])`, [events.rows.map((e) => e.id), ts]);
-      }
-      await session.query('COMMIT');
-      open = false;
-      return { events: events.rows.length, created };
-    } finally {
-      if (open) await session.query('ROLLBACK').catch(() => undefined);
-      await session.release();
-    }
+    const res = await pg.sql.query<{ events: number; created: number }>('SELECT events, created FROM mbc_webhook_dispatch($1::timestamp, $2::int)', [now.toISOString(), limit]);
+    return { events: res.rows[0]!.events, created: res.rows[0]!.created };
   }
 
   /**

@@ -4,7 +4,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { newId } from '../../src/storage/ids.js';
+import { isId, newId } from '../../src/storage/ids.js';
 import { WebhookRepository } from '../../src/storage/webhook.repository.js';
 import { checkWebhookUrl } from '../../src/webhooks/egress-guard.js';
 import { createWebhookSender } from '../../src/webhooks/webhook-sender.js';
@@ -302,5 +302,98 @@ describe('keep-alive connections', () => {
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));
     }
+  });
+});
+
+describe('fan-out of committed events (dispatchCommitted)', () => {
+  /** The milliseconds an id carries (its first 48 bits). */
+  const idTime = (id: string): number => {
+    let v = 0n;
+    for (const c of id.slice(id.indexOf('_') + 1)) v = (v << 5n) | BigInt('0123456789ABCDEFGHJKMNPQRSTVWXYZ'.indexOf(c));
+    return Number(v >> 82n);
+  };
+
+  async function endpoint(tenantId: string, data: { events?: string[]; enabled?: boolean; deletedAt?: Date } = {}): Promise<string> {
+    const id = newId('webhookEndpoint');
+    const secretEnc = await svc.core.dataKeys.encryptFor({ type: 'tenant', id: tenantId }, generateWebhookSecret(), ENDPOINT_SECRET_AAD(id));
+    await svc.core.prisma.webhookEndpoint.create({ data: { id, tenantId, url: 'http://127.0.0.1:9/hooks', secretEnc: new Uint8Array(secretEnc), ...data } });
+    return id;
+  }
+
+  async function commit(tenantId: string, types: string[]): Promise<string[]> {
+    const mbx = await seedMailbox(svc.core, tenantId);
+    const outbox = new OutboxService({ repo: new OutboxRepository(svc.core.prisma), dataKeys: svc.core.dataKeys, clock: svc.core.clock });
+    return svc.core.prisma.$transaction(async (tx) => {
+      const ids: string[] = [];
+      for (const type of types) ids.push((await outbox.appendEvent(tx, { tenantId, mailboxId: mbx.id, type: type as 'mailbox.connected' | 'mailbox.disconnected' })).id);
+      return ids;
+    });
+  }
+
+  const deliveriesOf = (eventIds: string[]) =>
+    svc.core.prisma.webhookDelivery.findMany({ where: { eventId: { in: eventIds } }, select: { id: true, eventId: true, endpointId: true, tenantId: true, status: true, createdAt: true } });
+
+  it('one statement: each event to the enabled, undeleted endpoints of its tenant subscribed to its type, with ids of the connector’s format; the events are marked dispatched', async ({ skip }) => {
+    if (svc.core.db.kind !== 'postgres') skip('the one-statement fan-out is the Postgres path; the embedded database fans out through Prisma (webhooks tests)');
+    // Events other tests of this file left undispatched are not this test's.
+    await svc.core.prisma.outboxEvent.updateMany({ where: { dispatchedAt: null }, data: { dispatchedAt: new Date() } });
+    const a = (await svc.createTenant()).tenantId;
+    const b = (await svc.createTenant()).tenantId;
+    const all = await endpoint(a);
+    const disconnected = await endpoint(a, { events: ['mailbox.disconnected'] });
+    await endpoint(a, { enabled: false });
+    await endpoint(a, { deletedAt: new Date() });
+    const connected = await endpoint(a, { events: ['mailbox.connected'] });
+    const other = await endpoint(b);
+    const [r1, r2, c1] = await commit(a, ['mailbox.disconnected', 'mailbox.disconnected', 'mailbox.connected']);
+    const [c2] = await commit(b, ['mailbox.connected']);
+    const now = new Date(Date.now() + 1000);
+    const repo = new WebhookRepository(svc.core.prisma, svc.core.db);
+
+    expect(await repo.dispatchCommitted(now, 500)).toEqual({ events: 4, created: 7 });
+    const rows = await deliveriesOf([r1!, r2!, c1!, c2!]);
+    const pairs = rows.map((d) => `${d.eventId}>${d.endpointId}`).sort();
+    expect(pairs).toEqual([`${r1}>${all}`, `${r1}>${disconnected}`, `${r2}>${all}`, `${r2}>${disconnected}`, `${c1}>${all}`, `${c1}>${connected}`, `${c2}>${other}`].sort());
+    for (const d of rows) {
+      expect(isId('delivery', d.id)).toBe(true);
+      expect(idTime(d.id)).toBe(now.getTime());
+      expect(d).toMatchObject({ status: 'pending', createdAt: now });
+    }
+    expect(new Set(rows.map((d) => d.id)).size).toBe(7);
+    expect(rows.find((d) => d.eventId === c2)?.tenantId).toBe(b);
+    const events = await svc.core.prisma.outboxEvent.findMany({ where: { id: { in: [r1!, r2!, c1!, c2!] } }, select: { dispatchedAt: true } });
+    expect(events.map((e) => e.dispatchedAt)).toEqual([now, now, now, now]);
+    // Nothing left: the same statement is the idle probe.
+    expect(await repo.dispatchCommitted(now, 500)).toEqual({ events: 0, created: 0 });
+    // An event created after `now` waits for a later call.
+    const [late] = await commit(b, ['mailbox.connected']);
+    await svc.core.prisma.outboxEvent.update({ where: { id: late! }, data: { createdAt: new Date(now.getTime() + 60_000) } });
+    expect(await repo.dispatchCommitted(now, 500)).toEqual({ events: 0, created: 0 });
+    expect(await repo.dispatchCommitted(new Date(now.getTime() + 60_000), 500)).toEqual({ events: 1, created: 1 });
+    expect(await deliveriesOf([late!])).toHaveLength(1);
+  });
+
+  it('workers fanning out at once split the events: each event once, one delivery per endpoint', async ({ skip }) => {
+    if (svc.core.db.kind !== 'postgres') skip('the one-statement fan-out is the Postgres path');
+    await svc.core.prisma.outboxEvent.updateMany({ where: { dispatchedAt: null }, data: { dispatchedAt: new Date() } });
+    const t = (await svc.createTenant()).tenantId;
+    const endpoints = [await endpoint(t), await endpoint(t)];
+    const ids = await commit(t, Array.from({ length: 60 }, () => 'mailbox.connected'));
+    const now = new Date(Date.now() + 1000);
+    const repos = Array.from({ length: 4 }, () => new WebhookRepository(svc.core.prisma, svc.core.db));
+    let events = 0;
+    let created = 0;
+    for (;;) {
+      const rounds = await Promise.all(repos.map((r) => r.dispatchCommitted(now, 7)));
+      const taken = rounds.reduce((s, x) => s + x!.events, 0);
+      events += taken;
+      created += rounds.reduce((s, x) => s + x!.created, 0);
+      if (taken === 0) break;
+    }
+    expect({ events, created }).toEqual({ events: 60, created: 120 });
+    const rows = await deliveriesOf(ids);
+    expect(rows).toHaveLength(120);
+    expect(new Set(rows.map((d) => `${d.eventId}>${d.endpointId}`)).size).toBe(120);
+    expect(new Set(rows.map((d) => d.endpointId))).toEqual(new Set(endpoints));
   });
 });
