@@ -99,12 +99,6 @@ export class MailboxRepository {
     return rows as MailboxRecord[];
   }
 
-  /** Push notifications name an address, not a tenant: every mailbox with that address. */
-  async findByAddressIndexUnscoped(provider: ProviderName, addressIndex: string): Promise<MailboxRecord[]> {
-    const rows = await this.prisma.mailbox.findMany({ where: { provider, addressIndex }, select: MAILBOX_SELECT });
-    return rows as MailboxRecord[];
-  }
-
   async listAllUnscoped(opts: { afterId?: string; limit: number; status?: MailboxStatus[] }): Promise<MailboxRecord[]> {
     const rows = await this.prisma.mailbox.findMany({
       where: { ...(opts.status ? { status: { in: opts.status } } : {}), ...(opts.afterId ? { id: { gt: opts.afterId } } : {}) },
