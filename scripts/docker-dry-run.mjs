@@ -434,8 +434,15 @@ try {
   console.error(`[docker-dry-run] FAIL: ${err instanceof DryRunError ? err.message : (err?.stack ?? err)}`);
 } finally {
   if (db) {
+    // The service made `<db>_keystore` beside it (the key store's own database, src/storage/keystore.ts).
     const admin = new pg.Client({ connectionString: db.adminUrl });
-    await admin.connect().then(() => admin.query(`DROP DATABASE IF EXISTS ${db.name} WITH (FORCE)`)).catch((e) => console.error(`[docker-dry-run] could not drop ${db.name}: ${e.message}`));
+    const connected = await admin.connect().then(
+      () => true,
+      (e) => (console.error(`[docker-dry-run] could not connect to drop ${db.name}: ${e.message}`), false),
+    );
+    for (const name of connected ? [db.name, `${db.name}_keystore`] : []) {
+      await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch((e) => console.error(`[docker-dry-run] could not drop ${name}: ${e.message}`));
+    }
     await admin.end().catch(() => undefined);
   }
   if (process.env.KEEP_DRY_RUN_DIR === '1') log(`kept ${work}`);
