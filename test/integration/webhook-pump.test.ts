@@ -24,20 +24,31 @@ afterAll(async () => {
   await svc?.close();
 });
 
+/** A webhook endpoint of the tenant (on a closed local port: these tests never POST to it). */
+async function createEndpoint(tenantId: string, data: { events?: string[]; enabled?: boolean; deletedAt?: Date } = {}): Promise<string> {
+  const id = newId('webhookEndpoint');
+  const secretEnc = await svc.core.dataKeys.encryptFor({ type: 'tenant', id: tenantId }, generateWebhookSecret(), ENDPOINT_SECRET_AAD(id));
+  await svc.core.prisma.webhookEndpoint.create({ data: { id, tenantId, url: 'http://127.0.0.1:9/hooks', secretEnc: new Uint8Array(secretEnc), ...data } });
+  return id;
+}
+
+/** Events of these types about a new mailbox of the tenant, committed in one transaction; their ids. */
+async function commitEvents(tenantId: string, types: Array<'mailbox.connected' | 'mailbox.disconnected'>): Promise<string[]> {
+  const mbx = await seedMailbox(svc.core, tenantId);
+  const outbox = new OutboxService({ repo: new OutboxRepository(svc.core.prisma), dataKeys: svc.core.dataKeys, clock: svc.core.clock });
+  return svc.core.prisma.$transaction(async (tx) => {
+    const ids: string[] = [];
+    for (const type of types) ids.push((await outbox.appendEvent(tx, { tenantId, mailboxId: mbx.id, type })).id);
+    return ids;
+  });
+}
+
 async function endpointWithDeliveries(count: number): Promise<{ tenantId: string; endpointId: string }> {
   const t = await svc.createTenant();
-  const endpointId = newId('webhookEndpoint');
-  const secretEnc = await svc.core.dataKeys.encryptFor({ type: 'tenant', id: t.tenantId }, generateWebhookSecret(), ENDPOINT_SECRET_AAD(endpointId));
-  await svc.core.prisma.webhookEndpoint.create({ data: { id: endpointId, tenantId: t.tenantId, url: 'http://127.0.0.1:9/hooks', secretEnc: new Uint8Array(secretEnc) } });
-  const mbx = await seedMailbox(svc.core, t.tenantId);
-  const outbox = new OutboxService({ repo: new OutboxRepository(svc.core.prisma), dataKeys: svc.core.dataKeys, clock: svc.core.clock });
-  const events = await svc.core.prisma.$transaction(async (tx) => {
-    const out = [];
-    for (let i = 0; i < count; i++) out.push(await outbox.appendEvent(tx, { tenantId: t.tenantId, mailboxId: mbx.id, type: 'mailbox.connected' }));
-    return out;
-  });
+  const endpointId = await createEndpoint(t.tenantId);
+  const events = await commitEvents(t.tenantId, Array.from({ length: count }, () => 'mailbox.connected' as const));
   const repo = new WebhookRepository(svc.core.prisma, svc.core.db);
-  await repo.insertDeliveries(events.map((e) => ({ tenantId: t.tenantId, eventId: e.id, endpointId })));
+  await repo.insertDeliveries(events.map((eventId) => ({ tenantId: t.tenantId, eventId, endpointId })));
   return { tenantId: t.tenantId, endpointId };
 }
 
@@ -313,23 +324,6 @@ describe('fan-out of committed events (dispatchCommitted)', () => {
     return Number(v >> 82n);
   };
 
-  async function endpoint(tenantId: string, data: { events?: string[]; enabled?: boolean; deletedAt?: Date } = {}): Promise<string> {
-    const id = newId('webhookEndpoint');
-    const secretEnc = await svc.core.dataKeys.encryptFor({ type: 'tenant', id: tenantId }, generateWebhookSecret(), ENDPOINT_SECRET_AAD(id));
-    await svc.core.prisma.webhookEndpoint.create({ data: { id, tenantId, url: 'http://127.0.0.1:9/hooks', secretEnc: new Uint8Array(secretEnc), ...data } });
-    return id;
-  }
-
-  async function commit(tenantId: string, types: string[]): Promise<string[]> {
-    const mbx = await seedMailbox(svc.core, tenantId);
-    const outbox = new OutboxService({ repo: new OutboxRepository(svc.core.prisma), dataKeys: svc.core.dataKeys, clock: svc.core.clock });
-    return svc.core.prisma.$transaction(async (tx) => {
-      const ids: string[] = [];
-      for (const type of types) ids.push((await outbox.appendEvent(tx, { tenantId, mailboxId: mbx.id, type: type as 'mailbox.connected' | 'mailbox.disconnected' })).id);
-      return ids;
-    });
-  }
-
   const deliveriesOf = (eventIds: string[]) =>
     svc.core.prisma.webhookDelivery.findMany({ where: { eventId: { in: eventIds } }, select: { id: true, eventId: true, endpointId: true, tenantId: true, status: true, createdAt: true } });
 
@@ -339,14 +333,14 @@ describe('fan-out of committed events (dispatchCommitted)', () => {
     await svc.core.prisma.outboxEvent.updateMany({ where: { dispatchedAt: null }, data: { dispatchedAt: new Date() } });
     const a = (await svc.createTenant()).tenantId;
     const b = (await svc.createTenant()).tenantId;
-    const all = await endpoint(a);
-    const disconnected = await endpoint(a, { events: ['mailbox.disconnected'] });
-    await endpoint(a, { enabled: false });
-    await endpoint(a, { deletedAt: new Date() });
-    const connected = await endpoint(a, { events: ['mailbox.connected'] });
-    const other = await endpoint(b);
-    const [r1, r2, c1] = await commit(a, ['mailbox.disconnected', 'mailbox.disconnected', 'mailbox.connected']);
-    const [c2] = await commit(b, ['mailbox.connected']);
+    const all = await createEndpoint(a);
+    const disconnected = await createEndpoint(a, { events: ['mailbox.disconnected'] });
+    await createEndpoint(a, { enabled: false });
+    await createEndpoint(a, { deletedAt: new Date() });
+    const connected = await createEndpoint(a, { events: ['mailbox.connected'] });
+    const other = await createEndpoint(b);
+    const [r1, r2, c1] = await commitEvents(a, ['mailbox.disconnected', 'mailbox.disconnected', 'mailbox.connected']);
+    const [c2] = await commitEvents(b, ['mailbox.connected']);
     const now = new Date(Date.now() + 1000);
     const repo = new WebhookRepository(svc.core.prisma, svc.core.db);
 
@@ -366,7 +360,7 @@ describe('fan-out of committed events (dispatchCommitted)', () => {
     // Nothing left: the same statement is the idle probe.
     expect(await repo.dispatchCommitted(now, 500)).toEqual({ events: 0, created: 0 });
     // An event created after `now` waits for a later call.
-    const [late] = await commit(b, ['mailbox.connected']);
+    const [late] = await commitEvents(b, ['mailbox.connected']);
     await svc.core.prisma.outboxEvent.update({ where: { id: late! }, data: { createdAt: new Date(now.getTime() + 60_000) } });
     expect(await repo.dispatchCommitted(now, 500)).toEqual({ events: 0, created: 0 });
     expect(await repo.dispatchCommitted(new Date(now.getTime() + 60_000), 500)).toEqual({ events: 1, created: 1 });
@@ -377,8 +371,8 @@ describe('fan-out of committed events (dispatchCommitted)', () => {
     if (svc.core.db.kind !== 'postgres') skip('the one-statement fan-out is the Postgres path');
     await svc.core.prisma.outboxEvent.updateMany({ where: { dispatchedAt: null }, data: { dispatchedAt: new Date() } });
     const t = (await svc.createTenant()).tenantId;
-    const endpoints = [await endpoint(t), await endpoint(t)];
-    const ids = await commit(t, Array.from({ length: 60 }, () => 'mailbox.connected'));
+    const endpoints = [await createEndpoint(t), await createEndpoint(t)];
+    const ids = await commitEvents(t, Array.from({ length: 60 }, () => 'mailbox.connected' as const));
     const now = new Date(Date.now() + 1000);
     const repos = Array.from({ length: 4 }, () => new WebhookRepository(svc.core.prisma, svc.core.db));
     let events = 0;
