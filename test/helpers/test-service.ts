@@ -8,7 +8,7 @@
 //   await fetch(`${svc.url}/v1/mailboxes`, { headers: { authorization: `Bearer ${apiKey}` } });
 //   await svc.close();   // in afterAll
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -16,7 +16,7 @@ import { Writable } from 'node:stream';
 import { createCore, type Core } from '../../src/bootstrap/core.js';
 import type { ServiceModule } from '../../src/bootstrap/module.js';
 import { buildProcessServices, createModules, type ProcessServices } from '../../src/bootstrap/modules.js';
-import { startService, type RunningService } from '../../src/bootstrap/service.js';
+import { ListenError, startService, type RunningService } from '../../src/bootstrap/service.js';
 import { loadConfig, type Config } from '../../src/config/config.js';
 import { seedFromPgliteTemplate } from './pglite-template.js';
 import { createTestDatabase } from './postgres.js';
@@ -45,6 +45,8 @@ export interface TestServiceOptions {
   modules?: (core: Core, services: ProcessServices) => Promise<ServiceModule[]>;
   workers?: boolean;
   http?: boolean;
+  /** Try this port first (instead of one from freePort); taken, another is used as for any collision. */
+  firstPort?: number;
   /** With `http: false`: run a worker's health server (/healthz, /readyz, /metrics) on this port. */
   healthPort?: number;
   /** Reuse an existing database instead of creating one (restarts, several processes). */
@@ -53,16 +55,50 @@ export interface TestServiceOptions {
   encryptionKeys?: string;
 }
 
-export async function freePort(): Promise<number> {
+/** Listens on `port` (0: any) on 127.0.0.1 and closes again: the port bound, or null when it is taken. */
+function probePort(port: number): Promise<number | null> {
   return new Promise((resolve, reject) => {
     const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
+    s.once('error', (err: NodeJS.ErrnoException) => (err.code === 'EADDRINUSE' || err.code === 'EACCES' ? resolve(null) : reject(err)));
+    s.listen(port, '127.0.0.1', () => {
       const addr = s.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      s.close(() => resolve(port));
+      const bound = typeof addr === 'object' && addr ? addr.port : 0;
+      s.close(() => resolve(bound));
     });
   });
+}
+
+/** The kernel's range for outgoing connections' local ports (Linux), or null elsewhere. */
+function ephemeralRange(): [number, number] | null {
+  try {
+    const [lo, hi] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    return lo && hi ? [lo, hi] : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * A port that was free a moment ago, for a listener the caller starts later. Drawn at random from
+ * below the kernel's ephemeral range: a port the kernel hands out for `listen(0)` comes from the
+ * range every outgoing connection on the machine also draws its local port from (the suite's
+ * Postgres pools, HTTP clients), so one of them could take it before the caller listens — a CI
+ * run failed that way (EADDRINUSE on a port from `listen(0)`). Tests that run at once may still
+ * draw the same port (about one in 12,000 per pair); startTestService retries on that.
+ */
+export async function freePort(): Promise<number> {
+  const range = ephemeralRange();
+  const lo = 20_000;
+  const hi = Math.min(range ? range[0] - 1 : 32_767, 32_767);
+  if (hi > lo) {
+    for (let i = 0; i < 50; i++) {
+      const port = await probePort(lo + Math.floor(Math.random() * (hi - lo + 1)));
+      if (port) return port;
+    }
+  }
+  const port = await probePort(0);
+  if (!port) throw new Error('no free port on 127.0.0.1');
+  return port;
 }
 
 export function testEncryptionKeys(): string {
@@ -92,19 +128,6 @@ export async function startTestService(opts: TestServiceOptions = {}): Promise<T
   const sharedDataDir = opts.dataDir !== undefined || opts.env?.DATA_DIR !== undefined;
   const anchorDir = sharedDataDir ? undefined : mkdtempSync(path.join(tmpdir(), 'mbc-anchors-'));
   if (anchorDir) cleanups.push(() => rmSync(anchorDir, { recursive: true, force: true }));
-  const port = await freePort();
-  const config = loadConfig({
-    NODE_ENV: 'test',
-    LOG_LEVEL: 'debug',
-    PORT: String(port),
-    HOST: '127.0.0.1',
-    PUBLIC_URL: `http://127.0.0.1:${port}`,
-    ENCRYPTION_KEYS: opts.encryptionKeys ?? testEncryptionKeys(),
-    ...(anchorDir ? { AUDIT_HMAC_KEYS: testEncryptionKeys(), AUDIT_ANCHOR_FILE: path.join(anchorDir, 'audit-anchors.jsonl') } : {}),
-    WEBHOOK_ALLOWED_HOSTS: '127.0.0.1,localhost',
-    ...(databaseUrl ? { DATABASE_URL: databaseUrl } : { DATA_DIR: dataDir! }),
-    ...opts.env,
-  });
   const logs: string[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _enc, cb) {
@@ -112,16 +135,54 @@ export async function startTestService(opts: TestServiceOptions = {}): Promise<T
       cb();
     },
   });
-  const core = await createCore(config, { command: 'test', logDestination: sink, jobPollingSeconds: 0.5 });
-  const services = await buildProcessServices(core);
-  const modules = await (opts.modules ?? createModules)(core, services);
-  const service = await startService(core, modules, {
-    http: opts.http ?? true,
-    workers: opts.workers ?? true,
-    port,
-    host: '127.0.0.1',
-    ...(opts.healthPort !== undefined ? { healthServer: { port: opts.healthPort } } : {}),
-  });
+  const start = async (port: number) => {
+    const config = loadConfig({
+      NODE_ENV: 'test',
+      LOG_LEVEL: 'debug',
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      PUBLIC_URL: `http://127.0.0.1:${port}`,
+      ENCRYPTION_KEYS: encryptionKeys,
+      ...(anchorDir ? { AUDIT_HMAC_KEYS: auditKeys, AUDIT_ANCHOR_FILE: path.join(anchorDir, 'audit-anchors.jsonl') } : {}),
+      WEBHOOK_ALLOWED_HOSTS: '127.0.0.1,localhost',
+      ...(databaseUrl ? { DATABASE_URL: databaseUrl } : { DATA_DIR: dataDir! }),
+      ...opts.env,
+    });
+    const core = await createCore(config, { command: 'test', logDestination: sink, jobPollingSeconds: 0.5 });
+    try {
+      const services = await buildProcessServices(core);
+      const modules = await (opts.modules ?? createModules)(core, services);
+      const service = await startService(core, modules, {
+        http: opts.http ?? true,
+        workers: opts.workers ?? true,
+        port,
+        host: '127.0.0.1',
+        ...(opts.healthPort !== undefined ? { healthServer: { port: opts.healthPort } } : {}),
+      });
+      return { config, core, services, service };
+    } catch (err) {
+      await core.close();
+      throw err;
+    }
+  };
+  const encryptionKeys = opts.encryptionKeys ?? testEncryptionKeys();
+  const auditKeys = testEncryptionKeys();
+  let port = opts.firstPort ?? (await freePort());
+  let started: Awaited<ReturnType<typeof start>>;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      started = await start(port);
+      break;
+    } catch (err) {
+      // Another test took the port between freePort() and the listen (see freePort): once more on
+      // another. A port the caller chose (env PORT) is not ours to change.
+      const cause = err instanceof ListenError ? (err.cause as NodeJS.ErrnoException & { port?: number }) : undefined;
+      if (attempt >= 3 || opts.env?.PORT !== undefined || cause?.code !== 'EADDRINUSE' || cause.port !== port) throw err;
+      logs.length = 0;
+      port = await freePort();
+    }
+  }
+  const { config, core, services, service } = started;
   const url = `http://127.0.0.1:${port}`;
   return {
     url,
