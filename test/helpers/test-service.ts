@@ -175,9 +175,10 @@ export async function startTestService(opts: TestServiceOptions = {}): Promise<T
       break;
     } catch (err) {
       // Another test took the port between freePort() and the listen (see freePort): once more on
-      // another. A port the caller chose (env PORT) is not ours to change.
+      // another. The service always listens on this port (startService's `port` wins over any env
+      // PORT); a taken METRICS_PORT or health port is the caller's and fails as before.
       const cause = err instanceof ListenError ? (err.cause as NodeJS.ErrnoException & { port?: number }) : undefined;
-      if (attempt >= 3 || opts.env?.PORT !== undefined || cause?.code !== 'EADDRINUSE' || cause.port !== port) throw err;
+      if (attempt >= 3 || cause?.code !== 'EADDRINUSE' || cause.port !== port) throw err;
       logs.length = 0;
       port = await freePort();
     }
